@@ -1,0 +1,36 @@
+// Package keys hands out Tink keysets to tillid's field protection, and keeps
+// them: it creates keysets on first use, rotates them, disables and enables
+// single keys, and stores keysets encrypted under a key-encryption key (KEK).
+//
+// Most users need one [Provider] and pass it to pii.New:
+//
+//   - [NewMemory] keeps keysets in memory. It is for tests and examples: keys
+//     are lost when the process exits.
+//   - [OpenFile] keeps keysets in one file, each keyset a Tink JSON keyset
+//     encrypted under a KEK. It is the embedded default for a single process.
+//
+// # Key management
+//
+// A keyset is named by a key name (the `key=` tag option, "default" unless
+// set) and a [Kind]: AEAD (AES-256-GCM), deterministic AEAD (AES-256-SIV) or
+// PRF (HMAC-SHA256). Each holds one or more keys, each with a 32-bit Tink key
+// ID and a status: enabled, disabled or destroyed. One enabled key is the
+// primary: it protects new values. Rotation follows Tink: a new key is added
+// and promoted to primary, and older keys keep revealing the values they
+// protected, because every ciphertext carries the ID of its key. A disabled
+// key reveals nothing until it is enabled again.
+//
+// The KEK that encrypts the keysets is a [tink.AEAD]: a cloud KMS key in
+// production, or, for local use, a 32-byte master key read with
+// [ReadKEKFile] or [KEKFromEnv]. Master keys are never taken from a
+// command-line flag, where they would show in the process list and the shell
+// history.
+//
+// # Security considerations
+//
+// Whoever holds the KEK and the keyset file can reveal every protected value.
+// Keep the master key apart from the keyset file and from backups of the data.
+// Go cannot guarantee that key bytes are erased from memory; this package
+// makes no such promise. [Keyset.String] prints key IDs and statuses only,
+// never key material.
+package keys

@@ -1,0 +1,173 @@
+package keys
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/tink"
+)
+
+// fileFormatVersion is the version of the keyset file layout.
+const fileFormatVersion = 1
+
+// keysetLabel prefixes the associated data under which the KEK encrypts each
+// keyset, so that a keyset cannot be moved to another name or kind.
+const keysetLabel = "tillid/v1/keyset/"
+
+// maxKeysetFileSize bounds what OpenFile reads, in bytes.
+const maxKeysetFileSize = 16 << 20
+
+// keysetFile is the JSON layout of a keyset file. Each entry is a Tink JSON
+// encrypted keyset ({"encryptedKeyset": ..., "keysetInfo": ...}); the
+// keysetInfo part lists key IDs and statuses in clear, never key material.
+type keysetFile struct {
+	Version int                        `json:"version"`
+	Keysets map[string]json.RawMessage `json:"keysets"`
+}
+
+// OpenFile opens the keyset file at path, decrypting every keyset in it with
+// kek, and returns a Store that writes each change back to the file. A
+// missing file is not an error: it is created, with mode 0600, when the first
+// keyset is created. Each keyset is encrypted under kek with the associated
+// data "tillid/v1/keyset/<name>/<kind>".
+//
+// Writes are atomic: a temporary file in the same directory is written,
+// synced and renamed over path. One process at a time should change a file;
+// for many processes use a SQL keyset store.
+//
+// It returns [ErrWrongKEK] when a keyset does not decrypt under kek (the
+// file is never written in that case), and an error for a malformed file.
+// The KEK is called without a context; use a KEK whose own client enforces a
+// deadline.
+func OpenFile(path string, kek tink.AEAD) (*Store, error) {
+	if kek == nil {
+		return nil, fmt.Errorf("keys: nil KEK: %w", ErrInvalidKEK)
+	}
+	s := &Store{sets: map[KeysetID]*Keyset{}}
+	b, err := readLimited(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("keys: %w", err)
+	default:
+		var f keysetFile
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			return nil, fmt.Errorf("keys: keyset file %s is malformed: %v", path, err)
+		}
+		if f.Version != fileFormatVersion {
+			return nil, fmt.Errorf("keys: keyset file %s has version %d, want %d", path, f.Version, fileFormatVersion)
+		}
+		for idStr, raw := range f.Keysets {
+			id, err := parseKeysetID(idStr)
+			if err != nil {
+				return nil, fmt.Errorf("keys: keyset file %s: %v", path, err)
+			}
+			h, err := keyset.ReadWithAssociatedData(keyset.NewJSONReader(bytes.NewReader(raw)), kek, []byte(keysetLabel+id.String()))
+			if err != nil {
+				return nil, fmt.Errorf("keys: keyset %s in %s: %w", id, path, ErrWrongKEK)
+			}
+			ks, err := NewKeyset(id.Name, id.Kind, h)
+			if err != nil {
+				return nil, err
+			}
+			s.sets[id] = ks
+		}
+	}
+	s.persist = func(_ context.Context, sets map[KeysetID]*keyset.Handle) error {
+		return writeKeysetFile(path, kek, sets)
+	}
+	return s, nil
+}
+
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > maxKeysetFileSize {
+		return nil, fmt.Errorf("keyset file %s is %d bytes, more than the %d allowed", path, st.Size(), maxKeysetFileSize)
+	}
+	b := make([]byte, st.Size())
+	_, err = f.ReadAt(b, 0)
+	if err != nil && st.Size() > 0 {
+		return nil, err
+	}
+	return b, nil
+}
+
+func parseKeysetID(s string) (KeysetID, error) {
+	name, kindStr, ok := strings.Cut(s, "/")
+	if !ok {
+		return KeysetID{}, fmt.Errorf("keyset id %q is not name/kind", s)
+	}
+	kind, err := ParseKind(kindStr)
+	if err != nil {
+		return KeysetID{}, err
+	}
+	if err := validKeyName(name); err != nil {
+		return KeysetID{}, err
+	}
+	return KeysetID{name, kind}, nil
+}
+
+func writeKeysetFile(path string, kek tink.AEAD, sets map[KeysetID]*keyset.Handle) error {
+	f := keysetFile{Version: fileFormatVersion, Keysets: make(map[string]json.RawMessage, len(sets))}
+	for id, h := range sets {
+		var buf bytes.Buffer
+		if err := h.WriteWithAssociatedData(keyset.NewJSONWriter(&buf), kek, []byte(keysetLabel+id.String())); err != nil {
+			return fmt.Errorf("keys: encrypting keyset %s: %v", id, err)
+		}
+		f.Keysets[id.String()] = json.RawMessage(bytes.TrimSpace(buf.Bytes()))
+	}
+	out, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("keys: %v", err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("keys: %w", err)
+	}
+	if _, err := tmp.Write(append(out, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("keys: writing keyset file: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("keys: writing keyset file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("keys: writing keyset file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("keys: writing keyset file: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
