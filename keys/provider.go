@@ -227,3 +227,8 @@ func sortKeysets(s []*Keyset) {
 func NewMemory() *Store { return &Store{} }
 
 var _ Provider = (*Store)(nil)
+
+// CheckKeyName returns nil when name is a valid key name: 1 to 64
+// characters of a-z, 0-9, '_', '.' and '-'. Otherwise it returns an error
+// wrapping [ErrKeyNotFound] that says the rule.
+func CheckKeyName(name string) error { return validKeyName(name) }

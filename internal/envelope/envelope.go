@@ -1,0 +1,143 @@
+// Package envelope is the wire format of a protected field value.
+//
+// An envelope is a 5-byte ASCII prefix followed by a Tink ciphertext:
+//
+//	"tl" || version (1 byte, "1") || mode (1 byte) || ":" || tinkCiphertext
+//
+// In string fields the Tink ciphertext is base64url-encoded without padding
+// (RFC 4648 §5); in []byte fields it follows the prefix raw. The Tink
+// ciphertext starts with Tink's 5-byte output prefix: 0x01 then the 4-byte
+// key ID, big-endian. So an envelope names its version, its mode and its key
+// before any secret part.
+package envelope
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+)
+
+// Mode is the protection an envelope holds, as its ASCII letter.
+type Mode byte
+
+const (
+	// ModeAEAD is randomised encryption: Tink AES-256-GCM. After the Tink
+	// prefix: a 12-byte nonce, the ciphertext (as long as the plaintext) and
+	// a 16-byte tag.
+	ModeAEAD Mode = 'e'
+	// ModeDeterministic is deterministic encryption: Tink AES-256-SIV. After
+	// the Tink prefix: the 16-byte synthetic IV, then the ciphertext (as long
+	// as the plaintext).
+	ModeDeterministic Mode = 'd'
+)
+
+const (
+	// PrefixSize is the size of the text prefix, in bytes.
+	PrefixSize = 5
+	// TinkPrefixSize is the size of Tink's output prefix (0x01 || key ID), in bytes.
+	TinkPrefixSize = 5
+	// AEADOverhead is what Tink AES-256-GCM adds to a plaintext, in bytes:
+	// Tink prefix 5, nonce 12, tag 16.
+	AEADOverhead = TinkPrefixSize + 12 + 16
+	// DeterministicOverhead is what Tink AES-256-SIV adds, in bytes: Tink
+	// prefix 5, synthetic IV 16.
+	DeterministicOverhead = TinkPrefixSize + 16
+	// MaxPlaintextSize bounds a single field's plaintext, in bytes (1 MiB).
+	MaxPlaintextSize = 1 << 20
+	// tinkStartByte is the first byte of a Tink ciphertext made with a
+	// TINK-prefixed key.
+	tinkStartByte = 0x01
+)
+
+// version is the only envelope version this package writes and reads.
+const version = '1'
+
+// ErrMalformed is returned for anything that is not a well-formed envelope
+// of the given mode: a wrong prefix, bad base64, or too few bytes.
+var ErrMalformed = errors.New("envelope: malformed")
+
+var b64 = base64.RawURLEncoding
+
+// Prefix returns the 5-byte text prefix for mode m, for example "tl1e:".
+func Prefix(m Mode) string { return string([]byte{'t', 'l', version, byte(m), ':'}) }
+
+// HasPrefix reports whether b starts like an envelope of any mode and
+// version, that is with "tl", one byte, one byte and ":". It is the cheap
+// test for "this looks protected"; Parse does the full check.
+func HasPrefix(b []byte) bool {
+	return len(b) >= PrefixSize && b[0] == 't' && b[1] == 'l' && b[4] == ':'
+}
+
+// HasPrefixString is HasPrefix for a string.
+func HasPrefixString(s string) bool {
+	return len(s) >= PrefixSize && s[0] == 't' && s[1] == 'l' && s[4] == ':'
+}
+
+// Overhead returns the bytes mode m adds to a plaintext before encoding.
+func Overhead(m Mode) int {
+	if m == ModeDeterministic {
+		return DeterministicOverhead
+	}
+	return AEADOverhead
+}
+
+// TextSize returns the length in bytes of the text envelope of an n-byte
+// plaintext under mode m: 5 + ceil(4*(n+overhead)/3).
+func TextSize(m Mode, n int) int { return PrefixSize + b64.EncodedLen(n+Overhead(m)) }
+
+// RawSize returns the length in bytes of the raw envelope of an n-byte
+// plaintext under mode m: 5 + overhead + n.
+func RawSize(m Mode, n int) int { return PrefixSize + Overhead(m) + n }
+
+// AppendText appends the text envelope of the Tink ciphertext ct to dst.
+func AppendText(dst []byte, m Mode, ct []byte) []byte {
+	dst = append(dst, 't', 'l', version, byte(m), ':')
+	return b64.AppendEncode(dst, ct)
+}
+
+// AppendRaw appends the raw envelope of the Tink ciphertext ct to dst.
+func AppendRaw(dst []byte, m Mode, ct []byte) []byte {
+	dst = append(dst, 't', 'l', version, byte(m), ':')
+	return append(dst, ct...)
+}
+
+// Parsed is a parsed envelope.
+type Parsed struct {
+	Mode  Mode
+	KeyID uint32
+	// Ciphertext is the whole Tink ciphertext, Tink prefix included.
+	Ciphertext []byte
+}
+
+// ParseText parses a text envelope of mode m. It returns ErrMalformed for a
+// wrong prefix or mode, bad base64, or a Tink ciphertext shorter than the
+// mode's overhead. The returned ciphertext is a fresh slice.
+func ParseText(s string, m Mode) (Parsed, error) {
+	if !HasPrefixString(s) || s[2] != version || Mode(s[3]) != m {
+		return Parsed{}, ErrMalformed
+	}
+	if len(s)-PrefixSize > b64.EncodedLen(MaxPlaintextSize+Overhead(m)) {
+		return Parsed{}, ErrMalformed
+	}
+	ct, err := b64.AppendDecode(nil, []byte(s[PrefixSize:]))
+	if err != nil {
+		return Parsed{}, ErrMalformed
+	}
+	return parseTink(ct, m)
+}
+
+// ParseRaw parses a raw envelope of mode m, as ParseText does. The returned
+// ciphertext aliases b.
+func ParseRaw(b []byte, m Mode) (Parsed, error) {
+	if !HasPrefix(b) || b[2] != version || Mode(b[3]) != m {
+		return Parsed{}, ErrMalformed
+	}
+	return parseTink(b[PrefixSize:], m)
+}
+
+func parseTink(ct []byte, m Mode) (Parsed, error) {
+	if len(ct) < Overhead(m) || len(ct) > MaxPlaintextSize+Overhead(m) || ct[0] != tinkStartByte {
+		return Parsed{}, ErrMalformed
+	}
+	return Parsed{Mode: m, KeyID: binary.BigEndian.Uint32(ct[1:5]), Ciphertext: ct}, nil
+}

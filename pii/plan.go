@@ -1,0 +1,401 @@
+package pii
+
+import (
+	"database/sql"
+	"encoding"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+	"sync"
+
+	"github.com/tillid/tillid/keys"
+)
+
+// plans caches one *typePlan per struct type, like encoding/json's encoder
+// cache: built once, first store wins, errors cached too. Plans hold no
+// values and no keys.
+var plans sync.Map // map[reflect.Type]*typePlan
+
+// adLabel starts the associated data of every field ciphertext.
+const adLabel = "tillid/v1/field"
+
+type nodeKind uint8
+
+const (
+	nodeStruct nodeKind = iota + 1
+	nodePtr
+	nodeSlice
+	nodeArray
+	nodeMap
+	nodeString     // a string-kind leaf
+	nodeBytes      // a []byte-kind leaf
+	nodeNullString // sql.NullString
+	nodeValue      // pii.Value[T]
+	nodeRedact     // any type, zeroed on Protect
+)
+
+// node is how to walk one Go type: a container, a struct with its plan, or a
+// leaf that is transformed.
+type node struct {
+	kind nodeKind
+	typ  reflect.Type
+	elem *node
+	plan *typePlan // nodeStruct
+	work bool      // something below is transformed
+}
+
+// typePlan is the compiled form of one struct type.
+type typePlan struct {
+	typ    reflect.Type
+	fields []*fieldPlan
+	err    error
+	work   bool
+	// indirect is set when a pointer, slice or map can be reached from the
+	// type, so that values may alias or form cycles and the walk must
+	// remember what it has visited.
+	indirect bool
+}
+
+// fieldPlan is one struct field that is tagged, or that leads to tagged fields.
+type fieldPlan struct {
+	index  int
+	name   string
+	tag    fieldTag
+	node   *node
+	tagged bool
+	// adPrefix is the associated data without the record ID:
+	// label || typeName || fieldName, each length-prefixed.
+	adPrefix []byte
+	// recordIndex is the index of the aad= field, or -1.
+	recordIndex int
+}
+
+// planFor returns the cached plan for struct type t, building it (and the
+// plans of every struct type it reaches) on first use.
+func planFor(t reflect.Type) *typePlan {
+	if p, ok := plans.Load(t); ok {
+		return p.(*typePlan)
+	}
+	b := &planBuilder{pending: map[reflect.Type]*typePlan{}}
+	b.structPlan(t)
+	b.finish()
+	var root *typePlan
+	for typ, p := range b.pending {
+		got, _ := plans.LoadOrStore(typ, p)
+		if typ == t {
+			root = got.(*typePlan)
+		}
+	}
+	return root
+}
+
+type planBuilder struct {
+	pending map[reflect.Type]*typePlan
+	nodes   []*node
+}
+
+func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
+	if p, ok := b.pending[t]; ok {
+		return p
+	}
+	if p, ok := plans.Load(t); ok {
+		return p.(*typePlan)
+	}
+	p := &typePlan{typ: t}
+	b.pending[t] = p
+	if reflect.PointerTo(t).Implements(sealerType) {
+		p.err = fmt.Errorf("%w: %s is reached through a field without a pii tag; tag that field", ErrInvalidTag, t)
+		return p
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		fail := func(format string, args ...any) {
+			if p.err == nil {
+				p.err = &FieldError{Type: t, Path: typeName(t) + "." + f.Name, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalidTag}, args...)...)}
+			}
+		}
+		raw, tagged := f.Tag.Lookup("pii")
+		if !f.IsExported() && !f.Anonymous {
+			if tagged {
+				fail("tag on unexported field %s; export the field or remove the tag", f.Name)
+			}
+			continue
+		}
+		fp := &fieldPlan{index: i, name: f.Name, recordIndex: -1}
+		if !tagged {
+			if reflect.PointerTo(f.Type).Implements(sealerType) {
+				fail("pii.Value field has no pii tag; add one, such as `pii:\"encrypt\"`")
+				continue
+			}
+			fp.node = b.untagged(f.Type)
+			if fp.node != nil {
+				p.fields = append(p.fields, fp)
+			}
+			continue
+		}
+		if f.Anonymous && !f.IsExported() {
+			fail("tag on unexported embedded field %s; tag its fields instead", f.Name)
+			continue
+		}
+		ft, err := parseFieldTag(raw)
+		if err != nil {
+			fail("%v", err)
+			continue
+		}
+		fp.tag, fp.tagged = ft, true
+		switch ft.action {
+		case actionSkip:
+			continue
+		case actionRedact:
+			fp.node = &node{kind: nodeRedact, typ: f.Type, work: true}
+		default:
+			n, err := b.leaf(f.Type, ft)
+			if err != nil {
+				fail("%v", err)
+				continue
+			}
+			fp.node = n
+		}
+		if ft.aadField != "" {
+			idx, err := recordField(t, ft.aadField)
+			if err != nil {
+				fail("%v", err)
+				continue
+			}
+			fp.recordIndex = idx
+		}
+		fp.adPrefix = appendLP(appendLP(appendLP(nil, adLabel), typeName(t)), f.Name)
+		p.fields = append(p.fields, fp)
+	}
+	return p
+}
+
+// untagged returns the walk node for an untagged field of type t, or nil
+// when no struct can be reached through it.
+func (b *planBuilder) untagged(t reflect.Type) *node {
+	var n *node
+	switch t.Kind() {
+	case reflect.Struct:
+		n = &node{kind: nodeStruct, typ: t, plan: b.structPlan(t)}
+	case reflect.Pointer:
+		if e := b.untagged(t.Elem()); e != nil {
+			n = &node{kind: nodePtr, typ: t, elem: e}
+		}
+	case reflect.Slice, reflect.Array, reflect.Map:
+		if e := b.untagged(t.Elem()); e != nil {
+			n = &node{kind: containerKind(t.Kind()), typ: t, elem: e}
+		}
+	}
+	if n != nil {
+		b.nodes = append(b.nodes, n)
+	}
+	return n
+}
+
+func containerKind(k reflect.Kind) nodeKind {
+	switch k {
+	case reflect.Slice:
+		return nodeSlice
+	case reflect.Array:
+		return nodeArray
+	case reflect.Map:
+		return nodeMap
+	}
+	return nodePtr
+}
+
+var (
+	nullStringType = reflect.TypeFor[sql.NullString]()
+	sealerType     = reflect.TypeFor[sealer]()
+	jsonMarshaler  = reflect.TypeFor[json.Marshaler]()
+)
+
+// leaf returns the node for a field tagged encrypt or deterministic.
+func (b *planBuilder) leaf(t reflect.Type, ft fieldTag) (*node, error) {
+	switch {
+	case t == nullStringType:
+		return &node{kind: nodeNullString, typ: t, work: true}, nil
+	case reflect.PointerTo(t).Implements(sealerType):
+		s := reflect.New(t).Interface().(sealer)
+		if err := s.piiCheck(); err != nil {
+			return nil, err
+		}
+		if ft.action == actionDeterministic && !ft.lowCardinality && s.piiLowCardinality() {
+			return nil, fmt.Errorf("deterministic encryption of %s reveals which of its few values a record holds (frequency analysis); use encrypt, or add the option lowcardinality to accept that", t)
+		}
+		return &node{kind: nodeValue, typ: t, work: true}, nil
+	case t.Kind() == reflect.String:
+		return &node{kind: nodeString, typ: t, work: true}, nil
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8:
+		if t.Implements(jsonMarshaler) {
+			return nil, fmt.Errorf("%s marshals itself to JSON and would not hold a ciphertext; use []byte or pii.Value", t)
+		}
+		return &node{kind: nodeBytes, typ: t, work: true}, nil
+	case t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map:
+		e, err := b.leaf(t.Elem(), ft)
+		if err != nil {
+			return nil, err
+		}
+		return &node{kind: containerKind(t.Kind()), typ: t, elem: e, work: true}, nil
+	case t.Kind() == reflect.Struct:
+		return nil, fmt.Errorf("%s on struct type %s: tag the fields of %s instead, or use pii.Value[%s] if it implements encoding.BinaryMarshaler or TextMarshaler", ft.action, t, t.Name(), t.Name())
+	default:
+		return nil, fmt.Errorf("%s is not supported on %s; use pii.Value[%s]", ft.action, t, t)
+	}
+}
+
+// recordField checks the aad= field named name in struct t and returns its
+// index.
+func recordField(t reflect.Type, name string) (int, error) {
+	f, ok := t.FieldByName(name)
+	if !ok || len(f.Index) != 1 {
+		return 0, fmt.Errorf("aad=%s: %s has no field %s (it must be a field of the same struct)", name, typeName(t), name)
+	}
+	if !f.IsExported() {
+		return 0, fmt.Errorf("aad=%s: the record ID field must be exported", name)
+	}
+	if raw, ok := f.Tag.Lookup("pii"); ok && raw != "-" {
+		return 0, fmt.Errorf("aad=%s: the record ID field must not be protected itself (its tag is %q)", name, raw)
+	}
+	switch f.Type.Kind() {
+	case reflect.String, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return f.Index[0], nil
+	}
+	if f.Type.Implements(textMarshalerType) {
+		return f.Index[0], nil
+	}
+	return 0, fmt.Errorf("aad=%s: the record ID field must be a string, an integer or an encoding.TextMarshaler, not %s", name, f.Type)
+}
+
+var textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
+
+// recordID returns the bytes of a record ID field and whether it is set
+// (not its zero value).
+func recordID(v reflect.Value) ([]byte, bool, error) {
+	if v.IsZero() {
+		return nil, false, nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		return []byte(v.String()), true, nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.AppendInt(nil, v.Int(), 10), true, nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return strconv.AppendUint(nil, v.Uint(), 10), true, nil
+	}
+	b, err := v.Interface().(encoding.TextMarshaler).MarshalText()
+	return b, err == nil && len(b) > 0, err
+}
+
+// finish computes, for every new plan, whether it has work and whether it
+// or a plan it reaches has an error (a fixpoint, for recursive types), and
+// drops fields without work.
+func (b *planBuilder) finish() {
+	for changed := true; changed; {
+		changed = false
+		for _, p := range b.pending {
+			for _, f := range p.fields {
+				w, err := nodeState(f.node)
+				if w && !p.work {
+					p.work, changed = true, true
+				}
+				if err != nil && p.err == nil {
+					p.err, changed = err, true
+				}
+				if nodeIndirect(f.node) && !p.indirect {
+					p.indirect, changed = true, true
+				}
+			}
+		}
+	}
+	for _, n := range b.nodes {
+		n.work, _ = nodeState(n)
+	}
+	for _, p := range b.pending {
+		kept := p.fields[:0]
+		for _, f := range p.fields {
+			if w, _ := nodeState(f.node); w {
+				kept = append(kept, f)
+			}
+		}
+		p.fields = kept
+	}
+}
+
+func nodeState(n *node) (work bool, err error) {
+	for ; n != nil; n = n.elem {
+		if n.kind == nodeStruct {
+			return n.plan.work, n.plan.err
+		}
+		if n.elem == nil {
+			return n.work, nil
+		}
+	}
+	return false, nil
+}
+
+func nodeIndirect(n *node) bool {
+	for ; n != nil; n = n.elem {
+		switch n.kind {
+		case nodePtr, nodeSlice, nodeMap:
+			return true
+		case nodeStruct:
+			return n.plan.indirect
+		}
+	}
+	return false
+}
+
+// typeName is the name used for t in associated data and paths: the type's
+// own name without its package, so that moving a type to another package
+// does not change its ciphertexts. Unnamed struct types are "struct".
+func typeName(t reflect.Type) string {
+	if t.Name() != "" {
+		return t.Name()
+	}
+	return "struct"
+}
+
+// appendLP appends s with a 4-byte big-endian length prefix.
+func appendLP(dst []byte, s string) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(s)))
+	return append(dst, s...)
+}
+
+// Validate checks the pii tags of v's type, which may be a struct, a pointer
+// to one, or a reflect.Type, and of every struct type reachable from it. It
+// returns nil or the same error Protect and Reveal would return at first use
+// (a [*FieldError] wrapping [ErrInvalidTag]), so tests and main can fail
+// early. It is safe for concurrent use.
+func Validate(v any) error {
+	t, ok := v.(reflect.Type)
+	if !ok {
+		if v == nil {
+			return fmt.Errorf("%w: nil", ErrInvalidTarget)
+		}
+		t = reflect.TypeOf(v)
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return fmt.Errorf("%w: %s is not a struct", ErrInvalidTarget, t)
+	}
+	return planFor(t).err
+}
+
+// Register checks T's tags like [Validate] and builds its plan now rather
+// than at first use.
+func Register[T any]() error { return Validate(reflect.TypeFor[T]()) }
+
+// keysetFor returns the keyset ID a field uses.
+func (f *fieldPlan) keyset() keys.KeysetID {
+	kind := keys.KindAEAD
+	if f.tag.action == actionDeterministic {
+		kind = keys.KindDeterministicAEAD
+	}
+	return keys.KeysetID{Name: f.tag.key, Kind: kind}
+}

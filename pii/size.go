@@ -1,0 +1,57 @@
+package pii
+
+import "github.com/tillid/tillid/internal/envelope"
+
+// Mode names a reversible protection, for sizing stored values.
+type Mode int
+
+const (
+	// ModeUnknown is the invalid zero Mode.
+	ModeUnknown Mode = iota
+	// ModeEncrypt is the encrypt action: Tink AES-256-GCM.
+	ModeEncrypt
+	// ModeDeterministic is the deterministic action: Tink AES-256-SIV.
+	ModeDeterministic
+)
+
+func (m Mode) envelope() (envelope.Mode, bool) {
+	switch m {
+	case ModeEncrypt:
+		return envelope.ModeAEAD, true
+	case ModeDeterministic:
+		return envelope.ModeDeterministic, true
+	}
+	return 0, false
+}
+
+// StoredLen returns the length, in bytes (all ASCII, so also in characters),
+// of the value Protect stores in a string field for a plaintext of
+// plaintextSize bytes:
+//
+//	encrypt:       5 + ceil(4 × (plaintextSize + 33) / 3)
+//	deterministic: 5 + ceil(4 × (plaintextSize + 21) / 3)
+//
+// The 5 is the "tl1e:" or "tl1d:" prefix; 33 is Tink's 5-byte key prefix, a
+// 12-byte nonce and a 16-byte tag; 21 is the key prefix and a 16-byte
+// synthetic IV; the rest is unpadded base64url. So a VARCHAR(64) holds an
+// encrypted plaintext of at most 11 bytes, and an email of up to 254 bytes
+// needs 389 characters. It returns -1 for ModeUnknown or a negative size.
+// Use the maxlen tag option to have Protect refuse values that would not fit.
+func StoredLen(m Mode, plaintextSize int) int {
+	em, ok := m.envelope()
+	if !ok || plaintextSize < 0 {
+		return -1
+	}
+	return envelope.TextSize(em, plaintextSize)
+}
+
+// StoredLenRaw is [StoredLen] for []byte fields, which hold the raw
+// envelope: plaintextSize + 38 bytes for encrypt, plaintextSize + 26 for
+// deterministic.
+func StoredLenRaw(m Mode, plaintextSize int) int {
+	em, ok := m.envelope()
+	if !ok || plaintextSize < 0 {
+		return -1
+	}
+	return envelope.RawSize(em, plaintextSize)
+}

@@ -1,0 +1,121 @@
+package pii
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tillid/tillid/internal/tag"
+	"github.com/tillid/tillid/keys"
+)
+
+type action uint8
+
+const (
+	actionUnknown action = iota
+	actionEncrypt
+	actionDeterministic
+	actionRedact
+	actionSkip
+)
+
+func (a action) String() string {
+	switch a {
+	case actionEncrypt:
+		return "encrypt"
+	case actionDeterministic:
+		return "deterministic"
+	case actionRedact:
+		return "redact"
+	case actionSkip:
+		return "-"
+	}
+	return "unknown"
+}
+
+// Classes are the data categories accepted by the class= option.
+var Classes = []string{"contact", "identity", "financial", "health", "national_id", "location", "special"}
+
+// fieldTag is a validated pii tag.
+type fieldTag struct {
+	action         action
+	class          string
+	key            string
+	aadField       string
+	maxLen         int
+	migrate        bool
+	lowCardinality bool
+}
+
+// defaultKeyName is the key name of fields without key=.
+const defaultKeyName = "default"
+
+// optionsFor lists the options each action accepts.
+var optionsFor = map[action][]string{
+	actionEncrypt:       {"class", "key", "aad", "maxlen", "migrate"},
+	actionDeterministic: {"class", "key", "aad", "maxlen", "migrate", "lowcardinality"},
+	actionRedact:        {"class"},
+	actionSkip:          {},
+}
+
+func parseFieldTag(raw string) (fieldTag, error) {
+	t, err := tag.Parse(raw)
+	if err != nil {
+		return fieldTag{}, fmt.Errorf("%v", err)
+	}
+	ft := fieldTag{key: defaultKeyName}
+	switch t.Action.Name {
+	case "encrypt":
+		ft.action = actionEncrypt
+	case "deterministic":
+		ft.action = actionDeterministic
+	case "redact":
+		ft.action = actionRedact
+	case "-":
+		ft.action = actionSkip
+	default:
+		return fieldTag{}, fmt.Errorf("unknown action %q; use encrypt, deterministic, redact or -", t.Action.Name)
+	}
+	if t.Action.HasValue {
+		return fieldTag{}, fmt.Errorf("action %s takes no value (%q)", ft.action, t.Action)
+	}
+	allowed := optionsFor[ft.action]
+	for _, o := range t.Options {
+		if !slices.Contains(allowed, o.Name) {
+			return fieldTag{}, fmt.Errorf("unknown option %q for %s; it accepts: %s", o.Name, ft.action, strings.Join(allowed, ", "))
+		}
+		flag := o.Name == "migrate" || o.Name == "lowcardinality"
+		if flag && o.HasValue {
+			return fieldTag{}, fmt.Errorf("option %s takes no value (%q)", o.Name, o)
+		}
+		if !flag && !o.HasValue {
+			return fieldTag{}, fmt.Errorf("option %s needs a value, as in %s=...", o.Name, o.Name)
+		}
+		switch o.Name {
+		case "class":
+			if !slices.Contains(Classes, o.Value) {
+				return fieldTag{}, fmt.Errorf("unknown class %q; use one of %s", o.Value, strings.Join(Classes, ", "))
+			}
+			ft.class = o.Value
+		case "key":
+			if err := keys.CheckKeyName(o.Value); err != nil {
+				return fieldTag{}, fmt.Errorf("key=%s: key names are 1 to 64 characters of a-z, 0-9, '_', '.', '-'", o.Value)
+			}
+			ft.key = o.Value
+		case "aad":
+			ft.aadField = o.Value
+		case "maxlen":
+			n, err := strconv.Atoi(o.Value)
+			if err != nil || n <= 0 {
+				return fieldTag{}, fmt.Errorf("maxlen=%s: want a positive number of bytes", o.Value)
+			}
+			ft.maxLen = n
+		case "migrate":
+			ft.migrate = true
+		case "lowcardinality":
+			ft.lowCardinality = true
+		}
+	}
+	return ft, nil
+}
