@@ -371,22 +371,16 @@ func (r *run) walk(v reflect.Value, n *node) error {
 		if v.IsNil() {
 			return nil
 		}
-		e := v.Elem()
-		if r.dedupe && !r.markPtr(v.Pointer(), e.Type()) {
-			return nil
-		}
-		return r.walk(e, n.elem)
+		// The pointee is remembered by walkStruct or leaf, which see every
+		// value once whatever path led there.
+		return r.walk(v.Elem(), n.elem)
 	case nodeSlice, nodeArray:
 		if n.kind == nodeSlice && v.IsNil() {
 			return nil
 		}
 		for i := range v.Len() {
-			e := v.Index(i)
-			if n.kind == nodeSlice && !r.mark(e) {
-				continue
-			}
 			r.path = append(r.path, pathSeg{index: i, elem: true})
-			err := r.walk(e, n.elem)
+			err := r.walk(v.Index(i), n.elem)
 			r.path = r.path[:len(r.path)-1]
 			if err != nil {
 				return err
@@ -572,7 +566,7 @@ func (r *run) transform(in []byte, text, _ bool) (out []byte, changed bool, err 
 	case modeProtect:
 		if protected {
 			if _, _, err := r.open(in, text); err != nil {
-				return nil, false, fmt.Errorf("the value carries the tillid ciphertext prefix but does not verify for this field: %w", err)
+				return nil, false, fmt.Errorf("%w: the value carries the tillid ciphertext prefix but does not verify for this field: %w", ErrDecryption, err)
 			}
 			return nil, false, nil
 		}
@@ -658,23 +652,20 @@ func (r *run) seal(pt []byte, text bool) ([]byte, error) {
 	}
 	var ct []byte
 	if m == envelope.ModeDeterministic {
-		d, err := ks.DeterministicAEAD()
-		if err != nil {
-			return nil, err
+		d, kerr := ks.DeterministicAEAD()
+		if kerr != nil {
+			return nil, kerr
 		}
 		ct, err = d.EncryptDeterministically(pt, ad)
-		if err != nil {
-			return nil, fmt.Errorf("pii: encryption failed: %v", err)
-		}
 	} else {
-		a, err := ks.AEAD()
-		if err != nil {
-			return nil, err
+		a, kerr := ks.AEAD()
+		if kerr != nil {
+			return nil, kerr
 		}
 		ct, err = a.Encrypt(pt, ad)
-		if err != nil {
-			return nil, fmt.Errorf("pii: encryption failed: %v", err)
-		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pii: encryption failed: %v", err)
 	}
 	out := make([]byte, 0, size)
 	if text {
@@ -707,15 +698,15 @@ func (r *run) open(in []byte, text bool) (pt []byte, stale bool, err error) {
 		return nil, false, err
 	}
 	if m == envelope.ModeDeterministic {
-		d, err := ks.DeterministicAEAD()
-		if err != nil {
-			return nil, false, err
+		d, kerr := ks.DeterministicAEAD()
+		if kerr != nil {
+			return nil, false, kerr
 		}
 		pt, err = d.DecryptDeterministically(env.Ciphertext, ad)
 	} else {
-		a, err := ks.AEAD()
-		if err != nil {
-			return nil, false, err
+		a, kerr := ks.AEAD()
+		if kerr != nil {
+			return nil, false, kerr
 		}
 		pt, err = a.Decrypt(env.Ciphertext, ad)
 	}

@@ -1,0 +1,916 @@
+package pii_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/piitest"
+)
+
+var ctx = context.Background()
+
+func newProtector(t testing.TB) (*pii.Protector, *keys.Store) {
+	t.Helper()
+	store := keys.NewMemory()
+	p, err := pii.New(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, store
+}
+
+func mustProtect(t testing.TB, p *pii.Protector, v any) {
+	t.Helper()
+	if err := p.Protect(ctx, v); err != nil {
+		t.Fatalf("Protect(%T) = %v", v, err)
+	}
+}
+
+func mustReveal(t testing.TB, p *pii.Protector, v any) {
+	t.Helper()
+	if err := p.Reveal(ctx, v); err != nil {
+		t.Fatalf("Reveal(%T) = %v", v, err)
+	}
+}
+
+type Contact struct {
+	Email string `pii:"encrypt,class=contact"`
+	Kind  string
+}
+
+type address struct {
+	Street string `pii:"encrypt,class=location"`
+}
+
+type Name string
+
+type Shapes struct {
+	ID       string              `pii:"-"`
+	Name     Name                `pii:"encrypt,class=identity,aad=ID"`
+	Raw      []byte              `pii:"encrypt"`
+	Phone    *string             `pii:"encrypt"`
+	Note     sql.NullString      `pii:"encrypt"`
+	Tags     []string            `pii:"encrypt"`
+	Fixed    [2]string           `pii:"deterministic"`
+	ByKey    map[string]string   `pii:"encrypt"`
+	PtrMap   map[string]*string  `pii:"encrypt"`
+	Nested   Contact             // value struct
+	Ptr      *Contact            // pointer to struct
+	List     []Contact           // slice of structs
+	PtrList  []*Contact          // slice of pointers
+	Contacts map[string]Contact  // map of structs
+	CPtrs    map[string]*Contact // map of struct pointers
+	Contact                      // embedded value
+	*address                     // embedded pointer, unexported type
+	Born     pii.Value[time.Time] `pii:"encrypt,class=identity"`
+	Age      pii.Value[int64]     `pii:"encrypt"`
+	Score    pii.Value[float64]   `pii:"encrypt"`
+	Verified pii.Value[bool]      `pii:"encrypt"`
+	Secret   string               `pii:"redact"`
+	Public   string
+}
+
+func sp(s string) *string { return &s }
+
+func fullShapes() Shapes {
+	born := time.Date(1990, 2, 3, 4, 5, 6, 7, time.FixedZone("X", 3600))
+	return Shapes{
+		ID:       "rec-1",
+		Name:     "Ada Lovelace",
+		Raw:      []byte("raw bytes"),
+		Phone:    sp("+45 12 34 56 78"),
+		Note:     sql.NullString{String: "a note", Valid: true},
+		Tags:     []string{"tag-one", "", "tag-three"},
+		Fixed:    [2]string{"fixed-one", "fixed-two"},
+		ByKey:    map[string]string{"k1": "map-value-one", "k2": ""},
+		PtrMap:   map[string]*string{"a": sp("ptr-map-value"), "nil": nil},
+		Nested:   Contact{Email: "nested@example.com", Kind: "work"},
+		Ptr:      &Contact{Email: "ptr@example.com"},
+		List:     []Contact{{Email: "l0@example.com"}, {Email: "l1@example.com"}},
+		PtrList:  []*Contact{nil, {Email: "pl1@example.com"}},
+		Contacts: map[string]Contact{"home": {Email: "home@example.com"}},
+		CPtrs:    map[string]*Contact{"x": {Email: "x@example.com"}, "nil": nil},
+		Contact:  Contact{Email: "embedded@example.com"},
+		address:  &address{Street: "1 Main St"},
+		Born:     pii.NewValue(born),
+		Age:      pii.NewValue(int64(-42)),
+		Score:    pii.NewValue(3.25),
+		Verified: pii.NewValue(true),
+		Secret:   "drop me",
+		Public:   "public",
+	}
+}
+
+// plaintexts lists every personal value in fullShapes, to check none is
+// left after Protect.
+var plaintexts = []string{"Ada Lovelace", "raw bytes", "+45 12 34 56 78", "a note", "tag-one", "tag-three", "fixed-one", "fixed-two", "map-value-one", "ptr-map-value",
+	"nested@example.com", "ptr@example.com", "l0@example.com", "l1@example.com", "pl1@example.com", "home@example.com",
+	"x@example.com", "embedded@example.com", "1 Main St", "drop me"}
+
+var cmpShapes = cmp.Options{
+	cmp.AllowUnexported(Shapes{}),
+	cmp.Comparer(func(a, b pii.Value[time.Time]) bool {
+		x, okx := a.Get()
+		y, oky := b.Get()
+		return okx == oky && x.Equal(y) && a.IsNull() == b.IsNull()
+	}),
+	cmp.Comparer(func(a, b pii.Value[int64]) bool { return fmt.Sprint(a.Get()) == fmt.Sprint(b.Get()) }),
+	cmp.Comparer(func(a, b pii.Value[float64]) bool { return fmt.Sprint(a.Get()) == fmt.Sprint(b.Get()) }),
+	cmp.Comparer(func(a, b pii.Value[bool]) bool { return fmt.Sprint(a.Get()) == fmt.Sprint(b.Get()) }),
+}
+
+func dump(v any) string { return fmt.Sprintf("%#v", v) }
+
+func TestProtectRevealShapes(t *testing.T) {
+	p, _ := newProtector(t)
+	s := fullShapes()
+	mustProtect(t, p, &s)
+	all := dump(s) + dump(*s.Ptr) + dump(*s.PtrList[1]) + dump(*s.CPtrs["x"]) + dump(*s.address) + dump(*s.Phone) + dump(*s.PtrMap["a"]) + dump(s.Contacts) + string(s.Raw)
+	for _, pt := range plaintexts {
+		if strings.Contains(all, pt) {
+			t.Errorf("after Protect, %q is still in the struct", pt)
+		}
+	}
+	if s.Public != "public" || s.ID != "rec-1" || s.Nested.Kind != "work" {
+		t.Errorf("Protect changed untagged fields: Public=%q ID=%q Kind=%q", s.Public, s.ID, s.Nested.Kind)
+	}
+	if s.Secret != "" {
+		t.Errorf("redact field after Protect = %q, want empty", s.Secret)
+	}
+	if s.PtrList[0] != nil || s.PtrMap["nil"] != nil || s.CPtrs["nil"] != nil {
+		t.Error("Protect replaced a nil pointer")
+	}
+	if !s.Born.IsProtected() || !s.Age.IsProtected() {
+		t.Error("pii.Value fields are not protected")
+	}
+	mustReveal(t, p, &s)
+	want := fullShapes()
+	want.Secret = ""
+	if diff := cmp.Diff(want, s, cmpShapes); diff != "" {
+		t.Errorf("Reveal(Protect(v)) (-want +got):\n%s", diff)
+	}
+	born, _ := s.Born.Get()
+	wantBorn, _ := want.Born.Get()
+	_, gotOff := born.Zone()
+	_, wantOff := wantBorn.Zone()
+	if !born.Equal(wantBorn) || gotOff != wantOff {
+		t.Errorf("time.Time after round trip = %v, want %v (instant and offset kept)", born, wantBorn)
+	}
+}
+
+func TestRootSliceAndMap(t *testing.T) {
+	p, _ := newProtector(t)
+	list := []Contact{{Email: "a@example.com"}, {Email: "b@example.com"}}
+	mustProtect(t, p, &list)
+	if strings.Contains(dump(list), "@example.com") {
+		t.Fatalf("Protect(&[]Contact) left plaintext: %v", list)
+	}
+	mustReveal(t, p, &list)
+	if list[0].Email != "a@example.com" || list[1].Email != "b@example.com" {
+		t.Errorf("Reveal(&[]Contact) = %+v", list)
+	}
+	m := map[int]*Contact{1: {Email: "m@example.com"}}
+	mustProtect(t, p, &m)
+	mustReveal(t, p, &m)
+	if m[1].Email != "m@example.com" {
+		t.Errorf("map root round trip = %q", m[1].Email)
+	}
+}
+
+// P08: nil values and wrong kinds give errors, never panics.
+func TestInvalidTargets(t *testing.T) {
+	p, _ := newProtector(t)
+	var nilContact *Contact
+	s := "x"
+	var nilProtector *pii.Protector
+	tests := []struct {
+		name string
+		arg  any
+	}{
+		{"nil", nil},
+		{"typed nil pointer", nilContact},
+		{"struct value", Contact{}},
+		{"pointer to string", &s},
+		{"int", 7},
+		{"pointer to int slice", &[]int{1}},
+	}
+	for _, tt := range tests {
+		for _, call := range []func(any) error{
+			func(v any) error { return p.Protect(ctx, v) },
+			func(v any) error { return p.Reveal(ctx, v) },
+			func(v any) error { _, err := p.Rewrap(ctx, v); return err },
+		} {
+			if err := call(tt.arg); !errors.Is(err, pii.ErrInvalidTarget) {
+				t.Errorf("%s: error = %v, want ErrInvalidTarget", tt.name, err)
+			}
+		}
+	}
+	if err := nilProtector.Protect(ctx, &Contact{}); !errors.Is(err, pii.ErrInvalidTarget) {
+		t.Errorf("nil Protector: error = %v, want ErrInvalidTarget", err)
+	}
+	if _, err := pii.New(nil); !errors.Is(err, pii.ErrKeyProvider) {
+		t.Errorf("New(nil) error = %v, want ErrKeyProvider", err)
+	}
+}
+
+type P08Record struct {
+	Meta  any
+	Phone *string            `pii:"encrypt"`
+	Tags  map[string]*string `pii:"encrypt"`
+	L     []*Contact
+}
+
+func TestNilsSurvive(t *testing.T) {
+	p, _ := newProtector(t)
+	r := P08Record{Tags: map[string]*string{"a": nil}, L: []*Contact{nil, {Email: "c@example.com"}}}
+	mustProtect(t, p, &r)
+	if r.L[1].Email == "c@example.com" {
+		t.Fatal("Protect skipped the element after a nil")
+	}
+	mustReveal(t, p, &r)
+	if r.Meta != nil || r.Phone != nil || r.Tags["a"] != nil || r.L[0] != nil || r.L[1].Email != "c@example.com" {
+		t.Errorf("after round trip: %+v, L[1]=%+v", r, r.L[1])
+	}
+	var empty P08Record
+	mustProtect(t, p, &empty)
+	mustReveal(t, p, &empty)
+	if empty.Tags != nil || empty.L != nil {
+		t.Errorf("nil map or slice became non-nil: %+v", empty)
+	}
+}
+
+// P13: empty values are protected, absent values stay absent.
+type P13Record struct {
+	A string         `pii:"encrypt"`
+	B *string        `pii:"encrypt"`
+	C sql.NullString `pii:"encrypt"`
+	D []byte         `pii:"encrypt"`
+	E pii.Value[int] `pii:"encrypt"`
+}
+
+func TestEmptyVersusNull(t *testing.T) {
+	p, _ := newProtector(t)
+	var r P13Record
+	mustProtect(t, p, &r)
+	if r.A == "" {
+		t.Error(`Protect left "" in a string field; the empty string must be encrypted`)
+	}
+	if r.B != nil || r.C.Valid || r.D != nil || !r.E.IsNull() {
+		t.Errorf("Protect filled an absent value: %+v", r)
+	}
+	mustReveal(t, p, &r)
+	if r.A != "" || r.B != nil || r.C.Valid || r.D != nil || !r.E.IsNull() {
+		t.Errorf("round trip of the zero record = %+v", r)
+	}
+
+	e := ""
+	r2 := P13Record{B: &e, C: sql.NullString{Valid: true}, D: []byte{}}
+	mustProtect(t, p, &r2)
+	if r2.B == nil || *r2.B == "" || r2.C.String == "" || len(r2.D) == 0 {
+		t.Fatalf("empty but present values were not encrypted: %+v", r2)
+	}
+	mustReveal(t, p, &r2)
+	if r2.B == nil || *r2.B != "" || !r2.C.Valid || r2.C.String != "" || r2.D == nil || len(r2.D) != 0 {
+		t.Errorf("round trip of empty values = %+v", r2)
+	}
+
+	// No stale "already protected" state: a value set after a round trip
+	// is protected again.
+	r3 := P13Record{}
+	mustProtect(t, p, &r3)
+	mustReveal(t, p, &r3)
+	r3.A = "now-set"
+	mustProtect(t, p, &r3)
+	if r3.A == "now-set" {
+		t.Error("a value set after Reveal was not protected")
+	}
+}
+
+// P07: embedded structs, exported and unexported, value and pointer.
+type P07User struct {
+	Contact
+	*address
+	Name string
+}
+
+func TestEmbedded(t *testing.T) {
+	p, _ := newProtector(t)
+	u := P07User{Contact: Contact{Email: "a@example.com"}, address: &address{Street: "1 Main St"}}
+	mustProtect(t, p, &u)
+	if u.Email == "a@example.com" || u.Street == "1 Main St" {
+		t.Fatalf("embedded fields not protected: %q %q", u.Email, u.Street)
+	}
+	mustReveal(t, p, &u)
+	if u.Email != "a@example.com" || u.Street != "1 Main St" {
+		t.Errorf("embedded round trip: %q %q", u.Email, u.Street)
+	}
+	nilEmbedded := P07User{Contact: Contact{Email: "b@example.com"}}
+	mustProtect(t, p, &nilEmbedded)
+	if nilEmbedded.address != nil {
+		t.Error("Protect allocated a nil embedded pointer")
+	}
+}
+
+// P06: untagged unexported fields and opaque types are left alone.
+type P06Record struct {
+	state   int
+	Email   string `pii:"encrypt"`
+	Created time.Time
+	Note    sql.NullString `pii:"encrypt"`
+	hidden  *Contact
+}
+
+func TestUnexportedAndOpaque(t *testing.T) {
+	p, _ := newProtector(t)
+	t0 := time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC)
+	hidden := &Contact{Email: "hidden@example.com"}
+	r := P06Record{state: 7, Email: "a@example.com", Created: t0, Note: sql.NullString{String: "n", Valid: true}, hidden: hidden}
+	mustProtect(t, p, &r)
+	if r.state != 7 || !r.Created.Equal(t0) || r.hidden != hidden || hidden.Email != "hidden@example.com" {
+		t.Errorf("Protect touched untagged state: %+v", r)
+	}
+	mustReveal(t, p, &r)
+	if r.Email != "a@example.com" || r.Note.String != "n" {
+		t.Errorf("round trip = %+v", r)
+	}
+}
+
+// Cycles and aliasing: no crash, nothing protected twice.
+type Node struct {
+	Val  string `pii:"encrypt"`
+	Next *Node
+	Kids []*Node
+}
+
+type Aliased struct {
+	A    Contact
+	P1   *Contact
+	P2   *Contact
+	S1   []Contact
+	S2   []Contact
+	Self *Aliased
+	Str  string  `pii:"encrypt"`
+	SPtr *string `pii:"encrypt"`
+}
+
+func TestCyclesAndAliasing(t *testing.T) {
+	p, _ := newProtector(t)
+	a := &Node{Val: "a"}
+	b := &Node{Val: "b", Next: a}
+	a.Next = b
+	a.Kids = []*Node{a, b, a}
+	mustProtect(t, p, a)
+	mustProtect(t, p, a) // and again: idempotent on a cycle
+	mustReveal(t, p, a)
+	if a.Val != "a" || b.Val != "b" {
+		t.Errorf("cycle round trip = %q %q", a.Val, b.Val)
+	}
+
+	shared := &Contact{Email: "shared@example.com"}
+	backing := []Contact{{Email: "s@example.com"}}
+	x := &Aliased{P1: shared, P2: shared, S1: backing, S2: backing, Str: "str"}
+	x.Self = x
+	x.SPtr = &x.Str
+	x.A = Contact{Email: "a@example.com"}
+	mustProtect(t, p, x)
+	mustReveal(t, p, x)
+	if shared.Email != "shared@example.com" || backing[0].Email != "s@example.com" || x.Str != "str" || *x.SPtr != "str" {
+		t.Errorf("aliased round trip: shared=%q backing=%q Str=%q", shared.Email, backing[0].Email, x.Str)
+	}
+}
+
+type Deep struct {
+	Next *Deep
+	V    string `pii:"encrypt"`
+}
+
+func TestTooDeep(t *testing.T) {
+	p, _ := newProtector(t)
+	root := &Deep{V: "v"}
+	cur := root
+	for range 2000 {
+		cur.Next = &Deep{V: "v"}
+		cur = cur.Next
+	}
+	err := p.Protect(ctx, root)
+	if !errors.Is(err, pii.ErrTooDeep) {
+		t.Fatalf("Protect(2000-deep list) = %v, want ErrTooDeep", err)
+	}
+	if root.V != "v" || cur.V != "v" {
+		t.Error("a failed Protect changed the value")
+	}
+}
+
+// All or nothing: a failure on the last field leaves every field as it was.
+type AllOrNothing struct {
+	A    string            `pii:"encrypt"`
+	M    map[string]string `pii:"encrypt"`
+	L    []Contact
+	Last string `pii:"encrypt,maxlen=60"`
+}
+
+func TestAllOrNothing(t *testing.T) {
+	p, _ := newProtector(t)
+	v := AllOrNothing{A: "a", M: map[string]string{"k": "v"}, L: []Contact{{Email: "e@example.com"}}, Last: strings.Repeat("x", 100)}
+	before := dump(v) + dump(v.M)
+	err := p.Protect(ctx, &v)
+	if !errors.Is(err, pii.ErrTooLong) {
+		t.Fatalf("Protect = %v, want ErrTooLong", err)
+	}
+	if after := dump(v) + dump(v.M); after != before {
+		t.Errorf("failed Protect changed the struct:\nbefore %s\nafter  %s", before, after)
+	}
+
+	// Reveal: one tampered field among good ones.
+	v.Last = "short"
+	mustProtect(t, p, &v)
+	v.Last = v.Last[:len(v.Last)-4] + "AAAA"
+	before = dump(v) + dump(v.M)
+	if err := p.Reveal(ctx, &v); !errors.Is(err, pii.ErrDecryption) {
+		t.Fatalf("Reveal(tampered) = %v, want ErrDecryption", err)
+	}
+	if after := dump(v) + dump(v.M); after != before {
+		t.Error("failed Reveal changed the struct")
+	}
+}
+
+// P11: Protect is idempotent, and plaintext that looks like ciphertext is
+// never left as plaintext.
+func TestIdempotent(t *testing.T) {
+	p, _ := newProtector(t)
+	u := Contact{Email: "a@example.com"}
+	mustProtect(t, p, &u)
+	ct := u.Email
+	mustProtect(t, p, &u)
+	if u.Email != ct {
+		t.Fatalf("second Protect changed the ciphertext")
+	}
+	mustReveal(t, p, &u)
+	if u.Email != "a@example.com" {
+		t.Fatalf("Reveal after double Protect = %q", u.Email)
+	}
+
+	raw := make([]byte, 40)
+	for i := range raw {
+		raw[i] = byte(i * 7)
+	}
+	for _, fake := range []string{
+		"tl1e:" + base64.StdEncoding.EncodeToString(raw),
+		"tl1e:" + base64.RawURLEncoding.EncodeToString(append([]byte{1, 0, 0, 0, 1}, raw...)),
+		"tl1e:",
+		"tl9z:whatever",
+	} {
+		v := Contact{Email: fake}
+		err := p.Protect(ctx, &v)
+		if err == nil {
+			if v.Email == fake {
+				t.Errorf("Protect(%q) left it as it was", fake)
+			}
+			mustReveal(t, p, &v)
+			if v.Email != fake {
+				t.Errorf("round trip of %q = %q", fake, v.Email)
+			}
+			continue
+		}
+		if !errors.Is(err, pii.ErrDecryption) || v.Email != fake {
+			t.Errorf("Protect(%q) = %v (value %q), want ErrDecryption and the value untouched", fake, err, v.Email)
+		}
+	}
+}
+
+// Fail closed: plaintext, tampering, truncation, foreign ciphertext.
+func TestRevealFailsClosed(t *testing.T) {
+	p, _ := newProtector(t)
+	other, _ := newProtector(t)
+	good := Contact{Email: "a@example.com"}
+	mustProtect(t, p, &good)
+	foreign := Contact{Email: "a@example.com"}
+	mustProtect(t, other, &foreign)
+
+	flip := func(s string, i int) string {
+		b := []byte(s)
+		if b[i] == 'A' {
+			b[i] = 'B'
+		} else {
+			b[i] = 'A'
+		}
+		return string(b)
+	}
+	tests := []struct {
+		name  string
+		value string
+		want  error
+	}{
+		{"plaintext", "a@example.com", pii.ErrNotProtected},
+		{"empty string", "", pii.ErrNotProtected},
+		{"flipped byte in tag", flip(good.Email, len(good.Email)-2), pii.ErrDecryption},
+		{"flipped byte in nonce", flip(good.Email, 15), pii.ErrDecryption},
+		{"truncated by 3", good.Email[:len(good.Email)-3], pii.ErrDecryption},
+		{"truncated to prefix", good.Email[:8], pii.ErrDecryption},
+		{"prefix only", "tl1e:", pii.ErrDecryption},
+		{"bad base64", "tl1e:!!!!", pii.ErrDecryption},
+		{"wrong mode letter", "tl1d:" + good.Email[5:], pii.ErrDecryption},
+		{"unknown version", "tl2e:" + good.Email[5:], pii.ErrDecryption},
+		{"other keyset", foreign.Email, pii.ErrKeyNotFound},
+	}
+	for _, tt := range tests {
+		c := Contact{Email: tt.value}
+		err := p.Reveal(ctx, &c)
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%s: Reveal = %v, want %v", tt.name, err, tt.want)
+		}
+		if c.Email != tt.value {
+			t.Errorf("%s: failed Reveal changed the value", tt.name)
+		}
+		var fe *pii.FieldError
+		if !errors.As(err, &fe) || fe.Path != "Contact.Email" || fe.Type != reflect.TypeFor[Contact]() {
+			t.Errorf("%s: error %v is not a FieldError at Contact.Email", tt.name, err)
+		}
+	}
+}
+
+// Associated data: ciphertexts do not move between fields, records or types.
+type TwoFields struct {
+	ID string `pii:"-"`
+	A  string `pii:"encrypt,aad=ID"`
+	B  string `pii:"encrypt,aad=ID"`
+	D1 string `pii:"deterministic"`
+	D2 string `pii:"deterministic"`
+}
+
+type OtherType struct {
+	A string `pii:"encrypt,aad=ID"`
+	ID string
+}
+
+func TestAssociatedDataBinding(t *testing.T) {
+	p, _ := newProtector(t)
+	r1 := TwoFields{ID: "1", A: "alpha", B: "beta", D1: "same", D2: "same"}
+	r2 := TwoFields{ID: "2", A: "alpha", B: "beta", D1: "same", D2: "same"}
+	mustProtect(t, p, &r1)
+	mustProtect(t, p, &r2)
+	if r1.D1 == r1.D2 {
+		t.Error("deterministic ciphertexts of two fields are equal; they must be scoped per field")
+	}
+	if r1.D1 != r2.D1 {
+		t.Error("deterministic ciphertexts of one field differ between records")
+	}
+	cases := map[string]TwoFields{
+		"swap fields":    {ID: "1", A: r1.B, B: r1.A, D1: r1.D1, D2: r1.D2},
+		"other record":   {ID: "1", A: r2.A, B: r1.B, D1: r1.D1, D2: r1.D2},
+		"changed ID":     {ID: "3", A: r1.A, B: r1.B, D1: r1.D1, D2: r1.D2},
+		"swap det field": {ID: "1", A: r1.A, B: r1.B, D1: r1.D2, D2: r1.D1},
+	}
+	for name, c := range cases {
+		if err := p.Reveal(ctx, &c); !errors.Is(err, pii.ErrDecryption) {
+			t.Errorf("%s: Reveal = %v, want ErrDecryption", name, err)
+		}
+	}
+	o := OtherType{ID: "1", A: r1.A}
+	if err := p.Reveal(ctx, &o); !errors.Is(err, pii.ErrDecryption) {
+		t.Errorf("ciphertext moved to another type: Reveal = %v, want ErrDecryption", err)
+	}
+	// Missing record ID.
+	if err := p.Protect(ctx, &TwoFields{A: "x"}); !errors.Is(err, pii.ErrMissingRecordID) {
+		t.Errorf("Protect with empty aad field = %v, want ErrMissingRecordID", err)
+	}
+	// Extra associated data from the Protector.
+	store := keys.NewMemory()
+	pa, _ := pii.New(store, pii.WithAssociatedData([]byte("tenant-a")))
+	pb, _ := pii.New(store, pii.WithAssociatedData([]byte("tenant-b")))
+	c := Contact{Email: "a@example.com"}
+	mustProtect(t, pa, &c)
+	if err := pb.Reveal(ctx, &c); !errors.Is(err, pii.ErrDecryption) {
+		t.Errorf("Reveal under other tenant's associated data = %v, want ErrDecryption", err)
+	}
+	mustReveal(t, pa, &c)
+}
+
+// P12: no nonce is ever reused.
+func TestNoncesUnique(t *testing.T) {
+	p, _ := newProtector(t)
+	p2, _ := pii.New(piitest.NewFixedProvider())
+	p3, _ := pii.New(piitest.NewFixedProvider())
+	cts := map[string]bool{}
+	nonces := map[string]bool{}
+	for i := range 10000 {
+		pp := p
+		if i%3 == 1 {
+			pp = p2
+		} else if i%3 == 2 {
+			pp = p3 // two Protectors on one keyset
+		}
+		u := Contact{Email: "same@example.com"}
+		mustProtect(t, pp, &u)
+		if cts[u.Email] {
+			t.Fatalf("ciphertext repeated after %d values", i)
+		}
+		cts[u.Email] = true
+		raw, err := base64.RawURLEncoding.DecodeString(u.Email[5:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		nonce := string(raw[5:17]) // after the Tink prefix: 12-byte nonce
+		if nonces[nonce] {
+			t.Fatalf("nonce repeated after %d values", i)
+		}
+		nonces[nonce] = true
+	}
+}
+
+// P10: stored sizes follow StoredLen; maxlen refuses values that would not fit.
+type P10Record struct {
+	Zip string `pii:"encrypt,maxlen=64"`
+	Raw []byte `pii:"deterministic"`
+}
+
+func TestStoredLen(t *testing.T) {
+	p, _ := newProtector(t)
+	for n := range 40 {
+		r := P10Record{Zip: strings.Repeat("9", n), Raw: bytes.Repeat([]byte{7}, n)}
+		err := p.Protect(ctx, &r)
+		if pii.StoredLen(pii.ModeEncrypt, n) > 64 {
+			if !errors.Is(err, pii.ErrTooLong) {
+				t.Errorf("n=%d: Protect = %v, want ErrTooLong", n, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("n=%d: Protect = %v", n, err)
+		}
+		if got, want := len(r.Zip), pii.StoredLen(pii.ModeEncrypt, n); got != want {
+			t.Errorf("n=%d: len(stored) = %d, want StoredLen = %d", n, got, want)
+		}
+		if got, want := len(r.Raw), pii.StoredLenRaw(pii.ModeDeterministic, n); got != want {
+			t.Errorf("n=%d: len(raw stored) = %d, want StoredLenRaw = %d", n, got, want)
+		}
+	}
+	if got := pii.StoredLen(pii.ModeEncrypt, 10); got != 63 {
+		t.Errorf("StoredLen(encrypt, 10) = %d, want 63", got)
+	}
+	if got := pii.StoredLen(pii.ModeUnknown, 10); got != -1 {
+		t.Errorf("StoredLen(unknown, 10) = %d, want -1", got)
+	}
+	// A value truncated by the database fails with a clear error.
+	g := P10Record{Zip: "12345"}
+	mustProtect(t, p, &g)
+	g.Zip = g.Zip[:len(g.Zip)-3]
+	if err := p.Reveal(ctx, &g); !errors.Is(err, pii.ErrDecryption) {
+		t.Errorf("Reveal(truncated) = %v, want ErrDecryption", err)
+	}
+}
+
+// P02: rotation keeps old values readable; disabling refuses them clearly;
+// rewrap moves them to the new key.
+func TestRotation(t *testing.T) {
+	p, store := newProtector(t)
+	old := TwoFields{ID: "1", A: "old-a", B: "old-b", D1: "d1", D2: "d2"}
+	mustProtect(t, p, &old)
+	oldKS, _ := store.Keyset(ctx, "default", keys.KindAEAD)
+	k1 := oldKS.PrimaryKeyID()
+	k2, err := store.Rotate(ctx, "default", keys.KindAEAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Rotate(ctx, "default", keys.KindDeterministicAEAD); err != nil {
+		t.Fatal(err)
+	}
+	fresh := TwoFields{ID: "2", A: "new-a", B: "new-b", D1: "d1", D2: "d2"}
+	mustProtect(t, p, &fresh)
+	if keyIDOf(t, fresh.A) != k2 || keyIDOf(t, old.A) != k1 {
+		t.Fatalf("key IDs: old %d (want %d), fresh %d (want %d)", keyIDOf(t, old.A), k1, keyIDOf(t, fresh.A), k2)
+	}
+	o, f := old, fresh
+	mustReveal(t, p, &o)
+	mustReveal(t, p, &f)
+	if o.A != "old-a" || f.A != "new-a" || o.D1 != "d1" {
+		t.Fatalf("after rotation: old %+v fresh %+v", o, f)
+	}
+
+	if err := store.Disable(ctx, "default", keys.KindAEAD, k1); err != nil {
+		t.Fatal(err)
+	}
+	o = old
+	if err := p.Reveal(ctx, &o); !errors.Is(err, pii.ErrKeyDisabled) {
+		t.Fatalf("Reveal under disabled key = %v, want ErrKeyDisabled", err)
+	}
+	if err := store.Enable(ctx, "default", keys.KindAEAD, k1); err != nil {
+		t.Fatal(err)
+	}
+	o = old
+	n, err := p.Rewrap(ctx, &o)
+	if err != nil || n != 4 {
+		t.Fatalf("Rewrap = %d, %v; want 4 values (A, B, D1, D2), nil", n, err)
+	}
+	if keyIDOf(t, o.A) != k2 {
+		t.Error("Rewrap did not move the value to the primary key")
+	}
+	if n, err := p.Rewrap(ctx, &o); n != 0 || err != nil {
+		t.Errorf("second Rewrap = %d, %v; want 0, nil", n, err)
+	}
+	if err := store.Disable(ctx, "default", keys.KindAEAD, k1); err != nil {
+		t.Fatal(err)
+	}
+	mustReveal(t, p, &o)
+	if o.A != "old-a" || o.D1 != "d1" {
+		t.Errorf("rewrapped record reveals as %+v", o)
+	}
+	if err := store.Disable(ctx, "default", keys.KindAEAD, k2); err == nil {
+		t.Error("disabling the primary key succeeded")
+	}
+}
+
+func keyIDOf(t *testing.T, s string) uint32 {
+	t.Helper()
+	raw, err := base64.RawURLEncoding.DecodeString(s[5:])
+	if err != nil || len(raw) < 5 {
+		t.Fatalf("not an envelope: %q", s)
+	}
+	return uint32(raw[1])<<24 | uint32(raw[2])<<16 | uint32(raw[3])<<8 | uint32(raw[4])
+}
+
+// Migration: a field opts in to reading plaintext, and it is counted.
+type Legacy struct {
+	Email string `pii:"encrypt,migrate"`
+	Other string `pii:"encrypt"`
+}
+
+func TestMigrate(t *testing.T) {
+	p, _ := newProtector(t)
+	l := Legacy{Email: "plain@example.com", Other: "x"}
+	mustProtect(t, p, &l)
+	l.Email = "plain@example.com" // a row written before encryption
+	mustReveal(t, p, &l)
+	if l.Email != "plain@example.com" || l.Other != "x" {
+		t.Errorf("migrate reveal = %+v", l)
+	}
+	if got := p.Stats().LegacyPlaintextReads["Legacy.Email"]; got != 1 {
+		t.Errorf("LegacyPlaintextReads = %d, want 1", got)
+	}
+	l2 := Legacy{Email: "plain@example.com", Other: "y"}
+	mustProtect(t, p, &l2)
+	l2.Email = "plain@example.com"
+	if n, err := p.Rewrap(ctx, &l2); err != nil || n != 1 {
+		t.Fatalf("Rewrap of legacy plaintext = %d, %v; want 1, nil", n, err)
+	}
+	if l2.Email == "plain@example.com" {
+		t.Error("Rewrap left legacy plaintext")
+	}
+	l3 := Legacy{Email: "e", Other: "plaintext"}
+	if err := p.Reveal(ctx, &l3); !errors.Is(err, pii.ErrNotProtected) {
+		t.Errorf("plaintext in a field without migrate: %v, want ErrNotProtected", err)
+	}
+}
+
+// P15: deterministic ciphertexts are canonical across named types, scoped
+// per field, and refused on low-cardinality types.
+type P15Email string
+
+type P15A struct {
+	A P15Email `pii:"deterministic"`
+	B string   `pii:"deterministic"`
+}
+
+type P15B struct {
+	A string `pii:"deterministic"`
+}
+
+type P15Flag struct {
+	Flag pii.Value[bool] `pii:"deterministic"`
+}
+
+type P15FlagOK struct {
+	Flag pii.Value[bool] `pii:"deterministic,lowcardinality"`
+}
+
+func TestDeterministicCanonical(t *testing.T) {
+	p, _ := newProtector(t)
+	x := P15A{A: "k@example.com", B: "k@example.com"}
+	y := P15A{A: P15Email("k@example.com")}
+	mustProtect(t, p, &x)
+	mustProtect(t, p, &y)
+	if x.A != y.A {
+		t.Error("same field, same text: ciphertexts differ")
+	}
+	if string(x.A) == x.B {
+		t.Error("two fields with the same text share a ciphertext")
+	}
+	if err := pii.Register[P15Flag](); !errors.Is(err, pii.ErrInvalidTag) {
+		t.Errorf("deterministic on Value[bool]: Register = %v, want ErrInvalidTag", err)
+	}
+	if err := pii.Register[P15FlagOK](); err != nil {
+		t.Errorf("deterministic,lowcardinality on Value[bool]: Register = %v", err)
+	}
+	// Rewrap keeps the revealed value byte-identical.
+	_, store := p, keys.NewMemory()
+	q, _ := pii.New(store)
+	v := P15A{A: "MiXeD Case ß", B: "x"}
+	mustProtect(t, q, &v)
+	store.Rotate(ctx, "default", keys.KindDeterministicAEAD)
+	if _, err := q.Rewrap(ctx, &v); err != nil {
+		t.Fatal(err)
+	}
+	mustReveal(t, q, &v)
+	if v.A != "MiXeD Case ß" {
+		t.Errorf("after rewrap: %q", v.A)
+	}
+}
+
+// Keys from other names, and a failing provider (P01 class).
+type NamedKeys struct {
+	A string `pii:"encrypt,key=crm"`
+	B string `pii:"encrypt"`
+}
+
+type failingProvider struct{ ks *keys.Keyset }
+
+func (f failingProvider) Keyset(ctx context.Context, name string, kind keys.Kind) (*keys.Keyset, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return f.ks, nil // nil, nil: a provider that answers nothing
+}
+
+func TestKeyNamesAndProviderFailures(t *testing.T) {
+	p, store := newProtector(t)
+	n := NamedKeys{A: "a", B: "b"}
+	mustProtect(t, p, &n)
+	if keyIDOf(t, n.A) == keyIDOf(t, n.B) {
+		t.Error("key=crm used the default keyset")
+	}
+	if len(store.List()) != 2 {
+		t.Errorf("store holds %d keysets, want 2", len(store.List()))
+	}
+	bad, _ := pii.New(failingProvider{})
+	v := NamedKeys{A: "a"}
+	if err := bad.Protect(ctx, &v); !errors.Is(err, pii.ErrKeyProvider) || v.A != "a" {
+		t.Errorf("provider returning nil: Protect = %v (A=%q), want ErrKeyProvider and A untouched", err, v.A)
+	}
+	daead, _ := store.Keyset(ctx, "default", keys.KindDeterministicAEAD)
+	wrongKind, _ := pii.New(failingProvider{ks: daead})
+	if err := wrongKind.Protect(ctx, &v); !errors.Is(err, pii.ErrKeyProvider) {
+		t.Errorf("provider returning the wrong kind: Protect = %v, want ErrKeyProvider", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := p.Protect(cctx, &v); !errors.Is(err, context.Canceled) || v.A != "a" {
+		t.Errorf("cancelled context: Protect = %v, want context.Canceled", err)
+	}
+}
+
+// Concurrent use of one Protector, with rotations under way.
+func TestConcurrent(t *testing.T) {
+	p, store := newProtector(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				want := fmt.Sprintf("user%d-%d@example.com", g, i)
+				s := Shapes{ID: "r", Name: Name(want), Tags: []string{want}, Ptr: &Contact{Email: want}}
+				if err := p.Protect(ctx, &s); err != nil {
+					errs <- err
+					return
+				}
+				if err := p.Reveal(ctx, &s); err != nil {
+					errs <- err
+					return
+				}
+				if string(s.Name) != want || s.Tags[0] != want || s.Ptr.Email != want {
+					errs <- fmt.Errorf("got %q, want %q", s.Name, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 20 {
+			if _, err := store.Rotate(ctx, "default", keys.KindAEAD); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
