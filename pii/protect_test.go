@@ -58,23 +58,23 @@ type address struct {
 type Name string
 
 type Shapes struct {
-	ID       string              `pii:"-"`
-	Name     Name                `pii:"encrypt,class=identity,aad=ID"`
-	Raw      []byte              `pii:"encrypt"`
-	Phone    *string             `pii:"encrypt"`
-	Note     sql.NullString      `pii:"encrypt"`
-	Tags     []string            `pii:"encrypt"`
-	Fixed    [2]string           `pii:"deterministic"`
-	ByKey    map[string]string   `pii:"encrypt"`
-	PtrMap   map[string]*string  `pii:"encrypt"`
-	Nested   Contact             // value struct
-	Ptr      *Contact            // pointer to struct
-	List     []Contact           // slice of structs
-	PtrList  []*Contact          // slice of pointers
-	Contacts map[string]Contact  // map of structs
-	CPtrs    map[string]*Contact // map of struct pointers
-	Contact                      // embedded value
-	*address                     // embedded pointer, unexported type
+	ID       string               `pii:"-"`
+	Name     Name                 `pii:"encrypt,class=identity,aad=ID"`
+	Raw      []byte               `pii:"encrypt"`
+	Phone    *string              `pii:"encrypt"`
+	Note     sql.NullString       `pii:"encrypt"`
+	Tags     []string             `pii:"encrypt"`
+	Fixed    [2]string            `pii:"deterministic"`
+	ByKey    map[string]string    `pii:"encrypt"`
+	PtrMap   map[string]*string   `pii:"encrypt"`
+	Nested   Contact              // value struct
+	Ptr      *Contact             // pointer to struct
+	List     []Contact            // slice of structs
+	PtrList  []*Contact           // slice of pointers
+	Contacts map[string]Contact   // map of structs
+	CPtrs    map[string]*Contact  // map of struct pointers
+	Contact                       // embedded value
+	*address                      // embedded pointer, unexported type
 	Born     pii.Value[time.Time] `pii:"encrypt,class=identity"`
 	Age      pii.Value[int64]     `pii:"encrypt"`
 	Score    pii.Value[float64]   `pii:"encrypt"`
@@ -552,7 +552,7 @@ type TwoFields struct {
 }
 
 type OtherType struct {
-	A string `pii:"encrypt,aad=ID"`
+	A  string `pii:"encrypt,aad=ID"`
 	ID string
 }
 

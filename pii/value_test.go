@@ -1,0 +1,181 @@
+package pii_test
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/tillid/tillid/pii"
+)
+
+type Measures struct {
+	ID     int64                    `pii:"-"`
+	Born   pii.Value[time.Time]     `pii:"encrypt,class=health,aad=ID"`
+	Weight pii.Value[float64]       `pii:"encrypt,class=health,aad=ID"`
+	Steps  pii.Value[int64]         `pii:"deterministic,aad=ID"`
+	Smoker pii.Value[bool]          `pii:"encrypt,aad=ID"`
+	Small  pii.Value[uint8]         `pii:"encrypt"`
+	IP     pii.Value[netip.Addr]    `pii:"encrypt"`
+	Name   pii.Value[string]        `pii:"encrypt"`
+	Blob   pii.Value[[]byte]        `pii:"encrypt"`
+	Limit  pii.Value[float32]       `pii:"encrypt"`
+	Maybe  pii.Value[time.Duration] `pii:"encrypt"`
+}
+
+func sampleMeasures() Measures {
+	return Measures{
+		ID:     7,
+		Born:   pii.NewValue(time.Date(1980, 5, 6, 7, 8, 9, 10, time.UTC)),
+		Weight: pii.NewValue(72.125),
+		Steps:  pii.NewValue(int64(math.MinInt64)),
+		Smoker: pii.NewValue(false),
+		Small:  pii.NewValue(uint8(255)),
+		IP:     pii.NewValue(netip.MustParseAddr("192.0.2.7")),
+		Name:   pii.NewValue("Grace"),
+		Blob:   pii.NewValue([]byte{0, 1, 2}),
+		Limit:  pii.NewValue(float32(0.1)),
+	}
+}
+
+func checkMeasures(t *testing.T, m Measures) {
+	t.Helper()
+	want := sampleMeasures()
+	got := fmt.Sprint(get(m.Born), get(m.Weight), get(m.Steps), get(m.Smoker), get(m.Small), get(m.IP), get(m.Name), get(m.Blob), get(m.Limit), m.Maybe.IsNull())
+	exp := fmt.Sprint(get(want.Born), get(want.Weight), get(want.Steps), get(want.Smoker), get(want.Small), get(want.IP), get(want.Name), get(want.Blob), get(want.Limit), true)
+	if got != exp {
+		t.Errorf("revealed values:\n got %s\nwant %s", got, exp)
+	}
+}
+
+func get[T any](v pii.Value[T]) string {
+	x, ok := v.Get()
+	return fmt.Sprintf("%v/%v", x, ok)
+}
+
+func TestValueRoundTrip(t *testing.T) {
+	p, _ := newProtector(t)
+	m := sampleMeasures()
+	mustProtect(t, p, &m)
+	if _, ok := m.Weight.Get(); ok || !m.Weight.IsProtected() {
+		t.Fatal("Get on a protected Value returned a plaintext")
+	}
+	mustReveal(t, p, &m)
+	checkMeasures(t, m)
+}
+
+func TestValueSQLite(t *testing.T) {
+	p, _ := newProtector(t)
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "v.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE m (id INTEGER PRIMARY KEY, born TEXT, weight TEXT, steps TEXT, smoker TEXT, small TEXT, ip TEXT, name TEXT, blob TEXT, lim TEXT, maybe TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	m := sampleMeasures()
+	// Plaintext never reaches the database.
+	if _, err := db.Exec(`INSERT INTO m VALUES (?,?,?,?,?,?,?,?,?,?,?)`, m.ID, m.Born, m.Weight, m.Steps, m.Smoker, m.Small, m.IP, m.Name, m.Blob, m.Limit, m.Maybe); !errors.Is(err, pii.ErrValuePlaintext) {
+		t.Fatalf("INSERT of a plaintext Value: %v, want ErrValuePlaintext", err)
+	}
+	mustProtect(t, p, &m)
+	if _, err := db.Exec(`INSERT INTO m VALUES (?,?,?,?,?,?,?,?,?,?,?)`, m.ID, m.Born, m.Weight, m.Steps, m.Smoker, m.Small, m.IP, m.Name, m.Blob, m.Limit, m.Maybe); err != nil {
+		t.Fatal(err)
+	}
+	var raw string
+	if err := db.QueryRow(`SELECT name || weight || ifnull(maybe, 'NULL') FROM m`).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(raw, "Grace") || strings.Contains(raw, "72.125") || !strings.HasSuffix(raw, "NULL") {
+		t.Errorf("stored row = %q: plaintext stored, or NULL not kept", raw)
+	}
+	var back Measures
+	if err := db.QueryRow(`SELECT id, born, weight, steps, smoker, small, ip, name, blob, lim, maybe FROM m`).Scan(&back.ID, &back.Born, &back.Weight, &back.Steps, &back.Smoker, &back.Small, &back.IP, &back.Name, &back.Blob, &back.Limit, &back.Maybe); err != nil {
+		t.Fatal(err)
+	}
+	mustReveal(t, p, &back)
+	checkMeasures(t, back)
+}
+
+func TestValueJSON(t *testing.T) {
+	p, _ := newProtector(t)
+	m := sampleMeasures()
+	if _, err := json.Marshal(m); !errors.Is(err, pii.ErrValuePlaintext) {
+		t.Fatalf("json.Marshal(plaintext) error = %v, want ErrValuePlaintext", err)
+	}
+	mustProtect(t, p, &m)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "Grace") || !strings.Contains(string(b), `"Maybe":null`) {
+		t.Errorf("JSON of a protected struct = %s", b)
+	}
+	var back Measures
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	mustReveal(t, p, &back)
+	checkMeasures(t, back)
+
+	// Plaintext JSON input (an API request) is accepted and can be protected.
+	var in struct {
+		W pii.Value[float64] `pii:"encrypt"`
+	}
+	if err := json.Unmarshal([]byte(`{"W": 1.5}`), &in); err != nil {
+		t.Fatal(err)
+	}
+	if w, ok := in.W.Get(); !ok || w != 1.5 {
+		t.Errorf("plaintext JSON gave %v, %v", w, ok)
+	}
+	if err := json.Unmarshal([]byte(`{"W": "not a number"}`), &in); err == nil || strings.Contains(err.Error(), "not a number") {
+		t.Errorf("bad JSON input error = %v: want an error without the value", err)
+	}
+}
+
+func TestValueNeverPrints(t *testing.T) {
+	v := pii.NewValue("top secret value")
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v %+v %#v %s %q %x", v, v, v, v, v, v)
+	slog.New(slog.NewTextHandler(&b, nil)).Info("m", "v", v)
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("m", "v", v)
+	if strings.Contains(b.String(), "secret") || strings.Contains(b.String(), "746f7020") {
+		t.Errorf("a Value printed its plaintext: %s", b.String())
+	}
+}
+
+func TestValueBadCiphertextType(t *testing.T) {
+	p, _ := newProtector(t)
+	// A ciphertext of one struct's Value scanned into another's fails through
+	// the associated data (the declaring type's name) instead of revealing
+	// garbage.
+	type A struct {
+		V pii.Value[string] `pii:"encrypt"`
+	}
+	type B struct {
+		V pii.Value[int64] `pii:"encrypt"`
+	}
+	a := A{V: pii.NewValue("abc")}
+	mustProtect(t, p, &a)
+	var b B
+	s, _ := a.V.Value()
+	if err := b.V.Scan(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Reveal(ctx, &b); !errors.Is(err, pii.ErrDecryption) {
+		t.Errorf("Reveal of a foreign Value = %v, want ErrDecryption", err)
+	}
+	if err := b.V.Scan(42); err == nil {
+		t.Error("Scan(int) succeeded")
+	}
+}
