@@ -1,0 +1,232 @@
+package tokenize
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// SQLiteStore is a [Store] in an SQLite database, the embedded default. It
+// keeps its entries in the table tillid_tokens, which [NewSQLiteStore]
+// creates. Tokens are unique per domain through the table's primary key and
+// consistent-mode indexes through a unique index, so processes that share
+// the database file share one vault. It is safe for concurrent use.
+type SQLiteStore struct {
+	db *sql.DB
+}
+
+// sqliteChunk bounds the parameters of one IN list.
+const sqliteChunk = 500
+
+var sqliteSchema = []string{
+	`CREATE TABLE IF NOT EXISTS tillid_tokens (
+		domain TEXT NOT NULL,
+		token TEXT NOT NULL,
+		ciphertext BLOB NOT NULL,
+		value_index BLOB,
+		subject BLOB,
+		expires_at INTEGER,
+		PRIMARY KEY (domain, token)
+	)`,
+	`CREATE UNIQUE INDEX IF NOT EXISTS tillid_tokens_value_index ON tillid_tokens (domain, value_index)`,
+	`CREATE INDEX IF NOT EXISTS tillid_tokens_subject ON tillid_tokens (domain, subject) WHERE subject IS NOT NULL`,
+	`CREATE INDEX IF NOT EXISTS tillid_tokens_expires_at ON tillid_tokens (domain, expires_at) WHERE expires_at IS NOT NULL`,
+}
+
+// NewSQLiteStore returns a store in db, creating its table and indexes if
+// they do not exist. db is an SQLite database opened with the pure-Go
+// driver modernc.org/sqlite, for example
+//
+//	db, err := sql.Open("sqlite", "file:vault.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate")
+//
+// The busy timeout lets writers of several connections or processes wait
+// for each other instead of failing with SQLITE_BUSY. The caller keeps
+// ownership of db and closes it after the store's last use.
+func NewSQLiteStore(ctx context.Context, db *sql.DB) (*SQLiteStore, error) {
+	if db == nil {
+		return nil, fmt.Errorf("tokenize: NewSQLiteStore with a nil database")
+	}
+	for _, stmt := range sqliteSchema {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return nil, fmt.Errorf("tokenize: creating the SQLite token table: %w", err)
+		}
+	}
+	return &SQLiteStore{db: db}, nil
+}
+
+func sqliteTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMicro()
+}
+
+// Put implements [Store.Put] in one transaction.
+func (s *SQLiteStore) Put(ctx context.Context, domain string, entries []Entry, now time.Time) (_ []string, err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			tx.Rollback()
+		}
+	}()
+	// Writing first takes the write lock at once, waiting on the busy
+	// timeout, so the transaction never has to upgrade a read lock.
+	del, err := tx.PrepareContext(ctx, `DELETE FROM tillid_tokens WHERE domain = ? AND expires_at <= ? AND (token = ? OR value_index = ?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer del.Close()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO tillid_tokens (domain, token, ciphertext, value_index, subject, expires_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return nil, err
+	}
+	defer ins.Close()
+	sel, err := tx.PrepareContext(ctx, `SELECT token FROM tillid_tokens WHERE domain = ? AND value_index = ?`)
+	if err != nil {
+		return nil, err
+	}
+	defer sel.Close()
+
+	out := make([]string, len(entries))
+	collided := false
+	nowMicro := now.UnixMicro()
+	for i, e := range entries {
+		if _, err := del.ExecContext(ctx, domain, nowMicro, e.Token, e.Index); err != nil {
+			return nil, err
+		}
+		res, err := ins.ExecContext(ctx, domain, e.Token, e.Ciphertext, e.Index, e.Subject, sqliteTime(e.ExpiresAt))
+		if err != nil {
+			return nil, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, err
+		}
+		if n == 1 {
+			out[i] = e.Token
+			continue
+		}
+		if e.Index != nil {
+			// The write lock is held, so a row with this index is live.
+			var tok string
+			switch err := sel.QueryRowContext(ctx, domain, e.Index).Scan(&tok); err {
+			case nil:
+				out[i] = tok
+				continue
+			case sql.ErrNoRows:
+			default:
+				return nil, err
+			}
+		}
+		collided = true
+	}
+	if collided {
+		return out, nil // Rolled back by the deferred call.
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	committed = true
+	return out, nil
+}
+
+// Get implements [Store.Get].
+func (s *SQLiteStore) Get(ctx context.Context, domain string, tokens []string, now time.Time) ([]Entry, error) {
+	found := make(map[string]Entry, len(tokens))
+	for start := 0; start < len(tokens); start += sqliteChunk {
+		chunk := tokens[start:min(start+sqliteChunk, len(tokens))]
+		args := make([]any, 0, len(chunk)+2)
+		args = append(args, domain, now.UnixMicro())
+		for _, t := range chunk {
+			args = append(args, t)
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT token, ciphertext, value_index, subject, expires_at FROM tillid_tokens
+			WHERE domain = ? AND (expires_at IS NULL OR expires_at > ?) AND token IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var e Entry
+			var exp sql.NullInt64
+			if err := rows.Scan(&e.Token, &e.Ciphertext, &e.Index, &e.Subject, &exp); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if exp.Valid {
+				e.ExpiresAt = time.UnixMicro(exp.Int64)
+			}
+			found[e.Token] = e
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]Entry, len(tokens))
+	for i, t := range tokens {
+		out[i] = found[t]
+	}
+	return out, nil
+}
+
+// Delete implements [Store.Delete] in one transaction.
+func (s *SQLiteStore) Delete(ctx context.Context, domain string, sel Selection) (int64, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var total int64
+	exec := func(query string, args ...any) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		total += n
+		return err
+	}
+	for start := 0; start < len(sel.Tokens); start += sqliteChunk {
+		chunk := sel.Tokens[start:min(start+sqliteChunk, len(sel.Tokens))]
+		args := []any{domain}
+		for _, t := range chunk {
+			args = append(args, t)
+		}
+		if err := exec(`DELETE FROM tillid_tokens WHERE domain = ? AND token IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
+			return 0, err
+		}
+	}
+	for start := 0; start < len(sel.Subjects); start += sqliteChunk {
+		chunk := sel.Subjects[start:min(start+sqliteChunk, len(sel.Subjects))]
+		args := []any{domain}
+		for _, sub := range chunk {
+			args = append(args, sub)
+		}
+		if err := exec(`DELETE FROM tillid_tokens WHERE domain = ? AND subject IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
+			return 0, err
+		}
+	}
+	if !sel.ExpiredAt.IsZero() {
+		if err := exec(`DELETE FROM tillid_tokens WHERE domain = ? AND expires_at <= ?`, domain, sel.ExpiredAt.UnixMicro()); err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	return total, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+var _ Store = (*SQLiteStore)(nil)
