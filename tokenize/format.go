@@ -73,7 +73,7 @@ func (digitsFormat) String() string { return "random-digits" }
 
 func (digitsFormat) check(value string) error {
 	if n := utf8.RuneCountInString(value); n < MinRandomChars {
-		return fmt.Errorf("tokenize: format random-digits needs a value of at least %d characters, got %d: %w", MinRandomChars, n, ErrInvalidValue)
+		return fmt.Errorf("format random-digits needs a value of at least %d characters, got %d: %w", MinRandomChars, n, ErrInvalidValue)
 	}
 	return nil
 }
@@ -103,7 +103,7 @@ func (f keepLastFormat) String() string { return fmt.Sprintf("keep-last-%d", f.n
 func (f keepLastFormat) check(value string) error {
 	runes := []rune(value)
 	if len(runes) < f.n {
-		return fmt.Errorf("tokenize: format %s needs a value of at least %d characters, got %d: %w", f, f.n, len(runes), ErrInvalidValue)
+		return fmt.Errorf("format %s needs a value of at least %d characters, got %d: %w", f, f.n, len(runes), ErrInvalidValue)
 	}
 	random := 0
 	for _, r := range runes[:len(runes)-f.n] {
@@ -112,7 +112,7 @@ func (f keepLastFormat) check(value string) error {
 		}
 	}
 	if random < MinRandomChars {
-		return fmt.Errorf("tokenize: format %s leaves %d random characters, fewer than %d: %w", f, random, MinRandomChars, ErrInvalidValue)
+		return fmt.Errorf("format %s leaves %d random characters, fewer than %d: %w", f, random, MinRandomChars, ErrInvalidValue)
 	}
 	return nil
 }
@@ -159,19 +159,19 @@ func Card(keepFirst, keepLast int) Format {
 
 type cardFormat struct{ first, last int }
 
-func (f cardFormat) String() string { return fmt.Sprintf("card-keep-%d-%d", f.first, f.last) }
+func (f cardFormat) String() string { return fmt.Sprintf("card-%d-%d", f.first, f.last) }
 
 func (f cardFormat) check(value string) error {
 	if len(value) < 12 || len(value) > 19 {
-		return fmt.Errorf("tokenize: format %s needs 12 to 19 digits, got %d characters: %w", f, utf8.RuneCountInString(value), ErrInvalidValue)
+		return fmt.Errorf("format %s needs 12 to 19 digits, got %d characters: %w", f, utf8.RuneCountInString(value), ErrInvalidValue)
 	}
 	for i := range len(value) {
 		if value[i] < '0' || value[i] > '9' {
-			return fmt.Errorf("tokenize: format %s: character %d is not a digit: %w", f, i+1, ErrInvalidValue)
+			return fmt.Errorf("format %s: character %d is not a digit: %w", f, i+1, ErrInvalidValue)
 		}
 	}
 	if random := len(value) - f.first - f.last; random < MinRandomChars {
-		return fmt.Errorf("tokenize: format %s leaves %d random digits of a %d-digit card, fewer than %d: %w", f, random, len(value), MinRandomChars, ErrInvalidValue)
+		return fmt.Errorf("format %s leaves %d random digits of a %d-digit card, fewer than %d: %w", f, random, len(value), MinRandomChars, ErrInvalidValue)
 	}
 	return nil
 }
@@ -240,19 +240,19 @@ func (f emailFormat) String() string {
 func (f emailFormat) check(value string) error {
 	at := strings.LastIndexByte(value, '@')
 	if at <= 0 || at == len(value)-1 {
-		return fmt.Errorf("tokenize: format %s needs an address of the form local@domain: %w", f, ErrInvalidValue)
+		return fmt.Errorf("format %s needs an address of the form local@domain: %w", f, ErrInvalidValue)
 	}
 	if strings.ContainsAny(value, " \t\r\n<>") {
-		return fmt.Errorf("tokenize: format %s: the address holds white space or angle brackets: %w", f, ErrInvalidValue)
+		return fmt.Errorf("format %s: the address holds white space or angle brackets: %w", f, ErrInvalidValue)
 	}
 	domain := value[at+1:]
 	if len(domain) > 253 || domain[0] == '.' || domain[len(domain)-1] == '.' || strings.Contains(domain, "..") {
-		return fmt.Errorf("tokenize: format %s: the domain is not a valid host name: %w", f, ErrInvalidValue)
+		return fmt.Errorf("format %s: the domain is not a valid host name: %w", f, ErrInvalidValue)
 	}
 	for i := range len(domain) {
 		c := domain[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			return fmt.Errorf("tokenize: format %s: character %d of the domain is not a letter, digit, '-' or '.': %w", f, i+1, ErrInvalidValue)
+			return fmt.Errorf("format %s: character %d of the domain is not a letter, digit, '-' or '.': %w", f, i+1, ErrInvalidValue)
 		}
 	}
 	return nil

@@ -200,7 +200,7 @@ func (t *Tokenizer) tokenize(ctx context.Context, items []Item, batch bool) ([]s
 	}
 	for i, it := range items {
 		if err := t.checkValue(it.Value); err != nil {
-			return nil, fmt.Errorf("tokenize: %s%w", where(i), err)
+			return nil, fmt.Errorf("tokenize: domain %q: %s%w", t.domain, where(i), err)
 		}
 		if it.TTL < 0 {
 			return nil, fmt.Errorf("tokenize: %sTTL %v is negative", where(i), it.TTL)

@@ -1,0 +1,225 @@
+package tokenize_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/tokenize"
+)
+
+// countingStore counts Put calls and can make them fail or collide.
+type countingStore struct {
+	tokenize.Store
+	puts      atomic.Int64
+	failPut   error        // returned by every Put when set
+	collide   atomic.Int64 // Puts still to answer with all "" (taken)
+	lastBatch atomic.Int64
+}
+
+func (s *countingStore) Put(ctx context.Context, domain string, entries []tokenize.Entry, now time.Time) ([]string, error) {
+	s.puts.Add(1)
+	s.lastBatch.Store(int64(len(entries)))
+	if s.failPut != nil {
+		return nil, s.failPut
+	}
+	if s.collide.Add(-1) >= 0 {
+		return make([]string, len(entries)), nil
+	}
+	return s.Store.Put(ctx, domain, entries, now)
+}
+
+func TestTokenizeBadInput(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{Store: tokenize.NewMemoryStore()}
+	tk := newTokenizer(t, keys.NewMemory(), store, "cpr", tokenize.ModeConsistent)
+	oversized := strings.Repeat("0101901234", tokenize.MaxValueSize/10+1)
+	tests := []struct {
+		name    string
+		value   string
+		wantErr string
+	}{
+		{"empty", "", "value is empty"},
+		{"oversized", oversized, "larger than 4096"},
+		{"not UTF-8", "0101\xff901234", "not valid UTF-8"},
+	}
+	for _, tt := range tests {
+		_, err := tk.Tokenize(ctx, tt.value)
+		if !errors.Is(err, tokenize.ErrInvalidValue) || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "tokenize: ") {
+			t.Errorf("Tokenize(%s) err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		}
+		if err != nil && len(tt.value) > 0 && strings.Contains(err.Error(), "0101") {
+			t.Errorf("Tokenize(%s): error carries the value", tt.name)
+		}
+		// One bad item fails the whole batch, naming its position.
+		_, err = tk.TokenizeBatch(ctx, []tokenize.Item{{Value: "0101901234"}, {Value: tt.value}})
+		if !errors.Is(err, tokenize.ErrInvalidValue) || !strings.Contains(err.Error(), "item 2: ") {
+			t.Errorf("TokenizeBatch with a %s item: err = %v, want ErrInvalidValue naming item 2", tt.name, err)
+		}
+	}
+	if _, err := tk.Tokenize(ctx, "0101901234", tokenize.ExpiresIn(-time.Second)); err == nil {
+		t.Errorf("Tokenize with a negative TTL succeeded")
+	}
+	if _, err := tk.TokenizeBatch(ctx, make([]tokenize.Item, tokenize.MaxBatchSize+1)); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("TokenizeBatch of MaxBatchSize+1 items: err = %v", err)
+	}
+	if n := store.puts.Load(); n != 0 {
+		t.Errorf("bad input reached the store: %d Put calls", n)
+	}
+	for _, tok := range []string{"", strings.Repeat("x", tokenize.MaxValueSize+1), "never-issued"} {
+		if _, err := tk.Detokenize(ctx, tok); !errors.Is(err, tokenize.ErrTokenNotFound) {
+			t.Errorf("Detokenize(%d-byte token) err = %v, want ErrTokenNotFound", len(tok), err)
+		} else if len(tok) > 0 && len(tok) < 100 && strings.Contains(err.Error(), tok) {
+			t.Errorf("error %q carries the token", err)
+		}
+	}
+	if err := tk.Delete(ctx, ""); !errors.Is(err, tokenize.ErrTokenNotFound) {
+		t.Errorf("Delete(\"\") err = %v, want ErrTokenNotFound", err)
+	}
+}
+
+func TestTokenizeCollisionRetry(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{Store: tokenize.NewMemoryStore()}
+	store.collide.Store(3)
+	tk := newTokenizer(t, keys.NewMemory(), store, "cpr", tokenize.ModeRandom)
+	toks, err := tk.TokenizeBatch(ctx, []tokenize.Item{{Value: "a"}, {Value: "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := store.puts.Load(); n != 4 {
+		t.Errorf("Put called %d times, want 4 (3 collisions, then success)", n)
+	}
+	for i, want := range []string{"a", "b"} {
+		if got, err := tk.Detokenize(ctx, toks[i]); err != nil || got != want {
+			t.Errorf("Detokenize after retries = %q, %v", got, err)
+		}
+	}
+	// A store that always reports collisions makes Tokenize give up.
+	store.collide.Store(1 << 30)
+	if _, err := tk.Tokenize(ctx, "c"); err == nil || !strings.Contains(err.Error(), "colliding") {
+		t.Errorf("Tokenize against endless collisions: err = %v", err)
+	}
+}
+
+func TestTokenizeStoreFailure(t *testing.T) {
+	ctx := context.Background()
+	mem := tokenize.NewMemoryStore()
+	store := &countingStore{Store: mem, failPut: errors.New("disk on fire")}
+	tk := newTokenizer(t, keys.NewMemory(), store, "cpr", tokenize.ModeConsistent)
+	tok, err := tk.Tokenize(ctx, "0101901234")
+	if err == nil || tok != "" || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("Tokenize with a failing store = %q, %v", tok, err)
+	}
+	// The same store without the fault: the value has no token yet, so a
+	// failed call left nothing behind that a later call would find.
+	store.failPut = nil
+	if _, err := tk.Tokenize(ctx, "0101901234"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := mem.Delete(ctx, "cpr", tokenize.Selection{ExpiredAt: time.Now().Add(1000 * time.Hour)}); err != nil || n != 0 {
+		t.Errorf("unexpected entries: %d, %v", n, err)
+	}
+}
+
+func TestTokenizeKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	p := keys.NewMemory()
+	tk := newTokenizer(t, p, tokenize.NewMemoryStore(), "cpr", tokenize.ModeConsistent)
+	old, err := tk.Tokenize(ctx, "0101901234")
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, err := p.Keyset(ctx, "tokenize-cpr", keys.KindAEAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldAEAD := aead.PrimaryKeyID()
+	if _, err := p.Rotate(ctx, "tokenize-cpr", keys.KindAEAD); err != nil {
+		t.Fatal(err)
+	}
+	// Same PRF key: consistent mode still finds the old token.
+	if again, err := tk.Tokenize(ctx, "0101901234"); err != nil || again != old {
+		t.Errorf("Tokenize after an AEAD rotation gave a new token (%v)", err)
+	}
+	fresh, err := tk.Tokenize(ctx, "0202902345")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{old, fresh} {
+		if _, err := tk.Detokenize(ctx, tok); err != nil {
+			t.Errorf("Detokenize after rotation: %v", err)
+		}
+	}
+	if err := p.Disable(ctx, "tokenize-cpr", keys.KindAEAD, oldAEAD); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.Detokenize(ctx, old); !errors.Is(err, keys.ErrKeyDisabled) {
+		t.Errorf("Detokenize under a disabled key: err = %v, want keys.ErrKeyDisabled", err)
+	}
+	if _, err := tk.Detokenize(ctx, fresh); err != nil {
+		t.Errorf("Detokenize under the new primary: %v", err)
+	}
+	// After a PRF rotation a value gets a new token; the old one still works.
+	if err := p.Enable(ctx, "tokenize-cpr", keys.KindAEAD, oldAEAD); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Rotate(ctx, "tokenize-cpr", keys.KindPRF); err != nil {
+		t.Fatal(err)
+	}
+	renewed, err := tk.Tokenize(ctx, "0101901234")
+	if err != nil || renewed == old {
+		t.Errorf("Tokenize after a PRF rotation: same token %v, %v", renewed == old, err)
+	}
+	if v, err := tk.Detokenize(ctx, old); err != nil || v != "0101901234" {
+		t.Errorf("Detokenize of the pre-rotation token = %v", err)
+	}
+}
+
+func TestNew(t *testing.T) {
+	p := keys.NewMemory()
+	s := tokenize.NewMemoryStore()
+	tests := []struct {
+		name     string
+		provider keys.Provider
+		store    tokenize.Store
+		domain   string
+		mode     tokenize.Mode
+		opts     []tokenize.Option
+	}{
+		{"nil provider", nil, s, "cpr", tokenize.ModeRandom, nil},
+		{"nil store", p, nil, "cpr", tokenize.ModeRandom, nil},
+		{"empty domain", p, s, "", tokenize.ModeRandom, nil},
+		{"domain with a dot", p, s, "c.pr", tokenize.ModeRandom, nil},
+		{"long domain", p, s, strings.Repeat("a", 33), tokenize.ModeRandom, nil},
+		{"zero mode", p, s, "cpr", tokenize.ModeUnknown, nil},
+		{"nil format", p, s, "cpr", tokenize.ModeRandom, []tokenize.Option{tokenize.WithFormat(nil)}},
+		{"zero TTL", p, s, "cpr", tokenize.ModeRandom, []tokenize.Option{tokenize.WithTTL(0)}},
+		{"empty key name", p, s, "cpr", tokenize.ModeRandom, []tokenize.Option{tokenize.WithKeyName("")}},
+		{"FPE option", p, s, "cpr", tokenize.ModeRandom, []tokenize.Option{tokenize.WithVisibleSuffix(4)}},
+	}
+	for _, tt := range tests {
+		if _, err := tokenize.New(tt.provider, tt.store, tt.domain, tt.mode, tt.opts...); err == nil || !strings.HasPrefix(err.Error(), "tokenize: ") {
+			t.Errorf("New with %s: err = %v, want an error", tt.name, err)
+		}
+	}
+	tk, err := tokenize.New(p, s, "cpr", tokenize.ModeConsistent)
+	if err != nil || tk.Domain() != "cpr" || tk.Mode() != tokenize.ModeConsistent {
+		t.Errorf("New = %v, %v", tk, err)
+	}
+	if _, err := tokenize.New(p, s, "cpr", tokenize.ModeRandom, tokenize.WithKeyName("Bad Name")); err != nil {
+		t.Fatal(err) // the provider judges key names, on first use
+	}
+}
+
+func TestTokenizeProviderErrors(t *testing.T) {
+	ctx := context.Background()
+	tk := newTokenizer(t, keys.NewMemory(), tokenize.NewMemoryStore(), "cpr", tokenize.ModeRandom, tokenize.WithKeyName("Bad Name"))
+	if _, err := tk.Tokenize(ctx, "0101901234"); !errors.Is(err, keys.ErrKeyNotFound) {
+		t.Errorf("Tokenize with a bad key name: err = %v, want keys.ErrKeyNotFound", err)
+	}
+}
