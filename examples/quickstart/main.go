@@ -1,0 +1,550 @@
+// Quickstart shows tillid on realistic data. It generates 10,000 fake
+// customers, protects their personal data through pii tags, stores them in a
+// SQLite database, reads them back and reveals them, rotates the keys,
+// protects 1,000 more, shows that rows from before and after the rotation
+// both reveal, and rewraps a batch of old rows under the new keys.
+//
+// Run it, with no set-up, from the module root:
+//
+//	go run ./examples/quickstart
+//
+// It writes a master key, an encrypted keyset file and the database to a
+// fresh temporary directory, or to -dir DIR. A later run with the same -dir
+// reuses the master key and the keysets (and rotates them once more), checks
+// that the previous run's rows still reveal, and recreates the table.
+//
+// All the data is fake (gofakeit with a fixed seed, so every run makes the
+// same customers), which is why this program may print it.
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/brianvoe/gofakeit/v7"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite", pure Go
+
+	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/pii"
+)
+
+// Customer is one row of the customers table. Every field but ID is personal
+// data. Most are encrypted (AES-256-GCM) and bound to the row's ID with
+// aad=ID, so a ciphertext copied into another row does not reveal there.
+type Customer struct {
+	ID   string `pii:"-"`
+	Name string `pii:"encrypt,class=identity,aad=ID"`
+	// Email is encrypted deterministically (AES-256-SIV) so that equal
+	// emails give equal ciphertexts and "WHERE email = ?" finds a customer.
+	// It is not bound to the ID: that would make the same email differ from
+	// row to row. The price is that the column reveals which rows share an
+	// email.
+	Email      string               `pii:"deterministic,class=contact"`
+	Phone      string               `pii:"encrypt,class=contact,aad=ID"`
+	BirthDate  pii.Value[time.Time] `pii:"encrypt,class=identity,aad=ID"`
+	NationalID string               `pii:"encrypt,class=national_id,aad=ID"`
+	Card       string               `pii:"encrypt,class=financial,aad=ID"`
+	Street     string               `pii:"encrypt,class=location,aad=ID"`
+	// Notes is free text that the application does not need to keep (data
+	// minimisation): Protect empties it before it reaches the database.
+	Notes string `pii:"redact"`
+}
+
+// Files that run keeps in its directory.
+const (
+	masterKeyFile = "master.key"
+	keysetFile    = "keysets.json"
+	dbFile        = "customers.db"
+)
+
+// Seeds of the two generated batches, so that every run makes the same data.
+const (
+	firstSeed  = 1
+	secondSeed = 2
+)
+
+func main() {
+	dir := flag.String("dir", "", "directory for the master key, keyset file and database (default: a new temporary directory)")
+	n := flag.Int("n", 10000, "number of customers to generate before the key rotation")
+	flag.Parse()
+	if flag.NArg() > 0 || *n < 10 {
+		fmt.Fprintln(os.Stderr, "usage: quickstart [-dir DIR] [-n N (at least 10)]")
+		os.Exit(2)
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "tillid-quickstart-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "quickstart:", err)
+			os.Exit(1)
+		}
+		*dir = d
+	}
+	if err := run(context.Background(), *dir, *n, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(1)
+	}
+}
+
+// run does the whole walk-through in dir with n customers, then n/10 more
+// after the rotation, writing what it does to out.
+func run(ctx context.Context, dir string, n int, out io.Writer) error {
+	started := time.Now()
+	fmt.Fprintf(out, "tillid quickstart in %s\n\n", dir)
+
+	// Keys: a local master key (the KEK) encrypts the keyset file. In
+	// production the KEK is a cloud KMS key, and a master key file never
+	// sits beside the data it protects.
+	keyPath := filepath.Join(dir, masterKeyFile)
+	switch err := keys.GenerateMasterKeyFile(keyPath); {
+	case errors.Is(err, fs.ErrExist):
+		fmt.Fprintln(out, "reusing the master key and keysets of a previous run")
+	case err != nil:
+		return err
+	}
+	kek, err := keys.ReadKEKFile(keyPath)
+	if err != nil {
+		return err
+	}
+	store, err := keys.OpenFile(filepath.Join(dir, keysetFile), kek)
+	if err != nil {
+		return err
+	}
+	p, err := pii.New(store)
+	if err != nil {
+		return err
+	}
+	if err := pii.Validate(Customer{}); err != nil {
+		return err
+	}
+
+	db, err := sql.Open("sqlite", filepath.Join(dir, dbFile))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := checkPreviousRun(ctx, db, p, out); err != nil {
+		return err
+	}
+	if err := createTable(ctx, db); err != nil {
+		return err
+	}
+
+	// 1. Generate, protect and store n customers.
+	customers := generate(firstSeed, n)
+	want := make(map[string]Customer, n+n/10)
+	var plainBytes, notesBytes, storedBytes int
+	for _, c := range customers {
+		want[c.ID] = c
+		plainBytes += plainSize(c)
+		notesBytes += len(c.Notes)
+	}
+	var protectTime time.Duration
+	protect := func(cs []Customer) error {
+		start := time.Now()
+		for i := range cs {
+			if err := p.Protect(ctx, &cs[i]); err != nil {
+				return err
+			}
+		}
+		protectTime += time.Since(start)
+		for _, c := range cs {
+			storedBytes += storedSize(c)
+		}
+		return nil
+	}
+	if err := protect(customers); err != nil {
+		return err
+	}
+	if err := execEach(ctx, db, insertSQL, customers, insertArgs); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "protected %s customers and stored them in one transaction\n", commas(n))
+
+	// 2. Read every row back and reveal it.
+	rows, err := query(ctx, db, "ORDER BY rowid")
+	if err != nil {
+		return err
+	}
+	sample := rows[0]
+	start := time.Now()
+	for i := range rows {
+		if err := p.Reveal(ctx, &rows[i]); err != nil {
+			return err
+		}
+	}
+	revealTime := time.Since(start)
+	for _, got := range rows {
+		if err := sameAsGenerated(got, want[got.ID]); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "read back and revealed %s rows: all equal the generated data, notes redacted\n\n", commas(len(rows)))
+	fmt.Fprintln(out, "one customer, revealed and as stored:")
+	showRecord(out, rows[0], sample)
+
+	// A lookup by email: protect a probe to get the column's value.
+	term, err := emailLookupTerm(ctx, p, rows[0].Email)
+	if err != nil {
+		return err
+	}
+	matches, err := countWhere(ctx, db, "email = ?", term)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "lookup WHERE email = <deterministic ciphertext of %s>: %d row(s)\n\n", rows[0].Email, matches)
+
+	// 3. Rotate both keysets: new keys protect new values, old keys still
+	// reveal old ones.
+	oldAEAD, oldDAEAD := keyID(sample.Name), keyID(sample.Email)
+	newAEAD, err := store.Rotate(ctx, "default", keys.KindAEAD)
+	if err != nil {
+		return err
+	}
+	newDAEAD, err := store.Rotate(ctx, "default", keys.KindDeterministicAEAD)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "rotated default/aead %d -> %d and default/daead %d -> %d\n", oldAEAD, newAEAD, oldDAEAD, newDAEAD)
+
+	more := generate(secondSeed, max(n/10, 1))
+	for _, c := range more {
+		want[c.ID] = c
+		plainBytes += plainSize(c)
+		notesBytes += len(c.Notes)
+	}
+	if err := protect(more); err != nil {
+		return err
+	}
+	if err := execEach(ctx, db, insertSQL, more, insertArgs); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "protected and stored %s more customers\n", commas(len(more)))
+
+	for _, s := range []struct{ when, id string }{
+		{"before", customers[n-1].ID},
+		{"after", more[0].ID},
+	} {
+		c, err := queryID(ctx, db, s.id)
+		if err != nil {
+			return err
+		}
+		aeadKey, daeadKey := keyID(c.Name), keyID(c.Email)
+		if err := p.Reveal(ctx, &c); err != nil {
+			return err
+		}
+		if err := sameAsGenerated(c, want[c.ID]); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "  row from %-6s the rotation (keys %d, %d) reveals: %s, %s\n", s.when, aeadKey, daeadKey, c.Name, c.Email)
+	}
+
+	// 4. Rewrap the oldest rows: Rewrap re-encrypts under the primary keys
+	// the values whose key is older, without showing plaintext to the caller.
+	batch, err := query(ctx, db, "ORDER BY rowid LIMIT ?", max(n/10, 1))
+	if err != nil {
+		return err
+	}
+	rewrapped, err := p.Rewrap(ctx, &batch)
+	if err != nil {
+		return err
+	}
+	if err := execEach(ctx, db, updateSQL, batch, updateArgs); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "rewrapped the %s oldest rows: %s values re-encrypted under keys %d and %d\n", commas(len(batch)), commas(rewrapped), newAEAD, newDAEAD)
+
+	// Lookups after the rotation: a deterministic ciphertext matches only
+	// rows whose email is under the same key.
+	fmt.Fprintln(out, "email lookups with a term made now, under the new deterministic key:")
+	for _, s := range []struct {
+		what string
+		c    Customer
+	}{
+		{"rewrapped row", rows[0]},
+		{"row from before the rotation, not rewrapped", want[customers[n-1].ID]},
+		{"row from after the rotation", want[more[0].ID]},
+	} {
+		term, err := emailLookupTerm(ctx, p, s.c.Email)
+		if err != nil {
+			return err
+		}
+		found, err := countWhere(ctx, db, "email = ?", term)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "  %s: %d row(s)\n", s.what, found)
+	}
+	fmt.Fprintln(out, "  so after a rotation, search with one term per key, or rewrap every row first")
+	fmt.Fprintln(out)
+
+	// 5. Summary.
+	total := len(want)
+	var stored int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM customers").Scan(&stored); err != nil {
+		return err
+	}
+	if stored != total {
+		return fmt.Errorf("the table holds %d rows, want %d", stored, total)
+	}
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "summary")
+	fmt.Fprintf(w, "  records\t%s (%s before the rotation, %s after)\n", commas(total), commas(n), commas(len(more)))
+	fmt.Fprintf(w, "  protect\t%.1f µs/record\n", micros(protectTime, total))
+	fmt.Fprintf(w, "  reveal\t%.1f µs/record\n", micros(revealTime, len(rows)))
+	fmt.Fprintf(w, "  bytes\t%s of personal data -> %s stored (×%.1f), and %s of notes redacted\n",
+		commas(plainBytes-notesBytes), commas(storedBytes), float64(storedBytes)/float64(plainBytes-notesBytes), commas(notesBytes))
+	for _, ks := range store.List() {
+		fmt.Fprintf(w, "  keyset %s/%s\t%d keys, primary %d\n", ks.Name(), ks.Kind(), len(ks.Keys()), ks.PrimaryKeyID())
+	}
+	fmt.Fprintf(w, "  master key\t%s\n", keyPath)
+	fmt.Fprintf(w, "  keyset file\t%s\n", filepath.Join(dir, keysetFile))
+	fmt.Fprintf(w, "  database\t%s\n", filepath.Join(dir, dbFile))
+	fmt.Fprintf(w, "  run time\t%v\n", time.Since(started).Round(time.Millisecond))
+	return w.Flush()
+}
+
+// generate returns n fake customers, the same for the same seed.
+func generate(seed uint64, n int) []Customer {
+	f := gofakeit.New(seed)
+	from := time.Date(1940, 1, 1, 0, 0, 0, 0, time.UTC)
+	to := time.Date(2007, 1, 1, 0, 0, 0, 0, time.UTC)
+	cs := make([]Customer, n)
+	for i := range cs {
+		cs[i] = Customer{
+			ID:         f.UUID(),
+			Name:       f.Name(),
+			Email:      f.Email(),
+			Phone:      f.PhoneFormatted(),
+			BirthDate:  pii.NewValue(f.DateRange(from, to).Truncate(24 * time.Hour)),
+			NationalID: f.SSN(),
+			Card:       f.CreditCardNumber(nil),
+			Street:     f.Street(),
+			Notes:      f.Paragraph(),
+		}
+	}
+	return cs
+}
+
+// plainSize is the size in bytes of c's personal data in clear, with the
+// birth date as YYYY-MM-DD.
+func plainSize(c Customer) int {
+	return len(c.Name) + len(c.Email) + len(c.Phone) + len(time.DateOnly) +
+		len(c.NationalID) + len(c.Card) + len(c.Street) + len(c.Notes)
+}
+
+// storedSize is the size in bytes of c's protected personal data.
+func storedSize(c Customer) int {
+	return len(c.Name) + len(c.Email) + len(c.Phone) + len(sealed(c.BirthDate)) +
+		len(c.NationalID) + len(c.Card) + len(c.Street) + len(c.Notes)
+}
+
+// sealed returns the ciphertext in a protected Value, as the database gets it.
+func sealed(v pii.Value[time.Time]) string {
+	s, _ := v.Value()
+	str, _ := s.(string)
+	return str
+}
+
+// keyID returns the Tink key ID of a value protected in a string field. The
+// text envelope is a 5-byte prefix ("tl1e:" for encrypt, "tl1d:" for
+// deterministic), then unpadded base64url of the Tink ciphertext, which
+// starts with 0x01 and the 4-byte big-endian key ID. It returns 0 for
+// anything else.
+func keyID(protected string) uint32 {
+	if len(protected) < 5+8 {
+		return 0
+	}
+	b, err := base64.RawURLEncoding.DecodeString(protected[5 : 5+8]) // 6 bytes
+	if err != nil || b[0] != 0x01 {
+		return 0
+	}
+	return binary.BigEndian.Uint32(b[1:5])
+}
+
+// emailLookupTerm returns what the email column holds for email under the
+// current deterministic key. The other fields of the probe are bound to its
+// ID, so it needs one, though they are thrown away.
+func emailLookupTerm(ctx context.Context, p *pii.Protector, email string) (string, error) {
+	probe := Customer{ID: "lookup", Email: email}
+	if err := p.Protect(ctx, &probe); err != nil {
+		return "", err
+	}
+	return probe.Email, nil
+}
+
+func sameAsGenerated(got, want Customer) error {
+	gotBorn, _ := got.BirthDate.Get()
+	wantBorn, _ := want.BirthDate.Get()
+	want.Notes = "" // redacted
+	if got.ID != want.ID || got.Name != want.Name || got.Email != want.Email || got.Phone != want.Phone ||
+		!gotBorn.Equal(wantBorn) || got.NationalID != want.NationalID || got.Card != want.Card ||
+		got.Street != want.Street || got.Notes != want.Notes {
+		return fmt.Errorf("customer %s does not reveal to the generated data", got.ID)
+	}
+	return nil
+}
+
+func showRecord(out io.Writer, revealed, stored Customer) {
+	born, _ := revealed.BirthDate.Get()
+	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	for _, f := range [][3]string{
+		{"id", revealed.ID, stored.ID},
+		{"name", revealed.Name, stored.Name},
+		{"email", revealed.Email, stored.Email},
+		{"phone", revealed.Phone, stored.Phone},
+		{"birth date", born.Format(time.DateOnly), sealed(stored.BirthDate)},
+		{"national ID", revealed.NationalID, stored.NationalID},
+		{"card", revealed.Card, stored.Card},
+		{"street", revealed.Street, stored.Street},
+		{"notes", "(redacted before storage)", `""`},
+	} {
+		fmt.Fprintf(w, "  %s\t%s\t%s\n", f[0], f[1], truncate(f[2], 36))
+	}
+	w.Flush()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("%s… (%d bytes)", s[:n], len(s))
+}
+
+// commas formats n with thousands separators, as in 10,000.
+func commas(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+func micros(d time.Duration, n int) float64 {
+	return float64(d.Microseconds()) / float64(n)
+}
+
+// The database side: plain database/sql. Protected strings are stored as
+// TEXT; pii.Value is a driver.Valuer and sql.Scanner, and refuses to hand
+// plaintext to the driver.
+
+const (
+	columns   = "id, name, email, phone, birth_date, national_id, card, street, notes"
+	insertSQL = "INSERT INTO customers (" + columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	updateSQL = "UPDATE customers SET name = ?, email = ?, phone = ?, birth_date = ?, national_id = ?, card = ?, street = ? WHERE id = ?"
+)
+
+func insertArgs(c *Customer) []any {
+	return []any{c.ID, c.Name, c.Email, c.Phone, c.BirthDate, c.NationalID, c.Card, c.Street, c.Notes}
+}
+
+func updateArgs(c *Customer) []any {
+	return []any{c.Name, c.Email, c.Phone, c.BirthDate, c.NationalID, c.Card, c.Street, c.ID}
+}
+
+func createTable(ctx context.Context, db *sql.DB) error {
+	for _, q := range []string{
+		"DROP TABLE IF EXISTS customers",
+		`CREATE TABLE customers (
+			id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, phone TEXT NOT NULL,
+			birth_date TEXT, national_id TEXT NOT NULL, card TEXT NOT NULL, street TEXT NOT NULL,
+			notes TEXT NOT NULL)`,
+		"CREATE INDEX customers_email ON customers (email)",
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkPreviousRun reveals the first row a previous run left in db, if any,
+// which shows that the reused master key and keysets still work.
+func checkPreviousRun(ctx context.Context, db *sql.DB, p *pii.Protector, out io.Writer) error {
+	var tables int
+	err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'customers'").Scan(&tables)
+	if err != nil || tables == 0 {
+		return err
+	}
+	old, err := query(ctx, db, "ORDER BY rowid")
+	if err != nil || len(old) == 0 {
+		return err
+	}
+	if err := p.Reveal(ctx, &old); err != nil {
+		return fmt.Errorf("revealing the previous run's rows: %w", err)
+	}
+	fmt.Fprintf(out, "the previous run's %s rows all reveal with the reused keys; recreating the table\n", commas(len(old)))
+	return nil
+}
+
+// execEach runs q once per customer, with args from args, in one transaction
+// with a prepared statement.
+func execEach(ctx context.Context, db *sql.DB, q string, cs []Customer, args func(*Customer) []any) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // no-op after Commit
+	stmt, err := tx.PrepareContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for i := range cs {
+		if _, err := stmt.ExecContext(ctx, args(&cs[i])...); err != nil {
+			return fmt.Errorf("customer %s: %w", cs[i].ID, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// query returns the customers selected by the SQL that follows
+// "SELECT ... FROM customers", as stored (protected).
+func query(ctx context.Context, db *sql.DB, rest string, args ...any) ([]Customer, error) {
+	rows, err := db.QueryContext(ctx, "SELECT "+columns+" FROM customers "+rest, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cs []Customer
+	for rows.Next() {
+		var c Customer
+		if err := rows.Scan(&c.ID, &c.Name, &c.Email, &c.Phone, &c.BirthDate, &c.NationalID, &c.Card, &c.Street, &c.Notes); err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return cs, nil
+}
+
+// queryID returns the customer with the given ID, as stored.
+func queryID(ctx context.Context, db *sql.DB, id string) (Customer, error) {
+	cs, err := query(ctx, db, "WHERE id = ?", id)
+	if err != nil {
+		return Customer{}, err
+	}
+	if len(cs) == 0 {
+		return Customer{}, fmt.Errorf("no customer %s", id)
+	}
+	return cs[0], nil
+}
+
+func countWhere(ctx context.Context, db *sql.DB, where string, args ...any) (int, error) {
+	var n int
+	err := db.QueryRowContext(ctx, "SELECT count(*) FROM customers WHERE "+where, args...).Scan(&n)
+	return n, err
+}
