@@ -64,12 +64,6 @@ type Store struct {
 // for a name outside 1 to 64 characters of [a-z0-9_.-], and the storage error
 // when the new keyset could not be written.
 func (r *Store) Keyset(ctx context.Context, name string, kind Kind) (*Keyset, error) {
-	if _, err := kind.template(); err != nil {
-		return nil, err
-	}
-	if err := validKeyName(name); err != nil {
-		return nil, err
-	}
 	id := KeysetID{name, kind}
 	r.mu.RLock()
 	ks := r.sets[id]
@@ -77,6 +71,7 @@ func (r *Store) Keyset(ctx context.Context, name string, kind Kind) (*Keyset, er
 	if ks != nil {
 		return ks, nil
 	}
+	// change validates the name and kind before it creates anything.
 	return r.change(ctx, id, true, func(*keyset.Manager, *Keyset) error { return nil })
 }
 

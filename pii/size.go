@@ -35,7 +35,7 @@ func (m Mode) envelope() (envelope.Mode, bool) {
 // 12-byte nonce and a 16-byte tag; 21 is the key prefix and a 16-byte
 // synthetic IV; the rest is unpadded base64url. So a VARCHAR(64) holds an
 // encrypted plaintext of at most 11 bytes, and an email of up to 254 bytes
-// needs 389 characters. It returns -1 for ModeUnknown or a negative size.
+// needs 388 characters. It returns -1 for ModeUnknown or a negative size.
 // Use the maxlen tag option to have Protect refuse values that would not fit.
 func StoredLen(m Mode, plaintextSize int) int {
 	em, ok := m.envelope()

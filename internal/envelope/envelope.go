@@ -15,6 +15,8 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"strings"
+	"unsafe"
 )
 
 // Mode is the protection an envelope holds, as its ASCII letter.
@@ -56,7 +58,10 @@ const version = '1'
 // of the given mode: a wrong prefix, bad base64, or too few bytes.
 var ErrMalformed = errors.New("envelope: malformed")
 
-var b64 = base64.RawURLEncoding
+// b64 is strict so that every ciphertext has exactly one text form: the
+// decoder rejects non-zero padding bits (and ParseText rejects the CR and LF
+// that encoding/base64 would skip).
+var b64 = base64.RawURLEncoding.Strict()
 
 // Prefix returns the 5-byte text prefix for mode m, for example "tl1e:".
 func Prefix(m Mode) string { return string([]byte{'t', 'l', version, byte(m), ':'}) }
@@ -119,11 +124,16 @@ func ParseText(s string, m Mode) (Parsed, error) {
 	if len(s)-PrefixSize > b64.EncodedLen(MaxPlaintextSize+Overhead(m)) {
 		return Parsed{}, ErrMalformed
 	}
-	ct, err := b64.AppendDecode(nil, []byte(s[PrefixSize:]))
+	enc := s[PrefixSize:]
+	if strings.IndexByte(enc, '\n') >= 0 || strings.IndexByte(enc, '\r') >= 0 {
+		return Parsed{}, ErrMalformed
+	}
+	ct := make([]byte, b64.DecodedLen(len(enc)))
+	n, err := b64.Decode(ct, unsafe.Slice(unsafe.StringData(enc), len(enc)))
 	if err != nil {
 		return Parsed{}, ErrMalformed
 	}
-	return parseTink(ct, m)
+	return parseTink(ct[:n], m)
 }
 
 // ParseRaw parses a raw envelope of mode m, as ParseText does. The returned

@@ -1,0 +1,135 @@
+// Package pii protects the personal data in Go structs. Mark fields with
+// `pii:"..."` tags, build a [Protector] with [New] over a key provider from
+// package keys, and call [Protector.Protect] before a struct is stored or
+// sent, and [Protector.Reveal] after it is read back:
+//
+//	type Customer struct {
+//		ID    string               `pii:"-"`
+//		Email string               `pii:"deterministic,class=contact"`
+//		Name  string               `pii:"encrypt,class=identity,aad=ID"`
+//		Born  pii.Value[time.Time] `pii:"encrypt,class=identity,aad=ID"`
+//		Notes string               `pii:"redact"`
+//	}
+//
+//	p, err := pii.New(store)            // store: a keys.Provider
+//	err = p.Protect(ctx, &c)            // before INSERT
+//	err = p.Reveal(ctx, &c)             // after SELECT
+//
+// Call [Validate] (or [Register]) in tests or at start-up to check the tags
+// of every type early.
+//
+// # Tag syntax
+//
+// A tag is an action, then options, separated by commas, with no spaces:
+// `pii:"action,option=value,flag"`. Parsing is strict: an unknown action or
+// option, a repeated option, a tag on an unexported field or on a type the
+// action does not support is an [ErrInvalidTag] naming the field and the fix,
+// never a silent skip.
+//
+// Actions:
+//
+//	encrypt         randomised encryption (Tink AES-256-GCM). Equal
+//	                plaintexts give different ciphertexts.
+//	                `pii:"encrypt"`
+//	deterministic   deterministic encryption (Tink AES-256-SIV). Equal
+//	                plaintexts in the same field give equal ciphertexts, so
+//	                the column can be searched and joined by equality.
+//	                `pii:"deterministic,class=contact"`
+//	redact          the field is set to its zero value by Protect: the data
+//	                is never stored (data minimisation, GDPR Art. 5(1)(c)).
+//	                Any type. `pii:"redact"`
+//	-               the field is not personal data and is not walked into.
+//	                `pii:"-"`
+//
+// Options of encrypt and deterministic:
+//
+//	class=<category>  the data category, for the record of processing:
+//	                  contact, identity, financial, health, national_id,
+//	                  location or special (GDPR Art. 9 special categories).
+//	                  `pii:"encrypt,class=health"`. redact accepts it too.
+//	key=<name>        the keyset to use; default "default". Names are 1 to
+//	                  64 characters of a-z, 0-9, '_', '.', '-'.
+//	                  `pii:"encrypt,key=billing"`
+//	aad=<Field>       binds the ciphertext to the value of Field, a string,
+//	                  integer or encoding.TextMarshaler field of the same
+//	                  struct that is not itself protected (usually the record
+//	                  ID): a ciphertext copied into another record does not
+//	                  reveal. Protect fails with [ErrMissingRecordID] while
+//	                  Field holds its zero value. `pii:"encrypt,aad=ID"`
+//	maxlen=<n>        Protect fails with [ErrTooLong] rather than produce a
+//	                  stored value longer than n bytes, so that the database
+//	                  never truncates a ciphertext. See [StoredLen].
+//	                  `pii:"encrypt,maxlen=255"`
+//	migrate           Reveal lets plaintext through (counted in
+//	                  [Protector.Stats]) and Rewrap protects it: for columns
+//	                  being migrated from plaintext. `pii:"encrypt,migrate"`
+//	lowcardinality    deterministic only: accept deterministic encryption of
+//	                  a type with few values (bool, 8- and 16-bit integers),
+//	                  which otherwise is refused. `pii:"deterministic,lowcardinality"`
+//
+// Field types: encrypt and deterministic take string and named string types,
+// []byte, sql.NullString and [Value] (for int64, float64, bool, time.Time and
+// other marshalable types), and pointers, slices, arrays and map values of
+// those. Untagged fields that hold structs — values, pointers, embedded
+// structs (also of unexported types), slices, arrays and maps of them — are
+// walked into. Interface fields and unexported fields are not. time.Time,
+// sql.Null* and other types without tagged fields are left alone.
+//
+// # Behaviour
+//
+// Protect and Reveal are all or nothing: on error the struct is unchanged.
+// Protect is idempotent: values that are already tillid ciphertexts for
+// their field are left alone. Reveal fails closed with [ErrNotProtected] on
+// plaintext and [ErrDecryption] on anything that does not authenticate. Nil
+// pointers, nil slices and maps, invalid sql.NullStrings and null Values
+// stay as they are; empty strings and empty non-nil byte slices are
+// encrypted, so that "empty" and "absent" stay distinct. Pointer cycles and
+// values reachable along two paths are protected once. Values nesting more
+// than 1,000 levels deep are refused with [ErrTooDeep].
+//
+// # Key management
+//
+// Keys come from a keys.Provider: keys.NewMemory for tests, keys.OpenFile
+// for one process (keysets encrypted under a master key or KMS key). Each
+// key name has one keyset per kind (AEAD for encrypt, deterministic AEAD for
+// deterministic). After a rotation new values use the new primary key and
+// old ones keep revealing, because each ciphertext names its key ID.
+// [Protector.Rewrap] moves stored values to the primary key; once every
+// record is rewrapped the old key can be disabled, and values still under
+// it fail with [ErrKeyDisabled].
+//
+// # Wire format
+//
+// A protected string field holds "tl1e:" (encrypt) or "tl1d:"
+// (deterministic) followed by the unpadded base64url (RFC 4648 §5) of the
+// Tink ciphertext; a []byte field holds the same 5-byte prefix followed by
+// the raw Tink ciphertext. The Tink ciphertext is 0x01 || key ID (4 bytes,
+// big-endian) || nonce (12 bytes) || ciphertext || tag (16 bytes) for
+// encrypt, and 0x01 || key ID || synthetic IV (16 bytes) || ciphertext for
+// deterministic. [StoredLen] and [StoredLenRaw] give the sizes.
+//
+// The associated data of each ciphertext is the concatenation of
+// "tillid/v1/field", the declaring struct type's name (without its package),
+// the field's name, the aad= field's value (empty without aad=) and the
+// Protector's [WithAssociatedData], each preceded by its length as 4 bytes
+// big-endian. Renaming a type or a field therefore makes its stored values
+// unreadable: keep the names, or rewrap before renaming.
+//
+// # Security considerations
+//
+//   - encrypt leaks the approximate plaintext length: the stored value is
+//     longer than the plaintext by a fixed amount ([StoredLen]). Pad values
+//     yourself where length is sensitive.
+//   - deterministic leaks equality within a field: whoever sees the column
+//     sees which records share a value, and how often each value occurs,
+//     which reveals low-cardinality values by frequency analysis (hence the
+//     lowcardinality opt-in). It also leaks length. It does not leak across
+//     fields: the same text in two fields encrypts differently.
+//   - Without aad=, a ciphertext can be moved to the same field of another
+//     record of the same type and still reveal there.
+//   - redact is the only action that leaves nothing to leak.
+//   - Errors never contain plaintexts, ciphertexts or key material, and map
+//     keys (which may be personal data) show as "[…]" in error paths.
+//   - AES-256-GCM with random 96-bit nonces should protect at most 2^32
+//     values per key; rotate well before that.
+package pii
