@@ -1,0 +1,337 @@
+package keys_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tink-crypto/tink-go/v2/keyset"
+
+	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/piitest"
+)
+
+var ctx = context.Background()
+
+func newKEK(t *testing.T) []byte {
+	t.Helper()
+	k := make([]byte, keys.MasterKeySize)
+	rand.Read(k)
+	return k
+}
+
+func TestMemoryLifecycle(t *testing.T) {
+	s := keys.NewMemory()
+	a, err := s.Keyset(ctx, "default", keys.KindAEAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := s.Keyset(ctx, "default", keys.KindAEAD)
+	if a != again {
+		t.Error("Keyset returned a new snapshot without a change")
+	}
+	k1 := a.PrimaryKeyID()
+	k2, err := s.Rotate(ctx, "default", keys.KindAEAD)
+	if err != nil || k2 == k1 {
+		t.Fatalf("Rotate = %d, %v", k2, err)
+	}
+	b, _ := s.Keyset(ctx, "default", keys.KindAEAD)
+	if b.PrimaryKeyID() != k2 || len(b.Keys()) != 2 {
+		t.Fatalf("after Rotate: %v", b)
+	}
+	// The old snapshot is unchanged.
+	if a.PrimaryKeyID() != k1 || len(a.Keys()) != 1 {
+		t.Errorf("old snapshot changed: %v", a)
+	}
+	// Old ciphertexts decrypt under the new snapshot.
+	aeadA, _ := a.AEAD()
+	ct, _ := aeadA.Encrypt([]byte("x"), nil)
+	aeadB, _ := b.AEAD()
+	if pt, err := aeadB.Decrypt(ct, nil); err != nil || string(pt) != "x" {
+		t.Errorf("decrypt after rotation = %q, %v", pt, err)
+	}
+
+	if err := s.Disable(ctx, "default", keys.KindAEAD, k1); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.Keyset(ctx, "default", keys.KindAEAD)
+	if st, _ := c.Status(k1); st != keyset.Disabled {
+		t.Errorf("status after Disable = %v", st)
+	}
+	if err := c.CheckKeyID(k1); !errors.Is(err, keys.ErrKeyDisabled) {
+		t.Errorf("CheckKeyID(disabled) = %v", err)
+	}
+	if err := c.CheckKeyID(12345); !errors.Is(err, keys.ErrKeyNotFound) {
+		t.Errorf("CheckKeyID(unknown) = %v", err)
+	}
+	if err := s.Disable(ctx, "default", keys.KindAEAD, k2); err == nil {
+		t.Error("Disable(primary) succeeded")
+	}
+	if err := s.Enable(ctx, "default", keys.KindAEAD, k1); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := s.Keyset(ctx, "default", keys.KindAEAD)
+	if err := d.CheckKeyID(k1); err != nil {
+		t.Errorf("CheckKeyID after Enable = %v", err)
+	}
+	if err := s.Disable(ctx, "nope", keys.KindAEAD, 1); !errors.Is(err, keys.ErrKeyNotFound) {
+		t.Errorf("Disable(unknown keyset) = %v", err)
+	}
+	if err := s.Disable(ctx, "default", keys.KindAEAD, 999); !errors.Is(err, keys.ErrKeyNotFound) {
+		t.Errorf("Disable(unknown key) = %v", err)
+	}
+}
+
+func TestKindsAndNames(t *testing.T) {
+	s := keys.NewMemory()
+	for _, k := range []keys.Kind{keys.KindAEAD, keys.KindDeterministicAEAD, keys.KindPRF} {
+		ks, err := s.Keyset(ctx, "n", k)
+		if err != nil {
+			t.Fatalf("%v: %v", k, err)
+		}
+		got, err := keys.ParseKind(k.String())
+		if err != nil || got != k {
+			t.Errorf("ParseKind(%q) = %v, %v", k, got, err)
+		}
+		_, e1 := ks.AEAD()
+		_, e2 := ks.DeterministicAEAD()
+		_, e3 := ks.PRF()
+		ok := map[keys.Kind]bool{keys.KindAEAD: e1 == nil, keys.KindDeterministicAEAD: e2 == nil, keys.KindPRF: e3 == nil}
+		for kk, v := range ok {
+			if v != (kk == k) {
+				t.Errorf("keyset %v: primitive %v available = %v", k, kk, v)
+			}
+		}
+	}
+	if _, err := s.Keyset(ctx, "n", keys.KindUnknown); !errors.Is(err, keys.ErrInvalidKind) {
+		t.Errorf("KindUnknown: %v", err)
+	}
+	for _, bad := range []string{"", "Upper", "a b", "a/b", strings.Repeat("a", 65)} {
+		if _, err := s.Keyset(ctx, bad, keys.KindAEAD); !errors.Is(err, keys.ErrKeyNotFound) {
+			t.Errorf("name %q: %v", bad, err)
+		}
+	}
+	var zero keys.Keyset
+	if _, err := zero.AEAD(); !errors.Is(err, keys.ErrNoPrimaryKey) {
+		t.Errorf("zero Keyset AEAD() = %v", err)
+	}
+	if _, err := keys.NewKeyset("x", keys.KindAEAD, nil); !errors.Is(err, keys.ErrNoPrimaryKey) {
+		t.Errorf("NewKeyset(nil) = %v", err)
+	}
+	daead, _ := s.Keyset(ctx, "n", keys.KindDeterministicAEAD)
+	if _, err := keys.NewKeyset("x", keys.KindAEAD, daead.Handle()); err == nil {
+		t.Error("NewKeyset accepted a deterministic AEAD handle as AEAD")
+	}
+}
+
+func TestKeysetStringHidesKeys(t *testing.T) {
+	ks, _ := piitest.NewFixedProvider().Keyset(ctx, "x", keys.KindAEAD)
+	s := ks.String() + ks.GoString()
+	if !strings.Contains(s, "1000000001") || !strings.Contains(s, "Enabled") {
+		t.Errorf("String() = %q, want key ID and status", s)
+	}
+	// The fixed AEAD key is bytes 0x00..0x1f.
+	for _, f := range []string{"AAECAwQF", "000102030405", "\x00\x01\x02"} {
+		if strings.Contains(s, f) {
+			t.Errorf("String() shows key material: %q", s)
+		}
+	}
+}
+
+func TestFileStore(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "keysets.json")
+	kek, _ := keys.NewLocalKEK(newKEK(t))
+	s, err := keys.OpenFile(path, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal("OpenFile created the file before any keyset")
+	}
+	a, err := s.Keyset(ctx, "default", keys.KindAEAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("keyset file mode = %v, want 0600", st.Mode().Perm())
+	}
+	k2, _ := s.Rotate(ctx, "default", keys.KindAEAD)
+	s.Keyset(ctx, "crm", keys.KindDeterministicAEAD)
+	s.Disable(ctx, "default", keys.KindAEAD, a.PrimaryKeyID())
+
+	// Reopen: same keys, same statuses.
+	s2, err := keys.OpenFile(path, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := s2.Keyset(ctx, "default", keys.KindAEAD)
+	if b.PrimaryKeyID() != k2 {
+		t.Errorf("reopened primary = %d, want %d", b.PrimaryKeyID(), k2)
+	}
+	if st, _ := b.Status(a.PrimaryKeyID()); st != keyset.Disabled {
+		t.Errorf("reopened status = %v, want Disabled", st)
+	}
+	if len(s2.List()) != 2 {
+		t.Errorf("reopened store has %d keysets, want 2", len(s2.List()))
+	}
+	// Values encrypted before reopening decrypt after.
+	s.Enable(ctx, "default", keys.KindAEAD, a.PrimaryKeyID())
+	s3, _ := keys.OpenFile(path, kek)
+	aOld, _ := a.AEAD()
+	ct, _ := aOld.Encrypt([]byte("v"), []byte("ad"))
+	c, _ := s3.Keyset(ctx, "default", keys.KindAEAD)
+	cA, _ := c.AEAD()
+	if pt, err := cA.Decrypt(ct, []byte("ad")); err != nil || string(pt) != "v" {
+		t.Errorf("decrypt after reopen = %q, %v", pt, err)
+	}
+
+	// The file holds no key material in clear.
+	raw, _ := os.ReadFile(path)
+	if bytes.Contains(raw, []byte("keyValue")) || !bytes.Contains(raw, []byte("encryptedKeyset")) {
+		t.Errorf("keyset file is not encrypted:\n%s", raw)
+	}
+
+	// A wrong KEK is a clear error and never overwrites the file.
+	wrong, _ := keys.NewLocalKEK(newKEK(t))
+	if _, err := keys.OpenFile(path, wrong); !errors.Is(err, keys.ErrWrongKEK) {
+		t.Errorf("OpenFile(wrong KEK) = %v, want ErrWrongKEK", err)
+	}
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(raw, after) {
+		t.Error("OpenFile with a wrong KEK changed the file")
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want only the keyset file (no temp files left)", len(entries))
+	}
+	// A keyset moved to another name does not decrypt (associated data).
+	moved := bytes.Replace(raw, []byte(`"crm/daead"`), []byte(`"other/daead"`), 1)
+	mpath := filepath.Join(dir, "moved.json")
+	os.WriteFile(mpath, moved, 0o600)
+	if _, err := keys.OpenFile(mpath, kek); !errors.Is(err, keys.ErrWrongKEK) {
+		t.Errorf("OpenFile(renamed keyset) = %v, want ErrWrongKEK", err)
+	}
+	for name, content := range map[string]string{"empty": "", "garbage": "{", "version": `{"version":9,"keysets":{}}`, "badid": `{"version":1,"keysets":{"x":{}}}`} {
+		p := filepath.Join(dir, name+".json")
+		os.WriteFile(p, []byte(content), 0o600)
+		if _, err := keys.OpenFile(p, kek); err == nil {
+			t.Errorf("OpenFile(%s) succeeded", name)
+		}
+	}
+	if _, err := keys.OpenFile(path, nil); !errors.Is(err, keys.ErrInvalidKEK) {
+		t.Errorf("OpenFile(nil KEK) = %v", err)
+	}
+}
+
+// A failed write loses nothing: the store stays as it was.
+func TestFileStoreWriteFailure(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root ignores directory permissions")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "k.json")
+	kek, _ := keys.NewLocalKEK(newKEK(t))
+	s, _ := keys.OpenFile(path, kek)
+	a, _ := s.Keyset(ctx, "default", keys.KindAEAD)
+	os.Chmod(dir, 0o500)
+	defer os.Chmod(dir, 0o700)
+	if _, err := s.Rotate(ctx, "default", keys.KindAEAD); err == nil {
+		t.Fatal("Rotate succeeded in a read-only directory")
+	}
+	b, _ := s.Keyset(ctx, "default", keys.KindAEAD)
+	if b != a {
+		t.Error("a failed write changed the published keyset")
+	}
+}
+
+func TestFileStoreConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.json")
+	kek, _ := keys.NewLocalKEK(newKEK(t))
+	s, _ := keys.OpenFile(path, kek)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				if _, err := s.Rotate(ctx, "default", keys.KindAEAD); err != nil {
+					t.Error(err)
+				}
+				if _, err := s.Keyset(ctx, "k"+string(rune('a'+i)), keys.KindPRF); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	s2, err := keys.OpenFile(path, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := s2.Keyset(ctx, "default", keys.KindAEAD)
+	if n := len(ks.Keys()); n != 41 {
+		t.Errorf("after 40 concurrent rotations: %d keys, want 41: the first key and 40 rotations (none lost)", n)
+	}
+}
+
+func TestMasterKeys(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "master.key")
+	if err := keys.GenerateMasterKeyFile(path); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(path)
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("master key mode = %v", st.Mode().Perm())
+	}
+	before, _ := os.ReadFile(path)
+	if err := keys.GenerateMasterKeyFile(path); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("second Generate = %v, want fs.ErrExist", err)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("GenerateMasterKeyFile overwrote a key")
+	}
+	kek, err := keys.ReadKEKFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, _ := kek.Encrypt([]byte("x"), nil)
+	t.Setenv("TILLID_TEST_MASTER_KEY", string(before))
+	envKEK, err := keys.ReadKEKEnv("TILLID_TEST_MASTER_KEY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := envKEK.Decrypt(ct, nil); err != nil || string(pt) != "x" {
+		t.Error("file and environment KEKs differ")
+	}
+	t.Setenv("TILLID_TEST_BAD", "c2hvcnQ=")
+	for _, name := range []string{"TILLID_TEST_UNSET_XYZ", "TILLID_TEST_BAD"} {
+		if _, err := keys.ReadKEKEnv(name); !errors.Is(err, keys.ErrInvalidKEK) {
+			t.Errorf("ReadKEKEnv(%s) = %v", name, err)
+		}
+	}
+	if _, err := keys.NewLocalKEK(make([]byte, 16)); !errors.Is(err, keys.ErrInvalidKEK) {
+		t.Errorf("16-byte master key: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.key")
+	os.WriteFile(bad, []byte("not base64 secret-ish"), 0o600)
+	_, err = keys.ReadKEKFile(bad)
+	if !errors.Is(err, keys.ErrInvalidKEK) || strings.Contains(err.Error(), "secret-ish") {
+		t.Errorf("ReadKEKFile(bad) = %v", err)
+	}
+	if _, err := keys.ParseMasterKey(strings.TrimSpace(string(before)) + "\n"); err != nil {
+		t.Errorf("ParseMasterKey with a trailing newline: %v", err)
+	}
+}
