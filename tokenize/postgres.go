@@ -104,9 +104,18 @@ func (s *PostgresStore) Put(ctx context.Context, domain string, entries []Entry,
 }
 
 func (s *PostgresStore) put(ctx context.Context, domain string, tokens []string, cts, idxs, subjects [][]byte, expires []*time.Time, now time.Time) ([]string, error) {
+	// Only consistent-mode entries have an index to clear and read back.
+	var live [][]byte
+	for _, idx := range idxs {
+		if idx != nil {
+			live = append(live, idx)
+		}
+	}
 	b := &pgx.Batch{}
-	b.Queue(`DELETE FROM tillid_tokens WHERE domain = $1 AND expires_at <= $2 AND (token = ANY($3) OR value_index = ANY($4))`,
-		domain, now, tokens, idxs)
+	b.Queue(`DELETE FROM tillid_tokens WHERE domain = $1 AND token = ANY($2) AND expires_at <= $3`, domain, tokens, now)
+	if live != nil {
+		b.Queue(`DELETE FROM tillid_tokens WHERE domain = $1 AND value_index = ANY($2) AND expires_at <= $3`, domain, live, now)
+	}
 	// Inserting in index order keeps two batches that share indexes from
 	// deadlocking on each other.
 	b.Queue(`INSERT INTO tillid_tokens (domain, token, ciphertext, value_index, subject, expires_at)
@@ -114,11 +123,18 @@ func (s *PostgresStore) put(ctx context.Context, domain string, tokens []string,
 		ORDER BY i, t
 		ON CONFLICT (domain, value_index) DO NOTHING
 		RETURNING token`, domain, tokens, cts, idxs, subjects, expires)
-	b.Queue(`SELECT value_index, token FROM tillid_tokens WHERE domain = $1 AND value_index = ANY($2)`, domain, idxs)
+	if live != nil {
+		b.Queue(`SELECT value_index, token FROM tillid_tokens WHERE domain = $1 AND value_index = ANY($2)`, domain, live)
+	}
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
 		return nil, err
+	}
+	if live != nil {
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
 	}
 	inserted := make(map[string]bool, len(tokens))
 	rows, err := br.Query()
@@ -134,17 +150,19 @@ func (s *PostgresStore) put(ctx context.Context, domain string, tokens []string,
 		return nil, err
 	}
 	existing := make(map[string]string)
-	rows, err = br.Query()
-	if err != nil {
-		return nil, err
-	}
-	var idx []byte
-	_, err = pgx.ForEachRow(rows, []any{&idx, &tok}, func() error {
-		existing[string(idx)] = tok
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	if live != nil {
+		rows, err = br.Query()
+		if err != nil {
+			return nil, err
+		}
+		var idx []byte
+		_, err = pgx.ForEachRow(rows, []any{&idx, &tok}, func() error {
+			existing[string(idx)] = tok
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	if err := br.Close(); err != nil {
 		return nil, err

@@ -77,11 +77,16 @@ func (s *SQLiteStore) Put(ctx context.Context, domain string, entries []Entry, n
 	}()
 	// Writing first takes the write lock at once, waiting on the busy
 	// timeout, so the transaction never has to upgrade a read lock.
-	del, err := tx.PrepareContext(ctx, `DELETE FROM tillid_tokens WHERE domain = ? AND expires_at <= ? AND (token = ? OR value_index = ?)`)
+	del, err := tx.PrepareContext(ctx, `DELETE FROM tillid_tokens WHERE domain = ? AND token = ? AND expires_at <= ?`)
 	if err != nil {
 		return nil, err
 	}
 	defer del.Close()
+	delIndex, err := tx.PrepareContext(ctx, `DELETE FROM tillid_tokens WHERE domain = ? AND value_index = ? AND expires_at <= ?`)
+	if err != nil {
+		return nil, err
+	}
+	defer delIndex.Close()
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO tillid_tokens (domain, token, ciphertext, value_index, subject, expires_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
 	if err != nil {
 		return nil, err
@@ -97,8 +102,13 @@ func (s *SQLiteStore) Put(ctx context.Context, domain string, entries []Entry, n
 	collided := false
 	nowMicro := now.UnixMicro()
 	for i, e := range entries {
-		if _, err := del.ExecContext(ctx, domain, nowMicro, e.Token, e.Index); err != nil {
+		if _, err := del.ExecContext(ctx, domain, e.Token, nowMicro); err != nil {
 			return nil, err
+		}
+		if e.Index != nil {
+			if _, err := delIndex.ExecContext(ctx, domain, e.Index, nowMicro); err != nil {
+				return nil, err
+			}
 		}
 		res, err := ins.ExecContext(ctx, domain, e.Token, e.Ciphertext, e.Index, e.Subject, sqliteTime(e.ExpiresAt))
 		if err != nil {
