@@ -735,11 +735,28 @@ func TestRotation(t *testing.T) {
 
 func keyIDOf(t *testing.T, s string) uint32 {
 	t.Helper()
-	raw, err := base64.RawURLEncoding.DecodeString(s[5:])
-	if err != nil || len(raw) < 5 {
-		t.Fatalf("not an envelope: %q", s)
+	_, id, err := pii.KeyID(s)
+	if err != nil {
+		t.Fatalf("KeyID(%q) = %v", s, err)
 	}
-	return uint32(raw[1])<<24 | uint32(raw[2])<<16 | uint32(raw[3])<<8 | uint32(raw[4])
+	return id
+}
+
+func TestKeyID(t *testing.T) {
+	p, store := newProtector(t)
+	v := P10Record{Zip: "1", Raw: []byte("r")}
+	mustProtect(t, p, &v)
+	ks, _ := store.Keyset(ctx, "default", keys.KindAEAD)
+	if m, id, err := pii.KeyID(v.Zip); m != pii.ModeEncrypt || id != ks.PrimaryKeyID() || err != nil {
+		t.Errorf("KeyID = %v, %d, %v; want encrypt, %d", m, id, err, ks.PrimaryKeyID())
+	}
+	dks, _ := store.Keyset(ctx, "default", keys.KindDeterministicAEAD)
+	if m, id, err := pii.KeyIDRaw(v.Raw); m != pii.ModeDeterministic || id != dks.PrimaryKeyID() || err != nil {
+		t.Errorf("KeyIDRaw = %v, %d, %v", m, id, err)
+	}
+	if _, _, err := pii.KeyID("plain"); !errors.Is(err, pii.ErrDecryption) {
+		t.Errorf("KeyID(plain) = %v", err)
+	}
 }
 
 // Migration: a field opts in to reading plaintext, and it is counted.

@@ -55,3 +55,30 @@ func StoredLenRaw(m Mode, plaintextSize int) int {
 	}
 	return envelope.RawSize(em, plaintextSize)
 }
+
+// KeyID returns the mode and the Tink key ID of a value stored in a string
+// field, read from its envelope header without decrypting it, so that an
+// operator can tell which key protects a row (for instance, which rows still
+// need a rewrap). It returns [ErrDecryption] for anything that is not a
+// well-formed envelope. It reveals nothing that the stored value does not
+// already show.
+func KeyID(stored string) (Mode, uint32, error) {
+	for _, m := range []Mode{ModeEncrypt, ModeDeterministic} {
+		em, _ := m.envelope()
+		if p, err := envelope.ParseText(stored, em); err == nil {
+			return m, p.KeyID, nil
+		}
+	}
+	return ModeUnknown, 0, ErrDecryption
+}
+
+// KeyIDRaw is [KeyID] for a value stored in a []byte field.
+func KeyIDRaw(stored []byte) (Mode, uint32, error) {
+	for _, m := range []Mode{ModeEncrypt, ModeDeterministic} {
+		em, _ := m.envelope()
+		if p, err := envelope.ParseRaw(stored, em); err == nil {
+			return m, p.KeyID, nil
+		}
+	}
+	return ModeUnknown, 0, ErrDecryption
+}
