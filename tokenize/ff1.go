@@ -139,12 +139,18 @@ type rounds struct {
 	// tail is the rest of Q: its last bytes are [i]^1 || [NUM(B)]^b.
 	tail []byte
 	b    int
+	// out receives R; p holds the block P. They live here, not on the
+	// stack, because cipher.Block's methods make their arguments escape.
+	out, p [aes.BlockSize]byte
+	// qBuf backs Q when it is short, saving an allocation.
+	qBuf [64]byte
 }
 
 func newRounds(block cipher.Block, radix uint32, u, n int, tweak []byte, b int) *rounds {
 	t := len(tweak)
+	r := &rounds{block: block, b: b}
 	// P = [1]^1 || [2]^1 || [1]^1 || [radix]^3 || [10]^1 || [u mod 256]^1 || [n]^4 || [t]^4.
-	var p [aes.BlockSize]byte
+	p := &r.p
 	p[0], p[1], p[2] = 1, 2, 1
 	p[3], p[4], p[5] = byte(radix>>16), byte(radix>>8), byte(radix)
 	p[6] = 10
@@ -155,12 +161,16 @@ func newRounds(block cipher.Block, radix uint32, u, n int, tweak []byte, b int) 
 	// Q = T || [0]^((-t-b-1) mod 16) || [i]^1 || [NUM(B)]^b.
 	pad := ((-t-b-1)%16 + 16) % 16
 	qLen := t + pad + 1 + b
-	q := make([]byte, qLen)
+	var q []byte
+	if qLen <= len(r.qBuf) {
+		q = r.qBuf[:qLen]
+	} else {
+		q = make([]byte, qLen)
+	}
 	copy(q, tweak)
 	// The blocks of Q before the one that holds [i]^1 never change.
 	fixed := (t + pad) / aes.BlockSize * aes.BlockSize
 
-	r := &rounds{block: block, b: b}
 	block.Encrypt(r.state[:], p[:])
 	for off := 0; off < fixed; off += aes.BlockSize {
 		subtle16(r.state[:], q[off:off+aes.BlockSize])
@@ -170,15 +180,17 @@ func newRounds(block cipher.Block, radix uint32, u, n int, tweak []byte, b int) 
 	return r
 }
 
-// prf sets out to R = PRF(P || Q) for round i, where the last b bytes of Q
-// are numB, big-endian, as written by setNum.
-func (r *rounds) prf(out *[aes.BlockSize]byte, i int) {
+// prf returns R = PRF(P || Q) for round i, where the last b bytes of Q
+// were set through num. R is valid until the next call.
+func (r *rounds) prf(i int) *[aes.BlockSize]byte {
 	r.tail[len(r.tail)-r.b-1] = byte(i)
+	out := &r.out
 	*out = r.state
 	for off := 0; off < len(r.tail); off += aes.BlockSize {
 		subtle16(out[:], r.tail[off:off+aes.BlockSize])
 		r.block.Encrypt(out[:], out[:])
 	}
+	return out
 }
 
 // num returns the slot for [NUM(B)]^b in Q.
@@ -190,7 +202,6 @@ func (r *rounds) num() []byte { return r.tail[len(r.tail)-r.b:] }
 func (f *FF1) rounds64(x []uint16, u int, powU, powV uint64, r *rounds, decrypt bool) {
 	a := num64(x[:u], f.radix)
 	c := num64(x[u:], f.radix)
-	var out [aes.BlockSize]byte
 	numB := r.num()
 	var word [8]byte
 	for j := range 10 {
@@ -209,7 +220,7 @@ func (f *FF1) rounds64(x []uint16, u int, powU, powV uint64, r *rounds, decrypt 
 		}
 		binary.BigEndian.PutUint64(word[:], in)
 		copy(numB, word[8-len(numB):])
-		r.prf(&out, i)
+		out := r.prf(i)
 		// y = NUM(S) with S the first d bytes of R; d is 8 or 12 here.
 		var hi, lo uint64
 		if r.b <= 4 {
@@ -247,7 +258,7 @@ func (f *FF1) roundsBig(x []uint16, u, b, d int, r *rounds, decrypt bool) {
 	a := numBig(x[:u], radix)
 	c := numBig(x[u:], radix)
 	s := make([]byte, (d+aes.BlockSize-1)/aes.BlockSize*aes.BlockSize)
-	var out, blk [aes.BlockSize]byte
+	var blk [aes.BlockSize]byte
 	y := new(big.Int)
 	for j := range 10 {
 		i := j
@@ -263,11 +274,11 @@ func (f *FF1) roundsBig(x []uint16, u, b, d int, r *rounds, decrypt bool) {
 			in = a
 		}
 		in.FillBytes(r.num())
-		r.prf(&out, i)
+		out := r.prf(i)
 		// S = R || CIPH(R xor [1]^16) || CIPH(R xor [2]^16) || ..., cut to d bytes.
 		copy(s, out[:])
 		for k := 1; k*aes.BlockSize < d; k++ {
-			blk = out
+			blk = *out
 			binary.BigEndian.PutUint64(blk[8:], binary.BigEndian.Uint64(blk[8:])^uint64(k))
 			r.block.Encrypt(s[k*aes.BlockSize:], blk[:])
 		}
