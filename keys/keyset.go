@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/daead"
@@ -98,6 +99,8 @@ type Keyset struct {
 	aead  tink.AEAD
 	daead tink.DeterministicAEAD
 	prf   *prf.Set
+
+	perKey sync.Map // uint32 → *Keyset, built by ForKey
 }
 
 // NewKeyset wraps a Tink keyset handle of the given kind, builds its
@@ -189,6 +192,64 @@ func (k *Keyset) CheckKeyID(keyID uint32) error {
 		return fmt.Errorf("keys: keyset %q key %d has status %v: %w", k.name, keyID, st, ErrKeyNotFound)
 	}
 	return nil
+}
+
+// EnabledKeyIDs returns the IDs of the enabled keys, the primary first.
+// These are the "live" keys: a value protected under any of them reveals.
+func (k *Keyset) EnabledKeyIDs() []uint32 {
+	ids := []uint32{k.primary}
+	for _, ki := range k.keys {
+		if ki.Status == keyset.Enabled && ki.KeyID != k.primary {
+			ids = append(ids, ki.KeyID)
+		}
+	}
+	return ids
+}
+
+// ForKey returns a Keyset that holds only the enabled key keyID of k, as its
+// primary, so that a caller can compute under an older key: a deterministic
+// ciphertext per live key, for lookups that find rows written before a
+// rotation. The result is built once per key and cached. It returns the
+// errors of [Keyset.CheckKeyID], and [ErrInvalidKind] for a PRF keyset,
+// whose keys are reached by ID through [Keyset.PRF] instead.
+func (k *Keyset) ForKey(keyID uint32) (*Keyset, error) {
+	if k.kind == KindPRF {
+		return nil, fmt.Errorf("keys: keyset %q: ForKey is for AEAD and deterministic AEAD keysets; use PRF().PRFs[keyID]: %w", k.name, ErrInvalidKind)
+	}
+	if keyID == k.primary {
+		return k, nil
+	}
+	if v, ok := k.perKey.Load(keyID); ok {
+		return v.(*Keyset), nil
+	}
+	if err := k.CheckKeyID(keyID); err != nil {
+		return nil, err
+	}
+	for i := range k.handle.Len() {
+		e, err := k.handle.Entry(i)
+		if err != nil || e.KeyID() != keyID {
+			continue
+		}
+		m := keyset.NewManager()
+		id, err := m.AddKey(e.Key())
+		if err != nil {
+			return nil, fmt.Errorf("keys: keyset %q key %d: %v", k.name, keyID, err)
+		}
+		if err := m.SetPrimary(id); err != nil {
+			return nil, fmt.Errorf("keys: keyset %q key %d: %v", k.name, keyID, err)
+		}
+		h, err := m.Handle()
+		if err != nil {
+			return nil, fmt.Errorf("keys: keyset %q key %d: %v", k.name, keyID, err)
+		}
+		one, err := NewKeyset(k.name, k.kind, h)
+		if err != nil {
+			return nil, err
+		}
+		v, _ := k.perKey.LoadOrStore(keyID, one)
+		return v.(*Keyset), nil
+	}
+	return nil, fmt.Errorf("keys: keyset %q has no key %d: %w", k.name, keyID, ErrKeyNotFound)
 }
 
 // AEAD returns the keyset's AEAD primitive: Encrypt uses the primary key,

@@ -335,3 +335,43 @@ func TestMasterKeys(t *testing.T) {
 		t.Errorf("ParseMasterKey with a trailing newline: %v", err)
 	}
 }
+
+func TestForKey(t *testing.T) {
+	s := keys.NewMemory()
+	old, _ := s.Keyset(ctx, "d", keys.KindDeterministicAEAD)
+	k1 := old.PrimaryKeyID()
+	oldD, _ := old.DeterministicAEAD()
+	want, _ := oldD.EncryptDeterministically([]byte("x"), []byte("ad"))
+	k2, _ := s.Rotate(ctx, "d", keys.KindDeterministicAEAD)
+	cur, _ := s.Keyset(ctx, "d", keys.KindDeterministicAEAD)
+	if ids := cur.EnabledKeyIDs(); len(ids) != 2 || ids[0] != k2 || ids[1] != k1 {
+		t.Fatalf("EnabledKeyIDs = %v, want [%d %d]", ids, k2, k1)
+	}
+	one, err := cur.ForKey(k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := one.DeterministicAEAD()
+	got, _ := d.EncryptDeterministically([]byte("x"), []byte("ad"))
+	if !bytes.Equal(got, want) {
+		t.Error("ForKey(old).EncryptDeterministically differs from the old primary's ciphertext")
+	}
+	if again, _ := cur.ForKey(k1); again != one {
+		t.Error("ForKey is not cached")
+	}
+	if p, _ := cur.ForKey(k2); p != cur {
+		t.Error("ForKey(primary) is not the keyset itself")
+	}
+	s.Disable(ctx, "d", keys.KindDeterministicAEAD, k1)
+	cur, _ = s.Keyset(ctx, "d", keys.KindDeterministicAEAD)
+	if _, err := cur.ForKey(k1); !errors.Is(err, keys.ErrKeyDisabled) {
+		t.Errorf("ForKey(disabled) = %v", err)
+	}
+	if ids := cur.EnabledKeyIDs(); len(ids) != 1 {
+		t.Errorf("EnabledKeyIDs after Disable = %v", ids)
+	}
+	prfKS, _ := s.Keyset(ctx, "p", keys.KindPRF)
+	if _, err := prfKS.ForKey(prfKS.PrimaryKeyID()); !errors.Is(err, keys.ErrInvalidKind) {
+		t.Errorf("ForKey on a PRF keyset = %v", err)
+	}
+}
