@@ -10,7 +10,8 @@ import (
 // A Format says what the vaulted tokens of a [Tokenizer] look like. Formats
 // come from [RandomAlphanumeric], [RandomDigits], [KeepLast], [Card] and
 // [Email]; the interface is sealed. Every format draws its random characters
-// from crypto/rand, and leaves at least [MinRandomChars] of them random.
+// from crypto/rand, at least [MinRandomChars] of them per token ([Card] then
+// fixes one of them to pass the Luhn check).
 // A Format is immutable and safe for concurrent use.
 //
 // What a format keeps of the value, it leaks: the length ([RandomDigits],
