@@ -471,7 +471,7 @@ func (r *run) leaf(v reflect.Value, n *node) error {
 		}
 		return nil
 	case nodeString:
-		out, changed, err := r.transform(unsafeBytes(v.String()), true, false)
+		out, changed, err := r.transform(unsafeBytes(v.String()), true)
 		if err != nil {
 			return r.fieldErr(t, err)
 		}
@@ -483,7 +483,7 @@ func (r *run) leaf(v reflect.Value, n *node) error {
 		if b == nil {
 			return nil
 		}
-		out, changed, err := r.transform(b, false, false)
+		out, changed, err := r.transform(b, false)
 		if err != nil {
 			return r.fieldErr(t, err)
 		}
@@ -495,7 +495,7 @@ func (r *run) leaf(v reflect.Value, n *node) error {
 			return nil
 		}
 		s := v.Field(0)
-		out, changed, err := r.transform(unsafeBytes(s.String()), true, false)
+		out, changed, err := r.transform(unsafeBytes(s.String()), true)
 		if err != nil {
 			return r.fieldErr(t, err)
 		}
@@ -515,7 +515,7 @@ func (r *run) value(v reflect.Value, t reflect.Type) error {
 	case valueNull:
 		return nil
 	case valueProtected:
-		out, changed, err := r.transform(unsafeBytes(sealed), true, false)
+		out, changed, err := r.transform(unsafeBytes(sealed), true)
 		if err != nil {
 			return r.fieldErr(t, err)
 		}
@@ -560,7 +560,7 @@ func (r *run) countLegacy() {
 
 // transform applies the run's mode to one leaf value. text selects the
 // base64url envelope (string fields) over the raw one ([]byte fields).
-func (r *run) transform(in []byte, text, _ bool) (out []byte, changed bool, err error) {
+func (r *run) transform(in []byte, text bool) (out []byte, changed bool, err error) {
 	protected := envelope.HasPrefix(in)
 	switch r.mode {
 	case modeProtect:

@@ -1,0 +1,171 @@
+package pii
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+// Column names where protected values of one struct field are stored, for
+// code that handles stored values without their Go struct: bulk rewrap jobs,
+// the tillid CLI, lookups. Type and Field are the names that enter the
+// associated data (the declaring struct type's name without its package, and
+// the Go field name), so a Column made by hand must spell them exactly as the
+// Go code does. [ColumnFor] builds one from a struct type.
+type Column struct {
+	// Type is the declaring struct type's name, for example "Customer".
+	Type string
+	// Field is the Go field name, for example "Email".
+	Field string
+	// Mode is ModeEncrypt or ModeDeterministic.
+	Mode Mode
+	// Key is the keyset name; "" means "default".
+	Key string
+	// RecordField is the aad= field's name, or "" when values are not bound
+	// to a record ID. It is informational: callers pass the record ID.
+	RecordField string
+}
+
+// ColumnFor returns the Column of the encrypt or deterministic field named
+// path in v's struct type (v may be a struct, a pointer to one or a
+// reflect.Type). path is a field name, or a dotted path through nested
+// struct fields such as "Address.Street" (the Column then names the nested
+// type). It returns [ErrInvalidTag] for a bad type and an error for a path
+// that does not name such a field.
+func ColumnFor(v any, path string) (Column, error) {
+	p, f, err := fieldByPath(v, path)
+	if err != nil {
+		return Column{}, err
+	}
+	var m Mode
+	switch f.tag.action {
+	case actionEncrypt:
+		m = ModeEncrypt
+	case actionDeterministic:
+		m = ModeDeterministic
+	default:
+		return Column{}, fmt.Errorf("pii: %s.%s is tagged %s, not encrypt or deterministic", typeName(p.typ), f.name, f.tag.action)
+	}
+	return Column{Type: typeName(p.typ), Field: f.name, Mode: m, Key: f.tag.key, RecordField: f.tag.aadField}, nil
+}
+
+// fieldByPath finds a tagged field by dotted path in v's type.
+func fieldByPath(v any, path string) (*typePlan, *fieldPlan, error) {
+	t, ok := v.(reflect.Type)
+	if !ok {
+		if v == nil {
+			return nil, nil, fmt.Errorf("%w: nil", ErrInvalidTarget)
+		}
+		t = reflect.TypeOf(v)
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil, nil, fmt.Errorf("%w: %s is not a struct", ErrInvalidTarget, t)
+	}
+	parts := strings.Split(path, ".")
+	for i, name := range parts {
+		p := planFor(t)
+		if p.err != nil {
+			return nil, nil, p.err
+		}
+		sf, ok := t.FieldByName(name)
+		if !ok || len(sf.Index) != 1 {
+			return nil, nil, fmt.Errorf("pii: %s has no field %s", typeName(t), name)
+		}
+		if i == len(parts)-1 {
+			for _, f := range p.fields {
+				if f.index == sf.Index[0] && f.tagged {
+					return p, f, nil
+				}
+			}
+			return nil, nil, fmt.Errorf("pii: %s.%s has no pii tag", typeName(t), name)
+		}
+		t = sf.Type
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return nil, nil, fmt.Errorf("pii: %s.%s is not a struct field; a path goes through struct fields only", typeName(sf.Type), name)
+		}
+	}
+	return nil, nil, fmt.Errorf("pii: empty field path")
+}
+
+// plan returns a field plan equivalent to the column's tag.
+func (c Column) plan() (*fieldPlan, error) {
+	if c.Type == "" || c.Field == "" {
+		return nil, fmt.Errorf("pii: Column needs a Type and a Field")
+	}
+	key := c.Key
+	if key == "" {
+		key = defaultKeyName
+	}
+	ft := fieldTag{key: key, aadField: c.RecordField}
+	switch c.Mode {
+	case ModeEncrypt:
+		ft.action = actionEncrypt
+	case ModeDeterministic:
+		ft.action = actionDeterministic
+	default:
+		return nil, fmt.Errorf("pii: Column %s.%s has no valid Mode", c.Type, c.Field)
+	}
+	return &fieldPlan{name: c.Field, tag: ft, recordIndex: -1, adPrefix: appendLP(appendLP(appendLP(nil, adLabel), c.Type), c.Field)}, nil
+}
+
+// RewrapStored re-encrypts one value stored in a string column under the
+// current primary key of the column's keyset, without returning the
+// plaintext, and reports whether it changed (false when the value is already
+// under the primary key). recordID is the value of the column's aad= field,
+// as text ("" when the column has none). It is the building block of bulk
+// rewrap jobs; most users should use [Protector.Rewrap] on structs instead.
+//
+// It returns [ErrNotProtected] for plaintext, [ErrDecryption] for a value
+// that does not authenticate for this column and record, and the key errors
+// of Reveal. It is safe for concurrent use.
+func (p *Protector) RewrapStored(ctx context.Context, col Column, recordID string, stored string) (string, bool, error) {
+	out, changed, err := p.storedOp(ctx, col, recordID, stored, modeRewrap)
+	return out, changed, err
+}
+
+// RevealStored returns the plaintext of one value stored in a string column,
+// for code that reads columns without their Go struct (exports, checks after
+// a rewrap). Most users should use [Protector.Reveal] on structs instead. It
+// returns the errors of RewrapStored.
+func (p *Protector) RevealStored(ctx context.Context, col Column, recordID string, stored string) (string, error) {
+	out, _, err := p.storedOp(ctx, col, recordID, stored, modeReveal)
+	return out, err
+}
+
+func (p *Protector) storedOp(ctx context.Context, col Column, recordID, stored string, m mode) (string, bool, error) {
+	if p == nil || p.provider == nil {
+		return "", false, fmt.Errorf("%w: nil Protector; use pii.New", ErrInvalidTarget)
+	}
+	f, err := col.plan()
+	if err != nil {
+		return "", false, err
+	}
+	if col.RecordField != "" && recordID == "" {
+		return "", false, fmt.Errorf("pii: %s.%s: %w", col.Type, col.Field, ErrMissingRecordID)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", false, err
+	}
+	r := runPool.Get().(*run)
+	defer r.release()
+	r.p, r.ctx, r.mode, r.cur = p, ctx, m, f
+	r.ad = append(r.ad[:0], f.adPrefix...)
+	r.ad = appendLP(r.ad, recordID)
+	r.ad = appendLP(r.ad, unsafeString(p.extraAD))
+	r.adOK = true
+	out, changed, err := r.transform(unsafeBytes(stored), true)
+	if err != nil {
+		return "", false, &FieldError{Path: col.Type + "." + col.Field, Err: err}
+	}
+	if !changed {
+		return stored, false, nil
+	}
+	return string(out), true, nil
+}

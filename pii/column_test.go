@@ -1,0 +1,84 @@
+package pii_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/pii"
+)
+
+type Nest struct {
+	ID   string `pii:"-"`
+	Addr struct {
+		Street string `pii:"encrypt,key=addr"`
+	}
+	C *TwoFields
+}
+
+func TestColumnFor(t *testing.T) {
+	tests := []struct {
+		v    any
+		path string
+		want pii.Column
+	}{
+		{TwoFields{}, "A", pii.Column{Type: "TwoFields", Field: "A", Mode: pii.ModeEncrypt, Key: "default", RecordField: "ID"}},
+		{&TwoFields{}, "D1", pii.Column{Type: "TwoFields", Field: "D1", Mode: pii.ModeDeterministic, Key: "default"}},
+		{Nest{}, "Addr.Street", pii.Column{Type: "struct", Field: "Street", Mode: pii.ModeEncrypt, Key: "addr"}},
+		{Nest{}, "C.B", pii.Column{Type: "TwoFields", Field: "B", Mode: pii.ModeEncrypt, Key: "default", RecordField: "ID"}},
+	}
+	for _, tt := range tests {
+		got, err := pii.ColumnFor(tt.v, tt.path)
+		if err != nil || got != tt.want {
+			t.Errorf("ColumnFor(%T, %q) = %+v, %v; want %+v", tt.v, tt.path, got, err, tt.want)
+		}
+	}
+	for _, path := range []string{"ID", "Nope", "", "A.B", "C.Nope"} {
+		if _, err := pii.ColumnFor(TwoFields{}, path); err == nil {
+			t.Errorf("ColumnFor(TwoFields, %q) succeeded", path)
+		}
+	}
+}
+
+func TestRewrapStored(t *testing.T) {
+	p, store := newProtector(t)
+	r := TwoFields{ID: "42", A: "alpha", B: "beta", D1: "d", D2: "e"}
+	mustProtect(t, p, &r)
+	colA, _ := pii.ColumnFor(TwoFields{}, "A")
+	colD, _ := pii.ColumnFor(TwoFields{}, "D1")
+
+	if out, changed, err := p.RewrapStored(ctx, colA, "42", r.A); err != nil || changed || out != r.A {
+		t.Fatalf("RewrapStored before rotation = %v, %v", changed, err)
+	}
+	store.Rotate(ctx, "default", keys.KindAEAD)
+	store.Rotate(ctx, "default", keys.KindDeterministicAEAD)
+	newA, changed, err := p.RewrapStored(ctx, colA, "42", r.A)
+	if err != nil || !changed || newA == r.A {
+		t.Fatalf("RewrapStored after rotation = %v, %v", changed, err)
+	}
+	newD, changed, err := p.RewrapStored(ctx, colD, "", r.D1)
+	if err != nil || !changed {
+		t.Fatalf("RewrapStored(deterministic) = %v, %v", changed, err)
+	}
+	// The rewrapped stored values reveal through the struct path too.
+	r.A, r.D1 = newA, newD
+	mustReveal(t, p, &r)
+	if r.A != "alpha" || r.D1 != "d" {
+		t.Errorf("after RewrapStored: %+v", r)
+	}
+	if pt, err := p.RevealStored(ctx, colA, "42", newA); err != nil || pt != "alpha" {
+		t.Errorf("RevealStored = %q, %v", pt, err)
+	}
+	if _, _, err := p.RewrapStored(ctx, colA, "43", newA); !errors.Is(err, pii.ErrDecryption) {
+		t.Errorf("RewrapStored with another record ID = %v, want ErrDecryption", err)
+	}
+	if _, _, err := p.RewrapStored(ctx, colA, "", newA); !errors.Is(err, pii.ErrMissingRecordID) {
+		t.Errorf("RewrapStored without record ID = %v", err)
+	}
+	if _, _, err := p.RewrapStored(ctx, colA, "42", "plain"); !errors.Is(err, pii.ErrNotProtected) {
+		t.Errorf("RewrapStored(plaintext) = %v", err)
+	}
+	if _, _, err := p.RewrapStored(ctx, pii.Column{Type: "TwoFields"}, "42", newA); err == nil {
+		t.Error("RewrapStored with an incomplete Column succeeded")
+	}
+}
