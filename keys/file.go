@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/tink"
 )
 
@@ -31,6 +30,9 @@ const maxKeysetFileSize = 16 << 20
 type keysetFile struct {
 	Version int                        `json:"version"`
 	Keysets map[string]json.RawMessage `json:"keysets"`
+	// Meta holds, per keyset, key creation times and destroyed key IDs:
+	// no key material. Files written before it existed have none.
+	Meta map[string]keysetMeta `json:"meta,omitempty"`
 }
 
 // OpenFile opens the keyset file at path, decrypting every keyset in it with
@@ -43,15 +45,26 @@ type keysetFile struct {
 // synced and renamed over path. One process at a time should change a file;
 // for many processes use a SQL keyset store.
 //
+// Beside each encrypted keyset the file keeps, in clear, the creation time
+// of each key and the IDs of destroyed keys (see [Store.Destroy]); these are
+// not secret, and are not authenticated by the KEK.
+//
 // It returns [ErrWrongKEK] when a keyset does not decrypt under kek (the
 // file is never written in that case), and an error for a malformed file.
 // The KEK is called without a context; use a KEK whose own client enforces a
-// deadline.
-func OpenFile(path string, kek tink.AEAD) (*Store, error) {
+// deadline, or a SQL store, which passes the caller's context to the KEK.
+// Every keyset written is decrypted again under kek before the file is
+// replaced, so a KEK that returns a malformed answer fails the change and
+// leaves the file as it was. OpenFile accepts the option [WithAuditor].
+func OpenFile(path string, kek tink.AEAD, opts ...StoreOption) (*Store, error) {
 	if kek == nil {
 		return nil, fmt.Errorf("keys: nil KEK: %w", ErrInvalidKEK)
 	}
-	s := &Store{sets: map[KeysetID]*Keyset{}}
+	c, err := newLocalStoreConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{sets: map[KeysetID]*Keyset{}, auditor: c.auditor}
 	b, err := readLimited(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -72,19 +85,19 @@ func OpenFile(path string, kek tink.AEAD) (*Store, error) {
 			if err != nil {
 				return nil, fmt.Errorf("keys: keyset file %s: %v", path, err)
 			}
-			h, err := keyset.ReadWithAssociatedData(keyset.NewJSONReader(bytes.NewReader(raw)), kek, []byte(keysetLabel+id.String()))
+			h, err := unwrapKeyset(context.Background(), kek, id, raw)
 			if err != nil {
-				return nil, fmt.Errorf("keys: keyset %s in %s: %w", id, path, ErrWrongKEK)
+				return nil, fmt.Errorf("keys: keyset file %s: %w", path, err)
 			}
-			ks, err := NewKeyset(id.Name, id.Kind, h)
+			ks, err := newKeyset(id.Name, id.Kind, h, f.Meta[idStr])
 			if err != nil {
 				return nil, err
 			}
 			s.sets[id] = ks
 		}
 	}
-	s.persist = func(_ context.Context, sets map[KeysetID]*keyset.Handle) error {
-		return writeKeysetFile(path, kek, sets)
+	s.persist = func(ctx context.Context, sets map[KeysetID]*Keyset) error {
+		return writeKeysetFile(ctx, path, kek, sets)
 	}
 	return s, nil
 }
@@ -125,14 +138,20 @@ func parseKeysetID(s string) (KeysetID, error) {
 	return KeysetID{name, kind}, nil
 }
 
-func writeKeysetFile(path string, kek tink.AEAD, sets map[KeysetID]*keyset.Handle) error {
+func writeKeysetFile(ctx context.Context, path string, kek tink.AEAD, sets map[KeysetID]*Keyset) error {
 	f := keysetFile{Version: fileFormatVersion, Keysets: make(map[string]json.RawMessage, len(sets))}
-	for id, h := range sets {
-		var buf bytes.Buffer
-		if err := h.WriteWithAssociatedData(keyset.NewJSONWriter(&buf), kek, []byte(keysetLabel+id.String())); err != nil {
-			return fmt.Errorf("keys: encrypting keyset %s: %v", id, err)
+	for id, ks := range sets {
+		raw, err := wrapKeyset(ctx, kek, id, ks.handle)
+		if err != nil {
+			return err
 		}
-		f.Keysets[id.String()] = json.RawMessage(bytes.TrimSpace(buf.Bytes()))
+		f.Keysets[id.String()] = raw
+		if len(ks.meta.Created) > 0 || len(ks.meta.Destroyed) > 0 {
+			if f.Meta == nil {
+				f.Meta = map[string]keysetMeta{}
+			}
+			f.Meta[id.String()] = ks.meta
+		}
 	}
 	out, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {

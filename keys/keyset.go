@@ -3,8 +3,10 @@ package keys
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/daead"
@@ -81,6 +83,12 @@ type KeyInfo struct {
 	Status keyset.KeyStatus
 	// Primary reports whether the key protects new values.
 	Primary bool
+	// Created is when a store made the key, and the zero time when it is
+	// not known (a keyset made outside a store, or before stores kept it).
+	Created time.Time
+	// Destroyed is when the key material was destroyed, for a key with
+	// status keyset.Destroyed; otherwise the zero time.
+	Destroyed time.Time
 }
 
 // Keyset is an immutable snapshot of one named keyset with its primitives
@@ -95,6 +103,7 @@ type Keyset struct {
 	handle  *keyset.Handle
 	keys    []KeyInfo
 	primary uint32
+	meta    keysetMeta // creation and destruction times, kept by stores
 
 	aead  tink.AEAD
 	daead tink.DeterministicAEAD
@@ -149,6 +158,31 @@ func NewKeyset(name string, kind Kind, h *keyset.Handle) (*Keyset, error) {
 	return ks, nil
 }
 
+// newKeyset is NewKeyset plus what a store keeps beside the Tink keyset:
+// key creation times and the IDs of destroyed keys, which are listed with
+// status keyset.Destroyed after the keys the handle holds.
+func newKeyset(name string, kind Kind, h *keyset.Handle, meta keysetMeta) (*Keyset, error) {
+	ks, err := NewKeyset(name, kind, h)
+	if err != nil {
+		return nil, err
+	}
+	ks.meta = meta.clone()
+	for i := range ks.keys {
+		ks.keys[i].Created = meta.Created[ks.keys[i].KeyID]
+	}
+	destroyed := make([]uint32, 0, len(meta.Destroyed))
+	for id := range meta.Destroyed {
+		if _, live := ks.Status(id); !live {
+			destroyed = append(destroyed, id)
+		}
+	}
+	slices.Sort(destroyed)
+	for _, id := range destroyed {
+		ks.keys = append(ks.keys, KeyInfo{KeyID: id, Status: keyset.Destroyed, Created: meta.Created[id], Destroyed: meta.Destroyed[id]})
+	}
+	return ks, nil
+}
+
 // Name returns the keyset's key name.
 func (k *Keyset) Name() string { return k.name }
 
@@ -161,7 +195,8 @@ func (k *Keyset) Handle() *keyset.Handle { return k.handle }
 // PrimaryKeyID returns the key ID of the primary key, or 0 for the zero Keyset.
 func (k *Keyset) PrimaryKeyID() uint32 { return k.primary }
 
-// Keys returns a copy of the key list, in keyset order.
+// Keys returns a copy of the key list: the keys the Tink keyset holds, in
+// keyset order, then the destroyed keys, by key ID.
 func (k *Keyset) Keys() []KeyInfo { return append([]KeyInfo(nil), k.keys...) }
 
 // Status returns the status of the key with the given ID, and false when the
@@ -288,7 +323,7 @@ func (k *Keyset) wrongKind(want Kind) error {
 }
 
 // String prints the keyset's name, kind and its key IDs with their status,
-// for example `keys.Keyset{default/aead primary=123 [123:Enabled 45:Disabled]}`.
+// for example `keys.Keyset{default/aead primary=123 [123:Enabled 45:Disabled 6:Destroyed]}`.
 // It never prints key material.
 func (k *Keyset) String() string {
 	if k == nil {

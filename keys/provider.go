@@ -2,13 +2,13 @@ package keys
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
-
-	"github.com/tink-crypto/tink-go/v2/keyset"
+	"time"
 )
 
 // Provider hands out keysets by key name and kind. Implementations must be
@@ -45,17 +45,18 @@ func validKeyName(name string) error {
 }
 
 // Store keeps named keysets and runs their lifecycle: keysets are created on
-// first use, rotated, and their keys disabled and enabled. [NewMemory] keeps
-// them in memory only; [OpenFile] keeps them in an encrypted file. Every
-// change is built on a copy, written to storage and only then published, so a
-// failed write loses nothing and changes nothing. A Store is safe for
-// concurrent use and implements [Provider].
+// first use, rotated, and their keys disabled, enabled and destroyed.
+// [NewMemory] keeps them in memory only; [OpenFile] keeps them in an
+// encrypted file. Every change is built on a copy, written to storage and
+// only then published, so a failed write loses nothing and changes nothing.
+// A Store is safe for concurrent use and implements [Provider].
 //
 // The zero Store is an empty in-memory store.
 type Store struct {
 	mu      sync.RWMutex
 	sets    map[KeysetID]*Keyset
-	persist func(ctx context.Context, sets map[KeysetID]*keyset.Handle) error
+	persist func(ctx context.Context, sets map[KeysetID]*Keyset) error
+	auditor Auditor
 }
 
 // Keyset returns the keyset named name of the given kind, creating it with
@@ -72,65 +73,34 @@ func (r *Store) Keyset(ctx context.Context, name string, kind Kind) (*Keyset, er
 		return ks, nil
 	}
 	// change validates the name and kind before it creates anything.
-	return r.change(ctx, id, true, func(*keyset.Manager, *Keyset) error { return nil })
+	return r.change(ctx, id, true, noop)
 }
 
 // change applies fn to the keyset id (creating it first when create is set
 // and it does not exist), persists the new state and publishes it.
-func (r *Store) change(ctx context.Context, id KeysetID, create bool, fn func(m *keyset.Manager, old *Keyset) error) (*Keyset, error) {
-	if err := validKeyName(id.Name); err != nil {
-		return nil, err
-	}
-	tmpl, err := id.Kind.template()
-	if err != nil {
-		return nil, err
-	}
+func (r *Store) change(ctx context.Context, id KeysetID, create bool, fn mutation) (*Keyset, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	old := r.sets[id]
-	var m *keyset.Manager
-	switch {
-	case old != nil:
-		m = keyset.NewManagerFromHandle(old.handle)
-	case create:
-		m = keyset.NewManager()
-		keyID, err := m.Add(tmpl)
-		if err != nil {
-			return nil, fmt.Errorf("keys: creating keyset %s: %v", id, err)
-		}
-		if err := m.SetPrimary(keyID); err != nil {
-			return nil, fmt.Errorf("keys: creating keyset %s: %v", id, err)
-		}
-	default:
-		return nil, fmt.Errorf("keys: keyset %s: %w", id, ErrKeyNotFound)
+	now := time.Now()
+	ks, events, err := buildKeyset(id, r.sets[id], create, fn, now)
+	if errors.Is(err, errNoChange) {
+		return ks, nil
 	}
-	if err := fn(m, old); err != nil {
-		return nil, err
-	}
-	h, err := m.Handle()
-	if err != nil {
-		return nil, fmt.Errorf("keys: keyset %s: %v", id, err)
-	}
-	ks, err := NewKeyset(id.Name, id.Kind, h)
 	if err != nil {
 		return nil, err
-	}
-	if r.persist != nil {
-		handles := make(map[KeysetID]*keyset.Handle, len(r.sets)+1)
-		for k, v := range r.sets {
-			handles[k] = v.handle
-		}
-		handles[id] = h
-		if err := r.persist(ctx, handles); err != nil {
-			return nil, err
-		}
 	}
 	next := maps.Clone(r.sets)
 	if next == nil {
 		next = make(map[KeysetID]*Keyset)
 	}
 	next[id] = ks
+	if r.persist != nil {
+		if err := r.persist(ctx, next); err != nil {
+			return nil, err
+		}
+	}
 	r.sets = next
+	audit(ctx, r.auditor, now, events...)
 	return ks, nil
 }
 
@@ -141,57 +111,46 @@ func (r *Store) change(ctx context.Context, id KeysetID, create bool, fn func(m 
 // the keyset is then unchanged.
 func (r *Store) Rotate(ctx context.Context, name string, kind Kind) (uint32, error) {
 	var newID uint32
-	tmpl, err := kind.template()
-	if err != nil {
-		return 0, err
-	}
-	_, err = r.change(ctx, KeysetID{name, kind}, true, func(m *keyset.Manager, _ *Keyset) error {
-		id, err := m.Add(tmpl)
-		if err != nil {
-			return fmt.Errorf("keys: rotating %s/%s: %v", name, kind, err)
-		}
-		newID = id
-		if err := m.SetPrimary(id); err != nil {
-			return fmt.Errorf("keys: rotating %s/%s: %v", name, kind, err)
-		}
-		return nil
-	})
+	id := KeysetID{name, kind}
+	_, err := r.change(ctx, id, true, rotate(id, time.Now(), &newID))
 	return newID, err
 }
 
 // Disable disables key keyID of keyset name/kind: values under it no longer
 // reveal (they fail with [ErrKeyDisabled]) until [Store.Enable]. The primary
-// key cannot be disabled; rotate first. It returns [ErrKeyNotFound] for an
-// unknown keyset or key ID.
+// key cannot be disabled; rotate first. Disabling a disabled key does
+// nothing. It returns [ErrKeyNotFound] for an unknown keyset or key ID and
+// [ErrKeyDestroyed] for a destroyed key.
 func (r *Store) Disable(ctx context.Context, name string, kind Kind, keyID uint32) error {
-	return r.setStatus(ctx, name, kind, keyID, false)
+	id := KeysetID{name, kind}
+	_, err := r.change(ctx, id, false, setStatus(id, keyID, false))
+	return err
 }
 
-// Enable enables the disabled key keyID of keyset name/kind again. It returns
-// [ErrKeyNotFound] for an unknown keyset or key ID.
+// Enable enables the disabled key keyID of keyset name/kind again. Enabling
+// an enabled key does nothing. It returns [ErrKeyNotFound] for an unknown
+// keyset or key ID and [ErrKeyDestroyed] for a destroyed key, which can
+// never be enabled again.
 func (r *Store) Enable(ctx context.Context, name string, kind Kind, keyID uint32) error {
-	return r.setStatus(ctx, name, kind, keyID, true)
+	id := KeysetID{name, kind}
+	_, err := r.change(ctx, id, false, setStatus(id, keyID, true))
+	return err
 }
 
-func (r *Store) setStatus(ctx context.Context, name string, kind Kind, keyID uint32, enable bool) error {
-	_, err := r.change(ctx, KeysetID{name, kind}, false, func(m *keyset.Manager, ks *Keyset) error {
-		if _, ok := ks.Status(keyID); !ok {
-			return fmt.Errorf("keys: keyset %s/%s has no key %d: %w", name, kind, keyID, ErrKeyNotFound)
-		}
-		if !enable && ks.PrimaryKeyID() == keyID {
-			return fmt.Errorf("keys: keyset %s/%s: key %d is the primary; rotate before disabling it", name, kind, keyID)
-		}
-		var err error
-		if enable {
-			err = m.Enable(keyID)
-		} else {
-			err = m.Disable(keyID)
-		}
-		if err != nil {
-			return fmt.Errorf("keys: keyset %s/%s key %d: %v", name, kind, keyID, err)
-		}
-		return nil
-	})
+// Destroy destroys the disabled key keyID of keyset name/kind
+// (crypto-shredding): its key material is deleted from the keyset and from
+// storage, and its ID is kept, so that values under it fail with
+// [ErrKeyDestroyed] — unrecoverable — rather than look unknown. This cannot
+// be undone. The key must be disabled first, which is the time to check
+// that nothing still needs it; an enabled or primary key is refused.
+// Destroying a destroyed key does nothing. It returns [ErrKeyNotFound] for
+// an unknown keyset or key ID.
+//
+// Copies of the keyset made before (backups of the keyset file or table)
+// still hold the key; destroy those too.
+func (r *Store) Destroy(ctx context.Context, name string, kind Kind, keyID uint32) error {
+	id := KeysetID{name, kind}
+	_, err := r.change(ctx, id, false, destroy(id, keyID, time.Now()))
 	return err
 }
 
@@ -218,8 +177,27 @@ func sortKeysets(s []*Keyset) {
 
 // NewMemory returns an empty Store that keeps keysets in memory only. It is
 // for tests and examples: the keys, and so every value they protected, are
-// gone when the process exits.
-func NewMemory() *Store { return &Store{} }
+// gone when the process exits. It accepts [WithAuditor]; other options
+// panic, as they are programmer errors.
+func NewMemory(opts ...StoreOption) *Store {
+	c, err := newLocalStoreConfig(opts)
+	if err != nil {
+		panic(err)
+	}
+	return &Store{auditor: c.auditor}
+}
+
+// newLocalStoreConfig reads the options of a memory or file store.
+func newLocalStoreConfig(opts []StoreOption) (storeConfig, error) {
+	c, err := newStoreConfig(opts)
+	if err != nil {
+		return storeConfig{}, err
+	}
+	if c.ttlSet || c.table != defaultTable {
+		return storeConfig{}, fmt.Errorf("keys: WithCacheTTL and WithTable are options of SQL stores only")
+	}
+	return c, nil
+}
 
 var _ Provider = (*Store)(nil)
 
