@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
@@ -109,7 +110,8 @@ type Keyset struct {
 	daead tink.DeterministicAEAD
 	prf   *prf.Set
 
-	perKey sync.Map // uint32 → *Keyset, built by ForKey
+	perKey     sync.Map               // uint32 → *Keyset (ForKey), pooledPRFKey → prf.PRF (PRFFor)
+	primaryPRF atomic.Pointer[prfBox] // PRFFor(primary), the hot path
 }
 
 // NewKeyset wraps a Tink keyset handle of the given kind, builds its

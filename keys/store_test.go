@@ -375,3 +375,32 @@ func TestForKey(t *testing.T) {
 		t.Errorf("ForKey on a PRF keyset = %v", err)
 	}
 }
+
+func TestPRFForMatchesTink(t *testing.T) {
+	s := keys.NewMemory()
+	ks, _ := s.Keyset(ctx, "p", keys.KindPRF)
+	set, _ := ks.PRF()
+	fast, err := ks.PRFFor(ks.PrimaryKeyID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []uint32{1, 16, 32} {
+		for _, in := range []string{"", "a", strings.Repeat("x", 200)} {
+			want, _ := set.PRFs[ks.PrimaryKeyID()].ComputePRF([]byte(in), n)
+			got, err := fast.ComputePRF([]byte(in), n)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("PRFFor(%d bytes of %q) = %x, %v; Tink gives %x", n, in, got, err, want)
+			}
+		}
+	}
+	if _, err := fast.ComputePRF(nil, 33); err == nil {
+		t.Error("33-byte output accepted")
+	}
+	if _, err := ks.PRFFor(42); !errors.Is(err, keys.ErrKeyNotFound) {
+		t.Errorf("PRFFor(unknown) = %v", err)
+	}
+	aead, _ := s.Keyset(ctx, "a", keys.KindAEAD)
+	if _, err := aead.PRFFor(aead.PrimaryKeyID()); err == nil {
+		t.Error("PRFFor on an AEAD keyset succeeded")
+	}
+}

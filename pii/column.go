@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 )
 
 // Column names where protected values of one struct field are stored, for
@@ -50,8 +51,39 @@ func ColumnFor(v any, path string) (Column, error) {
 	return Column{Type: typeName(p.typ), Field: f.name, Mode: m, Key: f.tag.key, RecordField: f.tag.aadField}, nil
 }
 
+// fieldPaths caches fieldByPath's successful answers.
+var fieldPaths sync.Map // map[fieldPathKey]fieldPathHit
+
+type fieldPathKey struct {
+	t    reflect.Type
+	path string
+}
+
+type fieldPathHit struct {
+	p *typePlan
+	f *fieldPlan
+}
+
 // fieldByPath finds a tagged field by dotted path in v's type.
 func fieldByPath(v any, path string) (*typePlan, *fieldPlan, error) {
+	t, ok := v.(reflect.Type)
+	if !ok && v != nil {
+		t = reflect.TypeOf(v)
+	}
+	if t != nil {
+		if hit, ok := fieldPaths.Load(fieldPathKey{t, path}); ok {
+			h := hit.(fieldPathHit)
+			return h.p, h.f, nil
+		}
+	}
+	p, f, err := findFieldByPath(v, path)
+	if err == nil {
+		fieldPaths.Store(fieldPathKey{t, path}, fieldPathHit{p, f})
+	}
+	return p, f, err
+}
+
+func findFieldByPath(v any, path string) (*typePlan, *fieldPlan, error) {
 	t, ok := v.(reflect.Type)
 	if !ok {
 		if v == nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/tillid/tillid/keys"
@@ -34,6 +35,7 @@ const (
 	nodeNullString // sql.NullString
 	nodeValue      // pii.Value[T]
 	nodeRedact     // any type, zeroed on Protect
+	nodeIndex      // a blind index field, computed from its sources
 )
 
 // node is how to walk one Go type: a container, a struct with its plan, or a
@@ -70,6 +72,12 @@ type fieldPlan struct {
 	adPrefix []byte
 	// recordIndex is the index of the aad= field, or -1.
 	recordIndex int
+	// sources are the fields an index field is computed from.
+	sources []indexSource
+	// prfPrefix starts the PRF input of an index or hash field.
+	prfPrefix []byte
+	// part is the part= function of an index field, or nil.
+	part func(string) string
 }
 
 // planFor returns the cached plan for struct type t, building it (and the
@@ -150,10 +158,31 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 			continue
 		case actionRedact:
 			fp.node = &node{kind: nodeRedact, typ: f.Type, work: true}
+		case actionIndex:
+			if !(f.Type.Kind() == reflect.String || f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Uint8 && !f.Type.Implements(jsonMarshaler)) {
+				fail("index=%s: a blind index field must be a string or []byte, not %s", strings.Join(ft.sources, "+"), f.Type)
+				continue
+			}
+			fp.node = &node{kind: nodeIndex, typ: f.Type, work: true}
+			for _, src := range ft.sources {
+				is, err := indexSourceOf(t, src, ft)
+				if err != nil {
+					fail("%v", err)
+					break
+				}
+				fp.sources = append(fp.sources, is)
+			}
+			if len(fp.sources) != len(ft.sources) {
+				continue
+			}
 		default:
 			n, err := b.leaf(f.Type, ft)
 			if err != nil {
 				fail("%v", err)
+				continue
+			}
+			if (ft.action == actionDeterministic || ft.action == actionHash) && !ft.lowCardinality && isLowCardinality(f.Type) {
+				fail("%s of %s reveals which of its few values a record holds (frequency analysis); use encrypt, or add the option lowcardinality to accept that", ft.action, f.Type)
 				continue
 			}
 			fp.node = n
@@ -167,9 +196,77 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 			fp.recordIndex = idx
 		}
 		fp.adPrefix = appendLP(appendLP(appendLP(nil, adLabel), typeName(t)), f.Name)
+		if ft.action == actionIndex || ft.action == actionHash {
+			fp.prfPrefix = prfPrefix(t, fp)
+			if ft.part != "" {
+				fp.part, _ = parsePart(ft.part)
+			}
+		}
 		p.fields = append(p.fields, fp)
 	}
+	// Link each index source to the plan of its field, to open it when it is
+	// already protected.
+	for _, f := range p.fields {
+		for i := range f.sources {
+			for _, g := range p.fields {
+				if g.index == f.sources[i].index && g.tagged && (g.tag.action == actionEncrypt || g.tag.action == actionDeterministic) {
+					f.sources[i].plan = g
+				}
+			}
+		}
+	}
 	return p
+}
+
+// indexSourceOf checks the source field name of an index field in struct t.
+func indexSourceOf(t reflect.Type, name string, ft fieldTag) (indexSource, error) {
+	sf, ok := t.FieldByName(name)
+	if !ok || len(sf.Index) != 1 || !sf.IsExported() {
+		return indexSource{}, fmt.Errorf("index=%s: %s has no exported field %s (the source must be a field of the same struct)", strings.Join(ft.sources, "+"), typeName(t), name)
+	}
+	is := indexSource{index: sf.Index[0], name: name}
+	if raw, ok := sf.Tag.Lookup("pii"); ok {
+		st, err := parseFieldTag(raw)
+		if err != nil {
+			return indexSource{}, fmt.Errorf("index source %s: %v", name, err)
+		}
+		switch st.action {
+		case actionEncrypt, actionDeterministic, actionSkip:
+		case actionRedact:
+			is.redact = true
+		default:
+			return indexSource{}, fmt.Errorf("index source %s is tagged %s; index the original field instead", name, st.action)
+		}
+	}
+	ty := sf.Type
+	switch {
+	case ty == nullStringType:
+		is.kind = nodeNullString
+	case ty.Kind() == reflect.String:
+		is.kind = nodeString
+	case ty.Kind() == reflect.Slice && ty.Elem().Kind() == reflect.Uint8:
+		is.kind = nodeBytes
+	case ty.Kind() == reflect.Pointer && ty.Elem().Kind() == reflect.String:
+		is.kind = nodePtr
+	default:
+		return indexSource{}, fmt.Errorf("index source %s is a %s; sources are strings, []byte, *string or sql.NullString", name, ty)
+	}
+	if !ft.lowCardinality && isLowCardinality(ty) {
+		return indexSource{}, fmt.Errorf("index source %s (%s) has few possible values, so its index would reveal them by frequency; add the option lowcardinality to accept that", name, ty)
+	}
+	return is, nil
+}
+
+// isLowCardinality reports whether t (or what it points to) marks itself
+// with LowCardinality.
+func isLowCardinality(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+		if t.Implements(lowCardinalityType) {
+			return true
+		}
+		t = t.Elem()
+	}
+	return t.Implements(lowCardinalityType) || reflect.PointerTo(t).Implements(lowCardinalityType)
 }
 
 // untagged returns the walk node for an untagged field of type t, or nil
@@ -218,6 +315,12 @@ func (b *planBuilder) leaf(t reflect.Type, ft fieldTag) (*node, error) {
 	case t == nullStringType:
 		return &node{kind: nodeNullString, typ: t, work: true}, nil
 	case reflect.PointerTo(t).Implements(sealerType):
+		if ft.action == actionHash {
+			return nil, fmt.Errorf("hash is for string and []byte fields; a pii.Value cannot hold a one-way pseudonym")
+		}
+		if ft.normalize.spec != "" {
+			return nil, fmt.Errorf("normalize= is for string and []byte fields, not pii.Value")
+		}
 		s := reflect.New(t).Interface().(sealer)
 		if err := s.piiCheck(); err != nil {
 			return nil, err
@@ -394,8 +497,11 @@ func Register[T any]() error { return Validate(reflect.TypeFor[T]()) }
 // keysetFor returns the keyset ID a field uses.
 func (f *fieldPlan) keyset() keys.KeysetID {
 	kind := keys.KindAEAD
-	if f.tag.action == actionDeterministic {
+	switch f.tag.action {
+	case actionDeterministic:
 		kind = keys.KindDeterministicAEAD
+	case actionIndex, actionHash:
+		kind = keys.KindPRF
 	}
 	return keys.KeysetID{Name: f.tag.key, Kind: kind}
 }

@@ -504,6 +504,10 @@ func (r *run) leaf(v reflect.Value, n *node) error {
 		}
 	case nodeValue:
 		return r.value(v, t)
+	case nodeIndex:
+		if err := r.index(v); err != nil {
+			return r.fieldErr(t, err)
+		}
 	}
 	return nil
 }
@@ -561,6 +565,9 @@ func (r *run) countLegacy() {
 // transform applies the run's mode to one leaf value. text selects the
 // base64url envelope (string fields) over the raw one ([]byte fields).
 func (r *run) transform(in []byte, text bool) (out []byte, changed bool, err error) {
+	if r.cur.tag.action == actionHash {
+		return r.hashLeaf(in, text)
+	}
 	protected := envelope.HasPrefix(in)
 	switch r.mode {
 	case modeProtect:
@@ -609,8 +616,13 @@ type cachedKeyset struct {
 func (r *run) keyset() (*keys.Keyset, envelope.Mode, error) {
 	id := r.cur.keyset()
 	m := envelope.ModeAEAD
-	if id.Kind == keys.KindDeterministicAEAD {
+	switch r.cur.tag.action {
+	case actionDeterministic:
 		m = envelope.ModeDeterministic
+	case actionIndex:
+		m = envelope.ModeBlindIndex
+	case actionHash:
+		m = envelope.ModeHash
 	}
 	for _, c := range r.sets {
 		if c.id == id {
@@ -632,6 +644,9 @@ func (r *run) keyset() (*keys.Keyset, envelope.Mode, error) {
 }
 
 func (r *run) seal(pt []byte, text bool) ([]byte, error) {
+	if n := r.cur.tag.normalize; n.spec != "" {
+		pt = []byte(n.apply(unsafeString(pt)))
+	}
 	if len(pt) > envelope.MaxPlaintextSize {
 		return nil, fmt.Errorf("%w: the plaintext is %d bytes, more than %d", ErrTooLong, len(pt), envelope.MaxPlaintextSize)
 	}

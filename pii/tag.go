@@ -18,6 +18,8 @@ const (
 	actionDeterministic
 	actionRedact
 	actionSkip
+	actionIndex
+	actionHash
 )
 
 func (a action) String() string {
@@ -30,6 +32,10 @@ func (a action) String() string {
 		return "redact"
 	case actionSkip:
 		return "-"
+	case actionIndex:
+		return "index"
+	case actionHash:
+		return "hash"
 	}
 	return "unknown"
 }
@@ -46,6 +52,12 @@ type fieldTag struct {
 	maxLen         int
 	migrate        bool
 	lowCardinality bool
+	// index: the source fields, in order.
+	sources   []string
+	normalize normalizer
+	// bits truncates a blind index or hash; 0 means the default size.
+	bits int
+	part string
 }
 
 // defaultKeyName is the key name of fields without key=.
@@ -54,9 +66,11 @@ const defaultKeyName = "default"
 // optionsFor lists the options each action accepts.
 var optionsFor = map[action][]string{
 	actionEncrypt:       {"class", "key", "aad", "maxlen", "migrate"},
-	actionDeterministic: {"class", "key", "aad", "maxlen", "migrate", "lowcardinality"},
+	actionDeterministic: {"class", "key", "aad", "maxlen", "migrate", "lowcardinality", "normalize"},
 	actionRedact:        {"class"},
 	actionSkip:          {},
+	actionIndex:         {"class", "key", "normalize", "bits", "part", "lowcardinality"},
+	actionHash:          {"class", "key", "normalize", "bits", "lowcardinality"},
 }
 
 func parseFieldTag(raw string) (fieldTag, error) {
@@ -74,10 +88,24 @@ func parseFieldTag(raw string) (fieldTag, error) {
 		ft.action = actionRedact
 	case "-":
 		ft.action = actionSkip
+	case "index":
+		ft.action = actionIndex
+	case "hash":
+		ft.action = actionHash
 	default:
-		return fieldTag{}, fmt.Errorf("unknown action %q; use encrypt, deterministic, redact or -", t.Action.Name)
+		return fieldTag{}, fmt.Errorf("unknown action %q; use encrypt, deterministic, index=<Field>, hash, redact or -", t.Action.Name)
 	}
-	if t.Action.HasValue {
+	switch {
+	case ft.action == actionIndex && !t.Action.HasValue:
+		return fieldTag{}, fmt.Errorf("index needs its source field, as in index=Email or index=Name+Birthday")
+	case ft.action == actionIndex:
+		ft.sources = strings.Split(t.Action.Value, "+")
+		for i, src := range ft.sources {
+			if src == "" || slices.Contains(ft.sources[:i], src) {
+				return fieldTag{}, fmt.Errorf("index=%s: source fields are distinct field names joined with '+'", t.Action.Value)
+			}
+		}
+	case t.Action.HasValue:
 		return fieldTag{}, fmt.Errorf("action %s takes no value (%q)", ft.action, t.Action)
 	}
 	allowed := optionsFor[ft.action]
@@ -115,6 +143,23 @@ func parseFieldTag(raw string) (fieldTag, error) {
 			ft.migrate = true
 		case "lowcardinality":
 			ft.lowCardinality = true
+		case "normalize":
+			n, err := parseNormalizer(o.Value)
+			if err != nil {
+				return fieldTag{}, err
+			}
+			ft.normalize = n
+		case "bits":
+			n, err := strconv.Atoi(o.Value)
+			if err != nil || n < 1 || n > MaxIndexBits {
+				return fieldTag{}, fmt.Errorf("bits=%s: want 1 to %d; see pii.RecommendBits", o.Value, MaxIndexBits)
+			}
+			ft.bits = n
+		case "part":
+			if _, err := parsePart(o.Value); err != nil {
+				return fieldTag{}, err
+			}
+			ft.part = o.Value
 		}
 	}
 	return ft, nil

@@ -31,6 +31,11 @@ const (
 	// the Tink prefix: the 16-byte synthetic IV, then the ciphertext (as long
 	// as the plaintext).
 	ModeDeterministic Mode = 'd'
+	// ModeBlindIndex is a blind index: after the 5-byte Tink-style prefix
+	// (0x01 || PRF key ID), the truncated HMAC-SHA256 output.
+	ModeBlindIndex Mode = 'i'
+	// ModeHash is a keyed pseudonym, laid out like ModeBlindIndex.
+	ModeHash Mode = 'h'
 )
 
 const (
@@ -79,11 +84,25 @@ func HasPrefixString(s string) bool {
 }
 
 // Overhead returns the bytes mode m adds to a plaintext before encoding.
+// For ModeBlindIndex and ModeHash it is the 5-byte prefix: the PRF output
+// then takes the place of the plaintext.
 func Overhead(m Mode) int {
-	if m == ModeDeterministic {
+	switch m {
+	case ModeDeterministic:
 		return DeterministicOverhead
+	case ModeBlindIndex, ModeHash:
+		return TinkPrefixSize
 	}
 	return AEADOverhead
+}
+
+// AppendPRFPayload appends the 5-byte prefix (0x01 || keyID, big-endian)
+// and the PRF output mac to dst, the payload of a ModeBlindIndex or ModeHash
+// envelope.
+func AppendPRFPayload(dst []byte, keyID uint32, mac []byte) []byte {
+	dst = append(dst, tinkStartByte)
+	dst = binary.BigEndian.AppendUint32(dst, keyID)
+	return append(dst, mac...)
 }
 
 // TextSize returns the length in bytes of the text envelope of an n-byte
