@@ -117,8 +117,14 @@ func addKey(m *keyset.Manager, meta *keysetMeta, id KeysetID, now time.Time) (ui
 	return 0, fmt.Errorf("keys: adding a key to %s: no free key ID", id)
 }
 
-// noop is the mutation of Keyset: create the keyset if it is missing.
-func noop(*keyset.Manager, *keysetMeta, *Keyset) (Event, error) { return Event{}, nil }
+// noop is the mutation of Keyset: create the keyset if it is missing, and
+// change nothing if it exists.
+func noop(_ *keyset.Manager, _ *keysetMeta, old *Keyset) (Event, error) {
+	if old != nil {
+		return Event{}, errNoChange
+	}
+	return Event{}, nil
+}
 
 // rotate adds a key and makes it primary, storing its ID in *newID.
 func rotate(id KeysetID, now time.Time, newID *uint32) mutation {

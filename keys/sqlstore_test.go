@@ -1,0 +1,587 @@
+package keys_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tink-crypto/tink-go/v2/aead"
+	"github.com/tink-crypto/tink-go/v2/tink"
+	_ "modernc.org/sqlite"
+
+	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/pii"
+)
+
+// sqlDB is one SQL database that several store instances can open, as
+// several processes would.
+type sqlDB struct {
+	name string
+	// open returns a new store over a new connection pool to the database.
+	open func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) *keys.SQLStore
+	// version reads the stored version of a keyset, to check that a failed
+	// change wrote nothing.
+	version func(t *testing.T, name, kind string) int64
+}
+
+func sqliteDB(t *testing.T) sqlDB {
+	path := filepath.Join(t.TempDir(), "keys.db")
+	dsn := "file:" + path + "?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)"
+	connect := func(t *testing.T) *sql.DB {
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	return sqlDB{
+		name: "sqlite",
+		open: func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) *keys.SQLStore {
+			s, err := keys.OpenSQLite(ctx, connect(t), kek, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		version: func(t *testing.T, name, kind string) int64 {
+			var v int64
+			db, err := sql.Open("sqlite", dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			err = db.QueryRow(`SELECT version FROM tillid_keysets WHERE name = ? AND kind = ?`, name, kind).Scan(&v)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				t.Fatal(err)
+			}
+			return v
+		},
+	}
+}
+
+func postgresDB(t *testing.T) sqlDB {
+	dsn := pgtestDSN(t)
+	connect := func(t *testing.T) *pgxpool.Pool {
+		pool, err := pgxpool.New(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		return pool
+	}
+	return sqlDB{
+		name: "postgres",
+		open: func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) *keys.SQLStore {
+			s, err := keys.OpenPostgres(ctx, connect(t), kek, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		},
+		version: func(t *testing.T, name, kind string) int64 {
+			var v int64
+			pool, err := pgxpool.New(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Close()
+			rows, err := pool.Query(ctx, `SELECT version FROM tillid_keysets WHERE name = $1 AND kind = $2`, name, kind)
+			if err != nil {
+				if strings.Contains(err.Error(), "does not exist") {
+					return 0
+				}
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				rows.Scan(&v)
+			}
+			return v
+		},
+	}
+}
+
+// forEachDB runs f on a fresh SQLite database and a fresh PostgreSQL
+// database.
+func forEachDB(t *testing.T, f func(t *testing.T, db sqlDB)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, sqliteDB(t)) })
+	t.Run("postgres", func(t *testing.T) { f(t, postgresDB(t)) })
+}
+
+// countingKEK is a local KEK that counts its calls and can be made to fail
+// like an unreachable KMS, or to hang until the context ends.
+type countingKEK struct {
+	kek               tink.AEAD
+	encrypts, decrypt atomic.Int64
+	down              atomic.Bool
+	hang              atomic.Bool
+}
+
+func newCountingKEK(t *testing.T) *countingKEK {
+	k, err := keys.NewLocalKEK(newKEK(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &countingKEK{kek: k}
+}
+
+var _ tink.AEADWithContext = (*countingKEK)(nil)
+
+func (c *countingKEK) wait(ctx context.Context) error {
+	if c.hang.Load() {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	if c.down.Load() {
+		return fmt.Errorf("fake KMS: dial tcp 127.0.0.1:1: connection refused: %w", keys.ErrKMSUnavailable)
+	}
+	return nil
+}
+
+func (c *countingKEK) EncryptWithContext(ctx context.Context, pt, ad []byte) ([]byte, error) {
+	c.encrypts.Add(1)
+	if err := c.wait(ctx); err != nil {
+		return nil, err
+	}
+	return c.kek.Encrypt(pt, ad)
+}
+
+func (c *countingKEK) DecryptWithContext(ctx context.Context, ct, ad []byte) ([]byte, error) {
+	c.decrypt.Add(1)
+	if err := c.wait(ctx); err != nil {
+		return nil, err
+	}
+	return c.kek.Decrypt(ct, ad)
+}
+
+func (c *countingKEK) Encrypt(pt, ad []byte) ([]byte, error) {
+	return c.EncryptWithContext(context.Background(), pt, ad)
+}
+
+func (c *countingKEK) Decrypt(ct, ad []byte) ([]byte, error) {
+	return c.DecryptWithContext(context.Background(), ct, ad)
+}
+
+func TestSQLTransitions(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db sqlDB) {
+		kek, _ := keys.NewLocalKEK(newKEK(t))
+		testTransitions(t, db.open(t, kek), func() keys.Provider { return db.open(t, kek) })
+	})
+}
+
+// Two instances on one table: a rotation made by one is seen by the other
+// within the cache TTL, and values protected by either reveal in both.
+func TestSQLTwoInstances(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db sqlDB) {
+		kek, _ := keys.NewLocalKEK(newKEK(t))
+		const ttl = 300 * time.Millisecond
+		a := db.open(t, kek, keys.WithCacheTTL(ttl))
+		b := db.open(t, kek, keys.WithCacheTTL(ttl))
+		ka, err := a.Keyset(ctx, "default", keys.KindAEAD)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kb, err := b.Keyset(ctx, "default", keys.KindAEAD)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ka.PrimaryKeyID() != kb.PrimaryKeyID() {
+			t.Fatalf("two instances created two keysets: primaries %d and %d", ka.PrimaryKeyID(), kb.PrimaryKeyID())
+		}
+		if again, _ := b.Keyset(ctx, "default", keys.KindAEAD); again != kb {
+			t.Error("Keyset returned a new snapshot without a change")
+		}
+		k2, err := a.Rotate(ctx, "default", keys.KindAEAD)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ks, _ := a.Keyset(ctx, "default", keys.KindAEAD); ks.PrimaryKeyID() != k2 {
+			t.Errorf("the rotating instance's primary = %d, want %d at once", ks.PrimaryKeyID(), k2)
+		}
+		pa, _ := pii.New(a)
+		pb, _ := pii.New(b)
+		r := record{ID: "1", Email: "a@example.com", Phone: "1"}
+		if err := pa.Protect(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(ttl + 2*time.Second)
+		for {
+			ks, err := b.Keyset(ctx, "default", keys.KindAEAD)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ks.PrimaryKeyID() == k2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("instance b still has primary %d %v after the TTL, want %d", ks.PrimaryKeyID(), time.Since(deadline.Add(-ttl-2*time.Second)), k2)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		got := r
+		if err := pb.Reveal(ctx, &got); err != nil || got.Email != "a@example.com" {
+			t.Errorf("instance b Reveal = %v, %q", err, got.Email)
+		}
+		// And a disable by b reaches a.
+		if err := b.Disable(ctx, "default", keys.KindAEAD, ka.PrimaryKeyID()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(ttl + 50*time.Millisecond)
+		ks, _ := a.Keyset(ctx, "default", keys.KindAEAD)
+		if err := ks.CheckKeyID(ka.PrimaryKeyID()); !errors.Is(err, keys.ErrKeyDisabled) {
+			t.Errorf("instance a after b's Disable and the TTL: CheckKeyID = %v, want ErrKeyDisabled", err)
+		}
+	})
+}
+
+// Concurrent rotations by two instances are all kept (optimistic
+// concurrency): none is lost.
+func TestSQLConcurrentRotations(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db sqlDB) {
+		kek, _ := keys.NewLocalKEK(newKEK(t))
+		stores := []*keys.SQLStore{db.open(t, kek), db.open(t, kek)}
+		if _, err := stores[0].Keyset(ctx, "default", keys.KindAEAD); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 5 {
+					if _, err := stores[i%2].Rotate(ctx, "default", keys.KindAEAD); err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		ks, err := db.open(t, kek).Keyset(ctx, "default", keys.KindAEAD)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(ks.Keys()); n != 41 {
+			t.Errorf("after 40 concurrent rotations by two instances: %d keys, want 41 (none lost)", n)
+		}
+		if v := db.version(t, "default", "aead"); v != 41 {
+			t.Errorf("stored version = %d, want 41", v)
+		}
+	})
+}
+
+// 64 concurrent cold requests unwrap once; the same *Keyset is returned to
+// all.
+func TestSQLSingleFlight(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db sqlDB) {
+		kek := newCountingKEK(t)
+		if _, err := db.open(t, kek).Keyset(ctx, "default", keys.KindAEAD); err != nil {
+			t.Fatal(err)
+		}
+		cold := db.open(t, kek)
+		before := kek.decrypt.Load()
+		var wg sync.WaitGroup
+		got := make([]*keys.Keyset, 64)
+		start := make(chan struct{})
+		for i := range got {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				ks, err := cold.Keyset(ctx, "default", keys.KindAEAD)
+				if err != nil {
+					t.Error(err)
+				}
+				got[i] = ks
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if n := kek.decrypt.Load() - before; n != 1 {
+			t.Errorf("64 concurrent cold requests made %d KEK unwraps, want 1", n)
+		}
+		for _, ks := range got {
+			if ks != got[0] {
+				t.Fatal("concurrent requests got different snapshots")
+			}
+		}
+	})
+}
+
+// 100,000 Protect calls cost one KEK unwrap per keyset per TTL, where
+// Tink's KMS envelope AEAD costs one KMS call per value.
+func TestSQLKMSCallCount(t *testing.T) {
+	n := 100_000
+	if testing.Short() {
+		n = 10_000
+	}
+	forEachDB(t, func(t *testing.T, db sqlDB) {
+		kek := newCountingKEK(t)
+		setup := db.open(t, kek)
+		setup.Keyset(ctx, "default", keys.KindAEAD)
+		setup.Keyset(ctx, "default", keys.KindDeterministicAEAD)
+		kek.encrypts.Store(0)
+		kek.decrypt.Store(0)
+
+		s := db.open(t, kek, keys.WithCacheTTL(time.Hour))
+		p, _ := pii.New(s)
+		for i := range n {
+			r := record{ID: "r", Email: "a@example.com", Phone: "+45"}
+			if err := p.Protect(ctx, &r); err != nil {
+				t.Fatalf("Protect %d: %v", i, err)
+			}
+		}
+		cached := kek.encrypts.Load() + kek.decrypt.Load()
+		if cached > 2 {
+			t.Errorf("%d Protect calls over two keysets made %d KEK calls, want at most 2 (one unwrap per keyset per TTL)", n, cached)
+		}
+
+		// The floor to compare with: Tink's KMS envelope AEAD calls the KMS
+		// once per value.
+		kek.encrypts.Store(0)
+		env := aead.NewKMSEnvelopeAEAD2(aead.AES256GCMKeyTemplate(), kek)
+		for range n {
+			if _, err := env.Encrypt([]byte("a@example.com"), []byte("ad")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("KMS calls for %d values: Tink KMS envelope AEAD %d, tillid SQL store with cache %d", n, kek.encrypts.Load(), cached)
+	})
+}
+
+// While the KMS is down, cached keysets keep working until the TTL ends;
+// then the error says the KMS is unreachable, and nothing stored changes.
+func TestSQLKMSOutage(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db sqlDB) {
+		kek := newCountingKEK(t)
+		rec := &recorder{}
+		const ttl = 300 * time.Millisecond
+		s := db.open(t, kek, keys.WithCacheTTL(ttl), keys.WithAuditor(rec))
+		p, _ := pii.New(s)
+		old := record{ID: "1", Email: "a@example.com", Phone: "1"}
+		if err := p.Protect(ctx, &old); err != nil {
+			t.Fatal(err)
+		}
+		v := db.version(t, "default", "aead")
+		kek.down.Store(true)
+		r := record{ID: "2", Email: "b@example.com", Phone: "2"}
+		if err := p.Protect(ctx, &r); err != nil {
+			t.Fatalf("Protect with the KMS down, within the TTL: %v", err)
+		}
+		if _, err := s.Rotate(ctx, "default", keys.KindAEAD); !errors.Is(err, keys.ErrKMSUnavailable) {
+			t.Errorf("Rotate with the KMS down = %v, want ErrKMSUnavailable", err)
+		}
+		time.Sleep(ttl + 50*time.Millisecond)
+		r2 := record{ID: "3", Email: "c@example.com", Phone: "3"}
+		err := p.Protect(ctx, &r2)
+		if !errors.Is(err, keys.ErrKMSUnavailable) || !errors.Is(err, pii.ErrKeyProvider) || !strings.Contains(err.Error(), "KMS unreachable") {
+			t.Errorf("Protect with the KMS down after the TTL = %v, want ErrKMSUnavailable", err)
+		}
+		if r2.Email != "c@example.com" {
+			t.Error("a failed Protect changed the struct")
+		}
+		if got := db.version(t, "default", "aead"); got != v {
+			t.Errorf("stored version moved from %d to %d while the KMS was down", v, got)
+		}
+		var sawFailure bool
+		for _, e := range rec.events {
+			sawFailure = sawFailure || e.Type == keys.EventKMSFailure && errors.Is(e.Err, keys.ErrKMSUnavailable)
+		}
+		if !sawFailure {
+			t.Errorf("no kms.failure audit event: %v", rec.types())
+		}
+		kek.down.Store(false)
+		got := old
+		if err := p.Reveal(ctx, &got); err != nil || got.Email != "a@example.com" {
+			t.Errorf("Reveal after the KMS is back = %v, %q", err, got.Email)
+		}
+		if err := p.Reveal(ctx, &r); err != nil || r.Email != "b@example.com" {
+			t.Errorf("Reveal of a value protected during the outage = %v, %q", err, r.Email)
+		}
+	})
+}
+
+// P14: a hanging KMS returns the caller's context error quickly, and leaves
+// no goroutine behind.
+func TestSQLKMSHangs(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db sqlDB) {
+		kek := newCountingKEK(t)
+		s := db.open(t, kek, keys.WithCacheTTL(time.Hour))
+		setup := db.open(t, kek)
+		setup.Keyset(ctx, "default", keys.KindAEAD)
+		before := runtime.NumGoroutine()
+		kek.hang.Store(true)
+		p, _ := pii.New(s)
+		for _, op := range []string{"protect", "rotate", "create"} {
+			c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			start := time.Now()
+			var err error
+			r := record{ID: "1", Email: "a@example.com", Phone: "1"}
+			switch op {
+			case "protect":
+				err = p.Protect(c, &r)
+			case "rotate":
+				_, err = s.Rotate(c, "default", keys.KindAEAD)
+			case "create":
+				_, err = s.Keyset(c, "other", keys.KindPRF)
+			}
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 500*time.Millisecond {
+				t.Errorf("%s with a hanging KMS = %v after %v, want context.DeadlineExceeded within 500ms", op, err, time.Since(start))
+			}
+			if r.Email != "a@example.com" {
+				t.Errorf("%s: the struct changed", op)
+			}
+		}
+		kek.hang.Store(false)
+		if v := db.version(t, "other", "prf"); v != 0 {
+			t.Error("a keyset was stored though its KEK call timed out")
+		}
+		waitGoroutines(t, before)
+	})
+}
+
+// waitGoroutines fails the test when more than want goroutines are still
+// running after a grace period.
+func waitGoroutines(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > want {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), want, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// badKEK answers like a broken KMS: wraps to nothing, to too much, or to
+// bytes that do not unwrap.
+type badKEK struct {
+	kek     tink.AEAD
+	encrypt func(ct []byte) []byte
+	decrypt func(pt []byte) []byte
+}
+
+func (b badKEK) Encrypt(pt, ad []byte) ([]byte, error) {
+	ct, err := b.kek.Encrypt(pt, ad)
+	if err != nil || b.encrypt == nil {
+		return ct, err
+	}
+	return b.encrypt(ct), nil
+}
+
+func (b badKEK) Decrypt(ct, ad []byte) ([]byte, error) {
+	pt, err := b.kek.Decrypt(ct, ad)
+	if err != nil || b.decrypt == nil {
+		return pt, err
+	}
+	return b.decrypt(pt), nil
+}
+
+// P01: a malformed KMS answer fails closed, and nothing is stored.
+func TestSQLMalformedKMSAnswer(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db sqlDB) {
+		good, _ := keys.NewLocalKEK(newKEK(t))
+		tests := []struct {
+			name    string
+			encrypt func([]byte) []byte
+			decrypt func([]byte) []byte
+		}{
+			{name: "empty", encrypt: func([]byte) []byte { return []byte{} }},
+			{name: "nil", encrypt: func([]byte) []byte { return nil }},
+			{name: "5000 bytes", encrypt: func([]byte) []byte { return make([]byte, 5000) }},
+			{name: "garbage of the right length", encrypt: func(ct []byte) []byte { return make([]byte, len(ct)) }},
+			{name: "unwraps to something else", decrypt: func(pt []byte) []byte { return append(pt, 0) }},
+			{name: "unwraps to nothing", decrypt: func([]byte) []byte { return []byte{} }},
+		}
+		for i, tt := range tests {
+			s := db.open(t, badKEK{kek: good, encrypt: tt.encrypt, decrypt: tt.decrypt})
+			p, _ := pii.New(s)
+			name := fmt.Sprintf("k%d", i)
+			type tagged struct {
+				SSN string `pii:"encrypt"`
+			}
+			_ = name
+			u := tagged{SSN: "000-00-0000"}
+			err := p.Protect(ctx, &u)
+			if !errors.Is(err, pii.ErrKeyProvider) {
+				t.Errorf("%s: Protect = %v, want ErrKeyProvider", tt.name, err)
+			}
+			if u.SSN != "000-00-0000" {
+				t.Errorf("%s: the struct changed", tt.name)
+			}
+			if v := db.version(t, "default", "aead"); v != 0 {
+				t.Fatalf("%s: a keyset was stored (version %d) that cannot be read back", tt.name, v)
+			}
+		}
+		// A stored keyset whose unwrap is malformed is refused too.
+		if _, err := db.open(t, good).Keyset(ctx, "default", keys.KindAEAD); err != nil {
+			t.Fatal(err)
+		}
+		s := db.open(t, badKEK{kek: good, decrypt: func([]byte) []byte { return nil }})
+		if _, err := s.Keyset(ctx, "default", keys.KindAEAD); err == nil {
+			t.Error("an empty unwrapped keyset was accepted")
+		}
+		wrong, _ := keys.NewLocalKEK(newKEK(t))
+		if _, err := db.open(t, wrong).Keyset(ctx, "default", keys.KindAEAD); !errors.Is(err, keys.ErrWrongKEK) {
+			t.Errorf("Keyset under a wrong KEK = %v, want ErrWrongKEK", err)
+		}
+		if v := db.version(t, "default", "aead"); v != 1 {
+			t.Errorf("stored version = %d, want 1: reads with a wrong KEK must write nothing", v)
+		}
+	})
+}
+
+func TestSQLListAndOptions(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db sqlDB) {
+		kek, _ := keys.NewLocalKEK(newKEK(t))
+		s := db.open(t, kek)
+		s.Keyset(ctx, "b", keys.KindPRF)
+		s.Keyset(ctx, "a", keys.KindDeterministicAEAD)
+		s.Keyset(ctx, "a", keys.KindAEAD)
+		list, err := db.open(t, kek).List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, ks := range list {
+			got = append(got, ks.Name()+"/"+ks.Kind().String())
+		}
+		if strings.Join(got, " ") != "a/aead a/daead b/prf" {
+			t.Errorf("List = %v", got)
+		}
+	})
+	db, _ := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "x.db"))
+	defer db.Close()
+	kek, _ := keys.NewLocalKEK(newKEK(t))
+	for _, o := range []keys.StoreOption{keys.WithTable("Bad-Name"), keys.WithTable(""), keys.WithCacheTTL(0), keys.WithCacheTTL(-time.Second)} {
+		if _, err := keys.OpenSQLite(ctx, db, kek, o); err == nil {
+			t.Errorf("OpenSQLite accepted a bad option %v", o)
+		}
+	}
+	if _, err := keys.OpenSQLite(ctx, db, nil); !errors.Is(err, keys.ErrInvalidKEK) {
+		t.Errorf("OpenSQLite(nil KEK) = %v", err)
+	}
+	s, err := keys.OpenSQLite(ctx, db, kek, keys.WithTable("other_keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Keyset(ctx, "x", keys.KindAEAD); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	db.QueryRow(`SELECT count(*) FROM other_keys`).Scan(&n)
+	if n != 1 {
+		t.Errorf("WithTable: %d rows in other_keys, want 1", n)
+	}
+}
