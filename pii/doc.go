@@ -35,6 +35,17 @@
 //	                plaintexts in the same field give equal ciphertexts, so
 //	                the column can be searched and joined by equality.
 //	                `pii:"deterministic,class=contact"`
+//	index=<Fields>  a blind index: Protect stores in this field (a string
+//	                or []byte) a keyed PRF (Tink HMAC-SHA256, a PRF keyset
+//	                of its own) of the normalised plaintext of Fields, bound
+//	                to the type and this field's name, with the PRF key ID.
+//	                Fields is one field of the same struct, or several joined
+//	                with '+' for a compound index. Search it with
+//	                [Protector.LookupTerms]. `pii:"index=Email,normalize=email"`
+//	                `pii:"index=Name+Born,normalize=lower"`
+//	hash            a keyed pseudonym replaces the value itself (one-way):
+//	                joins and analytics without the original.
+//	                `pii:"hash,normalize=email"`
 //	redact          the field is set to its zero value by Protect: the data
 //	                is never stored (data minimisation, GDPR Art. 5(1)(c)).
 //	                Any type. `pii:"redact"`
@@ -63,14 +74,35 @@
 //	migrate           Reveal lets plaintext through (counted in
 //	                  [Protector.Stats]) and Rewrap protects it: for columns
 //	                  being migrated from plaintext. `pii:"encrypt,migrate"`
-//	lowcardinality    deterministic only: accept deterministic encryption of
-//	                  a type with few values (bool, 8- and 16-bit integers),
-//	                  which otherwise is refused. `pii:"deterministic,lowcardinality"`
+//	lowcardinality    accept deterministic encryption, an index or a hash of
+//	                  a type with few values (bool and 8- and 16-bit integers
+//	                  in a Value, types implementing [LowCardinality]), which
+//	                  otherwise is refused. `pii:"deterministic,lowcardinality"`
+//	normalize=<rules> deterministic, index and hash: canonicalise the value
+//	                  the same way on write and on lookup. Rules trim, nfkc,
+//	                  lower, email, digits, chained with '+' (see
+//	                  [Normalize]). An index or hash normalises only what it
+//	                  computes; a deterministic field stores, and so
+//	                  reveals, the normalised form. `pii:"deterministic,normalize=digits"`
 //
-// Field types: encrypt and deterministic take string and named string types,
-// []byte, sql.NullString and [Value] (for int64, float64, bool, time.Time and
-// other marshalable types), and pointers, slices, arrays and map values of
-// those. Untagged fields that hold structs — values, pointers, embedded
+// Options of index and hash (with class=, key=, normalize= and
+// lowcardinality):
+//
+//	bits=<n>          truncate the index to n bits (1 to 256; default 128),
+//	                  so that each index value matches several plaintexts
+//	                  and the index alone does not identify a value. Pick n
+//	                  with [RecommendBits]. `pii:"index=Email,bits=14"`
+//	part=<p>          index only part of the value: domain or local (of an
+//	                  email address), firstN or lastN characters.
+//	                  `pii:"index=Card,normalize=digits,part=last4"`
+//
+// Field types: encrypt, deterministic and hash take string and named string types,
+// []byte, sql.NullString and (not hash) [Value] (for int64, float64, bool,
+// time.Time and other marshalable types), and pointers, slices, arrays and
+// map values of those. An index field is a string or []byte whose sources
+// are strings, []byte, *string or sql.NullString fields; a nil source
+// empties the index, and the index of a redact source is kept when the
+// source has been emptied (store the index, not the value). Untagged fields that hold structs — values, pointers, embedded
 // structs (also of unexported types), slices, arrays and maps of them — are
 // walked into. Interface fields and unexported fields are not. time.Time,
 // sql.Null* and other types without tagged fields are left alone.
@@ -86,6 +118,20 @@
 // encrypted, so that "empty" and "absent" stay distinct. Pointer cycles and
 // values reachable along two paths are protected once. Values nesting more
 // than 1,000 levels deep are refused with [ErrTooDeep].
+//
+// # Lookups
+//
+// An index, hash or deterministic field can be searched without decrypting
+// the table: [Protector.LookupTerms] returns the stored form of a query
+// value under every live key of the field's keyset, primary first, so that
+//
+//	SELECT ... WHERE email_idx IN (?, ?)
+//
+// finds rows written before and after a key rotation. After
+// [Protector.Rewrap] has recomputed every row (it recomputes indexes under
+// an old key and re-encrypts deterministic values) and the old key is
+// disabled, the list shrinks to one term. [Protector.BlindIndexer] computes
+// the primary term alone, without allocating, for hot paths.
 //
 // # Key management
 //
@@ -127,6 +173,18 @@
 //     fields: the same text in two fields encrypts differently.
 //   - Without aad=, a ciphertext can be moved to the same field of another
 //     record of the same type and still reveal there.
+//   - index and hash reveal equality too: an untruncated (128-bit) index
+//     is as revealing as deterministic encryption, plus the PRF key ID. A
+//     truncated index (bits=) maps several plaintexts to each index value,
+//     so it reveals less but returns false positives, which the caller
+//     filters after decryption. Several indexes over one field add their
+//     leakage up: a full index on the domain and one on the local part
+//     together identify the address. Indexes and hashes are one-way, but
+//     values from a small or guessable set can be confirmed by whoever
+//     holds the PRF key.
+//   - The normalisers are versioned ([NormalizerVersion]) inside every
+//     index and hash, so a future change to a rule cannot silently make
+//     old rows unfindable; it comes with a re-index.
 //   - redact is the only action that leaves nothing to leak.
 //   - Errors never contain plaintexts, ciphertexts or key material, and map
 //     keys (which may be personal data) show as "[…]" in error paths.
