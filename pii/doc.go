@@ -46,6 +46,14 @@
 //	hash            a keyed pseudonym replaces the value itself (one-way):
 //	                joins and analytics without the original.
 //	                `pii:"hash,normalize=email"`
+//	tokenize=<d>    tokenization in domain d: Protect replaces the value
+//	                with a token from the vaulted tokenizer or FF1 cipher
+//	                registered for d with [WithVault] or [WithFPE], stored
+//	                as "tl1t:<token>" or "tl1f:<key ID>:<token>" ([Token]
+//	                strips the prefix); Reveal swaps it back. Options:
+//	                format=<name> (checked against the domain's token
+//	                format, such as card-6-4, keep-last-4 or ff1), aad=,
+//	                migrate, class=. `pii:"tokenize=card,format=card-6-4"`
 //	redact          the field is set to its zero value by Protect: the data
 //	                is never stored (data minimisation, GDPR Art. 5(1)(c)).
 //	                Any type. `pii:"redact"`
@@ -185,6 +193,10 @@
 //   - The normalisers are versioned ([NormalizerVersion]) inside every
 //     index and hash, so a future change to a rule cannot silently make
 //     old rows unfindable; it comes with a re-index.
+//   - tokenize leaks what the token format keeps (length, alphabet, the
+//     first six and last four digits of a card with card-6-4) and, in a
+//     consistent vault or with FF1 without aad=, equality. FF1 does not
+//     authenticate: a token changed in storage reveals to a wrong value.
 //   - redact is the only action that leaves nothing to leak.
 //   - Errors never contain plaintexts, ciphertexts or key material, and map
 //     keys (which may be personal data) show as "[…]" in error paths.

@@ -311,6 +311,24 @@ var (
 
 // leaf returns the node for a field tagged encrypt or deterministic.
 func (b *planBuilder) leaf(t reflect.Type, ft fieldTag) (*node, error) {
+	if ft.action == actionTokenize {
+		switch {
+		case t == nullStringType:
+			return &node{kind: nodeNullString, typ: t, work: true}, nil
+		case t.Kind() == reflect.String:
+			return &node{kind: nodeString, typ: t, work: true}, nil
+		case t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map:
+			if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 {
+				break
+			}
+			e, err := b.leaf(t.Elem(), ft)
+			if err != nil {
+				return nil, err
+			}
+			return &node{kind: containerKind(t.Kind()), typ: t, elem: e, work: true}, nil
+		}
+		return nil, fmt.Errorf("tokenize is for string fields (and sql.NullString, pointers, slices and maps of strings), not %s", t)
+	}
 	switch {
 	case t == nullStringType:
 		return &node{kind: nodeNullString, typ: t, work: true}, nil

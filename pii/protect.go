@@ -22,9 +22,10 @@ const maxDepth = 1000
 // for concurrent use by many goroutines, but one struct must not be passed
 // to two calls at once.
 type Protector struct {
-	provider keys.Provider
-	extraAD  []byte
-	legacy   sync.Map // "Type.Field" → *atomic.Uint64
+	provider   keys.Provider
+	extraAD    []byte
+	legacy     sync.Map // "Type.Field" → *atomic.Uint64
+	tokenizers map[string]tokenizer
 }
 
 // Option configures a Protector. Options are made by the With… functions of
@@ -471,6 +472,16 @@ func (r *run) leaf(v reflect.Value, n *node) error {
 		}
 		return nil
 	case nodeString:
+		if r.cur.tag.action == actionTokenize {
+			out, changed, err := r.tokenLeaf(v.String())
+			if err != nil {
+				return r.fieldErr(t, err)
+			}
+			if changed {
+				r.ops = append(r.ops, op{kind: opSetString, target: v, s: out})
+			}
+			return nil
+		}
 		out, changed, err := r.transform(unsafeBytes(v.String()), true)
 		if err != nil {
 			return r.fieldErr(t, err)
@@ -495,6 +506,16 @@ func (r *run) leaf(v reflect.Value, n *node) error {
 			return nil
 		}
 		s := v.Field(0)
+		if r.cur.tag.action == actionTokenize {
+			out, changed, err := r.tokenLeaf(s.String())
+			if err != nil {
+				return r.fieldErr(t, err)
+			}
+			if changed {
+				r.ops = append(r.ops, op{kind: opSetString, target: s, s: out})
+			}
+			return nil
+		}
 		out, changed, err := r.transform(unsafeBytes(s.String()), true)
 		if err != nil {
 			return r.fieldErr(t, err)

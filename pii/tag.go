@@ -20,6 +20,7 @@ const (
 	actionSkip
 	actionIndex
 	actionHash
+	actionTokenize
 )
 
 func (a action) String() string {
@@ -36,6 +37,8 @@ func (a action) String() string {
 		return "index"
 	case actionHash:
 		return "hash"
+	case actionTokenize:
+		return "tokenize"
 	}
 	return "unknown"
 }
@@ -58,6 +61,9 @@ type fieldTag struct {
 	// bits truncates a blind index or hash; 0 means the default size.
 	bits int
 	part string
+	// tokenize: the domain and the expected token format.
+	domain string
+	format string
 }
 
 // defaultKeyName is the key name of fields without key=.
@@ -71,6 +77,7 @@ var optionsFor = map[action][]string{
 	actionSkip:          {},
 	actionIndex:         {"class", "key", "normalize", "bits", "part", "lowcardinality"},
 	actionHash:          {"class", "key", "normalize", "bits", "lowcardinality"},
+	actionTokenize:      {"class", "format", "aad", "migrate"},
 }
 
 func parseFieldTag(raw string) (fieldTag, error) {
@@ -92,12 +99,18 @@ func parseFieldTag(raw string) (fieldTag, error) {
 		ft.action = actionIndex
 	case "hash":
 		ft.action = actionHash
+	case "tokenize":
+		ft.action = actionTokenize
 	default:
-		return fieldTag{}, fmt.Errorf("unknown action %q; use encrypt, deterministic, index=<Field>, hash, redact or -", t.Action.Name)
+		return fieldTag{}, fmt.Errorf("unknown action %q; use encrypt, deterministic, index=<Field>, hash, tokenize=<domain>, redact or -", t.Action.Name)
 	}
 	switch {
 	case ft.action == actionIndex && !t.Action.HasValue:
 		return fieldTag{}, fmt.Errorf("index needs its source field, as in index=Email or index=Name+Birthday")
+	case ft.action == actionTokenize && !t.Action.HasValue:
+		return fieldTag{}, fmt.Errorf("tokenize needs its domain, as in tokenize=card")
+	case ft.action == actionTokenize:
+		ft.domain = t.Action.Value
 	case ft.action == actionIndex:
 		ft.sources = strings.Split(t.Action.Value, "+")
 		for i, src := range ft.sources {
@@ -155,6 +168,8 @@ func parseFieldTag(raw string) (fieldTag, error) {
 				return fieldTag{}, fmt.Errorf("bits=%s: want 1 to %d; see pii.RecommendBits", o.Value, MaxIndexBits)
 			}
 			ft.bits = n
+		case "format":
+			ft.format = o.Value
 		case "part":
 			if _, err := parsePart(o.Value); err != nil {
 				return fieldTag{}, err

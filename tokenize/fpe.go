@@ -92,6 +92,18 @@ func NewFPE(provider keys.Provider, domain string, alphabet *Alphabet, opts ...O
 // FPEMaxTweakSize is the largest tweak [FPE.Tokenize] takes, in bytes.
 const FPEMaxTweakSize = 128
 
+// Domain returns the FPE's domain.
+func (f *FPE) Domain() string { return f.domain }
+
+// Format describes the FPE's tokens: "ff1", or "ff1-keep-last-N" with
+// [WithVisibleSuffix](N).
+func (f *FPE) Format() string {
+	if f.visibleLast > 0 {
+		return fmt.Sprintf("ff1-keep-last-%d", f.visibleLast)
+	}
+	return "ff1"
+}
+
 // Tokenize encrypts value with FF1 under the PRF keyset's primary key and
 // returns the token and that key's ID. The token has value's length, its
 // characters are in the alphabet, and its last characters are value's when

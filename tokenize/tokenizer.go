@@ -155,6 +155,9 @@ func (t *Tokenizer) Domain() string { return t.domain }
 // Mode returns the tokenizer's mode.
 func (t *Tokenizer) Mode() Mode { return t.mode }
 
+// Format returns the tokenizer's token format.
+func (t *Tokenizer) Format() Format { return t.format }
+
 // Tokenize returns a token for value and stores the value, encrypted, under
 // it. In [ModeConsistent] it returns the live token the value already has,
 // if any (with its original expiry). The options are [ForSubject] and
