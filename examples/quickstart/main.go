@@ -2,7 +2,9 @@
 // customers, protects their personal data through pii tags, stores them in a
 // SQLite database, reads them back and reveals them, rotates the keys,
 // protects 1,000 more, shows that rows from before and after the rotation
-// both reveal, and rewraps a batch of old rows under the new keys.
+// both reveal, and rewraps a batch of old rows under the new keys. Before and
+// after the rotation it looks customers up by email, typed in another case
+// and with stray spaces, through a blind index and a SQL query.
 //
 // Run it, with no set-up, from the module root:
 //
@@ -30,6 +32,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -44,14 +47,17 @@ import (
 // data. Most are encrypted (AES-256-GCM) and bound to the row's ID with
 // aad=ID, so a ciphertext copied into another row does not reveal there.
 type Customer struct {
-	ID   string `pii:"-"`
-	Name string `pii:"encrypt,class=identity,aad=ID"`
-	// Email is encrypted deterministically (AES-256-SIV) so that equal
-	// emails give equal ciphertexts and "WHERE email = ?" finds a customer.
-	// It is not bound to the ID: that would make the same email differ from
-	// row to row. The price is that the column reveals which rows share an
-	// email.
-	Email      string               `pii:"deterministic,class=contact"`
+	ID    string `pii:"-"`
+	Name  string `pii:"encrypt,class=identity,aad=ID"`
+	Email string `pii:"encrypt,class=contact,aad=ID"`
+	// EmailIdx is a blind index of Email, which Protect computes: a keyed
+	// HMAC-SHA256 of the email trimmed and case-folded (normalize=email),
+	// under a PRF key of its own, 16 bytes stored as "tl1i:" + base64url,
+	// 33 characters. The same email gives the same index however it is
+	// typed, so "WHERE email_idx IN (...)" finds a customer while Email
+	// stays randomised. The price is that the column reveals which rows
+	// share an email (not the email itself). Reveal leaves it as it is.
+	EmailIdx   string               `pii:"index=Email,normalize=email"`
 	Phone      string               `pii:"encrypt,class=contact,aad=ID"`
 	BirthDate  pii.Value[time.Time] `pii:"encrypt,class=identity,aad=ID"`
 	NationalID string               `pii:"encrypt,class=national_id,aad=ID"`
@@ -194,29 +200,34 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 	fmt.Fprintln(out, "one customer, revealed and as stored:")
 	showRecord(out, rows[0], sample)
 
-	// A lookup by email: protect a probe to get the column's value.
-	term, err := emailLookupTerm(ctx, p, rows[0].Email)
-	if err != nil {
+	// A lookup by email as a user types it: in capitals, with stray spaces.
+	// LookupTerms normalises it as Protect did and returns its blind index
+	// under each live PRF key: one in a fresh directory, so far.
+	fmt.Fprintln(out, "email lookup: SELECT ... FROM customers WHERE email_idx IN (<LookupTerms: one term per live PRF key>)")
+	if err := lookupAndShow(ctx, db, p, out, "  "+strings.ToUpper(rows[0].Email)+" ", rows[0].ID); err != nil {
 		return err
 	}
-	matches, err := countWhere(ctx, db, "email = ?", term)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "lookup WHERE email = <deterministic ciphertext of %s>: %d row(s)\n\n", rows[0].Email, matches)
+	fmt.Fprintln(out)
 
-	// 3. Rotate both keysets: new keys protect new values, old keys still
-	// reveal old ones.
-	oldAEAD, oldDAEAD := keyID(sample.Name), keyID(sample.Email)
+	// 3. Rotate the keysets: new keys protect new values, old keys still
+	// reveal old ones, and old blind indexes stay searchable.
+	oldAEAD, err := primaryKeyID(ctx, store, keys.KindAEAD)
+	if err != nil {
+		return err
+	}
+	oldPRF, err := primaryKeyID(ctx, store, keys.KindPRF)
+	if err != nil {
+		return err
+	}
 	newAEAD, err := store.Rotate(ctx, "default", keys.KindAEAD)
 	if err != nil {
 		return err
 	}
-	newDAEAD, err := store.Rotate(ctx, "default", keys.KindDeterministicAEAD)
+	newPRF, err := store.Rotate(ctx, "default", keys.KindPRF)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "rotated default/aead %d -> %d and default/daead %d -> %d\n", oldAEAD, newAEAD, oldDAEAD, newDAEAD)
+	fmt.Fprintf(out, "rotated default/aead %d -> %d and default/prf %d -> %d\n", oldAEAD, newAEAD, oldPRF, newPRF)
 
 	more := generate(secondSeed, max(n/10, 1))
 	for _, c := range more {
@@ -240,18 +251,33 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		aeadKey, daeadKey := keyID(c.Name), keyID(c.Email)
+		_, aeadKey, err := pii.KeyID(c.Name)
+		if err != nil {
+			return err
+		}
+		prfKey := indexKeyID(c.EmailIdx)
 		if err := p.Reveal(ctx, &c); err != nil {
 			return err
 		}
 		if err := sameAsGenerated(c, want[c.ID]); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "  row from %-6s the rotation (keys %d, %d) reveals: %s, %s\n", s.when, aeadKey, daeadKey, c.Name, c.Email)
+		fmt.Fprintf(out, "  row from %-6s the rotation (keys %d, %d) reveals: %s, %s\n", s.when, aeadKey, prfKey, c.Name, c.Email)
+	}
+
+	// Lookups after the rotation: LookupTerms now returns two terms, the
+	// index under the new key and under the old one, so the IN finds rows
+	// from before and after the rotation alike.
+	fmt.Fprintln(out, "email lookups after the rotation, same SQL:")
+	for _, c := range []Customer{customers[n-1], more[0]} {
+		if err := lookupAndShow(ctx, db, p, out, " "+mixedCase(want[c.ID].Email)+"  ", c.ID); err != nil {
+			return err
+		}
 	}
 
 	// 4. Rewrap the oldest rows: Rewrap re-encrypts under the primary keys
-	// the values whose key is older, without showing plaintext to the caller.
+	// the values whose key is older, and recomputes blind indexes made
+	// under an older PRF key, without showing plaintext to the caller.
 	batch, err := query(ctx, db, "ORDER BY rowid LIMIT ?", max(n/10, 1))
 	if err != nil {
 		return err
@@ -263,30 +289,41 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 	if err := execEach(ctx, db, updateSQL, batch, updateArgs); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "rewrapped the %s oldest rows: %s values re-encrypted under keys %d and %d\n", commas(len(batch)), commas(rewrapped), newAEAD, newDAEAD)
+	fmt.Fprintf(out, "rewrapped the %s oldest rows: %s values (ciphertexts and email indexes) moved to keys %d and %d\n",
+		commas(len(batch)), commas(rewrapped), newAEAD, newPRF)
 
-	// Lookups after the rotation: a deterministic ciphertext matches only
-	// rows whose email is under the same key.
-	fmt.Fprintln(out, "email lookups with a term made now, under the new deterministic key:")
+	// With only the primary key's term (BlindIndexer, the hot path), a
+	// lookup finds rewrapped rows and new ones, but not rows still indexed
+	// under the old key: use LookupTerms until every row is rewrapped and
+	// the old PRF key is disabled.
+	ix, err := p.BlindIndexer(Customer{}, "EmailIdx")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "email lookups with the primary key's term only: ... WHERE email_idx IN (<BlindIndexer.BlindIndex>)")
 	for _, s := range []struct {
 		what string
 		c    Customer
+		want string // the ID the lookup must find, or "" for none
 	}{
-		{"rewrapped row", rows[0]},
-		{"row from before the rotation, not rewrapped", want[customers[n-1].ID]},
-		{"row from after the rotation", want[more[0].ID]},
+		{"rewrapped row from before the rotation", want[rows[0].ID], rows[0].ID},
+		{"row from before the rotation, not rewrapped", want[customers[n-1].ID], ""},
 	} {
-		term, err := emailLookupTerm(ctx, p, s.c.Email)
+		typed := " " + mixedCase(s.c.Email) + " "
+		term, err := ix.BlindIndex(ctx, nil, typed)
 		if err != nil {
 			return err
 		}
-		found, err := countWhere(ctx, db, "email = ?", term)
+		found, err := lookup(ctx, db, p, string(term))
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "  %s: %d row(s)\n", s.what, found)
+		fmt.Fprintf(out, "  %s, typed %q:\n", s.what, typed)
+		if err := showFound(out, found, typed, s.want); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintln(out, "  so after a rotation, search with one term per key, or rewrap every row first")
+	fmt.Fprintln(out, "  so search with LookupTerms until every row is rewrapped and the old PRF key disabled")
 	fmt.Fprintln(out)
 
 	// 5. Summary.
@@ -346,7 +383,7 @@ func plainSize(c Customer) int {
 
 // storedSize is the size in bytes of c's protected personal data.
 func storedSize(c Customer) int {
-	return len(c.Name) + len(c.Email) + len(c.Phone) + len(sealed(c.BirthDate)) +
+	return len(c.Name) + len(c.Email) + len(c.EmailIdx) + len(c.Phone) + len(sealed(c.BirthDate)) +
 		len(c.NationalID) + len(c.Card) + len(c.Street) + len(c.Notes)
 }
 
@@ -357,31 +394,101 @@ func sealed(v pii.Value[time.Time]) string {
 	return str
 }
 
-// keyID returns the Tink key ID of a value protected in a string field. The
-// text envelope is a 5-byte prefix ("tl1e:" for encrypt, "tl1d:" for
-// deterministic), then unpadded base64url of the Tink ciphertext, which
-// starts with 0x01 and the 4-byte big-endian key ID. It returns 0 for
-// anything else.
-func keyID(protected string) uint32 {
-	if len(protected) < 5+8 {
+// indexKeyID returns the PRF key ID of a blind index stored in a string
+// field, or 0 for anything else. The text envelope is "tl1i:", then
+// unpadded base64url of 0x01, the 4-byte big-endian key ID and the index.
+// (pii.KeyID reads the key IDs of encrypted values only.)
+func indexKeyID(stored string) uint32 {
+	rest, ok := strings.CutPrefix(stored, "tl1i:")
+	if !ok || len(rest) < 8 {
 		return 0
 	}
-	b, err := base64.RawURLEncoding.DecodeString(protected[5 : 5+8]) // 6 bytes
+	b, err := base64.RawURLEncoding.DecodeString(rest[:8]) // 6 bytes
 	if err != nil || b[0] != 0x01 {
 		return 0
 	}
 	return binary.BigEndian.Uint32(b[1:5])
 }
 
-// emailLookupTerm returns what the email column holds for email under the
-// current deterministic key. The other fields of the probe are bound to its
-// ID, so it needs one, though they are thrown away.
-func emailLookupTerm(ctx context.Context, p *pii.Protector, email string) (string, error) {
-	probe := Customer{ID: "lookup", Email: email}
-	if err := p.Protect(ctx, &probe); err != nil {
-		return "", err
+// primaryKeyID returns the primary key ID of the keyset default/kind.
+func primaryKeyID(ctx context.Context, store *keys.Store, kind keys.Kind) (uint32, error) {
+	ks, err := store.Keyset(ctx, "default", kind)
+	if err != nil {
+		return 0, err
 	}
-	return probe.Email, nil
+	return ks.PrimaryKeyID(), nil
+}
+
+// lookupAndShow looks customers up by email, as typed, through the blind
+// index: one term per live PRF key, all in one IN. It prints what it found
+// and fails unless that is the customer wantID.
+func lookupAndShow(ctx context.Context, db *sql.DB, p *pii.Protector, out io.Writer, typed, wantID string) error {
+	terms, err := p.LookupTerms(ctx, Customer{}, "EmailIdx", typed)
+	if err != nil {
+		return err
+	}
+	found, err := lookup(ctx, db, p, terms...)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  typed %q: %s\n", typed, plural(len(terms), "term"))
+	return showFound(out, found, typed, wantID)
+}
+
+// lookup returns the customers whose email index is one of terms, revealed.
+func lookup(ctx context.Context, db *sql.DB, p *pii.Protector, terms ...string) ([]Customer, error) {
+	args := make([]any, len(terms))
+	for i, t := range terms {
+		args[i] = t
+	}
+	placeholders := strings.Repeat("?, ", len(terms)-1) + "?"
+	found, err := query(ctx, db, "WHERE email_idx IN ("+placeholders+") ORDER BY rowid", args...)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Reveal(ctx, &found); err != nil {
+		return nil, err
+	}
+	return found, nil
+}
+
+// showFound prints the customers a lookup for typed found, and fails unless
+// they are the customer wantID (or none when wantID is ""), each with the
+// email that typed normalises to.
+func showFound(out io.Writer, found []Customer, typed, wantID string) error {
+	if len(found) == 0 {
+		fmt.Fprintln(out, "    found nothing")
+	}
+	email, err := pii.Normalize("email", typed)
+	if err != nil {
+		return err
+	}
+	for _, c := range found {
+		fmt.Fprintf(out, "    found %s  %s <%s>, index under key %d\n", c.ID, c.Name, c.Email, indexKeyID(c.EmailIdx))
+	}
+	switch {
+	case wantID == "" && len(found) == 0:
+		return nil
+	case len(found) == 1 && found[0].ID == wantID && found[0].Email == email:
+		return nil
+	}
+	return fmt.Errorf("the lookup for %q found %d row(s), want customer %q", typed, len(found), wantID)
+}
+
+// mixedCase returns s with every other ASCII letter in upper case, as a
+// user might type an email address: "jOhN.DoE@eXaMpLe.CoM".
+func mixedCase(s string) string {
+	b := []byte(s)
+	up := false
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			if up {
+				b[i] = c - 'a' + 'A'
+			}
+			up = !up
+		}
+	}
+	return string(b)
 }
 
 func sameAsGenerated(got, want Customer) error {
@@ -403,6 +510,7 @@ func showRecord(out io.Writer, revealed, stored Customer) {
 		{"id", revealed.ID, stored.ID},
 		{"name", revealed.Name, stored.Name},
 		{"email", revealed.Email, stored.Email},
+		{"email index", "(blind index of the email)", stored.EmailIdx},
 		{"phone", revealed.Phone, stored.Phone},
 		{"birth date", born.Format(time.DateOnly), sealed(stored.BirthDate)},
 		{"national ID", revealed.NationalID, stored.NationalID},
@@ -420,6 +528,14 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return fmt.Sprintf("%s… (%d bytes)", s[:n], len(s))
+}
+
+// plural returns n and noun, with an s unless n is 1: "1 term", "2 terms".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return commas(n) + " " + noun + "s"
 }
 
 // commas formats n with thousands separators, as in 10,000.
@@ -440,27 +556,27 @@ func micros(d time.Duration, n int) float64 {
 // plaintext to the driver.
 
 const (
-	columns   = "id, name, email, phone, birth_date, national_id, card, street, notes"
-	insertSQL = "INSERT INTO customers (" + columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	updateSQL = "UPDATE customers SET name = ?, email = ?, phone = ?, birth_date = ?, national_id = ?, card = ?, street = ? WHERE id = ?"
+	columns   = "id, name, email, email_idx, phone, birth_date, national_id, card, street, notes"
+	insertSQL = "INSERT INTO customers (" + columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	updateSQL = "UPDATE customers SET name = ?, email = ?, email_idx = ?, phone = ?, birth_date = ?, national_id = ?, card = ?, street = ? WHERE id = ?"
 )
 
 func insertArgs(c *Customer) []any {
-	return []any{c.ID, c.Name, c.Email, c.Phone, c.BirthDate, c.NationalID, c.Card, c.Street, c.Notes}
+	return []any{c.ID, c.Name, c.Email, c.EmailIdx, c.Phone, c.BirthDate, c.NationalID, c.Card, c.Street, c.Notes}
 }
 
 func updateArgs(c *Customer) []any {
-	return []any{c.Name, c.Email, c.Phone, c.BirthDate, c.NationalID, c.Card, c.Street, c.ID}
+	return []any{c.Name, c.Email, c.EmailIdx, c.Phone, c.BirthDate, c.NationalID, c.Card, c.Street, c.ID}
 }
 
 func createTable(ctx context.Context, db *sql.DB) error {
 	for _, q := range []string{
 		"DROP TABLE IF EXISTS customers",
 		`CREATE TABLE customers (
-			id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, phone TEXT NOT NULL,
+			id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, email_idx TEXT NOT NULL, phone TEXT NOT NULL,
 			birth_date TEXT, national_id TEXT NOT NULL, card TEXT NOT NULL, street TEXT NOT NULL,
 			notes TEXT NOT NULL)`,
-		"CREATE INDEX customers_email ON customers (email)",
+		"CREATE INDEX customers_email_idx ON customers (email_idx)",
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return err
@@ -469,13 +585,24 @@ func createTable(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// checkPreviousRun reveals the first row a previous run left in db, if any,
-// which shows that the reused master key and keysets still work.
+// checkPreviousRun reveals the rows a previous run left in db, if any,
+// which shows that the reused master key and keysets still work. It skips
+// a table from an older quickstart, without the email index, whose emails
+// are deterministic ciphertexts that this Customer no longer reveals.
 func checkPreviousRun(ctx context.Context, db *sql.DB, p *pii.Protector, out io.Writer) error {
 	var tables int
 	err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'customers'").Scan(&tables)
 	if err != nil || tables == 0 {
 		return err
+	}
+	var hasIndex int
+	err = db.QueryRowContext(ctx, "SELECT count(*) FROM pragma_table_info('customers') WHERE name = 'email_idx'").Scan(&hasIndex)
+	if err != nil {
+		return err
+	}
+	if hasIndex == 0 {
+		fmt.Fprintln(out, "the previous run's table predates the email index; recreating it")
+		return nil
 	}
 	old, err := query(ctx, db, "ORDER BY rowid")
 	if err != nil || len(old) == 0 {
@@ -520,7 +647,7 @@ func query(ctx context.Context, db *sql.DB, rest string, args ...any) ([]Custome
 	var cs []Customer
 	for rows.Next() {
 		var c Customer
-		if err := rows.Scan(&c.ID, &c.Name, &c.Email, &c.Phone, &c.BirthDate, &c.NationalID, &c.Card, &c.Street, &c.Notes); err != nil {
+		if err := rows.Scan(&c.ID, &c.Name, &c.Email, &c.EmailIdx, &c.Phone, &c.BirthDate, &c.NationalID, &c.Card, &c.Street, &c.Notes); err != nil {
 			return nil, err
 		}
 		cs = append(cs, c)
