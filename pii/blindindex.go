@@ -426,7 +426,8 @@ type indexSource struct {
 
 // LookupTerms returns every stored form that query can take in the field
 // named field (a dotted path as in [ColumnFor]) of v's struct type, one per
-// live key, the primary key's first: for an index field, the blind index of
+// live key: the primary key's first, then the other enabled keys in keyset
+// order (oldest first): for an index field, the blind index of
 // the query under each enabled PRF key; for a hash field, the keyed hash;
 // for a deterministic field, the deterministic ciphertext under each
 // enabled key. Search with all of them, as in

@@ -82,3 +82,25 @@ func TestRewrapStored(t *testing.T) {
 		t.Error("RewrapStored with an incomplete Column succeeded")
 	}
 }
+
+func TestKeyIDOfIndexes(t *testing.T) {
+	p, store := newProtector(t)
+	u := person("1", "a@example.com")
+	mustProtect(t, p, &u)
+	ks, _ := store.Keyset(ctx, "default", keys.KindPRF)
+	if m, id, err := pii.KeyID(u.EmailIdx); m != pii.ModeBlindIndex || id != ks.PrimaryKeyID() || err != nil {
+		t.Errorf("KeyID(index) = %v, %d, %v", m, id, err)
+	}
+	if m, _, err := pii.KeyID(u.Pseudo); m != pii.ModeHash || err != nil {
+		t.Errorf("KeyID(hash) = %v, %v", m, err)
+	}
+	if m, _, err := pii.KeyIDRaw(u.Domain); m != pii.ModeBlindIndex || err != nil {
+		t.Errorf("KeyIDRaw(index) = %v, %v", m, err)
+	}
+	if got := pii.StoredLen(pii.ModeBlindIndex, pii.IndexSize); got != len(u.EmailIdx) || got != 33 {
+		t.Errorf("StoredLen(index, 16) = %d, stored %d, want 33", got, len(u.EmailIdx))
+	}
+	if got := pii.StoredLenRaw(pii.ModeBlindIndex, 2); got != len(u.Domain) {
+		t.Errorf("StoredLenRaw(index, 2) = %d, stored %d", got, len(u.Domain))
+	}
+}

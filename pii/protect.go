@@ -110,7 +110,10 @@ func (p *Protector) Reveal(ctx context.Context, ptr any) error {
 
 // Rewrap re-encrypts, in place, every protected value whose key is not the
 // current primary key of its keyset, without handing plaintext to the
-// caller, and returns how many values it re-encrypted. Run it over stored
+// caller: encrypt and deterministic ciphertexts, blind indexes (recomputed
+// from their sources) and FF1 tokens. It returns how many values it changed.
+// Keyed hashes and vaulted tokens cannot be recomputed without the original
+// and stay as they are. Run it over stored
 // records after a rotation; once every record is rewrapped, the old key can
 // be disabled. Plaintext in a migrate field is protected; plaintext
 // elsewhere is [ErrNotProtected]. It is all or nothing and returns the

@@ -12,6 +12,11 @@ const (
 	ModeEncrypt
 	// ModeDeterministic is the deterministic action: Tink AES-256-SIV.
 	ModeDeterministic
+	// ModeBlindIndex is the index= action; its "plaintext size" is the
+	// index size in bytes (IndexSize, or ceil(bits/8) with bits=).
+	ModeBlindIndex
+	// ModeHash is the hash action, sized like ModeBlindIndex.
+	ModeHash
 )
 
 func (m Mode) envelope() (envelope.Mode, bool) {
@@ -20,6 +25,10 @@ func (m Mode) envelope() (envelope.Mode, bool) {
 		return envelope.ModeAEAD, true
 	case ModeDeterministic:
 		return envelope.ModeDeterministic, true
+	case ModeBlindIndex:
+		return envelope.ModeBlindIndex, true
+	case ModeHash:
+		return envelope.ModeHash, true
 	}
 	return 0, false
 }
@@ -35,7 +44,10 @@ func (m Mode) envelope() (envelope.Mode, bool) {
 // 12-byte nonce and a 16-byte tag; 21 is the key prefix and a 16-byte
 // synthetic IV; the rest is unpadded base64url. So a VARCHAR(64) holds an
 // encrypted plaintext of at most 11 bytes, and an email of up to 254 bytes
-// needs 388 characters. It returns -1 for ModeUnknown or a negative size.
+// needs 388 characters. For ModeBlindIndex and ModeHash, plaintextSize is
+// the index size and the result 5 + ceil(4 × (plaintextSize + 5) / 3): 33
+// for the default 16-byte index. It returns -1 for ModeUnknown or a negative
+// size.
 // Use the maxlen tag option to have Protect refuse values that would not fit.
 func StoredLen(m Mode, plaintextSize int) int {
 	em, ok := m.envelope()
@@ -47,7 +59,7 @@ func StoredLen(m Mode, plaintextSize int) int {
 
 // StoredLenRaw is [StoredLen] for []byte fields, which hold the raw
 // envelope: plaintextSize + 38 bytes for encrypt, plaintextSize + 26 for
-// deterministic.
+// deterministic, index size + 10 for an index or hash.
 func StoredLenRaw(m Mode, plaintextSize int) int {
 	em, ok := m.envelope()
 	if !ok || plaintextSize < 0 {
@@ -57,13 +69,14 @@ func StoredLenRaw(m Mode, plaintextSize int) int {
 }
 
 // KeyID returns the mode and the Tink key ID of a value stored in a string
-// field, read from its envelope header without decrypting it, so that an
+// field (encrypt, deterministic, index or hash), read from its envelope
+// header without decrypting it, so that an
 // operator can tell which key protects a row (for instance, which rows still
 // need a rewrap). It returns [ErrDecryption] for anything that is not a
 // well-formed envelope. It reveals nothing that the stored value does not
 // already show.
 func KeyID(stored string) (Mode, uint32, error) {
-	for _, m := range []Mode{ModeEncrypt, ModeDeterministic} {
+	for _, m := range allModes {
 		em, _ := m.envelope()
 		if p, err := envelope.ParseText(stored, em); err == nil {
 			return m, p.KeyID, nil
@@ -74,7 +87,7 @@ func KeyID(stored string) (Mode, uint32, error) {
 
 // KeyIDRaw is [KeyID] for a value stored in a []byte field.
 func KeyIDRaw(stored []byte) (Mode, uint32, error) {
-	for _, m := range []Mode{ModeEncrypt, ModeDeterministic} {
+	for _, m := range allModes {
 		em, _ := m.envelope()
 		if p, err := envelope.ParseRaw(stored, em); err == nil {
 			return m, p.KeyID, nil
@@ -82,3 +95,5 @@ func KeyIDRaw(stored []byte) (Mode, uint32, error) {
 	}
 	return ModeUnknown, 0, ErrDecryption
 }
+
+var allModes = []Mode{ModeEncrypt, ModeDeterministic, ModeBlindIndex, ModeHash}

@@ -1,0 +1,116 @@
+package pii_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tillid/tillid/pii"
+)
+
+type LogEmail string
+
+func (e LogEmail) String() string { return "masked" }
+
+type LogCustomer struct {
+	Name string
+	Mail LogEmail `pii:"redact"`
+}
+
+type LogOrder struct {
+	ID     int
+	Buyer  LogCustomer
+	backup LogCustomer
+	M      map[string]LogCustomer
+	P      *LogCustomer
+	L      []any
+	When   time.Time
+	Card   string `pii:"tokenize=card"`
+	Raw    []byte `pii:"encrypt"`
+}
+
+// P09: no log or format path shows a tagged value, whatever the nesting.
+func TestRedactedLeaksNothing(t *testing.T) {
+	o := LogOrder{
+		ID:     1,
+		Buyer:  LogCustomer{"X", "leak1@example.com"},
+		backup: LogCustomer{"Y", "leak2@example.com"},
+		M:      map[string]LogCustomer{"k": {"Z", "leak3@example.com"}},
+		P:      &LogCustomer{"W", "leak4@example.com"},
+		L:      []any{LogCustomer{"V", "leak5@example.com"}, "free text"},
+		When:   time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Card:   "leak6-4111111111111111",
+		Raw:    []byte("leak7"),
+	}
+	safe := pii.Redacted(o)
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("m", "o", safe)
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("m", "o", safe)
+	fmt.Fprintf(&buf, "%v %+v %#v %s %q %x\n", safe, safe, safe, safe, safe, safe)
+	fmt.Fprintln(&buf, safe, &safe)
+	if err := json.NewEncoder(&buf).Encode(safe); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.NewEncoder(&buf).Encode(map[string]any{"nested": []any{safe}}); err != nil {
+		t.Fatal(err)
+	}
+	// The redacting handler catches structs logged without Redacted.
+	h := slog.New(pii.NewRedactingHandler(slog.NewJSONHandler(&buf, nil)))
+	h.Info("m", "o", o, "p", &o, slog.Group("g", "o", o))
+	h.With("o", o).Info("with")
+	slog.New(pii.NewRedactingHandler(slog.NewTextHandler(&buf, nil))).Info("m", "o", o)
+
+	out := buf.String()
+	if strings.Contains(out, "leak") {
+		t.Errorf("output shows a tagged value:\n%s", out)
+	}
+	for _, want := range []string{`"Name":"X"`, "[redacted]", "free text", "2026-01-02 03:04:05", `"ID":1`, "Name=X"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// Redacted does not modify its input.
+	if o.Buyer.Mail != "leak1@example.com" {
+		t.Error("Redacted changed the value")
+	}
+	// JSON is valid.
+	b, err := json.Marshal(safe)
+	if err != nil || !json.Valid(b) {
+		t.Errorf("MarshalJSON = %s, %v", b, err)
+	}
+}
+
+type logCycle struct {
+	Name string
+	Next *logCycle
+	Sec  string `pii:"encrypt"`
+}
+
+func TestRedactedOddValues(t *testing.T) {
+	c := &logCycle{Name: "a", Sec: "leak"}
+	c.Next = c
+	for _, v := range []any{nil, c, 3, "s", []int(nil), map[string]int(nil), (*logCycle)(nil), struct{}{}} {
+		s := pii.Redacted(v).String()
+		b, err := json.Marshal(pii.Redacted(v))
+		if strings.Contains(s+string(b), "leak") || err != nil || !json.Valid(b) {
+			t.Errorf("Redacted(%T) = %q, JSON %s, %v", v, s, b, err)
+		}
+	}
+	if s := pii.Redacted(c).String(); !strings.Contains(s, "[cycle]") {
+		t.Errorf("cycle not marked: %s", s)
+	}
+	var buf bytes.Buffer
+	h := pii.NewRedactingHandler(slog.NewTextHandler(&buf, nil))
+	if !h.Enabled(context.Background(), slog.LevelInfo) {
+		t.Error("handler disabled")
+	}
+	slog.New(h).WithGroup("grp").Info("m", "c", c, "n", 5)
+	if strings.Contains(buf.String(), "leak") || !strings.Contains(buf.String(), "grp.n=5") {
+		t.Errorf("grouped output: %s", buf.String())
+	}
+}
