@@ -475,23 +475,7 @@ func (r *run) leaf(v reflect.Value, n *node) error {
 		}
 		return nil
 	case nodeString:
-		if r.cur.tag.action == actionTokenize {
-			out, changed, err := r.tokenLeaf(v.String())
-			if err != nil {
-				return r.fieldErr(t, err)
-			}
-			if changed {
-				r.ops = append(r.ops, op{kind: opSetString, target: v, s: out})
-			}
-			return nil
-		}
-		out, changed, err := r.transform(unsafeBytes(v.String()), true)
-		if err != nil {
-			return r.fieldErr(t, err)
-		}
-		if changed {
-			r.ops = append(r.ops, op{kind: opSetString, target: v, s: unsafeString(out)})
-		}
+		return r.stringLeaf(v, t)
 	case nodeBytes:
 		b := v.Bytes()
 		if b == nil {
@@ -508,30 +492,34 @@ func (r *run) leaf(v reflect.Value, n *node) error {
 		if !v.Field(1).Bool() {
 			return nil
 		}
-		s := v.Field(0)
-		if r.cur.tag.action == actionTokenize {
-			out, changed, err := r.tokenLeaf(s.String())
-			if err != nil {
-				return r.fieldErr(t, err)
-			}
-			if changed {
-				r.ops = append(r.ops, op{kind: opSetString, target: s, s: out})
-			}
-			return nil
-		}
-		out, changed, err := r.transform(unsafeBytes(s.String()), true)
-		if err != nil {
-			return r.fieldErr(t, err)
-		}
-		if changed {
-			r.ops = append(r.ops, op{kind: opSetString, target: s, s: unsafeString(out)})
-		}
+		return r.stringLeaf(v.Field(0), t)
 	case nodeValue:
 		return r.value(v, t)
 	case nodeIndex:
 		if err := r.index(v); err != nil {
 			return r.fieldErr(t, err)
 		}
+	}
+	return nil
+}
+
+// stringLeaf transforms the string-kind value v of the current field.
+func (r *run) stringLeaf(v reflect.Value, t reflect.Type) error {
+	var out string
+	var changed bool
+	var err error
+	if r.cur.tag.action == actionTokenize {
+		out, changed, err = r.tokenLeaf(v.String())
+	} else {
+		var b []byte
+		b, changed, err = r.transform(unsafeBytes(v.String()), true)
+		out = unsafeString(b)
+	}
+	if err != nil {
+		return r.fieldErr(t, err)
+	}
+	if changed {
+		r.ops = append(r.ops, op{kind: opSetString, target: v, s: out})
 	}
 	return nil
 }
