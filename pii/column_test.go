@@ -104,3 +104,16 @@ func TestKeyIDOfIndexes(t *testing.T) {
 		t.Errorf("StoredLenRaw(index, 2) = %d, stored %d", got, len(u.Domain))
 	}
 }
+
+func TestRewrapCountsMapValuesOnce(t *testing.T) {
+	p, store := newProtector(t)
+	type withMap struct {
+		M map[string]string `pii:"encrypt"`
+	}
+	v := withMap{M: map[string]string{"a": "1", "b": "2"}}
+	mustProtect(t, p, &v)
+	store.Rotate(ctx, "default", keys.KindAEAD)
+	if n, err := p.Rewrap(ctx, &v); n != 2 || err != nil {
+		t.Errorf("Rewrap of a two-value map = %d, %v; want 2", n, err)
+	}
+}

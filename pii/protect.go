@@ -214,7 +214,13 @@ func (p *Protector) do(ctx context.Context, ptr any, m mode) (int, error) {
 		c, _ := p.legacy.LoadOrStore(k, new(atomic.Uint64))
 		c.(*atomic.Uint64).Add(1)
 	}
-	return len(r.ops), nil
+	changed := 0
+	for i := range r.ops {
+		if r.ops[i].kind != opSetMapIndex { // a map write carries a leaf change already counted
+			changed++
+		}
+	}
+	return changed, nil
 }
 
 func rootName(t reflect.Type) string {

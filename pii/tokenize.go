@@ -35,7 +35,11 @@ type tokenizer interface {
 // it: Protect stores "tl1t:" followed by a token from the vault, Reveal
 // looks the value up. With aad= on the field, the record ID is registered
 // as the token's data subject, so that Tokenizer.DeleteSubject erases it.
-// It returns an error when t is nil or its domain already has a tokenizer.
+// Tokenizing writes to the vault at once: when a Protect fails after some
+// fields were tokenized, their vault entries stay (a consistent tokenizer
+// hands the same tokens out again; random-mode entries are removed by the
+// tokenizer's TTL and Purge). It returns an error when t is nil or its
+// domain already has a tokenizer.
 func WithVault(t *tokenize.Tokenizer) Option {
 	return optionFunc(func(p *Protector) error {
 		if t == nil {
