@@ -6,14 +6,22 @@
 // after the rotation it looks customers up by email, typed in another case
 // and with stray spaces, through a blind index and a SQL query.
 //
+// Card numbers and national IDs are tokenized rather than encrypted: they
+// keep their shape, so systems that only need a card-like or ID-like value
+// never hold the real one. Cards go through a vault (a token table in the
+// same SQLite database), national IDs through FF1 format-preserving
+// encryption, which needs no vault.
+//
 // Run it, with no set-up, from the module root:
 //
 //	go run ./examples/quickstart
 //
-// It writes a master key, an encrypted keyset file and the database to a
-// fresh temporary directory, or to -dir DIR. A later run with the same -dir
-// reuses the master key and the keysets (and rotates them once more), checks
-// that the previous run's rows still reveal, and recreates the table.
+// It writes a master key, an encrypted keyset file and the database (the
+// customers table and the card token vault, tillid_tokens) to a fresh
+// temporary directory, or to -dir DIR. A later run with the same -dir
+// reuses the master key, the keysets (and rotates them once more) and the
+// vault, checks that the previous run's rows still reveal, and recreates the
+// customers table.
 //
 // All the data is fake (gofakeit with a fixed seed, so every run makes the
 // same customers), which is why this program may print it.
@@ -29,6 +37,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -41,6 +50,7 @@ import (
 
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/tokenize"
 )
 
 // Customer is one row of the customers table. Every field but ID is personal
@@ -57,12 +67,29 @@ type Customer struct {
 	// typed, so "WHERE email_idx IN (...)" finds a customer while Email
 	// stays randomised. The price is that the column reveals which rows
 	// share an email (not the email itself). Reveal leaves it as it is.
-	EmailIdx   string               `pii:"index=Email,normalize=email"`
-	Phone      string               `pii:"encrypt,class=contact,aad=ID"`
-	BirthDate  pii.Value[time.Time] `pii:"encrypt,class=identity,aad=ID"`
-	NationalID string               `pii:"encrypt,class=national_id,aad=ID"`
-	Card       string               `pii:"encrypt,class=financial,aad=ID"`
-	Street     string               `pii:"encrypt,class=location,aad=ID"`
+	EmailIdx  string               `pii:"index=Email,normalize=email"`
+	Phone     string               `pii:"encrypt,class=contact,aad=ID"`
+	BirthDate pii.Value[time.Time] `pii:"encrypt,class=identity,aad=ID"`
+	// NationalID, a 9-digit SSN, is tokenized with FF1 format-preserving
+	// encryption (domain national_id): the token is 9 digits too, under an
+	// AES key derived from the PRF keyset tokenize-national_id, stored as
+	// "tl1f:", the key ID in 8 hex digits, ":" and the token. No vault: the
+	// key alone turns it back. The FF1 tweak holds the type, the field and
+	// the row's ID (aad=ID), so equal SSNs in two rows get unrelated tokens.
+	// FF1 does not authenticate: a token altered in the database reveals to
+	// a wrong SSN, not an error.
+	NationalID string `pii:"tokenize=national_id,format=ff1,class=national_id,aad=ID"`
+	// Card is replaced by a vaulted token (domain card): 16 digits that
+	// keep the card's first six and last four, with random digits between
+	// and a valid Luhn check digit, stored as "tl1t:" and the token. The
+	// card itself sits AEAD-encrypted in the token vault (the tillid_tokens
+	// table) under keyset tokenize-card. The vault is in consistent mode,
+	// and aad=ID makes the row's ID the token's data subject: the same card
+	// of the same customer always gets the same token (the same card of two
+	// customers gets two), and Tokenizer.DeleteSubject erases a customer's
+	// tokens.
+	Card   string `pii:"tokenize=card,format=card-6-4,class=financial,aad=ID"`
+	Street string `pii:"encrypt,class=location,aad=ID"`
 	// Notes is free text that the application does not need to keep (data
 	// minimisation): Protect empties it before it reaches the database.
 	Notes string `pii:"redact"`
@@ -73,6 +100,12 @@ const (
 	masterKeyFile = "master.key"
 	keysetFile    = "keysets.json"
 	dbFile        = "customers.db"
+)
+
+// Token domains. Each has its keysets, named "tokenize-" + domain.
+const (
+	cardDomain       = "card"
+	nationalIDDomain = "national_id"
 )
 
 // Seeds of the two generated batches, so that every run makes the same data.
@@ -127,19 +160,24 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	p, err := pii.New(store)
-	if err != nil {
-		return err
-	}
 	if err := pii.Validate(Customer{}); err != nil {
 		return err
 	}
 
-	db, err := sql.Open("sqlite", filepath.Join(dir, dbFile))
+	// One SQLite database holds the customers and the card token vault.
+	db, err := sql.Open("sqlite", sqliteDSN(filepath.Join(dir, dbFile)))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	p, err := newProtector(ctx, store, db)
+	if err != nil {
+		return err
+	}
+	vaultedBefore, err := countTokens(ctx, db, cardDomain)
+	if err != nil {
+		return err
+	}
 	if err := checkPreviousRun(ctx, db, p, out); err != nil {
 		return err
 	}
@@ -211,11 +249,11 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 
 	// 3. Rotate the keysets: new keys protect new values, old keys still
 	// reveal old ones, and old blind indexes stay searchable.
-	oldAEAD, err := primaryKeyID(ctx, store, keys.KindAEAD)
+	oldAEAD, err := primaryKeyID(ctx, store, "default", keys.KindAEAD)
 	if err != nil {
 		return err
 	}
-	oldPRF, err := primaryKeyID(ctx, store, keys.KindPRF)
+	oldPRF, err := primaryKeyID(ctx, store, "default", keys.KindPRF)
 	if err != nil {
 		return err
 	}
@@ -227,7 +265,20 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "rotated default/aead %d -> %d and default/prf %d -> %d\n", oldAEAD, newAEAD, oldPRF, newPRF)
+	// The national IDs' FF1 keys derive from this PRF keyset. The card
+	// vault's keysets (tokenize-card) stay as they are: card tokens are
+	// random, not derived from a key, and Rewrap leaves them alone.
+	fpeKeyset := "tokenize-" + nationalIDDomain
+	oldFPE, err := primaryKeyID(ctx, store, fpeKeyset, keys.KindPRF)
+	if err != nil {
+		return err
+	}
+	newFPE, err := store.Rotate(ctx, fpeKeyset, keys.KindPRF)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "rotated default/aead %d -> %d, default/prf %d -> %d and %s/prf %d -> %d\n",
+		oldAEAD, newAEAD, oldPRF, newPRF, fpeKeyset, oldFPE, newFPE)
 
 	more := generate(secondSeed, max(n/10, 1))
 	for _, c := range more {
@@ -256,13 +307,15 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 			return err
 		}
 		prfKey := indexKeyID(c.EmailIdx)
+		fpeKey := fpeKeyID(c.NationalID)
 		if err := p.Reveal(ctx, &c); err != nil {
 			return err
 		}
 		if err := sameAsGenerated(c, want[c.ID]); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "  row from %-6s the rotation (keys %d, %d) reveals: %s, %s\n", s.when, aeadKey, prfKey, c.Name, c.Email)
+		fmt.Fprintf(out, "  row from %-6s the rotation (keys %d, %d, %d) reveals: %s, %s, %s, %s\n",
+			s.when, aeadKey, prfKey, fpeKey, c.Name, c.Email, maskNationalID(c.NationalID), maskCard(c.Card))
 	}
 
 	// Lookups after the rotation: LookupTerms now returns two terms, the
@@ -276,8 +329,10 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 	}
 
 	// 4. Rewrap the oldest rows: Rewrap re-encrypts under the primary keys
-	// the values whose key is older, and recomputes blind indexes made
-	// under an older PRF key, without showing plaintext to the caller.
+	// the values whose key is older, recomputes blind indexes made under an
+	// older PRF key and re-encrypts FF1 tokens under the new FF1 key,
+	// without showing plaintext to the caller. Vaulted card tokens stay as
+	// they are: they are random, and the vault still holds their cards.
 	batch, err := query(ctx, db, "ORDER BY rowid LIMIT ?", max(n/10, 1))
 	if err != nil {
 		return err
@@ -289,8 +344,8 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 	if err := execEach(ctx, db, updateSQL, batch, updateArgs); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "rewrapped the %s oldest rows: %s values (ciphertexts and email indexes) moved to keys %d and %d\n",
-		commas(len(batch)), commas(rewrapped), newAEAD, newPRF)
+	fmt.Fprintf(out, "rewrapped the %s oldest rows: %s values (ciphertexts, email indexes and national ID tokens) moved to keys %d, %d and %d; card tokens stay\n",
+		commas(len(batch)), commas(rewrapped), newAEAD, newPRF, newFPE)
 
 	// With only the primary key's term (BlindIndexer, the hot path), a
 	// lookup finds rewrapped rows and new ones, but not rows still indexed
@@ -335,19 +390,44 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 	if stored != total {
 		return fmt.Errorf("the table holds %d rows, want %d", stored, total)
 	}
+	// In consistent mode a card keeps its token across runs with -dir, so
+	// a later run issues no new ones.
+	vaulted, err := countTokens(ctx, db, cardDomain)
+	if err != nil {
+		return err
+	}
+	// A sample of each token, from the first row (rewrapped, so its
+	// national ID token is under the new FF1 key), beside the value it
+	// reveals to, masked as a screen or receipt would show it.
+	first, err := queryID(ctx, db, rows[0].ID)
+	if err != nil {
+		return err
+	}
+	revealed := first
+	if err := p.Reveal(ctx, &revealed); err != nil {
+		return err
+	}
+	if err := sameAsGenerated(revealed, want[first.ID]); err != nil {
+		return err
+	}
+	cardToken, _ := pii.Token(first.Card)
+	idToken, _ := pii.Token(first.NationalID)
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "summary")
 	fmt.Fprintf(w, "  records\t%s (%s before the rotation, %s after)\n", commas(total), commas(n), commas(len(more)))
-	fmt.Fprintf(w, "  protect\t%.1f µs/record\n", micros(protectTime, total))
-	fmt.Fprintf(w, "  reveal\t%.1f µs/record\n", micros(revealTime, len(rows)))
+	fmt.Fprintf(w, "  protect\t%.1f µs/record, tokenization included (a vault transaction per card, FF1 per national ID)\n", micros(protectTime, total))
+	fmt.Fprintf(w, "  reveal\t%.1f µs/record, a vault read per card included\n", micros(revealTime, len(rows)))
+	fmt.Fprintf(w, "  card\t%s -> token %s, stored %s\n", maskCard(revealed.Card), cardToken, first.Card)
+	fmt.Fprintf(w, "  national ID\t%s -> token %s, stored %s\n", maskNationalID(revealed.NationalID), idToken, first.NationalID)
+	fmt.Fprintf(w, "  card vault\t%s, %s new in this run\n", plural(vaulted, "token"), commas(vaulted-vaultedBefore))
 	fmt.Fprintf(w, "  bytes\t%s of personal data -> %s stored (×%.1f), and %s of notes redacted\n",
 		commas(plainBytes-notesBytes), commas(storedBytes), float64(storedBytes)/float64(plainBytes-notesBytes), commas(notesBytes))
 	for _, ks := range store.List() {
-		fmt.Fprintf(w, "  keyset %s/%s\t%d keys, primary %d\n", ks.Name(), ks.Kind(), len(ks.Keys()), ks.PrimaryKeyID())
+		fmt.Fprintf(w, "  keyset %s/%s\t%s, primary %d\n", ks.Name(), ks.Kind(), plural(len(ks.Keys()), "key"), ks.PrimaryKeyID())
 	}
 	fmt.Fprintf(w, "  master key\t%s\n", keyPath)
 	fmt.Fprintf(w, "  keyset file\t%s\n", filepath.Join(dir, keysetFile))
-	fmt.Fprintf(w, "  database\t%s\n", filepath.Join(dir, dbFile))
+	fmt.Fprintf(w, "  database\t%s (customers and the card vault, tillid_tokens)\n", filepath.Join(dir, dbFile))
 	fmt.Fprintf(w, "  run time\t%v\n", time.Since(started).Round(time.Millisecond))
 	return w.Flush()
 }
@@ -365,10 +445,14 @@ func generate(seed uint64, n int) []Customer {
 			Email:      f.Email(),
 			Phone:      f.PhoneFormatted(),
 			BirthDate:  pii.NewValue(f.DateRange(from, to).Truncate(24 * time.Hour)),
-			NationalID: f.SSN(),
-			Card:       f.CreditCardNumber(nil),
-			Street:     f.Street(),
-			Notes:      f.Paragraph(),
+			NationalID: f.SSN(), // 9 digits, no dashes: FF1 over Digits takes it as it is
+			// Visa and Mastercard numbers have 16 digits. Card(6, 4) needs
+			// at least six digits between the kept ones, so it would
+			// refuse the 15-digit numbers of American Express and shorter
+			// Maestro ones.
+			Card:   f.CreditCardNumber(&gofakeit.CreditCardOptions{Types: []string{"visa", "mastercard"}}),
+			Street: f.Street(),
+			Notes:  f.Paragraph(),
 		}
 	}
 	return cs
@@ -410,9 +494,48 @@ func indexKeyID(stored string) uint32 {
 	return binary.BigEndian.Uint32(b[1:5])
 }
 
-// primaryKeyID returns the primary key ID of the keyset default/kind.
-func primaryKeyID(ctx context.Context, store *keys.Store, kind keys.Kind) (uint32, error) {
-	ks, err := store.Keyset(ctx, "default", kind)
+// fpeKeyID returns the key ID of an FF1 token stored in a string field, or
+// 0 for anything else. The stored form is "tl1f:", the key ID in 8
+// lower-case hex digits, ":" and the token. (pii.KeyID does not read it.)
+func fpeKeyID(stored string) uint32 {
+	rest, ok := strings.CutPrefix(stored, "tl1f:")
+	if !ok || len(rest) < 9 || rest[8] != ':' {
+		return 0
+	}
+	id, err := strconv.ParseUint(rest[:8], 16, 32)
+	if err != nil {
+		return 0
+	}
+	return uint32(id)
+}
+
+// maskCard returns a card number as a receipt shows it, in groups of four
+// with all but the first six and last four digits hidden:
+// "4111 11•• •••• 1111".
+func maskCard(card string) string {
+	var b strings.Builder
+	for i, r := range card {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte(' ')
+		}
+		if i >= 6 && i < len(card)-4 {
+			r = '•'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// maskNationalID returns a national ID with all but its last four
+// characters hidden: "•••••6789".
+func maskNationalID(id string) string {
+	keep := max(len(id)-4, 0)
+	return strings.Repeat("•", keep) + id[keep:]
+}
+
+// primaryKeyID returns the primary key ID of the keyset name/kind.
+func primaryKeyID(ctx context.Context, store *keys.Store, name string, kind keys.Kind) (uint32, error) {
+	ks, err := store.Keyset(ctx, name, kind)
 	if err != nil {
 		return 0, err
 	}
@@ -555,6 +678,35 @@ func micros(d time.Duration, n int) float64 {
 // TEXT; pii.Value is a driver.Valuer and sql.Scanner, and refuses to hand
 // plaintext to the driver.
 
+// sqliteDSN returns the data source name of the SQLite database file at
+// path, with the settings tokenize.NewSQLiteStore asks for: a busy timeout,
+// so that connections wait for each other's writes instead of failing;
+// write-ahead logging; and transactions that take the write lock at once.
+func sqliteDSN(path string) string {
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path)}
+	return u.String() + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+}
+
+// newProtector returns the Protector for Customer, with keys from store and
+// the card token vault in db: card numbers through a vaulted tokenizer in
+// consistent mode, national IDs through FF1.
+func newProtector(ctx context.Context, store *keys.Store, db *sql.DB) (*pii.Protector, error) {
+	vault, err := tokenize.NewSQLiteStore(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	cardTokens, err := tokenize.New(store, vault, cardDomain, tokenize.ModeConsistent,
+		tokenize.WithFormat(tokenize.Card(6, 4)))
+	if err != nil {
+		return nil, err
+	}
+	nationalIDs, err := tokenize.NewFPE(store, nationalIDDomain, tokenize.Digits)
+	if err != nil {
+		return nil, err
+	}
+	return pii.New(store, pii.WithVault(cardTokens), pii.WithFPE(nationalIDs))
+}
+
 const (
 	columns   = "id, name, email, email_idx, phone, birth_date, national_id, card, street, notes"
 	insertSQL = "INSERT INTO customers (" + columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -586,9 +738,11 @@ func createTable(ctx context.Context, db *sql.DB) error {
 }
 
 // checkPreviousRun reveals the rows a previous run left in db, if any,
-// which shows that the reused master key and keysets still work. It skips
-// a table from an older quickstart, without the email index, whose emails
-// are deterministic ciphertexts that this Customer no longer reveals.
+// which shows that the reused master key, keysets and card vault still
+// work. It skips a table from an older quickstart that this Customer no
+// longer reveals: one without the email index, whose emails are
+// deterministic ciphertexts, or one whose card numbers and national IDs are
+// encrypted rather than tokenized.
 func checkPreviousRun(ctx context.Context, db *sql.DB, p *pii.Protector, out io.Writer) error {
 	var tables int
 	err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'customers'").Scan(&tables)
@@ -602,6 +756,14 @@ func checkPreviousRun(ctx context.Context, db *sql.DB, p *pii.Protector, out io.
 	}
 	if hasIndex == 0 {
 		fmt.Fprintln(out, "the previous run's table predates the email index; recreating it")
+		return nil
+	}
+	encrypted, err := countWhere(ctx, db, "card LIKE 'tl1e:%' OR national_id LIKE 'tl1e:%'")
+	if err != nil {
+		return err
+	}
+	if encrypted > 0 {
+		fmt.Fprintln(out, "the previous run's table predates tokenization; recreating it")
 		return nil
 	}
 	old, err := query(ctx, db, "ORDER BY rowid")
@@ -668,6 +830,13 @@ func queryID(ctx context.Context, db *sql.DB, id string) (Customer, error) {
 		return Customer{}, fmt.Errorf("no customer %s", id)
 	}
 	return cs[0], nil
+}
+
+// countTokens returns how many tokens the vault holds in domain.
+func countTokens(ctx context.Context, db *sql.DB, domain string) (int, error) {
+	var n int
+	err := db.QueryRowContext(ctx, "SELECT count(*) FROM tillid_tokens WHERE domain = ?", domain).Scan(&n)
+	return n, err
 }
 
 func countWhere(ctx context.Context, db *sql.DB, where string, args ...any) (int, error) {

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/tokenize"
 )
 
 const testN = 200
@@ -32,7 +34,7 @@ func generated(n int) map[string]Customer {
 }
 
 // openRun opens what run left in dir: the database and a Protector built
-// from the master key and keyset files alone.
+// from the master key and keyset files and the card vault in the database.
 func openRun(t *testing.T, dir string) (*sql.DB, *keys.Store, *pii.Protector) {
 	t.Helper()
 	kek, err := keys.ReadKEKFile(filepath.Join(dir, masterKeyFile))
@@ -43,15 +45,15 @@ func openRun(t *testing.T, dir string) (*sql.DB, *keys.Store, *pii.Protector) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := pii.New(store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", filepath.Join(dir, dbFile))
+	db, err := sql.Open("sqlite", sqliteDSN(filepath.Join(dir, dbFile)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	p, err := newProtector(context.Background(), store, db)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return db, store, p
 }
 
@@ -67,21 +69,29 @@ func TestRun(t *testing.T) {
 	db, store, p := openRun(t, dir)
 
 	t.Run("no plaintext in the database file", func(t *testing.T) {
-		raw, err := os.ReadFile(filepath.Join(dir, dbFile))
-		if err != nil {
-			t.Fatal(err)
+		var raw []byte
+		for _, name := range []string{dbFile, dbFile + "-wal"} {
+			b, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
+			raw = append(raw, b...)
 		}
 		// Names, emails, streets and notes hold spaces, '@' or '.', which
-		// base64url never does, so a hit cannot be a chance match.
+		// base64url never does, so a hit cannot be a chance match; nor
+		// can a 16-digit card number (a card token keeps ten of its
+		// digits and never equals it). A 9-digit national ID could turn
+		// up by chance among the digits of tokens: the tests "card
+		// vault" and "tokens" check it column by column.
 		for _, c := range want {
-			for field, v := range map[string]string{"name": c.Name, "email": c.Email, "street": c.Street, "notes": c.Notes} {
+			for field, v := range map[string]string{"name": c.Name, "email": c.Email, "street": c.Street, "notes": c.Notes, "card": c.Card} {
 				if bytes.Contains(raw, []byte(v)) {
 					t.Errorf("%s: the database file holds the %s in clear", c.ID, field)
 				}
 			}
 		}
 		n, err := countWhere(ctx, db, `name NOT LIKE 'tl1e:%' OR email NOT LIKE 'tl1e:%' OR email_idx NOT LIKE 'tl1i:%'
-			OR phone NOT LIKE 'tl1e:%' OR birth_date NOT LIKE 'tl1e:%' OR national_id NOT LIKE 'tl1e:%' OR card NOT LIKE 'tl1e:%'
+			OR phone NOT LIKE 'tl1e:%' OR birth_date NOT LIKE 'tl1e:%' OR national_id NOT LIKE 'tl1f:%' OR card NOT LIKE 'tl1t:%'
 			OR street NOT LIKE 'tl1e:%' OR notes != ''`)
 		if err != nil {
 			t.Fatal(err)
@@ -100,21 +110,32 @@ func TestRun(t *testing.T) {
 	}
 
 	t.Run("rotation", func(t *testing.T) {
-		primary := map[keys.Kind]uint32{}
-		for _, kind := range []keys.Kind{keys.KindAEAD, keys.KindPRF} {
-			ks, err := store.Keyset(ctx, "default", kind)
+		primary := map[string]uint32{}
+		for _, k := range []struct {
+			name     string
+			kind     keys.Kind
+			wantKeys int
+		}{
+			{"default", keys.KindAEAD, 2},
+			{"default", keys.KindPRF, 2},
+			{"tokenize-national_id", keys.KindPRF, 2},
+			{"tokenize-card", keys.KindAEAD, 1},
+			{"tokenize-card", keys.KindPRF, 1},
+		} {
+			ks, err := store.Keyset(ctx, k.name, k.kind)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := len(ks.Keys()); got != 2 {
-				t.Errorf("keyset default/%s has %d keys, want 2", kind, got)
+			if got := len(ks.Keys()); got != k.wantKeys {
+				t.Errorf("keyset %s/%s has %d keys, want %d", k.name, k.kind, got, k.wantKeys)
 			}
-			primary[kind] = ks.PrimaryKeyID()
+			primary[k.name+"/"+k.kind.String()] = ks.PrimaryKeyID()
 		}
 		// The oldest n/10 rows were rewrapped and the last n/10 written
 		// after the rotation: those are under the new primary keys, the
-		// rest under the old ones, email index included.
-		aeadIDs, prfIDs := map[uint32]int{}, map[uint32]int{}
+		// rest under the old ones, email index and national ID token
+		// included.
+		aeadIDs, prfIDs, fpeIDs := map[uint32]int{}, map[uint32]int{}, map[uint32]int{}
 		for i, c := range rows {
 			_, name, err := pii.KeyID(c.Name)
 			if err != nil {
@@ -125,15 +146,100 @@ func TestRun(t *testing.T) {
 				t.Errorf("row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ModeEncrypt, name)
 			}
 			idx := indexKeyID(c.EmailIdx)
+			fpe := fpeKeyID(c.NationalID)
 			aeadIDs[name]++
 			prfIDs[idx]++
+			fpeIDs[fpe]++
 			wantNew := i < testN/10 || i >= testN
-			if gotNew := name == primary[keys.KindAEAD] && idx == primary[keys.KindPRF]; gotNew != wantNew {
-				t.Errorf("row %d: keys %d, %d; under the new primary keys = %v, want %v", i, name, idx, gotNew, wantNew)
+			gotNew := name == primary["default/aead"] && idx == primary["default/prf"] && fpe == primary["tokenize-national_id/prf"]
+			if gotNew != wantNew {
+				t.Errorf("row %d: keys %d, %d, %d; under the new primary keys = %v, want %v", i, name, idx, fpe, gotNew, wantNew)
 			}
 		}
-		if len(aeadIDs) != 2 || len(prfIDs) != 2 {
-			t.Errorf("rows use AEAD keys %v and PRF keys %v, want two of each", aeadIDs, prfIDs)
+		if len(aeadIDs) != 2 || len(prfIDs) != 2 || len(fpeIDs) != 2 {
+			t.Errorf("rows use AEAD keys %v, PRF keys %v and FF1 keys %v, want two of each", aeadIDs, prfIDs, fpeIDs)
+		}
+	})
+
+	t.Run("tokens", func(t *testing.T) {
+		nationalID := regexp.MustCompile(`^tl1f:[0-9a-f]{8}:[0-9]{9}$`)
+		cardTokens := map[string]string{}
+		for _, c := range rows {
+			w := want[c.ID]
+			if !luhn(w.Card) {
+				t.Fatalf("%s: luhn(%q) = false, but gofakeit makes Luhn-valid cards", c.ID, w.Card)
+			}
+			// Card: "tl1t:" and 16 digits that pass the Luhn check, keep
+			// the card's first six and last four, and differ from it.
+			tok, ok := pii.Token(c.Card)
+			if !ok || c.Card != "tl1t:"+tok || !digits(tok) || len(tok) != 16 || !luhn(tok) ||
+				tok[:6] != w.Card[:6] || tok[12:] != w.Card[12:] || tok == w.Card {
+				t.Errorf("%s: card stored as %q; want tl1t: and a 16-digit, Luhn-valid token with the card's first 6 and last 4 digits", c.ID, c.Card)
+			}
+			if other, ok := cardTokens[tok]; ok {
+				t.Errorf("customers %s and %s have the same card token", other, c.ID)
+			}
+			cardTokens[tok] = c.ID
+			// National ID: "tl1f:", the key ID, ":" and as many digits as
+			// the SSN has, but not the SSN.
+			tok, ok = pii.Token(c.NationalID)
+			if !ok || !nationalID.MatchString(c.NationalID) || !strings.HasSuffix(c.NationalID, ":"+tok) ||
+				len(tok) != len(w.NationalID) || tok == w.NationalID {
+				t.Errorf("%s: national ID stored as %q; want tl1f:<key ID>: and a %d-digit token other than the SSN", c.ID, c.NationalID, len(w.NationalID))
+			}
+			// No column of the row holds the row's card or SSN.
+			for _, col := range []string{c.ID, c.Name, c.Email, c.EmailIdx, c.Phone, sealed(c.BirthDate), c.NationalID, c.Card, c.Street, c.Notes} {
+				if strings.Contains(col, w.Card) || strings.Contains(col, w.NationalID) {
+					t.Errorf("%s: a column holds the card or the national ID in clear", c.ID)
+				}
+			}
+		}
+	})
+
+	t.Run("card vault", func(t *testing.T) {
+		// The vault holds one entry per customer's card, under the token
+		// in the card column, and neither a card nor a national ID in
+		// clear: the value is an AEAD ciphertext, the index and subject
+		// keyed PRFs.
+		vault, err := db.QueryContext(ctx, "SELECT domain, token, ciphertext, value_index, subject FROM tillid_tokens")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer vault.Close()
+		var secrets [][]byte
+		for _, c := range want {
+			secrets = append(secrets, []byte(c.Card), []byte(c.NationalID))
+		}
+		inRows := map[string]bool{}
+		for _, c := range rows {
+			inRows[c.Card] = true
+		}
+		n := 0
+		for vault.Next() {
+			var domain, token string
+			var ciphertext, index, subject []byte
+			if err := vault.Scan(&domain, &token, &ciphertext, &index, &subject); err != nil {
+				t.Fatal(err)
+			}
+			n++
+			if domain != cardDomain || !inRows["tl1t:"+token] {
+				t.Errorf("vault entry %d: domain %q and a token that is not in the card column", n, domain)
+			}
+			if len(index) != tokenize.IndexSize || len(subject) != tokenize.IndexSize {
+				t.Errorf("vault entry %d: index of %d bytes and subject of %d, want %d (consistent mode, subject from aad=ID)",
+					n, len(index), len(subject), tokenize.IndexSize)
+			}
+			for _, secret := range secrets {
+				if token == string(secret) || bytes.Contains(ciphertext, secret) || bytes.Contains(index, secret) || bytes.Contains(subject, secret) {
+					t.Errorf("vault entry %d holds a card number or national ID in clear", n)
+				}
+			}
+		}
+		if err := vault.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if n != len(want) {
+			t.Errorf("the vault holds %d tokens, want one per customer, %d", n, len(want))
 		}
 	})
 
@@ -173,10 +279,35 @@ func TestRun(t *testing.T) {
 		}
 		rowsN, _ := strconv.Atoi(removeCommas(m[1]))
 		values, _ := strconv.Atoi(removeCommas(m[2]))
-		// Seven fields per row are encrypted and one is a blind index;
-		// notes are redacted.
-		if rowsN != testN/10 || values != 8*rowsN {
-			t.Errorf("rewrapped %d values in %d rows, want %d in %d", values, rowsN, 8*testN/10, testN/10)
+		// Per row, five fields are encrypted, one is a blind index and
+		// one an FF1 token; the card's vaulted token stays, and notes are
+		// redacted.
+		if rowsN != testN/10 || values != 7*rowsN {
+			t.Errorf("rewrapped %d values in %d rows, want %d in %d", values, rowsN, 7*testN/10, testN/10)
+		}
+	})
+
+	t.Run("summary", func(t *testing.T) {
+		// The summary shows the first row's tokens as stored now, beside
+		// the card and national ID masked.
+		first, err := queryID(ctx, db, rows[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := want[first.ID]
+		cardTok, _ := pii.Token(first.Card)
+		idTok, _ := pii.Token(first.NationalID)
+		for _, line := range []string{
+			"card  " + maskCard(w.Card) + " -> token " + cardTok + ", stored " + first.Card + "\n",
+			"national ID  " + maskNationalID(w.NationalID) + " -> token " + idTok + ", stored " + first.NationalID + "\n",
+			fmt.Sprintf("card vault  %d tokens, %d new in this run\n", len(want), len(want)),
+		} {
+			if !containsFields(out.String(), line) {
+				t.Errorf("the summary lacks %q", line)
+			}
+		}
+		if !regexp.MustCompile(`(?m)^  protect +[\d.]+ µs/record, tokenization included`).MatchString(out.String()) {
+			t.Error("the summary does not give the time per record with tokenization")
 		}
 	})
 
@@ -331,14 +462,25 @@ func TestRunTwiceInOneDir(t *testing.T) {
 		t.Errorf("the second run did not reveal the first run's rows:\n%s", out.String())
 	}
 	db, store, _ := openRun(t, dir)
-	for _, kind := range []keys.Kind{keys.KindAEAD, keys.KindPRF} {
-		ks, err := store.Keyset(ctx, "default", kind)
+	for _, k := range []struct {
+		name string
+		kind keys.Kind
+	}{{"default", keys.KindAEAD}, {"default", keys.KindPRF}, {"tokenize-national_id", keys.KindPRF}} {
+		ks, err := store.Keyset(ctx, k.name, k.kind)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := len(ks.Keys()); got != 3 {
-			t.Errorf("after two runs default/%s has %d keys, want 3 (one rotation per run)", kind, got)
+			t.Errorf("after two runs %s/%s has %d keys, want 3 (one rotation per run)", k.name, k.kind, got)
 		}
+	}
+	// Consistent mode: the second run gave every card the token the first
+	// run issued for it, so the vault did not grow.
+	if !containsFields(out.String(), "card vault  220 tokens, 0 new in this run") {
+		t.Errorf("the second run issued new card tokens:\n%s", out.String())
+	}
+	if n, err := countTokens(ctx, db, cardDomain); err != nil || n != testN+testN/10 {
+		t.Errorf("after two runs the vault holds %d card tokens, %v; want %d", n, err, testN+testN/10)
 	}
 	// The first run's PRF keys stay live, so the second run's lookups
 	// take one term more.
@@ -359,24 +501,43 @@ func TestRunTwiceInOneDir(t *testing.T) {
 }
 
 func TestRunOverOlderTable(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	if err := run(ctx, dir, testN, &bytes.Buffer{}); err != nil {
-		t.Fatalf("first run: %v", err)
-	}
-	// An earlier quickstart had no email index, and deterministic emails.
-	db, _, _ := openRun(t, dir)
-	for _, q := range []string{"DROP INDEX customers_email_idx", "ALTER TABLE customers DROP COLUMN email_idx"} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var out bytes.Buffer
-	if err := run(ctx, dir, testN, &out); err != nil {
-		t.Fatalf("run over a table without email_idx: %v\n%s", err, out.String())
-	}
-	if !bytes.Contains(out.Bytes(), []byte("predates the email index; recreating it")) {
-		t.Errorf("run over a table without email_idx did not say it recreates it:\n%s", out.String())
+	for _, tt := range []struct {
+		name    string
+		queries []string // that turn the table into an older quickstart's
+		want    string   // in the output
+	}{
+		{
+			name:    "no email index",
+			queries: []string{"DROP INDEX customers_email_idx", "ALTER TABLE customers DROP COLUMN email_idx"},
+			want:    "predates the email index; recreating it",
+		},
+		{
+			name: "encrypted cards and national IDs",
+			// Any well-formed ciphertext will do: this one is a name's.
+			queries: []string{"UPDATE customers SET card = name, national_id = name"},
+			want:    "predates tokenization; recreating it",
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			if err := run(ctx, dir, testN, &bytes.Buffer{}); err != nil {
+				t.Fatalf("first run: %v", err)
+			}
+			db, _, _ := openRun(t, dir)
+			for _, q := range tt.queries {
+				if _, err := db.ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var out bytes.Buffer
+			if err := run(ctx, dir, testN, &out); err != nil {
+				t.Fatalf("run over the older table: %v\n%s", err, out.String())
+			}
+			if !strings.Contains(out.String(), tt.want) {
+				t.Errorf("run over the older table did not say %q:\n%s", tt.want, out.String())
+			}
+		})
 	}
 }
 
@@ -429,6 +590,42 @@ func TestIndexKeyID(t *testing.T) {
 	}
 }
 
+func TestFPEKeyID(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		in   string
+		want uint32
+	}{
+		{"FF1 token", "tl1f:0000002a:123456789", 42},
+		{"largest key ID", "tl1f:ffffffff:123456789", 0xffffffff},
+		{"no token", "tl1f:0000002a", 0},
+		{"not hex", "tl1f:0000002g:123456789", 0},
+		{"vaulted token", "tl1t:4111111234561111", 0},
+		{"encrypted value", "tl1e:AQAAAAFhYmNk", 0},
+		{"plaintext", "123456789", 0},
+	} {
+		if got := fpeKeyID(tt.in); got != tt.want {
+			t.Errorf("%s: fpeKeyID(%q) = %d, want %d", tt.name, tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestMask(t *testing.T) {
+	for _, tt := range []struct {
+		name, in, want string
+		mask           func(string) string
+	}{
+		{"16-digit card", "4111111111111111", "4111 11•• •••• 1111", maskCard},
+		{"19-digit card", "6011000990139424123", "6011 00•• •••• •••4 123", maskCard},
+		{"SSN", "123456789", "•••••6789", maskNationalID},
+		{"short ID", "123", "123", maskNationalID},
+	} {
+		if got := tt.mask(tt.in); got != tt.want {
+			t.Errorf("%s: mask(%q) = %q, want %q", tt.name, tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestMixedCase(t *testing.T) {
 	if got, want := mixedCase("john.doe@example.com"), "jOhN.dOe@ExAmPlE.cOm"; got != want {
 		t.Errorf("mixedCase = %q, want %q", got, want)
@@ -444,6 +641,38 @@ func TestCommas(t *testing.T) {
 }
 
 func removeCommas(s string) string { return strings.ReplaceAll(s, ",", "") }
+
+// containsFields reports whether out has a line whose words (separated by
+// any run of spaces, as tabwriter pads them) end with those of line.
+func containsFields(out, line string) bool {
+	want := strings.Join(strings.Fields(line), " ")
+	for l := range strings.Lines(out) {
+		if strings.HasSuffix(strings.Join(strings.Fields(l), " "), want) {
+			return true
+		}
+	}
+	return false
+}
+
+func digits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// luhn reports whether the digits s pass the Luhn check.
+func luhn(s string) bool {
+	sum := 0
+	for i := range len(s) {
+		d := int(s[len(s)-1-i] - '0')
+		if i%2 == 1 {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+	}
+	return sum%10 == 0
+}
 
 func sha256Of(s string) []byte {
 	h := sha256.Sum256([]byte(s))
