@@ -209,6 +209,11 @@ func (p *Protector) do(ctx context.Context, ptr any, m mode) (int, error) {
 	if err := r.walk(e, n); err != nil {
 		return 0, err
 	}
+	if len(r.tokens) > 0 {
+		if err := r.resolveTokens(); err != nil {
+			return 0, err
+		}
+	}
 	r.apply()
 	for _, k := range r.legacy {
 		c, _ := p.legacy.LoadOrStore(k, new(atomic.Uint64))
@@ -216,7 +221,7 @@ func (p *Protector) do(ctx context.Context, ptr any, m mode) (int, error) {
 	}
 	changed := 0
 	for i := range r.ops {
-		if r.ops[i].kind != opSetMapIndex { // a map write carries a leaf change already counted
+		if k := r.ops[i].kind; k != opSetMapIndex && k != opNone { // a map write carries a leaf change already counted
 			changed++
 		}
 	}
@@ -244,6 +249,10 @@ type run struct {
 	path   []pathSeg
 	legacy []string
 	sets   []cachedKeyset
+	// tokens are vault calls deferred to one batch per domain, and
+	// tokenTargets the values their results go to, index for index.
+	tokens       []pendingToken
+	tokenTargets []reflect.Value
 
 	// cur is the tagged field being walked: tagged node chains hold no
 	// structs, so one is enough.
@@ -263,6 +272,10 @@ func (r *run) release() {
 	r.legacy = r.legacy[:0]
 	clear(r.sets)
 	r.sets = r.sets[:0]
+	clear(r.tokens)
+	r.tokens = r.tokens[:0]
+	clear(r.tokenTargets)
+	r.tokenTargets = r.tokenTargets[:0]
 	r.p, r.ctx, r.cur, r.parent = nil, nil, nil, reflect.Value{}
 	r.depth, r.leaves, r.adOK = 0, 0, false
 	runPool.Put(r)
@@ -330,7 +343,8 @@ func (r *run) fieldErr(t reflect.Type, err error) error {
 type opKind uint8
 
 const (
-	opSetString opKind = iota + 1
+	opNone opKind = iota // a reserved op that stayed empty: a token that only needed checking
+	opSetString
 	opSetBytes
 	opSet
 	opSetMapIndex
@@ -516,6 +530,10 @@ func (r *run) stringLeaf(v reflect.Value, t reflect.Type) error {
 	var err error
 	if r.cur.tag.action == actionTokenize {
 		out, changed, err = r.tokenLeaf(v.String())
+		if err == errDeferred {
+			r.tokenTargets = append(r.tokenTargets, v)
+			return nil
+		}
 	} else {
 		var b []byte
 		b, changed, err = r.transform(unsafeBytes(v.String()), true)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -161,6 +162,9 @@ func (r *run) tokenLeaf(in string) (out string, changed bool, err error) {
 		tweak = append(append([]byte(nil), f.adPrefix...), rid...)
 	}
 	protected := strings.HasPrefix(in, vaultPrefix) || strings.HasPrefix(in, fpePrefix)
+	if vt, ok := t.(vaultTokenizer); ok && (r.mode != modeRewrap) {
+		return r.deferVault(vt, in, protected, rid)
+	}
 	switch r.mode {
 	case modeProtect:
 		if protected {
@@ -226,3 +230,112 @@ func tokenErr(err error) error {
 // ErrInvalidValue means a value cannot be tokenized in its domain's format:
 // empty, too short or too long, or with characters outside its alphabet.
 var ErrInvalidValue = errors.New("pii: value does not fit the token format")
+
+// pendingToken is a vault call deferred to one batch per domain, made after
+// the walk and before any change is applied.
+type pendingToken struct {
+	vault   vaultTokenizer
+	value   string // Protect: the plaintext, or the bare token to verify; Reveal: the bare token
+	subject string
+	verify  bool // Protect of a value that already holds a token: only check it
+	op      int  // index in run.ops of the op to fill
+	path    string
+	typ     reflect.Type
+}
+
+// errDeferred tells stringLeaf that the op was queued by deferVault.
+var errDeferred = errors.New("pii: deferred")
+
+// deferVault queues the vault work of one leaf. In Protect a plaintext is
+// queued for TokenizeBatch and a stored token for a DetokenizeBatch check;
+// in Reveal a stored token is queued for DetokenizeBatch.
+func (r *run) deferVault(vt vaultTokenizer, in string, protected bool, rid []byte) (string, bool, error) {
+	pt := pendingToken{vault: vt, subject: string(rid), path: r.pathString(), typ: r.parent.Type()}
+	switch {
+	case protected:
+		tok, ok := strings.CutPrefix(in, vaultPrefix)
+		if !ok || tok == "" {
+			if r.mode == modeProtect {
+				return "", false, fmt.Errorf("%w: the value carries a token prefix but is not a token of domain %q", ErrDecryption, r.cur.tag.domain)
+			}
+			return "", false, ErrDecryption
+		}
+		pt.value, pt.verify = tok, r.mode == modeProtect
+	case r.mode == modeProtect:
+		pt.value = in
+	default: // Reveal of plaintext
+		if r.cur.tag.migrate {
+			r.countLegacy()
+			return "", false, nil
+		}
+		return "", false, ErrNotProtected
+	}
+	// Reserve the op now, so that it stays before the map write of an
+	// enclosing map value; resolveTokens fills it in.
+	pt.op = len(r.ops)
+	r.ops = append(r.ops, op{kind: opNone})
+	r.tokens = append(r.tokens, pt)
+	return "", false, errDeferred
+}
+
+// resolveTokens makes the queued vault calls, one batch per tokenizer and
+// kind of call, and fills in the queued ops.
+func (r *run) resolveTokens() error {
+	type group struct {
+		vault  vaultTokenizer
+		verify bool
+		idx    []int
+	}
+	var groups []*group
+	for i, pt := range r.tokens {
+		var g *group
+		for _, x := range groups {
+			if x.vault == pt.vault && x.verify == (pt.verify || r.mode == modeReveal) {
+				g = x
+			}
+		}
+		if g == nil {
+			g = &group{vault: pt.vault, verify: pt.verify || r.mode == modeReveal}
+			groups = append(groups, g)
+		}
+		g.idx = append(g.idx, i)
+	}
+	for _, g := range groups {
+		for start := 0; start < len(g.idx); start += tokenize.MaxBatchSize {
+			chunk := g.idx[start:min(start+tokenize.MaxBatchSize, len(g.idx))]
+			first := r.tokens[chunk[0]]
+			var out []string
+			var err error
+			if g.verify {
+				toks := make([]string, len(chunk))
+				for j, i := range chunk {
+					toks[j] = r.tokens[i].value
+				}
+				out, err = g.vault.t.DetokenizeBatch(r.ctx, toks)
+			} else {
+				items := make([]tokenize.Item, len(chunk))
+				for j, i := range chunk {
+					items[j] = tokenize.Item{Value: r.tokens[i].value, Subject: r.tokens[i].subject}
+				}
+				out, err = g.vault.t.TokenizeBatch(r.ctx, items)
+			}
+			if err != nil {
+				err = tokenErr(err)
+				if r.mode == modeProtect && g.verify {
+					err = fmt.Errorf("%w: a value carries a token prefix but is not a token of domain %q: %w", ErrDecryption, g.vault.t.Domain(), err)
+				}
+				return &FieldError{Type: first.typ, Path: first.path, Err: err}
+			}
+			for j, i := range chunk {
+				pt := r.tokens[i]
+				switch {
+				case r.mode == modeReveal:
+					r.ops[pt.op] = op{kind: opSetString, target: r.tokenTargets[i], s: out[j]}
+				case !pt.verify:
+					r.ops[pt.op] = op{kind: opSetString, target: r.tokenTargets[i], s: vaultPrefix + out[j]}
+				}
+			}
+		}
+	}
+	return nil
+}
