@@ -117,3 +117,29 @@ func TestRewrapCountsMapValuesOnce(t *testing.T) {
 		t.Errorf("Rewrap of a two-value map = %d, %v; want 2", n, err)
 	}
 }
+
+func TestKeyIDForms(t *testing.T) {
+	for _, tt := range []struct {
+		in     string
+		mode   pii.Mode
+		id     uint32
+		wantOK bool
+	}{
+		{"tl1i:AQAAAAFhYmNk", pii.ModeBlindIndex, 1, true},
+		{"tl1i:Af____9hYmNk", pii.ModeBlindIndex, 0xffffffff, true},
+		{"tl1i:AQAA", pii.ModeUnknown, 0, false},
+		{"tl1i:AAAAAAFhYmNk", pii.ModeUnknown, 0, false}, // not a Tink prefix
+		{"tl1e:AQAAAAFhYmNk", pii.ModeUnknown, 0, false}, // shorter than any ciphertext
+		{"tl1f:0000002a:123456789", pii.ModeTokenize, 42, true},
+		{"tl1f:ffffffff:123456789", pii.ModeTokenize, 0xffffffff, true},
+		{"tl1f:0000002a", pii.ModeUnknown, 0, false},
+		{"tl1f:0000002g:123456789", pii.ModeUnknown, 0, false},
+		{"tl1t:4111111234561111", pii.ModeTokenize, 0, true},
+		{"jane.doe@example.com", pii.ModeUnknown, 0, false},
+	} {
+		m, id, err := pii.KeyID(tt.in)
+		if m != tt.mode || id != tt.id || (err == nil) != tt.wantOK {
+			t.Errorf("KeyID(%q) = %v, %d, %v; want %v, %d, ok=%v", tt.in, m, id, err, tt.mode, tt.id, tt.wantOK)
+		}
+	}
+}

@@ -1,6 +1,11 @@
 package pii
 
-import "github.com/tillid/tillid/internal/envelope"
+import (
+	"strconv"
+	"strings"
+
+	"github.com/tillid/tillid/internal/envelope"
+)
 
 // Mode names a reversible protection, for sizing stored values.
 type Mode int
@@ -17,6 +22,9 @@ const (
 	ModeBlindIndex
 	// ModeHash is the hash action, sized like ModeBlindIndex.
 	ModeHash
+	// ModeTokenize is the tokenize= action. Its stored size depends on the
+	// token format, so StoredLen returns -1 for it.
+	ModeTokenize
 )
 
 func (m Mode) envelope() (envelope.Mode, bool) {
@@ -69,13 +77,25 @@ func StoredLenRaw(m Mode, plaintextSize int) int {
 }
 
 // KeyID returns the mode and the Tink key ID of a value stored in a string
-// field (encrypt, deterministic, index or hash), read from its envelope
+// field (encrypt, deterministic, index, hash, or tokenize: the PRF key ID
+// of an FF1 token, 0 for a vaulted token), read from its envelope
 // header without decrypting it, so that an
 // operator can tell which key protects a row (for instance, which rows still
 // need a rewrap). It returns [ErrDecryption] for anything that is not a
 // well-formed envelope. It reveals nothing that the stored value does not
 // already show.
 func KeyID(stored string) (Mode, uint32, error) {
+	if _, ok := Token(stored); ok {
+		// FF1 tokens carry their PRF key ID in hex; vault tokens have none (0).
+		if rest, ok := strings.CutPrefix(stored, fpePrefix); ok {
+			id, err := strconv.ParseUint(rest[:8], 16, 32)
+			if err != nil {
+				return ModeUnknown, 0, ErrDecryption
+			}
+			return ModeTokenize, uint32(id), nil
+		}
+		return ModeTokenize, 0, nil
+	}
 	for _, m := range allModes {
 		em, _ := m.envelope()
 		if p, err := envelope.ParseText(stored, em); err == nil {

@@ -30,8 +30,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -313,8 +311,8 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		prfKey := indexKeyID(c.EmailIdx)
-		fpeKey := fpeKeyID(c.NationalID)
+		prfKey := storedKeyID(c.EmailIdx)
+		fpeKey := storedKeyID(c.NationalID)
 		if err := p.Reveal(ctx, &c); err != nil {
 			return err
 		}
@@ -485,35 +483,14 @@ func sealed(v pii.Value[time.Time]) string {
 	return str
 }
 
-// indexKeyID returns the PRF key ID of a blind index stored in a string
-// field, or 0 for anything else. The text envelope is "tl1i:", then
-// unpadded base64url of 0x01, the 4-byte big-endian key ID and the index.
-// (pii.KeyID reads the key IDs of encrypted values only.)
-func indexKeyID(stored string) uint32 {
-	rest, ok := strings.CutPrefix(stored, "tl1i:")
-	if !ok || len(rest) < 8 {
-		return 0
-	}
-	b, err := base64.RawURLEncoding.DecodeString(rest[:8]) // 6 bytes
-	if err != nil || b[0] != 0x01 {
-		return 0
-	}
-	return binary.BigEndian.Uint32(b[1:5])
-}
-
-// fpeKeyID returns the key ID of an FF1 token stored in a string field, or
-// 0 for anything else. The stored form is "tl1f:", the key ID in 8
-// lower-case hex digits, ":" and the token. (pii.KeyID does not read it.)
-func fpeKeyID(stored string) uint32 {
-	rest, ok := strings.CutPrefix(stored, "tl1f:")
-	if !ok || len(rest) < 9 || rest[8] != ':' {
-		return 0
-	}
-	id, err := strconv.ParseUint(rest[:8], 16, 32)
+// storedKeyID returns the key ID of a stored value (a ciphertext, a blind
+// index or an FF1 token), or 0 for anything else.
+func storedKeyID(stored string) uint32 {
+	_, id, err := pii.KeyID(stored)
 	if err != nil {
 		return 0
 	}
-	return uint32(id)
+	return id
 }
 
 // maskCard returns a card number as a receipt shows it, in groups of four
@@ -594,7 +571,7 @@ func showFound(out io.Writer, found []Customer, typed, wantID string) error {
 		return err
 	}
 	for _, c := range found {
-		fmt.Fprintf(out, "    found %s  %s <%s>, index under key %d\n", c.ID, c.Name, c.Email, indexKeyID(c.EmailIdx))
+		fmt.Fprintf(out, "    found %s  %s <%s>, index under key %d\n", c.ID, c.Name, c.Email, storedKeyID(c.EmailIdx))
 	}
 	switch {
 	case wantID == "" && len(found) == 0:

@@ -145,8 +145,8 @@ func TestRun(t *testing.T) {
 			if err != nil || mode != pii.ModeEncrypt || email != name {
 				t.Errorf("row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ModeEncrypt, name)
 			}
-			idx := indexKeyID(c.EmailIdx)
-			fpe := fpeKeyID(c.NationalID)
+			idx := storedKeyID(c.EmailIdx)
+			fpe := storedKeyID(c.NationalID)
 			aeadIDs[name]++
 			prfIDs[idx]++
 			fpeIDs[fpe]++
@@ -568,45 +568,6 @@ func TestRunWrongMasterKey(t *testing.T) {
 	}
 	if !bytes.Equal(before, after) {
 		t.Error("run with another master key changed the keyset file")
-	}
-}
-
-func TestIndexKeyID(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		in   string
-		want uint32
-	}{
-		{"blind index", "tl1i:AQAAAAFhYmNk", 1},
-		{"largest key ID", "tl1i:Af____9hYmNk", 0xffffffff},
-		{"too short", "tl1i:AQAA", 0},
-		{"not a Tink prefix", "tl1i:AAAAAAFhYmNk", 0},
-		{"encrypted value", "tl1e:AQAAAAFhYmNk", 0},
-		{"plaintext", "jane.doe@example.com", 0},
-	} {
-		if got := indexKeyID(tt.in); got != tt.want {
-			t.Errorf("%s: indexKeyID(%q) = %d, want %d", tt.name, tt.in, got, tt.want)
-		}
-	}
-}
-
-func TestFPEKeyID(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		in   string
-		want uint32
-	}{
-		{"FF1 token", "tl1f:0000002a:123456789", 42},
-		{"largest key ID", "tl1f:ffffffff:123456789", 0xffffffff},
-		{"no token", "tl1f:0000002a", 0},
-		{"not hex", "tl1f:0000002g:123456789", 0},
-		{"vaulted token", "tl1t:4111111234561111", 0},
-		{"encrypted value", "tl1e:AQAAAAFhYmNk", 0},
-		{"plaintext", "123456789", 0},
-	} {
-		if got := fpeKeyID(tt.in); got != tt.want {
-			t.Errorf("%s: fpeKeyID(%q) = %d, want %d", tt.name, tt.in, got, tt.want)
-		}
 	}
 }
 
