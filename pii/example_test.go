@@ -102,3 +102,42 @@ func ExampleValue() {
 	// pii.Value(protected) false
 	// 72.5 true
 }
+
+func ExampleProtector_LookupTerms() {
+	ctx := context.Background()
+	store := keys.NewMemory() // real keys come from a KMS-wrapped keyset store
+	p, _ := pii.New(store)
+	type User struct {
+		ID       string `pii:"-"`
+		Email    string `pii:"encrypt,aad=ID"`
+		EmailIdx string `pii:"index=Email,normalize=email"`
+	}
+	u := User{ID: "u-1", Email: "Ada@Example.com"}
+	_ = p.Protect(ctx, &u)
+
+	// The query is normalised like the stored value: case and spaces do not matter.
+	terms, _ := p.LookupTerms(ctx, User{}, "EmailIdx", "  ada@EXAMPLE.com ")
+	fmt.Println(len(terms), terms[0] == u.EmailIdx)
+
+	// After a rotation, rows indexed under the old key are still found.
+	store.Rotate(ctx, "default", keys.KindPRF)
+	terms, _ = p.LookupTerms(ctx, User{}, "EmailIdx", "ada@example.com")
+	fmt.Println(len(terms), terms[1] == u.EmailIdx)
+	// Output:
+	// 1 true
+	// 2 true
+}
+
+func ExampleRedacted() {
+	type Patient struct {
+		Ward      string
+		Name      string `pii:"encrypt"`
+		Diagnosis string `pii:"encrypt,class=health"`
+	}
+	x := Patient{Ward: "B4", Name: "Ada Lovelace", Diagnosis: "none"}
+	fmt.Println(pii.Redacted(x))
+	fmt.Printf("%#v\n", pii.Redacted(&x))
+	// Output:
+	// {Ward:B4 Name:[redacted] Diagnosis:[redacted]}
+	// {Ward:B4 Name:[redacted] Diagnosis:[redacted]}
+}
