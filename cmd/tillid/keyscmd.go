@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tillid/tillid/keys"
+)
+
+const keysUsage = `Usage:
+  tillid keys create   [flags] NAME
+  tillid keys rotate   [flags] NAME
+  tillid keys list     [flags] [-json]
+  tillid keys enable   [flags] NAME KEY_ID
+  tillid keys disable  [flags] NAME KEY_ID
+  tillid keys destroy  [flags] -yes NAME KEY_ID
+
+Lifecycle of a key: create (or rotate) makes it the primary; after a rotation
+old keys keep revealing; rewrap moves stored values to the primary; disable
+stops an old key (enable undoes it); destroy deletes a disabled key's
+material for ever (crypto-shredding): values under it become unrecoverable.
+
+Examples:
+  TILLID_MASTER_KEY=... tillid keys rotate -keyset-file keysets.json default
+  tillid keys list -keyset-db postgres://app@db/app -kek-uri aws-kms://arn:aws:kms:eu-west-1:111122223333:key/... -json
+  tillid keys destroy -keyset-db sqlite:keys.db -master-key-file master.key -yes default 1234567
+
+Flags:
+`
+
+func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
+		fs := keysFlagSet(new(storeFlags), new(keysOpts), stderr)
+		fmt.Fprint(stdout, keysUsage)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	sub := args[0]
+	var sf storeFlags
+	var o keysOpts
+	fs := keysFlagSet(&sf, &o, stderr)
+	if err := fs.Parse(args[1:]); err != nil {
+		if err == flag.ErrHelp {
+			return exitOK
+		}
+		return exitUsage
+	}
+	return exitCode(stderr, keysCommand(ctx, sub, fs.Args(), &sf, &o, stdout, stderr))
+}
+
+type keysOpts struct {
+	kind string
+	json bool
+	yes  bool
+}
+
+func keysFlagSet(sf *storeFlags, o *keysOpts, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("tillid keys", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), keysUsage); fs.PrintDefaults() }
+	sf.register(fs)
+	fs.StringVar(&o.kind, "kind", "aead", "keyset `kind`: aead (encrypt), daead (deterministic) or prf (blind indexes)")
+	fs.BoolVar(&o.json, "json", false, "list: print JSON instead of a table")
+	fs.BoolVar(&o.yes, "yes", false, "destroy: confirm that the key's values become unrecoverable")
+	return fs
+}
+
+func keysCommand(ctx context.Context, sub string, args []string, sf *storeFlags, o *keysOpts, stdout, stderr io.Writer) error {
+	want := map[string]int{"create": 1, "rotate": 1, "list": 0, "enable": 2, "disable": 2, "destroy": 2}
+	n, ok := want[sub]
+	if !ok {
+		return usagef("unknown keys command %q; want create, rotate, list, enable, disable or destroy", sub)
+	}
+	if len(args) != n {
+		return usagef("keys %s takes %d argument(s), got %d: %q", sub, n, len(args), args)
+	}
+	kind, err := keys.ParseKind(o.kind)
+	if err != nil {
+		return usagef("-kind %q: want aead, daead or prf", o.kind)
+	}
+	var keyID uint32
+	if n == 2 {
+		v, err := strconv.ParseUint(args[1], 10, 32)
+		if err != nil {
+			return usagef("KEY_ID %q is not a key ID (a decimal number from tillid keys list)", args[1])
+		}
+		keyID = uint32(v)
+	}
+	if sub == "destroy" && !o.yes {
+		return usagef("destroy deletes key %d's material for ever and its values become unrecoverable; add -yes to confirm", keyID)
+	}
+	c, cancel := context.WithTimeout(ctx, sf.timeout)
+	defer cancel()
+	s, closeFn, err := sf.open(c, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	switch sub {
+	case "create":
+		list, err := s.List(c)
+		if err != nil {
+			return err
+		}
+		for _, ks := range list {
+			if ks.Name() == args[0] && ks.Kind() == kind {
+				return fmt.Errorf("keyset %s/%s already exists (primary key %d); use rotate to add a key", args[0], kind, ks.PrimaryKeyID())
+			}
+		}
+		ks, err := s.Keyset(c, args[0], kind)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created keyset %s/%s with primary key %d\n", args[0], kind, ks.PrimaryKeyID())
+	case "rotate":
+		id, err := s.Rotate(c, args[0], kind)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "rotated keyset %s/%s: new primary key %d\n", args[0], kind, id)
+	case "enable", "disable", "destroy":
+		if err := existing(c, s, args[0], kind); err != nil {
+			return err
+		}
+		switch sub {
+		case "enable":
+			err = s.Enable(c, args[0], kind, keyID)
+		case "disable":
+			err = s.Disable(c, args[0], kind, keyID)
+		default:
+			err = s.Destroy(c, args[0], kind, keyID)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%sd key %d of keyset %s/%s\n", map[string]string{"enable": "enable", "disable": "disable", "destroy": "destroye"}[sub], keyID, args[0], kind)
+	case "list":
+		list, err := s.List(c)
+		if err != nil {
+			return err
+		}
+		return printList(stdout, list, o.json)
+	}
+	return nil
+}
+
+// existing checks that keyset name/kind exists, so that a typo does not
+// create one.
+func existing(ctx context.Context, s keyStore, name string, kind keys.Kind) error {
+	list, err := s.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ks := range list {
+		if ks.Name() == name && ks.Kind() == kind {
+			return nil
+		}
+	}
+	return fmt.Errorf("keyset %s/%s does not exist: %w", name, kind, keys.ErrKeyNotFound)
+}
+
+// listedKey is one row of "keys list", and its JSON form.
+type listedKey struct {
+	Keyset    string     `json:"keyset"`
+	Kind      string     `json:"kind"`
+	KeyID     uint32     `json:"key_id"`
+	Status    string     `json:"status"`
+	Primary   bool       `json:"primary"`
+	Created   *time.Time `json:"created,omitempty"`
+	Destroyed *time.Time `json:"destroyed,omitempty"`
+}
+
+func printList(w io.Writer, list []*keys.Keyset, asJSON bool) error {
+	rows := []listedKey{}
+	for _, ks := range list {
+		for _, k := range ks.Keys() {
+			r := listedKey{Keyset: ks.Name(), Kind: ks.Kind().String(), KeyID: k.KeyID, Status: k.Status.String(), Primary: k.Primary}
+			if !k.Created.IsZero() {
+				t := k.Created.UTC()
+				r.Created = &t
+			}
+			if !k.Destroyed.IsZero() {
+				t := k.Destroyed.UTC()
+				r.Destroyed = &t
+			}
+			rows = append(rows, r)
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEYSET\tKIND\tKEY ID\tSTATUS\tPRIMARY\tCREATED")
+	for _, r := range rows {
+		created := "-"
+		if r.Created != nil {
+			created = r.Created.Format(time.RFC3339)
+		}
+		primary := ""
+		if r.Primary {
+			primary = "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", r.Keyset, r.Kind, r.KeyID, r.Status, primary, created)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,124 @@
+// Command tillid is the operator's tool for tillid keys: it creates,
+// rotates, lists, enables, disables and destroys keys in a keyset file or a
+// SQL keyset store, and rewraps the protected columns of a table under the
+// current primary keys.
+//
+// Usage:
+//
+//	tillid keys create|rotate|list|enable|disable|destroy [flags] ...
+//	tillid rewrap [flags]
+//
+// Run "tillid help", "tillid keys -h" or "tillid rewrap -h" for the flags.
+//
+// The key-encryption key (KEK) comes from a KMS key URI (-kek-uri), a
+// master key file (-master-key-file) or an environment variable holding a
+// master key (-master-key-env, TILLID_MASTER_KEY by default); never from a
+// flag's value.
+//
+// Exit codes:
+//
+//	0  success
+//	1  the operation failed (storage, database, a wrong KEK, ...)
+//	2  usage: unknown command, bad flag or argument
+//	3  a key or keyset was not found (or is destroyed)
+//	4  the KMS holding the KEK was unreachable or did not answer in time
+//	5  rewrap finished, but some values could not be rewrapped (see the log)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tillid/tillid/keys"
+)
+
+// Exit codes; see the package doc.
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitNotFound    = 3
+	exitKMS         = 4
+	exitRewrapSkips = 5
+)
+
+const usage = `tillid manages tillid keys and rewraps stored data.
+
+Usage:
+  tillid keys create   [flags] NAME            create keyset NAME with one primary key
+  tillid keys rotate   [flags] NAME            add a key to NAME and make it primary
+  tillid keys list     [flags]                 list keysets and their keys (-json for JSON)
+  tillid keys enable   [flags] NAME KEY_ID     enable a disabled key again
+  tillid keys disable  [flags] NAME KEY_ID     disable a key: values under it stop revealing
+  tillid keys destroy  [flags] -yes NAME KEY_ID destroy a disabled key's material, for ever
+  tillid rewrap        [flags]                 re-encrypt a table's protected columns under
+                                               the primary keys, batched and resumable
+
+Run "tillid keys -h" or "tillid rewrap -h" for flags.
+
+The KEK comes from -kek-uri (aws-kms://, gcp-kms://, hcvault://), from
+-master-key-file, or from the environment variable named by -master-key-env
+(TILLID_MASTER_KEY by default): never from a flag's value.
+
+Exit codes: 0 success, 1 failure, 2 usage, 3 key not found or destroyed,
+4 KMS unreachable, 5 rewrap left values it could not rewrap.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the whole command, for tests.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	case "keys":
+		return runKeys(ctx, args[1:], stdout, stderr)
+	case "rewrap":
+		return runRewrap(ctx, args[1:], stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "tillid: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+}
+
+// usageError is a bad command line: exit code 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// exitCode maps an error to the documented exit codes and prints it.
+func exitCode(stderr io.Writer, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "tillid:", err)
+	var ue usageError
+	switch {
+	case errors.As(err, &ue), errors.Is(err, flag.ErrHelp):
+		return exitUsage
+	case errors.Is(err, keys.ErrKMSUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return exitKMS
+	case errors.Is(err, keys.ErrKeyNotFound), errors.Is(err, keys.ErrKeyDestroyed):
+		return exitNotFound
+	default:
+		return exitFailure
+	}
+}

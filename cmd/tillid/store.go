@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/tink-crypto/tink-go/v2/tink"
+	_ "modernc.org/sqlite"
+
+	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/keys/kms"
+)
+
+// storeFlags locate the keysets and their KEK.
+type storeFlags struct {
+	keysetFile    string
+	keysetDB      string
+	kekURI        string
+	kmsEndpoint   string
+	masterKeyFile string
+	masterKeyEnv  string
+	timeout       time.Duration
+	audit         bool
+}
+
+func (f *storeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.keysetFile, "keyset-file", "", "keysets in this encrypted keyset `file`")
+	fs.StringVar(&f.keysetDB, "keyset-db", "", "keysets in this SQL store: `DSN` sqlite:PATH or postgres://...")
+	fs.StringVar(&f.kekURI, "kek-uri", "", "KEK in a KMS: aws-kms://..., gcp-kms://... or hcvault://... `URI`")
+	fs.StringVar(&f.kmsEndpoint, "kms-endpoint", "", "AWS KMS endpoint `URL` (an emulator or VPC endpoint)")
+	fs.StringVar(&f.masterKeyFile, "master-key-file", "", "KEK from a local master key `file` (32 bytes, base64)")
+	fs.StringVar(&f.masterKeyEnv, "master-key-env", "TILLID_MASTER_KEY", "KEK from the environment variable `NAME` holding a master key, when no other KEK is given")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "deadline for each KMS and database call")
+	fs.BoolVar(&f.audit, "audit", false, "write key audit events as JSON lines to standard error")
+}
+
+// keyStore is what the keys commands need of a store.
+type keyStore interface {
+	keys.Provider
+	Rotate(ctx context.Context, name string, kind keys.Kind) (uint32, error)
+	Enable(ctx context.Context, name string, kind keys.Kind, keyID uint32) error
+	Disable(ctx context.Context, name string, kind keys.Kind, keyID uint32) error
+	Destroy(ctx context.Context, name string, kind keys.Kind, keyID uint32) error
+	List(ctx context.Context) ([]*keys.Keyset, error)
+}
+
+// fileStore adapts *keys.Store, whose List takes no context.
+type fileStore struct{ *keys.Store }
+
+func (s fileStore) List(context.Context) ([]*keys.Keyset, error) { return s.Store.List(), nil }
+
+func (f *storeFlags) kek(ctx context.Context) (tink.AEAD, func(), error) {
+	n := 0
+	for _, s := range []string{f.kekURI, f.masterKeyFile} {
+		if s != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		return nil, nil, usagef("give one KEK: -kek-uri or -master-key-file")
+	}
+	switch {
+	case f.kekURI != "":
+		var opts []kms.Option
+		if f.kmsEndpoint != "" {
+			opts = append(opts, kms.WithAWSEndpoint(f.kmsEndpoint))
+		}
+		k, err := kms.NewKEK(ctx, f.kekURI, opts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		return k, func() { k.Close() }, nil
+	case f.masterKeyFile != "":
+		k, err := keys.ReadKEKFile(f.masterKeyFile)
+		return k, func() {}, err
+	default:
+		k, err := keys.ReadKEKEnv(f.masterKeyEnv)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w (give -kek-uri, -master-key-file or set %s)", err, f.masterKeyEnv)
+		}
+		return k, func() {}, nil
+	}
+}
+
+// open opens the keyset store; close releases it.
+func (f *storeFlags) open(ctx context.Context, stderr io.Writer) (s keyStore, closeFn func(), err error) {
+	if (f.keysetFile == "") == (f.keysetDB == "") {
+		return nil, nil, usagef("give one keyset store: -keyset-file or -keyset-db")
+	}
+	kek, closeKEK, err := f.kek(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var opts []keys.StoreOption
+	if f.audit {
+		opts = append(opts, keys.WithAuditor(keys.NewSlogAuditor(slogJSON(stderr))))
+	}
+	if f.keysetFile != "" {
+		st, err := keys.OpenFile(f.keysetFile, kek, opts...)
+		if err != nil {
+			closeKEK()
+			return nil, nil, err
+		}
+		return fileStore{st}, closeKEK, nil
+	}
+	db, err := openDB(ctx, f.keysetDB)
+	if err != nil {
+		closeKEK()
+		return nil, nil, err
+	}
+	var st *keys.SQLStore
+	switch db.dialect {
+	case dialectSQLite:
+		st, err = keys.OpenSQLite(ctx, db.sql, kek, opts...)
+	default:
+		st, err = keys.OpenPostgres(ctx, db.pool, kek, opts...)
+	}
+	if err != nil {
+		db.close()
+		closeKEK()
+		return nil, nil, err
+	}
+	return st, func() { db.close(); closeKEK() }, nil
+}
+
+type dialect int
+
+const (
+	dialectSQLite dialect = iota + 1
+	dialectPostgres
+)
+
+// database is one SQLite or PostgreSQL database, with a database/sql handle
+// for both and a pgx pool for PostgreSQL.
+type database struct {
+	dialect dialect
+	sql     *sql.DB
+	pool    *pgxpool.Pool
+}
+
+func (d *database) close() {
+	if d.pool != nil {
+		d.pool.Close()
+	}
+	d.sql.Close()
+}
+
+// openDB opens "sqlite:PATH" (also "file:PATH") or a postgres:// or
+// postgresql:// URL.
+func openDB(ctx context.Context, dsn string) (*database, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"), strings.HasPrefix(dsn, "file:"):
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if !strings.HasPrefix(path, "file:") {
+			path = "file:" + path
+		}
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		db, err := sql.Open("sqlite", path+sep+"_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)")
+		if err != nil {
+			return nil, err
+		}
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("opening %s: %w", dsn, err)
+		}
+		return &database{dialect: dialectSQLite, sql: db}, nil
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		pool, err := pgxpool.New(ctx, dsn)
+		if err != nil {
+			return nil, errors.New("opening the PostgreSQL database: malformed DSN")
+		}
+		if err := pool.Ping(ctx); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+		}
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+		return &database{dialect: dialectPostgres, sql: db, pool: pool}, nil
+	default:
+		return nil, usagef("database DSN must start with sqlite:, file:, postgres:// or postgresql://")
+	}
+}
+
+func slogJSON(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
