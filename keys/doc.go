@@ -8,6 +8,12 @@
 //     are lost when the process exits.
 //   - [OpenFile] keeps keysets in one file, each keyset a Tink JSON keyset
 //     encrypted under a KEK. It is the embedded default for a single process.
+//   - [OpenSQLite] and [OpenPostgres] keep keysets, encrypted the same way, in
+//     a table that many processes share ([SQLStore]): changes use optimistic
+//     concurrency so that no rotation is lost, and each process caches
+//     unwrapped keysets for a TTL ([WithCacheTTL]), so that it calls the KMS
+//     about once per keyset per TTL and sees other processes' changes within
+//     it.
 //
 // # Key management
 //
@@ -18,13 +24,21 @@
 // primary: it protects new values. Rotation follows Tink: a new key is added
 // and promoted to primary, and older keys keep revealing the values they
 // protected, because every ciphertext carries the ID of its key. A disabled
-// key reveals nothing until it is enabled again.
+// key reveals nothing ([ErrKeyDisabled]) until it is enabled again. A
+// disabled key can then be destroyed (crypto-shredding): its material is
+// deleted and its ID kept, so that values under it fail with
+// [ErrKeyDestroyed] for ever. Stores send an [Event] for each change to an
+// [Auditor] ([WithAuditor], [NewSlogAuditor]).
 //
 // The KEK that encrypts the keysets is a [tink.AEAD]: a cloud KMS key in
-// production, or, for local use, a 32-byte master key read with
-// [ReadKEKFile] or [KEKFromEnv]. Master keys are never taken from a
+// production (package keys/kms: AWS KMS, Google Cloud KMS, Vault transit,
+// chosen by key URI), or, for local use, a 32-byte master key read with
+// [ReadKEKFile] or [ReadKEKEnv]. Master keys are never taken from a
 // command-line flag, where they would show in the process list and the shell
-// history.
+// history. A KEK that implements tink.AEADWithContext is called with the
+// caller's context; every answer is checked, and a wrapped keyset is
+// unwrapped again before it is stored, so a KMS that answers with an empty or
+// malformed ciphertext fails the change and stores nothing.
 //
 // # Security considerations
 //
