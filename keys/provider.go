@@ -22,6 +22,16 @@ type Provider interface {
 	Keyset(ctx context.Context, name string, kind Kind) (*Keyset, error)
 }
 
+// Refresher is implemented by providers that cache keysets for a while
+// (such as [SQLStore]). Refresh returns the keyset as stored now, ignoring
+// the cache; callers use it when a value names a key ID that the cached
+// keyset does not hold, which happens for values written by another
+// instance right after it rotated. Implementations must rate-limit it, since
+// such a key ID may come from a tampered value.
+type Refresher interface {
+	Refresh(ctx context.Context, name string, kind Kind) (*Keyset, error)
+}
+
 // KeysetID names one keyset: a key name and a kind.
 type KeysetID struct {
 	Name string

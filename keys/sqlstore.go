@@ -38,7 +38,7 @@ import (
 // Every KEK call is made with the caller's context, so the caller's
 // deadline bounds it when the KEK implements tink.AEADWithContext (those of
 // package keys/kms do). A SQLStore is safe for concurrent use and
-// implements [Provider].
+// implements [Provider] and [Refresher].
 type SQLStore struct {
 	db  sqlBackend
 	kek tink.AEAD
@@ -122,6 +122,52 @@ func (s *SQLStore) Keyset(ctx context.Context, name string, kind Kind) (*Keyset,
 			return nil, fmt.Errorf("keys: reading keyset %s: %w", id, ctx.Err())
 		}
 	}
+}
+
+// minRefreshInterval bounds how often Refresh reads one keyset, so that
+// values naming unknown key IDs (tampered or foreign ciphertexts) cannot
+// turn into a flood of database reads and KMS calls.
+const minRefreshInterval = time.Second
+
+// Refresh returns keyset name/kind as stored now, ignoring the cache TTL:
+// pii calls it when a value names a key ID its cached keyset does not hold,
+// which happens when another instance rotated the keyset less than one TTL
+// ago. It reads the row at most once per second per keyset, and calls the
+// KEK only when the row changed. It returns the errors of [SQLStore.Keyset].
+func (s *SQLStore) Refresh(ctx context.Context, name string, kind Kind) (*Keyset, error) {
+	id := KeysetID{name, kind}
+	s.mu.RLock()
+	c := s.cache[id]
+	s.mu.RUnlock()
+	if c == nil {
+		return s.Keyset(ctx, name, kind)
+	}
+	if s.cfg.now().Before(c.expires.Add(minRefreshInterval - s.cfg.ttl)) {
+		return c.ks, nil // loaded less than a second ago
+	}
+	v, err, _ := s.flight.Do("refresh:"+id.String(), func() (any, error) {
+		row, found, err := s.db.load(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("keys: reading keyset %s: %w", id, err)
+		}
+		if !found {
+			return nil, fmt.Errorf("keys: keyset %s: %w", id, ErrKeyNotFound)
+		}
+		if row.version == c.version {
+			s.publish(id, c.ks, row.version) // unchanged: restart the TTL, no KMS call
+			return c.ks, nil
+		}
+		ks, err := s.open(ctx, id, row, c)
+		if err != nil {
+			return nil, err
+		}
+		s.publish(id, ks, row.version)
+		return ks, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*Keyset), nil
 }
 
 // refresh reads keyset id from the table, unwraps it and caches it, or
@@ -299,3 +345,5 @@ func (s *SQLStore) List(ctx context.Context) ([]*Keyset, error) {
 }
 
 var _ Provider = (*SQLStore)(nil)
+
+var _ Refresher = (*SQLStore)(nil)

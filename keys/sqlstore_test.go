@@ -585,3 +585,52 @@ func TestSQLListAndOptions(t *testing.T) {
 		t.Errorf("WithTable: %d rows in other_keys, want 1", n)
 	}
 }
+
+// A value written by another instance right after its rotation reveals at
+// once: the unknown key ID makes pii ask the store for a fresh keyset,
+// without waiting for the cache TTL. Unknown key IDs from tampered values
+// cost at most one read per second and no KMS call while nothing changed.
+func TestSQLRefreshOnUnknownKey(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db sqlDB) {
+		kek := newCountingKEK(t)
+		a := db.open(t, kek, keys.WithCacheTTL(time.Hour))
+		b := db.open(t, kek, keys.WithCacheTTL(time.Hour))
+		pa, _ := pii.New(a)
+		pb, _ := pii.New(b)
+		r := record{ID: "1", Email: "a@example.com", Phone: "1"}
+		if err := pb.Protect(ctx, &r); err != nil { // b loads and caches the keysets
+			t.Fatal(err)
+		}
+		time.Sleep(1100 * time.Millisecond) // past the refresh rate limit
+		if _, err := a.Rotate(ctx, "default", keys.KindAEAD); err != nil {
+			t.Fatal(err)
+		}
+		fresh := record{ID: "2", Email: "b@example.com", Phone: "2"}
+		if err := pa.Protect(ctx, &fresh); err != nil {
+			t.Fatal(err)
+		}
+		got := fresh
+		if err := pb.Reveal(ctx, &got); err != nil || got.Email != "b@example.com" {
+			t.Fatalf("instance b Reveal of a value under a key rotated in a moment ago = %v, %q; want it found by a refresh", err, got.Email)
+		}
+		// Tampered key IDs: many unknown IDs cost no KMS call when the row has
+		// not changed.
+		before := kek.decrypt.Load()
+		for i := range 50 {
+			bad := fresh
+			raw := []byte(bad.Email)
+			c := "ABCDEFGHIJ"[i%10]
+			if raw[7] == c {
+				continue
+			}
+			raw[7] = c // inside the key ID
+			bad.Email = string(raw)
+			if err := pb.Reveal(ctx, &bad); err == nil {
+				t.Fatal("a value with a changed key ID revealed")
+			}
+		}
+		if n := kek.decrypt.Load() - before; n != 0 {
+			t.Errorf("50 values with unknown key IDs made %d KEK calls, want 0", n)
+		}
+	})
+}

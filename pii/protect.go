@@ -679,6 +679,32 @@ func (r *run) keyset() (*keys.Keyset, envelope.Mode, error) {
 	return ks, m, nil
 }
 
+// refreshKeyset handles a key ID that the cached keyset ks does not hold
+// (checkErr wraps keys.ErrKeyNotFound): a provider that caches keysets is
+// asked once for the keyset as stored now, since another instance may have
+// rotated it moments ago. It returns the fresh keyset when it holds keyID
+// enabled, and otherwise the key error.
+func (r *run) refreshKeyset(ks *keys.Keyset, keyID uint32, checkErr error) (*keys.Keyset, error) {
+	rf, ok := r.p.provider.(keys.Refresher)
+	if !ok || !errors.Is(checkErr, keys.ErrKeyNotFound) {
+		return nil, checkErr
+	}
+	id := r.cur.keyset()
+	fresh, err := rf.Refresh(r.ctx, id.Name, id.Kind)
+	if err != nil || fresh == nil || fresh.Kind() != id.Kind {
+		return nil, checkErr
+	}
+	if err := fresh.CheckKeyID(keyID); err != nil {
+		return nil, err
+	}
+	for i := range r.sets {
+		if r.sets[i].id == id {
+			r.sets[i].ks = fresh
+		}
+	}
+	return fresh, nil
+}
+
 func (r *run) seal(pt []byte, text bool) ([]byte, error) {
 	if n := r.cur.tag.normalize; n.spec != "" {
 		pt = []byte(n.apply(unsafeString(pt)))
@@ -742,7 +768,9 @@ func (r *run) open(in []byte, text bool) (pt []byte, stale bool, err error) {
 		return nil, false, ErrDecryption
 	}
 	if err := ks.CheckKeyID(env.KeyID); err != nil {
-		return nil, false, err
+		if ks, err = r.refreshKeyset(ks, env.KeyID, err); err != nil {
+			return nil, false, err
+		}
 	}
 	ad, err := r.associatedData()
 	if err != nil {
