@@ -322,6 +322,18 @@ func TestRewrap(t *testing.T) {
 				t.Errorf("check after rewrap = %d:\n%s", code, outS)
 			}
 
+			// A finished job leaves no checkpoint: after the next rotation the
+			// same command starts again from the first row.
+			for _, kind := range []string{"aead", "daead"} {
+				if code, _, errOut := cli(t, append([]string{"keys", "rotate", "-kind", kind}, append(store, "default")...)...); code != exitOK {
+					t.Fatalf("second rotate: %s", errOut)
+				}
+			}
+			code, outS, errS = cli(t, args...)
+			if code != exitOK || strings.Contains(errS, "resuming") || strings.Contains(outS, " 0 values rewrapped") {
+				t.Fatalf("rewrap after a second rotation = %d\n%s\n%s", code, outS, errS)
+			}
+
 			// Disable the old keys; every row still reveals, with its latest value.
 			for _, k := range []struct {
 				kind string

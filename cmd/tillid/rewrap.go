@@ -259,6 +259,8 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 	perKey := map[string]int64{}
 	start := time.Now()
 	startDone := done
+	prog := newProgress(stderr, o.table)
+	defer prog.finish()
 	for {
 		if err := ctx.Err(); err != nil {
 			return skipped, fmt.Errorf("interrupted after %d rows; run the same command again to continue: %w", done, err)
@@ -379,10 +381,18 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 		rate := float64(done-startDone) / time.Since(start).Seconds()
 		left := max(total-done, 0)
 		if !o.check {
-			fmt.Fprintf(stderr, "rewrap: %d/%d rows (%d left), %d values rewrapped, %d skipped, %.0f rows/s\n", done, total, left, changed, skipped, rate)
+			prog.update(done, total, left, changed, skipped, rate)
 			if a := auditorFor(sf, stderr); a != nil {
 				a.Audit(ctx, keys.Event{Time: time.Now(), Type: keys.EventRewrapProgress, Keyset: keys.KeysetID{Name: keyName(o.columns[0].col), Kind: kindOf(o.columns[0].col)}, Done: done, Left: left})
 			}
+		}
+	}
+	prog.finish()
+	if !o.check {
+		// The job is complete: forget its checkpoint, so that the next run
+		// (after the next rotation) starts from the first row again.
+		if _, err := db.sql.ExecContext(ctx, `DELETE FROM tillid_rewrap_jobs WHERE job = `+ph(1), o.job); err != nil {
+			return skipped, fmt.Errorf("clearing the checkpoint: %w", err)
 		}
 	}
 	if o.check {
