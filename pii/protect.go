@@ -245,7 +245,7 @@ type run struct {
 	leaves int
 
 	ops    []op
-	seen   map[seenKey]struct{}
+	seen   map[seenKey]leafOwner
 	path   []pathSeg
 	legacy []string
 	sets   []cachedKeyset
@@ -286,24 +286,57 @@ type seenKey struct {
 	typ reflect.Type
 }
 
-// mark records the addressable value v and reports whether it was new.
-func (r *run) mark(v reflect.Value) bool {
-	if !r.dedupe || !v.CanAddr() {
-		return true
-	}
-	return r.markPtr(v.Addr().Pointer(), v.Type())
-}
-
 func (r *run) markPtr(ptr uintptr, t reflect.Type) bool {
 	if r.seen == nil {
-		r.seen = make(map[seenKey]struct{})
+		r.seen = make(map[seenKey]leafOwner)
 	}
 	k := seenKey{ptr, t}
 	if _, ok := r.seen[k]; ok {
 		return false
 	}
-	r.seen[k] = struct{}{}
+	r.seen[k] = leafOwner{}
 	return true
+}
+
+// leafOwner is the field (and record ID) a leaf value was protected for.
+type leafOwner struct {
+	f   *fieldPlan
+	rid string
+}
+
+// markLeaf records the leaf v for the current field and reports whether to
+// transform it: false when it was already done for the same field and
+// record (aliasing, cycles). A value shared by two fields, or by the same
+// field of two records bound to their IDs, cannot be bound to both: that is
+// an error, because whichever binding won would not reveal for the other
+// once the fields are stored apart.
+func (r *run) markLeaf(v reflect.Value) (bool, error) {
+	if !r.dedupe || !v.CanAddr() {
+		return true, nil
+	}
+	owner := leafOwner{f: r.cur}
+	if r.cur.recordIndex >= 0 {
+		if id, ok, _ := recordID(r.parent.Field(r.cur.recordIndex)); ok {
+			owner.rid = string(id)
+		}
+	}
+	if r.seen == nil {
+		r.seen = make(map[seenKey]leafOwner)
+	}
+	k := seenKey{v.Addr().Pointer(), v.Type()}
+	prev, ok := r.seen[k]
+	if !ok {
+		r.seen[k] = owner
+		return true, nil
+	}
+	if prev == owner {
+		return false, nil
+	}
+	other := "another record"
+	if prev.f != nil && prev.f != owner.f {
+		other = "field " + prev.f.name
+	}
+	return false, fmt.Errorf("%w: this value is shared (through a pointer, slice or map) with %s, and one ciphertext cannot be bound to both; give each its own copy", ErrInvalidTarget, other)
 }
 
 type pathSeg struct {
@@ -478,7 +511,10 @@ func (r *run) associatedData() ([]byte, error) {
 }
 
 func (r *run) leaf(v reflect.Value, n *node) error {
-	if !r.mark(v) {
+	if ok, err := r.markLeaf(v); !ok {
+		if err != nil {
+			return r.fieldErr(r.parent.Type(), err)
+		}
 		return nil
 	}
 	r.leaves++

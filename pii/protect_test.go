@@ -383,12 +383,52 @@ func TestCyclesAndAliasing(t *testing.T) {
 	backing := []Contact{{Email: "s@example.com"}}
 	x := &Aliased{P1: shared, P2: shared, S1: backing, S2: backing, Str: "str"}
 	x.Self = x
-	x.SPtr = &x.Str
 	x.A = Contact{Email: "a@example.com"}
 	mustProtect(t, p, x)
 	mustReveal(t, p, x)
-	if shared.Email != "shared@example.com" || backing[0].Email != "s@example.com" || x.Str != "str" || *x.SPtr != "str" {
+	if shared.Email != "shared@example.com" || backing[0].Email != "s@example.com" || x.Str != "str" {
 		t.Errorf("aliased round trip: shared=%q backing=%q Str=%q", shared.Email, backing[0].Email, x.Str)
+	}
+
+	// One value shared by two protected fields cannot be bound to both:
+	// an error, and nothing changes.
+	x.SPtr = &x.Str
+	if err := p.Protect(ctx, x); !errors.Is(err, pii.ErrInvalidTarget) || x.Str != "str" {
+		t.Errorf("Protect of a value shared by two fields = %v (Str %q), want ErrInvalidTarget and no change", err, x.Str)
+	}
+}
+
+type SharedPtrs struct {
+	ID       string  `pii:"-"`
+	Billing  *string `pii:"encrypt,aad=ID"`
+	Shipping *string `pii:"encrypt,aad=ID"`
+	Hash     *string `pii:"hash"`
+}
+
+// A pointer shared between fields, or between records bound to their IDs,
+// is refused rather than encrypted once for the first of them.
+func TestSharedValuesRefused(t *testing.T) {
+	p, _ := newProtector(t)
+	email := "ada@example.com"
+	for name, v := range map[string]*SharedPtrs{
+		"two fields":     {ID: "1", Billing: &email, Shipping: &email},
+		"encrypt + hash": {ID: "1", Billing: &email, Hash: &email},
+	} {
+		if err := p.Protect(ctx, v); !errors.Is(err, pii.ErrInvalidTarget) || email != "ada@example.com" {
+			t.Errorf("%s: Protect = %v, email now %q", name, err, email)
+		}
+	}
+	recs := []SharedPtrs{{ID: "1", Billing: &email}, {ID: "2", Billing: &email}}
+	if err := p.Protect(ctx, &recs); !errors.Is(err, pii.ErrInvalidTarget) || email != "ada@example.com" {
+		t.Errorf("two records sharing a value: Protect = %v", err)
+	}
+	// Shared within one field of one record (or with no binding) is fine.
+	same := []Contact{{Email: "x@example.com"}}
+	both := struct{ A, B []Contact }{same, same}
+	mustProtect(t, p, &both)
+	mustReveal(t, p, &both)
+	if same[0].Email != "x@example.com" {
+		t.Errorf("shared slice round trip: %q", same[0].Email)
 	}
 }
 
