@@ -18,8 +18,11 @@ const RedactedText = "[redacted]"
 // Redacted returns a view of v that is safe to log, print and encode: every
 // field with a pii tag (except "-") shows as "[redacted]", in v itself and in
 // every struct reachable through fields, pointers, slices, arrays and maps.
-// Unexported fields are left out, interface values are shown only when they
-// hold no struct, and v is never modified. The view implements
+// Unexported fields are left out; structs inside interface values are
+// redacted like the rest; maps show as the list of their values, without
+// their keys (which may be personal data and cannot be tagged); errors show
+// as their Error text (unless they have tagged fields); v is never
+// modified. The view implements
 // slog.LogValuer (a group of the fields), fmt.Formatter (every verb prints
 // the same redacted text; %#v and %+v included), fmt.Stringer and
 // json.Marshaler, so no log or format path bypasses it.
@@ -66,6 +69,11 @@ func redactValue(v reflect.Value, seen []uintptr, depth int) rnode {
 		if v.IsNil() {
 			return rnode{isNull: true, leaf: "<nil>"}
 		}
+		if v.CanInterface() {
+			if err, ok := v.Interface().(error); ok && !planFor(v.Type().Elem()).work {
+				return rnode{leaf: err.Error()}
+			}
+		}
 		if slices.Contains(seen, v.Pointer()) {
 			return rnode{leaf: "[cycle]"}
 		}
@@ -73,6 +81,11 @@ func redactValue(v reflect.Value, seen []uintptr, depth int) rnode {
 	case reflect.Interface:
 		if v.IsNil() {
 			return rnode{isNull: true, leaf: "<nil>"}
+		}
+		if v.CanInterface() {
+			if err, ok := v.Interface().(error); ok {
+				return rnode{leaf: err.Error()}
+			}
 		}
 		return redactValue(v.Elem(), seen, depth+1)
 	case reflect.Struct:
@@ -90,10 +103,13 @@ func redactValue(v reflect.Value, seen []uintptr, depth int) rnode {
 		}
 		return n
 	case reflect.Map:
+		// Map keys may be personal data (a map by email address) and cannot
+		// carry a tag, so a map shows as the list of its values, in the
+		// order of their keys, without the keys.
 		if v.IsNil() {
-			return rnode{isNull: true, leaf: "map[]"}
+			return rnode{isNull: true, leaf: "[]"}
 		}
-		n := rnode{}
+		n := rnode{list: true}
 		keys := v.MapKeys()
 		names := make([]string, len(keys))
 		for i, k := range keys {
@@ -105,7 +121,7 @@ func redactValue(v reflect.Value, seen []uintptr, depth int) rnode {
 		}
 		slices.SortFunc(order, func(a, b int) int { return strings.Compare(names[a], names[b]) })
 		for _, i := range order {
-			n.children = append(n.children, rchild{name: names[i], node: redactValue(v.MapIndex(keys[i]), seen, depth+1)})
+			n.children = append(n.children, rchild{node: redactValue(v.MapIndex(keys[i]), seen, depth+1)})
 		}
 		return n
 	}
@@ -137,9 +153,11 @@ func redactStruct(v reflect.Value, seen []uintptr, depth int) rnode {
 	t := v.Type()
 	// Opaque values that print themselves and hold no tagged fields, such as
 	// time.Time, are shown through their own text.
-	if planFor(t).err == nil && !planFor(t).work && v.CanInterface() {
-		switch x := v.Interface().(type) {
-		case fmt.Stringer:
+	if v.CanInterface() {
+		if err, ok := v.Interface().(error); ok && !planFor(t).work {
+			return rnode{leaf: err.Error()}
+		}
+		if x, ok := v.Interface().(fmt.Stringer); ok && planFor(t).err == nil && !planFor(t).work {
 			return rnode{leaf: x.String()}
 		}
 	}
@@ -278,8 +296,9 @@ func writeJSON(b *bytes.Buffer, n rnode) error {
 }
 
 // RedactingHandler is a slog.Handler that passes every attribute whose
-// value is a struct, or a pointer, slice or map reaching one, through
-// [Redacted] before the wrapped handler sees it, so that a tagged struct
+// value is a struct, a map, an interface, or a pointer, slice or array
+// reaching one, through [Redacted] before the wrapped handler sees it (after
+// resolving LogValuers), and logs errors as their Error text, so that a tagged struct
 // logged with slog.Any shows no personal data whatever the handler (JSON,
 // text or another). Other values pass unchanged. It is safe for concurrent
 // use when the wrapped handler is.
@@ -322,6 +341,15 @@ func (h *RedactingHandler) WithGroup(name string) slog.Handler {
 }
 
 func redactAttr(a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindLogValuer {
+		// Resolve first: a LogValue may return a tagged struct.
+		a.Value = a.Value.Resolve()
+		if a.Value.Kind() == slog.KindAny {
+			if _, ok := a.Value.Any().(RedactedValue); ok {
+				return slog.Attr{Key: a.Key, Value: a.Value.Any().(RedactedValue).LogValue()}
+			}
+		}
+	}
 	switch a.Value.Kind() {
 	case slog.KindGroup:
 		g := a.Value.Group()
@@ -332,25 +360,37 @@ func redactAttr(a slog.Attr) slog.Attr {
 		return slog.Attr{Key: a.Key, Value: slog.GroupValue(red...)}
 	case slog.KindAny:
 		v := a.Value.Any()
-		if _, ok := v.(RedactedValue); ok {
-			return a
+		if r, ok := v.(RedactedValue); ok {
+			return slog.Attr{Key: a.Key, Value: r.LogValue()}
 		}
-		if _, ok := v.(slog.LogValuer); ok {
-			return a
+		if err, ok := v.(error); ok && !reachesTagged(reflect.TypeOf(v)) {
+			return slog.Attr{Key: a.Key, Value: slog.StringValue(err.Error())}
 		}
-		if reachesStruct(reflect.TypeOf(v)) {
+		if needsRedaction(reflect.TypeOf(v)) {
 			return slog.Attr{Key: a.Key, Value: Redacted(v).LogValue()}
 		}
 	}
 	return a
 }
 
-func reachesStruct(t reflect.Type) bool {
+// reachesTagged reports whether t is, or points to, a struct type with
+// tagged fields.
+func reachesTagged(t reflect.Type) bool {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t != nil && t.Kind() == reflect.Struct && planFor(t).work
+}
+
+// needsRedaction reports whether a value of type t may show personal data
+// through a handler's own formatting: a struct, a map (its keys), an
+// interface (its dynamic value), or a pointer, slice or array of those.
+func needsRedaction(t reflect.Type) bool {
 	for t != nil {
 		switch t.Kind() {
-		case reflect.Struct:
+		case reflect.Struct, reflect.Interface, reflect.Map:
 			return true
-		case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+		case reflect.Pointer, reflect.Slice, reflect.Array:
 			t = t.Elem()
 		default:
 			return false

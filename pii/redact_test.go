@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -112,5 +113,31 @@ func TestRedactedOddValues(t *testing.T) {
 	slog.New(h).WithGroup("grp").Info("m", "c", c, "n", 5)
 	if strings.Contains(buf.String(), "leak") || !strings.Contains(buf.String(), "grp.n=5") {
 		t.Errorf("grouped output: %s", buf.String())
+	}
+}
+
+type leakyValuer struct{ c LogCustomer }
+
+func (l leakyValuer) LogValue() slog.Value { return slog.AnyValue(l.c) }
+
+// The handler also redacts structs inside interface values, slices and maps
+// of any, values of LogValuers, hides map keys, and logs errors by their text.
+func TestRedactingHandlerOddPaths(t *testing.T) {
+	c := LogCustomer{Name: "X", Mail: "leak@example.com"}
+	var buf bytes.Buffer
+	for _, h := range []slog.Handler{slog.NewTextHandler(&buf, nil), slog.NewJSONHandler(&buf, nil)} {
+		l := slog.New(pii.NewRedactingHandler(h))
+		l.Info("m", "items", []any{c}, "byid", map[string]any{"1": c}, "valuer", leakyValuer{c},
+			"keys", map[string]int{"leak-key@example.com": 1}, "iface", any(&c))
+		l.Error("e", "err", errors.New("boom"), "perr", &pii.FieldError{Path: "T.F", Err: pii.ErrDecryption})
+	}
+	out := buf.String()
+	if strings.Contains(out, "leak") {
+		t.Errorf("output shows personal data:\n%s", out)
+	}
+	for _, want := range []string{"boom", "pii: T.F: decryption failed", "[redacted]"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }
