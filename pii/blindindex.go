@@ -130,7 +130,7 @@ func prfPrefix(t reflect.Type, f *fieldPlan) []byte {
 		label = hashLabel
 	}
 	b := appendLP(nil, label)
-	b = appendLP(b, typeName(t))
+	b = appendLP(b, adName(t))
 	b = appendLP(b, f.name)
 	b = appendLP(b, f.tag.normalize.label())
 	return appendLP(b, f.tag.part)

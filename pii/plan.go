@@ -195,7 +195,7 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 			}
 			fp.recordIndex = idx
 		}
-		fp.adPrefix = appendLP(appendLP(appendLP(nil, adLabel), typeName(t)), f.Name)
+		fp.adPrefix = appendLP(appendLP(appendLP(nil, adLabel), adName(t)), f.Name)
 		if ft.action == actionIndex || ft.action == actionHash {
 			fp.prfPrefix = prfPrefix(t, fp)
 			if ft.part != "" {
@@ -354,6 +354,8 @@ func (b *planBuilder) leaf(t reflect.Type, ft fieldTag) (*node, error) {
 			return nil, fmt.Errorf("%s marshals itself to JSON and would not hold a ciphertext; use []byte or pii.Value", t)
 		}
 		return &node{kind: nodeBytes, typ: t, work: true}, nil
+	case t.Kind() == reflect.Array && t.Elem().Kind() == reflect.Uint8:
+		return nil, fmt.Errorf("%s is not supported on %s: a fixed-size array cannot hold a longer ciphertext; use []byte", ft.action, t)
 	case t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map:
 		e, err := b.leaf(t.Elem(), ft)
 		if err != nil {
@@ -362,9 +364,13 @@ func (b *planBuilder) leaf(t reflect.Type, ft fieldTag) (*node, error) {
 		return &node{kind: containerKind(t.Kind()), typ: t, elem: e, work: true}, nil
 	case t.Kind() == reflect.Struct:
 		return nil, fmt.Errorf("%s on struct type %s: tag the fields of %s instead, or use pii.Value[%s] if it implements encoding.BinaryMarshaler or TextMarshaler", ft.action, t, t.Name(), t.Name())
-	default:
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
 		return nil, fmt.Errorf("%s is not supported on %s; use pii.Value[%s]", ft.action, t, t)
 	}
+	return nil, fmt.Errorf("%s is not supported on %s; use a string, []byte or pii.Value field", ft.action, t)
 }
 
 // recordField checks the aad= field named name in struct t and returns its
@@ -470,14 +476,25 @@ func nodeIndirect(n *node) bool {
 	return false
 }
 
-// typeName is the name used for t in associated data and paths: the type's
-// own name without its package, so that moving a type to another package
-// does not change its ciphertexts. Unnamed struct types are "struct".
+// typeName is the name used for t in paths and error messages: the type's
+// own name without its package, or "struct" for an unnamed struct type.
 func typeName(t reflect.Type) string {
 	if t.Name() != "" {
 		return t.Name()
 	}
 	return "struct"
+}
+
+// adName is the name used for t in associated data: the type's own name
+// without its package, so that moving a (non-generic) type to another
+// package does not change its ciphertexts. An unnamed struct type is named
+// by its whole literal (fields, types and tags), so that two different
+// anonymous structs do not share ciphertexts.
+func adName(t reflect.Type) string {
+	if t.Name() != "" {
+		return t.Name()
+	}
+	return t.String()
 }
 
 // appendLP appends s with a 4-byte big-endian length prefix.

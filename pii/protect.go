@@ -15,7 +15,7 @@ import (
 	"github.com/tillid/tillid/keys"
 )
 
-// maxDepth bounds how deep Protect and Reveal follow nested values.
+// maxDepth bounds how many nested structs Protect and Reveal follow.
 const maxDepth = 1000
 
 // Protector protects and reveals the tagged fields of structs. It is safe
@@ -56,6 +56,9 @@ func WithAssociatedData(associatedData []byte) Option {
 func New(provider keys.Provider, opts ...Option) (*Protector, error) {
 	if provider == nil {
 		return nil, fmt.Errorf("%w: nil provider", ErrKeyProvider)
+	}
+	if rv := reflect.ValueOf(provider); rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return nil, fmt.Errorf("%w: nil %T (did opening the key store fail?)", ErrKeyProvider, provider)
 	}
 	p := &Protector{provider: provider}
 	for _, o := range opts {
@@ -132,6 +135,9 @@ type Stats struct {
 // Stats returns a snapshot of the Protector's counters.
 func (p *Protector) Stats() Stats {
 	s := Stats{LegacyPlaintextReads: map[string]uint64{}}
+	if p == nil {
+		return s
+	}
 	p.legacy.Range(func(k, v any) bool {
 		s.LegacyPlaintextReads[k.(string)] = v.(*atomic.Uint64).Load()
 		return true
@@ -179,6 +185,9 @@ func (p *Protector) do(ctx context.Context, ptr any, m mode) (int, error) {
 	}
 	if ptr == nil {
 		return 0, fmt.Errorf("%w: nil", ErrInvalidTarget)
+	}
+	if ctx == nil {
+		return 0, fmt.Errorf("%w: nil context; pass context.Background()", ErrInvalidTarget)
 	}
 	v := reflect.ValueOf(ptr)
 	if v.Kind() != reflect.Pointer {
@@ -348,6 +357,12 @@ type pathSeg struct {
 func (r *run) pathString() string {
 	var b strings.Builder
 	for i, s := range r.path {
+		if len(r.path) > 24 && i >= 12 && i < len(r.path)-12 {
+			if i == 12 {
+				b.WriteString(".…")
+			}
+			continue
+		}
 		switch {
 		case !s.elem:
 			if i > 0 {
@@ -416,13 +431,13 @@ func (r *run) walk(v reflect.Value, n *node) error {
 	if !n.work {
 		return nil
 	}
-	r.depth++
-	defer func() { r.depth-- }()
-	if r.depth > maxDepth {
-		return r.fieldErr(v.Type(), fmt.Errorf("%w: more than %d levels", ErrTooDeep, maxDepth))
-	}
 	switch n.kind {
 	case nodeStruct:
+		r.depth++
+		defer func() { r.depth-- }()
+		if r.depth > maxDepth {
+			return r.fieldErr(v.Type(), fmt.Errorf("%w: more than %d nested structs", ErrTooDeep, maxDepth))
+		}
 		return r.walkStruct(v, n.plan)
 	case nodePtr:
 		if v.IsNil() {
@@ -620,7 +635,8 @@ func (r *run) value(v reflect.Value, t reflect.Type) error {
 	}
 	pt, err := s.piiEncode()
 	if err != nil {
-		return r.fieldErr(t, fmt.Errorf("pii: encoding %s: %v", v.Type(), err))
+		// The marshaller's own error may quote the value: it is not passed on.
+		return r.fieldErr(t, fmt.Errorf("%w: marshalling the %s failed", ErrInvalidValue, v.Type()))
 	}
 	out, err := r.seal(pt, true)
 	if err != nil {

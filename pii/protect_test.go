@@ -971,3 +971,44 @@ func TestConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+type leakyText struct{ v string }
+
+func (l leakyText) MarshalText() ([]byte, error)  { return nil, fmt.Errorf("cannot marshal %q", l.v) }
+func (l *leakyText) UnmarshalText(b []byte) error { l.v = string(b); return nil }
+
+// Odd inputs found by a user test: typed nil stores, nil contexts, nil
+// Protectors' Stats, marshallers whose errors quote the value, and two
+// anonymous struct types with the same field names.
+func TestOddInputs(t *testing.T) {
+	var nilStore *keys.Store
+	if _, err := pii.New(nilStore); !errors.Is(err, pii.ErrKeyProvider) {
+		t.Errorf("New(typed nil store) = %v, want ErrKeyProvider", err)
+	}
+	p, _ := newProtector(t)
+	var nilCtx context.Context // the nil context is the point
+	if err := p.Protect(nilCtx, &Contact{Email: "a@example.com"}); !errors.Is(err, pii.ErrInvalidTarget) {
+		t.Errorf("Protect(nil ctx) = %v, want ErrInvalidTarget", err)
+	}
+	var nilP *pii.Protector
+	if s := nilP.Stats(); s.LegacyPlaintextReads == nil {
+		t.Error("nil Protector's Stats has a nil map")
+	}
+	type hasLeaky struct {
+		V pii.Value[leakyText] `pii:"encrypt"`
+	}
+	err := p.Protect(ctx, &hasLeaky{V: pii.NewValue(leakyText{"secret-ssn-123"})})
+	if !errors.Is(err, pii.ErrInvalidValue) || strings.Contains(err.Error(), "secret") {
+		t.Errorf("Protect with a failing marshaller = %v", err)
+	}
+	a := struct {
+		S string `pii:"encrypt"`
+	}{"a"}
+	mustProtect(t, p, &a)
+	b := struct {
+		S string `pii:"encrypt,class=contact"`
+	}{a.S}
+	if err := p.Reveal(ctx, &b); !errors.Is(err, pii.ErrDecryption) {
+		t.Errorf("ciphertext moved between two anonymous struct types: %v, want ErrDecryption", err)
+	}
+}
