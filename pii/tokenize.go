@@ -18,6 +18,7 @@ import (
 //
 //	vaulted:  "tl1t:" || token
 //	FF1:      "tl1f:" || key ID (8 lower-case hex digits) || ":" || token
+//	empty:    "tl1t:" or "tl1f:" alone (an empty string has no token)
 //
 // [Token] strips the prefix for systems that want the bare token.
 const (
@@ -160,6 +161,18 @@ func (r *run) tokenLeaf(in string) (out string, changed bool, err error) {
 	tweak := rid
 	if _, isFPE := t.(fpeTokenizer); isFPE {
 		tweak = append(append([]byte(nil), f.adPrefix...), rid...)
+	}
+	// An empty value has no token: it is stored as the bare prefix, so that
+	// "" stays distinct from an absent value, as in encrypted fields.
+	prefix := vaultPrefix
+	if _, isFPE := t.(fpeTokenizer); isFPE {
+		prefix = fpePrefix
+	}
+	switch {
+	case in == prefix:
+		return "", r.mode == modeReveal, nil
+	case in == "" && r.mode == modeProtect:
+		return prefix, true, nil
 	}
 	protected := strings.HasPrefix(in, vaultPrefix) || strings.HasPrefix(in, fpePrefix)
 	if vt, ok := t.(vaultTokenizer); ok && (r.mode != modeRewrap) {

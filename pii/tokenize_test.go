@@ -202,3 +202,27 @@ func TestTokenizeFailures(t *testing.T) {
 		t.Errorf("tokenize on []byte: %v", err)
 	}
 }
+
+// An empty string is kept as present-but-empty, without a token; nil stays nil.
+func TestTokenizeEmpty(t *testing.T) {
+	p, _, _ := tokenProtector(t)
+	type opt struct {
+		ID   string  `pii:"-"`
+		Card string  `pii:"tokenize=card,aad=ID"`
+		CPR  string  `pii:"tokenize=cpr"`
+		Nil  *string `pii:"tokenize=card"`
+	}
+	v := opt{ID: "1"}
+	mustProtect(t, p, &v)
+	if v.Card != "tl1t:" || v.CPR != "tl1f:" || v.Nil != nil {
+		t.Fatalf("empty values stored as %+v", v)
+	}
+	mustProtect(t, p, &v)
+	mustReveal(t, p, &v)
+	if v.Card != "" || v.CPR != "" || v.Nil != nil {
+		t.Errorf("empty values revealed as %+v", v)
+	}
+	if err := p.Reveal(ctx, &opt{ID: "1"}); !errors.Is(err, pii.ErrNotProtected) {
+		t.Errorf("Reveal of an unprotected empty value = %v, want ErrNotProtected", err)
+	}
+}
