@@ -106,7 +106,17 @@ func (s *SQLStore) Keyset(ctx context.Context, name string, kind Kind) (*Keyset,
 		return nil, err
 	}
 	for {
-		ch := s.flight.DoChan(id.String(), func() (any, error) { return s.refresh(ctx, id) })
+		ch := s.flight.DoChan(id.String(), func() (any, error) {
+			// A flight that ended just before this one began may have
+			// published the keyset already: do not unwrap it again.
+			s.mu.RLock()
+			c := s.cache[id]
+			s.mu.RUnlock()
+			if c != nil && s.cfg.now().Before(c.expires) {
+				return c.ks, nil
+			}
+			return s.refresh(ctx, id)
+		})
 		select {
 		case r := <-ch:
 			if r.Err != nil && ctx.Err() == nil && (errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, context.DeadlineExceeded)) {

@@ -110,10 +110,16 @@
 // map values of those. An index field is a string or []byte whose sources
 // are strings, []byte, *string or sql.NullString fields; a nil source
 // empties the index, and the index of a redact source is kept when the
-// source has been emptied (store the index, not the value). Untagged fields that hold structs — values, pointers, embedded
-// structs (also of unexported types), slices, arrays and maps of them — are
-// walked into. Interface fields and unexported fields are not. time.Time,
-// sql.Null* and other types without tagged fields are left alone.
+// source has been emptied (store the index, not the value).
+//
+// Untagged fields that hold structs — values, pointers, embedded structs
+// (also of unexported types), slices, arrays and maps of them — are walked
+// into, and so are interface fields, by the type of the value they hold at
+// run time (a tagged struct held by value is protected in a copy that
+// replaces it). Unexported fields are not walked. time.Time, sql.Null* and
+// other types without tagged fields are left alone. One value shared by two
+// protected fields (through a pointer, say) is refused with
+// [ErrInvalidTarget]: its ciphertext could be bound to only one of them.
 //
 // # Behaviour
 //

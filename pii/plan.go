@@ -36,6 +36,7 @@ const (
 	nodeValue      // pii.Value[T]
 	nodeRedact     // any type, zeroed on Protect
 	nodeIndex      // a blind index field, computed from its sources
+	nodeIface      // an untagged interface field: walked by its dynamic type
 )
 
 // node is how to walk one Go type: a container, a struct with its plan, or a
@@ -54,6 +55,9 @@ type typePlan struct {
 	fields []*fieldPlan
 	err    error
 	work   bool
+	// tagged is set when a tagged field can be reached from the type through
+	// its static types (interface fields, walked at run time, aside).
+	tagged bool
 	// indirect is set when a pointer, slice or map can be reached from the
 	// type, so that values may alias or form cycles and the walk must
 	// remember what it has visited.
@@ -284,6 +288,10 @@ func (b *planBuilder) untagged(t reflect.Type) *node {
 		if e := b.untagged(t.Elem()); e != nil {
 			n = &node{kind: containerKind(t.Kind()), typ: t, elem: e}
 		}
+	case reflect.Interface:
+		// What it holds is known only at run time: a tagged struct in an
+		// `any` field (an event's payload, say) must not be skipped.
+		return &node{kind: nodeIface, typ: t, work: true}
 	}
 	if n != nil {
 		b.nodes = append(b.nodes, n)
@@ -435,6 +443,9 @@ func (b *planBuilder) finish() {
 				if nodeIndirect(f.node) && !p.indirect {
 					p.indirect, changed = true, true
 				}
+				if nodeTagged(f.node) && !p.tagged {
+					p.tagged, changed = true, true
+				}
 			}
 		}
 	}
@@ -464,10 +475,25 @@ func nodeState(n *node) (work bool, err error) {
 	return false, nil
 }
 
+func nodeTagged(n *node) bool {
+	for ; n != nil; n = n.elem {
+		switch n.kind {
+		case nodeStruct:
+			return n.plan.tagged
+		case nodeIface:
+			return false
+		}
+		if n.elem == nil {
+			return n.work
+		}
+	}
+	return false
+}
+
 func nodeIndirect(n *node) bool {
 	for ; n != nil; n = n.elem {
 		switch n.kind {
-		case nodePtr, nodeSlice, nodeMap:
+		case nodePtr, nodeSlice, nodeMap, nodeIface:
 			return true
 		case nodeStruct:
 			return n.plan.indirect

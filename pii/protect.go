@@ -230,7 +230,7 @@ func (p *Protector) do(ctx context.Context, ptr any, m mode) (int, error) {
 	}
 	changed := 0
 	for i := range r.ops {
-		if k := r.ops[i].kind; k != opSetMapIndex && k != opNone { // a map write carries a leaf change already counted
+		if k := r.ops[i].kind; k != opSetMapIndex && k != opNone && !(k == opSet && r.ops[i].target.Kind() == reflect.Interface) { // map and interface writes carry leaf changes already counted
 			changed++
 		}
 	}
@@ -439,6 +439,8 @@ func (r *run) walk(v reflect.Value, n *node) error {
 			return r.fieldErr(v.Type(), fmt.Errorf("%w: more than %d nested structs", ErrTooDeep, maxDepth))
 		}
 		return r.walkStruct(v, n.plan)
+	case nodeIface:
+		return r.walkIface(v)
 	case nodePtr:
 		if v.IsNil() {
 			return nil
@@ -481,6 +483,43 @@ func (r *run) walk(v reflect.Value, n *node) error {
 		return nil
 	}
 	return r.leaf(v, n)
+}
+
+// walkIface walks the dynamic value of an untagged interface field. A
+// value that holds no struct is left alone; a struct held by value is
+// protected in a copy that then replaces it.
+func (r *run) walkIface(v reflect.Value) error {
+	if v.IsNil() {
+		return nil
+	}
+	e := v.Elem()
+	n, err := rootNode(e.Type())
+	if err != nil {
+		return nil // no struct in there: nothing personal can be tagged
+	}
+	if _, err := nodeState(n); err != nil {
+		return err
+	}
+	if !n.work {
+		return nil
+	}
+	r.dedupe = true
+	if e.Kind() == reflect.Pointer || e.Kind() == reflect.Slice || e.Kind() == reflect.Map {
+		return r.walk(e, n)
+	}
+	if !v.CanSet() {
+		return nil
+	}
+	tmp := reflect.New(e.Type()).Elem()
+	tmp.Set(e)
+	before := len(r.ops)
+	if err := r.walk(tmp, n); err != nil {
+		return err
+	}
+	if len(r.ops) > before {
+		r.ops = append(r.ops, op{kind: opSet, target: v, v: tmp})
+	}
+	return nil
 }
 
 func (r *run) walkStruct(v reflect.Value, p *typePlan) error {

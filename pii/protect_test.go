@@ -1012,3 +1012,34 @@ func TestOddInputs(t *testing.T) {
 		t.Errorf("ciphertext moved between two anonymous struct types: %v, want ErrDecryption", err)
 	}
 }
+
+type Envelope struct {
+	Kind    string
+	Payload any
+	Items   []any
+	Err     error
+}
+
+// Tagged structs inside interface fields are protected, whether held by
+// pointer or by value; other dynamic values are left alone.
+func TestInterfaceFields(t *testing.T) {
+	p, _ := newProtector(t)
+	c := &Contact{Email: "ptr@example.com"}
+	e := Envelope{Kind: "k", Payload: c, Items: []any{Contact{Email: "val@example.com"}, 42, "text", nil, []Contact{{Email: "s@example.com"}}}, Err: errors.New("boom")}
+	mustProtect(t, p, &e)
+	if c.Email == "ptr@example.com" || e.Items[0].(Contact).Email == "val@example.com" || e.Items[4].([]Contact)[0].Email == "s@example.com" {
+		t.Fatalf("tagged structs in interfaces were not protected: %+v", e)
+	}
+	if e.Items[1] != 42 || e.Items[2] != "text" || e.Items[3] != nil || e.Err.Error() != "boom" {
+		t.Errorf("other dynamic values changed: %+v", e)
+	}
+	mustReveal(t, p, &e)
+	if c.Email != "ptr@example.com" || e.Items[0].(Contact).Email != "val@example.com" || e.Items[4].([]Contact)[0].Email != "s@example.com" {
+		t.Errorf("round trip through interfaces: %+v", e)
+	}
+	// A dynamic type with a bad tag is an error, not a silent skip.
+	bad := Envelope{Payload: &badKind{N: 1}}
+	if err := p.Protect(ctx, &bad); !errors.Is(err, pii.ErrInvalidTag) {
+		t.Errorf("bad tag behind an interface: %v", err)
+	}
+}

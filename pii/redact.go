@@ -70,7 +70,7 @@ func redactValue(v reflect.Value, seen []uintptr, depth int) rnode {
 			return rnode{isNull: true, leaf: "<nil>"}
 		}
 		if v.CanInterface() {
-			if err, ok := v.Interface().(error); ok && !planFor(v.Type().Elem()).work {
+			if err, ok := v.Interface().(error); ok && (v.Type().Elem().Kind() != reflect.Struct || !planFor(v.Type().Elem()).tagged) {
 				return rnode{leaf: err.Error()}
 			}
 		}
@@ -154,10 +154,10 @@ func redactStruct(v reflect.Value, seen []uintptr, depth int) rnode {
 	// Opaque values that print themselves and hold no tagged fields, such as
 	// time.Time, are shown through their own text.
 	if v.CanInterface() {
-		if err, ok := v.Interface().(error); ok && !planFor(t).work {
+		if err, ok := v.Interface().(error); ok && !planFor(t).tagged {
 			return rnode{leaf: err.Error()}
 		}
-		if x, ok := v.Interface().(fmt.Stringer); ok && planFor(t).err == nil && !planFor(t).work {
+		if x, ok := v.Interface().(fmt.Stringer); ok && planFor(t).err == nil && !planFor(t).tagged {
 			return rnode{leaf: x.String()}
 		}
 	}
@@ -379,7 +379,7 @@ func reachesTagged(t reflect.Type) bool {
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	return t != nil && t.Kind() == reflect.Struct && planFor(t).work
+	return t != nil && t.Kind() == reflect.Struct && planFor(t).tagged
 }
 
 // needsRedaction reports whether a value of type t may show personal data
