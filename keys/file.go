@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -76,6 +77,9 @@ func OpenFile(path string, kek tink.AEAD, opts ...StoreOption) (*Store, error) {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&f); err != nil {
 			return nil, fmt.Errorf("keys: keyset file %s is malformed: %v", path, err)
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, fmt.Errorf("keys: keyset file %s is malformed: data after the keysets", path)
 		}
 		if f.Version != fileFormatVersion {
 			return nil, fmt.Errorf("keys: keyset file %s has version %d, want %d", path, f.Version, fileFormatVersion)

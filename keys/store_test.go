@@ -223,7 +223,7 @@ func TestFileStore(t *testing.T) {
 	if _, err := keys.OpenFile(mpath, kek); !errors.Is(err, keys.ErrWrongKEK) {
 		t.Errorf("OpenFile(renamed keyset) = %v, want ErrWrongKEK", err)
 	}
-	for name, content := range map[string]string{"empty": "", "garbage": "{", "version": `{"version":9,"keysets":{}}`, "badid": `{"version":1,"keysets":{"x":{}}}`} {
+	for name, content := range map[string]string{"empty": "", "garbage": "{", "version": `{"version":9,"keysets":{}}`, "badid": `{"version":1,"keysets":{"x":{}}}`, "trailing": string(raw) + `{"version":1}`} {
 		p := filepath.Join(dir, name+".json")
 		os.WriteFile(p, []byte(content), 0o600)
 		if _, err := keys.OpenFile(p, kek); err == nil {

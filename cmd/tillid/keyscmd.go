@@ -101,7 +101,7 @@ func keysCommand(ctx context.Context, sub string, args []string, sf *storeFlags,
 	}
 	c, cancel := context.WithTimeout(ctx, sf.timeout)
 	defer cancel()
-	s, closeFn, err := sf.open(c, stderr)
+	s, closeFn, err := sf.open(c, stderr, sub == "create")
 	if err != nil {
 		return err
 	}

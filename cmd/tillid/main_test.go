@@ -412,3 +412,27 @@ func TestRewrapThroughput(t *testing.T) {
 		})
 	}
 }
+
+// A mistyped keyset path is an error, not a new, empty key store; only
+// keys create makes one.
+func TestMissingKeyStore(t *testing.T) {
+	masterKey(t)
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "keysets.jsno")
+	for _, args := range [][]string{
+		{"keys", "rotate", "-keyset-file", typo, "default"},
+		{"keys", "list", "-keyset-file", typo},
+		{"keys", "list", "-keyset-db", "sqlite:" + typo},
+		{"rewrap", "-keyset-file", typo, "-db", "sqlite:" + typo, "-table", "t", "-key-column", "id", "-column", "a=T.A"},
+	} {
+		if code, _, errOut := cli(t, args...); code != exitFailure || !strings.Contains(errOut, "does not exist") {
+			t.Errorf("%v = %d, %q; want exit 1 saying the path does not exist", args, code, errOut)
+		}
+		if _, err := os.Stat(typo); err == nil {
+			t.Fatalf("%v created %s", args, typo)
+		}
+	}
+	if code, _, errOut := cli(t, "keys", "create", "-keyset-file", typo, "default"); code != exitOK {
+		t.Errorf("keys create on a new path = %d, %s", code, errOut)
+	}
+}

@@ -201,13 +201,16 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 	}
 	setup, cancel := context.WithTimeout(ctx, sf.timeout)
 	defer cancel()
-	store, closeStore, err := sf.open(setup, stderr)
+	store, closeStore, err := sf.open(setup, stderr, false)
 	if err != nil {
 		return 0, err
 	}
 	defer closeStore()
 	p, err := pii.New(store)
 	if err != nil {
+		return 0, err
+	}
+	if err := mustExist("", o.db); err != nil {
 		return 0, err
 	}
 	db, err := openDB(setup, o.db)

@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -91,14 +93,23 @@ func (f *storeFlags) kek(ctx context.Context) (tink.AEAD, func(), error) {
 	}
 }
 
-// open opens the keyset store; close releases it.
-func (f *storeFlags) open(ctx context.Context, stderr io.Writer) (s keyStore, closeFn func(), err error) {
+// open opens the keyset store; close releases it. A keyset file or SQLite
+// keyset database that does not exist is created only when create is set
+// (tillid keys create), so that a mistyped path is an error, not a new,
+// empty key store.
+func (f *storeFlags) open(ctx context.Context, stderr io.Writer, create bool) (s keyStore, closeFn func(), err error) {
 	if (f.keysetFile == "") == (f.keysetDB == "") {
 		return nil, nil, usagef("give one keyset store: -keyset-file or -keyset-db")
 	}
 	kek, closeKEK, err := f.kek(ctx)
 	if err != nil {
 		return nil, nil, err
+	}
+	if !create {
+		if err := mustExist(f.keysetFile, f.keysetDB); err != nil {
+			closeKEK()
+			return nil, nil, err
+		}
 	}
 	var opts []keys.StoreOption
 	if f.audit {
@@ -197,3 +208,23 @@ func openDB(ctx context.Context, dsn string) (*database, error) {
 }
 
 func slogJSON(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
+
+// mustExist returns an error when the keyset file, or the file of a
+// sqlite: DSN, does not exist.
+func mustExist(file, dsn string) error {
+	path := file
+	if path == "" {
+		rest, ok := strings.CutPrefix(dsn, "sqlite:")
+		if !ok {
+			rest, ok = strings.CutPrefix(dsn, "file:")
+		}
+		if !ok {
+			return nil // a server database
+		}
+		path, _, _ = strings.Cut(strings.TrimPrefix(rest, "file:"), "?")
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s does not exist: check the path (tillid keys create makes a new key store)", path)
+	}
+	return nil
+}
