@@ -173,7 +173,10 @@
 // the field's name, the aad= field's value (empty without aad=) and the
 // Protector's [WithAssociatedData], each preceded by its length as 4 bytes
 // big-endian. Renaming a type or a field therefore makes its stored values
-// unreadable: keep the names, or rewrap before renaming.
+// unreadable: keep the names, or rewrap before renaming. Moving a type to
+// another package changes nothing, except for generic types, whose names
+// include their type arguments' packages. Unnamed struct types are named by
+// their whole literal.
 //
 // # Security considerations
 //
