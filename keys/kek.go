@@ -22,11 +22,15 @@ const MasterKeySize = 32
 
 // NewLocalKEK returns a KEK built from a 32-byte master key: Tink AES-256-GCM
 // with no output prefix. The bytes are copied. It returns [ErrInvalidKEK] for
-// any other length. Most users should keep their KEK in a KMS instead; a
+// any other length, and for a key that is one byte repeated (all zeros, say),
+// which is a placeholder rather than a key. Most users should keep their KEK in a KMS instead; a
 // local master key is for a single machine and for development.
 func NewLocalKEK(masterKey []byte) (tink.AEAD, error) {
 	if len(masterKey) != MasterKeySize {
 		return nil, fmt.Errorf("keys: master key is %d bytes, want %d: %w", len(masterKey), MasterKeySize, ErrInvalidKEK)
+	}
+	if bytes.Count(masterKey, masterKey[:1]) == MasterKeySize {
+		return nil, fmt.Errorf("keys: master key is one byte repeated, not random; make one with GenerateMasterKeyFile: %w", ErrInvalidKEK)
 	}
 	params, err := aesgcm.NewParameters(aesgcm.ParametersOpts{
 		KeySizeInBytes: MasterKeySize,

@@ -404,3 +404,14 @@ func TestPRFForMatchesTink(t *testing.T) {
 		t.Error("PRFFor on an AEAD keyset succeeded")
 	}
 }
+
+func TestPlaceholderMasterKeyRefused(t *testing.T) {
+	for _, b := range []byte{0x00, 0xff, 0x42} {
+		if _, err := keys.NewLocalKEK(bytes.Repeat([]byte{b}, keys.MasterKeySize)); !errors.Is(err, keys.ErrInvalidKEK) {
+			t.Errorf("master key of %#x repeated: %v, want ErrInvalidKEK", b, err)
+		}
+	}
+	if _, err := keys.NewLocalKEK(piitest.MasterKey()); err != nil {
+		t.Errorf("piitest.MasterKey: %v", err)
+	}
+}

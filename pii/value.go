@@ -36,7 +36,9 @@ import (
 //
 // The plaintext is encoded before encryption as MarshalBinary, else
 // MarshalText, else: strings as their bytes, booleans as "true" or "false",
-// integers and floats in decimal (strconv, shortest form for floats).
+// integers and floats in decimal (strconv, shortest form for floats). So a
+// time.Time keeps its instant and its zone offset, but not its Location's
+// name (as with time.Time.MarshalBinary).
 type Value[T any] struct {
 	plain  T
 	sealed string

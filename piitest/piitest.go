@@ -4,7 +4,6 @@
 package piitest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -61,6 +60,12 @@ func (p *FixedProvider) Keyset(_ context.Context, name string, kind keys.Kind) (
 
 // MasterKey returns a fixed, public 32-byte master key for tests of keyset
 // files. DO NOT use it for real data.
-func MasterKey() []byte { return bytes.Repeat([]byte{0x42}, keys.MasterKeySize) }
+func MasterKey() []byte {
+	k := make([]byte, keys.MasterKeySize)
+	for i := range k {
+		k[i] = byte(0x42 + i)
+	}
+	return k
+}
 
 var _ keys.Provider = (*FixedProvider)(nil)
