@@ -262,6 +262,8 @@ type run struct {
 	// tokenTargets the values their results go to, index for index.
 	tokens       []pendingToken
 	tokenTargets []reflect.Value
+	// ctBuf holds decoded ciphertexts while they are decrypted.
+	ctBuf []byte
 
 	// cur is the tagged field being walked: tagged node chains hold no
 	// structs, so one is enough.
@@ -851,7 +853,10 @@ func (r *run) open(in []byte, text bool) (pt []byte, stale bool, err error) {
 	}
 	var env envelope.Parsed
 	if text {
-		env, err = envelope.ParseText(unsafeString(in), m)
+		env, err = envelope.AppendParseText(r.ctBuf, unsafeString(in), m)
+		if err == nil {
+			r.ctBuf = env.Ciphertext[:0] // reused: Tink returns a new plaintext
+		}
 	} else {
 		env, err = envelope.ParseRaw(in, m)
 	}

@@ -15,7 +15,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
-	"strings"
+	"slices"
 	"unsafe"
 )
 
@@ -134,22 +134,25 @@ type Parsed struct {
 }
 
 // ParseText parses a text envelope of mode m. It returns ErrMalformed for a
-// wrong prefix or mode, bad base64, or a Tink ciphertext shorter than the
-// mode's overhead. The returned ciphertext is a fresh slice.
-func ParseText(s string, m Mode) (Parsed, error) {
+// wrong prefix or mode, bad or non-canonical base64, or a Tink ciphertext
+// shorter than the mode's overhead. The returned ciphertext is a fresh slice.
+func ParseText(s string, m Mode) (Parsed, error) { return AppendParseText(nil, s, m) }
+
+// AppendParseText is ParseText decoding into dst's spare capacity (or a new
+// slice when it has too little), for callers that reuse a buffer.
+func AppendParseText(dst []byte, s string, m Mode) (Parsed, error) {
 	if !HasPrefixString(s) || s[2] != version || Mode(s[3]) != m {
 		return Parsed{}, ErrMalformed
 	}
-	if len(s)-PrefixSize > b64.EncodedLen(MaxPlaintextSize+Overhead(m)) {
-		return Parsed{}, ErrMalformed
-	}
 	enc := s[PrefixSize:]
-	if strings.IndexByte(enc, '\n') >= 0 || strings.IndexByte(enc, '\r') >= 0 {
+	if len(enc) > b64.EncodedLen(MaxPlaintextSize+Overhead(m)) {
 		return Parsed{}, ErrMalformed
 	}
-	ct := make([]byte, b64.DecodedLen(len(enc)))
+	ct := slices.Grow(dst[:0], b64.DecodedLen(len(enc)))[:b64.DecodedLen(len(enc))]
 	n, err := b64.Decode(ct, unsafe.Slice(unsafe.StringData(enc), len(enc)))
-	if err != nil {
+	// Decode skips CR and LF even when strict; a length that does not match
+	// the input means it skipped some, so the form was not canonical.
+	if err != nil || b64.EncodedLen(n) != len(enc) {
 		return Parsed{}, ErrMalformed
 	}
 	return parseTink(ct[:n], m)
