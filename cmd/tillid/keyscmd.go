@@ -88,6 +88,11 @@ func keysCommand(ctx context.Context, sub string, args []string, sf *storeFlags,
 	if err != nil {
 		return usagef("-kind %q: want aead, daead or prf", o.kind)
 	}
+	if n > 0 {
+		if err := keys.CheckKeyName(args[0]); err != nil {
+			return usagef("keyset NAME %q: names are 1 to 64 characters of a-z, 0-9, '_', '.' and '-'", args[0])
+		}
+	}
 	var keyID uint32
 	if n == 2 {
 		v, err := strconv.ParseUint(args[1], 10, 32)
