@@ -11,6 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/tink-crypto/tink-go/v2/tink"
 )
@@ -43,8 +46,13 @@ type keysetFile struct {
 // data "tillid/v1/keyset/<name>/<kind>".
 //
 // Writes are atomic: a temporary file in the same directory is written,
-// synced and renamed over path. One process at a time should change a file;
-// for many processes use a SQL keyset store.
+// synced and renamed over path. Other processes may change the file too
+// (the tillid CLI rotating keys while the application runs): every change
+// is built on the file as it is at that moment, so no other process's keys
+// are lost; the store looks for changes every 2 seconds (a stat) and at
+// once when a value names an unknown key ID ([Store.Refresh]). Two
+// processes changing the file in the same instant can still race, since
+// there is no file lock: for fleets, use a SQL keyset store.
 //
 // Beside each encrypted keyset the file keeps, in clear, the creation time
 // of each key and the IDs of destroyed keys (see [Store.Destroy]); these are
@@ -65,45 +73,113 @@ func OpenFile(path string, kek tink.AEAD, opts ...StoreOption) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{sets: map[KeysetID]*Keyset{}, auditor: c.auditor}
-	b, err := readLimited(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return nil, fmt.Errorf("keys: %w", err)
-	default:
-		var f keysetFile
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&f); err != nil {
-			return nil, fmt.Errorf("keys: keyset file %s is malformed: %v", path, err)
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return nil, fmt.Errorf("keys: keyset file %s is malformed: data after the keysets", path)
-		}
-		if f.Version != fileFormatVersion {
-			return nil, fmt.Errorf("keys: keyset file %s has version %d, want %d", path, f.Version, fileFormatVersion)
-		}
-		for idStr, raw := range f.Keysets {
-			id, err := parseKeysetID(idStr)
-			if err != nil {
-				return nil, fmt.Errorf("keys: keyset file %s: %v", path, err)
-			}
-			h, err := unwrapKeyset(context.Background(), kek, id, raw)
-			if err != nil {
-				return nil, fmt.Errorf("keys: keyset file %s: %w", path, err)
-			}
-			ks, err := newKeyset(id.Name, id.Kind, h, f.Meta[idStr])
-			if err != nil {
-				return nil, err
-			}
-			s.sets[id] = ks
-		}
+	fw := &fileWatch{path: path, kek: kek}
+	sets, _, err := fw.load(context.Background(), true)
+	if err != nil {
+		return nil, err
 	}
+	s := &Store{sets: sets, auditor: c.auditor, file: fw}
 	s.persist = func(ctx context.Context, sets map[KeysetID]*Keyset) error {
-		return writeKeysetFile(ctx, path, kek, sets)
+		b, err := writeKeysetFile(ctx, path, kek, sets)
+		if err == nil {
+			fw.remember(b)
+		}
+		return err
 	}
 	return s, nil
+}
+
+// fileCheckInterval is how often a file store looks at its file for changes
+// made by another process (a stat; the file is read only when it changed).
+const fileCheckInterval = 2 * time.Second
+
+// fileWatch follows a keyset file that other processes (the tillid CLI, a
+// second instance) may rewrite.
+type fileWatch struct {
+	path string
+	kek  tink.AEAD
+
+	mu        sync.Mutex
+	last      []byte       // the content last read or written
+	info      os.FileInfo  // of that content: every write renames a new file (a new inode) into place
+	nextCheck atomic.Int64 // unix nanoseconds
+}
+
+func (fw *fileWatch) remember(b []byte) {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	fw.last = b
+	fw.info, _ = os.Stat(fw.path)
+	fw.nextCheck.Store(time.Now().Add(fileCheckInterval).UnixNano())
+}
+
+// due reports whether the file should be looked at again.
+func (fw *fileWatch) due() bool { return time.Now().UnixNano() >= fw.nextCheck.Load() }
+
+// load reads the file when force is set or it changed since it was last
+// read or written, and returns its keysets and whether they are new. A
+// missing file is an empty store.
+func (fw *fileWatch) load(ctx context.Context, force bool) (map[KeysetID]*Keyset, bool, error) {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	fw.nextCheck.Store(time.Now().Add(fileCheckInterval).UnixNano())
+	st, err := os.Stat(fw.path)
+	if !force && err == nil && fw.info != nil && os.SameFile(st, fw.info) && st.ModTime().Equal(fw.info.ModTime()) && st.Size() == fw.info.Size() {
+		return nil, false, nil
+	}
+	b, err := readLimited(fw.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if !force && fw.last != nil {
+			return nil, false, fmt.Errorf("keys: keyset file %s has disappeared", fw.path)
+		}
+		return map[KeysetID]*Keyset{}, true, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("keys: %w", err)
+	}
+	if !force && bytes.Equal(b, fw.last) {
+		fw.info = st
+		return nil, false, nil
+	}
+	sets, err := parseKeysetFile(ctx, fw.path, fw.kek, b)
+	if err != nil {
+		return nil, false, err
+	}
+	fw.last = b
+	fw.info = st
+	return sets, true, nil
+}
+
+func parseKeysetFile(ctx context.Context, path string, kek tink.AEAD, b []byte) (map[KeysetID]*Keyset, error) {
+	var f keysetFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("keys: keyset file %s is malformed: %v", path, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("keys: keyset file %s is malformed: data after the keysets", path)
+	}
+	if f.Version != fileFormatVersion {
+		return nil, fmt.Errorf("keys: keyset file %s has version %d, want %d", path, f.Version, fileFormatVersion)
+	}
+	sets := map[KeysetID]*Keyset{}
+	for idStr, raw := range f.Keysets {
+		id, err := parseKeysetID(idStr)
+		if err != nil {
+			return nil, fmt.Errorf("keys: keyset file %s: %v", path, err)
+		}
+		h, err := unwrapKeyset(ctx, kek, id, raw)
+		if err != nil {
+			return nil, fmt.Errorf("keys: keyset file %s: %w", path, err)
+		}
+		ks, err := newKeyset(id.Name, id.Kind, h, f.Meta[idStr])
+		if err != nil {
+			return nil, err
+		}
+		sets[id] = ks
+	}
+	return sets, nil
 }
 
 func readLimited(path string) ([]byte, error) {
@@ -142,12 +218,12 @@ func parseKeysetID(s string) (KeysetID, error) {
 	return KeysetID{name, kind}, nil
 }
 
-func writeKeysetFile(ctx context.Context, path string, kek tink.AEAD, sets map[KeysetID]*Keyset) error {
+func writeKeysetFile(ctx context.Context, path string, kek tink.AEAD, sets map[KeysetID]*Keyset) ([]byte, error) {
 	f := keysetFile{Version: fileFormatVersion, Keysets: make(map[string]json.RawMessage, len(sets))}
 	for id, ks := range sets {
 		raw, err := wrapKeyset(ctx, kek, id, ks.handle)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		f.Keysets[id.String()] = raw
 		if len(ks.meta.Created) > 0 || len(ks.meta.Destroyed) > 0 {
@@ -158,39 +234,40 @@ func writeKeysetFile(ctx context.Context, path string, kek tink.AEAD, sets map[K
 		}
 	}
 	out, err := json.MarshalIndent(f, "", "  ")
+	out = append(out, '\n')
 	if err != nil {
-		return fmt.Errorf("keys: %v", err)
+		return nil, fmt.Errorf("keys: %v", err)
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("keys: %w", err)
+		return nil, fmt.Errorf("keys: %w", err)
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("keys: %w", err)
+		return nil, fmt.Errorf("keys: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return fmt.Errorf("keys: %w", err)
+		return nil, fmt.Errorf("keys: %w", err)
 	}
-	if _, err := tmp.Write(append(out, '\n')); err != nil {
+	if _, err := tmp.Write(out); err != nil {
 		tmp.Close()
-		return fmt.Errorf("keys: writing keyset file: %w", err)
+		return nil, fmt.Errorf("keys: writing keyset file: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("keys: writing keyset file: %w", err)
+		return nil, fmt.Errorf("keys: writing keyset file: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("keys: writing keyset file: %w", err)
+		return nil, fmt.Errorf("keys: writing keyset file: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("keys: writing keyset file: %w", err)
+		return nil, fmt.Errorf("keys: writing keyset file: %w", err)
 	}
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()
 	}
-	return nil
+	return out, nil
 }

@@ -67,6 +67,9 @@ type Store struct {
 	sets    map[KeysetID]*Keyset
 	persist func(ctx context.Context, sets map[KeysetID]*Keyset) error
 	auditor Auditor
+	// file follows the keyset file of a file store, which other processes
+	// may change; nil for a memory store.
+	file *fileWatch
 }
 
 // Keyset returns the keyset named name of the given kind, creating it with
@@ -76,6 +79,11 @@ type Store struct {
 // when the new keyset could not be written.
 func (r *Store) Keyset(ctx context.Context, name string, kind Kind) (*Keyset, error) {
 	id := KeysetID{name, kind}
+	if r.file != nil && r.file.due() {
+		if err := r.reload(ctx); err != nil {
+			return nil, err
+		}
+	}
 	r.mu.RLock()
 	ks := r.sets[id]
 	r.mu.RUnlock()
@@ -91,6 +99,17 @@ func (r *Store) Keyset(ctx context.Context, name string, kind Kind) (*Keyset, er
 func (r *Store) change(ctx context.Context, id KeysetID, create bool, fn mutation) (*Keyset, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.file != nil {
+		// Build on the file as it is now: another process (the tillid CLI,
+		// say) may have rotated since, and its keys must not be lost.
+		fresh, changed, err := r.file.load(ctx, false)
+		if err != nil {
+			return nil, err
+		}
+		if changed {
+			r.sets = fresh
+		}
+	}
 	now := time.Now()
 	ks, events, err := buildKeyset(id, r.sets[id], create, fn, now)
 	if errors.Is(err, errNoChange) {
@@ -210,6 +229,33 @@ func newLocalStoreConfig(opts []StoreOption) (storeConfig, error) {
 }
 
 var _ Provider = (*Store)(nil)
+
+// reload picks up changes another process made to the keyset file.
+func (r *Store) reload(ctx context.Context) error {
+	r.mu.Lock() // held across the read, so that a concurrent change cannot be overwritten by an older file
+	defer r.mu.Unlock()
+	fresh, changed, err := r.file.load(ctx, false)
+	if err != nil || !changed {
+		return err
+	}
+	r.sets = fresh
+	return nil
+}
+
+// Refresh returns keyset name/kind after reading a file store's file again
+// if another process changed it; pii calls it when a value names a key ID
+// it does not know. It costs a stat of the file, and a read only when the
+// file changed. For a memory store it is [Store.Keyset].
+func (r *Store) Refresh(ctx context.Context, name string, kind Kind) (*Keyset, error) {
+	if r.file != nil {
+		if err := r.reload(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return r.Keyset(ctx, name, kind)
+}
+
+var _ Refresher = (*Store)(nil)
 
 // CheckKeyName returns nil when name is a valid key name: 1 to 64
 // characters of a-z, 0-9, '_', '.' and '-'. Otherwise it returns an error

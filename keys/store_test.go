@@ -11,10 +11,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tink-crypto/tink-go/v2/keyset"
 
 	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/pii"
 	"github.com/tillid/tillid/piitest"
 )
 
@@ -413,5 +415,77 @@ func TestPlaceholderMasterKeyRefused(t *testing.T) {
 	}
 	if _, err := keys.NewLocalKEK(piitest.MasterKey()); err != nil {
 		t.Errorf("piitest.MasterKey: %v", err)
+	}
+}
+
+type fileRecord struct {
+	ID      string `pii:"-"`
+	Email   string `pii:"encrypt,aad=ID"`
+	Billing string `pii:"encrypt,key=billing"`
+}
+
+// Two processes on one keyset file (an application and the tillid CLI): the
+// application reads values under keys the CLI added at once, never erases
+// them when it writes the file, and picks up the new primary shortly.
+func TestFileStoreSharedWithAnotherProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keysets.json")
+	kek, _ := keys.NewLocalKEK(newKEK(t))
+	app, err := keys.OpenFile(path, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pApp, _ := pii.New(app)
+	r := fileRecord{ID: "1", Email: "a@example.com"}
+	if err := pApp.Protect(ctx, &r); err != nil {
+		t.Fatal(err)
+	}
+
+	cli, err := keys.OpenFile(path, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey, err := cli.Rotate(ctx, "default", keys.KindAEAD)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pCLI, _ := pii.New(cli)
+	if _, err := pCLI.Rewrap(ctx, &r); err != nil {
+		t.Fatal(err)
+	}
+
+	got := r
+	if err := pApp.Reveal(ctx, &got); err != nil || got.Email != "a@example.com" {
+		t.Fatalf("application Reveal of a value the CLI rewrapped = %v, %q", err, got.Email)
+	}
+	// The application creates another keyset: the CLI's rotation survives.
+	w := fileRecord{ID: "2", Email: "b@example.com", Billing: "x"}
+	if err := pApp.Protect(ctx, &w); err != nil {
+		t.Fatal(err)
+	}
+	reopened, err := keys.OpenFile(path, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := reopened.Keyset(ctx, "default", keys.KindAEAD)
+	if ks.PrimaryKeyID() != newKey || len(ks.Keys()) != 2 {
+		t.Fatalf("after the application wrote the file: %v, want primary %d of 2 keys", ks, newKey)
+	}
+	if len(reopened.List()) != 2 {
+		t.Errorf("keysets in the file: %d, want 2", len(reopened.List()))
+	}
+	// And the application moves to the new primary within a few seconds.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ks, err := app.Keyset(ctx, "default", keys.KindAEAD)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ks.PrimaryKeyID() == newKey {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the application never saw the CLI's rotation")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
