@@ -265,6 +265,9 @@ func (p *Protector) BlindIndexer(v any, field string) (*BlindIndexer, error) {
 // It returns an error for the wrong number of values, and the provider's
 // errors wrapped in [ErrKeyProvider].
 func (ix *BlindIndexer) BlindIndex(ctx context.Context, dst []byte, values ...string) ([]byte, error) {
+	if ctx == nil {
+		return nil, fmt.Errorf("%w: nil context; pass context.Background()", ErrInvalidTarget)
+	}
 	want := 1
 	if ix.f.tag.action == actionIndex {
 		want = len(ix.f.sources)
@@ -448,6 +451,9 @@ type indexSource struct {
 func (p *Protector) LookupTerms(ctx context.Context, v any, field string, query ...string) ([]string, error) {
 	if p == nil || p.provider == nil {
 		return nil, fmt.Errorf("%w: nil Protector; use pii.New", ErrInvalidTarget)
+	}
+	if ctx == nil {
+		return nil, fmt.Errorf("%w: nil context; pass context.Background()", ErrInvalidTarget)
 	}
 	tp, f, err := fieldByPath(v, field)
 	if err != nil {

@@ -15,7 +15,8 @@ import (
 // the Go field name), so a Column made by hand must spell them exactly as the
 // Go code does. [ColumnFor] builds one from a struct type.
 type Column struct {
-	// Type is the declaring struct type's name, for example "Customer".
+	// Type is the declaring struct type's name, for example "Customer" (for
+	// an unnamed struct type, its whole literal).
 	Type string
 	// Field is the Go field name, for example "Email".
 	Field string
@@ -48,7 +49,7 @@ func ColumnFor(v any, path string) (Column, error) {
 	default:
 		return Column{}, fmt.Errorf("pii: %s.%s is tagged %s, not encrypt or deterministic", typeName(p.typ), f.name, f.tag.action)
 	}
-	return Column{Type: typeName(p.typ), Field: f.name, Mode: m, Key: f.tag.key, RecordField: f.tag.aadField}, nil
+	return Column{Type: adName(p.typ), Field: f.name, Mode: m, Key: f.tag.key, RecordField: f.tag.aadField}, nil
 }
 
 // fieldPaths caches fieldByPath's successful answers.
@@ -174,6 +175,9 @@ func (p *Protector) RevealStored(ctx context.Context, col Column, recordID strin
 func (p *Protector) storedOp(ctx context.Context, col Column, recordID, stored string, m mode) (string, bool, error) {
 	if p == nil || p.provider == nil {
 		return "", false, fmt.Errorf("%w: nil Protector; use pii.New", ErrInvalidTarget)
+	}
+	if ctx == nil {
+		return "", false, fmt.Errorf("%w: nil context; pass context.Background()", ErrInvalidTarget)
 	}
 	f, err := col.plan()
 	if err != nil {

@@ -24,7 +24,7 @@ func TestColumnFor(t *testing.T) {
 	}{
 		{TwoFields{}, "A", pii.Column{Type: "TwoFields", Field: "A", Mode: pii.ModeEncrypt, Key: "default", RecordField: "ID"}},
 		{&TwoFields{}, "D1", pii.Column{Type: "TwoFields", Field: "D1", Mode: pii.ModeDeterministic, Key: "default"}},
-		{Nest{}, "Addr.Street", pii.Column{Type: "struct", Field: "Street", Mode: pii.ModeEncrypt, Key: "addr"}},
+		{Nest{}, "Addr.Street", pii.Column{Type: `struct { Street string "pii:\"encrypt,key=addr\"" }`, Field: "Street", Mode: pii.ModeEncrypt, Key: "addr"}},
 		{Nest{}, "C.B", pii.Column{Type: "TwoFields", Field: "B", Mode: pii.ModeEncrypt, Key: "default", RecordField: "ID"}},
 	}
 	for _, tt := range tests {

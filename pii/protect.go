@@ -325,6 +325,12 @@ func (r *run) markLeaf(v reflect.Value) (bool, error) {
 	if !r.dedupe || !v.CanAddr() {
 		return true, nil
 	}
+	return r.markOwned(v.Addr().Pointer(), v.Type())
+}
+
+// markOwned is markLeaf for any value reached by address: a leaf, or a map
+// inside a tagged field.
+func (r *run) markOwned(ptr uintptr, t reflect.Type) (bool, error) {
 	owner := leafOwner{f: r.cur}
 	if r.cur.recordIndex >= 0 {
 		if id, ok, _ := recordID(r.parent.Field(r.cur.recordIndex)); ok {
@@ -334,7 +340,7 @@ func (r *run) markLeaf(v reflect.Value) (bool, error) {
 	if r.seen == nil {
 		r.seen = make(map[seenKey]leafOwner)
 	}
-	k := seenKey{v.Addr().Pointer(), v.Type()}
+	k := seenKey{ptr, t}
 	prev, ok := r.seen[k]
 	if !ok {
 		r.seen[k] = owner
@@ -464,8 +470,21 @@ func (r *run) walk(v reflect.Value, n *node) error {
 		}
 		return nil
 	case nodeMap:
-		if v.IsNil() || r.dedupe && !r.markPtr(v.Pointer(), v.Type()) {
+		if v.IsNil() {
 			return nil
+		}
+		if r.dedupe {
+			if r.cur != nil { // a map of values of a tagged field
+				ok, err := r.markOwned(v.Pointer(), v.Type())
+				if err != nil {
+					return r.fieldErr(r.parent.Type(), err)
+				}
+				if !ok {
+					return nil
+				}
+			} else if !r.markPtr(v.Pointer(), v.Type()) {
+				return nil
+			}
 		}
 		it := v.MapRange()
 		for it.Next() {
@@ -493,6 +512,11 @@ func (r *run) walk(v reflect.Value, n *node) error {
 func (r *run) walkIface(v reflect.Value) error {
 	if v.IsNil() {
 		return nil
+	}
+	r.depth++
+	defer func() { r.depth-- }()
+	if r.depth > maxDepth {
+		return r.fieldErr(v.Type(), fmt.Errorf("%w: more than %d nested structs and interfaces", ErrTooDeep, maxDepth))
 	}
 	e := v.Elem()
 	n, err := rootNode(e.Type())
@@ -533,6 +557,8 @@ func (r *run) walkStruct(v reflect.Value, p *typePlan) error {
 		fv := v.Field(f.index)
 		if f.tagged {
 			r.cur, r.parent, r.adOK = f, v, false
+		} else {
+			r.cur = nil // untagged: what lies below is structs, which set their own
 		}
 		err := r.walk(fv, f.node)
 		r.path = r.path[:len(r.path)-1]

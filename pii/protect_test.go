@@ -1043,3 +1043,33 @@ func TestInterfaceFields(t *testing.T) {
 		t.Errorf("bad tag behind an interface: %v", err)
 	}
 }
+
+// A map shared by two tagged fields, or by two records bound to their IDs,
+// is refused like a shared pointer.
+func TestSharedMapsRefused(t *testing.T) {
+	p, _ := newProtector(t)
+	type mapS struct {
+		A map[string]string `pii:"encrypt"`
+		B map[string]string `pii:"deterministic"`
+	}
+	m := map[string]string{"k": "v"}
+	if err := p.Protect(ctx, &mapS{A: m, B: m}); !errors.Is(err, pii.ErrInvalidTarget) || m["k"] != "v" {
+		t.Errorf("map shared by two fields: %v, map %v", err, m)
+	}
+	type recM struct {
+		ID string            `pii:"-"`
+		M  map[string]string `pii:"encrypt,aad=ID"`
+	}
+	recs := []recM{{"1", m}, {"2", m}}
+	if err := p.Protect(ctx, &recs); !errors.Is(err, pii.ErrInvalidTarget) || m["k"] != "v" {
+		t.Errorf("map shared by two records: %v, map %v", err, m)
+	}
+	// A map of structs shared by two untagged fields is walked once.
+	cm := map[string]Contact{"a": {Email: "a@example.com"}}
+	both := struct{ X, Y map[string]Contact }{cm, cm}
+	mustProtect(t, p, &both)
+	mustReveal(t, p, &both)
+	if cm["a"].Email != "a@example.com" {
+		t.Errorf("shared map of structs: %v", cm)
+	}
+}
