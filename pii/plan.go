@@ -106,6 +106,18 @@ func planFor(t reflect.Type) *typePlan {
 type planBuilder struct {
 	pending map[reflect.Type]*typePlan
 	nodes   []*node
+	// keyChecks are struct types used as map keys, which must not hold
+	// tagged fields: a map key cannot be changed in place.
+	keyChecks []keyCheck
+	// owner and field name the struct field being planned, for keyChecks.
+	owner *typePlan
+	field string
+}
+
+type keyCheck struct {
+	owner *typePlan
+	field string
+	key   reflect.Type
 }
 
 func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
@@ -141,7 +153,10 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 				fail("pii.Value field has no pii tag; add one, such as `pii:\"encrypt\"`")
 				continue
 			}
+			prevOwner, prevField := b.owner, b.field
+			b.owner, b.field = p, f.Name
 			fp.node = b.untagged(f.Type)
+			b.owner, b.field = prevOwner, prevField
 			if fp.node != nil {
 				p.fields = append(p.fields, fp)
 			}
@@ -285,6 +300,16 @@ func (b *planBuilder) untagged(t reflect.Type) *node {
 			n = &node{kind: nodePtr, typ: t, elem: e}
 		}
 	case reflect.Slice, reflect.Array, reflect.Map:
+		if t.Kind() == reflect.Map {
+			k := t.Key()
+			for k.Kind() == reflect.Pointer || k.Kind() == reflect.Array {
+				k = k.Elem()
+			}
+			if k.Kind() == reflect.Struct && b.owner != nil {
+				b.structPlan(k)
+				b.keyChecks = append(b.keyChecks, keyCheck{owner: b.owner, field: b.field, key: k})
+			}
+		}
 		if e := b.untagged(t.Elem()); e != nil {
 			n = &node{kind: containerKind(t.Kind()), typ: t, elem: e}
 		}
@@ -429,6 +454,37 @@ func recordID(v reflect.Value) ([]byte, bool, error) {
 // or a plan it reaches has an error (a fixpoint, for recursive types), and
 // drops fields without work.
 func (b *planBuilder) finish() {
+	b.fixpoint()
+	if len(b.keyChecks) > 0 {
+		for _, c := range b.keyChecks {
+			kp := b.pending[c.key]
+			if kp == nil {
+				if v, ok := plans.Load(c.key); ok {
+					kp = v.(*typePlan)
+				}
+			}
+			if kp != nil && kp.tagged && c.owner.err == nil {
+				c.owner.err = &FieldError{Type: c.owner.typ, Path: typeName(c.owner.typ) + "." + c.field,
+					Err: fmt.Errorf("%w: map keys of type %s hold tagged fields, and a map key cannot be protected in place; key the map by an ID instead", ErrInvalidTag, c.key)}
+			}
+		}
+		b.fixpoint() // carry the new errors to the types that reach them
+	}
+	for _, n := range b.nodes {
+		n.work, _ = nodeState(n)
+	}
+	for _, p := range b.pending {
+		kept := p.fields[:0]
+		for _, f := range p.fields {
+			if w, _ := nodeState(f.node); w {
+				kept = append(kept, f)
+			}
+		}
+		p.fields = kept
+	}
+}
+
+func (b *planBuilder) fixpoint() {
 	for changed := true; changed; {
 		changed = false
 		for _, p := range b.pending {
@@ -448,18 +504,6 @@ func (b *planBuilder) finish() {
 				}
 			}
 		}
-	}
-	for _, n := range b.nodes {
-		n.work, _ = nodeState(n)
-	}
-	for _, p := range b.pending {
-		kept := p.fields[:0]
-		for _, f := range p.fields {
-			if w, _ := nodeState(f.node); w {
-				kept = append(kept, f)
-			}
-		}
-		p.fields = kept
 	}
 }
 

@@ -158,3 +158,22 @@ func TestNoTags(t *testing.T) {
 		t.Errorf("Protect(untagged struct) = %v, %+v", err, v)
 	}
 }
+
+type badMapKey struct {
+	ByContact map[Contact]int
+}
+
+type badMapKeyPtr struct {
+	L []map[*Contact]int
+}
+
+func TestTaggedMapKeysRefused(t *testing.T) {
+	for _, v := range []any{badMapKey{}, badMapKeyPtr{}} {
+		if err := pii.Validate(v); !errors.Is(err, pii.ErrInvalidTag) || !strings.Contains(err.Error(), "map key") {
+			t.Errorf("Validate(%T) = %v, want ErrInvalidTag about map keys", v, err)
+		}
+	}
+	if err := pii.Validate(struct{ M map[string]Contact }{}); err != nil {
+		t.Errorf("a map with tagged values and plain keys: %v", err)
+	}
+}
