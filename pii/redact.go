@@ -42,6 +42,7 @@ type rnode struct {
 	isNull   bool
 	children []rchild
 	list     bool // children are a list, not named fields
+	group    bool // children are named fields (a struct)
 }
 
 type rchild struct {
@@ -70,8 +71,10 @@ func redactValue(v reflect.Value, seen []uintptr, depth int) rnode {
 			return rnode{isNull: true, leaf: "<nil>"}
 		}
 		if v.CanInterface() {
-			if err, ok := v.Interface().(error); ok && (v.Type().Elem().Kind() != reflect.Struct || !planFor(v.Type().Elem()).tagged) {
-				return rnode{leaf: err.Error()}
+			if err, ok := v.Interface().(error); ok {
+				if text, ok := errText(err); ok {
+					return rnode{leaf: text}
+				}
 			}
 		}
 		if slices.Contains(seen, v.Pointer()) {
@@ -84,7 +87,9 @@ func redactValue(v reflect.Value, seen []uintptr, depth int) rnode {
 		}
 		if v.CanInterface() {
 			if err, ok := v.Interface().(error); ok {
-				return rnode{leaf: err.Error()}
+				if text, ok := errText(err); ok {
+					return rnode{leaf: text}
+				}
 			}
 		}
 		return redactValue(v.Elem(), seen, depth+1)
@@ -154,14 +159,15 @@ func redactStruct(v reflect.Value, seen []uintptr, depth int) rnode {
 	// Opaque values that print themselves and hold no tagged fields, such as
 	// time.Time, are shown through their own text.
 	if v.CanInterface() {
-		if err, ok := v.Interface().(error); ok && !planFor(t).tagged {
-			return rnode{leaf: err.Error()}
-		}
-		if x, ok := v.Interface().(fmt.Stringer); ok && planFor(t).err == nil && !planFor(t).tagged {
-			return rnode{leaf: x.String()}
+		if err, ok := v.Interface().(error); ok {
+			if text, ok := errText(err); ok {
+				return rnode{leaf: text}
+			}
+		} else if x, ok := v.Interface().(fmt.Stringer); ok && (opaque(t) || reflect.PointerTo(t).Implements(sealerType)) {
+			return rnode{leaf: x.String()} // a pii.Value's String never shows its value
 		}
 	}
-	n := rnode{}
+	n := rnode{group: true}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -176,6 +182,68 @@ func redactStruct(v reflect.Value, seen []uintptr, depth int) rnode {
 	return n
 }
 
+// opaque reports whether a value of type t can be shown through its own
+// String or Error method: it holds no tagged field and no exported
+// interface field through which one could be reached (or promoted).
+func opaque(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return true
+	}
+	p := planFor(t)
+	return p.err == nil && !p.work
+}
+
+// errOpaque is opaque for error types: interface fields are allowed (the
+// error they hold is checked through Unwrap), except embedded ones, whose
+// methods are promoted, and tagged fields are not.
+func errOpaque(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return true
+	}
+	if p := planFor(t); p.err != nil || p.tagged {
+		return false
+	}
+	for i := range t.NumField() {
+		if f := t.Field(i); f.Anonymous && f.Type.Kind() == reflect.Interface {
+			return false
+		}
+	}
+	return true
+}
+
+// errText returns err's text when no error in its chain (errors.Unwrap,
+// both forms) is of a type with tagged or interface fields; a wrapping
+// error's text includes what it wraps, which may print tagged values.
+func errText(err error) (string, bool) {
+	queue := []error{err}
+	for n := 0; len(queue) > 0 && n < redactMaxDepth; n++ {
+		e := queue[0]
+		queue = queue[1:]
+		if e == nil {
+			continue
+		}
+		if !errOpaque(reflect.TypeOf(e)) {
+			return "", false
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			queue = append(queue, u.Unwrap())
+		case interface{ Unwrap() []error }:
+			queue = append(queue, u.Unwrap()...)
+		}
+	}
+	if len(queue) > 0 {
+		return "", false
+	}
+	return err.Error(), true
+}
+
 // String renders the view like %+v: {Name:Ada Email:[redacted]}.
 func (r RedactedValue) String() string {
 	var b strings.Builder
@@ -184,7 +252,7 @@ func (r RedactedValue) String() string {
 }
 
 func writeText(b *strings.Builder, n rnode) {
-	if n.children == nil && !n.list && n.leaf != "" || n.isNull {
+	if !n.group && !n.list || n.isNull {
 		b.WriteString(n.leaf)
 		return
 	}
@@ -226,7 +294,7 @@ func (r RedactedValue) GoString() string { return r.String() }
 func (r RedactedValue) LogValue() slog.Value { return logValue(r.tree()) }
 
 func logValue(n rnode) slog.Value {
-	if n.children == nil && !n.list || n.isNull {
+	if !n.group && !n.list || n.isNull {
 		if n.val != nil {
 			return slog.AnyValue(n.val)
 		}
@@ -258,7 +326,7 @@ func writeJSON(b *bytes.Buffer, n rnode) error {
 	case n.isNull:
 		b.WriteString("null")
 		return nil
-	case n.children == nil && !n.list:
+	case !n.group && !n.list:
 		var x any = n.leaf
 		if n.val != nil {
 			x = n.val
@@ -363,8 +431,10 @@ func redactAttr(a slog.Attr) slog.Attr {
 		if r, ok := v.(RedactedValue); ok {
 			return slog.Attr{Key: a.Key, Value: r.LogValue()}
 		}
-		if err, ok := v.(error); ok && !reachesTagged(reflect.TypeOf(v)) {
-			return slog.Attr{Key: a.Key, Value: slog.StringValue(err.Error())}
+		if err, ok := v.(error); ok {
+			if text, ok := errText(err); ok {
+				return slog.Attr{Key: a.Key, Value: slog.StringValue(text)}
+			}
 		}
 		if needsRedaction(reflect.TypeOf(v)) {
 			return slog.Attr{Key: a.Key, Value: Redacted(v).LogValue()}
@@ -373,14 +443,6 @@ func redactAttr(a slog.Attr) slog.Attr {
 	return a
 }
 
-// reachesTagged reports whether t is, or points to, a struct type with
-// tagged fields.
-func reachesTagged(t reflect.Type) bool {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t != nil && t.Kind() == reflect.Struct && planFor(t).tagged
-}
 
 // needsRedaction reports whether a value of type t may show personal data
 // through a handler's own formatting: a struct, a map (its keys), an

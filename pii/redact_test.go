@@ -141,3 +141,49 @@ func TestRedactingHandlerOddPaths(t *testing.T) {
 		}
 	}
 }
+
+type leakStr struct {
+	Name string `pii:"encrypt"`
+}
+
+func (l leakStr) String() string { return "leakStr(" + l.Name + ")" }
+func (l leakStr) Error() string  { return "err " + l.Name }
+
+type embStringer struct{ fmt.Stringer }
+type embError struct{ error }
+
+// A String or Error method promoted from an embedded interface, or an
+// error wrapping a tagged one, does not print tagged values.
+func TestRedactedPromotedMethods(t *testing.T) {
+	secret := leakStr{Name: "leak-secret"}
+	var buf bytes.Buffer
+	l := slog.New(pii.NewRedactingHandler(slog.NewTextHandler(&buf, nil)))
+	l.Info("m", "s", embStringer{secret}, "e", embError{secret}, "w", fmt.Errorf("w: %w", secret), "plain", fmt.Errorf("w: %w", errors.New("boom")))
+	fmt.Fprint(&buf, pii.Redacted(embStringer{secret}), pii.Redacted(embError{secret}), pii.Redacted(fmt.Errorf("w: %w", secret)))
+	if strings.Contains(buf.String(), "leak") {
+		t.Errorf("a promoted or wrapping method printed a tagged value:\n%s", buf.String())
+	}
+	if !strings.Contains(buf.String(), "w: boom") {
+		t.Errorf("a plain wrapped error lost its text:\n%s", buf.String())
+	}
+}
+
+func TestRedactedLeaves(t *testing.T) {
+	for _, tt := range []struct {
+		v    any
+		want string
+	}{
+		{"", ""},
+		{struct{}{}, "{}"},
+		{struct{ A, B string }{"", "b"}, "{A: B:b}"},
+		{pii.NewValue("x"), "pii.Value(plaintext)"},
+		{[]string{}, "[]"},
+	} {
+		if got := pii.Redacted(tt.v).String(); got != tt.want {
+			t.Errorf("Redacted(%#v) = %q, want %q", tt.v, got, tt.want)
+		}
+		if b, err := json.Marshal(pii.Redacted(tt.v)); err != nil || !json.Valid(b) {
+			t.Errorf("JSON of Redacted(%#v) = %s, %v", tt.v, b, err)
+		}
+	}
+}
