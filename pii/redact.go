@@ -443,7 +443,6 @@ func redactAttr(a slog.Attr) slog.Attr {
 	return a
 }
 
-
 // needsRedaction reports whether a value of type t may show personal data
 // through a handler's own formatting: a struct, a map (its keys), an
 // interface (its dynamic value), or a pointer, slice or array of those.
