@@ -92,6 +92,10 @@ func newSQLStore(db sqlBackend, kek tink.AEAD, cfg storeConfig) *SQLStore {
 // could not be called, [ErrWrongKEK] when the row does not decrypt under
 // the KEK, and the database error.
 func (s *SQLStore) Keyset(ctx context.Context, name string, kind Kind) (*Keyset, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+
 	id := KeysetID{name, kind}
 	s.mu.RLock()
 	c := s.cache[id]
@@ -134,6 +138,19 @@ func (s *SQLStore) Keyset(ctx context.Context, name string, kind Kind) (*Keyset,
 	}
 }
 
+// ready refuses a nil or zero SQLStore (one not made by OpenSQLite or
+// OpenPostgres) and a nil context, which would otherwise crash in a
+// background goroutine.
+func (s *SQLStore) ready(ctx context.Context) error {
+	if s == nil || s.db == nil || s.kek == nil {
+		return fmt.Errorf("keys: SQLStore not opened; use OpenSQLite or OpenPostgres: %w", ErrKeyNotFound)
+	}
+	if ctx == nil {
+		return errors.New("keys: nil context; pass context.Background()")
+	}
+	return nil
+}
+
 // minRefreshInterval bounds how often Refresh reads one keyset, so that
 // values naming unknown key IDs (tampered or foreign ciphertexts) cannot
 // turn into a flood of database reads and KMS calls.
@@ -145,6 +162,10 @@ const minRefreshInterval = time.Second
 // ago. It reads the row at most once per second per keyset, and calls the
 // KEK only when the row changed. It returns the errors of [SQLStore.Keyset].
 func (s *SQLStore) Refresh(ctx context.Context, name string, kind Kind) (*Keyset, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+
 	id := KeysetID{name, kind}
 	s.mu.RLock()
 	c := s.cache[id]
@@ -303,6 +324,10 @@ func (s *SQLStore) change(ctx context.Context, id KeysetID, create bool, fn muta
 // everywhere once the TTL has passed. It returns the errors of
 // [SQLStore.Keyset]; the stored keyset is then unchanged.
 func (s *SQLStore) Rotate(ctx context.Context, name string, kind Kind) (uint32, error) {
+	if err := s.ready(ctx); err != nil {
+		return 0, err
+	}
+
 	var newID uint32
 	id := KeysetID{name, kind}
 	_, err := s.change(ctx, id, true, rotate(id, s.cfg.now(), &newID))
@@ -312,6 +337,10 @@ func (s *SQLStore) Rotate(ctx context.Context, name string, kind Kind) (uint32, 
 // Disable disables key keyID of keyset name/kind, as [Store.Disable] does.
 // Other processes see it within their cache TTL.
 func (s *SQLStore) Disable(ctx context.Context, name string, kind Kind, keyID uint32) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+
 	id := KeysetID{name, kind}
 	_, err := s.change(ctx, id, false, setStatus(id, keyID, false))
 	return err
@@ -320,6 +349,10 @@ func (s *SQLStore) Disable(ctx context.Context, name string, kind Kind, keyID ui
 // Enable enables the disabled key keyID of keyset name/kind again, as
 // [Store.Enable] does. Other processes see it within their cache TTL.
 func (s *SQLStore) Enable(ctx context.Context, name string, kind Kind, keyID uint32) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+
 	id := KeysetID{name, kind}
 	_, err := s.change(ctx, id, false, setStatus(id, keyID, true))
 	return err
@@ -330,6 +363,10 @@ func (s *SQLStore) Enable(ctx context.Context, name string, kind Kind, keyID uin
 // Other processes drop it from memory within their cache TTL. Database
 // backups taken before still hold it.
 func (s *SQLStore) Destroy(ctx context.Context, name string, kind Kind, keyID uint32) error {
+	if err := s.ready(ctx); err != nil {
+		return err
+	}
+
 	id := KeysetID{name, kind}
 	_, err := s.change(ctx, id, false, destroy(id, keyID, s.cfg.now()))
 	return err
@@ -338,6 +375,10 @@ func (s *SQLStore) Destroy(ctx context.Context, name string, kind Kind, keyID ui
 // List returns every keyset in the table, sorted by name and kind, through
 // the cache as [SQLStore.Keyset] does.
 func (s *SQLStore) List(ctx context.Context) ([]*Keyset, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+
 	ids, err := s.db.list(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("keys: listing keysets: %w", err)

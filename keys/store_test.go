@@ -489,3 +489,14 @@ func TestFileStoreSharedWithAnotherProcess(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+func TestZeroSQLStoreRefused(t *testing.T) {
+	var zero keys.SQLStore
+	if _, err := zero.Keyset(ctx, "default", keys.KindAEAD); err == nil {
+		t.Error("a zero SQLStore served a keyset")
+	}
+	p, _ := pii.New(&zero)
+	if err := p.Protect(ctx, &fileRecord{ID: "1", Email: "a@example.com"}); !errors.Is(err, pii.ErrKeyProvider) {
+		t.Errorf("Protect over a zero SQLStore = %v, want ErrKeyProvider", err)
+	}
+}
