@@ -436,3 +436,47 @@ func TestMissingKeyStore(t *testing.T) {
 		t.Errorf("keys create on a new path = %d, %s", code, errOut)
 	}
 }
+
+// An interrupted rewrap followed by another rotation starts again from the
+// first row: the checkpoint belongs to the primary keys it rewrapped to.
+func TestRewrapInterruptedThenRotated(t *testing.T) {
+	raw := masterKey(t)
+	d := sqliteRewrapDB(t)
+	app := d.openKey(t, raw)
+	p, _ := pii.New(app)
+	if _, err := d.db.Exec(`CREATE TABLE customers (id BIGINT PRIMARY KEY, email TEXT, phone TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	for i := range int64(1000) {
+		c := customer{ID: i + 1, Email: fmt.Sprintf("c%d@example.com", i), Phone: "1"}
+		if err := p.Protect(ctx, &c); err != nil {
+			t.Fatal(err)
+		}
+		d.db.Exec(`INSERT INTO customers (id, email, phone) VALUES (?, ?, ?)`, c.ID, c.Email, c.Phone)
+	}
+	store := []string{"-keyset-db", d.dsn}
+	rotate := func() {
+		for _, kind := range []string{"aead", "daead"} {
+			if code, _, errOut := cli(t, append([]string{"keys", "rotate", "-kind", kind}, append(store, "default")...)...); code != exitOK {
+				t.Fatalf("rotate: %s", errOut)
+			}
+		}
+	}
+	cols := []string{"-db", d.dsn, "-table", "customers", "-key-column", "id", "-batch", "100",
+		"-column", "email=customer.Email:aad", "-column", "phone=customer.Phone:deterministic"}
+	rotate()
+	c, cancel := context.WithCancel(ctx)
+	errOut := &cancelOnProgress{cancel: cancel}
+	run(c, append(append([]string{"rewrap"}, cols...), store...), &bytes.Buffer{}, errOut)
+	cancel()
+	rotate()
+	code, outS, errS := cli(t, append(append([]string{"rewrap"}, cols...), store...)...)
+	if code != exitOK || strings.Contains(errS, "resuming") {
+		t.Fatalf("rewrap after an interrupted run and a rotation = %d, %s\n%s", code, outS, errS)
+	}
+	cur, _ := d.openKey(t, raw).Keyset(ctx, "default", keys.KindAEAD) // a fresh instance, no cache
+	code, outS, _ = cli(t, append(append([]string{"rewrap", "-check"}, cols...), store...)...)
+	if code != exitOK || !strings.Contains(outS, fmt.Sprintf("default/%d: 1000 values", cur.PrimaryKeyID())) {
+		t.Errorf("check after the rewrap: %d\n%s", code, outS)
+	}
+}

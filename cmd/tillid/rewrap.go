@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"flag"
@@ -117,7 +118,7 @@ func runRewrap(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.StringVar(&o.keyColumn, "key-column", "", "the table's unique key `column` (integer or text), which orders the batches")
 	fs.Var(&o.columns, "column", "a protected column: `COLUMN=Type.Field[:deterministic][:key=NAME][:aad]` (repeat for several)")
 	fs.IntVar(&o.batch, "batch", 1000, "rows per batch and transaction")
-	fs.StringVar(&o.job, "job", "", "checkpoint `name` (default: the table name)")
+	fs.StringVar(&o.job, "job", "", "checkpoint `name` (default: the table, a hash of the columns and of their primary key IDs)")
 	fs.BoolVar(&o.restart, "restart", false, "start from the first row, forgetting the checkpoint")
 	fs.BoolVar(&o.check, "check", false, "count values per key ID and change nothing")
 	if len(args) > 0 && (args[0] == "help") {
@@ -196,9 +197,6 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 	case o.batch < 1:
 		return 0, usagef("-batch must be positive")
 	}
-	if o.job == "" {
-		o.job = o.table
-	}
 	setup, cancel := context.WithTimeout(ctx, sf.timeout)
 	defer cancel()
 	store, closeStore, err := sf.open(setup, stderr, false)
@@ -209,6 +207,15 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 	p, err := pii.New(store)
 	if err != nil {
 		return 0, err
+	}
+	if o.job == "" {
+		// The checkpoint belongs to this table, these columns and the
+		// primary keys they are rewrapped to: after another rotation, or
+		// with other columns, a run starts from the first row.
+		o.job, err = defaultJob(setup, store, o.table, o.columns)
+		if err != nil {
+			return 0, err
+		}
 	}
 	if err := mustExist("", o.db); err != nil {
 		return 0, err
@@ -421,6 +428,21 @@ func keyName(c pii.Column) string {
 		return "default"
 	}
 	return c.Key
+}
+
+// defaultJob names a rewrap job by its table, its column specs and the
+// primary key IDs of their keysets: "customers@" and 12 hex digits.
+func defaultJob(ctx context.Context, store keys.Provider, table string, cols columnSpecs) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00", table)
+	for _, c := range cols {
+		ks, err := store.Keyset(ctx, keyName(c.col), kindOf(c.col))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s=%s.%s:%d:%s:%t:%d\x00", c.name, c.col.Type, c.col.Field, c.col.Mode, keyName(c.col), c.aad, ks.PrimaryKeyID())
+	}
+	return fmt.Sprintf("%s@%x", table, h.Sum(nil)[:6]), nil
 }
 
 func kindOf(c pii.Column) keys.Kind {
