@@ -217,7 +217,7 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 			return 0, err
 		}
 	}
-	if err := mustExist("", o.db); err != nil {
+	if err := mustExist("", o.db, ""); err != nil {
 		return 0, err
 	}
 	db, err := openDB(setup, o.db)

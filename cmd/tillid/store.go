@@ -106,7 +106,7 @@ func (f *storeFlags) open(ctx context.Context, stderr io.Writer, create bool) (s
 		return nil, nil, err
 	}
 	if !create {
-		if err := mustExist(f.keysetFile, f.keysetDB); err != nil {
+		if err := mustExist(f.keysetFile, f.keysetDB, " (tillid keys create makes a new key store)"); err != nil {
 			closeKEK()
 			return nil, nil, err
 		}
@@ -211,7 +211,7 @@ func slogJSON(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w,
 
 // mustExist returns an error when the keyset file, or the file of a
 // sqlite: DSN, does not exist.
-func mustExist(file, dsn string) error {
+func mustExist(file, dsn, hint string) error {
 	path := file
 	if path == "" {
 		rest, ok := strings.CutPrefix(dsn, "sqlite:")
@@ -224,7 +224,7 @@ func mustExist(file, dsn string) error {
 		path, _, _ = strings.Cut(strings.TrimPrefix(rest, "file:"), "?")
 	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s does not exist: check the path (tillid keys create makes a new key store)", path)
+		return fmt.Errorf("%s does not exist: check the path%s", path, hint)
 	}
 	return nil
 }
