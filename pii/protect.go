@@ -582,7 +582,7 @@ func (r *run) associatedData() ([]byte, error) {
 	if f.recordIndex >= 0 {
 		b, ok, err := recordID(r.parent.Field(f.recordIndex))
 		if err != nil || !ok {
-			return nil, fmt.Errorf("%w: field %s must be set before the value can be bound to its record", ErrMissingRecordID, f.tag.aadField)
+			return nil, fmt.Errorf("%w: field %s must be set (and encodable as text) before the value can be bound to its record", ErrMissingRecordID, f.tag.aadField)
 		}
 		id = b
 	}

@@ -88,6 +88,9 @@ func KeyID(stored string) (Mode, uint32, error) {
 	if _, ok := Token(stored); ok {
 		// FF1 tokens carry their PRF key ID in hex; vault tokens have none (0).
 		if rest, ok := strings.CutPrefix(stored, fpePrefix); ok {
+			if rest == "" {
+				return ModeTokenize, 0, nil // an empty value
+			}
 			id, err := strconv.ParseUint(rest[:8], 16, 32)
 			if err != nil {
 				return ModeUnknown, 0, ErrDecryption

@@ -78,11 +78,16 @@ func (p *Protector) addTokenizer(domain string, t tokenizer) error {
 	return nil
 }
 
-// Token returns the bare token held in a stored tokenize= value, and false
-// when stored is not one.
+// Token returns the bare token held in a stored tokenize= value ("" for a
+// stored empty value), and false when stored is not one. Because an empty
+// value is stored as the bare prefix, a plaintext that is exactly "tl1t:"
+// or "tl1f:" in a tokenize= field reads back as empty.
 func Token(stored string) (string, bool) {
 	if tok, ok := strings.CutPrefix(stored, vaultPrefix); ok {
 		return tok, true
+	}
+	if stored == fpePrefix {
+		return "", true // an empty value
 	}
 	if rest, ok := strings.CutPrefix(stored, fpePrefix); ok && len(rest) > 9 && rest[8] == ':' {
 		return rest[9:], true
@@ -240,9 +245,10 @@ func tokenErr(err error) error {
 	return err
 }
 
-// ErrInvalidValue means a value cannot be tokenized in its domain's format:
-// empty, too short or too long, or with characters outside its alphabet.
-var ErrInvalidValue = errors.New("pii: value does not fit the token format")
+// ErrInvalidValue means a value cannot be protected as it is: it does not
+// fit its token domain's format (too short or too long, characters outside
+// the alphabet), or its type's marshaller failed.
+var ErrInvalidValue = errors.New("pii: value cannot be encoded or tokenized")
 
 // pendingToken is a vault call deferred to one batch per domain, made after
 // the walk and before any change is applied.
