@@ -63,19 +63,19 @@ func redactValue(v reflect.Value, seen []uintptr, depth int) rnode {
 	if depth > redactMaxDepth {
 		return rnode{leaf: "[…]"}
 	}
+	if k := v.Kind(); (k == reflect.Pointer || k == reflect.Interface) && !v.IsNil() && v.CanInterface() {
+		if err, ok := v.Interface().(error); ok {
+			if text, ok := errText(err); ok {
+				return rnode{leaf: text}
+			}
+		}
+	}
 	switch v.Kind() {
 	case reflect.Invalid:
 		return rnode{isNull: true, leaf: "<nil>"}
 	case reflect.Pointer:
 		if v.IsNil() {
 			return rnode{isNull: true, leaf: "<nil>"}
-		}
-		if v.CanInterface() {
-			if err, ok := v.Interface().(error); ok {
-				if text, ok := errText(err); ok {
-					return rnode{leaf: text}
-				}
-			}
 		}
 		if slices.Contains(seen, v.Pointer()) {
 			return rnode{leaf: "[cycle]"}
@@ -84,13 +84,6 @@ func redactValue(v reflect.Value, seen []uintptr, depth int) rnode {
 	case reflect.Interface:
 		if v.IsNil() {
 			return rnode{isNull: true, leaf: "<nil>"}
-		}
-		if v.CanInterface() {
-			if err, ok := v.Interface().(error); ok {
-				if text, ok := errText(err); ok {
-					return rnode{leaf: text}
-				}
-			}
 		}
 		return redactValue(v.Elem(), seen, depth+1)
 	case reflect.Struct:
