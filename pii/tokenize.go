@@ -36,7 +36,10 @@ type tokenizer interface {
 // WithVault makes the tokenize=<domain> fields of the Tokenizer's domain use
 // it: Protect stores "tl1t:" followed by a token from the vault, Reveal
 // looks the value up. With aad= on the field, the record ID is registered
-// as the token's data subject, so that Tokenizer.DeleteSubject erases it.
+// as the token's data subject, so that Tokenizer.DeleteSubject erases it;
+// it is not checked on Reveal: a vault token is bound to its domain only,
+// and reveals wherever it is copied (what binds it is who can read the
+// vault).
 // Tokenizing writes to the vault at once: when a Protect fails after some
 // fields were tokenized, their vault entries stay (a consistent tokenizer
 // hands the same tokens out again; random-mode entries are removed by the
@@ -339,6 +342,10 @@ func (r *run) resolveTokens() error {
 				out, err = g.vault.t.TokenizeBatch(r.ctx, items)
 			}
 			if err != nil {
+				var ie *tokenize.ItemError
+				if errors.As(err, &ie) && ie.Index >= 0 && ie.Index < len(chunk) {
+					first = r.tokens[chunk[ie.Index]] // name the failing element
+				}
 				err = tokenErr(err)
 				if r.mode == modeProtect && g.verify {
 					err = fmt.Errorf("%w: a value carries a token prefix but is not a token of domain %q: %w", ErrDecryption, g.vault.t.Domain(), err)

@@ -226,3 +226,18 @@ func TestTokenizeEmpty(t *testing.T) {
 		t.Errorf("Reveal of an unprotected empty value = %v, want ErrNotProtected", err)
 	}
 }
+
+// A failing value in a batch is named by its own path.
+func TestTokenizeBatchErrorPath(t *testing.T) {
+	p, _, _ := tokenProtector(t)
+	list := make([]Payment, 5)
+	for i := range list {
+		list[i] = Payment{ID: fmt.Sprint("r", i), Card: "4111111111111111", CPR: "0101901234", Email: "e@example.com"}
+	}
+	list[3].Card = "12"
+	err := p.Protect(ctx, &list)
+	var fe *pii.FieldError
+	if !errors.As(err, &fe) || !strings.Contains(fe.Path, "[3].Card") {
+		t.Errorf("error for element 3 = %v", err)
+	}
+}

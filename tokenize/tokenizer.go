@@ -11,6 +11,8 @@ import (
 	"github.com/tink-crypto/tink-go/v2/prf"
 	"github.com/tink-crypto/tink-go/v2/tink"
 
+	"github.com/tink-crypto/tink-go/v2/keyset"
+
 	"github.com/tillid/tillid/keys"
 )
 
@@ -191,6 +193,27 @@ func (t *Tokenizer) TokenizeBatch(ctx context.Context, items []Item) ([]string, 
 	return t.tokenize(ctx, items, true)
 }
 
+// ItemError is the error of a batch call that one item or token caused: it
+// names the item's position (from 0) and wraps the cause, which carries no
+// value.
+type ItemError struct {
+	Index int
+	Err   error
+}
+
+// Error returns the cause's text, which names the item from 1.
+func (e *ItemError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *ItemError) Unwrap() error { return e.Err }
+
+func itemErr(batch bool, i int, err error) error {
+	if !batch {
+		return err
+	}
+	return &ItemError{Index: i, Err: err}
+}
+
 func (t *Tokenizer) tokenize(ctx context.Context, items []Item, batch bool) ([]string, error) {
 	if len(items) > MaxBatchSize {
 		return nil, fmt.Errorf("tokenize: batch of %d items is larger than %d", len(items), MaxBatchSize)
@@ -203,13 +226,13 @@ func (t *Tokenizer) tokenize(ctx context.Context, items []Item, batch bool) ([]s
 	}
 	for i, it := range items {
 		if err := t.checkValue(it.Value); err != nil {
-			return nil, fmt.Errorf("tokenize: domain %q: %s%w", t.domain, where(i), err)
+			return nil, itemErr(batch, i, fmt.Errorf("tokenize: domain %q: %s%w", t.domain, where(i), err))
 		}
 		if it.TTL < 0 {
-			return nil, fmt.Errorf("tokenize: %sTTL %v is negative", where(i), it.TTL)
+			return nil, itemErr(batch, i, fmt.Errorf("tokenize: %sTTL %v is negative", where(i), it.TTL))
 		}
 		if len(it.Subject) > MaxValueSize {
-			return nil, fmt.Errorf("tokenize: %ssubject of %d bytes is larger than %d", where(i), len(it.Subject), MaxValueSize)
+			return nil, itemErr(batch, i, fmt.Errorf("tokenize: %ssubject of %d bytes is larger than %d", where(i), len(it.Subject), MaxValueSize))
 		}
 	}
 	if len(items) == 0 {
@@ -386,7 +409,7 @@ func (t *Tokenizer) detokenize(ctx context.Context, tokens []string, batch bool)
 	}
 	for i, tok := range tokens {
 		if tok == "" || len(tok) > MaxValueSize {
-			return nil, fmt.Errorf("tokenize: domain %q: %sempty or oversized token: %w", t.domain, where(i), ErrTokenNotFound)
+			return nil, itemErr(batch, i, fmt.Errorf("tokenize: domain %q: %sempty or oversized token: %w", t.domain, where(i), ErrTokenNotFound))
 		}
 	}
 	if len(tokens) == 0 {
@@ -410,13 +433,13 @@ func (t *Tokenizer) detokenize(ctx context.Context, tokens []string, batch bool)
 	out := make([]string, len(tokens))
 	for i, e := range entries {
 		if e.Token == "" {
-			return nil, fmt.Errorf("tokenize: domain %q: %s%w", t.domain, where(i), ErrTokenNotFound)
+			return nil, itemErr(batch, i, fmt.Errorf("tokenize: domain %q: %s%w", t.domain, where(i), ErrTokenNotFound))
 		}
 		// The associated data names the token asked for, so an entry the
 		// store returned for another token does not decrypt.
 		pt, err := a.Decrypt(e.Ciphertext, t.associatedData(tokens[i]))
 		if err != nil {
-			return nil, t.decryptError(ks, e.Ciphertext, where(i))
+			return nil, itemErr(batch, i, t.decryptError(ks, e.Ciphertext, where(i)))
 		}
 		out[i] = string(pt)
 	}
@@ -454,7 +477,10 @@ func (t *Tokenizer) Delete(ctx context.Context, token string) error {
 // [ForSubject] subject, under any enabled PRF key, and returns how many it
 // deleted. Tokens in other domains are not touched: call it on the
 // Tokenizer of each domain. It returns an error wrapping [ErrInvalidValue]
-// for an empty subject.
+// for an empty subject, and, with the count of what it did delete, an error
+// wrapping keys.ErrKeyDisabled when the PRF keyset has disabled keys, under
+// which some of the subject's tokens may be indexed and so not found: an
+// erasure is never reported complete when it may not be.
 func (t *Tokenizer) DeleteSubject(ctx context.Context, subject string) (int64, error) {
 	if subject == "" || len(subject) > MaxValueSize {
 		return 0, fmt.Errorf("tokenize: domain %q: subject is empty or larger than %d bytes: %w", t.domain, MaxValueSize, ErrInvalidValue)
@@ -478,6 +504,17 @@ func (t *Tokenizer) DeleteSubject(ctx context.Context, subject string) (int64, e
 	n, err := t.store.Delete(ctx, t.domain, Selection{Subjects: subjects})
 	if err != nil {
 		return 0, fmt.Errorf("tokenize: domain %q: deleting a subject's tokens: %w", t.domain, err)
+	}
+	// Tokens indexed under a disabled PRF key cannot be found: say so
+	// rather than report an erasure that may be incomplete.
+	var disabled []uint32
+	for _, k := range ks.Keys() {
+		if k.Status == keyset.Disabled {
+			disabled = append(disabled, k.KeyID)
+		}
+	}
+	if len(disabled) > 0 {
+		return n, fmt.Errorf("tokenize: domain %q: deleted %d tokens, but PRF keys %v are disabled and tokens indexed under them may remain; enable them and run DeleteSubject again: %w", t.domain, n, disabled, keys.ErrKeyDisabled)
 	}
 	return n, nil
 }

@@ -223,3 +223,38 @@ func TestTokenizeProviderErrors(t *testing.T) {
 		t.Errorf("Tokenize with a bad key name: err = %v, want keys.ErrKeyNotFound", err)
 	}
 }
+
+// An erasure is never reported complete while tokens may hide under a
+// disabled PRF key; batch errors name their item.
+func TestDeleteSubjectWithDisabledKey(t *testing.T) {
+	ctx := context.Background()
+	store := keys.NewMemory()
+	tk, err := tokenize.New(store, tokenize.NewMemoryStore(), "card", tokenize.ModeRandom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tk.Tokenize(ctx, "4111111111111111", tokenize.ForSubject("c1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := store.Keyset(ctx, "tokenize-card", keys.KindPRF)
+	old := ks.PrimaryKeyID()
+	store.Rotate(ctx, "tokenize-card", keys.KindPRF)
+	store.Disable(ctx, "tokenize-card", keys.KindPRF, old)
+	n, err := tk.DeleteSubject(ctx, "c1")
+	if !errors.Is(err, keys.ErrKeyDisabled) || n != 0 {
+		t.Errorf("DeleteSubject with a disabled key = %d, %v; want 0 and ErrKeyDisabled", n, err)
+	}
+	store.Enable(ctx, "tokenize-card", keys.KindPRF, old)
+	if n, err := tk.DeleteSubject(ctx, "c1"); n != 1 || err != nil {
+		t.Errorf("DeleteSubject after Enable = %d, %v", n, err)
+	}
+	if _, err := tk.Detokenize(ctx, tok); !errors.Is(err, tokenize.ErrTokenNotFound) {
+		t.Errorf("token after erasure: %v", err)
+	}
+	_, err = tk.TokenizeBatch(ctx, []tokenize.Item{{Value: "a"}, {Value: ""}})
+	var ie *tokenize.ItemError
+	if !errors.As(err, &ie) || ie.Index != 1 {
+		t.Errorf("TokenizeBatch with a bad second item = %v", err)
+	}
+}
