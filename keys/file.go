@@ -49,10 +49,12 @@ type keysetFile struct {
 // synced and renamed over path. Other processes may change the file too
 // (the tillid CLI rotating keys while the application runs): every change
 // is built on the file as it is at that moment, so no other process's keys
-// are lost; the store looks for changes every 2 seconds (a stat) and at
-// once when a value names an unknown key ID ([Store.Refresh]). Two
-// processes changing the file in the same instant can still race, since
-// there is no file lock: for fleets, use a SQL keyset store.
+// are lost, and changes take turns under an advisory lock (flock) on
+// path+".lock", a file left beside the keyset file (on systems without
+// flock, changes in the same instant can race). The store looks for other
+// processes' changes every 2 seconds (a stat) and at once when a value
+// names an unknown key ID ([Store.Refresh]). For fleets, use a SQL keyset
+// store.
 //
 // Beside each encrypted keyset the file keeps, in clear, the creation time
 // of each key and the IDs of destroyed keys (see [Store.Destroy]); these are
@@ -80,9 +82,9 @@ func OpenFile(path string, kek tink.AEAD, opts ...StoreOption) (*Store, error) {
 	}
 	s := &Store{sets: sets, auditor: c.auditor, file: fw}
 	s.persist = func(ctx context.Context, sets map[KeysetID]*Keyset) error {
-		b, err := writeKeysetFile(ctx, path, kek, sets)
+		b, info, err := writeKeysetFile(ctx, path, kek, sets)
 		if err == nil {
-			fw.remember(b)
+			fw.remember(b, info)
 		}
 		return err
 	}
@@ -105,11 +107,13 @@ type fileWatch struct {
 	nextCheck atomic.Int64 // unix nanoseconds
 }
 
-func (fw *fileWatch) remember(b []byte) {
+// remember records what this process wrote, with the identity of the file
+// it wrote (taken before the rename: by the time the rename is done, another
+// process may already have replaced it).
+func (fw *fileWatch) remember(b []byte, info os.FileInfo) {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	fw.last = b
-	fw.info, _ = os.Stat(fw.path)
+	fw.last, fw.info = b, info
 	fw.nextCheck.Store(time.Now().Add(fileCheckInterval).UnixNano())
 }
 
@@ -218,12 +222,12 @@ func parseKeysetID(s string) (KeysetID, error) {
 	return KeysetID{name, kind}, nil
 }
 
-func writeKeysetFile(ctx context.Context, path string, kek tink.AEAD, sets map[KeysetID]*Keyset) ([]byte, error) {
+func writeKeysetFile(ctx context.Context, path string, kek tink.AEAD, sets map[KeysetID]*Keyset) ([]byte, os.FileInfo, error) {
 	f := keysetFile{Version: fileFormatVersion, Keysets: make(map[string]json.RawMessage, len(sets))}
 	for id, ks := range sets {
 		raw, err := wrapKeyset(ctx, kek, id, ks.handle)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		f.Keysets[id.String()] = raw
 		if len(ks.meta.Created) > 0 || len(ks.meta.Destroyed) > 0 {
@@ -236,38 +240,43 @@ func writeKeysetFile(ctx context.Context, path string, kek tink.AEAD, sets map[K
 	out, err := json.MarshalIndent(f, "", "  ")
 	out = append(out, '\n')
 	if err != nil {
-		return nil, fmt.Errorf("keys: %v", err)
+		return nil, nil, fmt.Errorf("keys: %v", err)
 	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
+		return nil, nil, fmt.Errorf("keys: %w", err)
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
+		return nil, nil, fmt.Errorf("keys: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return nil, fmt.Errorf("keys: %w", err)
+		return nil, nil, fmt.Errorf("keys: %w", err)
 	}
 	if _, err := tmp.Write(out); err != nil {
 		tmp.Close()
-		return nil, fmt.Errorf("keys: writing keyset file: %w", err)
+		return nil, nil, fmt.Errorf("keys: writing keyset file: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return nil, fmt.Errorf("keys: writing keyset file: %w", err)
+		return nil, nil, fmt.Errorf("keys: writing keyset file: %w", err)
+	}
+	info, err := tmp.Stat()
+	if err != nil {
+		tmp.Close()
+		return nil, nil, fmt.Errorf("keys: writing keyset file: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
-		return nil, fmt.Errorf("keys: writing keyset file: %w", err)
+		return nil, nil, fmt.Errorf("keys: writing keyset file: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return nil, fmt.Errorf("keys: writing keyset file: %w", err)
+		return nil, nil, fmt.Errorf("keys: writing keyset file: %w", err)
 	}
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()
 	}
-	return out, nil
+	return out, info, nil
 }

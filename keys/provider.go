@@ -100,8 +100,14 @@ func (r *Store) change(ctx context.Context, id KeysetID, create bool, fn mutatio
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.file != nil {
-		// Build on the file as it is now: another process (the tillid CLI,
-		// say) may have rotated since, and its keys must not be lost.
+		// Build on the file as it is now, under the file lock: another
+		// process (the tillid CLI, say) may have rotated since, and its keys
+		// must not be lost.
+		unlock, err := lockFile(ctx, r.file.path)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
 		fresh, changed, err := r.file.load(ctx, false)
 		if err != nil {
 			return nil, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -215,8 +216,14 @@ func TestFileStore(t *testing.T) {
 		t.Error("OpenFile with a wrong KEK changed the file")
 	}
 	entries, _ := os.ReadDir(filepath.Dir(path))
-	if len(entries) != 1 {
-		t.Errorf("directory holds %d entries, want only the keyset file (no temp files left)", len(entries))
+	var names []string
+	for _, e := range entries {
+		if e.Name() != filepath.Base(path)+".lock" {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) != 1 {
+		t.Errorf("directory holds %v, want only the keyset file and its lock (no temp files left)", names)
 	}
 	// A keyset moved to another name does not decrypt (associated data).
 	moved := bytes.Replace(raw, []byte(`"crm/daead"`), []byte(`"other/daead"`), 1)
@@ -498,5 +505,47 @@ func TestZeroSQLStoreRefused(t *testing.T) {
 	p, _ := pii.New(&zero)
 	if err := p.Protect(ctx, &fileRecord{ID: "1", Email: "a@example.com"}); !errors.Is(err, pii.ErrKeyProvider) {
 		t.Errorf("Protect over a zero SQLStore = %v, want ErrKeyProvider", err)
+	}
+}
+
+// Two processes (here: two stores) changing one keyset file at the same
+// time lose nothing: changes take turns under the file lock.
+func TestFileStoreConcurrentProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.json")
+	kek, _ := keys.NewLocalKEK(newKEK(t))
+	a, _ := keys.OpenFile(path, kek)
+	b, _ := keys.OpenFile(path, kek)
+	if _, err := a.Keyset(ctx, "default", keys.KindAEAD); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for range 30 {
+			if _, err := a.Rotate(ctx, "default", keys.KindAEAD); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for i := range 60 {
+			if _, err := b.Keyset(ctx, fmt.Sprintf("k%03d", i), keys.KindAEAD); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	wg.Wait()
+	c, err := keys.OpenFile(path, kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := c.Keyset(ctx, "default", keys.KindAEAD)
+	if n := len(ks.Keys()); n != 31 {
+		t.Errorf("default has %d keys after 30 rotations beside another writer, want 31", n)
+	}
+	if n := len(c.List()); n != 61 {
+		t.Errorf("%d keysets, want 61", n)
 	}
 }
