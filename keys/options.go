@@ -63,7 +63,8 @@ func WithAuditor(a Auditor) StoreOption {
 // the KEK, so that a KEK revoked in the KMS stops the instance within ttl.
 // That costs one KEK (KMS) call per keyset per ttl. While the KMS is down,
 // cached keysets keep working until their ttl ends. ttl must be positive.
-// File and memory stores refuse it: they read once, at open.
+// File and memory stores refuse it: a memory store has nothing to reload,
+// and a file store looks at its file every 2 seconds (see [OpenFile]).
 func WithCacheTTL(ttl time.Duration) StoreOption {
 	return storeOptionFunc(func(c *storeConfig) error {
 		if ttl <= 0 {

@@ -186,9 +186,9 @@ func (v *Value[T]) piiWithSealed(s string) reflect.Value {
 func (v *Value[T]) piiCheck() error {
 	t := reflect.TypeFor[T]()
 	pt := reflect.PointerTo(t)
-	switch {
-	case t.Implements(binaryMarshalerType) && pt.Implements(binaryUnmarshalerType),
-		t.Implements(textMarshalerType) && pt.Implements(textUnmarshalerType):
+	switch { // methods on T or on *T (big.Int's are on *Int)
+	case pt.Implements(binaryMarshalerType) && pt.Implements(binaryUnmarshalerType),
+		pt.Implements(textMarshalerType) && pt.Implements(textUnmarshalerType):
 		return nil
 	}
 	switch t.Kind() {
@@ -220,12 +220,12 @@ var (
 )
 
 func (v *Value[T]) piiEncode() ([]byte, error) {
-	if x, ok := any(v.plain).(encoding.BinaryMarshaler); ok {
+	if x, ok := any(&v.plain).(encoding.BinaryMarshaler); ok {
 		if _, ok := any(&v.plain).(encoding.BinaryUnmarshaler); ok {
 			return x.MarshalBinary()
 		}
 	}
-	if x, ok := any(v.plain).(encoding.TextMarshaler); ok {
+	if x, ok := any(&v.plain).(encoding.TextMarshaler); ok {
 		if _, ok := any(&v.plain).(encoding.TextUnmarshaler); ok {
 			return x.MarshalText()
 		}
@@ -256,7 +256,7 @@ func (v *Value[T]) piiWithPlain(b []byte) (reflect.Value, error) {
 		return reflect.Value{}, fmt.Errorf("%w: revealed bytes do not decode as %s", ErrDecryption, reflect.TypeFor[T]())
 	}
 	if x, ok := any(p).(encoding.BinaryUnmarshaler); ok {
-		if _, ok := any(out.plain).(encoding.BinaryMarshaler); ok {
+		if _, ok := any(p).(encoding.BinaryMarshaler); ok {
 			if x.UnmarshalBinary(b) != nil {
 				return bad()
 			}
@@ -264,7 +264,7 @@ func (v *Value[T]) piiWithPlain(b []byte) (reflect.Value, error) {
 		}
 	}
 	if x, ok := any(p).(encoding.TextUnmarshaler); ok {
-		if _, ok := any(out.plain).(encoding.TextMarshaler); ok {
+		if _, ok := any(p).(encoding.TextMarshaler); ok {
 			if x.UnmarshalText(b) != nil {
 				return bad()
 			}

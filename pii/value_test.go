@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/big"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -177,5 +178,22 @@ func TestValueBadCiphertextType(t *testing.T) {
 	}
 	if err := b.V.Scan(42); err == nil {
 		t.Error("Scan(int) succeeded")
+	}
+}
+
+// Marshal methods on the pointer type (as math/big's) are found too.
+func TestValuePointerReceiverMarshaller(t *testing.T) {
+	p, _ := newProtector(t)
+	type acct struct {
+		Balance pii.Value[big.Int] `pii:"encrypt"`
+	}
+	var n big.Int
+	n.SetString("123456789012345678901234567890", 10)
+	a := acct{Balance: pii.NewValue(n)}
+	mustProtect(t, p, &a)
+	mustReveal(t, p, &a)
+	got, ok := a.Balance.Get()
+	if !ok || got.String() != "123456789012345678901234567890" {
+		t.Errorf("big.Int round trip = %v, %v", got.String(), ok)
 	}
 }

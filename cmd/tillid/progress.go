@@ -36,6 +36,7 @@ func newProgress(w io.Writer, table string) *progress {
 // update reports the rows done of total, and the values rewrapped and
 // skipped so far.
 func (p *progress) update(done, total, left, changed, skipped int64, rate float64) {
+	total = max(total, done) // rows the application inserts meanwhile are rewrapped too
 	if p.bar == nil {
 		fmt.Fprintf(p.w, "rewrap: %d/%d rows (%d left), %d values rewrapped, %d skipped, %.0f rows/s\n", done, total, left, changed, skipped, rate)
 		return
