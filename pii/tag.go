@@ -86,22 +86,12 @@ func parseFieldTag(raw string) (fieldTag, error) {
 		return fieldTag{}, fmt.Errorf("%v", err)
 	}
 	ft := fieldTag{key: defaultKeyName}
-	switch t.Action.Name {
-	case "encrypt":
-		ft.action = actionEncrypt
-	case "deterministic":
-		ft.action = actionDeterministic
-	case "redact":
-		ft.action = actionRedact
-	case "-":
-		ft.action = actionSkip
-	case "index":
-		ft.action = actionIndex
-	case "hash":
-		ft.action = actionHash
-	case "tokenize":
-		ft.action = actionTokenize
-	default:
+	for a := actionEncrypt; a <= actionTokenize; a++ {
+		if a.String() == t.Action.Name {
+			ft.action = a
+		}
+	}
+	if ft.action == actionUnknown {
 		return fieldTag{}, fmt.Errorf("unknown action %q; use encrypt, deterministic, index=<Field>, hash, tokenize=<domain>, redact or -", t.Action.Name)
 	}
 	switch {
