@@ -337,25 +337,15 @@ func (s *SQLStore) Rotate(ctx context.Context, name string, kind Kind) (uint32, 
 // Disable disables key keyID of keyset name/kind, as [Store.Disable] does.
 // Other processes see it within their cache TTL.
 func (s *SQLStore) Disable(ctx context.Context, name string, kind Kind, keyID uint32) error {
-	if err := s.ready(ctx); err != nil {
-		return err
-	}
-
 	id := KeysetID{name, kind}
-	_, err := s.change(ctx, id, false, setStatus(id, keyID, false))
-	return err
+	return s.mutate(ctx, id, func() mutation { return setStatus(id, keyID, false) })
 }
 
 // Enable enables the disabled key keyID of keyset name/kind again, as
 // [Store.Enable] does. Other processes see it within their cache TTL.
 func (s *SQLStore) Enable(ctx context.Context, name string, kind Kind, keyID uint32) error {
-	if err := s.ready(ctx); err != nil {
-		return err
-	}
-
 	id := KeysetID{name, kind}
-	_, err := s.change(ctx, id, false, setStatus(id, keyID, true))
-	return err
+	return s.mutate(ctx, id, func() mutation { return setStatus(id, keyID, true) })
 }
 
 // Destroy destroys the disabled key keyID of keyset name/kind, as
@@ -363,12 +353,17 @@ func (s *SQLStore) Enable(ctx context.Context, name string, kind Kind, keyID uin
 // Other processes drop it from memory within their cache TTL. Database
 // backups taken before still hold it.
 func (s *SQLStore) Destroy(ctx context.Context, name string, kind Kind, keyID uint32) error {
+	id := KeysetID{name, kind}
+	return s.mutate(ctx, id, func() mutation { return destroy(id, keyID, s.cfg.now()) })
+}
+
+// mutate applies a status change, built once the store is known to be
+// ready, to an existing keyset.
+func (s *SQLStore) mutate(ctx context.Context, id KeysetID, fn func() mutation) error {
 	if err := s.ready(ctx); err != nil {
 		return err
 	}
-
-	id := KeysetID{name, kind}
-	_, err := s.change(ctx, id, false, destroy(id, keyID, s.cfg.now()))
+	_, err := s.change(ctx, id, false, fn())
 	return err
 }
 

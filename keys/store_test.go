@@ -502,6 +502,15 @@ func TestZeroSQLStoreRefused(t *testing.T) {
 	if _, err := zero.Keyset(ctx, "default", keys.KindAEAD); err == nil {
 		t.Error("a zero SQLStore served a keyset")
 	}
+	for name, op := range map[string]func() error{
+		"Disable": func() error { return zero.Disable(ctx, "d", keys.KindAEAD, 1) },
+		"Enable":  func() error { return zero.Enable(ctx, "d", keys.KindAEAD, 1) },
+		"Destroy": func() error { return zero.Destroy(ctx, "d", keys.KindAEAD, 1) },
+	} {
+		if err := op(); err == nil {
+			t.Errorf("%s on a zero SQLStore succeeded", name)
+		}
+	}
 	p, _ := pii.New(&zero)
 	if err := p.Protect(ctx, &fileRecord{ID: "1", Email: "a@example.com"}); !errors.Is(err, pii.ErrKeyProvider) {
 		t.Errorf("Protect over a zero SQLStore = %v, want ErrKeyProvider", err)
