@@ -19,7 +19,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/tillid/tillid/keys"
-	"github.com/tillid/tillid/keys/kms"
+	"github.com/tillid/tillid/kms"
 )
 
 // storeFlags locate the keysets and their KEK.

@@ -2,10 +2,8 @@ package kms_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -20,14 +18,16 @@ import (
 	"time"
 
 	kmspb "cloud.google.com/go/kms/apiv1/kmspb"
-	"github.com/aws/aws-sdk-go/aws"
-	"github.com/aws/aws-sdk-go/aws/credentials"
-	"github.com/aws/aws-sdk-go/aws/session"
-	awssdkkms "github.com/aws/aws-sdk-go/service/kms"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awssdkkms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/hashicorp/vault/api"
 	localkms "github.com/nsmithuk/local-kms/src"
 	localkmsconfig "github.com/nsmithuk/local-kms/src/config"
 	localkmsdata "github.com/nsmithuk/local-kms/src/data"
+	"github.com/sirupsen/logrus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/tink"
@@ -37,11 +37,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
-	_ "modernc.org/sqlite"
 
 	"github.com/tillid/tillid/keys"
-	"github.com/tillid/tillid/keys/kms"
+	"github.com/tillid/tillid/kms"
 	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/piitest"
 )
 
 var ctx = context.Background()
@@ -57,10 +57,11 @@ func hangUp(t *testing.T, r *http.Request) {
 }
 
 // localAWS serves local-kms in this process on 127.0.0.1 and returns an
-// AWS SDK client for it and the ARN of a new symmetric key. hang, when set,
-// makes the server hold every request until the client gives up.
-func localAWS(t *testing.T, hang *atomic.Bool) (*awssdkkms.KMS, string) {
+// AWS SDK v2 client for it. hang, when set, makes the server hold every
+// request until the client gives up.
+func localAWS(t *testing.T, hang *atomic.Bool) *awssdkkms.Client {
 	t.Helper()
+	logrus.SetOutput(io.Discard) // local-kms logs every call
 	localkmsconfig.AWSRegion = "eu-west-1"
 	localkmsconfig.AWSAccountId = "111122223333"
 	db := localkmsdata.NewDatabase(filepath.Join(t.TempDir(), "kms"))
@@ -72,94 +73,79 @@ func localAWS(t *testing.T, hang *atomic.Bool) (*awssdkkms.KMS, string) {
 		localkms.HandleRequest(w, r, db)
 	}))
 	t.Cleanup(srv.Close)
-	sess, err := session.NewSession(aws.NewConfig().
-		WithRegion("eu-west-1").
-		WithEndpoint(srv.URL).
-		WithCredentials(credentials.NewStaticCredentials("test", "test", "")).
-		WithMaxRetries(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := awssdkkms.New(sess)
-	out, err := client.CreateKey(&awssdkkms.CreateKeyInput{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client, *out.KeyMetadata.Arn
+	return awssdkkms.New(awssdkkms.Options{
+		Region:       "eu-west-1",
+		BaseEndpoint: aws.String(srv.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		Retryer:      aws.NopRetryer{},
+	})
 }
 
-// The AWS KEK, against a real KMS API (local-kms), keeps a SQLite keyset
-// store and protects values through it.
+// awsKEK creates a new symmetric key in local-kms and returns its KEK.
+func awsKEK(t *testing.T, client *awssdkkms.Client) *kms.KEK {
+	t.Helper()
+	out, err := client.CreateKey(ctx, &awssdkkms.CreateKeyInput{})
+	require.NoError(t, err, "CreateKey")
+	kek, err := kms.NewKEK(ctx, "aws-kms://"+*out.KeyMetadata.Arn, kms.WithAWSClient(client))
+	require.NoError(t, err, "NewKEK")
+	return kek
+}
+
+// The AWS KEK, against a real KMS API (local-kms), passes the KEK suite and
+// keeps a keyset store that protects values through it.
 func TestAWSKMS(t *testing.T) {
-	client, arn := localAWS(t, nil)
-	kek, err := kms.NewKEK(ctx, "aws-kms://"+arn, kms.WithAWSClient(client))
-	if err != nil {
-		t.Fatal(err)
-	}
-	testKEK(t, kek)
+	client := localAWS(t, nil)
+	piitest.TestKEK(t, func(t *testing.T) tink.AEAD { return awsKEK(t, client) })
+	testStore(t, awsKEK(t, client))
 
 	// A ciphertext of another key is refused as a wrong KEK, not as an
 	// outage.
-	out, err := client.CreateKey(&awssdkkms.CreateKeyInput{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, _ := kms.NewKEK(ctx, "aws-kms://"+*out.KeyMetadata.Arn, kms.WithAWSClient(client))
+	kek, other := awsKEK(t, client), awsKEK(t, client)
 	ct, err := kek.EncryptWithContext(ctx, []byte("keyset"), []byte("ad"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := other.DecryptWithContext(ctx, ct, []byte("ad")); err == nil || errors.Is(err, keys.ErrKMSUnavailable) {
-		t.Errorf("Decrypt under another key = %v, want an error that is not ErrKMSUnavailable", err)
-	}
-	if _, err := kek.DecryptWithContext(ctx, ct, []byte("other ad")); err == nil {
-		t.Error("Decrypt with other associated data succeeded")
-	}
+	require.NoError(t, err)
+	_, err = other.DecryptWithContext(ctx, ct, []byte("ad"))
+	require.Error(t, err, "Decrypt under another key")
+	assert.NotErrorIs(t, err, keys.ErrKMSUnavailable, "Decrypt under another key")
 }
 
 func TestAWSKMSHangs(t *testing.T) {
 	var hang atomic.Bool
-	client, arn := localAWS(t, &hang)
-	kek, err := kms.NewKEK(ctx, "aws-kms://"+arn, kms.WithAWSClient(client))
-	if err != nil {
-		t.Fatal(err)
-	}
+	kek := awsKEK(t, localAWS(t, &hang))
 	hang.Store(true)
 	testHang(t, kek)
 }
 
 // An AWS KMS that cannot be reached is ErrKMSUnavailable.
 func TestAWSKMSUnreachable(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
 	addr := ln.Addr().String()
 	ln.Close()
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_MAX_ATTEMPTS", "1")
 	kek, err := kms.NewKEK(ctx, "aws-kms://arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-0000-0000-000000000000", kms.WithAWSEndpoint("http://"+addr))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	c, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := kek.EncryptWithContext(c, []byte("x"), nil); !errors.Is(err, keys.ErrKMSUnavailable) {
-		t.Errorf("Encrypt on a closed port = %v, want ErrKMSUnavailable", err)
-	}
+	_, err = kek.EncryptWithContext(c, []byte("x"), nil)
+	assert.ErrorIs(t, err, keys.ErrKMSUnavailable, "Encrypt on a closed port")
 }
 
 func TestNewKEKBadURIs(t *testing.T) {
+	t.Parallel()
 	for _, uri := range []string{
 		"", "local://x", "aws-kms://not-an-arn", "gcp-kms://nothing", "hcvault://", "hcvault://host/transit/name",
 	} {
-		if _, err := kms.NewKEK(ctx, uri); err == nil {
-			t.Errorf("NewKEK(%q) succeeded", uri)
-		}
+		_, err := kms.NewKEK(ctx, uri)
+		assert.Error(t, err, "NewKEK(%q)", uri)
 	}
-	if _, err := kms.NewKEK(ctx, "aws-kms://arn:aws:kms:eu-west-1:1:key/x", kms.WithAWSClient(nil)); err == nil {
-		t.Error("WithAWSClient(nil) accepted")
-	}
+	_, err := kms.NewKEK(ctx, "aws-kms://arn:aws:kms:eu-west-1:1:key/x", kms.WithAWSClient(nil))
+	assert.Error(t, err, "WithAWSClient(nil)")
 }
 
-// fakeGCP is a Cloud KMS gRPC server with one AES-GCM key per key name.
+// fakeGCP is a Cloud KMS gRPC server; each key name is a key of its own
+// (the name is bound into the associated data of one AES-GCM key).
 type fakeGCP struct {
 	kmspb.UnimplementedKeyManagementServiceServer
 	aead tink.AEAD
@@ -200,15 +186,12 @@ func (f *fakeGCP) Decrypt(ctx context.Context, r *kmspb.DecryptRequest) (*kmspb.
 
 func newFakeGCP(t *testing.T) (*fakeGCP, []option.ClientOption) {
 	h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := aead.New(h)
+	require.NoError(t, err)
+	p, err := aead.New(h)
+	require.NoError(t, err)
 	f := &fakeGCP{aead: p}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	s := grpc.NewServer()
 	kmspb.RegisterKeyManagementServiceServer(s, f)
 	go s.Serve(ln)
@@ -220,41 +203,46 @@ func newFakeGCP(t *testing.T) (*fakeGCP, []option.ClientOption) {
 	}
 }
 
-const gcpURI = "gcp-kms://projects/p/locations/global/keyRings/r/cryptoKeys/k"
+var keyCount atomic.Int64
+
+func gcpKEK(t *testing.T, opts []option.ClientOption) *kms.KEK {
+	t.Helper()
+	uri := fmt.Sprintf("gcp-kms://projects/p/locations/global/keyRings/r/cryptoKeys/k%d", keyCount.Add(1))
+	kek, err := kms.NewKEK(ctx, uri, kms.WithGCPClientOptions(opts...))
+	require.NoError(t, err, "NewKEK")
+	t.Cleanup(func() { kek.Close() })
+	return kek
+}
 
 func TestGCPKMS(t *testing.T) {
 	_, opts := newFakeGCP(t)
-	kek, err := kms.NewKEK(ctx, gcpURI, kms.WithGCPClientOptions(opts...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kek.Close()
-	testKEK(t, kek)
-	ct, _ := kek.EncryptWithContext(ctx, []byte("x"), []byte("ad"))
-	if _, err := kek.DecryptWithContext(ctx, ct, []byte("other")); err == nil || errors.Is(err, keys.ErrKMSUnavailable) {
-		t.Errorf("Decrypt with other associated data = %v, want a refusal that is not ErrKMSUnavailable", err)
-	}
+	piitest.TestKEK(t, func(t *testing.T) tink.AEAD { return gcpKEK(t, opts) })
+	kek := gcpKEK(t, opts)
+	testStore(t, kek)
+	ct, err := kek.EncryptWithContext(ctx, []byte("x"), []byte("ad"))
+	require.NoError(t, err)
+	_, err = kek.DecryptWithContext(ctx, ct, []byte("other"))
+	require.Error(t, err, "Decrypt with other associated data")
+	assert.NotErrorIs(t, err, keys.ErrKMSUnavailable, "Decrypt with other associated data")
 }
 
 func TestGCPKMSHangs(t *testing.T) {
 	f, opts := newFakeGCP(t)
-	kek, err := kms.NewKEK(ctx, gcpURI, kms.WithGCPClientOptions(opts...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kek.Close()
+	kek := gcpKEK(t, opts)
 	// Connect first, so that the goroutine count holds the connection's.
-	if _, err := kek.EncryptWithContext(ctx, []byte("x"), nil); err != nil {
-		t.Fatal(err)
-	}
+	_, err := kek.EncryptWithContext(ctx, []byte("x"), nil)
+	require.NoError(t, err)
 	f.hang.Store(true)
 	testHang(t, kek)
 }
 
-// fakeVault serves Vault's transit encrypt and decrypt endpoints.
+// fakeVault serves Vault's transit encrypt and decrypt endpoints; each key
+// name is a key of its own (bound into the associated data).
 func fakeVault(t *testing.T, hang *atomic.Bool) *httptest.Server {
-	h, _ := keyset.NewHandle(aead.AES256GCMKeyTemplate())
-	p, _ := aead.New(h)
+	h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
+	require.NoError(t, err)
+	p, err := aead.New(h)
+	require.NoError(t, err)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if hang != nil && hang.Load() {
 			hangUp(t, r)
@@ -266,15 +254,20 @@ func fakeVault(t *testing.T, hang *atomic.Bool) *httptest.Server {
 		}
 		var body map[string]string
 		json.NewDecoder(r.Body).Decode(&body)
-		ad, _ := base64.StdEncoding.DecodeString(body["associated_data"])
+		bound, _ := base64.StdEncoding.DecodeString(body["associated_data"])
+		name := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+		ad := append([]byte(name+"|"), bound...)
 		switch {
 		case strings.HasPrefix(r.URL.Path, "/v1/transit/encrypt/"):
 			pt, _ := base64.StdEncoding.DecodeString(body["plaintext"])
 			ct, _ := p.Encrypt(pt, ad)
 			fmt.Fprintf(w, `{"data":{"ciphertext":"vault:v1:%s"}}`, base64.StdEncoding.EncodeToString(ct))
 		case strings.HasPrefix(r.URL.Path, "/v1/transit/decrypt/"):
-			raw, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(body["ciphertext"], "vault:v1:"))
-			pt, err := p.Decrypt(raw, ad)
+			raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(body["ciphertext"], "vault:v1:"))
+			var pt []byte
+			if err == nil {
+				pt, err = p.Decrypt(raw, ad)
+			}
 			if err != nil {
 				http.Error(w, `{"errors":["cipher: message authentication failed"]}`, http.StatusBadRequest)
 				return
@@ -288,87 +281,69 @@ func fakeVault(t *testing.T, hang *atomic.Bool) *httptest.Server {
 	return srv
 }
 
+// vaultKEK returns a KEK for a new key name on srv, with the token from
+// VAULT_TOKEN.
 func vaultKEK(t *testing.T, srv *httptest.Server) *kms.KEK {
-	t.Setenv("VAULT_TOKEN", "test-token")
+	t.Helper()
 	cfg := api.DefaultConfig()
 	cfg.Address = srv.URL
 	u := strings.TrimPrefix(srv.URL, "http://")
-	kek, err := kms.NewKEK(ctx, "hcvault://"+u+"/transit/keys/tillid", kms.WithVaultConfig(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
+	kek, err := kms.NewKEK(ctx, fmt.Sprintf("hcvault://%s/transit/keys/tillid%d", u, keyCount.Add(1)), kms.WithVaultConfig(cfg))
+	require.NoError(t, err, "NewKEK")
 	return kek
 }
 
 func TestVaultKMS(t *testing.T) {
-	kek := vaultKEK(t, fakeVault(t, nil))
-	testKEK(t, kek)
-	ct, _ := kek.EncryptWithContext(ctx, []byte("x"), []byte("ad"))
-	if _, err := kek.DecryptWithContext(ctx, ct, []byte("other")); err == nil || errors.Is(err, keys.ErrKMSUnavailable) {
-		t.Errorf("Decrypt with other associated data = %v, want a refusal that is not ErrKMSUnavailable", err)
-	}
-	// A refused token is an unavailable KMS, not a wrong ciphertext.
+	t.Setenv("VAULT_TOKEN", "test-token")
 	srv := fakeVault(t, nil)
-	denied := vaultKEK(t, srv)
+	piitest.TestKEK(t, func(t *testing.T) tink.AEAD { return vaultKEK(t, srv) })
+	kek := vaultKEK(t, srv)
+	testStore(t, kek)
+	ct, err := kek.EncryptWithContext(ctx, []byte("x"), []byte("ad"))
+	require.NoError(t, err)
+	_, err = kek.DecryptWithContext(ctx, ct, []byte("other"))
+	require.Error(t, err, "Decrypt with other associated data")
+	assert.NotErrorIs(t, err, keys.ErrKMSUnavailable, "Decrypt with other associated data")
+
+	// A refused token is an unavailable KMS, not a wrong ciphertext.
 	t.Setenv("VAULT_TOKEN", "wrong")
-	cfg := api.DefaultConfig()
-	cfg.Address = srv.URL
-	denied, _ = kms.NewKEK(ctx, "hcvault://"+strings.TrimPrefix(srv.URL, "http://")+"/transit/keys/tillid", kms.WithVaultConfig(cfg))
-	if _, err := denied.EncryptWithContext(ctx, []byte("x"), nil); !errors.Is(err, keys.ErrKMSUnavailable) {
-		t.Errorf("Encrypt with a refused token = %v, want ErrKMSUnavailable", err)
-	}
+	denied := vaultKEK(t, srv)
+	_, err = denied.EncryptWithContext(ctx, []byte("x"), nil)
+	assert.ErrorIs(t, err, keys.ErrKMSUnavailable, "Encrypt with a refused token")
 }
 
 func TestVaultKMSHangs(t *testing.T) {
+	t.Setenv("VAULT_TOKEN", "test-token")
 	var hang atomic.Bool
 	kek := vaultKEK(t, fakeVault(t, &hang))
-	if _, err := kek.EncryptWithContext(ctx, []byte("x"), nil); err != nil {
-		t.Fatal(err)
-	}
+	_, err := kek.EncryptWithContext(ctx, []byte("x"), nil)
+	require.NoError(t, err)
 	hang.Store(true)
 	testHang(t, kek)
 }
 
-// testKEK checks a KEK end to end: round trips, and a SQLite keyset store
-// under it that protects and reveals values and survives a reopen.
-func testKEK(t *testing.T, kek *kms.KEK) {
+// testStore checks a KEK end to end: a keyset file under it protects and
+// reveals values, rotates, and reads again after a reopen.
+func testStore(t *testing.T, kek *kms.KEK) {
 	t.Helper()
-	ct, err := kek.EncryptWithContext(ctx, []byte("keyset bytes"), []byte("ad"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pt, err := kek.DecryptWithContext(ctx, ct, []byte("ad")); err != nil || string(pt) != "keyset bytes" {
-		t.Fatalf("round trip = %q, %v", pt, err)
-	}
-	if pt, err := kek.Decrypt(ct, []byte("ad")); err != nil || string(pt) != "keyset bytes" {
-		t.Fatalf("round trip without context = %q, %v", pt, err)
-	}
-	path := filepath.Join(t.TempDir(), "keys.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	store, err := keys.OpenSQLite(ctx, db, kek)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := pii.New(store)
+	path := filepath.Join(t.TempDir(), "keysets.json")
+	store, err := keys.OpenFile(path, kek)
+	require.NoError(t, err, "OpenFile")
+	p, err := pii.New(store)
+	require.NoError(t, err)
 	type user struct {
 		Email string `pii:"encrypt"`
 	}
 	u := user{Email: "a@example.com"}
-	if err := p.Protect(ctx, &u); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Rotate(ctx, "default", keys.KindAEAD); err != nil {
-		t.Fatal(err)
-	}
-	again, _ := keys.OpenSQLite(ctx, db, kek)
-	p2, _ := pii.New(again)
-	if err := p2.Reveal(ctx, &u); err != nil || u.Email != "a@example.com" {
-		t.Fatalf("Reveal through a reopened store = %v, %q", err, u.Email)
-	}
+	require.NoError(t, p.Protect(ctx, &u), "Protect")
+	_, err = store.Rotate(ctx, "default", keys.KindAEAD)
+	require.NoError(t, err, "Rotate")
+	again, err := keys.OpenFile(path, kek)
+	require.NoError(t, err, "reopening the keyset file")
+	p2, err := pii.New(again)
+	require.NoError(t, err)
+	require.NoError(t, p2.Reveal(ctx, &u), "Reveal through a reopened store")
+	assert.Equal(t, "a@example.com", u.Email)
 }
 
 // testHang checks pitfall P14 on a KEK whose KMS never answers: the
@@ -386,19 +361,18 @@ func testHang(t *testing.T, kek *kms.KEK) {
 			_, err = kek.DecryptWithContext(c, []byte("some ciphertext"), nil)
 		}
 		cancel()
-		if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, keys.ErrKMSUnavailable) {
-			t.Errorf("%s on a hanging KMS = %v, want context.DeadlineExceeded and ErrKMSUnavailable", op, err)
-		}
-		if d := time.Since(start); d > 500*time.Millisecond {
-			t.Errorf("%s on a hanging KMS took %v, want about the 100ms deadline", op, d)
-		}
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "%s on a hanging KMS", op)
+		assert.ErrorIs(t, err, keys.ErrKMSUnavailable, "%s on a hanging KMS", op)
+		assert.Less(t, time.Since(start), 500*time.Millisecond, "%s on a hanging KMS took longer than about the 100ms deadline", op)
 	}
+	// Goroutines end on their own once the calls return; poll for that
+	// here (assert.Eventually would add goroutines of its own).
 	deadline := time.Now().Add(3 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines after the calls, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-		}
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		assert.LessOrEqual(t, n, before, "goroutines after the calls to a hanging KMS:\n%s", buf[:runtime.Stack(buf, true)])
 	}
 }

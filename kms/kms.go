@@ -1,7 +1,9 @@
 // Package kms builds key-encryption keys (KEKs) held in a cloud KMS, chosen
-// by key URI, for the keyset stores of package keys:
+// by key URI, for the keyset stores of package keys. It is a module of its
+// own (github.com/tillid/tillid/kms), so that only programs that use a cloud
+// KMS compile the cloud SDKs:
 //
-//	aws-kms://arn:aws:kms:<region>:<account>:key/<id>            AWS KMS (tink-go-awskms)
+//	aws-kms://arn:aws:kms:<region>:<account>:key/<id>            AWS KMS (tink-go-awskms/v3, AWS SDK v2)
 //	gcp-kms://projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>   Google Cloud KMS (tink-go-gcpkms, gRPC)
 //	hcvault://<host>[:<port>]/<mount>/keys/<name>                 HashiCorp Vault transit (tink-go-hcvault)
 //
