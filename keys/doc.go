@@ -31,7 +31,7 @@
 // [Auditor] ([WithAuditor], [NewSlogAuditor]).
 //
 // The KEK that encrypts the keysets is a [tink.AEAD]: a cloud KMS key in
-// production (package keys/kms: AWS KMS, Google Cloud KMS, Vault transit,
+// production (package kms: AWS KMS, Google Cloud KMS, Vault transit,
 // chosen by key URI), or, for local use, a 32-byte master key read with
 // [ReadKEKFile] or [ReadKEKEnv]. Master keys are never taken from a
 // command-line flag, where they would show in the process list and the shell

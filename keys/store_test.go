@@ -186,8 +186,8 @@ func TestFileStore(t *testing.T) {
 	if st, _ := b.Status(a.PrimaryKeyID()); st != keyset.Disabled {
 		t.Errorf("reopened status = %v, want Disabled", st)
 	}
-	if len(s2.List()) != 2 {
-		t.Errorf("reopened store has %d keysets, want 2", len(s2.List()))
+	if ks, err := s2.List(ctx); err != nil || len(ks) != 2 {
+		t.Errorf("reopened store has %d keysets (%v), want 2", len(ks), err)
 	}
 	// Values encrypted before reopening decrypt after.
 	s.Enable(ctx, "default", keys.KindAEAD, a.PrimaryKeyID())
@@ -477,8 +477,8 @@ func TestFileStoreSharedWithAnotherProcess(t *testing.T) {
 	if ks.PrimaryKeyID() != newKey || len(ks.Keys()) != 2 {
 		t.Fatalf("after the application wrote the file: %v, want primary %d of 2 keys", ks, newKey)
 	}
-	if len(reopened.List()) != 2 {
-		t.Errorf("keysets in the file: %d, want 2", len(reopened.List()))
+	if list, err := reopened.List(ctx); err != nil || len(list) != 2 {
+		t.Errorf("keysets in the file: %d (%v), want 2", len(list), err)
 	}
 	// And the application moves to the new primary within a few seconds.
 	deadline := time.Now().Add(5 * time.Second)
@@ -554,7 +554,7 @@ func TestFileStoreConcurrentProcesses(t *testing.T) {
 	if n := len(ks.Keys()); n != 31 {
 		t.Errorf("default has %d keys after 30 rotations beside another writer, want 31", n)
 	}
-	if n := len(c.List()); n != 61 {
-		t.Errorf("%d keysets, want 61", n)
+	if list, err := c.List(ctx); err != nil || len(list) != 61 {
+		t.Errorf("%d keysets (%v), want 61", len(list), err)
 	}
 }

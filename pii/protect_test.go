@@ -908,8 +908,8 @@ func TestKeyNamesAndProviderFailures(t *testing.T) {
 	if keyIDOf(t, n.A) == keyIDOf(t, n.B) {
 		t.Error("key=crm used the default keyset")
 	}
-	if len(store.List()) != 2 {
-		t.Errorf("store holds %d keysets, want 2", len(store.List()))
+	if ks, err := store.List(context.Background()); err != nil || len(ks) != 2 {
+		t.Errorf("store holds %d keysets (%v), want 2", len(ks), err)
 	}
 	bad, _ := pii.New(failingProvider{})
 	v := NamedKeys{A: "a"}

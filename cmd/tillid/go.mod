@@ -7,6 +7,7 @@ require (
 	github.com/mattn/go-isatty v0.0.24
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/tillid/tillid v0.0.0-00010101000000-000000000000
+	github.com/tillid/tillid/internal/pgtest v0.0.0-00010101000000-000000000000
 	github.com/tillid/tillid/kms v0.0.0-00010101000000-000000000000
 	github.com/tink-crypto/tink-go/v2 v2.9.0
 	modernc.org/sqlite v1.62.0
@@ -96,5 +97,6 @@ require (
 
 replace (
 	github.com/tillid/tillid => ../../
+	github.com/tillid/tillid/internal/pgtest => ../../internal/pgtest
 	github.com/tillid/tillid/kms => ../../kms
 )

@@ -205,7 +205,7 @@ func postgresRewrapDB(t *testing.T) rewrapDB {
 	t.Cleanup(db.close)
 	return rewrapDB{dsn: dsn, db: db.sql, ph: func(i int) string { return "$" + strconv.Itoa(i) }, openKey: func(t *testing.T, raw []byte) *keys.SQLStore {
 		kek, _ := keys.NewLocalKEK(raw)
-		s, err := keys.OpenPostgres(ctx, db.pool, kek, keys.WithCacheTTL(200*time.Millisecond))
+		s, err := keys.OpenPostgres(ctx, db.sql, kek, keys.WithCacheTTL(200*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
 		}

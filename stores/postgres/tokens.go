@@ -1,4 +1,9 @@
-package tokenize
+// Package postgres is the PostgreSQL token vault of package tokenize, on
+// pgx: each Put is one pipelined round trip. It lives in the module
+// github.com/tillid/tillid/stores so that only programs that use it compile
+// pgx. (PostgreSQL keyset stores need no pgx-specific code:
+// keys.OpenPostgres takes a *sql.DB.)
+package postgres
 
 import (
 	"context"
@@ -9,18 +14,20 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tillid/tillid/tokenize"
 )
 
-// PostgresStore is a [Store] in PostgreSQL, for fleets of service instances
+// TokenStore is a tokenize.Store in PostgreSQL, for fleets of service instances
 // that share one vault. It keeps its entries in the table tillid_tokens of
-// the pool's search path, which [NewPostgresStore] creates. Tokens are
+// the pool's search path, which [OpenTokenStore] creates. Tokens are
 // unique per domain through the primary key and consistent-mode indexes
 // through a unique index, so concurrent instances agree on one token per
 // value without any lock of their own. It is safe for concurrent use.
 //
 // Each Put, Get and Delete is one round trip to the server once the pool's
 // connections have prepared their statements.
-type PostgresStore struct {
+type TokenStore struct {
 	pool *pgxpool.Pool
 }
 
@@ -43,13 +50,13 @@ CREATE INDEX IF NOT EXISTS tillid_tokens_subject ON tillid_tokens (domain, subje
 CREATE INDEX IF NOT EXISTS tillid_tokens_expires_at ON tillid_tokens (domain, expires_at) WHERE expires_at IS NOT NULL;
 `
 
-// NewPostgresStore returns a store over pool, creating its table and
+// OpenTokenStore returns a token vault over pool, creating its table and
 // indexes if they do not exist (under an advisory lock, so instances may
 // start together). The caller keeps ownership of pool and closes it after
 // the store's last use.
-func NewPostgresStore(ctx context.Context, pool *pgxpool.Pool) (*PostgresStore, error) {
+func OpenTokenStore(ctx context.Context, pool *pgxpool.Pool) (*TokenStore, error) {
 	if pool == nil {
-		return nil, fmt.Errorf("tokenize: NewPostgresStore with a nil pool")
+		return nil, fmt.Errorf("postgres: OpenTokenStore with a nil pool")
 	}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(postgresSchemaLock)); err != nil {
@@ -59,9 +66,9 @@ func NewPostgresStore(ctx context.Context, pool *pgxpool.Pool) (*PostgresStore, 
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("tokenize: creating the PostgreSQL token table: %w", err)
+		return nil, fmt.Errorf("postgres: creating the PostgreSQL token table: %w", err)
 	}
-	return &PostgresStore{pool: pool}, nil
+	return &TokenStore{pool: pool}, nil
 }
 
 func pgTime(t time.Time) *time.Time {
@@ -71,13 +78,13 @@ func pgTime(t time.Time) *time.Time {
 	return &t
 }
 
-// Put implements [Store.Put] in one round trip: one pipelined implicit
+// Put implements tokenize.Store.Put in one round trip: one pipelined implicit
 // transaction that removes expired entries in the way, inserts the entries
 // (skipping those whose index exists) and reads back the tokens of their
 // indexes. An insert that meets a concurrent insert of the same index waits
 // for it and then reads its token. A taken token aborts the transaction, and
 // Put then reports "" for every entry not resolved through its index.
-func (s *PostgresStore) Put(ctx context.Context, domain string, entries []Entry, now time.Time) ([]string, error) {
+func (s *TokenStore) Put(ctx context.Context, domain string, entries []tokenize.Entry, now time.Time) ([]string, error) {
 	tokens := make([]string, len(entries))
 	cts := make([][]byte, len(entries))
 	idxs := make([][]byte, len(entries))
@@ -103,7 +110,7 @@ func (s *PostgresStore) Put(ctx context.Context, domain string, entries []Entry,
 	}
 }
 
-func (s *PostgresStore) put(ctx context.Context, domain string, tokens []string, cts, idxs, subjects [][]byte, expires []*time.Time, now time.Time) ([]string, error) {
+func (s *TokenStore) put(ctx context.Context, domain string, tokens []string, cts, idxs, subjects [][]byte, expires []*time.Time, now time.Time) ([]string, error) {
 	// Only consistent-mode entries have an index to clear and read back.
 	var live [][]byte
 	for _, idx := range idxs {
@@ -180,21 +187,21 @@ func (s *PostgresStore) put(ctx context.Context, domain string, tokens []string,
 		if t == "" {
 			// Cannot happen: an entry is either inserted, or skipped for
 			// its index, or the token conflict aborted the batch.
-			return nil, fmt.Errorf("tokenize: PostgreSQL insert neither stored an entry nor found its index")
+			return nil, fmt.Errorf("postgres: PostgreSQL insert neither stored an entry nor found its index")
 		}
 	}
 	return out, nil
 }
 
-// Get implements [Store.Get] in one query.
-func (s *PostgresStore) Get(ctx context.Context, domain string, tokens []string, now time.Time) ([]Entry, error) {
+// Get implements tokenize.Store.Get in one query.
+func (s *TokenStore) Get(ctx context.Context, domain string, tokens []string, now time.Time) ([]tokenize.Entry, error) {
 	rows, err := s.pool.Query(ctx, `SELECT token, ciphertext, value_index, subject, expires_at FROM tillid_tokens
 		WHERE domain = $1 AND token = ANY($2) AND (expires_at IS NULL OR expires_at > $3)`, domain, tokens, now)
 	if err != nil {
 		return nil, err
 	}
-	found := make(map[string]Entry, len(tokens))
-	var e Entry
+	found := make(map[string]tokenize.Entry, len(tokens))
+	var e tokenize.Entry
 	var exp *time.Time
 	_, err = pgx.ForEachRow(rows, []any{&e.Token, &e.Ciphertext, &e.Index, &e.Subject, &exp}, func() error {
 		entry := e
@@ -202,21 +209,21 @@ func (s *PostgresStore) Get(ctx context.Context, domain string, tokens []string,
 			entry.ExpiresAt = *exp
 		}
 		found[entry.Token] = entry
-		e, exp = Entry{}, nil
+		e, exp = tokenize.Entry{}, nil
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Entry, len(tokens))
+	out := make([]tokenize.Entry, len(tokens))
 	for i, t := range tokens {
 		out[i] = found[t]
 	}
 	return out, nil
 }
 
-// Delete implements [Store.Delete] in one statement.
-func (s *PostgresStore) Delete(ctx context.Context, domain string, sel Selection) (int64, error) {
+// Delete implements tokenize.Store.Delete in one statement.
+func (s *TokenStore) Delete(ctx context.Context, domain string, sel tokenize.Selection) (int64, error) {
 	tokens := sel.Tokens
 	if tokens == nil {
 		tokens = []string{}
@@ -233,4 +240,4 @@ func (s *PostgresStore) Delete(ctx context.Context, domain string, sel Selection
 	return tag.RowsAffected(), nil
 }
 
-var _ Store = (*PostgresStore)(nil)
+var _ tokenize.Store = (*TokenStore)(nil)

@@ -1,4 +1,4 @@
-package keys_test
+package stores_test
 
 import (
 	"context"
@@ -14,12 +14,16 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/stretchr/testify/require"
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/tink"
 	_ "modernc.org/sqlite"
 
+	"github.com/tillid/tillid/internal/pgtest"
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/piitest"
 )
 
 // sqlDB is one SQL database that several store instances can open, as
@@ -70,14 +74,14 @@ func sqliteDB(t *testing.T) sqlDB {
 }
 
 func postgresDB(t *testing.T) sqlDB {
-	dsn := pgtestDSN(t)
-	connect := func(t *testing.T) *pgxpool.Pool {
-		pool, err := pgxpool.New(ctx, dsn)
+	dsn := pgtest.DSN(t)
+	connect := func(t *testing.T) *sql.DB {
+		db, err := sql.Open("pgx", dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(pool.Close)
-		return pool
+		t.Cleanup(func() { db.Close() })
+		return db
 	}
 	return sqlDB{
 		name: "postgres",
@@ -172,11 +176,23 @@ func (c *countingKEK) Decrypt(ct, ad []byte) ([]byte, error) {
 	return c.DecryptWithContext(context.Background(), ct, ad)
 }
 
-func TestSQLTransitions(t *testing.T) {
-	forEachDB(t, func(t *testing.T, db sqlDB) {
-		kek, _ := keys.NewLocalKEK(newKEK(t))
-		testTransitions(t, db.open(t, kek), func() keys.Provider { return db.open(t, kek) })
-	})
+// The SQL keyset stores pass the keyset store suite; reopen opens a new
+// connection pool on the same database.
+func TestSQLProviders(t *testing.T) {
+	for _, kind := range []struct {
+		name string
+		db   func(t *testing.T) sqlDB
+	}{{"sqlite", sqliteDB}, {"postgres", postgresDB}} {
+		t.Run(kind.name, func(t *testing.T) {
+			piitest.TestProvider(t, func(t *testing.T) (keys.Manager, func(*testing.T) keys.Manager) {
+				db := kind.db(t)
+				kek, err := keys.NewLocalKEK(newKEK(t))
+				require.NoError(t, err)
+				open := func(t *testing.T) keys.Manager { return db.open(t, kek) }
+				return open(t), open
+			})
+		})
+	}
 }
 
 // Two instances on one table: a rotation made by one is seen by the other

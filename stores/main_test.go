@@ -1,0 +1,52 @@
+package stores_test
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/tillid/tillid/internal/pgtest"
+	"github.com/tillid/tillid/keys"
+)
+
+var ctx = context.Background()
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
+
+// newKEK returns a fresh random master key for keys.NewLocalKEK.
+func newKEK(t *testing.T) []byte {
+	t.Helper()
+	k := make([]byte, keys.MasterKeySize)
+	rand.Read(k)
+	return k
+}
+
+type record struct {
+	ID    string `pii:"-"`
+	Email string `pii:"encrypt,aad=ID"`
+	Phone string `pii:"deterministic"`
+}
+
+// recorder is an Auditor that keeps the events it is sent.
+type recorder struct {
+	mu     sync.Mutex
+	events []keys.Event
+}
+
+func (r *recorder) Audit(_ context.Context, e keys.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+func (r *recorder) types() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		out = append(out, e.Type.String())
+	}
+	return out
+}
