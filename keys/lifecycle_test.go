@@ -3,7 +3,6 @@ package keys_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tink-crypto/tink-go/v2/tink"
 
@@ -86,22 +86,14 @@ func TestDisableEnableReveal(t *testing.T) {
 	s := keys.NewMemory()
 	p, _ := pii.New(s)
 	r := record{ID: "1", Email: "a@example.com", Phone: "1"}
-	if err := p.Protect(ctx, &r); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, p.Protect(ctx, &r))
 	ks, _ := s.Keyset(ctx, "default", keys.KindAEAD)
 	k1 := ks.PrimaryKeyID()
 	s.Rotate(ctx, "default", keys.KindAEAD)
-	if err := s.Disable(ctx, "default", keys.KindAEAD, k1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Disable(ctx, "default", keys.KindAEAD, k1))
 	got := r
-	if err := p.Reveal(ctx, &got); !errors.Is(err, pii.ErrKeyDisabled) {
-		t.Fatalf("Reveal under a disabled key = %v, want ErrKeyDisabled", err)
-	}
-	if err := s.Enable(ctx, "default", keys.KindAEAD, k1); err != nil {
-		t.Fatal(err)
-	}
+	require.ErrorIs(t, p.Reveal(ctx, &got), pii.ErrKeyDisabled, "Reveal under a disabled key")
+	require.NoError(t, s.Enable(ctx, "default", keys.KindAEAD, k1))
 	if err := p.Reveal(ctx, &got); err != nil || got.Email != "a@example.com" {
 		t.Fatalf("Reveal after Enable = %v, %q", err, got.Email)
 	}
@@ -140,14 +132,10 @@ func TestAuditEvents(t *testing.T) {
 	// Only the documented attributes: no key material can slip in.
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		for _, f := range []string{"keyValue", "value\":", "key_data"} {
-			if strings.Contains(line, f) {
-				t.Errorf("audit log line holds %q: %s", f, line)
-			}
+			assert.False(t, strings.Contains(line, f), "audit log line holds %q: %s", f, line)
 		}
 	}
-	if keys.EventUnknown.String() != "unknown" {
-		t.Error("EventUnknown.String()")
-	}
+	assert.Equal(t, "unknown", keys.EventUnknown.String(), "EventUnknown.String()")
 }
 
 type auditors []keys.Auditor
@@ -164,9 +152,7 @@ func TestStoreOptionsRefused(t *testing.T) {
 		t.Error("OpenFile accepted WithCacheTTL")
 	}
 	defer func() {
-		if recover() == nil {
-			t.Error("NewMemory(WithTable) did not panic")
-		}
+		assert.NotNil(t, recover(), "NewMemory(WithTable) did not panic")
 	}()
 	keys.NewMemory(keys.WithTable("x"))
 }

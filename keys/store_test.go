@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/tink-crypto/tink-go/v2/keyset"
 
 	"github.com/tillid/tillid/keys"
@@ -33,13 +35,9 @@ func newKEK(t *testing.T) []byte {
 func TestMemoryLifecycle(t *testing.T) {
 	s := keys.NewMemory()
 	a, err := s.Keyset(ctx, "default", keys.KindAEAD)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	again, _ := s.Keyset(ctx, "default", keys.KindAEAD)
-	if a != again {
-		t.Error("Keyset returned a new snapshot without a change")
-	}
+	assert.Same(t, again, a, "Keyset returned a new snapshot without a change")
 	k1 := a.PrimaryKeyID()
 	k2, err := s.Rotate(ctx, "default", keys.KindAEAD)
 	if err != nil || k2 == k1 {
@@ -61,44 +59,26 @@ func TestMemoryLifecycle(t *testing.T) {
 		t.Errorf("decrypt after rotation = %q, %v", pt, err)
 	}
 
-	if err := s.Disable(ctx, "default", keys.KindAEAD, k1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Disable(ctx, "default", keys.KindAEAD, k1))
 	c, _ := s.Keyset(ctx, "default", keys.KindAEAD)
 	if st, _ := c.Status(k1); st != keyset.Disabled {
 		t.Errorf("status after Disable = %v", st)
 	}
-	if err := c.CheckKeyID(k1); !errors.Is(err, keys.ErrKeyDisabled) {
-		t.Errorf("CheckKeyID(disabled) = %v", err)
-	}
-	if err := c.CheckKeyID(12345); !errors.Is(err, keys.ErrKeyNotFound) {
-		t.Errorf("CheckKeyID(unknown) = %v", err)
-	}
-	if err := s.Disable(ctx, "default", keys.KindAEAD, k2); err == nil {
-		t.Error("Disable(primary) succeeded")
-	}
-	if err := s.Enable(ctx, "default", keys.KindAEAD, k1); err != nil {
-		t.Fatal(err)
-	}
+	assert.ErrorIs(t, c.CheckKeyID(k1), keys.ErrKeyDisabled, "CheckKeyID(disabled) =")
+	assert.ErrorIs(t, c.CheckKeyID(12345), keys.ErrKeyNotFound, "CheckKeyID(unknown) =")
+	assert.Error(t, s.Disable(ctx, "default", keys.KindAEAD, k2), "Disable(primary) succeeded")
+	require.NoError(t, s.Enable(ctx, "default", keys.KindAEAD, k1))
 	d, _ := s.Keyset(ctx, "default", keys.KindAEAD)
-	if err := d.CheckKeyID(k1); err != nil {
-		t.Errorf("CheckKeyID after Enable = %v", err)
-	}
-	if err := s.Disable(ctx, "nope", keys.KindAEAD, 1); !errors.Is(err, keys.ErrKeyNotFound) {
-		t.Errorf("Disable(unknown keyset) = %v", err)
-	}
-	if err := s.Disable(ctx, "default", keys.KindAEAD, 999); !errors.Is(err, keys.ErrKeyNotFound) {
-		t.Errorf("Disable(unknown key) = %v", err)
-	}
+	assert.NoError(t, d.CheckKeyID(k1), "CheckKeyID after Enable =")
+	assert.ErrorIs(t, s.Disable(ctx, "nope", keys.KindAEAD, 1), keys.ErrKeyNotFound, "Disable(unknown keyset) =")
+	assert.ErrorIs(t, s.Disable(ctx, "default", keys.KindAEAD, 999), keys.ErrKeyNotFound, "Disable(unknown key) =")
 }
 
 func TestKindsAndNames(t *testing.T) {
 	s := keys.NewMemory()
 	for _, k := range []keys.Kind{keys.KindAEAD, keys.KindDeterministicAEAD, keys.KindPRF} {
 		ks, err := s.Keyset(ctx, "n", k)
-		if err != nil {
-			t.Fatalf("%v: %v", k, err)
-		}
+		require.NoError(t, err, "%v: %v", k, err)
 		got, err := keys.ParseKind(k.String())
 		if err != nil || got != k {
 			t.Errorf("ParseKind(%q) = %v, %v", k, got, err)
@@ -108,9 +88,7 @@ func TestKindsAndNames(t *testing.T) {
 		_, e3 := ks.PRF()
 		ok := map[keys.Kind]bool{keys.KindAEAD: e1 == nil, keys.KindDeterministicAEAD: e2 == nil, keys.KindPRF: e3 == nil}
 		for kk, v := range ok {
-			if v != (kk == k) {
-				t.Errorf("keyset %v: primitive %v available = %v", k, kk, v)
-			}
+			assert.Equal(t, (kk == k), v, "keyset %v: primitive %v available = %v", k, kk, v)
 		}
 	}
 	if _, err := s.Keyset(ctx, "n", keys.KindUnknown); !errors.Is(err, keys.ErrInvalidKind) {
@@ -142,9 +120,7 @@ func TestKeysetStringHidesKeys(t *testing.T) {
 	}
 	// The fixed AEAD key is bytes 0x00..0x1f.
 	for _, f := range []string{"AAECAwQF", "000102030405", "\x00\x01\x02"} {
-		if strings.Contains(s, f) {
-			t.Errorf("String() shows key material: %q", s)
-		}
+		assert.False(t, strings.Contains(s, f), "String() shows key material: %q", s)
 	}
 }
 
@@ -153,36 +129,24 @@ func TestFileStore(t *testing.T) {
 	path := filepath.Join(dir, "sub", "keysets.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
 	s, err := keys.OpenFile(path, kek)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal("OpenFile created the file before any keyset")
 	}
 	a, err := s.Keyset(ctx, "default", keys.KindAEAD)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Mode().Perm() != 0o600 {
-		t.Errorf("keyset file mode = %v, want 0600", st.Mode().Perm())
-	}
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "keyset file mode = %v, want 0600", st.Mode().Perm())
 	k2, _ := s.Rotate(ctx, "default", keys.KindAEAD)
 	s.Keyset(ctx, "crm", keys.KindDeterministicAEAD)
 	s.Disable(ctx, "default", keys.KindAEAD, a.PrimaryKeyID())
 
 	// Reopen: same keys, same statuses.
 	s2, err := keys.OpenFile(path, kek)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b, _ := s2.Keyset(ctx, "default", keys.KindAEAD)
-	if b.PrimaryKeyID() != k2 {
-		t.Errorf("reopened primary = %d, want %d", b.PrimaryKeyID(), k2)
-	}
+	assert.Equal(t, k2, b.PrimaryKeyID(), "reopened primary = %d, want %d", b.PrimaryKeyID(), k2)
 	if st, _ := b.Status(a.PrimaryKeyID()); st != keyset.Disabled {
 		t.Errorf("reopened status = %v, want Disabled", st)
 	}
@@ -212,9 +176,7 @@ func TestFileStore(t *testing.T) {
 		t.Errorf("OpenFile(wrong KEK) = %v, want ErrWrongKEK", err)
 	}
 	after, _ := os.ReadFile(path)
-	if !bytes.Equal(raw, after) {
-		t.Error("OpenFile with a wrong KEK changed the file")
-	}
+	assert.True(t, bytes.Equal(raw, after), "OpenFile with a wrong KEK changed the file")
 	entries, _ := os.ReadDir(filepath.Dir(path))
 	var names []string
 	for _, e := range entries {
@@ -222,9 +184,7 @@ func TestFileStore(t *testing.T) {
 			names = append(names, e.Name())
 		}
 	}
-	if len(names) != 1 {
-		t.Errorf("directory holds %v, want only the keyset file and its lock (no temp files left)", names)
-	}
+	assert.Len(t, names, 1, "directory holds %v, want only the keyset file and its lock (no temp files left)", names)
 	// A keyset moved to another name does not decrypt (associated data).
 	moved := bytes.Replace(raw, []byte(`"crm/daead"`), []byte(`"other/daead"`), 1)
 	mpath := filepath.Join(dir, "moved.json")
@@ -260,9 +220,7 @@ func TestFileStoreWriteFailure(t *testing.T) {
 		t.Fatal("Rotate succeeded in a read-only directory")
 	}
 	b, _ := s.Keyset(ctx, "default", keys.KindAEAD)
-	if b != a {
-		t.Error("a failed write changed the published keyset")
-	}
+	assert.Equal(t, a, b, "a failed write changed the published keyset")
 }
 
 func TestFileStoreConcurrent(t *testing.T) {
@@ -286,9 +244,7 @@ func TestFileStoreConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	s2, err := keys.OpenFile(path, kek)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ks, _ := s2.Keyset(ctx, "default", keys.KindAEAD)
 	if n := len(ks.Keys()); n != 41 {
 		t.Errorf("after 40 concurrent rotations: %d keys, want 41: the first key and 40 rotations (none lost)", n)
@@ -298,30 +254,20 @@ func TestFileStoreConcurrent(t *testing.T) {
 func TestMasterKeys(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "master.key")
-	if err := keys.GenerateMasterKeyFile(path); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, keys.GenerateMasterKeyFile(path))
 	st, _ := os.Stat(path)
-	if st.Mode().Perm() != 0o600 {
-		t.Errorf("master key mode = %v", st.Mode().Perm())
-	}
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm(), "master key mode = %v", st.Mode().Perm())
 	before, _ := os.ReadFile(path)
-	if err := keys.GenerateMasterKeyFile(path); !errors.Is(err, fs.ErrExist) {
-		t.Errorf("second Generate = %v, want fs.ErrExist", err)
-	}
+	assert.ErrorIs(t, keys.GenerateMasterKeyFile(path), fs.ErrExist, "second Generate")
 	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
 		t.Error("GenerateMasterKeyFile overwrote a key")
 	}
 	kek, err := keys.ReadKEKFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ct, _ := kek.Encrypt([]byte("x"), nil)
 	t.Setenv("TILLID_TEST_MASTER_KEY", string(before))
 	envKEK, err := keys.ReadKEKEnv("TILLID_TEST_MASTER_KEY")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if pt, err := envKEK.Decrypt(ct, nil); err != nil || string(pt) != "x" {
 		t.Error("file and environment KEKs differ")
 	}
@@ -357,14 +303,10 @@ func TestForKey(t *testing.T) {
 		t.Fatalf("EnabledKeyIDs = %v, want [%d %d]", ids, k2, k1)
 	}
 	one, err := cur.ForKey(k1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	d, _ := one.DeterministicAEAD()
 	got, _ := d.EncryptDeterministically([]byte("x"), []byte("ad"))
-	if !bytes.Equal(got, want) {
-		t.Error("ForKey(old).EncryptDeterministically differs from the old primary's ciphertext")
-	}
+	assert.True(t, bytes.Equal(got, want), "ForKey(old).EncryptDeterministically differs from the old primary's ciphertext")
 	if again, _ := cur.ForKey(k1); again != one {
 		t.Error("ForKey is not cached")
 	}
@@ -390,9 +332,7 @@ func TestPRFForMatchesTink(t *testing.T) {
 	ks, _ := s.Keyset(ctx, "p", keys.KindPRF)
 	set, _ := ks.PRF()
 	fast, err := ks.PRFFor(ks.PrimaryKeyID())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, n := range []uint32{1, 16, 32} {
 		for _, in := range []string{"", "a", strings.Repeat("x", 200)} {
 			want, _ := set.PRFs[ks.PrimaryKeyID()].ComputePRF([]byte(in), n)
@@ -438,23 +378,15 @@ func TestFileStoreSharedWithAnotherProcess(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keysets.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
 	app, err := keys.OpenFile(path, kek)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	pApp, _ := pii.New(app)
 	r := fileRecord{ID: "1", Email: "a@example.com"}
-	if err := pApp.Protect(ctx, &r); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, pApp.Protect(ctx, &r))
 
 	cli, err := keys.OpenFile(path, kek)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	newKey, err := cli.Rotate(ctx, "default", keys.KindAEAD)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	pCLI, _ := pii.New(cli)
 	if _, err := pCLI.Rewrap(ctx, &r); err != nil {
 		t.Fatal(err)
@@ -466,13 +398,9 @@ func TestFileStoreSharedWithAnotherProcess(t *testing.T) {
 	}
 	// The application creates another keyset: the CLI's rotation survives.
 	w := fileRecord{ID: "2", Email: "b@example.com", Billing: "x"}
-	if err := pApp.Protect(ctx, &w); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, pApp.Protect(ctx, &w))
 	reopened, err := keys.OpenFile(path, kek)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ks, _ := reopened.Keyset(ctx, "default", keys.KindAEAD)
 	if ks.PrimaryKeyID() != newKey || len(ks.Keys()) != 2 {
 		t.Fatalf("after the application wrote the file: %v, want primary %d of 2 keys", ks, newKey)
@@ -484,15 +412,11 @@ func TestFileStoreSharedWithAnotherProcess(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		ks, err := app.Keyset(ctx, "default", keys.KindAEAD)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if ks.PrimaryKeyID() == newKey {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the application never saw the CLI's rotation")
-		}
+		require.False(t, time.Now().After(deadline), "the application never saw the CLI's rotation")
 		time.Sleep(100 * time.Millisecond)
 	}
 }
@@ -507,14 +431,10 @@ func TestZeroSQLStoreRefused(t *testing.T) {
 		"Enable":  func() error { return zero.Enable(ctx, "d", keys.KindAEAD, 1) },
 		"Destroy": func() error { return zero.Destroy(ctx, "d", keys.KindAEAD, 1) },
 	} {
-		if err := op(); err == nil {
-			t.Errorf("%s on a zero SQLStore succeeded", name)
-		}
+		assert.Error(t, op(), "%s on a zero SQLStore succeeded", name)
 	}
 	p, _ := pii.New(&zero)
-	if err := p.Protect(ctx, &fileRecord{ID: "1", Email: "a@example.com"}); !errors.Is(err, pii.ErrKeyProvider) {
-		t.Errorf("Protect over a zero SQLStore = %v, want ErrKeyProvider", err)
-	}
+	assert.ErrorIs(t, p.Protect(ctx, &fileRecord{ID: "1", Email: "a@example.com"}), pii.ErrKeyProvider, "Protect over a zero SQLStore")
 }
 
 // Two processes (here: two stores) changing one keyset file at the same
@@ -547,9 +467,7 @@ func TestFileStoreConcurrentProcesses(t *testing.T) {
 	}()
 	wg.Wait()
 	c, err := keys.OpenFile(path, kek)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ks, _ := c.Keyset(ctx, "default", keys.KindAEAD)
 	if n := len(ks.Keys()); n != 31 {
 		t.Errorf("default has %d keys after 30 rotations beside another writer, want 31", n)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/tink"
@@ -42,9 +43,7 @@ func sqliteDB(t *testing.T) sqlDB {
 	dsn := "file:" + path + "?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)"
 	connect := func(t *testing.T) *sql.DB {
 		db, err := sql.Open("sqlite", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		t.Cleanup(func() { db.Close() })
 		return db
 	}
@@ -52,17 +51,13 @@ func sqliteDB(t *testing.T) sqlDB {
 		name: "sqlite",
 		open: func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) *keys.SQLStore {
 			s, err := keys.OpenSQLite(ctx, connect(t), kek, opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			return s
 		},
 		version: func(t *testing.T, name, kind string) int64 {
 			var v int64
 			db, err := sql.Open("sqlite", dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defer db.Close()
 			err = db.QueryRow(`SELECT version FROM tillid_keysets WHERE name = ? AND kind = ?`, name, kind).Scan(&v)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -77,9 +72,7 @@ func postgresDB(t *testing.T) sqlDB {
 	dsn := pgtest.DSN(t)
 	connect := func(t *testing.T) *sql.DB {
 		db, err := sql.Open("pgx", dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		t.Cleanup(func() { db.Close() })
 		return db
 	}
@@ -87,17 +80,13 @@ func postgresDB(t *testing.T) sqlDB {
 		name: "postgres",
 		open: func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) *keys.SQLStore {
 			s, err := keys.OpenPostgres(ctx, connect(t), kek, opts...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			return s
 		},
 		version: func(t *testing.T, name, kind string) int64 {
 			var v int64
 			pool, err := pgxpool.New(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defer pool.Close()
 			rows, err := pool.Query(ctx, `SELECT version FROM tillid_keysets WHERE name = $1 AND kind = $2`, name, kind)
 			if err != nil {
@@ -133,9 +122,7 @@ type countingKEK struct {
 
 func newCountingKEK(t *testing.T) *countingKEK {
 	k, err := keys.NewLocalKEK(newKEK(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return &countingKEK{kek: k}
 }
 
@@ -204,44 +191,30 @@ func TestSQLTwoInstances(t *testing.T) {
 		a := db.open(t, kek, keys.WithCacheTTL(ttl))
 		b := db.open(t, kek, keys.WithCacheTTL(ttl))
 		ka, err := a.Keyset(ctx, "default", keys.KindAEAD)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		kb, err := b.Keyset(ctx, "default", keys.KindAEAD)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ka.PrimaryKeyID() != kb.PrimaryKeyID() {
-			t.Fatalf("two instances created two keysets: primaries %d and %d", ka.PrimaryKeyID(), kb.PrimaryKeyID())
-		}
+		require.NoError(t, err)
+		require.Equal(t, kb.PrimaryKeyID(), ka.PrimaryKeyID(), "two instances created two keysets: primaries %d and %d", ka.PrimaryKeyID(), kb.PrimaryKeyID())
 		if again, _ := b.Keyset(ctx, "default", keys.KindAEAD); again != kb {
 			t.Error("Keyset returned a new snapshot without a change")
 		}
 		k2, err := a.Rotate(ctx, "default", keys.KindAEAD)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if ks, _ := a.Keyset(ctx, "default", keys.KindAEAD); ks.PrimaryKeyID() != k2 {
 			t.Errorf("the rotating instance's primary = %d, want %d at once", ks.PrimaryKeyID(), k2)
 		}
 		pa, _ := pii.New(a)
 		pb, _ := pii.New(b)
 		r := record{ID: "1", Email: "a@example.com", Phone: "1"}
-		if err := pa.Protect(ctx, &r); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, pa.Protect(ctx, &r))
 		deadline := time.Now().Add(ttl + 2*time.Second)
 		for {
 			ks, err := b.Keyset(ctx, "default", keys.KindAEAD)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if ks.PrimaryKeyID() == k2 {
 				break
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("instance b still has primary %d %v after the TTL, want %d", ks.PrimaryKeyID(), time.Since(deadline.Add(-ttl-2*time.Second)), k2)
-			}
+			require.False(t, time.Now().After(deadline), "instance b still has primary %d %v after the TTL, want %d", ks.PrimaryKeyID(), time.Since(deadline.Add(-ttl-2*time.Second)), k2)
 			time.Sleep(20 * time.Millisecond)
 		}
 		got := r
@@ -249,14 +222,10 @@ func TestSQLTwoInstances(t *testing.T) {
 			t.Errorf("instance b Reveal = %v, %q", err, got.Email)
 		}
 		// And a disable by b reaches a.
-		if err := b.Disable(ctx, "default", keys.KindAEAD, ka.PrimaryKeyID()); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, b.Disable(ctx, "default", keys.KindAEAD, ka.PrimaryKeyID()))
 		time.Sleep(ttl + 50*time.Millisecond)
 		ks, _ := a.Keyset(ctx, "default", keys.KindAEAD)
-		if err := ks.CheckKeyID(ka.PrimaryKeyID()); !errors.Is(err, keys.ErrKeyDisabled) {
-			t.Errorf("instance a after b's Disable and the TTL: CheckKeyID = %v, want ErrKeyDisabled", err)
-		}
+		assert.ErrorIs(t, ks.CheckKeyID(ka.PrimaryKeyID()), keys.ErrKeyDisabled, "instance a after b's Disable and the TTL: CheckKeyID")
 	})
 }
 
@@ -283,9 +252,7 @@ func TestSQLConcurrentRotations(t *testing.T) {
 		}
 		wg.Wait()
 		ks, err := db.open(t, kek).Keyset(ctx, "default", keys.KindAEAD)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if n := len(ks.Keys()); n != 41 {
 			t.Errorf("after 40 concurrent rotations by two instances: %d keys, want 41 (none lost)", n)
 		}
@@ -314,9 +281,7 @@ func TestSQLSingleFlight(t *testing.T) {
 				defer wg.Done()
 				<-start
 				ks, err := cold.Keyset(ctx, "default", keys.KindAEAD)
-				if err != nil {
-					t.Error(err)
-				}
+				assert.NoError(t, err)
 				got[i] = ks
 			}()
 		}
@@ -326,9 +291,7 @@ func TestSQLSingleFlight(t *testing.T) {
 			t.Errorf("64 concurrent cold requests made %d KEK unwraps, want 1", n)
 		}
 		for _, ks := range got {
-			if ks != got[0] {
-				t.Fatal("concurrent requests got different snapshots")
-			}
+			require.Same(t, got[0], ks, "concurrent requests got different snapshots")
 		}
 	})
 }
@@ -352,14 +315,10 @@ func TestSQLKMSCallCount(t *testing.T) {
 		p, _ := pii.New(s)
 		for i := range n {
 			r := record{ID: "r", Email: "a@example.com", Phone: "+45"}
-			if err := p.Protect(ctx, &r); err != nil {
-				t.Fatalf("Protect %d: %v", i, err)
-			}
+			require.NoError(t, p.Protect(ctx, &r), "Protect %d", i)
 		}
 		cached := kek.encrypts.Load() + kek.decrypt.Load()
-		if cached > 2 {
-			t.Errorf("%d Protect calls over two keysets made %d KEK calls, want at most 2 (one unwrap per keyset per TTL)", n, cached)
-		}
+		assert.False(t, cached > 2, "%d Protect calls over two keysets made %d KEK calls, want at most 2 (one unwrap per keyset per TTL)", n, cached)
 
 		// The floor to compare with: Tink's KMS envelope AEAD calls the KMS
 		// once per value.
@@ -384,15 +343,11 @@ func TestSQLKMSOutage(t *testing.T) {
 		s := db.open(t, kek, keys.WithCacheTTL(ttl), keys.WithAuditor(rec))
 		p, _ := pii.New(s)
 		old := record{ID: "1", Email: "a@example.com", Phone: "1"}
-		if err := p.Protect(ctx, &old); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, p.Protect(ctx, &old))
 		v := db.version(t, "default", "aead")
 		kek.down.Store(true)
 		r := record{ID: "2", Email: "b@example.com", Phone: "2"}
-		if err := p.Protect(ctx, &r); err != nil {
-			t.Fatalf("Protect with the KMS down, within the TTL: %v", err)
-		}
+		require.NoError(t, p.Protect(ctx, &r), "Protect with the KMS down, within the TTL")
 		if _, err := s.Rotate(ctx, "default", keys.KindAEAD); !errors.Is(err, keys.ErrKMSUnavailable) {
 			t.Errorf("Rotate with the KMS down = %v, want ErrKMSUnavailable", err)
 		}
@@ -402,9 +357,7 @@ func TestSQLKMSOutage(t *testing.T) {
 		if !errors.Is(err, keys.ErrKMSUnavailable) || !errors.Is(err, pii.ErrKeyProvider) || !strings.Contains(err.Error(), "KMS unreachable") {
 			t.Errorf("Protect with the KMS down after the TTL = %v, want ErrKMSUnavailable", err)
 		}
-		if r2.Email != "c@example.com" {
-			t.Error("a failed Protect changed the struct")
-		}
+		assert.Equal(t, "c@example.com", r2.Email, "a failed Protect changed the struct")
 		if got := db.version(t, "default", "aead"); got != v {
 			t.Errorf("stored version moved from %d to %d while the KMS was down", v, got)
 		}
@@ -412,9 +365,7 @@ func TestSQLKMSOutage(t *testing.T) {
 		for _, e := range rec.events {
 			sawFailure = sawFailure || e.Type == keys.EventKMSFailure && errors.Is(e.Err, keys.ErrKMSUnavailable)
 		}
-		if !sawFailure {
-			t.Errorf("no kms.failure audit event: %v", rec.types())
-		}
+		assert.True(t, sawFailure, "no kms.failure audit event: %v", rec.types())
 		kek.down.Store(false)
 		got := old
 		if err := p.Reveal(ctx, &got); err != nil || got.Email != "a@example.com" {
@@ -454,9 +405,7 @@ func TestSQLKMSHangs(t *testing.T) {
 			if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 500*time.Millisecond {
 				t.Errorf("%s with a hanging KMS = %v after %v, want context.DeadlineExceeded within 500ms", op, err, time.Since(start))
 			}
-			if r.Email != "a@example.com" {
-				t.Errorf("%s: the struct changed", op)
-			}
+			assert.Equal(t, "a@example.com", r.Email, "%s: the struct changed", op)
 		}
 		kek.hang.Store(false)
 		if v := db.version(t, "other", "prf"); v != 0 {
@@ -530,12 +479,8 @@ func TestSQLMalformedKMSAnswer(t *testing.T) {
 			_ = name
 			u := tagged{SSN: "000-00-0000"}
 			err := p.Protect(ctx, &u)
-			if !errors.Is(err, pii.ErrKeyProvider) {
-				t.Errorf("%s: Protect = %v, want ErrKeyProvider", tt.name, err)
-			}
-			if u.SSN != "000-00-0000" {
-				t.Errorf("%s: the struct changed", tt.name)
-			}
+			assert.ErrorIs(t, err, pii.ErrKeyProvider, "%s: Protect = %v, want ErrKeyProvider", tt.name, err)
+			assert.Equal(t, "000-00-0000", u.SSN, "%s: the struct changed", tt.name)
 			if v := db.version(t, "default", "aead"); v != 0 {
 				t.Fatalf("%s: a keyset was stored (version %d) that cannot be read back", tt.name, v)
 			}
@@ -566,16 +511,12 @@ func TestSQLListAndOptions(t *testing.T) {
 		s.Keyset(ctx, "a", keys.KindDeterministicAEAD)
 		s.Keyset(ctx, "a", keys.KindAEAD)
 		list, err := db.open(t, kek).List(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var got []string
 		for _, ks := range list {
 			got = append(got, ks.Name()+"/"+ks.Kind().String())
 		}
-		if strings.Join(got, " ") != "a/aead a/daead b/prf" {
-			t.Errorf("List = %v", got)
-		}
+		assert.Equal(t, "a/aead a/daead b/prf", strings.Join(got, " "), "List = %v", got)
 	})
 	db, _ := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "x.db"))
 	defer db.Close()
@@ -589,17 +530,13 @@ func TestSQLListAndOptions(t *testing.T) {
 		t.Errorf("OpenSQLite(nil KEK) = %v", err)
 	}
 	s, err := keys.OpenSQLite(ctx, db, kek, keys.WithTable("other_keys"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if _, err := s.Keyset(ctx, "x", keys.KindAEAD); err != nil {
 		t.Fatal(err)
 	}
 	var n int
 	db.QueryRow(`SELECT count(*) FROM other_keys`).Scan(&n)
-	if n != 1 {
-		t.Errorf("WithTable: %d rows in other_keys, want 1", n)
-	}
+	assert.Equal(t, 1, n, "WithTable: %d rows in other_keys, want 1", n)
 }
 
 // A value written by another instance right after its rotation reveals at
@@ -622,9 +559,7 @@ func TestSQLRefreshOnUnknownKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		fresh := record{ID: "2", Email: "b@example.com", Phone: "2"}
-		if err := pa.Protect(ctx, &fresh); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, pa.Protect(ctx, &fresh))
 		got := fresh
 		if err := pb.Reveal(ctx, &got); err != nil || got.Email != "b@example.com" {
 			t.Fatalf("instance b Reveal of a value under a key rotated in a moment ago = %v, %q; want it found by a refresh", err, got.Email)
@@ -641,9 +576,7 @@ func TestSQLRefreshOnUnknownKey(t *testing.T) {
 			}
 			raw[7] = c // inside the key ID
 			bad.Email = string(raw)
-			if err := pb.Reveal(ctx, &bad); err == nil {
-				t.Fatal("a value with a changed key ID revealed")
-			}
+			require.Error(t, pb.Reveal(ctx, &bad), "a value with a changed key ID revealed")
 		}
 		if n := kek.decrypt.Load() - before; n != 0 {
 			t.Errorf("50 values with unknown key IDs made %d KEK calls, want 0", n)

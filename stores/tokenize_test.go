@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite"
 
 	"github.com/tillid/tillid/internal/pgtest"
@@ -49,37 +50,27 @@ var storeKinds = []storeKind{
 func openSQLite(t testing.TB, path string) *tokenize.SQLiteStore {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	s, err := tokenize.OpenSQLite(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return s
 }
 
 func openPostgres(t testing.TB, dsn string) *postgres.TokenStore {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	s, err := postgres.OpenTokenStore(context.Background(), pool)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return s
 }
 
 func newTokenizer(t testing.TB, p keys.Provider, s tokenize.Store, domain string, mode tokenize.Mode, opts ...tokenize.Option) *tokenize.Tokenizer {
 	t.Helper()
 	tk, err := tokenize.New(p, s, domain, mode, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return tk
 }
 
@@ -133,9 +124,7 @@ var benchBackends = []struct {
 		path := filepath.Join(b.TempDir(), "vault.db")
 		s := openSQLite(b, path)
 		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_txlock=immediate")
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		b.Cleanup(func() { db.Close() })
 		const ins = `INSERT INTO tillid_tokens (domain, token, ciphertext, value_index, subject, expires_at) VALUES ('floor', ?, ?, NULL, NULL, NULL)`
 		return s, floor{
@@ -167,9 +156,7 @@ var benchBackends = []struct {
 		dsn := pgtest.DSN(b)
 		s := openPostgres(b, dsn)
 		pool, err := pgxpool.New(context.Background(), dsn)
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		b.Cleanup(pool.Close)
 		return s, floor{
 			insert: func(ctx context.Context, tok string, ct []byte) error {
@@ -231,9 +218,7 @@ func BenchmarkStore(b *testing.B) {
 			b.Run("floor-insert", func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					if err := fl.insert(ctx, fmt.Sprintf("floor-%022d", n.Add(1)), ct); err != nil {
-						b.Fatal(err)
-					}
+					require.NoError(b, fl.insert(ctx, fmt.Sprintf("floor-%022d", n.Add(1)), ct))
 				}
 			})
 			items := make([]tokenize.Item, 100)
@@ -256,18 +241,12 @@ func BenchmarkStore(b *testing.B) {
 					for i := range toks {
 						toks[i], cts[i] = fmt.Sprintf("floor-%022d", n.Add(1)), ct
 					}
-					if err := fl.insertBatch(ctx, toks, cts); err != nil {
-						b.Fatal(err)
-					}
+					require.NoError(b, fl.insertBatch(ctx, toks, cts))
 				}
 			})
 			tok, err := random.Tokenize(ctx, "4111111111111111")
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := fl.insert(ctx, "floor-select", ct); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
+			require.NoError(b, fl.insert(ctx, "floor-select", ct))
 			b.Run("detokenize", func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/tokenize"
 )
@@ -43,13 +46,9 @@ func TestFormats(t *testing.T) {
 		check  func(t *testing.T, value, token string)
 	}{
 		{"random-alphanumeric", tokenize.RandomAlphanumeric(), []string{"x", "0101901234", "æøå"}, func(t *testing.T, value, token string) {
-			if len(token) != 22 {
-				t.Errorf("token has %d characters, want 22", len(token))
-			}
+			assert.Len(t, token, 22, "token has %d characters, want 22", len(token))
 			for _, r := range token {
-				if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-					t.Errorf("token holds %q", r)
-				}
+				assert.True(t, (r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'), "token holds %q", r)
 			}
 		}},
 		{"random-digits", tokenize.RandomDigits(), []string{"0101901234", "123456", "DK-ABCDEF"}, func(t *testing.T, value, token string) {
@@ -94,37 +93,27 @@ func TestFormats(t *testing.T) {
 			if err != nil || addr.Address != token {
 				t.Errorf("token is not a valid address: %v", err)
 			}
-			if !strings.HasSuffix(token, "@token.invalid") {
-				t.Errorf("token's domain is not token.invalid")
-			}
+			assert.True(t, strings.HasSuffix(token, "@token.invalid"), "token's domain is not token.invalid")
 		}},
 		{"email-keep-domain", tokenize.Email(true), []string{"alice@example.com", "bob@Sub.Example.ORG"}, func(t *testing.T, value, token string) {
 			if _, err := mail.ParseAddress(token); err != nil {
 				t.Errorf("token is not a valid address: %v", err)
 			}
-			if token[strings.IndexByte(token, '@'):] != value[strings.LastIndexByte(value, '@'):] {
-				t.Errorf("token does not keep the domain")
-			}
+			assert.Equal(t, value[strings.LastIndexByte(value, '@'):], token[strings.IndexByte(token, '@'):], "token does not keep the domain")
 		}},
 	}
 	ctx := context.Background()
 	p := keys.NewMemory()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.format.String() != tt.name {
-				t.Errorf("String() = %q, want %q", tt.format.String(), tt.name)
-			}
+			assert.Equal(t, tt.name, tt.format.String(), "String() = %q, want %q", tt.format.String(), tt.name)
 			for _, mode := range []tokenize.Mode{tokenize.ModeRandom, tokenize.ModeConsistent} {
 				tk := newTokenizer(t, p, tokenize.NewMemoryStore(), "fmt", mode, tokenize.WithFormat(tt.format))
 				for _, v := range tt.values {
 					for range 20 {
 						tok, err := tk.Tokenize(ctx, v)
-						if err != nil {
-							t.Fatalf("Tokenize: %v", err)
-						}
-						if tok == v {
-							t.Fatalf("token equals the value")
-						}
+						require.NoError(t, err, "Tokenize")
+						require.NotEqual(t, v, tok, "token equals the value")
 						tt.check(t, v, tok)
 						if got, err := tk.Detokenize(ctx, tok); err != nil || got != v {
 							t.Fatalf("Detokenize: %v", err)
@@ -169,9 +158,7 @@ func TestFormatRejects(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), tt.value) {
 			t.Errorf("%s: error %q carries the value", tt.name, err)
 		}
-		if store.puts.Load() != 0 {
-			t.Errorf("%s: a rejected value reached the store", tt.name)
-		}
+		assert.Zero(t, store.puts.Load(), "%s: a rejected value reached the store", tt.name)
 	}
 }
 
@@ -184,9 +171,7 @@ func TestFormatPanics(t *testing.T) {
 	} {
 		func() {
 			defer func() {
-				if recover() == nil {
-					t.Errorf("%s did not panic", name)
-				}
+				assert.NotNil(t, recover(), "%s did not panic", name)
 			}()
 			f()
 		}()

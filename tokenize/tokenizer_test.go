@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/tokenize"
 )
@@ -77,9 +80,7 @@ func TestTokenizeBadInput(t *testing.T) {
 			t.Errorf("error %q carries the token", err)
 		}
 	}
-	if err := tk.Delete(ctx, ""); !errors.Is(err, tokenize.ErrTokenNotFound) {
-		t.Errorf("Delete(\"\") err = %v, want ErrTokenNotFound", err)
-	}
+	assert.ErrorIs(t, tk.Delete(ctx, ""), tokenize.ErrTokenNotFound, "Delete(\"\")")
 }
 
 func TestTokenizeCollisionRetry(t *testing.T) {
@@ -88,9 +89,7 @@ func TestTokenizeCollisionRetry(t *testing.T) {
 	store.collide.Store(3)
 	tk := newTokenizer(t, keys.NewMemory(), store, "cpr", tokenize.ModeRandom)
 	toks, err := tk.TokenizeBatch(ctx, []tokenize.Item{{Value: "a"}, {Value: "b"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if n := store.puts.Load(); n != 4 {
 		t.Errorf("Put called %d times, want 4 (3 collisions, then success)", n)
 	}
@@ -131,13 +130,9 @@ func TestTokenizeKeyRotation(t *testing.T) {
 	p := keys.NewMemory()
 	tk := newTokenizer(t, p, tokenize.NewMemoryStore(), "cpr", tokenize.ModeConsistent)
 	old, err := tk.Tokenize(ctx, "0101901234")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	aead, err := p.Keyset(ctx, "tokenize-cpr", keys.KindAEAD)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	oldAEAD := aead.PrimaryKeyID()
 	if _, err := p.Rotate(ctx, "tokenize-cpr", keys.KindAEAD); err != nil {
 		t.Fatal(err)
@@ -147,17 +142,13 @@ func TestTokenizeKeyRotation(t *testing.T) {
 		t.Errorf("Tokenize after an AEAD rotation gave a new token (%v)", err)
 	}
 	fresh, err := tk.Tokenize(ctx, "0202902345")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, tok := range []string{old, fresh} {
 		if _, err := tk.Detokenize(ctx, tok); err != nil {
 			t.Errorf("Detokenize after rotation: %v", err)
 		}
 	}
-	if err := p.Disable(ctx, "tokenize-cpr", keys.KindAEAD, oldAEAD); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, p.Disable(ctx, "tokenize-cpr", keys.KindAEAD, oldAEAD))
 	if _, err := tk.Detokenize(ctx, old); !errors.Is(err, keys.ErrKeyDisabled) {
 		t.Errorf("Detokenize under a disabled key: err = %v, want keys.ErrKeyDisabled", err)
 	}
@@ -165,9 +156,7 @@ func TestTokenizeKeyRotation(t *testing.T) {
 		t.Errorf("Detokenize under the new primary: %v", err)
 	}
 	// After a PRF rotation a value gets a new token; the old one still works.
-	if err := p.Enable(ctx, "tokenize-cpr", keys.KindAEAD, oldAEAD); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, p.Enable(ctx, "tokenize-cpr", keys.KindAEAD, oldAEAD))
 	if _, err := p.Rotate(ctx, "tokenize-cpr", keys.KindPRF); err != nil {
 		t.Fatal(err)
 	}
@@ -230,13 +219,9 @@ func TestDeleteSubjectWithDisabledKey(t *testing.T) {
 	ctx := context.Background()
 	store := keys.NewMemory()
 	tk, err := tokenize.New(store, tokenize.NewMemoryStore(), "card", tokenize.ModeRandom)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tok, err := tk.Tokenize(ctx, "4111111111111111", tokenize.ForSubject("c1"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ks, _ := store.Keyset(ctx, "tokenize-card", keys.KindPRF)
 	old := ks.PrimaryKeyID()
 	store.Rotate(ctx, "tokenize-card", keys.KindPRF)

@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/tillid/tillid/internal/pgtest"
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
@@ -38,9 +41,7 @@ func cli(t *testing.T, args ...string) (int, string, string) {
 func masterKey(t *testing.T) []byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "master.key")
-	if err := keys.GenerateMasterKeyFile(path); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, keys.GenerateMasterKeyFile(path))
 	b, _ := os.ReadFile(path)
 	t.Setenv("TILLID_MASTER_KEY", strings.TrimSpace(string(b)))
 	raw, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
@@ -52,9 +53,7 @@ var keyIDRE = regexp.MustCompile(`key (\d+)`)
 func keyIDOf(t *testing.T, out string) string {
 	t.Helper()
 	m := keyIDRE.FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("no key ID in %q", out)
-	}
+	require.NotNil(t, m, "no key ID in %q", out)
 	return m[1]
 }
 
@@ -70,17 +69,13 @@ func TestKeysCommands(t *testing.T) {
 				return cli(t, append([]string{"keys", args[0], store, loc}, args[1:]...)...)
 			}
 			code, out, errOut := k("create", "crm")
-			if code != exitOK {
-				t.Fatalf("create = %d %s %s", code, out, errOut)
-			}
+			require.Equal(t, exitOK, code, "create = %d %s %s", code, out, errOut)
 			k1 := keyIDOf(t, out)
 			if code, _, _ := k("create", "crm"); code != exitFailure {
 				t.Errorf("create twice = %d, want %d", code, exitFailure)
 			}
 			code, out, _ = k("rotate", "crm")
-			if code != exitOK {
-				t.Fatalf("rotate = %d", code)
-			}
+			require.Equal(t, exitOK, code, "rotate = %d", code)
 			k2 := keyIDOf(t, out)
 			if code, _, errOut := k("disable", "crm", k2); code != exitFailure || !strings.Contains(errOut, "primary") {
 				t.Errorf("disable primary = %d %s", code, errOut)
@@ -153,15 +148,11 @@ func TestUsageAndErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		code, out, errOut := cli(t, tt.args...)
-		if code != tt.want {
-			t.Errorf("%s: exit %d, want %d\n%s%s", tt.name, code, tt.want, out, errOut)
-		}
+		assert.Equal(t, tt.want, code, "%s: exit %d, want %d\n%s%s", tt.name, code, tt.want, out, errOut)
 	}
 	_, out, _ := cli(t, "help")
 	for _, s := range []string{"Exit codes", "rewrap", "destroy", "TILLID_MASTER_KEY"} {
-		if !strings.Contains(out, s) {
-			t.Errorf("help lacks %q", s)
-		}
+		assert.True(t, strings.Contains(out, s), "help lacks %q", s)
 	}
 }
 
@@ -182,16 +173,12 @@ type rewrapDB struct {
 func sqliteRewrapDB(t *testing.T) rewrapDB {
 	path := filepath.Join(t.TempDir(), "app.db")
 	db, err := openDB(ctx, "sqlite:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(db.close)
 	return rewrapDB{dsn: "sqlite:" + path, db: db.sql, ph: func(int) string { return "?" }, openKey: func(t *testing.T, raw []byte) *keys.SQLStore {
 		kek, _ := keys.NewLocalKEK(raw)
 		s, err := keys.OpenSQLite(ctx, db.sql, kek, keys.WithCacheTTL(200*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return s
 	}}
 }
@@ -199,16 +186,12 @@ func sqliteRewrapDB(t *testing.T) rewrapDB {
 func postgresRewrapDB(t *testing.T) rewrapDB {
 	dsn := pgtest.DSN(t)
 	db, err := openDB(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(db.close)
 	return rewrapDB{dsn: dsn, db: db.sql, ph: func(i int) string { return "$" + strconv.Itoa(i) }, openKey: func(t *testing.T, raw []byte) *keys.SQLStore {
 		kek, _ := keys.NewLocalKEK(raw)
 		s, err := keys.OpenPostgres(ctx, db.sql, kek, keys.WithCacheTTL(200*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return s
 	}}
 }
@@ -247,9 +230,7 @@ func TestRewrap(t *testing.T) {
 			want := map[int64]customer{}
 			insert := func(c customer) {
 				plain := c
-				if err := p.Protect(ctx, &c); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, p.Protect(ctx, &c))
 				if _, err := d.db.Exec(`INSERT INTO customers (id, email, phone) VALUES (`+d.ph(1)+`, `+d.ph(2)+`, `+d.ph(3)+`)`, c.ID, c.Email, c.Phone); err != nil {
 					t.Fatal(err)
 				}
@@ -281,9 +262,7 @@ func TestRewrap(t *testing.T) {
 				t.Fatalf("interrupted rewrap = %d, want a failure\n%s", code, errOut)
 			}
 			cancel()
-			if !strings.Contains(errOut.String(), "run the same command again") {
-				t.Errorf("interrupted rewrap says:\n%s", errOut)
-			}
+			assert.True(t, strings.Contains(errOut.String(), "run the same command again"), "interrupted rewrap says:\n%s", errOut)
 
 			// The application keeps writing during the second run.
 			var wg sync.WaitGroup
@@ -345,9 +324,7 @@ func TestRewrap(t *testing.T) {
 			}
 			time.Sleep(300 * time.Millisecond)
 			rows, err := d.db.Query(`SELECT id, email, phone FROM customers ORDER BY id`)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defer rows.Close()
 			count := 0
 			for rows.Next() {
@@ -356,18 +333,12 @@ func TestRewrap(t *testing.T) {
 				rows.Scan(&cu.ID, &email, &phone)
 				cu.Email, cu.Phone = email.String, phone.String
 				if email.Valid {
-					if err := p.Reveal(ctx, &cu); err != nil {
-						t.Fatalf("row %d does not reveal after the old keys were disabled: %v", cu.ID, err)
-					}
+					require.NoError(t, p.Reveal(ctx, &cu), "row %d does not reveal after the old keys were disabled", cu.ID)
 				}
-				if cu != want[cu.ID] {
-					t.Fatalf("row %d = %+v, want %+v", cu.ID, cu, want[cu.ID])
-				}
+				require.Equal(t, want[cu.ID], cu, "row %d = %+v, want %+v", cu.ID, cu, want[cu.ID])
 				count++
 			}
-			if count != n+1 {
-				t.Errorf("%d rows, want %d", count, n+1)
-			}
+			assert.Equal(t, n+1, count, "%d rows, want %d", count, n+1)
 		})
 	}
 }
@@ -391,9 +362,7 @@ func TestRewrapThroughput(t *testing.T) {
 			tx, _ := d.db.Begin()
 			for i := range int64(n) {
 				cu := customer{ID: i + 1, Email: fmt.Sprintf("p%d@example.com", i), Phone: fmt.Sprint(i)}
-				if err := p.Protect(ctx, &cu); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, p.Protect(ctx, &cu))
 				if _, err := tx.Exec(`INSERT INTO people VALUES (`+d.ph(1)+`, `+d.ph(2)+`, `+d.ph(3)+`)`, cu.ID, cu.Email, cu.Phone); err != nil {
 					t.Fatal(err)
 				}
@@ -405,9 +374,7 @@ func TestRewrapThroughput(t *testing.T) {
 			start := time.Now()
 			code, out, errOut := cli(t, append([]string{"rewrap", "-db", d.dsn, "-table", "people", "-key-column", "id",
 				"-column", "email=customer.Email:aad", "-column", "phone=customer.Phone:deterministic"}, store...)...)
-			if code != exitOK {
-				t.Fatalf("rewrap = %d %s", code, errOut)
-			}
+			require.Equal(t, exitOK, code, "rewrap = %d %s", code, errOut)
 			t.Logf("%s: %d rows (2 values each) rewrapped in %v: %.0f rows/s\n%s", tc.name, n, time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds(), strings.TrimSpace(out))
 		})
 	}
@@ -449,9 +416,7 @@ func TestRewrapInterruptedThenRotated(t *testing.T) {
 	}
 	for i := range int64(1000) {
 		c := customer{ID: i + 1, Email: fmt.Sprintf("c%d@example.com", i), Phone: "1"}
-		if err := p.Protect(ctx, &c); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, p.Protect(ctx, &c))
 		d.db.Exec(`INSERT INTO customers (id, email, phone) VALUES (?, ?, ?)`, c.ID, c.Email, c.Phone)
 	}
 	store := []string{"-keyset-db", d.dsn}

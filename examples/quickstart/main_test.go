@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
 	"github.com/tillid/tillid/tokenize"
@@ -38,22 +41,14 @@ func generated(n int) map[string]Customer {
 func openRun(t *testing.T, dir string) (*sql.DB, *keys.Store, *pii.Protector) {
 	t.Helper()
 	kek, err := keys.ReadKEKFile(filepath.Join(dir, masterKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	store, err := keys.OpenFile(filepath.Join(dir, keysetFile), kek)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	db, err := sql.Open("sqlite", sqliteDSN(filepath.Join(dir, dbFile)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	p, err := newProtector(context.Background(), store, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return db, store, p
 }
 
@@ -61,9 +56,7 @@ func TestRun(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	var out bytes.Buffer
-	if err := run(ctx, dir, testN, &out); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
+	require.NoError(t, run(ctx, dir, testN, &out), "run")
 	t.Logf("output:\n%s", out.String())
 	want := generated(testN)
 	db, store, p := openRun(t, dir)
@@ -85,29 +78,19 @@ func TestRun(t *testing.T) {
 		// vault" and "tokens" check it column by column.
 		for _, c := range want {
 			for field, v := range map[string]string{"name": c.Name, "email": c.Email, "street": c.Street, "notes": c.Notes, "card": c.Card} {
-				if bytes.Contains(raw, []byte(v)) {
-					t.Errorf("%s: the database file holds the %s in clear", c.ID, field)
-				}
+				assert.False(t, bytes.Contains(raw, []byte(v)), "%s: the database file holds the %s in clear", c.ID, field)
 			}
 		}
 		n, err := countWhere(ctx, db, `name NOT LIKE 'tl1e:%' OR email NOT LIKE 'tl1e:%' OR email_idx NOT LIKE 'tl1i:%'
 			OR phone NOT LIKE 'tl1e:%' OR birth_date NOT LIKE 'tl1e:%' OR national_id NOT LIKE 'tl1f:%' OR card NOT LIKE 'tl1t:%'
 			OR street NOT LIKE 'tl1e:%' OR notes != ''`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n != 0 {
-			t.Errorf("%d rows hold a column that is not protected or redacted", n)
-		}
+		require.NoError(t, err)
+		assert.Zero(t, n, "%d rows hold a column that is not protected or redacted", n)
 	})
 
 	rows, err := query(ctx, db, "ORDER BY rowid")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) != len(want) {
-		t.Fatalf("the table holds %d rows, want %d", len(rows), len(want))
-	}
+	require.NoError(t, err)
+	require.Len(t, rows, len(want), "the table holds %d rows, want %d", len(rows), len(want))
 
 	t.Run("rotation", func(t *testing.T) {
 		primary := map[string]uint32{}
@@ -123,9 +106,7 @@ func TestRun(t *testing.T) {
 			{"tokenize-card", keys.KindPRF, 1},
 		} {
 			ks, err := store.Keyset(ctx, k.name, k.kind)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if got := len(ks.Keys()); got != k.wantKeys {
 				t.Errorf("keyset %s/%s has %d keys, want %d", k.name, k.kind, got, k.wantKeys)
 			}
@@ -138,9 +119,7 @@ func TestRun(t *testing.T) {
 		aeadIDs, prfIDs, fpeIDs := map[uint32]int{}, map[uint32]int{}, map[uint32]int{}
 		for i, c := range rows {
 			_, name, err := pii.KeyID(c.Name)
-			if err != nil {
-				t.Fatalf("row %d: pii.KeyID(name) = %v", i, err)
-			}
+			require.NoError(t, err, "row %d: pii.KeyID(name) = %v", i, err)
 			mode, email, err := pii.KeyID(c.Email)
 			if err != nil || mode != pii.ModeEncrypt || email != name {
 				t.Errorf("row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ModeEncrypt, name)
@@ -152,9 +131,7 @@ func TestRun(t *testing.T) {
 			fpeIDs[fpe]++
 			wantNew := i < testN/10 || i >= testN
 			gotNew := name == primary["default/aead"] && idx == primary["default/prf"] && fpe == primary["tokenize-national_id/prf"]
-			if gotNew != wantNew {
-				t.Errorf("row %d: keys %d, %d, %d; under the new primary keys = %v, want %v", i, name, idx, fpe, gotNew, wantNew)
-			}
+			assert.Equal(t, wantNew, gotNew, "row %d: keys %d, %d, %d; under the new primary keys = %v, want %v", i, name, idx, fpe, gotNew, wantNew)
 		}
 		if len(aeadIDs) != 2 || len(prfIDs) != 2 || len(fpeIDs) != 2 {
 			t.Errorf("rows use AEAD keys %v, PRF keys %v and FF1 keys %v, want two of each", aeadIDs, prfIDs, fpeIDs)
@@ -166,9 +143,7 @@ func TestRun(t *testing.T) {
 		cardTokens := map[string]string{}
 		for _, c := range rows {
 			w := want[c.ID]
-			if !luhn(w.Card) {
-				t.Fatalf("%s: luhn(%q) = false, but gofakeit makes Luhn-valid cards", c.ID, w.Card)
-			}
+			require.True(t, luhn(w.Card), "%s: luhn(%q) = false, but gofakeit makes Luhn-valid cards", c.ID, w.Card)
 			// Card: "tl1t:" and 16 digits that pass the Luhn check, keep
 			// the card's first six and last four, and differ from it.
 			tok, ok := pii.Token(c.Card)
@@ -202,9 +177,7 @@ func TestRun(t *testing.T) {
 		// clear: the value is an AEAD ciphertext, the index and subject
 		// keyed PRFs.
 		vault, err := db.QueryContext(ctx, "SELECT domain, token, ciphertext, value_index, subject FROM tillid_tokens")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer vault.Close()
 		var secrets [][]byte
 		for _, c := range want {
@@ -218,9 +191,7 @@ func TestRun(t *testing.T) {
 		for vault.Next() {
 			var domain, token string
 			var ciphertext, index, subject []byte
-			if err := vault.Scan(&domain, &token, &ciphertext, &index, &subject); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, vault.Scan(&domain, &token, &ciphertext, &index, &subject))
 			n++
 			if domain != cardDomain || !inRows["tl1t:"+token] {
 				t.Errorf("vault entry %d: domain %q and a token that is not in the card column", n, domain)
@@ -235,12 +206,8 @@ func TestRun(t *testing.T) {
 				}
 			}
 		}
-		if err := vault.Err(); err != nil {
-			t.Fatal(err)
-		}
-		if n != len(want) {
-			t.Errorf("the vault holds %d tokens, want one per customer, %d", n, len(want))
-		}
+		require.NoError(t, vault.Err())
+		assert.Equal(t, len(want), n, "the vault holds %d tokens, want one per customer, %d", n, len(want))
 	})
 
 	t.Run("email_idx holds no plaintext", func(t *testing.T) {
@@ -252,13 +219,9 @@ func TestRun(t *testing.T) {
 		seen := map[string]string{}
 		for _, c := range rows {
 			w := want[c.ID]
-			if !valid.MatchString(c.EmailIdx) {
-				t.Fatalf("%s: email_idx %q is not a 33-character blind index", c.ID, c.EmailIdx)
-			}
+			require.True(t, valid.MatchString(c.EmailIdx), "%s: email_idx %q is not a 33-character blind index", c.ID, c.EmailIdx)
 			b, err := base64.RawURLEncoding.DecodeString(c.EmailIdx[5:])
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			index := b[5:]
 			for _, h := range [][]byte{[]byte(w.Email), sha256Of(w.Email), sha256Of(strings.ToUpper(w.Email))} {
 				if bytes.Contains(h, index) || bytes.HasPrefix(h, index) {
@@ -274,9 +237,7 @@ func TestRun(t *testing.T) {
 
 	t.Run("rewrap count", func(t *testing.T) {
 		m := regexp.MustCompile(`rewrapped the ([\d,]+) oldest rows: ([\d,]+) values`).FindStringSubmatch(out.String())
-		if m == nil {
-			t.Fatal("the output does not report a rewrap")
-		}
+		require.NotNil(t, m, "the output does not report a rewrap")
 		rowsN, _ := strconv.Atoi(removeCommas(m[1]))
 		values, _ := strconv.Atoi(removeCommas(m[2]))
 		// Per row, five fields are encrypted, one is a blind index and
@@ -291,9 +252,7 @@ func TestRun(t *testing.T) {
 		// The summary shows the first row's tokens as stored now, beside
 		// the card and national ID masked.
 		first, err := queryID(ctx, db, rows[0].ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		w := want[first.ID]
 		cardTok, _ := pii.Token(first.Card)
 		idTok, _ := pii.Token(first.NationalID)
@@ -302,21 +261,15 @@ func TestRun(t *testing.T) {
 			"national ID  " + maskNationalID(w.NationalID) + " -> token " + idTok + ", stored " + first.NationalID + "\n",
 			fmt.Sprintf("card vault  %d tokens, %d new in this run\n", len(want), len(want)),
 		} {
-			if !containsFields(out.String(), line) {
-				t.Errorf("the summary lacks %q", line)
-			}
+			assert.True(t, containsFields(out.String(), line), "the summary lacks %q", line)
 		}
-		if !regexp.MustCompile(`(?m)^  protect +[\d.]+ µs/record, tokenization included`).MatchString(out.String()) {
-			t.Error("the summary does not give the time per record with tokenization")
-		}
+		assert.True(t, regexp.MustCompile(`(?m)^  protect +[\d.]+ µs/record, tokenization included`).MatchString(out.String()), "the summary does not give the time per record with tokenization")
 	})
 
 	t.Run("reveal", func(t *testing.T) {
 		for i := range rows {
 			id := rows[i].ID
-			if err := p.Reveal(ctx, &rows[i]); err != nil {
-				t.Fatalf("Reveal(%s) = %v", id, err)
-			}
+			require.NoError(t, p.Reveal(ctx, &rows[i]), "Reveal(%s)", id)
 			got, w := rows[i], want[id]
 			w.Notes = ""
 			gotBorn, ok := got.BirthDate.Get()
@@ -325,13 +278,9 @@ func TestRun(t *testing.T) {
 				t.Errorf("%s: birth date %v, want %v", id, gotBorn, wantBorn)
 			}
 			got.BirthDate, w.BirthDate = pii.Value[time.Time]{}, pii.Value[time.Time]{}
-			if !strings.HasPrefix(got.EmailIdx, "tl1i:") {
-				t.Errorf("%s: Reveal changed the email index to %q", id, got.EmailIdx)
-			}
+			assert.True(t, strings.HasPrefix(got.EmailIdx, "tl1i:"), "%s: Reveal changed the email index to %q", id, got.EmailIdx)
 			got.EmailIdx = ""
-			if got != w {
-				t.Errorf("%s: revealed\n%+v\nwant\n%+v", id, got, w)
-			}
+			assert.Equal(t, w, got, "%s: revealed\n%+v\nwant\n%+v", id, got, w)
 		}
 	})
 
@@ -353,9 +302,7 @@ func TestRun(t *testing.T) {
 	lookups := parseLookups(t, out.String())
 
 	t.Run("lookups in the output", func(t *testing.T) {
-		if len(lookups) != len(wantLookups) {
-			t.Fatalf("the output shows %d lookups, want %d:\n%s", len(lookups), len(wantLookups), out.String())
-		}
+		require.Len(t, lookups, len(wantLookups), "the output shows %d lookups, want %d:\n%s", len(lookups), len(wantLookups), out.String())
 		for i, l := range lookups {
 			w := wantLookups[i]
 			var wantFound []string
@@ -379,33 +326,23 @@ func TestRun(t *testing.T) {
 			t.Skip("the output has the wrong lookups")
 		}
 		ix, err := p.BlindIndexer(Customer{}, "EmailIdx")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for i, l := range lookups {
 			plain := strings.ToLower(strings.TrimSpace(l.typed))
 			terms, err := p.LookupTerms(ctx, Customer{}, "EmailIdx", l.typed)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			plainTerms, err := p.LookupTerms(ctx, Customer{}, "EmailIdx", plain)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if len(terms) != 2 || !slices.Equal(terms, plainTerms) {
 				t.Errorf("LookupTerms(%q) = %q, want the 2 terms of %q, %q", l.typed, terms, plain, plainTerms)
 			}
 			primary, err := ix.BlindIndex(ctx, nil, l.typed)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if len(terms) == 0 || string(primary) != terms[0] {
 				t.Errorf("BlindIndex(%q) = %q, want LookupTerms' first term %q", l.typed, primary, terms)
 			}
 			found, err := lookup(ctx, db, p, terms...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			// After the run every lookup finds its customer through one
 			// of the terms, and the term that matched is the index of the
 			// plain email.
@@ -421,17 +358,11 @@ func TestRun(t *testing.T) {
 
 	t.Run("a ciphertext moved to another row does not reveal", func(t *testing.T) {
 		c, err := queryID(ctx, db, rows[0].ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		other, err := queryID(ctx, db, rows[1].ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		c.Name = other.Name
-		if err := p.Reveal(ctx, &c); !errors.Is(err, pii.ErrDecryption) {
-			t.Errorf("Reveal with another row's name = %v, want %v", err, pii.ErrDecryption)
-		}
+		assert.ErrorIs(t, p.Reveal(ctx, &c), pii.ErrDecryption, "Reveal with another row's name")
 	})
 }
 
@@ -439,46 +370,30 @@ func TestRunTwiceInOneDir(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	var out bytes.Buffer
-	if err := run(ctx, dir, testN, &out); err != nil {
-		t.Fatalf("first run: %v", err)
-	}
+	require.NoError(t, run(ctx, dir, testN, &out), "first run")
 	keyPath := filepath.Join(dir, masterKeyFile)
 	key1, err := os.ReadFile(keyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	out.Reset()
-	if err := run(ctx, dir, testN, &out); err != nil {
-		t.Fatalf("second run: %v\n%s", err, out.String())
-	}
+	require.NoError(t, run(ctx, dir, testN, &out), "second run")
 	key2, err := os.ReadFile(keyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(key1, key2) {
-		t.Error("the second run replaced the master key")
-	}
-	if !bytes.Contains(out.Bytes(), []byte("previous run's 220 rows all reveal")) {
-		t.Errorf("the second run did not reveal the first run's rows:\n%s", out.String())
-	}
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(key1, key2), "the second run replaced the master key")
+	assert.True(t, bytes.Contains(out.Bytes(), []byte("previous run's 220 rows all reveal")), "the second run did not reveal the first run's rows:\n%s", out.String())
 	db, store, _ := openRun(t, dir)
 	for _, k := range []struct {
 		name string
 		kind keys.Kind
 	}{{"default", keys.KindAEAD}, {"default", keys.KindPRF}, {"tokenize-national_id", keys.KindPRF}} {
 		ks, err := store.Keyset(ctx, k.name, k.kind)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if got := len(ks.Keys()); got != 3 {
 			t.Errorf("after two runs %s/%s has %d keys, want 3 (one rotation per run)", k.name, k.kind, got)
 		}
 	}
 	// Consistent mode: the second run gave every card the token the first
 	// run issued for it, so the vault did not grow.
-	if !containsFields(out.String(), "card vault  220 tokens, 0 new in this run") {
-		t.Errorf("the second run issued new card tokens:\n%s", out.String())
-	}
+	assert.True(t, containsFields(out.String(), "card vault  220 tokens, 0 new in this run"), "the second run issued new card tokens:\n%s", out.String())
 	if n, err := countTokens(ctx, db, cardDomain); err != nil || n != testN+testN/10 {
 		t.Errorf("after two runs the vault holds %d card tokens, %v; want %d", n, err, testN+testN/10)
 	}
@@ -492,12 +407,8 @@ func TestRunTwiceInOneDir(t *testing.T) {
 		t.Errorf("the second run's lookups took %v terms, want %v", terms, want)
 	}
 	n, err := countWhere(ctx, db, "1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != testN+testN/10 {
-		t.Errorf("after two runs the table holds %d rows, want %d", n, testN+testN/10)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, testN+testN/10, n, "after two runs the table holds %d rows, want %d", n, testN+testN/10)
 }
 
 func TestRunOverOlderTable(t *testing.T) {
@@ -521,9 +432,7 @@ func TestRunOverOlderTable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			dir := t.TempDir()
-			if err := run(ctx, dir, testN, &bytes.Buffer{}); err != nil {
-				t.Fatalf("first run: %v", err)
-			}
+			require.NoError(t, run(ctx, dir, testN, &bytes.Buffer{}), "first run")
 			db, _, _ := openRun(t, dir)
 			for _, q := range tt.queries {
 				if _, err := db.ExecContext(ctx, q); err != nil {
@@ -531,12 +440,8 @@ func TestRunOverOlderTable(t *testing.T) {
 				}
 			}
 			var out bytes.Buffer
-			if err := run(ctx, dir, testN, &out); err != nil {
-				t.Fatalf("run over the older table: %v\n%s", err, out.String())
-			}
-			if !strings.Contains(out.String(), tt.want) {
-				t.Errorf("run over the older table did not say %q:\n%s", tt.want, out.String())
-			}
+			require.NoError(t, run(ctx, dir, testN, &out), "run over the older table")
+			assert.True(t, strings.Contains(out.String(), tt.want), "run over the older table did not say %q:\n%s", tt.want, out.String())
 		})
 	}
 }
@@ -544,31 +449,17 @@ func TestRunOverOlderTable(t *testing.T) {
 func TestRunWrongMasterKey(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	if err := run(ctx, dir, testN, &bytes.Buffer{}); err != nil {
-		t.Fatalf("first run: %v", err)
-	}
+	require.NoError(t, run(ctx, dir, testN, &bytes.Buffer{}), "first run")
 	keysetPath := filepath.Join(dir, keysetFile)
 	before, err := os.ReadFile(keysetPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	keyPath := filepath.Join(dir, masterKeyFile)
-	if err := os.Remove(keyPath); err != nil {
-		t.Fatal(err)
-	}
-	if err := keys.GenerateMasterKeyFile(keyPath); err != nil {
-		t.Fatal(err)
-	}
-	if err := run(ctx, dir, testN, &bytes.Buffer{}); !errors.Is(err, keys.ErrWrongKEK) {
-		t.Errorf("run with another master key = %v, want %v", err, keys.ErrWrongKEK)
-	}
+	require.NoError(t, os.Remove(keyPath))
+	require.NoError(t, keys.GenerateMasterKeyFile(keyPath))
+	assert.ErrorIs(t, run(ctx, dir, testN, &bytes.Buffer{}), keys.ErrWrongKEK, "run with another master key")
 	after, err := os.ReadFile(keysetPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(before, after) {
-		t.Error("run with another master key changed the keyset file")
-	}
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(before, after), "run with another master key changed the keyset file")
 }
 
 func TestMask(t *testing.T) {
@@ -643,9 +534,7 @@ func sha256Of(s string) []byte {
 func mustTerms(t *testing.T, p *pii.Protector, query string) []string {
 	t.Helper()
 	terms, err := p.LookupTerms(context.Background(), Customer{}, "EmailIdx", query)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return terms
 }
 
@@ -669,9 +558,7 @@ func parseLookups(t *testing.T, out string) []lookupLine {
 		line = strings.TrimSuffix(line, "\n")
 		if m := typedLine.FindStringSubmatch(line); m != nil {
 			typed, err := strconv.Unquote(m[1])
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			terms, _ := strconv.Atoi(m[2])
 			ls = append(ls, lookupLine{typed: typed, terms: terms})
 		} else if m := foundLine.FindStringSubmatch(line); m != nil && len(ls) > 0 && m[1] != "" {

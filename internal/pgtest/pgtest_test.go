@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/tillid/tillid/internal/pgtest"
 )
@@ -15,9 +17,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
 func connect(t *testing.T, dsn string) *pgx.Conn {
 	t.Helper()
 	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatalf("pgx.Connect(%q) = %v", dsn, err)
-	}
+	require.NoError(t, err, "pgx.Connect(%q) = %v", dsn, err)
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
 }
@@ -25,24 +25,18 @@ func connect(t *testing.T, dsn string) *pgx.Conn {
 func queryString(t *testing.T, conn *pgx.Conn, sql string) string {
 	t.Helper()
 	var s string
-	if err := conn.QueryRow(t.Context(), sql).Scan(&s); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
+	require.NoError(t, conn.QueryRow(t.Context(), sql).Scan(&s), "%s", sql)
 	return s
 }
 
 func TestDSN(t *testing.T) {
 	dsn1, dsn2 := pgtest.DSN(t), pgtest.DSN(t)
-	if dsn1 == dsn2 {
-		t.Fatalf("DSN(t) returned %q twice, want two databases", dsn1)
-	}
+	require.NotEqual(t, dsn2, dsn1, "DSN(t) returned %q twice, want two databases", dsn1)
 	conn1, conn2 := connect(t, dsn1), connect(t, dsn2)
 
 	db1 := queryString(t, conn1, "SELECT current_database()")
 	db2 := queryString(t, conn2, "SELECT current_database()")
-	if db1 == db2 {
-		t.Errorf("current_database() = %q on both DSNs, want two databases", db1)
-	}
+	assert.NotEqual(t, db2, db1, "current_database() = %q on both DSNs, want two databases", db1)
 
 	// What one test writes, the other does not see.
 	if _, err := conn1.Exec(t.Context(), "CREATE TABLE only_in_db1 (id int)"); err != nil {
