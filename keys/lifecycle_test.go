@@ -94,9 +94,8 @@ func TestDisableEnableReveal(t *testing.T) {
 	got := r
 	require.ErrorIs(t, p.Reveal(ctx, &got), pii.ErrKeyDisabled, "Reveal under a disabled key")
 	require.NoError(t, s.Enable(ctx, "default", keys.KindAEAD, k1))
-	if err := p.Reveal(ctx, &got); err != nil || got.Email != "a@example.com" {
-		t.Fatalf("Reveal after Enable = %v, %q", err, got.Email)
-	}
+	err := p.Reveal(ctx, &got)
+	require.False(t, err != nil || got.Email != "a@example.com", "Reveal after Enable = %v, %q", err, got.Email)
 }
 
 func TestAuditEvents(t *testing.T) {
@@ -114,21 +113,15 @@ func TestAuditEvents(t *testing.T) {
 	s.Disable(ctx, "crm", keys.KindAEAD, k1)
 	s.Destroy(ctx, "crm", keys.KindAEAD, k1)
 	want := []string{"keyset.created", "key.rotated", "key.disabled", "key.enabled", "key.disabled", "key.destroyed"}
-	if got := rec.types(); strings.Join(got, " ") != strings.Join(want, " ") {
-		t.Errorf("events = %v, want %v", got, want)
-	}
+	got := rec.types()
+	assert.Equal(t, strings.Join(want, " "), strings.Join(got, " "), "events = %v, want %v", got, want)
 	for _, e := range rec.events {
-		if e.Keyset.String() != "crm/aead" || e.KeyID == 0 || e.Time.IsZero() {
-			t.Errorf("event %+v lacks its keyset, key ID or time", e)
-		}
+		assert.False(t, e.Keyset.String() != "crm/aead" || e.KeyID == 0 || e.Time.IsZero(), "event %+v lacks its keyset, key ID or time", e)
 	}
-	if e := rec.events[len(rec.events)-1]; e.KeyID != k1 {
-		t.Errorf("destroy event key ID = %d, want %d", e.KeyID, k1)
-	}
+	e := rec.events[len(rec.events)-1]
+	assert.Equal(t, k1, e.KeyID, "destroy event key ID = %d, want %d", e.KeyID, k1)
 	out := logs.String()
-	if strings.Count(out, `"msg":"tillid key audit"`) != len(want) || !strings.Contains(out, `"event":"key.destroyed"`) || !strings.Contains(out, `"keyset":"crm/aead"`) {
-		t.Errorf("slog output:\n%s", out)
-	}
+	assert.False(t, strings.Count(out, `"msg":"tillid key audit"`) != len(want) || !strings.Contains(out, `"event":"key.destroyed"`) || !strings.Contains(out, `"keyset":"crm/aead"`), "slog output:\n%s", out)
 	// Only the documented attributes: no key material can slip in.
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		for _, f := range []string{"keyValue", "value\":", "key_data"} {
@@ -148,9 +141,8 @@ func (a auditors) Audit(ctx context.Context, e keys.Event) {
 
 func TestStoreOptionsRefused(t *testing.T) {
 	kek, _ := keys.NewLocalKEK(newKEK(t))
-	if _, err := keys.OpenFile(filepath.Join(t.TempDir(), "k.json"), kek, keys.WithCacheTTL(time.Second)); err == nil {
-		t.Error("OpenFile accepted WithCacheTTL")
-	}
+	_, err := keys.OpenFile(filepath.Join(t.TempDir(), "k.json"), kek, keys.WithCacheTTL(time.Second))
+	assert.Error(t, err, "OpenFile accepted WithCacheTTL")
 	defer func() {
 		assert.NotNil(t, recover(), "NewMemory(WithTable) did not panic")
 	}()

@@ -60,9 +60,7 @@ func sqliteDB(t *testing.T) sqlDB {
 			require.NoError(t, err)
 			defer db.Close()
 			err = db.QueryRow(`SELECT version FROM tillid_keysets WHERE name = ? AND kind = ?`, name, kind).Scan(&v)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				t.Fatal(err)
-			}
+			require.False(t, err != nil && !errors.Is(err, sql.ErrNoRows))
 			return v
 		},
 	}
@@ -195,14 +193,12 @@ func TestSQLTwoInstances(t *testing.T) {
 		kb, err := b.Keyset(ctx, "default", keys.KindAEAD)
 		require.NoError(t, err)
 		require.Equal(t, kb.PrimaryKeyID(), ka.PrimaryKeyID(), "two instances created two keysets: primaries %d and %d", ka.PrimaryKeyID(), kb.PrimaryKeyID())
-		if again, _ := b.Keyset(ctx, "default", keys.KindAEAD); again != kb {
-			t.Error("Keyset returned a new snapshot without a change")
-		}
+		again, _ := b.Keyset(ctx, "default", keys.KindAEAD)
+		assert.Equal(t, kb, again, "Keyset returned a new snapshot without a change")
 		k2, err := a.Rotate(ctx, "default", keys.KindAEAD)
 		require.NoError(t, err)
-		if ks, _ := a.Keyset(ctx, "default", keys.KindAEAD); ks.PrimaryKeyID() != k2 {
-			t.Errorf("the rotating instance's primary = %d, want %d at once", ks.PrimaryKeyID(), k2)
-		}
+		ks, _ := a.Keyset(ctx, "default", keys.KindAEAD)
+		assert.Equal(t, k2, ks.PrimaryKeyID(), "the rotating instance's primary = %d, want %d at once", ks.PrimaryKeyID(), k2)
 		pa, _ := pii.New(a)
 		pb, _ := pii.New(b)
 		r := record{ID: "1", Email: "a@example.com", Phone: "1"}
@@ -218,13 +214,12 @@ func TestSQLTwoInstances(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		got := r
-		if err := pb.Reveal(ctx, &got); err != nil || got.Email != "a@example.com" {
-			t.Errorf("instance b Reveal = %v, %q", err, got.Email)
-		}
+		err = pb.Reveal(ctx, &got)
+		assert.False(t, err != nil || got.Email != "a@example.com", "instance b Reveal = %v, %q", err, got.Email)
 		// And a disable by b reaches a.
 		require.NoError(t, b.Disable(ctx, "default", keys.KindAEAD, ka.PrimaryKeyID()))
 		time.Sleep(ttl + 50*time.Millisecond)
-		ks, _ := a.Keyset(ctx, "default", keys.KindAEAD)
+		ks, _ = a.Keyset(ctx, "default", keys.KindAEAD)
 		assert.ErrorIs(t, ks.CheckKeyID(ka.PrimaryKeyID()), keys.ErrKeyDisabled, "instance a after b's Disable and the TTL: CheckKeyID")
 	})
 }
@@ -235,30 +230,26 @@ func TestSQLConcurrentRotations(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db sqlDB) {
 		kek, _ := keys.NewLocalKEK(newKEK(t))
 		stores := []*keys.SQLStore{db.open(t, kek), db.open(t, kek)}
-		if _, err := stores[0].Keyset(ctx, "default", keys.KindAEAD); err != nil {
-			t.Fatal(err)
-		}
+		_, err := stores[0].Keyset(ctx, "default", keys.KindAEAD)
+		require.NoError(t, err)
 		var wg sync.WaitGroup
 		for i := range 8 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for range 5 {
-					if _, err := stores[i%2].Rotate(ctx, "default", keys.KindAEAD); err != nil {
-						t.Error(err)
-					}
+					_, err := stores[i%2].Rotate(ctx, "default", keys.KindAEAD)
+					assert.NoError(t, err)
 				}
 			}()
 		}
 		wg.Wait()
 		ks, err := db.open(t, kek).Keyset(ctx, "default", keys.KindAEAD)
 		require.NoError(t, err)
-		if n := len(ks.Keys()); n != 41 {
-			t.Errorf("after 40 concurrent rotations by two instances: %d keys, want 41 (none lost)", n)
-		}
-		if v := db.version(t, "default", "aead"); v != 41 {
-			t.Errorf("stored version = %d, want 41", v)
-		}
+		n := len(ks.Keys())
+		assert.EqualValues(t, 41, n, "after 40 concurrent rotations by two instances: %d keys, want 41 (none lost)", n)
+		v := db.version(t, "default", "aead")
+		assert.EqualValues(t, 41, v, "stored version = %d, want 41", v)
 	})
 }
 
@@ -267,9 +258,8 @@ func TestSQLConcurrentRotations(t *testing.T) {
 func TestSQLSingleFlight(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db sqlDB) {
 		kek := newCountingKEK(t)
-		if _, err := db.open(t, kek).Keyset(ctx, "default", keys.KindAEAD); err != nil {
-			t.Fatal(err)
-		}
+		_, err := db.open(t, kek).Keyset(ctx, "default", keys.KindAEAD)
+		require.NoError(t, err)
 		cold := db.open(t, kek)
 		before := kek.decrypt.Load()
 		var wg sync.WaitGroup
@@ -287,9 +277,8 @@ func TestSQLSingleFlight(t *testing.T) {
 		}
 		close(start)
 		wg.Wait()
-		if n := kek.decrypt.Load() - before; n != 1 {
-			t.Errorf("64 concurrent cold requests made %d KEK unwraps, want 1", n)
-		}
+		n := kek.decrypt.Load() - before
+		assert.EqualValues(t, 1, n, "64 concurrent cold requests made %d KEK unwraps, want 1", n)
 		for _, ks := range got {
 			require.Same(t, got[0], ks, "concurrent requests got different snapshots")
 		}
@@ -325,9 +314,8 @@ func TestSQLKMSCallCount(t *testing.T) {
 		kek.encrypts.Store(0)
 		env := aead.NewKMSEnvelopeAEAD2(aead.AES256GCMKeyTemplate(), kek)
 		for range n {
-			if _, err := env.Encrypt([]byte("a@example.com"), []byte("ad")); err != nil {
-				t.Fatal(err)
-			}
+			_, err := env.Encrypt([]byte("a@example.com"), []byte("ad"))
+			require.NoError(t, err)
 		}
 		t.Logf("KMS calls for %d values: Tink KMS envelope AEAD %d, tillid SQL store with cache %d", n, kek.encrypts.Load(), cached)
 	})
@@ -348,32 +336,26 @@ func TestSQLKMSOutage(t *testing.T) {
 		kek.down.Store(true)
 		r := record{ID: "2", Email: "b@example.com", Phone: "2"}
 		require.NoError(t, p.Protect(ctx, &r), "Protect with the KMS down, within the TTL")
-		if _, err := s.Rotate(ctx, "default", keys.KindAEAD); !errors.Is(err, keys.ErrKMSUnavailable) {
-			t.Errorf("Rotate with the KMS down = %v, want ErrKMSUnavailable", err)
-		}
+		_, err := s.Rotate(ctx, "default", keys.KindAEAD)
+		assert.ErrorIs(t, err, keys.ErrKMSUnavailable, "Rotate with the KMS down = %v, want ErrKMSUnavailable", err)
 		time.Sleep(ttl + 50*time.Millisecond)
 		r2 := record{ID: "3", Email: "c@example.com", Phone: "3"}
-		err := p.Protect(ctx, &r2)
-		if !errors.Is(err, keys.ErrKMSUnavailable) || !errors.Is(err, pii.ErrKeyProvider) || !strings.Contains(err.Error(), "KMS unreachable") {
-			t.Errorf("Protect with the KMS down after the TTL = %v, want ErrKMSUnavailable", err)
-		}
+		err = p.Protect(ctx, &r2)
+		assert.False(t, !errors.Is(err, keys.ErrKMSUnavailable) || !errors.Is(err, pii.ErrKeyProvider) || !strings.Contains(err.Error(), "KMS unreachable"), "Protect with the KMS down after the TTL = %v, want ErrKMSUnavailable", err)
 		assert.Equal(t, "c@example.com", r2.Email, "a failed Protect changed the struct")
-		if got := db.version(t, "default", "aead"); got != v {
-			t.Errorf("stored version moved from %d to %d while the KMS was down", v, got)
-		}
+		got := db.version(t, "default", "aead")
+		assert.Equal(t, v, got, "stored version moved from %d to %d while the KMS was down", v, got)
 		var sawFailure bool
 		for _, e := range rec.events {
 			sawFailure = sawFailure || e.Type == keys.EventKMSFailure && errors.Is(e.Err, keys.ErrKMSUnavailable)
 		}
 		assert.True(t, sawFailure, "no kms.failure audit event: %v", rec.types())
 		kek.down.Store(false)
-		got := old
-		if err := p.Reveal(ctx, &got); err != nil || got.Email != "a@example.com" {
-			t.Errorf("Reveal after the KMS is back = %v, %q", err, got.Email)
-		}
-		if err := p.Reveal(ctx, &r); err != nil || r.Email != "b@example.com" {
-			t.Errorf("Reveal of a value protected during the outage = %v, %q", err, r.Email)
-		}
+		back := old
+		err = p.Reveal(ctx, &back)
+		assert.False(t, err != nil || back.Email != "a@example.com", "Reveal after the KMS is back = %v, %q", err, back.Email)
+		err = p.Reveal(ctx, &r)
+		assert.False(t, err != nil || r.Email != "b@example.com", "Reveal of a value protected during the outage = %v, %q", err, r.Email)
 	})
 }
 
@@ -402,15 +384,12 @@ func TestSQLKMSHangs(t *testing.T) {
 				_, err = s.Keyset(c, "other", keys.KindPRF)
 			}
 			cancel()
-			if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 500*time.Millisecond {
-				t.Errorf("%s with a hanging KMS = %v after %v, want context.DeadlineExceeded within 500ms", op, err, time.Since(start))
-			}
+			assert.False(t, !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 500*time.Millisecond, "%s with a hanging KMS = %v after %v, want context.DeadlineExceeded within 500ms", op, err, time.Since(start))
 			assert.Equal(t, "a@example.com", r.Email, "%s: the struct changed", op)
 		}
 		kek.hang.Store(false)
-		if v := db.version(t, "other", "prf"); v != 0 {
-			t.Error("a keyset was stored though its KEK call timed out")
-		}
+		v := db.version(t, "other", "prf")
+		assert.Zero(t, v, "a keyset was stored though its KEK call timed out")
 		waitGoroutines(t, before)
 	})
 }
@@ -481,25 +460,20 @@ func TestSQLMalformedKMSAnswer(t *testing.T) {
 			err := p.Protect(ctx, &u)
 			assert.ErrorIs(t, err, pii.ErrKeyProvider, "%s: Protect = %v, want ErrKeyProvider", tt.name, err)
 			assert.Equal(t, "000-00-0000", u.SSN, "%s: the struct changed", tt.name)
-			if v := db.version(t, "default", "aead"); v != 0 {
-				t.Fatalf("%s: a keyset was stored (version %d) that cannot be read back", tt.name, v)
-			}
+			v := db.version(t, "default", "aead")
+			require.Zero(t, v, "%s: a keyset was stored (version %d) that cannot be read back", tt.name, v)
 		}
 		// A stored keyset whose unwrap is malformed is refused too.
-		if _, err := db.open(t, good).Keyset(ctx, "default", keys.KindAEAD); err != nil {
-			t.Fatal(err)
-		}
+		_, err := db.open(t, good).Keyset(ctx, "default", keys.KindAEAD)
+		require.NoError(t, err)
 		s := db.open(t, badKEK{kek: good, decrypt: func([]byte) []byte { return nil }})
-		if _, err := s.Keyset(ctx, "default", keys.KindAEAD); err == nil {
-			t.Error("an empty unwrapped keyset was accepted")
-		}
+		_, err = s.Keyset(ctx, "default", keys.KindAEAD)
+		assert.Error(t, err, "an empty unwrapped keyset was accepted")
 		wrong, _ := keys.NewLocalKEK(newKEK(t))
-		if _, err := db.open(t, wrong).Keyset(ctx, "default", keys.KindAEAD); !errors.Is(err, keys.ErrWrongKEK) {
-			t.Errorf("Keyset under a wrong KEK = %v, want ErrWrongKEK", err)
-		}
-		if v := db.version(t, "default", "aead"); v != 1 {
-			t.Errorf("stored version = %d, want 1: reads with a wrong KEK must write nothing", v)
-		}
+		_, err = db.open(t, wrong).Keyset(ctx, "default", keys.KindAEAD)
+		assert.ErrorIs(t, err, keys.ErrWrongKEK, "Keyset under a wrong KEK = %v, want ErrWrongKEK", err)
+		v := db.version(t, "default", "aead")
+		assert.EqualValues(t, 1, v, "stored version = %d, want 1: reads with a wrong KEK must write nothing", v)
 	})
 }
 
@@ -522,21 +496,18 @@ func TestSQLListAndOptions(t *testing.T) {
 	defer db.Close()
 	kek, _ := keys.NewLocalKEK(newKEK(t))
 	for _, o := range []keys.StoreOption{keys.WithTable("Bad-Name"), keys.WithTable(""), keys.WithCacheTTL(0), keys.WithCacheTTL(-time.Second)} {
-		if _, err := keys.OpenSQLite(ctx, db, kek, o); err == nil {
-			t.Errorf("OpenSQLite accepted a bad option %v", o)
-		}
+		_, err := keys.OpenSQLite(ctx, db, kek, o)
+		assert.Error(t, err, "OpenSQLite accepted a bad option %v", o)
 	}
-	if _, err := keys.OpenSQLite(ctx, db, nil); !errors.Is(err, keys.ErrInvalidKEK) {
-		t.Errorf("OpenSQLite(nil KEK) = %v", err)
-	}
+	_, err := keys.OpenSQLite(ctx, db, nil)
+	assert.ErrorIs(t, err, keys.ErrInvalidKEK, "OpenSQLite(nil KEK) =")
 	s, err := keys.OpenSQLite(ctx, db, kek, keys.WithTable("other_keys"))
 	require.NoError(t, err)
-	if _, err := s.Keyset(ctx, "x", keys.KindAEAD); err != nil {
-		t.Fatal(err)
-	}
+	_, err = s.Keyset(ctx, "x", keys.KindAEAD)
+	require.NoError(t, err)
 	var n int
 	db.QueryRow(`SELECT count(*) FROM other_keys`).Scan(&n)
-	assert.Equal(t, 1, n, "WithTable: %d rows in other_keys, want 1", n)
+	assert.EqualValues(t, 1, n, "WithTable: %d rows in other_keys, want 1", n)
 }
 
 // A value written by another instance right after its rotation reveals at
@@ -555,15 +526,13 @@ func TestSQLRefreshOnUnknownKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(1100 * time.Millisecond) // past the refresh rate limit
-		if _, err := a.Rotate(ctx, "default", keys.KindAEAD); err != nil {
-			t.Fatal(err)
-		}
+		_, err := a.Rotate(ctx, "default", keys.KindAEAD)
+		require.NoError(t, err)
 		fresh := record{ID: "2", Email: "b@example.com", Phone: "2"}
 		require.NoError(t, pa.Protect(ctx, &fresh))
 		got := fresh
-		if err := pb.Reveal(ctx, &got); err != nil || got.Email != "b@example.com" {
-			t.Fatalf("instance b Reveal of a value under a key rotated in a moment ago = %v, %q; want it found by a refresh", err, got.Email)
-		}
+		err = pb.Reveal(ctx, &got)
+		require.False(t, err != nil || got.Email != "b@example.com", "instance b Reveal of a value under a key rotated in a moment ago = %v, %q; want it found by a refresh", err, got.Email)
 		// Tampered key IDs: many unknown IDs cost no KMS call when the row has
 		// not changed.
 		before := kek.decrypt.Load()
@@ -578,8 +547,7 @@ func TestSQLRefreshOnUnknownKey(t *testing.T) {
 			bad.Email = string(raw)
 			require.Error(t, pb.Reveal(ctx, &bad), "a value with a changed key ID revealed")
 		}
-		if n := kek.decrypt.Load() - before; n != 0 {
-			t.Errorf("50 values with unknown key IDs made %d KEK calls, want 0", n)
-		}
+		n := kek.decrypt.Load() - before
+		assert.Zero(t, n, "50 values with unknown key IDs made %d KEK calls, want 0", n)
 	})
 }

@@ -52,53 +52,36 @@ func TestFormats(t *testing.T) {
 			}
 		}},
 		{"random-digits", tokenize.RandomDigits(), []string{"0101901234", "123456", "DK-ABCDEF"}, func(t *testing.T, value, token string) {
-			if !isDigits(token) || len(token) != len([]rune(value)) {
-				t.Errorf("token is not %d digits", len([]rune(value)))
-			}
+			assert.False(t, !isDigits(token) || len(token) != len([]rune(value)), "token is not %d digits", len([]rune(value)))
 		}},
 		{"keep-last-4", tokenize.KeepLast(4), []string{"4111-1111-1111-1234", "AbCdEf-9876", "0101901234"}, func(t *testing.T, value, token string) {
-			if len(token) != len(value) || token[len(token)-4:] != value[len(value)-4:] {
-				t.Errorf("token does not keep length and the last 4")
-			}
+			assert.False(t, len(token) != len(value) || token[len(token)-4:] != value[len(value)-4:], "token does not keep length and the last 4")
 			for i := range len(value) - 4 {
 				v, k := value[i], token[i]
 				same := (v >= '0' && v <= '9') == (k >= '0' && k <= '9') &&
 					(v >= 'a' && v <= 'z') == (k >= 'a' && k <= 'z') &&
 					(v >= 'A' && v <= 'Z') == (k >= 'A' && k <= 'Z')
-				if !same || (strings.IndexByte("-/ ", v) >= 0 && v != k) {
-					t.Errorf("character %d changed class or separator", i+1)
-				}
+				assert.False(t, !same || (strings.IndexByte("-/ ", v) >= 0 && v != k), "character %d changed class or separator", i+1)
 			}
 		}},
 		{"card-0-0", tokenize.Card(0, 0), []string{"4111111111111111", "378282246310005", "4222222222222"}, func(t *testing.T, value, token string) {
-			if len(token) != len(value) || !isDigits(token) || !luhnValid(token) {
-				t.Errorf("token is not a %d-digit Luhn-valid number", len(value))
-			}
+			assert.False(t, len(token) != len(value) || !isDigits(token) || !luhnValid(token), "token is not a %d-digit Luhn-valid number", len(value))
 		}},
 		{"card-6-4", tokenize.Card(6, 4), []string{"4111111111111111", "5500000000000004", "4111111111111112", "6011000990139424123"}, func(t *testing.T, value, token string) {
-			if len(token) != len(value) || !isDigits(token) || !luhnValid(token) {
-				t.Errorf("token is not a %d-digit Luhn-valid number", len(value))
-			}
-			if token[:6] != value[:6] || token[len(token)-4:] != value[len(value)-4:] {
-				t.Errorf("token does not keep the first 6 and last 4 digits")
-			}
+			assert.False(t, len(token) != len(value) || !isDigits(token) || !luhnValid(token), "token is not a %d-digit Luhn-valid number", len(value))
+			assert.False(t, token[:6] != value[:6] || token[len(token)-4:] != value[len(value)-4:], "token does not keep the first 6 and last 4 digits")
 		}},
 		{"card-6-0", tokenize.Card(6, 0), []string{"4111111111111111"}, func(t *testing.T, value, token string) {
-			if token[:6] != value[:6] || !luhnValid(token) {
-				t.Errorf("token does not keep the BIN or fails Luhn")
-			}
+			assert.False(t, token[:6] != value[:6] || !luhnValid(token), "token does not keep the BIN or fails Luhn")
 		}},
 		{"email", tokenize.Email(false), []string{"alice@example.com", "a.b+c@sub.example.co.uk", "\"quoted@local\"@example.org"}, func(t *testing.T, value, token string) {
 			addr, err := mail.ParseAddress(token)
-			if err != nil || addr.Address != token {
-				t.Errorf("token is not a valid address: %v", err)
-			}
+			assert.False(t, err != nil || addr.Address != token, "token is not a valid address")
 			assert.True(t, strings.HasSuffix(token, "@token.invalid"), "token's domain is not token.invalid")
 		}},
 		{"email-keep-domain", tokenize.Email(true), []string{"alice@example.com", "bob@Sub.Example.ORG"}, func(t *testing.T, value, token string) {
-			if _, err := mail.ParseAddress(token); err != nil {
-				t.Errorf("token is not a valid address: %v", err)
-			}
+			_, err := mail.ParseAddress(token)
+			assert.NoError(t, err, "token is not a valid address")
 			assert.Equal(t, value[strings.LastIndexByte(value, '@'):], token[strings.IndexByte(token, '@'):], "token does not keep the domain")
 		}},
 	}
@@ -115,9 +98,8 @@ func TestFormats(t *testing.T) {
 						require.NoError(t, err, "Tokenize")
 						require.NotEqual(t, v, tok, "token equals the value")
 						tt.check(t, v, tok)
-						if got, err := tk.Detokenize(ctx, tok); err != nil || got != v {
-							t.Fatalf("Detokenize: %v", err)
-						}
+						got, err := tk.Detokenize(ctx, tok)
+						require.False(t, err != nil || got != v, "Detokenize")
 					}
 				}
 			}
@@ -152,12 +134,8 @@ func TestFormatRejects(t *testing.T) {
 		store := &countingStore{Store: tokenize.NewMemoryStore()}
 		tk := newTokenizer(t, keys.NewMemory(), store, "fmt", tokenize.ModeConsistent, tokenize.WithFormat(tt.format))
 		_, err := tk.Tokenize(ctx, tt.value)
-		if !errors.Is(err, tokenize.ErrInvalidValue) || !strings.Contains(err.Error(), tt.wantErr) {
-			t.Errorf("%s: Tokenize err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
-		}
-		if err != nil && strings.Contains(err.Error(), tt.value) {
-			t.Errorf("%s: error %q carries the value", tt.name, err)
-		}
+		assert.False(t, !errors.Is(err, tokenize.ErrInvalidValue) || !strings.Contains(err.Error(), tt.wantErr), "%s: Tokenize err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		assert.False(t, err != nil && strings.Contains(err.Error(), tt.value), "%s: error %q carries the value", tt.name, err)
 		assert.Zero(t, store.puts.Load(), "%s: a rejected value reached the store", tt.name)
 	}
 }

@@ -52,27 +52,18 @@ func TestTokenizeBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := tk.Tokenize(ctx, tt.value)
-		if !errors.Is(err, tokenize.ErrInvalidValue) || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "tokenize: ") {
-			t.Errorf("Tokenize(%s) err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
-		}
-		if err != nil && len(tt.value) > 0 && strings.Contains(err.Error(), "0101") {
-			t.Errorf("Tokenize(%s): error carries the value", tt.name)
-		}
+		assert.False(t, !errors.Is(err, tokenize.ErrInvalidValue) || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "tokenize: "), "Tokenize(%s) err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		assert.False(t, err != nil && len(tt.value) > 0 && strings.Contains(err.Error(), "0101"), "Tokenize(%s): error carries the value", tt.name)
 		// One bad item fails the whole batch, naming its position.
 		_, err = tk.TokenizeBatch(ctx, []tokenize.Item{{Value: "0101901234"}, {Value: tt.value}})
-		if !errors.Is(err, tokenize.ErrInvalidValue) || !strings.Contains(err.Error(), "item 2: ") {
-			t.Errorf("TokenizeBatch with a %s item: err = %v, want ErrInvalidValue naming item 2", tt.name, err)
-		}
+		assert.False(t, !errors.Is(err, tokenize.ErrInvalidValue) || !strings.Contains(err.Error(), "item 2: "), "TokenizeBatch with a %s item: err = %v, want ErrInvalidValue naming item 2", tt.name, err)
 	}
-	if _, err := tk.Tokenize(ctx, "0101901234", tokenize.ExpiresIn(-time.Second)); err == nil {
-		t.Errorf("Tokenize with a negative TTL succeeded")
-	}
-	if _, err := tk.TokenizeBatch(ctx, make([]tokenize.Item, tokenize.MaxBatchSize+1)); err == nil || !strings.Contains(err.Error(), "larger than") {
-		t.Errorf("TokenizeBatch of MaxBatchSize+1 items: err = %v", err)
-	}
-	if n := store.puts.Load(); n != 0 {
-		t.Errorf("bad input reached the store: %d Put calls", n)
-	}
+	_, err := tk.Tokenize(ctx, "0101901234", tokenize.ExpiresIn(-time.Second))
+	assert.Error(t, err, "Tokenize with a negative TTL succeeded")
+	_, err = tk.TokenizeBatch(ctx, make([]tokenize.Item, tokenize.MaxBatchSize+1))
+	assert.False(t, err == nil || !strings.Contains(err.Error(), "larger than"), "TokenizeBatch of MaxBatchSize+1 items: err =")
+	n := store.puts.Load()
+	assert.Zero(t, n, "bad input reached the store: %d Put calls", n)
 	for _, tok := range []string{"", strings.Repeat("x", tokenize.MaxValueSize+1), "never-issued"} {
 		if _, err := tk.Detokenize(ctx, tok); !errors.Is(err, tokenize.ErrTokenNotFound) {
 			t.Errorf("Detokenize(%d-byte token) err = %v, want ErrTokenNotFound", len(tok), err)
@@ -90,19 +81,16 @@ func TestTokenizeCollisionRetry(t *testing.T) {
 	tk := newTokenizer(t, keys.NewMemory(), store, "cpr", tokenize.ModeRandom)
 	toks, err := tk.TokenizeBatch(ctx, []tokenize.Item{{Value: "a"}, {Value: "b"}})
 	require.NoError(t, err)
-	if n := store.puts.Load(); n != 4 {
-		t.Errorf("Put called %d times, want 4 (3 collisions, then success)", n)
-	}
+	n := store.puts.Load()
+	assert.EqualValues(t, 4, n, "Put called %d times, want 4 (3 collisions, then success)", n)
 	for i, want := range []string{"a", "b"} {
-		if got, err := tk.Detokenize(ctx, toks[i]); err != nil || got != want {
-			t.Errorf("Detokenize after retries = %q, %v", got, err)
-		}
+		got, err := tk.Detokenize(ctx, toks[i])
+		assert.False(t, err != nil || got != want, "Detokenize after retries = %q, %v", got, err)
 	}
 	// A store that always reports collisions makes Tokenize give up.
 	store.collide.Store(1 << 30)
-	if _, err := tk.Tokenize(ctx, "c"); err == nil || !strings.Contains(err.Error(), "colliding") {
-		t.Errorf("Tokenize against endless collisions: err = %v", err)
-	}
+	_, err = tk.Tokenize(ctx, "c")
+	assert.False(t, err == nil || !strings.Contains(err.Error(), "colliding"), "Tokenize against endless collisions: err =")
 }
 
 func TestTokenizeStoreFailure(t *testing.T) {
@@ -111,18 +99,14 @@ func TestTokenizeStoreFailure(t *testing.T) {
 	store := &countingStore{Store: mem, failPut: errors.New("disk on fire")}
 	tk := newTokenizer(t, keys.NewMemory(), store, "cpr", tokenize.ModeConsistent)
 	tok, err := tk.Tokenize(ctx, "0101901234")
-	if err == nil || tok != "" || !strings.Contains(err.Error(), "disk on fire") {
-		t.Fatalf("Tokenize with a failing store = %q, %v", tok, err)
-	}
+	require.False(t, err == nil || tok != "" || !strings.Contains(err.Error(), "disk on fire"), "Tokenize with a failing store = %q, %v", tok, err)
 	// The same store without the fault: the value has no token yet, so a
 	// failed call left nothing behind that a later call would find.
 	store.failPut = nil
-	if _, err := tk.Tokenize(ctx, "0101901234"); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := mem.Delete(ctx, "cpr", tokenize.Selection{ExpiredAt: time.Now().Add(1000 * time.Hour)}); err != nil || n != 0 {
-		t.Errorf("unexpected entries: %d, %v", n, err)
-	}
+	_, err = tk.Tokenize(ctx, "0101901234")
+	require.NoError(t, err)
+	n, err := mem.Delete(ctx, "cpr", tokenize.Selection{ExpiredAt: time.Now().Add(1000 * time.Hour)})
+	assert.False(t, err != nil || n != 0, "unexpected entries: %d, %v", n, err)
 }
 
 func TestTokenizeKeyRotation(t *testing.T) {
@@ -134,39 +118,30 @@ func TestTokenizeKeyRotation(t *testing.T) {
 	aead, err := p.Keyset(ctx, "tokenize-cpr", keys.KindAEAD)
 	require.NoError(t, err)
 	oldAEAD := aead.PrimaryKeyID()
-	if _, err := p.Rotate(ctx, "tokenize-cpr", keys.KindAEAD); err != nil {
-		t.Fatal(err)
-	}
+	_, err = p.Rotate(ctx, "tokenize-cpr", keys.KindAEAD)
+	require.NoError(t, err)
 	// Same PRF key: consistent mode still finds the old token.
-	if again, err := tk.Tokenize(ctx, "0101901234"); err != nil || again != old {
-		t.Errorf("Tokenize after an AEAD rotation gave a new token (%v)", err)
-	}
+	again, err := tk.Tokenize(ctx, "0101901234")
+	assert.False(t, err != nil || again != old, "Tokenize after an AEAD rotation gave a new token (%v)", err)
 	fresh, err := tk.Tokenize(ctx, "0202902345")
 	require.NoError(t, err)
 	for _, tok := range []string{old, fresh} {
-		if _, err := tk.Detokenize(ctx, tok); err != nil {
-			t.Errorf("Detokenize after rotation: %v", err)
-		}
+		_, err := tk.Detokenize(ctx, tok)
+		assert.NoError(t, err, "Detokenize after rotation")
 	}
 	require.NoError(t, p.Disable(ctx, "tokenize-cpr", keys.KindAEAD, oldAEAD))
-	if _, err := tk.Detokenize(ctx, old); !errors.Is(err, keys.ErrKeyDisabled) {
-		t.Errorf("Detokenize under a disabled key: err = %v, want keys.ErrKeyDisabled", err)
-	}
-	if _, err := tk.Detokenize(ctx, fresh); err != nil {
-		t.Errorf("Detokenize under the new primary: %v", err)
-	}
+	_, err = tk.Detokenize(ctx, old)
+	assert.ErrorIs(t, err, keys.ErrKeyDisabled, "Detokenize under a disabled key: err = %v, want keys.ErrKeyDisabled", err)
+	_, err = tk.Detokenize(ctx, fresh)
+	assert.NoError(t, err, "Detokenize under the new primary")
 	// After a PRF rotation a value gets a new token; the old one still works.
 	require.NoError(t, p.Enable(ctx, "tokenize-cpr", keys.KindAEAD, oldAEAD))
-	if _, err := p.Rotate(ctx, "tokenize-cpr", keys.KindPRF); err != nil {
-		t.Fatal(err)
-	}
+	_, err = p.Rotate(ctx, "tokenize-cpr", keys.KindPRF)
+	require.NoError(t, err)
 	renewed, err := tk.Tokenize(ctx, "0101901234")
-	if err != nil || renewed == old {
-		t.Errorf("Tokenize after a PRF rotation: same token %v, %v", renewed == old, err)
-	}
-	if v, err := tk.Detokenize(ctx, old); err != nil || v != "0101901234" {
-		t.Errorf("Detokenize of the pre-rotation token = %v", err)
-	}
+	assert.False(t, err != nil || renewed == old, "Tokenize after a PRF rotation: same token %v, %v", renewed == old, err)
+	v, err := tk.Detokenize(ctx, old)
+	assert.False(t, err != nil || v != "0101901234", "Detokenize of the pre-rotation token =")
 }
 
 func TestNew(t *testing.T) {
@@ -192,14 +167,11 @@ func TestNew(t *testing.T) {
 		{"FPE option", p, s, "cpr", tokenize.ModeRandom, []tokenize.Option{tokenize.WithVisibleSuffix(4)}},
 	}
 	for _, tt := range tests {
-		if _, err := tokenize.New(tt.provider, tt.store, tt.domain, tt.mode, tt.opts...); err == nil || !strings.HasPrefix(err.Error(), "tokenize: ") {
-			t.Errorf("New with %s: err = %v, want an error", tt.name, err)
-		}
+		_, err := tokenize.New(tt.provider, tt.store, tt.domain, tt.mode, tt.opts...)
+		assert.False(t, err == nil || !strings.HasPrefix(err.Error(), "tokenize: "), "New with %s: err = %v, want an error", tt.name, err)
 	}
 	tk, err := tokenize.New(p, s, "cpr", tokenize.ModeConsistent)
-	if err != nil || tk.Domain() != "cpr" || tk.Mode() != tokenize.ModeConsistent {
-		t.Errorf("New = %v, %v", tk, err)
-	}
+	assert.False(t, err != nil || tk.Domain() != "cpr" || tk.Mode() != tokenize.ModeConsistent, "New = %v, %v", tk, err)
 	if _, err := tokenize.New(p, s, "cpr", tokenize.ModeRandom, tokenize.WithKeyName("Bad Name")); err != nil {
 		t.Fatal(err) // the provider judges key names, on first use
 	}
@@ -208,9 +180,8 @@ func TestNew(t *testing.T) {
 func TestTokenizeProviderErrors(t *testing.T) {
 	ctx := context.Background()
 	tk := newTokenizer(t, keys.NewMemory(), tokenize.NewMemoryStore(), "cpr", tokenize.ModeRandom, tokenize.WithKeyName("Bad Name"))
-	if _, err := tk.Tokenize(ctx, "0101901234"); !errors.Is(err, keys.ErrKeyNotFound) {
-		t.Errorf("Tokenize with a bad key name: err = %v, want keys.ErrKeyNotFound", err)
-	}
+	_, err := tk.Tokenize(ctx, "0101901234")
+	assert.ErrorIs(t, err, keys.ErrKeyNotFound, "Tokenize with a bad key name: err = %v, want keys.ErrKeyNotFound", err)
 }
 
 // An erasure is never reported complete while tokens may hide under a
@@ -227,19 +198,13 @@ func TestDeleteSubjectWithDisabledKey(t *testing.T) {
 	store.Rotate(ctx, "tokenize-card", keys.KindPRF)
 	store.Disable(ctx, "tokenize-card", keys.KindPRF, old)
 	n, err := tk.DeleteSubject(ctx, "c1")
-	if !errors.Is(err, keys.ErrKeyDisabled) || n != 0 {
-		t.Errorf("DeleteSubject with a disabled key = %d, %v; want 0 and ErrKeyDisabled", n, err)
-	}
+	assert.False(t, !errors.Is(err, keys.ErrKeyDisabled) || n != 0, "DeleteSubject with a disabled key = %d, %v; want 0 and ErrKeyDisabled", n, err)
 	store.Enable(ctx, "tokenize-card", keys.KindPRF, old)
-	if n, err := tk.DeleteSubject(ctx, "c1"); n != 1 || err != nil {
-		t.Errorf("DeleteSubject after Enable = %d, %v", n, err)
-	}
-	if _, err := tk.Detokenize(ctx, tok); !errors.Is(err, tokenize.ErrTokenNotFound) {
-		t.Errorf("token after erasure: %v", err)
-	}
+	n, err = tk.DeleteSubject(ctx, "c1")
+	assert.False(t, n != 1 || err != nil, "DeleteSubject after Enable = %d, %v", n, err)
+	_, err = tk.Detokenize(ctx, tok)
+	assert.ErrorIs(t, err, tokenize.ErrTokenNotFound, "token after erasure")
 	_, err = tk.TokenizeBatch(ctx, []tokenize.Item{{Value: "a"}, {Value: ""}})
 	var ie *tokenize.ItemError
-	if !errors.As(err, &ie) || ie.Index != 1 {
-		t.Errorf("TokenizeBatch with a bad second item = %v", err)
-	}
+	assert.False(t, !errors.As(err, &ie) || ie.Index != 1, "TokenizeBatch with a bad second item =")
 }

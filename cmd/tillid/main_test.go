@@ -71,51 +71,38 @@ func TestKeysCommands(t *testing.T) {
 			code, out, errOut := k("create", "crm")
 			require.Equal(t, exitOK, code, "create = %d %s %s", code, out, errOut)
 			k1 := keyIDOf(t, out)
-			if code, _, _ := k("create", "crm"); code != exitFailure {
-				t.Errorf("create twice = %d, want %d", code, exitFailure)
-			}
+			code, _, _ = k("create", "crm")
+			assert.Equal(t, exitFailure, code, "create twice = %d, want %d", code, exitFailure)
 			code, out, _ = k("rotate", "crm")
 			require.Equal(t, exitOK, code, "rotate = %d", code)
 			k2 := keyIDOf(t, out)
-			if code, _, errOut := k("disable", "crm", k2); code != exitFailure || !strings.Contains(errOut, "primary") {
-				t.Errorf("disable primary = %d %s", code, errOut)
-			}
+			code, _, errOut = k("disable", "crm", k2)
+			assert.False(t, code != exitFailure || !strings.Contains(errOut, "primary"), "disable primary = %d %s", code, errOut)
 			for _, step := range [][]string{{"disable", "crm", k1}, {"enable", "crm", k1}, {"disable", "crm", k1}} {
-				if code, _, errOut := k(step...); code != exitOK {
-					t.Fatalf("%v = %d %s", step, code, errOut)
-				}
+				code, _, errOut := k(step...)
+				require.Equal(t, exitOK, code, "%v = %d %s", step, code, errOut)
 			}
-			if code, _, errOut := k("destroy", "crm", k1); code != exitUsage || !strings.Contains(errOut, "-yes") {
-				t.Errorf("destroy without -yes = %d %s", code, errOut)
-			}
-			if code, _, errOut := cli(t, "keys", "destroy", store, loc, "-yes", "crm", k1); code != exitOK {
-				t.Fatalf("destroy -yes = %d %s", code, errOut)
-			}
-			if code, _, _ := k("enable", "crm", k1); code != exitNotFound {
-				t.Errorf("enable destroyed = %d, want %d", code, exitNotFound)
-			}
-			if code, _, _ := k("disable", "nope", k1); code != exitNotFound {
-				t.Errorf("disable in an unknown keyset = %d, want %d", code, exitNotFound)
-			}
+			code, _, errOut = k("destroy", "crm", k1)
+			assert.False(t, code != exitUsage || !strings.Contains(errOut, "-yes"), "destroy without -yes = %d %s", code, errOut)
+			code, _, errOut = cli(t, "keys", "destroy", store, loc, "-yes", "crm", k1)
+			require.Equal(t, exitOK, code, "destroy -yes = %d %s", code, errOut)
+			code, _, _ = k("enable", "crm", k1)
+			assert.Equal(t, exitNotFound, code, "enable destroyed = %d, want %d", code, exitNotFound)
+			code, _, _ = k("disable", "nope", k1)
+			assert.Equal(t, exitNotFound, code, "disable in an unknown keyset = %d, want %d", code, exitNotFound)
 			code, out, _ = k("list")
-			if code != exitOK || !strings.Contains(out, "KEYSET") || !strings.Contains(out, k1) || !strings.Contains(out, "Destroyed") {
-				t.Errorf("list = %d\n%s", code, out)
-			}
+			assert.False(t, code != exitOK || !strings.Contains(out, "KEYSET") || !strings.Contains(out, k1) || !strings.Contains(out, "Destroyed"), "list = %d\n%s", code, out)
 			code, out, _ = cli(t, "keys", "list", store, loc, "-json")
 			var rows []listedKey
-			if err := json.Unmarshal([]byte(out), &rows); err != nil || code != exitOK || len(rows) != 2 {
-				t.Fatalf("list -json = %d %v\n%s", code, err, out)
-			}
+			err := json.Unmarshal([]byte(out), &rows)
+			require.False(t, err != nil || code != exitOK || len(rows) != 2, "list -json = %d %v\n%s", code, err, out)
 			for _, r := range rows {
 				want := map[string]string{k1: "Destroyed", k2: "Enabled"}[strconv.FormatUint(uint64(r.KeyID), 10)]
-				if r.Status != want || r.Keyset != "crm" || r.Kind != "aead" || r.Created == nil || r.Primary != (want == "Enabled") {
-					t.Errorf("list -json row %+v", r)
-				}
+				assert.False(t, r.Status != want || r.Keyset != "crm" || r.Kind != "aead" || r.Created == nil || r.Primary != (want == "Enabled"), "list -json row %+v", r)
 			}
 			// The daead kind is separate.
-			if code, _, _ := cli(t, "keys", "rotate", store, loc, "-kind", "daead", "crm"); code != exitOK {
-				t.Error("rotate -kind daead failed")
-			}
+			code, _, _ = cli(t, "keys", "rotate", store, loc, "-kind", "daead", "crm")
+			assert.Equal(t, exitOK, code, "rotate -kind daead failed")
 		})
 	}
 }
@@ -224,16 +211,14 @@ func TestRewrap(t *testing.T) {
 			app := d.openKey(t, raw)
 			p, _ := pii.New(app)
 			const n = 2500
-			if _, err := d.db.Exec(`CREATE TABLE customers (id BIGINT PRIMARY KEY, email TEXT, phone TEXT, note TEXT)`); err != nil {
-				t.Fatal(err)
-			}
+			_, err := d.db.Exec(`CREATE TABLE customers (id BIGINT PRIMARY KEY, email TEXT, phone TEXT, note TEXT)`)
+			require.NoError(t, err)
 			want := map[int64]customer{}
 			insert := func(c customer) {
 				plain := c
 				require.NoError(t, p.Protect(ctx, &c))
-				if _, err := d.db.Exec(`INSERT INTO customers (id, email, phone) VALUES (`+d.ph(1)+`, `+d.ph(2)+`, `+d.ph(3)+`)`, c.ID, c.Email, c.Phone); err != nil {
-					t.Fatal(err)
-				}
+				_, err := d.db.Exec(`INSERT INTO customers (id, email, phone) VALUES (`+d.ph(1)+`, `+d.ph(2)+`, `+d.ph(3)+`)`, c.ID, c.Email, c.Phone)
+				require.NoError(t, err)
 				want[c.ID] = plain
 			}
 			for i := range int64(n) {
@@ -245,9 +230,8 @@ func TestRewrap(t *testing.T) {
 			oldD, _ := app.Keyset(ctx, "default", keys.KindDeterministicAEAD)
 			store := []string{"-keyset-db", d.dsn}
 			for _, kind := range []string{"aead", "daead"} {
-				if code, _, errOut := cli(t, append([]string{"keys", "rotate", "-kind", kind}, append(store, "default")...)...); code != exitOK {
-					t.Fatalf("rotate: %s", errOut)
-				}
+				code, _, errOut := cli(t, append([]string{"keys", "rotate", "-kind", kind}, append(store, "default")...)...)
+				require.Equal(t, exitOK, code, "rotate: %s", errOut)
 			}
 			time.Sleep(300 * time.Millisecond) // the application's cache TTL: it now writes under the new keys
 
@@ -258,9 +242,8 @@ func TestRewrap(t *testing.T) {
 			c, cancel := context.WithCancel(ctx)
 			errOut := &cancelOnProgress{cancel: cancel}
 			var out bytes.Buffer
-			if code := run(c, args, &out, errOut); code != exitKMS && code != exitFailure {
-				t.Fatalf("interrupted rewrap = %d, want a failure\n%s", code, errOut)
-			}
+			code := run(c, args, &out, errOut)
+			require.False(t, code != exitKMS && code != exitFailure, "interrupted rewrap = %d, want a failure\n%s", code, errOut)
 			cancel()
 			assert.True(t, strings.Contains(errOut.String(), "run the same command again"), "interrupted rewrap says:\n%s", errOut)
 
@@ -279,9 +262,8 @@ func TestRewrap(t *testing.T) {
 						return
 					}
 					mu.Lock()
-					if _, err := d.db.Exec(`UPDATE customers SET email = `+d.ph(1)+`, phone = `+d.ph(2)+` WHERE id = `+d.ph(3), cu.Email, cu.Phone, cu.ID); err != nil {
-						t.Error(err)
-					}
+					_, err := d.db.Exec(`UPDATE customers SET email = `+d.ph(1)+`, phone = `+d.ph(2)+` WHERE id = `+d.ph(3), cu.Email, cu.Phone, cu.ID)
+					assert.NoError(t, err)
 					want[i] = plain
 					mu.Unlock()
 				}
@@ -289,38 +271,30 @@ func TestRewrap(t *testing.T) {
 			code, outS, errS := cli(t, args...)
 			stop.Store(true)
 			wg.Wait()
-			if code != exitOK || !strings.Contains(errS, "resuming") || !strings.Contains(outS, "done") {
-				t.Fatalf("resumed rewrap = %d\n%s\n%s", code, outS, errS)
-			}
+			require.False(t, code != exitOK || !strings.Contains(errS, "resuming") || !strings.Contains(outS, "done"), "resumed rewrap = %d\n%s\n%s", code, outS, errS)
 			t.Logf("%s: %s", tc.name, strings.TrimSpace(outS))
 
 			// Check: nothing left under the old keys.
 			code, outS, _ = cli(t, append([]string{"rewrap", "-check", "-db", d.dsn, "-table", "customers", "-key-column", "id",
 				"-column", "email=customer.Email:aad", "-column", "phone=customer.Phone:deterministic"}, store...)...)
-			if code != exitOK || strings.Contains(outS, fmt.Sprint(old.PrimaryKeyID())) || strings.Contains(outS, fmt.Sprint(oldD.PrimaryKeyID())) || strings.Contains(outS, "not protected") {
-				t.Errorf("check after rewrap = %d:\n%s", code, outS)
-			}
+			assert.False(t, code != exitOK || strings.Contains(outS, fmt.Sprint(old.PrimaryKeyID())) || strings.Contains(outS, fmt.Sprint(oldD.PrimaryKeyID())) || strings.Contains(outS, "not protected"), "check after rewrap = %d:\n%s", code, outS)
 
 			// A finished job leaves no checkpoint: after the next rotation the
 			// same command starts again from the first row.
 			for _, kind := range []string{"aead", "daead"} {
-				if code, _, errOut := cli(t, append([]string{"keys", "rotate", "-kind", kind}, append(store, "default")...)...); code != exitOK {
-					t.Fatalf("second rotate: %s", errOut)
-				}
+				code, _, errOut := cli(t, append([]string{"keys", "rotate", "-kind", kind}, append(store, "default")...)...)
+				require.Equal(t, exitOK, code, "second rotate: %s", errOut)
 			}
 			code, outS, errS = cli(t, args...)
-			if code != exitOK || strings.Contains(errS, "resuming") || strings.Contains(outS, " 0 values rewrapped") {
-				t.Fatalf("rewrap after a second rotation = %d\n%s\n%s", code, outS, errS)
-			}
+			require.False(t, code != exitOK || strings.Contains(errS, "resuming") || strings.Contains(outS, " 0 values rewrapped"), "rewrap after a second rotation = %d\n%s\n%s", code, outS, errS)
 
 			// Disable the old keys; every row still reveals, with its latest value.
 			for _, k := range []struct {
 				kind string
 				id   uint32
 			}{{"aead", old.PrimaryKeyID()}, {"daead", oldD.PrimaryKeyID()}} {
-				if code, _, errOut := cli(t, append([]string{"keys", "disable", "-kind", k.kind}, append(store, "default", fmt.Sprint(k.id))...)...); code != exitOK {
-					t.Fatalf("disable: %s", errOut)
-				}
+				code, _, errOut := cli(t, append([]string{"keys", "disable", "-kind", k.kind}, append(store, "default", fmt.Sprint(k.id))...)...)
+				require.Equal(t, exitOK, code, "disable: %s", errOut)
 			}
 			time.Sleep(300 * time.Millisecond)
 			rows, err := d.db.Query(`SELECT id, email, phone FROM customers ORDER BY id`)
@@ -363,9 +337,8 @@ func TestRewrapThroughput(t *testing.T) {
 			for i := range int64(n) {
 				cu := customer{ID: i + 1, Email: fmt.Sprintf("p%d@example.com", i), Phone: fmt.Sprint(i)}
 				require.NoError(t, p.Protect(ctx, &cu))
-				if _, err := tx.Exec(`INSERT INTO people VALUES (`+d.ph(1)+`, `+d.ph(2)+`, `+d.ph(3)+`)`, cu.ID, cu.Email, cu.Phone); err != nil {
-					t.Fatal(err)
-				}
+				_, err := tx.Exec(`INSERT INTO people VALUES (`+d.ph(1)+`, `+d.ph(2)+`, `+d.ph(3)+`)`, cu.ID, cu.Email, cu.Phone)
+				require.NoError(t, err)
 			}
 			tx.Commit()
 			store := []string{"-keyset-db", d.dsn}
@@ -392,16 +365,13 @@ func TestMissingKeyStore(t *testing.T) {
 		{"keys", "list", "-keyset-db", "sqlite:" + typo},
 		{"rewrap", "-keyset-file", typo, "-db", "sqlite:" + typo, "-table", "t", "-key-column", "id", "-column", "a=T.A"},
 	} {
-		if code, _, errOut := cli(t, args...); code != exitFailure || !strings.Contains(errOut, "does not exist") {
-			t.Errorf("%v = %d, %q; want exit 1 saying the path does not exist", args, code, errOut)
-		}
-		if _, err := os.Stat(typo); err == nil {
-			t.Fatalf("%v created %s", args, typo)
-		}
+		code, _, errOut := cli(t, args...)
+		assert.False(t, code != exitFailure || !strings.Contains(errOut, "does not exist"), "%v = %d, %q; want exit 1 saying the path does not exist", args, code, errOut)
+		_, err := os.Stat(typo)
+		require.Error(t, err, "%v created %s", args, typo)
 	}
-	if code, _, errOut := cli(t, "keys", "create", "-keyset-file", typo, "default"); code != exitOK {
-		t.Errorf("keys create on a new path = %d, %s", code, errOut)
-	}
+	code, _, errOut := cli(t, "keys", "create", "-keyset-file", typo, "default")
+	assert.Equal(t, exitOK, code, "keys create on a new path = %d, %s", code, errOut)
 }
 
 // An interrupted rewrap followed by another rotation starts again from the
@@ -411,9 +381,8 @@ func TestRewrapInterruptedThenRotated(t *testing.T) {
 	d := sqliteRewrapDB(t)
 	app := d.openKey(t, raw)
 	p, _ := pii.New(app)
-	if _, err := d.db.Exec(`CREATE TABLE customers (id BIGINT PRIMARY KEY, email TEXT, phone TEXT)`); err != nil {
-		t.Fatal(err)
-	}
+	_, err := d.db.Exec(`CREATE TABLE customers (id BIGINT PRIMARY KEY, email TEXT, phone TEXT)`)
+	require.NoError(t, err)
 	for i := range int64(1000) {
 		c := customer{ID: i + 1, Email: fmt.Sprintf("c%d@example.com", i), Phone: "1"}
 		require.NoError(t, p.Protect(ctx, &c))
@@ -422,9 +391,8 @@ func TestRewrapInterruptedThenRotated(t *testing.T) {
 	store := []string{"-keyset-db", d.dsn}
 	rotate := func() {
 		for _, kind := range []string{"aead", "daead"} {
-			if code, _, errOut := cli(t, append([]string{"keys", "rotate", "-kind", kind}, append(store, "default")...)...); code != exitOK {
-				t.Fatalf("rotate: %s", errOut)
-			}
+			code, _, errOut := cli(t, append([]string{"keys", "rotate", "-kind", kind}, append(store, "default")...)...)
+			require.Equal(t, exitOK, code, "rotate: %s", errOut)
 		}
 	}
 	cols := []string{"-db", d.dsn, "-table", "customers", "-key-column", "id", "-batch", "100",
@@ -436,12 +404,8 @@ func TestRewrapInterruptedThenRotated(t *testing.T) {
 	cancel()
 	rotate()
 	code, outS, errS := cli(t, append(append([]string{"rewrap"}, cols...), store...)...)
-	if code != exitOK || strings.Contains(errS, "resuming") {
-		t.Fatalf("rewrap after an interrupted run and a rotation = %d, %s\n%s", code, outS, errS)
-	}
+	require.False(t, code != exitOK || strings.Contains(errS, "resuming"), "rewrap after an interrupted run and a rotation = %d, %s\n%s", code, outS, errS)
 	cur, _ := d.openKey(t, raw).Keyset(ctx, "default", keys.KindAEAD) // a fresh instance, no cache
 	code, outS, _ = cli(t, append(append([]string{"rewrap", "-check"}, cols...), store...)...)
-	if code != exitOK || !strings.Contains(outS, fmt.Sprintf("default/%d: 1000 values", cur.PrimaryKeyID())) {
-		t.Errorf("check after the rewrap: %d\n%s", code, outS)
-	}
+	assert.False(t, code != exitOK || !strings.Contains(outS, fmt.Sprintf("default/%d: 1000 values", cur.PrimaryKeyID())), "check after the rewrap: %d\n%s", code, outS)
 }

@@ -65,9 +65,7 @@ func TestRun(t *testing.T) {
 		var raw []byte
 		for _, name := range []string{dbFile, dbFile + "-wal"} {
 			b, err := os.ReadFile(filepath.Join(dir, name))
-			if err != nil && !errors.Is(err, os.ErrNotExist) {
-				t.Fatal(err)
-			}
+			require.False(t, err != nil && !errors.Is(err, os.ErrNotExist))
 			raw = append(raw, b...)
 		}
 		// Names, emails, streets and notes hold spaces, '@' or '.', which
@@ -107,9 +105,8 @@ func TestRun(t *testing.T) {
 		} {
 			ks, err := store.Keyset(ctx, k.name, k.kind)
 			require.NoError(t, err)
-			if got := len(ks.Keys()); got != k.wantKeys {
-				t.Errorf("keyset %s/%s has %d keys, want %d", k.name, k.kind, got, k.wantKeys)
-			}
+			got := len(ks.Keys())
+			assert.Equal(t, k.wantKeys, got, "keyset %s/%s has %d keys, want %d", k.name, k.kind, got, k.wantKeys)
 			primary[k.name+"/"+k.kind.String()] = ks.PrimaryKeyID()
 		}
 		// The oldest n/10 rows were rewrapped and the last n/10 written
@@ -121,9 +118,7 @@ func TestRun(t *testing.T) {
 			_, name, err := pii.KeyID(c.Name)
 			require.NoError(t, err, "row %d: pii.KeyID(name) = %v", i, err)
 			mode, email, err := pii.KeyID(c.Email)
-			if err != nil || mode != pii.ModeEncrypt || email != name {
-				t.Errorf("row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ModeEncrypt, name)
-			}
+			assert.False(t, err != nil || mode != pii.ModeEncrypt || email != name, "row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ModeEncrypt, name)
 			idx := storedKeyID(c.EmailIdx)
 			fpe := storedKeyID(c.NationalID)
 			aeadIDs[name]++
@@ -133,9 +128,7 @@ func TestRun(t *testing.T) {
 			gotNew := name == primary["default/aead"] && idx == primary["default/prf"] && fpe == primary["tokenize-national_id/prf"]
 			assert.Equal(t, wantNew, gotNew, "row %d: keys %d, %d, %d; under the new primary keys = %v, want %v", i, name, idx, fpe, gotNew, wantNew)
 		}
-		if len(aeadIDs) != 2 || len(prfIDs) != 2 || len(fpeIDs) != 2 {
-			t.Errorf("rows use AEAD keys %v, PRF keys %v and FF1 keys %v, want two of each", aeadIDs, prfIDs, fpeIDs)
-		}
+		assert.False(t, len(aeadIDs) != 2 || len(prfIDs) != 2 || len(fpeIDs) != 2, "rows use AEAD keys %v, PRF keys %v and FF1 keys %v, want two of each", aeadIDs, prfIDs, fpeIDs)
 	})
 
 	t.Run("tokens", func(t *testing.T) {
@@ -151,9 +144,8 @@ func TestRun(t *testing.T) {
 				tok[:6] != w.Card[:6] || tok[12:] != w.Card[12:] || tok == w.Card {
 				t.Errorf("%s: card stored as %q; want tl1t: and a 16-digit, Luhn-valid token with the card's first 6 and last 4 digits", c.ID, c.Card)
 			}
-			if other, ok := cardTokens[tok]; ok {
-				t.Errorf("customers %s and %s have the same card token", other, c.ID)
-			}
+			other, ok := cardTokens[tok]
+			assert.False(t, ok, "customers %s and %s have the same card token", other, c.ID)
 			cardTokens[tok] = c.ID
 			// National ID: "tl1f:", the key ID, ":" and as many digits as
 			// the SSN has, but not the SSN.
@@ -164,9 +156,7 @@ func TestRun(t *testing.T) {
 			}
 			// No column of the row holds the row's card or SSN.
 			for _, col := range []string{c.ID, c.Name, c.Email, c.EmailIdx, c.Phone, sealed(c.BirthDate), c.NationalID, c.Card, c.Street, c.Notes} {
-				if strings.Contains(col, w.Card) || strings.Contains(col, w.NationalID) {
-					t.Errorf("%s: a column holds the card or the national ID in clear", c.ID)
-				}
+				assert.False(t, strings.Contains(col, w.Card) || strings.Contains(col, w.NationalID), "%s: a column holds the card or the national ID in clear", c.ID)
 			}
 		}
 	})
@@ -193,17 +183,13 @@ func TestRun(t *testing.T) {
 			var ciphertext, index, subject []byte
 			require.NoError(t, vault.Scan(&domain, &token, &ciphertext, &index, &subject))
 			n++
-			if domain != cardDomain || !inRows["tl1t:"+token] {
-				t.Errorf("vault entry %d: domain %q and a token that is not in the card column", n, domain)
-			}
+			assert.False(t, domain != cardDomain || !inRows["tl1t:"+token], "vault entry %d: domain %q and a token that is not in the card column", n, domain)
 			if len(index) != tokenize.IndexSize || len(subject) != tokenize.IndexSize {
 				t.Errorf("vault entry %d: index of %d bytes and subject of %d, want %d (consistent mode, subject from aad=ID)",
 					n, len(index), len(subject), tokenize.IndexSize)
 			}
 			for _, secret := range secrets {
-				if token == string(secret) || bytes.Contains(ciphertext, secret) || bytes.Contains(index, secret) || bytes.Contains(subject, secret) {
-					t.Errorf("vault entry %d holds a card number or national ID in clear", n)
-				}
+				assert.False(t, token == string(secret) || bytes.Contains(ciphertext, secret) || bytes.Contains(index, secret) || bytes.Contains(subject, secret), "vault entry %d holds a card number or national ID in clear", n)
 			}
 		}
 		require.NoError(t, vault.Err())
@@ -224,13 +210,10 @@ func TestRun(t *testing.T) {
 			require.NoError(t, err)
 			index := b[5:]
 			for _, h := range [][]byte{[]byte(w.Email), sha256Of(w.Email), sha256Of(strings.ToUpper(w.Email))} {
-				if bytes.Contains(h, index) || bytes.HasPrefix(h, index) {
-					t.Errorf("%s: email_idx is the email or its unkeyed hash", c.ID)
-				}
+				assert.False(t, bytes.Contains(h, index) || bytes.HasPrefix(h, index), "%s: email_idx is the email or its unkeyed hash", c.ID)
 			}
-			if other, ok := seen[c.EmailIdx]; ok && want[other].Email != w.Email {
-				t.Errorf("rows %s and %s have different emails but the same email_idx", other, c.ID)
-			}
+			other, ok := seen[c.EmailIdx]
+			assert.False(t, ok && want[other].Email != w.Email, "rows %s and %s have different emails but the same email_idx", other, c.ID)
 			seen[c.EmailIdx] = c.ID
 		}
 	})
@@ -243,9 +226,7 @@ func TestRun(t *testing.T) {
 		// Per row, five fields are encrypted, one is a blind index and
 		// one an FF1 token; the card's vaulted token stays, and notes are
 		// redacted.
-		if rowsN != testN/10 || values != 7*rowsN {
-			t.Errorf("rewrapped %d values in %d rows, want %d in %d", values, rowsN, 7*testN/10, testN/10)
-		}
+		assert.False(t, rowsN != testN/10 || values != 7*rowsN, "rewrapped %d values in %d rows, want %d in %d", values, rowsN, 7*testN/10, testN/10)
 	})
 
 	t.Run("summary", func(t *testing.T) {
@@ -274,9 +255,7 @@ func TestRun(t *testing.T) {
 			w.Notes = ""
 			gotBorn, ok := got.BirthDate.Get()
 			wantBorn, _ := w.BirthDate.Get()
-			if !ok || !gotBorn.Equal(wantBorn) {
-				t.Errorf("%s: birth date %v, want %v", id, gotBorn, wantBorn)
-			}
+			assert.False(t, !ok || !gotBorn.Equal(wantBorn), "%s: birth date %v, want %v", id, gotBorn, wantBorn)
 			got.BirthDate, w.BirthDate = pii.Value[time.Time]{}, pii.Value[time.Time]{}
 			assert.True(t, strings.HasPrefix(got.EmailIdx, "tl1i:"), "%s: Reveal changed the email index to %q", id, got.EmailIdx)
 			got.EmailIdx = ""
@@ -309,15 +288,11 @@ func TestRun(t *testing.T) {
 			if w.found {
 				wantFound = []string{w.id}
 			}
-			if l.terms != w.terms || !slices.Equal(l.found, wantFound) {
-				t.Errorf("lookup %d for %q: %d terms, found %v; want %d terms, found %v", i, l.typed, l.terms, l.found, w.terms, wantFound)
-			}
+			assert.False(t, l.terms != w.terms || !slices.Equal(l.found, wantFound), "lookup %d for %q: %d terms, found %v; want %d terms, found %v", i, l.typed, l.terms, l.found, w.terms, wantFound)
 			// Each query was typed unlike the stored email, and the
 			// email it stands for is the lower-cased, trimmed input.
 			email := want[w.id].Email
-			if l.typed == email || strings.ToLower(strings.TrimSpace(l.typed)) != email {
-				t.Errorf("lookup %d: typed %q for the email %q; want it in another case, with spaces", i, l.typed, email)
-			}
+			assert.False(t, l.typed == email || strings.ToLower(strings.TrimSpace(l.typed)) != email, "lookup %d: typed %q for the email %q; want it in another case, with spaces", i, l.typed, email)
 		}
 	})
 
@@ -333,26 +308,19 @@ func TestRun(t *testing.T) {
 			require.NoError(t, err)
 			plainTerms, err := p.LookupTerms(ctx, Customer{}, "EmailIdx", plain)
 			require.NoError(t, err)
-			if len(terms) != 2 || !slices.Equal(terms, plainTerms) {
-				t.Errorf("LookupTerms(%q) = %q, want the 2 terms of %q, %q", l.typed, terms, plain, plainTerms)
-			}
+			assert.False(t, len(terms) != 2 || !slices.Equal(terms, plainTerms), "LookupTerms(%q) = %q, want the 2 terms of %q, %q", l.typed, terms, plain, plainTerms)
 			primary, err := ix.BlindIndex(ctx, nil, l.typed)
 			require.NoError(t, err)
-			if len(terms) == 0 || string(primary) != terms[0] {
-				t.Errorf("BlindIndex(%q) = %q, want LookupTerms' first term %q", l.typed, primary, terms)
-			}
+			assert.False(t, len(terms) == 0 || string(primary) != terms[0], "BlindIndex(%q) = %q, want LookupTerms' first term %q", l.typed, primary, terms)
 			found, err := lookup(ctx, db, p, terms...)
 			require.NoError(t, err)
 			// After the run every lookup finds its customer through one
 			// of the terms, and the term that matched is the index of the
 			// plain email.
 			wantID := wantLookups[i].id
-			if len(found) != 1 || found[0].ID != wantID || found[0].Email != plain || !slices.Contains(plainTerms, found[0].EmailIdx) {
-				t.Errorf("lookup %d for %q found %d rows, want customer %s with email %q", i, l.typed, len(found), wantID, plain)
-			}
-			if miss, err := lookup(ctx, db, p, mustTerms(t, p, "x"+plain)...); err != nil || len(miss) != 0 {
-				t.Errorf("lookup for another email found %d rows, %v; want none", len(miss), err)
-			}
+			assert.False(t, len(found) != 1 || found[0].ID != wantID || found[0].Email != plain || !slices.Contains(plainTerms, found[0].EmailIdx), "lookup %d for %q found %d rows, want customer %s with email %q", i, l.typed, len(found), wantID, plain)
+			miss, err := lookup(ctx, db, p, mustTerms(t, p, "x"+plain)...)
+			assert.False(t, err != nil || len(miss) != 0, "lookup for another email found %d rows, %v; want none", len(miss), err)
 		}
 	})
 
@@ -387,26 +355,23 @@ func TestRunTwiceInOneDir(t *testing.T) {
 	}{{"default", keys.KindAEAD}, {"default", keys.KindPRF}, {"tokenize-national_id", keys.KindPRF}} {
 		ks, err := store.Keyset(ctx, k.name, k.kind)
 		require.NoError(t, err)
-		if got := len(ks.Keys()); got != 3 {
-			t.Errorf("after two runs %s/%s has %d keys, want 3 (one rotation per run)", k.name, k.kind, got)
-		}
+		got := len(ks.Keys())
+		assert.EqualValues(t, 3, got, "after two runs %s/%s has %d keys, want 3 (one rotation per run)", k.name, k.kind, got)
 	}
 	// Consistent mode: the second run gave every card the token the first
 	// run issued for it, so the vault did not grow.
 	assert.True(t, containsFields(out.String(), "card vault  220 tokens, 0 new in this run"), "the second run issued new card tokens:\n%s", out.String())
-	if n, err := countTokens(ctx, db, cardDomain); err != nil || n != testN+testN/10 {
-		t.Errorf("after two runs the vault holds %d card tokens, %v; want %d", n, err, testN+testN/10)
-	}
+	n, err := countTokens(ctx, db, cardDomain)
+	assert.False(t, err != nil || n != testN+testN/10, "after two runs the vault holds %d card tokens, %v; want %d", n, err, testN+testN/10)
 	// The first run's PRF keys stay live, so the second run's lookups
 	// take one term more.
 	var terms []int
 	for _, l := range parseLookups(t, out.String()) {
 		terms = append(terms, l.terms)
 	}
-	if want := []int{2, 3, 3, 0, 0}; !slices.Equal(terms, want) {
-		t.Errorf("the second run's lookups took %v terms, want %v", terms, want)
-	}
-	n, err := countWhere(ctx, db, "1")
+	want := []int{2, 3, 3, 0, 0}
+	assert.True(t, slices.Equal(terms, want), "the second run's lookups took %v terms, want %v", terms, want)
+	n, err = countWhere(ctx, db, "1")
 	require.NoError(t, err)
 	assert.Equal(t, testN+testN/10, n, "after two runs the table holds %d rows, want %d", n, testN+testN/10)
 }
@@ -435,9 +400,8 @@ func TestRunOverOlderTable(t *testing.T) {
 			require.NoError(t, run(ctx, dir, testN, &bytes.Buffer{}), "first run")
 			db, _, _ := openRun(t, dir)
 			for _, q := range tt.queries {
-				if _, err := db.ExecContext(ctx, q); err != nil {
-					t.Fatal(err)
-				}
+				_, err := db.ExecContext(ctx, q)
+				require.NoError(t, err)
 			}
 			var out bytes.Buffer
 			require.NoError(t, run(ctx, dir, testN, &out), "run over the older table")
@@ -472,23 +436,20 @@ func TestMask(t *testing.T) {
 		{"SSN", "123456789", "•••••6789", maskNationalID},
 		{"short ID", "123", "123", maskNationalID},
 	} {
-		if got := tt.mask(tt.in); got != tt.want {
-			t.Errorf("%s: mask(%q) = %q, want %q", tt.name, tt.in, got, tt.want)
-		}
+		got := tt.mask(tt.in)
+		assert.Equal(t, tt.want, got, "%s: mask(%q) = %q, want %q", tt.name, tt.in, got, tt.want)
 	}
 }
 
 func TestMixedCase(t *testing.T) {
-	if got, want := mixedCase("john.doe@example.com"), "jOhN.dOe@ExAmPlE.cOm"; got != want {
-		t.Errorf("mixedCase = %q, want %q", got, want)
-	}
+	got, want := mixedCase("john.doe@example.com"), "jOhN.dOe@ExAmPlE.cOm"
+	assert.Equal(t, want, got, "mixedCase = %q, want %q", got, want)
 }
 
 func TestCommas(t *testing.T) {
 	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 10000: "10,000", 1234567: "1,234,567", -1000: "-1,000", -100: "-100"} {
-		if got := commas(n); got != want {
-			t.Errorf("commas(%d) = %q, want %q", n, got, want)
-		}
+		got := commas(n)
+		assert.Equal(t, want, got, "commas(%d) = %q, want %q", n, got, want)
 	}
 }
 

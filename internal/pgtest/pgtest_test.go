@@ -39,22 +39,18 @@ func TestDSN(t *testing.T) {
 	assert.NotEqual(t, db2, db1, "current_database() = %q on both DSNs, want two databases", db1)
 
 	// What one test writes, the other does not see.
-	if _, err := conn1.Exec(t.Context(), "CREATE TABLE only_in_db1 (id int)"); err != nil {
-		t.Fatal(err)
-	}
-	if got := queryString(t, conn2, "SELECT coalesce(to_regclass('only_in_db1')::text, 'none')"); got != "none" {
-		t.Errorf("table created in %s is visible in %s as %q", db1, db2, got)
-	}
+	_, err := conn1.Exec(t.Context(), "CREATE TABLE only_in_db1 (id int)")
+	require.NoError(t, err)
+	got := queryString(t, conn2, "SELECT coalesce(to_regclass('only_in_db1')::text, 'none')")
+	assert.Equal(t, "none", got, "table created in %s is visible in %s as %q", db1, db2, got)
 
 	if os.Getenv(pgtest.EnvDSN) != "" {
 		t.Skipf("%s is set: the server's addresses are not pgtest's", pgtest.EnvDSN)
 	}
-	if got := queryString(t, conn1, "SHOW listen_addresses"); got != "127.0.0.1" {
-		t.Errorf("listen_addresses = %q, want 127.0.0.1", got)
-	}
-	if got := queryString(t, conn1, "SELECT host(inet_server_addr())"); got != "127.0.0.1" {
-		t.Errorf("inet_server_addr() = %q, want 127.0.0.1", got)
-	}
+	got = queryString(t, conn1, "SHOW listen_addresses")
+	assert.Equal(t, "127.0.0.1", got, "listen_addresses = %q, want 127.0.0.1", got)
+	got = queryString(t, conn1, "SELECT host(inet_server_addr())")
+	assert.Equal(t, "127.0.0.1", got, "inet_server_addr() = %q, want 127.0.0.1", got)
 }
 
 // TestDSNParallel checks that parallel tests share the cluster and each get
@@ -64,9 +60,8 @@ func TestDSNParallel(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			conn := connect(t, pgtest.DSN(t))
-			if _, err := conn.Exec(t.Context(), "CREATE TABLE t (id int)"); err != nil {
-				t.Fatal(err)
-			}
+			_, err := conn.Exec(t.Context(), "CREATE TABLE t (id int)")
+			require.NoError(t, err)
 		})
 	}
 }
