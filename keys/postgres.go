@@ -25,7 +25,7 @@ const postgresSchemaLock = 0x74696c6c69646b
 //
 // or, over a pgx pool the program already has, stdlib.OpenDBFromPool(pool).
 // Keysets are encrypted under kek. OpenPostgres accepts the options
-// [WithAuditor], [WithCacheTTL] and [WithTable]. The caller keeps ownership
+// [WithAuditor], [WithCacheTTL], [WithClock] and [WithTable]. The caller keeps ownership
 // of db and closes it after the store's last use.
 func OpenPostgres(ctx context.Context, db *sql.DB, kek tink.AEAD, opts ...StoreOption) (*SQLStore, error) {
 	if db == nil {

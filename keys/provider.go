@@ -235,8 +235,8 @@ func newLocalStoreConfig(opts []StoreOption) (storeConfig, error) {
 	if err != nil {
 		return storeConfig{}, err
 	}
-	if c.ttlSet || c.table != defaultTable {
-		return storeConfig{}, fmt.Errorf("keys: WithCacheTTL and WithTable are options of SQL stores only")
+	if c.ttlSet || c.nowSet || c.table != defaultTable {
+		return storeConfig{}, fmt.Errorf("keys: WithCacheTTL, WithClock and WithTable are options of SQL stores only")
 	}
 	return c, nil
 }

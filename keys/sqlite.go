@@ -21,7 +21,7 @@ import (
 //	db, err := sql.Open("sqlite", "file:keys.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
 //
 // Keysets are encrypted under kek. OpenSQLite accepts the options
-// [WithAuditor], [WithCacheTTL] and [WithTable]. The caller keeps ownership
+// [WithAuditor], [WithCacheTTL], [WithClock] and [WithTable]. The caller keeps ownership
 // of db and closes it after the store's last use.
 func OpenSQLite(ctx context.Context, db *sql.DB, kek tink.AEAD, opts ...StoreOption) (*SQLStore, error) {
 	if db == nil {

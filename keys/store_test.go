@@ -56,14 +56,14 @@ func TestMemoryLifecycle(t *testing.T) {
 	c, _ := s.Keyset(ctx, "default", keys.KindAEAD)
 	st, _ := c.Status(k1)
 	assert.Equal(t, keyset.Disabled, st, "status after Disable = %v", st)
-	assert.ErrorIs(t, c.CheckKeyID(k1), keys.ErrKeyDisabled, "CheckKeyID(disabled) =")
-	assert.ErrorIs(t, c.CheckKeyID(12345), keys.ErrKeyNotFound, "CheckKeyID(unknown) =")
+	assert.ErrorIs(t, c.CheckKeyID(k1), keys.ErrKeyDisabled, "CheckKeyID(disabled)")
+	assert.ErrorIs(t, c.CheckKeyID(12345), keys.ErrKeyNotFound, "CheckKeyID(unknown)")
 	assert.Error(t, s.Disable(ctx, "default", keys.KindAEAD, k2), "Disable(primary) succeeded")
 	require.NoError(t, s.Enable(ctx, "default", keys.KindAEAD, k1))
 	d, _ := s.Keyset(ctx, "default", keys.KindAEAD)
-	assert.NoError(t, d.CheckKeyID(k1), "CheckKeyID after Enable =")
-	assert.ErrorIs(t, s.Disable(ctx, "nope", keys.KindAEAD, 1), keys.ErrKeyNotFound, "Disable(unknown keyset) =")
-	assert.ErrorIs(t, s.Disable(ctx, "default", keys.KindAEAD, 999), keys.ErrKeyNotFound, "Disable(unknown key) =")
+	assert.NoError(t, d.CheckKeyID(k1), "CheckKeyID after Enable")
+	assert.ErrorIs(t, s.Disable(ctx, "nope", keys.KindAEAD, 1), keys.ErrKeyNotFound, "Disable(unknown keyset)")
+	assert.ErrorIs(t, s.Disable(ctx, "default", keys.KindAEAD, 999), keys.ErrKeyNotFound, "Disable(unknown key)")
 }
 
 func TestKindsAndNames(t *testing.T) {
@@ -89,9 +89,9 @@ func TestKindsAndNames(t *testing.T) {
 	}
 	var zero keys.Keyset
 	_, err = zero.AEAD()
-	assert.ErrorIs(t, err, keys.ErrNoPrimaryKey, "zero Keyset AEAD() =")
+	assert.ErrorIs(t, err, keys.ErrNoPrimaryKey, "zero Keyset AEAD()")
 	_, err = keys.NewKeyset("x", keys.KindAEAD, nil)
-	assert.ErrorIs(t, err, keys.ErrNoPrimaryKey, "NewKeyset(nil) =")
+	assert.ErrorIs(t, err, keys.ErrNoPrimaryKey, "NewKeyset(nil)")
 	daead, _ := s.Keyset(ctx, "n", keys.KindDeterministicAEAD)
 	_, err = keys.NewKeyset("x", keys.KindAEAD, daead.Handle())
 	assert.Error(t, err, "NewKeyset accepted a deterministic AEAD handle as AEAD")
@@ -174,7 +174,7 @@ func TestFileStore(t *testing.T) {
 		assert.Error(t, err, "OpenFile(%s) succeeded", name)
 	}
 	_, err = keys.OpenFile(path, nil)
-	assert.ErrorIs(t, err, keys.ErrInvalidKEK, "OpenFile(nil KEK) =")
+	assert.ErrorIs(t, err, keys.ErrInvalidKEK, "OpenFile(nil KEK)")
 }
 
 // A failed write loses nothing: the store stays as it was.
@@ -248,7 +248,7 @@ func TestMasterKeys(t *testing.T) {
 	bad := filepath.Join(dir, "bad.key")
 	os.WriteFile(bad, []byte("not base64 secret-ish"), 0o600)
 	_, err = keys.ReadKEKFile(bad)
-	assert.False(t, !errors.Is(err, keys.ErrInvalidKEK) || strings.Contains(err.Error(), "secret-ish"), "ReadKEKFile(bad) =")
+	assert.False(t, !errors.Is(err, keys.ErrInvalidKEK) || strings.Contains(err.Error(), "secret-ish"), "ReadKEKFile(bad)")
 	_, err = keys.ParseMasterKey(strings.TrimSpace(string(before)) + "\n")
 	assert.NoError(t, err, "ParseMasterKey with a trailing newline")
 }
@@ -275,12 +275,12 @@ func TestForKey(t *testing.T) {
 	s.Disable(ctx, "d", keys.KindDeterministicAEAD, k1)
 	cur, _ = s.Keyset(ctx, "d", keys.KindDeterministicAEAD)
 	_, err = cur.ForKey(k1)
-	assert.ErrorIs(t, err, keys.ErrKeyDisabled, "ForKey(disabled) =")
+	assert.ErrorIs(t, err, keys.ErrKeyDisabled, "ForKey(disabled)")
 	ids = cur.EnabledKeyIDs()
 	assert.Len(t, ids, 1, "EnabledKeyIDs after Disable = %v", ids)
 	prfKS, _ := s.Keyset(ctx, "p", keys.KindPRF)
 	_, err = prfKS.ForKey(prfKS.PrimaryKeyID())
-	assert.ErrorIs(t, err, keys.ErrInvalidKind, "ForKey on a PRF keyset =")
+	assert.ErrorIs(t, err, keys.ErrInvalidKind, "ForKey on a PRF keyset")
 }
 
 func TestPRFForMatchesTink(t *testing.T) {
@@ -299,7 +299,7 @@ func TestPRFForMatchesTink(t *testing.T) {
 	_, err = fast.ComputePRF(nil, 33)
 	assert.Error(t, err, "33-byte output accepted")
 	_, err = ks.PRFFor(42)
-	assert.ErrorIs(t, err, keys.ErrKeyNotFound, "PRFFor(unknown) =")
+	assert.ErrorIs(t, err, keys.ErrKeyNotFound, "PRFFor(unknown)")
 	aead, _ := s.Keyset(ctx, "a", keys.KindAEAD)
 	_, err = aead.PRFFor(aead.PrimaryKeyID())
 	assert.Error(t, err, "PRFFor on an AEAD keyset succeeded")

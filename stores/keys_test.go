@@ -185,16 +185,17 @@ func TestSQLProviders(t *testing.T) {
 func TestSQLTwoInstances(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db sqlDB) {
 		kek, _ := keys.NewLocalKEK(newKEK(t))
-		const ttl = 300 * time.Millisecond
-		a := db.open(t, kek, keys.WithCacheTTL(ttl))
-		b := db.open(t, kek, keys.WithCacheTTL(ttl))
+		const ttl = 5 * time.Minute
+		clk := newClock()
+		a := db.open(t, kek, keys.WithCacheTTL(ttl), keys.WithClock(clk.now))
+		b := db.open(t, kek, keys.WithCacheTTL(ttl), keys.WithClock(clk.now))
 		ka, err := a.Keyset(ctx, "default", keys.KindAEAD)
 		require.NoError(t, err)
 		kb, err := b.Keyset(ctx, "default", keys.KindAEAD)
 		require.NoError(t, err)
 		require.Equal(t, kb.PrimaryKeyID(), ka.PrimaryKeyID(), "two instances created two keysets: primaries %d and %d", ka.PrimaryKeyID(), kb.PrimaryKeyID())
 		again, _ := b.Keyset(ctx, "default", keys.KindAEAD)
-		assert.Equal(t, kb, again, "Keyset returned a new snapshot without a change")
+		assert.Same(t, kb, again, "Keyset returned a new snapshot without a change")
 		k2, err := a.Rotate(ctx, "default", keys.KindAEAD)
 		require.NoError(t, err)
 		ks, _ := a.Keyset(ctx, "default", keys.KindAEAD)
@@ -203,22 +204,19 @@ func TestSQLTwoInstances(t *testing.T) {
 		pb, _ := pii.New(b)
 		r := record{ID: "1", Email: "a@example.com", Phone: "1"}
 		require.NoError(t, pa.Protect(ctx, &r))
-		deadline := time.Now().Add(ttl + 2*time.Second)
-		for {
-			ks, err := b.Keyset(ctx, "default", keys.KindAEAD)
-			require.NoError(t, err)
-			if ks.PrimaryKeyID() == k2 {
-				break
-			}
-			require.False(t, time.Now().After(deadline), "instance b still has primary %d %v after the TTL, want %d", ks.PrimaryKeyID(), time.Since(deadline.Add(-ttl-2*time.Second)), k2)
-			time.Sleep(20 * time.Millisecond)
-		}
+		ks, err = b.Keyset(ctx, "default", keys.KindAEAD)
+		require.NoError(t, err)
+		assert.Equal(t, ka.PrimaryKeyID(), ks.PrimaryKeyID(), "instance b saw the rotation before its cache TTL ended")
+		clk.advance(ttl)
+		ks, err = b.Keyset(ctx, "default", keys.KindAEAD)
+		require.NoError(t, err)
+		assert.Equal(t, k2, ks.PrimaryKeyID(), "instance b's primary after the TTL")
 		got := r
 		err = pb.Reveal(ctx, &got)
 		assert.False(t, err != nil || got.Email != "a@example.com", "instance b Reveal = %v, %q", err, got.Email)
 		// And a disable by b reaches a.
 		require.NoError(t, b.Disable(ctx, "default", keys.KindAEAD, ka.PrimaryKeyID()))
-		time.Sleep(ttl + 50*time.Millisecond)
+		clk.advance(ttl)
 		ks, _ = a.Keyset(ctx, "default", keys.KindAEAD)
 		assert.ErrorIs(t, ks.CheckKeyID(ka.PrimaryKeyID()), keys.ErrKeyDisabled, "instance a after b's Disable and the TTL: CheckKeyID")
 	})
@@ -327,8 +325,9 @@ func TestSQLKMSOutage(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db sqlDB) {
 		kek := newCountingKEK(t)
 		rec := &recorder{}
-		const ttl = 300 * time.Millisecond
-		s := db.open(t, kek, keys.WithCacheTTL(ttl), keys.WithAuditor(rec))
+		const ttl = 5 * time.Minute
+		clk := newClock()
+		s := db.open(t, kek, keys.WithCacheTTL(ttl), keys.WithAuditor(rec), keys.WithClock(clk.now))
 		p, _ := pii.New(s)
 		old := record{ID: "1", Email: "a@example.com", Phone: "1"}
 		require.NoError(t, p.Protect(ctx, &old))
@@ -338,7 +337,7 @@ func TestSQLKMSOutage(t *testing.T) {
 		require.NoError(t, p.Protect(ctx, &r), "Protect with the KMS down, within the TTL")
 		_, err := s.Rotate(ctx, "default", keys.KindAEAD)
 		assert.ErrorIs(t, err, keys.ErrKMSUnavailable, "Rotate with the KMS down = %v, want ErrKMSUnavailable", err)
-		time.Sleep(ttl + 50*time.Millisecond)
+		clk.advance(ttl)
 		r2 := record{ID: "3", Email: "c@example.com", Phone: "3"}
 		err = p.Protect(ctx, &r2)
 		assert.False(t, !errors.Is(err, keys.ErrKMSUnavailable) || !errors.Is(err, pii.ErrKeyProvider) || !strings.Contains(err.Error(), "KMS unreachable"), "Protect with the KMS down after the TTL = %v, want ErrKMSUnavailable", err)
@@ -500,7 +499,7 @@ func TestSQLListAndOptions(t *testing.T) {
 		assert.Error(t, err, "OpenSQLite accepted a bad option %v", o)
 	}
 	_, err := keys.OpenSQLite(ctx, db, nil)
-	assert.ErrorIs(t, err, keys.ErrInvalidKEK, "OpenSQLite(nil KEK) =")
+	assert.ErrorIs(t, err, keys.ErrInvalidKEK, "OpenSQLite(nil KEK)")
 	s, err := keys.OpenSQLite(ctx, db, kek, keys.WithTable("other_keys"))
 	require.NoError(t, err)
 	_, err = s.Keyset(ctx, "x", keys.KindAEAD)
@@ -517,15 +516,16 @@ func TestSQLListAndOptions(t *testing.T) {
 func TestSQLRefreshOnUnknownKey(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db sqlDB) {
 		kek := newCountingKEK(t)
-		a := db.open(t, kek, keys.WithCacheTTL(time.Hour))
-		b := db.open(t, kek, keys.WithCacheTTL(time.Hour))
+		clk := newClock()
+		a := db.open(t, kek, keys.WithCacheTTL(time.Hour), keys.WithClock(clk.now))
+		b := db.open(t, kek, keys.WithCacheTTL(time.Hour), keys.WithClock(clk.now))
 		pa, _ := pii.New(a)
 		pb, _ := pii.New(b)
 		r := record{ID: "1", Email: "a@example.com", Phone: "1"}
 		if err := pb.Protect(ctx, &r); err != nil { // b loads and caches the keysets
 			t.Fatal(err)
 		}
-		time.Sleep(1100 * time.Millisecond) // past the refresh rate limit
+		clk.advance(1100 * time.Millisecond) // past the refresh rate limit
 		_, err := a.Rotate(ctx, "default", keys.KindAEAD)
 		require.NoError(t, err)
 		fresh := record{ID: "2", Email: "b@example.com", Phone: "2"}

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tillid/tillid/internal/pgtest"
 	"github.com/tillid/tillid/keys"
@@ -50,3 +52,16 @@ func (r *recorder) types() []string {
 	}
 	return out
 }
+
+// clock is a settable time for keys.WithClock: tests move it past a cache
+// TTL instead of sleeping.
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }

@@ -61,7 +61,7 @@ func TestTokenizeBadInput(t *testing.T) {
 	_, err := tk.Tokenize(ctx, "0101901234", tokenize.ExpiresIn(-time.Second))
 	assert.Error(t, err, "Tokenize with a negative TTL succeeded")
 	_, err = tk.TokenizeBatch(ctx, make([]tokenize.Item, tokenize.MaxBatchSize+1))
-	assert.False(t, err == nil || !strings.Contains(err.Error(), "larger than"), "TokenizeBatch of MaxBatchSize+1 items: err =")
+	assert.False(t, err == nil || !strings.Contains(err.Error(), "larger than"), "TokenizeBatch of MaxBatchSize+1 items: err")
 	n := store.puts.Load()
 	assert.Zero(t, n, "bad input reached the store: %d Put calls", n)
 	for _, tok := range []string{"", strings.Repeat("x", tokenize.MaxValueSize+1), "never-issued"} {
@@ -90,7 +90,7 @@ func TestTokenizeCollisionRetry(t *testing.T) {
 	// A store that always reports collisions makes Tokenize give up.
 	store.collide.Store(1 << 30)
 	_, err = tk.Tokenize(ctx, "c")
-	assert.False(t, err == nil || !strings.Contains(err.Error(), "colliding"), "Tokenize against endless collisions: err =")
+	assert.False(t, err == nil || !strings.Contains(err.Error(), "colliding"), "Tokenize against endless collisions: err")
 }
 
 func TestTokenizeStoreFailure(t *testing.T) {
@@ -141,7 +141,7 @@ func TestTokenizeKeyRotation(t *testing.T) {
 	renewed, err := tk.Tokenize(ctx, "0101901234")
 	assert.False(t, err != nil || renewed == old, "Tokenize after a PRF rotation: same token %v, %v", renewed == old, err)
 	v, err := tk.Detokenize(ctx, old)
-	assert.False(t, err != nil || v != "0101901234", "Detokenize of the pre-rotation token =")
+	assert.False(t, err != nil || v != "0101901234", "Detokenize of the pre-rotation token")
 }
 
 func TestNew(t *testing.T) {
@@ -206,5 +206,5 @@ func TestDeleteSubjectWithDisabledKey(t *testing.T) {
 	assert.ErrorIs(t, err, tokenize.ErrTokenNotFound, "token after erasure")
 	_, err = tk.TokenizeBatch(ctx, []tokenize.Item{{Value: "a"}, {Value: ""}})
 	var ie *tokenize.ItemError
-	assert.False(t, !errors.As(err, &ie) || ie.Index != 1, "TokenizeBatch with a bad second item =")
+	assert.False(t, !errors.As(err, &ie) || ie.Index != 1, "TokenizeBatch with a bad second item")
 }

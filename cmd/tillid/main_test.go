@@ -155,16 +155,35 @@ type rewrapDB struct {
 	db      *sql.DB
 	ph      func(int) string
 	openKey func(t *testing.T, kek []byte) *keys.SQLStore
+	// clock is the application stores' time: tests move it past their
+	// cache TTL (appTTL) instead of sleeping.
+	clock *testClock
 }
+
+// appTTL is the cache TTL of the application's keyset stores.
+const appTTL = 5 * time.Minute
+
+// testClock is a settable time for keys.WithClock.
+type testClock struct{ ns atomic.Int64 }
+
+func newTestClock() *testClock {
+	c := &testClock{}
+	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *testClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *testClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func sqliteRewrapDB(t *testing.T) rewrapDB {
 	path := filepath.Join(t.TempDir(), "app.db")
 	db, err := openDB(ctx, "sqlite:"+path)
 	require.NoError(t, err)
 	t.Cleanup(db.close)
-	return rewrapDB{dsn: "sqlite:" + path, db: db.sql, ph: func(int) string { return "?" }, openKey: func(t *testing.T, raw []byte) *keys.SQLStore {
+	clk := newTestClock()
+	return rewrapDB{dsn: "sqlite:" + path, db: db.sql, clock: clk, ph: func(int) string { return "?" }, openKey: func(t *testing.T, raw []byte) *keys.SQLStore {
 		kek, _ := keys.NewLocalKEK(raw)
-		s, err := keys.OpenSQLite(ctx, db.sql, kek, keys.WithCacheTTL(200*time.Millisecond))
+		s, err := keys.OpenSQLite(ctx, db.sql, kek, keys.WithCacheTTL(appTTL), keys.WithClock(clk.now))
 		require.NoError(t, err)
 		return s
 	}}
@@ -175,9 +194,10 @@ func postgresRewrapDB(t *testing.T) rewrapDB {
 	db, err := openDB(ctx, dsn)
 	require.NoError(t, err)
 	t.Cleanup(db.close)
-	return rewrapDB{dsn: dsn, db: db.sql, ph: func(i int) string { return "$" + strconv.Itoa(i) }, openKey: func(t *testing.T, raw []byte) *keys.SQLStore {
+	clk := newTestClock()
+	return rewrapDB{dsn: dsn, db: db.sql, clock: clk, ph: func(i int) string { return "$" + strconv.Itoa(i) }, openKey: func(t *testing.T, raw []byte) *keys.SQLStore {
 		kek, _ := keys.NewLocalKEK(raw)
-		s, err := keys.OpenPostgres(ctx, db.sql, kek, keys.WithCacheTTL(200*time.Millisecond))
+		s, err := keys.OpenPostgres(ctx, db.sql, kek, keys.WithCacheTTL(appTTL), keys.WithClock(clk.now))
 		require.NoError(t, err)
 		return s
 	}}
@@ -233,7 +253,7 @@ func TestRewrap(t *testing.T) {
 				code, _, errOut := cli(t, append([]string{"keys", "rotate", "-kind", kind}, append(store, "default")...)...)
 				require.Equal(t, exitOK, code, "rotate: %s", errOut)
 			}
-			time.Sleep(300 * time.Millisecond) // the application's cache TTL: it now writes under the new keys
+			d.clock.advance(appTTL) // past the application's cache TTL: it now writes under the new keys
 
 			args := append([]string{"rewrap", "-db", d.dsn, "-table", "customers", "-key-column", "id", "-batch", "200",
 				"-column", "email=customer.Email:aad", "-column", "phone=customer.Phone:deterministic"}, store...)
@@ -296,7 +316,7 @@ func TestRewrap(t *testing.T) {
 				code, _, errOut := cli(t, append([]string{"keys", "disable", "-kind", k.kind}, append(store, "default", fmt.Sprint(k.id))...)...)
 				require.Equal(t, exitOK, code, "disable: %s", errOut)
 			}
-			time.Sleep(300 * time.Millisecond)
+			d.clock.advance(appTTL)
 			rows, err := d.db.Query(`SELECT id, email, phone FROM customers ORDER BY id`)
 			require.NoError(t, err)
 			defer rows.Close()
