@@ -83,6 +83,7 @@ func TestLocalKEK(t *testing.T) {
 
 // Disabling and enabling again restores access to old values.
 func TestDisableEnableReveal(t *testing.T) {
+	t.Parallel()
 	s := keys.NewMemory()
 	p, _ := pii.New(s)
 	r := record{ID: "1", Email: "a@example.com", Phone: "1"}
@@ -99,6 +100,7 @@ func TestDisableEnableReveal(t *testing.T) {
 }
 
 func TestAuditEvents(t *testing.T) {
+	t.Parallel()
 	rec := &recorder{}
 	var logs bytes.Buffer
 	multi := auditors{rec, keys.NewSlogAuditor(slog.New(slog.NewJSONHandler(&logs, nil)))}
@@ -140,6 +142,7 @@ func (a auditors) Audit(ctx context.Context, e keys.Event) {
 }
 
 func TestStoreOptionsRefused(t *testing.T) {
+	t.Parallel()
 	kek, _ := keys.NewLocalKEK(newKEK(t))
 	_, err := keys.OpenFile(filepath.Join(t.TempDir(), "k.json"), kek, keys.WithCacheTTL(time.Second))
 	assert.Error(t, err, "OpenFile accepted WithCacheTTL")

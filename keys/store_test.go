@@ -33,6 +33,7 @@ func newKEK(t *testing.T) []byte {
 }
 
 func TestMemoryLifecycle(t *testing.T) {
+	t.Parallel()
 	s := keys.NewMemory()
 	a, err := s.Keyset(ctx, "default", keys.KindAEAD)
 	require.NoError(t, err)
@@ -67,6 +68,7 @@ func TestMemoryLifecycle(t *testing.T) {
 }
 
 func TestKindsAndNames(t *testing.T) {
+	t.Parallel()
 	s := keys.NewMemory()
 	for _, k := range []keys.Kind{keys.KindAEAD, keys.KindDeterministicAEAD, keys.KindPRF} {
 		ks, err := s.Keyset(ctx, "n", k)
@@ -98,6 +100,7 @@ func TestKindsAndNames(t *testing.T) {
 }
 
 func TestKeysetStringHidesKeys(t *testing.T) {
+	t.Parallel()
 	ks, _ := piitest.NewFixedProvider().Keyset(ctx, "x", keys.KindAEAD)
 	s := ks.String() + ks.GoString()
 	assert.False(t, !strings.Contains(s, "1000000001") || !strings.Contains(s, "Enabled"), "String() = %q, want key ID and status", s)
@@ -108,6 +111,7 @@ func TestKeysetStringHidesKeys(t *testing.T) {
 }
 
 func TestFileStore(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sub", "keysets.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
@@ -179,6 +183,7 @@ func TestFileStore(t *testing.T) {
 
 // A failed write loses nothing: the store stays as it was.
 func TestFileStoreWriteFailure(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		t.Skip("root ignores directory permissions")
 	}
@@ -196,6 +201,7 @@ func TestFileStoreWriteFailure(t *testing.T) {
 }
 
 func TestFileStoreConcurrent(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "k.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
 	s, _ := keys.OpenFile(path, kek)
@@ -254,6 +260,7 @@ func TestMasterKeys(t *testing.T) {
 }
 
 func TestForKey(t *testing.T) {
+	t.Parallel()
 	s := keys.NewMemory()
 	old, _ := s.Keyset(ctx, "d", keys.KindDeterministicAEAD)
 	k1 := old.PrimaryKeyID()
@@ -284,6 +291,7 @@ func TestForKey(t *testing.T) {
 }
 
 func TestPRFForMatchesTink(t *testing.T) {
+	t.Parallel()
 	s := keys.NewMemory()
 	ks, _ := s.Keyset(ctx, "p", keys.KindPRF)
 	set, _ := ks.PRF()
@@ -306,6 +314,7 @@ func TestPRFForMatchesTink(t *testing.T) {
 }
 
 func TestPlaceholderMasterKeyRefused(t *testing.T) {
+	t.Parallel()
 	for _, b := range []byte{0x00, 0xff, 0x42} {
 		_, err := keys.NewLocalKEK(bytes.Repeat([]byte{b}, keys.MasterKeySize))
 		assert.ErrorIs(t, err, keys.ErrInvalidKEK, "master key of %#x repeated: %v, want ErrInvalidKEK", b, err)
@@ -324,6 +333,7 @@ type fileRecord struct {
 // application reads values under keys the CLI added at once, never erases
 // them when it writes the file, and picks up the new primary shortly.
 func TestFileStoreSharedWithAnotherProcess(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "keysets.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
 	app, err := keys.OpenFile(path, kek)
@@ -366,6 +376,7 @@ func TestFileStoreSharedWithAnotherProcess(t *testing.T) {
 }
 
 func TestZeroSQLStoreRefused(t *testing.T) {
+	t.Parallel()
 	var zero keys.SQLStore
 	_, err := zero.Keyset(ctx, "default", keys.KindAEAD)
 	assert.Error(t, err, "a zero SQLStore served a keyset")
@@ -383,6 +394,7 @@ func TestZeroSQLStoreRefused(t *testing.T) {
 // Two processes (here: two stores) changing one keyset file at the same
 // time lose nothing: changes take turns under the file lock.
 func TestFileStoreConcurrentProcesses(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "k.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
 	a, _ := keys.OpenFile(path, kek)

@@ -164,6 +164,7 @@ func (c *countingKEK) Decrypt(ct, ad []byte) ([]byte, error) {
 // The SQL keyset stores pass the keyset store suite; reopen opens a new
 // connection pool on the same database.
 func TestSQLProviders(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []struct {
 		name string
 		db   func(t *testing.T) sqlDB
@@ -183,6 +184,7 @@ func TestSQLProviders(t *testing.T) {
 // Two instances on one table: a rotation made by one is seen by the other
 // within the cache TTL, and values protected by either reveal in both.
 func TestSQLTwoInstances(t *testing.T) {
+	t.Parallel()
 	forEachDB(t, func(t *testing.T, db sqlDB) {
 		kek, _ := keys.NewLocalKEK(newKEK(t))
 		const ttl = 5 * time.Minute
@@ -225,6 +227,7 @@ func TestSQLTwoInstances(t *testing.T) {
 // Concurrent rotations by two instances are all kept (optimistic
 // concurrency): none is lost.
 func TestSQLConcurrentRotations(t *testing.T) {
+	t.Parallel()
 	forEachDB(t, func(t *testing.T, db sqlDB) {
 		kek, _ := keys.NewLocalKEK(newKEK(t))
 		stores := []*keys.SQLStore{db.open(t, kek), db.open(t, kek)}
@@ -254,6 +257,7 @@ func TestSQLConcurrentRotations(t *testing.T) {
 // 64 concurrent cold requests unwrap once; the same *Keyset is returned to
 // all.
 func TestSQLSingleFlight(t *testing.T) {
+	t.Parallel()
 	forEachDB(t, func(t *testing.T, db sqlDB) {
 		kek := newCountingKEK(t)
 		_, err := db.open(t, kek).Keyset(ctx, "default", keys.KindAEAD)
@@ -286,6 +290,7 @@ func TestSQLSingleFlight(t *testing.T) {
 // 100,000 Protect calls cost one KEK unwrap per keyset per TTL, where
 // Tink's KMS envelope AEAD costs one KMS call per value.
 func TestSQLKMSCallCount(t *testing.T) {
+	t.Parallel()
 	n := 100_000
 	if testing.Short() {
 		n = 10_000
@@ -322,6 +327,7 @@ func TestSQLKMSCallCount(t *testing.T) {
 // While the KMS is down, cached keysets keep working until the TTL ends;
 // then the error says the KMS is unreachable, and nothing stored changes.
 func TestSQLKMSOutage(t *testing.T) {
+	t.Parallel()
 	forEachDB(t, func(t *testing.T, db sqlDB) {
 		kek := newCountingKEK(t)
 		rec := &recorder{}
@@ -433,6 +439,7 @@ func (b badKEK) Decrypt(ct, ad []byte) ([]byte, error) {
 
 // P01: a malformed KMS answer fails closed, and nothing is stored.
 func TestSQLMalformedKMSAnswer(t *testing.T) {
+	t.Parallel()
 	forEachDB(t, func(t *testing.T, db sqlDB) {
 		good, _ := keys.NewLocalKEK(newKEK(t))
 		tests := []struct {
@@ -477,6 +484,7 @@ func TestSQLMalformedKMSAnswer(t *testing.T) {
 }
 
 func TestSQLListAndOptions(t *testing.T) {
+	t.Parallel()
 	forEachDB(t, func(t *testing.T, db sqlDB) {
 		kek, _ := keys.NewLocalKEK(newKEK(t))
 		s := db.open(t, kek)
@@ -514,6 +522,7 @@ func TestSQLListAndOptions(t *testing.T) {
 // without waiting for the cache TTL. Unknown key IDs from tampered values
 // cost at most one read per second and no KMS call while nothing changed.
 func TestSQLRefreshOnUnknownKey(t *testing.T) {
+	t.Parallel()
 	forEachDB(t, func(t *testing.T, db sqlDB) {
 		kek := newCountingKEK(t)
 		clk := newClock()

@@ -76,6 +76,7 @@ func newTokenizer(t testing.TB, p keys.Provider, s tokenize.Store, domain string
 
 // The SQL token stores pass the token store suite.
 func TestTokenStores(t *testing.T) {
+	t.Parallel()
 	for _, k := range storeKinds {
 		t.Run(k.name, func(t *testing.T) {
 			piitest.TestTokenStore(t, func(t *testing.T, n int) []tokenize.Store { return k.open(t, n) })

@@ -39,6 +39,7 @@ func isDigits(s string) bool {
 }
 
 func TestFormats(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		format tokenize.Format
@@ -108,6 +109,7 @@ func TestFormats(t *testing.T) {
 }
 
 func TestFormatRejects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		format  tokenize.Format
@@ -141,6 +143,7 @@ func TestFormatRejects(t *testing.T) {
 }
 
 func TestFormatPanics(t *testing.T) {
+	t.Parallel()
 	for name, f := range map[string]func(){
 		"KeepLast(-1)": func() { tokenize.KeepLast(-1) },
 		"Card(9, 4)":   func() { tokenize.Card(9, 4) },

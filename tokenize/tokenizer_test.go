@@ -37,6 +37,7 @@ func (s *countingStore) Put(ctx context.Context, domain string, entries []tokeni
 }
 
 func TestTokenizeBadInput(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := &countingStore{Store: tokenize.NewMemoryStore()}
 	tk := newTokenizer(t, keys.NewMemory(), store, "cpr", tokenize.ModeConsistent)
@@ -75,6 +76,7 @@ func TestTokenizeBadInput(t *testing.T) {
 }
 
 func TestTokenizeCollisionRetry(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := &countingStore{Store: tokenize.NewMemoryStore()}
 	store.collide.Store(3)
@@ -94,6 +96,7 @@ func TestTokenizeCollisionRetry(t *testing.T) {
 }
 
 func TestTokenizeStoreFailure(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	mem := tokenize.NewMemoryStore()
 	store := &countingStore{Store: mem, failPut: errors.New("disk on fire")}
@@ -110,6 +113,7 @@ func TestTokenizeStoreFailure(t *testing.T) {
 }
 
 func TestTokenizeKeyRotation(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	p := keys.NewMemory()
 	tk := newTokenizer(t, p, tokenize.NewMemoryStore(), "cpr", tokenize.ModeConsistent)
@@ -145,6 +149,7 @@ func TestTokenizeKeyRotation(t *testing.T) {
 }
 
 func TestNew(t *testing.T) {
+	t.Parallel()
 	p := keys.NewMemory()
 	s := tokenize.NewMemoryStore()
 	tests := []struct {
@@ -178,6 +183,7 @@ func TestNew(t *testing.T) {
 }
 
 func TestTokenizeProviderErrors(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tk := newTokenizer(t, keys.NewMemory(), tokenize.NewMemoryStore(), "cpr", tokenize.ModeRandom, tokenize.WithKeyName("Bad Name"))
 	_, err := tk.Tokenize(ctx, "0101901234")
@@ -187,6 +193,7 @@ func TestTokenizeProviderErrors(t *testing.T) {
 // An erasure is never reported complete while tokens may hide under a
 // disabled PRF key; batch errors name their item.
 func TestDeleteSubjectWithDisabledKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := keys.NewMemory()
 	tk, err := tokenize.New(store, tokenize.NewMemoryStore(), "card", tokenize.ModeRandom)

@@ -53,6 +53,7 @@ func openRun(t *testing.T, dir string) (*sql.DB, *keys.Store, *pii.Protector) {
 }
 
 func TestRun(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	var out bytes.Buffer
@@ -335,6 +336,7 @@ func TestRun(t *testing.T) {
 }
 
 func TestRunTwiceInOneDir(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	var out bytes.Buffer
@@ -377,6 +379,7 @@ func TestRunTwiceInOneDir(t *testing.T) {
 }
 
 func TestRunOverOlderTable(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name    string
 		queries []string // that turn the table into an older quickstart's
@@ -411,6 +414,7 @@ func TestRunOverOlderTable(t *testing.T) {
 }
 
 func TestRunWrongMasterKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	require.NoError(t, run(ctx, dir, testN, &bytes.Buffer{}), "first run")
@@ -427,6 +431,7 @@ func TestRunWrongMasterKey(t *testing.T) {
 }
 
 func TestMask(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name, in, want string
 		mask           func(string) string
@@ -442,11 +447,13 @@ func TestMask(t *testing.T) {
 }
 
 func TestMixedCase(t *testing.T) {
+	t.Parallel()
 	got, want := mixedCase("john.doe@example.com"), "jOhN.dOe@ExAmPlE.cOm"
 	assert.Equal(t, want, got, "mixedCase = %q, want %q", got, want)
 }
 
 func TestCommas(t *testing.T) {
+	t.Parallel()
 	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 10000: "10,000", 1234567: "1,234,567", -1000: "-1,000", -100: "-100"} {
 		got := commas(n)
 		assert.Equal(t, want, got, "commas(%d) = %q, want %q", n, got, want)

@@ -30,6 +30,7 @@ func queryString(t *testing.T, conn *pgx.Conn, sql string) string {
 }
 
 func TestDSN(t *testing.T) {
+	t.Parallel()
 	dsn1, dsn2 := pgtest.DSN(t), pgtest.DSN(t)
 	require.NotEqual(t, dsn2, dsn1, "DSN(t) returned %q twice, want two databases", dsn1)
 	conn1, conn2 := connect(t, dsn1), connect(t, dsn2)
@@ -56,6 +57,7 @@ func TestDSN(t *testing.T) {
 // TestDSNParallel checks that parallel tests share the cluster and each get
 // their own database.
 func TestDSNParallel(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"a", "b", "c", "d"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
