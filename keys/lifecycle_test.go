@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,28 +22,6 @@ type record struct {
 	ID    string `pii:"-"`
 	Email string `pii:"encrypt,aad=ID"`
 	Phone string `pii:"deterministic"`
-}
-
-// recorder is an Auditor that keeps the events it is sent.
-type recorder struct {
-	mu     sync.Mutex
-	events []keys.Event
-}
-
-func (r *recorder) Audit(_ context.Context, e keys.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-func (r *recorder) types() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, e := range r.events {
-		out = append(out, e.Type.String())
-	}
-	return out
 }
 
 // The memory and file stores pass the keyset store suite; the SQL stores
@@ -101,7 +78,7 @@ func TestDisableEnableReveal(t *testing.T) {
 
 func TestAuditEvents(t *testing.T) {
 	t.Parallel()
-	rec := &recorder{}
+	rec := &piitest.AuditRecorder{}
 	var logs bytes.Buffer
 	multi := auditors{rec, keys.NewSlogAuditor(slog.New(slog.NewJSONHandler(&logs, nil)))}
 	s := keys.NewMemory(keys.WithAuditor(multi))
@@ -115,12 +92,12 @@ func TestAuditEvents(t *testing.T) {
 	s.Disable(ctx, "crm", keys.KindAEAD, k1)
 	s.Destroy(ctx, "crm", keys.KindAEAD, k1)
 	want := []string{"keyset.created", "key.rotated", "key.disabled", "key.enabled", "key.disabled", "key.destroyed"}
-	got := rec.types()
+	got := rec.Types()
 	assert.Equal(t, strings.Join(want, " "), strings.Join(got, " "), "events = %v, want %v", got, want)
-	for _, e := range rec.events {
+	for _, e := range rec.Events() {
 		assert.False(t, e.Keyset.String() != "crm/aead" || e.KeyID == 0 || e.Time.IsZero(), "event %+v lacks its keyset, key ID or time", e)
 	}
-	e := rec.events[len(rec.events)-1]
+	e := rec.Events()[len(rec.Events())-1]
 	assert.Equal(t, k1, e.KeyID, "destroy event key ID = %d, want %d", e.KeyID, k1)
 	out := logs.String()
 	assert.False(t, strings.Count(out, `"msg":"tillid key audit"`) != len(want) || !strings.Contains(out, `"event":"key.destroyed"`) || !strings.Contains(out, `"keyset":"crm/aead"`), "slog output:\n%s", out)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -181,10 +180,8 @@ func TestTokenStore(t *testing.T, newStores MakeTokenStores) {
 	t.Run("ExpiryAndPurge", func(t *testing.T) {
 		store := newStores(t, 1)[0]
 		p := keys.NewMemory()
-		var clock atomic.Int64
-		clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-		now := func() time.Time { return time.Unix(0, clock.Load()) }
-		advance := func(d time.Duration) { clock.Add(int64(d)) }
+		var clock Clock
+		now, advance := clock.Now, clock.Advance
 		const ttl = 5 * time.Minute
 		tk := newTokenizer(t, p, store, "session", tokenize.ModeConsistent, tokenize.WithTTL(ttl), tokenize.WithClock(now))
 		short, err := tk.Tokenize(ctx, "short-lived")

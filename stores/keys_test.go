@@ -188,9 +188,9 @@ func TestSQLTwoInstances(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db sqlDB) {
 		kek, _ := keys.NewLocalKEK(newKEK(t))
 		const ttl = 5 * time.Minute
-		clk := newClock()
-		a := db.open(t, kek, keys.WithCacheTTL(ttl), keys.WithClock(clk.now))
-		b := db.open(t, kek, keys.WithCacheTTL(ttl), keys.WithClock(clk.now))
+		clk := &piitest.Clock{}
+		a := db.open(t, kek, keys.WithCacheTTL(ttl), keys.WithClock(clk.Now))
+		b := db.open(t, kek, keys.WithCacheTTL(ttl), keys.WithClock(clk.Now))
 		ka, err := a.Keyset(ctx, "default", keys.KindAEAD)
 		require.NoError(t, err)
 		kb, err := b.Keyset(ctx, "default", keys.KindAEAD)
@@ -209,7 +209,7 @@ func TestSQLTwoInstances(t *testing.T) {
 		ks, err = b.Keyset(ctx, "default", keys.KindAEAD)
 		require.NoError(t, err)
 		assert.Equal(t, ka.PrimaryKeyID(), ks.PrimaryKeyID(), "instance b saw the rotation before its cache TTL ended")
-		clk.advance(ttl)
+		clk.Advance(ttl)
 		ks, err = b.Keyset(ctx, "default", keys.KindAEAD)
 		require.NoError(t, err)
 		assert.Equal(t, k2, ks.PrimaryKeyID(), "instance b's primary after the TTL")
@@ -218,7 +218,7 @@ func TestSQLTwoInstances(t *testing.T) {
 		assert.False(t, err != nil || got.Email != "a@example.com", "instance b Reveal = %v, %q", err, got.Email)
 		// And a disable by b reaches a.
 		require.NoError(t, b.Disable(ctx, "default", keys.KindAEAD, ka.PrimaryKeyID()))
-		clk.advance(ttl)
+		clk.Advance(ttl)
 		ks, _ = a.Keyset(ctx, "default", keys.KindAEAD)
 		assert.ErrorIs(t, ks.CheckKeyID(ka.PrimaryKeyID()), keys.ErrKeyDisabled, "instance a after b's Disable and the TTL: CheckKeyID")
 	})
@@ -330,10 +330,10 @@ func TestSQLKMSOutage(t *testing.T) {
 	t.Parallel()
 	forEachDB(t, func(t *testing.T, db sqlDB) {
 		kek := newCountingKEK(t)
-		rec := &recorder{}
+		rec := &piitest.AuditRecorder{}
 		const ttl = 5 * time.Minute
-		clk := newClock()
-		s := db.open(t, kek, keys.WithCacheTTL(ttl), keys.WithAuditor(rec), keys.WithClock(clk.now))
+		clk := &piitest.Clock{}
+		s := db.open(t, kek, keys.WithCacheTTL(ttl), keys.WithAuditor(rec), keys.WithClock(clk.Now))
 		p, _ := pii.New(s)
 		old := record{ID: "1", Email: "a@example.com", Phone: "1"}
 		require.NoError(t, p.Protect(ctx, &old))
@@ -343,7 +343,7 @@ func TestSQLKMSOutage(t *testing.T) {
 		require.NoError(t, p.Protect(ctx, &r), "Protect with the KMS down, within the TTL")
 		_, err := s.Rotate(ctx, "default", keys.KindAEAD)
 		assert.ErrorIs(t, err, keys.ErrKMSUnavailable, "Rotate with the KMS down = %v, want ErrKMSUnavailable", err)
-		clk.advance(ttl)
+		clk.Advance(ttl)
 		r2 := record{ID: "3", Email: "c@example.com", Phone: "3"}
 		err = p.Protect(ctx, &r2)
 		assert.False(t, !errors.Is(err, keys.ErrKMSUnavailable) || !errors.Is(err, pii.ErrKeyProvider) || !strings.Contains(err.Error(), "KMS unreachable"), "Protect with the KMS down after the TTL = %v, want ErrKMSUnavailable", err)
@@ -351,10 +351,10 @@ func TestSQLKMSOutage(t *testing.T) {
 		got := db.version(t, "default", "aead")
 		assert.Equal(t, v, got, "stored version moved from %d to %d while the KMS was down", v, got)
 		var sawFailure bool
-		for _, e := range rec.events {
+		for _, e := range rec.Events() {
 			sawFailure = sawFailure || e.Type == keys.EventKMSFailure && errors.Is(e.Err, keys.ErrKMSUnavailable)
 		}
-		assert.True(t, sawFailure, "no kms.failure audit event: %v", rec.types())
+		assert.True(t, sawFailure, "no kms.failure audit event: %v", rec.Types())
 		kek.down.Store(false)
 		back := old
 		err = p.Reveal(ctx, &back)
@@ -525,16 +525,16 @@ func TestSQLRefreshOnUnknownKey(t *testing.T) {
 	t.Parallel()
 	forEachDB(t, func(t *testing.T, db sqlDB) {
 		kek := newCountingKEK(t)
-		clk := newClock()
-		a := db.open(t, kek, keys.WithCacheTTL(time.Hour), keys.WithClock(clk.now))
-		b := db.open(t, kek, keys.WithCacheTTL(time.Hour), keys.WithClock(clk.now))
+		clk := &piitest.Clock{}
+		a := db.open(t, kek, keys.WithCacheTTL(time.Hour), keys.WithClock(clk.Now))
+		b := db.open(t, kek, keys.WithCacheTTL(time.Hour), keys.WithClock(clk.Now))
 		pa, _ := pii.New(a)
 		pb, _ := pii.New(b)
 		r := record{ID: "1", Email: "a@example.com", Phone: "1"}
 		if err := pb.Protect(ctx, &r); err != nil { // b loads and caches the keysets
 			t.Fatal(err)
 		}
-		clk.advance(1100 * time.Millisecond) // past the refresh rate limit
+		clk.Advance(1100 * time.Millisecond) // past the refresh rate limit
 		_, err := a.Rotate(ctx, "default", keys.KindAEAD)
 		require.NoError(t, err)
 		fresh := record{ID: "2", Email: "b@example.com", Phone: "2"}

@@ -23,6 +23,7 @@ import (
 	"github.com/tillid/tillid/internal/pgtest"
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/piitest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
@@ -157,33 +158,21 @@ type rewrapDB struct {
 	openKey func(t *testing.T, kek []byte) *keys.SQLStore
 	// clock is the application stores' time: tests move it past their
 	// cache TTL (appTTL) instead of sleeping.
-	clock *testClock
+	clock *piitest.Clock
 }
 
 // appTTL is the cache TTL of the application's keyset stores.
 const appTTL = 5 * time.Minute
-
-// testClock is a settable time for keys.WithClock.
-type testClock struct{ ns atomic.Int64 }
-
-func newTestClock() *testClock {
-	c := &testClock{}
-	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *testClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *testClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func sqliteRewrapDB(t *testing.T) rewrapDB {
 	path := filepath.Join(t.TempDir(), "app.db")
 	db, err := openDB(ctx, "sqlite:"+path)
 	require.NoError(t, err)
 	t.Cleanup(db.close)
-	clk := newTestClock()
+	clk := &piitest.Clock{}
 	return rewrapDB{dsn: "sqlite:" + path, db: db.sql, clock: clk, ph: func(int) string { return "?" }, openKey: func(t *testing.T, raw []byte) *keys.SQLStore {
 		kek, _ := keys.NewLocalKEK(raw)
-		s, err := keys.OpenSQLite(ctx, db.sql, kek, keys.WithCacheTTL(appTTL), keys.WithClock(clk.now))
+		s, err := keys.OpenSQLite(ctx, db.sql, kek, keys.WithCacheTTL(appTTL), keys.WithClock(clk.Now))
 		require.NoError(t, err)
 		return s
 	}}
@@ -194,10 +183,10 @@ func postgresRewrapDB(t *testing.T) rewrapDB {
 	db, err := openDB(ctx, dsn)
 	require.NoError(t, err)
 	t.Cleanup(db.close)
-	clk := newTestClock()
+	clk := &piitest.Clock{}
 	return rewrapDB{dsn: dsn, db: db.sql, clock: clk, ph: func(i int) string { return "$" + strconv.Itoa(i) }, openKey: func(t *testing.T, raw []byte) *keys.SQLStore {
 		kek, _ := keys.NewLocalKEK(raw)
-		s, err := keys.OpenPostgres(ctx, db.sql, kek, keys.WithCacheTTL(appTTL), keys.WithClock(clk.now))
+		s, err := keys.OpenPostgres(ctx, db.sql, kek, keys.WithCacheTTL(appTTL), keys.WithClock(clk.Now))
 		require.NoError(t, err)
 		return s
 	}}
@@ -253,7 +242,7 @@ func TestRewrap(t *testing.T) {
 				code, _, errOut := cli(t, append([]string{"keys", "rotate", "-kind", kind}, append(store, "default")...)...)
 				require.Equal(t, exitOK, code, "rotate: %s", errOut)
 			}
-			d.clock.advance(appTTL) // past the application's cache TTL: it now writes under the new keys
+			d.clock.Advance(appTTL) // past the application's cache TTL: it now writes under the new keys
 
 			args := append([]string{"rewrap", "-db", d.dsn, "-table", "customers", "-key-column", "id", "-batch", "200",
 				"-column", "email=customer.Email:aad", "-column", "phone=customer.Phone:deterministic"}, store...)
@@ -316,7 +305,7 @@ func TestRewrap(t *testing.T) {
 				code, _, errOut := cli(t, append([]string{"keys", "disable", "-kind", k.kind}, append(store, "default", fmt.Sprint(k.id))...)...)
 				require.Equal(t, exitOK, code, "disable: %s", errOut)
 			}
-			d.clock.advance(appTTL)
+			d.clock.Advance(appTTL)
 			rows, err := d.db.Query(`SELECT id, email, phone FROM customers ORDER BY id`)
 			require.NoError(t, err)
 			defer rows.Close()
