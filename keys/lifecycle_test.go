@@ -73,7 +73,8 @@ func TestDisableEnableReveal(t *testing.T) {
 	require.ErrorIs(t, p.Reveal(ctx, &got), pii.ErrKeyDisabled, "Reveal under a disabled key")
 	require.NoError(t, s.Enable(ctx, "default", keys.KindAEAD, k1))
 	err := p.Reveal(ctx, &got)
-	require.False(t, err != nil || got.Email != "a@example.com", "Reveal after Enable = %v, %q", err, got.Email)
+	require.NoError(t, err, "Reveal after Enable = %v, %q", err, got.Email)
+	require.Equal(t, "a@example.com", got.Email, "Reveal after Enable = %v, %q", err, got.Email)
 }
 
 func TestAuditEvents(t *testing.T) {
@@ -95,16 +96,20 @@ func TestAuditEvents(t *testing.T) {
 	got := rec.Types()
 	assert.Equal(t, strings.Join(want, " "), strings.Join(got, " "), "events = %v, want %v", got, want)
 	for _, e := range rec.Events() {
-		assert.False(t, e.Keyset.String() != "crm/aead" || e.KeyID == 0 || e.Time.IsZero(), "event %+v lacks its keyset, key ID or time", e)
+		assert.Equal(t, "crm/aead", e.Keyset.String(), "event %+v lacks its keyset, key ID or time", e)
+		assert.NotEqual(t, 0, e.KeyID, "event %+v lacks its keyset, key ID or time", e)
+		assert.False(t, e.Time.IsZero(), "event %+v lacks its keyset, key ID or time", e)
 	}
 	e := rec.Events()[len(rec.Events())-1]
 	assert.Equal(t, k1, e.KeyID, "destroy event key ID = %d, want %d", e.KeyID, k1)
 	out := logs.String()
-	assert.False(t, strings.Count(out, `"msg":"tillid key audit"`) != len(want) || !strings.Contains(out, `"event":"key.destroyed"`) || !strings.Contains(out, `"keyset":"crm/aead"`), "slog output:\n%s", out)
+	assert.Equal(t, len(want), strings.Count(out, `"msg":"tillid key audit"`), "slog output:\n%s", out)
+	assert.Contains(t, out, `"event":"key.destroyed"`, "slog output:\n%s", out)
+	assert.Contains(t, out, `"keyset":"crm/aead"`, "slog output:\n%s", out)
 	// Only the documented attributes: no key material can slip in.
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		for _, f := range []string{"keyValue", "value\":", "key_data"} {
-			assert.False(t, strings.Contains(line, f), "audit log line holds %q: %s", f, line)
+			assert.NotContains(t, line, f, "audit log line holds %q: %s", f, line)
 		}
 	}
 	assert.Equal(t, "unknown", keys.EventUnknown.String(), "EventUnknown.String()")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -41,17 +40,21 @@ func TestMemoryLifecycle(t *testing.T) {
 	assert.Same(t, again, a, "Keyset returned a new snapshot without a change")
 	k1 := a.PrimaryKeyID()
 	k2, err := s.Rotate(ctx, "default", keys.KindAEAD)
-	require.False(t, err != nil || k2 == k1, "Rotate = %d, %v", k2, err)
+	require.NoError(t, err, "Rotate = %d, %v", k2, err)
+	require.NotEqual(t, k1, k2, "Rotate = %d, %v", k2, err)
 	b, _ := s.Keyset(ctx, "default", keys.KindAEAD)
-	require.False(t, b.PrimaryKeyID() != k2 || len(b.Keys()) != 2, "after Rotate: %v", b)
+	require.Equal(t, k2, b.PrimaryKeyID(), "after Rotate: %v", b)
+	require.Len(t, b.Keys(), 2, "after Rotate: %v", b)
 	// The old snapshot is unchanged.
-	assert.False(t, a.PrimaryKeyID() != k1 || len(a.Keys()) != 1, "old snapshot changed: %v", a)
+	assert.Equal(t, k1, a.PrimaryKeyID(), "old snapshot changed: %v", a)
+	assert.Len(t, a.Keys(), 1, "old snapshot changed: %v", a)
 	// Old ciphertexts decrypt under the new snapshot.
 	aeadA, _ := a.AEAD()
 	ct, _ := aeadA.Encrypt([]byte("x"), nil)
 	aeadB, _ := b.AEAD()
 	pt, err := aeadB.Decrypt(ct, nil)
-	assert.False(t, err != nil || string(pt) != "x", "decrypt after rotation = %q, %v", pt, err)
+	assert.NoError(t, err, "decrypt after rotation = %q, %v", pt, err)
+	assert.Equal(t, "x", string(pt), "decrypt after rotation = %q, %v", pt, err)
 
 	require.NoError(t, s.Disable(ctx, "default", keys.KindAEAD, k1))
 	c, _ := s.Keyset(ctx, "default", keys.KindAEAD)
@@ -74,7 +77,8 @@ func TestKindsAndNames(t *testing.T) {
 		ks, err := s.Keyset(ctx, "n", k)
 		require.NoError(t, err, "%v: %v", k, err)
 		got, err := keys.ParseKind(k.String())
-		assert.False(t, err != nil || got != k, "ParseKind(%q) = %v, %v", k, got, err)
+		assert.NoError(t, err, "ParseKind(%q) = %v, %v", k, got, err)
+		assert.Equal(t, k, got, "ParseKind(%q) = %v, %v", k, got, err)
 		_, e1 := ks.AEAD()
 		_, e2 := ks.DeterministicAEAD()
 		_, e3 := ks.PRF()
@@ -103,10 +107,11 @@ func TestKeysetStringHidesKeys(t *testing.T) {
 	t.Parallel()
 	ks, _ := piitest.NewFixedProvider().Keyset(ctx, "x", keys.KindAEAD)
 	s := ks.String() + ks.GoString()
-	assert.False(t, !strings.Contains(s, "1000000001") || !strings.Contains(s, "Enabled"), "String() = %q, want key ID and status", s)
+	assert.Contains(t, s, "1000000001", "String() = %q, want key ID and status", s)
+	assert.Contains(t, s, "Enabled", "String() = %q, want key ID and status", s)
 	// The fixed AEAD key is bytes 0x00..0x1f.
 	for _, f := range []string{"AAECAwQF", "000102030405", "\x00\x01\x02"} {
-		assert.False(t, strings.Contains(s, f), "String() shows key material: %q", s)
+		assert.NotContains(t, s, f, "String() shows key material: %q", s)
 	}
 }
 
@@ -136,7 +141,8 @@ func TestFileStore(t *testing.T) {
 	status, _ := b.Status(a.PrimaryKeyID())
 	assert.Equal(t, keyset.Disabled, status, "reopened status = %v, want Disabled", status)
 	ks, err := s2.List(ctx)
-	assert.False(t, err != nil || len(ks) != 2, "reopened store has %d keysets (%v), want 2", len(ks), err)
+	assert.NoError(t, err, "reopened store has %d keysets (%v), want 2", len(ks), err)
+	assert.Len(t, ks, 2, "reopened store has %d keysets (%v), want 2", len(ks), err)
 	// Values encrypted before reopening decrypt after.
 	s.Enable(ctx, "default", keys.KindAEAD, a.PrimaryKeyID())
 	s3, _ := keys.OpenFile(path, kek)
@@ -145,11 +151,13 @@ func TestFileStore(t *testing.T) {
 	c, _ := s3.Keyset(ctx, "default", keys.KindAEAD)
 	cA, _ := c.AEAD()
 	pt, err := cA.Decrypt(ct, []byte("ad"))
-	assert.False(t, err != nil || string(pt) != "v", "decrypt after reopen = %q, %v", pt, err)
+	assert.NoError(t, err, "decrypt after reopen = %q, %v", pt, err)
+	assert.Equal(t, "v", string(pt), "decrypt after reopen = %q, %v", pt, err)
 
 	// The file holds no key material in clear.
 	raw, _ := os.ReadFile(path)
-	assert.False(t, bytes.Contains(raw, []byte("keyValue")) || !bytes.Contains(raw, []byte("encryptedKeyset")), "keyset file is not encrypted:\n%s", raw)
+	assert.False(t, bytes.Contains(raw, []byte("keyValue")), "keyset file is not encrypted:\n%s", raw)
+	assert.True(t, bytes.Contains(raw, []byte("encryptedKeyset")), "keyset file is not encrypted:\n%s", raw)
 
 	// A wrong KEK is a clear error and never overwrites the file.
 	wrong, _ := keys.NewLocalKEK(newKEK(t))
@@ -243,7 +251,8 @@ func TestMasterKeys(t *testing.T) {
 	envKEK, err := keys.ReadKEKEnv("TILLID_TEST_MASTER_KEY")
 	require.NoError(t, err)
 	pt, err := envKEK.Decrypt(ct, nil)
-	assert.False(t, err != nil || string(pt) != "x", "file and environment KEKs differ")
+	assert.NoError(t, err, "file and environment KEKs differ")
+	assert.Equal(t, "x", string(pt), "file and environment KEKs differ")
 	t.Setenv("TILLID_TEST_BAD", "c2hvcnQ=")
 	for _, name := range []string{"TILLID_TEST_UNSET_XYZ", "TILLID_TEST_BAD"} {
 		_, err := keys.ReadKEKEnv(name)
@@ -254,7 +263,8 @@ func TestMasterKeys(t *testing.T) {
 	bad := filepath.Join(dir, "bad.key")
 	os.WriteFile(bad, []byte("not base64 secret-ish"), 0o600)
 	_, err = keys.ReadKEKFile(bad)
-	assert.False(t, !errors.Is(err, keys.ErrInvalidKEK) || strings.Contains(err.Error(), "secret-ish"), "ReadKEKFile(bad)")
+	assert.ErrorIs(t, err, keys.ErrInvalidKEK, "ReadKEKFile(bad)")
+	assert.False(t, strings.Contains(err.Error(), "secret-ish"), "ReadKEKFile(bad)")
 	_, err = keys.ParseMasterKey(strings.TrimSpace(string(before)) + "\n")
 	assert.NoError(t, err, "ParseMasterKey with a trailing newline")
 }
@@ -269,7 +279,9 @@ func TestForKey(t *testing.T) {
 	k2, _ := s.Rotate(ctx, "d", keys.KindDeterministicAEAD)
 	cur, _ := s.Keyset(ctx, "d", keys.KindDeterministicAEAD)
 	ids := cur.EnabledKeyIDs()
-	require.False(t, len(ids) != 2 || ids[0] != k2 || ids[1] != k1, "EnabledKeyIDs = %v, want [%d %d]", ids, k2, k1)
+	require.Len(t, ids, 2, "EnabledKeyIDs = %v, want [%d %d]", ids, k2, k1)
+	require.Equal(t, k2, ids[0], "EnabledKeyIDs = %v, want [%d %d]", ids, k2, k1)
+	require.Equal(t, k1, ids[1], "EnabledKeyIDs = %v, want [%d %d]", ids, k2, k1)
 	one, err := cur.ForKey(k1)
 	require.NoError(t, err)
 	d, _ := one.DeterministicAEAD()
@@ -301,7 +313,8 @@ func TestPRFForMatchesTink(t *testing.T) {
 		for _, in := range []string{"", "a", strings.Repeat("x", 200)} {
 			want, _ := set.PRFs[ks.PrimaryKeyID()].ComputePRF([]byte(in), n)
 			got, err := fast.ComputePRF([]byte(in), n)
-			assert.False(t, err != nil || !bytes.Equal(got, want), "PRFFor(%d bytes of %q) = %x, %v; Tink gives %x", n, in, got, err, want)
+			assert.NoError(t, err, "PRFFor(%d bytes of %q) = %x, %v; Tink gives %x", n, in, got, err, want)
+			assert.True(t, bytes.Equal(got, want), "PRFFor(%d bytes of %q) = %x, %v; Tink gives %x", n, in, got, err, want)
 		}
 	}
 	_, err = fast.ComputePRF(nil, 33)
@@ -352,16 +365,19 @@ func TestFileStoreSharedWithAnotherProcess(t *testing.T) {
 
 	got := r
 	err = pApp.Reveal(ctx, &got)
-	require.False(t, err != nil || got.Email != "a@example.com", "application Reveal of a value the CLI rewrapped = %v, %q", err, got.Email)
+	require.NoError(t, err, "application Reveal of a value the CLI rewrapped = %v, %q", err, got.Email)
+	require.Equal(t, "a@example.com", got.Email, "application Reveal of a value the CLI rewrapped = %v, %q", err, got.Email)
 	// The application creates another keyset: the CLI's rotation survives.
 	w := fileRecord{ID: "2", Email: "b@example.com", Billing: "x"}
 	require.NoError(t, pApp.Protect(ctx, &w))
 	reopened, err := keys.OpenFile(path, kek)
 	require.NoError(t, err)
 	ks, _ := reopened.Keyset(ctx, "default", keys.KindAEAD)
-	require.False(t, ks.PrimaryKeyID() != newKey || len(ks.Keys()) != 2, "after the application wrote the file: %v, want primary %d of 2 keys", ks, newKey)
+	require.Equal(t, newKey, ks.PrimaryKeyID(), "after the application wrote the file: %v, want primary %d of 2 keys", ks, newKey)
+	require.Len(t, ks.Keys(), 2, "after the application wrote the file: %v, want primary %d of 2 keys", ks, newKey)
 	list, err := reopened.List(ctx)
-	assert.False(t, err != nil || len(list) != 2, "keysets in the file: %d (%v), want 2", len(list), err)
+	assert.NoError(t, err, "keysets in the file: %d (%v), want 2", len(list), err)
+	assert.Len(t, list, 2, "keysets in the file: %d (%v), want 2", len(list), err)
 	// And the application moves to the new primary within a few seconds.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -424,5 +440,6 @@ func TestFileStoreConcurrentProcesses(t *testing.T) {
 	n := len(ks.Keys())
 	assert.EqualValues(t, 31, n, "default has %d keys after 30 rotations beside another writer, want 31", n)
 	list, err := c.List(ctx)
-	assert.False(t, err != nil || len(list) != 61, "%d keysets (%v), want 61", len(list), err)
+	assert.NoError(t, err, "%d keysets (%v), want 61", len(list), err)
+	assert.Len(t, list, 61, "%d keysets (%v), want 61", len(list), err)
 }

@@ -215,7 +215,8 @@ func TestSQLTwoInstances(t *testing.T) {
 		assert.Equal(t, k2, ks.PrimaryKeyID(), "instance b's primary after the TTL")
 		got := r
 		err = pb.Reveal(ctx, &got)
-		assert.False(t, err != nil || got.Email != "a@example.com", "instance b Reveal = %v, %q", err, got.Email)
+		assert.NoError(t, err, "instance b Reveal = %v, %q", err, got.Email)
+		assert.Equal(t, "a@example.com", got.Email, "instance b Reveal = %v, %q", err, got.Email)
 		// And a disable by b reaches a.
 		require.NoError(t, b.Disable(ctx, "default", keys.KindAEAD, ka.PrimaryKeyID()))
 		clk.Advance(ttl)
@@ -346,7 +347,9 @@ func TestSQLKMSOutage(t *testing.T) {
 		clk.Advance(ttl)
 		r2 := record{ID: "3", Email: "c@example.com", Phone: "3"}
 		err = p.Protect(ctx, &r2)
-		assert.False(t, !errors.Is(err, keys.ErrKMSUnavailable) || !errors.Is(err, pii.ErrKeyProvider) || !strings.Contains(err.Error(), "KMS unreachable"), "Protect with the KMS down after the TTL = %v, want ErrKMSUnavailable", err)
+		assert.ErrorIs(t, err, keys.ErrKMSUnavailable, "Protect with the KMS down after the TTL = %v, want ErrKMSUnavailable", err)
+		assert.ErrorIs(t, err, pii.ErrKeyProvider, "Protect with the KMS down after the TTL = %v, want ErrKMSUnavailable", err)
+		assert.True(t, strings.Contains(err.Error(), "KMS unreachable"), "Protect with the KMS down after the TTL = %v, want ErrKMSUnavailable", err)
 		assert.Equal(t, "c@example.com", r2.Email, "a failed Protect changed the struct")
 		got := db.version(t, "default", "aead")
 		assert.Equal(t, v, got, "stored version moved from %d to %d while the KMS was down", v, got)
@@ -358,9 +361,11 @@ func TestSQLKMSOutage(t *testing.T) {
 		kek.down.Store(false)
 		back := old
 		err = p.Reveal(ctx, &back)
-		assert.False(t, err != nil || back.Email != "a@example.com", "Reveal after the KMS is back = %v, %q", err, back.Email)
+		assert.NoError(t, err, "Reveal after the KMS is back = %v, %q", err, back.Email)
+		assert.Equal(t, "a@example.com", back.Email, "Reveal after the KMS is back = %v, %q", err, back.Email)
 		err = p.Reveal(ctx, &r)
-		assert.False(t, err != nil || r.Email != "b@example.com", "Reveal of a value protected during the outage = %v, %q", err, r.Email)
+		assert.NoError(t, err, "Reveal of a value protected during the outage = %v, %q", err, r.Email)
+		assert.Equal(t, "b@example.com", r.Email, "Reveal of a value protected during the outage = %v, %q", err, r.Email)
 	})
 }
 
@@ -389,7 +394,8 @@ func TestSQLKMSHangs(t *testing.T) {
 				_, err = s.Keyset(c, "other", keys.KindPRF)
 			}
 			cancel()
-			assert.False(t, !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 500*time.Millisecond, "%s with a hanging KMS = %v after %v, want context.DeadlineExceeded within 500ms", op, err, time.Since(start))
+			assert.ErrorIs(t, err, context.DeadlineExceeded, "%s with a hanging KMS = %v after %v, want context.DeadlineExceeded within 500ms", op, err, time.Since(start))
+			assert.False(t, time.Since(start) > 500*time.Millisecond, "%s with a hanging KMS = %v after %v, want context.DeadlineExceeded within 500ms", op, err, time.Since(start))
 			assert.Equal(t, "a@example.com", r.Email, "%s: the struct changed", op)
 		}
 		kek.hang.Store(false)
@@ -541,7 +547,8 @@ func TestSQLRefreshOnUnknownKey(t *testing.T) {
 		require.NoError(t, pa.Protect(ctx, &fresh))
 		got := fresh
 		err = pb.Reveal(ctx, &got)
-		require.False(t, err != nil || got.Email != "b@example.com", "instance b Reveal of a value under a key rotated in a moment ago = %v, %q; want it found by a refresh", err, got.Email)
+		require.NoError(t, err, "instance b Reveal of a value under a key rotated in a moment ago = %v, %q; want it found by a refresh", err, got.Email)
+		require.Equal(t, "b@example.com", got.Email, "instance b Reveal of a value under a key rotated in a moment ago = %v, %q; want it found by a refresh", err, got.Email)
 		// Tampered key IDs: many unknown IDs cost no KMS call when the row has
 		// not changed.
 		before := kek.decrypt.Load()

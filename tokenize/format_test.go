@@ -2,7 +2,6 @@ package tokenize_test
 
 import (
 	"context"
-	"errors"
 	"net/mail"
 	"strings"
 	"testing"
@@ -53,31 +52,41 @@ func TestFormats(t *testing.T) {
 			}
 		}},
 		{"random-digits", tokenize.RandomDigits(), []string{"0101901234", "123456", "DK-ABCDEF"}, func(t *testing.T, value, token string) {
-			assert.False(t, !isDigits(token) || len(token) != len([]rune(value)), "token is not %d digits", len([]rune(value)))
+			assert.True(t, isDigits(token), "token is not %d digits", len([]rune(value)))
+			assert.Len(t, token, len([]rune(value)), "token is not %d digits", len([]rune(value)))
 		}},
 		{"keep-last-4", tokenize.KeepLast(4), []string{"4111-1111-1111-1234", "AbCdEf-9876", "0101901234"}, func(t *testing.T, value, token string) {
-			assert.False(t, len(token) != len(value) || token[len(token)-4:] != value[len(value)-4:], "token does not keep length and the last 4")
+			require.Len(t, token, len(value), "token does not keep length and the last 4")
+			assert.Equal(t, value[len(value)-4:], token[len(token)-4:], "token does not keep length and the last 4")
 			for i := range len(value) - 4 {
 				v, k := value[i], token[i]
 				same := (v >= '0' && v <= '9') == (k >= '0' && k <= '9') &&
 					(v >= 'a' && v <= 'z') == (k >= 'a' && k <= 'z') &&
 					(v >= 'A' && v <= 'Z') == (k >= 'A' && k <= 'Z')
-				assert.False(t, !same || (strings.IndexByte("-/ ", v) >= 0 && v != k), "character %d changed class or separator", i+1)
+				assert.True(t, same, "character %d changed class or separator", i+1)
+				assert.False(t, (strings.IndexByte("-/ ", v) >= 0 && v != k), "character %d changed class or separator", i+1)
 			}
 		}},
 		{"card-0-0", tokenize.Card(0, 0), []string{"4111111111111111", "378282246310005", "4222222222222"}, func(t *testing.T, value, token string) {
-			assert.False(t, len(token) != len(value) || !isDigits(token) || !luhnValid(token), "token is not a %d-digit Luhn-valid number", len(value))
+			assert.Len(t, token, len(value), "token is not a %d-digit Luhn-valid number", len(value))
+			assert.True(t, isDigits(token), "token is not a %d-digit Luhn-valid number", len(value))
+			assert.True(t, luhnValid(token), "token is not a %d-digit Luhn-valid number", len(value))
 		}},
 		{"card-6-4", tokenize.Card(6, 4), []string{"4111111111111111", "5500000000000004", "4111111111111112", "6011000990139424123"}, func(t *testing.T, value, token string) {
-			assert.False(t, len(token) != len(value) || !isDigits(token) || !luhnValid(token), "token is not a %d-digit Luhn-valid number", len(value))
-			assert.False(t, token[:6] != value[:6] || token[len(token)-4:] != value[len(value)-4:], "token does not keep the first 6 and last 4 digits")
+			assert.Len(t, token, len(value), "token is not a %d-digit Luhn-valid number", len(value))
+			assert.True(t, isDigits(token), "token is not a %d-digit Luhn-valid number", len(value))
+			assert.True(t, luhnValid(token), "token is not a %d-digit Luhn-valid number", len(value))
+			assert.Equal(t, value[:6], token[:6], "token does not keep the first 6 and last 4 digits")
+			assert.Equal(t, value[len(value)-4:], token[len(token)-4:], "token does not keep the first 6 and last 4 digits")
 		}},
 		{"card-6-0", tokenize.Card(6, 0), []string{"4111111111111111"}, func(t *testing.T, value, token string) {
-			assert.False(t, token[:6] != value[:6] || !luhnValid(token), "token does not keep the BIN or fails Luhn")
+			assert.Equal(t, value[:6], token[:6], "token does not keep the BIN or fails Luhn")
+			assert.True(t, luhnValid(token), "token does not keep the BIN or fails Luhn")
 		}},
 		{"email", tokenize.Email(false), []string{"alice@example.com", "a.b+c@sub.example.co.uk", "\"quoted@local\"@example.org"}, func(t *testing.T, value, token string) {
 			addr, err := mail.ParseAddress(token)
-			assert.False(t, err != nil || addr.Address != token, "token is not a valid address")
+			assert.NoError(t, err, "token is not a valid address")
+			assert.Equal(t, token, addr.Address, "token is not a valid address")
 			assert.True(t, strings.HasSuffix(token, "@token.invalid"), "token's domain is not token.invalid")
 		}},
 		{"email-keep-domain", tokenize.Email(true), []string{"alice@example.com", "bob@Sub.Example.ORG"}, func(t *testing.T, value, token string) {
@@ -100,7 +109,8 @@ func TestFormats(t *testing.T) {
 						require.NotEqual(t, v, tok, "token equals the value")
 						tt.check(t, v, tok)
 						got, err := tk.Detokenize(ctx, tok)
-						require.False(t, err != nil || got != v, "Detokenize")
+						require.NoError(t, err, "Detokenize")
+						require.Equal(t, v, got, "Detokenize")
 					}
 				}
 			}
@@ -136,7 +146,8 @@ func TestFormatRejects(t *testing.T) {
 		store := &countingStore{Store: tokenize.NewMemoryStore()}
 		tk := newTokenizer(t, keys.NewMemory(), store, "fmt", tokenize.ModeConsistent, tokenize.WithFormat(tt.format))
 		_, err := tk.Tokenize(ctx, tt.value)
-		assert.False(t, !errors.Is(err, tokenize.ErrInvalidValue) || !strings.Contains(err.Error(), tt.wantErr), "%s: Tokenize err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		assert.ErrorIs(t, err, tokenize.ErrInvalidValue, "%s: Tokenize err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		assert.True(t, strings.Contains(err.Error(), tt.wantErr), "%s: Tokenize err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
 		assert.False(t, err != nil && strings.Contains(err.Error(), tt.value), "%s: error %q carries the value", tt.name, err)
 		assert.Zero(t, store.puts.Load(), "%s: a rejected value reached the store", tt.name)
 	}

@@ -53,16 +53,20 @@ func TestTokenizeBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := tk.Tokenize(ctx, tt.value)
-		assert.False(t, !errors.Is(err, tokenize.ErrInvalidValue) || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "tokenize: "), "Tokenize(%s) err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		assert.ErrorIs(t, err, tokenize.ErrInvalidValue, "Tokenize(%s) err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		assert.True(t, strings.Contains(err.Error(), tt.wantErr), "Tokenize(%s) err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		assert.True(t, strings.HasPrefix(err.Error(), "tokenize: "), "Tokenize(%s) err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
 		assert.False(t, err != nil && len(tt.value) > 0 && strings.Contains(err.Error(), "0101"), "Tokenize(%s): error carries the value", tt.name)
 		// One bad item fails the whole batch, naming its position.
 		_, err = tk.TokenizeBatch(ctx, []tokenize.Item{{Value: "0101901234"}, {Value: tt.value}})
-		assert.False(t, !errors.Is(err, tokenize.ErrInvalidValue) || !strings.Contains(err.Error(), "item 2: "), "TokenizeBatch with a %s item: err = %v, want ErrInvalidValue naming item 2", tt.name, err)
+		assert.ErrorIs(t, err, tokenize.ErrInvalidValue, "TokenizeBatch with a %s item: err = %v, want ErrInvalidValue naming item 2", tt.name, err)
+		assert.True(t, strings.Contains(err.Error(), "item 2: "), "TokenizeBatch with a %s item: err = %v, want ErrInvalidValue naming item 2", tt.name, err)
 	}
 	_, err := tk.Tokenize(ctx, "0101901234", tokenize.ExpiresIn(-time.Second))
 	assert.Error(t, err, "Tokenize with a negative TTL succeeded")
 	_, err = tk.TokenizeBatch(ctx, make([]tokenize.Item, tokenize.MaxBatchSize+1))
-	assert.False(t, err == nil || !strings.Contains(err.Error(), "larger than"), "TokenizeBatch of MaxBatchSize+1 items: err")
+	require.Error(t, err, "TokenizeBatch of MaxBatchSize+1 items: err")
+	assert.True(t, strings.Contains(err.Error(), "larger than"), "TokenizeBatch of MaxBatchSize+1 items: err")
 	n := store.puts.Load()
 	assert.Zero(t, n, "bad input reached the store: %d Put calls", n)
 	for _, tok := range []string{"", strings.Repeat("x", tokenize.MaxValueSize+1), "never-issued"} {
@@ -87,12 +91,14 @@ func TestTokenizeCollisionRetry(t *testing.T) {
 	assert.EqualValues(t, 4, n, "Put called %d times, want 4 (3 collisions, then success)", n)
 	for i, want := range []string{"a", "b"} {
 		got, err := tk.Detokenize(ctx, toks[i])
-		assert.False(t, err != nil || got != want, "Detokenize after retries = %q, %v", got, err)
+		assert.NoError(t, err, "Detokenize after retries = %q, %v", got, err)
+		assert.Equal(t, want, got, "Detokenize after retries = %q, %v", got, err)
 	}
 	// A store that always reports collisions makes Tokenize give up.
 	store.collide.Store(1 << 30)
 	_, err = tk.Tokenize(ctx, "c")
-	assert.False(t, err == nil || !strings.Contains(err.Error(), "colliding"), "Tokenize against endless collisions: err")
+	require.Error(t, err, "Tokenize against endless collisions: err")
+	assert.True(t, strings.Contains(err.Error(), "colliding"), "Tokenize against endless collisions: err")
 }
 
 func TestTokenizeStoreFailure(t *testing.T) {
@@ -102,14 +108,17 @@ func TestTokenizeStoreFailure(t *testing.T) {
 	store := &countingStore{Store: mem, failPut: errors.New("disk on fire")}
 	tk := newTokenizer(t, keys.NewMemory(), store, "cpr", tokenize.ModeConsistent)
 	tok, err := tk.Tokenize(ctx, "0101901234")
-	require.False(t, err == nil || tok != "" || !strings.Contains(err.Error(), "disk on fire"), "Tokenize with a failing store = %q, %v", tok, err)
+	require.Error(t, err, "Tokenize with a failing store = %q, %v", tok, err)
+	require.Equal(t, "", tok, "Tokenize with a failing store = %q, %v", tok, err)
+	require.True(t, strings.Contains(err.Error(), "disk on fire"), "Tokenize with a failing store = %q, %v", tok, err)
 	// The same store without the fault: the value has no token yet, so a
 	// failed call left nothing behind that a later call would find.
 	store.failPut = nil
 	_, err = tk.Tokenize(ctx, "0101901234")
 	require.NoError(t, err)
 	n, err := mem.Delete(ctx, "cpr", tokenize.Selection{ExpiredAt: time.Now().Add(1000 * time.Hour)})
-	assert.False(t, err != nil || n != 0, "unexpected entries: %d, %v", n, err)
+	assert.NoError(t, err, "unexpected entries: %d, %v", n, err)
+	assert.Zero(t, n, "unexpected entries: %d, %v", n, err)
 }
 
 func TestTokenizeKeyRotation(t *testing.T) {
@@ -126,7 +135,8 @@ func TestTokenizeKeyRotation(t *testing.T) {
 	require.NoError(t, err)
 	// Same PRF key: consistent mode still finds the old token.
 	again, err := tk.Tokenize(ctx, "0101901234")
-	assert.False(t, err != nil || again != old, "Tokenize after an AEAD rotation gave a new token (%v)", err)
+	assert.NoError(t, err, "Tokenize after an AEAD rotation gave a new token (%v)", err)
+	assert.Equal(t, old, again, "Tokenize after an AEAD rotation gave a new token (%v)", err)
 	fresh, err := tk.Tokenize(ctx, "0202902345")
 	require.NoError(t, err)
 	for _, tok := range []string{old, fresh} {
@@ -143,9 +153,11 @@ func TestTokenizeKeyRotation(t *testing.T) {
 	_, err = p.Rotate(ctx, "tokenize-cpr", keys.KindPRF)
 	require.NoError(t, err)
 	renewed, err := tk.Tokenize(ctx, "0101901234")
-	assert.False(t, err != nil || renewed == old, "Tokenize after a PRF rotation: same token %v, %v", renewed == old, err)
+	assert.NoError(t, err, "Tokenize after a PRF rotation: same token %v, %v", renewed == old, err)
+	assert.NotEqual(t, old, renewed, "Tokenize after a PRF rotation: same token %v, %v", renewed == old, err)
 	v, err := tk.Detokenize(ctx, old)
-	assert.False(t, err != nil || v != "0101901234", "Detokenize of the pre-rotation token")
+	assert.NoError(t, err, "Detokenize of the pre-rotation token")
+	assert.Equal(t, "0101901234", v, "Detokenize of the pre-rotation token")
 }
 
 func TestNew(t *testing.T) {
@@ -173,10 +185,13 @@ func TestNew(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := tokenize.New(tt.provider, tt.store, tt.domain, tt.mode, tt.opts...)
-		assert.False(t, err == nil || !strings.HasPrefix(err.Error(), "tokenize: "), "New with %s: err = %v, want an error", tt.name, err)
+		require.Error(t, err, "New with %s: err = %v, want an error", tt.name, err)
+		assert.True(t, strings.HasPrefix(err.Error(), "tokenize: "), "New with %s: err = %v, want an error", tt.name, err)
 	}
 	tk, err := tokenize.New(p, s, "cpr", tokenize.ModeConsistent)
-	assert.False(t, err != nil || tk.Domain() != "cpr" || tk.Mode() != tokenize.ModeConsistent, "New = %v, %v", tk, err)
+	assert.NoError(t, err, "New = %v, %v", tk, err)
+	assert.Equal(t, "cpr", tk.Domain(), "New = %v, %v", tk, err)
+	assert.Equal(t, tokenize.ModeConsistent, tk.Mode(), "New = %v, %v", tk, err)
 	if _, err := tokenize.New(p, s, "cpr", tokenize.ModeRandom, tokenize.WithKeyName("Bad Name")); err != nil {
 		t.Fatal(err) // the provider judges key names, on first use
 	}
@@ -205,13 +220,16 @@ func TestDeleteSubjectWithDisabledKey(t *testing.T) {
 	store.Rotate(ctx, "tokenize-card", keys.KindPRF)
 	store.Disable(ctx, "tokenize-card", keys.KindPRF, old)
 	n, err := tk.DeleteSubject(ctx, "c1")
-	assert.False(t, !errors.Is(err, keys.ErrKeyDisabled) || n != 0, "DeleteSubject with a disabled key = %d, %v; want 0 and ErrKeyDisabled", n, err)
+	assert.ErrorIs(t, err, keys.ErrKeyDisabled, "DeleteSubject with a disabled key = %d, %v; want 0 and ErrKeyDisabled", n, err)
+	assert.Zero(t, n, "DeleteSubject with a disabled key = %d, %v; want 0 and ErrKeyDisabled", n, err)
 	store.Enable(ctx, "tokenize-card", keys.KindPRF, old)
 	n, err = tk.DeleteSubject(ctx, "c1")
-	assert.False(t, n != 1 || err != nil, "DeleteSubject after Enable = %d, %v", n, err)
+	assert.EqualValues(t, 1, n, "DeleteSubject after Enable = %d, %v", n, err)
+	assert.NoError(t, err, "DeleteSubject after Enable = %d, %v", n, err)
 	_, err = tk.Detokenize(ctx, tok)
 	assert.ErrorIs(t, err, tokenize.ErrTokenNotFound, "token after erasure")
 	_, err = tk.TokenizeBatch(ctx, []tokenize.Item{{Value: "a"}, {Value: ""}})
 	var ie *tokenize.ItemError
-	assert.False(t, !errors.As(err, &ie) || ie.Index != 1, "TokenizeBatch with a bad second item")
+	assert.True(t, errors.As(err, &ie), "TokenizeBatch with a bad second item")
+	assert.EqualValues(t, 1, ie.Index, "TokenizeBatch with a bad second item")
 }

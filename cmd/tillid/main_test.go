@@ -78,13 +78,15 @@ func TestKeysCommands(t *testing.T) {
 			require.Equal(t, exitOK, code, "rotate = %d", code)
 			k2 := keyIDOf(t, out)
 			code, _, errOut = k("disable", "crm", k2)
-			assert.False(t, code != exitFailure || !strings.Contains(errOut, "primary"), "disable primary = %d %s", code, errOut)
+			assert.Equal(t, exitFailure, code, "disable primary = %d %s", code, errOut)
+			assert.Contains(t, errOut, "primary", "disable primary = %d %s", code, errOut)
 			for _, step := range [][]string{{"disable", "crm", k1}, {"enable", "crm", k1}, {"disable", "crm", k1}} {
 				code, _, errOut := k(step...)
 				require.Equal(t, exitOK, code, "%v = %d %s", step, code, errOut)
 			}
 			code, _, errOut = k("destroy", "crm", k1)
-			assert.False(t, code != exitUsage || !strings.Contains(errOut, "-yes"), "destroy without -yes = %d %s", code, errOut)
+			assert.Equal(t, exitUsage, code, "destroy without -yes = %d %s", code, errOut)
+			assert.Contains(t, errOut, "-yes", "destroy without -yes = %d %s", code, errOut)
 			code, _, errOut = cli(t, "keys", "destroy", store, loc, "-yes", "crm", k1)
 			require.Equal(t, exitOK, code, "destroy -yes = %d %s", code, errOut)
 			code, _, _ = k("enable", "crm", k1)
@@ -92,14 +94,23 @@ func TestKeysCommands(t *testing.T) {
 			code, _, _ = k("disable", "nope", k1)
 			assert.Equal(t, exitNotFound, code, "disable in an unknown keyset = %d, want %d", code, exitNotFound)
 			code, out, _ = k("list")
-			assert.False(t, code != exitOK || !strings.Contains(out, "KEYSET") || !strings.Contains(out, k1) || !strings.Contains(out, "Destroyed"), "list = %d\n%s", code, out)
+			assert.Equal(t, exitOK, code, "list = %d\n%s", code, out)
+			assert.Contains(t, out, "KEYSET", "list = %d\n%s", code, out)
+			assert.Contains(t, out, k1, "list = %d\n%s", code, out)
+			assert.Contains(t, out, "Destroyed", "list = %d\n%s", code, out)
 			code, out, _ = cli(t, "keys", "list", store, loc, "-json")
 			var rows []listedKey
 			err := json.Unmarshal([]byte(out), &rows)
-			require.False(t, err != nil || code != exitOK || len(rows) != 2, "list -json = %d %v\n%s", code, err, out)
+			require.NoError(t, err, "list -json = %d %v\n%s", code, err, out)
+			require.Equal(t, exitOK, code, "list -json = %d %v\n%s", code, err, out)
+			require.Len(t, rows, 2, "list -json = %d %v\n%s", code, err, out)
 			for _, r := range rows {
 				want := map[string]string{k1: "Destroyed", k2: "Enabled"}[strconv.FormatUint(uint64(r.KeyID), 10)]
-				assert.False(t, r.Status != want || r.Keyset != "crm" || r.Kind != "aead" || r.Created == nil || r.Primary != (want == "Enabled"), "list -json row %+v", r)
+				assert.Equal(t, want, r.Status, "list -json row %+v", r)
+				assert.Equal(t, "crm", r.Keyset, "list -json row %+v", r)
+				assert.Equal(t, "aead", r.Kind, "list -json row %+v", r)
+				assert.NotNil(t, r.Created, "list -json row %+v", r)
+				assert.Equal(t, (want == "Enabled"), r.Primary, "list -json row %+v", r)
 			}
 			// The daead kind is separate.
 			code, _, _ = cli(t, "keys", "rotate", store, loc, "-kind", "daead", "crm")
@@ -140,7 +151,7 @@ func TestUsageAndErrors(t *testing.T) {
 	}
 	_, out, _ := cli(t, "help")
 	for _, s := range []string{"Exit codes", "rewrap", "destroy", "TILLID_MASTER_KEY"} {
-		assert.True(t, strings.Contains(out, s), "help lacks %q", s)
+		assert.Contains(t, out, s, "help lacks %q", s)
 	}
 }
 
@@ -280,13 +291,18 @@ func TestRewrap(t *testing.T) {
 			code, outS, errS := cli(t, args...)
 			stop.Store(true)
 			wg.Wait()
-			require.False(t, code != exitOK || !strings.Contains(errS, "resuming") || !strings.Contains(outS, "done"), "resumed rewrap = %d\n%s\n%s", code, outS, errS)
+			require.Equal(t, exitOK, code, "resumed rewrap = %d\n%s\n%s", code, outS, errS)
+			require.Contains(t, errS, "resuming", "resumed rewrap = %d\n%s\n%s", code, outS, errS)
+			require.Contains(t, outS, "done", "resumed rewrap = %d\n%s\n%s", code, outS, errS)
 			t.Logf("%s: %s", tc.name, strings.TrimSpace(outS))
 
 			// Check: nothing left under the old keys.
 			code, outS, _ = cli(t, append([]string{"rewrap", "-check", "-db", d.dsn, "-table", "customers", "-key-column", "id",
 				"-column", "email=customer.Email:aad", "-column", "phone=customer.Phone:deterministic"}, store...)...)
-			assert.False(t, code != exitOK || strings.Contains(outS, fmt.Sprint(old.PrimaryKeyID())) || strings.Contains(outS, fmt.Sprint(oldD.PrimaryKeyID())) || strings.Contains(outS, "not protected"), "check after rewrap = %d:\n%s", code, outS)
+			assert.Equal(t, exitOK, code, "check after rewrap = %d:\n%s", code, outS)
+			assert.False(t, strings.Contains(outS, fmt.Sprint(old.PrimaryKeyID())), "check after rewrap = %d:\n%s", code, outS)
+			assert.False(t, strings.Contains(outS, fmt.Sprint(oldD.PrimaryKeyID())), "check after rewrap = %d:\n%s", code, outS)
+			assert.NotContains(t, outS, "not protected", "check after rewrap = %d:\n%s", code, outS)
 
 			// A finished job leaves no checkpoint: after the next rotation the
 			// same command starts again from the first row.
@@ -295,7 +311,9 @@ func TestRewrap(t *testing.T) {
 				require.Equal(t, exitOK, code, "second rotate: %s", errOut)
 			}
 			code, outS, errS = cli(t, args...)
-			require.False(t, code != exitOK || strings.Contains(errS, "resuming") || strings.Contains(outS, " 0 values rewrapped"), "rewrap after a second rotation = %d\n%s\n%s", code, outS, errS)
+			require.Equal(t, exitOK, code, "rewrap after a second rotation = %d\n%s\n%s", code, outS, errS)
+			require.NotContains(t, errS, "resuming", "rewrap after a second rotation = %d\n%s\n%s", code, outS, errS)
+			require.NotContains(t, outS, " 0 values rewrapped", "rewrap after a second rotation = %d\n%s\n%s", code, outS, errS)
 
 			// Disable the old keys; every row still reveals, with its latest value.
 			for _, k := range []struct {
@@ -375,7 +393,8 @@ func TestMissingKeyStore(t *testing.T) {
 		{"rewrap", "-keyset-file", typo, "-db", "sqlite:" + typo, "-table", "t", "-key-column", "id", "-column", "a=T.A"},
 	} {
 		code, _, errOut := cli(t, args...)
-		assert.False(t, code != exitFailure || !strings.Contains(errOut, "does not exist"), "%v = %d, %q; want exit 1 saying the path does not exist", args, code, errOut)
+		assert.Equal(t, exitFailure, code, "%v = %d, %q; want exit 1 saying the path does not exist", args, code, errOut)
+		assert.Contains(t, errOut, "does not exist", "%v = %d, %q; want exit 1 saying the path does not exist", args, code, errOut)
 		_, err := os.Stat(typo)
 		require.Error(t, err, "%v created %s", args, typo)
 	}
@@ -413,8 +432,10 @@ func TestRewrapInterruptedThenRotated(t *testing.T) {
 	cancel()
 	rotate()
 	code, outS, errS := cli(t, append(append([]string{"rewrap"}, cols...), store...)...)
-	require.False(t, code != exitOK || strings.Contains(errS, "resuming"), "rewrap after an interrupted run and a rotation = %d, %s\n%s", code, outS, errS)
+	require.Equal(t, exitOK, code, "rewrap after an interrupted run and a rotation = %d, %s\n%s", code, outS, errS)
+	require.NotContains(t, errS, "resuming", "rewrap after an interrupted run and a rotation = %d, %s\n%s", code, outS, errS)
 	cur, _ := d.openKey(t, raw).Keyset(ctx, "default", keys.KindAEAD) // a fresh instance, no cache
 	code, outS, _ = cli(t, append(append([]string{"rewrap", "-check"}, cols...), store...)...)
-	assert.False(t, code != exitOK || !strings.Contains(outS, fmt.Sprintf("default/%d: 1000 values", cur.PrimaryKeyID())), "check after the rewrap: %d\n%s", code, outS)
+	assert.Equal(t, exitOK, code, "check after the rewrap: %d\n%s", code, outS)
+	assert.True(t, strings.Contains(outS, fmt.Sprintf("default/%d: 1000 values", cur.PrimaryKeyID())), "check after the rewrap: %d\n%s", code, outS)
 }

@@ -119,7 +119,9 @@ func TestRun(t *testing.T) {
 			_, name, err := pii.KeyID(c.Name)
 			require.NoError(t, err, "row %d: pii.KeyID(name) = %v", i, err)
 			mode, email, err := pii.KeyID(c.Email)
-			assert.False(t, err != nil || mode != pii.ModeEncrypt || email != name, "row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ModeEncrypt, name)
+			assert.NoError(t, err, "row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ModeEncrypt, name)
+			assert.Equal(t, pii.ModeEncrypt, mode, "row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ModeEncrypt, name)
+			assert.Equal(t, name, email, "row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ModeEncrypt, name)
 			idx := storedKeyID(c.EmailIdx)
 			fpe := storedKeyID(c.NationalID)
 			aeadIDs[name]++
@@ -129,7 +131,9 @@ func TestRun(t *testing.T) {
 			gotNew := name == primary["default/aead"] && idx == primary["default/prf"] && fpe == primary["tokenize-national_id/prf"]
 			assert.Equal(t, wantNew, gotNew, "row %d: keys %d, %d, %d; under the new primary keys = %v, want %v", i, name, idx, fpe, gotNew, wantNew)
 		}
-		assert.False(t, len(aeadIDs) != 2 || len(prfIDs) != 2 || len(fpeIDs) != 2, "rows use AEAD keys %v, PRF keys %v and FF1 keys %v, want two of each", aeadIDs, prfIDs, fpeIDs)
+		assert.Len(t, aeadIDs, 2, "rows use AEAD keys %v, PRF keys %v and FF1 keys %v, want two of each", aeadIDs, prfIDs, fpeIDs)
+		assert.Len(t, prfIDs, 2, "rows use AEAD keys %v, PRF keys %v and FF1 keys %v, want two of each", aeadIDs, prfIDs, fpeIDs)
+		assert.Len(t, fpeIDs, 2, "rows use AEAD keys %v, PRF keys %v and FF1 keys %v, want two of each", aeadIDs, prfIDs, fpeIDs)
 	})
 
 	t.Run("tokens", func(t *testing.T) {
@@ -157,7 +161,8 @@ func TestRun(t *testing.T) {
 			}
 			// No column of the row holds the row's card or SSN.
 			for _, col := range []string{c.ID, c.Name, c.Email, c.EmailIdx, c.Phone, sealed(c.BirthDate), c.NationalID, c.Card, c.Street, c.Notes} {
-				assert.False(t, strings.Contains(col, w.Card) || strings.Contains(col, w.NationalID), "%s: a column holds the card or the national ID in clear", c.ID)
+				assert.NotContains(t, col, w.Card, "%s: a column holds the card or the national ID in clear", c.ID)
+				assert.NotContains(t, col, w.NationalID, "%s: a column holds the card or the national ID in clear", c.ID)
 			}
 		}
 	})
@@ -184,13 +189,17 @@ func TestRun(t *testing.T) {
 			var ciphertext, index, subject []byte
 			require.NoError(t, vault.Scan(&domain, &token, &ciphertext, &index, &subject))
 			n++
-			assert.False(t, domain != cardDomain || !inRows["tl1t:"+token], "vault entry %d: domain %q and a token that is not in the card column", n, domain)
+			assert.Equal(t, cardDomain, domain, "vault entry %d: domain %q and a token that is not in the card column", n, domain)
+			assert.True(t, inRows["tl1t:"+token], "vault entry %d: domain %q and a token that is not in the card column", n, domain)
 			if len(index) != tokenize.IndexSize || len(subject) != tokenize.IndexSize {
 				t.Errorf("vault entry %d: index of %d bytes and subject of %d, want %d (consistent mode, subject from aad=ID)",
 					n, len(index), len(subject), tokenize.IndexSize)
 			}
 			for _, secret := range secrets {
-				assert.False(t, token == string(secret) || bytes.Contains(ciphertext, secret) || bytes.Contains(index, secret) || bytes.Contains(subject, secret), "vault entry %d holds a card number or national ID in clear", n)
+				assert.NotEqual(t, string(secret), token, "vault entry %d holds a card number or national ID in clear", n)
+				assert.False(t, bytes.Contains(ciphertext, secret), "vault entry %d holds a card number or national ID in clear", n)
+				assert.False(t, bytes.Contains(index, secret), "vault entry %d holds a card number or national ID in clear", n)
+				assert.False(t, bytes.Contains(subject, secret), "vault entry %d holds a card number or national ID in clear", n)
 			}
 		}
 		require.NoError(t, vault.Err())
@@ -211,7 +220,8 @@ func TestRun(t *testing.T) {
 			require.NoError(t, err)
 			index := b[5:]
 			for _, h := range [][]byte{[]byte(w.Email), sha256Of(w.Email), sha256Of(strings.ToUpper(w.Email))} {
-				assert.False(t, bytes.Contains(h, index) || bytes.HasPrefix(h, index), "%s: email_idx is the email or its unkeyed hash", c.ID)
+				assert.False(t, bytes.Contains(h, index), "%s: email_idx is the email or its unkeyed hash", c.ID)
+				assert.False(t, bytes.HasPrefix(h, index), "%s: email_idx is the email or its unkeyed hash", c.ID)
 			}
 			other, ok := seen[c.EmailIdx]
 			assert.False(t, ok && want[other].Email != w.Email, "rows %s and %s have different emails but the same email_idx", other, c.ID)
@@ -227,7 +237,8 @@ func TestRun(t *testing.T) {
 		// Per row, five fields are encrypted, one is a blind index and
 		// one an FF1 token; the card's vaulted token stays, and notes are
 		// redacted.
-		assert.False(t, rowsN != testN/10 || values != 7*rowsN, "rewrapped %d values in %d rows, want %d in %d", values, rowsN, 7*testN/10, testN/10)
+		assert.Equal(t, testN/10, rowsN, "rewrapped %d values in %d rows, want %d in %d", values, rowsN, 7*testN/10, testN/10)
+		assert.Equal(t, 7*rowsN, values, "rewrapped %d values in %d rows, want %d in %d", values, rowsN, 7*testN/10, testN/10)
 	})
 
 	t.Run("summary", func(t *testing.T) {
@@ -256,7 +267,8 @@ func TestRun(t *testing.T) {
 			w.Notes = ""
 			gotBorn, ok := got.BirthDate.Get()
 			wantBorn, _ := w.BirthDate.Get()
-			assert.False(t, !ok || !gotBorn.Equal(wantBorn), "%s: birth date %v, want %v", id, gotBorn, wantBorn)
+			assert.True(t, ok, "%s: birth date %v, want %v", id, gotBorn, wantBorn)
+			assert.True(t, gotBorn.Equal(wantBorn), "%s: birth date %v, want %v", id, gotBorn, wantBorn)
 			got.BirthDate, w.BirthDate = pii.Value[time.Time]{}, pii.Value[time.Time]{}
 			assert.True(t, strings.HasPrefix(got.EmailIdx, "tl1i:"), "%s: Reveal changed the email index to %q", id, got.EmailIdx)
 			got.EmailIdx = ""
@@ -289,11 +301,13 @@ func TestRun(t *testing.T) {
 			if w.found {
 				wantFound = []string{w.id}
 			}
-			assert.False(t, l.terms != w.terms || !slices.Equal(l.found, wantFound), "lookup %d for %q: %d terms, found %v; want %d terms, found %v", i, l.typed, l.terms, l.found, w.terms, wantFound)
+			assert.Equal(t, w.terms, l.terms, "lookup %d for %q: %d terms, found %v; want %d terms, found %v", i, l.typed, l.terms, l.found, w.terms, wantFound)
+			assert.True(t, slices.Equal(l.found, wantFound), "lookup %d for %q: %d terms, found %v; want %d terms, found %v", i, l.typed, l.terms, l.found, w.terms, wantFound)
 			// Each query was typed unlike the stored email, and the
 			// email it stands for is the lower-cased, trimmed input.
 			email := want[w.id].Email
-			assert.False(t, l.typed == email || strings.ToLower(strings.TrimSpace(l.typed)) != email, "lookup %d: typed %q for the email %q; want it in another case, with spaces", i, l.typed, email)
+			assert.NotEqual(t, email, l.typed, "lookup %d: typed %q for the email %q; want it in another case, with spaces", i, l.typed, email)
+			assert.Equal(t, email, strings.ToLower(strings.TrimSpace(l.typed)), "lookup %d: typed %q for the email %q; want it in another case, with spaces", i, l.typed, email)
 		}
 	})
 
@@ -309,19 +323,25 @@ func TestRun(t *testing.T) {
 			require.NoError(t, err)
 			plainTerms, err := p.LookupTerms(ctx, Customer{}, "EmailIdx", plain)
 			require.NoError(t, err)
-			assert.False(t, len(terms) != 2 || !slices.Equal(terms, plainTerms), "LookupTerms(%q) = %q, want the 2 terms of %q, %q", l.typed, terms, plain, plainTerms)
+			assert.Len(t, terms, 2, "LookupTerms(%q) = %q, want the 2 terms of %q, %q", l.typed, terms, plain, plainTerms)
+			assert.True(t, slices.Equal(terms, plainTerms), "LookupTerms(%q) = %q, want the 2 terms of %q, %q", l.typed, terms, plain, plainTerms)
 			primary, err := ix.BlindIndex(ctx, nil, l.typed)
 			require.NoError(t, err)
-			assert.False(t, len(terms) == 0 || string(primary) != terms[0], "BlindIndex(%q) = %q, want LookupTerms' first term %q", l.typed, primary, terms)
+			require.NotEmpty(t, terms, "BlindIndex(%q) = %q, want LookupTerms' first term %q", l.typed, primary, terms)
+			assert.Equal(t, terms[0], string(primary), "BlindIndex(%q) = %q, want LookupTerms' first term %q", l.typed, primary, terms)
 			found, err := lookup(ctx, db, p, terms...)
 			require.NoError(t, err)
 			// After the run every lookup finds its customer through one
 			// of the terms, and the term that matched is the index of the
 			// plain email.
 			wantID := wantLookups[i].id
-			assert.False(t, len(found) != 1 || found[0].ID != wantID || found[0].Email != plain || !slices.Contains(plainTerms, found[0].EmailIdx), "lookup %d for %q found %d rows, want customer %s with email %q", i, l.typed, len(found), wantID, plain)
+			require.Len(t, found, 1, "lookup %d for %q found %d rows, want customer %s with email %q", i, l.typed, len(found), wantID, plain)
+			assert.Equal(t, wantID, found[0].ID, "lookup %d for %q found %d rows, want customer %s with email %q", i, l.typed, len(found), wantID, plain)
+			assert.Equal(t, plain, found[0].Email, "lookup %d for %q found %d rows, want customer %s with email %q", i, l.typed, len(found), wantID, plain)
+			assert.True(t, slices.Contains(plainTerms, found[0].EmailIdx), "lookup %d for %q found %d rows, want customer %s with email %q", i, l.typed, len(found), wantID, plain)
 			miss, err := lookup(ctx, db, p, mustTerms(t, p, "x"+plain)...)
-			assert.False(t, err != nil || len(miss) != 0, "lookup for another email found %d rows, %v; want none", len(miss), err)
+			assert.NoError(t, err, "lookup for another email found %d rows, %v; want none", len(miss), err)
+			assert.Len(t, miss, 0, "lookup for another email found %d rows, %v; want none", len(miss), err)
 		}
 	})
 
@@ -364,7 +384,8 @@ func TestRunTwiceInOneDir(t *testing.T) {
 	// run issued for it, so the vault did not grow.
 	assert.True(t, containsFields(out.String(), "card vault  220 tokens, 0 new in this run"), "the second run issued new card tokens:\n%s", out.String())
 	n, err := countTokens(ctx, db, cardDomain)
-	assert.False(t, err != nil || n != testN+testN/10, "after two runs the vault holds %d card tokens, %v; want %d", n, err, testN+testN/10)
+	assert.NoError(t, err, "after two runs the vault holds %d card tokens, %v; want %d", n, err, testN+testN/10)
+	assert.Equal(t, testN+testN/10, n, "after two runs the vault holds %d card tokens, %v; want %d", n, err, testN+testN/10)
 	// The first run's PRF keys stay live, so the second run's lookups
 	// take one term more.
 	var terms []int
