@@ -537,10 +537,8 @@ func TestSQLRefreshOnUnknownKey(t *testing.T) {
 		pa, _ := pii.New(a)
 		pb, _ := pii.New(b)
 		r := record{ID: "1", Email: "a@example.com", Phone: "1"}
-		if err := pb.Protect(ctx, &r); err != nil { // b loads and caches the keysets
-			t.Fatal(err)
-		}
-		clk.Advance(1100 * time.Millisecond) // past the refresh rate limit
+		require.NoError(t, pb.Protect(ctx, &r)) // b loads and caches the keysets
+		clk.Advance(1100 * time.Millisecond)    // past the refresh rate limit
 		_, err := a.Rotate(ctx, "default", keys.KindAEAD)
 		require.NoError(t, err)
 		fresh := record{ID: "2", Email: "b@example.com", Phone: "2"}

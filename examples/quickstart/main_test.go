@@ -191,10 +191,8 @@ func TestRun(t *testing.T) {
 			n++
 			assert.Equal(t, cardDomain, domain, "vault entry %d: domain %q and a token that is not in the card column", n, domain)
 			assert.True(t, inRows["tl1t:"+token], "vault entry %d: domain %q and a token that is not in the card column", n, domain)
-			if len(index) != tokenize.IndexSize || len(subject) != tokenize.IndexSize {
-				t.Errorf("vault entry %d: index of %d bytes and subject of %d, want %d (consistent mode, subject from aad=ID)",
-					n, len(index), len(subject), tokenize.IndexSize)
-			}
+			assert.Len(t, index, tokenize.IndexSize, "vault entry %d: the value index (consistent mode)", n)
+			assert.Len(t, subject, tokenize.IndexSize, "vault entry %d: the subject index (subject from aad=ID)", n)
 			for _, secret := range secrets {
 				assert.NotEqual(t, string(secret), token, "vault entry %d holds a card number or national ID in clear", n)
 				assert.False(t, bytes.Contains(ciphertext, secret), "vault entry %d holds a card number or national ID in clear", n)
