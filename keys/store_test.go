@@ -84,7 +84,7 @@ func TestKindsAndNames(t *testing.T) {
 		_, e3 := ks.PRF()
 		ok := map[keys.Kind]bool{keys.KindAEAD: e1 == nil, keys.KindDeterministicAEAD: e2 == nil, keys.KindPRF: e3 == nil}
 		for kk, v := range ok {
-			assert.Equal(t, (kk == k), v, "keyset %v: primitive %v available = %v", k, kk, v)
+			assert.Equal(t, kk == k, v, "keyset %v: primitive %v available = %v", k, kk, v)
 		}
 	}
 	_, err := s.Keyset(ctx, "n", keys.KindUnknown)

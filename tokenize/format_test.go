@@ -48,7 +48,7 @@ func TestFormats(t *testing.T) {
 		{"random-alphanumeric", tokenize.RandomAlphanumeric(), []string{"x", "0101901234", "æøå"}, func(t *testing.T, value, token string) {
 			assert.Len(t, token, 22, "token has %d characters, want 22", len(token))
 			for _, r := range token {
-				assert.True(t, (r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'), "token holds %q", r)
+				assert.True(t, r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z', "token holds %q", r)
 			}
 		}},
 		{"random-digits", tokenize.RandomDigits(), []string{"0101901234", "123456", "DK-ABCDEF"}, func(t *testing.T, value, token string) {
@@ -64,7 +64,7 @@ func TestFormats(t *testing.T) {
 					(v >= 'a' && v <= 'z') == (k >= 'a' && k <= 'z') &&
 					(v >= 'A' && v <= 'Z') == (k >= 'A' && k <= 'Z')
 				assert.True(t, same, "character %d changed class or separator", i+1)
-				assert.False(t, (strings.IndexByte("-/ ", v) >= 0 && v != k), "character %d changed class or separator", i+1)
+				assert.False(t, strings.IndexByte("-/ ", v) >= 0 && v != k, "character %d changed class or separator", i+1)
 			}
 		}},
 		{"card-0-0", tokenize.Card(0, 0), []string{"4111111111111111", "378282246310005", "4222222222222"}, func(t *testing.T, value, token string) {

@@ -110,7 +110,7 @@ func TestKeysCommands(t *testing.T) {
 				assert.Equal(t, "crm", r.Keyset, "list -json row %+v", r)
 				assert.Equal(t, "aead", r.Kind, "list -json row %+v", r)
 				assert.NotNil(t, r.Created, "list -json row %+v", r)
-				assert.Equal(t, (want == "Enabled"), r.Primary, "list -json row %+v", r)
+				assert.Equal(t, want == "Enabled", r.Primary, "list -json row %+v", r)
 			}
 			// The daead kind is separate.
 			code, _, _ = cli(t, "keys", "rotate", store, loc, "-kind", "daead", "crm")
