@@ -97,15 +97,7 @@ func TestAWSKMS(t *testing.T) {
 	client := localAWS(t, nil)
 	piitest.TestKEK(t, func(t *testing.T) tink.AEAD { return awsKEK(t, client) })
 	testStore(t, awsKEK(t, client))
-
-	// A ciphertext of another key is refused as a wrong KEK, not as an
-	// outage.
-	kek, other := awsKEK(t, client), awsKEK(t, client)
-	ct, err := kek.EncryptWithContext(ctx, []byte("keyset"), []byte("ad"))
-	require.NoError(t, err)
-	_, err = other.DecryptWithContext(ctx, ct, []byte("ad"))
-	require.Error(t, err, "Decrypt under another key")
-	assert.NotErrorIs(t, err, keys.ErrKMSUnavailable, "Decrypt under another key")
+	testRefusals(t, awsKEK(t, client), awsKEK(t, client))
 }
 
 func TestAWSKMSHangs(t *testing.T) {
@@ -217,13 +209,8 @@ func gcpKEK(t *testing.T, opts []option.ClientOption) *kms.KEK {
 func TestGCPKMS(t *testing.T) {
 	_, opts := newFakeGCP(t)
 	piitest.TestKEK(t, func(t *testing.T) tink.AEAD { return gcpKEK(t, opts) })
-	kek := gcpKEK(t, opts)
-	testStore(t, kek)
-	ct, err := kek.EncryptWithContext(ctx, []byte("x"), []byte("ad"))
-	require.NoError(t, err)
-	_, err = kek.DecryptWithContext(ctx, ct, []byte("other"))
-	require.Error(t, err, "Decrypt with other associated data")
-	assert.NotErrorIs(t, err, keys.ErrKMSUnavailable, "Decrypt with other associated data")
+	testStore(t, gcpKEK(t, opts))
+	testRefusals(t, gcpKEK(t, opts), gcpKEK(t, opts))
 }
 
 func TestGCPKMSHangs(t *testing.T) {
@@ -297,18 +284,13 @@ func TestVaultKMS(t *testing.T) {
 	t.Setenv("VAULT_TOKEN", "test-token")
 	srv := fakeVault(t, nil)
 	piitest.TestKEK(t, func(t *testing.T) tink.AEAD { return vaultKEK(t, srv) })
-	kek := vaultKEK(t, srv)
-	testStore(t, kek)
-	ct, err := kek.EncryptWithContext(ctx, []byte("x"), []byte("ad"))
-	require.NoError(t, err)
-	_, err = kek.DecryptWithContext(ctx, ct, []byte("other"))
-	require.Error(t, err, "Decrypt with other associated data")
-	assert.NotErrorIs(t, err, keys.ErrKMSUnavailable, "Decrypt with other associated data")
+	testStore(t, vaultKEK(t, srv))
+	testRefusals(t, vaultKEK(t, srv), vaultKEK(t, srv))
 
 	// A refused token is an unavailable KMS, not a wrong ciphertext.
 	t.Setenv("VAULT_TOKEN", "wrong")
 	denied := vaultKEK(t, srv)
-	_, err = denied.EncryptWithContext(ctx, []byte("x"), nil)
+	_, err := denied.EncryptWithContext(ctx, []byte("x"), nil)
 	assert.ErrorIs(t, err, keys.ErrKMSUnavailable, "Encrypt with a refused token")
 }
 
@@ -320,6 +302,28 @@ func TestVaultKMSHangs(t *testing.T) {
 	require.NoError(t, err)
 	hang.Store(true)
 	testHang(t, kek)
+}
+
+// testRefusals checks that a KMS's refusals of a ciphertext — under other
+// associated data, or made under another key (other) — are reported as a
+// wrong KEK, not as the KMS being unavailable, so that a store reports
+// keys.ErrWrongKEK for them.
+func testRefusals(t *testing.T, kek, other *kms.KEK) {
+	t.Helper()
+	ct, err := kek.EncryptWithContext(ctx, []byte("keyset"), []byte("ad"))
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		name string
+		kek  *kms.KEK
+		ad   string
+	}{
+		{"other associated data", kek, "other"},
+		{"another key", other, "ad"},
+	} {
+		_, err := tt.kek.DecryptWithContext(ctx, ct, []byte(tt.ad))
+		require.Error(t, err, "Decrypt with %s", tt.name)
+		assert.NotErrorIs(t, err, keys.ErrKMSUnavailable, "Decrypt with %s", tt.name)
+	}
 }
 
 // testStore checks a KEK end to end: a keyset file under it protects and
