@@ -1,6 +1,7 @@
 package depcheck_test
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,4 +78,37 @@ func TestConsumerPackages(t *testing.T) {
 	info, err := os.Stat(bin)
 	require.NoError(t, err)
 	t.Logf("consumer binary: %d bytes, %d packages", info.Size(), len(pkgs))
+}
+
+// The core module's go.mod names only Tink, the golang.org/x modules it
+// uses, the test libraries and what those need (protobuf for Tink, YAML for
+// testify).
+func TestCoreRequirements(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	t.Parallel()
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "mod", "edit", "-json", filepath.Join("..", "..", "go.mod"))
+	out, err := cmd.Output()
+	require.NoError(t, err, "go mod edit -json")
+	var f struct {
+		Module  struct{ Path string }
+		Require []struct{ Path string }
+	}
+	require.NoError(t, json.Unmarshal(out, &f))
+	require.Equal(t, "github.com/tillid/tillid", f.Module.Path, "not the core module's go.mod")
+	require.NotEmpty(t, f.Require)
+	allowed := map[string]bool{
+		"github.com/tink-crypto/tink-go/v2": true,
+		"golang.org/x/crypto":               true,
+		"golang.org/x/text":                 true,
+		"golang.org/x/sync":                 true,
+		"github.com/stretchr/testify":       true,
+		"github.com/google/go-cmp":          true,
+		"google.golang.org/protobuf":        true, // Tink's
+		"go.yaml.in/yaml/v3":                true, // testify's
+	}
+	for _, r := range f.Require {
+		assert.True(t, allowed[r.Path], "the core module requires %s", r.Path)
+	}
 }

@@ -2,7 +2,8 @@
 // testdata/consumer is a program that imports only pii and keys (a keyset
 // file), and the test checks, with the go command, that its module graph
 // stays at most [MaxConsumerModules] modules and that it compiles no SQL
-// driver, KMS SDK or gRPC. It has no API.
+// driver, KMS SDK or gRPC, and that the core go.mod requires only Tink,
+// the golang.org/x modules it uses and the test libraries. It has no API.
 package depcheck
 
 // MaxConsumerModules bounds the lines of `go list -m all` for
