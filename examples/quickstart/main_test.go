@@ -145,20 +145,24 @@ func TestRun(t *testing.T) {
 			// Card: "tl1t:" and 16 digits that pass the Luhn check, keep
 			// the card's first six and last four, and differ from it.
 			tok, ok := pii.Token(c.Card)
-			if !ok || c.Card != "tl1t:"+tok || !digits(tok) || len(tok) != 16 || !luhn(tok) ||
-				tok[:6] != w.Card[:6] || tok[12:] != w.Card[12:] || tok == w.Card {
-				t.Errorf("%s: card stored as %q; want tl1t: and a 16-digit, Luhn-valid token with the card's first 6 and last 4 digits", c.ID, c.Card)
-			}
+			require.True(t, ok, "%s: card stored as %q, not as a token", c.ID, c.Card)
+			assert.Equal(t, "tl1t:"+tok, c.Card, "%s: the card's stored prefix", c.ID)
+			require.Len(t, tok, 16, "%s: card token %q", c.ID, tok)
+			assert.True(t, digits(tok) && luhn(tok), "%s: card token %q is not Luhn-valid digits", c.ID, tok)
+			assert.Equal(t, w.Card[:6], tok[:6], "%s: the card token's first six digits", c.ID)
+			assert.Equal(t, w.Card[12:], tok[12:], "%s: the card token's last four digits", c.ID)
+			assert.NotEqual(t, w.Card, tok, "%s: the card token is the card", c.ID)
 			other, ok := cardTokens[tok]
 			assert.False(t, ok, "customers %s and %s have the same card token", other, c.ID)
 			cardTokens[tok] = c.ID
 			// National ID: "tl1f:", the key ID, ":" and as many digits as
 			// the SSN has, but not the SSN.
 			tok, ok = pii.Token(c.NationalID)
-			if !ok || !nationalID.MatchString(c.NationalID) || !strings.HasSuffix(c.NationalID, ":"+tok) ||
-				len(tok) != len(w.NationalID) || tok == w.NationalID {
-				t.Errorf("%s: national ID stored as %q; want tl1f:<key ID>: and a %d-digit token other than the SSN", c.ID, c.NationalID, len(w.NationalID))
-			}
+			require.True(t, ok, "%s: national ID stored as %q, not as a token", c.ID, c.NationalID)
+			assert.Regexp(t, nationalID, c.NationalID, "%s: want tl1f:<key ID>:<digits>", c.ID)
+			assert.True(t, strings.HasSuffix(c.NationalID, ":"+tok), "%s: national ID %q does not end in its token", c.ID, c.NationalID)
+			assert.Len(t, tok, len(w.NationalID), "%s: the national ID token keeps the SSN's length", c.ID)
+			assert.NotEqual(t, w.NationalID, tok, "%s: the national ID token is the SSN", c.ID)
 			// No column of the row holds the row's card or SSN.
 			for _, col := range []string{c.ID, c.Name, c.Email, c.EmailIdx, c.Phone, sealed(c.BirthDate), c.NationalID, c.Card, c.Street, c.Notes} {
 				assert.NotContains(t, col, w.Card, "%s: a column holds the card or the national ID in clear", c.ID)
