@@ -263,8 +263,8 @@ func TestMasterKeys(t *testing.T) {
 	bad := filepath.Join(dir, "bad.key")
 	os.WriteFile(bad, []byte("not base64 secret-ish"), 0o600)
 	_, err = keys.ReadKEKFile(bad)
-	assert.ErrorIs(t, err, keys.ErrInvalidKEK, "ReadKEKFile(bad)")
-	assert.False(t, strings.Contains(err.Error(), "secret-ish"), "ReadKEKFile(bad)")
+	require.ErrorIs(t, err, keys.ErrInvalidKEK, "ReadKEKFile(bad)")
+	assert.NotContains(t, err.Error(), "secret-ish", "ReadKEKFile(bad)")
 	_, err = keys.ParseMasterKey(strings.TrimSpace(string(before)) + "\n")
 	assert.NoError(t, err, "ParseMasterKey with a trailing newline")
 }

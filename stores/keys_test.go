@@ -348,8 +348,8 @@ func TestSQLKMSOutage(t *testing.T) {
 		r2 := record{ID: "3", Email: "c@example.com", Phone: "3"}
 		err = p.Protect(ctx, &r2)
 		assert.ErrorIs(t, err, keys.ErrKMSUnavailable, "Protect with the KMS down after the TTL = %v, want ErrKMSUnavailable", err)
-		assert.ErrorIs(t, err, pii.ErrKeyProvider, "Protect with the KMS down after the TTL = %v, want ErrKMSUnavailable", err)
-		assert.True(t, strings.Contains(err.Error(), "KMS unreachable"), "Protect with the KMS down after the TTL = %v, want ErrKMSUnavailable", err)
+		require.ErrorIs(t, err, pii.ErrKeyProvider, "Protect with the KMS down after the TTL = %v, want ErrKMSUnavailable", err)
+		assert.ErrorContains(t, err, "KMS unreachable", "Protect with the KMS down after the TTL = %v, want ErrKMSUnavailable", err)
 		assert.Equal(t, "c@example.com", r2.Email, "a failed Protect changed the struct")
 		got := db.version(t, "default", "aead")
 		assert.Equal(t, v, got, "stored version moved from %d to %d while the KMS was down", v, got)

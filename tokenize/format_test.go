@@ -146,8 +146,8 @@ func TestFormatRejects(t *testing.T) {
 		store := &countingStore{Store: tokenize.NewMemoryStore()}
 		tk := newTokenizer(t, keys.NewMemory(), store, "fmt", tokenize.ModeConsistent, tokenize.WithFormat(tt.format))
 		_, err := tk.Tokenize(ctx, tt.value)
-		assert.ErrorIs(t, err, tokenize.ErrInvalidValue, "%s: Tokenize err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
-		assert.True(t, strings.Contains(err.Error(), tt.wantErr), "%s: Tokenize err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		require.ErrorIs(t, err, tokenize.ErrInvalidValue, "%s: Tokenize err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		assert.ErrorContains(t, err, tt.wantErr, "%s: Tokenize err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
 		assert.False(t, err != nil && strings.Contains(err.Error(), tt.value), "%s: error %q carries the value", tt.name, err)
 		assert.Zero(t, store.puts.Load(), "%s: a rejected value reached the store", tt.name)
 	}

@@ -53,20 +53,20 @@ func TestTokenizeBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := tk.Tokenize(ctx, tt.value)
-		assert.ErrorIs(t, err, tokenize.ErrInvalidValue, "Tokenize(%s) err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
-		assert.True(t, strings.Contains(err.Error(), tt.wantErr), "Tokenize(%s) err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		require.ErrorIs(t, err, tokenize.ErrInvalidValue, "Tokenize(%s) err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		assert.ErrorContains(t, err, tt.wantErr, "Tokenize(%s) err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
 		assert.True(t, strings.HasPrefix(err.Error(), "tokenize: "), "Tokenize(%s) err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
 		assert.False(t, err != nil && len(tt.value) > 0 && strings.Contains(err.Error(), "0101"), "Tokenize(%s): error carries the value", tt.name)
 		// One bad item fails the whole batch, naming its position.
 		_, err = tk.TokenizeBatch(ctx, []tokenize.Item{{Value: "0101901234"}, {Value: tt.value}})
-		assert.ErrorIs(t, err, tokenize.ErrInvalidValue, "TokenizeBatch with a %s item: err = %v, want ErrInvalidValue naming item 2", tt.name, err)
-		assert.True(t, strings.Contains(err.Error(), "item 2: "), "TokenizeBatch with a %s item: err = %v, want ErrInvalidValue naming item 2", tt.name, err)
+		require.ErrorIs(t, err, tokenize.ErrInvalidValue, "TokenizeBatch with a %s item: err = %v, want ErrInvalidValue naming item 2", tt.name, err)
+		assert.ErrorContains(t, err, "item 2: ", "TokenizeBatch with a %s item: err = %v, want ErrInvalidValue naming item 2", tt.name, err)
 	}
 	_, err := tk.Tokenize(ctx, "0101901234", tokenize.ExpiresIn(-time.Second))
 	assert.Error(t, err, "Tokenize with a negative TTL succeeded")
 	_, err = tk.TokenizeBatch(ctx, make([]tokenize.Item, tokenize.MaxBatchSize+1))
 	require.Error(t, err, "TokenizeBatch of MaxBatchSize+1 items: err")
-	assert.True(t, strings.Contains(err.Error(), "larger than"), "TokenizeBatch of MaxBatchSize+1 items: err")
+	assert.ErrorContains(t, err, "larger than", "TokenizeBatch of MaxBatchSize+1 items: err")
 	n := store.puts.Load()
 	assert.Zero(t, n, "bad input reached the store: %d Put calls", n)
 	for _, tok := range []string{"", strings.Repeat("x", tokenize.MaxValueSize+1), "never-issued"} {
@@ -97,7 +97,7 @@ func TestTokenizeCollisionRetry(t *testing.T) {
 	store.collide.Store(1 << 30)
 	_, err = tk.Tokenize(ctx, "c")
 	require.Error(t, err, "Tokenize against endless collisions: err")
-	assert.True(t, strings.Contains(err.Error(), "colliding"), "Tokenize against endless collisions: err")
+	assert.ErrorContains(t, err, "colliding", "Tokenize against endless collisions: err")
 }
 
 func TestTokenizeStoreFailure(t *testing.T) {
@@ -109,7 +109,7 @@ func TestTokenizeStoreFailure(t *testing.T) {
 	tok, err := tk.Tokenize(ctx, "0101901234")
 	require.Error(t, err, "Tokenize with a failing store = %q, %v", tok, err)
 	require.Equal(t, "", tok, "Tokenize with a failing store = %q, %v", tok, err)
-	require.True(t, strings.Contains(err.Error(), "disk on fire"), "Tokenize with a failing store = %q, %v", tok, err)
+	require.ErrorContains(t, err, "disk on fire", "Tokenize with a failing store = %q, %v", tok, err)
 	// The same store without the fault: the value has no token yet, so a
 	// failed call left nothing behind that a later call would find.
 	store.failPut = nil
