@@ -1,0 +1,112 @@
+package piivet
+
+import (
+	"go/ast"
+	"go/types"
+	"slices"
+
+	"golang.org/x/tools/go/types/typeutil"
+)
+
+// sinks are the functions and methods that print or log their arguments,
+// by package path. A method is written "Type.Method".
+var sinks = map[string][]string{
+	"fmt": {"Print", "Printf", "Println", "Sprint", "Sprintf", "Sprintln", "Fprint", "Fprintf", "Fprintln",
+		"Errorf", "Append", "Appendf", "Appendln"},
+	"log": {"Print", "Printf", "Println", "Fatal", "Fatalf", "Fatalln", "Panic", "Panicf", "Panicln",
+		"Logger.Print", "Logger.Printf", "Logger.Println", "Logger.Fatal", "Logger.Fatalf", "Logger.Fatalln",
+		"Logger.Panic", "Logger.Panicf", "Logger.Panicln"},
+	"log/slog": {"Debug", "Info", "Warn", "Error", "Log", "DebugContext", "InfoContext", "WarnContext",
+		"ErrorContext", "Any", "Group", "AnyValue", "GroupValue", "With",
+		"Logger.Debug", "Logger.Info", "Logger.Warn", "Logger.Error", "Logger.Log", "Logger.DebugContext",
+		"Logger.InfoContext", "Logger.WarnContext", "Logger.ErrorContext", "Logger.With"},
+}
+
+// call reports arguments of a print or log call whose type holds
+// pii-tagged fields. A value passed through pii.Redacted has type
+// pii.RedactedValue, which holds none, so it is never reported. Types with
+// their own String, Format or Error method (for fmt and log) or LogValue
+// method (for slog) are trusted to print themselves.
+func (c *checker) call(call *ast.CallExpr) {
+	fn, _ := typeutil.Callee(c.pass.TypesInfo, call).(*types.Func)
+	if fn == nil || fn.Pkg() == nil {
+		return
+	}
+	path := fn.Pkg().Path()
+	name := fn.Name()
+	if sig, ok := fn.Type().(*types.Signature); ok && sig.Recv() != nil {
+		if n := named(elemType(sig.Recv().Type())); n != nil {
+			name = n.Obj().Name() + "." + name
+		}
+	}
+	if !slices.Contains(sinks[path], name) {
+		return
+	}
+	safe := []string{"String", "Format", "Error"}
+	if path == "log/slog" {
+		safe = []string{"LogValue"}
+	}
+	for _, arg := range call.Args {
+		t := c.pass.TypesInfo.TypeOf(arg)
+		if t == nil || hasMethod(t, safe) || !c.holdsTags(t, 0) {
+			continue
+		}
+		c.pass.Reportf(arg.Pos(), "%s holds pii-tagged fields and %s.%s prints them: pass pii.Redacted(v) instead",
+			types.TypeString(t, types.RelativeTo(c.pass.Pkg)), fn.Pkg().Name(), name)
+	}
+}
+
+func hasMethod(t types.Type, names []string) bool {
+	for _, typ := range []types.Type{t, types.NewPointer(t)} {
+		ms := types.NewMethodSet(typ)
+		for _, n := range names {
+			if ms.Lookup(nil, n) != nil {
+				return true
+			}
+		}
+		if _, isPtr := t.Underlying().(*types.Pointer); isPtr {
+			break
+		}
+	}
+	return false
+}
+
+// holdsTags reports whether a value of type t holds a struct field with a
+// pii tag other than "-", directly or through nested and embedded structs,
+// pointers, slices, arrays and maps, exported or not (fmt prints
+// unexported fields too).
+func (c *checker) holdsTags(t types.Type, depth int) bool {
+	if depth > maxDepth {
+		return false
+	}
+	t = types.Unalias(t)
+	if v, ok := c.tagged[t]; ok {
+		return v
+	}
+	c.tagged[t] = false // in progress: a cycle adds nothing
+	v := false
+	switch u := t.Underlying().(type) {
+	case *types.Pointer:
+		v = c.holdsTags(u.Elem(), depth+1)
+	case *types.Slice:
+		v = c.holdsTags(u.Elem(), depth+1)
+	case *types.Array:
+		v = c.holdsTags(u.Elem(), depth+1)
+	case *types.Map:
+		v = c.holdsTags(u.Key(), depth+1) || c.holdsTags(u.Elem(), depth+1)
+	case *types.Struct:
+		for i := range u.NumFields() {
+			if val, ok := lookupPII(u.Tag(i)); ok && val != "-" || c.holdsTags(u.Field(i).Type(), depth+1) {
+				v = true
+				break
+			}
+		}
+	}
+	switch {
+	case v, depth == 0:
+		c.tagged[t] = v
+	default:
+		delete(c.tagged, t) // may rest on a type still in progress
+	}
+	return v
+}
