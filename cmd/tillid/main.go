@@ -60,6 +60,7 @@ Usage:
   tillid rewrap        [flags]                 re-encrypt a table's protected columns under
                                                the primary keys, batched and resumable
   tillid vet           [flags] [packages]      report untagged personal data, bad tags, unsafe logs
+  tillid inventory     [flags] [packages]      render the Art. 30 record of processing from source
 
 Run "tillid keys -h" or "tillid rewrap -h" for flags.
 
@@ -97,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runRewrap(ctx, args[1:], stdout, stderr)
 	case "vet":
 		return runVet(ctx, args[1:], stdout, stderr)
+	case "inventory":
+		return runInventory(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "tillid: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage

@@ -52,7 +52,7 @@ func runVet(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	pkgs, err := inventory.Load("", *tests, fs.Args()...)
 	if err != nil {
-		fmt.Fprintln(stderr, "tillid vet:", err)
+		fmt.Fprintln(stderr, "tillid vet:", strings.TrimPrefix(err.Error(), "inventory: "))
 		return exitFailure
 	}
 	graph, err := checker.Analyze([]*analysis.Analyzer{piivet.Analyzer}, pkgs, nil)

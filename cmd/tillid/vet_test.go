@@ -23,6 +23,7 @@ func writeModule(t *testing.T, files map[string]string) string {
 		require.NoError(t, os.WriteFile(path, []byte(body), 0o644))
 	}
 	t.Chdir(dir)
+	t.Setenv("GOWORK", "off")
 	return dir
 }
 

@@ -11,7 +11,7 @@ import (
 )
 
 // ErrBuild is wrapped by Load's error when a package does not build.
-var ErrBuild = errors.New("inventory: packages do not build")
+var ErrBuild = errors.New("inventory: packages do not load or build")
 
 // maxBuildErrors bounds the build errors Load quotes.
 const maxBuildErrors = 20

@@ -123,8 +123,9 @@ func (p *Processing) set(o tag.Item) error {
 }
 
 // ParseRetention parses a retain= period: a positive whole number of days,
-// weeks or years ("90d", "26w", "2y"; a year is 365 days), or a positive Go
-// duration ("720h").
+// weeks or years ("90d", "26w", "2y"; a year is 365 days), or a Go duration
+// of at least an hour ("720h"), so that "2m" meant as two months is an
+// error and not two minutes.
 func ParseRetention(s string) (time.Duration, error) {
 	const day = 24 * time.Hour
 	units := map[byte]time.Duration{'d': day, 'w': 7 * day, 'y': 365 * day}
@@ -138,7 +139,10 @@ func ParseRetention(s string) (time.Duration, error) {
 		}
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
+	if err == nil && d < time.Hour {
+		return 0, fmt.Errorf("retain=%s: shorter than an hour; months are no unit (write 60d), and a Go duration must be 1h or more", s)
+	}
+	if err != nil {
 		return 0, fmt.Errorf("retain=%s: want days, weeks or years (90d, 26w, 2y) or a positive Go duration (720h)", s)
 	}
 	return d, nil
