@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/tillid/tillid/internal/tag"
@@ -136,8 +137,8 @@ func (p *Policy) Check(r *Register) []Violation {
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		a, b := out[i], out[j]
-		if a.Position != b.Position {
-			return a.Position < b.Position
+		if c := comparePositions(a.Position, b.Position); c != 0 {
+			return c < 0
 		}
 		if a.Path != b.Path {
 			return a.Path < b.Path
@@ -145,4 +146,17 @@ func (p *Policy) Check(r *Register) []Violation {
 		return a.Rule < b.Rule
 	})
 	return out
+}
+
+// comparePositions orders file:line positions by file, then by line as a
+// number (a.go:9 before a.go:10).
+func comparePositions(a, b string) int {
+	fa, la, _ := strings.Cut(a, ":")
+	fb, lb, _ := strings.Cut(b, ":")
+	if fa != fb {
+		return strings.Compare(fa, fb)
+	}
+	na, _ := strconv.Atoi(la)
+	nb, _ := strconv.Atoi(lb)
+	return na - nb
 }
