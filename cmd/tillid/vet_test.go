@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -84,4 +85,29 @@ func TestIsVetTool(t *testing.T) {
 	assert.True(t, isVetTool([]string{"-piivet", "/tmp/x/vet.cfg"}))
 	assert.False(t, isVetTool([]string{"vet", "./..."}))
 	assert.False(t, isVetTool(nil))
+}
+
+// TestGoVetVettool builds tillid and runs it as go vet's -vettool: go vet
+// speaks unitchecker's protocol (-V=full, -flags, one .cfg per package).
+func TestGoVetVettool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the tillid binary")
+	}
+	src, err := os.Getwd()
+	require.NoError(t, err)
+	bin := filepath.Join(t.TempDir(), "tillid")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = src
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	writeModule(t, map[string]string{
+		"a.go": "package a\n\nimport \"fmt\"\n\ntype Customer struct {\n\tID    string `pii:\"-\"`\n\tEmail string `pii:\"encrypt\"`\n\tPhone string\n}\n\nfunc Show(c Customer) { fmt.Println(c) }\n",
+	})
+	vet := exec.Command("go", "vet", "-vettool="+bin, "./...")
+	out, err = vet.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "go vet must fail: %s", out)
+	assert.Contains(t, string(out), "a.go:8:2: Phone looks like personal data (contact)")
+	assert.Contains(t, string(out), "a.go:11:37: Customer holds pii-tagged fields and fmt.Println prints them")
 }

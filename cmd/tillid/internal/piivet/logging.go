@@ -26,7 +26,8 @@ var sinks = map[string][]string{
 // pii-tagged fields. A value passed through pii.Redacted has type
 // pii.RedactedValue, which holds none, so it is never reported. Types with
 // their own String, Format or Error method (for fmt and log) or LogValue
-// method (for slog) are trusted to print themselves.
+// method (for slog) are trusted to print themselves. Values already held in
+// an interface (an any variable, an ...any spread) are not seen.
 func (c *checker) call(call *ast.CallExpr) {
 	fn, _ := typeutil.Callee(c.pass.TypesInfo, call).(*types.Func)
 	if fn == nil || fn.Pkg() == nil {
@@ -56,16 +57,13 @@ func (c *checker) call(call *ast.CallExpr) {
 	}
 }
 
+// hasMethod reports whether the method set of t itself has one of names:
+// fmt calls a String method declared on *T only for a *T, never for a T.
 func hasMethod(t types.Type, names []string) bool {
-	for _, typ := range []types.Type{t, types.NewPointer(t)} {
-		ms := types.NewMethodSet(typ)
-		for _, n := range names {
-			if ms.Lookup(nil, n) != nil {
-				return true
-			}
-		}
-		if _, isPtr := t.Underlying().(*types.Pointer); isPtr {
-			break
+	ms := types.NewMethodSet(t)
+	for _, n := range names {
+		if ms.Lookup(nil, n) != nil {
+			return true
 		}
 	}
 	return false

@@ -44,6 +44,12 @@ type SafeCustomer Customer
 
 func (SafeCustomer) String() string { return "customer" }
 
+type PtrStringer Customer
+
+func (*PtrStringer) String() string { return "customer" }
+
+type CustomerAlias = Customer
+
 type LogCustomer Customer
 
 func (LogCustomer) LogValue() slog.Value { return slog.StringValue("customer") }
