@@ -88,7 +88,7 @@ var safeguards = map[string]string{
 // invalid, Build returns no register and an error wrapping ErrInvalidTags
 // that lists every invalid tag with its position.
 func Build(pkgs []*packages.Package, dir string) (*Register, error) {
-	b := &builder{dir: dir, holds: map[types.Type]bool{}}
+	b := &builder{dir: dir}
 	var named []*types.TypeName
 	seenPkg := map[string]bool{}
 	for _, p := range pkgs {
@@ -116,7 +116,7 @@ func Build(pkgs []*packages.Package, dir string) (*Register, error) {
 			b.alias(tn, seenPkg)
 			continue
 		}
-		if _, ok := tn.Type().Underlying().(*types.Struct); ok && b.holdsTags(tn.Type(), 0) {
+		if _, ok := tn.Type().Underlying().(*types.Struct); ok && b.tagged.Holds(tn.Type()) {
 			cands = append(cands, tn)
 		}
 	}
@@ -160,11 +160,11 @@ func Build(pkgs []*packages.Package, dir string) (*Register, error) {
 }
 
 type builder struct {
-	dir   string
-	fset  *token.FileSet
-	reg   Register
-	errs  []string
-	holds map[types.Type]bool
+	dir    string
+	fset   *token.FileSet
+	reg    Register
+	errs   []string
+	tagged TaggedTypes
 }
 
 func qualified(tn *types.TypeName) string {
@@ -202,7 +202,7 @@ func compact(s []string) []string {
 // another module), so that nothing it holds goes unlisted.
 func (b *builder) alias(tn *types.TypeName, ours map[string]bool) {
 	target := types.Unalias(tn.Type())
-	if !b.holdsTags(target, 0) {
+	if !b.tagged.Holds(target) {
 		return
 	}
 	if n, ok := target.(*types.Named); ok && n.Obj().Pkg() != nil && ours[n.Obj().Pkg().Path()] {
@@ -248,42 +248,6 @@ func reachable(t types.Type) []*types.TypeName {
 
 // maxDepth bounds walks through nested types.
 const maxDepth = 64
-
-// holdsTags reports whether t holds a field with a pii tag other than "-".
-func (b *builder) holdsTags(t types.Type, depth int) bool {
-	if depth > maxDepth {
-		return false
-	}
-	t = types.Unalias(t)
-	if v, ok := b.holds[t]; ok {
-		return v
-	}
-	b.holds[t] = false
-	v := false
-	switch u := t.Underlying().(type) {
-	case *types.Pointer:
-		v = b.holdsTags(u.Elem(), depth+1)
-	case *types.Slice:
-		v = b.holdsTags(u.Elem(), depth+1)
-	case *types.Array:
-		v = b.holdsTags(u.Elem(), depth+1)
-	case *types.Map:
-		v = b.holdsTags(u.Elem(), depth+1)
-	case *types.Struct:
-		for i := range u.NumFields() {
-			if raw, ok := reflect.StructTag(u.Tag(i)).Lookup("pii"); ok && raw != "-" || b.holdsTags(u.Field(i).Type(), depth+1) {
-				v = true
-				break
-			}
-		}
-	}
-	if v || depth == 0 {
-		b.holds[t] = v
-	} else {
-		delete(b.holds, t)
-	}
-	return v
-}
 
 func (b *builder) position(pos token.Pos) string {
 	p := b.fset.Position(pos)
@@ -429,7 +393,7 @@ func (b *builder) descend(w *walk, t types.Type, path string, def Processing, su
 	t = types.Unalias(t)
 	switch t.Underlying().(type) {
 	case *types.Struct:
-		if b.holdsTags(t, 0) {
+		if b.tagged.Holds(t) {
 			b.walkStruct(w, t, path, def, subject, subjectPrefix)
 		}
 	case *types.Interface:

@@ -37,7 +37,7 @@ func run(pass *analysis.Pass) (any, error) {
 			skipNames[tf] = true
 		}
 	}
-	c := &checker{pass: pass, tagged: map[types.Type]bool{}}
+	c := &checker{pass: pass}
 	insp.WithStack([]ast.Node{(*ast.StructType)(nil), (*ast.CallExpr)(nil)}, func(n ast.Node, push bool, stack []ast.Node) bool {
 		if !push {
 			return true
@@ -58,7 +58,7 @@ const maxDepth = 64
 
 type checker struct {
 	pass   *analysis.Pass
-	tagged map[types.Type]bool // memo of holdsTags; false while in progress
+	tagged inventory.TaggedTypes
 }
 
 // structName names the struct type at the top of stack by the type and the

@@ -49,7 +49,7 @@ func (c *checker) call(call *ast.CallExpr) {
 	}
 	for _, arg := range call.Args {
 		t := c.pass.TypesInfo.TypeOf(arg)
-		if t == nil || hasMethod(t, safe) || !c.holdsTags(t, 0) {
+		if t == nil || hasMethod(t, safe) || !c.tagged.Holds(t) {
 			continue
 		}
 		c.pass.Reportf(arg.Pos(), "%s holds pii-tagged fields and %s.%s prints them: pass pii.Redacted(v) instead",
@@ -67,44 +67,4 @@ func hasMethod(t types.Type, names []string) bool {
 		}
 	}
 	return false
-}
-
-// holdsTags reports whether a value of type t holds a struct field with a
-// pii tag other than "-", directly or through nested and embedded structs,
-// pointers, slices, arrays and maps, exported or not (fmt prints
-// unexported fields too).
-func (c *checker) holdsTags(t types.Type, depth int) bool {
-	if depth > maxDepth {
-		return false
-	}
-	t = types.Unalias(t)
-	if v, ok := c.tagged[t]; ok {
-		return v
-	}
-	c.tagged[t] = false // in progress: a cycle adds nothing
-	v := false
-	switch u := t.Underlying().(type) {
-	case *types.Pointer:
-		v = c.holdsTags(u.Elem(), depth+1)
-	case *types.Slice:
-		v = c.holdsTags(u.Elem(), depth+1)
-	case *types.Array:
-		v = c.holdsTags(u.Elem(), depth+1)
-	case *types.Map:
-		v = c.holdsTags(u.Key(), depth+1) || c.holdsTags(u.Elem(), depth+1)
-	case *types.Struct:
-		for i := range u.NumFields() {
-			if val, ok := lookupPII(u.Tag(i)); ok && val != "-" || c.holdsTags(u.Field(i).Type(), depth+1) {
-				v = true
-				break
-			}
-		}
-	}
-	switch {
-	case v, depth == 0:
-		c.tagged[t] = v
-	default:
-		delete(c.tagged, t) // may rest on a type still in progress
-	}
-	return v
 }
