@@ -33,9 +33,14 @@ type Policy struct {
 
 // Rule is one rule of a Policy.
 type Rule struct {
-	Name       string   `json:"name"`
-	Classes    []string `json:"classes,omitempty"`
-	Require    []string `json:"require,omitempty"`
+	// Name names the rule in violations; names are distinct.
+	Name string `json:"name"`
+	// Classes are the class= categories the rule applies to; empty means
+	// every field.
+	Classes []string `json:"classes,omitempty"`
+	// Require are attributes a field must all have.
+	Require []string `json:"require,omitempty"`
+	// RequireAny are attributes a field must have one of.
 	RequireAny []string `json:"require_any,omitempty"`
 }
 
@@ -48,6 +53,7 @@ type Violation struct {
 	AnyOf    bool     // Missing is require_any: one of them would do
 }
 
+// String writes v as "file:line: path: rule NAME: needs ...".
 func (v Violation) String() string {
 	need := "needs " + strings.Join(v.Missing, " and ")
 	if v.AnyOf {

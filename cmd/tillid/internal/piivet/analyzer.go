@@ -93,7 +93,7 @@ func (c *checker) structType(st *ast.StructType, name string, checkNames bool) {
 		if hasTag {
 			if isBlank(f) {
 				defaults++
-				c.checkDefaults(f, raw, defaults)
+				c.checkDefaults(f, raw, defaults, st2)
 				continue
 			}
 			c.checkTag(f, raw, typ, st2)
@@ -146,18 +146,21 @@ func piiTag(f *ast.Field) (string, bool) {
 	return lookupPII(s)
 }
 
-func (c *checker) checkDefaults(f *ast.Field, raw string, n int) {
+func (c *checker) checkDefaults(f *ast.Field, raw string, n int, st *types.Struct) {
 	if n > 1 {
 		c.pass.Reportf(f.Tag.Pos(), "a struct has one struct-level pii default (a blank field); merge this one into the first")
 		return
 	}
 	t, err := tag.Parse(raw)
+	var p inventory.Processing
 	if err == nil {
-		_, err = inventory.ParseDefaults(t)
+		p, err = inventory.ParseDefaults(t)
 	}
 	if err != nil {
 		c.pass.Reportf(f.Tag.Pos(), "invalid struct-level pii default: %v", err)
+		return
 	}
+	c.checkFrom(f.Tag.Pos(), raw, p.From, st)
 }
 
 // unsupportedKind returns what makes t impossible to protect (a channel, a
@@ -223,39 +226,74 @@ func (c *checker) checkTag(f *ast.Field, raw string, typ types.Type, st *types.S
 	if o, ok := t.Option("aad"); ok {
 		refs = append(refs, "aad="+o.Value)
 	}
-	if p.From != "" {
-		refs = append(refs, "from="+p.From)
-	}
 	for _, ref := range refs {
 		_, name, _ := strings.Cut(ref, "=")
-		if !hasField(st, name, 0) {
+		if _, ok := fieldType(st, name, 0); !ok {
 			c.pass.Reportf(pos, "pii tag %q: %s names no field of this struct", raw, ref)
 		}
 	}
+	c.checkFrom(pos, raw, p.From, st)
 }
 
-// hasField reports whether st has a field called name, promoted fields of
-// embedded structs included.
-func hasField(st *types.Struct, name string, depth int) bool {
+// fieldType returns the type of st's field called name, promoted fields of
+// embedded structs included, and whether there is one.
+func fieldType(st *types.Struct, name string, depth int) (types.Type, bool) {
 	if depth > maxDepth {
-		return false
+		return nil, false
 	}
 	for i := range st.NumFields() {
 		f := st.Field(i)
 		if f.Name() == name {
-			return true
+			return f.Type(), true
 		}
 		if f.Embedded() {
 			t := f.Type()
 			if p, ok := t.Underlying().(*types.Pointer); ok {
 				t = p.Elem()
 			}
-			if inner, ok := t.Underlying().(*types.Struct); ok && hasField(inner, name, depth+1) {
-				return true
+			if inner, ok := t.Underlying().(*types.Struct); ok {
+				if ft, ok := fieldType(inner, name, depth+1); ok {
+					return ft, true
+				}
 			}
 		}
 	}
+	return nil, false
+}
+
+// isTime reports whether t can hold the time a retention period counts
+// from: time.Time, sql.NullTime or pii.Value[time.Time], or a pointer to
+// one.
+func isTime(t types.Type) bool {
+	if p, ok := types.Unalias(t).(*types.Pointer); ok {
+		t = p.Elem()
+	}
+	n := named(t)
+	if n == nil || n.Obj().Pkg() == nil {
+		return false
+	}
+	switch path, name := n.Obj().Pkg().Path(), n.Obj().Name(); {
+	case path == "time" && name == "Time", path == "database/sql" && name == "NullTime":
+		return true
+	case path == "github.com/tillid/tillid/pii" && name == "Value":
+		return n.TypeArgs().Len() == 1 && isTime(n.TypeArgs().At(0))
+	}
 	return false
+}
+
+// checkFrom reports a from= that names no field of st, or one that holds
+// no time.
+func (c *checker) checkFrom(pos token.Pos, raw, from string, st *types.Struct) {
+	if st == nil || from == "" {
+		return
+	}
+	ft, ok := fieldType(st, from, 0)
+	switch {
+	case !ok:
+		c.pass.Reportf(pos, "pii tag %q: from=%s names no field of this struct", raw, from)
+	case !isTime(ft):
+		c.pass.Reportf(pos, "pii tag %q: from=%s is a %s; retention counts from a time.Time, sql.NullTime or pii.Value[time.Time]", raw, from, types.TypeString(ft, types.RelativeTo(c.pass.Pkg)))
+	}
 }
 
 func lookupPII(structTag string) (string, bool) { return reflect.StructTag(structTag).Lookup("pii") }

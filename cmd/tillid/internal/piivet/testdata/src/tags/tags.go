@@ -45,6 +45,14 @@ type TwoDefaults struct {
 	_ struct{} `pii:"basis=contract"` // want `one struct-level pii default`
 }
 
+type Retention struct {
+	_       struct{} `pii:"purpose=a,from=Missing"` // want `from=Missing names no field`
+	Created string
+	Signed  *time.Time
+	A       string `pii:"encrypt,retain=1y,from=Created"` // want `from=Created is a string; retention counts from a time.Time`
+	B       string `pii:"encrypt,retain=1y,from=Signed"`
+}
+
 type Embedded struct {
 	Inner
 	Email string `pii:"encrypt,aad=RecordID"` // RecordID is promoted from Inner
