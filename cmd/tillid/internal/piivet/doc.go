@@ -19,7 +19,11 @@
 //     their Context forms and *slog.Logger's, With, Any, Group, AnyValue,
 //     GroupValue) without pii.Redacted. Types with their own String, Format
 //     or Error method (fmt, log) or LogValue method (slog) are trusted.
-//     Values passed as ...any spreads are not seen.
+//     Values passed as ...any spreads are not seen. A single field tagged
+//     encrypt, deterministic or redact (which hold plaintext before Protect
+//     and after Reveal) passed to log, log/slog or fmt.Errorf is reported
+//     too; fmt's other functions may show a revealed field on purpose (a
+//     page, an export) and are not.
 //
 // # How names are read
 //

@@ -69,7 +69,15 @@ func calls(ctx context.Context, c Customer, o *Order, s Shipment, n *Node, cs []
 	slog.With("c", c).Info("x")                      // want `slog.With`
 	fmt.Println(Box[Customer]{Item: c})              // want `Box\[Customer\] holds`
 
+	_ = fmt.Errorf("mail %s", c.Email)       // want `Email is a pii:"encrypt" field and fmt.Errorf prints its plaintext`
+	slog.Info("x", "email", (o.buyer.Email)) // want `Email is a pii:"encrypt" field and slog.Info`
+	log.Println(n.Email)                     // want `Email is a pii:"redact" field`
+	type wrap struct{ Customer }
+	log.Print(wrap{c}.Email) // want `Email is a pii:"encrypt" field`
+
 	// Not reported:
+	fmt.Println(c.ID, o.ID)
+	fmt.Printf("%s <%s>\n", c.Email, n.Email) // shown on purpose, as on a page
 	fmt.Println(pii.Redacted(c))
 	slog.Info("saved", "customer", pii.Redacted(o))
 	fmt.Println(c.ID, Untagged{}, Line{}, Box[Line]{})
