@@ -56,9 +56,11 @@
 // listed where they are instantiated, and with their type parameters
 // (Pair[K, V]) when no listed type instantiates them. Types of other
 // packages and modules are walked into (Field.DeclaredIn names them).
+// Types declared inside functions are listed as pkg.Func.Type.
 // Notes, never silence, cover what the types cannot show: aliases (listed
 // under the type they name when it is ours, else under the alias), type
-// parameters, interface fields (pii walks what they hold at run time) and
-// recursive types. Invalid tags and packages that do not build are errors:
+// parameters, interface fields (pii walks what they hold at run time),
+// recursive types, and anonymous struct types outside named types whose
+// own fields are tagged (var x struct{...}). Invalid tags and packages that do not build are errors:
 // no partial register is returned.
 package inventory

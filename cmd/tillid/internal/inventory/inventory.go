@@ -3,6 +3,7 @@ package inventory
 import (
 	"errors"
 	"fmt"
+	"go/ast"
 	"go/token"
 	"go/types"
 	"path/filepath"
@@ -146,6 +147,12 @@ func Build(pkgs []*packages.Package, dir string) (*Register, error) {
 			expand(c)
 		}
 	}
+	for _, p := range pkgs {
+		if p.Types != nil && !strings.HasSuffix(p.PkgPath, ".test") && p.TypesInfo != nil {
+			b.fset = p.Fset
+			b.local(p)
+		}
+	}
 	if len(b.errs) > 0 {
 		sort.Strings(b.errs)
 		return nil, fmt.Errorf("%w (%d; nothing was registered):\n  %s", ErrInvalidTags, len(b.errs), strings.Join(b.errs, "\n  "))
@@ -165,6 +172,72 @@ type builder struct {
 	reg    Register
 	errs   []string
 	tagged TaggedTypes
+}
+
+// local lists the struct types declared inside functions, which are in
+// no package scope, under pkg.Func.Type (pkg.Type.Method.Type for
+// methods), and notes anonymous struct types with tagged fields outside
+// named types (var x struct{...}), whose fields have no path to list.
+func (b *builder) local(p *packages.Package) {
+	var scan func(n ast.Node, fn string)
+	scan = func(n ast.Node, fn string) {
+		ast.Inspect(n, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.TypeSpec:
+				tn, ok := p.TypesInfo.Defs[n.Name].(*types.TypeName)
+				if ok && !tn.IsAlias() && b.tagged.Holds(tn.Type()) && fn != "" {
+					b.walkRoot(tn, p.PkgPath+"."+fn+"."+tn.Name()+typeParams(tn))
+				}
+				return false
+			case *ast.StructType:
+				if st, ok := p.TypesInfo.TypeOf(n).(*types.Struct); ok && tagsOwn(st) {
+					b.reg.Notes = append(b.reg.Notes, fmt.Sprintf("%s: an anonymous struct type with pii-tagged fields: they have no Go path to list; give the type a name", b.position(n.Pos())))
+				}
+				return false
+			}
+			return true
+		})
+	}
+	for _, f := range p.Syntax {
+		for _, decl := range f.Decls {
+			switch d := decl.(type) {
+			case *ast.FuncDecl:
+				if d.Body == nil {
+					continue
+				}
+				fn := d.Name.Name
+				if d.Recv != nil && len(d.Recv.List) == 1 {
+					if n := named(p.TypesInfo.TypeOf(d.Recv.List[0].Type)); n != nil {
+						fn = n.Obj().Name() + "." + fn
+					}
+				}
+				scan(d.Body, fn)
+			case *ast.GenDecl:
+				if d.Tok == token.VAR {
+					scan(d, "")
+				}
+			}
+		}
+	}
+}
+
+// tagsOwn reports whether a field of st itself has a pii tag other than
+// "-" (a named type it holds is listed under its own name).
+func tagsOwn(st *types.Struct) bool {
+	for i := range st.NumFields() {
+		if raw, ok := reflect.StructTag(st.Tag(i)).Lookup("pii"); ok && raw != "-" {
+			return true
+		}
+	}
+	return false
+}
+
+func named(t types.Type) *types.Named {
+	if p, ok := types.Unalias(t).(*types.Pointer); ok {
+		t = p.Elem()
+	}
+	n, _ := types.Unalias(t).(*types.Named)
+	return n
 }
 
 func qualified(tn *types.TypeName) string {

@@ -91,6 +91,10 @@ func TestBuild(t *testing.T) {
 		{"example.com/shop.Mailing.Zip", nil, "an alias of another module's type"},
 		{"example.com/shop.Node.Diagnosis", nil, "a recursive type"},
 		{"example.com/shop/billing.Invoice.Holder", nil, "a second package"},
+		{"example.com/shop.Export.row.Email", func(f inventory.Field) {
+			assert.Equal(t, []string{"export"}, f.Purposes)
+			assert.Equal(t, "row", f.Type)
+		}, "a type declared inside a function"},
 	}
 	for _, tt := range tests {
 		f, ok := got[tt.path]
@@ -104,6 +108,7 @@ func TestBuild(t *testing.T) {
 	assert.Contains(t, reg.Notes, "example.com/shop.Client is an alias of example.com/shop.Customer: its fields are listed under that type")
 	assert.Contains(t, reg.Notes, "example.com/shop.Node.Next: recursive type example.com/shop.Node, whose fields are listed once above this path")
 	assert.Contains(t, reg.Notes, "example.com/shop.Pair[K, V].Value: type parameter V: what it holds is listed where the type is instantiated")
+	assert.Contains(t, reg.Notes, "shop.go:89: an anonymous struct type with pii-tagged fields: they have no Go path to list; give the type a name")
 	assert.Contains(t, reg.Notes, "example.com/shop.Customer.Extra: an interface (any): pii walks the value it holds at run time, which the source does not show")
 }
 

@@ -76,3 +76,22 @@ type Pair[K comparable, V any] struct {
 	Key   K `pii:"encrypt,class=identity"`
 	Value V
 }
+
+// Export declares a type inside a function: listed as shop.Export.row.
+func Export(c Customer) any {
+	type row struct {
+		Email string `pii:"encrypt,class=contact,purpose=export,basis=legitimate_interests"`
+	}
+	return row{Email: c.Email}
+}
+
+// settings is an anonymous struct with a tagged field: noted, not listed.
+var settings struct {
+	Admin string `pii:"encrypt,class=contact"`
+}
+
+// Respond holds a tagged type in an anonymous struct: Customer is listed
+// under its own name, so nothing is noted.
+func Respond(c Customer) any {
+	return struct{ Who Customer }{c}
+}
