@@ -108,12 +108,22 @@ func runVet(_ context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // isVetTool reports whether the command line is go vet's call of a
-// -vettool: "-V=full", "-flags", or flags and one *.cfg file.
+// -vettool: "-V=full", "-flags", or flags and then one *.cfg file. No
+// tillid command starts with a flag, so none is taken for it.
 func isVetTool(args []string) bool {
 	if len(args) == 0 {
 		return false
 	}
-	return args[0] == "-V=full" || args[0] == "-flags" || strings.HasSuffix(args[len(args)-1], ".cfg")
+	if len(args) == 1 && (args[0] == "-V=full" || args[0] == "-flags") {
+		return true
+	}
+	last := len(args) - 1
+	for _, a := range args[:last] {
+		if !strings.HasPrefix(a, "-") {
+			return false
+		}
+	}
+	return strings.HasSuffix(args[last], ".cfg")
 }
 
 // runVetTool serves go vet -vettool=tillid with unitchecker; it does not

@@ -83,7 +83,9 @@ func TestIsVetTool(t *testing.T) {
 	assert.True(t, isVetTool([]string{"-V=full"}))
 	assert.True(t, isVetTool([]string{"-flags"}))
 	assert.True(t, isVetTool([]string{"-piivet", "/tmp/x/vet.cfg"}))
+	assert.True(t, isVetTool([]string{"/tmp/x/vet.cfg"}))
 	assert.False(t, isVetTool([]string{"vet", "./..."}))
+	assert.False(t, isVetTool([]string{"keys", "list", "-store", "x.cfg"}), "a command, not go vet")
 	assert.False(t, isVetTool(nil))
 }
 
