@@ -112,9 +112,9 @@ func TestKeysCommands(t *testing.T) {
 				assert.NotNil(t, r.Created, "list -json row %+v", r)
 				assert.Equal(t, want == "Enabled", r.Primary, "list -json row %+v", r)
 			}
-			// The daead kind is separate.
-			code, _, _ = cli(t, "keys", "rotate", store, loc, "-kind", "daead", "crm")
-			assert.Equal(t, exitOK, code, "rotate -kind daead failed")
+			// The daead kind is separate: created beside the aead keyset.
+			code, _, _ = cli(t, "keys", "create", store, loc, "-kind", "daead", "crm")
+			assert.Equal(t, exitOK, code, "create -kind daead failed")
 		})
 	}
 }
