@@ -86,7 +86,10 @@ func newSQLStore(db sqlBackend, kek tink.AEAD, cfg storeConfig) *SQLStore {
 // Keyset returns the keyset name/kind, from memory while its cache TTL
 // lasts, and otherwise read from the table and unwrapped under the KEK;
 // the same *Keyset is returned until the keyset changes. A keyset that does
-// not exist is created with one primary key and stored first. It returns
+// not exist is [ErrKeysetNotFound] (which wraps [ErrKeyNotFound]), so that a
+// mistyped key name fails instead of making keys no other instance has;
+// only a store opened with [WithCreateMissing] creates it, with one primary
+// key, and stores it first. It returns
 // [ErrInvalidKind] for KindUnknown, [ErrKeyNotFound] for an invalid name,
 // [ErrKMSUnavailable] (and the context's error when ctx ended) when the KEK
 // could not be called, [ErrWrongKEK] when the row does not decrypt under
@@ -201,14 +204,18 @@ func (s *SQLStore) Refresh(ctx context.Context, name string, kind Kind) (*Keyset
 	return v.(*Keyset), nil
 }
 
-// refresh reads keyset id from the table, unwraps it and caches it, or
-// creates it when the table has no such row.
+// refresh reads keyset id from the table, unwraps it and caches it, or,
+// when the table has no such row, creates it with [WithCreateMissing] and
+// returns [ErrKeysetNotFound] without.
 func (s *SQLStore) refresh(ctx context.Context, id KeysetID) (*Keyset, error) {
 	row, found, err := s.db.load(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("keys: reading keyset %s: %w", id, err)
 	}
 	if !found {
+		if !s.cfg.createMissing {
+			return nil, s.missingKeyset(id)
+		}
 		return s.change(ctx, id, true, noop)
 	}
 	s.mu.RLock()
@@ -269,6 +276,9 @@ func (s *SQLStore) change(ctx context.Context, id KeysetID, create bool, fn muta
 			return nil, fmt.Errorf("keys: reading keyset %s: %w", id, err)
 		}
 		var old *Keyset
+		if !found && !create {
+			return nil, s.missingKeyset(id)
+		}
 		if found {
 			s.mu.RLock()
 			prev := s.cache[id]
@@ -316,9 +326,10 @@ func (s *SQLStore) change(ctx context.Context, id KeysetID, create bool, fn muta
 	return nil, fmt.Errorf("keys: keyset %s: %d attempts met concurrent changes; try again", id, maxChangeAttempts)
 }
 
-// Rotate adds a new key to the keyset name/kind and makes it the primary
-// (creating the keyset first if it does not exist), and returns the new key
-// ID. A rotation by another process at the same time is kept too. Other
+// Rotate adds a new key to the keyset name/kind and makes it the primary,
+// and returns the new key ID. A keyset that does not exist is
+// [ErrKeysetNotFound], unless the store was opened with
+// [WithCreateMissing]: then it is created first. A rotation by another process at the same time is kept too. Other
 // processes use the new key within their cache TTL; until then they keep
 // protecting under the old primary, and values under either key reveal
 // everywhere once the TTL has passed. It returns the errors of
@@ -330,8 +341,14 @@ func (s *SQLStore) Rotate(ctx context.Context, name string, kind Kind) (uint32, 
 
 	var newID uint32
 	id := KeysetID{name, kind}
-	_, err := s.change(ctx, id, true, rotate(id, s.cfg.now(), &newID))
+	_, err := s.change(ctx, id, s.cfg.createMissing, rotate(id, s.cfg.now(), &newID))
 	return newID, err
+}
+
+// missingKeyset is the error for keyset id, which the table does not hold
+// and the store may not create.
+func (s *SQLStore) missingKeyset(id KeysetID) error {
+	return fmt.Errorf("keys: keyset table %s has no keyset %s (check the key name and kind; tillid keys create makes one): %w", s.cfg.table, id, ErrKeysetNotFound)
 }
 
 // Disable disables key keyID of keyset name/kind, as [Store.Disable] does.

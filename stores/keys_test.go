@@ -31,8 +31,12 @@ import (
 // several processes would.
 type sqlDB struct {
 	name string
-	// open returns a new store over a new connection pool to the database.
+	// open returns a new store over a new connection pool to the database,
+	// opened with keys.WithCreateMissing, as tests and development do.
 	open func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) *keys.SQLStore
+	// openStrict is open without keys.WithCreateMissing, as a service opens
+	// its store.
+	openStrict func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) (*keys.SQLStore, error)
 	// version reads the stored version of a keyset, to check that a failed
 	// change wrote nothing.
 	version func(t *testing.T, name, kind string) int64
@@ -50,9 +54,12 @@ func sqliteDB(t *testing.T) sqlDB {
 	return sqlDB{
 		name: "sqlite",
 		open: func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) *keys.SQLStore {
-			s, err := keys.OpenSQLite(ctx, connect(t), kek, opts...)
+			s, err := keys.OpenSQLite(ctx, connect(t), kek, append([]keys.StoreOption{keys.WithCreateMissing()}, opts...)...)
 			require.NoError(t, err)
 			return s
+		},
+		openStrict: func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) (*keys.SQLStore, error) {
+			return keys.OpenSQLite(ctx, connect(t), kek, opts...)
 		},
 		version: func(t *testing.T, name, kind string) int64 {
 			var v int64
@@ -77,9 +84,12 @@ func postgresDB(t *testing.T) sqlDB {
 	return sqlDB{
 		name: "postgres",
 		open: func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) *keys.SQLStore {
-			s, err := keys.OpenPostgres(ctx, connect(t), kek, opts...)
+			s, err := keys.OpenPostgres(ctx, connect(t), kek, append([]keys.StoreOption{keys.WithCreateMissing()}, opts...)...)
 			require.NoError(t, err)
 			return s
+		},
+		openStrict: func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) (*keys.SQLStore, error) {
+			return keys.OpenPostgres(ctx, connect(t), kek, opts...)
 		},
 		version: func(t *testing.T, name, kind string) int64 {
 			var v int64
@@ -514,7 +524,7 @@ func TestSQLListAndOptions(t *testing.T) {
 	}
 	_, err := keys.OpenSQLite(ctx, db, nil)
 	assert.ErrorIs(t, err, keys.ErrInvalidKEK, "OpenSQLite(nil KEK)")
-	s, err := keys.OpenSQLite(ctx, db, kek, keys.WithTable("other_keys"))
+	s, err := keys.OpenSQLite(ctx, db, kek, keys.WithTable("other_keys"), keys.WithCreateMissing())
 	require.NoError(t, err)
 	_, err = s.Keyset(ctx, "x", keys.KindAEAD)
 	require.NoError(t, err)
@@ -563,5 +573,51 @@ func TestSQLRefreshOnUnknownKey(t *testing.T) {
 		}
 		n := kek.decrypt.Load() - before
 		assert.Zero(t, n, "50 values with unknown key IDs made %d KEK calls, want 0", n)
+	})
+}
+
+// A SQL store opened without WithCreateMissing, as a service opens it,
+// makes no keyset: a missing keyset is ErrKeysetNotFound from Keyset and
+// Rotate, and the table stays as it was. Keysets made by a provisioning
+// store (tillid keys create) serve it.
+func TestSQLNoKeysetsWithoutCreateMissing(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, db sqlDB) {
+		kek, err := keys.NewLocalKEK(newKEK(t))
+		require.NoError(t, err)
+		service, err := db.openStrict(t, kek)
+		require.NoError(t, err, "opening an empty database creates its table, no keyset")
+		tests := []struct {
+			name    string
+			call    func() error
+			wantErr error
+			reason  string
+		}{
+			{"Keyset of a missing keyset", func() error { _, err := service.Keyset(ctx, "default", keys.KindAEAD); return err }, keys.ErrKeysetNotFound, "a mistyped name must not make keys no other instance has"},
+			{"Keyset is also ErrKeyNotFound", func() error { _, err := service.Keyset(ctx, "default", keys.KindPRF); return err }, keys.ErrKeyNotFound, "callers that branch on ErrKeyNotFound keep working"},
+			{"Rotate of a missing keyset", func() error { _, err := service.Rotate(ctx, "default", keys.KindAEAD); return err }, keys.ErrKeysetNotFound, "rotating a typo must not make a keyset"},
+			{"Disable in a missing keyset", func() error { return service.Disable(ctx, "default", keys.KindAEAD, 1) }, keys.ErrKeysetNotFound, "the keyset is named before the key"},
+			{"Refresh of a missing keyset", func() error { _, err := service.Refresh(ctx, "default", keys.KindAEAD); return err }, keys.ErrKeysetNotFound, "Refresh reads the same rows"},
+		}
+		for _, tt := range tests {
+			err := tt.call()
+			assert.ErrorIs(t, err, tt.wantErr, "%s: %s", tt.name, tt.reason)
+			if assert.Error(t, err, tt.name) {
+				assert.Contains(t, err.Error(), "tillid_keysets", "%s: the error names the table", tt.name)
+			}
+		}
+		assert.Zero(t, db.version(t, "default", "aead"), "a refused keyset was written")
+		list, err := service.List(ctx)
+		require.NoError(t, err)
+		assert.Empty(t, list, "List after refused keysets")
+
+		// Provisioned by another store, the keyset serves the service.
+		id, err := db.open(t, kek).Rotate(ctx, "default", keys.KindAEAD)
+		require.NoError(t, err, "Rotate with WithCreateMissing creates the keyset")
+		ks, err := service.Keyset(ctx, "default", keys.KindAEAD)
+		require.NoError(t, err, "Keyset after provisioning")
+		assert.Equal(t, id, ks.PrimaryKeyID(), "the service sees the provisioned primary")
+		_, err = service.Rotate(ctx, "default", keys.KindAEAD)
+		assert.NoError(t, err, "Rotate of an existing keyset needs no option")
 	})
 }
