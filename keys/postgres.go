@@ -34,7 +34,8 @@ const postgresSchemaLock = 0x74696c6c69646b
 // instance reads), and a keyset the table does not hold is
 // [ErrKeysetNotFound] from [SQLStore.Keyset] and [SQLStore.Rotate]. Only
 // with [WithCreateMissing] (development, tests, tillid keys create) are
-// missing keysets created on first use.
+// missing keysets created on first use. Call [Check] at start-up with the keysets
+// the service needs, so that a missing one fails before the first request.
 func OpenPostgres(ctx context.Context, db *sql.DB, kek tink.AEAD, opts ...StoreOption) (*SQLStore, error) {
 	if db == nil {
 		return nil, errors.New("keys: OpenPostgres with a nil database")

@@ -30,7 +30,8 @@ import (
 // instance reads), and a keyset the table does not hold is
 // [ErrKeysetNotFound] from [SQLStore.Keyset] and [SQLStore.Rotate]. Only
 // with [WithCreateMissing] (development, tests, tillid keys create) are
-// missing keysets created on first use.
+// missing keysets created on first use. Call [Check] at start-up with the keysets
+// the service needs, so that a missing one fails before the first request.
 func OpenSQLite(ctx context.Context, db *sql.DB, kek tink.AEAD, opts ...StoreOption) (*SQLStore, error) {
 	if db == nil {
 		return nil, errors.New("keys: OpenSQLite with a nil database")

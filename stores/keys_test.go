@@ -621,3 +621,39 @@ func TestSQLNoKeysetsWithoutCreateMissing(t *testing.T) {
 		assert.NoError(t, err, "Rotate of an existing keyset needs no option")
 	})
 }
+
+// keys.Check at start-up fails on a SQL store whose keysets are missing,
+// whose KMS is down, or whose KEK is another, and passes the store as
+// provisioned.
+func TestSQLCheck(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, db sqlDB) {
+		kek := newCountingKEK(t)
+		need := []keys.KeysetID{{Name: "crm", Kind: keys.KindAEAD}, {Name: "tokenize-card", Kind: keys.KindPRF}}
+		provision := db.open(t, kek)
+		_, err := provision.Keyset(ctx, need[0].Name, need[0].Kind)
+		require.NoError(t, err)
+		open := func() *keys.SQLStore {
+			s, err := db.openStrict(t, kek)
+			require.NoError(t, err)
+			return s
+		}
+		err = keys.Check(ctx, open(), need...)
+		assert.ErrorIs(t, err, keys.ErrKeysetNotFound, "Check before tokenize-card/prf is provisioned")
+		if assert.Error(t, err) {
+			assert.Contains(t, err.Error(), "tokenize-card/prf", "the error names the missing keyset")
+			assert.NotContains(t, err.Error(), "crm/aead", "the error names only failing keysets")
+		}
+		_, err = provision.Keyset(ctx, need[1].Name, need[1].Kind)
+		require.NoError(t, err)
+		assert.NoError(t, keys.Check(ctx, open(), need...), "Check of the provisioned store")
+
+		kek.down.Store(true)
+		assert.ErrorIs(t, keys.Check(ctx, open(), need...), keys.ErrKMSUnavailable, "Check with the KMS down")
+		kek.down.Store(false)
+
+		other, err := db.openStrict(t, newCountingKEK(t))
+		require.NoError(t, err)
+		assert.ErrorIs(t, keys.Check(ctx, other, need...), keys.ErrWrongKEK, "Check under another KEK")
+	})
+}
