@@ -29,7 +29,8 @@ const checkLabel = "tillid/v1/keys-check"
 // failing keyset, each naming the keyset ("name/kind") and wrapping its
 // cause, so that errors.Is finds [ErrKeysetNotFound] (a missing keyset;
 // also [ErrKeyNotFound]), [ErrNoPrimaryKey] (no enabled primary, or the
-// wrong kind), [ErrKMSUnavailable] (the KEK could not be called),
+// wrong kind), [ErrKMSUnavailable] (the KEK could not be called;
+// [ErrKMSAccessDenied] too when it refused the credentials or permissions),
 // [ErrWrongKEK] and [ErrInvalidKind]. An empty needs is an
 // error: a check of nothing passes any store. The error names keysets and
 // key IDs only, never key material.

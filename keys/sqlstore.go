@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tink-crypto/tink-go/v2/tink"
@@ -48,6 +49,7 @@ type SQLStore struct {
 	cache map[KeysetID]*cachedKeyset
 
 	flight  singleflight.Group
+	flights sync.Map   // KeysetID → *flightState of its latest Keyset flight
 	writeMu sync.Mutex // one change at a time in this process
 }
 
@@ -122,7 +124,9 @@ func (s *SQLStore) Keyset(ctx context.Context, name string, kind Kind) (*Keyset,
 			if c != nil && s.cfg.now().Before(c.expires) {
 				return c.ks, nil
 			}
-			return s.refresh(ctx, id)
+			st := &flightState{}
+			s.flights.Store(id, st)
+			return s.refresh(context.WithValue(ctx, flightKey{}, st), id)
 		})
 		select {
 		case r := <-ch:
@@ -136,8 +140,31 @@ func (s *SQLStore) Keyset(ctx context.Context, name string, kind Kind) (*Keyset,
 			}
 			return r.Val.(*Keyset), nil
 		case <-ctx.Done():
-			return nil, fmt.Errorf("keys: reading keyset %s: %w", id, ctx.Err())
+			// The flight may be waiting for the KEK or for the database:
+			// say which, so that a hanging KMS is ErrKMSUnavailable here as
+			// on every other path.
+			if st, ok := s.flights.Load(id); ok && st.(*flightState).inKEK.Load() {
+				return nil, fmt.Errorf("keys: reading keyset %s: waiting for the KEK (KMS): %w: %w", id, ErrKMSUnavailable, ctx.Err())
+			}
+			return nil, fmt.Errorf("keys: reading keyset %s from table %s: %w", id, s.cfg.table, ctx.Err())
 		}
+	}
+}
+
+// flightState is what the flight reading a keyset is doing, for callers
+// whose context ends while they wait for it.
+type flightState struct {
+	inKEK atomic.Bool // calling the KEK, or failed in that call
+}
+
+// flightKey is the context key of a flight's *flightState.
+type flightKey struct{}
+
+// kekPhase marks, for a caller waiting on the flight of ctx (if any), that
+// a KEK call starts (true) or ended well (false).
+func kekPhase(ctx context.Context, in bool) {
+	if st, ok := ctx.Value(flightKey{}).(*flightState); ok {
+		st.inKEK.Store(in)
 	}
 }
 
@@ -233,11 +260,13 @@ func (s *SQLStore) refresh(ctx context.Context, id KeysetID) (*Keyset, error) {
 // KEK still serves this process), and returns prev's keyset when the row
 // has not changed since, so that callers keep their derived state.
 func (s *SQLStore) open(ctx context.Context, id KeysetID, row keysetRow, prev *cachedKeyset) (*Keyset, error) {
+	kekPhase(ctx, true)
 	h, err := unwrapKeyset(ctx, s.kek, id, row.keyset)
 	if err != nil {
 		audit(ctx, s.cfg.auditor, s.cfg.now(), Event{Type: EventKMSFailure, Keyset: id, Err: err})
 		return nil, err
 	}
+	kekPhase(ctx, false)
 	if prev != nil && prev.version == row.version {
 		return prev.ks, nil
 	}
@@ -296,11 +325,13 @@ func (s *SQLStore) change(ctx context.Context, id KeysetID, create bool, fn muta
 		if err != nil {
 			return nil, err
 		}
+		kekPhase(ctx, true)
 		raw, err := wrapKeyset(ctx, s.kek, id, ks.handle)
 		if err != nil {
 			audit(ctx, s.cfg.auditor, now, Event{Type: EventKMSFailure, Keyset: id, Err: err})
 			return nil, err
 		}
+		kekPhase(ctx, false)
 		meta, err := json.Marshal(ks.meta)
 		if err != nil {
 			return nil, fmt.Errorf("keys: keyset %s: %v", id, err)

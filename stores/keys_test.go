@@ -623,8 +623,8 @@ func TestSQLNoKeysetsWithoutCreateMissing(t *testing.T) {
 }
 
 // keys.Check at start-up fails on a SQL store whose keysets are missing,
-// whose KMS is down, or whose KEK is another, and passes the store as
-// provisioned.
+// whose KMS is down or hangs past the start-up deadline, or whose KEK is
+// another, and passes the store as provisioned.
 func TestSQLCheck(t *testing.T) {
 	t.Parallel()
 	forEachDB(t, func(t *testing.T, db sqlDB) {
@@ -651,6 +651,20 @@ func TestSQLCheck(t *testing.T) {
 		kek.down.Store(true)
 		assert.ErrorIs(t, keys.Check(ctx, open(), need...), keys.ErrKMSUnavailable, "Check with the KMS down")
 		kek.down.Store(false)
+		// Warm the connection pool and the cache, then let the TTL pass:
+		// the check reads the rows again and waits on the KEK.
+		clk := &piitest.Clock{}
+		warm, err := db.openStrict(t, kek, keys.WithCacheTTL(time.Minute), keys.WithClock(clk.Now))
+		require.NoError(t, err)
+		require.NoError(t, keys.Check(ctx, warm, need...))
+		clk.Advance(time.Minute)
+		kek.hang.Store(true)
+		deadline, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		err = keys.Check(deadline, warm, need...)
+		cancel()
+		assert.ErrorIs(t, err, keys.ErrKMSUnavailable, "Check with a hanging KMS")
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "Check with a hanging KMS")
+		kek.hang.Store(false)
 
 		other, err := db.openStrict(t, newCountingKEK(t))
 		require.NoError(t, err)
