@@ -40,10 +40,18 @@ type keysetFile struct {
 }
 
 // OpenFile opens the keyset file at path, decrypting every keyset in it with
-// kek, and returns a Store that writes each change back to the file. A
-// missing file is not an error: it is created, with mode 0600, when the first
-// keyset is created. Each keyset is encrypted under kek with the associated
-// data "tillid/v1/keyset/<name>/<kind>".
+// kek, and returns a Store that writes each change back to the file. Each
+// keyset is encrypted under kek with the associated data
+// "tillid/v1/keyset/<name>/<kind>".
+//
+// Opening never makes keys unless asked: a missing file is
+// [ErrStoreNotFound] (wrapping fs.ErrNotExist), and a keyset the file does
+// not hold is [ErrKeysetNotFound] from [Store.Keyset] and [Store.Rotate],
+// so that a mistyped path or key name fails at start-up instead of making
+// new keys that no other instance has. With [WithCreateMissing] (for
+// development, tests and provisioning) a missing file is an empty store,
+// written with mode 0600 when the first keyset is made, and keysets are made
+// on first use.
 //
 // Writes are atomic: a temporary file in the same directory is written,
 // synced and renamed over path. Other processes may change the file too
@@ -66,7 +74,8 @@ type keysetFile struct {
 // deadline, or a SQL store, which passes the caller's context to the KEK.
 // Every keyset written is decrypted again under kek before the file is
 // replaced, so a KEK that returns a malformed answer fails the change and
-// leaves the file as it was. OpenFile accepts the option [WithAuditor].
+// leaves the file as it was. OpenFile accepts the options [WithAuditor] and
+// [WithCreateMissing].
 func OpenFile(path string, kek tink.AEAD, opts ...StoreOption) (*Store, error) {
 	if kek == nil {
 		return nil, fmt.Errorf("keys: nil KEK: %w", ErrInvalidKEK)
@@ -75,7 +84,10 @@ func OpenFile(path string, kek tink.AEAD, opts ...StoreOption) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	fw := &fileWatch{path: path, kek: kek}
+	fw := &fileWatch{path: path, kek: kek, createMissing: c.createMissing}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && !c.createMissing {
+		return nil, fmt.Errorf("keys: keyset file %s does not exist (check the path; tillid keys create makes a new one): %w: %w", path, ErrStoreNotFound, fs.ErrNotExist)
+	}
 	sets, _, err := fw.load(context.Background(), true)
 	if err != nil {
 		return nil, err
@@ -100,6 +112,8 @@ const fileCheckInterval = 2 * time.Second
 type fileWatch struct {
 	path string
 	kek  tink.AEAD
+	// createMissing is WithCreateMissing: keysets are made on first use.
+	createMissing bool
 
 	mu        sync.Mutex
 	last      []byte       // the content last read or written

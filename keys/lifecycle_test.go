@@ -196,7 +196,7 @@ func TestTransitionsMemory(t *testing.T) {
 func TestTransitionsFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "k.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
-	s, err := keys.OpenFile(path, kek)
+	s, err := keys.OpenFile(path, kek, keys.WithCreateMissing())
 	if err != nil {
 		t.Fatal(err)
 	}

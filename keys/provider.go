@@ -76,7 +76,8 @@ type Store struct {
 // one fresh primary key on first use (and writing it to storage before it is
 // returned). It returns [ErrInvalidKind] for KindUnknown, [ErrKeyNotFound]
 // for a name outside 1 to 64 characters of [a-z0-9_.-], and the storage error
-// when the new keyset could not be written.
+// when the new keyset could not be written. A file store opened without
+// [WithCreateMissing] creates nothing: it returns [ErrKeysetNotFound].
 func (r *Store) Keyset(ctx context.Context, name string, kind Kind) (*Keyset, error) {
 	id := KeysetID{name, kind}
 	if r.file != nil && r.file.due() {
@@ -115,6 +116,11 @@ func (r *Store) change(ctx context.Context, id KeysetID, create bool, fn mutatio
 		if changed {
 			r.sets = fresh
 		}
+		if create && r.sets[id] == nil {
+			if err := r.file.missingKeyset(id); err != nil {
+				return nil, err
+			}
+		}
 	}
 	now := time.Now()
 	ks, events, err := buildKeyset(id, r.sets[id], create, fn, now)
@@ -143,7 +149,8 @@ func (r *Store) change(ctx context.Context, id KeysetID, create bool, fn mutatio
 // (creating the keyset first if it does not exist), and returns the new key
 // ID. Values protected under older keys keep revealing while those keys stay
 // enabled. It returns the storage error when the change could not be written;
-// the keyset is then unchanged.
+// the keyset is then unchanged. A file store opened without
+// [WithCreateMissing] returns [ErrKeysetNotFound] for a missing keyset.
 func (r *Store) Rotate(ctx context.Context, name string, kind Kind) (uint32, error) {
 	var newID uint32
 	id := KeysetID{name, kind}

@@ -152,7 +152,7 @@ func TestFileStore(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sub", "keysets.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
-	s, err := keys.OpenFile(path, kek)
+	s, err := keys.OpenFile(path, kek, keys.WithCreateMissing())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func TestFileStoreWriteFailure(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "k.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
-	s, _ := keys.OpenFile(path, kek)
+	s, _ := keys.OpenFile(path, kek, keys.WithCreateMissing())
 	a, _ := s.Keyset(ctx, "default", keys.KindAEAD)
 	os.Chmod(dir, 0o500)
 	defer os.Chmod(dir, 0o700)
@@ -268,7 +268,7 @@ func TestFileStoreWriteFailure(t *testing.T) {
 func TestFileStoreConcurrent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "k.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
-	s, _ := keys.OpenFile(path, kek)
+	s, _ := keys.OpenFile(path, kek, keys.WithCreateMissing())
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Add(1)
@@ -437,7 +437,7 @@ type fileRecord struct {
 func TestFileStoreSharedWithAnotherProcess(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keysets.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
-	app, err := keys.OpenFile(path, kek)
+	app, err := keys.OpenFile(path, kek, keys.WithCreateMissing())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,8 +522,8 @@ func TestZeroSQLStoreRefused(t *testing.T) {
 func TestFileStoreConcurrentProcesses(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "k.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
-	a, _ := keys.OpenFile(path, kek)
-	b, _ := keys.OpenFile(path, kek)
+	a, _ := keys.OpenFile(path, kek, keys.WithCreateMissing())
+	b, _ := keys.OpenFile(path, kek, keys.WithCreateMissing())
 	if _, err := a.Keyset(ctx, "default", keys.KindAEAD); err != nil {
 		t.Fatal(err)
 	}

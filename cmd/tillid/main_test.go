@@ -117,9 +117,9 @@ func TestKeysCommands(t *testing.T) {
 					t.Errorf("list -json row %+v", r)
 				}
 			}
-			// The daead kind is separate.
-			if code, _, _ := cli(t, "keys", "rotate", store, loc, "-kind", "daead", "crm"); code != exitOK {
-				t.Error("rotate -kind daead failed")
+			// The daead kind is separate: created beside the aead keyset.
+			if code, _, _ := cli(t, "keys", "create", store, loc, "-kind", "daead", "crm"); code != exitOK {
+				t.Error("create -kind daead failed")
 			}
 		})
 	}

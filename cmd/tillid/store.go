@@ -112,6 +112,9 @@ func (f *storeFlags) open(ctx context.Context, stderr io.Writer, create bool) (s
 		}
 	}
 	var opts []keys.StoreOption
+	if create {
+		opts = append(opts, keys.WithCreateMissing())
+	}
 	if f.audit {
 		opts = append(opts, keys.WithAuditor(keys.NewSlogAuditor(slogJSON(stderr))))
 	}
