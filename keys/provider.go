@@ -98,6 +98,20 @@ func (r *Store) Keyset(ctx context.Context, name string, kind Kind) (*Keyset, er
 // change applies fn to the keyset id (creating it first when create is set
 // and it does not exist), persists the new state and publishes it.
 func (r *Store) change(ctx context.Context, id KeysetID, create bool, fn mutation) (*Keyset, error) {
+	return r.commit(ctx, id, func(old *Keyset, now time.Time) (*Keyset, []Event, error) {
+		if create && old == nil && r.file != nil {
+			if err := r.file.missingKeyset(id); err != nil {
+				return nil, nil, err
+			}
+		}
+		return buildKeyset(id, old, create, fn, now)
+	})
+}
+
+// commit replaces keyset id with what build makes of the current one (nil
+// when there is none), persists the new state, publishes it and sends
+// build's events. build returns errNoChange to leave the store as it is.
+func (r *Store) commit(ctx context.Context, id KeysetID, build func(old *Keyset, now time.Time) (*Keyset, []Event, error)) (*Keyset, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.file != nil {
@@ -116,14 +130,9 @@ func (r *Store) change(ctx context.Context, id KeysetID, create bool, fn mutatio
 		if changed {
 			r.sets = fresh
 		}
-		if create && r.sets[id] == nil {
-			if err := r.file.missingKeyset(id); err != nil {
-				return nil, err
-			}
-		}
 	}
 	now := time.Now()
-	ks, events, err := buildKeyset(id, r.sets[id], create, fn, now)
+	ks, events, err := build(r.sets[id], now)
 	if errors.Is(err, errNoChange) {
 		return ks, nil
 	}
