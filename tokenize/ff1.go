@@ -46,13 +46,17 @@ type FF1 struct {
 	block    cipher.Block
 	alphabet *Alphabet
 	radix    uint32
-	// ascii is set when every character of the alphabet is one byte.
-	ascii bool
+	// ascii is set when every character of the alphabet is one byte;
+	// digits then holds them, by numeral.
+	ascii  bool
+	digits []byte
 	// radixRecip is ceil(2^64 / radix): n / radix is the high word of
 	// n * radixRecip for every n below 2^32 (Lemire, Kaser and Kurz, "Faster
 	// remainder by direct computation", 2019), one multiplication instead of
 	// a division.
 	radixRecip uint64
+	// radix2Recip is ceil(2^64 / radix^2), set for ASCII alphabets.
+	radix2Recip uint64
 	// params holds the values that depend only on the length and the tweak
 	// size of the last call; calls of one shape, the common case, share them.
 	params atomic.Pointer[ff1Params]
@@ -95,13 +99,20 @@ func NewFF1(key []byte, alphabet *Alphabet) (*FF1, error) {
 		return nil, fmt.Errorf("tokenize: FF1 key: %v", err)
 	}
 	radix := uint32(alphabet.Radix())
-	return &FF1{
+	f := &FF1{
 		block:      block,
 		alphabet:   alphabet,
 		radix:      radix,
 		ascii:      alphabet.other == nil,
 		radixRecip: ^uint64(0)/uint64(radix) + 1,
-	}, nil
+	}
+	if f.ascii {
+		for _, r := range alphabet.chars {
+			f.digits = append(f.digits, byte(r))
+		}
+		f.radix2Recip = ^uint64(0)/uint64(radix*radix) + 1
+	}
+	return f, nil
 }
 
 // Encrypt returns the FF1 encryption of plaintext under tweak: a string of
@@ -153,8 +164,7 @@ func (f *FF1) crypt(in string, tweak []byte, decrypt bool) (string, error) {
 	}
 	p := f.paramsFor(n, len(tweak))
 	if p.fits {
-		buf := new([aes.BlockSize]byte) // on the heap: cipher.Block's arguments escape
-		a, c := f.feistel64(num64(x[:p.u], f.radix), num64(x[p.u:], f.radix), tweak, p, buf, decrypt)
+		a, c := f.feistel64(num64(x[:p.u], f.radix), num64(x[p.u:], f.radix), tweak, p, new([feistelBufSize]byte), decrypt)
 		f.str64(x[:p.u], a)
 		f.str64(x[p.u:], c)
 	} else {
@@ -170,29 +180,17 @@ func (f *FF1) crypt(in string, tweak []byte, decrypt bool) (string, error) {
 func (f *FF1) cryptASCII(in string, tweak []byte, p *ff1Params, decrypt bool) (string, bool) {
 	ascii := &f.alphabet.ascii
 	radix := uint64(f.radix)
-	var a, c uint64
-	for i := range len(in) {
-		ch := in[i]
-		if ch >= utf8.RuneSelf || ascii[ch] == 0 {
-			return "", false
-		}
-		if i < p.u {
-			a = a*radix + uint64(ascii[ch]-1)
-		} else {
-			c = c*radix + uint64(ascii[ch]-1)
-		}
+	a, okA := numASCII(ascii, in[:p.u], radix)
+	c, okC := numASCII(ascii, in[p.u:], radix)
+	if !okA || !okC {
+		return "", false
 	}
 	// One allocation serves as the AES block of the rounds and then as the
 	// result's bytes, which nothing writes after unsafe.String.
-	out := make([]byte, max(len(in), aes.BlockSize))
-	a, c = f.feistel64(a, c, tweak, p, (*[aes.BlockSize]byte)(out), decrypt)
-	var x [max64Length]uint16
-	f.str64(x[:p.u], a)
-	f.str64(x[p.u:len(in)], c)
-	chars := f.alphabet.chars
-	for i, d := range x[:len(in)] {
-		out[i] = byte(chars[d])
-	}
+	out := make([]byte, max(len(in), feistelBufSize))
+	a, c = f.feistel64(a, c, tweak, p, (*[feistelBufSize]byte)(out), decrypt)
+	f.strASCII(out[:p.u], a)
+	f.strASCII(out[p.u:len(in)], c)
 	clear(out[len(in):]) // the rest of the last R
 	return unsafe.String(&out[0], len(in)), true
 }
@@ -232,11 +230,17 @@ func (f *FF1) paramsFor(n, t int) *ff1Params {
 	return p
 }
 
+// feistelBufSize is the scratch feistel64 needs: one block, encrypted in
+// place.
+const feistelBufSize = aes.BlockSize
+
 // feistel64 runs the ten rounds of FF1 (SP 800-38G Algorithms 7 and 8) on
 // the halves a = NUM(A) and c = NUM(B) when radix^v fits in a uint64, and
 // returns the new halves. They are kept as numbers, since
 // NUM_radix(STR_radix(c)) = c: the strings are only needed at the ends.
-func (f *FF1) feistel64(a, c uint64, tweak []byte, p *ff1Params, buf *[aes.BlockSize]byte, decrypt bool) (uint64, uint64) {
+// buf is scratch on the heap (cipher.Block's arguments escape).
+func (f *FF1) feistel64(a, c uint64, tweak []byte, p *ff1Params, buf *[feistelBufSize]byte, decrypt bool) (uint64, uint64) {
+	in, out := buf, buf
 	// Q = T || [0]^pad || [i]^1 || [NUM(B)]^b. With b <= 8 the last block of
 	// Q holds [i] and NUM(B); the blocks before it hold only T and zeros and
 	// are the same in every round, so the CBC-MAC runs over them once.
@@ -244,39 +248,50 @@ func (f *FF1) feistel64(a, c uint64, tweak []byte, p *ff1Params, buf *[aes.Block
 	lo := binary.BigEndian.Uint64(p.cbc[8:])
 	fixed := (p.t + p.pad) / aes.BlockSize * aes.BlockSize
 	for off := 0; off < fixed; off += aes.BlockSize {
-		tHi, tLo := tweakWords(buf, tweak, off)
-		hi, lo = encryptWords(f.block, buf, hi^tHi, lo^tLo)
+		tHi, tLo := tweakWords(in, tweak, off)
+		hi, lo = encryptWords(f.block, in, hi^tHi, lo^tLo)
 	}
 	if fixed < len(tweak) {
-		tHi, tLo := tweakWords(buf, tweak, fixed)
+		tHi, tLo := tweakWords(in, tweak, fixed)
 		hi, lo = hi^tHi, lo^tLo
 	}
+	// NUM(B) < 2^(8b) fills the last b bytes of the block, and [i] the byte
+	// before them: in lo when b < 8, the last byte of hi when b = 8 (a shift
+	// by 64 gives 0).
+	bBits := uint(8 * p.b)
 	mods := [2]uint64{p.powU, p.powV}
 	recips := [2]uint64{p.recipU, p.recipV}
-	bBits := uint(8 * p.b)
 	for j := range 10 {
-		// Q carries B when encrypting and A when decrypting. NUM(B) < 2^(8b)
-		// fills the last b bytes, and [i] the byte before them: in lo when
-		// b < 8, as the last byte of hi when b = 8 (Go's shifts by 64 give 0).
-		i, in := j, c
+		// Q carries B when encrypting and A when decrypting.
+		i, num := j, c
 		if decrypt {
-			i, in = 9-j, a
+			i, num = 9-j, a
 		}
+		binary.BigEndian.PutUint64(in[:8], hi^uint64(i)>>(64-bBits))
+		binary.BigEndian.PutUint64(in[8:], lo^uint64(i)<<bBits^num)
+		f.block.Encrypt(out[:], in[:])
+		// R = PRF(P || Q); S is its first d bytes, d = 8 or 12, and
+		// y = NUM(S) mod radix^m. a, c and y are below mod; reductions are
+		// done without branches, since which way they go depends on R.
 		mod, recip := mods[i&1], recips[i&1]
-		binary.BigEndian.PutUint64(buf[:8], hi^uint64(i)>>(64-bBits))
-		binary.BigEndian.PutUint64(buf[8:], lo^in^uint64(i)<<bBits)
-		f.block.Encrypt(buf[:], buf[:])
-		// y = NUM(S) mod radix^m, with S the first d bytes of
-		// R = PRF(P || Q); d is 8 or 12.
+		if !decrypt && p.d == 8 {
+			// C = (NUM(A) + NUM(S)) mod radix^m in one reduction. The sum
+			// overflows 64 bits only when NUM(S) > 2^64 - radix^m, about
+			// once in 2^32 calls for 16 digits.
+			sum, carry := bits.Add64(a, binary.BigEndian.Uint64(out[:8]), 0)
+			if carry == 0 {
+				a, c = c, mod64(sum, mod, recip)
+			} else {
+				a, c = c, bits.Rem64(1, sum, mod)
+			}
+			continue
+		}
 		var y uint64
 		if p.d == 8 {
-			y = mod64(binary.BigEndian.Uint64(buf[:8]), mod, recip)
+			y = mod64(binary.BigEndian.Uint64(out[:8]), mod, recip)
 		} else {
-			y = bits.Rem64(uint64(binary.BigEndian.Uint32(buf[:4])), binary.BigEndian.Uint64(buf[4:12]), mod)
+			y = bits.Rem64(uint64(binary.BigEndian.Uint32(out[:4])), binary.BigEndian.Uint64(out[4:12]), mod)
 		}
-		// a, c and y are below mod. The sums are reduced without branches:
-		// which way they go depends on R, so a branch would be mispredicted
-		// half the time.
 		if !decrypt {
 			// C = (NUM(A) + y) mod radix^m; A = B; B = C. The sum is kept
 			// unless it reached mod or overflowed.
@@ -286,8 +301,11 @@ func (f *FF1) feistel64(a, c uint64, tweak []byte, p *ff1Params, buf *[aes.Block
 			a, c = c, diff^((diff^sum)&keep)
 		} else {
 			// C = (NUM(B) - y) mod radix^m; B = A; A = C.
-			diff, borrow := bits.Sub64(c, y, 0)
-			c, a = a, diff+(mod&-borrow)
+			diff := c - y
+			if c < y { // a conditional move, not a branch
+				diff += mod
+			}
+			c, a = a, diff
 		}
 	}
 	return a, c
@@ -314,12 +332,14 @@ func encryptWords(block cipher.Block, buf *[aes.BlockSize]byte, hi, lo uint64) (
 // mod64 returns y mod m, given recip = floor((2^64-1) / m) and m >= 2
 // (Barrett reduction). recip > 2^64/m - 1, so the estimate
 // q = floor(y*recip / 2^64) is floor(y/m) or one less, and one conditional
-// subtraction, done without a branch, finishes.
+// subtraction finishes.
 func mod64(y, m, recip uint64) uint64 {
 	q, _ := bits.Mul64(y, recip)
 	r := y - q*m
-	diff, borrow := bits.Sub64(r, m, 0)
-	return diff + (m & -borrow)
+	if r >= m { // a conditional move, not a branch
+		r -= m
+	}
+	return r
 }
 
 // rounds holds what the ten rounds of one math/big FF1 call share: the
@@ -441,19 +461,68 @@ func num64(x []uint16, radix uint32) uint64 {
 	return n
 }
 
-// str64 writes STR^len(x)_radix(n) into x. Below 2^32 it divides by the
-// radix through radixRecip.
+// str64 writes STR^len(x)_radix(n) into x.
 func (f *FF1) str64(x []uint16, n uint64) {
 	radix := uint64(f.radix)
 	for i := len(x) - 1; i >= 0; i-- {
-		var q uint64
-		if n < 1<<32 {
-			q, _ = bits.Mul64(n, f.radixRecip)
-		} else {
-			q = n / radix
-		}
+		q := f.div(n)
 		x[i] = uint16(n - q*radix)
 		n = q
+	}
+}
+
+// div returns n / radix: below 2^32 by one multiplication through
+// radixRecip.
+func (f *FF1) div(n uint64) uint64 {
+	if n < 1<<32 {
+		q, _ := bits.Mul64(n, f.radixRecip)
+		return q
+	}
+	return n / uint64(f.radix)
+}
+
+// numASCII returns NUM_radix of the ASCII string s, through the alphabet's
+// table of numerals plus one, and false when s holds a byte outside it. It
+// takes two characters a step, which halves the chain of multiplications.
+func numASCII(ascii *[utf8.RuneSelf]uint32, s string, radix uint64) (uint64, bool) {
+	var n uint64
+	if len(s)%2 == 1 {
+		d := ascii[s[0]&0x7f]
+		if s[0] >= utf8.RuneSelf || d == 0 {
+			return 0, false
+		}
+		n, s = uint64(d-1), s[1:]
+	}
+	for ; len(s) >= 2; s = s[2:] {
+		d0, d1 := ascii[s[0]&0x7f], ascii[s[1]&0x7f]
+		if s[0]|s[1] >= utf8.RuneSelf || d0 == 0 || d1 == 0 {
+			return 0, false
+		}
+		n = n*radix*radix + (uint64(d0-1)*radix + uint64(d1-1))
+	}
+	return n, true
+}
+
+// strASCII writes STR^len(out)_radix(n) into out as the characters of an
+// ASCII alphabet, two a step below 2^32 (radix^2 <= 2^14 there), which
+// halves the chain of divisions.
+func (f *FF1) strASCII(out []byte, n uint64) {
+	radix := uint64(f.radix)
+	i := len(out) - 1
+	for ; i >= 0 && n >= 1<<32; i-- {
+		q := n / radix
+		out[i] = f.digits[n-q*radix]
+		n = q
+	}
+	for ; i >= 1; i -= 2 {
+		q, _ := bits.Mul64(n, f.radix2Recip) // n / radix^2
+		r := n - q*radix*radix
+		hi, _ := bits.Mul64(r, f.radixRecip) // r / radix
+		out[i-1], out[i] = f.digits[hi], f.digits[r-hi*radix]
+		n = q
+	}
+	if i == 0 {
+		out[0] = f.digits[n]
 	}
 }
 
