@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,28 +20,6 @@ import (
 
 	"github.com/tillid/tillid/keys"
 )
-
-// eventLog is an Auditor that keeps the events it gets.
-type eventLog struct {
-	mu     sync.Mutex
-	events []keys.Event
-}
-
-func (l *eventLog) Audit(_ context.Context, e keys.Event) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.events = append(l.events, e)
-}
-
-func (l *eventLog) types() []keys.EventType {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []keys.EventType
-	for _, e := range l.events {
-		out = append(out, e.Type)
-	}
-	return out
-}
 
 // plainTink is what a plain-Tink deployment holds for one kind: its keyset
 // and a value its primitive made, with a check that a keys.Keyset reads it.
@@ -130,13 +107,13 @@ func TestImportPlainTinkKeyset(t *testing.T) {
 			require.NoError(t, err)
 			path := filepath.Join(t.TempDir(), "keysets.json")
 			storeKEK := safetyKEK(t)
-			log := &eventLog{}
+			log := &recorder{}
 			s, err := keys.OpenFile(path, storeKEK, keys.WithCreateMissing(), keys.WithAuditor(log))
 			require.NoError(t, err)
 			imported, err := s.Import(ctx, "legacy", k.kind, read)
 			require.NoError(t, err)
 			assert.Equal(t, h.KeysetInfo().GetPrimaryKeyId(), imported.PrimaryKeyID(), "the plain-Tink primary stays primary")
-			assert.Equal(t, []keys.EventType{keys.EventKeysetImported}, log.types())
+			assert.Equal(t, []string{"keyset.imported"}, log.types())
 
 			got, err := s.Keyset(ctx, "legacy", k.kind)
 			require.NoError(t, err)
@@ -241,7 +218,7 @@ var _ tink.AEAD = failingKEK{}
 func TestExport(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	log := &eventLog{}
+	log := &recorder{}
 	path := filepath.Join(t.TempDir(), "keysets.json")
 	s, err := keys.OpenFile(path, safetyKEK(t), keys.WithCreateMissing(), keys.WithAuditor(log))
 	require.NoError(t, err)
@@ -260,7 +237,7 @@ func TestExport(t *testing.T) {
 	for _, k := range insecurecleartextkeyset.KeysetMaterial(ks.Handle()).GetKey() {
 		assert.NotContains(t, string(out), base64.StdEncoding.EncodeToString(k.GetKeyData().GetValue()))
 	}
-	assert.Equal(t, []keys.EventType{keys.EventKeysetCreated, keys.EventKeysetExported}, log.types())
+	assert.Equal(t, []string{"keyset.created", "keyset.exported"}, log.types())
 
 	_, err = keyset.ReadWithAssociatedData(keyset.NewJSONReader(bytes.NewReader(out)), escrow, []byte("other"))
 	assert.Error(t, err, "the associated data binds the export")
@@ -295,5 +272,5 @@ func TestExport(t *testing.T) {
 			assert.ErrorIs(t, err, tt.wantErr, tt.name)
 		}
 	}
-	assert.Equal(t, []keys.EventType{keys.EventKeysetCreated, keys.EventKeysetExported, keys.EventKMSFailure}, log.types(), "only the export that happened is reported as one")
+	assert.Equal(t, []string{"keyset.created", "keyset.exported", "kms.failure"}, log.types(), "only the export that happened is reported as one")
 }
