@@ -36,9 +36,12 @@ const max64Length = 128
 // to something. Inputs must range over at least [MinDomainSize] values
 // (radix^length >= 1,000,000).
 //
-// One call costs ten AES block encryptions, plus one for each further 16
-// bytes of tweak, plus the numeral arithmetic: uint64 arithmetic while
-// radix^(length/2) fits in 64 bits (19 digits), math/big beyond.
+// One call costs ten AES block encryptions (one per Feistel round), one
+// more per 16 bytes of tweak beyond the first few (11 for 16 digits), and
+// one more for the block P when the length or the tweak size differs from
+// the previous call's, plus the numeral arithmetic: uint64 arithmetic, and
+// one heap allocation (the result) for an ASCII alphabet, while
+// radix^ceil(length/2) fits in 64 bits (up to 38 digits), math/big beyond.
 //
 // Most users should use [FPE] instead, which takes its keys from a
 // keys.Provider and rotates them. An FF1 is safe for concurrent use.
