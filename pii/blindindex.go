@@ -197,7 +197,7 @@ func appendPRFStored(dst []byte, ks *keys.Keyset, f *fieldPlan, keyID uint32, va
 	if text {
 		return envelope.AppendText(dst, m, out), nil
 	}
-	return envelope.AppendRaw(dst, m, out), nil
+	return envelope.AppendBinary(dst, m, out), nil
 }
 
 // prfStored returns the stored form of the PRF of values under key keyID
@@ -243,7 +243,7 @@ func (p *Protector) BlindIndexer(v any, field string) (*BlindIndexer, error) {
 		for leaf.elem != nil {
 			leaf = leaf.elem
 		}
-		ix.mode, ix.text = envelope.ModeHash, leaf.kind != nodeBytes
+		ix.mode, ix.text = envelope.ModePseudonym, leaf.kind != nodeBytes
 	default:
 		return nil, fmt.Errorf("pii: %s.%s is tagged %s; a BlindIndexer is for index and hash fields", typeName(tp.typ), f.name, f.tag.action)
 	}
@@ -287,9 +287,9 @@ func (r *run) hashLeaf(in []byte, text bool) (out []byte, changed bool, err erro
 	if envelope.HasPrefix(in) {
 		var perr error
 		if text {
-			_, perr = envelope.ParseText(unsafeString(in), envelope.ModeHash)
+			_, perr = envelope.ParseText(unsafeString(in), envelope.ModePseudonym)
 		} else {
-			_, perr = envelope.ParseRaw(in, envelope.ModeHash)
+			_, perr = envelope.ParseBinary(in, envelope.ModePseudonym)
 		}
 		if perr != nil {
 			return nil, false, fmt.Errorf("%w: the value carries the tillid prefix but is not a keyed hash", ErrDecryption)
@@ -367,7 +367,7 @@ func keyIDOfStored(b []byte, text bool, m envelope.Mode) uint32 {
 	if text {
 		p, err = envelope.ParseText(unsafeString(b), m)
 	} else {
-		p, err = envelope.ParseRaw(b, m)
+		p, err = envelope.ParseBinary(b, m)
 	}
 	if err != nil {
 		return 0
@@ -517,7 +517,7 @@ func (p *Protector) LookupTerms(ctx context.Context, v any, field string, query 
 			if text {
 				terms = append(terms, string(envelope.AppendText(nil, envelope.ModeDeterministic, ct)))
 			} else {
-				terms = append(terms, string(envelope.AppendRaw(nil, envelope.ModeDeterministic, ct)))
+				terms = append(terms, string(envelope.AppendBinary(nil, envelope.ModeDeterministic, ct)))
 			}
 		}
 	default:

@@ -36,7 +36,7 @@ func (m Mode) envelope() (envelope.Mode, bool) {
 	case ModeBlindIndex:
 		return envelope.ModeBlindIndex, true
 	case ModeHash:
-		return envelope.ModeHash, true
+		return envelope.ModePseudonym, true
 	}
 	return 0, false
 }
@@ -73,7 +73,7 @@ func StoredLenRaw(m Mode, plaintextSize int) int {
 	if !ok || plaintextSize < 0 {
 		return -1
 	}
-	return envelope.RawSize(em, plaintextSize)
+	return envelope.BinarySize(em, plaintextSize)
 }
 
 // KeyID returns the mode and the Tink key ID of a value stored in a string
@@ -112,7 +112,7 @@ func KeyID(stored string) (Mode, uint32, error) {
 func KeyIDRaw(stored []byte) (Mode, uint32, error) {
 	for _, m := range allModes {
 		em, _ := m.envelope()
-		if p, err := envelope.ParseRaw(stored, em); err == nil {
+		if p, err := envelope.ParseBinary(stored, em); err == nil {
 			return m, p.KeyID, nil
 		}
 	}

@@ -777,7 +777,7 @@ func (r *run) keyset() (*keys.Keyset, envelope.Mode, error) {
 	case actionIndex:
 		m = envelope.ModeBlindIndex
 	case actionHash:
-		m = envelope.ModeHash
+		m = envelope.ModePseudonym
 	}
 	for _, c := range r.sets {
 		if c.id == id {
@@ -835,7 +835,7 @@ func (r *run) seal(pt []byte, text bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	size := envelope.RawSize(m, len(pt))
+	size := envelope.BinarySize(m, len(pt))
 	if text {
 		size = envelope.TextSize(m, len(pt))
 	}
@@ -867,7 +867,7 @@ func (r *run) seal(pt []byte, text bool) ([]byte, error) {
 	if text {
 		return envelope.AppendText(out, m, ct), nil
 	}
-	return envelope.AppendRaw(out, m, ct), nil
+	return envelope.AppendBinary(out, m, ct), nil
 }
 
 // open decrypts one envelope of the current field and reports whether its
@@ -884,7 +884,7 @@ func (r *run) open(in []byte, text bool) (pt []byte, stale bool, err error) {
 			r.ctBuf = env.Ciphertext[:0] // reused: Tink returns a new plaintext
 		}
 	} else {
-		env, err = envelope.ParseRaw(in, m)
+		env, err = envelope.ParseBinary(in, m)
 	}
 	if err != nil {
 		return nil, false, ErrDecryption
