@@ -22,10 +22,10 @@ func TestColumnFor(t *testing.T) {
 		path string
 		want pii.Column
 	}{
-		{TwoFields{}, "A", pii.Column{Type: "TwoFields", Field: "A", Mode: pii.ModeEncrypt, Key: "default", RecordField: "ID"}},
-		{&TwoFields{}, "D1", pii.Column{Type: "TwoFields", Field: "D1", Mode: pii.ModeDeterministic, Key: "default"}},
-		{Nest{}, "Addr.Street", pii.Column{Type: `struct { Street string "pii:\"encrypt,key=addr\"" }`, Field: "Street", Mode: pii.ModeEncrypt, Key: "addr"}},
-		{Nest{}, "C.B", pii.Column{Type: "TwoFields", Field: "B", Mode: pii.ModeEncrypt, Key: "default", RecordField: "ID"}},
+		{TwoFields{}, "A", pii.Column{Type: "TwoFields", Field: "A", Action: pii.ActionEncrypt, Key: "default", RecordField: "ID"}},
+		{&TwoFields{}, "D1", pii.Column{Type: "TwoFields", Field: "D1", Action: pii.ActionDeterministic, Key: "default"}},
+		{Nest{}, "Addr.Street", pii.Column{Type: `struct { Street string "pii:\"encrypt,key=addr\"" }`, Field: "Street", Action: pii.ActionEncrypt, Key: "addr"}},
+		{Nest{}, "C.B", pii.Column{Type: "TwoFields", Field: "B", Action: pii.ActionEncrypt, Key: "default", RecordField: "ID"}},
 	}
 	for _, tt := range tests {
 		got, err := pii.ColumnFor(tt.v, tt.path)
@@ -88,20 +88,20 @@ func TestKeyIDOfIndexes(t *testing.T) {
 	u := person("1", "a@example.com")
 	mustProtect(t, p, &u)
 	ks, _ := store.Keyset(ctx, "default", keys.KindPRF)
-	if m, id, err := pii.KeyID(u.EmailIdx); m != pii.ModeBlindIndex || id != ks.PrimaryKeyID() || err != nil {
+	if m, id, err := pii.KeyID(u.EmailIdx); m != pii.ActionBlindIndex || id != ks.PrimaryKeyID() || err != nil {
 		t.Errorf("KeyID(index) = %v, %d, %v", m, id, err)
 	}
-	if m, _, err := pii.KeyID(u.Pseudo); m != pii.ModeHash || err != nil {
+	if m, _, err := pii.KeyID(u.Pseudo); m != pii.ActionPseudonym || err != nil {
 		t.Errorf("KeyID(hash) = %v, %v", m, err)
 	}
-	if m, _, err := pii.KeyIDRaw(u.Domain); m != pii.ModeBlindIndex || err != nil {
-		t.Errorf("KeyIDRaw(index) = %v, %v", m, err)
+	if m, _, err := pii.KeyID(u.Domain); m != pii.ActionBlindIndex || err != nil {
+		t.Errorf("KeyID(index) = %v, %v", m, err)
 	}
-	if got := pii.StoredLen(pii.ModeBlindIndex, pii.IndexSize); got != len(u.EmailIdx) || got != 33 {
+	if got := pii.StoredLen(pii.ActionBlindIndex, pii.IndexSize); got != len(u.EmailIdx) || got != 33 {
 		t.Errorf("StoredLen(index, 16) = %d, stored %d, want 33", got, len(u.EmailIdx))
 	}
-	if got := pii.StoredLenRaw(pii.ModeBlindIndex, 2); got != len(u.Domain) {
-		t.Errorf("StoredLenRaw(index, 2) = %d, stored %d", got, len(u.Domain))
+	if got := pii.StoredLenBytes(pii.ActionBlindIndex, 2); got != len(u.Domain) {
+		t.Errorf("StoredLenBytes(index, 2) = %d, stored %d", got, len(u.Domain))
 	}
 }
 
@@ -121,21 +121,21 @@ func TestRewrapCountsMapValuesOnce(t *testing.T) {
 func TestKeyIDForms(t *testing.T) {
 	for _, tt := range []struct {
 		in     string
-		mode   pii.Mode
+		mode   pii.Action
 		id     uint32
 		wantOK bool
 	}{
-		{"tl1i:AQAAAAFhYmNk", pii.ModeBlindIndex, 1, true},
-		{"tl1i:Af____9hYmNk", pii.ModeBlindIndex, 0xffffffff, true},
-		{"tl1i:AQAA", pii.ModeUnknown, 0, false},
-		{"tl1i:AAAAAAFhYmNk", pii.ModeUnknown, 0, false}, // not a Tink prefix
-		{"tl1e:AQAAAAFhYmNk", pii.ModeUnknown, 0, false}, // shorter than any ciphertext
-		{"tl1f:0000002a:123456789", pii.ModeTokenize, 42, true},
-		{"tl1f:ffffffff:123456789", pii.ModeTokenize, 0xffffffff, true},
-		{"tl1f:0000002a", pii.ModeUnknown, 0, false},
-		{"tl1f:0000002g:123456789", pii.ModeUnknown, 0, false},
-		{"tl1t:4111111234561111", pii.ModeTokenize, 0, true},
-		{"jane.doe@example.com", pii.ModeUnknown, 0, false},
+		{"tl1i:AQAAAAFhYmNk", pii.ActionBlindIndex, 1, true},
+		{"tl1i:Af____9hYmNk", pii.ActionBlindIndex, 0xffffffff, true},
+		{"tl1i:AQAA", pii.ActionUnknown, 0, false},
+		{"tl1i:AAAAAAFhYmNk", pii.ActionUnknown, 0, false}, // not a Tink prefix
+		{"tl1e:AQAAAAFhYmNk", pii.ActionUnknown, 0, false}, // shorter than any ciphertext
+		{"tl1f:0000002a:123456789", pii.ActionTokenize, 42, true},
+		{"tl1f:ffffffff:123456789", pii.ActionTokenize, 0xffffffff, true},
+		{"tl1f:0000002a", pii.ActionUnknown, 0, false},
+		{"tl1f:0000002g:123456789", pii.ActionUnknown, 0, false},
+		{"tl1t:4111111234561111", pii.ActionTokenize, 0, true},
+		{"jane.doe@example.com", pii.ActionUnknown, 0, false},
 	} {
 		m, id, err := pii.KeyID(tt.in)
 		if m != tt.mode || id != tt.id || (err == nil) != tt.wantOK {

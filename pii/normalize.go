@@ -134,6 +134,16 @@ func (n normalizer) apply(s string) string {
 	return s
 }
 
+// appendLP appends s normalised, then cut by part (when not nil), with a
+// 4-byte length prefix: one value of a PRF input.
+func (n normalizer) appendLP(dst []byte, s string, part func(string) string) []byte {
+	s = n.apply(s)
+	if part != nil {
+		s = part(s)
+	}
+	return appendLP(dst, s)
+}
+
 // label returns the normaliser's name and version as they enter a blind
 // index, for example "email/v1" ("none/v1" without normalize=).
 func (n normalizer) label() string {

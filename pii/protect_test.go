@@ -682,7 +682,7 @@ func TestStoredLen(t *testing.T) {
 	for n := range 40 {
 		r := P10Record{Zip: strings.Repeat("9", n), Raw: bytes.Repeat([]byte{7}, n)}
 		err := p.Protect(ctx, &r)
-		if pii.StoredLen(pii.ModeEncrypt, n) > 64 {
+		if pii.StoredLen(pii.ActionEncrypt, n) > 64 {
 			if !errors.Is(err, pii.ErrTooLong) {
 				t.Errorf("n=%d: Protect = %v, want ErrTooLong", n, err)
 			}
@@ -691,17 +691,17 @@ func TestStoredLen(t *testing.T) {
 		if err != nil {
 			t.Fatalf("n=%d: Protect = %v", n, err)
 		}
-		if got, want := len(r.Zip), pii.StoredLen(pii.ModeEncrypt, n); got != want {
+		if got, want := len(r.Zip), pii.StoredLen(pii.ActionEncrypt, n); got != want {
 			t.Errorf("n=%d: len(stored) = %d, want StoredLen = %d", n, got, want)
 		}
-		if got, want := len(r.Raw), pii.StoredLenRaw(pii.ModeDeterministic, n); got != want {
-			t.Errorf("n=%d: len(raw stored) = %d, want StoredLenRaw = %d", n, got, want)
+		if got, want := len(r.Raw), pii.StoredLenBytes(pii.ActionDeterministic, n); got != want {
+			t.Errorf("n=%d: len(raw stored) = %d, want StoredLenBytes = %d", n, got, want)
 		}
 	}
-	if got := pii.StoredLen(pii.ModeEncrypt, 10); got != 63 {
+	if got := pii.StoredLen(pii.ActionEncrypt, 10); got != 63 {
 		t.Errorf("StoredLen(encrypt, 10) = %d, want 63", got)
 	}
-	if got := pii.StoredLen(pii.ModeUnknown, 10); got != -1 {
+	if got := pii.StoredLen(pii.ActionUnknown, 10); got != -1 {
 		t.Errorf("StoredLen(unknown, 10) = %d, want -1", got)
 	}
 	// A value truncated by the database fails with a clear error.
@@ -787,12 +787,12 @@ func TestKeyID(t *testing.T) {
 	v := P10Record{Zip: "1", Raw: []byte("r")}
 	mustProtect(t, p, &v)
 	ks, _ := store.Keyset(ctx, "default", keys.KindAEAD)
-	if m, id, err := pii.KeyID(v.Zip); m != pii.ModeEncrypt || id != ks.PrimaryKeyID() || err != nil {
+	if m, id, err := pii.KeyID(v.Zip); m != pii.ActionEncrypt || id != ks.PrimaryKeyID() || err != nil {
 		t.Errorf("KeyID = %v, %d, %v; want encrypt, %d", m, id, err, ks.PrimaryKeyID())
 	}
 	dks, _ := store.Keyset(ctx, "default", keys.KindDeterministicAEAD)
-	if m, id, err := pii.KeyIDRaw(v.Raw); m != pii.ModeDeterministic || id != dks.PrimaryKeyID() || err != nil {
-		t.Errorf("KeyIDRaw = %v, %d, %v", m, id, err)
+	if m, id, err := pii.KeyID(v.Raw); m != pii.ActionDeterministic || id != dks.PrimaryKeyID() || err != nil {
+		t.Errorf("KeyID = %v, %d, %v", m, id, err)
 	}
 	if _, _, err := pii.KeyID("plain"); !errors.Is(err, pii.ErrDecryption) {
 		t.Errorf("KeyID(plain) = %v", err)
@@ -865,10 +865,10 @@ func TestDeterministicCanonical(t *testing.T) {
 	if string(x.A) == x.B {
 		t.Error("two fields with the same text share a ciphertext")
 	}
-	if err := pii.Register[P15Flag](); !errors.Is(err, pii.ErrInvalidTag) {
+	if err := pii.Validate(P15Flag{}); !errors.Is(err, pii.ErrInvalidTag) {
 		t.Errorf("deterministic on Value[bool]: Register = %v, want ErrInvalidTag", err)
 	}
-	if err := pii.Register[P15FlagOK](); err != nil {
+	if err := pii.Validate(P15FlagOK{}); err != nil {
 		t.Errorf("deterministic,lowcardinality on Value[bool]: Register = %v", err)
 	}
 	// Rewrap keeps the revealed value byte-identical.

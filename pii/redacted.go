@@ -161,12 +161,13 @@ func redactStruct(v reflect.Value, seen []uintptr, depth int) rnode {
 		}
 	}
 	n := rnode{group: true}
+	hidden := planFor(t).hidden
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.IsExported() {
 			continue
 		}
-		if raw, ok := f.Tag.Lookup("pii"); ok && raw != "-" {
+		if hidden[i] {
 			n.children = append(n.children, rchild{name: f.Name, node: rnode{leaf: RedactedText}})
 			continue
 		}

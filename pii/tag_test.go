@@ -144,7 +144,7 @@ func TestValidate(t *testing.T) {
 			t.Errorf("Validate(%T) = %v, want ErrInvalidTarget", v, err)
 		}
 	}
-	if err := pii.Register[badKind](); !errors.Is(err, pii.ErrInvalidTag) {
+	if err := pii.Validate(badKind{}); !errors.Is(err, pii.ErrInvalidTag) {
 		t.Errorf("Register[badKind] = %v, want ErrInvalidTag", err)
 	}
 }
