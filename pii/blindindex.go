@@ -15,20 +15,18 @@ import (
 )
 
 const (
-	// IndexSize is the default size of a blind index or keyed hash, in
+	// IndexSize is the default size of a blind index or pseudonym, in
 	// bytes: 16 bytes (128 bits) of HMAC-SHA256 output, enough that two
 	// distinct values collide with probability about n²/2^129 for n values
 	// (the birthday bound), so an untruncated index reveals equality exactly.
 	IndexSize = 16
-	// MaxIndexBits is the largest bits= value: the 256 bits of HMAC-SHA256.
-	MaxIndexBits = tag.MaxBits
 )
 
 // LowCardinality is implemented by types with so few possible values that
-// deterministic encryption, a blind index or a keyed hash of them would
+// deterministic encryption, a blind index or a pseudonym of them would
 // reveal each value through frequency analysis (blood types, genders, a
 // handful of statuses). Such fields are refused for deterministic, index and
-// hash unless the tag adds the lowcardinality option. bool and 8- and 16-bit
+// pseudonym unless the tag adds the lowcardinality option. bool and 8- and 16-bit
 // integers in a [Value] are treated as low cardinality too.
 //
 //	type BloodType string
@@ -171,7 +169,7 @@ func (r *run) prfStored(values []string, keyID uint32, text bool) ([]byte, error
 	return appendPRFStored(nil, ks, r.cur, keyID, values, text)
 }
 
-// BlindIndexer computes the stored form of one index or hash field for
+// BlindIndexer computes the stored form of one index or pseudonym field for
 // query values, under the current primary PRF key: the hot path of lookups
 // by index. Make one per field with [Protector.BlindIndexer] and keep it; it
 // is safe for concurrent use, and picks up key rotations on each call.
@@ -183,7 +181,7 @@ type BlindIndexer struct {
 	id   keys.KeysetID
 }
 
-// BlindIndexer returns the BlindIndexer of the index or hash field named
+// BlindIndexer returns the BlindIndexer of the index or pseudonym field named
 // field (a path as in [ColumnFor]) of v's struct type. It returns an error
 // for any other field.
 func (p *Protector) BlindIndexer(v any, field string) (*BlindIndexer, error) {
@@ -201,7 +199,7 @@ func (p *Protector) BlindIndexer(v any, field string) (*BlindIndexer, error) {
 }
 
 // BlindIndex appends to dst the value that the field stores for values (one
-// per source field of a compound index, one for a hash) under the current
+// per source field of a compound index, one for a pseudonym) under the current
 // primary key, and returns the extended slice. The values go through the
 // field's normalize= and part= exactly as on write. For a string field the
 // result is the text envelope "tl1i:" (or "tl1h:") + base64url(0x01 ||
@@ -232,7 +230,7 @@ func (ix *BlindIndexer) BlindIndex(ctx context.Context, dst []byte, values ...st
 // named field (a dotted path as in [ColumnFor]) of v's struct type, one per
 // live key: the primary key's first, then the other enabled keys in keyset
 // order (oldest first): for an index field, the blind index of
-// the query under each enabled PRF key; for a hash field, the keyed hash;
+// the query under each enabled PRF key; for a pseudonym field, the pseudonym;
 // for a deterministic field, the deterministic ciphertext under each
 // enabled key. Search with all of them, as in
 //
@@ -244,7 +242,7 @@ func (ix *BlindIndexer) BlindIndex(ctx context.Context, dst []byte, values ...st
 // A compound index takes one query value per source field, in tag order.
 //
 // For []byte fields each term is the raw stored bytes, converted to a string.
-// It returns an error for a field that is not index, hash or deterministic,
+// It returns an error for a field that is not index, pseudonym or deterministic,
 // for a deterministic field bound to a record ID with aad= (its stored form
 // differs per record), for the wrong number of query values, and the
 // provider's errors wrapped in [ErrKeyProvider]. Terms reveal nothing the

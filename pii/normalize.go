@@ -11,11 +11,11 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-// NormalizerVersion is the version of the normalisation rules below. It is
+// normalizerVersion is the version of the normalisation rules below. It is
 // part of the input of every blind index and keyed hash, so a change to a
 // rule that would give old and new values different indexes must bump it,
 // and old rows then need a re-index rather than silently missing lookups.
-const NormalizerVersion = 1
+const normalizerVersion = 1
 
 // Normalisation rules, applied by the normalize= tag option on the write path
 // and by [Protector.LookupTerms] and [Normalize] on the query path, so that
@@ -151,7 +151,7 @@ func (n normalizer) label() string {
 	if spec == "" {
 		spec = "none"
 	}
-	return spec + "/v" + strconv.Itoa(NormalizerVersion)
+	return spec + "/v" + strconv.Itoa(normalizerVersion)
 }
 
 // Normalize applies the normalisation rule (or '+'-joined chain of rules)

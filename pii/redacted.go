@@ -12,8 +12,8 @@ import (
 	"strings"
 )
 
-// RedactedText replaces every tagged value in the output of [Redacted].
-const RedactedText = "[redacted]"
+// redactedText replaces every tagged value in the output of [Redacted].
+const redactedText = "[redacted]"
 
 // Redacted returns a view of v that is safe to log, print and encode: every
 // field with a pii tag (except "-") shows as "[redacted]", in v itself and in
@@ -168,7 +168,7 @@ func redactStruct(v reflect.Value, seen []uintptr, depth int) rnode {
 			continue
 		}
 		if hidden[i] {
-			n.children = append(n.children, rchild{name: f.Name, node: rnode{leaf: RedactedText}})
+			n.children = append(n.children, rchild{name: f.Name, node: rnode{leaf: redactedText}})
 			continue
 		}
 		n.children = append(n.children, rchild{name: f.Name, node: redactValue(v.Field(i), seen, depth+1)})
@@ -281,8 +281,6 @@ func (r RedactedValue) Format(f fmt.State, verb rune) {
 	fmt.Fprint(f, r.String())
 }
 
-// GoString is String, for %#v through fmt.GoStringer.
-func (r RedactedValue) GoString() string { return r.String() }
 
 // LogValue implements slog.LogValuer: a group with one attribute per field.
 func (r RedactedValue) LogValue() slog.Value { return logValue(r.tree()) }
@@ -459,5 +457,4 @@ var (
 	_ fmt.Formatter  = RedactedValue{}
 	_ json.Marshaler = RedactedValue{}
 	_ slog.Handler   = (*RedactingHandler)(nil)
-	_ fmt.GoStringer = RedactedValue{}
 )
