@@ -4,6 +4,9 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
 )
@@ -17,6 +20,7 @@ type Nest struct {
 }
 
 func TestColumnFor(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		v    any
 		path string
@@ -29,9 +33,7 @@ func TestColumnFor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got, err := pii.ColumnFor(tt.v, tt.path)
-		if err != nil || got != tt.want {
-			t.Errorf("ColumnFor(%T, %q) = %+v, %v; want %+v", tt.v, tt.path, got, err, tt.want)
-		}
+		assert.False(t, err != nil || got != tt.want, "ColumnFor(%T, %q) = %+v, %v; want %+v", tt.v, tt.path, got, err, tt.want)
 	}
 	for _, path := range []string{"ID", "Nope", "", "A.B", "C.Nope"} {
 		if _, err := pii.ColumnFor(TwoFields{}, path); err == nil {
@@ -41,6 +43,7 @@ func TestColumnFor(t *testing.T) {
 }
 
 func TestRewrapStored(t *testing.T) {
+	t.Parallel()
 	p, store := newProtector(t)
 	r := TwoFields{ID: "42", A: "alpha", B: "beta", D1: "d", D2: "e"}
 	mustProtect(t, p, &r)
@@ -53,19 +56,13 @@ func TestRewrapStored(t *testing.T) {
 	store.Rotate(ctx, "default", keys.KindAEAD)
 	store.Rotate(ctx, "default", keys.KindDeterministicAEAD)
 	newA, changed, err := p.RewrapStored(ctx, colA, "42", r.A)
-	if err != nil || !changed || newA == r.A {
-		t.Fatalf("RewrapStored after rotation = %v, %v", changed, err)
-	}
+	require.False(t, err != nil || !changed || newA == r.A, "RewrapStored after rotation = %v, %v", changed, err)
 	newD, changed, err := p.RewrapStored(ctx, colD, "", r.D1)
-	if err != nil || !changed {
-		t.Fatalf("RewrapStored(deterministic) = %v, %v", changed, err)
-	}
+	require.False(t, err != nil || !changed, "RewrapStored(deterministic) = %v, %v", changed, err)
 	// The rewrapped stored values reveal through the struct path too.
 	r.A, r.D1 = newA, newD
 	mustReveal(t, p, &r)
-	if r.A != "alpha" || r.D1 != "d" {
-		t.Errorf("after RewrapStored: %+v", r)
-	}
+	assert.False(t, r.A != "alpha" || r.D1 != "d", "after RewrapStored: %+v", r)
 	if pt, err := p.RevealStored(ctx, colA, "42", newA); err != nil || pt != "alpha" {
 		t.Errorf("RevealStored = %q, %v", pt, err)
 	}
@@ -84,6 +81,7 @@ func TestRewrapStored(t *testing.T) {
 }
 
 func TestKeyIDOfIndexes(t *testing.T) {
+	t.Parallel()
 	p, store := newProtector(t)
 	u := person("1", "a@example.com")
 	mustProtect(t, p, &u)
@@ -106,6 +104,7 @@ func TestKeyIDOfIndexes(t *testing.T) {
 }
 
 func TestRewrapCountsMapValuesOnce(t *testing.T) {
+	t.Parallel()
 	p, store := newProtector(t)
 	type withMap struct {
 		M map[string]string `pii:"encrypt"`
@@ -119,6 +118,7 @@ func TestRewrapCountsMapValuesOnce(t *testing.T) {
 }
 
 func TestKeyIDForms(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		in     string
 		mode   pii.Action
@@ -138,8 +138,6 @@ func TestKeyIDForms(t *testing.T) {
 		{"jane.doe@example.com", pii.ActionUnknown, 0, false},
 	} {
 		m, id, err := pii.KeyID(tt.in)
-		if m != tt.mode || id != tt.id || (err == nil) != tt.wantOK {
-			t.Errorf("KeyID(%q) = %v, %d, %v; want %v, %d, ok=%v", tt.in, m, id, err, tt.mode, tt.id, tt.wantOK)
-		}
+		assert.False(t, m != tt.mode || id != tt.id || (err == nil) != tt.wantOK, "KeyID(%q) = %v, %d, %v; want %v, %d, ok=%v", tt.in, m, id, err, tt.mode, tt.id, tt.wantOK)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/tillid/tillid/pii"
 	"github.com/tillid/tillid/piitest"
 )
@@ -43,21 +45,15 @@ func FuzzRoundTrip(f *testing.F) {
 		v.M = map[string]string{mk: mv}
 		v.L = []Contact{{Email: email}}
 		if err := p.Protect(ctx, &v); err != nil {
-			if !errors.Is(err, pii.ErrDecryption) && !errors.Is(err, pii.ErrTooLong) {
-				t.Fatalf("Protect = %v", err)
-			}
+			require.False(t, !errors.Is(err, pii.ErrDecryption) && !errors.Is(err, pii.ErrTooLong), "Protect = %v", err)
 			return // input that carries the prefix but does not verify
 		}
 		snapshot := v.A
 		if err := p.Protect(ctx, &v); err != nil || v.A != snapshot {
 			t.Fatalf("second Protect = %v, changed=%v", err, v.A != snapshot)
 		}
-		if err := p.Reveal(ctx, &v); err != nil {
-			t.Fatalf("Reveal = %v", err)
-		}
+		require.NoError(t, p.Reveal(ctx, &v), "Reveal")
 		got, _ := v.N.Get()
-		if v.A != a || !bytes.Equal(v.B, b) || (b == nil) != (v.B == nil) || *v.C != c || v.M[mk] != mv || v.L[0].Email != email || got != n || v.Drop != "" {
-			t.Fatalf("round trip differs: %+v", v)
-		}
+		require.False(t, v.A != a || !bytes.Equal(v.B, b) || (b == nil) != (v.B == nil) || *v.C != c || v.M[mk] != mv || v.L[0].Email != email || got != n || v.Drop != "", "round trip differs: %+v", v)
 	})
 }

@@ -13,6 +13,7 @@ import (
 // The ASCII fast paths of the normalisers give exactly what
 // golang.org/x/text gives.
 func TestASCIIFastPath(t *testing.T) {
+	t.Parallel()
 	var all []byte
 	for c := 0; c < 0x80; c++ {
 		all = append(all, byte(c))

@@ -281,7 +281,6 @@ func (r RedactedValue) Format(f fmt.State, verb rune) {
 	fmt.Fprint(f, r.String())
 }
 
-
 // LogValue implements slog.LogValuer: a group with one attribute per field.
 func (r RedactedValue) LogValue() slog.Value { return logValue(r.tree()) }
 

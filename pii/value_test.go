@@ -54,9 +54,7 @@ func checkMeasures(t *testing.T, m Measures) {
 	want := sampleMeasures()
 	got := fmt.Sprint(get(m.Born), get(m.Weight), get(m.Steps), get(m.Smoker), get(m.Small), get(m.IP), get(m.Name), get(m.Blob), get(m.Limit), m.Maybe.IsNull())
 	exp := fmt.Sprint(get(want.Born), get(want.Weight), get(want.Steps), get(want.Smoker), get(want.Small), get(want.IP), get(want.Name), get(want.Blob), get(want.Limit), true)
-	if got != exp {
-		t.Errorf("revealed values:\n got %s\nwant %s", got, exp)
-	}
+	assert.False(t, got != exp, "revealed values:\n got %s\nwant %s", got, exp)
 }
 
 func get[T any](v pii.Value[T]) string {
@@ -65,6 +63,7 @@ func get[T any](v pii.Value[T]) string {
 }
 
 func TestValueRoundTrip(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	m := sampleMeasures()
 	mustProtect(t, p, &m)
@@ -110,6 +109,7 @@ func TestValueDatabaseRoundTrip(t *testing.T) {
 }
 
 func TestValueJSON(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	m := sampleMeasures()
 	if _, err := json.Marshal(m); !errors.Is(err, pii.ErrValuePlaintext) {
@@ -117,16 +117,10 @@ func TestValueJSON(t *testing.T) {
 	}
 	mustProtect(t, p, &m)
 	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(b), "Grace") || !strings.Contains(string(b), `"Maybe":null`) {
-		t.Errorf("JSON of a protected struct = %s", b)
-	}
+	require.NoError(t, err)
+	assert.False(t, strings.Contains(string(b), "Grace") || !strings.Contains(string(b), `"Maybe":null`), "JSON of a protected struct = %s", b)
 	var back Measures
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(b, &back))
 	mustReveal(t, p, &back)
 	checkMeasures(t, back)
 
@@ -134,9 +128,7 @@ func TestValueJSON(t *testing.T) {
 	var in struct {
 		W pii.Value[float64] `pii:"encrypt"`
 	}
-	if err := json.Unmarshal([]byte(`{"W": 1.5}`), &in); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal([]byte(`{"W": 1.5}`), &in))
 	if w, ok := in.W.Get(); !ok || w != 1.5 {
 		t.Errorf("plaintext JSON gave %v, %v", w, ok)
 	}
@@ -146,17 +138,17 @@ func TestValueJSON(t *testing.T) {
 }
 
 func TestValueNeverPrints(t *testing.T) {
+	t.Parallel()
 	v := pii.NewValue("top secret value")
 	var b strings.Builder
 	fmt.Fprintf(&b, "%v %+v %#v %s %q %x", v, v, v, v, v, v)
 	slog.New(slog.NewTextHandler(&b, nil)).Info("m", "v", v)
 	slog.New(slog.NewJSONHandler(&b, nil)).Info("m", "v", v)
-	if strings.Contains(b.String(), "secret") || strings.Contains(b.String(), "746f7020") {
-		t.Errorf("a Value printed its plaintext: %s", b.String())
-	}
+	assert.False(t, strings.Contains(b.String(), "secret") || strings.Contains(b.String(), "746f7020"), "a Value printed its plaintext: %s", b.String())
 }
 
 func TestValueBadCiphertextType(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	// A ciphertext of one struct's Value scanned into another's fails through
 	// the associated data (the declaring type's name) instead of revealing
@@ -171,9 +163,7 @@ func TestValueBadCiphertextType(t *testing.T) {
 	mustProtect(t, p, &a)
 	var b B
 	s, _ := a.V.Value()
-	if err := b.V.Scan(s); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, b.V.Scan(s))
 	if err := p.Reveal(ctx, &b); !errors.Is(err, pii.ErrDecryption) {
 		t.Errorf("Reveal of a foreign Value = %v, want ErrDecryption", err)
 	}
@@ -184,6 +174,7 @@ func TestValueBadCiphertextType(t *testing.T) {
 
 // Marshal methods on the pointer type (as math/big's) are found too.
 func TestValuePointerReceiverMarshaller(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	type acct struct {
 		Balance pii.Value[big.Int] `pii:"encrypt"`
@@ -194,7 +185,5 @@ func TestValuePointerReceiverMarshaller(t *testing.T) {
 	mustProtect(t, p, &a)
 	mustReveal(t, p, &a)
 	got, ok := a.Balance.Get()
-	if !ok || got.String() != "123456789012345678901234567890" {
-		t.Errorf("big.Int round trip = %v, %v", got.String(), ok)
-	}
+	assert.False(t, !ok || got.String() != "123456789012345678901234567890", "big.Int round trip = %v, %v", got.String(), ok)
 }
