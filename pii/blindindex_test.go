@@ -273,9 +273,7 @@ func TestLowCardinalityGuard(t *testing.T) {
 func TestRecommendBits(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct{ n, want int }{{0, 0}, {7, 0}, {8, 2}, {1000, 8}, {50000, 14}, {1 << 20, 19}, {10_000_000, 22}} {
-		if got := pii.RecommendBits(tt.n); got != tt.want {
-			t.Errorf("RecommendBits(%d) = %d, want %d", tt.n, got, tt.want)
-		}
+		assert.EqualValues(t, tt.want, pii.RecommendBits(tt.n), "RecommendBits(%d)", tt.n)
 	}
 }
 
@@ -308,8 +306,6 @@ type badNormalizeOnEncrypt struct {
 func TestBadIndexTags(t *testing.T) {
 	t.Parallel()
 	for _, v := range []any{badIndexes{}, badIndexSource{}, badIndexType{}, badIndexOfHash{}, badPart{}, badNormalize{}, badNormalizeOnEncrypt{}} {
-		if err := pii.Validate(v); !errors.Is(err, pii.ErrInvalidTag) {
-			t.Errorf("Validate(%T) = %v, want ErrInvalidTag", v, err)
-		}
+		assert.ErrorIs(t, pii.Validate(v), pii.ErrInvalidTag, "Validate(%T)", v)
 	}
 }

@@ -98,9 +98,7 @@ func TestKeyIDOfIndexes(t *testing.T) {
 	if got := pii.StoredLen(pii.ActionBlindIndex, pii.IndexSize); got != len(u.EmailIdx) || got != 33 {
 		t.Errorf("StoredLen(index, 16) = %d, stored %d, want 33", got, len(u.EmailIdx))
 	}
-	if got := pii.StoredLenBytes(pii.ActionBlindIndex, 2); got != len(u.Domain) {
-		t.Errorf("StoredLenBytes(index, 2) = %d, stored %d", got, len(u.Domain))
-	}
+	assert.EqualValues(t, len(u.Domain), pii.StoredLenBytes(pii.ActionBlindIndex, 2), "StoredLenBytes(index, 2)")
 }
 
 func TestRewrapCountsMapValuesOnce(t *testing.T) {

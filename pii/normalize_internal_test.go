@@ -5,6 +5,8 @@ import (
 	"testing"
 	"unicode"
 
+	"github.com/stretchr/testify/assert"
+
 	"golang.org/x/text/cases"
 	"golang.org/x/text/language"
 	"golang.org/x/text/unicode/norm"
@@ -27,9 +29,7 @@ func TestASCIIFastPath(t *testing.T) {
 	}
 	for rule, f := range slow {
 		for _, in := range []string{string(all), " MiXeD@Example.COM\t", "", "abc", "ABC"} {
-			if got, want := normalizers[rule](in), f(in); got != want {
-				t.Errorf("%s(%q): fast path %q, x/text %q", rule, in, got, want)
-			}
+			assert.EqualValues(t, f(in), normalizers[rule](in), "%s(%q)", rule, in)
 		}
 	}
 }

@@ -195,14 +195,10 @@ func TestInvalidTargets(t *testing.T) {
 			func(v any) error { return p.Reveal(ctx, v) },
 			func(v any) error { _, err := p.Rewrap(ctx, v); return err },
 		} {
-			if err := call(tt.arg); !errors.Is(err, pii.ErrInvalidTarget) {
-				t.Errorf("%s: error = %v, want ErrInvalidTarget", tt.name, err)
-			}
+			assert.ErrorIs(t, call(tt.arg), pii.ErrInvalidTarget, "%s", tt.name)
 		}
 	}
-	if err := nilProtector.Protect(ctx, &Contact{}); !errors.Is(err, pii.ErrInvalidTarget) {
-		t.Errorf("nil Protector: error = %v, want ErrInvalidTarget", err)
-	}
+	assert.ErrorIs(t, nilProtector.Protect(ctx, &Contact{}), pii.ErrInvalidTarget, "nil Protector")
 	if _, err := pii.New(nil); !errors.Is(err, pii.ErrKeyProvider) {
 		t.Errorf("New(nil) error = %v, want ErrKeyProvider", err)
 	}
@@ -429,9 +425,7 @@ func TestAllOrNothing(t *testing.T) {
 	mustProtect(t, p, &v)
 	v.Last = v.Last[:len(v.Last)-4] + "AAAA"
 	before = dump(v) + dump(v.M)
-	if err := p.Reveal(ctx, &v); !errors.Is(err, pii.ErrDecryption) {
-		t.Fatalf("Reveal(tampered) = %v, want ErrDecryption", err)
-	}
+	require.ErrorIs(t, p.Reveal(ctx, &v), pii.ErrDecryption, "Reveal(tampered)")
 	if after := dump(v) + dump(v.M); after != before {
 		t.Error("failed Reveal changed the struct")
 	}
@@ -548,27 +542,19 @@ func TestAssociatedDataBinding(t *testing.T) {
 		"swap det field": {ID: "1", A: r1.A, B: r1.B, D1: r1.D2, D2: r1.D1},
 	}
 	for name, c := range cases {
-		if err := p.Reveal(ctx, &c); !errors.Is(err, pii.ErrDecryption) {
-			t.Errorf("%s: Reveal = %v, want ErrDecryption", name, err)
-		}
+		assert.ErrorIs(t, p.Reveal(ctx, &c), pii.ErrDecryption, "%s", name)
 	}
 	o := OtherType{ID: "1", A: r1.A}
-	if err := p.Reveal(ctx, &o); !errors.Is(err, pii.ErrDecryption) {
-		t.Errorf("ciphertext moved to another type: Reveal = %v, want ErrDecryption", err)
-	}
+	assert.ErrorIs(t, p.Reveal(ctx, &o), pii.ErrDecryption, "ciphertext moved to another type")
 	// Missing record ID.
-	if err := p.Protect(ctx, &TwoFields{A: "x"}); !errors.Is(err, pii.ErrMissingRecordID) {
-		t.Errorf("Protect with empty aad field = %v, want ErrMissingRecordID", err)
-	}
+	assert.ErrorIs(t, p.Protect(ctx, &TwoFields{A: "x"}), pii.ErrMissingRecordID, "Protect with empty aad field")
 	// Extra associated data from the Protector.
 	store := keys.NewMemory()
 	pa, _ := pii.New(store, pii.WithAssociatedData([]byte("tenant-a")))
 	pb, _ := pii.New(store, pii.WithAssociatedData([]byte("tenant-b")))
 	c := Contact{Email: "a@example.com"}
 	mustProtect(t, pa, &c)
-	if err := pb.Reveal(ctx, &c); !errors.Is(err, pii.ErrDecryption) {
-		t.Errorf("Reveal under other tenant's associated data = %v, want ErrDecryption", err)
-	}
+	assert.ErrorIs(t, pb.Reveal(ctx, &c), pii.ErrDecryption, "Reveal under other tenant's associated data")
 	mustReveal(t, pa, &c)
 }
 
@@ -616,26 +602,16 @@ func TestStoredLen(t *testing.T) {
 			continue
 		}
 		require.NoError(t, err, "n=%d: Protect = %v", n, err)
-		if got, want := len(r.Zip), pii.StoredLen(pii.ActionEncrypt, n); got != want {
-			t.Errorf("n=%d: len(stored) = %d, want StoredLen = %d", n, got, want)
-		}
-		if got, want := len(r.Raw), pii.StoredLenBytes(pii.ActionDeterministic, n); got != want {
-			t.Errorf("n=%d: len(raw stored) = %d, want StoredLenBytes = %d", n, got, want)
-		}
+		assert.EqualValues(t, pii.StoredLen(pii.ActionEncrypt, n), len(r.Zip), "n=%d", n)
+		assert.EqualValues(t, pii.StoredLenBytes(pii.ActionDeterministic, n), len(r.Raw), "n=%d", n)
 	}
-	if got := pii.StoredLen(pii.ActionEncrypt, 10); got != 63 {
-		t.Errorf("StoredLen(encrypt, 10) = %d, want 63", got)
-	}
-	if got := pii.StoredLen(pii.ActionUnknown, 10); got != -1 {
-		t.Errorf("StoredLen(unknown, 10) = %d, want -1", got)
-	}
+	assert.EqualValues(t, 63, pii.StoredLen(pii.ActionEncrypt, 10), "StoredLen(encrypt, 10)")
+	assert.EqualValues(t, -1, pii.StoredLen(pii.ActionUnknown, 10), "StoredLen(unknown, 10)")
 	// A value truncated by the database fails with a clear error.
 	g := P10Record{Zip: "12345"}
 	mustProtect(t, p, &g)
 	g.Zip = g.Zip[:len(g.Zip)-3]
-	if err := p.Reveal(ctx, &g); !errors.Is(err, pii.ErrDecryption) {
-		t.Errorf("Reveal(truncated) = %v, want ErrDecryption", err)
-	}
+	assert.ErrorIs(t, p.Reveal(ctx, &g), pii.ErrDecryption, "Reveal(truncated)")
 }
 
 // P02: rotation keeps old values readable; disabling refuses them clearly;
@@ -662,9 +638,7 @@ func TestRotation(t *testing.T) {
 
 	require.NoError(t, store.Disable(ctx, "default", keys.KindAEAD, k1))
 	o = old
-	if err := p.Reveal(ctx, &o); !errors.Is(err, pii.ErrKeyDisabled) {
-		t.Fatalf("Reveal under disabled key = %v, want ErrKeyDisabled", err)
-	}
+	require.ErrorIs(t, p.Reveal(ctx, &o), pii.ErrKeyDisabled, "Reveal under disabled key")
 	require.NoError(t, store.Enable(ctx, "default", keys.KindAEAD, k1))
 	o = old
 	n, err := p.Rewrap(ctx, &o)
@@ -676,9 +650,7 @@ func TestRotation(t *testing.T) {
 	require.NoError(t, store.Disable(ctx, "default", keys.KindAEAD, k1))
 	mustReveal(t, p, &o)
 	assert.False(t, o.A != "old-a" || o.D1 != "d1", "rewrapped record reveals as %+v", o)
-	if err := store.Disable(ctx, "default", keys.KindAEAD, k2); err == nil {
-		t.Error("disabling the primary key succeeded")
-	}
+	assert.Error(t, store.Disable(ctx, "default", keys.KindAEAD, k2), "disabling the primary key succeeded")
 }
 
 func keyIDOf(t *testing.T, s string) uint32 {
@@ -720,9 +692,7 @@ func TestMigrate(t *testing.T) {
 	l.Email = "plain@example.com" // a row written before encryption
 	mustReveal(t, p, &l)
 	assert.False(t, l.Email != "plain@example.com" || l.Other != "x", "migrate reveal = %+v", l)
-	if got := p.Stats().LegacyPlaintextReads["Legacy.Email"]; got != 1 {
-		t.Errorf("LegacyPlaintextReads = %d, want 1", got)
-	}
+	assert.EqualValues(t, 1, p.Stats().LegacyPlaintextReads["Legacy.Email"], "LegacyPlaintextReads")
 	l2 := Legacy{Email: "plain@example.com", Other: "y"}
 	mustProtect(t, p, &l2)
 	l2.Email = "plain@example.com"
@@ -731,9 +701,7 @@ func TestMigrate(t *testing.T) {
 	}
 	assert.False(t, l2.Email == "plain@example.com", "Rewrap left legacy plaintext")
 	l3 := Legacy{Email: "e", Other: "plaintext"}
-	if err := p.Reveal(ctx, &l3); !errors.Is(err, pii.ErrNotProtected) {
-		t.Errorf("plaintext in a field without migrate: %v, want ErrNotProtected", err)
-	}
+	assert.ErrorIs(t, p.Reveal(ctx, &l3), pii.ErrNotProtected, "plaintext in a field without migrate")
 }
 
 // P15: deterministic ciphertexts are canonical across named types, scoped
@@ -766,9 +734,7 @@ func TestDeterministicCanonical(t *testing.T) {
 	mustProtect(t, p, &y)
 	assert.False(t, x.A != y.A, "same field, same text: ciphertexts differ")
 	assert.False(t, string(x.A) == x.B, "two fields with the same text share a ciphertext")
-	if err := pii.Validate(P15Flag{}); !errors.Is(err, pii.ErrInvalidTag) {
-		t.Errorf("deterministic on Value[bool]: Register = %v, want ErrInvalidTag", err)
-	}
+	assert.ErrorIs(t, pii.Validate(P15Flag{}), pii.ErrInvalidTag, "deterministic on Value[bool]")
 	assert.NoError(t, pii.Validate(P15FlagOK{}), "deterministic,lowcardinality on Value[bool]: Register")
 	// Rewrap keeps the revealed value byte-identical.
 	_, store := p, keys.NewMemory()
@@ -812,9 +778,7 @@ func TestKeyNamesAndProviderFailures(t *testing.T) {
 	}
 	daead, _ := store.Keyset(ctx, "default", keys.KindDeterministicAEAD)
 	wrongKind, _ := pii.New(failingProvider{ks: daead})
-	if err := wrongKind.Protect(ctx, &v); !errors.Is(err, pii.ErrKeyProvider) {
-		t.Errorf("provider returning the wrong kind: Protect = %v, want ErrKeyProvider", err)
-	}
+	assert.ErrorIs(t, wrongKind.Protect(ctx, &v), pii.ErrKeyProvider, "provider returning the wrong kind")
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	if err := p.Protect(cctx, &v); !errors.Is(err, context.Canceled) || v.A != "a" {
@@ -883,9 +847,7 @@ func TestOddInputs(t *testing.T) {
 	}
 	p, _ := newProtector(t)
 	var nilCtx context.Context // the nil context is the point
-	if err := p.Protect(nilCtx, &Contact{Email: "a@example.com"}); !errors.Is(err, pii.ErrInvalidTarget) {
-		t.Errorf("Protect(nil ctx) = %v, want ErrInvalidTarget", err)
-	}
+	assert.ErrorIs(t, p.Protect(nilCtx, &Contact{Email: "a@example.com"}), pii.ErrInvalidTarget, "Protect(nil ctx)")
 	var nilP *pii.Protector
 	if s := nilP.Stats(); s.LegacyPlaintextReads == nil {
 		t.Error("nil Protector's Stats has a nil map")
@@ -902,9 +864,7 @@ func TestOddInputs(t *testing.T) {
 	b := struct {
 		S string `pii:"encrypt,class=contact"`
 	}{a.S}
-	if err := p.Reveal(ctx, &b); !errors.Is(err, pii.ErrDecryption) {
-		t.Errorf("ciphertext moved between two anonymous struct types: %v, want ErrDecryption", err)
-	}
+	assert.ErrorIs(t, p.Reveal(ctx, &b), pii.ErrDecryption, "ciphertext moved between two anonymous struct types")
 }
 
 type Envelope struct {
@@ -928,9 +888,7 @@ func TestInterfaceFields(t *testing.T) {
 	assert.False(t, c.Email != "ptr@example.com" || e.Items[0].(Contact).Email != "val@example.com" || e.Items[4].([]Contact)[0].Email != "s@example.com", "round trip through interfaces: %+v", e)
 	// A dynamic type with a bad tag is an error, not a silent skip.
 	bad := Envelope{Payload: &badKind{N: 1}}
-	if err := p.Protect(ctx, &bad); !errors.Is(err, pii.ErrInvalidTag) {
-		t.Errorf("bad tag behind an interface: %v", err)
-	}
+	assert.ErrorIs(t, p.Protect(ctx, &bad), pii.ErrInvalidTag, "bad tag behind an interface")
 }
 
 // A map shared by two tagged fields, or by two records bound to their IDs,

@@ -161,9 +161,7 @@ func TestRedactedLeaves(t *testing.T) {
 		{pii.NewValue("x"), "pii.Value(plaintext)"},
 		{[]string{}, "[]"},
 	} {
-		if got := pii.Redacted(tt.v).String(); got != tt.want {
-			t.Errorf("Redacted(%#v) = %q, want %q", tt.v, got, tt.want)
-		}
+		assert.EqualValues(t, tt.want, pii.Redacted(tt.v).String(), "Redacted(%#v)", tt.v)
 		if b, err := json.Marshal(pii.Redacted(tt.v)); err != nil || !json.Valid(b) {
 			t.Errorf("JSON of Redacted(%#v) = %s, %v", tt.v, b, err)
 		}

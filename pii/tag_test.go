@@ -138,13 +138,9 @@ func TestValidate(t *testing.T) {
 		assert.NoError(t, pii.Validate(v), "Validate(%T)", v)
 	}
 	for _, v := range []any{nil, "x", 3, []Contact{}} {
-		if err := pii.Validate(v); !errors.Is(err, pii.ErrInvalidTarget) {
-			t.Errorf("Validate(%T) = %v, want ErrInvalidTarget", v, err)
-		}
+		assert.ErrorIs(t, pii.Validate(v), pii.ErrInvalidTarget, "Validate(%T)", v)
 	}
-	if err := pii.Validate(badKind{}); !errors.Is(err, pii.ErrInvalidTag) {
-		t.Errorf("Register[badKind] = %v, want ErrInvalidTag", err)
-	}
+	assert.ErrorIs(t, pii.Validate(badKind{}), pii.ErrInvalidTag, "Register[badKind]")
 }
 
 // A struct without tags is a no-op, not an error: a generic save hook may

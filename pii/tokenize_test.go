@@ -80,17 +80,13 @@ func TestTokenizeFields(t *testing.T) {
 	mustReveal(t, p, &r)
 	assert.False(t, r.CPR != "0101901234" || r.Card != "4111111111111111", "after rewrap and disable: %+v", r)
 	old := stored
-	if err := p.Reveal(ctx, &old); !errors.Is(err, pii.ErrKeyDisabled) {
-		t.Errorf("FF1 token under a disabled key: %v, want ErrKeyDisabled", err)
-	}
+	assert.ErrorIs(t, p.Reveal(ctx, &old), pii.ErrKeyDisabled, "FF1 token under a disabled key")
 	// Subject deletion erases the vault entry: Reveal then fails closed.
 	if n, err := card.DeleteSubject(ctx, "p-1"); err != nil || n < 1 {
 		t.Fatalf("DeleteSubject = %d, %v", n, err)
 	}
 	gone := rewrapped
-	if err := p.Reveal(ctx, &gone); !errors.Is(err, pii.ErrDecryption) {
-		t.Errorf("Reveal after DeleteSubject = %v, want ErrDecryption", err)
-	}
+	assert.ErrorIs(t, p.Reveal(ctx, &gone), pii.ErrDecryption, "Reveal after DeleteSubject")
 }
 
 // Vault calls are batched per domain, also for tokens inside maps and
@@ -114,9 +110,7 @@ func TestTokenizeBatched(t *testing.T) {
 	mustProtect(t, p, &h)
 	h.List[3].Card = "tl1t:4111110000009999" // not a token of the vault
 	before := fmt.Sprint(h)
-	if err := p.Reveal(ctx, &h); !errors.Is(err, pii.ErrDecryption) {
-		t.Fatalf("Reveal with one unknown token = %v", err)
-	}
+	require.ErrorIs(t, p.Reveal(ctx, &h), pii.ErrDecryption, "Reveal with one unknown token")
 	assert.False(t, fmt.Sprint(h) != before, "a failed batch changed the struct")
 }
 
@@ -151,24 +145,18 @@ func TestTokenizeFailures(t *testing.T) {
 	}
 	// No tokenizer for the domain, and a format that does not match.
 	q, _ := pii.New(keys.NewMemory())
-	if err := q.Protect(ctx, &Payment{ID: "1", Card: "4111111111111111"}); !errors.Is(err, pii.ErrKeyProvider) {
-		t.Errorf("no tokenizer: %v", err)
-	}
+	assert.ErrorIs(t, q.Protect(ctx, &Payment{ID: "1", Card: "4111111111111111"}), pii.ErrKeyProvider, "no tokenizer")
 	type wrongFormat struct {
 		Card string `pii:"tokenize=card,format=keep-last-4"`
 	}
-	if err := p.Protect(ctx, &wrongFormat{Card: "4111111111111111"}); !errors.Is(err, pii.ErrInvalidTag) {
-		t.Errorf("format mismatch: %v", err)
-	}
+	assert.ErrorIs(t, p.Protect(ctx, &wrongFormat{Card: "4111111111111111"}), pii.ErrInvalidTag, "format mismatch")
 	if _, err := pii.New(keys.NewMemory(), pii.WithVault(nil)); err == nil {
 		t.Error("WithVault(nil) accepted")
 	}
 	type badKind struct {
 		N []byte `pii:"tokenize=card"`
 	}
-	if err := pii.Validate(badKind{}); !errors.Is(err, pii.ErrInvalidTag) {
-		t.Errorf("tokenize on []byte: %v", err)
-	}
+	assert.ErrorIs(t, pii.Validate(badKind{}), pii.ErrInvalidTag, "tokenize on []byte")
 }
 
 // An empty string is kept as present-but-empty, without a token; nil stays nil.
@@ -187,9 +175,7 @@ func TestTokenizeEmpty(t *testing.T) {
 	mustProtect(t, p, &v)
 	mustReveal(t, p, &v)
 	assert.False(t, v.Card != "" || v.CPR != "" || v.Nil != nil, "empty values revealed as %+v", v)
-	if err := p.Reveal(ctx, &opt{ID: "1"}); !errors.Is(err, pii.ErrNotProtected) {
-		t.Errorf("Reveal of an unprotected empty value = %v, want ErrNotProtected", err)
-	}
+	assert.ErrorIs(t, p.Reveal(ctx, &opt{ID: "1"}), pii.ErrNotProtected, "Reveal of an unprotected empty value")
 }
 
 // A failing value in a batch is named by its own path.

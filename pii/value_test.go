@@ -164,12 +164,8 @@ func TestValueBadCiphertextType(t *testing.T) {
 	var b B
 	s, _ := a.V.Value()
 	require.NoError(t, b.V.Scan(s))
-	if err := p.Reveal(ctx, &b); !errors.Is(err, pii.ErrDecryption) {
-		t.Errorf("Reveal of a foreign Value = %v, want ErrDecryption", err)
-	}
-	if err := b.V.Scan(42); err == nil {
-		t.Error("Scan(int) succeeded")
-	}
+	assert.ErrorIs(t, p.Reveal(ctx, &b), pii.ErrDecryption, "Reveal of a foreign Value")
+	assert.Error(t, b.V.Scan(42), "Scan(int) succeeded")
 }
 
 // Marshal methods on the pointer type (as math/big's) are found too.
