@@ -114,28 +114,3 @@ func TestRewrapCountsMapValuesOnce(t *testing.T) {
 		t.Errorf("Rewrap of a two-value map = %d, %v; want 2", n, err)
 	}
 }
-
-func TestKeyIDForms(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		in     string
-		mode   pii.Action
-		id     uint32
-		wantOK bool
-	}{
-		{"tl1i:AQAAAAFhYmNk", pii.ActionBlindIndex, 1, true},
-		{"tl1i:Af____9hYmNk", pii.ActionBlindIndex, 0xffffffff, true},
-		{"tl1i:AQAA", pii.ActionUnknown, 0, false},
-		{"tl1i:AAAAAAFhYmNk", pii.ActionUnknown, 0, false}, // not a Tink prefix
-		{"tl1e:AQAAAAFhYmNk", pii.ActionUnknown, 0, false}, // shorter than any ciphertext
-		{"tl1f:0000002a:123456789", pii.ActionTokenize, 42, true},
-		{"tl1f:ffffffff:123456789", pii.ActionTokenize, 0xffffffff, true},
-		{"tl1f:0000002a", pii.ActionUnknown, 0, false},
-		{"tl1f:0000002g:123456789", pii.ActionUnknown, 0, false},
-		{"tl1t:4111111234561111", pii.ActionTokenize, 0, true},
-		{"jane.doe@example.com", pii.ActionUnknown, 0, false},
-	} {
-		m, id, err := pii.KeyID(tt.in)
-		assert.False(t, m != tt.mode || id != tt.id || (err == nil) != tt.wantOK, "KeyID(%q) = %v, %d, %v; want %v, %d, ok=%v", tt.in, m, id, err, tt.mode, tt.id, tt.wantOK)
-	}
-}

@@ -1,7 +1,6 @@
 package pii_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/base64"
@@ -583,35 +582,6 @@ func TestNoncesUnique(t *testing.T) {
 		require.False(t, nonces[nonce], "nonce repeated after %d values", i)
 		nonces[nonce] = true
 	}
-}
-
-// P10: stored sizes follow StoredLen; maxlen refuses values that would not fit.
-type P10Record struct {
-	Zip string `pii:"encrypt,maxlen=64"`
-	Raw []byte `pii:"deterministic"`
-}
-
-func TestStoredLen(t *testing.T) {
-	t.Parallel()
-	p, _ := newProtector(t)
-	for n := range 40 {
-		r := P10Record{Zip: strings.Repeat("9", n), Raw: bytes.Repeat([]byte{7}, n)}
-		err := p.Protect(ctx, &r)
-		if pii.StoredLen(pii.ActionEncrypt, n) > 64 {
-			assert.ErrorIs(t, err, pii.ErrTooLong, "n=%d: Protect = %v, want ErrTooLong", n, err)
-			continue
-		}
-		require.NoError(t, err, "n=%d: Protect = %v", n, err)
-		assert.EqualValues(t, pii.StoredLen(pii.ActionEncrypt, n), len(r.Zip), "n=%d", n)
-		assert.EqualValues(t, pii.StoredLenBytes(pii.ActionDeterministic, n), len(r.Raw), "n=%d", n)
-	}
-	assert.EqualValues(t, 63, pii.StoredLen(pii.ActionEncrypt, 10), "StoredLen(encrypt, 10)")
-	assert.EqualValues(t, -1, pii.StoredLen(pii.ActionUnknown, 10), "StoredLen(unknown, 10)")
-	// A value truncated by the database fails with a clear error.
-	g := P10Record{Zip: "12345"}
-	mustProtect(t, p, &g)
-	g.Zip = g.Zip[:len(g.Zip)-3]
-	assert.ErrorIs(t, p.Reveal(ctx, &g), pii.ErrDecryption, "Reveal(truncated)")
 }
 
 // P02: rotation keeps old values readable; disabling refuses them clearly;

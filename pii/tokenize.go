@@ -200,7 +200,11 @@ func (r *run) tokenizer() (tokenizer, []byte, error) {
 		rid = b
 	}
 	if _, isFPE := t.(fpeTokenizer); isFPE {
-		return t, ff1Tweak(f.adPrefix, rid), nil
+		tweak := ff1Tweak(f.adPrefix, rid)
+		if len(tweak) > tokenize.FPEMaxTweakSize {
+			return nil, nil, fmt.Errorf("%w: with the record ID of %s, the FF1 tweak (type and field names, then the record ID) is %d bytes, more than %d", ErrTooLong, f.tag.aadField, len(tweak), tokenize.FPEMaxTweakSize)
+		}
+		return t, tweak, nil
 	}
 	return t, rid, nil
 }
