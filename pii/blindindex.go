@@ -92,17 +92,25 @@ func partFunc(p tag.Part) func(string) string {
 			}
 			return s
 		}
-	case tag.PartFirst, tag.PartLast:
-		n, last := p.N, p.Kind == tag.PartLast
+	case tag.PartFirst:
 		return func(s string) string {
-			if utf8.RuneCountInString(s) <= n {
-				return s
+			n := p.N
+			for i := range s { // i runs over the start of each character
+				if n == 0 {
+					return s[:i]
+				}
+				n--
 			}
-			r := []rune(s)
-			if last {
-				return string(r[len(r)-n:])
+			return s
+		}
+	case tag.PartLast:
+		return func(s string) string {
+			i := len(s)
+			for n := p.N; n > 0 && i > 0; n-- {
+				_, size := utf8.DecodeLastRuneInString(s[:i])
+				i -= size
 			}
-			return string(r[:n])
+			return s[i:]
 		}
 	}
 	return nil
