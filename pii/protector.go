@@ -19,6 +19,8 @@ type Protector struct {
 	extraAD    []byte
 	legacy     sync.Map // "Type.Field" → *atomic.Uint64
 	tokenizers map[string]tokenizer
+	// parallelism is the most goroutines a call on a large slice uses.
+	parallelism int
 }
 
 // Option configures a Protector. Options are made by the With… functions of

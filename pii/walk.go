@@ -510,22 +510,60 @@ func (p *Protector) do(ctx context.Context, ptr any, m verb) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	r := runPool.Get().(*run)
+	dedupe := mayAlias(n)
+	if !dedupe && p.parallelism > 1 && (n.kind == nodeSlice || n.kind == nodeArray) && e.Len() >= 2*minChunk {
+		return p.doParallel(ctx, e, n, m)
+	}
+	r := p.newRun(ctx, m, dedupe, e.Type())
 	defer r.release()
-	r.p, r.ctx, r.verb = p, ctx, m
-	r.dedupe = n.kind != nodeStruct || n.plan.indirect
-	r.path = append(r.path[:0], pathSeg{name: rootName(e.Type())})
 	if err := r.walk(e, n); err != nil {
 		return 0, err
 	}
-	if len(r.tokens) > 0 {
-		if err := r.resolveTokens(); err != nil {
-			return 0, err
-		}
+	if err := r.finish(); err != nil {
+		return 0, err
 	}
+	return r.commit(), nil
+}
+
+// mayAlias reports whether two leaves reached from a root of node n can
+// be one value, or a value can be reached twice (a cycle): only then does a
+// run remember what it visited. A slice of structs without pointers, maps,
+// slices or interfaces cannot alias.
+func mayAlias(n *node) bool {
+	switch n.kind {
+	case nodeStruct:
+		return n.plan.indirect
+	case nodeSlice, nodeArray:
+		return n.elem.kind == nodePtr || mayAlias(n.elem)
+	case nodePtr: // the pointer passed in, to a pointer
+		return mayAlias(n.elem)
+	}
+	return true
+}
+
+// newRun returns a pooled run of verb m for a root of type t.
+func (p *Protector) newRun(ctx context.Context, m verb, dedupe bool, t reflect.Type) *run {
+	r := runPool.Get().(*run)
+	r.p, r.ctx, r.verb, r.dedupe = p, ctx, m, dedupe
+	r.path = append(r.path[:0], pathSeg{name: rootName(t)})
+	return r
+}
+
+// finish makes the vault calls the walk deferred, before anything is
+// applied.
+func (r *run) finish() error {
+	if len(r.tokens) > 0 {
+		return r.resolveTokens()
+	}
+	return nil
+}
+
+// commit applies the run's ops, adds its legacy reads to the Protector's
+// counters, and returns how many values it changed.
+func (r *run) commit() int {
 	r.apply()
 	for _, k := range r.legacy {
-		c, _ := p.legacy.LoadOrStore(k, new(atomic.Uint64))
+		c, _ := r.p.legacy.LoadOrStore(k, new(atomic.Uint64))
 		c.(*atomic.Uint64).Add(1)
 	}
 	changed := 0
@@ -534,5 +572,5 @@ func (p *Protector) do(ctx context.Context, ptr any, m verb) (int, error) {
 			changed++
 		}
 	}
-	return changed, nil
+	return changed
 }
