@@ -13,7 +13,7 @@ import (
 )
 
 // normalizerVersion is the version of the normalisation rules below. It is
-// part of the input of every blind index and keyed hash, so a change to a
+// part of the input of every blind index and pseudonym, so a change to a
 // rule that would give old and new values different indexes must bump it,
 // and old rows then need a re-index rather than silently missing lookups.
 const normalizerVersion = 1

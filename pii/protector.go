@@ -72,8 +72,10 @@ func New(provider keys.Provider, opts ...Option) (*Protector, error) {
 // fields get a randomised ciphertext, deterministic fields a deterministic
 // one, redact fields their zero value. Values already protected by tillid
 // for the same field are left as they are, so protecting twice never
-// encrypts twice; a value that carries the ciphertext prefix but does not
-// verify for its field is an error ([ErrDecryption]). Nil pointers, nil maps,
+// encrypts twice; a value that carries a tillid prefix but does not verify
+// for its field is an error ([ErrDecryption]): a ciphertext must decrypt,
+// a pseudonym or blind index must have the field's size and a key ID of its
+// keyset, a token must detokenize. See [WithParallelism] for large slices. Nil pointers, nil maps,
 // nil slices, invalid sql.NullStrings and null Values stay as they are; an
 // empty string is encrypted, so its presence is kept.
 //
@@ -110,10 +112,10 @@ func (p *Protector) Reveal(ctx context.Context, ptr any) error {
 // current primary key of its keyset, without handing plaintext to the
 // caller: encrypt and deterministic ciphertexts, blind indexes (recomputed
 // from their sources) and FF1 tokens. It returns how many values it changed.
-// Keyed hashes and vaulted tokens cannot be recomputed without the original
-// and stay as they are. Run it over stored
-// records after a rotation; once every record is rewrapped, the old key can
-// be disabled. Plaintext in a migrate field is protected; plaintext
+// Pseudonyms and vaulted tokens cannot be recomputed without the original
+// and stay as they are (once verified as Protect verifies them). Run it
+// over stored records after a rotation; once every record is rewrapped, the
+// old key can be disabled (a pseudonym stays valid under a disabled key). Plaintext in a migrate field is protected; plaintext
 // elsewhere is [ErrNotProtected]. It is all or nothing and returns the
 // errors of Reveal.
 func (p *Protector) Rewrap(ctx context.Context, ptr any) (int, error) {
