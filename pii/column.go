@@ -182,7 +182,8 @@ func (p *Protector) storedOp(ctx context.Context, col Column, recordID, stored s
 	r := runPool.Get().(*run)
 	defer r.release()
 	r.p, r.ctx, r.verb, r.cur = p, ctx, m, f
-	r.ad = appendAssociatedData(r.ad[:0], f.adPrefix, unsafeBytes(recordID), p.extraAD)
+	r.adBuf = appendAssociatedData(r.adBuf[:0], f.adPrefix, unsafeBytes(recordID), p.extraAD)
+	r.ad = r.adBuf
 	r.adOK = true
 	out, changed, err := f.act.leafFor(m)(r, unsafeBytes(stored), true)
 	if err != nil {

@@ -121,7 +121,7 @@ func indexField(r *run, v reflect.Value) error {
 		}
 		if !ok {
 			if !v.IsZero() {
-				r.ops = append(r.ops, op{kind: opZero, target: v})
+				r.zero(v)
 			}
 			return nil
 		}
@@ -135,9 +135,9 @@ func indexField(r *run, v reflect.Value) error {
 		return nil
 	}
 	if text {
-		r.ops = append(r.ops, op{kind: opSetString, target: v, s: unsafeString(out)})
+		r.setString(v, unsafeString(out))
 	} else {
-		r.ops = append(r.ops, op{kind: opSetBytes, target: v, b: out})
+		r.setBytes(v, out)
 	}
 	return nil
 }

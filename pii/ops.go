@@ -1,6 +1,9 @@
 package pii
 
-import "reflect"
+import (
+	"reflect"
+	"unsafe"
+)
 
 // This file is the all-or-nothing buffer of a run: the walk records every
 // change as an op, and they are applied only once the whole walk (and any
@@ -17,14 +20,60 @@ const (
 	opZero
 )
 
-// op is one change, collected while walking and applied only when the whole
-// walk succeeded.
+// op is one change. It is small and holds two pointers at most, because a
+// slice of 10,000 records makes 30,000 of them: the leaf writes, nearly all
+// of them, keep the field's address and the new value; the rare writes that
+// need reflection keep theirs in run.vals.
 type op struct {
-	kind   opKind
-	target reflect.Value
-	s      string
-	b      []byte
-	v, k   reflect.Value
+	kind opKind
+	// ptr is the address of the string or []byte field (opSetString,
+	// opSetBytes).
+	ptr unsafe.Pointer
+	// s is the new string, or the new bytes viewed as a string.
+	s string
+	// i is the first of the op's values in run.vals: the target, then the
+	// value (opSet), or the map, the key and the value (opSetMapIndex).
+	i int
+}
+
+// setString records that the settable string-kind value v becomes s.
+func (r *run) setString(v reflect.Value, s string) {
+	r.ops = append(r.ops, op{kind: opSetString, ptr: v.Addr().UnsafePointer(), s: s})
+}
+
+// setBytes records that the settable []byte-kind value v becomes b.
+func (r *run) setBytes(v reflect.Value, b []byte) {
+	r.ops = append(r.ops, op{kind: opSetBytes, ptr: v.Addr().UnsafePointer(), s: unsafeString(b)})
+}
+
+// set records target.Set(v).
+func (r *run) set(target, v reflect.Value) {
+	r.ops = append(r.ops, op{kind: opSet, i: len(r.vals)})
+	r.vals = append(r.vals, target, v)
+}
+
+// setMapIndex records m.SetMapIndex(k, v).
+func (r *run) setMapIndex(m, k, v reflect.Value) {
+	r.ops = append(r.ops, op{kind: opSetMapIndex, i: len(r.vals)})
+	r.vals = append(r.vals, m, k, v)
+}
+
+// zero records target.SetZero().
+func (r *run) zero(target reflect.Value) {
+	r.ops = append(r.ops, op{kind: opZero, i: len(r.vals)})
+	r.vals = append(r.vals, target)
+}
+
+// reserve appends an empty op and returns its index, for a change known
+// only later (a deferred vault call).
+func (r *run) reserve() int {
+	r.ops = append(r.ops, op{kind: opNone})
+	return len(r.ops) - 1
+}
+
+// fillString turns the reserved op i into setting v to s.
+func (r *run) fillString(i int, v reflect.Value, s string) {
+	r.ops[i] = op{kind: opSetString, ptr: v.Addr().UnsafePointer(), s: s}
 }
 
 func (r *run) apply() {
@@ -32,15 +81,27 @@ func (r *run) apply() {
 		o := &r.ops[i]
 		switch o.kind {
 		case opSetString:
-			o.target.SetString(o.s)
+			*(*string)(o.ptr) = o.s
 		case opSetBytes:
-			o.target.SetBytes(o.b)
+			*(*[]byte)(o.ptr) = unsafeBytes(o.s)
 		case opSet:
-			o.target.Set(o.v)
+			r.vals[o.i].Set(r.vals[o.i+1])
 		case opSetMapIndex:
-			o.target.SetMapIndex(o.k, o.v)
+			r.vals[o.i].SetMapIndex(r.vals[o.i+1], r.vals[o.i+2])
 		case opZero:
-			o.target.SetZero()
+			r.vals[o.i].SetZero()
 		}
 	}
+}
+
+// counts reports whether op o is a change of its own, for Rewrap's count:
+// map and interface writes carry leaf changes already counted.
+func (r *run) counts(o *op) bool {
+	switch o.kind {
+	case opNone, opSetMapIndex:
+		return false
+	case opSet:
+		return r.vals[o.i].Kind() != reflect.Interface
+	}
+	return true
 }

@@ -43,7 +43,7 @@ func (p *Protector) doParallel(ctx context.Context, e reflect.Value, n *node, m 
 	var wg sync.WaitGroup
 	for i := range parts {
 		lo, hi := i*total/parts, (i+1)*total/parts
-		r := p.newRun(runCtx, m, false, e.Type())
+		r := p.newRun(runCtx, m, false, planFor(e.Type()).name)
 		runs[i] = r
 		wg.Go(func() {
 			for j := lo; j < hi; j++ {

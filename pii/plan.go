@@ -43,6 +43,8 @@ type node struct {
 // fields, and for every type the node that walks a value passed in.
 type typePlan struct {
 	typ reflect.Type
+	// name names a value of typ passed in, at the start of error paths.
+	name string
 	// root walks a value of typ passed to Protect, Reveal or Rewrap; nil
 	// when typ reaches no struct.
 	root   *node
@@ -75,6 +77,9 @@ type fieldPlan struct {
 	// adPrefix is the associated data without the record ID (see
 	// fieldADPrefix).
 	adPrefix []byte
+	// adFixed is the whole associated data of a field without aad= under a
+	// Protector without WithAssociatedData, read-only.
+	adFixed []byte
 	// recordIndex is the index of the aad= field, or -1.
 	recordIndex int
 	// sources are the fields an index field is computed from.
@@ -95,7 +100,7 @@ func planFor(t reflect.Type) *typePlan {
 	if t.Kind() == reflect.Struct {
 		b.structPlan(t)
 	} else {
-		p := &typePlan{typ: t}
+		p := &typePlan{typ: t, name: rootName(t)}
 		p.root = b.untagged(t)
 		b.pending[t] = p
 	}
@@ -134,7 +139,7 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 	if p, ok := plans.Load(t); ok {
 		return p.(*typePlan)
 	}
-	p := &typePlan{typ: t, hidden: make([]bool, t.NumField())}
+	p := &typePlan{typ: t, name: rootName(t), hidden: make([]bool, t.NumField())}
 	p.root = &node{kind: nodeStruct, typ: t, plan: p}
 	b.pending[t] = p
 	if reflect.PointerTo(t).Implements(sealerType) {
@@ -209,6 +214,7 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 			fp.recordIndex = idx
 		}
 		fp.adPrefix = fieldADPrefix(adName(t), f.Name)
+		fp.adFixed = appendAssociatedData(nil, fp.adPrefix, nil, nil)
 		if ft.act.prfLabel != "" {
 			fp.prfPrefix = prfPrefix(ft.act.prfLabel, adName(t), f.Name, ft.normalize.label(), ft.part)
 			fp.part = ft.partFunc

@@ -12,7 +12,7 @@ var redactAction = &action{
 	},
 	field: func(r *run, v reflect.Value) error {
 		if r.verb == verbProtect && !v.IsZero() {
-			r.ops = append(r.ops, op{kind: opZero, target: v})
+			r.zero(v)
 		}
 		return nil
 	},

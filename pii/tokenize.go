@@ -329,8 +329,7 @@ func (r *run) deferVault(vt vaultTokenizer, in string, protected bool, rid []byt
 	}
 	// Reserve the op now, so that it stays before the map write of an
 	// enclosing map value; resolveTokens fills it in.
-	pt.op = len(r.ops)
-	r.ops = append(r.ops, op{kind: opNone})
+	pt.op = r.reserve()
 	r.tokens = append(r.tokens, pt)
 	return "", false, errDeferred
 }
@@ -391,9 +390,9 @@ func (r *run) resolveTokens() error {
 				pt := r.tokens[i]
 				switch {
 				case r.verb == verbReveal:
-					r.ops[pt.op] = op{kind: opSetString, target: r.tokenTargets[i], s: out[j]}
+					r.fillString(pt.op, r.tokenTargets[i], out[j])
 				case !pt.verify:
-					r.ops[pt.op] = op{kind: opSetString, target: r.tokenTargets[i], s: vaultPrefix + out[j]}
+					r.fillString(pt.op, r.tokenTargets[i], vaultPrefix+out[j])
 				}
 			}
 		}

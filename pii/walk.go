@@ -54,6 +54,7 @@ type run struct {
 	leaves int
 
 	ops    []op
+	vals   []reflect.Value // the values of ops that need reflection
 	seen   map[seenKey]leafOwner
 	path   []pathSeg
 	legacy []string
@@ -69,8 +70,11 @@ type run struct {
 	// structs, so one is enough.
 	cur    *fieldPlan
 	parent reflect.Value
-	ad     []byte
-	adOK   bool
+	// ad is the current field's associated data (adOK: built): a view of
+	// adBuf, or of the plan's read-only adFixed.
+	ad    []byte
+	adBuf []byte
+	adOK  bool
 }
 
 var runPool = sync.Pool{New: func() any { return new(run) }}
@@ -78,6 +82,8 @@ var runPool = sync.Pool{New: func() any { return new(run) }}
 func (r *run) release() {
 	clear(r.ops)
 	r.ops = r.ops[:0]
+	clear(r.vals)
+	r.vals = r.vals[:0]
 	clear(r.seen)
 	r.path = r.path[:0]
 	r.legacy = r.legacy[:0]
@@ -259,7 +265,7 @@ func (r *run) walk(v reflect.Value, n *node) error {
 				return err
 			}
 			if len(r.ops) > before {
-				r.ops = append(r.ops, op{kind: opSetMapIndex, target: v, k: it.Key(), v: tmp})
+				r.setMapIndex(v, it.Key(), tmp)
 			}
 		}
 		return nil
@@ -304,7 +310,7 @@ func (r *run) walkIface(v reflect.Value) error {
 		return err
 	}
 	if len(r.ops) > before {
-		r.ops = append(r.ops, op{kind: opSet, target: v, v: tmp})
+		r.set(v, tmp)
 	}
 	return nil
 }
@@ -337,6 +343,10 @@ func (r *run) associatedData() ([]byte, error) {
 		return r.ad, nil
 	}
 	f := r.cur
+	if f.recordIndex < 0 && len(r.p.extraAD) == 0 {
+		r.ad, r.adOK = f.adFixed, true // the common case, built with the plan
+		return r.ad, nil
+	}
 	var id []byte
 	if f.recordIndex >= 0 {
 		b, ok, err := recordID(r.parent.Field(f.recordIndex))
@@ -345,7 +355,8 @@ func (r *run) associatedData() ([]byte, error) {
 		}
 		id = b
 	}
-	r.ad = appendAssociatedData(r.ad[:0], f.adPrefix, id, r.p.extraAD)
+	r.adBuf = appendAssociatedData(r.adBuf[:0], f.adPrefix, id, r.p.extraAD)
+	r.ad = r.adBuf
 	r.adOK = true
 	return r.ad, nil
 }
@@ -381,7 +392,7 @@ func (r *run) leaf(v reflect.Value, n *node) error {
 			return r.fieldErr(t, err)
 		}
 		if changed {
-			r.ops = append(r.ops, op{kind: opSetBytes, target: v, b: out})
+			r.setBytes(v, out)
 		}
 	case nodeNullString:
 		if !v.Field(1).Bool() {
@@ -405,7 +416,7 @@ func (r *run) stringLeaf(v reflect.Value, t reflect.Type) error {
 		return r.fieldErr(t, err)
 	}
 	if changed {
-		r.ops = append(r.ops, op{kind: opSetString, target: v, s: unsafeString(out)})
+		r.setString(v, unsafeString(out))
 	}
 	return nil
 }
@@ -437,7 +448,7 @@ func (r *run) value(v reflect.Value, t reflect.Type) error {
 		if err != nil {
 			return r.fieldErr(t, err)
 		}
-		r.ops = append(r.ops, op{kind: opSet, target: v, v: s.piiWithSealed(string(out))})
+		r.set(v, s.piiWithSealed(string(out)))
 		return nil
 	}
 	// The protected state: what Scan or UnmarshalJSON read. Under migrate
@@ -469,7 +480,7 @@ func (r *run) value(v reflect.Value, t reflect.Type) error {
 		}
 		nv = s.piiWithSealed(string(out))
 	}
-	r.ops = append(r.ops, op{kind: opSet, target: v, v: nv})
+	r.set(v, nv)
 	return nil
 }
 
@@ -514,7 +525,7 @@ func (p *Protector) do(ctx context.Context, ptr any, m verb) (int, error) {
 	if !dedupe && p.parallelism > 1 && (n.kind == nodeSlice || n.kind == nodeArray) && e.Len() >= 2*minChunk {
 		return p.doParallel(ctx, e, n, m)
 	}
-	r := p.newRun(ctx, m, dedupe, e.Type())
+	r := p.newRun(ctx, m, dedupe, planFor(e.Type()).name)
 	defer r.release()
 	if err := r.walk(e, n); err != nil {
 		return 0, err
@@ -541,11 +552,11 @@ func mayAlias(n *node) bool {
 	return true
 }
 
-// newRun returns a pooled run of verb m for a root of type t.
-func (p *Protector) newRun(ctx context.Context, m verb, dedupe bool, t reflect.Type) *run {
+// newRun returns a pooled run of verb m for a root named root in paths.
+func (p *Protector) newRun(ctx context.Context, m verb, dedupe bool, root string) *run {
 	r := runPool.Get().(*run)
 	r.p, r.ctx, r.verb, r.dedupe = p, ctx, m, dedupe
-	r.path = append(r.path[:0], pathSeg{name: rootName(t)})
+	r.path = append(r.path[:0], pathSeg{name: root})
 	return r
 }
 
@@ -568,7 +579,7 @@ func (r *run) commit() int {
 	}
 	changed := 0
 	for i := range r.ops {
-		if k := r.ops[i].kind; k != opSetMapIndex && k != opNone && !(k == opSet && r.ops[i].target.Kind() == reflect.Interface) { // map and interface writes carry leaf changes already counted
+		if r.counts(&r.ops[i]) {
 			changed++
 		}
 	}
