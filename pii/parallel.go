@@ -31,9 +31,10 @@ func WithParallelism(n int) Option {
 	})
 }
 
-// doParallel walks the slice or array e of node n in parts, one run per
+// doParallel walks the slice or array e of plan rp in parts, one run per
 // part, and commits all of them or none.
-func (p *Protector) doParallel(ctx context.Context, e reflect.Value, n *node, m verb) (int, error) {
+func (p *Protector) doParallel(ctx context.Context, e reflect.Value, rp *typePlan, m verb) (int, error) {
+	n := rp.root
 	total := e.Len()
 	parts := min(p.parallelism, total/minChunk)
 	runCtx, cancel := context.WithCancel(ctx)
@@ -43,7 +44,7 @@ func (p *Protector) doParallel(ctx context.Context, e reflect.Value, n *node, m 
 	var wg sync.WaitGroup
 	for i := range parts {
 		lo, hi := i*total/parts, (i+1)*total/parts
-		r := p.newRun(runCtx, m, false, planFor(e.Type()).name)
+		r := p.newRun(runCtx, m, false, rp.name)
 		runs[i] = r
 		wg.Go(func() {
 			for j := lo; j < hi; j++ {

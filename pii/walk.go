@@ -28,13 +28,14 @@ const (
 // maxDepth bounds how many nested structs Protect and Reveal follow.
 const maxDepth = 1000
 
-// rootNode returns the node that walks a value of type t passed in.
-func rootNode(t reflect.Type) (*node, error) {
-	n := planFor(t).root
-	if n == nil {
+// rootPlan returns the plan of a value of type t passed in, which has a
+// root node.
+func rootPlan(t reflect.Type) (*typePlan, error) {
+	p := planFor(t)
+	if p.root == nil {
 		return nil, fmt.Errorf("%w: %s holds no struct; pass a pointer to a struct, or to a slice, array or map of structs", ErrInvalidTarget, t)
 	}
-	return n, nil
+	return p, nil
 }
 
 func rootName(t reflect.Type) string {
@@ -286,8 +287,8 @@ func (r *run) walkIface(v reflect.Value) error {
 		return r.fieldErr(v.Type(), fmt.Errorf("%w: more than %d nested structs and interfaces", ErrTooDeep, maxDepth))
 	}
 	e := v.Elem()
-	n, err := rootNode(e.Type())
-	if err != nil {
+	n := planFor(e.Type()).root
+	if n == nil {
 		return nil // no struct in there: nothing personal can be tagged
 	}
 	if _, err := nodeState(n); err != nil {
@@ -508,10 +509,11 @@ func (p *Protector) do(ctx context.Context, ptr any, m verb) (int, error) {
 		return 0, fmt.Errorf("%w: nil %s", ErrInvalidTarget, v.Type())
 	}
 	e := v.Elem()
-	n, err := rootNode(e.Type())
+	rp, err := rootPlan(e.Type())
 	if err != nil {
 		return 0, err
 	}
+	n := rp.root
 	if _, err := nodeState(n); err != nil {
 		return 0, err
 	}
@@ -523,9 +525,9 @@ func (p *Protector) do(ctx context.Context, ptr any, m verb) (int, error) {
 	}
 	dedupe := mayAlias(n)
 	if !dedupe && p.parallelism > 1 && (n.kind == nodeSlice || n.kind == nodeArray) && e.Len() >= 2*minChunk {
-		return p.doParallel(ctx, e, n, m)
+		return p.doParallel(ctx, e, rp, m)
 	}
-	r := p.newRun(ctx, m, dedupe, planFor(e.Type()).name)
+	r := p.newRun(ctx, m, dedupe, rp.name)
 	defer r.release()
 	if err := r.walk(e, n); err != nil {
 		return 0, err
