@@ -163,9 +163,15 @@ func (r *run) markOwned(ptr uintptr, t reflect.Type) (bool, error) {
 	return false, fmt.Errorf("%w: this value is shared (through a pointer, slice or map) with %s, and one ciphertext cannot be bound to both; give each its own copy", ErrInvalidTarget, other)
 }
 
+// pathSeg is one step of the path to the value being walked: a name (the
+// root), a struct's field (plan and the field's index in plan.fields,
+// updated in place so that walking a field writes no pointer), or an
+// element (index; -1 for a map value).
 type pathSeg struct {
 	name  string
-	index int // -1: a map key
+	plan  *typePlan
+	field int
+	index int
 	elem  bool
 }
 
@@ -179,6 +185,9 @@ func (r *run) pathString() string {
 			continue
 		}
 		switch {
+		case s.plan != nil:
+			b.WriteByte('.')
+			b.WriteString(s.plan.fields[s.field].name)
 		case !s.elem:
 			if i > 0 {
 				b.WriteByte('.')
@@ -209,12 +218,13 @@ func (r *run) walk(v reflect.Value, n *node) error {
 	}
 	switch n.kind {
 	case nodeStruct:
-		r.depth++
-		defer func() { r.depth-- }()
-		if r.depth > maxDepth {
+		if r.depth >= maxDepth {
 			return r.fieldErr(v.Type(), fmt.Errorf("%w: more than %d nested structs", ErrTooDeep, maxDepth))
 		}
-		return r.walkStruct(v, n.plan)
+		r.depth++
+		err := r.walkStruct(v, n.plan)
+		r.depth--
+		return err
 	case nodeIface:
 		return r.walkIface(v)
 	case nodePtr:
@@ -320,20 +330,21 @@ func (r *run) walkStruct(v reflect.Value, p *typePlan) error {
 	if r.dedupe && v.CanAddr() && !r.markPtr(v.Addr().Pointer(), v.Type()) {
 		return nil
 	}
-	for _, f := range p.fields {
-		r.path = append(r.path, pathSeg{name: f.name})
+	r.path = append(r.path, pathSeg{plan: p})
+	top := len(r.path) - 1
+	for i, f := range p.fields {
+		r.path[top].field = i
 		fv := v.Field(f.index)
 		if f.act != nil {
 			r.cur, r.parent, r.adOK = f, v, false
 		} else {
 			r.cur = nil // untagged: what lies below is structs, which set their own
 		}
-		err := r.walk(fv, f.node)
-		r.path = r.path[:len(r.path)-1]
-		if err != nil {
+		if err := r.walk(fv, f.node); err != nil {
 			return err
 		}
 	}
+	r.path = r.path[:top]
 	return nil
 }
 
