@@ -38,12 +38,12 @@ type op struct {
 
 // setString records that the settable string-kind value v becomes s.
 func (r *run) setString(v reflect.Value, s string) {
-	r.ops = append(r.ops, op{kind: opSetString, ptr: v.Addr().UnsafePointer(), s: s})
+	r.ops = append(r.ops, op{kind: opSetString, ptr: unsafe.Pointer(v.UnsafeAddr()), s: s})
 }
 
 // setBytes records that the settable []byte-kind value v becomes b.
 func (r *run) setBytes(v reflect.Value, b []byte) {
-	r.ops = append(r.ops, op{kind: opSetBytes, ptr: v.Addr().UnsafePointer(), s: unsafeString(b)})
+	r.ops = append(r.ops, op{kind: opSetBytes, ptr: unsafe.Pointer(v.UnsafeAddr()), s: unsafeString(b)})
 }
 
 // set records target.Set(v).
@@ -73,7 +73,7 @@ func (r *run) reserve() int {
 
 // fillString turns the reserved op i into setting v to s.
 func (r *run) fillString(i int, v reflect.Value, s string) {
-	r.ops[i] = op{kind: opSetString, ptr: v.Addr().UnsafePointer(), s: s}
+	r.ops[i] = op{kind: opSetString, ptr: unsafe.Pointer(v.UnsafeAddr()), s: s}
 }
 
 func (r *run) apply() {

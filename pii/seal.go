@@ -51,6 +51,9 @@ func (r *run) keyset() (*keys.Keyset, error) {
 // another instance may have rotated it moments ago). Otherwise it returns
 // the key error (ErrKeyNotFound, ErrKeyDisabled, ErrKeyDestroyed).
 func (r *run) checkKeyID(ks *keys.Keyset, keyID uint32) (*keys.Keyset, error) {
+	if keyID == ks.PrimaryKeyID() {
+		return ks, nil // a primary key is always enabled
+	}
 	checkErr := ks.CheckKeyID(keyID)
 	if checkErr == nil {
 		return ks, nil
