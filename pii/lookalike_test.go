@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/binary"
+	"reflect"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -155,3 +156,33 @@ func TestRealValuesStillKept(t *testing.T) {
 		require.NoError(t, p.Protect(ctx, v), "Protect(%T) again must keep what it made", v)
 	}
 }
+
+// TestHashIsPseudonym: the deprecated hash action stores exactly what
+// pseudonym stores, so data written under either name reads under the
+// other. (Both types are named aliasRecord: the name, not the Go type,
+// enters the PRF input.)
+func TestHashIsPseudonym(t *testing.T) {
+	t.Parallel()
+	p, _ := newProtector(t)
+	old := func() any {
+		type aliasRecord struct {
+			V string `pii:"hash,normalize=email"`
+		}
+		return &aliasRecord{V: "Ada@Example.com"}
+	}()
+	renamed := func() any {
+		type aliasRecord struct {
+			V string `pii:"pseudonym,normalize=email"`
+		}
+		return &aliasRecord{V: "ada@example.com"}
+	}()
+	require.NoError(t, p.Protect(ctx, old))
+	require.NoError(t, p.Protect(ctx, renamed))
+	a := reflectV(old)
+	b := reflectV(renamed)
+	assert.Equal(t, a, b)
+	assert.Contains(t, a, "tl1h:", "the stored prefix stays tl1h:")
+}
+
+// reflectV returns the V field of an aliasRecord.
+func reflectV(v any) string { return reflect.ValueOf(v).Elem().Field(0).String() }

@@ -125,3 +125,37 @@ func TestActionTable(t *testing.T) {
 	assert.Nil(t, actionRow(ActionUnknown))
 	assert.Equal(t, "unknown", ActionUnknown.String())
 }
+
+// TestPRFInputBytes pins the PRF input of a blind index and of a
+// pseudonym, part of the wire contract like pii/testdata's vectors: the
+// bytes are those the code before the action table produced.
+func TestPRFInputBytes(t *testing.T) {
+	t.Parallel()
+	type Person struct {
+		Email    string `pii:"encrypt"`
+		EmailIdx string `pii:"index=Email,normalize=email"`
+		Alias    string `pii:"hash,normalize=trim"`
+	}
+	p := planFor(reflect.TypeFor[Person]())
+	require.NoError(t, p.err)
+	var idx, alias *fieldPlan
+	for _, f := range p.fields {
+		switch f.name {
+		case "EmailIdx":
+			idx = f
+		case "Alias":
+			alias = f
+		}
+	}
+	require.NotNil(t, idx)
+	require.NotNil(t, alias)
+	assert.Equal(t,
+		"\x00\x00\x00\x15tillid/v1/blind-index\x00\x00\x00\x06Person\x00\x00\x00\x08EmailIdx\x00\x00\x00\x08email/v1\x00\x00\x00\x00\x00\x00\x00\x18ada.lovelace@example.com",
+		string(appendPRFInput(nil, idx, []string{" Ada.Lovelace@Example.COM "})))
+	assert.Equal(t,
+		"\x00\x00\x00\x0etillid/v1/hash\x00\x00\x00\x06Person\x00\x00\x00\x05Alias\x00\x00\x00\x07trim/v1\x00\x00\x00\x00\x00\x00\x00\x03ada",
+		string(appendPRFInput(nil, alias, []string{" ada "})))
+	assert.Equal(t,
+		"\x00\x00\x00\x0ftillid/v1/field\x00\x00\x00\x06Person\x00\x00\x00\x05Email\x00\x00\x00\x00\x00\x00\x00\x00",
+		string(p.fields[0].adFixed), "associated data of a field without aad=")
+}
