@@ -50,9 +50,7 @@ func TestIndexNormalisedOnQuery(t *testing.T) {
 		if ts := terms(t, p, "EmailIdx", q); len(ts) != 1 || ts[0] != u.EmailIdx {
 			t.Errorf("EmailIdx terms for %q = %q, want [%q]", q, ts, u.EmailIdx)
 		}
-		if ts := terms(t, p, "Pseudo", q); ts[0] != u.Pseudo {
-			t.Errorf("hash term for %q differs", q)
-		}
+		assert.EqualValues(t, u.Pseudo, terms(t, p, "Pseudo", q)[0], "hash term for %q differs", q)
 	}
 	if ts := terms(t, p, "Phone", "0045-12345678"[2:]); ts[0] != u.Phone {
 		t.Errorf("digits-normalised deterministic lookup missed: %q vs %q", ts[0], u.Phone)
@@ -90,9 +88,7 @@ func TestNormalisationUnicode(t *testing.T) {
 		again, _ := pii.Normalize(tt.rule, got)
 		assert.False(t, again != got, "Normalize(%q) is not idempotent on %q: %q", tt.rule, got, again)
 	}
-	if _, err := pii.Normalize("upper", "x"); err == nil {
-		t.Error("unknown rule accepted")
-	}
+	assert.Error(t, errOf2(pii.Normalize("upper", "x")), "unknown rule accepted")
 	if a, b := terms(t, p, "EmailIdx", "Straße@x.de"), terms(t, p, "EmailIdx", "strasse@X.DE"); a[0] != b[0] {
 		t.Error("ß and ss index differently under email normalisation")
 	}
@@ -126,9 +122,7 @@ func TestLookupAcrossRotation(t *testing.T) {
 	}
 	// Rewrap the old row (index recomputed, deterministic re-encrypted),
 	// disable the old keys, and lookups shrink to one term that finds both.
-	if _, err := p.Rewrap(ctx, &old); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, errOf2(p.Rewrap(ctx, &old)))
 	require.NoError(t, store.Disable(ctx, "default", keys.KindPRF, oldPRF))
 	require.NoError(t, store.Disable(ctx, "default", keys.KindDeterministicAEAD, oldDAEAD))
 	for _, field := range []string{"EmailIdx", "TaxID", "Domain"} {
@@ -170,33 +164,19 @@ func TestCompoundAndPartialIndexes(t *testing.T) {
 	if len(a.Domain) != 5+5+2 { // prefix, key ID prefix, 16 bits
 		t.Errorf("bits=16 index is %d bytes, want 12", len(a.Domain))
 	}
-	if got := terms(t, p, "Domain", "someone@Example.com"); got[0] != string(a.Domain) {
-		t.Error("partial index lookup missed")
-	}
-	if got := terms(t, p, "NameBorn", "ADA", "1815-12-10"); got[0] != a.NameBorn {
-		t.Error("compound index lookup missed")
-	}
-	if got := terms(t, p, "NameBorn", "Ada1815", "-12-10"); got[0] == a.NameBorn {
-		t.Error("compound index parts run together")
-	}
-	if got := terms(t, p, "Last4", "1234"); got[0] != a.Last4 {
-		t.Error("last4 index lookup missed")
-	}
-	if _, err := p.LookupTerms(ctx, Person{}, "NameBorn", "only one"); err == nil {
-		t.Error("compound lookup with one value succeeded")
-	}
+	assert.EqualValues(t, string(a.Domain), terms(t, p, "Domain", "someone@Example.com")[0], "partial index lookup missed")
+	assert.EqualValues(t, a.NameBorn, terms(t, p, "NameBorn", "ADA", "1815-12-10")[0], "compound index lookup missed")
+	assert.NotEqual(t, a.NameBorn, terms(t, p, "NameBorn", "Ada1815", "-12-10")[0], "compound index parts run together")
+	assert.EqualValues(t, a.Last4, terms(t, p, "Last4", "1234")[0], "last4 index lookup missed")
+	assert.Error(t, errOf2(p.LookupTerms(ctx, Person{}, "NameBorn", "only one")), "compound lookup with one value succeeded")
 	for _, field := range []string{"Email", "ID", "Nope"} {
-		if _, err := p.LookupTerms(ctx, Person{}, field, "x"); err == nil {
-			t.Errorf("LookupTerms(%s) succeeded", field)
-		}
+		assert.Error(t, errOf2(p.LookupTerms(ctx, Person{}, field, "x")), "LookupTerms(%s) succeeded", field)
 	}
 	type bound struct {
 		ID string `pii:"-"`
 		D  string `pii:"deterministic,aad=ID"`
 	}
-	if _, err := p.LookupTerms(ctx, bound{}, "D", "x"); err == nil {
-		t.Error("LookupTerms on a deterministic field bound by aad= succeeded")
-	}
+	assert.Error(t, errOf2(p.LookupTerms(ctx, bound{}, "D", "x")), "LookupTerms on a deterministic field bound by aad= succeeded")
 }
 
 // Indexes follow their source: a changed value gets a new index, nil

@@ -1,7 +1,6 @@
 package pii_test
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -36,9 +35,7 @@ func TestColumnFor(t *testing.T) {
 		assert.False(t, err != nil || got != tt.want, "ColumnFor(%T, %q) = %+v, %v; want %+v", tt.v, tt.path, got, err, tt.want)
 	}
 	for _, path := range []string{"ID", "Nope", "", "A.B", "C.Nope"} {
-		if _, err := pii.ColumnFor(TwoFields{}, path); err == nil {
-			t.Errorf("ColumnFor(TwoFields, %q) succeeded", path)
-		}
+		assert.Error(t, errOf2(pii.ColumnFor(TwoFields{}, path)), "ColumnFor(TwoFields, %q) succeeded", path)
 	}
 }
 
@@ -66,18 +63,10 @@ func TestRewrapStored(t *testing.T) {
 	if pt, err := p.RevealStored(ctx, colA, "42", newA); err != nil || pt != "alpha" {
 		t.Errorf("RevealStored = %q, %v", pt, err)
 	}
-	if _, _, err := p.RewrapStored(ctx, colA, "43", newA); !errors.Is(err, pii.ErrDecryption) {
-		t.Errorf("RewrapStored with another record ID = %v, want ErrDecryption", err)
-	}
-	if _, _, err := p.RewrapStored(ctx, colA, "", newA); !errors.Is(err, pii.ErrMissingRecordID) {
-		t.Errorf("RewrapStored without record ID = %v", err)
-	}
-	if _, _, err := p.RewrapStored(ctx, colA, "42", "plain"); !errors.Is(err, pii.ErrNotProtected) {
-		t.Errorf("RewrapStored(plaintext) = %v", err)
-	}
-	if _, _, err := p.RewrapStored(ctx, pii.Column{Type: "TwoFields"}, "42", newA); err == nil {
-		t.Error("RewrapStored with an incomplete Column succeeded")
-	}
+	assert.ErrorIs(t, errOf3(p.RewrapStored(ctx, colA, "43", newA)), pii.ErrDecryption, "RewrapStored with another record ID")
+	assert.ErrorIs(t, errOf3(p.RewrapStored(ctx, colA, "", newA)), pii.ErrMissingRecordID, "RewrapStored without record ID")
+	assert.ErrorIs(t, errOf3(p.RewrapStored(ctx, colA, "42", "plain")), pii.ErrNotProtected, "RewrapStored(plaintext)")
+	assert.Error(t, errOf3(p.RewrapStored(ctx, pii.Column{Type: "TwoFields"}, "42", newA)), "RewrapStored with an incomplete Column succeeded")
 }
 
 func TestKeyIDOfIndexes(t *testing.T) {

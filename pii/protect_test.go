@@ -198,9 +198,7 @@ func TestInvalidTargets(t *testing.T) {
 		}
 	}
 	assert.ErrorIs(t, nilProtector.Protect(ctx, &Contact{}), pii.ErrInvalidTarget, "nil Protector")
-	if _, err := pii.New(nil); !errors.Is(err, pii.ErrKeyProvider) {
-		t.Errorf("New(nil) error = %v, want ErrKeyProvider", err)
-	}
+	assert.ErrorIs(t, errOf2(pii.New(nil)), pii.ErrKeyProvider, "New(nil) error")
 }
 
 type P08Record struct {
@@ -595,9 +593,7 @@ func TestRotation(t *testing.T) {
 	k1 := oldKS.PrimaryKeyID()
 	k2, err := store.Rotate(ctx, "default", keys.KindAEAD)
 	require.NoError(t, err)
-	if _, err := store.Rotate(ctx, "default", keys.KindDeterministicAEAD); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, errOf2(store.Rotate(ctx, "default", keys.KindDeterministicAEAD)))
 	fresh := TwoFields{ID: "2", A: "new-a", B: "new-b", D1: "d1", D2: "d2"}
 	mustProtect(t, p, &fresh)
 	require.False(t, keyIDOf(t, fresh.A) != k2 || keyIDOf(t, old.A) != k1, "key IDs: old %d (want %d), fresh %d (want %d)", keyIDOf(t, old.A), k1, keyIDOf(t, fresh.A), k2)
@@ -643,9 +639,7 @@ func TestKeyID(t *testing.T) {
 	if m, id, err := pii.KeyID(v.Raw); m != pii.ActionDeterministic || id != dks.PrimaryKeyID() || err != nil {
 		t.Errorf("KeyID = %v, %d, %v", m, id, err)
 	}
-	if _, _, err := pii.KeyID("plain"); !errors.Is(err, pii.ErrDecryption) {
-		t.Errorf("KeyID(plain) = %v", err)
-	}
+	assert.ErrorIs(t, errOf3(pii.KeyID("plain")), pii.ErrDecryption, "KeyID(plain)")
 }
 
 // Migration: a field opts in to reading plaintext, and it is counted.
@@ -712,9 +706,7 @@ func TestDeterministicCanonical(t *testing.T) {
 	v := P15A{A: "MiXeD Case ß", B: "x"}
 	mustProtect(t, q, &v)
 	store.Rotate(ctx, "default", keys.KindDeterministicAEAD)
-	if _, err := q.Rewrap(ctx, &v); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, errOf2(q.Rewrap(ctx, &v)))
 	mustReveal(t, q, &v)
 	assert.False(t, v.A != "MiXeD Case ß", "after rewrap: %q", v.A)
 }
@@ -812,9 +804,7 @@ func (l *leakyText) UnmarshalText(b []byte) error { l.v = string(b); return nil 
 func TestOddInputs(t *testing.T) {
 	t.Parallel()
 	var nilStore *keys.Store
-	if _, err := pii.New(nilStore); !errors.Is(err, pii.ErrKeyProvider) {
-		t.Errorf("New(typed nil store) = %v, want ErrKeyProvider", err)
-	}
+	assert.ErrorIs(t, errOf2(pii.New(nilStore)), pii.ErrKeyProvider, "New(typed nil store)")
 	p, _ := newProtector(t)
 	var nilCtx context.Context // the nil context is the point
 	assert.ErrorIs(t, p.Protect(nilCtx, &Contact{Email: "a@example.com"}), pii.ErrInvalidTarget, "Protect(nil ctx)")
@@ -889,3 +879,9 @@ func TestSharedMapsRefused(t *testing.T) {
 	mustReveal(t, p, &both)
 	assert.False(t, cm["a"].Email != "a@example.com", "shared map of structs: %v", cm)
 }
+
+// errOf2 and errOf3 return the error of a call with two or three results,
+// for assertions on calls whose other results do not matter.
+func errOf2[A any](_ A, err error) error { return err }
+
+func errOf3[A, B any](_ A, _ B, err error) error { return err }

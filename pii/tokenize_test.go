@@ -150,9 +150,7 @@ func TestTokenizeFailures(t *testing.T) {
 		Card string `pii:"tokenize=card,format=keep-last-4"`
 	}
 	assert.ErrorIs(t, p.Protect(ctx, &wrongFormat{Card: "4111111111111111"}), pii.ErrInvalidTag, "format mismatch")
-	if _, err := pii.New(keys.NewMemory(), pii.WithVault(nil)); err == nil {
-		t.Error("WithVault(nil) accepted")
-	}
+	assert.Error(t, errOf2(pii.New(keys.NewMemory(), pii.WithVault(nil))), "WithVault(nil) accepted")
 	type badKind struct {
 		N []byte `pii:"tokenize=card"`
 	}

@@ -4,7 +4,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -112,9 +111,7 @@ func TestValueJSON(t *testing.T) {
 	t.Parallel()
 	p, _ := newProtector(t)
 	m := sampleMeasures()
-	if _, err := json.Marshal(m); !errors.Is(err, pii.ErrValuePlaintext) {
-		t.Fatalf("json.Marshal(plaintext) error = %v, want ErrValuePlaintext", err)
-	}
+	require.ErrorIs(t, errOf2(json.Marshal(m)), pii.ErrValuePlaintext, "json.Marshal(plaintext) error")
 	mustProtect(t, p, &m)
 	b, err := json.Marshal(m)
 	require.NoError(t, err)
