@@ -71,11 +71,7 @@ func BenchmarkPairedRevealVsNaiveFloor(b *testing.B) {
 	mustProtect(b, p, &stored)
 	a := handAEAD(b)
 	s := benchValues
-	s.Name = handSeal(b, a, s.Name, handAD[0])
-	s.Email = handSeal(b, a, s.Email, handAD[1])
-	s.Phone = handSeal(b, a, s.Phone, handAD[2])
-	s.Address = handSeal(b, a, s.Address, handAD[3])
-	s.NID = handSeal(b, a, s.NID, handAD[4])
+	handProtect(b, a, &s)
 	var r, h BenchRecord
 	paired(b, func() {
 		r = stored
@@ -84,11 +80,7 @@ func BenchmarkPairedRevealVsNaiveFloor(b *testing.B) {
 		}
 	}, func() {
 		h = s
-		h.Name = handOpen(b, a, h.Name, handAD[0])
-		h.Email = handOpen(b, a, h.Email, handAD[1])
-		h.Phone = handOpen(b, a, h.Phone, handAD[2])
-		h.Address = handOpen(b, a, h.Address, handAD[3])
-		h.NID = handOpen(b, a, h.NID, handAD[4])
+		handReveal(b, a, &h)
 	})
 }
 
@@ -123,11 +115,7 @@ func BenchmarkPairedRevealVsTightFloor(b *testing.B) {
 		}
 	}, func() {
 		h = s
-		h.Name = tightOpen(b, a, &buf, h.Name, tightADs[0])
-		h.Email = tightOpen(b, a, &buf, h.Email, tightADs[1])
-		h.Phone = tightOpen(b, a, &buf, h.Phone, tightADs[2])
-		h.Address = tightOpen(b, a, &buf, h.Address, tightADs[3])
-		h.NID = tightOpen(b, a, &buf, h.NID, tightADs[4])
+		tightReveal(b, a, &buf, &h)
 	})
 }
 
