@@ -21,6 +21,9 @@ type Protector struct {
 	tokenizers map[string]tokenizer
 	// parallelism is the most goroutines a call on a large slice uses.
 	parallelism int
+	// lastPlan is the plan of the type passed last: most callers pass one
+	// type again and again, and a pointer compare beats the type cache.
+	lastPlan atomic.Pointer[typePlan]
 }
 
 // Option configures a Protector. Options are made by the With… functions of

@@ -81,19 +81,27 @@ type run struct {
 var runPool = sync.Pool{New: func() any { return new(run) }}
 
 func (r *run) release() {
+	// Drop the references the run holds (plaintexts and ciphertexts
+	// included), touching only what was used.
 	clear(r.ops)
 	r.ops = r.ops[:0]
-	clear(r.vals)
-	r.vals = r.vals[:0]
-	clear(r.seen)
+	if len(r.vals) > 0 {
+		clear(r.vals)
+		r.vals = r.vals[:0]
+	}
+	if len(r.seen) > 0 {
+		clear(r.seen)
+	}
 	r.path = r.path[:0]
 	r.legacy = r.legacy[:0]
 	clear(r.sets)
 	r.sets = r.sets[:0]
-	clear(r.tokens)
-	r.tokens = r.tokens[:0]
-	clear(r.tokenTargets)
-	r.tokenTargets = r.tokenTargets[:0]
+	if len(r.tokens) > 0 {
+		clear(r.tokens)
+		r.tokens = r.tokens[:0]
+		clear(r.tokenTargets)
+		r.tokenTargets = r.tokenTargets[:0]
+	}
 	r.p, r.ctx, r.cur, r.parent = nil, nil, nil, reflect.Value{}
 	r.depth, r.leaves, r.adOK = 0, 0, false
 	runPool.Put(r)
@@ -520,9 +528,13 @@ func (p *Protector) do(ctx context.Context, ptr any, m verb) (int, error) {
 		return 0, fmt.Errorf("%w: nil %s", ErrInvalidTarget, v.Type())
 	}
 	e := v.Elem()
-	rp, err := rootPlan(e.Type())
-	if err != nil {
-		return 0, err
+	rp := p.lastPlan.Load()
+	if rp == nil || rp.typ != e.Type() {
+		var err error
+		if rp, err = rootPlan(e.Type()); err != nil {
+			return 0, err
+		}
+		p.lastPlan.Store(rp)
 	}
 	n := rp.root
 	if _, err := nodeState(n); err != nil {
