@@ -83,7 +83,11 @@ func (r *run) apply() {
 		case opSetString:
 			*(*string)(o.ptr) = o.s
 		case opSetBytes:
-			*(*[]byte)(o.ptr) = unsafeBytes(o.s)
+			if len(o.s) == 0 {
+				*(*[]byte)(o.ptr) = []byte{} // empty, not nil: presence is kept
+			} else {
+				*(*[]byte)(o.ptr) = unsafeBytes(o.s)
+			}
 		case opSet:
 			r.vals[o.i].Set(r.vals[o.i+1])
 		case opSetMapIndex:

@@ -114,3 +114,24 @@ func TestKeyIDBytes(t *testing.T) {
 	_, _, err = pii.KeyID([]byte("tl1t:4111111234561111"))
 	assert.ErrorIs(t, err, pii.ErrDecryption, "tokens live in string fields only")
 }
+
+// TestEmptyBytesStayEmpty: an empty []byte reveals as empty, not nil, and
+// a nil one stays nil.
+func TestEmptyBytesStayEmpty(t *testing.T) {
+	t.Parallel()
+	type rec struct {
+		E []byte `pii:"encrypt"`
+		D []byte `pii:"deterministic"`
+		N []byte `pii:"encrypt"`
+	}
+	p, _ := newProtector(t)
+	v := rec{E: []byte{}, D: []byte{}}
+	require.NoError(t, p.Protect(ctx, &v))
+	assert.Equal(t, pii.StoredLenBytes(pii.ActionEncrypt, 0), len(v.E))
+	require.NoError(t, p.Reveal(ctx, &v))
+	assert.NotNil(t, v.E)
+	assert.Empty(t, v.E)
+	assert.NotNil(t, v.D)
+	assert.Empty(t, v.D)
+	assert.Nil(t, v.N)
+}
