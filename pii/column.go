@@ -46,34 +46,32 @@ func ColumnFor(v any, path string) (Column, error) {
 	return Column{Type: adName(p.typ), Field: f.name, Action: f.act.id, Key: f.tag.key, RecordField: f.tag.aadField}, nil
 }
 
-// fieldPaths caches fieldByPath's successful answers.
-var fieldPaths sync.Map // map[fieldPathKey]fieldPathHit
-
-type fieldPathKey struct {
-	t    reflect.Type
-	path string
-}
-
+// fieldPathHit is a cached answer of fieldByPath: the plan of the struct
+// that declares the field, and the field's plan.
 type fieldPathHit struct {
 	p *typePlan
 	f *fieldPlan
 }
 
-// fieldByPath finds a tagged field by dotted path in v's type.
+// fieldByPath finds a tagged field by dotted path in v's type. Successful
+// answers are kept in the plan of v's type, so that the plans stay the one
+// type cache.
 func fieldByPath(v any, path string) (*typePlan, *fieldPlan, error) {
 	t, ok := v.(reflect.Type)
 	if !ok && v != nil {
 		t = reflect.TypeOf(v)
 	}
+	var cache *sync.Map
 	if t != nil {
-		if hit, ok := fieldPaths.Load(fieldPathKey{t, path}); ok {
+		cache = &planFor(t).paths
+		if hit, ok := cache.Load(path); ok {
 			h := hit.(fieldPathHit)
 			return h.p, h.f, nil
 		}
 	}
 	p, f, err := findFieldByPath(v, path)
-	if err == nil {
-		fieldPaths.Store(fieldPathKey{t, path}, fieldPathHit{p, f})
+	if err == nil && cache != nil {
+		cache.Store(path, fieldPathHit{p, f})
 	}
 	return p, f, err
 }

@@ -57,6 +57,8 @@ type typePlan struct {
 	hidden []bool
 	err    error
 	work   bool
+	// paths caches the answers of fieldByPath for this type.
+	paths sync.Map // map[string]fieldPathHit
 	// tagged is set when a tagged field can be reached from the type through
 	// its static types (interface fields, walked at run time, aside).
 	tagged bool
