@@ -13,7 +13,11 @@
 //     concurrency so that no rotation is lost, and each process caches
 //     unwrapped keysets for a TTL ([WithCacheTTL]), so that it calls the KMS
 //     about once per keyset per TTL and sees other processes' changes within
-//     it.
+//     it. Both take a *sql.DB: this package imports no SQL driver, so only
+//     programs that open such a database compile one.
+//
+// Operators and tools manage any of these stores through [Manager]:
+// rotate, disable, enable, destroy and list.
 //
 // # Key management
 //
@@ -31,8 +35,8 @@
 // [Auditor] ([WithAuditor], [NewSlogAuditor]).
 //
 // The KEK that encrypts the keysets is a [tink.AEAD]: a cloud KMS key in
-// production (package keys/kms: AWS KMS, Google Cloud KMS, Vault transit,
-// chosen by key URI), or, for local use, a 32-byte master key read with
+// production (package kms of the module github.com/tillid/tillid/kms: AWS
+// KMS, Google Cloud KMS, Vault transit, chosen by key URI), or, for local use, a 32-byte master key read with
 // [ReadKEKFile] or [ReadKEKEnv]. Master keys are never taken from a
 // command-line flag, where they would show in the process list and the shell
 // history. A KEK that implements tink.AEADWithContext is called with the

@@ -107,7 +107,9 @@ func TestOpenFileNeverCreatesKeysets(t *testing.T) {
 	after, err := os.ReadFile(path)
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "a refused keyset changed the file")
-	assert.Len(t, service.List(), 1)
+	list, err := service.List(ctx)
+	require.NoError(t, err)
+	assert.Len(t, list, 1)
 }
 
 // WithCreateMissing makes the file and keysets on first use, and the

@@ -19,6 +19,7 @@ import (
 	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/piitest"
 )
 
 // plainTink is what a plain-Tink deployment holds for one kind: its keyset
@@ -107,13 +108,13 @@ func TestImportPlainTinkKeyset(t *testing.T) {
 			require.NoError(t, err)
 			path := filepath.Join(t.TempDir(), "keysets.json")
 			storeKEK := safetyKEK(t)
-			log := &recorder{}
+			log := &piitest.AuditRecorder{}
 			s, err := keys.OpenFile(path, storeKEK, keys.WithCreateMissing(), keys.WithAuditor(log))
 			require.NoError(t, err)
 			imported, err := s.Import(ctx, "legacy", k.kind, read)
 			require.NoError(t, err)
 			assert.Equal(t, h.KeysetInfo().GetPrimaryKeyId(), imported.PrimaryKeyID(), "the plain-Tink primary stays primary")
-			assert.Equal(t, []string{"keyset.imported"}, log.types())
+			assert.Equal(t, []string{"keyset.imported"}, log.Types())
 
 			got, err := s.Keyset(ctx, "legacy", k.kind)
 			require.NoError(t, err)
@@ -155,7 +156,9 @@ func TestImportIntoExistingFile(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Import(ctx, "legacy", keys.KindAEAD, h)
 	require.NoError(t, err)
-	assert.Len(t, s.List(), 2)
+	list, err := s.List(ctx)
+	require.NoError(t, err)
+	assert.Len(t, list, 2)
 }
 
 func TestImportRefuses(t *testing.T) {
@@ -198,7 +201,9 @@ func TestImportRefuses(t *testing.T) {
 	got, err := s.Keyset(ctx, "taken", keys.KindAEAD)
 	require.NoError(t, err)
 	assert.Same(t, existing, got, "a refused import changed the store")
-	assert.Len(t, s.List(), 1)
+	list, err := s.List(ctx)
+	require.NoError(t, err)
+	assert.Len(t, list, 1)
 }
 
 // failingKEK fails every call.
@@ -218,7 +223,7 @@ var _ tink.AEAD = failingKEK{}
 func TestExport(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	log := &recorder{}
+	log := &piitest.AuditRecorder{}
 	path := filepath.Join(t.TempDir(), "keysets.json")
 	s, err := keys.OpenFile(path, safetyKEK(t), keys.WithCreateMissing(), keys.WithAuditor(log))
 	require.NoError(t, err)
@@ -237,7 +242,7 @@ func TestExport(t *testing.T) {
 	for _, k := range insecurecleartextkeyset.KeysetMaterial(ks.Handle()).GetKey() {
 		assert.NotContains(t, string(out), base64.StdEncoding.EncodeToString(k.GetKeyData().GetValue()))
 	}
-	assert.Equal(t, []string{"keyset.created", "keyset.exported"}, log.types())
+	assert.Equal(t, []string{"keyset.created", "keyset.exported"}, log.Types())
 
 	_, err = keyset.ReadWithAssociatedData(keyset.NewJSONReader(bytes.NewReader(out)), escrow, []byte("other"))
 	assert.Error(t, err, "the associated data binds the export")
@@ -272,5 +277,5 @@ func TestExport(t *testing.T) {
 			assert.ErrorIs(t, err, tt.wantErr, tt.name)
 		}
 	}
-	assert.Equal(t, []string{"keyset.created", "keyset.exported", "kms.failure"}, log.types(), "only the export that happened is reported as one")
+	assert.Equal(t, []string{"keyset.created", "keyset.exported", "kms.failure"}, log.Types(), "only the export that happened is reported as one")
 }

@@ -22,6 +22,7 @@ type storeConfig struct {
 	auditor Auditor
 	ttl     time.Duration
 	ttlSet  bool
+	nowSet  bool
 	table   string
 	now     func() time.Time
 	// createMissing is set by WithCreateMissing.
@@ -73,6 +74,21 @@ func WithCacheTTL(ttl time.Duration) StoreOption {
 			return fmt.Errorf("keys: cache TTL %v is not positive", ttl)
 		}
 		c.ttl, c.ttlSet = ttl, true
+		return nil
+	})
+}
+
+// WithClock makes a SQL store read the time from now instead of time.Now:
+// for its cache TTL, the refresh rate limit, key creation and destruction
+// times and audit events. Tests use it to move past a TTL without
+// sleeping. now must be safe for concurrent use. File and memory stores
+// refuse it.
+func WithClock(now func() time.Time) StoreOption {
+	return storeOptionFunc(func(c *storeConfig) error {
+		if now == nil {
+			return fmt.Errorf("keys: WithClock(nil)")
+		}
+		c.now, c.nowSet = now, true
 		return nil
 	})
 }

@@ -205,8 +205,15 @@ func (r *Store) Destroy(ctx context.Context, name string, kind Kind, keyID uint3
 	return err
 }
 
-// List returns every keyset in the store, sorted by name and kind.
-func (r *Store) List() []*Keyset {
+// List returns every keyset in the store, sorted by name and kind. A file
+// store first reads its file again if another process changed it, and
+// returns that read's error.
+func (r *Store) List(ctx context.Context) ([]*Keyset, error) {
+	if r.file != nil {
+		if err := r.reload(ctx); err != nil {
+			return nil, err
+		}
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	out := make([]*Keyset, 0, len(r.sets))
@@ -214,7 +221,7 @@ func (r *Store) List() []*Keyset {
 		out = append(out, ks)
 	}
 	sortKeysets(out)
-	return out
+	return out, nil
 }
 
 func sortKeysets(s []*Keyset) {
@@ -244,8 +251,8 @@ func newLocalStoreConfig(opts []StoreOption) (storeConfig, error) {
 	if err != nil {
 		return storeConfig{}, err
 	}
-	if c.ttlSet || c.table != defaultTable {
-		return storeConfig{}, fmt.Errorf("keys: WithCacheTTL and WithTable are options of SQL stores only")
+	if c.ttlSet || c.nowSet || c.table != defaultTable {
+		return storeConfig{}, fmt.Errorf("keys: WithCacheTTL, WithClock and WithTable are options of SQL stores only")
 	}
 	return c, nil
 }

@@ -12,14 +12,16 @@ import (
 
 // OpenSQLite returns a [SQLStore] in the SQLite database db, creating its
 // table (tillid_keysets unless [WithTable] says otherwise) if it does not
-// exist. db is opened with the pure-Go driver modernc.org/sqlite, with a
-// busy timeout so that processes sharing the file wait for each other's
-// writes instead of failing, for example
+// exist. This package imports no driver: the program opens db with one,
+// such as the pure-Go modernc.org/sqlite, with a busy timeout so that
+// processes sharing the file wait for each other's writes instead of
+// failing, for example
 //
+//	import _ "modernc.org/sqlite"
 //	db, err := sql.Open("sqlite", "file:keys.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
 //
 // Keysets are encrypted under kek. OpenSQLite accepts the options
-// [WithAuditor], [WithCacheTTL] and [WithTable]. The caller keeps ownership
+// [WithAuditor], [WithCacheTTL], [WithClock] and [WithTable]. The caller keeps ownership
 // of db and closes it after the store's last use.
 func OpenSQLite(ctx context.Context, db *sql.DB, kek tink.AEAD, opts ...StoreOption) (*SQLStore, error) {
 	if db == nil {
@@ -43,32 +45,56 @@ func OpenSQLite(ctx context.Context, db *sql.DB, kek tink.AEAD, opts ...StoreOpt
 	)`); err != nil {
 		return nil, fmt.Errorf("keys: creating the SQLite keyset table: %w", err)
 	}
-	return newSQLStore(&sqliteBackend{db: db, table: cfg.table}, kek, cfg), nil
+	return newSQLStore(&sqlBackendDB{db: db, table: cfg.table, arg: sqliteArg}, kek, cfg), nil
 }
 
-type sqliteBackend struct {
+// sqliteArg uses ? placeholders and stores times as Unix microseconds.
+var sqliteArg = sqlDialect{
+	placeholder: func(int) string { return "?" },
+	time:        func(t time.Time) any { return t.UnixMicro() },
+}
+
+// sqlDialect is what differs between the SQL databases in the statements
+// of [sqlBackendDB].
+type sqlDialect struct {
+	placeholder func(n int) string // the nth (from 1) parameter
+	time        func(time.Time) any
+}
+
+func (d sqlDialect) params(n int) []any {
+	p := make([]any, n)
+	for i := range p {
+		p[i] = d.placeholder(i + 1)
+	}
+	return p
+}
+
+// sqlBackendDB is the keyset table in a database/sql database.
+type sqlBackendDB struct {
 	db    *sql.DB
 	table string
+	arg   sqlDialect
 }
 
-func (b *sqliteBackend) load(ctx context.Context, id KeysetID) (keysetRow, bool, error) {
+func (b *sqlBackendDB) load(ctx context.Context, id KeysetID) (keysetRow, bool, error) {
 	var r keysetRow
-	err := b.db.QueryRowContext(ctx, `SELECT version, keyset, meta FROM `+b.table+` WHERE name = ? AND kind = ?`, id.Name, id.Kind.String()).Scan(&r.version, &r.keyset, &r.meta)
+	q := fmt.Sprintf(`SELECT version, keyset, meta FROM %s WHERE name = %s AND kind = %s`, append([]any{b.table}, b.arg.params(2)...)...)
+	err := b.db.QueryRowContext(ctx, q, id.Name, id.Kind.String()).Scan(&r.version, &r.keyset, &r.meta)
 	if errors.Is(err, sql.ErrNoRows) {
 		return keysetRow{}, false, nil
 	}
 	return r, err == nil, err
 }
 
-func (b *sqliteBackend) insert(ctx context.Context, id KeysetID, r keysetRow, now time.Time) (bool, error) {
-	res, err := b.db.ExecContext(ctx, `INSERT INTO `+b.table+` (name, kind, version, keyset, meta, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		id.Name, id.Kind.String(), r.version, r.keyset, r.meta, now.UnixMicro())
+func (b *sqlBackendDB) insert(ctx context.Context, id KeysetID, r keysetRow, now time.Time) (bool, error) {
+	q := fmt.Sprintf(`INSERT INTO %s (name, kind, version, keyset, meta, updated_at) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING`, append([]any{b.table}, b.arg.params(6)...)...)
+	res, err := b.db.ExecContext(ctx, q, id.Name, id.Kind.String(), r.version, r.keyset, r.meta, b.arg.time(now))
 	return rowsChanged(res, err)
 }
 
-func (b *sqliteBackend) update(ctx context.Context, id KeysetID, r keysetRow, old int64, now time.Time) (bool, error) {
-	res, err := b.db.ExecContext(ctx, `UPDATE `+b.table+` SET version = ?, keyset = ?, meta = ?, updated_at = ? WHERE name = ? AND kind = ? AND version = ?`,
-		r.version, r.keyset, r.meta, now.UnixMicro(), id.Name, id.Kind.String(), old)
+func (b *sqlBackendDB) update(ctx context.Context, id KeysetID, r keysetRow, old int64, now time.Time) (bool, error) {
+	q := fmt.Sprintf(`UPDATE %s SET version = %s, keyset = %s, meta = %s, updated_at = %s WHERE name = %s AND kind = %s AND version = %s`, append([]any{b.table}, b.arg.params(7)...)...)
+	res, err := b.db.ExecContext(ctx, q, r.version, r.keyset, r.meta, b.arg.time(now), id.Name, id.Kind.String(), old)
 	return rowsChanged(res, err)
 }
 
@@ -80,20 +106,16 @@ func rowsChanged(res sql.Result, err error) (bool, error) {
 	return n == 1, err
 }
 
-func (b *sqliteBackend) list(ctx context.Context) ([]KeysetID, error) {
+func (b *sqlBackendDB) list(ctx context.Context) ([]KeysetID, error) {
 	rows, err := b.db.QueryContext(ctx, `SELECT name, kind FROM `+b.table+` ORDER BY name, kind`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	return scanIDs(rows.Next, rows.Scan, rows.Err)
-}
-
-func scanIDs(next func() bool, scan func(...any) error, rowsErr func() error) ([]KeysetID, error) {
 	var ids []KeysetID
-	for next() {
+	for rows.Next() {
 		var name, kind string
-		if err := scan(&name, &kind); err != nil {
+		if err := rows.Scan(&name, &kind); err != nil {
 			return nil, err
 		}
 		id, err := parseKeysetID(name + "/" + kind)
@@ -102,5 +124,5 @@ func scanIDs(next func() bool, scan func(...any) error, rowsErr func() error) ([
 		}
 		ids = append(ids, id)
 	}
-	return ids, rowsErr()
+	return ids, rows.Err()
 }

@@ -37,7 +37,7 @@ import (
 //
 // Every KEK call is made with the caller's context, so the caller's
 // deadline bounds it when the KEK implements tink.AEADWithContext (those of
-// package keys/kms do). A SQLStore is safe for concurrent use and
+// package kms do). A SQLStore is safe for concurrent use and
 // implements [Provider] and [Refresher].
 type SQLStore struct {
 	db  sqlBackend

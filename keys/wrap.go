@@ -19,7 +19,7 @@ import (
 // keep working until their TTL ends (see [WithCacheTTL]). When the caller's
 // context ended first, the error also wraps the context's error.
 //
-// KEKs from package keys/kms mark their transport and service failures with
+// KEKs from package kms mark their transport and service failures with
 // it; a KEK written by the user may wrap it too.
 var ErrKMSUnavailable = errors.New("keys: KMS unreachable")
 

@@ -75,12 +75,12 @@ func ExampleValidate() {
 		Email string `pii:"encrpyt"`
 	}
 	fmt.Println(pii.Validate(Bad{}))
-	// Output: pii: Bad.Email: invalid tag: unknown action "encrpyt"; use encrypt, deterministic, index=<Field>, hash, tokenize=<domain>, redact or -
+	// Output: pii: Bad.Email: invalid tag: unknown action "encrpyt"; use encrypt, deterministic, index=<Field>, pseudonym, tokenize=<domain>, redact or -
 }
 
 func ExampleStoredLen() {
 	// Size a VARCHAR column for a 254-byte email address.
-	fmt.Println(pii.StoredLen(pii.ModeEncrypt, 254), pii.StoredLen(pii.ModeDeterministic, 254))
+	fmt.Println(pii.StoredLen(pii.ActionEncrypt, 254), pii.StoredLen(pii.ActionDeterministic, 254))
 	// Output: 388 372
 }
 

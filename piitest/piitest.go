@@ -1,6 +1,21 @@
-// Package piitest provides fixed keys and fakes for tests of code that uses
-// tillid. Its keys are public: never use them outside tests. Real keys come
-// from a KMS or a keyset file encrypted under one.
+// Package piitest provides fixed keys, fakes and conformance suites for
+// tests of code that uses tillid. Its keys are public: never use them
+// outside tests. Real keys come from a KMS or a keyset file encrypted under
+// one.
+//
+// The suites check an implementation of one of tillid's interfaces the way
+// crypto/internal/cryptotest checks an AEAD: [TestKEK] for key-encryption
+// keys, [TestProvider] for keyset stores (keys.Manager) and
+// [TestTokenStore] for token vaults (tokenize.Store). Every KEK, keyset
+// store and token vault that tillid ships passes them, and one written by a
+// user should too:
+//
+//	func TestMyKEK(t *testing.T) {
+//		piitest.TestKEK(t, func(t *testing.T) tink.AEAD { return newMyKEK(t) })
+//	}
+//
+// The fakes are [Clock], for the stores' clock options, and
+// [AuditRecorder], a keys.Auditor that keeps its events.
 package piitest
 
 import (

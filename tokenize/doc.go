@@ -5,7 +5,7 @@
 // issues vaulted tokens, keeps the value AEAD-encrypted in a [Store] and
 // turns tokens back into values for whoever holds it:
 //
-//	store, err := tokenize.NewSQLiteStore(ctx, db)
+//	store, err := tokenize.OpenSQLite(ctx, db)
 //	cards, err := tokenize.New(provider, store, "card", tokenize.ModeConsistent,
 //		tokenize.WithFormat(tokenize.Card(6, 4)))
 //	token, err := cards.Tokenize(ctx, "4111111111111111", tokenize.ForSubject(customerID))
@@ -19,9 +19,10 @@
 // call each. The formats are [RandomAlphanumeric] (the default),
 // [RandomDigits], [KeepLast], [Card] and [Email].
 //
-// The stores are [NewMemoryStore] (tests), [NewSQLiteStore] (the embedded
-// default, pure Go) and [NewPostgresStore] (for fleets of instances that
-// share one vault). Consistent mode stays consistent across instances: the
+// The stores are [NewMemoryStore] (tests), [OpenSQLite] (the embedded
+// default, on any database/sql SQLite driver) and, for fleets of instances
+// that share one vault, postgres.OpenTokenStore of the module
+// github.com/tillid/tillid/stores (pgx, pipelined). Consistent mode stays consistent across instances: the
 // stores enforce one token per value with unique constraints, not locks.
 //
 // For values that must keep their shape without a vault, use [NewFPE]:

@@ -15,7 +15,7 @@ func Example() {
 	// encrypted keyset file or a KMS-wrapped store. DO NOT use NewMemory
 	// for data you want to read back tomorrow.
 	provider := keys.NewMemory()
-	store := tokenize.NewMemoryStore() // NewSQLiteStore or NewPostgresStore in production
+	store := tokenize.NewMemoryStore() // tokenize.OpenSQLite or postgres.OpenTokenStore in production
 
 	cards, err := tokenize.New(provider, store, "card", tokenize.ModeConsistent,
 		tokenize.WithFormat(tokenize.Card(6, 4)))

@@ -2,10 +2,12 @@ package tokenize_test
 
 import (
 	"context"
-	"errors"
 	"net/mail"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/tokenize"
@@ -36,6 +38,7 @@ func isDigits(s string) bool {
 }
 
 func TestFormats(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		format tokenize.Format
@@ -43,92 +46,71 @@ func TestFormats(t *testing.T) {
 		check  func(t *testing.T, value, token string)
 	}{
 		{"random-alphanumeric", tokenize.RandomAlphanumeric(), []string{"x", "0101901234", "æøå"}, func(t *testing.T, value, token string) {
-			if len(token) != 22 {
-				t.Errorf("token has %d characters, want 22", len(token))
-			}
+			assert.Len(t, token, 22, "token has %d characters, want 22", len(token))
 			for _, r := range token {
-				if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-					t.Errorf("token holds %q", r)
-				}
+				assert.True(t, r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z', "token holds %q", r)
 			}
 		}},
 		{"random-digits", tokenize.RandomDigits(), []string{"0101901234", "123456", "DK-ABCDEF"}, func(t *testing.T, value, token string) {
-			if !isDigits(token) || len(token) != len([]rune(value)) {
-				t.Errorf("token is not %d digits", len([]rune(value)))
-			}
+			assert.True(t, isDigits(token), "token is not %d digits", len([]rune(value)))
+			assert.Len(t, token, len([]rune(value)), "token is not %d digits", len([]rune(value)))
 		}},
 		{"keep-last-4", tokenize.KeepLast(4), []string{"4111-1111-1111-1234", "AbCdEf-9876", "0101901234"}, func(t *testing.T, value, token string) {
-			if len(token) != len(value) || token[len(token)-4:] != value[len(value)-4:] {
-				t.Errorf("token does not keep length and the last 4")
-			}
+			require.Len(t, token, len(value), "token does not keep length and the last 4")
+			assert.Equal(t, value[len(value)-4:], token[len(token)-4:], "token does not keep length and the last 4")
 			for i := range len(value) - 4 {
 				v, k := value[i], token[i]
 				same := (v >= '0' && v <= '9') == (k >= '0' && k <= '9') &&
 					(v >= 'a' && v <= 'z') == (k >= 'a' && k <= 'z') &&
 					(v >= 'A' && v <= 'Z') == (k >= 'A' && k <= 'Z')
-				if !same || (strings.IndexByte("-/ ", v) >= 0 && v != k) {
-					t.Errorf("character %d changed class or separator", i+1)
-				}
+				assert.True(t, same, "character %d changed class or separator", i+1)
+				assert.False(t, strings.IndexByte("-/ ", v) >= 0 && v != k, "character %d changed class or separator", i+1)
 			}
 		}},
 		{"card-0-0", tokenize.Card(0, 0), []string{"4111111111111111", "378282246310005", "4222222222222"}, func(t *testing.T, value, token string) {
-			if len(token) != len(value) || !isDigits(token) || !luhnValid(token) {
-				t.Errorf("token is not a %d-digit Luhn-valid number", len(value))
-			}
+			assert.Len(t, token, len(value), "token is not a %d-digit Luhn-valid number", len(value))
+			assert.True(t, isDigits(token), "token is not a %d-digit Luhn-valid number", len(value))
+			assert.True(t, luhnValid(token), "token is not a %d-digit Luhn-valid number", len(value))
 		}},
 		{"card-6-4", tokenize.Card(6, 4), []string{"4111111111111111", "5500000000000004", "4111111111111112", "6011000990139424123"}, func(t *testing.T, value, token string) {
-			if len(token) != len(value) || !isDigits(token) || !luhnValid(token) {
-				t.Errorf("token is not a %d-digit Luhn-valid number", len(value))
-			}
-			if token[:6] != value[:6] || token[len(token)-4:] != value[len(value)-4:] {
-				t.Errorf("token does not keep the first 6 and last 4 digits")
-			}
+			assert.Len(t, token, len(value), "token is not a %d-digit Luhn-valid number", len(value))
+			assert.True(t, isDigits(token), "token is not a %d-digit Luhn-valid number", len(value))
+			assert.True(t, luhnValid(token), "token is not a %d-digit Luhn-valid number", len(value))
+			assert.Equal(t, value[:6], token[:6], "token does not keep the first 6 and last 4 digits")
+			assert.Equal(t, value[len(value)-4:], token[len(token)-4:], "token does not keep the first 6 and last 4 digits")
 		}},
 		{"card-6-0", tokenize.Card(6, 0), []string{"4111111111111111"}, func(t *testing.T, value, token string) {
-			if token[:6] != value[:6] || !luhnValid(token) {
-				t.Errorf("token does not keep the BIN or fails Luhn")
-			}
+			assert.Equal(t, value[:6], token[:6], "token does not keep the BIN or fails Luhn")
+			assert.True(t, luhnValid(token), "token does not keep the BIN or fails Luhn")
 		}},
 		{"email", tokenize.Email(false), []string{"alice@example.com", "a.b+c@sub.example.co.uk", "\"quoted@local\"@example.org"}, func(t *testing.T, value, token string) {
 			addr, err := mail.ParseAddress(token)
-			if err != nil || addr.Address != token {
-				t.Errorf("token is not a valid address: %v", err)
-			}
-			if !strings.HasSuffix(token, "@token.invalid") {
-				t.Errorf("token's domain is not token.invalid")
-			}
+			assert.NoError(t, err, "token is not a valid address")
+			assert.Equal(t, token, addr.Address, "token is not a valid address")
+			assert.True(t, strings.HasSuffix(token, "@token.invalid"), "token's domain is not token.invalid")
 		}},
 		{"email-keep-domain", tokenize.Email(true), []string{"alice@example.com", "bob@Sub.Example.ORG"}, func(t *testing.T, value, token string) {
-			if _, err := mail.ParseAddress(token); err != nil {
-				t.Errorf("token is not a valid address: %v", err)
-			}
-			if token[strings.IndexByte(token, '@'):] != value[strings.LastIndexByte(value, '@'):] {
-				t.Errorf("token does not keep the domain")
-			}
+			_, err := mail.ParseAddress(token)
+			assert.NoError(t, err, "token is not a valid address")
+			assert.Equal(t, value[strings.LastIndexByte(value, '@'):], token[strings.IndexByte(token, '@'):], "token does not keep the domain")
 		}},
 	}
 	ctx := context.Background()
 	p := keys.NewMemory()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.format.String() != tt.name {
-				t.Errorf("String() = %q, want %q", tt.format.String(), tt.name)
-			}
+			assert.Equal(t, tt.name, tt.format.String(), "String() = %q, want %q", tt.format.String(), tt.name)
 			for _, mode := range []tokenize.Mode{tokenize.ModeRandom, tokenize.ModeConsistent} {
 				tk := newTokenizer(t, p, tokenize.NewMemoryStore(), "fmt", mode, tokenize.WithFormat(tt.format))
 				for _, v := range tt.values {
 					for range 20 {
 						tok, err := tk.Tokenize(ctx, v)
-						if err != nil {
-							t.Fatalf("Tokenize: %v", err)
-						}
-						if tok == v {
-							t.Fatalf("token equals the value")
-						}
+						require.NoError(t, err, "Tokenize")
+						require.NotEqual(t, v, tok, "token equals the value")
 						tt.check(t, v, tok)
-						if got, err := tk.Detokenize(ctx, tok); err != nil || got != v {
-							t.Fatalf("Detokenize: %v", err)
-						}
+						got, err := tk.Detokenize(ctx, tok)
+						require.NoError(t, err, "Detokenize")
+						require.Equal(t, v, got, "Detokenize")
 					}
 				}
 			}
@@ -137,6 +119,7 @@ func TestFormats(t *testing.T) {
 }
 
 func TestFormatRejects(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		format  tokenize.Format
@@ -163,19 +146,15 @@ func TestFormatRejects(t *testing.T) {
 		store := &countingStore{Store: tokenize.NewMemoryStore()}
 		tk := newTokenizer(t, keys.NewMemory(), store, "fmt", tokenize.ModeConsistent, tokenize.WithFormat(tt.format))
 		_, err := tk.Tokenize(ctx, tt.value)
-		if !errors.Is(err, tokenize.ErrInvalidValue) || !strings.Contains(err.Error(), tt.wantErr) {
-			t.Errorf("%s: Tokenize err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
-		}
-		if err != nil && strings.Contains(err.Error(), tt.value) {
-			t.Errorf("%s: error %q carries the value", tt.name, err)
-		}
-		if store.puts.Load() != 0 {
-			t.Errorf("%s: a rejected value reached the store", tt.name)
-		}
+		require.ErrorIs(t, err, tokenize.ErrInvalidValue, "%s: Tokenize err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		assert.ErrorContains(t, err, tt.wantErr, "%s: Tokenize err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		assert.False(t, err != nil && strings.Contains(err.Error(), tt.value), "%s: error %q carries the value", tt.name, err)
+		assert.Zero(t, store.puts.Load(), "%s: a rejected value reached the store", tt.name)
 	}
 }
 
 func TestFormatPanics(t *testing.T) {
+	t.Parallel()
 	for name, f := range map[string]func(){
 		"KeepLast(-1)": func() { tokenize.KeepLast(-1) },
 		"Card(9, 4)":   func() { tokenize.Card(9, 4) },
@@ -184,9 +163,7 @@ func TestFormatPanics(t *testing.T) {
 	} {
 		func() {
 			defer func() {
-				if recover() == nil {
-					t.Errorf("%s did not panic", name)
-				}
+				assert.NotNil(t, recover(), "%s did not panic", name)
 			}()
 			f()
 		}()

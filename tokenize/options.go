@@ -17,6 +17,7 @@ type settings struct {
 	keyName      string
 	format       Format
 	ttl          time.Duration
+	now          func() time.Time
 	visibleLast  int
 	forTokenizer bool // set while applying the options of New
 	forFPE       bool // set while applying the options of NewFPE
@@ -25,6 +26,23 @@ type settings struct {
 type optionFunc func(s *settings) error
 
 func (f optionFunc) apply(s *settings) error { return f(s) }
+
+// WithClock makes a [Tokenizer] from [New] read the time from now instead of
+// time.Now: for token expiry ([WithTTL], [ExpiresIn]) and for what
+// [Tokenizer.Purge] removes. Tests use it to move past a TTL without
+// sleeping. now must be safe for concurrent use.
+func WithClock(now func() time.Time) Option {
+	return optionFunc(func(s *settings) error {
+		if !s.forTokenizer {
+			return fmt.Errorf("tokenize: WithClock is an option of New only")
+		}
+		if now == nil {
+			return fmt.Errorf("tokenize: WithClock(nil)")
+		}
+		s.now = now
+		return nil
+	})
+}
 
 // WithKeyName makes [New] or [NewFPE] use the key name name instead of the
 // default "tokenize-<domain>". [New] asks its provider for an AEAD and a PRF

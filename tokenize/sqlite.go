@@ -9,7 +9,7 @@ import (
 )
 
 // SQLiteStore is a [Store] in an SQLite database, the embedded default. It
-// keeps its entries in the table tillid_tokens, which [NewSQLiteStore]
+// keeps its entries in the table tillid_tokens, which [OpenSQLite]
 // creates. Tokens are unique per domain through the table's primary key and
 // consistent-mode indexes through a unique index, so processes that share
 // the database file share one vault. It is safe for concurrent use.
@@ -35,18 +35,20 @@ var sqliteSchema = []string{
 	`CREATE INDEX IF NOT EXISTS tillid_tokens_expires_at ON tillid_tokens (domain, expires_at) WHERE expires_at IS NOT NULL`,
 }
 
-// NewSQLiteStore returns a store in db, creating its table and indexes if
-// they do not exist. db is an SQLite database opened with the pure-Go
-// driver modernc.org/sqlite, for example
+// OpenSQLite returns a token vault in db, creating its table and indexes
+// if they do not exist. This package imports no driver: db is an SQLite
+// database that the program opens with one, such as the pure-Go
+// modernc.org/sqlite, for example
 //
+//	import _ "modernc.org/sqlite"
 //	db, err := sql.Open("sqlite", "file:vault.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate")
 //
 // The busy timeout lets writers of several connections or processes wait
 // for each other instead of failing with SQLITE_BUSY. The caller keeps
 // ownership of db and closes it after the store's last use.
-func NewSQLiteStore(ctx context.Context, db *sql.DB) (*SQLiteStore, error) {
+func OpenSQLite(ctx context.Context, db *sql.DB) (*SQLiteStore, error) {
 	if db == nil {
-		return nil, fmt.Errorf("tokenize: NewSQLiteStore with a nil database")
+		return nil, fmt.Errorf("tokenize: OpenSQLite with a nil database")
 	}
 	for _, stmt := range sqliteSchema {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {

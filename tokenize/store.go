@@ -9,8 +9,9 @@ import (
 
 // A Store is a token vault: it keeps, per domain, token -> [Entry]. Entries
 // hold AEAD ciphertexts and keyed PRFs, never a plaintext value or subject.
-// [NewMemoryStore], [NewSQLiteStore] and [NewPostgresStore] are the stores
-// of this package. A Store must be safe for concurrent use, and a store
+// [NewMemoryStore] and [OpenSQLite] are the stores of this package;
+// package postgres of the module github.com/tillid/tillid/stores is the
+// PostgreSQL one. A Store must be safe for concurrent use, and a store
 // shared by several processes must keep its guarantees across them: tokens
 // are unique per domain, and so are non-nil Index values among live entries.
 //

@@ -100,6 +100,7 @@ type Tokenizer struct {
 	keyName  string
 	format   Format
 	ttl      time.Duration
+	now      func() time.Time
 }
 
 // Item is one value for [Tokenizer.TokenizeBatch].
@@ -118,7 +119,7 @@ type Item struct {
 // the store and is bound into every key and ciphertext, so a token of one
 // domain never detokenizes in another. mode is [ModeRandom] or
 // [ModeConsistent]. The options are [WithFormat] (default
-// [RandomAlphanumeric]), [WithTTL] and [WithKeyName]; any other option is an
+// [RandomAlphanumeric]), [WithTTL], [WithKeyName] and [WithClock]; any other option is an
 // error. New does not call the provider or the store.
 func New(provider keys.Provider, store Store, domain string, mode Mode, opts ...Option) (*Tokenizer, error) {
 	if provider == nil || store == nil {
@@ -130,13 +131,13 @@ func New(provider keys.Provider, store Store, domain string, mode Mode, opts ...
 	if mode != ModeRandom && mode != ModeConsistent {
 		return nil, fmt.Errorf("tokenize: mode %d: want ModeRandom or ModeConsistent", int(mode))
 	}
-	s := settings{keyName: "tokenize-" + domain, format: RandomAlphanumeric(), forTokenizer: true}
+	s := settings{keyName: "tokenize-" + domain, format: RandomAlphanumeric(), now: time.Now, forTokenizer: true}
 	for _, o := range opts {
 		if err := o.apply(&s); err != nil {
 			return nil, err
 		}
 	}
-	return &Tokenizer{provider: provider, store: store, domain: domain, mode: mode, keyName: s.keyName, format: s.format, ttl: s.ttl}, nil
+	return &Tokenizer{provider: provider, store: store, domain: domain, mode: mode, keyName: s.keyName, format: s.format, ttl: s.ttl, now: s.now}, nil
 }
 
 func validDomain(domain string) error {
@@ -246,7 +247,7 @@ func (t *Tokenizer) tokenize(ctx context.Context, items []Item, batch bool) ([]s
 	if !ok {
 		return nil, fmt.Errorf("tokenize: domain %q: PRF keyset has no primary: %w", t.domain, keys.ErrNoPrimaryKey)
 	}
-	now := time.Now()
+	now := t.now()
 
 	// One pending entry per distinct token to store.
 	type pending struct {
@@ -423,7 +424,7 @@ func (t *Tokenizer) detokenize(ctx context.Context, tokens []string, batch bool)
 	if err != nil {
 		return nil, fmt.Errorf("tokenize: domain %q: %w", t.domain, err)
 	}
-	entries, err := t.store.Get(ctx, t.domain, tokens, time.Now())
+	entries, err := t.store.Get(ctx, t.domain, tokens, t.now())
 	if err != nil {
 		return nil, fmt.Errorf("tokenize: domain %q: reading %d tokens: %w", t.domain, len(tokens), err)
 	}
@@ -523,7 +524,7 @@ func (t *Tokenizer) DeleteSubject(ctx context.Context, subject string) (int64, e
 // deleted. Expired tokens already fail to detokenize; Purge reclaims their
 // space. Run it from a periodic job; it is safe to run from many processes.
 func (t *Tokenizer) Purge(ctx context.Context) (int64, error) {
-	n, err := t.store.Delete(ctx, t.domain, Selection{ExpiredAt: time.Now()})
+	n, err := t.store.Delete(ctx, t.domain, Selection{ExpiredAt: t.now()})
 	if err != nil {
 		return 0, fmt.Errorf("tokenize: domain %q: purging: %w", t.domain, err)
 	}

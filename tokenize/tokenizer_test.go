@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/tokenize"
 )
@@ -34,6 +37,7 @@ func (s *countingStore) Put(ctx context.Context, domain string, entries []tokeni
 }
 
 func TestTokenizeBadInput(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := &countingStore{Store: tokenize.NewMemoryStore()}
 	tk := newTokenizer(t, keys.NewMemory(), store, "cpr", tokenize.ModeConsistent)
@@ -49,138 +53,114 @@ func TestTokenizeBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, err := tk.Tokenize(ctx, tt.value)
-		if !errors.Is(err, tokenize.ErrInvalidValue) || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "tokenize: ") {
-			t.Errorf("Tokenize(%s) err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
-		}
-		if err != nil && len(tt.value) > 0 && strings.Contains(err.Error(), "0101") {
-			t.Errorf("Tokenize(%s): error carries the value", tt.name)
-		}
+		require.ErrorIs(t, err, tokenize.ErrInvalidValue, "Tokenize(%s) err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		assert.ErrorContains(t, err, tt.wantErr, "Tokenize(%s) err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		assert.True(t, strings.HasPrefix(err.Error(), "tokenize: "), "Tokenize(%s) err = %v, want ErrInvalidValue containing %q", tt.name, err, tt.wantErr)
+		assert.False(t, err != nil && len(tt.value) > 0 && strings.Contains(err.Error(), "0101"), "Tokenize(%s): error carries the value", tt.name)
 		// One bad item fails the whole batch, naming its position.
 		_, err = tk.TokenizeBatch(ctx, []tokenize.Item{{Value: "0101901234"}, {Value: tt.value}})
-		if !errors.Is(err, tokenize.ErrInvalidValue) || !strings.Contains(err.Error(), "item 2: ") {
-			t.Errorf("TokenizeBatch with a %s item: err = %v, want ErrInvalidValue naming item 2", tt.name, err)
-		}
+		require.ErrorIs(t, err, tokenize.ErrInvalidValue, "TokenizeBatch with a %s item: err = %v, want ErrInvalidValue naming item 2", tt.name, err)
+		assert.ErrorContains(t, err, "item 2: ", "TokenizeBatch with a %s item: err = %v, want ErrInvalidValue naming item 2", tt.name, err)
 	}
-	if _, err := tk.Tokenize(ctx, "0101901234", tokenize.ExpiresIn(-time.Second)); err == nil {
-		t.Errorf("Tokenize with a negative TTL succeeded")
-	}
-	if _, err := tk.TokenizeBatch(ctx, make([]tokenize.Item, tokenize.MaxBatchSize+1)); err == nil || !strings.Contains(err.Error(), "larger than") {
-		t.Errorf("TokenizeBatch of MaxBatchSize+1 items: err = %v", err)
-	}
-	if n := store.puts.Load(); n != 0 {
-		t.Errorf("bad input reached the store: %d Put calls", n)
-	}
+	_, err := tk.Tokenize(ctx, "0101901234", tokenize.ExpiresIn(-time.Second))
+	assert.Error(t, err, "Tokenize with a negative TTL succeeded")
+	_, err = tk.TokenizeBatch(ctx, make([]tokenize.Item, tokenize.MaxBatchSize+1))
+	require.Error(t, err, "TokenizeBatch of MaxBatchSize+1 items: err")
+	assert.ErrorContains(t, err, "larger than", "TokenizeBatch of MaxBatchSize+1 items: err")
+	n := store.puts.Load()
+	assert.Zero(t, n, "bad input reached the store: %d Put calls", n)
 	for _, tok := range []string{"", strings.Repeat("x", tokenize.MaxValueSize+1), "never-issued"} {
-		if _, err := tk.Detokenize(ctx, tok); !errors.Is(err, tokenize.ErrTokenNotFound) {
-			t.Errorf("Detokenize(%d-byte token) err = %v, want ErrTokenNotFound", len(tok), err)
-		} else if len(tok) > 0 && len(tok) < 100 && strings.Contains(err.Error(), tok) {
-			t.Errorf("error %q carries the token", err)
+		_, err := tk.Detokenize(ctx, tok)
+		if assert.ErrorIs(t, err, tokenize.ErrTokenNotFound, "Detokenize(%d-byte token)", len(tok)) && len(tok) > 0 && len(tok) < 100 {
+			assert.NotContains(t, err.Error(), tok, "the error carries the token")
 		}
 	}
-	if err := tk.Delete(ctx, ""); !errors.Is(err, tokenize.ErrTokenNotFound) {
-		t.Errorf("Delete(\"\") err = %v, want ErrTokenNotFound", err)
-	}
+	assert.ErrorIs(t, tk.Delete(ctx, ""), tokenize.ErrTokenNotFound, "Delete(\"\")")
 }
 
 func TestTokenizeCollisionRetry(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := &countingStore{Store: tokenize.NewMemoryStore()}
 	store.collide.Store(3)
 	tk := newTokenizer(t, keys.NewMemory(), store, "cpr", tokenize.ModeRandom)
 	toks, err := tk.TokenizeBatch(ctx, []tokenize.Item{{Value: "a"}, {Value: "b"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := store.puts.Load(); n != 4 {
-		t.Errorf("Put called %d times, want 4 (3 collisions, then success)", n)
-	}
+	require.NoError(t, err)
+	n := store.puts.Load()
+	assert.EqualValues(t, 4, n, "Put called %d times, want 4 (3 collisions, then success)", n)
 	for i, want := range []string{"a", "b"} {
-		if got, err := tk.Detokenize(ctx, toks[i]); err != nil || got != want {
-			t.Errorf("Detokenize after retries = %q, %v", got, err)
-		}
+		got, err := tk.Detokenize(ctx, toks[i])
+		assert.NoError(t, err, "Detokenize after retries = %q, %v", got, err)
+		assert.Equal(t, want, got, "Detokenize after retries = %q, %v", got, err)
 	}
 	// A store that always reports collisions makes Tokenize give up.
 	store.collide.Store(1 << 30)
-	if _, err := tk.Tokenize(ctx, "c"); err == nil || !strings.Contains(err.Error(), "colliding") {
-		t.Errorf("Tokenize against endless collisions: err = %v", err)
-	}
+	_, err = tk.Tokenize(ctx, "c")
+	require.Error(t, err, "Tokenize against endless collisions: err")
+	assert.ErrorContains(t, err, "colliding", "Tokenize against endless collisions: err")
 }
 
 func TestTokenizeStoreFailure(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	mem := tokenize.NewMemoryStore()
 	store := &countingStore{Store: mem, failPut: errors.New("disk on fire")}
 	tk := newTokenizer(t, keys.NewMemory(), store, "cpr", tokenize.ModeConsistent)
 	tok, err := tk.Tokenize(ctx, "0101901234")
-	if err == nil || tok != "" || !strings.Contains(err.Error(), "disk on fire") {
-		t.Fatalf("Tokenize with a failing store = %q, %v", tok, err)
-	}
+	require.Error(t, err, "Tokenize with a failing store = %q, %v", tok, err)
+	require.Equal(t, "", tok, "Tokenize with a failing store = %q, %v", tok, err)
+	require.ErrorContains(t, err, "disk on fire", "Tokenize with a failing store = %q, %v", tok, err)
 	// The same store without the fault: the value has no token yet, so a
 	// failed call left nothing behind that a later call would find.
 	store.failPut = nil
-	if _, err := tk.Tokenize(ctx, "0101901234"); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := mem.Delete(ctx, "cpr", tokenize.Selection{ExpiredAt: time.Now().Add(1000 * time.Hour)}); err != nil || n != 0 {
-		t.Errorf("unexpected entries: %d, %v", n, err)
-	}
+	_, err = tk.Tokenize(ctx, "0101901234")
+	require.NoError(t, err)
+	n, err := mem.Delete(ctx, "cpr", tokenize.Selection{ExpiredAt: time.Now().Add(1000 * time.Hour)})
+	assert.NoError(t, err, "unexpected entries: %d, %v", n, err)
+	assert.Zero(t, n, "unexpected entries: %d, %v", n, err)
 }
 
 func TestTokenizeKeyRotation(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	p := keys.NewMemory()
 	tk := newTokenizer(t, p, tokenize.NewMemoryStore(), "cpr", tokenize.ModeConsistent)
 	old, err := tk.Tokenize(ctx, "0101901234")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	aead, err := p.Keyset(ctx, "tokenize-cpr", keys.KindAEAD)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	oldAEAD := aead.PrimaryKeyID()
-	if _, err := p.Rotate(ctx, "tokenize-cpr", keys.KindAEAD); err != nil {
-		t.Fatal(err)
-	}
+	_, err = p.Rotate(ctx, "tokenize-cpr", keys.KindAEAD)
+	require.NoError(t, err)
 	// Same PRF key: consistent mode still finds the old token.
-	if again, err := tk.Tokenize(ctx, "0101901234"); err != nil || again != old {
-		t.Errorf("Tokenize after an AEAD rotation gave a new token (%v)", err)
-	}
+	again, err := tk.Tokenize(ctx, "0101901234")
+	assert.NoError(t, err, "Tokenize after an AEAD rotation gave a new token (%v)", err)
+	assert.Equal(t, old, again, "Tokenize after an AEAD rotation gave a new token (%v)", err)
 	fresh, err := tk.Tokenize(ctx, "0202902345")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, tok := range []string{old, fresh} {
-		if _, err := tk.Detokenize(ctx, tok); err != nil {
-			t.Errorf("Detokenize after rotation: %v", err)
-		}
+		_, err := tk.Detokenize(ctx, tok)
+		assert.NoError(t, err, "Detokenize after rotation")
 	}
-	if err := p.Disable(ctx, "tokenize-cpr", keys.KindAEAD, oldAEAD); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tk.Detokenize(ctx, old); !errors.Is(err, keys.ErrKeyDisabled) {
-		t.Errorf("Detokenize under a disabled key: err = %v, want keys.ErrKeyDisabled", err)
-	}
-	if _, err := tk.Detokenize(ctx, fresh); err != nil {
-		t.Errorf("Detokenize under the new primary: %v", err)
-	}
+	require.NoError(t, p.Disable(ctx, "tokenize-cpr", keys.KindAEAD, oldAEAD))
+	_, err = tk.Detokenize(ctx, old)
+	assert.ErrorIs(t, err, keys.ErrKeyDisabled, "Detokenize under a disabled key: err = %v, want keys.ErrKeyDisabled", err)
+	_, err = tk.Detokenize(ctx, fresh)
+	assert.NoError(t, err, "Detokenize under the new primary")
 	// After a PRF rotation a value gets a new token; the old one still works.
-	if err := p.Enable(ctx, "tokenize-cpr", keys.KindAEAD, oldAEAD); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Rotate(ctx, "tokenize-cpr", keys.KindPRF); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, p.Enable(ctx, "tokenize-cpr", keys.KindAEAD, oldAEAD))
+	_, err = p.Rotate(ctx, "tokenize-cpr", keys.KindPRF)
+	require.NoError(t, err)
 	renewed, err := tk.Tokenize(ctx, "0101901234")
-	if err != nil || renewed == old {
-		t.Errorf("Tokenize after a PRF rotation: same token %v, %v", renewed == old, err)
-	}
-	if v, err := tk.Detokenize(ctx, old); err != nil || v != "0101901234" {
-		t.Errorf("Detokenize of the pre-rotation token = %v", err)
-	}
+	assert.NoError(t, err, "Tokenize after a PRF rotation: same token %v, %v", renewed == old, err)
+	assert.NotEqual(t, old, renewed, "Tokenize after a PRF rotation: same token %v, %v", renewed == old, err)
+	v, err := tk.Detokenize(ctx, old)
+	assert.NoError(t, err, "Detokenize of the pre-rotation token")
+	assert.Equal(t, "0101901234", v, "Detokenize of the pre-rotation token")
 }
 
 func TestNew(t *testing.T) {
+	t.Parallel()
 	p := keys.NewMemory()
 	s := tokenize.NewMemoryStore()
 	tests := []struct {
@@ -203,58 +183,51 @@ func TestNew(t *testing.T) {
 		{"FPE option", p, s, "cpr", tokenize.ModeRandom, []tokenize.Option{tokenize.WithVisibleSuffix(4)}},
 	}
 	for _, tt := range tests {
-		if _, err := tokenize.New(tt.provider, tt.store, tt.domain, tt.mode, tt.opts...); err == nil || !strings.HasPrefix(err.Error(), "tokenize: ") {
-			t.Errorf("New with %s: err = %v, want an error", tt.name, err)
-		}
+		_, err := tokenize.New(tt.provider, tt.store, tt.domain, tt.mode, tt.opts...)
+		require.Error(t, err, "New with %s: err = %v, want an error", tt.name, err)
+		assert.True(t, strings.HasPrefix(err.Error(), "tokenize: "), "New with %s: err = %v, want an error", tt.name, err)
 	}
 	tk, err := tokenize.New(p, s, "cpr", tokenize.ModeConsistent)
-	if err != nil || tk.Domain() != "cpr" || tk.Mode() != tokenize.ModeConsistent {
-		t.Errorf("New = %v, %v", tk, err)
-	}
-	if _, err := tokenize.New(p, s, "cpr", tokenize.ModeRandom, tokenize.WithKeyName("Bad Name")); err != nil {
-		t.Fatal(err) // the provider judges key names, on first use
-	}
+	assert.NoError(t, err, "New = %v, %v", tk, err)
+	assert.Equal(t, "cpr", tk.Domain(), "New = %v, %v", tk, err)
+	assert.Equal(t, tokenize.ModeConsistent, tk.Mode(), "New = %v, %v", tk, err)
+	_, err = tokenize.New(p, s, "cpr", tokenize.ModeRandom, tokenize.WithKeyName("Bad Name"))
+	require.NoError(t, err, "the provider judges key names, on first use, not New")
 }
 
 func TestTokenizeProviderErrors(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tk := newTokenizer(t, keys.NewMemory(), tokenize.NewMemoryStore(), "cpr", tokenize.ModeRandom, tokenize.WithKeyName("Bad Name"))
-	if _, err := tk.Tokenize(ctx, "0101901234"); !errors.Is(err, keys.ErrKeyNotFound) {
-		t.Errorf("Tokenize with a bad key name: err = %v, want keys.ErrKeyNotFound", err)
-	}
+	_, err := tk.Tokenize(ctx, "0101901234")
+	assert.ErrorIs(t, err, keys.ErrKeyNotFound, "Tokenize with a bad key name: err = %v, want keys.ErrKeyNotFound", err)
 }
 
 // An erasure is never reported complete while tokens may hide under a
 // disabled PRF key; batch errors name their item.
 func TestDeleteSubjectWithDisabledKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store := keys.NewMemory()
 	tk, err := tokenize.New(store, tokenize.NewMemoryStore(), "card", tokenize.ModeRandom)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tok, err := tk.Tokenize(ctx, "4111111111111111", tokenize.ForSubject("c1"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ks, _ := store.Keyset(ctx, "tokenize-card", keys.KindPRF)
 	old := ks.PrimaryKeyID()
 	store.Rotate(ctx, "tokenize-card", keys.KindPRF)
 	store.Disable(ctx, "tokenize-card", keys.KindPRF, old)
 	n, err := tk.DeleteSubject(ctx, "c1")
-	if !errors.Is(err, keys.ErrKeyDisabled) || n != 0 {
-		t.Errorf("DeleteSubject with a disabled key = %d, %v; want 0 and ErrKeyDisabled", n, err)
-	}
+	assert.ErrorIs(t, err, keys.ErrKeyDisabled, "DeleteSubject with a disabled key = %d, %v; want 0 and ErrKeyDisabled", n, err)
+	assert.Zero(t, n, "DeleteSubject with a disabled key = %d, %v; want 0 and ErrKeyDisabled", n, err)
 	store.Enable(ctx, "tokenize-card", keys.KindPRF, old)
-	if n, err := tk.DeleteSubject(ctx, "c1"); n != 1 || err != nil {
-		t.Errorf("DeleteSubject after Enable = %d, %v", n, err)
-	}
-	if _, err := tk.Detokenize(ctx, tok); !errors.Is(err, tokenize.ErrTokenNotFound) {
-		t.Errorf("token after erasure: %v", err)
-	}
+	n, err = tk.DeleteSubject(ctx, "c1")
+	assert.EqualValues(t, 1, n, "DeleteSubject after Enable = %d, %v", n, err)
+	assert.NoError(t, err, "DeleteSubject after Enable = %d, %v", n, err)
+	_, err = tk.Detokenize(ctx, tok)
+	assert.ErrorIs(t, err, tokenize.ErrTokenNotFound, "token after erasure")
 	_, err = tk.TokenizeBatch(ctx, []tokenize.Item{{Value: "a"}, {Value: ""}})
 	var ie *tokenize.ItemError
-	if !errors.As(err, &ie) || ie.Index != 1 {
-		t.Errorf("TokenizeBatch with a bad second item = %v", err)
-	}
+	assert.True(t, errors.As(err, &ie), "TokenizeBatch with a bad second item")
+	assert.EqualValues(t, 1, ie.Index, "TokenizeBatch with a bad second item")
 }

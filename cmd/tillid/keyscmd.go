@@ -161,7 +161,7 @@ func keysCommand(ctx context.Context, sub string, args []string, sf *storeFlags,
 
 // existing checks that keyset name/kind exists, so that a typo does not
 // create one.
-func existing(ctx context.Context, s keyStore, name string, kind keys.Kind) error {
+func existing(ctx context.Context, s keys.Manager, name string, kind keys.Kind) error {
 	list, err := s.List(ctx)
 	if err != nil {
 		return err

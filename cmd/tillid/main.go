@@ -59,6 +59,8 @@ Usage:
   tillid keys destroy  [flags] -yes NAME KEY_ID destroy a disabled key's material, for ever
   tillid rewrap        [flags]                 re-encrypt a table's protected columns under
                                                the primary keys, batched and resumable
+  tillid vet           [flags] [packages]      report untagged personal data, bad tags, unsafe logs
+  tillid inventory     [flags] [packages]      render the Art. 30 record of processing from source
 
 Run "tillid keys -h" or "tillid rewrap -h" for flags.
 
@@ -71,6 +73,9 @@ Exit codes: 0 success, 1 failure, 2 usage, 3 key not found or destroyed,
 `
 
 func main() {
+	if isVetTool(os.Args[1:]) {
+		runVetTool() // go vet -vettool=$(command -v tillid); see vet.go
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -91,6 +96,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runKeys(ctx, args[1:], stdout, stderr)
 	case "rewrap":
 		return runRewrap(ctx, args[1:], stdout, stderr)
+	case "vet":
+		return runVet(ctx, args[1:], stdout, stderr)
+	case "inventory":
+		return runInventory(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "tillid: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage

@@ -17,9 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/tillid/tillid/internal/pgtest"
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/piitest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
@@ -38,9 +42,7 @@ func cli(t *testing.T, args ...string) (int, string, string) {
 func masterKey(t *testing.T) []byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "master.key")
-	if err := keys.GenerateMasterKeyFile(path); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, keys.GenerateMasterKeyFile(path))
 	b, _ := os.ReadFile(path)
 	t.Setenv("TILLID_MASTER_KEY", strings.TrimSpace(string(b)))
 	raw, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
@@ -52,9 +54,7 @@ var keyIDRE = regexp.MustCompile(`key (\d+)`)
 func keyIDOf(t *testing.T, out string) string {
 	t.Helper()
 	m := keyIDRE.FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("no key ID in %q", out)
-	}
+	require.NotNil(t, m, "no key ID in %q", out)
 	return m[1]
 }
 
@@ -70,57 +70,51 @@ func TestKeysCommands(t *testing.T) {
 				return cli(t, append([]string{"keys", args[0], store, loc}, args[1:]...)...)
 			}
 			code, out, errOut := k("create", "crm")
-			if code != exitOK {
-				t.Fatalf("create = %d %s %s", code, out, errOut)
-			}
+			require.Equal(t, exitOK, code, "create = %d %s %s", code, out, errOut)
 			k1 := keyIDOf(t, out)
-			if code, _, _ := k("create", "crm"); code != exitFailure {
-				t.Errorf("create twice = %d, want %d", code, exitFailure)
-			}
+			code, _, _ = k("create", "crm")
+			assert.Equal(t, exitFailure, code, "create twice = %d, want %d", code, exitFailure)
 			code, out, _ = k("rotate", "crm")
-			if code != exitOK {
-				t.Fatalf("rotate = %d", code)
-			}
+			require.Equal(t, exitOK, code, "rotate = %d", code)
 			k2 := keyIDOf(t, out)
-			if code, _, errOut := k("disable", "crm", k2); code != exitFailure || !strings.Contains(errOut, "primary") {
-				t.Errorf("disable primary = %d %s", code, errOut)
-			}
+			code, _, errOut = k("disable", "crm", k2)
+			assert.Equal(t, exitFailure, code, "disable primary = %d %s", code, errOut)
+			assert.Contains(t, errOut, "primary", "disable primary = %d %s", code, errOut)
 			for _, step := range [][]string{{"disable", "crm", k1}, {"enable", "crm", k1}, {"disable", "crm", k1}} {
-				if code, _, errOut := k(step...); code != exitOK {
-					t.Fatalf("%v = %d %s", step, code, errOut)
-				}
+				code, _, errOut := k(step...)
+				require.Equal(t, exitOK, code, "%v = %d %s", step, code, errOut)
 			}
-			if code, _, errOut := k("destroy", "crm", k1); code != exitUsage || !strings.Contains(errOut, "-yes") {
-				t.Errorf("destroy without -yes = %d %s", code, errOut)
-			}
-			if code, _, errOut := cli(t, "keys", "destroy", store, loc, "-yes", "crm", k1); code != exitOK {
-				t.Fatalf("destroy -yes = %d %s", code, errOut)
-			}
-			if code, _, _ := k("enable", "crm", k1); code != exitNotFound {
-				t.Errorf("enable destroyed = %d, want %d", code, exitNotFound)
-			}
-			if code, _, _ := k("disable", "nope", k1); code != exitNotFound {
-				t.Errorf("disable in an unknown keyset = %d, want %d", code, exitNotFound)
-			}
+			code, _, errOut = k("destroy", "crm", k1)
+			assert.Equal(t, exitUsage, code, "destroy without -yes = %d %s", code, errOut)
+			assert.Contains(t, errOut, "-yes", "destroy without -yes = %d %s", code, errOut)
+			code, _, errOut = cli(t, "keys", "destroy", store, loc, "-yes", "crm", k1)
+			require.Equal(t, exitOK, code, "destroy -yes = %d %s", code, errOut)
+			code, _, _ = k("enable", "crm", k1)
+			assert.Equal(t, exitNotFound, code, "enable destroyed = %d, want %d", code, exitNotFound)
+			code, _, _ = k("disable", "nope", k1)
+			assert.Equal(t, exitNotFound, code, "disable in an unknown keyset = %d, want %d", code, exitNotFound)
 			code, out, _ = k("list")
-			if code != exitOK || !strings.Contains(out, "KEYSET") || !strings.Contains(out, k1) || !strings.Contains(out, "Destroyed") {
-				t.Errorf("list = %d\n%s", code, out)
-			}
+			assert.Equal(t, exitOK, code, "list = %d\n%s", code, out)
+			assert.Contains(t, out, "KEYSET", "list = %d\n%s", code, out)
+			assert.Contains(t, out, k1, "list = %d\n%s", code, out)
+			assert.Contains(t, out, "Destroyed", "list = %d\n%s", code, out)
 			code, out, _ = cli(t, "keys", "list", store, loc, "-json")
 			var rows []listedKey
-			if err := json.Unmarshal([]byte(out), &rows); err != nil || code != exitOK || len(rows) != 2 {
-				t.Fatalf("list -json = %d %v\n%s", code, err, out)
-			}
+			err := json.Unmarshal([]byte(out), &rows)
+			require.NoError(t, err, "list -json = %d %v\n%s", code, err, out)
+			require.Equal(t, exitOK, code, "list -json = %d %v\n%s", code, err, out)
+			require.Len(t, rows, 2, "list -json = %d %v\n%s", code, err, out)
 			for _, r := range rows {
 				want := map[string]string{k1: "Destroyed", k2: "Enabled"}[strconv.FormatUint(uint64(r.KeyID), 10)]
-				if r.Status != want || r.Keyset != "crm" || r.Kind != "aead" || r.Created == nil || r.Primary != (want == "Enabled") {
-					t.Errorf("list -json row %+v", r)
-				}
+				assert.Equal(t, want, r.Status, "list -json row %+v", r)
+				assert.Equal(t, "crm", r.Keyset, "list -json row %+v", r)
+				assert.Equal(t, "aead", r.Kind, "list -json row %+v", r)
+				assert.NotNil(t, r.Created, "list -json row %+v", r)
+				assert.Equal(t, want == "Enabled", r.Primary, "list -json row %+v", r)
 			}
 			// The daead kind is separate: created beside the aead keyset.
-			if code, _, _ := cli(t, "keys", "create", store, loc, "-kind", "daead", "crm"); code != exitOK {
-				t.Error("create -kind daead failed")
-			}
+			code, _, _ = cli(t, "keys", "create", store, loc, "-kind", "daead", "crm")
+			assert.Equal(t, exitOK, code, "create -kind daead failed")
 		})
 	}
 }
@@ -153,15 +147,11 @@ func TestUsageAndErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		code, out, errOut := cli(t, tt.args...)
-		if code != tt.want {
-			t.Errorf("%s: exit %d, want %d\n%s%s", tt.name, code, tt.want, out, errOut)
-		}
+		assert.Equal(t, tt.want, code, "%s: exit %d, want %d\n%s%s", tt.name, code, tt.want, out, errOut)
 	}
 	_, out, _ := cli(t, "help")
 	for _, s := range []string{"Exit codes", "rewrap", "destroy", "TILLID_MASTER_KEY"} {
-		if !strings.Contains(out, s) {
-			t.Errorf("help lacks %q", s)
-		}
+		assert.Contains(t, out, s, "help lacks %q", s)
 	}
 }
 
@@ -177,21 +167,24 @@ type rewrapDB struct {
 	db      *sql.DB
 	ph      func(int) string
 	openKey func(t *testing.T, kek []byte) *keys.SQLStore
+	// clock is the application stores' time: tests move it past their
+	// cache TTL (appTTL) instead of sleeping.
+	clock *piitest.Clock
 }
+
+// appTTL is the cache TTL of the application's keyset stores.
+const appTTL = 5 * time.Minute
 
 func sqliteRewrapDB(t *testing.T) rewrapDB {
 	path := filepath.Join(t.TempDir(), "app.db")
 	db, err := openDB(ctx, "sqlite:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(db.close)
-	return rewrapDB{dsn: "sqlite:" + path, db: db.sql, ph: func(int) string { return "?" }, openKey: func(t *testing.T, raw []byte) *keys.SQLStore {
+	clk := &piitest.Clock{}
+	return rewrapDB{dsn: "sqlite:" + path, db: db.sql, clock: clk, ph: func(int) string { return "?" }, openKey: func(t *testing.T, raw []byte) *keys.SQLStore {
 		kek, _ := keys.NewLocalKEK(raw)
-		s, err := keys.OpenSQLite(ctx, db.sql, kek, keys.WithCacheTTL(200*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, err := keys.OpenSQLite(ctx, db.sql, kek, keys.WithCacheTTL(appTTL), keys.WithClock(clk.Now))
+		require.NoError(t, err)
 		return s
 	}}
 }
@@ -199,16 +192,13 @@ func sqliteRewrapDB(t *testing.T) rewrapDB {
 func postgresRewrapDB(t *testing.T) rewrapDB {
 	dsn := pgtest.DSN(t)
 	db, err := openDB(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(db.close)
-	return rewrapDB{dsn: dsn, db: db.sql, ph: func(i int) string { return "$" + strconv.Itoa(i) }, openKey: func(t *testing.T, raw []byte) *keys.SQLStore {
+	clk := &piitest.Clock{}
+	return rewrapDB{dsn: dsn, db: db.sql, clock: clk, ph: func(i int) string { return "$" + strconv.Itoa(i) }, openKey: func(t *testing.T, raw []byte) *keys.SQLStore {
 		kek, _ := keys.NewLocalKEK(raw)
-		s, err := keys.OpenPostgres(ctx, db.pool, kek, keys.WithCacheTTL(200*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, err := keys.OpenPostgres(ctx, db.sql, kek, keys.WithCacheTTL(appTTL), keys.WithClock(clk.Now))
+		require.NoError(t, err)
 		return s
 	}}
 }
@@ -241,18 +231,14 @@ func TestRewrap(t *testing.T) {
 			app := d.openKey(t, raw)
 			p, _ := pii.New(app)
 			const n = 2500
-			if _, err := d.db.Exec(`CREATE TABLE customers (id BIGINT PRIMARY KEY, email TEXT, phone TEXT, note TEXT)`); err != nil {
-				t.Fatal(err)
-			}
+			_, err := d.db.Exec(`CREATE TABLE customers (id BIGINT PRIMARY KEY, email TEXT, phone TEXT, note TEXT)`)
+			require.NoError(t, err)
 			want := map[int64]customer{}
 			insert := func(c customer) {
 				plain := c
-				if err := p.Protect(ctx, &c); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := d.db.Exec(`INSERT INTO customers (id, email, phone) VALUES (`+d.ph(1)+`, `+d.ph(2)+`, `+d.ph(3)+`)`, c.ID, c.Email, c.Phone); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, p.Protect(ctx, &c))
+				_, err := d.db.Exec(`INSERT INTO customers (id, email, phone) VALUES (`+d.ph(1)+`, `+d.ph(2)+`, `+d.ph(3)+`)`, c.ID, c.Email, c.Phone)
+				require.NoError(t, err)
 				want[c.ID] = plain
 			}
 			for i := range int64(n) {
@@ -264,11 +250,10 @@ func TestRewrap(t *testing.T) {
 			oldD, _ := app.Keyset(ctx, "default", keys.KindDeterministicAEAD)
 			store := []string{"-keyset-db", d.dsn}
 			for _, kind := range []string{"aead", "daead"} {
-				if code, _, errOut := cli(t, append([]string{"keys", "rotate", "-kind", kind}, append(store, "default")...)...); code != exitOK {
-					t.Fatalf("rotate: %s", errOut)
-				}
+				code, _, errOut := cli(t, append([]string{"keys", "rotate", "-kind", kind}, append(store, "default")...)...)
+				require.Equal(t, exitOK, code, "rotate: %s", errOut)
 			}
-			time.Sleep(300 * time.Millisecond) // the application's cache TTL: it now writes under the new keys
+			d.clock.Advance(appTTL) // past the application's cache TTL: it now writes under the new keys
 
 			args := append([]string{"rewrap", "-db", d.dsn, "-table", "customers", "-key-column", "id", "-batch", "200",
 				"-column", "email=customer.Email:aad", "-column", "phone=customer.Phone:deterministic"}, store...)
@@ -277,13 +262,10 @@ func TestRewrap(t *testing.T) {
 			c, cancel := context.WithCancel(ctx)
 			errOut := &cancelOnProgress{cancel: cancel}
 			var out bytes.Buffer
-			if code := run(c, args, &out, errOut); code != exitKMS && code != exitFailure {
-				t.Fatalf("interrupted rewrap = %d, want a failure\n%s", code, errOut)
-			}
+			code := run(c, args, &out, errOut)
+			require.False(t, code != exitKMS && code != exitFailure, "interrupted rewrap = %d, want a failure\n%s", code, errOut)
 			cancel()
-			if !strings.Contains(errOut.String(), "run the same command again") {
-				t.Errorf("interrupted rewrap says:\n%s", errOut)
-			}
+			assert.True(t, strings.Contains(errOut.String(), "run the same command again"), "interrupted rewrap says:\n%s", errOut)
 
 			// The application keeps writing during the second run.
 			var wg sync.WaitGroup
@@ -300,9 +282,8 @@ func TestRewrap(t *testing.T) {
 						return
 					}
 					mu.Lock()
-					if _, err := d.db.Exec(`UPDATE customers SET email = `+d.ph(1)+`, phone = `+d.ph(2)+` WHERE id = `+d.ph(3), cu.Email, cu.Phone, cu.ID); err != nil {
-						t.Error(err)
-					}
+					_, err := d.db.Exec(`UPDATE customers SET email = `+d.ph(1)+`, phone = `+d.ph(2)+` WHERE id = `+d.ph(3), cu.Email, cu.Phone, cu.ID)
+					assert.NoError(t, err)
 					want[i] = plain
 					mu.Unlock()
 				}
@@ -310,44 +291,41 @@ func TestRewrap(t *testing.T) {
 			code, outS, errS := cli(t, args...)
 			stop.Store(true)
 			wg.Wait()
-			if code != exitOK || !strings.Contains(errS, "resuming") || !strings.Contains(outS, "done") {
-				t.Fatalf("resumed rewrap = %d\n%s\n%s", code, outS, errS)
-			}
+			require.Equal(t, exitOK, code, "resumed rewrap = %d\n%s\n%s", code, outS, errS)
+			require.Contains(t, errS, "resuming", "resumed rewrap = %d\n%s\n%s", code, outS, errS)
+			require.Contains(t, outS, "done", "resumed rewrap = %d\n%s\n%s", code, outS, errS)
 			t.Logf("%s: %s", tc.name, strings.TrimSpace(outS))
 
 			// Check: nothing left under the old keys.
 			code, outS, _ = cli(t, append([]string{"rewrap", "-check", "-db", d.dsn, "-table", "customers", "-key-column", "id",
 				"-column", "email=customer.Email:aad", "-column", "phone=customer.Phone:deterministic"}, store...)...)
-			if code != exitOK || strings.Contains(outS, fmt.Sprint(old.PrimaryKeyID())) || strings.Contains(outS, fmt.Sprint(oldD.PrimaryKeyID())) || strings.Contains(outS, "not protected") {
-				t.Errorf("check after rewrap = %d:\n%s", code, outS)
-			}
+			assert.Equal(t, exitOK, code, "check after rewrap = %d:\n%s", code, outS)
+			assert.False(t, strings.Contains(outS, fmt.Sprint(old.PrimaryKeyID())), "check after rewrap = %d:\n%s", code, outS)
+			assert.False(t, strings.Contains(outS, fmt.Sprint(oldD.PrimaryKeyID())), "check after rewrap = %d:\n%s", code, outS)
+			assert.NotContains(t, outS, "not protected", "check after rewrap = %d:\n%s", code, outS)
 
 			// A finished job leaves no checkpoint: after the next rotation the
 			// same command starts again from the first row.
 			for _, kind := range []string{"aead", "daead"} {
-				if code, _, errOut := cli(t, append([]string{"keys", "rotate", "-kind", kind}, append(store, "default")...)...); code != exitOK {
-					t.Fatalf("second rotate: %s", errOut)
-				}
+				code, _, errOut := cli(t, append([]string{"keys", "rotate", "-kind", kind}, append(store, "default")...)...)
+				require.Equal(t, exitOK, code, "second rotate: %s", errOut)
 			}
 			code, outS, errS = cli(t, args...)
-			if code != exitOK || strings.Contains(errS, "resuming") || strings.Contains(outS, " 0 values rewrapped") {
-				t.Fatalf("rewrap after a second rotation = %d\n%s\n%s", code, outS, errS)
-			}
+			require.Equal(t, exitOK, code, "rewrap after a second rotation = %d\n%s\n%s", code, outS, errS)
+			require.NotContains(t, errS, "resuming", "rewrap after a second rotation = %d\n%s\n%s", code, outS, errS)
+			require.NotContains(t, outS, " 0 values rewrapped", "rewrap after a second rotation = %d\n%s\n%s", code, outS, errS)
 
 			// Disable the old keys; every row still reveals, with its latest value.
 			for _, k := range []struct {
 				kind string
 				id   uint32
 			}{{"aead", old.PrimaryKeyID()}, {"daead", oldD.PrimaryKeyID()}} {
-				if code, _, errOut := cli(t, append([]string{"keys", "disable", "-kind", k.kind}, append(store, "default", fmt.Sprint(k.id))...)...); code != exitOK {
-					t.Fatalf("disable: %s", errOut)
-				}
+				code, _, errOut := cli(t, append([]string{"keys", "disable", "-kind", k.kind}, append(store, "default", fmt.Sprint(k.id))...)...)
+				require.Equal(t, exitOK, code, "disable: %s", errOut)
 			}
-			time.Sleep(300 * time.Millisecond)
+			d.clock.Advance(appTTL)
 			rows, err := d.db.Query(`SELECT id, email, phone FROM customers ORDER BY id`)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			defer rows.Close()
 			count := 0
 			for rows.Next() {
@@ -356,18 +334,12 @@ func TestRewrap(t *testing.T) {
 				rows.Scan(&cu.ID, &email, &phone)
 				cu.Email, cu.Phone = email.String, phone.String
 				if email.Valid {
-					if err := p.Reveal(ctx, &cu); err != nil {
-						t.Fatalf("row %d does not reveal after the old keys were disabled: %v", cu.ID, err)
-					}
+					require.NoError(t, p.Reveal(ctx, &cu), "row %d does not reveal after the old keys were disabled", cu.ID)
 				}
-				if cu != want[cu.ID] {
-					t.Fatalf("row %d = %+v, want %+v", cu.ID, cu, want[cu.ID])
-				}
+				require.Equal(t, want[cu.ID], cu, "row %d = %+v, want %+v", cu.ID, cu, want[cu.ID])
 				count++
 			}
-			if count != n+1 {
-				t.Errorf("%d rows, want %d", count, n+1)
-			}
+			assert.Equal(t, n+1, count, "%d rows, want %d", count, n+1)
 		})
 	}
 }
@@ -391,12 +363,9 @@ func TestRewrapThroughput(t *testing.T) {
 			tx, _ := d.db.Begin()
 			for i := range int64(n) {
 				cu := customer{ID: i + 1, Email: fmt.Sprintf("p%d@example.com", i), Phone: fmt.Sprint(i)}
-				if err := p.Protect(ctx, &cu); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := tx.Exec(`INSERT INTO people VALUES (`+d.ph(1)+`, `+d.ph(2)+`, `+d.ph(3)+`)`, cu.ID, cu.Email, cu.Phone); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, p.Protect(ctx, &cu))
+				_, err := tx.Exec(`INSERT INTO people VALUES (`+d.ph(1)+`, `+d.ph(2)+`, `+d.ph(3)+`)`, cu.ID, cu.Email, cu.Phone)
+				require.NoError(t, err)
 			}
 			tx.Commit()
 			store := []string{"-keyset-db", d.dsn}
@@ -405,9 +374,7 @@ func TestRewrapThroughput(t *testing.T) {
 			start := time.Now()
 			code, out, errOut := cli(t, append([]string{"rewrap", "-db", d.dsn, "-table", "people", "-key-column", "id",
 				"-column", "email=customer.Email:aad", "-column", "phone=customer.Phone:deterministic"}, store...)...)
-			if code != exitOK {
-				t.Fatalf("rewrap = %d %s", code, errOut)
-			}
+			require.Equal(t, exitOK, code, "rewrap = %d %s", code, errOut)
 			t.Logf("%s: %d rows (2 values each) rewrapped in %v: %.0f rows/s\n%s", tc.name, n, time.Since(start).Round(time.Millisecond), float64(n)/time.Since(start).Seconds(), strings.TrimSpace(out))
 		})
 	}
@@ -425,16 +392,14 @@ func TestMissingKeyStore(t *testing.T) {
 		{"keys", "list", "-keyset-db", "sqlite:" + typo},
 		{"rewrap", "-keyset-file", typo, "-db", "sqlite:" + typo, "-table", "t", "-key-column", "id", "-column", "a=T.A"},
 	} {
-		if code, _, errOut := cli(t, args...); code != exitFailure || !strings.Contains(errOut, "does not exist") {
-			t.Errorf("%v = %d, %q; want exit 1 saying the path does not exist", args, code, errOut)
-		}
-		if _, err := os.Stat(typo); err == nil {
-			t.Fatalf("%v created %s", args, typo)
-		}
+		code, _, errOut := cli(t, args...)
+		assert.Equal(t, exitFailure, code, "%v = %d, %q; want exit 1 saying the path does not exist", args, code, errOut)
+		assert.Contains(t, errOut, "does not exist", "%v = %d, %q; want exit 1 saying the path does not exist", args, code, errOut)
+		_, err := os.Stat(typo)
+		require.Error(t, err, "%v created %s", args, typo)
 	}
-	if code, _, errOut := cli(t, "keys", "create", "-keyset-file", typo, "default"); code != exitOK {
-		t.Errorf("keys create on a new path = %d, %s", code, errOut)
-	}
+	code, _, errOut := cli(t, "keys", "create", "-keyset-file", typo, "default")
+	assert.Equal(t, exitOK, code, "keys create on a new path = %d, %s", code, errOut)
 }
 
 // An interrupted rewrap followed by another rotation starts again from the
@@ -444,22 +409,18 @@ func TestRewrapInterruptedThenRotated(t *testing.T) {
 	d := sqliteRewrapDB(t)
 	app := d.openKey(t, raw)
 	p, _ := pii.New(app)
-	if _, err := d.db.Exec(`CREATE TABLE customers (id BIGINT PRIMARY KEY, email TEXT, phone TEXT)`); err != nil {
-		t.Fatal(err)
-	}
+	_, err := d.db.Exec(`CREATE TABLE customers (id BIGINT PRIMARY KEY, email TEXT, phone TEXT)`)
+	require.NoError(t, err)
 	for i := range int64(1000) {
 		c := customer{ID: i + 1, Email: fmt.Sprintf("c%d@example.com", i), Phone: "1"}
-		if err := p.Protect(ctx, &c); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, p.Protect(ctx, &c))
 		d.db.Exec(`INSERT INTO customers (id, email, phone) VALUES (?, ?, ?)`, c.ID, c.Email, c.Phone)
 	}
 	store := []string{"-keyset-db", d.dsn}
 	rotate := func() {
 		for _, kind := range []string{"aead", "daead"} {
-			if code, _, errOut := cli(t, append([]string{"keys", "rotate", "-kind", kind}, append(store, "default")...)...); code != exitOK {
-				t.Fatalf("rotate: %s", errOut)
-			}
+			code, _, errOut := cli(t, append([]string{"keys", "rotate", "-kind", kind}, append(store, "default")...)...)
+			require.Equal(t, exitOK, code, "rotate: %s", errOut)
 		}
 	}
 	cols := []string{"-db", d.dsn, "-table", "customers", "-key-column", "id", "-batch", "100",
@@ -471,12 +432,10 @@ func TestRewrapInterruptedThenRotated(t *testing.T) {
 	cancel()
 	rotate()
 	code, outS, errS := cli(t, append(append([]string{"rewrap"}, cols...), store...)...)
-	if code != exitOK || strings.Contains(errS, "resuming") {
-		t.Fatalf("rewrap after an interrupted run and a rotation = %d, %s\n%s", code, outS, errS)
-	}
+	require.Equal(t, exitOK, code, "rewrap after an interrupted run and a rotation = %d, %s\n%s", code, outS, errS)
+	require.NotContains(t, errS, "resuming", "rewrap after an interrupted run and a rotation = %d, %s\n%s", code, outS, errS)
 	cur, _ := d.openKey(t, raw).Keyset(ctx, "default", keys.KindAEAD) // a fresh instance, no cache
 	code, outS, _ = cli(t, append(append([]string{"rewrap", "-check"}, cols...), store...)...)
-	if code != exitOK || !strings.Contains(outS, fmt.Sprintf("default/%d: 1000 values", cur.PrimaryKeyID())) {
-		t.Errorf("check after the rewrap: %d\n%s", code, outS)
-	}
+	assert.Equal(t, exitOK, code, "check after the rewrap: %d\n%s", code, outS)
+	assert.True(t, strings.Contains(outS, fmt.Sprintf("default/%d: 1000 values", cur.PrimaryKeyID())), "check after the rewrap: %d\n%s", code, outS)
 }

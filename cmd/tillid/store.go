@@ -13,13 +13,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/tink-crypto/tink-go/v2/tink"
 	_ "modernc.org/sqlite"
 
 	"github.com/tillid/tillid/keys"
-	"github.com/tillid/tillid/keys/kms"
+	"github.com/tillid/tillid/kms"
 )
 
 // storeFlags locate the keysets and their KEK.
@@ -44,21 +43,6 @@ func (f *storeFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "deadline for each KMS and database call")
 	fs.BoolVar(&f.audit, "audit", false, "write key audit events as JSON lines to standard error")
 }
-
-// keyStore is what the keys commands need of a store.
-type keyStore interface {
-	keys.Provider
-	Rotate(ctx context.Context, name string, kind keys.Kind) (uint32, error)
-	Enable(ctx context.Context, name string, kind keys.Kind, keyID uint32) error
-	Disable(ctx context.Context, name string, kind keys.Kind, keyID uint32) error
-	Destroy(ctx context.Context, name string, kind keys.Kind, keyID uint32) error
-	List(ctx context.Context) ([]*keys.Keyset, error)
-}
-
-// fileStore adapts *keys.Store, whose List takes no context.
-type fileStore struct{ *keys.Store }
-
-func (s fileStore) List(context.Context) ([]*keys.Keyset, error) { return s.Store.List(), nil }
 
 func (f *storeFlags) kek(ctx context.Context) (tink.AEAD, func(), error) {
 	n := 0
@@ -97,7 +81,7 @@ func (f *storeFlags) kek(ctx context.Context) (tink.AEAD, func(), error) {
 // keyset database that does not exist is created only when create is set
 // (tillid keys create), so that a mistyped path is an error, not a new,
 // empty key store.
-func (f *storeFlags) open(ctx context.Context, stderr io.Writer, create bool) (s keyStore, closeFn func(), err error) {
+func (f *storeFlags) open(ctx context.Context, stderr io.Writer, create bool) (s keys.Manager, closeFn func(), err error) {
 	if (f.keysetFile == "") == (f.keysetDB == "") {
 		return nil, nil, usagef("give one keyset store: -keyset-file or -keyset-db")
 	}
@@ -124,7 +108,7 @@ func (f *storeFlags) open(ctx context.Context, stderr io.Writer, create bool) (s
 			closeKEK()
 			return nil, nil, err
 		}
-		return fileStore{st}, closeKEK, nil
+		return st, closeKEK, nil
 	}
 	db, err := openDB(ctx, f.keysetDB)
 	if err != nil {
@@ -136,7 +120,7 @@ func (f *storeFlags) open(ctx context.Context, stderr io.Writer, create bool) (s
 	case dialectSQLite:
 		st, err = keys.OpenSQLite(ctx, db.sql, kek, opts...)
 	default:
-		st, err = keys.OpenPostgres(ctx, db.pool, kek, opts...)
+		st, err = keys.OpenPostgres(ctx, db.sql, kek, opts...)
 	}
 	if err != nil {
 		db.close()
@@ -153,20 +137,14 @@ const (
 	dialectPostgres
 )
 
-// database is one SQLite or PostgreSQL database, with a database/sql handle
-// for both and a pgx pool for PostgreSQL.
+// database is one SQLite or PostgreSQL database (through pgx's
+// database/sql driver).
 type database struct {
 	dialect dialect
 	sql     *sql.DB
-	pool    *pgxpool.Pool
 }
 
-func (d *database) close() {
-	if d.pool != nil {
-		d.pool.Close()
-	}
-	d.sql.Close()
-}
+func (d *database) close() { d.sql.Close() }
 
 // openDB opens "sqlite:PATH" (also "file:PATH") or a postgres:// or
 // postgresql:// URL.
@@ -191,20 +169,15 @@ func openDB(ctx context.Context, dsn string) (*database, error) {
 		}
 		return &database{dialect: dialectSQLite, sql: db}, nil
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		pool, err := pgxpool.New(ctx, dsn)
+		db, err := sql.Open("pgx", dsn)
 		if err != nil {
 			return nil, errors.New("opening the PostgreSQL database: malformed DSN")
 		}
-		if err := pool.Ping(ctx); err != nil {
-			pool.Close()
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
 			return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
 		}
-		db, err := sql.Open("pgx", dsn)
-		if err != nil {
-			pool.Close()
-			return nil, err
-		}
-		return &database{dialect: dialectPostgres, sql: db, pool: pool}, nil
+		return &database{dialect: dialectPostgres, sql: db}, nil
 	default:
 		return nil, usagef("database DSN must start with sqlite:, file:, postgres:// or postgresql://")
 	}

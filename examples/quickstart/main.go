@@ -430,7 +430,11 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 	fmt.Fprintf(w, "  card vault\t%s, %s new in this run\n", plural(vaulted, "token"), commas(vaulted-vaultedBefore))
 	fmt.Fprintf(w, "  bytes\t%s of personal data -> %s stored (×%.1f), and %s of notes redacted\n",
 		commas(plainBytes-notesBytes), commas(storedBytes), float64(storedBytes)/float64(plainBytes-notesBytes), commas(notesBytes))
-	for _, ks := range store.List() {
+	list, err := store.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ks := range list {
 		fmt.Fprintf(w, "  keyset %s/%s\t%s, primary %d\n", ks.Name(), ks.Kind(), plural(len(ks.Keys()), "key"), ks.PrimaryKeyID())
 	}
 	fmt.Fprintf(w, "  master key\t%s\n", keyPath)
@@ -666,7 +670,7 @@ func micros(d time.Duration, n int) float64 {
 // plaintext to the driver.
 
 // sqliteDSN returns the data source name of the SQLite database file at
-// path, with the settings tokenize.NewSQLiteStore asks for: a busy timeout,
+// path, with the settings tokenize.OpenSQLite asks for: a busy timeout,
 // so that connections wait for each other's writes instead of failing;
 // write-ahead logging; and transactions that take the write lock at once.
 func sqliteDSN(path string) string {
@@ -678,7 +682,7 @@ func sqliteDSN(path string) string {
 // the card token vault in db: card numbers through a vaulted tokenizer in
 // consistent mode, national IDs through FF1.
 func newProtector(ctx context.Context, store *keys.Store, db *sql.DB) (*pii.Protector, error) {
-	vault, err := tokenize.NewSQLiteStore(ctx, db)
+	vault, err := tokenize.OpenSQLite(ctx, db)
 	if err != nil {
 		return nil, err
 	}

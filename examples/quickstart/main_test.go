@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
 	"github.com/tillid/tillid/tokenize"
@@ -38,32 +41,23 @@ func generated(n int) map[string]Customer {
 func openRun(t *testing.T, dir string) (*sql.DB, *keys.Store, *pii.Protector) {
 	t.Helper()
 	kek, err := keys.ReadKEKFile(filepath.Join(dir, masterKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	store, err := keys.OpenFile(filepath.Join(dir, keysetFile), kek)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	db, err := sql.Open("sqlite", sqliteDSN(filepath.Join(dir, dbFile)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	p, err := newProtector(context.Background(), store, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return db, store, p
 }
 
 func TestRun(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	var out bytes.Buffer
-	if err := run(ctx, dir, testN, &out); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
+	require.NoError(t, run(ctx, dir, testN, &out), "run")
 	t.Logf("output:\n%s", out.String())
 	want := generated(testN)
 	db, store, p := openRun(t, dir)
@@ -72,9 +66,7 @@ func TestRun(t *testing.T) {
 		var raw []byte
 		for _, name := range []string{dbFile, dbFile + "-wal"} {
 			b, err := os.ReadFile(filepath.Join(dir, name))
-			if err != nil && !errors.Is(err, os.ErrNotExist) {
-				t.Fatal(err)
-			}
+			require.False(t, err != nil && !errors.Is(err, os.ErrNotExist))
 			raw = append(raw, b...)
 		}
 		// Names, emails, streets and notes hold spaces, '@' or '.', which
@@ -85,29 +77,19 @@ func TestRun(t *testing.T) {
 		// vault" and "tokens" check it column by column.
 		for _, c := range want {
 			for field, v := range map[string]string{"name": c.Name, "email": c.Email, "street": c.Street, "notes": c.Notes, "card": c.Card} {
-				if bytes.Contains(raw, []byte(v)) {
-					t.Errorf("%s: the database file holds the %s in clear", c.ID, field)
-				}
+				assert.False(t, bytes.Contains(raw, []byte(v)), "%s: the database file holds the %s in clear", c.ID, field)
 			}
 		}
 		n, err := countWhere(ctx, db, `name NOT LIKE 'tl1e:%' OR email NOT LIKE 'tl1e:%' OR email_idx NOT LIKE 'tl1i:%'
 			OR phone NOT LIKE 'tl1e:%' OR birth_date NOT LIKE 'tl1e:%' OR national_id NOT LIKE 'tl1f:%' OR card NOT LIKE 'tl1t:%'
 			OR street NOT LIKE 'tl1e:%' OR notes != ''`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n != 0 {
-			t.Errorf("%d rows hold a column that is not protected or redacted", n)
-		}
+		require.NoError(t, err)
+		assert.Zero(t, n, "%d rows hold a column that is not protected or redacted", n)
 	})
 
 	rows, err := query(ctx, db, "ORDER BY rowid")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) != len(want) {
-		t.Fatalf("the table holds %d rows, want %d", len(rows), len(want))
-	}
+	require.NoError(t, err)
+	require.Len(t, rows, len(want), "the table holds %d rows, want %d", len(rows), len(want))
 
 	t.Run("rotation", func(t *testing.T) {
 		primary := map[string]uint32{}
@@ -123,12 +105,9 @@ func TestRun(t *testing.T) {
 			{"tokenize-card", keys.KindPRF, 1},
 		} {
 			ks, err := store.Keyset(ctx, k.name, k.kind)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := len(ks.Keys()); got != k.wantKeys {
-				t.Errorf("keyset %s/%s has %d keys, want %d", k.name, k.kind, got, k.wantKeys)
-			}
+			require.NoError(t, err)
+			got := len(ks.Keys())
+			assert.Equal(t, k.wantKeys, got, "keyset %s/%s has %d keys, want %d", k.name, k.kind, got, k.wantKeys)
 			primary[k.name+"/"+k.kind.String()] = ks.PrimaryKeyID()
 		}
 		// The oldest n/10 rows were rewrapped and the last n/10 written
@@ -138,13 +117,11 @@ func TestRun(t *testing.T) {
 		aeadIDs, prfIDs, fpeIDs := map[uint32]int{}, map[uint32]int{}, map[uint32]int{}
 		for i, c := range rows {
 			_, name, err := pii.KeyID(c.Name)
-			if err != nil {
-				t.Fatalf("row %d: pii.KeyID(name) = %v", i, err)
-			}
+			require.NoError(t, err, "row %d: pii.KeyID(name) = %v", i, err)
 			mode, email, err := pii.KeyID(c.Email)
-			if err != nil || mode != pii.ModeEncrypt || email != name {
-				t.Errorf("row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ModeEncrypt, name)
-			}
+			assert.NoError(t, err, "row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ActionEncrypt, name)
+			assert.Equal(t, pii.ActionEncrypt, mode, "row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ActionEncrypt, name)
+			assert.Equal(t, name, email, "row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ActionEncrypt, name)
 			idx := storedKeyID(c.EmailIdx)
 			fpe := storedKeyID(c.NationalID)
 			aeadIDs[name]++
@@ -152,13 +129,11 @@ func TestRun(t *testing.T) {
 			fpeIDs[fpe]++
 			wantNew := i < testN/10 || i >= testN
 			gotNew := name == primary["default/aead"] && idx == primary["default/prf"] && fpe == primary["tokenize-national_id/prf"]
-			if gotNew != wantNew {
-				t.Errorf("row %d: keys %d, %d, %d; under the new primary keys = %v, want %v", i, name, idx, fpe, gotNew, wantNew)
-			}
+			assert.Equal(t, wantNew, gotNew, "row %d: keys %d, %d, %d; under the new primary keys = %v, want %v", i, name, idx, fpe, gotNew, wantNew)
 		}
-		if len(aeadIDs) != 2 || len(prfIDs) != 2 || len(fpeIDs) != 2 {
-			t.Errorf("rows use AEAD keys %v, PRF keys %v and FF1 keys %v, want two of each", aeadIDs, prfIDs, fpeIDs)
-		}
+		assert.Len(t, aeadIDs, 2, "rows use AEAD keys %v, PRF keys %v and FF1 keys %v, want two of each", aeadIDs, prfIDs, fpeIDs)
+		assert.Len(t, prfIDs, 2, "rows use AEAD keys %v, PRF keys %v and FF1 keys %v, want two of each", aeadIDs, prfIDs, fpeIDs)
+		assert.Len(t, fpeIDs, 2, "rows use AEAD keys %v, PRF keys %v and FF1 keys %v, want two of each", aeadIDs, prfIDs, fpeIDs)
 	})
 
 	t.Run("tokens", func(t *testing.T) {
@@ -166,32 +141,32 @@ func TestRun(t *testing.T) {
 		cardTokens := map[string]string{}
 		for _, c := range rows {
 			w := want[c.ID]
-			if !luhn(w.Card) {
-				t.Fatalf("%s: luhn(%q) = false, but gofakeit makes Luhn-valid cards", c.ID, w.Card)
-			}
+			require.True(t, luhn(w.Card), "%s: luhn(%q) = false, but gofakeit makes Luhn-valid cards", c.ID, w.Card)
 			// Card: "tl1t:" and 16 digits that pass the Luhn check, keep
 			// the card's first six and last four, and differ from it.
 			tok, ok := pii.Token(c.Card)
-			if !ok || c.Card != "tl1t:"+tok || !digits(tok) || len(tok) != 16 || !luhn(tok) ||
-				tok[:6] != w.Card[:6] || tok[12:] != w.Card[12:] || tok == w.Card {
-				t.Errorf("%s: card stored as %q; want tl1t: and a 16-digit, Luhn-valid token with the card's first 6 and last 4 digits", c.ID, c.Card)
-			}
-			if other, ok := cardTokens[tok]; ok {
-				t.Errorf("customers %s and %s have the same card token", other, c.ID)
-			}
+			require.True(t, ok, "%s: card stored as %q, not as a token", c.ID, c.Card)
+			assert.Equal(t, "tl1t:"+tok, c.Card, "%s: the card's stored prefix", c.ID)
+			require.Len(t, tok, 16, "%s: card token %q", c.ID, tok)
+			assert.True(t, digits(tok) && luhn(tok), "%s: card token %q is not Luhn-valid digits", c.ID, tok)
+			assert.Equal(t, w.Card[:6], tok[:6], "%s: the card token's first six digits", c.ID)
+			assert.Equal(t, w.Card[12:], tok[12:], "%s: the card token's last four digits", c.ID)
+			assert.NotEqual(t, w.Card, tok, "%s: the card token is the card", c.ID)
+			other, ok := cardTokens[tok]
+			assert.False(t, ok, "customers %s and %s have the same card token", other, c.ID)
 			cardTokens[tok] = c.ID
 			// National ID: "tl1f:", the key ID, ":" and as many digits as
 			// the SSN has, but not the SSN.
 			tok, ok = pii.Token(c.NationalID)
-			if !ok || !nationalID.MatchString(c.NationalID) || !strings.HasSuffix(c.NationalID, ":"+tok) ||
-				len(tok) != len(w.NationalID) || tok == w.NationalID {
-				t.Errorf("%s: national ID stored as %q; want tl1f:<key ID>: and a %d-digit token other than the SSN", c.ID, c.NationalID, len(w.NationalID))
-			}
+			require.True(t, ok, "%s: national ID stored as %q, not as a token", c.ID, c.NationalID)
+			assert.Regexp(t, nationalID, c.NationalID, "%s: want tl1f:<key ID>:<digits>", c.ID)
+			assert.True(t, strings.HasSuffix(c.NationalID, ":"+tok), "%s: national ID %q does not end in its token", c.ID, c.NationalID)
+			assert.Len(t, tok, len(w.NationalID), "%s: the national ID token keeps the SSN's length", c.ID)
+			assert.NotEqual(t, w.NationalID, tok, "%s: the national ID token is the SSN", c.ID)
 			// No column of the row holds the row's card or SSN.
 			for _, col := range []string{c.ID, c.Name, c.Email, c.EmailIdx, c.Phone, sealed(c.BirthDate), c.NationalID, c.Card, c.Street, c.Notes} {
-				if strings.Contains(col, w.Card) || strings.Contains(col, w.NationalID) {
-					t.Errorf("%s: a column holds the card or the national ID in clear", c.ID)
-				}
+				assert.NotContains(t, col, w.Card, "%s: a column holds the card or the national ID in clear", c.ID)
+				assert.NotContains(t, col, w.NationalID, "%s: a column holds the card or the national ID in clear", c.ID)
 			}
 		}
 	})
@@ -202,9 +177,7 @@ func TestRun(t *testing.T) {
 		// clear: the value is an AEAD ciphertext, the index and subject
 		// keyed PRFs.
 		vault, err := db.QueryContext(ctx, "SELECT domain, token, ciphertext, value_index, subject FROM tillid_tokens")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer vault.Close()
 		var secrets [][]byte
 		for _, c := range want {
@@ -218,29 +191,21 @@ func TestRun(t *testing.T) {
 		for vault.Next() {
 			var domain, token string
 			var ciphertext, index, subject []byte
-			if err := vault.Scan(&domain, &token, &ciphertext, &index, &subject); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, vault.Scan(&domain, &token, &ciphertext, &index, &subject))
 			n++
-			if domain != cardDomain || !inRows["tl1t:"+token] {
-				t.Errorf("vault entry %d: domain %q and a token that is not in the card column", n, domain)
-			}
-			if len(index) != tokenize.IndexSize || len(subject) != tokenize.IndexSize {
-				t.Errorf("vault entry %d: index of %d bytes and subject of %d, want %d (consistent mode, subject from aad=ID)",
-					n, len(index), len(subject), tokenize.IndexSize)
-			}
+			assert.Equal(t, cardDomain, domain, "vault entry %d: domain %q and a token that is not in the card column", n, domain)
+			assert.True(t, inRows["tl1t:"+token], "vault entry %d: domain %q and a token that is not in the card column", n, domain)
+			assert.Len(t, index, tokenize.IndexSize, "vault entry %d: the value index (consistent mode)", n)
+			assert.Len(t, subject, tokenize.IndexSize, "vault entry %d: the subject index (subject from aad=ID)", n)
 			for _, secret := range secrets {
-				if token == string(secret) || bytes.Contains(ciphertext, secret) || bytes.Contains(index, secret) || bytes.Contains(subject, secret) {
-					t.Errorf("vault entry %d holds a card number or national ID in clear", n)
-				}
+				assert.NotEqual(t, string(secret), token, "vault entry %d holds a card number or national ID in clear", n)
+				assert.False(t, bytes.Contains(ciphertext, secret), "vault entry %d holds a card number or national ID in clear", n)
+				assert.False(t, bytes.Contains(index, secret), "vault entry %d holds a card number or national ID in clear", n)
+				assert.False(t, bytes.Contains(subject, secret), "vault entry %d holds a card number or national ID in clear", n)
 			}
 		}
-		if err := vault.Err(); err != nil {
-			t.Fatal(err)
-		}
-		if n != len(want) {
-			t.Errorf("the vault holds %d tokens, want one per customer, %d", n, len(want))
-		}
+		require.NoError(t, vault.Err())
+		assert.Equal(t, len(want), n, "the vault holds %d tokens, want one per customer, %d", n, len(want))
 	})
 
 	t.Run("email_idx holds no plaintext", func(t *testing.T) {
@@ -252,48 +217,37 @@ func TestRun(t *testing.T) {
 		seen := map[string]string{}
 		for _, c := range rows {
 			w := want[c.ID]
-			if !valid.MatchString(c.EmailIdx) {
-				t.Fatalf("%s: email_idx %q is not a 33-character blind index", c.ID, c.EmailIdx)
-			}
+			require.True(t, valid.MatchString(c.EmailIdx), "%s: email_idx %q is not a 33-character blind index", c.ID, c.EmailIdx)
 			b, err := base64.RawURLEncoding.DecodeString(c.EmailIdx[5:])
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			index := b[5:]
 			for _, h := range [][]byte{[]byte(w.Email), sha256Of(w.Email), sha256Of(strings.ToUpper(w.Email))} {
-				if bytes.Contains(h, index) || bytes.HasPrefix(h, index) {
-					t.Errorf("%s: email_idx is the email or its unkeyed hash", c.ID)
-				}
+				assert.False(t, bytes.Contains(h, index), "%s: email_idx is the email or its unkeyed hash", c.ID)
+				assert.False(t, bytes.HasPrefix(h, index), "%s: email_idx is the email or its unkeyed hash", c.ID)
 			}
-			if other, ok := seen[c.EmailIdx]; ok && want[other].Email != w.Email {
-				t.Errorf("rows %s and %s have different emails but the same email_idx", other, c.ID)
-			}
+			other, ok := seen[c.EmailIdx]
+			assert.False(t, ok && want[other].Email != w.Email, "rows %s and %s have different emails but the same email_idx", other, c.ID)
 			seen[c.EmailIdx] = c.ID
 		}
 	})
 
 	t.Run("rewrap count", func(t *testing.T) {
 		m := regexp.MustCompile(`rewrapped the ([\d,]+) oldest rows: ([\d,]+) values`).FindStringSubmatch(out.String())
-		if m == nil {
-			t.Fatal("the output does not report a rewrap")
-		}
+		require.NotNil(t, m, "the output does not report a rewrap")
 		rowsN, _ := strconv.Atoi(removeCommas(m[1]))
 		values, _ := strconv.Atoi(removeCommas(m[2]))
 		// Per row, five fields are encrypted, one is a blind index and
 		// one an FF1 token; the card's vaulted token stays, and notes are
 		// redacted.
-		if rowsN != testN/10 || values != 7*rowsN {
-			t.Errorf("rewrapped %d values in %d rows, want %d in %d", values, rowsN, 7*testN/10, testN/10)
-		}
+		assert.Equal(t, testN/10, rowsN, "rewrapped %d values in %d rows, want %d in %d", values, rowsN, 7*testN/10, testN/10)
+		assert.Equal(t, 7*rowsN, values, "rewrapped %d values in %d rows, want %d in %d", values, rowsN, 7*testN/10, testN/10)
 	})
 
 	t.Run("summary", func(t *testing.T) {
 		// The summary shows the first row's tokens as stored now, beside
 		// the card and national ID masked.
 		first, err := queryID(ctx, db, rows[0].ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		w := want[first.ID]
 		cardTok, _ := pii.Token(first.Card)
 		idTok, _ := pii.Token(first.NationalID)
@@ -302,36 +256,25 @@ func TestRun(t *testing.T) {
 			"national ID  " + maskNationalID(w.NationalID) + " -> token " + idTok + ", stored " + first.NationalID + "\n",
 			fmt.Sprintf("card vault  %d tokens, %d new in this run\n", len(want), len(want)),
 		} {
-			if !containsFields(out.String(), line) {
-				t.Errorf("the summary lacks %q", line)
-			}
+			assert.True(t, containsFields(out.String(), line), "the summary lacks %q", line)
 		}
-		if !regexp.MustCompile(`(?m)^  protect +[\d.]+ µs/record, tokenization included`).MatchString(out.String()) {
-			t.Error("the summary does not give the time per record with tokenization")
-		}
+		assert.True(t, regexp.MustCompile(`(?m)^  protect +[\d.]+ µs/record, tokenization included`).MatchString(out.String()), "the summary does not give the time per record with tokenization")
 	})
 
 	t.Run("reveal", func(t *testing.T) {
 		for i := range rows {
 			id := rows[i].ID
-			if err := p.Reveal(ctx, &rows[i]); err != nil {
-				t.Fatalf("Reveal(%s) = %v", id, err)
-			}
+			require.NoError(t, p.Reveal(ctx, &rows[i]), "Reveal(%s)", id)
 			got, w := rows[i], want[id]
 			w.Notes = ""
 			gotBorn, ok := got.BirthDate.Get()
 			wantBorn, _ := w.BirthDate.Get()
-			if !ok || !gotBorn.Equal(wantBorn) {
-				t.Errorf("%s: birth date %v, want %v", id, gotBorn, wantBorn)
-			}
+			assert.True(t, ok, "%s: birth date %v, want %v", id, gotBorn, wantBorn)
+			assert.True(t, gotBorn.Equal(wantBorn), "%s: birth date %v, want %v", id, gotBorn, wantBorn)
 			got.BirthDate, w.BirthDate = pii.Value[time.Time]{}, pii.Value[time.Time]{}
-			if !strings.HasPrefix(got.EmailIdx, "tl1i:") {
-				t.Errorf("%s: Reveal changed the email index to %q", id, got.EmailIdx)
-			}
+			assert.True(t, strings.HasPrefix(got.EmailIdx, "tl1i:"), "%s: Reveal changed the email index to %q", id, got.EmailIdx)
 			got.EmailIdx = ""
-			if got != w {
-				t.Errorf("%s: revealed\n%+v\nwant\n%+v", id, got, w)
-			}
+			assert.Equal(t, w, got, "%s: revealed\n%+v\nwant\n%+v", id, got, w)
 		}
 	})
 
@@ -353,24 +296,20 @@ func TestRun(t *testing.T) {
 	lookups := parseLookups(t, out.String())
 
 	t.Run("lookups in the output", func(t *testing.T) {
-		if len(lookups) != len(wantLookups) {
-			t.Fatalf("the output shows %d lookups, want %d:\n%s", len(lookups), len(wantLookups), out.String())
-		}
+		require.Len(t, lookups, len(wantLookups), "the output shows %d lookups, want %d:\n%s", len(lookups), len(wantLookups), out.String())
 		for i, l := range lookups {
 			w := wantLookups[i]
 			var wantFound []string
 			if w.found {
 				wantFound = []string{w.id}
 			}
-			if l.terms != w.terms || !slices.Equal(l.found, wantFound) {
-				t.Errorf("lookup %d for %q: %d terms, found %v; want %d terms, found %v", i, l.typed, l.terms, l.found, w.terms, wantFound)
-			}
+			assert.Equal(t, w.terms, l.terms, "lookup %d for %q: %d terms, found %v; want %d terms, found %v", i, l.typed, l.terms, l.found, w.terms, wantFound)
+			assert.True(t, slices.Equal(l.found, wantFound), "lookup %d for %q: %d terms, found %v; want %d terms, found %v", i, l.typed, l.terms, l.found, w.terms, wantFound)
 			// Each query was typed unlike the stored email, and the
 			// email it stands for is the lower-cased, trimmed input.
 			email := want[w.id].Email
-			if l.typed == email || strings.ToLower(strings.TrimSpace(l.typed)) != email {
-				t.Errorf("lookup %d: typed %q for the email %q; want it in another case, with spaces", i, l.typed, email)
-			}
+			assert.NotEqual(t, email, l.typed, "lookup %d: typed %q for the email %q; want it in another case, with spaces", i, l.typed, email)
+			assert.Equal(t, email, strings.ToLower(strings.TrimSpace(l.typed)), "lookup %d: typed %q for the email %q; want it in another case, with spaces", i, l.typed, email)
 		}
 	})
 
@@ -379,128 +318,91 @@ func TestRun(t *testing.T) {
 			t.Skip("the output has the wrong lookups")
 		}
 		ix, err := p.BlindIndexer(Customer{}, "EmailIdx")
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for i, l := range lookups {
 			plain := strings.ToLower(strings.TrimSpace(l.typed))
 			terms, err := p.LookupTerms(ctx, Customer{}, "EmailIdx", l.typed)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			plainTerms, err := p.LookupTerms(ctx, Customer{}, "EmailIdx", plain)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(terms) != 2 || !slices.Equal(terms, plainTerms) {
-				t.Errorf("LookupTerms(%q) = %q, want the 2 terms of %q, %q", l.typed, terms, plain, plainTerms)
-			}
+			require.NoError(t, err)
+			assert.Len(t, terms, 2, "LookupTerms(%q) = %q, want the 2 terms of %q, %q", l.typed, terms, plain, plainTerms)
+			assert.True(t, slices.Equal(terms, plainTerms), "LookupTerms(%q) = %q, want the 2 terms of %q, %q", l.typed, terms, plain, plainTerms)
 			primary, err := ix.BlindIndex(ctx, nil, l.typed)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(terms) == 0 || string(primary) != terms[0] {
-				t.Errorf("BlindIndex(%q) = %q, want LookupTerms' first term %q", l.typed, primary, terms)
-			}
+			require.NoError(t, err)
+			require.NotEmpty(t, terms, "BlindIndex(%q) = %q, want LookupTerms' first term %q", l.typed, primary, terms)
+			assert.Equal(t, terms[0], string(primary), "BlindIndex(%q) = %q, want LookupTerms' first term %q", l.typed, primary, terms)
 			found, err := lookup(ctx, db, p, terms...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			// After the run every lookup finds its customer through one
 			// of the terms, and the term that matched is the index of the
 			// plain email.
 			wantID := wantLookups[i].id
-			if len(found) != 1 || found[0].ID != wantID || found[0].Email != plain || !slices.Contains(plainTerms, found[0].EmailIdx) {
-				t.Errorf("lookup %d for %q found %d rows, want customer %s with email %q", i, l.typed, len(found), wantID, plain)
-			}
-			if miss, err := lookup(ctx, db, p, mustTerms(t, p, "x"+plain)...); err != nil || len(miss) != 0 {
-				t.Errorf("lookup for another email found %d rows, %v; want none", len(miss), err)
-			}
+			require.Len(t, found, 1, "lookup %d for %q found %d rows, want customer %s with email %q", i, l.typed, len(found), wantID, plain)
+			assert.Equal(t, wantID, found[0].ID, "lookup %d for %q found %d rows, want customer %s with email %q", i, l.typed, len(found), wantID, plain)
+			assert.Equal(t, plain, found[0].Email, "lookup %d for %q found %d rows, want customer %s with email %q", i, l.typed, len(found), wantID, plain)
+			assert.True(t, slices.Contains(plainTerms, found[0].EmailIdx), "lookup %d for %q found %d rows, want customer %s with email %q", i, l.typed, len(found), wantID, plain)
+			miss, err := lookup(ctx, db, p, mustTerms(t, p, "x"+plain)...)
+			assert.NoError(t, err, "lookup for another email found %d rows, %v; want none", len(miss), err)
+			assert.Len(t, miss, 0, "lookup for another email found %d rows, %v; want none", len(miss), err)
 		}
 	})
 
 	t.Run("a ciphertext moved to another row does not reveal", func(t *testing.T) {
 		c, err := queryID(ctx, db, rows[0].ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		other, err := queryID(ctx, db, rows[1].ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		c.Name = other.Name
-		if err := p.Reveal(ctx, &c); !errors.Is(err, pii.ErrDecryption) {
-			t.Errorf("Reveal with another row's name = %v, want %v", err, pii.ErrDecryption)
-		}
+		assert.ErrorIs(t, p.Reveal(ctx, &c), pii.ErrDecryption, "Reveal with another row's name")
 	})
 }
 
 func TestRunTwiceInOneDir(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	var out bytes.Buffer
-	if err := run(ctx, dir, testN, &out); err != nil {
-		t.Fatalf("first run: %v", err)
-	}
+	require.NoError(t, run(ctx, dir, testN, &out), "first run")
 	keyPath := filepath.Join(dir, masterKeyFile)
 	key1, err := os.ReadFile(keyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	out.Reset()
-	if err := run(ctx, dir, testN, &out); err != nil {
-		t.Fatalf("second run: %v\n%s", err, out.String())
-	}
+	require.NoError(t, run(ctx, dir, testN, &out), "second run")
 	key2, err := os.ReadFile(keyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(key1, key2) {
-		t.Error("the second run replaced the master key")
-	}
-	if !bytes.Contains(out.Bytes(), []byte("previous run's 220 rows all reveal")) {
-		t.Errorf("the second run did not reveal the first run's rows:\n%s", out.String())
-	}
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(key1, key2), "the second run replaced the master key")
+	assert.True(t, bytes.Contains(out.Bytes(), []byte("previous run's 220 rows all reveal")), "the second run did not reveal the first run's rows:\n%s", out.String())
 	db, store, _ := openRun(t, dir)
 	for _, k := range []struct {
 		name string
 		kind keys.Kind
 	}{{"default", keys.KindAEAD}, {"default", keys.KindPRF}, {"tokenize-national_id", keys.KindPRF}} {
 		ks, err := store.Keyset(ctx, k.name, k.kind)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := len(ks.Keys()); got != 3 {
-			t.Errorf("after two runs %s/%s has %d keys, want 3 (one rotation per run)", k.name, k.kind, got)
-		}
+		require.NoError(t, err)
+		got := len(ks.Keys())
+		assert.EqualValues(t, 3, got, "after two runs %s/%s has %d keys, want 3 (one rotation per run)", k.name, k.kind, got)
 	}
 	// Consistent mode: the second run gave every card the token the first
 	// run issued for it, so the vault did not grow.
-	if !containsFields(out.String(), "card vault  220 tokens, 0 new in this run") {
-		t.Errorf("the second run issued new card tokens:\n%s", out.String())
-	}
-	if n, err := countTokens(ctx, db, cardDomain); err != nil || n != testN+testN/10 {
-		t.Errorf("after two runs the vault holds %d card tokens, %v; want %d", n, err, testN+testN/10)
-	}
+	assert.True(t, containsFields(out.String(), "card vault  220 tokens, 0 new in this run"), "the second run issued new card tokens:\n%s", out.String())
+	n, err := countTokens(ctx, db, cardDomain)
+	assert.NoError(t, err, "after two runs the vault holds %d card tokens, %v; want %d", n, err, testN+testN/10)
+	assert.Equal(t, testN+testN/10, n, "after two runs the vault holds %d card tokens, %v; want %d", n, err, testN+testN/10)
 	// The first run's PRF keys stay live, so the second run's lookups
 	// take one term more.
 	var terms []int
 	for _, l := range parseLookups(t, out.String()) {
 		terms = append(terms, l.terms)
 	}
-	if want := []int{2, 3, 3, 0, 0}; !slices.Equal(terms, want) {
-		t.Errorf("the second run's lookups took %v terms, want %v", terms, want)
-	}
-	n, err := countWhere(ctx, db, "1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != testN+testN/10 {
-		t.Errorf("after two runs the table holds %d rows, want %d", n, testN+testN/10)
-	}
+	want := []int{2, 3, 3, 0, 0}
+	assert.True(t, slices.Equal(terms, want), "the second run's lookups took %v terms, want %v", terms, want)
+	n, err = countWhere(ctx, db, "1")
+	require.NoError(t, err)
+	assert.Equal(t, testN+testN/10, n, "after two runs the table holds %d rows, want %d", n, testN+testN/10)
 }
 
 func TestRunOverOlderTable(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name    string
 		queries []string // that turn the table into an older quickstart's
@@ -521,57 +423,38 @@ func TestRunOverOlderTable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
 			dir := t.TempDir()
-			if err := run(ctx, dir, testN, &bytes.Buffer{}); err != nil {
-				t.Fatalf("first run: %v", err)
-			}
+			require.NoError(t, run(ctx, dir, testN, &bytes.Buffer{}), "first run")
 			db, _, _ := openRun(t, dir)
 			for _, q := range tt.queries {
-				if _, err := db.ExecContext(ctx, q); err != nil {
-					t.Fatal(err)
-				}
+				_, err := db.ExecContext(ctx, q)
+				require.NoError(t, err)
 			}
 			var out bytes.Buffer
-			if err := run(ctx, dir, testN, &out); err != nil {
-				t.Fatalf("run over the older table: %v\n%s", err, out.String())
-			}
-			if !strings.Contains(out.String(), tt.want) {
-				t.Errorf("run over the older table did not say %q:\n%s", tt.want, out.String())
-			}
+			require.NoError(t, run(ctx, dir, testN, &out), "run over the older table")
+			assert.True(t, strings.Contains(out.String(), tt.want), "run over the older table did not say %q:\n%s", tt.want, out.String())
 		})
 	}
 }
 
 func TestRunWrongMasterKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	if err := run(ctx, dir, testN, &bytes.Buffer{}); err != nil {
-		t.Fatalf("first run: %v", err)
-	}
+	require.NoError(t, run(ctx, dir, testN, &bytes.Buffer{}), "first run")
 	keysetPath := filepath.Join(dir, keysetFile)
 	before, err := os.ReadFile(keysetPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	keyPath := filepath.Join(dir, masterKeyFile)
-	if err := os.Remove(keyPath); err != nil {
-		t.Fatal(err)
-	}
-	if err := keys.GenerateMasterKeyFile(keyPath); err != nil {
-		t.Fatal(err)
-	}
-	if err := run(ctx, dir, testN, &bytes.Buffer{}); !errors.Is(err, keys.ErrWrongKEK) {
-		t.Errorf("run with another master key = %v, want %v", err, keys.ErrWrongKEK)
-	}
+	require.NoError(t, os.Remove(keyPath))
+	require.NoError(t, keys.GenerateMasterKeyFile(keyPath))
+	assert.ErrorIs(t, run(ctx, dir, testN, &bytes.Buffer{}), keys.ErrWrongKEK, "run with another master key")
 	after, err := os.ReadFile(keysetPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(before, after) {
-		t.Error("run with another master key changed the keyset file")
-	}
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(before, after), "run with another master key changed the keyset file")
 }
 
 func TestMask(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name, in, want string
 		mask           func(string) string
@@ -581,23 +464,22 @@ func TestMask(t *testing.T) {
 		{"SSN", "123456789", "•••••6789", maskNationalID},
 		{"short ID", "123", "123", maskNationalID},
 	} {
-		if got := tt.mask(tt.in); got != tt.want {
-			t.Errorf("%s: mask(%q) = %q, want %q", tt.name, tt.in, got, tt.want)
-		}
+		got := tt.mask(tt.in)
+		assert.Equal(t, tt.want, got, "%s: mask(%q) = %q, want %q", tt.name, tt.in, got, tt.want)
 	}
 }
 
 func TestMixedCase(t *testing.T) {
-	if got, want := mixedCase("john.doe@example.com"), "jOhN.dOe@ExAmPlE.cOm"; got != want {
-		t.Errorf("mixedCase = %q, want %q", got, want)
-	}
+	t.Parallel()
+	got, want := mixedCase("john.doe@example.com"), "jOhN.dOe@ExAmPlE.cOm"
+	assert.Equal(t, want, got, "mixedCase = %q, want %q", got, want)
 }
 
 func TestCommas(t *testing.T) {
+	t.Parallel()
 	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 10000: "10,000", 1234567: "1,234,567", -1000: "-1,000", -100: "-100"} {
-		if got := commas(n); got != want {
-			t.Errorf("commas(%d) = %q, want %q", n, got, want)
-		}
+		got := commas(n)
+		assert.Equal(t, want, got, "commas(%d) = %q, want %q", n, got, want)
 	}
 }
 
@@ -643,9 +525,7 @@ func sha256Of(s string) []byte {
 func mustTerms(t *testing.T, p *pii.Protector, query string) []string {
 	t.Helper()
 	terms, err := p.LookupTerms(context.Background(), Customer{}, "EmailIdx", query)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return terms
 }
 
@@ -669,9 +549,7 @@ func parseLookups(t *testing.T, out string) []lookupLine {
 		line = strings.TrimSuffix(line, "\n")
 		if m := typedLine.FindStringSubmatch(line); m != nil {
 			typed, err := strconv.Unquote(m[1])
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			terms, _ := strconv.Atoi(m[2])
 			ls = append(ls, lookupLine{typed: typed, terms: terms})
 		} else if m := foundLine.FindStringSubmatch(line); m != nil && len(ls) > 0 && m[1] != "" {

@@ -1,5 +1,9 @@
 // Package pgtest gives tests a fresh PostgreSQL database on a throwaway server.
 //
+// It is a module of its own (github.com/tillid/tillid/internal/pgtest), so
+// that the core module does not require pgx; its internal path keeps it
+// for tillid's own modules (stores, cmd/tillid).
+//
 // A test package that talks to PostgreSQL calls [Run] from its TestMain and
 // [DSN] from each test:
 //

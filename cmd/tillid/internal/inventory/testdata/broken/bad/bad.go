@@ -1,0 +1,3 @@
+package bad
+
+var X int = "not an int"

@@ -1,0 +1,5 @@
+package ok
+
+type T struct {
+	Email string `pii:"encrypt"`
+}

@@ -1,0 +1,75 @@
+// Package piivet is the analyzer behind "tillid vet" (and go vet
+// -vettool=tillid). It reports, at file:line:col:
+//
+//  1. Exported struct fields without a pii tag whose name or type says
+//     personal data. A pii:"-" tag marks a field as checked and not
+//     personal.
+//  2. Invalid pii tags, checked as the runtime checks them: tag.Parse,
+//     tag.CheckStatic (shared with package pii) and the processing options
+//     of package inventory (purpose=, basis=, retain=, from=, the subject
+//     action and the struct-level default on a blank field); and what needs
+//     types: a tag on an unexported field, on a channel, function or
+//     unsafe.Pointer, and aad=, index= or from= naming no field of the
+//     struct.
+//  3. Values whose type holds pii-tagged fields (directly or through
+//     nested and embedded structs, pointers, slices, arrays and maps,
+//     unexported fields included, since fmt prints those) passed to fmt
+//     (Print*, Sprint*, Fprint*, Append*, Errorf), log (Print*, Fatal*,
+//     Panic*, and *log.Logger's) or log/slog (Debug, Info, Warn, Error, Log,
+//     their Context forms and *slog.Logger's, With, Any, Group, AnyValue,
+//     GroupValue) without pii.Redacted. Types with their own String, Format
+//     or Error method (fmt, log) or LogValue method (slog) are trusted.
+//     Values passed as ...any spreads are not seen. A single field tagged
+//     encrypt, deterministic or redact (which hold plaintext before Protect
+//     and after Reveal) passed to log, log/slog or fmt.Errorf is reported
+//     too; fmt's other functions may show a revealed field on purpose (a
+//     page, an export) and are not.
+//
+// # How names are read
+//
+// A name is split into words at case changes, acronym ends, digits,
+// underscores and hyphens (CPRNumber: cpr, number; IPAddr: ip, addr;
+// Last_Name: last, name), Danish letters are folded (ø→oe, æ→ae, å→aa) and
+// runs of words are looked up, joined, in a dictionary of English and
+// Danish terms, plurals included (Emails, Allergies, Adresser). Words, not
+// substrings, match: Username, Filename, Hostname and TypeName never match
+// "name", and Status, ID and CreatedAt never alarm. A hit is then judged by
+// the words around it:
+//
+//   - words after it that describe the field rather than the value
+//     (PhoneCount, EmailTemplate, AddressID, EmailVerifiedAt) clear it;
+//     words for a state (EmailVerified, AddressType, PhoneCountry) clear it
+//     for every category but health and Art. 9 data, whose state is still
+//     such data (HIVStatus);
+//   - an organisation's or a system's word before it (SupportEmail,
+//     CompanyPhone) clears contact and address data, and a network word
+//     (ListenAddr, ServerIP, RedisAddr) clears addresses and IPs;
+//   - ambiguous words need a person: Name, Navn, Addr, City and Town count
+//     only after a person's word (CustomerName, HolderName, HomeAddr,
+//     BillingCity) or as the whole name in a struct about a person
+//     (Customer.Name, Medarbejder.Navn; Address.City, Order.City);
+//     Product.Name and Server.Addr do not;
+//   - in a struct about an organisation (Warehouse, Branch, Hospital,
+//     Config) contact and address fields are the organisation's, unless a
+//     person's word says otherwise (ManagerEmail).
+//
+// Decisions: Username and other account handles are not reported (they
+// are looked up in clear; tag them if they hold real names). Unexported
+// fields are not reported, since pii cannot reach them and a tag on them is
+// an error. Fields whose type is a struct with exported fields (also from
+// another module), an interface, a function or a channel are not reported
+// by name: a struct's own fields are checked where it is declared.
+// time.Time, sql.Null*, pii.Value and other structs without exported
+// fields are values and are checked by name. A bool is reported only for
+// health and special categories (Pregnant, not EmailVerified). The type
+// decides first: net.IP, net.HardwareAddr, netip.Addr, netip.AddrPort and
+// mail.Address are personal whatever the name, unless the name is a
+// network word's; then the name of a named type (Contact Email). Test files
+// and generated files are not checked by name (fixtures and generated
+// code cannot be tagged usefully); their tags and logging are.
+//
+// On the labelled sets in testdata (438 fields of a bank, a hospital, a
+// SaaS app, a shop, insurance, payroll, a school, an airline, a telecom,
+// logistics, real estate, dating and Danish public sector models),
+// recall is 0.948 and precision 1.000; see labelled_test.go.
+package piivet

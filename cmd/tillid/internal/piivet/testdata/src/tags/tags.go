@@ -1,0 +1,61 @@
+package tags
+
+import (
+	"time"
+	"unsafe"
+)
+
+type Good struct {
+	_         struct{} `pii:"purpose=billing+support,basis=contract,retain=5y,from=Created,subjects=customer"`
+	ID        string   `pii:"subject"`
+	Created   time.Time
+	Email     string `pii:"deterministic,class=contact,purpose=account,basis=contract"`
+	EmailIdx  string `pii:"index=Email,normalize=email"`
+	Name      string `pii:"encrypt,class=identity,aad=ID,retain=90d"`
+	Interests string `pii:"encrypt,purpose=marketing,basis=consent,retain=26w,from=Created"`
+	CPR       string `pii:"tokenize=cpr,class=national_id"`
+	Notes     string `pii:"redact"`
+	Skipped   string `pii:"-"`
+}
+
+type Bad struct {
+	ID     string
+	A      string         `pii:"encrpyt"`                 // want `invalid pii tag "encrpyt": unknown action "encrpyt"`
+	B      string         `pii:"encrypt,,class=contact"`  // want `invalid pii tag .*empty item`
+	C      string         `pii:"encrypt,class=secret"`    // want `unknown class "secret"`
+	D      string         `pii:"encrypt,basis=because"`   // want `basis=because: want one of consent`
+	E      string         `pii:"encrypt,retain=soon"`     // want `retain=soon`
+	F      string         `pii:"encrypt,retain=0d"`       // want `retain=0d`
+	G      string         `pii:"encrypt,purpose=Billing"` // want `purpose=Billing`
+	H      string         `pii:"encrypt,aad=RecordID"`    // want `aad=RecordID names no field of this struct`
+	I      string         `pii:"index=Mail"`              // want `index=Mail names no field of this struct`
+	J      string         `pii:"encrypt,from=Created"`    // want `from=Created names no field of this struct`
+	K      chan string    `pii:"encrypt"`                 // want `on chan string: pii protects .* not a channel`
+	L      func()         `pii:"redact"`                  // want `not a function`
+	M      unsafe.Pointer `pii:"encrypt"`                 // want `not an unsafe.Pointer`
+	secret string         `pii:"encrypt"`                 // want `pii tag on unexported field secret`
+	N      string         `pii:"subject,class=contact"`   // want `subject takes no value and no options`
+	O      string         `pii:"-,purpose=billing"`       // want `invalid pii tag "-,purpose=billing"`
+	P      []chan int     `pii:"encrypt"`                 // want `not a channel`
+	_      struct{}       `pii:"encrypt"`                 // want `invalid struct-level pii default: "encrypt" is not a struct-level default`
+}
+
+type TwoDefaults struct {
+	_ struct{} `pii:"purpose=a"`
+	_ struct{} `pii:"basis=contract"` // want `one struct-level pii default`
+}
+
+type Retention struct {
+	_       struct{} `pii:"purpose=a,from=Missing"` // want `from=Missing names no field`
+	Created string
+	Signed  *time.Time
+	A       string `pii:"encrypt,retain=1y,from=Created"` // want `from=Created is a string; retention counts from a time.Time`
+	B       string `pii:"encrypt,retain=1y,from=Signed"`
+}
+
+type Embedded struct {
+	Inner
+	Email string `pii:"encrypt,aad=RecordID"` // RecordID is promoted from Inner
+}
+
+type Inner struct{ RecordID string }

@@ -1,0 +1,243 @@
+// Package postgres is the PostgreSQL token vault of package tokenize, on
+// pgx: each Put is one pipelined round trip. It lives in the module
+// github.com/tillid/tillid/stores so that only programs that use it compile
+// pgx. (PostgreSQL keyset stores need no pgx-specific code:
+// keys.OpenPostgres takes a *sql.DB.)
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tillid/tillid/tokenize"
+)
+
+// TokenStore is a tokenize.Store in PostgreSQL, for fleets of service instances
+// that share one vault. It keeps its entries in the table tillid_tokens of
+// the pool's search path, which [OpenTokenStore] creates. Tokens are
+// unique per domain through the primary key and consistent-mode indexes
+// through a unique index, so concurrent instances agree on one token per
+// value without any lock of their own. It is safe for concurrent use.
+//
+// Each Put, Get and Delete is one round trip to the server once the pool's
+// connections have prepared their statements.
+type TokenStore struct {
+	pool *pgxpool.Pool
+}
+
+// postgresSchemaLock is the advisory lock key that serialises concurrent
+// schema creation (CREATE ... IF NOT EXISTS races on the catalogs).
+const postgresSchemaLock = 0x74696c6c6964 // "tillid"
+
+const postgresSchema = `
+CREATE TABLE IF NOT EXISTS tillid_tokens (
+	domain text NOT NULL,
+	token text NOT NULL,
+	ciphertext bytea NOT NULL,
+	value_index bytea,
+	subject bytea,
+	expires_at timestamptz,
+	PRIMARY KEY (domain, token)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS tillid_tokens_value_index ON tillid_tokens (domain, value_index);
+CREATE INDEX IF NOT EXISTS tillid_tokens_subject ON tillid_tokens (domain, subject) WHERE subject IS NOT NULL;
+CREATE INDEX IF NOT EXISTS tillid_tokens_expires_at ON tillid_tokens (domain, expires_at) WHERE expires_at IS NOT NULL;
+`
+
+// OpenTokenStore returns a token vault over pool, creating its table and
+// indexes if they do not exist (under an advisory lock, so instances may
+// start together). The caller keeps ownership of pool and closes it after
+// the store's last use.
+func OpenTokenStore(ctx context.Context, pool *pgxpool.Pool) (*TokenStore, error) {
+	if pool == nil {
+		return nil, fmt.Errorf("postgres: OpenTokenStore with a nil pool")
+	}
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(postgresSchemaLock)); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, postgresSchema)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: creating the PostgreSQL token table: %w", err)
+	}
+	return &TokenStore{pool: pool}, nil
+}
+
+func pgTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// Put implements tokenize.Store.Put in one round trip: one pipelined implicit
+// transaction that removes expired entries in the way, inserts the entries
+// (skipping those whose index exists) and reads back the tokens of their
+// indexes. An insert that meets a concurrent insert of the same index waits
+// for it and then reads its token. A taken token aborts the transaction, and
+// Put then reports "" for every entry not resolved through its index.
+func (s *TokenStore) Put(ctx context.Context, domain string, entries []tokenize.Entry, now time.Time) ([]string, error) {
+	tokens := make([]string, len(entries))
+	cts := make([][]byte, len(entries))
+	idxs := make([][]byte, len(entries))
+	subjects := make([][]byte, len(entries))
+	expires := make([]*time.Time, len(entries))
+	for i, e := range entries {
+		tokens[i], cts[i], idxs[i], subjects[i], expires[i] = e.Token, e.Ciphertext, e.Index, e.Subject, pgTime(e.ExpiresAt)
+	}
+	for attempt := 0; ; attempt++ {
+		out, err := s.put(ctx, domain, tokens, cts, idxs, subjects, expires, now)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			switch {
+			case pgErr.Code == "23505" && pgErr.ConstraintName == "tillid_tokens_pkey":
+				// A token is taken; nothing was stored.
+				return make([]string, len(entries)), nil
+			case (pgErr.Code == "40P01" || pgErr.Code == "40001") && attempt < 3:
+				// Deadlock or serialisation failure: nothing was stored.
+				continue
+			}
+		}
+		return out, err
+	}
+}
+
+func (s *TokenStore) put(ctx context.Context, domain string, tokens []string, cts, idxs, subjects [][]byte, expires []*time.Time, now time.Time) ([]string, error) {
+	// Only consistent-mode entries have an index to clear and read back.
+	var live [][]byte
+	for _, idx := range idxs {
+		if idx != nil {
+			live = append(live, idx)
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue(`DELETE FROM tillid_tokens WHERE domain = $1 AND token = ANY($2) AND expires_at <= $3`, domain, tokens, now)
+	if live != nil {
+		b.Queue(`DELETE FROM tillid_tokens WHERE domain = $1 AND value_index = ANY($2) AND expires_at <= $3`, domain, live, now)
+	}
+	// Inserting in index order keeps two batches that share indexes from
+	// deadlocking on each other.
+	b.Queue(`INSERT INTO tillid_tokens (domain, token, ciphertext, value_index, subject, expires_at)
+		SELECT $1, t, c, i, s, e FROM unnest($2::text[], $3::bytea[], $4::bytea[], $5::bytea[], $6::timestamptz[]) AS u(t, c, i, s, e)
+		ORDER BY i, t
+		ON CONFLICT (domain, value_index) DO NOTHING
+		RETURNING token`, domain, tokens, cts, idxs, subjects, expires)
+	if live != nil {
+		b.Queue(`SELECT value_index, token FROM tillid_tokens WHERE domain = $1 AND value_index = ANY($2)`, domain, live)
+	}
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	if live != nil {
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
+	}
+	inserted := make(map[string]bool, len(tokens))
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	var tok string
+	_, err = pgx.ForEachRow(rows, []any{&tok}, func() error {
+		inserted[tok] = true
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	existing := make(map[string]string)
+	if live != nil {
+		rows, err = br.Query()
+		if err != nil {
+			return nil, err
+		}
+		var idx []byte
+		_, err = pgx.ForEachRow(rows, []any{&idx, &tok}, func() error {
+			existing[string(idx)] = tok
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(tokens))
+	for i, t := range tokens {
+		switch {
+		case inserted[t]:
+			out[i] = t
+		case idxs[i] != nil && existing[string(idxs[i])] != "":
+			out[i] = existing[string(idxs[i])]
+		}
+	}
+	for _, t := range out {
+		if t == "" {
+			// Cannot happen: an entry is either inserted, or skipped for
+			// its index, or the token conflict aborted the batch.
+			return nil, fmt.Errorf("postgres: PostgreSQL insert neither stored an entry nor found its index")
+		}
+	}
+	return out, nil
+}
+
+// Get implements tokenize.Store.Get in one query.
+func (s *TokenStore) Get(ctx context.Context, domain string, tokens []string, now time.Time) ([]tokenize.Entry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT token, ciphertext, value_index, subject, expires_at FROM tillid_tokens
+		WHERE domain = $1 AND token = ANY($2) AND (expires_at IS NULL OR expires_at > $3)`, domain, tokens, now)
+	if err != nil {
+		return nil, err
+	}
+	found := make(map[string]tokenize.Entry, len(tokens))
+	var e tokenize.Entry
+	var exp *time.Time
+	_, err = pgx.ForEachRow(rows, []any{&e.Token, &e.Ciphertext, &e.Index, &e.Subject, &exp}, func() error {
+		entry := e
+		if exp != nil {
+			entry.ExpiresAt = *exp
+		}
+		found[entry.Token] = entry
+		e, exp = tokenize.Entry{}, nil
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tokenize.Entry, len(tokens))
+	for i, t := range tokens {
+		out[i] = found[t]
+	}
+	return out, nil
+}
+
+// Delete implements tokenize.Store.Delete in one statement.
+func (s *TokenStore) Delete(ctx context.Context, domain string, sel tokenize.Selection) (int64, error) {
+	tokens := sel.Tokens
+	if tokens == nil {
+		tokens = []string{}
+	}
+	subjects := sel.Subjects
+	if subjects == nil {
+		subjects = [][]byte{}
+	}
+	tag, err := s.pool.Exec(ctx, `DELETE FROM tillid_tokens WHERE domain = $1 AND (token = ANY($2) OR subject = ANY($3) OR expires_at <= $4)`,
+		domain, tokens, subjects, pgTime(sel.ExpiredAt))
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+var _ tokenize.Store = (*TokenStore)(nil)
