@@ -79,6 +79,8 @@ type ff1Params struct {
 	fits           bool
 	powU, powV     uint64
 	recipU, recipV uint64
+	// wrapU and wrapV are 2^64 mod powU and mod powV.
+	wrapU, wrapV uint64
 	// cbc is CIPH_K(P), the CBC-MAC state after P, which holds only the
 	// radix, u, n and t.
 	cbc [aes.BlockSize]byte
@@ -212,6 +214,7 @@ func (f *FF1) paramsFor(n, t int) *ff1Params {
 		powU, _ := pow64(f.radix, p.u)
 		p.fits, p.powU, p.powV = true, powU, powV
 		p.recipU, p.recipV = ^uint64(0)/powU, ^uint64(0)/powV
+		p.wrapU, p.wrapV = (^uint64(0)%powU+1)%powU, (^uint64(0)%powV+1)%powV
 		p.b = (bits.Len64(powV-1) + 7) / 8
 	} else {
 		pow := new(big.Int).Exp(big.NewInt(int64(f.radix)), big.NewInt(int64(v)), nil)
@@ -264,6 +267,7 @@ func (f *FF1) feistel64(a, c uint64, tweak []byte, p *ff1Params, buf *[feistelBu
 	bBits := uint(8 * p.b)
 	mods := [2]uint64{p.powU, p.powV}
 	recips := [2]uint64{p.recipU, p.recipV}
+	wraps := [2]uint64{p.wrapU, p.wrapV}
 	for j := range 10 {
 		// Q carries B when encrypting and A when decrypting.
 		i, num := j, c
@@ -273,37 +277,24 @@ func (f *FF1) feistel64(a, c uint64, tweak []byte, p *ff1Params, buf *[feistelBu
 		binary.BigEndian.PutUint64(in[:8], hi^uint64(i)>>(64-bBits))
 		binary.BigEndian.PutUint64(in[8:], lo^uint64(i)<<bBits^num)
 		f.block.Encrypt(out[:], in[:])
-		// R = PRF(P || Q); S is its first d bytes, d = 8 or 12, and
-		// y = NUM(S) mod radix^m. a, c and y are below mod; reductions are
-		// done without branches, since which way they go depends on R.
+		// R = PRF(P || Q), S is its first d bytes, and the new half is
+		// (NUM(A) + NUM(S)) mod radix^m when encrypting, (NUM(B) - NUM(S))
+		// mod radix^m when decrypting; a and c are below mod.
 		mod, recip := mods[i&1], recips[i&1]
-		if !decrypt && p.d == 8 {
-			// C = (NUM(A) + NUM(S)) mod radix^m in one reduction. The sum
-			// overflows 64 bits only when NUM(S) > 2^64 - radix^m, about
-			// once in 2^32 calls for 16 digits.
-			sum, carry := bits.Add64(a, binary.BigEndian.Uint64(out[:8]), 0)
-			if carry == 0 {
-				a, c = c, mod64(sum, mod, recip)
+		if p.d == 8 {
+			r := binary.BigEndian.Uint64(out[:8])
+			if !decrypt {
+				a, c = c, addMod(a, r, mod, recip)
 			} else {
-				a, c = c, bits.Rem64(1, sum, mod)
+				c, a = a, subMod(c, r, mod, recip, wraps[i&1])
 			}
 			continue
 		}
-		var y uint64
-		if p.d == 8 {
-			y = mod64(binary.BigEndian.Uint64(out[:8]), mod, recip)
-		} else {
-			y = bits.Rem64(uint64(binary.BigEndian.Uint32(out[:4])), binary.BigEndian.Uint64(out[4:12]), mod)
-		}
+		// d = 12 (b > 4): reduce the 96 bits of S first.
+		y := bits.Rem64(uint64(binary.BigEndian.Uint32(out[:4])), binary.BigEndian.Uint64(out[4:12]), mod)
 		if !decrypt {
-			// C = (NUM(A) + y) mod radix^m; A = B; B = C. The sum is kept
-			// unless it reached mod or overflowed.
-			sum, carry := bits.Add64(a, y, 0)
-			diff, borrow := bits.Sub64(sum, mod, 0)
-			keep := -(borrow &^ carry)
-			a, c = c, diff^((diff^sum)&keep)
+			a, c = c, addMod(a, y, mod, recip)
 		} else {
-			// C = (NUM(B) - y) mod radix^m; B = A; A = C.
 			diff := c - y
 			if c < y { // a conditional move, not a branch
 				diff += mod
@@ -312,6 +303,30 @@ func (f *FF1) feistel64(a, c uint64, tweak []byte, p *ff1Params, buf *[feistelBu
 		}
 	}
 	return a, c
+}
+
+// addMod returns (a + r) mod m, for a < m and any r, given
+// recip = floor((2^64-1) / m). The sum overflows 64 bits only when
+// r > 2^64 - m: about once in 2^32 FF1 calls over 16 digits.
+func addMod(a, r, m, recip uint64) uint64 {
+	sum, carry := bits.Add64(a, r, 0)
+	if carry != 0 {
+		return bits.Rem64(1, sum, m)
+	}
+	return mod64(sum, m, recip)
+}
+
+// subMod returns (c - r) mod m, for c < m <= 2^63 and any r, given
+// recip = floor((2^64-1) / m) and wrap = 2^64 mod m. Since -r = ^r + 1 -
+// 2^64, c - r = ^r + k (mod m) with k = c + 1 + m - wrap in [1, 2m], which
+// takes one reduction, as addMod does, instead of a reduction of r and a
+// subtraction after it.
+func subMod(c, r, m, recip, wrap uint64) uint64 {
+	sum, carry := bits.Add64(^r, c+1+m-wrap, 0)
+	if carry != 0 {
+		return bits.Rem64(1, sum, m)
+	}
+	return mod64(sum, m, recip)
 }
 
 // tweakWords returns bytes off to off+15 of T || [0]^pad as two big-endian

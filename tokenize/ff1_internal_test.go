@@ -73,3 +73,22 @@ func TestStr64(t *testing.T) {
 		}
 	}
 }
+
+// TestAddSubMod checks the one-reduction round sums against math/big,
+// with the rare carries of ^r + k and a + r among the inputs.
+func TestAddSubMod(t *testing.T) {
+	for _, m := range []uint64{2, 10, 36, 1e8, 1e9 + 7, 1 << 32, 1 << 62, 1 << 63} {
+		recip := ^uint64(0) / m
+		wrap := (^uint64(0)%m + 1) % m
+		bm := new(big.Int).SetUint64(m)
+		for _, x := range []uint64{0, 1, m / 2, m - 1} {
+			for _, r := range []uint64{0, 1, m - 1, m, 2*m - 1, 1 << 63, math.MaxUint64 - m, math.MaxUint64 - 1, math.MaxUint64} {
+				bx, br := new(big.Int).SetUint64(x), new(big.Int).SetUint64(r)
+				sum := new(big.Int).Add(bx, br)
+				assert.Equal(t, sum.Mod(sum, bm).Uint64(), addMod(x, r, m, recip), "addMod(%d, %d, %d)", x, r, m)
+				diff := new(big.Int).Sub(bx, br)
+				assert.Equal(t, diff.Mod(diff, bm).Uint64(), subMod(x, r, m, recip, wrap), "subMod(%d, %d, %d)", x, r, m)
+			}
+		}
+	}
+}
