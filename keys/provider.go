@@ -55,7 +55,9 @@ func validKeyName(name string) error {
 }
 
 // Store keeps named keysets and runs their lifecycle: keysets are created on
-// first use, rotated, and their keys disabled, enabled and destroyed.
+// first use (by a file store only when opened with [WithCreateMissing]),
+// imported and exported ([Store.Import], [Store.Export]), rotated, and their
+// keys disabled, enabled and destroyed.
 // [NewMemory] keeps them in memory only; [OpenFile] keeps them in an
 // encrypted file. Every change is built on a copy, written to storage and
 // only then published, so a failed write loses nothing and changes nothing.
