@@ -44,25 +44,7 @@ var ErrKeysetExists = errors.New("keys: keyset already exists")
 // unchanged. It sends [EventKeysetImported]. It is safe for concurrent use.
 func (r *Store) Import(ctx context.Context, name string, kind Kind, h *keyset.Handle) (*Keyset, error) {
 	id := KeysetID{name, kind}
-	if err := validKeyName(name); err != nil {
-		return nil, err
-	}
-	tmpl, err := kind.template()
-	if err != nil {
-		return nil, err
-	}
-	if h == nil {
-		return nil, fmt.Errorf("keys: importing %s: nil handle: %w", id, ErrNoPrimaryKey)
-	}
-	for _, ki := range h.KeysetInfo().GetKeyInfo() {
-		if ki.GetTypeUrl() != tmpl.GetTypeUrl() {
-			return nil, fmt.Errorf("keys: importing %s: key %d is a %s, want %s for a %s keyset", id, ki.GetKeyId(), ki.GetTypeUrl(), tmpl.GetTypeUrl(), kind)
-		}
-		if kind != KindPRF && ki.GetOutputPrefixType() != tinkpb.OutputPrefixType_TINK {
-			return nil, fmt.Errorf("keys: importing %s: key %d has output prefix %s, want TINK: tillid's envelopes carry the key ID of Tink's prefix", id, ki.GetKeyId(), ki.GetOutputPrefixType())
-		}
-	}
-	imported, err := NewKeyset(name, kind, h)
+	imported, err := importable(id, h)
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +54,31 @@ func (r *Store) Import(ctx context.Context, name string, kind Kind, h *keyset.Ha
 		}
 		return imported, []Event{{Type: EventKeysetImported, Keyset: id, KeyID: imported.PrimaryKeyID()}}, nil
 	})
+}
+
+// importable checks that h can be imported as keyset id, as [Store.Import]
+// documents, and returns it as a Keyset. It touches no store, so that every
+// store's Import can share it.
+func importable(id KeysetID, h *keyset.Handle) (*Keyset, error) {
+	if err := validKeyName(id.Name); err != nil {
+		return nil, err
+	}
+	tmpl, err := id.Kind.template()
+	if err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, fmt.Errorf("keys: importing %s: nil handle: %w", id, ErrNoPrimaryKey)
+	}
+	for _, ki := range h.KeysetInfo().GetKeyInfo() {
+		if ki.GetTypeUrl() != tmpl.GetTypeUrl() {
+			return nil, fmt.Errorf("keys: importing %s: key %d is a %s, want %s for a %s keyset", id, ki.GetKeyId(), ki.GetTypeUrl(), tmpl.GetTypeUrl(), id.Kind)
+		}
+		if id.Kind != KindPRF && ki.GetOutputPrefixType() != tinkpb.OutputPrefixType_TINK {
+			return nil, fmt.Errorf("keys: importing %s: key %d has output prefix %s, want TINK: tillid's envelopes carry the key ID of Tink's prefix", id, ki.GetKeyId(), ki.GetOutputPrefixType())
+		}
+	}
+	return NewKeyset(id.Name, id.Kind, h)
 }
 
 // Export returns keyset name/kind as a Tink JSON encrypted keyset
