@@ -31,6 +31,12 @@ const (
 	// EventKMSFailure: a call to the KEK (a KMS) for Keyset failed; Err says
 	// why.
 	EventKMSFailure
+	// EventKeysetImported: a Tink keyset was imported as Keyset, with
+	// primary key KeyID ([Store.Import]).
+	EventKeysetImported
+	// EventKeysetExported: Keyset, with primary key KeyID, was exported
+	// encrypted under another KEK ([Store.Export]).
+	EventKeysetExported
 )
 
 // String returns the event type's name, for example "key.rotated".
@@ -50,6 +56,10 @@ func (t EventType) String() string {
 		return "rewrap.progress"
 	case EventKMSFailure:
 		return "kms.failure"
+	case EventKeysetImported:
+		return "keyset.imported"
+	case EventKeysetExported:
+		return "keyset.exported"
 	default:
 		return "unknown"
 	}

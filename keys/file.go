@@ -53,8 +53,13 @@ type keysetFile struct {
 // written with mode 0600 when the first keyset is made, and keysets are made
 // on first use.
 //
-// Writes are atomic: a temporary file in the same directory is written,
-// synced and renamed over path. Other processes may change the file too
+// Writes are atomic: a temporary file in the same directory
+// (".<name>.tmp-*") is written, synced and renamed over path. A process
+// killed between the write and the rename leaves its temporary file, a
+// complete copy of the keysets; such stale copies are removed under the lock
+// when a store is opened and before every write, so that a key destroyed
+// with [Store.Destroy] survives in no file of the directory once Destroy
+// returns nil. Other processes may change the file too
 // (the tillid CLI rotating keys while the application runs): every change
 // is built on the file as it is at that moment, so no other process's keys
 // are lost, and changes take turns under an advisory lock (flock) on
@@ -87,6 +92,9 @@ func OpenFile(path string, kek tink.AEAD, opts ...StoreOption) (*Store, error) {
 	fw := &fileWatch{path: path, kek: kek, createMissing: c.createMissing}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && !c.createMissing {
 		return nil, fmt.Errorf("keys: keyset file %s does not exist (check the path; tillid keys create makes a new one): %w: %w", path, ErrStoreNotFound, fs.ErrNotExist)
+	}
+	if err := removeStaleTemps(context.Background(), path, true); err != nil {
+		return nil, err
 	}
 	sets, _, err := fw.load(context.Background(), true)
 	if err != nil {
@@ -260,7 +268,12 @@ func writeKeysetFile(ctx context.Context, path string, kek tink.AEAD, sets map[K
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("keys: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	// The caller holds the file lock: every temporary file is another
+	// process's, killed before its rename, and may hold keys since destroyed.
+	if err := removeStaleTemps(ctx, path, false); err != nil {
+		return nil, nil, err
+	}
+	tmp, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
 		return nil, nil, fmt.Errorf("keys: %w", err)
 	}
@@ -285,6 +298,9 @@ func writeKeysetFile(ctx context.Context, path string, kek tink.AEAD, sets map[K
 	if err := tmp.Close(); err != nil {
 		return nil, nil, fmt.Errorf("keys: writing keyset file: %w", err)
 	}
+	if testHookBeforeRename != nil {
+		testHookBeforeRename(tmp.Name())
+	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return nil, nil, fmt.Errorf("keys: writing keyset file: %w", err)
 	}
@@ -293,4 +309,62 @@ func writeKeysetFile(ctx context.Context, path string, kek tink.AEAD, sets map[K
 		d.Close()
 	}
 	return out, info, nil
+}
+
+// testHookBeforeRename, set by tests only, runs between the write of a
+// temporary keyset file and its rename.
+var testHookBeforeRename func(tmpPath string)
+
+// tempPattern is the os.CreateTemp pattern of path's temporary files.
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
+
+// staleTemps lists path's temporary files.
+func staleTemps(path string) ([]string, error) {
+	dir := filepath.Dir(path)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	prefix := strings.TrimSuffix(tempPattern(path), "*")
+	var names []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			names = append(names, filepath.Join(dir, e.Name()))
+		}
+	}
+	return names, nil
+}
+
+// removeStaleTemps deletes the temporary files that writers of path left
+// when they were killed before renaming them. Each is a full copy of the
+// keysets, so one left behind would keep a destroyed key. The caller holds
+// the file lock unless lock is set; then it is taken here, and only when
+// there is something to remove, so that opening a clean store writes
+// nothing. A file that cannot be removed is an error.
+func removeStaleTemps(ctx context.Context, path string, lock bool) error {
+	stale, err := staleTemps(path)
+	if err != nil || len(stale) == 0 {
+		return err
+	}
+	if lock {
+		unlock, err := lockFile(ctx, path)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		// Under the lock, what is still there is stale: live writers
+		// write under it.
+		if stale, err = staleTemps(path); err != nil {
+			return err
+		}
+	}
+	for _, name := range stale {
+		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("keys: removing a stale copy of keyset file %s: %w", path, err)
+		}
+	}
+	return nil
 }

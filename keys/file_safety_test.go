@@ -107,9 +107,9 @@ func TestOpenFileNeverCreatesKeysets(t *testing.T) {
 	after, err := os.ReadFile(path)
 	require.NoError(t, err)
 	assert.Equal(t, before, after, "a refused keyset changed the file")
-	listed, err := service.List(ctx)
+	list, err := service.List(ctx)
 	require.NoError(t, err)
-	assert.Len(t, listed, 1)
+	assert.Len(t, list, 1)
 }
 
 // WithCreateMissing makes the file and keysets on first use, and the

@@ -55,7 +55,9 @@ func validKeyName(name string) error {
 }
 
 // Store keeps named keysets and runs their lifecycle: keysets are created on
-// first use, rotated, and their keys disabled, enabled and destroyed.
+// first use (by a file store only when opened with [WithCreateMissing]),
+// imported and exported ([Store.Import], [Store.Export]), rotated, and their
+// keys disabled, enabled and destroyed.
 // [NewMemory] keeps them in memory only; [OpenFile] keeps them in an
 // encrypted file. Every change is built on a copy, written to storage and
 // only then published, so a failed write loses nothing and changes nothing.
@@ -98,6 +100,20 @@ func (r *Store) Keyset(ctx context.Context, name string, kind Kind) (*Keyset, er
 // change applies fn to the keyset id (creating it first when create is set
 // and it does not exist), persists the new state and publishes it.
 func (r *Store) change(ctx context.Context, id KeysetID, create bool, fn mutation) (*Keyset, error) {
+	return r.commit(ctx, id, func(old *Keyset, now time.Time) (*Keyset, []Event, error) {
+		if create && old == nil && r.file != nil {
+			if err := r.file.missingKeyset(id); err != nil {
+				return nil, nil, err
+			}
+		}
+		return buildKeyset(id, old, create, fn, now)
+	})
+}
+
+// commit replaces keyset id with what build makes of the current one (nil
+// when there is none), persists the new state, publishes it and sends
+// build's events. build returns errNoChange to leave the store as it is.
+func (r *Store) commit(ctx context.Context, id KeysetID, build func(old *Keyset, now time.Time) (*Keyset, []Event, error)) (*Keyset, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.file != nil {
@@ -116,14 +132,9 @@ func (r *Store) change(ctx context.Context, id KeysetID, create bool, fn mutatio
 		if changed {
 			r.sets = fresh
 		}
-		if create && r.sets[id] == nil {
-			if err := r.file.missingKeyset(id); err != nil {
-				return nil, err
-			}
-		}
 	}
 	now := time.Now()
-	ks, events, err := buildKeyset(id, r.sets[id], create, fn, now)
+	ks, events, err := build(r.sets[id], now)
 	if errors.Is(err, errNoChange) {
 		return ks, nil
 	}

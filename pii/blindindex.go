@@ -5,33 +5,28 @@ import (
 	"fmt"
 	"math/bits"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/tillid/tillid/internal/envelope"
+	"github.com/tillid/tillid/internal/tag"
 	"github.com/tillid/tillid/keys"
 )
 
 const (
-	// IndexSize is the default size of a blind index or keyed hash, in
+	// IndexSize is the default size of a blind index or pseudonym, in
 	// bytes: 16 bytes (128 bits) of HMAC-SHA256 output, enough that two
 	// distinct values collide with probability about n²/2^129 for n values
 	// (the birthday bound), so an untruncated index reveals equality exactly.
 	IndexSize = 16
-	// MaxIndexBits is the largest bits= value: the 256 bits of HMAC-SHA256.
-	MaxIndexBits = 256
-
-	// blindIndexLabel and hashLabel separate the two uses of the PRF keys.
-	blindIndexLabel = "tillid/v1/blind-index"
-	hashLabel       = "tillid/v1/hash"
 )
 
 // LowCardinality is implemented by types with so few possible values that
-// deterministic encryption, a blind index or a keyed hash of them would
+// deterministic encryption, a blind index or a pseudonym of them would
 // reveal each value through frequency analysis (blood types, genders, a
 // handful of statuses). Such fields are refused for deterministic, index and
-// hash unless the tag adds the lowcardinality option. bool and 8- and 16-bit
+// pseudonym unless the tag adds the lowcardinality option. bool and 8- and 16-bit
 // integers in a [Value] are treated as low cardinality too.
 //
 //	type BloodType string
@@ -64,7 +59,8 @@ func RecommendBits(distinctValues int) int {
 	return bits.Len(uint(distinctValues)) - 2 // floor(log2(n)) - 1
 }
 
-// indexBytes returns the PRF output length for a tag, in bytes.
+// indexBytes returns the PRF output length of an index or pseudonym tag, in
+// bytes.
 func (ft fieldTag) indexBytes() int {
 	if ft.bits == 0 {
 		return IndexSize
@@ -79,76 +75,45 @@ func (ft fieldTag) truncate(mac []byte) {
 	}
 }
 
-// parsePart returns the function of a part= option: domain, local, firstN
-// or lastN (N from 1 to 64, in characters).
-func parsePart(spec string) (func(string) string, error) {
-	switch spec {
-	case "domain":
+// partFunc returns the function of a parsed part= option.
+func partFunc(p tag.Part) func(string) string {
+	switch p.Kind {
+	case tag.PartDomain:
 		return func(s string) string {
 			if i := strings.LastIndexByte(s, '@'); i >= 0 {
 				return s[i+1:]
 			}
 			return ""
-		}, nil
-	case "local":
+		}
+	case tag.PartLocal:
 		return func(s string) string {
 			if i := strings.LastIndexByte(s, '@'); i >= 0 {
 				return s[:i]
 			}
 			return s
-		}, nil
-	}
-	for _, prefix := range []string{"first", "last"} {
-		if rest, ok := strings.CutPrefix(spec, prefix); ok {
-			n, err := strconv.Atoi(rest)
-			if err != nil || n < 1 || n > 64 || strconv.Itoa(n) != rest {
-				break
+		}
+	case tag.PartFirst:
+		return func(s string) string {
+			n := p.N
+			for i := range s { // i runs over the start of each character
+				if n == 0 {
+					return s[:i]
+				}
+				n--
 			}
-			last := prefix == "last"
-			return func(s string) string {
-				r := []rune(s)
-				if len(r) <= n {
-					return s
-				}
-				if last {
-					return string(r[len(r)-n:])
-				}
-				return string(r[:n])
-			}, nil
+			return s
+		}
+	case tag.PartLast:
+		return func(s string) string {
+			i := len(s)
+			for n := p.N; n > 0 && i > 0; n-- {
+				_, size := utf8.DecodeLastRuneInString(s[:i])
+				i -= size
+			}
+			return s[i:]
 		}
 	}
-	return nil, fmt.Errorf("part=%s: use domain, local, firstN or lastN (N from 1 to 64 characters)", spec)
-}
-
-// prfPrefix is the fixed start of the PRF input of an index or hash field:
-// the label, the declaring type's name, the field's name, the normaliser
-// with its version and the part, each length-prefixed. The values follow,
-// each length-prefixed too, so that compound inputs cannot run together.
-func prfPrefix(t reflect.Type, f *fieldPlan) []byte {
-	label := blindIndexLabel
-	if f.tag.action == actionHash {
-		label = hashLabel
-	}
-	b := appendLP(nil, label)
-	b = appendLP(b, adName(t))
-	b = appendLP(b, f.name)
-	b = appendLP(b, f.tag.normalize.label())
-	return appendLP(b, f.tag.part)
-}
-
-// appendPRFInput appends the PRF input of values under field f to dst: the
-// field's prefix, then each value normalised, cut to its part= and
-// length-prefixed.
-func appendPRFInput(dst []byte, f *fieldPlan, values []string) []byte {
-	dst = append(dst, f.prfPrefix...)
-	for _, v := range values {
-		v = f.tag.normalize.apply(v)
-		if f.part != nil {
-			v = f.part(v)
-		}
-		dst = appendLP(dst, v)
-	}
-	return dst
+	return nil
 }
 
 // appendPRF is implemented by keys' pooled HMAC: ComputePRF without an
@@ -168,8 +133,10 @@ var scratchPool = sync.Pool{New: func() any { return &prfScratch{in: make([]byte
 
 // appendPRFStored appends to dst the stored form of the PRF of values under
 // key keyID of ks (the primary when keyID is 0), as field f stores it: the
-// text or raw envelope of mode m holding 0x01 || keyID || truncated output.
-func appendPRFStored(dst []byte, ks *keys.Keyset, f *fieldPlan, keyID uint32, values []string, text bool, m envelope.Mode) ([]byte, error) {
+// text or binary envelope of its row's mode holding 0x01 || keyID ||
+// truncated output.
+func appendPRFStored(dst []byte, ks *keys.Keyset, f *fieldPlan, keyID uint32, values []string, text bool) ([]byte, error) {
+	m := f.act.mode
 	if keyID == 0 {
 		keyID = ks.PrimaryKeyID()
 	}
@@ -197,20 +164,20 @@ func appendPRFStored(dst []byte, ks *keys.Keyset, f *fieldPlan, keyID uint32, va
 	if text {
 		return envelope.AppendText(dst, m, out), nil
 	}
-	return envelope.AppendRaw(dst, m, out), nil
+	return envelope.AppendBinary(dst, m, out), nil
 }
 
 // prfStored returns the stored form of the PRF of values under key keyID
 // (the primary when keyID is 0) of the current field's PRF keyset.
 func (r *run) prfStored(values []string, keyID uint32, text bool) ([]byte, error) {
-	ks, m, err := r.keyset()
+	ks, err := r.keyset()
 	if err != nil {
 		return nil, err
 	}
-	return appendPRFStored(nil, ks, r.cur, keyID, values, text, m)
+	return appendPRFStored(nil, ks, r.cur, keyID, values, text)
 }
 
-// BlindIndexer computes the stored form of one index or hash field for
+// BlindIndexer computes the stored form of one index or pseudonym field for
 // query values, under the current primary PRF key: the hot path of lookups
 // by index. Make one per field with [Protector.BlindIndexer] and keep it; it
 // is safe for concurrent use, and picks up key rotations on each call.
@@ -219,11 +186,10 @@ type BlindIndexer struct {
 	t    reflect.Type
 	f    *fieldPlan
 	text bool
-	mode envelope.Mode
 	id   keys.KeysetID
 }
 
-// BlindIndexer returns the BlindIndexer of the index or hash field named
+// BlindIndexer returns the BlindIndexer of the index or pseudonym field named
 // field (a path as in [ColumnFor]) of v's struct type. It returns an error
 // for any other field.
 func (p *Protector) BlindIndexer(v any, field string) (*BlindIndexer, error) {
@@ -234,24 +200,14 @@ func (p *Protector) BlindIndexer(v any, field string) (*BlindIndexer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ix := &BlindIndexer{p: p, t: tp.typ, f: f, id: f.keyset()}
-	switch f.tag.action {
-	case actionIndex:
-		ix.mode, ix.text = envelope.ModeBlindIndex, f.node.typ.Kind() == reflect.String
-	case actionHash:
-		leaf := f.node
-		for leaf.elem != nil {
-			leaf = leaf.elem
-		}
-		ix.mode, ix.text = envelope.ModeHash, leaf.kind != nodeBytes
-	default:
-		return nil, fmt.Errorf("pii: %s.%s is tagged %s; a BlindIndexer is for index and hash fields", typeName(tp.typ), f.name, f.tag.action)
+	if f.act.prfLabel == "" {
+		return nil, fmt.Errorf("pii: %s.%s is tagged %s; a BlindIndexer is for index and pseudonym fields", typeName(tp.typ), f.name, f.act.name)
 	}
-	return ix, nil
+	return &BlindIndexer{p: p, t: tp.typ, f: f, id: f.keysetID(), text: f.storesText()}, nil
 }
 
 // BlindIndex appends to dst the value that the field stores for values (one
-// per source field of a compound index, one for a hash) under the current
+// per source field of a compound index, one for a pseudonym) under the current
 // primary key, and returns the extended slice. The values go through the
 // field's normalize= and part= exactly as on write. For a string field the
 // result is the text envelope "tl1i:" (or "tl1h:") + base64url(0x01 ||
@@ -268,170 +224,21 @@ func (ix *BlindIndexer) BlindIndex(ctx context.Context, dst []byte, values ...st
 	if ctx == nil {
 		return nil, fmt.Errorf("%w: nil context; pass context.Background()", ErrInvalidTarget)
 	}
-	want := 1
-	if ix.f.tag.action == actionIndex {
-		want = len(ix.f.sources)
-	}
-	if len(values) != want {
-		return nil, fmt.Errorf("pii: %s.%s takes %d value(s), got %d", typeName(ix.t), ix.f.name, want, len(values))
+	if want := ix.f.queryValues(); len(values) != want {
+		return nil, fmt.Errorf("pii: %s.%s takes %d value(s), got %d", typeName(ix.t), ix.f.name, ix.f.queryValues(), len(values))
 	}
 	ks, err := ix.p.provider.Keyset(ctx, ix.id.Name, ix.id.Kind)
 	if err != nil || ks == nil {
 		return nil, fmt.Errorf("%w: keyset %s: %v", ErrKeyProvider, ix.id, err)
 	}
-	return appendPRFStored(dst, ks, ix.f, 0, values, ix.text, ix.mode)
-}
-
-// hashLeaf handles a leaf of a hash field.
-func (r *run) hashLeaf(in []byte, text bool) (out []byte, changed bool, err error) {
-	if envelope.HasPrefix(in) {
-		var perr error
-		if text {
-			_, perr = envelope.ParseText(unsafeString(in), envelope.ModeHash)
-		} else {
-			_, perr = envelope.ParseRaw(in, envelope.ModeHash)
-		}
-		if perr != nil {
-			return nil, false, fmt.Errorf("%w: the value carries the tillid prefix but is not a keyed hash", ErrDecryption)
-		}
-		return nil, false, nil // already a pseudonym; hashes are one-way
-	}
-	if r.mode != modeProtect {
-		return nil, false, ErrNotProtected
-	}
-	out, err = r.prfStored([]string{unsafeString(in)}, 0, text)
-	return out, err == nil, err
-}
-
-// index computes the blind index field v from its sources in r.parent.
-func (r *run) index(v reflect.Value) error {
-	if r.mode == modeReveal {
-		return nil
-	}
-	f := r.cur
-	text := v.Kind() == reflect.String
-	var current []byte
-	if text {
-		current = unsafeBytes(v.String())
-	} else {
-		current = v.Bytes()
-	}
-	if r.mode == modeRewrap && len(current) > 0 {
-		if keyIDOfStored(current, text, envelope.ModeBlindIndex) == r.primaryPRF() {
-			return nil
-		}
-	}
-	values := make([]string, 0, len(f.sources))
-	for _, src := range f.sources {
-		s, ok, keep, err := r.sourceValue(src)
-		if err != nil {
-			return err
-		}
-		if keep {
-			return nil // the source was redacted earlier; its index stays
-		}
-		if !ok {
-			if !v.IsZero() {
-				r.ops = append(r.ops, op{kind: opZero, target: v})
-			}
-			return nil
-		}
-		values = append(values, s)
-	}
-	out, err := r.prfStored(values, 0, text)
-	if err != nil {
-		return err
-	}
-	if string(out) == string(current) {
-		return nil
-	}
-	if text {
-		r.ops = append(r.ops, op{kind: opSetString, target: v, s: unsafeString(out)})
-	} else {
-		r.ops = append(r.ops, op{kind: opSetBytes, target: v, b: out})
-	}
-	return nil
-}
-
-func (r *run) primaryPRF() uint32 {
-	ks, _, err := r.keyset()
-	if err != nil {
-		return 0
-	}
-	return ks.PrimaryKeyID()
-}
-
-func keyIDOfStored(b []byte, text bool, m envelope.Mode) uint32 {
-	var p envelope.Parsed
-	var err error
-	if text {
-		p, err = envelope.ParseText(unsafeString(b), m)
-	} else {
-		p, err = envelope.ParseRaw(b, m)
-	}
-	if err != nil {
-		return 0
-	}
-	return p.KeyID
-}
-
-// sourceValue returns the plaintext of one index source in r.parent: the
-// value, whether it is present (not nil or NULL), and whether the index
-// must be kept as it is (a redacted source already emptied).
-func (r *run) sourceValue(src indexSource) (value string, ok, keep bool, err error) {
-	fv := r.parent.Field(src.index)
-	var s string
-	text := true
-	switch src.kind {
-	case nodeString:
-		s = fv.String()
-	case nodeBytes:
-		if fv.IsNil() {
-			return "", false, false, nil
-		}
-		s, text = unsafeString(fv.Bytes()), false
-	case nodePtr:
-		if fv.IsNil() {
-			return "", false, false, nil
-		}
-		s = fv.Elem().String()
-	case nodeNullString:
-		if !fv.Field(1).Bool() {
-			return "", false, false, nil
-		}
-		s = fv.Field(0).String()
-	}
-	if src.redact && s == "" {
-		return "", false, true, nil
-	}
-	if src.plan == nil || !envelope.HasPrefixString(s) {
-		return s, true, false, nil
-	}
-	// The source is already protected: open it under its own field.
-	idx := r.cur
-	r.cur, r.adOK = src.plan, false
-	pt, _, err := r.open(unsafeBytes(s), text)
-	r.cur, r.adOK = idx, false
-	if err != nil {
-		return "", false, false, err
-	}
-	return unsafeString(pt), true, false, nil
-}
-
-// indexSource is one source field of a blind index.
-type indexSource struct {
-	index  int
-	name   string
-	kind   nodeKind // nodeString, nodeBytes, nodePtr (*string) or nodeNullString
-	plan   *fieldPlan
-	redact bool
+	return appendPRFStored(dst, ks, ix.f, 0, values, ix.text)
 }
 
 // LookupTerms returns every stored form that query can take in the field
 // named field (a dotted path as in [ColumnFor]) of v's struct type, one per
 // live key: the primary key's first, then the other enabled keys in keyset
 // order (oldest first): for an index field, the blind index of
-// the query under each enabled PRF key; for a hash field, the keyed hash;
+// the query under each enabled PRF key; for a pseudonym field, the pseudonym;
 // for a deterministic field, the deterministic ciphertext under each
 // enabled key. Search with all of them, as in
 //
@@ -443,7 +250,7 @@ type indexSource struct {
 // A compound index takes one query value per source field, in tag order.
 //
 // For []byte fields each term is the raw stored bytes, converted to a string.
-// It returns an error for a field that is not index, hash or deterministic,
+// It returns an error for a field that is not index, pseudonym or deterministic,
 // for a deterministic field bound to a record ID with aad= (its stored form
 // differs per record), for the wrong number of query values, and the
 // provider's errors wrapped in [ErrKeyProvider]. Terms reveal nothing the
@@ -459,69 +266,58 @@ func (p *Protector) LookupTerms(ctx context.Context, v any, field string, query 
 	if err != nil {
 		return nil, err
 	}
-	want := 1
-	if f.tag.action == actionIndex {
-		want = len(f.sources)
+	if f.act.lookup == nil {
+		return nil, fmt.Errorf("pii: %s.%s is tagged %s; LookupTerms works on index, pseudonym and deterministic fields", typeName(tp.typ), f.name, f.act.name)
 	}
-	if len(query) != want {
+	if want := f.queryValues(); len(query) != want {
 		return nil, fmt.Errorf("pii: %s.%s takes %d query value(s), got %d", typeName(tp.typ), f.name, want, len(query))
 	}
-	leaf := f.node
-	for leaf.elem != nil {
-		leaf = leaf.elem
-	}
-	text := leaf.kind != nodeBytes && !(leaf.kind == nodeIndex && leaf.typ.Kind() == reflect.Slice)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	r := runPool.Get().(*run)
 	defer r.release()
-	r.p, r.ctx, r.mode, r.cur = p, ctx, modeProtect, f
-	ks, _, err := r.keyset()
+	r.p, r.ctx, r.verb, r.cur = p, ctx, verbProtect, f
+	ks, err := r.keyset()
 	if err != nil {
 		return nil, err
 	}
-	var terms []string
-	switch f.tag.action {
-	case actionIndex, actionHash:
-		for _, id := range ks.EnabledKeyIDs() {
-			out, err := r.prfStored(query, id, text)
-			if err != nil {
-				return nil, err
-			}
-			terms = append(terms, string(out))
-		}
-	case actionDeterministic:
-		if f.recordIndex >= 0 {
-			return nil, fmt.Errorf("pii: %s.%s is bound to its record with aad=, so its stored form differs per record and cannot be looked up; drop aad= or add an index field", typeName(tp.typ), f.name)
-		}
-		if leaf.kind == nodeValue {
-			return nil, fmt.Errorf("pii: %s.%s: LookupTerms supports string and []byte fields, not pii.Value", typeName(tp.typ), f.name)
-		}
-		r.ad = append(r.ad[:0], f.adPrefix...)
-		r.ad = appendLP(appendLP(r.ad, ""), unsafeString(p.extraAD))
-		pt := []byte(f.tag.normalize.apply(query[0]))
-		for _, id := range ks.EnabledKeyIDs() {
-			one, err := ks.ForKey(id)
-			if err != nil {
-				return nil, err
-			}
-			d, err := one.DeterministicAEAD()
-			if err != nil {
-				return nil, fmt.Errorf("%w: %v", ErrKeyProvider, err)
-			}
-			ct, err := d.EncryptDeterministically(pt, r.ad)
-			if err != nil {
-				return nil, fmt.Errorf("pii: encryption failed: %v", err)
-			}
-			if text {
-				terms = append(terms, string(envelope.AppendText(nil, envelope.ModeDeterministic, ct)))
-			} else {
-				terms = append(terms, string(envelope.AppendRaw(nil, envelope.ModeDeterministic, ct)))
-			}
-		}
-	default:
-		return nil, fmt.Errorf("pii: %s.%s is tagged %s; LookupTerms works on index, hash and deterministic fields", typeName(tp.typ), f.name, f.tag.action)
+	terms, err := f.act.lookup(r, ks, query)
+	if err != nil {
+		return nil, fmt.Errorf("pii: %s.%s: %w", typeName(tp.typ), f.name, err)
 	}
 	return terms, nil
+}
+
+// lookupPRF is the lookup of index and pseudonym fields: the stored form
+// of query under each enabled PRF key, the primary's first.
+func lookupPRF(r *run, ks *keys.Keyset, query []string) ([]string, error) {
+	var terms []string
+	for _, id := range ks.EnabledKeyIDs() {
+		out, err := r.prfStored(query, id, r.cur.storesText())
+		if err != nil {
+			return nil, err
+		}
+		terms = append(terms, string(out))
+	}
+	return terms, nil
+}
+
+// queryValues is the number of values a lookup of field f takes: one per
+// source of an index, else one.
+func (f *fieldPlan) queryValues() int {
+	if len(f.sources) > 0 {
+		return len(f.sources)
+	}
+	return 1
+}
+
+// storesText reports whether field f stores text envelopes (string
+// leaves) rather than binary ones ([]byte leaves).
+func (f *fieldPlan) storesText() bool {
+	leaf := f.node
+	for leaf.elem != nil {
+		leaf = leaf.elem
+	}
+	return leaf.typ.Kind() != reflect.Slice
 }

@@ -20,8 +20,8 @@ type Column struct {
 	Type string
 	// Field is the Go field name, for example "Email".
 	Field string
-	// Mode is ModeEncrypt or ModeDeterministic.
-	Mode Mode
+	// Action is ActionEncrypt or ActionDeterministic.
+	Action Action
 	// Key is the keyset name; "" means "default".
 	Key string
 	// RecordField is the aad= field's name, or "" when values are not bound
@@ -40,46 +40,38 @@ func ColumnFor(v any, path string) (Column, error) {
 	if err != nil {
 		return Column{}, err
 	}
-	var m Mode
-	switch f.tag.action {
-	case actionEncrypt:
-		m = ModeEncrypt
-	case actionDeterministic:
-		m = ModeDeterministic
-	default:
-		return Column{}, fmt.Errorf("pii: %s.%s is tagged %s, not encrypt or deterministic", typeName(p.typ), f.name, f.tag.action)
+	if !f.act.reversible() {
+		return Column{}, fmt.Errorf("pii: %s.%s is tagged %s, not encrypt or deterministic", typeName(p.typ), f.name, f.act.name)
 	}
-	return Column{Type: adName(p.typ), Field: f.name, Mode: m, Key: f.tag.key, RecordField: f.tag.aadField}, nil
+	return Column{Type: adName(p.typ), Field: f.name, Action: f.act.id, Key: f.tag.key, RecordField: f.tag.aadField}, nil
 }
 
-// fieldPaths caches fieldByPath's successful answers.
-var fieldPaths sync.Map // map[fieldPathKey]fieldPathHit
-
-type fieldPathKey struct {
-	t    reflect.Type
-	path string
-}
-
+// fieldPathHit is a cached answer of fieldByPath: the plan of the struct
+// that declares the field, and the field's plan.
 type fieldPathHit struct {
 	p *typePlan
 	f *fieldPlan
 }
 
-// fieldByPath finds a tagged field by dotted path in v's type.
+// fieldByPath finds a tagged field by dotted path in v's type. Successful
+// answers are kept in the plan of v's type, so that the plans stay the one
+// type cache.
 func fieldByPath(v any, path string) (*typePlan, *fieldPlan, error) {
 	t, ok := v.(reflect.Type)
 	if !ok && v != nil {
 		t = reflect.TypeOf(v)
 	}
+	var cache *sync.Map
 	if t != nil {
-		if hit, ok := fieldPaths.Load(fieldPathKey{t, path}); ok {
+		cache = &planFor(t).paths
+		if hit, ok := cache.Load(path); ok {
 			h := hit.(fieldPathHit)
 			return h.p, h.f, nil
 		}
 	}
 	p, f, err := findFieldByPath(v, path)
-	if err == nil {
-		fieldPaths.Store(fieldPathKey{t, path}, fieldPathHit{p, f})
+	if err == nil && cache != nil {
+		cache.Store(path, fieldPathHit{p, f})
 	}
 	return p, f, err
 }
@@ -110,7 +102,7 @@ func findFieldByPath(v any, path string) (*typePlan, *fieldPlan, error) {
 		}
 		if i == len(parts)-1 {
 			for _, f := range p.fields {
-				if f.index == sf.Index[0] && f.tagged {
+				if f.index == sf.Index[0] && f.act != nil {
 					return p, f, nil
 				}
 			}
@@ -136,16 +128,12 @@ func (c Column) plan() (*fieldPlan, error) {
 	if key == "" {
 		key = defaultKeyName
 	}
-	ft := fieldTag{key: key, aadField: c.RecordField}
-	switch c.Mode {
-	case ModeEncrypt:
-		ft.action = actionEncrypt
-	case ModeDeterministic:
-		ft.action = actionDeterministic
-	default:
-		return nil, fmt.Errorf("pii: Column %s.%s has no valid Mode", c.Type, c.Field)
+	act := actionRow(c.Action)
+	if act == nil || !act.reversible() {
+		return nil, fmt.Errorf("pii: Column %s.%s has no valid Action (encrypt or deterministic)", c.Type, c.Field)
 	}
-	return &fieldPlan{name: c.Field, tag: ft, recordIndex: -1, adPrefix: appendLP(appendLP(appendLP(nil, adLabel), c.Type), c.Field)}, nil
+	ft := fieldTag{act: act, key: key, aadField: c.RecordField}
+	return &fieldPlan{name: c.Field, tag: ft, act: act, recordIndex: -1, adPrefix: fieldADPrefix(c.Type, c.Field)}, nil
 }
 
 // RewrapStored re-encrypts one value stored in a string column under the
@@ -159,7 +147,7 @@ func (c Column) plan() (*fieldPlan, error) {
 // that does not authenticate for this column and record, and the key errors
 // of Reveal. It is safe for concurrent use.
 func (p *Protector) RewrapStored(ctx context.Context, col Column, recordID string, stored string) (string, bool, error) {
-	out, changed, err := p.storedOp(ctx, col, recordID, stored, modeRewrap)
+	out, changed, err := p.storedOp(ctx, col, recordID, stored, verbRewrap)
 	return out, changed, err
 }
 
@@ -168,11 +156,11 @@ func (p *Protector) RewrapStored(ctx context.Context, col Column, recordID strin
 // a rewrap). Most users should use [Protector.Reveal] on structs instead. It
 // returns the errors of RewrapStored.
 func (p *Protector) RevealStored(ctx context.Context, col Column, recordID string, stored string) (string, error) {
-	out, _, err := p.storedOp(ctx, col, recordID, stored, modeReveal)
+	out, _, err := p.storedOp(ctx, col, recordID, stored, verbReveal)
 	return out, err
 }
 
-func (p *Protector) storedOp(ctx context.Context, col Column, recordID, stored string, m mode) (string, bool, error) {
+func (p *Protector) storedOp(ctx context.Context, col Column, recordID, stored string, m verb) (string, bool, error) {
 	if p == nil || p.provider == nil {
 		return "", false, fmt.Errorf("%w: nil Protector; use pii.New", ErrInvalidTarget)
 	}
@@ -191,12 +179,11 @@ func (p *Protector) storedOp(ctx context.Context, col Column, recordID, stored s
 	}
 	r := runPool.Get().(*run)
 	defer r.release()
-	r.p, r.ctx, r.mode, r.cur = p, ctx, m, f
-	r.ad = append(r.ad[:0], f.adPrefix...)
-	r.ad = appendLP(r.ad, recordID)
-	r.ad = appendLP(r.ad, unsafeString(p.extraAD))
+	r.p, r.ctx, r.verb, r.cur = p, ctx, m, f
+	r.adBuf = appendAssociatedData(r.adBuf[:0], f.adPrefix, unsafeBytes(recordID), p.extraAD)
+	r.ad = r.adBuf
 	r.adOK = true
-	out, changed, err := r.transform(unsafeBytes(stored), true)
+	out, changed, err := f.act.leafFor(m)(r, unsafeBytes(stored), true)
 	if err != nil {
 		return "", false, &FieldError{Path: col.Type + "." + col.Field, Err: err}
 	}

@@ -1,8 +1,10 @@
 package pii_test
 
 import (
-	"errors"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
@@ -17,30 +19,28 @@ type Nest struct {
 }
 
 func TestColumnFor(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		v    any
 		path string
 		want pii.Column
 	}{
-		{TwoFields{}, "A", pii.Column{Type: "TwoFields", Field: "A", Mode: pii.ModeEncrypt, Key: "default", RecordField: "ID"}},
-		{&TwoFields{}, "D1", pii.Column{Type: "TwoFields", Field: "D1", Mode: pii.ModeDeterministic, Key: "default"}},
-		{Nest{}, "Addr.Street", pii.Column{Type: `struct { Street string "pii:\"encrypt,key=addr\"" }`, Field: "Street", Mode: pii.ModeEncrypt, Key: "addr"}},
-		{Nest{}, "C.B", pii.Column{Type: "TwoFields", Field: "B", Mode: pii.ModeEncrypt, Key: "default", RecordField: "ID"}},
+		{TwoFields{}, "A", pii.Column{Type: "TwoFields", Field: "A", Action: pii.ActionEncrypt, Key: "default", RecordField: "ID"}},
+		{&TwoFields{}, "D1", pii.Column{Type: "TwoFields", Field: "D1", Action: pii.ActionDeterministic, Key: "default"}},
+		{Nest{}, "Addr.Street", pii.Column{Type: `struct { Street string "pii:\"encrypt,key=addr\"" }`, Field: "Street", Action: pii.ActionEncrypt, Key: "addr"}},
+		{Nest{}, "C.B", pii.Column{Type: "TwoFields", Field: "B", Action: pii.ActionEncrypt, Key: "default", RecordField: "ID"}},
 	}
 	for _, tt := range tests {
 		got, err := pii.ColumnFor(tt.v, tt.path)
-		if err != nil || got != tt.want {
-			t.Errorf("ColumnFor(%T, %q) = %+v, %v; want %+v", tt.v, tt.path, got, err, tt.want)
-		}
+		assert.False(t, err != nil || got != tt.want, "ColumnFor(%T, %q) = %+v, %v; want %+v", tt.v, tt.path, got, err, tt.want)
 	}
 	for _, path := range []string{"ID", "Nope", "", "A.B", "C.Nope"} {
-		if _, err := pii.ColumnFor(TwoFields{}, path); err == nil {
-			t.Errorf("ColumnFor(TwoFields, %q) succeeded", path)
-		}
+		assert.Error(t, errOf2(pii.ColumnFor(TwoFields{}, path)), "ColumnFor(TwoFields, %q) succeeded", path)
 	}
 }
 
 func TestRewrapStored(t *testing.T) {
+	t.Parallel()
 	p, store := newProtector(t)
 	r := TwoFields{ID: "42", A: "alpha", B: "beta", D1: "d", D2: "e"}
 	mustProtect(t, p, &r)
@@ -53,59 +53,45 @@ func TestRewrapStored(t *testing.T) {
 	store.Rotate(ctx, "default", keys.KindAEAD)
 	store.Rotate(ctx, "default", keys.KindDeterministicAEAD)
 	newA, changed, err := p.RewrapStored(ctx, colA, "42", r.A)
-	if err != nil || !changed || newA == r.A {
-		t.Fatalf("RewrapStored after rotation = %v, %v", changed, err)
-	}
+	require.False(t, err != nil || !changed || newA == r.A, "RewrapStored after rotation = %v, %v", changed, err)
 	newD, changed, err := p.RewrapStored(ctx, colD, "", r.D1)
-	if err != nil || !changed {
-		t.Fatalf("RewrapStored(deterministic) = %v, %v", changed, err)
-	}
+	require.False(t, err != nil || !changed, "RewrapStored(deterministic) = %v, %v", changed, err)
 	// The rewrapped stored values reveal through the struct path too.
 	r.A, r.D1 = newA, newD
 	mustReveal(t, p, &r)
-	if r.A != "alpha" || r.D1 != "d" {
-		t.Errorf("after RewrapStored: %+v", r)
-	}
+	assert.False(t, r.A != "alpha" || r.D1 != "d", "after RewrapStored: %+v", r)
 	if pt, err := p.RevealStored(ctx, colA, "42", newA); err != nil || pt != "alpha" {
 		t.Errorf("RevealStored = %q, %v", pt, err)
 	}
-	if _, _, err := p.RewrapStored(ctx, colA, "43", newA); !errors.Is(err, pii.ErrDecryption) {
-		t.Errorf("RewrapStored with another record ID = %v, want ErrDecryption", err)
-	}
-	if _, _, err := p.RewrapStored(ctx, colA, "", newA); !errors.Is(err, pii.ErrMissingRecordID) {
-		t.Errorf("RewrapStored without record ID = %v", err)
-	}
-	if _, _, err := p.RewrapStored(ctx, colA, "42", "plain"); !errors.Is(err, pii.ErrNotProtected) {
-		t.Errorf("RewrapStored(plaintext) = %v", err)
-	}
-	if _, _, err := p.RewrapStored(ctx, pii.Column{Type: "TwoFields"}, "42", newA); err == nil {
-		t.Error("RewrapStored with an incomplete Column succeeded")
-	}
+	assert.ErrorIs(t, errOf3(p.RewrapStored(ctx, colA, "43", newA)), pii.ErrDecryption, "RewrapStored with another record ID")
+	assert.ErrorIs(t, errOf3(p.RewrapStored(ctx, colA, "", newA)), pii.ErrMissingRecordID, "RewrapStored without record ID")
+	assert.ErrorIs(t, errOf3(p.RewrapStored(ctx, colA, "42", "plain")), pii.ErrNotProtected, "RewrapStored(plaintext)")
+	assert.Error(t, errOf3(p.RewrapStored(ctx, pii.Column{Type: "TwoFields"}, "42", newA)), "RewrapStored with an incomplete Column succeeded")
 }
 
 func TestKeyIDOfIndexes(t *testing.T) {
+	t.Parallel()
 	p, store := newProtector(t)
 	u := person("1", "a@example.com")
 	mustProtect(t, p, &u)
 	ks, _ := store.Keyset(ctx, "default", keys.KindPRF)
-	if m, id, err := pii.KeyID(u.EmailIdx); m != pii.ModeBlindIndex || id != ks.PrimaryKeyID() || err != nil {
+	if m, id, err := pii.KeyID(u.EmailIdx); m != pii.ActionBlindIndex || id != ks.PrimaryKeyID() || err != nil {
 		t.Errorf("KeyID(index) = %v, %d, %v", m, id, err)
 	}
-	if m, _, err := pii.KeyID(u.Pseudo); m != pii.ModeHash || err != nil {
+	if m, _, err := pii.KeyID(u.Pseudo); m != pii.ActionPseudonym || err != nil {
 		t.Errorf("KeyID(hash) = %v, %v", m, err)
 	}
-	if m, _, err := pii.KeyIDRaw(u.Domain); m != pii.ModeBlindIndex || err != nil {
-		t.Errorf("KeyIDRaw(index) = %v, %v", m, err)
+	if m, _, err := pii.KeyID(u.Domain); m != pii.ActionBlindIndex || err != nil {
+		t.Errorf("KeyID(index) = %v, %v", m, err)
 	}
-	if got := pii.StoredLen(pii.ModeBlindIndex, pii.IndexSize); got != len(u.EmailIdx) || got != 33 {
+	if got := pii.StoredLen(pii.ActionBlindIndex, pii.IndexSize); got != len(u.EmailIdx) || got != 33 {
 		t.Errorf("StoredLen(index, 16) = %d, stored %d, want 33", got, len(u.EmailIdx))
 	}
-	if got := pii.StoredLenRaw(pii.ModeBlindIndex, 2); got != len(u.Domain) {
-		t.Errorf("StoredLenRaw(index, 2) = %d, stored %d", got, len(u.Domain))
-	}
+	assert.EqualValues(t, len(u.Domain), pii.StoredLenBytes(pii.ActionBlindIndex, 2), "StoredLenBytes(index, 2)")
 }
 
 func TestRewrapCountsMapValuesOnce(t *testing.T) {
+	t.Parallel()
 	p, store := newProtector(t)
 	type withMap struct {
 		M map[string]string `pii:"encrypt"`
@@ -115,31 +101,5 @@ func TestRewrapCountsMapValuesOnce(t *testing.T) {
 	store.Rotate(ctx, "default", keys.KindAEAD)
 	if n, err := p.Rewrap(ctx, &v); n != 2 || err != nil {
 		t.Errorf("Rewrap of a two-value map = %d, %v; want 2", n, err)
-	}
-}
-
-func TestKeyIDForms(t *testing.T) {
-	for _, tt := range []struct {
-		in     string
-		mode   pii.Mode
-		id     uint32
-		wantOK bool
-	}{
-		{"tl1i:AQAAAAFhYmNk", pii.ModeBlindIndex, 1, true},
-		{"tl1i:Af____9hYmNk", pii.ModeBlindIndex, 0xffffffff, true},
-		{"tl1i:AQAA", pii.ModeUnknown, 0, false},
-		{"tl1i:AAAAAAFhYmNk", pii.ModeUnknown, 0, false}, // not a Tink prefix
-		{"tl1e:AQAAAAFhYmNk", pii.ModeUnknown, 0, false}, // shorter than any ciphertext
-		{"tl1f:0000002a:123456789", pii.ModeTokenize, 42, true},
-		{"tl1f:ffffffff:123456789", pii.ModeTokenize, 0xffffffff, true},
-		{"tl1f:0000002a", pii.ModeUnknown, 0, false},
-		{"tl1f:0000002g:123456789", pii.ModeUnknown, 0, false},
-		{"tl1t:4111111234561111", pii.ModeTokenize, 0, true},
-		{"jane.doe@example.com", pii.ModeUnknown, 0, false},
-	} {
-		m, id, err := pii.KeyID(tt.in)
-		if m != tt.mode || id != tt.id || (err == nil) != tt.wantOK {
-			t.Errorf("KeyID(%q) = %v, %d, %v; want %v, %d, ok=%v", tt.in, m, id, err, tt.mode, tt.id, tt.wantOK)
-		}
 	}
 }

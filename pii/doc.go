@@ -15,7 +15,7 @@
 //	err = p.Protect(ctx, &c)            // before INSERT
 //	err = p.Reveal(ctx, &c)             // after SELECT
 //
-// Call [Validate] (or [Register]) in tests or at start-up to check the tags
+// Call [Validate] in tests or at start-up to check the tags
 // of every type early.
 //
 // # Tag syntax
@@ -43,9 +43,11 @@
 //	                with '+' for a compound index. Search it with
 //	                [Protector.LookupTerms]. `pii:"index=Email,normalize=email"`
 //	                `pii:"index=Name+Born,normalize=lower"`
-//	hash            a keyed pseudonym replaces the value itself (one-way):
+//	pseudonym       a keyed pseudonym replaces the value itself (one-way):
 //	                joins and analytics without the original.
-//	                `pii:"hash,normalize=email"`
+//	                `pii:"pseudonym,normalize=email"`. The action's
+//	                first name, hash, still works (deprecated): it reads
+//	                and writes the same stored values ("tl1h:").
 //	tokenize=<d>    tokenization in domain d: Protect replaces the value
 //	                with a token from the vaulted tokenizer or FF1 cipher
 //	                registered for d with [WithVault] or [WithFPE], stored
@@ -82,18 +84,18 @@
 //	migrate           Reveal lets plaintext through (counted in
 //	                  [Protector.Stats]) and Rewrap protects it: for columns
 //	                  being migrated from plaintext. `pii:"encrypt,migrate"`
-//	lowcardinality    accept deterministic encryption, an index or a hash of
+//	lowcardinality    accept deterministic encryption, an index or a pseudonym of
 //	                  a type with few values (bool and 8- and 16-bit integers
 //	                  in a Value, types implementing [LowCardinality]), which
 //	                  otherwise is refused. `pii:"deterministic,lowcardinality"`
-//	normalize=<rules> deterministic, index and hash: canonicalise the value
+//	normalize=<rules> deterministic, index and pseudonym: canonicalise the value
 //	                  the same way on write and on lookup. Rules trim, nfkc,
 //	                  lower, email, digits, chained with '+' (see
-//	                  [Normalize]). An index or hash normalises only what it
+//	                  [Normalize]). An index or pseudonym normalises only what it
 //	                  computes; a deterministic field stores, and so
 //	                  reveals, the normalised form. `pii:"deterministic,normalize=digits"`
 //
-// Options of index and hash (with class=, key=, normalize= and
+// Options of index and pseudonym (with class=, key=, normalize= and
 // lowcardinality):
 //
 //	bits=<n>          truncate the index to n bits (1 to 256; default 128),
@@ -104,8 +106,8 @@
 //	                  email address), firstN or lastN characters.
 //	                  `pii:"index=Card,normalize=digits,part=last4"`
 //
-// Field types: encrypt, deterministic and hash take string and named string types,
-// []byte, sql.NullString and (not hash) [Value] (for int64, float64, bool,
+// Field types: encrypt, deterministic and pseudonym take string and named string types,
+// []byte, sql.NullString and (not pseudonym) [Value] (for int64, float64, bool,
 // time.Time and other marshalable types), and pointers, slices, arrays and
 // map values of those. An index field is a string or []byte whose sources
 // are strings, []byte, *string or sql.NullString fields; a nil source
@@ -135,7 +137,7 @@
 //
 // # Lookups
 //
-// An index, hash or deterministic field can be searched without decrypting
+// An index, pseudonym or deterministic field can be searched without decrypting
 // the table: [Protector.LookupTerms] returns the stored form of a query
 // value under every live key of the field's keyset, primary first, so that
 //
@@ -166,7 +168,7 @@
 // the raw Tink ciphertext. The Tink ciphertext is 0x01 || key ID (4 bytes,
 // big-endian) || nonce (12 bytes) || ciphertext || tag (16 bytes) for
 // encrypt, and 0x01 || key ID || synthetic IV (16 bytes) || ciphertext for
-// deterministic. [StoredLen] and [StoredLenRaw] give the sizes.
+// deterministic. [StoredLen] and [StoredLenBytes] give the sizes.
 //
 // The associated data of each ciphertext is the concatenation of
 // "tillid/v1/field", the declaring struct type's name (without its package),
@@ -190,17 +192,17 @@
 //     fields: the same text in two fields encrypts differently.
 //   - Without aad=, a ciphertext can be moved to the same field of another
 //     record of the same type and still reveal there.
-//   - index and hash reveal equality too: an untruncated (128-bit) index
+//   - index and pseudonym reveal equality too: an untruncated (128-bit) index
 //     is as revealing as deterministic encryption, plus the PRF key ID. A
 //     truncated index (bits=) maps several plaintexts to each index value,
 //     so it reveals less but returns false positives, which the caller
 //     filters after decryption. Several indexes over one field add their
 //     leakage up: a full index on the domain and one on the local part
-//     together identify the address. Indexes and hashes are one-way, but
+//     together identify the address. Indexes and pseudonyms are one-way, but
 //     values from a small or guessable set can be confirmed by whoever
 //     holds the PRF key.
-//   - The normalisers are versioned ([NormalizerVersion]) inside every
-//     index and hash, so a future change to a rule cannot silently make
+//   - The normalisers are versioned (a version number) inside every
+//     index and pseudonym, so a future change to a rule cannot silently make
 //     old rows unfindable; it comes with a re-index.
 //   - tokenize leaks what the token format keeps (length, alphabet, the
 //     first six and last four digits of a card with card-6-4) and, in a

@@ -29,7 +29,8 @@ var (
 	// to reading plaintext with the `migrate` tag option.
 	ErrNotProtected = errors.New("pii: value is not protected")
 	// ErrTooLong means a protected value would be longer than the field's
-	// `maxlen`, or a plaintext is larger than 1 MiB.
+	// `maxlen`, a plaintext is larger than 1 MiB, or a record ID is too
+	// long to bind an FF1 token to (its tweak holds at most 128 bytes).
 	ErrTooLong = errors.New("pii: protected value too long")
 	// ErrMissingRecordID means the field named by `aad=` holds its zero
 	// value, so the ciphertext could not be bound to its record.

@@ -80,7 +80,7 @@ func ExampleValidate() {
 
 func ExampleStoredLen() {
 	// Size a VARCHAR column for a 254-byte email address.
-	fmt.Println(pii.StoredLen(pii.ModeEncrypt, 254), pii.StoredLen(pii.ModeDeterministic, 254))
+	fmt.Println(pii.StoredLen(pii.ActionEncrypt, 254), pii.StoredLen(pii.ActionDeterministic, 254))
 	// Output: 388 372
 }
 

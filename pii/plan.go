@@ -2,25 +2,16 @@ package pii
 
 import (
 	"database/sql"
-	"encoding"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"strconv"
-	"strings"
 	"sync"
-
-	"github.com/tillid/tillid/keys"
 )
 
-// plans caches one *typePlan per struct type, like encoding/json's encoder
-// cache: built once, first store wins, errors cached too. Plans hold no
-// values and no keys.
+// plans caches one *typePlan per type passed to the engine or reached from
+// one, like encoding/json's encoder cache: built once, first store wins,
+// errors cached too. Plans hold no values and no keys.
 var plans sync.Map // map[reflect.Type]*typePlan
-
-// adLabel starts the associated data of every field ciphertext.
-const adLabel = "tillid/v1/field"
 
 type nodeKind uint8
 
@@ -34,8 +25,7 @@ const (
 	nodeBytes      // a []byte-kind leaf
 	nodeNullString // sql.NullString
 	nodeValue      // pii.Value[T]
-	nodeRedact     // any type, zeroed on Protect
-	nodeIndex      // a blind index field, computed from its sources
+	nodeField      // a whole field handled by its action (redact, index)
 	nodeIface      // an untagged interface field: walked by its dynamic type
 )
 
@@ -49,12 +39,26 @@ type node struct {
 	work bool      // something below is transformed
 }
 
-// typePlan is the compiled form of one struct type.
+// typePlan is the compiled form of one type: for a struct type its
+// fields, and for every type the node that walks a value passed in.
 type typePlan struct {
-	typ    reflect.Type
+	typ reflect.Type
+	// name names a value of typ passed in, at the start of error paths.
+	name string
+	// root walks a value of typ passed to Protect, Reveal or Rewrap; nil
+	// when typ reaches no struct.
+	root   *node
 	fields []*fieldPlan
+	// tags[i] is the parsed tag of struct field i, nil when it has none
+	// (its act is nil when the tag does not parse).
+	tags []*fieldTag
+	// hidden[i] is set when Redacted hides struct field i: its tag names an
+	// action that redacts, or does not parse.
+	hidden []bool
 	err    error
 	work   bool
+	// paths caches the answers of fieldByPath for this type.
+	paths sync.Map // map[string]fieldPathHit
 	// tagged is set when a tagged field can be reached from the type through
 	// its static types (interface fields, walked at run time, aside).
 	tagged bool
@@ -66,14 +70,18 @@ type typePlan struct {
 
 // fieldPlan is one struct field that is tagged, or that leads to tagged fields.
 type fieldPlan struct {
-	index  int
-	name   string
-	tag    fieldTag
-	node   *node
-	tagged bool
-	// adPrefix is the associated data without the record ID:
-	// label || typeName || fieldName, each length-prefixed.
+	index int
+	name  string
+	tag   fieldTag
+	// act is the field's row in the action table; nil for untagged fields.
+	act  *action
+	node *node
+	// adPrefix is the associated data without the record ID (see
+	// fieldADPrefix).
 	adPrefix []byte
+	// adFixed is the whole associated data of a field without aad= under a
+	// Protector without WithAssociatedData, read-only.
+	adFixed []byte
 	// recordIndex is the index of the aad= field, or -1.
 	recordIndex int
 	// sources are the fields an index field is computed from.
@@ -84,14 +92,20 @@ type fieldPlan struct {
 	part func(string) string
 }
 
-// planFor returns the cached plan for struct type t, building it (and the
-// plans of every struct type it reaches) on first use.
+// planFor returns the cached plan for type t, building it (and the plans
+// of every struct type it reaches) on first use.
 func planFor(t reflect.Type) *typePlan {
 	if p, ok := plans.Load(t); ok {
 		return p.(*typePlan)
 	}
 	b := &planBuilder{pending: map[reflect.Type]*typePlan{}}
-	b.structPlan(t)
+	if t.Kind() == reflect.Struct {
+		b.structPlan(t)
+	} else {
+		p := &typePlan{typ: t, name: rootName(t)}
+		p.root = b.untagged(t)
+		b.pending[t] = p
+	}
 	b.finish()
 	var root *typePlan
 	for typ, p := range b.pending {
@@ -127,11 +141,21 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 	if p, ok := plans.Load(t); ok {
 		return p.(*typePlan)
 	}
-	p := &typePlan{typ: t}
+	p := &typePlan{typ: t, name: rootName(t), hidden: make([]bool, t.NumField())}
+	p.root = &node{kind: nodeStruct, typ: t, plan: p}
 	b.pending[t] = p
 	if reflect.PointerTo(t).Implements(sealerType) {
 		p.err = fmt.Errorf("%w: %s is reached through a field without a pii tag; tag that field", ErrInvalidTag, t)
 		return p
+	}
+	// Parse every tag first: an index field's check reads its sources'.
+	p.tags = make([]*fieldTag, t.NumField())
+	tagErrs := make([]error, t.NumField())
+	for i := range t.NumField() {
+		if raw, ok := t.Field(i).Tag.Lookup("pii"); ok {
+			ft, err := parseFieldTag(raw)
+			p.tags[i], tagErrs[i] = &ft, err
+		}
 	}
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -140,7 +164,7 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 				p.err = &FieldError{Type: t, Path: typeName(t) + "." + f.Name, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalidTag}, args...)...)}
 			}
 		}
-		raw, tagged := f.Tag.Lookup("pii")
+		tagged := p.tags[i] != nil
 		if !f.IsExported() && !f.Anonymous {
 			if tagged {
 				fail("tag on unexported field %s; export the field or remove the tag", f.Name)
@@ -163,48 +187,25 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 			continue
 		}
 		if f.Anonymous && !f.IsExported() {
+			p.hidden[i] = true
 			fail("tag on unexported embedded field %s; tag its fields instead", f.Name)
 			continue
 		}
-		ft, err := parseFieldTag(raw)
-		if err != nil {
+		if err := tagErrs[i]; err != nil {
+			p.hidden[i] = true
 			fail("%v", err)
 			continue
 		}
-		fp.tag, fp.tagged = ft, true
-		switch ft.action {
-		case actionSkip:
+		ft := *p.tags[i]
+		fp.tag, fp.act = ft, ft.act
+		p.hidden[i] = ft.act.redacts
+		if ft.act.check == nil { // skip
 			continue
-		case actionRedact:
-			fp.node = &node{kind: nodeRedact, typ: f.Type, work: true}
-		case actionIndex:
-			if !(f.Type.Kind() == reflect.String || f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Uint8 && !f.Type.Implements(jsonMarshaler)) {
-				fail("index=%s: a blind index field must be a string or []byte, not %s", strings.Join(ft.sources, "+"), f.Type)
-				continue
-			}
-			fp.node = &node{kind: nodeIndex, typ: f.Type, work: true}
-			for _, src := range ft.sources {
-				is, err := indexSourceOf(t, src, ft)
-				if err != nil {
-					fail("%v", err)
-					break
-				}
-				fp.sources = append(fp.sources, is)
-			}
-			if len(fp.sources) != len(ft.sources) {
-				continue
-			}
-		default:
-			n, err := b.leaf(f.Type, ft)
-			if err != nil {
-				fail("%v", err)
-				continue
-			}
-			if (ft.action == actionDeterministic || ft.action == actionHash) && !ft.lowCardinality && isLowCardinality(f.Type) {
-				fail("%s of %s reveals which of its few values a record holds (frequency analysis); use encrypt, or add the option lowcardinality to accept that", ft.action, f.Type)
-				continue
-			}
-			fp.node = n
+		}
+		var err error
+		if fp.node, err = ft.act.check(b, p, f.Type, fp); err != nil {
+			fail("%v", err)
+			continue
 		}
 		if ft.aadField != "" {
 			idx, err := recordField(t, ft.aadField)
@@ -214,12 +215,11 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 			}
 			fp.recordIndex = idx
 		}
-		fp.adPrefix = appendLP(appendLP(appendLP(nil, adLabel), adName(t)), f.Name)
-		if ft.action == actionIndex || ft.action == actionHash {
-			fp.prfPrefix = prfPrefix(t, fp)
-			if ft.part != "" {
-				fp.part, _ = parsePart(ft.part)
-			}
+		fp.adPrefix = fieldADPrefix(adName(t), f.Name)
+		fp.adFixed = appendAssociatedData(nil, fp.adPrefix, nil, nil)
+		if ft.act.prfLabel != "" {
+			fp.prfPrefix = prfPrefix(ft.act.prfLabel, adName(t), f.Name, ft.normalize.label(), ft.part)
+			fp.part = ft.partFunc
 		}
 		p.fields = append(p.fields, fp)
 	}
@@ -228,52 +228,13 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 	for _, f := range p.fields {
 		for i := range f.sources {
 			for _, g := range p.fields {
-				if g.index == f.sources[i].index && g.tagged && (g.tag.action == actionEncrypt || g.tag.action == actionDeterministic) {
+				if g.index == f.sources[i].index && g.act != nil && g.act.reversible() {
 					f.sources[i].plan = g
 				}
 			}
 		}
 	}
 	return p
-}
-
-// indexSourceOf checks the source field name of an index field in struct t.
-func indexSourceOf(t reflect.Type, name string, ft fieldTag) (indexSource, error) {
-	sf, ok := t.FieldByName(name)
-	if !ok || len(sf.Index) != 1 || !sf.IsExported() {
-		return indexSource{}, fmt.Errorf("index=%s: %s has no exported field %s (the source must be a field of the same struct)", strings.Join(ft.sources, "+"), typeName(t), name)
-	}
-	is := indexSource{index: sf.Index[0], name: name}
-	if raw, ok := sf.Tag.Lookup("pii"); ok {
-		st, err := parseFieldTag(raw)
-		if err != nil {
-			return indexSource{}, fmt.Errorf("index source %s: %v", name, err)
-		}
-		switch st.action {
-		case actionEncrypt, actionDeterministic, actionSkip:
-		case actionRedact:
-			is.redact = true
-		default:
-			return indexSource{}, fmt.Errorf("index source %s is tagged %s; index the original field instead", name, st.action)
-		}
-	}
-	ty := sf.Type
-	switch {
-	case ty == nullStringType:
-		is.kind = nodeNullString
-	case ty.Kind() == reflect.String:
-		is.kind = nodeString
-	case ty.Kind() == reflect.Slice && ty.Elem().Kind() == reflect.Uint8:
-		is.kind = nodeBytes
-	case ty.Kind() == reflect.Pointer && ty.Elem().Kind() == reflect.String:
-		is.kind = nodePtr
-	default:
-		return indexSource{}, fmt.Errorf("index source %s is a %s; sources are strings, []byte, *string or sql.NullString", name, ty)
-	}
-	if !ft.lowCardinality && isLowCardinality(ty) {
-		return indexSource{}, fmt.Errorf("index source %s (%s) has few possible values, so its index would reveal them by frequency; add the option lowcardinality to accept that", name, ty)
-	}
-	return is, nil
 }
 
 // isLowCardinality reports whether t (or what it points to) marks itself
@@ -342,68 +303,84 @@ var (
 	jsonMarshaler  = reflect.TypeFor[json.Marshaler]()
 )
 
-// leaf returns the node for a field tagged encrypt or deterministic.
-func (b *planBuilder) leaf(t reflect.Type, ft fieldTag) (*node, error) {
-	if ft.action == actionTokenize {
-		switch {
-		case t == nullStringType:
-			return &node{kind: nodeNullString, typ: t, work: true}, nil
-		case t.Kind() == reflect.String:
-			return &node{kind: nodeString, typ: t, work: true}, nil
-		case t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map:
-			if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 {
-				break
-			}
-			e, err := b.leaf(t.Elem(), ft)
-			if err != nil {
-				return nil, err
-			}
-			return &node{kind: containerKind(t.Kind()), typ: t, elem: e, work: true}, nil
-		}
-		return nil, fmt.Errorf("tokenize is for string fields (and sql.NullString, pointers, slices and maps of strings), not %s", t)
-	}
+// leafShapes says which leaf types an action takes besides strings:
+// []byte, pii.Value.
+type leafShapes struct {
+	bytes, value bool
+}
+
+// leafNode returns the walk node of a field of type t whose leaves the
+// field's action transforms: strings (of any string kind), sql.NullString
+// and, when the action takes them, []byte and pii.Value, alone or in
+// pointers, slices, arrays and maps.
+func (b *planBuilder) leafNode(t reflect.Type, f *fieldPlan, shapes leafShapes) (*node, error) {
+	name := f.act.name
 	switch {
 	case t == nullStringType:
 		return &node{kind: nodeNullString, typ: t, work: true}, nil
 	case reflect.PointerTo(t).Implements(sealerType):
-		if ft.action == actionHash {
-			return nil, fmt.Errorf("hash is for string and []byte fields; a pii.Value cannot hold a one-way pseudonym")
+		if !shapes.value {
+			return nil, fmt.Errorf("%s is for string fields; a pii.Value cannot hold it", name)
 		}
-		if ft.normalize.spec != "" {
+		if f.tag.normalize.spec != "" {
 			return nil, fmt.Errorf("normalize= is for string and []byte fields, not pii.Value")
 		}
-		s := reflect.New(t).Interface().(sealer)
-		if err := s.piiCheck(); err != nil {
+		if err := reflect.New(t).Interface().(sealer).piiCheck(); err != nil {
 			return nil, err
-		}
-		if ft.action == actionDeterministic && !ft.lowCardinality && s.piiLowCardinality() {
-			return nil, fmt.Errorf("deterministic encryption of %s reveals which of its few values a record holds (frequency analysis); use encrypt, or add the option lowcardinality to accept that", t)
 		}
 		return &node{kind: nodeValue, typ: t, work: true}, nil
 	case t.Kind() == reflect.String:
 		return &node{kind: nodeString, typ: t, work: true}, nil
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8:
+		if !shapes.bytes {
+			return nil, fmt.Errorf("%s is for string fields (and sql.NullString, pointers, slices and maps of strings), not %s", name, t)
+		}
 		if t.Implements(jsonMarshaler) {
 			return nil, fmt.Errorf("%s marshals itself to JSON and would not hold a ciphertext; use []byte or pii.Value", t)
 		}
 		return &node{kind: nodeBytes, typ: t, work: true}, nil
 	case t.Kind() == reflect.Array && t.Elem().Kind() == reflect.Uint8:
-		return nil, fmt.Errorf("%s is not supported on %s: a fixed-size array cannot hold a longer ciphertext; use []byte", ft.action, t)
+		return nil, fmt.Errorf("%s is not supported on %s: a fixed-size array cannot hold a longer stored value; use []byte", name, t)
 	case t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map:
-		e, err := b.leaf(t.Elem(), ft)
+		e, err := b.leafNode(t.Elem(), f, shapes)
 		if err != nil {
 			return nil, err
 		}
 		return &node{kind: containerKind(t.Kind()), typ: t, elem: e, work: true}, nil
+	case !shapes.bytes:
+		return nil, fmt.Errorf("%s is for string fields (and sql.NullString, pointers, slices and maps of strings), not %s", name, t)
 	case t.Kind() == reflect.Struct:
-		return nil, fmt.Errorf("%s on struct type %s: tag the fields of %s instead, or use pii.Value[%s] if it implements encoding.BinaryMarshaler or TextMarshaler", ft.action, t, t.Name(), t.Name())
+		return nil, fmt.Errorf("%s on struct type %s: tag the fields of %s instead, or use pii.Value[%s] if it implements encoding.BinaryMarshaler or TextMarshaler", name, t, t.Name(), t.Name())
 	}
 	switch t.Kind() {
 	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
-		return nil, fmt.Errorf("%s is not supported on %s; use pii.Value[%s]", ft.action, t, t)
+		if shapes.value {
+			return nil, fmt.Errorf("%s is not supported on %s; use pii.Value[%s]", name, t, t)
+		}
 	}
-	return nil, fmt.Errorf("%s is not supported on %s; use a string, []byte or pii.Value field", ft.action, t)
+	return nil, fmt.Errorf("%s is not supported on %s; use a string, []byte or pii.Value field", name, t)
+}
+
+// checkLowCardinality refuses a field of type t whose action reveals
+// equality (deterministic, pseudonym) when t has few possible values,
+// unless the tag accepts it with lowcardinality.
+func checkLowCardinality(t reflect.Type, f *fieldPlan) error {
+	if f.tag.lowCardinality {
+		return nil
+	}
+	low := isLowCardinality(t)
+	leaf := t
+	for leaf.Kind() == reflect.Pointer || leaf.Kind() == reflect.Slice || leaf.Kind() == reflect.Array || leaf.Kind() == reflect.Map {
+		leaf = leaf.Elem()
+	}
+	if s, ok := reflect.New(leaf).Interface().(sealer); ok && s.piiLowCardinality() {
+		low = true
+	}
+	if low {
+		return fmt.Errorf("%s of %s reveals which of its few values a record holds (frequency analysis); use encrypt, or add the option lowcardinality to accept that", f.act.name, t)
+	}
+	return nil
 }
 
 // recordField checks the aad= field named name in struct t and returns its
@@ -430,26 +407,6 @@ func recordField(t reflect.Type, name string) (int, error) {
 	return 0, fmt.Errorf("aad=%s: the record ID field must be a string, an integer or an encoding.TextMarshaler, not %s", name, f.Type)
 }
 
-var textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
-
-// recordID returns the bytes of a record ID field and whether it is set
-// (not its zero value).
-func recordID(v reflect.Value) ([]byte, bool, error) {
-	if v.IsZero() {
-		return nil, false, nil
-	}
-	switch v.Kind() {
-	case reflect.String:
-		return []byte(v.String()), true, nil
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return strconv.AppendInt(nil, v.Int(), 10), true, nil
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return strconv.AppendUint(nil, v.Uint(), 10), true, nil
-	}
-	b, err := v.Interface().(encoding.TextMarshaler).MarshalText()
-	return b, err == nil && len(b) > 0, err
-}
-
 // finish computes, for every new plan, whether it has work and whether it
 // or a plan it reaches has an error (a fixpoint, for recursive types), and
 // drops fields without work.
@@ -472,6 +429,11 @@ func (b *planBuilder) finish() {
 	}
 	for _, n := range b.nodes {
 		n.work, _ = nodeState(n)
+	}
+	for _, p := range b.pending {
+		if p.root != nil && p.root.kind == nodeStruct {
+			p.root.work = p.work
+		}
 	}
 	for _, p := range b.pending {
 		kept := p.fields[:0]
@@ -555,24 +517,6 @@ func typeName(t reflect.Type) string {
 	return "struct"
 }
 
-// adName is the name used for t in associated data: the type's own name
-// without its package, so that moving a (non-generic) type to another
-// package does not change its ciphertexts. An unnamed struct type is named
-// by its whole literal (fields, types and tags), so that two different
-// anonymous structs do not share ciphertexts.
-func adName(t reflect.Type) string {
-	if t.Name() != "" {
-		return t.Name()
-	}
-	return t.String()
-}
-
-// appendLP appends s with a 4-byte big-endian length prefix.
-func appendLP(dst []byte, s string) []byte {
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(s)))
-	return append(dst, s...)
-}
-
 // Validate checks the pii tags of v's type, which may be a struct, a pointer
 // to one, or a reflect.Type, and of every struct type reachable from it. It
 // returns nil or the same error Protect and Reveal would return at first use
@@ -593,20 +537,4 @@ func Validate(v any) error {
 		return fmt.Errorf("%w: %s is not a struct", ErrInvalidTarget, t)
 	}
 	return planFor(t).err
-}
-
-// Register checks T's tags like [Validate] and builds its plan now rather
-// than at first use.
-func Register[T any]() error { return Validate(reflect.TypeFor[T]()) }
-
-// keysetFor returns the keyset ID a field uses.
-func (f *fieldPlan) keyset() keys.KeysetID {
-	kind := keys.KindAEAD
-	switch f.tag.action {
-	case actionDeterministic:
-		kind = keys.KindDeterministicAEAD
-	case actionIndex, actionHash:
-		kind = keys.KindPRF
-	}
-	return keys.KeysetID{Name: f.tag.key, Kind: kind}
 }

@@ -1,7 +1,6 @@
 package pii_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/base64"
@@ -12,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -26,24 +28,18 @@ func newProtector(t testing.TB) (*pii.Protector, *keys.Store) {
 	t.Helper()
 	store := keys.NewMemory()
 	p, err := pii.New(store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return p, store
 }
 
 func mustProtect(t testing.TB, p *pii.Protector, v any) {
 	t.Helper()
-	if err := p.Protect(ctx, v); err != nil {
-		t.Fatalf("Protect(%T) = %v", v, err)
-	}
+	require.NoError(t, p.Protect(ctx, v), "Protect(%T)", v)
 }
 
 func mustReveal(t testing.TB, p *pii.Protector, v any) {
 	t.Helper()
-	if err := p.Reveal(ctx, v); err != nil {
-		t.Fatalf("Reveal(%T) = %v", v, err)
-	}
+	require.NoError(t, p.Reveal(ctx, v), "Reveal(%T)", v)
 }
 
 type Contact struct {
@@ -135,27 +131,18 @@ var cmpShapes = cmp.Options{
 func dump(v any) string { return fmt.Sprintf("%#v", v) }
 
 func TestProtectRevealShapes(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	s := fullShapes()
 	mustProtect(t, p, &s)
 	all := dump(s) + dump(*s.Ptr) + dump(*s.PtrList[1]) + dump(*s.CPtrs["x"]) + dump(*s.address) + dump(*s.Phone) + dump(*s.PtrMap["a"]) + dump(s.Contacts) + string(s.Raw)
 	for _, pt := range plaintexts {
-		if strings.Contains(all, pt) {
-			t.Errorf("after Protect, %q is still in the struct", pt)
-		}
+		assert.NotContains(t, all, pt, "after Protect, %q is still in the struct", pt)
 	}
-	if s.Public != "public" || s.ID != "rec-1" || s.Nested.Kind != "work" {
-		t.Errorf("Protect changed untagged fields: Public=%q ID=%q Kind=%q", s.Public, s.ID, s.Nested.Kind)
-	}
-	if s.Secret != "" {
-		t.Errorf("redact field after Protect = %q, want empty", s.Secret)
-	}
-	if s.PtrList[0] != nil || s.PtrMap["nil"] != nil || s.CPtrs["nil"] != nil {
-		t.Error("Protect replaced a nil pointer")
-	}
-	if !s.Born.IsProtected() || !s.Age.IsProtected() {
-		t.Error("pii.Value fields are not protected")
-	}
+	assert.False(t, s.Public != "public" || s.ID != "rec-1" || s.Nested.Kind != "work", "Protect changed untagged fields: Public=%q ID=%q Kind=%q", s.Public, s.ID, s.Nested.Kind)
+	assert.False(t, s.Secret != "", "redact field after Protect = %q, want empty", s.Secret)
+	assert.False(t, s.PtrList[0] != nil || s.PtrMap["nil"] != nil || s.CPtrs["nil"] != nil, "Protect replaced a nil pointer")
+	assert.False(t, !s.Born.IsProtected() || !s.Age.IsProtected(), "pii.Value fields are not protected")
 	mustReveal(t, p, &s)
 	want := fullShapes()
 	want.Secret = ""
@@ -166,32 +153,26 @@ func TestProtectRevealShapes(t *testing.T) {
 	wantBorn, _ := want.Born.Get()
 	_, gotOff := born.Zone()
 	_, wantOff := wantBorn.Zone()
-	if !born.Equal(wantBorn) || gotOff != wantOff {
-		t.Errorf("time.Time after round trip = %v, want %v (instant and offset kept)", born, wantBorn)
-	}
+	assert.False(t, !born.Equal(wantBorn) || gotOff != wantOff, "time.Time after round trip = %v, want %v (instant and offset kept)", born, wantBorn)
 }
 
 func TestRootSliceAndMap(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	list := []Contact{{Email: "a@example.com"}, {Email: "b@example.com"}}
 	mustProtect(t, p, &list)
-	if strings.Contains(dump(list), "@example.com") {
-		t.Fatalf("Protect(&[]Contact) left plaintext: %v", list)
-	}
+	require.False(t, strings.Contains(dump(list), "@example.com"), "Protect(&[]Contact) left plaintext: %v", list)
 	mustReveal(t, p, &list)
-	if list[0].Email != "a@example.com" || list[1].Email != "b@example.com" {
-		t.Errorf("Reveal(&[]Contact) = %+v", list)
-	}
+	assert.False(t, list[0].Email != "a@example.com" || list[1].Email != "b@example.com", "Reveal(&[]Contact) = %+v", list)
 	m := map[int]*Contact{1: {Email: "m@example.com"}}
 	mustProtect(t, p, &m)
 	mustReveal(t, p, &m)
-	if m[1].Email != "m@example.com" {
-		t.Errorf("map root round trip = %q", m[1].Email)
-	}
+	assert.False(t, m[1].Email != "m@example.com", "map root round trip = %q", m[1].Email)
 }
 
 // P08: nil values and wrong kinds give errors, never panics.
 func TestInvalidTargets(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	var nilContact *Contact
 	s := "x"
@@ -213,17 +194,11 @@ func TestInvalidTargets(t *testing.T) {
 			func(v any) error { return p.Reveal(ctx, v) },
 			func(v any) error { _, err := p.Rewrap(ctx, v); return err },
 		} {
-			if err := call(tt.arg); !errors.Is(err, pii.ErrInvalidTarget) {
-				t.Errorf("%s: error = %v, want ErrInvalidTarget", tt.name, err)
-			}
+			assert.ErrorIs(t, call(tt.arg), pii.ErrInvalidTarget, "%s", tt.name)
 		}
 	}
-	if err := nilProtector.Protect(ctx, &Contact{}); !errors.Is(err, pii.ErrInvalidTarget) {
-		t.Errorf("nil Protector: error = %v, want ErrInvalidTarget", err)
-	}
-	if _, err := pii.New(nil); !errors.Is(err, pii.ErrKeyProvider) {
-		t.Errorf("New(nil) error = %v, want ErrKeyProvider", err)
-	}
+	assert.ErrorIs(t, nilProtector.Protect(ctx, &Contact{}), pii.ErrInvalidTarget, "nil Protector")
+	assert.ErrorIs(t, errOf2(pii.New(nil)), pii.ErrKeyProvider, "New(nil) error")
 }
 
 type P08Record struct {
@@ -234,22 +209,17 @@ type P08Record struct {
 }
 
 func TestNilsSurvive(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	r := P08Record{Tags: map[string]*string{"a": nil}, L: []*Contact{nil, {Email: "c@example.com"}}}
 	mustProtect(t, p, &r)
-	if r.L[1].Email == "c@example.com" {
-		t.Fatal("Protect skipped the element after a nil")
-	}
+	require.False(t, r.L[1].Email == "c@example.com", "Protect skipped the element after a nil")
 	mustReveal(t, p, &r)
-	if r.Meta != nil || r.Phone != nil || r.Tags["a"] != nil || r.L[0] != nil || r.L[1].Email != "c@example.com" {
-		t.Errorf("after round trip: %+v, L[1]=%+v", r, r.L[1])
-	}
+	assert.False(t, r.Meta != nil || r.Phone != nil || r.Tags["a"] != nil || r.L[0] != nil || r.L[1].Email != "c@example.com", "after round trip: %+v, L[1]=%+v", r, r.L[1])
 	var empty P08Record
 	mustProtect(t, p, &empty)
 	mustReveal(t, p, &empty)
-	if empty.Tags != nil || empty.L != nil {
-		t.Errorf("nil map or slice became non-nil: %+v", empty)
-	}
+	assert.False(t, empty.Tags != nil || empty.L != nil, "nil map or slice became non-nil: %+v", empty)
 }
 
 // P13: empty values are protected, absent values stay absent.
@@ -262,30 +232,21 @@ type P13Record struct {
 }
 
 func TestEmptyVersusNull(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	var r P13Record
 	mustProtect(t, p, &r)
-	if r.A == "" {
-		t.Error(`Protect left "" in a string field; the empty string must be encrypted`)
-	}
-	if r.B != nil || r.C.Valid || r.D != nil || !r.E.IsNull() {
-		t.Errorf("Protect filled an absent value: %+v", r)
-	}
+	assert.False(t, r.A == "", `Protect left "" in a string field; the empty string must be encrypted`)
+	assert.False(t, r.B != nil || r.C.Valid || r.D != nil || !r.E.IsNull(), "Protect filled an absent value: %+v", r)
 	mustReveal(t, p, &r)
-	if r.A != "" || r.B != nil || r.C.Valid || r.D != nil || !r.E.IsNull() {
-		t.Errorf("round trip of the zero record = %+v", r)
-	}
+	assert.False(t, r.A != "" || r.B != nil || r.C.Valid || r.D != nil || !r.E.IsNull(), "round trip of the zero record = %+v", r)
 
 	e := ""
 	r2 := P13Record{B: &e, C: sql.NullString{Valid: true}, D: []byte{}}
 	mustProtect(t, p, &r2)
-	if r2.B == nil || *r2.B == "" || r2.C.String == "" || len(r2.D) == 0 {
-		t.Fatalf("empty but present values were not encrypted: %+v", r2)
-	}
+	require.False(t, r2.B == nil || *r2.B == "" || r2.C.String == "" || len(r2.D) == 0, "empty but present values were not encrypted: %+v", r2)
 	mustReveal(t, p, &r2)
-	if r2.B == nil || *r2.B != "" || !r2.C.Valid || r2.C.String != "" || r2.D == nil || len(r2.D) != 0 {
-		t.Errorf("round trip of empty values = %+v", r2)
-	}
+	assert.False(t, r2.B == nil || *r2.B != "" || !r2.C.Valid || r2.C.String != "" || r2.D == nil || len(r2.D) != 0, "round trip of empty values = %+v", r2)
 
 	// No stale "already protected" state: a value set after a round trip
 	// is protected again.
@@ -294,9 +255,7 @@ func TestEmptyVersusNull(t *testing.T) {
 	mustReveal(t, p, &r3)
 	r3.A = "now-set"
 	mustProtect(t, p, &r3)
-	if r3.A == "now-set" {
-		t.Error("a value set after Reveal was not protected")
-	}
+	assert.False(t, r3.A == "now-set", "a value set after Reveal was not protected")
 }
 
 // P07: embedded structs, exported and unexported, value and pointer.
@@ -307,21 +266,16 @@ type P07User struct {
 }
 
 func TestEmbedded(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	u := P07User{Contact: Contact{Email: "a@example.com"}, address: &address{Street: "1 Main St"}}
 	mustProtect(t, p, &u)
-	if u.Email == "a@example.com" || u.Street == "1 Main St" {
-		t.Fatalf("embedded fields not protected: %q %q", u.Email, u.Street)
-	}
+	require.False(t, u.Email == "a@example.com" || u.Street == "1 Main St", "embedded fields not protected: %q %q", u.Email, u.Street)
 	mustReveal(t, p, &u)
-	if u.Email != "a@example.com" || u.Street != "1 Main St" {
-		t.Errorf("embedded round trip: %q %q", u.Email, u.Street)
-	}
+	assert.False(t, u.Email != "a@example.com" || u.Street != "1 Main St", "embedded round trip: %q %q", u.Email, u.Street)
 	nilEmbedded := P07User{Contact: Contact{Email: "b@example.com"}}
 	mustProtect(t, p, &nilEmbedded)
-	if nilEmbedded.address != nil {
-		t.Error("Protect allocated a nil embedded pointer")
-	}
+	assert.False(t, nilEmbedded.address != nil, "Protect allocated a nil embedded pointer")
 }
 
 // P06: untagged unexported fields and opaque types are left alone.
@@ -334,18 +288,15 @@ type P06Record struct {
 }
 
 func TestUnexportedAndOpaque(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	t0 := time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC)
 	hidden := &Contact{Email: "hidden@example.com"}
 	r := P06Record{state: 7, Email: "a@example.com", Created: t0, Note: sql.NullString{String: "n", Valid: true}, hidden: hidden}
 	mustProtect(t, p, &r)
-	if r.state != 7 || !r.Created.Equal(t0) || r.hidden != hidden || hidden.Email != "hidden@example.com" {
-		t.Errorf("Protect touched untagged state: %+v", r)
-	}
+	assert.False(t, r.state != 7 || !r.Created.Equal(t0) || r.hidden != hidden || hidden.Email != "hidden@example.com", "Protect touched untagged state: %+v", r)
 	mustReveal(t, p, &r)
-	if r.Email != "a@example.com" || r.Note.String != "n" {
-		t.Errorf("round trip = %+v", r)
-	}
+	assert.False(t, r.Email != "a@example.com" || r.Note.String != "n", "round trip = %+v", r)
 }
 
 // Cycles and aliasing: no crash, nothing protected twice.
@@ -367,6 +318,7 @@ type Aliased struct {
 }
 
 func TestCyclesAndAliasing(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	a := &Node{Val: "a"}
 	b := &Node{Val: "b", Next: a}
@@ -375,9 +327,7 @@ func TestCyclesAndAliasing(t *testing.T) {
 	mustProtect(t, p, a)
 	mustProtect(t, p, a) // and again: idempotent on a cycle
 	mustReveal(t, p, a)
-	if a.Val != "a" || b.Val != "b" {
-		t.Errorf("cycle round trip = %q %q", a.Val, b.Val)
-	}
+	assert.False(t, a.Val != "a" || b.Val != "b", "cycle round trip = %q %q", a.Val, b.Val)
 
 	shared := &Contact{Email: "shared@example.com"}
 	backing := []Contact{{Email: "s@example.com"}}
@@ -386,9 +336,7 @@ func TestCyclesAndAliasing(t *testing.T) {
 	x.A = Contact{Email: "a@example.com"}
 	mustProtect(t, p, x)
 	mustReveal(t, p, x)
-	if shared.Email != "shared@example.com" || backing[0].Email != "s@example.com" || x.Str != "str" {
-		t.Errorf("aliased round trip: shared=%q backing=%q Str=%q", shared.Email, backing[0].Email, x.Str)
-	}
+	assert.False(t, shared.Email != "shared@example.com" || backing[0].Email != "s@example.com" || x.Str != "str", "aliased round trip: shared=%q backing=%q Str=%q", shared.Email, backing[0].Email, x.Str)
 
 	// One value shared by two protected fields cannot be bound to both:
 	// an error, and nothing changes.
@@ -408,6 +356,7 @@ type SharedPtrs struct {
 // A pointer shared between fields, or between records bound to their IDs,
 // is refused rather than encrypted once for the first of them.
 func TestSharedValuesRefused(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	email := "ada@example.com"
 	for name, v := range map[string]*SharedPtrs{
@@ -427,9 +376,7 @@ func TestSharedValuesRefused(t *testing.T) {
 	both := struct{ A, B []Contact }{same, same}
 	mustProtect(t, p, &both)
 	mustReveal(t, p, &both)
-	if same[0].Email != "x@example.com" {
-		t.Errorf("shared slice round trip: %q", same[0].Email)
-	}
+	assert.False(t, same[0].Email != "x@example.com", "shared slice round trip: %q", same[0].Email)
 }
 
 type Deep struct {
@@ -438,6 +385,7 @@ type Deep struct {
 }
 
 func TestTooDeep(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	root := &Deep{V: "v"}
 	cur := root
@@ -446,12 +394,8 @@ func TestTooDeep(t *testing.T) {
 		cur = cur.Next
 	}
 	err := p.Protect(ctx, root)
-	if !errors.Is(err, pii.ErrTooDeep) {
-		t.Fatalf("Protect(2000-deep list) = %v, want ErrTooDeep", err)
-	}
-	if root.V != "v" || cur.V != "v" {
-		t.Error("a failed Protect changed the value")
-	}
+	require.ErrorIs(t, err, pii.ErrTooDeep, "Protect(2000-deep list) = %v, want ErrTooDeep", err)
+	assert.False(t, root.V != "v" || cur.V != "v", "a failed Protect changed the value")
 }
 
 // All or nothing: a failure on the last field leaves every field as it was.
@@ -463,13 +407,12 @@ type AllOrNothing struct {
 }
 
 func TestAllOrNothing(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	v := AllOrNothing{A: "a", M: map[string]string{"k": "v"}, L: []Contact{{Email: "e@example.com"}}, Last: strings.Repeat("x", 100)}
 	before := dump(v) + dump(v.M)
 	err := p.Protect(ctx, &v)
-	if !errors.Is(err, pii.ErrTooLong) {
-		t.Fatalf("Protect = %v, want ErrTooLong", err)
-	}
+	require.ErrorIs(t, err, pii.ErrTooLong, "Protect = %v, want ErrTooLong", err)
 	if after := dump(v) + dump(v.M); after != before {
 		t.Errorf("failed Protect changed the struct:\nbefore %s\nafter  %s", before, after)
 	}
@@ -479,9 +422,7 @@ func TestAllOrNothing(t *testing.T) {
 	mustProtect(t, p, &v)
 	v.Last = v.Last[:len(v.Last)-4] + "AAAA"
 	before = dump(v) + dump(v.M)
-	if err := p.Reveal(ctx, &v); !errors.Is(err, pii.ErrDecryption) {
-		t.Fatalf("Reveal(tampered) = %v, want ErrDecryption", err)
-	}
+	require.ErrorIs(t, p.Reveal(ctx, &v), pii.ErrDecryption, "Reveal(tampered)")
 	if after := dump(v) + dump(v.M); after != before {
 		t.Error("failed Reveal changed the struct")
 	}
@@ -490,18 +431,15 @@ func TestAllOrNothing(t *testing.T) {
 // P11: Protect is idempotent, and plaintext that looks like ciphertext is
 // never left as plaintext.
 func TestIdempotent(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	u := Contact{Email: "a@example.com"}
 	mustProtect(t, p, &u)
 	ct := u.Email
 	mustProtect(t, p, &u)
-	if u.Email != ct {
-		t.Fatalf("second Protect changed the ciphertext")
-	}
+	require.False(t, u.Email != ct, "second Protect changed the ciphertext")
 	mustReveal(t, p, &u)
-	if u.Email != "a@example.com" {
-		t.Fatalf("Reveal after double Protect = %q", u.Email)
-	}
+	require.False(t, u.Email != "a@example.com", "Reveal after double Protect = %q", u.Email)
 
 	raw := make([]byte, 40)
 	for i := range raw {
@@ -516,23 +454,18 @@ func TestIdempotent(t *testing.T) {
 		v := Contact{Email: fake}
 		err := p.Protect(ctx, &v)
 		if err == nil {
-			if v.Email == fake {
-				t.Errorf("Protect(%q) left it as it was", fake)
-			}
+			assert.False(t, v.Email == fake, "Protect(%q) left it as it was", fake)
 			mustReveal(t, p, &v)
-			if v.Email != fake {
-				t.Errorf("round trip of %q = %q", fake, v.Email)
-			}
+			assert.False(t, v.Email != fake, "round trip of %q = %q", fake, v.Email)
 			continue
 		}
-		if !errors.Is(err, pii.ErrDecryption) || v.Email != fake {
-			t.Errorf("Protect(%q) = %v (value %q), want ErrDecryption and the value untouched", fake, err, v.Email)
-		}
+		assert.False(t, !errors.Is(err, pii.ErrDecryption) || v.Email != fake, "Protect(%q) = %v (value %q), want ErrDecryption and the value untouched", fake, err, v.Email)
 	}
 }
 
 // Fail closed: plaintext, tampering, truncation, foreign ciphertext.
 func TestRevealFailsClosed(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	other, _ := newProtector(t)
 	good := Contact{Email: "a@example.com"}
@@ -569,16 +502,10 @@ func TestRevealFailsClosed(t *testing.T) {
 	for _, tt := range tests {
 		c := Contact{Email: tt.value}
 		err := p.Reveal(ctx, &c)
-		if !errors.Is(err, tt.want) {
-			t.Errorf("%s: Reveal = %v, want %v", tt.name, err, tt.want)
-		}
-		if c.Email != tt.value {
-			t.Errorf("%s: failed Reveal changed the value", tt.name)
-		}
+		assert.ErrorIs(t, err, tt.want, "%s: Reveal = %v, want %v", tt.name, err, tt.want)
+		assert.False(t, c.Email != tt.value, "%s: failed Reveal changed the value", tt.name)
 		var fe *pii.FieldError
-		if !errors.As(err, &fe) || fe.Path != "Contact.Email" || fe.Type != reflect.TypeFor[Contact]() {
-			t.Errorf("%s: error %v is not a FieldError at Contact.Email", tt.name, err)
-		}
+		assert.False(t, !errors.As(err, &fe) || fe.Path != "Contact.Email" || fe.Type != reflect.TypeFor[Contact](), "%s: error %v is not a FieldError at Contact.Email", tt.name, err)
 	}
 }
 
@@ -597,17 +524,14 @@ type OtherType struct {
 }
 
 func TestAssociatedDataBinding(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	r1 := TwoFields{ID: "1", A: "alpha", B: "beta", D1: "same", D2: "same"}
 	r2 := TwoFields{ID: "2", A: "alpha", B: "beta", D1: "same", D2: "same"}
 	mustProtect(t, p, &r1)
 	mustProtect(t, p, &r2)
-	if r1.D1 == r1.D2 {
-		t.Error("deterministic ciphertexts of two fields are equal; they must be scoped per field")
-	}
-	if r1.D1 != r2.D1 {
-		t.Error("deterministic ciphertexts of one field differ between records")
-	}
+	assert.False(t, r1.D1 == r1.D2, "deterministic ciphertexts of two fields are equal; they must be scoped per field")
+	assert.False(t, r1.D1 != r2.D1, "deterministic ciphertexts of one field differ between records")
 	cases := map[string]TwoFields{
 		"swap fields":    {ID: "1", A: r1.B, B: r1.A, D1: r1.D1, D2: r1.D2},
 		"other record":   {ID: "1", A: r2.A, B: r1.B, D1: r1.D1, D2: r1.D2},
@@ -615,32 +539,25 @@ func TestAssociatedDataBinding(t *testing.T) {
 		"swap det field": {ID: "1", A: r1.A, B: r1.B, D1: r1.D2, D2: r1.D1},
 	}
 	for name, c := range cases {
-		if err := p.Reveal(ctx, &c); !errors.Is(err, pii.ErrDecryption) {
-			t.Errorf("%s: Reveal = %v, want ErrDecryption", name, err)
-		}
+		assert.ErrorIs(t, p.Reveal(ctx, &c), pii.ErrDecryption, "%s", name)
 	}
 	o := OtherType{ID: "1", A: r1.A}
-	if err := p.Reveal(ctx, &o); !errors.Is(err, pii.ErrDecryption) {
-		t.Errorf("ciphertext moved to another type: Reveal = %v, want ErrDecryption", err)
-	}
+	assert.ErrorIs(t, p.Reveal(ctx, &o), pii.ErrDecryption, "ciphertext moved to another type")
 	// Missing record ID.
-	if err := p.Protect(ctx, &TwoFields{A: "x"}); !errors.Is(err, pii.ErrMissingRecordID) {
-		t.Errorf("Protect with empty aad field = %v, want ErrMissingRecordID", err)
-	}
+	assert.ErrorIs(t, p.Protect(ctx, &TwoFields{A: "x"}), pii.ErrMissingRecordID, "Protect with empty aad field")
 	// Extra associated data from the Protector.
 	store := keys.NewMemory()
 	pa, _ := pii.New(store, pii.WithAssociatedData([]byte("tenant-a")))
 	pb, _ := pii.New(store, pii.WithAssociatedData([]byte("tenant-b")))
 	c := Contact{Email: "a@example.com"}
 	mustProtect(t, pa, &c)
-	if err := pb.Reveal(ctx, &c); !errors.Is(err, pii.ErrDecryption) {
-		t.Errorf("Reveal under other tenant's associated data = %v, want ErrDecryption", err)
-	}
+	assert.ErrorIs(t, pb.Reveal(ctx, &c), pii.ErrDecryption, "Reveal under other tenant's associated data")
 	mustReveal(t, pa, &c)
 }
 
 // P12: no nonce is ever reused.
 func TestNoncesUnique(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	p2, _ := pii.New(piitest.NewFixedProvider())
 	p3, _ := pii.New(piitest.NewFixedProvider())
@@ -655,148 +572,74 @@ func TestNoncesUnique(t *testing.T) {
 		}
 		u := Contact{Email: "same@example.com"}
 		mustProtect(t, pp, &u)
-		if cts[u.Email] {
-			t.Fatalf("ciphertext repeated after %d values", i)
-		}
+		require.False(t, cts[u.Email], "ciphertext repeated after %d values", i)
 		cts[u.Email] = true
 		raw, err := base64.RawURLEncoding.DecodeString(u.Email[5:])
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		nonce := string(raw[5:17]) // after the Tink prefix: 12-byte nonce
-		if nonces[nonce] {
-			t.Fatalf("nonce repeated after %d values", i)
-		}
+		require.False(t, nonces[nonce], "nonce repeated after %d values", i)
 		nonces[nonce] = true
-	}
-}
-
-// P10: stored sizes follow StoredLen; maxlen refuses values that would not fit.
-type P10Record struct {
-	Zip string `pii:"encrypt,maxlen=64"`
-	Raw []byte `pii:"deterministic"`
-}
-
-func TestStoredLen(t *testing.T) {
-	p, _ := newProtector(t)
-	for n := range 40 {
-		r := P10Record{Zip: strings.Repeat("9", n), Raw: bytes.Repeat([]byte{7}, n)}
-		err := p.Protect(ctx, &r)
-		if pii.StoredLen(pii.ModeEncrypt, n) > 64 {
-			if !errors.Is(err, pii.ErrTooLong) {
-				t.Errorf("n=%d: Protect = %v, want ErrTooLong", n, err)
-			}
-			continue
-		}
-		if err != nil {
-			t.Fatalf("n=%d: Protect = %v", n, err)
-		}
-		if got, want := len(r.Zip), pii.StoredLen(pii.ModeEncrypt, n); got != want {
-			t.Errorf("n=%d: len(stored) = %d, want StoredLen = %d", n, got, want)
-		}
-		if got, want := len(r.Raw), pii.StoredLenRaw(pii.ModeDeterministic, n); got != want {
-			t.Errorf("n=%d: len(raw stored) = %d, want StoredLenRaw = %d", n, got, want)
-		}
-	}
-	if got := pii.StoredLen(pii.ModeEncrypt, 10); got != 63 {
-		t.Errorf("StoredLen(encrypt, 10) = %d, want 63", got)
-	}
-	if got := pii.StoredLen(pii.ModeUnknown, 10); got != -1 {
-		t.Errorf("StoredLen(unknown, 10) = %d, want -1", got)
-	}
-	// A value truncated by the database fails with a clear error.
-	g := P10Record{Zip: "12345"}
-	mustProtect(t, p, &g)
-	g.Zip = g.Zip[:len(g.Zip)-3]
-	if err := p.Reveal(ctx, &g); !errors.Is(err, pii.ErrDecryption) {
-		t.Errorf("Reveal(truncated) = %v, want ErrDecryption", err)
 	}
 }
 
 // P02: rotation keeps old values readable; disabling refuses them clearly;
 // rewrap moves them to the new key.
 func TestRotation(t *testing.T) {
+	t.Parallel()
 	p, store := newProtector(t)
 	old := TwoFields{ID: "1", A: "old-a", B: "old-b", D1: "d1", D2: "d2"}
 	mustProtect(t, p, &old)
 	oldKS, _ := store.Keyset(ctx, "default", keys.KindAEAD)
 	k1 := oldKS.PrimaryKeyID()
 	k2, err := store.Rotate(ctx, "default", keys.KindAEAD)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Rotate(ctx, "default", keys.KindDeterministicAEAD); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, errOf2(store.Rotate(ctx, "default", keys.KindDeterministicAEAD)))
 	fresh := TwoFields{ID: "2", A: "new-a", B: "new-b", D1: "d1", D2: "d2"}
 	mustProtect(t, p, &fresh)
-	if keyIDOf(t, fresh.A) != k2 || keyIDOf(t, old.A) != k1 {
-		t.Fatalf("key IDs: old %d (want %d), fresh %d (want %d)", keyIDOf(t, old.A), k1, keyIDOf(t, fresh.A), k2)
-	}
+	require.False(t, keyIDOf(t, fresh.A) != k2 || keyIDOf(t, old.A) != k1, "key IDs: old %d (want %d), fresh %d (want %d)", keyIDOf(t, old.A), k1, keyIDOf(t, fresh.A), k2)
 	o, f := old, fresh
 	mustReveal(t, p, &o)
 	mustReveal(t, p, &f)
-	if o.A != "old-a" || f.A != "new-a" || o.D1 != "d1" {
-		t.Fatalf("after rotation: old %+v fresh %+v", o, f)
-	}
+	require.False(t, o.A != "old-a" || f.A != "new-a" || o.D1 != "d1", "after rotation: old %+v fresh %+v", o, f)
 
-	if err := store.Disable(ctx, "default", keys.KindAEAD, k1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, store.Disable(ctx, "default", keys.KindAEAD, k1))
 	o = old
-	if err := p.Reveal(ctx, &o); !errors.Is(err, pii.ErrKeyDisabled) {
-		t.Fatalf("Reveal under disabled key = %v, want ErrKeyDisabled", err)
-	}
-	if err := store.Enable(ctx, "default", keys.KindAEAD, k1); err != nil {
-		t.Fatal(err)
-	}
+	require.ErrorIs(t, p.Reveal(ctx, &o), pii.ErrKeyDisabled, "Reveal under disabled key")
+	require.NoError(t, store.Enable(ctx, "default", keys.KindAEAD, k1))
 	o = old
 	n, err := p.Rewrap(ctx, &o)
-	if err != nil || n != 4 {
-		t.Fatalf("Rewrap = %d, %v; want 4 values (A, B, D1, D2), nil", n, err)
-	}
-	if keyIDOf(t, o.A) != k2 {
-		t.Error("Rewrap did not move the value to the primary key")
-	}
+	require.False(t, err != nil || n != 4, "Rewrap = %d, %v; want 4 values (A, B, D1, D2), nil", n, err)
+	assert.False(t, keyIDOf(t, o.A) != k2, "Rewrap did not move the value to the primary key")
 	if n, err := p.Rewrap(ctx, &o); n != 0 || err != nil {
 		t.Errorf("second Rewrap = %d, %v; want 0, nil", n, err)
 	}
-	if err := store.Disable(ctx, "default", keys.KindAEAD, k1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, store.Disable(ctx, "default", keys.KindAEAD, k1))
 	mustReveal(t, p, &o)
-	if o.A != "old-a" || o.D1 != "d1" {
-		t.Errorf("rewrapped record reveals as %+v", o)
-	}
-	if err := store.Disable(ctx, "default", keys.KindAEAD, k2); err == nil {
-		t.Error("disabling the primary key succeeded")
-	}
+	assert.False(t, o.A != "old-a" || o.D1 != "d1", "rewrapped record reveals as %+v", o)
+	assert.Error(t, store.Disable(ctx, "default", keys.KindAEAD, k2), "disabling the primary key succeeded")
 }
 
 func keyIDOf(t *testing.T, s string) uint32 {
 	t.Helper()
 	_, id, err := pii.KeyID(s)
-	if err != nil {
-		t.Fatalf("KeyID(%q) = %v", s, err)
-	}
+	require.NoError(t, err, "KeyID(%q) = %v", s, err)
 	return id
 }
 
 func TestKeyID(t *testing.T) {
+	t.Parallel()
 	p, store := newProtector(t)
 	v := P10Record{Zip: "1", Raw: []byte("r")}
 	mustProtect(t, p, &v)
 	ks, _ := store.Keyset(ctx, "default", keys.KindAEAD)
-	if m, id, err := pii.KeyID(v.Zip); m != pii.ModeEncrypt || id != ks.PrimaryKeyID() || err != nil {
+	if m, id, err := pii.KeyID(v.Zip); m != pii.ActionEncrypt || id != ks.PrimaryKeyID() || err != nil {
 		t.Errorf("KeyID = %v, %d, %v; want encrypt, %d", m, id, err, ks.PrimaryKeyID())
 	}
 	dks, _ := store.Keyset(ctx, "default", keys.KindDeterministicAEAD)
-	if m, id, err := pii.KeyIDRaw(v.Raw); m != pii.ModeDeterministic || id != dks.PrimaryKeyID() || err != nil {
-		t.Errorf("KeyIDRaw = %v, %d, %v", m, id, err)
+	if m, id, err := pii.KeyID(v.Raw); m != pii.ActionDeterministic || id != dks.PrimaryKeyID() || err != nil {
+		t.Errorf("KeyID = %v, %d, %v", m, id, err)
 	}
-	if _, _, err := pii.KeyID("plain"); !errors.Is(err, pii.ErrDecryption) {
-		t.Errorf("KeyID(plain) = %v", err)
-	}
+	assert.ErrorIs(t, errOf3(pii.KeyID("plain")), pii.ErrDecryption, "KeyID(plain)")
 }
 
 // Migration: a field opts in to reading plaintext, and it is counted.
@@ -806,30 +649,23 @@ type Legacy struct {
 }
 
 func TestMigrate(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	l := Legacy{Email: "plain@example.com", Other: "x"}
 	mustProtect(t, p, &l)
 	l.Email = "plain@example.com" // a row written before encryption
 	mustReveal(t, p, &l)
-	if l.Email != "plain@example.com" || l.Other != "x" {
-		t.Errorf("migrate reveal = %+v", l)
-	}
-	if got := p.Stats().LegacyPlaintextReads["Legacy.Email"]; got != 1 {
-		t.Errorf("LegacyPlaintextReads = %d, want 1", got)
-	}
+	assert.False(t, l.Email != "plain@example.com" || l.Other != "x", "migrate reveal = %+v", l)
+	assert.EqualValues(t, 1, p.Stats().LegacyPlaintextReads["Legacy.Email"], "LegacyPlaintextReads")
 	l2 := Legacy{Email: "plain@example.com", Other: "y"}
 	mustProtect(t, p, &l2)
 	l2.Email = "plain@example.com"
 	if n, err := p.Rewrap(ctx, &l2); err != nil || n != 1 {
 		t.Fatalf("Rewrap of legacy plaintext = %d, %v; want 1, nil", n, err)
 	}
-	if l2.Email == "plain@example.com" {
-		t.Error("Rewrap left legacy plaintext")
-	}
+	assert.False(t, l2.Email == "plain@example.com", "Rewrap left legacy plaintext")
 	l3 := Legacy{Email: "e", Other: "plaintext"}
-	if err := p.Reveal(ctx, &l3); !errors.Is(err, pii.ErrNotProtected) {
-		t.Errorf("plaintext in a field without migrate: %v, want ErrNotProtected", err)
-	}
+	assert.ErrorIs(t, p.Reveal(ctx, &l3), pii.ErrNotProtected, "plaintext in a field without migrate")
 }
 
 // P15: deterministic ciphertexts are canonical across named types, scoped
@@ -854,36 +690,25 @@ type P15FlagOK struct {
 }
 
 func TestDeterministicCanonical(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	x := P15A{A: "k@example.com", B: "k@example.com"}
 	y := P15A{A: P15Email("k@example.com")}
 	mustProtect(t, p, &x)
 	mustProtect(t, p, &y)
-	if x.A != y.A {
-		t.Error("same field, same text: ciphertexts differ")
-	}
-	if string(x.A) == x.B {
-		t.Error("two fields with the same text share a ciphertext")
-	}
-	if err := pii.Register[P15Flag](); !errors.Is(err, pii.ErrInvalidTag) {
-		t.Errorf("deterministic on Value[bool]: Register = %v, want ErrInvalidTag", err)
-	}
-	if err := pii.Register[P15FlagOK](); err != nil {
-		t.Errorf("deterministic,lowcardinality on Value[bool]: Register = %v", err)
-	}
+	assert.False(t, x.A != y.A, "same field, same text: ciphertexts differ")
+	assert.False(t, string(x.A) == x.B, "two fields with the same text share a ciphertext")
+	assert.ErrorIs(t, pii.Validate(P15Flag{}), pii.ErrInvalidTag, "deterministic on Value[bool]")
+	assert.NoError(t, pii.Validate(P15FlagOK{}), "deterministic,lowcardinality on Value[bool]: Register")
 	// Rewrap keeps the revealed value byte-identical.
 	_, store := p, keys.NewMemory()
 	q, _ := pii.New(store)
 	v := P15A{A: "MiXeD Case ß", B: "x"}
 	mustProtect(t, q, &v)
 	store.Rotate(ctx, "default", keys.KindDeterministicAEAD)
-	if _, err := q.Rewrap(ctx, &v); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, errOf2(q.Rewrap(ctx, &v)))
 	mustReveal(t, q, &v)
-	if v.A != "MiXeD Case ß" {
-		t.Errorf("after rewrap: %q", v.A)
-	}
+	assert.False(t, v.A != "MiXeD Case ß", "after rewrap: %q", v.A)
 }
 
 // Keys from other names, and a failing provider (P01 class).
@@ -902,15 +727,14 @@ func (f failingProvider) Keyset(ctx context.Context, name string, kind keys.Kind
 }
 
 func TestKeyNamesAndProviderFailures(t *testing.T) {
+	t.Parallel()
 	p, store := newProtector(t)
 	n := NamedKeys{A: "a", B: "b"}
 	mustProtect(t, p, &n)
-	if keyIDOf(t, n.A) == keyIDOf(t, n.B) {
-		t.Error("key=crm used the default keyset")
-	}
-	if ks, err := store.List(context.Background()); err != nil || len(ks) != 2 {
-		t.Errorf("store holds %d keysets (%v), want 2", len(ks), err)
-	}
+	assert.NotEqual(t, keyIDOf(t, n.A), keyIDOf(t, n.B), "key=crm used the default keyset")
+	ks, err := store.List(context.Background())
+	require.NoError(t, err)
+	assert.Len(t, ks, 2, "store holds %d keysets, want 2", len(ks))
 	bad, _ := pii.New(failingProvider{})
 	v := NamedKeys{A: "a"}
 	if err := bad.Protect(ctx, &v); !errors.Is(err, pii.ErrKeyProvider) || v.A != "a" {
@@ -918,9 +742,7 @@ func TestKeyNamesAndProviderFailures(t *testing.T) {
 	}
 	daead, _ := store.Keyset(ctx, "default", keys.KindDeterministicAEAD)
 	wrongKind, _ := pii.New(failingProvider{ks: daead})
-	if err := wrongKind.Protect(ctx, &v); !errors.Is(err, pii.ErrKeyProvider) {
-		t.Errorf("provider returning the wrong kind: Protect = %v, want ErrKeyProvider", err)
-	}
+	assert.ErrorIs(t, wrongKind.Protect(ctx, &v), pii.ErrKeyProvider, "provider returning the wrong kind")
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	if err := p.Protect(cctx, &v); !errors.Is(err, context.Canceled) || v.A != "a" {
@@ -930,6 +752,7 @@ func TestKeyNamesAndProviderFailures(t *testing.T) {
 
 // Concurrent use of one Protector, with rotations under way.
 func TestConcurrent(t *testing.T) {
+	t.Parallel()
 	p, store := newProtector(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
@@ -981,15 +804,12 @@ func (l *leakyText) UnmarshalText(b []byte) error { l.v = string(b); return nil 
 // Protectors' Stats, marshallers whose errors quote the value, and two
 // anonymous struct types with the same field names.
 func TestOddInputs(t *testing.T) {
+	t.Parallel()
 	var nilStore *keys.Store
-	if _, err := pii.New(nilStore); !errors.Is(err, pii.ErrKeyProvider) {
-		t.Errorf("New(typed nil store) = %v, want ErrKeyProvider", err)
-	}
+	assert.ErrorIs(t, errOf2(pii.New(nilStore)), pii.ErrKeyProvider, "New(typed nil store)")
 	p, _ := newProtector(t)
 	var nilCtx context.Context // the nil context is the point
-	if err := p.Protect(nilCtx, &Contact{Email: "a@example.com"}); !errors.Is(err, pii.ErrInvalidTarget) {
-		t.Errorf("Protect(nil ctx) = %v, want ErrInvalidTarget", err)
-	}
+	assert.ErrorIs(t, p.Protect(nilCtx, &Contact{Email: "a@example.com"}), pii.ErrInvalidTarget, "Protect(nil ctx)")
 	var nilP *pii.Protector
 	if s := nilP.Stats(); s.LegacyPlaintextReads == nil {
 		t.Error("nil Protector's Stats has a nil map")
@@ -998,9 +818,7 @@ func TestOddInputs(t *testing.T) {
 		V pii.Value[leakyText] `pii:"encrypt"`
 	}
 	err := p.Protect(ctx, &hasLeaky{V: pii.NewValue(leakyText{"secret-ssn-123"})})
-	if !errors.Is(err, pii.ErrInvalidValue) || strings.Contains(err.Error(), "secret") {
-		t.Errorf("Protect with a failing marshaller = %v", err)
-	}
+	assert.False(t, !errors.Is(err, pii.ErrInvalidValue) || strings.Contains(err.Error(), "secret"), "Protect with a failing marshaller = %v", err)
 	a := struct {
 		S string `pii:"encrypt"`
 	}{"a"}
@@ -1008,9 +826,7 @@ func TestOddInputs(t *testing.T) {
 	b := struct {
 		S string `pii:"encrypt,class=contact"`
 	}{a.S}
-	if err := p.Reveal(ctx, &b); !errors.Is(err, pii.ErrDecryption) {
-		t.Errorf("ciphertext moved between two anonymous struct types: %v, want ErrDecryption", err)
-	}
+	assert.ErrorIs(t, p.Reveal(ctx, &b), pii.ErrDecryption, "ciphertext moved between two anonymous struct types")
 }
 
 type Envelope struct {
@@ -1023,30 +839,24 @@ type Envelope struct {
 // Tagged structs inside interface fields are protected, whether held by
 // pointer or by value; other dynamic values are left alone.
 func TestInterfaceFields(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	c := &Contact{Email: "ptr@example.com"}
 	e := Envelope{Kind: "k", Payload: c, Items: []any{Contact{Email: "val@example.com"}, 42, "text", nil, []Contact{{Email: "s@example.com"}}}, Err: errors.New("boom")}
 	mustProtect(t, p, &e)
-	if c.Email == "ptr@example.com" || e.Items[0].(Contact).Email == "val@example.com" || e.Items[4].([]Contact)[0].Email == "s@example.com" {
-		t.Fatalf("tagged structs in interfaces were not protected: %+v", e)
-	}
-	if e.Items[1] != 42 || e.Items[2] != "text" || e.Items[3] != nil || e.Err.Error() != "boom" {
-		t.Errorf("other dynamic values changed: %+v", e)
-	}
+	require.False(t, c.Email == "ptr@example.com" || e.Items[0].(Contact).Email == "val@example.com" || e.Items[4].([]Contact)[0].Email == "s@example.com", "tagged structs in interfaces were not protected: %+v", e)
+	assert.False(t, e.Items[1] != 42 || e.Items[2] != "text" || e.Items[3] != nil || e.Err.Error() != "boom", "other dynamic values changed: %+v", e)
 	mustReveal(t, p, &e)
-	if c.Email != "ptr@example.com" || e.Items[0].(Contact).Email != "val@example.com" || e.Items[4].([]Contact)[0].Email != "s@example.com" {
-		t.Errorf("round trip through interfaces: %+v", e)
-	}
+	assert.False(t, c.Email != "ptr@example.com" || e.Items[0].(Contact).Email != "val@example.com" || e.Items[4].([]Contact)[0].Email != "s@example.com", "round trip through interfaces: %+v", e)
 	// A dynamic type with a bad tag is an error, not a silent skip.
 	bad := Envelope{Payload: &badKind{N: 1}}
-	if err := p.Protect(ctx, &bad); !errors.Is(err, pii.ErrInvalidTag) {
-		t.Errorf("bad tag behind an interface: %v", err)
-	}
+	assert.ErrorIs(t, p.Protect(ctx, &bad), pii.ErrInvalidTag, "bad tag behind an interface")
 }
 
 // A map shared by two tagged fields, or by two records bound to their IDs,
 // is refused like a shared pointer.
 func TestSharedMapsRefused(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	type mapS struct {
 		A map[string]string `pii:"encrypt"`
@@ -1069,7 +879,11 @@ func TestSharedMapsRefused(t *testing.T) {
 	both := struct{ X, Y map[string]Contact }{cm, cm}
 	mustProtect(t, p, &both)
 	mustReveal(t, p, &both)
-	if cm["a"].Email != "a@example.com" {
-		t.Errorf("shared map of structs: %v", cm)
-	}
+	assert.False(t, cm["a"].Email != "a@example.com", "shared map of structs: %v", cm)
 }
+
+// errOf2 and errOf3 return the error of a call with two or three results,
+// for assertions on calls whose other results do not matter.
+func errOf2[A any](_ A, err error) error { return err }
+
+func errOf3[A, B any](_ A, _ B, err error) error { return err }

@@ -8,45 +8,10 @@ import (
 	"github.com/tillid/tillid/internal/tag"
 )
 
-type action uint8
-
-const (
-	actionUnknown action = iota
-	actionEncrypt
-	actionDeterministic
-	actionRedact
-	actionSkip
-	actionIndex
-	actionHash
-	actionTokenize
-)
-
-func (a action) String() string {
-	switch a {
-	case actionEncrypt:
-		return "encrypt"
-	case actionDeterministic:
-		return "deterministic"
-	case actionRedact:
-		return "redact"
-	case actionSkip:
-		return "-"
-	case actionIndex:
-		return "index"
-	case actionHash:
-		return "hash"
-	case actionTokenize:
-		return "tokenize"
-	}
-	return "unknown"
-}
-
-// Classes are the data categories accepted by the class= option.
-var Classes = []string{"contact", "identity", "financial", "health", "national_id", "location", "special"}
-
 // fieldTag is a validated pii tag.
 type fieldTag struct {
-	action         action
+	// act is the tag's row in the action table.
+	act            *action
 	class          string
 	key            string
 	aadField       string
@@ -56,9 +21,12 @@ type fieldTag struct {
 	// index: the source fields, in order.
 	sources   []string
 	normalize normalizer
-	// bits truncates a blind index or hash; 0 means the default size.
+	// bits truncates a blind index or pseudonym; 0 means the default size.
 	bits int
-	part string
+	// part is the part= option as written, and partFunc its function (nil
+	// without part=).
+	part     string
+	partFunc func(string) string
 	// tokenize: the domain and the expected token format.
 	domain string
 	format string
@@ -67,17 +35,9 @@ type fieldTag struct {
 // defaultKeyName is the key name of fields without key=.
 const defaultKeyName = "default"
 
-// optionsFor lists the options each action accepts.
-var optionsFor = map[action][]string{
-	actionEncrypt:       {"class", "key", "aad", "maxlen", "migrate"},
-	actionDeterministic: {"class", "key", "aad", "maxlen", "migrate", "lowcardinality", "normalize"},
-	actionRedact:        {"class"},
-	actionSkip:          {},
-	actionIndex:         {"class", "key", "normalize", "bits", "part", "lowcardinality"},
-	actionHash:          {"class", "key", "normalize", "bits", "lowcardinality"},
-	actionTokenize:      {"class", "format", "aad", "migrate"},
-}
-
+// parseFieldTag parses and checks a tag against the schema of
+// internal/tag, which static tools share; the checks that need the
+// field's Go type are the action row's.
 func parseFieldTag(raw string) (fieldTag, error) {
 	t, err := tag.Parse(raw)
 	if err != nil {
@@ -86,26 +46,14 @@ func parseFieldTag(raw string) (fieldTag, error) {
 	if err := tag.CheckStatic(t); err != nil {
 		return fieldTag{}, err
 	}
-	ft := fieldTag{key: defaultKeyName}
-	name := t.Action.Name
-	if a, _ := tag.LookupAction(name); a.AliasOf != "" {
-		name = a.AliasOf
+	ft := fieldTag{key: defaultKeyName, act: actionNamed(t.Action.Name)}
+	if ft.act == nil {
+		return fieldTag{}, fmt.Errorf("action %q has no row in the action table", t.Action.Name)
 	}
-	if name == "pseudonym" {
-		name = "hash"
-	}
-	for a := actionEncrypt; a <= actionTokenize; a++ {
-		if a.String() == name {
-			ft.action = a
-		}
-	}
-	if name == "-" {
-		ft.action = actionSkip
-	}
-	switch ft.action {
-	case actionTokenize:
+	switch schema, _ := tag.LookupAction(t.Action.Name); schema.Value {
+	case tag.ValueDomain:
 		ft.domain = t.Action.Value
-	case actionIndex:
+	case tag.ValueFields:
 		ft.sources = strings.Split(t.Action.Value, "+")
 	}
 	for _, o := range t.Options {
@@ -123,17 +71,19 @@ func parseFieldTag(raw string) (fieldTag, error) {
 		case "lowcardinality":
 			ft.lowCardinality = true
 		case "normalize":
-			n, err := parseNormalizer(o.Value)
-			if err != nil {
+			if ft.normalize, err = parseNormalizer(o.Value); err != nil {
 				return fieldTag{}, err
 			}
-			ft.normalize = n
 		case "bits":
 			ft.bits, _ = strconv.Atoi(o.Value)
 		case "format":
 			ft.format = o.Value
 		case "part":
-			ft.part = o.Value
+			part, err := tag.ParsePart(o.Value)
+			if err != nil {
+				return fieldTag{}, err
+			}
+			ft.part, ft.partFunc = o.Value, partFunc(part)
 		}
 	}
 	return ft, nil

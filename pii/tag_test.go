@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+
 	"github.com/tillid/tillid/pii"
 )
 
@@ -78,6 +80,7 @@ type (
 )
 
 func TestBadTags(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		v        any
@@ -114,12 +117,8 @@ func TestBadTags(t *testing.T) {
 			continue
 		}
 		var fe *pii.FieldError
-		if !errors.As(err, &fe) || fe.Path != tt.wantPath {
-			t.Errorf("%s: Validate = %v, want a FieldError at %s", tt.name, err, tt.wantPath)
-		}
-		if !strings.Contains(err.Error(), tt.wantText) {
-			t.Errorf("%s: Validate = %q, want it to mention %q", tt.name, err, tt.wantText)
-		}
+		assert.False(t, !errors.As(err, &fe) || fe.Path != tt.wantPath, "%s: Validate = %v, want a FieldError at %s", tt.name, err, tt.wantPath)
+		assert.False(t, !strings.Contains(err.Error(), tt.wantText), "%s: Validate = %q, want it to mention %q", tt.name, err, tt.wantText)
 		// Protect and Reveal fail the same way, every time (the error is cached).
 		ptr := reflect.New(reflect.TypeOf(tt.v)).Interface()
 		for range 2 {
@@ -134,24 +133,20 @@ func TestBadTags(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	for _, v := range []any{Shapes{}, &Shapes{}, reflect.TypeFor[Shapes](), Node{}, struct{ A int }{}} {
-		if err := pii.Validate(v); err != nil {
-			t.Errorf("Validate(%T) = %v", v, err)
-		}
+		assert.NoError(t, pii.Validate(v), "Validate(%T)", v)
 	}
 	for _, v := range []any{nil, "x", 3, []Contact{}} {
-		if err := pii.Validate(v); !errors.Is(err, pii.ErrInvalidTarget) {
-			t.Errorf("Validate(%T) = %v, want ErrInvalidTarget", v, err)
-		}
+		assert.ErrorIs(t, pii.Validate(v), pii.ErrInvalidTarget, "Validate(%T)", v)
 	}
-	if err := pii.Register[badKind](); !errors.Is(err, pii.ErrInvalidTag) {
-		t.Errorf("Register[badKind] = %v, want ErrInvalidTag", err)
-	}
+	assert.ErrorIs(t, pii.Validate(badKind{}), pii.ErrInvalidTag, "Register[badKind]")
 }
 
 // A struct without tags is a no-op, not an error: a generic save hook may
 // pass every model through Protect.
 func TestNoTags(t *testing.T) {
+	t.Parallel()
 	p, _ := newProtector(t)
 	v := struct{ A, B string }{"a", "b"}
 	if err := p.Protect(ctx, &v); err != nil || v.A != "a" {
@@ -168,12 +163,11 @@ type badMapKeyPtr struct {
 }
 
 func TestTaggedMapKeysRefused(t *testing.T) {
+	t.Parallel()
 	for _, v := range []any{badMapKey{}, badMapKeyPtr{}} {
 		if err := pii.Validate(v); !errors.Is(err, pii.ErrInvalidTag) || !strings.Contains(err.Error(), "map key") {
 			t.Errorf("Validate(%T) = %v, want ErrInvalidTag about map keys", v, err)
 		}
 	}
-	if err := pii.Validate(struct{ M map[string]Contact }{}); err != nil {
-		t.Errorf("a map with tagged values and plain keys: %v", err)
-	}
+	assert.NoError(t, pii.Validate(struct{ M map[string]Contact }{}), "a map with tagged values and plain keys")
 }

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strconv"
 	"strings"
 
+	"github.com/tillid/tillid/internal/envelope"
 	"github.com/tillid/tillid/tokenize"
 )
 
@@ -21,10 +21,32 @@ import (
 //	empty:    "tl1t:" or "tl1f:" alone (an empty string has no token)
 //
 // [Token] strips the prefix for systems that want the bare token.
-const (
-	vaultPrefix = "tl1t:"
-	fpePrefix   = "tl1f:"
+var (
+	vaultPrefix = envelope.Prefix(envelope.ModeVaultToken)
+	fpePrefix   = envelope.Prefix(envelope.ModeFF1Token)
 )
+
+// tokenizeAction replaces the value with a token of its domain's
+// tokenizer (WithVault, WithFPE), behind a token prefix of
+// internal/envelope. Only string fields take it.
+var tokenizeAction = &action{
+	name: "tokenize",
+	id:   ActionTokenize,
+	check: func(b *planBuilder, _ *typePlan, t reflect.Type, f *fieldPlan) (*node, error) {
+		return b.leafNode(t, f, leafShapes{})
+	},
+	protect:   tokenLeaf,
+	reveal:    tokenLeaf,
+	rewrap:    tokenLeaf,
+	recognise: func(in []byte) bool { return envelope.HasTokenPrefix(unsafeString(in)) },
+	verify:    verifyToken,
+	size:      func(int, bool) int { return -1 },
+	keyIDOf: func(stored []byte, text bool) (uint32, bool) {
+		t, err := envelope.ParseToken(unsafeString(stored))
+		return t.KeyID, text && err == nil
+	},
+	redacts: true,
+}
 
 // tokenizer is one tokenize= domain as pii uses it.
 type tokenizer interface {
@@ -86,16 +108,8 @@ func (p *Protector) addTokenizer(domain string, t tokenizer) error {
 // value is stored as the bare prefix, a plaintext that is exactly "tl1t:"
 // or "tl1f:" in a tokenize= field reads back as empty.
 func Token(stored string) (string, bool) {
-	if tok, ok := strings.CutPrefix(stored, vaultPrefix); ok {
-		return tok, true
-	}
-	if stored == fpePrefix {
-		return "", true // an empty value
-	}
-	if rest, ok := strings.CutPrefix(stored, fpePrefix); ok && len(rest) > 9 && rest[8] == ':' {
-		return rest[9:], true
-	}
-	return "", false
+	t, err := envelope.ParseToken(stored)
+	return t.Token, err == nil
 }
 
 type vaultTokenizer struct{ t *tokenize.Tokenizer }
@@ -111,15 +125,15 @@ func (v vaultTokenizer) tokenize(ctx context.Context, value string, recordID []b
 	if err != nil {
 		return "", err
 	}
-	return vaultPrefix + tok, nil
+	return string(envelope.AppendToken(nil, envelope.Token{Mode: envelope.ModeVaultToken, Token: tok})), nil
 }
 
 func (v vaultTokenizer) detokenize(ctx context.Context, stored string, _ []byte) (string, bool, error) {
-	tok, ok := strings.CutPrefix(stored, vaultPrefix)
-	if !ok || tok == "" {
+	t, err := envelope.ParseToken(stored)
+	if err != nil || t.Mode != envelope.ModeVaultToken || t.Token == "" {
 		return "", false, ErrDecryption
 	}
-	val, err := v.t.Detokenize(ctx, tok)
+	val, err := v.t.Detokenize(ctx, t.Token)
 	return val, false, err
 }
 
@@ -132,43 +146,75 @@ func (f fpeTokenizer) tokenize(ctx context.Context, value string, tweak []byte) 
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s%08x:%s", fpePrefix, keyID, tok), nil
+	return string(envelope.AppendToken(nil, envelope.Token{Mode: envelope.ModeFF1Token, KeyID: keyID, Token: tok})), nil
 }
 
 func (f fpeTokenizer) detokenize(ctx context.Context, stored string, tweak []byte) (string, bool, error) {
-	rest, ok := strings.CutPrefix(stored, fpePrefix)
-	if !ok || len(rest) < 10 || rest[8] != ':' {
+	t, err := envelope.ParseToken(stored)
+	if err != nil || t.Mode != envelope.ModeFF1Token || t.Token == "" {
 		return "", false, ErrDecryption
 	}
-	keyID, err := strconv.ParseUint(rest[:8], 16, 32)
-	if err != nil || strings.ToLower(rest[:8]) != rest[:8] {
-		return "", false, ErrDecryption
-	}
-	val, err := f.f.Detokenize(ctx, rest[9:], uint32(keyID), tweak)
+	val, err := f.f.Detokenize(ctx, t.Token, t.KeyID, tweak)
 	return val, false, err
 }
 
-// tokenLeaf handles a leaf of a tokenize= field.
-func (r *run) tokenLeaf(in string) (out string, changed bool, err error) {
+// tokenLeaf is the leaf function of tokenize= fields, for every verb.
+func tokenLeaf(r *run, in []byte, _ bool) ([]byte, bool, error) {
+	out, changed, err := r.tokenLeaf(unsafeString(in))
+	return unsafeBytes(out), changed, err
+}
+
+// verifyToken checks a stored FF1 token of the current field before
+// Protect keeps it: its key ID is in the domain's keyset and it decrypts
+// under the field's tweak to a value of the domain's format (FF1 does not
+// authenticate, so this is as far as it can be checked). Vaulted tokens
+// are checked against the vault in one batch, by resolveTokens.
+func verifyToken(r *run, in []byte, _ bool) error {
+	t, tweak, err := r.tokenizer()
+	if err != nil {
+		return err
+	}
+	if _, _, err := t.detokenize(r.ctx, unsafeString(in), tweak); err != nil {
+		return fmt.Errorf("%w: the value carries a token prefix but is not a token of domain %q: %w", ErrDecryption, r.cur.tag.domain, tokenErr(err))
+	}
+	return nil
+}
+
+// tokenizer returns the current field's tokenizer and the tweak that binds
+// its FF1 tokens (the record ID for vaulted tokens' subjects).
+func (r *run) tokenizer() (tokenizer, []byte, error) {
 	f := r.cur
 	t, ok := r.p.tokenizers[f.tag.domain]
 	if !ok {
-		return "", false, fmt.Errorf("%w: no tokenizer for domain %q; build the Protector with pii.WithVault or pii.WithFPE", ErrKeyProvider, f.tag.domain)
+		return nil, nil, fmt.Errorf("%w: no tokenizer for domain %q; build the Protector with pii.WithVault or pii.WithFPE", ErrKeyProvider, f.tag.domain)
 	}
 	if f.tag.format != "" && f.tag.format != t.format() {
-		return "", false, fmt.Errorf("%w: the tag says format=%s but domain %q makes %s tokens", ErrInvalidTag, f.tag.format, f.tag.domain, t.format())
+		return nil, nil, fmt.Errorf("%w: the tag says format=%s but domain %q makes %s tokens", ErrInvalidTag, f.tag.format, f.tag.domain, t.format())
 	}
 	var rid []byte
 	if f.recordIndex >= 0 {
 		b, ok, err := recordID(r.parent.Field(f.recordIndex))
 		if err != nil || !ok {
-			return "", false, fmt.Errorf("%w: field %s must be set before the value can be bound to its record", ErrMissingRecordID, f.tag.aadField)
+			return nil, nil, fmt.Errorf("%w: field %s must be set before the value can be bound to its record", ErrMissingRecordID, f.tag.aadField)
 		}
 		rid = b
 	}
-	tweak := rid
 	if _, isFPE := t.(fpeTokenizer); isFPE {
-		tweak = append(append([]byte(nil), f.adPrefix...), rid...)
+		tweak := ff1Tweak(f.adPrefix, rid)
+		if len(tweak) > tokenize.FPEMaxTweakSize {
+			return nil, nil, fmt.Errorf("%w: with the record ID of %s, the FF1 tweak (type and field names, then the record ID) is %d bytes, more than %d", ErrTooLong, f.tag.aadField, len(tweak), tokenize.FPEMaxTweakSize)
+		}
+		return t, tweak, nil
+	}
+	return t, rid, nil
+}
+
+// tokenLeaf handles a leaf of a tokenize= field.
+func (r *run) tokenLeaf(in string) (out string, changed bool, err error) {
+	f := r.cur
+	t, tweak, err := r.tokenizer()
+	if err != nil {
+		return "", false, err
 	}
 	// An empty value has no token: it is stored as the bare prefix, so that
 	// "" stays distinct from an absent value, as in encrypted fields.
@@ -178,41 +224,34 @@ func (r *run) tokenLeaf(in string) (out string, changed bool, err error) {
 	}
 	switch {
 	case in == prefix:
-		return "", r.mode == modeReveal, nil
-	case in == "" && r.mode == modeProtect:
+		return "", r.verb == verbReveal, nil
+	case in == "" && r.verb == verbProtect:
 		return prefix, true, nil
 	}
-	protected := strings.HasPrefix(in, vaultPrefix) || strings.HasPrefix(in, fpePrefix)
-	if vt, ok := t.(vaultTokenizer); ok && (r.mode != modeRewrap) {
-		return r.deferVault(vt, in, protected, rid)
+	protected := f.act.recognise(unsafeBytes(in))
+	if vt, ok := t.(vaultTokenizer); ok && (r.verb != verbRewrap) {
+		return r.deferVault(vt, in, protected, tweak)
 	}
-	switch r.mode {
-	case modeProtect:
+	switch r.verb {
+	case verbProtect:
 		if protected {
-			if _, _, err := t.detokenize(r.ctx, in, tweak); err != nil {
-				return "", false, fmt.Errorf("%w: the value carries a token prefix but is not a token of domain %q: %w", ErrDecryption, f.tag.domain, tokenErr(err))
-			}
-			return "", false, nil
+			return "", false, f.act.verify(r, unsafeBytes(in), true)
 		}
 		out, err := t.tokenize(r.ctx, in, tweak)
 		if err != nil {
 			return "", false, tokenErr(err)
 		}
 		return out, true, nil
-	case modeReveal:
+	case verbReveal:
 		if !protected {
-			if f.tag.migrate {
-				r.countLegacy()
-				return "", false, nil
-			}
-			return "", false, ErrNotProtected
+			return "", false, r.legacyPlaintext()
 		}
 		val, _, err := t.detokenize(r.ctx, in, tweak)
 		if err != nil {
 			return "", false, tokenErr(err)
 		}
 		return val, true, nil
-	default: // modeRewrap: FF1 tokens move to the primary key; vault tokens stay.
+	default: // verbRewrap: FF1 tokens move to the primary key; vault tokens stay.
 		if !protected {
 			if f.tag.migrate {
 				out, err := t.tokenize(r.ctx, in, tweak)
@@ -277,25 +316,20 @@ func (r *run) deferVault(vt vaultTokenizer, in string, protected bool, rid []byt
 	case protected:
 		tok, ok := strings.CutPrefix(in, vaultPrefix)
 		if !ok || tok == "" {
-			if r.mode == modeProtect {
+			if r.verb == verbProtect {
 				return "", false, fmt.Errorf("%w: the value carries a token prefix but is not a token of domain %q", ErrDecryption, r.cur.tag.domain)
 			}
 			return "", false, ErrDecryption
 		}
-		pt.value, pt.verify = tok, r.mode == modeProtect
-	case r.mode == modeProtect:
+		pt.value, pt.verify = tok, r.verb == verbProtect
+	case r.verb == verbProtect:
 		pt.value = in
 	default: // Reveal of plaintext
-		if r.cur.tag.migrate {
-			r.countLegacy()
-			return "", false, nil
-		}
-		return "", false, ErrNotProtected
+		return "", false, r.legacyPlaintext()
 	}
 	// Reserve the op now, so that it stays before the map write of an
 	// enclosing map value; resolveTokens fills it in.
-	pt.op = len(r.ops)
-	r.ops = append(r.ops, op{kind: opNone})
+	pt.op = r.reserve()
 	r.tokens = append(r.tokens, pt)
 	return "", false, errDeferred
 }
@@ -312,12 +346,12 @@ func (r *run) resolveTokens() error {
 	for i, pt := range r.tokens {
 		var g *group
 		for _, x := range groups {
-			if x.vault == pt.vault && x.verify == (pt.verify || r.mode == modeReveal) {
+			if x.vault == pt.vault && x.verify == (pt.verify || r.verb == verbReveal) {
 				g = x
 			}
 		}
 		if g == nil {
-			g = &group{vault: pt.vault, verify: pt.verify || r.mode == modeReveal}
+			g = &group{vault: pt.vault, verify: pt.verify || r.verb == verbReveal}
 			groups = append(groups, g)
 		}
 		g.idx = append(g.idx, i)
@@ -347,7 +381,7 @@ func (r *run) resolveTokens() error {
 					first = r.tokens[chunk[ie.Index]] // name the failing element
 				}
 				err = tokenErr(err)
-				if r.mode == modeProtect && g.verify {
+				if r.verb == verbProtect && g.verify {
 					err = fmt.Errorf("%w: a value carries a token prefix but is not a token of domain %q: %w", ErrDecryption, g.vault.t.Domain(), err)
 				}
 				return &FieldError{Type: first.typ, Path: first.path, Err: err}
@@ -355,10 +389,10 @@ func (r *run) resolveTokens() error {
 			for j, i := range chunk {
 				pt := r.tokens[i]
 				switch {
-				case r.mode == modeReveal:
-					r.ops[pt.op] = op{kind: opSetString, target: r.tokenTargets[i], s: out[j]}
+				case r.verb == verbReveal:
+					r.fillString(pt.op, r.tokenTargets[i], out[j])
 				case !pt.verify:
-					r.ops[pt.op] = op{kind: opSetString, target: r.tokenTargets[i], s: vaultPrefix + out[j]}
+					r.fillString(pt.op, r.tokenTargets[i], vaultPrefix+out[j])
 				}
 			}
 		}

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
 	"github.com/tillid/tillid/tokenize"
@@ -23,61 +26,40 @@ func tokenProtector(t *testing.T) (*pii.Protector, *keys.Store, *tokenize.Tokeni
 	store := keys.NewMemory()
 	vault := tokenize.NewMemoryStore()
 	card, err := tokenize.New(store, vault, "card", tokenize.ModeConsistent, tokenize.WithFormat(tokenize.Card(6, 4)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	email, err := tokenize.New(store, vault, "email", tokenize.ModeRandom, tokenize.WithFormat(tokenize.Email(true)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cpr, err := tokenize.NewFPE(store, "cpr", tokenize.Digits)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	p, err := pii.New(store, pii.WithVault(card), pii.WithVault(email), pii.WithFPE(cpr))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return p, store, card
 }
 
 func TestTokenizeFields(t *testing.T) {
+	t.Parallel()
 	p, store, card := tokenProtector(t)
 	x := Payment{ID: "p-1", Card: "4111111111111111", CPR: "0101901234", Email: "ada@example.com"}
 	mustProtect(t, p, &x)
 	tok, ok := pii.Token(x.Card)
-	if !ok || !strings.HasPrefix(x.Card, "tl1t:") || len(tok) != 16 || tok[:6] != "411111" || tok[12:] != "1111" || tok == "4111111111111111" {
-		t.Errorf("card token %q (%q): want tl1t:, 16 digits, first six and last four kept", x.Card, tok)
-	}
+	assert.False(t, !ok || !strings.HasPrefix(x.Card, "tl1t:") || len(tok) != 16 || tok[:6] != "411111" || tok[12:] != "1111" || tok == "4111111111111111", "card token %q (%q): want tl1t:, 16 digits, first six and last four kept", x.Card, tok)
 	cprTok, ok := pii.Token(x.CPR)
-	if !ok || !strings.HasPrefix(x.CPR, "tl1f:") || len(cprTok) != 10 || cprTok == "0101901234" {
-		t.Errorf("CPR token %q", x.CPR)
-	}
-	if !strings.HasSuffix(x.Email, "@example.com") || strings.Contains(x.Email, "ada") {
-		t.Errorf("email token %q", x.Email)
-	}
+	assert.False(t, !ok || !strings.HasPrefix(x.CPR, "tl1f:") || len(cprTok) != 10 || cprTok == "0101901234", "CPR token %q", x.CPR)
+	assert.False(t, !strings.HasSuffix(x.Email, "@example.com") || strings.Contains(x.Email, "ada"), "email token %q", x.Email)
 	stored := x
 	mustProtect(t, p, &x) // idempotent
-	if x != stored {
-		t.Error("second Protect changed tokens")
-	}
+	assert.False(t, x != stored, "second Protect changed tokens")
 	mustReveal(t, p, &x)
-	if x.Card != "4111111111111111" || x.CPR != "0101901234" || x.Email != "ada@example.com" {
-		t.Fatalf("Reveal = %+v", x)
-	}
+	require.False(t, x.Card != "4111111111111111" || x.CPR != "0101901234" || x.Email != "ada@example.com", "Reveal = %+v", x)
 	// Consistent vault mode: the same card of the same record (the data
 	// subject, from aad=) gets the same token again; another record gets
 	// another token, as does FF1 with aad= in its tweak.
 	again := Payment{ID: "p-1", Card: "4111111111111111", CPR: "0101901234", Email: "ada@example.com"}
 	mustProtect(t, p, &again)
-	if again.Card != stored.Card || again.CPR != stored.CPR || again.Email == stored.Email {
-		t.Errorf("same record: card %q vs %q, cpr %q vs %q, random email %q vs %q", again.Card, stored.Card, again.CPR, stored.CPR, again.Email, stored.Email)
-	}
+	assert.False(t, again.Card != stored.Card || again.CPR != stored.CPR || again.Email == stored.Email, "same record: card %q vs %q, cpr %q vs %q, random email %q vs %q", again.Card, stored.Card, again.CPR, stored.CPR, again.Email, stored.Email)
 	y := Payment{ID: "p-2", Card: "4111111111111111", CPR: "0101901234", Email: "ada@example.com"}
 	mustProtect(t, p, &y)
-	if y.Card == stored.Card || y.CPR == stored.CPR {
-		t.Errorf("tokens across records: card %q vs %q, cpr %q vs %q", y.Card, stored.Card, y.CPR, stored.CPR)
-	}
+	assert.False(t, y.Card == stored.Card || y.CPR == stored.CPR, "tokens across records: card %q vs %q, cpr %q vs %q", y.Card, stored.Card, y.CPR, stored.CPR)
 	// A token moved to another record's FF1 field reveals to something else
 	// (FF1 does not authenticate), never to the original.
 	z := stored
@@ -93,31 +75,24 @@ func TestTokenizeFields(t *testing.T) {
 	if n, err := p.Rewrap(ctx, &r); err != nil || n != 1 {
 		t.Fatalf("Rewrap = %d, %v; want 1 (the FF1 token)", n, err)
 	}
-	if err := store.Disable(ctx, "tokenize-cpr", keys.KindPRF, oldKey); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, store.Disable(ctx, "tokenize-cpr", keys.KindPRF, oldKey))
 	rewrapped := r
 	mustReveal(t, p, &r)
-	if r.CPR != "0101901234" || r.Card != "4111111111111111" {
-		t.Errorf("after rewrap and disable: %+v", r)
-	}
+	assert.False(t, r.CPR != "0101901234" || r.Card != "4111111111111111", "after rewrap and disable: %+v", r)
 	old := stored
-	if err := p.Reveal(ctx, &old); !errors.Is(err, pii.ErrKeyDisabled) {
-		t.Errorf("FF1 token under a disabled key: %v, want ErrKeyDisabled", err)
-	}
+	assert.ErrorIs(t, p.Reveal(ctx, &old), pii.ErrKeyDisabled, "FF1 token under a disabled key")
 	// Subject deletion erases the vault entry: Reveal then fails closed.
 	if n, err := card.DeleteSubject(ctx, "p-1"); err != nil || n < 1 {
 		t.Fatalf("DeleteSubject = %d, %v", n, err)
 	}
 	gone := rewrapped
-	if err := p.Reveal(ctx, &gone); !errors.Is(err, pii.ErrDecryption) {
-		t.Errorf("Reveal after DeleteSubject = %v, want ErrDecryption", err)
-	}
+	assert.ErrorIs(t, p.Reveal(ctx, &gone), pii.ErrDecryption, "Reveal after DeleteSubject")
 }
 
 // Vault calls are batched per domain, also for tokens inside maps and
 // slices, and a batch failure changes nothing.
 func TestTokenizeBatched(t *testing.T) {
+	t.Parallel()
 	p, _, _ := tokenProtector(t)
 	type holder struct {
 		ID    string            `pii:"-"`
@@ -129,25 +104,18 @@ func TestTokenizeBatched(t *testing.T) {
 		h.List = append(h.List, Payment{ID: fmt.Sprint("r", i), Card: "4111111111111111", CPR: "0101901234", Email: "e@example.com"})
 	}
 	mustProtect(t, p, &h)
-	if !strings.HasPrefix(h.Cards["a"], "tl1t:") || !strings.HasPrefix(h.Cards["b"], "tl1t:") || !strings.HasPrefix(h.List[49].Card, "tl1t:") {
-		t.Fatalf("not tokenized: %v %q", h.Cards, h.List[49].Card)
-	}
+	require.False(t, !strings.HasPrefix(h.Cards["a"], "tl1t:") || !strings.HasPrefix(h.Cards["b"], "tl1t:") || !strings.HasPrefix(h.List[49].Card, "tl1t:"), "not tokenized: %v %q", h.Cards, h.List[49].Card)
 	mustReveal(t, p, &h)
-	if h.Cards["a"] != "4111111111111111" || h.Cards["b"] != "5500000000000004" || h.List[7].Card != "4111111111111111" {
-		t.Fatalf("round trip: %v %q", h.Cards, h.List[7].Card)
-	}
+	require.False(t, h.Cards["a"] != "4111111111111111" || h.Cards["b"] != "5500000000000004" || h.List[7].Card != "4111111111111111", "round trip: %v %q", h.Cards, h.List[7].Card)
 	mustProtect(t, p, &h)
 	h.List[3].Card = "tl1t:4111110000009999" // not a token of the vault
 	before := fmt.Sprint(h)
-	if err := p.Reveal(ctx, &h); !errors.Is(err, pii.ErrDecryption) {
-		t.Fatalf("Reveal with one unknown token = %v", err)
-	}
-	if fmt.Sprint(h) != before {
-		t.Error("a failed batch changed the struct")
-	}
+	require.ErrorIs(t, p.Reveal(ctx, &h), pii.ErrDecryption, "Reveal with one unknown token")
+	assert.False(t, fmt.Sprint(h) != before, "a failed batch changed the struct")
 }
 
 func TestTokenizeFailures(t *testing.T) {
+	t.Parallel()
 	p, _, _ := tokenProtector(t)
 	tests := []struct {
 		name string
@@ -169,42 +137,29 @@ func TestTokenizeFailures(t *testing.T) {
 		} else {
 			err = p.Protect(ctx, &v)
 		}
-		if !errors.Is(err, tt.want) {
-			t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
-		}
-		if v != tt.v {
-			t.Errorf("%s: the struct changed", tt.name)
-		}
+		assert.ErrorIs(t, err, tt.want, "%s: %v, want %v", tt.name, err, tt.want)
+		assert.False(t, v != tt.v, "%s: the struct changed", tt.name)
 		for _, secret := range []string{"4111111111111111", "0101901234", "01019O1234"} {
-			if err != nil && strings.Contains(err.Error(), secret) {
-				t.Errorf("%s: error %q carries the value", tt.name, err)
-			}
+			assert.False(t, err != nil && strings.Contains(err.Error(), secret), "%s: error %q carries the value", tt.name, err)
 		}
 	}
 	// No tokenizer for the domain, and a format that does not match.
 	q, _ := pii.New(keys.NewMemory())
-	if err := q.Protect(ctx, &Payment{ID: "1", Card: "4111111111111111"}); !errors.Is(err, pii.ErrKeyProvider) {
-		t.Errorf("no tokenizer: %v", err)
-	}
+	assert.ErrorIs(t, q.Protect(ctx, &Payment{ID: "1", Card: "4111111111111111"}), pii.ErrKeyProvider, "no tokenizer")
 	type wrongFormat struct {
 		Card string `pii:"tokenize=card,format=keep-last-4"`
 	}
-	if err := p.Protect(ctx, &wrongFormat{Card: "4111111111111111"}); !errors.Is(err, pii.ErrInvalidTag) {
-		t.Errorf("format mismatch: %v", err)
-	}
-	if _, err := pii.New(keys.NewMemory(), pii.WithVault(nil)); err == nil {
-		t.Error("WithVault(nil) accepted")
-	}
+	assert.ErrorIs(t, p.Protect(ctx, &wrongFormat{Card: "4111111111111111"}), pii.ErrInvalidTag, "format mismatch")
+	assert.Error(t, errOf2(pii.New(keys.NewMemory(), pii.WithVault(nil))), "WithVault(nil) accepted")
 	type badKind struct {
 		N []byte `pii:"tokenize=card"`
 	}
-	if err := pii.Validate(badKind{}); !errors.Is(err, pii.ErrInvalidTag) {
-		t.Errorf("tokenize on []byte: %v", err)
-	}
+	assert.ErrorIs(t, pii.Validate(badKind{}), pii.ErrInvalidTag, "tokenize on []byte")
 }
 
 // An empty string is kept as present-but-empty, without a token; nil stays nil.
 func TestTokenizeEmpty(t *testing.T) {
+	t.Parallel()
 	p, _, _ := tokenProtector(t)
 	type opt struct {
 		ID   string  `pii:"-"`
@@ -214,21 +169,16 @@ func TestTokenizeEmpty(t *testing.T) {
 	}
 	v := opt{ID: "1"}
 	mustProtect(t, p, &v)
-	if v.Card != "tl1t:" || v.CPR != "tl1f:" || v.Nil != nil {
-		t.Fatalf("empty values stored as %+v", v)
-	}
+	require.False(t, v.Card != "tl1t:" || v.CPR != "tl1f:" || v.Nil != nil, "empty values stored as %+v", v)
 	mustProtect(t, p, &v)
 	mustReveal(t, p, &v)
-	if v.Card != "" || v.CPR != "" || v.Nil != nil {
-		t.Errorf("empty values revealed as %+v", v)
-	}
-	if err := p.Reveal(ctx, &opt{ID: "1"}); !errors.Is(err, pii.ErrNotProtected) {
-		t.Errorf("Reveal of an unprotected empty value = %v, want ErrNotProtected", err)
-	}
+	assert.False(t, v.Card != "" || v.CPR != "" || v.Nil != nil, "empty values revealed as %+v", v)
+	assert.ErrorIs(t, p.Reveal(ctx, &opt{ID: "1"}), pii.ErrNotProtected, "Reveal of an unprotected empty value")
 }
 
 // A failing value in a batch is named by its own path.
 func TestTokenizeBatchErrorPath(t *testing.T) {
+	t.Parallel()
 	p, _, _ := tokenProtector(t)
 	list := make([]Payment, 5)
 	for i := range list {
@@ -237,7 +187,5 @@ func TestTokenizeBatchErrorPath(t *testing.T) {
 	list[3].Card = "12"
 	err := p.Protect(ctx, &list)
 	var fe *pii.FieldError
-	if !errors.As(err, &fe) || !strings.Contains(fe.Path, "[3].Card") {
-		t.Errorf("error for element 3 = %v", err)
-	}
+	assert.False(t, !errors.As(err, &fe) || !strings.Contains(fe.Path, "[3].Card"), "error for element 3 = %v", err)
 }

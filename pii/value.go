@@ -18,8 +18,8 @@ import (
 // int64, a float64, a bool, a time.Time or any type implementing
 // encoding.BinaryMarshaler or encoding.TextMarshaler, so that a tagged field
 // of that type can be protected. A Value is in one of three states: null (the
-// zero Value, like SQL NULL or a nil pointer), plaintext (after [NewValue],
-// [Value.Set] or Reveal) and protected (after Protect, Scan or
+// zero Value, like SQL NULL or a nil pointer), plaintext (after [NewValue]
+// or Reveal) and protected (after Protect, Scan or
 // UnmarshalJSON of a ciphertext).
 //
 //	type Patient struct {
@@ -65,9 +65,6 @@ func (v Value[T]) Get() (T, bool) {
 	}
 	return v.plain, true
 }
-
-// Set puts x in v, in the plaintext state.
-func (v *Value[T]) Set(x T) { *v = NewValue(x) }
 
 // IsNull reports whether v is null.
 func (v Value[T]) IsNull() bool { return v.state == valueNull }

@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tillid/tillid/pii"
@@ -38,10 +41,9 @@ type vector struct {
 // the same bytes. Rewrite with -update only for a deliberate format change,
 // and review the diff like code.
 func TestKnownAnswers(t *testing.T) {
+	t.Parallel()
 	p, err := pii.New(piitest.NewFixedProvider())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	path := filepath.Join("testdata", "vectors.json")
 	inputs := []VectorRecord{
 		{ID: "1", Email: "ada@example.com", Phone: "+44 20 7946 0000", Raw: []byte{0, 1, 2}, Note: ""},
@@ -57,21 +59,13 @@ func TestKnownAnswers(t *testing.T) {
 			vs = append(vs, vector{Name: "record " + string(rune('1'+i)), Plaintext: in, Protected: out})
 		}
 		b, _ := json.MarshalIndent(vs, "", "  ")
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o644))
 	}
 	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var vs []vector
-	if err := json.Unmarshal(b, &vs); err != nil {
-		t.Fatal(err)
-	}
-	if len(vs) != len(inputs) {
-		t.Fatalf("%s has %d vectors, want %d", path, len(vs), len(inputs))
-	}
+	require.NoError(t, json.Unmarshal(b, &vs))
+	require.False(t, len(vs) != len(inputs), "%s has %d vectors, want %d", path, len(vs), len(inputs))
 	for _, v := range vs {
 		got := v.Protected
 		mustReveal(t, p, &got)
@@ -81,11 +75,7 @@ func TestKnownAnswers(t *testing.T) {
 		again := v.Plaintext
 		again.Raw = bytes.Clone(v.Plaintext.Raw)
 		mustProtect(t, p, &again)
-		if again.Phone != v.Protected.Phone || string(again.Raw) != string(v.Protected.Raw) {
-			t.Errorf("%s: deterministic Protect drifted:\n got %q %x\nwant %q %x", v.Name, again.Phone, again.Raw, v.Protected.Phone, v.Protected.Raw)
-		}
-		if len(again.Email) != len(v.Protected.Email) || again.Email[:11] != v.Protected.Email[:11] {
-			t.Errorf("%s: encrypt envelope header or size drifted: %q vs %q", v.Name, again.Email[:11], v.Protected.Email[:11])
-		}
+		assert.False(t, again.Phone != v.Protected.Phone || string(again.Raw) != string(v.Protected.Raw), "%s: deterministic Protect drifted:\n got %q %x\nwant %q %x", v.Name, again.Phone, again.Raw, v.Protected.Phone, v.Protected.Raw)
+		assert.False(t, len(again.Email) != len(v.Protected.Email) || again.Email[:11] != v.Protected.Email[:11], "%s: encrypt envelope header or size drifted: %q vs %q", v.Name, again.Email[:11], v.Protected.Email[:11])
 	}
 }

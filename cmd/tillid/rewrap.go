@@ -85,11 +85,11 @@ func (c *columnSpecs) Set(v string) error {
 	if !ok || typ == "" || field == "" {
 		return fmt.Errorf("%q: want COLUMN=Type.Field[...], the Go type and field names", v)
 	}
-	s := columnSpec{name: name, col: pii.Column{Type: typ, Field: field, Mode: pii.ModeEncrypt}}
+	s := columnSpec{name: name, col: pii.Column{Type: typ, Field: field, Action: pii.ActionEncrypt}}
 	for _, p := range parts[1:] {
 		switch {
 		case p == "deterministic":
-			s.col.Mode = pii.ModeDeterministic
+			s.col.Action = pii.ActionDeterministic
 		case p == "encrypt":
 		case p == "aad":
 			s.aad = true
@@ -446,13 +446,13 @@ func defaultJob(ctx context.Context, store keys.Provider, table string, cols col
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(h, "%s=%s.%s:%d:%s:%t:%d\x00", c.name, c.col.Type, c.col.Field, c.col.Mode, keyName(c.col), c.aad, ks.PrimaryKeyID())
+		fmt.Fprintf(h, "%s=%s.%s:%d:%s:%t:%d\x00", c.name, c.col.Type, c.col.Field, c.col.Action, keyName(c.col), c.aad, ks.PrimaryKeyID())
 	}
 	return fmt.Sprintf("%s@%x", table, h.Sum(nil)[:6]), nil
 }
 
 func kindOf(c pii.Column) keys.Kind {
-	if c.Mode == pii.ModeDeterministic {
+	if c.Action == pii.ActionDeterministic {
 		return keys.KindDeterministicAEAD
 	}
 	return keys.KindAEAD

@@ -119,9 +119,9 @@ func TestRun(t *testing.T) {
 			_, name, err := pii.KeyID(c.Name)
 			require.NoError(t, err, "row %d: pii.KeyID(name) = %v", i, err)
 			mode, email, err := pii.KeyID(c.Email)
-			assert.NoError(t, err, "row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ModeEncrypt, name)
-			assert.Equal(t, pii.ModeEncrypt, mode, "row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ModeEncrypt, name)
-			assert.Equal(t, name, email, "row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ModeEncrypt, name)
+			assert.NoError(t, err, "row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ActionEncrypt, name)
+			assert.Equal(t, pii.ActionEncrypt, mode, "row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ActionEncrypt, name)
+			assert.Equal(t, name, email, "row %d: pii.KeyID(email) = %v, %d, %v, want %v, %d, nil", i, mode, email, err, pii.ActionEncrypt, name)
 			idx := storedKeyID(c.EmailIdx)
 			fpe := storedKeyID(c.NationalID)
 			aeadIDs[name]++

@@ -5,7 +5,7 @@
 //	"tl" || version (1 byte, "1") || mode (1 byte) || ":" || tinkCiphertext
 //
 // In string fields the Tink ciphertext is base64url-encoded without padding
-// (RFC 4648 §5); in []byte fields it follows the prefix raw. The Tink
+// (RFC 4648 §5); in []byte fields it follows the prefix as is (the binary envelope). The Tink
 // ciphertext starts with Tink's 5-byte output prefix: 0x01 then the 4-byte
 // key ID, big-endian. So an envelope names its version, its mode and its key
 // before any secret part.
@@ -14,6 +14,7 @@ package envelope
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"slices"
 	"unsafe"
@@ -34,8 +35,18 @@ const (
 	// ModeBlindIndex is a blind index: after the 5-byte Tink-style prefix
 	// (0x01 || PRF key ID), the truncated HMAC-SHA256 output.
 	ModeBlindIndex Mode = 'i'
-	// ModeHash is a keyed pseudonym, laid out like ModeBlindIndex.
-	ModeHash Mode = 'h'
+	// ModePseudonym is a keyed pseudonym (the pseudonym action, formerly
+	// hash), laid out like ModeBlindIndex. Its letter stays 'h' so that
+	// stored pseudonyms keep reading.
+	ModePseudonym Mode = 'h'
+	// ModeVaultToken is a vaulted token, in string fields only:
+	// "tl1t:" || token, the token in its domain's format; "tl1t:" alone
+	// stands for an empty value.
+	ModeVaultToken Mode = 't'
+	// ModeFF1Token is an FF1 token, in string fields only: "tl1f:" || key
+	// ID (8 lower-case hex digits) || ":" || token; "tl1f:" alone stands for
+	// an empty value.
+	ModeFF1Token Mode = 'f'
 )
 
 const (
@@ -84,20 +95,20 @@ func HasPrefixString(s string) bool {
 }
 
 // Overhead returns the bytes mode m adds to a plaintext before encoding.
-// For ModeBlindIndex and ModeHash it is the 5-byte prefix: the PRF output
+// For ModeBlindIndex and ModePseudonym it is the 5-byte prefix: the PRF output
 // then takes the place of the plaintext.
 func Overhead(m Mode) int {
 	switch m {
 	case ModeDeterministic:
 		return DeterministicOverhead
-	case ModeBlindIndex, ModeHash:
+	case ModeBlindIndex, ModePseudonym:
 		return TinkPrefixSize
 	}
 	return AEADOverhead
 }
 
 // AppendPRFPayload appends the 5-byte prefix (0x01 || keyID, big-endian)
-// and the PRF output mac to dst, the payload of a ModeBlindIndex or ModeHash
+// and the PRF output mac to dst, the payload of a ModeBlindIndex or ModePseudonym
 // envelope.
 func AppendPRFPayload(dst []byte, keyID uint32, mac []byte) []byte {
 	dst = append(dst, tinkStartByte)
@@ -109,9 +120,9 @@ func AppendPRFPayload(dst []byte, keyID uint32, mac []byte) []byte {
 // plaintext under mode m: 5 + ceil(4*(n+overhead)/3).
 func TextSize(m Mode, n int) int { return PrefixSize + b64.EncodedLen(n+Overhead(m)) }
 
-// RawSize returns the length in bytes of the raw envelope of an n-byte
+// BinarySize returns the length in bytes of the raw envelope of an n-byte
 // plaintext under mode m: 5 + overhead + n.
-func RawSize(m Mode, n int) int { return PrefixSize + Overhead(m) + n }
+func BinarySize(m Mode, n int) int { return PrefixSize + Overhead(m) + n }
 
 // AppendText appends the text envelope of the Tink ciphertext ct to dst.
 func AppendText(dst []byte, m Mode, ct []byte) []byte {
@@ -119,8 +130,8 @@ func AppendText(dst []byte, m Mode, ct []byte) []byte {
 	return b64.AppendEncode(dst, ct)
 }
 
-// AppendRaw appends the raw envelope of the Tink ciphertext ct to dst.
-func AppendRaw(dst []byte, m Mode, ct []byte) []byte {
+// AppendBinary appends the raw envelope of the Tink ciphertext ct to dst.
+func AppendBinary(dst []byte, m Mode, ct []byte) []byte {
 	dst = append(dst, 't', 'l', version, byte(m), ':')
 	return append(dst, ct...)
 }
@@ -158,9 +169,9 @@ func AppendParseText(dst []byte, s string, m Mode) (Parsed, error) {
 	return parseTink(ct[:n], m)
 }
 
-// ParseRaw parses a raw envelope of mode m, as ParseText does. The returned
+// ParseBinary parses a raw envelope of mode m, as ParseText does. The returned
 // ciphertext aliases b.
-func ParseRaw(b []byte, m Mode) (Parsed, error) {
+func ParseBinary(b []byte, m Mode) (Parsed, error) {
 	if !HasPrefix(b) || b[2] != version || Mode(b[3]) != m {
 		return Parsed{}, ErrMalformed
 	}
@@ -172,4 +183,57 @@ func parseTink(ct []byte, m Mode) (Parsed, error) {
 		return Parsed{}, ErrMalformed
 	}
 	return Parsed{Mode: m, KeyID: binary.BigEndian.Uint32(ct[1:5]), Ciphertext: ct}, nil
+}
+
+// Token is a parsed token envelope.
+type Token struct {
+	// Mode is ModeVaultToken or ModeFF1Token.
+	Mode Mode
+	// KeyID is the FF1 key ID; 0 for a vaulted token.
+	KeyID uint32
+	// Token is the bare token; "" for a stored empty value.
+	Token string
+}
+
+// HasTokenPrefix reports whether s starts with "tl1t:" or "tl1f:".
+func HasTokenPrefix(s string) bool {
+	return HasPrefixString(s) && s[2] == version && (Mode(s[3]) == ModeVaultToken || Mode(s[3]) == ModeFF1Token)
+}
+
+// AppendToken appends the token envelope of t to dst: the prefix of t.Mode,
+// then for ModeFF1Token with a token the key ID as 8 lower-case hex digits
+// and ":", then the token.
+func AppendToken(dst []byte, t Token) []byte {
+	dst = append(dst, 't', 'l', version, byte(t.Mode), ':')
+	if t.Mode == ModeFF1Token && t.Token != "" {
+		var id [4]byte
+		binary.BigEndian.PutUint32(id[:], t.KeyID)
+		dst = append(hex.AppendEncode(dst, id[:]), ':')
+	}
+	return append(dst, t.Token...)
+}
+
+// ParseToken parses a token envelope. It returns ErrMalformed for anything
+// else, and for an FF1 token whose key ID is not 8 lower-case hex digits
+// followed by ":" and a token.
+func ParseToken(s string) (Token, error) {
+	if !HasTokenPrefix(s) {
+		return Token{}, ErrMalformed
+	}
+	t := Token{Mode: Mode(s[3]), Token: s[PrefixSize:]}
+	if t.Mode == ModeVaultToken || t.Token == "" {
+		return t, nil
+	}
+	rest := t.Token
+	if len(rest) < 10 || rest[8] != ':' {
+		return Token{}, ErrMalformed
+	}
+	var id [4]byte
+	// hex.Decode takes upper case too; one spelling per token is kept by
+	// checking that the digits re-encode to themselves.
+	if n, err := hex.Decode(id[:], []byte(rest[:8])); err != nil || n != 4 || hex.EncodeToString(id[:]) != rest[:8] {
+		return Token{}, ErrMalformed
+	}
+	t.KeyID, t.Token = binary.BigEndian.Uint32(id[:]), rest[9:]
+	return t, nil
 }

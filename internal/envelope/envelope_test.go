@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func sample(m Mode, n int) []byte {
@@ -28,13 +31,13 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil || p.KeyID != 0x12345678 || !bytes.Equal(p.Ciphertext, ct) {
 				t.Errorf("ParseText(AppendText) = %+v, %v", p, err)
 			}
-			raw := AppendRaw(nil, m, ct)
-			if len(raw) != RawSize(m, n) {
-				t.Errorf("len(raw) = %d, want RawSize = %d", len(raw), RawSize(m, n))
+			raw := AppendBinary(nil, m, ct)
+			if len(raw) != BinarySize(m, n) {
+				t.Errorf("len(raw) = %d, want BinarySize = %d", len(raw), BinarySize(m, n))
 			}
-			p, err = ParseRaw(raw, m)
+			p, err = ParseBinary(raw, m)
 			if err != nil || p.KeyID != 0x12345678 || !bytes.Equal(p.Ciphertext, ct) {
-				t.Errorf("ParseRaw(AppendRaw) = %+v, %v", p, err)
+				t.Errorf("ParseBinary(AppendBinary) = %+v, %v", p, err)
 			}
 		}
 	}
@@ -78,18 +81,45 @@ func FuzzParseText(f *testing.F) {
 	})
 }
 
-// FuzzParseRaw is FuzzParseText for raw envelopes.
-func FuzzParseRaw(f *testing.F) {
-	f.Add(AppendRaw(nil, ModeDeterministic, sample(ModeDeterministic, 3)))
+// FuzzParseBinary is FuzzParseText for raw envelopes.
+func FuzzParseBinary(f *testing.F) {
+	f.Add(AppendBinary(nil, ModeDeterministic, sample(ModeDeterministic, 3)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, m := range []Mode{ModeAEAD, ModeDeterministic} {
-			p, err := ParseRaw(b, m)
+			p, err := ParseBinary(b, m)
 			if err != nil {
 				continue
 			}
-			if back := AppendRaw(nil, m, p.Ciphertext); !bytes.Equal(back, b) {
-				t.Fatalf("ParseRaw(%x) re-encodes as %x", b, back)
+			if back := AppendBinary(nil, m, p.Ciphertext); !bytes.Equal(back, b) {
+				t.Fatalf("ParseBinary(%x) re-encodes as %x", b, back)
 			}
 		}
 	})
+}
+
+func TestToken(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		tok  Token
+		want string
+	}{
+		{"vault", Token{Mode: ModeVaultToken, Token: "4111-xxxx"}, "tl1t:4111-xxxx"},
+		{"vault empty", Token{Mode: ModeVaultToken}, "tl1t:"},
+		{"ff1", Token{Mode: ModeFF1Token, KeyID: 0x0a0b0c0d, Token: "123456"}, "tl1f:0a0b0c0d:123456"},
+		{"ff1 empty", Token{Mode: ModeFF1Token}, "tl1f:"},
+	}
+	for _, tt := range tests {
+		got := string(AppendToken(nil, tt.tok))
+		require.Equal(t, tt.want, got, tt.name)
+		back, err := ParseToken(got)
+		require.NoError(t, err, tt.name)
+		assert.Equal(t, tt.tok, back, tt.name)
+	}
+	for _, bad := range []string{"tl1e:AQ", "tl1f:0A0B0C0D:1", "tl1f:0a0b0c0d1", "tl1f:0a0b0c0d:", "tl1f:zz0b0c0d:1", "plain"} {
+		_, err := ParseToken(bad)
+		assert.ErrorIs(t, err, ErrMalformed, "ParseToken(%q)", bad)
+	}
+	assert.True(t, HasTokenPrefix("tl1t:x"))
+	assert.False(t, HasTokenPrefix("tl1e:x"))
 }

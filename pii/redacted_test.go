@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/tillid/tillid/pii"
 )
 
@@ -37,6 +40,7 @@ type LogOrder struct {
 
 // P09: no log or format path shows a tagged value, whatever the nesting.
 func TestRedactedLeaksNothing(t *testing.T) {
+	t.Parallel()
 	o := LogOrder{
 		ID:     1,
 		Buyer:  LogCustomer{"X", "leak1@example.com"},
@@ -54,12 +58,8 @@ func TestRedactedLeaksNothing(t *testing.T) {
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("m", "o", safe)
 	fmt.Fprintf(&buf, "%v %+v %#v %s %q %x\n", safe, safe, safe, safe, safe, safe)
 	fmt.Fprintln(&buf, safe, &safe)
-	if err := json.NewEncoder(&buf).Encode(safe); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.NewEncoder(&buf).Encode(map[string]any{"nested": []any{safe}}); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.NewEncoder(&buf).Encode(safe))
+	require.NoError(t, json.NewEncoder(&buf).Encode(map[string]any{"nested": []any{safe}}))
 	// The redacting handler catches structs logged without Redacted.
 	h := slog.New(pii.NewRedactingHandler(slog.NewJSONHandler(&buf, nil)))
 	h.Info("m", "o", o, "p", &o, slog.Group("g", "o", o))
@@ -67,23 +67,15 @@ func TestRedactedLeaksNothing(t *testing.T) {
 	slog.New(pii.NewRedactingHandler(slog.NewTextHandler(&buf, nil))).Info("m", "o", o)
 
 	out := buf.String()
-	if strings.Contains(out, "leak") {
-		t.Errorf("output shows a tagged value:\n%s", out)
-	}
+	assert.NotContains(t, out, "leak", "output shows a tagged value:\n%s", out)
 	for _, want := range []string{`"Name":"X"`, "[redacted]", "free text", "2026-01-02 03:04:05", `"ID":1`, "Name=X"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
+		assert.Contains(t, out, want, "output lacks %q:\n%s", want, out)
 	}
 	// Redacted does not modify its input.
-	if o.Buyer.Mail != "leak1@example.com" {
-		t.Error("Redacted changed the value")
-	}
+	assert.False(t, o.Buyer.Mail != "leak1@example.com", "Redacted changed the value")
 	// JSON is valid.
 	b, err := json.Marshal(safe)
-	if err != nil || !json.Valid(b) {
-		t.Errorf("MarshalJSON = %s, %v", b, err)
-	}
+	assert.False(t, err != nil || !json.Valid(b), "MarshalJSON = %s, %v", b, err)
 }
 
 type logCycle struct {
@@ -93,27 +85,22 @@ type logCycle struct {
 }
 
 func TestRedactedOddValues(t *testing.T) {
+	t.Parallel()
 	c := &logCycle{Name: "a", Sec: "leak"}
 	c.Next = c
 	for _, v := range []any{nil, c, 3, "s", []int(nil), map[string]int(nil), (*logCycle)(nil), struct{}{}} {
 		s := pii.Redacted(v).String()
 		b, err := json.Marshal(pii.Redacted(v))
-		if strings.Contains(s+string(b), "leak") || err != nil || !json.Valid(b) {
-			t.Errorf("Redacted(%T) = %q, JSON %s, %v", v, s, b, err)
-		}
+		assert.False(t, strings.Contains(s+string(b), "leak") || err != nil || !json.Valid(b), "Redacted(%T) = %q, JSON %s, %v", v, s, b, err)
 	}
 	if s := pii.Redacted(c).String(); !strings.Contains(s, "[cycle]") {
 		t.Errorf("cycle not marked: %s", s)
 	}
 	var buf bytes.Buffer
 	h := pii.NewRedactingHandler(slog.NewTextHandler(&buf, nil))
-	if !h.Enabled(context.Background(), slog.LevelInfo) {
-		t.Error("handler disabled")
-	}
+	assert.False(t, !h.Enabled(context.Background(), slog.LevelInfo), "handler disabled")
 	slog.New(h).WithGroup("grp").Info("m", "c", c, "n", 5)
-	if strings.Contains(buf.String(), "leak") || !strings.Contains(buf.String(), "grp.n=5") {
-		t.Errorf("grouped output: %s", buf.String())
-	}
+	assert.False(t, strings.Contains(buf.String(), "leak") || !strings.Contains(buf.String(), "grp.n=5"), "grouped output: %s", buf.String())
 }
 
 type leakyValuer struct{ c LogCustomer }
@@ -123,6 +110,7 @@ func (l leakyValuer) LogValue() slog.Value { return slog.AnyValue(l.c) }
 // The handler also redacts structs inside interface values, slices and maps
 // of any, values of LogValuers, hides map keys, and logs errors by their text.
 func TestRedactingHandlerOddPaths(t *testing.T) {
+	t.Parallel()
 	c := LogCustomer{Name: "X", Mail: "leak@example.com"}
 	var buf bytes.Buffer
 	for _, h := range []slog.Handler{slog.NewTextHandler(&buf, nil), slog.NewJSONHandler(&buf, nil)} {
@@ -132,13 +120,9 @@ func TestRedactingHandlerOddPaths(t *testing.T) {
 		l.Error("e", "err", errors.New("boom"), "perr", &pii.FieldError{Path: "T.F", Err: pii.ErrDecryption})
 	}
 	out := buf.String()
-	if strings.Contains(out, "leak") {
-		t.Errorf("output shows personal data:\n%s", out)
-	}
+	assert.NotContains(t, out, "leak", "output shows personal data:\n%s", out)
 	for _, want := range []string{"boom", "pii: T.F: decryption failed", "[redacted]"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
+		assert.Contains(t, out, want, "output lacks %q:\n%s", want, out)
 	}
 }
 
@@ -155,20 +139,18 @@ type embError struct{ error }
 // A String or Error method promoted from an embedded interface, or an
 // error wrapping a tagged one, does not print tagged values.
 func TestRedactedPromotedMethods(t *testing.T) {
+	t.Parallel()
 	secret := leakStr{Name: "leak-secret"}
 	var buf bytes.Buffer
 	l := slog.New(pii.NewRedactingHandler(slog.NewTextHandler(&buf, nil)))
 	l.Info("m", "s", embStringer{secret}, "e", embError{secret}, "w", fmt.Errorf("w: %w", secret), "plain", fmt.Errorf("w: %w", errors.New("boom")))
 	fmt.Fprint(&buf, pii.Redacted(embStringer{secret}), pii.Redacted(embError{secret}), pii.Redacted(fmt.Errorf("w: %w", secret)))
-	if strings.Contains(buf.String(), "leak") {
-		t.Errorf("a promoted or wrapping method printed a tagged value:\n%s", buf.String())
-	}
-	if !strings.Contains(buf.String(), "w: boom") {
-		t.Errorf("a plain wrapped error lost its text:\n%s", buf.String())
-	}
+	assert.False(t, strings.Contains(buf.String(), "leak"), "a promoted or wrapping method printed a tagged value:\n%s", buf.String())
+	assert.False(t, !strings.Contains(buf.String(), "w: boom"), "a plain wrapped error lost its text:\n%s", buf.String())
 }
 
 func TestRedactedLeaves(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		v    any
 		want string
@@ -179,9 +161,7 @@ func TestRedactedLeaves(t *testing.T) {
 		{pii.NewValue("x"), "pii.Value(plaintext)"},
 		{[]string{}, "[]"},
 	} {
-		if got := pii.Redacted(tt.v).String(); got != tt.want {
-			t.Errorf("Redacted(%#v) = %q, want %q", tt.v, got, tt.want)
-		}
+		assert.EqualValues(t, tt.want, pii.Redacted(tt.v).String(), "Redacted(%#v)", tt.v)
 		if b, err := json.Marshal(pii.Redacted(tt.v)); err != nil || !json.Valid(b) {
 			t.Errorf("JSON of Redacted(%#v) = %s, %v", tt.v, b, err)
 		}

@@ -1,0 +1,273 @@
+package pii
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/tillid/tillid/internal/envelope"
+	"github.com/tillid/tillid/keys"
+)
+
+// This file seals and opens the envelopes of the reversible actions
+// (encrypt, deterministic) and fetches the keysets of every action.
+
+type cachedKeyset struct {
+	id keys.KeysetID
+	ks *keys.Keyset
+}
+
+// keysetID returns the keyset a field uses: its key= name and its row's
+// key kind.
+func (f *fieldPlan) keysetID() keys.KeysetID {
+	return keys.KeysetID{Name: f.tag.key, Kind: f.act.keyKind}
+}
+
+// keyset returns the current field's keyset, asking the provider once per
+// run and keyset.
+func (r *run) keyset() (*keys.Keyset, error) {
+	id := r.cur.keysetID()
+	for _, c := range r.sets {
+		if c.id == id {
+			return c.ks, nil
+		}
+	}
+	ks, err := r.p.provider.Keyset(r.ctx, id.Name, id.Kind)
+	if err != nil {
+		if ctxErr := r.ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: keyset %s: %w", ErrKeyProvider, id, err)
+	}
+	if ks == nil || ks.Kind() != id.Kind {
+		return nil, fmt.Errorf("%w: keyset %s: the provider returned no keyset of that kind", ErrKeyProvider, id)
+	}
+	r.sets = append(r.sets, cachedKeyset{id, ks})
+	return ks, nil
+}
+
+// checkKeyID returns the keyset that holds keyID enabled: the cached
+// keyset of the current field, or, when it does not know keyID, the keyset
+// as stored now (a provider that caches keysets is asked once, since
+// another instance may have rotated it moments ago). Otherwise it returns
+// the key error (ErrKeyNotFound, ErrKeyDisabled, ErrKeyDestroyed).
+func (r *run) checkKeyID(ks *keys.Keyset, keyID uint32) (*keys.Keyset, error) {
+	if keyID == ks.PrimaryKeyID() {
+		return ks, nil // a primary key is always enabled
+	}
+	checkErr := ks.CheckKeyID(keyID)
+	if checkErr == nil {
+		return ks, nil
+	}
+	rf, ok := r.p.provider.(keys.Refresher)
+	if !ok || !errors.Is(checkErr, keys.ErrKeyNotFound) {
+		return nil, checkErr
+	}
+	id := r.cur.keysetID()
+	fresh, err := rf.Refresh(r.ctx, id.Name, id.Kind)
+	if err != nil || fresh == nil || fresh.Kind() != id.Kind {
+		return nil, checkErr
+	}
+	if err := fresh.CheckKeyID(keyID); err != nil {
+		return nil, err
+	}
+	for i := range r.sets {
+		if r.sets[i].id == id {
+			r.sets[i].ks = fresh
+		}
+	}
+	return fresh, nil
+}
+
+// holdsKeyID reports whether the current field's keyset holds keyID in any
+// status, asking a caching provider once for a fresh keyset when the cached
+// one does not.
+func (r *run) holdsKeyID(ks *keys.Keyset, keyID uint32) bool {
+	if _, ok := ks.Status(keyID); ok {
+		return true
+	}
+	rf, ok := r.p.provider.(keys.Refresher)
+	if !ok {
+		return false
+	}
+	id := r.cur.keysetID()
+	fresh, err := rf.Refresh(r.ctx, id.Name, id.Kind)
+	if err != nil || fresh == nil || fresh.Kind() != id.Kind {
+		return false
+	}
+	_, ok = fresh.Status(keyID)
+	return ok
+}
+
+// parseEnvelope parses a stored value of the current field's envelope
+// mode, decoding a text envelope into the run's reusable buffer.
+func (r *run) parseEnvelope(in []byte, text bool) (envelope.Parsed, error) {
+	m := r.cur.act.mode
+	if !text {
+		return envelope.ParseBinary(in, m)
+	}
+	env, err := envelope.AppendParseText(r.ctBuf, unsafeString(in), m)
+	if err == nil {
+		r.ctBuf = env.Ciphertext[:0] // reused: Tink returns a new plaintext
+	}
+	return env, err
+}
+
+// sealEnvelope encrypts the plaintext pt of the current field (encrypt or
+// deterministic) into its text or binary envelope.
+func (r *run) sealEnvelope(pt []byte, text bool) ([]byte, error) {
+	if n := r.cur.tag.normalize; n.spec != "" {
+		pt = []byte(n.apply(unsafeString(pt)))
+	}
+	if len(pt) > envelope.MaxPlaintextSize {
+		return nil, fmt.Errorf("%w: the plaintext is %d bytes, more than %d", ErrTooLong, len(pt), envelope.MaxPlaintextSize)
+	}
+	m := r.cur.act.mode
+	size := r.cur.act.size(len(pt), text)
+	if max := r.cur.tag.maxLen; max > 0 && size > max {
+		return nil, fmt.Errorf("%w: a %d-byte plaintext is stored as %d bytes, more than maxlen=%d", ErrTooLong, len(pt), size, max)
+	}
+	ks, err := r.keyset()
+	if err != nil {
+		return nil, err
+	}
+	ad, err := r.associatedData()
+	if err != nil {
+		return nil, err
+	}
+	var ct []byte
+	if m == envelope.ModeDeterministic {
+		d, kerr := ks.DeterministicAEAD()
+		if kerr != nil {
+			return nil, kerr
+		}
+		ct, err = d.EncryptDeterministically(pt, ad)
+	} else {
+		a, kerr := ks.AEAD()
+		if kerr != nil {
+			return nil, kerr
+		}
+		ct, err = a.Encrypt(pt, ad)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pii: encryption failed: %v", err)
+	}
+	out := make([]byte, 0, size)
+	if text {
+		return envelope.AppendText(out, m, ct), nil
+	}
+	return envelope.AppendBinary(out, m, ct), nil
+}
+
+// openEnvelope decrypts one envelope of the current field and reports
+// whether its key is not the primary (so Rewrap should re-encrypt it). It
+// returns ErrDecryption for anything that does not authenticate, and the
+// key errors of checkKeyID.
+func (r *run) openEnvelope(in []byte, text bool) (pt []byte, stale bool, err error) {
+	ks, err := r.keyset()
+	if err != nil {
+		return nil, false, err
+	}
+	env, err := r.parseEnvelope(in, text)
+	if err != nil {
+		return nil, false, ErrDecryption
+	}
+	if ks, err = r.checkKeyID(ks, env.KeyID); err != nil {
+		return nil, false, err
+	}
+	ad, err := r.associatedData()
+	if err != nil {
+		return nil, false, err
+	}
+	if r.cur.act.mode == envelope.ModeDeterministic {
+		d, kerr := ks.DeterministicAEAD()
+		if kerr != nil {
+			return nil, false, kerr
+		}
+		pt, err = d.DecryptDeterministically(env.Ciphertext, ad)
+	} else {
+		a, kerr := ks.AEAD()
+		if kerr != nil {
+			return nil, false, kerr
+		}
+		pt, err = a.Decrypt(env.Ciphertext, ad)
+	}
+	if err != nil {
+		return nil, false, ErrDecryption
+	}
+	if pt == nil {
+		pt = []byte{}
+	}
+	return pt, env.KeyID != ks.PrimaryKeyID(), nil
+}
+
+// The leaf functions of the reversible actions.
+
+// protectSealed keeps a value that verifies as already protected and seals
+// any other.
+func protectSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
+	if r.cur.act.recognise(in) {
+		return nil, false, r.cur.act.verify(r, in, text)
+	}
+	out, err := r.cur.act.seal(r, in, text)
+	return out, err == nil, err
+}
+
+// verifySealed opens a stored value to verify it: key ID in the field's
+// keyset, size, tag and associated data.
+func verifySealed(r *run, in []byte, text bool) error {
+	if _, _, err := r.openEnvelope(in, text); err != nil {
+		return fmt.Errorf("%w: the value carries the tillid ciphertext prefix but does not verify for this field: %w", ErrDecryption, err)
+	}
+	return nil
+}
+
+// revealSealed opens a stored value; plaintext is ErrNotProtected, or
+// legacy plaintext left as it is under migrate.
+func revealSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
+	if !r.cur.act.recognise(in) {
+		return nil, false, r.legacyPlaintext()
+	}
+	pt, _, err := r.openEnvelope(in, text)
+	return pt, err == nil, err
+}
+
+// rewrapSealed re-seals a value whose key is not the primary, and seals
+// legacy plaintext under migrate.
+func rewrapSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
+	if !r.cur.act.recognise(in) {
+		if !r.cur.tag.migrate {
+			return nil, false, ErrNotProtected
+		}
+		out, err := r.cur.act.seal(r, in, text)
+		return out, err == nil, err
+	}
+	pt, stale, err := r.openEnvelope(in, text)
+	if err != nil || !stale {
+		return nil, false, err
+	}
+	out, err := r.cur.act.seal(r, pt, text)
+	return out, err == nil, err
+}
+
+// legacyPlaintext is what Reveal does with a plaintext value: counts it
+// and lets it through under migrate, and is ErrNotProtected otherwise.
+func (r *run) legacyPlaintext() error {
+	if !r.cur.tag.migrate {
+		return ErrNotProtected
+	}
+	r.legacy = append(r.legacy, typeName(r.parent.Type())+"."+r.cur.name)
+	return nil
+}
+
+// envelopeSize is the stored size of the reversible actions.
+func envelopeSize(m envelope.Mode) func(n int, text bool) int {
+	return func(n int, text bool) int {
+		if n < 0 {
+			return -1
+		}
+		if text {
+			return envelope.TextSize(m, n)
+		}
+		return envelope.BinarySize(m, n)
+	}
+}

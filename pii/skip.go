@@ -1,0 +1,9 @@
+package pii
+
+// skipAction, written "-", marks a field that is not personal data: it is
+// neither transformed nor walked into, and Redacted shows it. It has no
+// check, so the plan leaves the field out.
+var skipAction = &action{
+	name:   "-",
+	source: sourcePlain,
+}
