@@ -234,13 +234,9 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 	if db.dialect == dialectPostgres {
 		ph = func(i int) string { return "$" + strconv.Itoa(i) }
 	}
-	if _, err := db.sql.ExecContext(setup, `CREATE TABLE IF NOT EXISTS tillid_rewrap_jobs (
-		job TEXT PRIMARY KEY,
-		last_key TEXT NOT NULL,
-		done BIGINT NOT NULL,
-		rewrapped BIGINT NOT NULL
-	)`); err != nil {
-		return 0, fmt.Errorf("creating the checkpoint table tillid_rewrap_jobs: %w", err)
+	jobs := checkpoints{db: db, dsn: o.db}
+	if err := jobs.create(setup); err != nil {
+		return 0, err
 	}
 	var total int64
 	if err := db.sql.QueryRowContext(setup, `SELECT count(*) FROM `+quote(o.table)).Scan(&total); err != nil {
@@ -256,13 +252,12 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 		done, changed int64
 	)
 	if !o.restart && !o.check {
-		var lastText string
-		err := db.sql.QueryRowContext(setup, `SELECT last_key, done, rewrapped FROM tillid_rewrap_jobs WHERE job = `+ph(1), o.job).Scan(&lastText, &done, &changed)
+		lastText, d, c, found, err := jobs.load(setup, o.job)
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
-			return 0, fmt.Errorf("reading the checkpoint: %w", err)
-		default:
+			return 0, err
+		case found:
+			done, changed = d, c
 			k, err := decodeKey(lastText)
 			if err != nil {
 				return 0, err
@@ -377,11 +372,8 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 						return fmt.Errorf("writing %s: %w", o.table, err)
 					}
 				}
-				_, err = tx.ExecContext(c, `INSERT INTO tillid_rewrap_jobs (job, last_key, done, rewrapped) VALUES (`+ph(1)+`, `+ph(2)+`, `+ph(3)+`, `+ph(4)+`)
-					ON CONFLICT (job) DO UPDATE SET last_key = excluded.last_key, done = excluded.done, rewrapped = excluded.rewrapped`,
-					o.job, lastKey.encode(), done+int64(n), changed+int64(len(updates)))
-				if err != nil {
-					return fmt.Errorf("writing the checkpoint: %w", err)
+				if err := jobs.save(c, tx, o.job, lastKey.encode(), done+int64(n), changed+int64(len(updates))); err != nil {
+					return err
 				}
 				if err := tx.Commit(); err != nil {
 					return fmt.Errorf("writing %s in %s: %w", o.table, target(o.db), err)
@@ -409,8 +401,8 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 	if !o.check {
 		// The job is complete: forget its checkpoint, so that the next run
 		// (after the next rotation) starts from the first row again.
-		if _, err := db.sql.ExecContext(ctx, `DELETE FROM tillid_rewrap_jobs WHERE job = `+ph(1), o.job); err != nil {
-			return skipped, fmt.Errorf("clearing the checkpoint: %w", err)
+		if err := jobs.clear(ctx, o.job); err != nil {
+			return skipped, err
 		}
 	}
 	if o.check {
