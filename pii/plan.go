@@ -70,6 +70,8 @@ type typePlan struct {
 	indirect bool
 	// defaults is the struct-level default (a blank field's tag).
 	defaults tag.Processing
+	// retention holds the struct's retention rules and hold; nil for none.
+	retention *retentionPlan
 }
 
 // fieldPlan is one struct field that is tagged, or that leads to tagged fields.
@@ -239,6 +241,9 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 	}
 	if err := p.bindProcessing(); err != nil && p.err == nil {
 		p.err = err
+	}
+	if p.err == nil {
+		p.err = p.bindRetention()
 	}
 	// Link each index source to the plan of its field, to open it when it is
 	// already protected.

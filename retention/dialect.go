@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/tillid/tillid/pii"
 )
 
 // Dialect is the SQL dialect of a sweeper's database. The zero Dialect,
@@ -113,10 +115,10 @@ func (q *sqlBuilder) due(t *Table, r Rule, now time.Time) {
 	q.held(t.Hold)
 	q.str(" AND ")
 	q.anchorAtMost(r.From, now.Add(-r.Retain))
-	if r.Then == ThenRedact {
+	if r.Then == pii.ThenRedact {
 		q.valueSet(r)
 	}
-	if r.Then == ThenShred {
+	if r.Then == pii.ThenShred {
 		q.str(" AND ", quote(t.Subject), " IS NOT NULL")
 	}
 	q.str(")")

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/tillid/tillid/pii"
 )
 
 // TableReport says what a table holds and what a sweep at Now would do.
@@ -25,7 +27,7 @@ type TableReport struct {
 type RuleReport struct {
 	// Rule is the rule's name, and Then what it does.
 	Rule string
-	Then Then
+	Then pii.Then
 	// Values counts the rows a redact rule's column still holds a value
 	// in (for delete and shred: every row).
 	Values int64
@@ -67,7 +69,7 @@ func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) 
 		q.str(`, `)
 		q.count(func() {
 			q.str("(1=1")
-			if r.Then == ThenRedact {
+			if r.Then == pii.ThenRedact {
 				q.valueSet(r)
 			}
 			q.str(")")
@@ -92,7 +94,7 @@ func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) 
 		})
 		q.str(`, min(CASE WHEN NOT `)
 		q.held(t.Hold)
-		if r.Then == ThenRedact {
+		if r.Then == pii.ThenRedact {
 			q.valueSet(r)
 		}
 		if d == SQLite {

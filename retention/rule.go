@@ -2,52 +2,23 @@ package retention
 
 import (
 	"fmt"
+
+	"github.com/tillid/tillid/pii"
 	"regexp"
 	"time"
 )
 
-// Then says what a [Rule] does to a row whose time has come. The zero Then,
-// ThenUnknown, is invalid.
-type Then uint8
-
-const (
-	// ThenUnknown is the invalid zero Then.
-	ThenUnknown Then = iota
-	// ThenRedact clears the rule's column: NULL, or the rule's Zero.
-	ThenRedact
-	// ThenShred withdraws the row's subject from the rule's purpose
-	// through the sweeper's [Shredder] (crypto-shredding): the stored
-	// ciphertexts stay, and read as erased.
-	ThenShred
-	// ThenDelete deletes the whole row.
-	ThenDelete
-)
-
-// String returns the name of t as tags write it ("redact", "shred",
-// "delete"), or "unknown".
-func (t Then) String() string {
-	switch t {
-	case ThenRedact:
-		return "redact"
-	case ThenShred:
-		return "shred"
-	case ThenDelete:
-		return "delete"
-	}
-	return "unknown"
-}
-
 // Rule is one retention rule on a table: the values of Column (the whole
-// row for ThenDelete) are kept for Retain after the time in column From,
+// row for pii.ThenDelete) are kept for Retain after the time in column From,
 // then Then happens to them.
 type Rule struct {
 	// Name identifies the rule in reports and audit events, for example
 	// the Go field path "Customer.Notes"; "" means Column (or "row").
 	Name string
-	// Column is the column a ThenRedact rule clears; "" for ThenShred and
-	// ThenDelete.
+	// Column is the column a pii.ThenRedact rule clears; "" for pii.ThenShred and
+	// pii.ThenDelete.
 	Column string
-	// Zero is what ThenRedact writes: nil writes NULL; a NOT NULL column
+	// Zero is what pii.ThenRedact writes: nil writes NULL; a NOT NULL column
 	// takes its type's zero value, such as "" or int64(0).
 	Zero any
 	// Retain is how long a value is kept after its anchor; at least 1h.
@@ -56,9 +27,10 @@ type Rule struct {
 	// timestamp, read as UTC; SQLite text in a format of its date
 	// functions, such as modernc.org/sqlite writes time.Time values).
 	From string
-	// Then is what happens at expiry.
-	Then Then
-	// Purpose is the purpose a ThenShred rule withdraws.
+	// Then is what happens at expiry: pii.ThenRedact, pii.ThenShred or
+	// pii.ThenDelete.
+	Then pii.Then
+	// Purpose is the purpose a pii.ThenShred rule withdraws.
 	Purpose string
 }
 
@@ -94,7 +66,7 @@ type Table struct {
 	// Sweeps walk the table in key order, in batches.
 	Key string
 	// Subject is the column holding the data subject's ID, which a
-	// ThenShred rule withdraws; "" when no rule shreds.
+	// pii.ThenShred rule withdraws; "" when no rule shreds.
 	Subject string
 	// Hold is the legal hold; the zero Hold for none.
 	Hold Hold
@@ -137,21 +109,21 @@ func (t Table) check() error {
 			return fmt.Errorf("retention: rule %s: retain %v is shorter than 1h", r.label(), r.Retain)
 		}
 		switch r.Then {
-		case ThenRedact:
+		case pii.ThenRedact:
 			if err := checkIdent("column of rule "+r.label(), r.Column); err != nil {
 				return err
 			}
 			if r.Column == t.Key || r.Column == r.From {
 				return fmt.Errorf("retention: rule %s clears its table's key or its own anchor; redact another column", r.label())
 			}
-		case ThenShred:
+		case pii.ThenShred:
 			if r.Purpose == "" {
 				return fmt.Errorf("retention: rule %s: then=shred needs purpose=", r.label())
 			}
 			if err := checkIdent("subject column (for then=shred of rule "+r.label()+")", t.Subject); err != nil {
 				return err
 			}
-		case ThenDelete:
+		case pii.ThenDelete:
 		default:
 			return fmt.Errorf("retention: rule %s: then must be redact, shred or delete", r.label())
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/pii"
 )
 
 // ErrWouldDeleteAll is returned by [Sweeper.Sweep] when the first run of a
@@ -20,7 +21,7 @@ import (
 var ErrWouldDeleteAll = errors.New("retention: the first sweep would delete every row of the table; check the rule, then confirm (WithConfirmDeleteAll, tillid retention sweep -yes)")
 
 // Shredder withdraws a data subject from a purpose by destroying its key
-// (crypto-shredding), for ThenShred rules. It must be idempotent: a sweep
+// (crypto-shredding), for pii.ThenShred rules. It must be idempotent: a sweep
 // that failed after a call repeats it. The erasure side of tillid (a
 // subject-key store's Withdraw) implements it through [ShredFunc].
 type Shredder interface {
@@ -77,7 +78,7 @@ func WithAuditor(a keys.Auditor) Option {
 	return optionFunc(func(s *Sweeper) error { s.auditor = a; return nil })
 }
 
-// WithShredder sets the [Shredder] of ThenShred rules; New refuses a table
+// WithShredder sets the [Shredder] of pii.ThenShred rules; New refuses a table
 // with such a rule without one.
 func WithShredder(sh Shredder) Option {
 	return optionFunc(func(s *Sweeper) error { s.shredder = sh; return nil })
@@ -198,7 +199,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, t Table, opts ...Option) (*
 		s.worker = "w-" + hex.EncodeToString(b[:])
 	}
 	for _, r := range s.t.Rules {
-		if r.Then == ThenShred && s.shredder == nil {
+		if r.Then == pii.ThenShred && s.shredder == nil {
 			return nil, fmt.Errorf("retention: rule %s shreds: pass WithShredder", r.label())
 		}
 	}
@@ -236,7 +237,7 @@ type RuleStats struct {
 	// Rule is the rule's name (Rule.Name, else its column, else "row").
 	Rule string
 	// Then is what the rule does.
-	Then Then
+	Then pii.Then
 	// Changed is the number of rows changed: values cleared (redact), rows
 	// deleted (delete), rows whose subject was withdrawn (shred).
 	Changed int64
@@ -522,7 +523,7 @@ func (s *Sweeper) finishIfDone(ctx context.Context, tx *sql.Tx) error {
 func (s *Sweeper) checkDeleteAll(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	var del []Rule
 	for _, r := range s.t.Rules {
-		if r.Then == ThenDelete {
+		if r.Then == pii.ThenDelete {
 			del = append(del, r)
 		}
 	}
@@ -594,9 +595,9 @@ func (s *Sweeper) process(ctx context.Context, l lease) (_ Stats, err error) {
 	for i, r := range s.t.Rules {
 		var n int64
 		switch r.Then {
-		case ThenShred:
+		case pii.ThenShred:
 			n, err = s.shred(ctx, tx, l, r, now)
-		case ThenRedact:
+		case pii.ThenRedact:
 			q = s.q()
 			q.str(`UPDATE `, quote(s.t.Name), ` SET `, quote(r.Column), ` = `)
 			if r.Zero == nil {
@@ -609,7 +610,7 @@ func (s *Sweeper) process(ctx context.Context, l lease) (_ Stats, err error) {
 			q.str(` AND `)
 			q.due(&s.t, r, now)
 			n, err = s.exec(ctx, tx, q)
-		case ThenDelete:
+		case pii.ThenDelete:
 			q = s.q()
 			q.str(`DELETE FROM `, quote(s.t.Name), ` WHERE `)
 			q.keyRange(s.t.Key, l.lo, l.hi)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tillid/tillid/internal/pgtest"
 	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/pii"
 	"github.com/tillid/tillid/retention"
 )
 
@@ -59,9 +60,9 @@ var customers = retention.Table{
 	Name: "customers", Key: "id", Subject: "subject",
 	Hold: retention.Hold{Column: "hold"},
 	Rules: []retention.Rule{
-		{Name: "Customer.Notes", Column: "notes", Retain: 2 * 365 * 24 * time.Hour, From: "created", Then: retention.ThenRedact},
-		{Name: "Customer.Phone", Column: "phone", Retain: 2 * 365 * 24 * time.Hour, From: "created", Then: retention.ThenRedact},
-		{Name: "Customer", Retain: 7 * 365 * 24 * time.Hour, From: "closed", Then: retention.ThenDelete},
+		{Name: "Customer.Notes", Column: "notes", Retain: 2 * 365 * 24 * time.Hour, From: "created", Then: pii.ThenRedact},
+		{Name: "Customer.Phone", Column: "phone", Retain: 2 * 365 * 24 * time.Hour, From: "created", Then: pii.ThenRedact},
+		{Name: "Customer", Retain: 7 * 365 * 24 * time.Hour, From: "closed", Then: pii.ThenDelete},
 	},
 }
 
@@ -426,7 +427,7 @@ func TestRetentionShred(t *testing.T) {
 		createCustomers(t, db, rdb.dialect)
 		manyExpired(t, db, rdb.dialect, 14) // subjects subject-0 .. subject-6, twice each
 		table := customers
-		table.Rules = []retention.Rule{{Name: "Customer.Interests", Retain: 365 * 24 * time.Hour, From: "created", Then: retention.ThenShred, Purpose: "marketing"}}
+		table.Rules = []retention.Rule{{Name: "Customer.Interests", Retain: 365 * 24 * time.Hour, From: "created", Then: pii.ThenShred, Purpose: "marketing"}}
 		_, err := retention.New(ctx, db, rdb.dialect, table, fixedClock())
 		require.ErrorContains(t, err, "WithShredder")
 		sh := &recordingShredder{}

@@ -55,7 +55,7 @@ const SubjectAction = "subject"
 
 // processing are the options that say why and how long a field is held
 // (purpose=, basis=, retain=, from=); every action but "-" accepts them.
-var processing = []string{"purpose", "basis", "retain", "from"}
+var processing = []string{"purpose", "basis", "retain", "from", "then"}
 
 // withProcessing returns opts followed by the processing options.
 func withProcessing(opts ...string) []string { return append(opts, processing...) }
@@ -69,6 +69,7 @@ var actions = []Action{
 	{Name: "tokenize", Value: ValueDomain, Options: withProcessing("class", "format", "aad", "migrate")},
 	{Name: "redact", Options: withProcessing("class")},
 	{Name: SubjectAction, Options: withProcessing()},
+	{Name: HoldAction},
 	{Name: "-"},
 }
 
@@ -274,7 +275,7 @@ var bases = []string{"consent", "contract", "legal_obligation", "vital_interests
 
 // defaultOptions are the options a struct-level default may hold: the
 // processing options and subjects=.
-var defaultOptions = []string{"purpose", "basis", "retain", "from", "subjects"}
+var defaultOptions = []string{"purpose", "basis", "retain", "from", "then", "subjects"}
 
 // Processing is what a tag says about why and how long a field is held:
 // its processing options. The zero Processing says nothing.
@@ -294,6 +295,10 @@ type Processing struct {
 	// Subjects are the subjects= categories of data subjects (struct-level
 	// defaults only).
 	Subjects []string
+	// Then is what happens at the end of Retain: one of [Thens], or "" for
+	// the default (redact on a field; on a struct-level default, only
+	// "delete" is a record rule). See retention.go.
+	Then string
 }
 
 // ProcessingOf returns the processing options of a tag that [CheckStatic]
@@ -350,6 +355,9 @@ func (p Processing) Merge(d Processing) Processing {
 	if p.Subjects == nil {
 		p.Subjects = d.Subjects
 	}
+	if p.Then == "" {
+		p.Then = d.Then
+	}
 	return p
 }
 
@@ -381,6 +389,11 @@ func (p *Processing) set(o Item) error {
 			return err
 		}
 		p.Retain, p.RetainFor = o.Value, d
+	case "then":
+		if !slices.Contains(thens, o.Value) {
+			return fmt.Errorf("then=%s: want %s", o.Value, strings.Join(thens, ", "))
+		}
+		p.Then = o.Value
 	case "from":
 		if !isGoIdent(o.Value) {
 			return fmt.Errorf("from=%s: want the name of a time field of the same struct", o.Value)
@@ -435,5 +448,5 @@ func isGoIdent(s string) bool {
 
 // IsZero reports whether p says nothing.
 func (p Processing) IsZero() bool {
-	return p.Purposes == nil && p.Basis == "" && p.Retain == "" && p.From == "" && p.Subjects == nil
+	return p.Purposes == nil && p.Basis == "" && p.Retain == "" && p.From == "" && p.Subjects == nil && p.Then == ""
 }
