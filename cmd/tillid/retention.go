@@ -56,9 +56,9 @@ Flags:
 
 type retentionOpts struct {
 	db, table, key, hold, worker, job, now string
-	rules                                 []retention.Rule
-	batch                                 int
-	dryRun, yes                           bool
+	rules                                  []retention.Rule
+	batch                                  int
+	dryRun, yes                            bool
 }
 
 // ruleFlag collects -rule and -record specs.
