@@ -394,3 +394,28 @@ func TokenTTL(r RetentionRule, anchor, now time.Time) time.Duration {
 	}
 	return -1
 }
+
+// retentionEnd returns when the retention rule of the field being walked
+// runs out (its anchor in the current struct plus its period), or the zero
+// Time for a field without a rule or a record without an anchor. Vault
+// tokens are issued to expire then.
+func (r *run) retentionEnd() time.Time {
+	// The walked struct's plan is cached (planFor would make an
+	// initialisation cycle through the action table).
+	cached, ok := plans.Load(r.parent.Type())
+	if !ok {
+		return time.Time{}
+	}
+	rp := cached.(*typePlan).retention
+	if rp == nil {
+		return time.Time{}
+	}
+	for i, fi := range rp.fieldIndex {
+		if fi == r.cur.index {
+			if at, ok := anchorTime(r.parent.Field(rp.fromIndex[i])); ok {
+				return at.Add(rp.policy.Rules[i].RetainFor)
+			}
+		}
+	}
+	return time.Time{}
+}

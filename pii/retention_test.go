@@ -9,7 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/tokenize"
 )
 
 type account struct {
@@ -210,4 +212,49 @@ func TestTokenTTL(t *testing.T) {
 	assert.Equal(t, 20*24*time.Hour, pii.TokenTTL(r, now.Add(-10*24*time.Hour), now))
 	assert.Equal(t, time.Duration(-1), pii.TokenTTL(r, now.Add(-30*24*time.Hour), now))
 	assert.Zero(t, pii.TokenTTL(r, time.Time{}, now))
+}
+
+type retainedCard struct {
+	ID      string    `pii:"-"`
+	Created time.Time `pii:"-"`
+	Card    string    `pii:"tokenize=card,retain=30d,from=Created"`
+}
+
+// TestTokensFollowTheRule checks that a retained tokenize= field's vault
+// token expires when its rule runs out, so that Purge and Expired agree.
+func TestTokensFollowTheRule(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	clock := now
+	store := keys.NewMemory()
+	vault := tokenize.NewMemoryStore()
+	card, err := tokenize.New(store, vault, "card", tokenize.ModeRandom, tokenize.WithTTL(365*24*time.Hour),
+		tokenize.WithClock(func() time.Time { return clock }))
+	require.NoError(t, err)
+	p, err := pii.New(store, pii.WithVault(card))
+	require.NoError(t, err)
+	created := now.Add(-10 * 24 * time.Hour)
+	recs := []retainedCard{{ID: "a", Created: created, Card: "4111111111111111"}, {ID: "b", Created: now, Card: "5500000000000004"}}
+	for i := range recs {
+		require.NoError(t, p.Protect(ctx, &recs[i]))
+	}
+	for _, tt := range []struct {
+		name       string
+		at         time.Time
+		wantPurged int64
+		wantDue    []bool
+	}{
+		{"within both periods", created.Add(30*24*time.Hour - time.Second), 0, []bool{false, false}},
+		{"a's period ran out", created.Add(30 * 24 * time.Hour), 1, []bool{true, false}},
+		{"b's too, not the tokenizer's year", now.Add(30 * 24 * time.Hour), 1, []bool{true, true}},
+	} {
+		clock = tt.at
+		n, err := card.Purge(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, tt.wantPurged, n, "%s: Purge", tt.name)
+		for i, rec := range recs {
+			got, err := pii.Expired(rec, tt.at)
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantDue[i], len(got) == 1 && got[0].State == pii.ExpiryDue, "%s: Expired(rec %d)", tt.name, i)
+		}
+	}
 }
