@@ -16,6 +16,7 @@ import (
 	"github.com/tillid/tillid/internal/pgtest"
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/piitest"
 	"github.com/tillid/tillid/retention"
 )
 
@@ -123,17 +124,6 @@ func rowState(t testing.TB, db *sql.DB, d retention.Dialect, id int64) (exists, 
 
 var retentionNow = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 
-type recordingAuditor struct {
-	mu     sync.Mutex
-	events []keys.Event
-}
-
-func (a *recordingAuditor) Audit(_ context.Context, e keys.Event) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.events = append(a.events, e)
-}
-
 func TestRetentionSweep(t *testing.T) {
 	year := 365 * 24 * time.Hour
 	cutoff := retentionNow.Add(-2 * year)
@@ -176,7 +166,7 @@ func TestRetentionSweep(t *testing.T) {
 		assert.Equal(t, int64(1), rep.Rules[2].Due)
 		assert.True(t, rep.Rules[0].Oldest.Equal(retentionNow.Add(-9*year)), "Oldest = %v", rep.Rules[0].Oldest)
 
-		aud := &recordingAuditor{}
+		aud := &piitest.AuditRecorder{}
 		sw, err := retention.New(ctx, db, rdb.dialect, customers, retention.WithClock(func() time.Time { return retentionNow }),
 			retention.WithBatchSize(4), retention.WithAuditor(aud))
 		require.NoError(t, err)
@@ -197,9 +187,10 @@ func TestRetentionSweep(t *testing.T) {
 		assert.Equal(t, int64(1), st.Rules[2].Changed)
 		assert.Equal(t, int64(1), st.Rules[0].NullAnchors)
 		assert.Equal(t, int64(1), st.Rules[0].Future)
-		require.Len(t, aud.events, 3)
+		events := aud.Events()
+		require.Len(t, events, 3)
 		var audited int64
-		for _, e := range aud.events {
+		for _, e := range events {
 			assert.Equal(t, keys.EventRetentionBatch, e.Type)
 			require.NotNil(t, e.Retention)
 			assert.Equal(t, "customers", e.Retention.Table)
@@ -469,4 +460,44 @@ func TestRetentionWorkersShareOneSweep(t *testing.T) {
 	assert.Equal(t, int64(n), examined, "every row examined once")
 	assert.Equal(t, int64(n), changed, "every value cleared once")
 	assert.Zero(t, countNotes(t, db))
+}
+
+// TestRetentionKilledMidBatch kills a worker inside its batch's
+// transaction (its shredder sees the kill): nothing of the batch commits,
+// and another worker does the whole batch once the lease runs out.
+func TestRetentionKilledMidBatch(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		const n = 30
+		manyExpired(t, db, rdb.dialect, n)
+		table := customers
+		table.Rules = []retention.Rule{
+			{Name: "Customer.Interests", Retain: 365 * 24 * time.Hour, From: "created", Then: pii.ThenShred, Purpose: "marketing"},
+			table.Rules[0],
+		}
+		now := retentionNow
+		clock := retention.WithClock(func() time.Time { return now })
+		kctx, kill := context.WithCancel(ctx)
+		dying, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, clock, retention.WithBatchSize(10), retention.WithLease(time.Minute),
+			retention.WithWorker("dying"), retention.WithShredder(retention.ShredFunc(func(ctx context.Context, _, _ string) error {
+				kill()
+				return ctx.Err()
+			})))
+		require.NoError(t, err)
+		_, err = dying.Sweep(kctx)
+		require.Error(t, err)
+		assert.Equal(t, int64(n), countNotes(t, db), "the killed batch committed nothing")
+
+		now = now.Add(2 * time.Minute)
+		sh := &recordingShredder{}
+		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, clock, retention.WithBatchSize(10), retention.WithWorker("other"), retention.WithShredder(sh))
+		require.NoError(t, err)
+		st, err := other.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(n), st.Rules[1].Changed, "every value cleared once")
+		assert.Equal(t, int64(n), st.Examined, "the dead worker's batch taken over, no batch twice")
+		assert.Zero(t, countNotes(t, db))
+		assert.Len(t, sh.calls, 3*7, "each batch's seven subjects withdrawn")
+	})
 }
