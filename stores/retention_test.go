@@ -501,3 +501,48 @@ func TestRetentionKilledMidBatch(t *testing.T) {
 		assert.Len(t, sh.calls, 3*7, "each batch's seven subjects withdrawn")
 	})
 }
+
+// TestRetentionRun drives the in-process schedule with its own ticks: each
+// tick sweeps again, with the Sweeper's clock.
+func TestRetentionRun(t *testing.T) {
+	rdb := retentionSQLite(t)
+	db := rdb.connect(t)
+	createCustomers(t, db, rdb.dialect)
+	// Held by a time on this table: a nullable timestamp column.
+	_, err := db.ExecContext(ctx, `ALTER TABLE customers ADD COLUMN held_since DATETIME`)
+	require.NoError(t, err)
+	manyExpired(t, db, rdb.dialect, 5)
+	_, err = db.ExecContext(ctx, `UPDATE customers SET held_since = ? WHERE id = 5`, retentionNow)
+	require.NoError(t, err)
+	table := customers
+	table.Hold = retention.Hold{Column: "held_since", Time: true}
+	var mu sync.Mutex
+	var sweeps []retention.Stats
+	sw, err := retention.New(ctx, db, rdb.dialect, table, fixedClock(), retention.WithProgress(func(s retention.Stats) {
+		mu.Lock()
+		sweeps = append(sweeps, s)
+		mu.Unlock()
+	}))
+	require.NoError(t, err)
+	ticks := make(chan time.Time)
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() {
+		done <- sw.Run(rctx, time.Hour, func(d time.Duration) <-chan time.Time {
+			assert.Equal(t, time.Hour, d)
+			return ticks
+		}, func(err error) { t.Error(err) })
+	}()
+	ticks <- retentionNow // the first sweep ran; this starts the second
+	insertCustomers(t, db, rdb.dialect, []customerRow{{id: 6, created: retentionNow.Add(-3 * 365 * 24 * time.Hour)}})
+	ticks <- retentionNow // the second ran (it may or may not have seen row 6); start a third
+	ticks <- retentionNow // the third, begun after the insert, ran
+	stop()
+	require.ErrorIs(t, <-done, context.Canceled)
+	assert.Equal(t, int64(1), countNotes(t, db), "everything but the held row cleared")
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, sweeps)
+	assert.Equal(t, int64(4), sweeps[0].Rules[0].Changed)
+	assert.Equal(t, int64(1), sweeps[0].Held)
+}
