@@ -302,7 +302,8 @@ type Expiry struct {
 }
 
 // Expired reports the retention rules of the record v (a struct or a
-// pointer to one) that need attention at now: due, held while due, with
+// pointer to one; the rules of its own fields and its record rule, as
+// [RetentionOf] lists them) that need attention at now: due, held while due, with
 // no anchor, or with an anchor after now. Rules within their period, and
 // redact or shred rules of fields already at their zero value, are not
 // reported. Times are compared as instants, whatever their location; now

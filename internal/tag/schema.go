@@ -188,7 +188,7 @@ func schemaErrorf(format string, args ...any) error {
 func CheckStatic(t Tag) error {
 	a, ok := LookupAction(t.Action.Name)
 	if !ok {
-		return schemaErrorf("unknown action %q; use encrypt, deterministic, index=<Field>, pseudonym, tokenize=<domain>, redact or -; or subject for the data subject's ID, hold for a legal hold", t.Action.Name)
+		return schemaErrorf("unknown action %q; use encrypt, deterministic, index=<Field>, pseudonym, tokenize=<domain>, redact or -; or subject for the data subject's ID", t.Action.Name)
 	}
 	switch {
 	case a.Value == ValueFields && !t.Action.HasValue:
