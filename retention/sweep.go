@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/tillid/tillid/keys"
@@ -653,16 +654,24 @@ func (s *Sweeper) exec(ctx context.Context, tx *sql.Tx, q *sqlBuilder) (int64, e
 // countBatch fills the examined, held, NULL-anchor and future counts of
 // the range.
 func (s *Sweeper) countBatch(ctx context.Context, tx *sql.Tx, l lease, now time.Time, st *Stats) error {
+	// Rules that share an anchor share its counts: each anchor is read
+	// once per row.
+	var froms []string
+	for _, r := range s.t.Rules {
+		if !slices.Contains(froms, r.From) {
+			froms = append(froms, r.From)
+		}
+	}
 	q := s.q()
 	q.str(`SELECT count(*), `)
 	q.count(func() { q.held(s.t.Hold) })
-	for _, r := range s.t.Rules {
+	for _, from := range froms {
 		q.str(`, `)
 		q.count(func() {
 			q.str("(NOT ")
 			q.held(s.t.Hold)
 			q.str(" AND ")
-			q.anchorNull(r.From)
+			q.anchorNull(from)
 			q.str(")")
 		})
 		q.str(`, `)
@@ -670,18 +679,23 @@ func (s *Sweeper) countBatch(ctx context.Context, tx *sql.Tx, l lease, now time.
 			q.str("(NOT ")
 			q.held(s.t.Hold)
 			q.str(" AND ")
-			q.anchorAfter(r.From, now)
+			q.anchorAfter(from, now)
 			q.str(")")
 		})
 	}
 	q.str(` FROM `, quote(s.t.Name), ` WHERE `)
 	q.keyRange(s.t.Key, l.lo, l.hi)
+	counts := make([]int64, 2*len(froms))
 	dest := []any{&st.Examined, &st.Held}
-	for i := range st.Rules {
-		dest = append(dest, &st.Rules[i].NullAnchors, &st.Rules[i].Future)
+	for i := range counts {
+		dest = append(dest, &counts[i])
 	}
 	if err := tx.QueryRowContext(ctx, q.String(), q.args...).Scan(dest...); err != nil {
 		return fmt.Errorf("retention: %w", err)
+	}
+	for i, r := range s.t.Rules {
+		j := slices.Index(froms, r.From)
+		st.Rules[i].NullAnchors, st.Rules[i].Future = counts[2*j], counts[2*j+1]
 	}
 	return nil
 }
