@@ -76,7 +76,7 @@ type RetentionRule struct {
 	// purpose=); "" otherwise.
 	Purpose string
 	// Domain is the token domain of a tokenize= field ("" for others):
-	// its vault tokens should expire with the rule (see [TokenTTL]).
+	// its vault tokens expire when the rule runs out.
 	Domain string
 	// Nullable reports whether the field's Go type holds a nil (a pointer,
 	// slice, map or interface), so that a cleared column can be NULL; else
@@ -378,22 +378,6 @@ func anchorTime(v reflect.Value) (time.Time, bool) {
 		t = v.Field(0).Interface().(time.Time)
 	}
 	return t, !t.IsZero()
-}
-
-// TokenTTL returns the lifetime to give the vault token of a tokenize=
-// field under rule r when it is issued at now for a record whose anchor is
-// anchor: the time left until the rule runs out, so that the vault's Purge
-// and a retention sweep agree. It returns 0 (the tokenizer's default) for a
-// zero anchor, and a negative duration when the rule has already run out
-// (the value should not be tokenized at all).
-func TokenTTL(r RetentionRule, anchor, now time.Time) time.Duration {
-	if anchor.IsZero() {
-		return 0
-	}
-	if d := anchor.Add(r.RetainFor).Sub(now); d > 0 {
-		return d
-	}
-	return -1
 }
 
 // retentionEnd returns when the retention rule of the field being walked

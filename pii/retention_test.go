@@ -206,14 +206,6 @@ func TestExpiredClockJumps(t *testing.T) {
 	assert.Equal(t, pii.ExpiryFuture, got[0].State)
 }
 
-func TestTokenTTL(t *testing.T) {
-	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	r := pii.RetentionRule{RetainFor: 30 * 24 * time.Hour}
-	assert.Equal(t, 20*24*time.Hour, pii.TokenTTL(r, now.Add(-10*24*time.Hour), now))
-	assert.Equal(t, time.Duration(-1), pii.TokenTTL(r, now.Add(-30*24*time.Hour), now))
-	assert.Zero(t, pii.TokenTTL(r, time.Time{}, now))
-}
-
 type retainedCard struct {
 	ID      string    `pii:"-"`
 	Created time.Time `pii:"-"`
