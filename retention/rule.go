@@ -63,7 +63,8 @@ type Table struct {
 	// Name is the table's name.
 	Name string
 	// Key is the table's primary key: one integer column (BIGINT, INTEGER).
-	// Sweeps walk the table in key order, in batches.
+	// Sweeps walk the table in key order, in batches. On SQLite, "rowid"
+	// serves a table whose key is text (any table but WITHOUT ROWID).
 	Key string
 	// Subject is the column holding the data subject's ID, which a
 	// pii.ThenShred rule withdraws; "" when no rule shreds.
