@@ -66,6 +66,7 @@ Usage:
                                                under the primary keys, batched and resumable
   tillid vet           [flags] [packages]      report untagged personal data, bad tags, unsafe logs
   tillid inventory     [flags] [packages]      render the Art. 30 record of processing from source
+  tillid retention sweep|report [flags]        apply a table's retention rules, or report them
 
 Run "tillid keys -h", "tillid rewrap -h" or "tillid vault rewrap -h" for flags.
 
@@ -108,6 +109,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runVet(ctx, args[1:], stdout, stderr)
 	case "inventory":
 		return runInventory(ctx, args[1:], stdout, stderr)
+	case "retention":
+		return runRetention(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "tillid: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage
