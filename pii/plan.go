@@ -207,6 +207,10 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 			fail("%v", err)
 			continue
 		}
+		if err := checkMask(f.Type, f.Name, &ft); err != nil {
+			fail("%v", err)
+			continue
+		}
 		if ft.aadField != "" {
 			idx, err := recordField(t, ft.aadField)
 			if err != nil {

@@ -30,6 +30,10 @@ type fieldTag struct {
 	// tokenize: the domain and the expected token format.
 	domain string
 	format string
+	// mask is the mask= display mask (nil without one), and view the
+	// view= rules, in written order.
+	mask *maskRow
+	view []tag.ViewRule
 }
 
 // defaultKeyName is the key name of fields without key=.
@@ -84,6 +88,10 @@ func parseFieldTag(raw string) (fieldTag, error) {
 				return fieldTag{}, err
 			}
 			ft.part, ft.partFunc = o.Value, partFunc(part)
+		case "mask":
+			ft.mask = maskNamed(o.Value)
+		case "view":
+			ft.view, _ = tag.ParseView(o.Value)
 		}
 	}
 	return ft, nil
