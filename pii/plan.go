@@ -59,6 +59,8 @@ type typePlan struct {
 	work   bool
 	// paths caches the answers of fieldByPath for this type.
 	paths sync.Map // map[string]fieldPathHit
+	// view is how views write the struct's fields (view.go).
+	view viewFields
 	// tagged is set when a tagged field can be reached from the type through
 	// its static types (interface fields, walked at run time, aside).
 	tagged bool
