@@ -30,7 +30,8 @@ const (
 // shows of a text, and what it fits.
 type maskRow struct {
 	name string
-	text func(s string) string
+	// text appends the mask of s to dst.
+	text func(dst []byte, s string) []byte
 	fits maskFits
 	// classes are the class= values the mask fits; nil for any.
 	classes []string
@@ -43,16 +44,16 @@ type maskRow struct {
 var maskTable = [...]*maskRow{
 	{name: "email", text: maskEmail, fits: fitsText, classes: []string{"contact", "identity"}, emailOK: true},
 	{name: "phone", text: maskPhone, fits: fitsText, classes: []string{"contact"}},
-	{name: "card", text: func(s string) string { return maskCard(s, false) }, fits: fitsText, classes: []string{"financial"}},
-	{name: "card-6-4", text: func(s string) string { return maskCard(s, true) }, fits: fitsText, classes: []string{"financial"}},
+	{name: "card", text: func(dst []byte, s string) []byte { return maskCard(dst, s, false) }, fits: fitsText, classes: []string{"financial"}},
+	{name: "card-6-4", text: func(dst []byte, s string) []byte { return maskCard(dst, s, true) }, fits: fitsText, classes: []string{"financial"}},
 	{name: "iban", text: maskIBAN, fits: fitsText, classes: []string{"financial"}},
 	{name: "cpr", text: maskCPR, fits: fitsText, classes: []string{"national_id", "identity"}},
 	{name: "ssn", text: maskSSN, fits: fitsText, classes: []string{"national_id", "identity"}},
 	{name: "name", text: maskName, fits: fitsText, classes: []string{"identity", "contact"}},
 	{name: "first", text: maskFirst, fits: fitsText, emailOK: true},
 	{name: "text", text: maskAll, fits: fitsAny, emailOK: true},
-	{name: "year", text: func(s string) string { return maskDate(s, 4) }, fits: fitsDate},
-	{name: "month", text: func(s string) string { return maskDate(s, 7) }, fits: fitsDate},
+	{name: "year", text: func(dst []byte, s string) []byte { return maskDate(dst, s, 4) }, fits: fitsDate},
+	{name: "month", text: func(dst []byte, s string) []byte { return maskDate(dst, s, 7) }, fits: fitsDate},
 }
 
 // maskNamed returns the row of the mask named name, or nil.
@@ -76,50 +77,53 @@ func Mask(kind, s string) (string, error) {
 	if m == nil {
 		return "", fmt.Errorf("pii: unknown mask %q", kind)
 	}
-	return m.apply(s), nil
+	return string(m.apply(nil, s)), nil
 }
 
-// apply masks one text; "" stays "".
-func (m *maskRow) apply(s string) string {
+// apply appends the mask of one text to dst; "" stays "".
+func (m *maskRow) apply(dst []byte, s string) []byte {
 	if s == "" {
-		return ""
+		return dst
 	}
-	return m.text(s)
+	return m.text(dst, s)
 }
 
-// applyTime masks a time, for the date masks; other masks show nothing.
-func (m *maskRow) applyTime(t time.Time) string {
+// applyTime appends the mask of a time, for the date masks; other masks
+// show nothing.
+func (m *maskRow) applyTime(dst []byte, t time.Time) []byte {
 	switch m.name {
 	case "year":
-		return t.Format("2006")
+		return t.AppendFormat(dst, "2006")
 	case "month":
-		return t.Format("2006-01")
+		return t.AppendFormat(dst, "2006-01")
 	}
-	return maskAll("")
+	return append(dst, maskFill...)
 }
 
-func maskAll(string) string { return maskFill }
+func maskAll(dst []byte, _ string) []byte { return append(dst, maskFill...) }
 
 // maskEmail shows the first character of the local part (when it has at
 // least three) and the domain: "a•••@example.com".
-func maskEmail(s string) string {
+func maskEmail(dst []byte, s string) []byte {
 	at := strings.IndexByte(s, '@')
 	if at <= 0 || at == len(s)-1 || strings.IndexByte(s[at+1:], '@') >= 0 || !utf8.ValidString(s) ||
 		strings.IndexFunc(s, unicode.IsSpace) >= 0 {
-		return maskFill
+		return append(dst, maskFill...)
 	}
 	local, domain := s[:at], s[at+1:]
-	if utf8.RuneCountInString(local) < 3 {
-		return maskFill + "@" + domain
+	if utf8.RuneCountInString(local) >= 3 {
+		_, n := utf8.DecodeRuneInString(local)
+		dst = append(dst, local[:n]...)
 	}
-	_, n := utf8.DecodeRuneInString(local)
-	return local[:n] + maskFill + "@" + domain
+	dst = append(dst, maskFill+"@"...)
+	return append(dst, domain...)
 }
 
-// digitsOf returns the ASCII digits of s, and false when s holds a
-// character that is neither a digit nor in allowed.
-func digitsOf(s, allowed string, max int) ([]byte, bool) {
-	var d []byte
+// digitsOf returns the ASCII digits of s in buf, and false when s holds
+// a character that is neither a digit nor in allowed, or more than max
+// digits (at most len(buf)).
+func digitsOf(buf *[19]byte, s, allowed string, max int) ([]byte, bool) {
+	d := buf[:0]
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
@@ -138,15 +142,17 @@ func digitsOf(s, allowed string, max int) ([]byte, bool) {
 // maskPhone shows the last two digits of a number of 6 to 9 digits and
 // the last four of one of 10 to 15 (E.164's maximum): "•••5678". Spaces,
 // '+', '-', '.', '/' and parentheses may separate the digits.
-func maskPhone(s string) string {
-	d, ok := digitsOf(s, " +-./()", 15)
+func maskPhone(dst []byte, s string) []byte {
+	var buf [19]byte
+	d, ok := digitsOf(&buf, s, " +-./()", 15)
+	dst = append(dst, maskFill...)
 	switch {
 	case !ok || len(d) < 6:
-		return maskFill
+		return dst
 	case len(d) < 10:
-		return maskFill + string(d[len(d)-2:])
+		return append(dst, d[len(d)-2:]...)
 	}
-	return maskFill + string(d[len(d)-4:])
+	return append(dst, d[len(d)-4:]...)
 }
 
 // maskCard shows the last four digits of a card number of 12 to 19 digits
@@ -154,21 +160,28 @@ func maskPhone(s string) string {
 // 3749"; with sixFour, the first six and the last four, "492913••••••3749",
 // when at least five digits stay hidden (15 digits or more), else the
 // receipt form.
-func maskCard(s string, sixFour bool) string {
-	d, ok := digitsOf(s, " -", 19)
+func maskCard(dst []byte, s string, sixFour bool) []byte {
+	var buf [19]byte
+	d, ok := digitsOf(&buf, s, " -", 19)
 	if !ok || len(d) < 12 {
-		return maskFill
+		return append(dst, maskFill...)
 	}
 	if sixFour && len(d) >= 15 {
-		return string(d[:6]) + strings.Repeat("•", len(d)-10) + string(d[len(d)-4:])
+		dst = append(dst, d[:6]...)
+		for range len(d) - 10 {
+			dst = append(dst, "•"...)
+		}
+		return append(dst, d[len(d)-4:]...)
 	}
-	return "•••• •••• •••• " + string(d[len(d)-4:])
+	dst = append(dst, "•••• •••• •••• "...)
+	return append(dst, d[len(d)-4:]...)
 }
 
 // maskIBAN shows the country code and the last four characters of an IBAN
 // whose ISO 13616 check digits verify: "DK•• •••• •••• 6243".
-func maskIBAN(s string) string {
-	b := make([]byte, 0, 34)
+func maskIBAN(dst []byte, s string) []byte {
+	var buf [34]byte
+	b := buf[:0]
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
@@ -178,17 +191,19 @@ func maskIBAN(s string) string {
 			c -= 'a' - 'A'
 		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		default:
-			return maskFill
+			return append(dst, maskFill...)
 		}
 		if len(b) == 34 {
-			return maskFill
+			return append(dst, maskFill...)
 		}
 		b = append(b, c)
 	}
 	if len(b) < 15 || !isUpper(b[0]) || !isUpper(b[1]) || !isDigit(b[2]) || !isDigit(b[3]) || ibanMod97(b) != 1 {
-		return maskFill
+		return append(dst, maskFill...)
 	}
-	return string(b[:2]) + "•• •••• •••• " + string(b[len(b)-4:])
+	dst = append(dst, b[:2]...)
+	dst = append(dst, "•• •••• •••• "...)
+	return append(dst, b[len(b)-4:]...)
 }
 
 func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
@@ -215,40 +230,41 @@ func ibanMod97(b []byte) int {
 // last four (the control digits) give the century and the sex, so no digit
 // is shown. Input is ten digits, with '-' or ' ' allowed after the sixth,
 // whose date part has a day 01 to 31 and a month 01 to 12.
-func maskCPR(s string) string {
+func maskCPR(dst []byte, s string) []byte {
+	var buf [19]byte
+	d, ok := digitsOf(&buf, s, "", 10)
 	if len(s) == 11 && (s[6] == '-' || s[6] == ' ') {
-		s = s[:6] + s[7:]
+		d, ok = digitsOf(&buf, s[:6]+s[7:], "", 10)
 	}
-	if len(s) != 10 || strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
-		return maskFill
+	if !ok || len(d) != 10 {
+		return append(dst, maskFill...)
 	}
-	day, month := int(s[0]-'0')*10+int(s[1]-'0'), int(s[2]-'0')*10+int(s[3]-'0')
+	day, month := int(d[0]-'0')*10+int(d[1]-'0'), int(d[2]-'0')*10+int(d[3]-'0')
 	if day < 1 || day > 31 || month < 1 || month > 12 {
-		return maskFill
+		return append(dst, maskFill...)
 	}
-	return "••••••-••••"
+	return append(dst, "••••••-••••"...)
 }
 
 // maskSSN shows the last four digits of a US Social Security number,
 // "•••-••-6789": nine digits, as AAA-GG-SSSS or without the dashes, never
 // area 000, 666 or 900-999, group 00 or serial 0000.
-func maskSSN(s string) string {
+func maskSSN(dst []byte, s string) []byte {
 	if len(s) == 11 && s[3] == '-' && s[6] == '-' {
 		s = s[:3] + s[4:6] + s[7:]
 	}
 	if len(s) != 9 || strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
-		return maskFill
+		return append(dst, maskFill...)
 	}
 	if area := s[:3]; area == "000" || area == "666" || area[0] == '9' || s[3:5] == "00" || s[5:] == "0000" {
-		return maskFill
+		return append(dst, maskFill...)
 	}
-	return "•••-••-" + s[5:]
+	return append(append(dst, "•••-••-"...), s[5:]...)
 }
 
 // maskName shows the initials of up to four words that start with a
 // letter: "Ada King Lovelace" as "A. K. L.".
-func maskName(s string) string {
-	var b strings.Builder
+func maskName(dst []byte, s string) []byte {
 	n := 0
 	for w := range strings.FieldsSeq(s) {
 		r, size := utf8.DecodeRuneInString(w)
@@ -259,39 +275,39 @@ func maskName(s string) string {
 			break
 		}
 		if n > 0 {
-			b.WriteByte(' ')
+			dst = append(dst, ' ')
 		}
-		b.WriteString(w[:size])
-		b.WriteByte('.')
+		dst = append(dst, w[:size]...)
+		dst = append(dst, '.')
 		n++
 	}
 	if n == 0 {
-		return maskFill
+		return append(dst, maskFill...)
 	}
-	return b.String()
+	return dst
 }
 
 // maskFirst shows the first character of a text of three characters or
 // more: "L•••".
-func maskFirst(s string) string {
+func maskFirst(dst []byte, s string) []byte {
 	r, n := utf8.DecodeRuneInString(s)
 	if r == utf8.RuneError || utf8.RuneCountInString(s[n:]) < 2 || !unicode.IsPrint(r) || unicode.IsSpace(r) {
-		return maskFill
+		return append(dst, maskFill...)
 	}
-	return s[:n] + maskFill
+	return append(append(dst, s[:n]...), maskFill...)
 }
 
 // maskDate keeps the first keep bytes (4: the year, 7: the year and month)
 // of an ISO 8601 date (2006-01-02, optionally followed by 'T' or ' ' and a
 // time).
-func maskDate(s string, keep int) string {
+func maskDate(dst []byte, s string, keep int) []byte {
 	if len(s) < 10 || len(s) > 10 && s[10] != 'T' && s[10] != ' ' {
-		return maskFill
+		return append(dst, maskFill...)
 	}
 	if _, err := time.Parse(time.DateOnly, s[:10]); err != nil {
-		return maskFill
+		return append(dst, maskFill...)
 	}
-	return s[:keep]
+	return append(dst, s[:keep]...)
 }
 
 var timeType = reflect.TypeFor[time.Time]()

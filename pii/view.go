@@ -1,6 +1,7 @@
 package pii
 
 import (
+	"bytes"
 	"database/sql"
 	"encoding"
 	"encoding/base64"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/tillid/tillid/internal/envelope"
 	"github.com/tillid/tillid/internal/tag"
@@ -106,17 +108,31 @@ type ViewValue struct {
 // field encode themselves. It returns [ErrTooDeep] past 1,000 levels (a
 // pointer cycle) and the errors of such types' MarshalJSON.
 func (x ViewValue) MarshalJSON() ([]byte, error) {
-	e := viewEncoder{w: x.w}
-	if x.w == nil {
-		e.w = maskedView
-	}
 	if x.v == nil {
 		return []byte("null"), nil
+	}
+	e := viewPool.Get().(*viewEncoder)
+	defer e.release()
+	e.w = x.w
+	if x.w == nil {
+		e.w = maskedView
 	}
 	if err := e.value(reflect.ValueOf(x.v), 0); err != nil {
 		return nil, err
 	}
-	return e.buf, nil
+	return bytes.Clone(e.buf), nil
+}
+
+var viewPool = sync.Pool{New: func() any { return new(viewEncoder) }}
+
+// release returns e to the pool, unless a large value made its buffers too
+// large to keep.
+func (e *viewEncoder) release() {
+	if cap(e.buf) > 64<<10 || cap(e.scratch) > 64<<10 {
+		return
+	}
+	e.w, e.buf, e.scratch = nil, e.buf[:0], e.scratch[:0]
+	viewPool.Put(e)
 }
 
 // String returns [Redacted] of the value, never the view.
@@ -144,6 +160,9 @@ type viewField struct {
 	inline bool
 	// tag is the field's parsed pii tag, nil when it has none or is "-".
 	tag *fieldTag
+	// basic is set for an untagged field of a string, bool or integer kind
+	// that does not marshal itself.
+	basic bool
 }
 
 // viewFields is the part of a struct's plan that views use: built once,
@@ -181,6 +200,11 @@ func (p *typePlan) viewFields() []viewField {
 			if name == "" {
 				name = f.Name
 			}
+			switch f.Type.Kind() {
+			case reflect.String, reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+				reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+				vf.basic = vf.tag == nil && !implementsMarshaler(f.Type)
+			}
 			vf.key = append(appendJSONString(nil, name), ':')
 			p.view.fields = append(p.view.fields, vf)
 		}
@@ -192,6 +216,15 @@ func (p *typePlan) viewFields() []viewField {
 type viewEncoder struct {
 	w   *View
 	buf []byte
+	// scratch holds a mask before it is escaped into buf.
+	scratch []byte
+}
+
+// appendMasked appends the JSON string of a mask that mask wrote into
+// the scratch buffer.
+func (e *viewEncoder) appendMasked(mask func(dst []byte) []byte) {
+	e.scratch = mask(e.scratch[:0])
+	e.buf = appendJSONString(e.buf, unsafe.String(unsafe.SliceData(e.scratch), len(e.scratch)))
 }
 
 const viewMaxDepth = 1000
@@ -276,6 +309,20 @@ func (e *viewEncoder) value(v reflect.Value, depth int) error {
 	return nil
 }
 
+// basic writes a value of a string, bool or integer kind.
+func (e *viewEncoder) basic(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		e.buf = appendJSONString(e.buf, v.String())
+	case reflect.Bool:
+		e.buf = strconv.AppendBool(e.buf, v.Bool())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		e.buf = strconv.AppendInt(e.buf, v.Int(), 10)
+	default:
+		e.buf = strconv.AppendUint(e.buf, v.Uint(), 10)
+	}
+}
+
 func implementsMarshaler(t reflect.Type) bool {
 	return t.Implements(jsonMarshaler) || t.Implements(textMarshalerType) ||
 		reflect.PointerTo(t).Implements(jsonMarshaler) || reflect.PointerTo(t).Implements(textMarshalerType)
@@ -310,9 +357,12 @@ func (e *viewEncoder) structFields(v reflect.Value, first *bool, depth int) erro
 		*first = false
 		e.buf = append(e.buf, f.key...)
 		var err error
-		if f.tag == nil {
+		switch {
+		case f.basic:
+			e.basic(fv)
+		case f.tag == nil:
 			err = e.value(fv, depth+1)
-		} else {
+		default:
 			err = e.tagged(fv, f.tag, e.sight(f.tag), depth+1)
 		}
 		if err != nil {
@@ -338,7 +388,7 @@ func isEmptyJSON(v reflect.Value) bool {
 // viewer is how a view reads a pii.Value without knowing its T.
 type viewer interface {
 	piiViewJSON() ([]byte, error)
-	piiViewMask(m *maskRow) string
+	piiViewMask(dst []byte, m *maskRow) []byte
 	IsNull() bool
 	IsProtected() bool
 }
@@ -353,16 +403,16 @@ func (v Value[T]) piiViewJSON() ([]byte, error) {
 
 // piiViewMask masks the plaintext: a string T as text, a time.Time by
 // date; any other T and a stored form show nothing.
-func (v Value[T]) piiViewMask(m *maskRow) string {
+func (v Value[T]) piiViewMask(dst []byte, m *maskRow) []byte {
 	if v.state == valuePlain {
 		switch x := any(v.plain).(type) {
 		case string:
-			return m.apply(x)
+			return m.apply(dst, x)
 		case time.Time:
-			return m.applyTime(x)
+			return m.applyTime(dst, x)
 		}
 	}
-	return maskFill
+	return append(dst, maskFill...)
 }
 
 // tagged writes a value of a tagged field seen with sight s.
@@ -382,13 +432,13 @@ func (e *viewEncoder) tagged(v reflect.Value, ft *fieldTag, s tag.Sight, depth i
 		}
 		v = reflect.ValueOf(ns.String)
 	}
-	if v.CanInterface() {
+	if v.Kind() == reflect.Struct && v.CanInterface() {
 		if x, ok := v.Interface().(viewer); ok {
 			switch {
 			case x.IsNull():
 				e.buf = append(e.buf, "null"...)
 			case s == tag.SightMask:
-				e.buf = appendJSONString(e.buf, x.piiViewMask(ft.mask))
+				e.appendMasked(func(dst []byte) []byte { return x.piiViewMask(dst, ft.mask) })
 			default:
 				b, err := x.piiViewJSON()
 				if err != nil {
@@ -402,7 +452,7 @@ func (e *viewEncoder) tagged(v reflect.Value, ft *fieldTag, s tag.Sight, depth i
 	switch v.Kind() {
 	case reflect.String:
 		if s == tag.SightMask {
-			e.buf = appendJSONString(e.buf, maskText(ft.mask, v.String()))
+			e.appendMasked(func(dst []byte) []byte { return maskText(dst, ft.mask, v.String()) })
 		} else {
 			e.buf = appendJSONString(e.buf, v.String())
 		}
@@ -413,7 +463,7 @@ func (e *viewEncoder) tagged(v reflect.Value, ft *fieldTag, s tag.Sight, depth i
 			case v.IsNil():
 				e.buf = append(e.buf, "null"...)
 			case s == tag.SightMask:
-				e.buf = appendJSONString(e.buf, maskText(ft.mask, string(v.Bytes())))
+				e.appendMasked(func(dst []byte) []byte { return maskText(dst, ft.mask, string(v.Bytes())) })
 			default:
 				e.buf = append(e.buf, '"')
 				e.buf = base64.StdEncoding.AppendEncode(e.buf, v.Bytes())
@@ -429,7 +479,7 @@ func (e *viewEncoder) tagged(v reflect.Value, ft *fieldTag, s tag.Sight, depth i
 		return e.tagged(v.Elem(), ft, s, depth+1)
 	case reflect.Struct:
 		if v.Type() == timeType && s == tag.SightMask && v.CanInterface() {
-			e.buf = appendJSONString(e.buf, ft.mask.applyTime(v.Interface().(time.Time)))
+			e.appendMasked(func(dst []byte) []byte { return ft.mask.applyTime(dst, v.Interface().(time.Time)) })
 			return nil
 		}
 	}
@@ -445,11 +495,11 @@ func (e *viewEncoder) tagged(v reflect.Value, ft *fieldTag, s tag.Sight, depth i
 
 // maskText masks s by m; a stored form (which only a field that was not
 // revealed holds) shows nothing.
-func maskText(m *maskRow, s string) string {
+func maskText(dst []byte, m *maskRow, s string) []byte {
 	if envelope.HasPrefixString(s) {
-		return maskFill
+		return append(dst, maskFill...)
 	}
-	return m.apply(s)
+	return m.apply(dst, s)
 }
 
 // container writes a slice, array or map, each element by elem.
@@ -527,8 +577,13 @@ func appendJSONString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
+	valid := utf8.ValidString(s)
 	for i := 0; i < len(s); {
 		c := s[i]
+		if c >= utf8.RuneSelf && valid && !(c == 0xe2 && i+2 < len(s) && s[i+1] == 0x80 && s[i+2]&^1 == 0xa8) {
+			i++ // inside a valid rune other than U+2028 and U+2029
+			continue
+		}
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
 				i++

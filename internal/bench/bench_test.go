@@ -149,3 +149,16 @@ func BenchmarkGoMaskSlogJSON(b *testing.B) {
 		log.Info("saved", "r", masked)
 	}
 }
+
+// BenchmarkMaskedViewEncodingJSON: the masked view through json.Marshal,
+// as an API handler encodes it (encoding/json checks and compacts what a
+// MarshalJSON returns).
+func BenchmarkMaskedViewEncodingJSON(b *testing.B) {
+	r := record()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := json.Marshal(pii.Masked(r)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
