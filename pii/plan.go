@@ -175,6 +175,10 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 		}
 		fp := &fieldPlan{index: i, name: f.Name, recordIndex: -1}
 		if !tagged {
+			if f.Type == textType {
+				fail("pii.Text field has no pii tag; add one, such as `pii:\"encrypt\"`")
+				continue
+			}
 			if reflect.PointerTo(f.Type).Implements(sealerType) {
 				fail("pii.Value field has no pii tag; add one, such as `pii:\"encrypt\"`")
 				continue
