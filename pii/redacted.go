@@ -461,6 +461,14 @@ func redactAttr(a slog.Attr) slog.Attr {
 	return a
 }
 
+// NeedsRedaction reports whether v may show personal data when a logger
+// or encoder formats it by its own rules (by reflection, or through its
+// own methods): v is a struct, a map, an interface, or a pointer, slice or
+// array reaching one. [RedactingHandler] passes exactly these values
+// through [Redacted]; adapters for other loggers use it to decide the
+// same way. nil needs none. It is safe for concurrent use.
+func NeedsRedaction(v any) bool { return v != nil && needsRedaction(reflect.TypeOf(v)) }
+
 // needsRedaction reports whether a value of type t may show personal data
 // through a handler's own formatting: a struct, a map (its keys), an
 // interface (its dynamic value), or a pointer, slice or array of those.

@@ -136,7 +136,7 @@ func redactField(f zapcore.Field) (zapcore.Field, bool) {
 			inner := reflect.ValueOf(f.Interface).Convert(fieldsType).Interface().([]zapcore.Field)
 			return zap.Dict(f.Key, redactFields(inner)...), true
 		}
-		if !needsRedaction(t) {
+		if !pii.NeedsRedaction(f.Interface) {
 			return f, false
 		}
 		r := Field(f.Key, f.Interface)
@@ -157,23 +157,6 @@ func redactField(f zapcore.Field) (zapcore.Field, bool) {
 		return Field(f.Key, err), true
 	}
 	return f, false
-}
-
-// needsRedaction reports whether a value of type t may show personal data
-// through zap's own encoding: a struct, a map, an interface, or a pointer,
-// slice or array of those (as pii.RedactingHandler decides for slog).
-func needsRedaction(t reflect.Type) bool {
-	for t != nil {
-		switch t.Kind() {
-		case reflect.Struct, reflect.Interface, reflect.Map:
-			return true
-		case reflect.Pointer, reflect.Slice, reflect.Array:
-			t = t.Elem()
-		default:
-			return false
-		}
-	}
-	return false
 }
 
 var _ zapcore.Core = core{}

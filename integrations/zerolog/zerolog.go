@@ -26,7 +26,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"reflect"
 
 	"github.com/rs/zerolog"
 
@@ -78,7 +77,7 @@ func (o object) MarshalZerologObject(e *zerolog.Event) {
 // interface, or a pointer, slice or array reaching one, encodes as
 // [pii.Redacted]'s JSON; anything else as encoding/json encodes it.
 func MarshalInterface(v any) ([]byte, error) {
-	if v != nil && needsRedaction(reflect.TypeOf(v)) {
+	if pii.NeedsRedaction(v) {
 		return pii.Redacted(v).MarshalJSON()
 	}
 	return json.Marshal(v)
@@ -95,23 +94,6 @@ func MarshalError(err error) any {
 		return err
 	}
 	return pii.Redacted(err).String()
-}
-
-// needsRedaction reports whether a value of type t may show personal data
-// through encoding/json: a struct, a map, an interface, or a pointer,
-// slice or array of those (as pii.RedactingHandler decides for slog).
-func needsRedaction(t reflect.Type) bool {
-	for t != nil {
-		switch t.Kind() {
-		case reflect.Struct, reflect.Interface, reflect.Map:
-			return true
-		case reflect.Pointer, reflect.Slice, reflect.Array:
-			t = t.Elem()
-		default:
-			return false
-		}
-	}
-	return false
 }
 
 var _ zerolog.LogObjectMarshaler = object{}
