@@ -177,8 +177,12 @@ func (p *typePlan) viewFields() []viewField {
 		t := p.typ
 		for i := range t.NumField() {
 			f := t.Field(i)
-			if !f.IsExported() && !(f.Anonymous && f.Type.Kind() == reflect.Struct) {
-				continue
+			elem := f.Type
+			if elem.Kind() == reflect.Pointer {
+				elem = elem.Elem()
+			}
+			if !f.IsExported() && !(f.Anonymous && elem.Kind() == reflect.Struct) {
+				continue // encoding/json's rule
 			}
 			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 			if name == "-" && opts == "" {
@@ -188,11 +192,7 @@ func (p *typePlan) viewFields() []viewField {
 			if ft := p.tags[i]; ft != nil && ft.act != nil && ft.act != skipAction {
 				vf.tag = ft
 			}
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if f.Anonymous && name == "" && ft.Kind() == reflect.Struct && vf.tag == nil {
+			if f.Anonymous && name == "" && elem.Kind() == reflect.Struct && vf.tag == nil {
 				vf.inline = true
 			} else if !f.IsExported() {
 				continue

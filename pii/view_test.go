@@ -134,8 +134,13 @@ type viewEmbedded struct {
 	Inner string `json:"inner"`
 }
 
+type viewEmbeddedPtr struct {
+	Deep string `json:"deep"`
+}
+
 type ViewUntagged struct {
 	viewEmbedded
+	*viewEmbeddedPtr
 	A   int               `json:"a,omitempty"`
 	B   string            `json:"b"`
 	C   []byte            `json:"c"`
@@ -156,7 +161,7 @@ func TestPlainMatchesEncodingJSON(t *testing.T) {
 	when := time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600))
 	for _, v := range []ViewUntagged{
 		{},
-		{viewEmbedded{"in"}, 1, "<b>&\"\\\n\t\u2028\x01é\xff", []byte{0, 1, 2}, map[int]float64{2: 1.5, 1: 2}, &when, json.RawMessage(`{"x":1}`), []string{"a"}, true, 255, "j", map[string]string{"z": "1", "a": "2"}, "lit"},
+		{viewEmbedded{"in"}, &viewEmbeddedPtr{"deep"}, 1, "<b>&\"\\\n\t\u2028\x01é\xff", []byte{0, 1, 2}, map[int]float64{2: 1.5, 1: 2}, &when, json.RawMessage(`{"x":1}`), []string{"a"}, true, 255, "j", map[string]string{"z": "1", "a": "2"}, "lit"},
 	} {
 		want, err := json.Marshal(v)
 		require.NoError(t, err)
