@@ -577,11 +577,10 @@ func appendJSONString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
-	valid := utf8.ValidString(s)
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= utf8.RuneSelf && valid && !(c == 0xe2 && i+2 < len(s) && s[i+1] == 0x80 && s[i+2]&^1 == 0xa8) {
-			i++ // inside a valid rune other than U+2028 and U+2029
+		if c == 0xe2 && i+2 < len(s) && s[i+1] == 0x80 && s[i+2] == 0xa2 {
+			i += 3 // '•', which masks are full of
 			continue
 		}
 		if c < utf8.RuneSelf {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -213,4 +214,23 @@ func TestViewValueLogsRedacted(t *testing.T) {
 	assert.NotContains(t, out, "leak")
 	assert.NotContains(t, out, "3749")
 	assert.Contains(t, out, "[redacted]")
+}
+
+// Strings of any bytes escape as encoding/json escapes them.
+func TestPlainStringsMatchEncodingJSON(t *testing.T) {
+	t.Parallel()
+	type S struct{ A string }
+	pieces := []string{"a", "•", "\xe2\x80", "\xe2\x80\xa8", "\u2029", "\xff", "<", "&", "\"", "\\", "\x00", "\x1f", "é", "\U0001F600", "\xf0\x9f"}
+	for i := range 2000 {
+		var b strings.Builder
+		for j := 0; j < 1+i%7; j++ {
+			b.WriteString(pieces[(i*7+j*13+i/3)%len(pieces)])
+		}
+		v := S{A: b.String()}
+		want, err := json.Marshal(v)
+		require.NoError(t, err)
+		got, err := json.Marshal(pii.Plain(v))
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(got), "%q", v.A)
+	}
 }
