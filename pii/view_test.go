@@ -234,3 +234,24 @@ func TestPlainStringsMatchEncodingJSON(t *testing.T) {
 		require.Equal(t, string(want), string(got), "%q", v.A)
 	}
 }
+
+// P06: a masked view of a struct with unexported fields, opaque values,
+// sql.Null* and json.RawMessage does not panic, shows the untagged values
+// as encoding/json would and leaves the struct as it was.
+func TestMaskedViewP06(t *testing.T) {
+	t.Parallel()
+	type Rec struct {
+		state   int
+		Email   string `pii:"encrypt,mask=email"`
+		Created time.Time
+		Note    sql.NullString `pii:"encrypt,mask=first"`
+		Raw     json.RawMessage
+	}
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	r := Rec{state: 7, Email: "ada@example.com", Created: t0, Note: sql.NullString{String: "note", Valid: true}, Raw: json.RawMessage(`{"k":[1,2]}`)}
+	orig := r
+	got, err := json.Marshal(pii.Masked(&r))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"Email":"a•••@example.com","Created":"2026-01-02T03:04:05Z","Note":"n•••","Raw":{"k":[1,2]}}`, string(got))
+	assert.Equal(t, orig, r)
+}
