@@ -144,9 +144,11 @@
 //	year      1815, month 1815-12 (time.Time, pii.Value[time.Time], ISO 8601 text)
 //
 // A mask that does not fit the field is an [ErrInvalidTag]: a text mask
-// on a non-text type, card, iban, cpr or ssn on class=contact, anything
-// but email, first or text on a field named like an email address or with
-// normalize=email. [Plain] is the one way to encode revealed pii.Value
+// on a non-text type, a mask whose class does not match class= (card,
+// card-6-4 and iban are financial, cpr and ssn national_id or identity,
+// phone contact, email contact or identity, name identity or contact), and
+// phone, card, card-6-4, iban, cpr or ssn on a field named like an email
+// address or with normalize=email. [Plain] is the one way to encode revealed pii.Value
 // and pii.Text fields to JSON (their MarshalJSON refuses plaintext);
 // [View.JSON] and [Masked] show less, and [Redacted] is for logs.
 //

@@ -35,8 +35,9 @@ type maskRow struct {
 	fits maskFits
 	// classes are the class= values the mask fits; nil for any.
 	classes []string
-	// emailOK is set for masks that fit an email address (a field with
-	// normalize=email or named like one).
+	// emailOK is set for masks that may sit on a field with normalize=email
+	// or named like an email address (EmailVerifiedAt with mask=year): all
+	// but those of other identifiers (phone, card, IBAN, national IDs).
 	emailOK bool
 }
 
@@ -49,11 +50,11 @@ var maskTable = [...]*maskRow{
 	{name: "iban", text: maskIBAN, fits: fitsText, classes: []string{"financial"}},
 	{name: "cpr", text: maskCPR, fits: fitsText, classes: []string{"national_id", "identity"}},
 	{name: "ssn", text: maskSSN, fits: fitsText, classes: []string{"national_id", "identity"}},
-	{name: "name", text: maskName, fits: fitsText, classes: []string{"identity", "contact"}},
+	{name: "name", text: maskName, fits: fitsText, classes: []string{"identity", "contact"}, emailOK: true},
 	{name: "first", text: maskFirst, fits: fitsText, emailOK: true},
 	{name: "text", text: maskAll, fits: fitsAny, emailOK: true},
-	{name: "year", text: func(dst []byte, s string) []byte { return maskDate(dst, s, 4) }, fits: fitsDate},
-	{name: "month", text: func(dst []byte, s string) []byte { return maskDate(dst, s, 7) }, fits: fitsDate},
+	{name: "year", text: func(dst []byte, s string) []byte { return maskDate(dst, s, 4) }, fits: fitsDate, emailOK: true},
+	{name: "month", text: func(dst []byte, s string) []byte { return maskDate(dst, s, 7) }, fits: fitsDate, emailOK: true},
 }
 
 // maskNamed returns the row of the mask named name, or nil.

@@ -117,6 +117,9 @@ type maskedCustomer struct {
 func TestMaskTags(t *testing.T) {
 	t.Parallel()
 	require.NoError(t, pii.Validate(maskedCustomer{}))
+	require.NoError(t, pii.Validate(struct {
+		EmailVerifiedAt pii.Value[time.Time] `pii:"encrypt,mask=year"`
+	}{}), "a date named after an email address takes a date mask")
 	tests := []struct {
 		name    string
 		v       any
