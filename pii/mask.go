@@ -311,8 +311,6 @@ func maskDate(dst []byte, s string, keep int) []byte {
 	return append(dst, s[:keep]...)
 }
 
-var timeType = reflect.TypeFor[time.Time]()
-
 // checkMask checks the mask= and view= options of a field of type t named
 // name against its type, its class= and its normalize=.
 func checkMask(t reflect.Type, name string, ft *fieldTag) error {

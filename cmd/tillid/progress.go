@@ -56,3 +56,17 @@ func (p *progress) finish() {
 		p.bar = nil
 	}
 }
+
+// step reports done of total rows for any bulk job: the bar on a
+// terminal, else line on its own line.
+func (p *progress) step(done, total int64, line string) {
+	if p.bar == nil {
+		fmt.Fprintln(p.w, line)
+		return
+	}
+	if total = max(total, done); p.bar.GetMax64() != total {
+		p.bar.ChangeMax64(total)
+	}
+	p.bar.Describe(line)
+	p.bar.Set64(done)
+}

@@ -43,6 +43,7 @@ func TestCheckStatic(t *testing.T) {
 		{name: "part leading zero", in: "index=A,part=last07", wantText: "part=last07", reason: "one spelling per value"},
 		{name: "mask and view", in: "encrypt,mask=email,view=support:mask+billing:plain+audit:hide"},
 		{name: "mask on redact", in: "redact,mask=text"},
+		{name: "mask with processing", in: "encrypt,mask=email,view=support:mask,purpose=billing,basis=contract,retain=2y"},
 		{name: "mask kind", in: "encrypt,mask=creditcard", wantText: `unknown mask "creditcard"`},
 		{name: "mask on index", in: "index=A,mask=text", wantText: `unknown option "mask" for index`},
 		{name: "view needs mask", in: "tokenize=card,view=support:mask", wantText: "needs mask=<kind>"},
