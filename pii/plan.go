@@ -61,6 +61,8 @@ type typePlan struct {
 	work   bool
 	// paths caches the answers of fieldByPath for this type.
 	paths sync.Map // map[string]fieldPathHit
+	// view is how views write the struct's fields (view.go).
+	view viewFields
 	// tagged is set when a tagged field can be reached from the type through
 	// its static types (interface fields, walked at run time, aside).
 	tagged bool
@@ -188,6 +190,10 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 		}
 		fp := &fieldPlan{index: i, name: f.Name, recordIndex: -1, subjectIndex: -1}
 		if !tagged {
+			if f.Type == textType {
+				fail("pii.Text field has no pii tag; add one, such as `pii:\"encrypt\"`")
+				continue
+			}
 			if reflect.PointerTo(f.Type).Implements(sealerType) {
 				fail("pii.Value field has no pii tag; add one, such as `pii:\"encrypt\"`")
 				continue
@@ -220,6 +226,10 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 		}
 		var err error
 		if fp.node, err = ft.act.check(b, p, f.Type, fp); err != nil {
+			fail("%v", err)
+			continue
+		}
+		if err := checkMask(f.Type, f.Name, &ft); err != nil {
 			fail("%v", err)
 			continue
 		}

@@ -30,6 +30,10 @@ type fieldTag struct {
 	// tokenize: the domain and the expected token format.
 	domain string
 	format string
+	// mask is the mask= display mask (nil without one), and view the
+	// view= rules, in written order.
+	mask *maskRow
+	view []tag.ViewRule
 	// subjectField is the subject= option: the subject field of the same
 	// struct whose keys seal this field ("" for the struct's one subject
 	// field, if any).
@@ -91,6 +95,10 @@ func parseFieldTag(raw string) (fieldTag, error) {
 				return fieldTag{}, err
 			}
 			ft.part, ft.partFunc = o.Value, partFunc(part)
+		case "mask":
+			ft.mask = maskNamed(o.Value)
+		case "view":
+			ft.view, _ = tag.ParseView(o.Value)
 		case "subject":
 			ft.subjectField = o.Value
 		}

@@ -61,13 +61,13 @@ var processing = []string{"purpose", "basis", "retain", "from", "then"}
 func withProcessing(opts ...string) []string { return append(opts, processing...) }
 
 var actions = []Action{
-	{Name: "encrypt", Options: withProcessing("class", "key", "aad", "maxlen", "migrate", "subject")},
-	{Name: "deterministic", Options: withProcessing("class", "key", "aad", "maxlen", "migrate", "lowcardinality", "normalize", "subject")},
+	{Name: "encrypt", Options: withProcessing("class", "key", "aad", "maxlen", "migrate", "subject", "mask", "view")},
+	{Name: "deterministic", Options: withProcessing("class", "key", "aad", "maxlen", "migrate", "lowcardinality", "normalize", "subject", "mask", "view")},
 	{Name: "index", Value: ValueFields, Options: withProcessing("class", "key", "normalize", "bits", "part", "lowcardinality")},
 	{Name: "pseudonym", Options: withProcessing("class", "key", "normalize", "bits", "lowcardinality")},
 	{Name: "hash", Options: withProcessing("class", "key", "normalize", "bits", "lowcardinality"), AliasOf: "pseudonym"},
-	{Name: "tokenize", Value: ValueDomain, Options: withProcessing("class", "format", "aad", "migrate")},
-	{Name: "redact", Options: withProcessing("class")},
+	{Name: "tokenize", Value: ValueDomain, Options: withProcessing("class", "format", "aad", "migrate", "mask", "view")},
+	{Name: "redact", Options: withProcessing("class", "mask", "view")},
 	{Name: SubjectAction, Options: withProcessing()},
 	{Name: HoldAction},
 	{Name: "-"},
@@ -107,6 +107,56 @@ var normalizeRules = []string{"trim", "nfkc", "lower", "email", "digits"}
 // NormalizeRules returns the rule names the normalize= option accepts (a
 // '+'-joined chain of them), as a fresh slice.
 func NormalizeRules() []string { return slices.Clone(normalizeRules) }
+
+var maskKinds = []string{"email", "phone", "card", "card-6-4", "iban", "cpr", "ssn", "name", "first", "text", "year", "month"}
+
+// MaskKinds returns the display masks the mask= option accepts, as a fresh
+// slice. What each shows is documented by package pii.
+func MaskKinds() []string { return slices.Clone(maskKinds) }
+
+// Sight is how one audience of a view= option sees a field.
+type Sight uint8
+
+const (
+	// SightUnknown is the invalid zero Sight.
+	SightUnknown Sight = iota
+	// SightPlain shows the value as it is.
+	SightPlain
+	// SightMask shows the field's mask= of the value.
+	SightMask
+	// SightHide shows neither.
+	SightHide
+)
+
+// ViewRule is one role's entry in a view= option.
+type ViewRule struct {
+	Role  string
+	Sight Sight
+}
+
+// ParseView parses the value of a view= option: role:sight items joined
+// with '+', where a role is a name ([a-z][a-z0-9_-]*, each role once) and a
+// sight is plain, mask or hide: "support:mask+billing:plain".
+func ParseView(spec string) ([]ViewRule, error) {
+	var rules []ViewRule
+	for _, item := range strings.Split(spec, "+") {
+		role, sight, _ := strings.Cut(item, ":")
+		r := ViewRule{Role: role}
+		switch sight {
+		case "plain":
+			r.Sight = SightPlain
+		case "mask":
+			r.Sight = SightMask
+		case "hide":
+			r.Sight = SightHide
+		}
+		if r.Sight == SightUnknown || !isName(role) || slices.ContainsFunc(rules, func(x ViewRule) bool { return x.Role == role }) {
+			return nil, fmt.Errorf("view=%s: want role:sight items joined with '+', each role once, a role a name such as support and a sight plain, mask or hide", spec)
+		}
+		rules = append(rules, r)
+	}
+	return rules, nil
+}
 
 // MaxBits is the largest bits= value: the 256 bits of HMAC-SHA256.
 const MaxBits = 256
@@ -210,6 +260,11 @@ func CheckStatic(t Tag) error {
 			return schemaErrorf("%w", err)
 		}
 	}
+	if o, ok := t.Option("view"); ok {
+		if _, hasMask := t.Option("mask"); !hasMask && strings.Contains(o.Value, ":mask") {
+			return schemaErrorf("view=%s: a role that sees the field masked needs mask=<kind> on the field", o.Value)
+		}
+	}
 	return nil
 }
 
@@ -252,6 +307,14 @@ func checkOption(a Action, o Item) error {
 		}
 	case "part":
 		if _, err := ParsePart(o.Value); err != nil {
+			return err
+		}
+	case "mask":
+		if !slices.Contains(maskKinds, o.Value) {
+			return fmt.Errorf("unknown mask %q; use one of %s", o.Value, strings.Join(maskKinds, ", "))
+		}
+	case "view":
+		if _, err := ParseView(o.Value); err != nil {
 			return err
 		}
 	case "subject":
