@@ -62,6 +62,7 @@ type SubjectKeys struct {
 	cache   map[string]map[string]*subjectEntry // subject → purpose → entry
 	flights map[subjectCacheKey]*subjectFlight
 	epoch   uint64 // bumped by every erasure and Allow, under mu
+	puts    int    // entries cached since the last sweep of expired ones
 }
 
 // SubjectOption is a rare setting of [NewSubjectKeys]. Its method is
@@ -221,7 +222,11 @@ func (s *SubjectKeys) Keys(ctx context.Context, ids []SubjectKeyID) ([]*Keyset, 
 // err reports what fails the whole call: invalid input (as for
 // [SubjectKeys.Keys]), the provider and the store.
 func (s *SubjectKeys) Lookup(ctx context.Context, ids []SubjectKeyID) (keysets []*Keyset, errs []error, err error) {
-	return s.resolve(ctx, ids, false)
+	keysets, errs, err = s.resolve(ctx, ids, false)
+	if err == nil && errs == nil {
+		errs = make([]error, len(ids))
+	}
+	return keysets, errs, err
 }
 
 // Pseudonym returns the keyed pseudonym of subject, as stores, the ledger
@@ -265,47 +270,63 @@ func (s *SubjectKeys) resolve(ctx context.Context, ids []SubjectKeyID, create bo
 		return nil, nil, err
 	}
 	out := make([]*Keyset, len(ids))
-	errs := make([]error, len(ids))
-	entries := make([]*subjectEntry, len(ids))
+	var errs []error // made on the first failing item
 	var missing []subjectCacheKey
+	var missed []int
 	now := s.cfg.now()
 	s.mu.RLock()
 	for i, id := range ids {
 		if e := s.cache[id.Subject][id.Purpose]; e != nil && now.Before(e.expires) {
-			entries[i] = e
+			if err := s.fill(out, &errs, ids, i, e); err != nil {
+				s.mu.RUnlock()
+				return nil, nil, err
+			}
 		} else {
 			missing = append(missing, subjectCacheKey{id.Subject, id.Purpose})
+			missed = append(missed, i)
 		}
 	}
 	s.mu.RUnlock()
-	if len(missing) > 0 {
-		got, err := s.fetch(ctx, missing, create)
-		if err != nil {
-			return nil, nil, err
-		}
-		for i, id := range ids {
-			if entries[i] == nil {
-				entries[i] = got[subjectCacheKey{id.Subject, id.Purpose}]
-			}
-		}
+	if len(missing) == 0 {
+		return out, errs, nil
 	}
-	for i, e := range entries {
-		switch {
-		case e == nil:
+	got, err := s.fetch(ctx, missing, create)
+	if err != nil {
+		return nil, nil, err
+	}
+	for j, i := range missed {
+		e := got[missing[j]]
+		if e == nil {
 			return nil, nil, errors.New("keys: subject key store returned no row for a key it was asked to create")
-		case !e.erased.IsZero():
-			errs[i] = fmt.Errorf("keys: %v of subject %s: %w", ids[i], e.pseudonym, ErrErased)
-		case e.seed == nil:
-			errs[i] = fmt.Errorf("keys: %v of subject %s: %w", ids[i], e.pseudonym, ErrKeyNotFound)
-		default:
-			ks, err := e.keyset(ids[i].Purpose, ids[i].Kind)
-			if err != nil {
-				return nil, nil, err
-			}
-			out[i] = ks
+		}
+		if err := s.fill(out, &errs, ids, i, e); err != nil {
+			return nil, nil, err
 		}
 	}
 	return out, errs, nil
+}
+
+// fill sets out[i] from e, or (*errs)[i] when e is erased or absent.
+func (s *SubjectKeys) fill(out []*Keyset, errs *[]error, ids []SubjectKeyID, i int, e *subjectEntry) error {
+	var itemErr error
+	switch {
+	case !e.erased.IsZero():
+		itemErr = fmt.Errorf("keys: %v of subject %s: %w", ids[i], e.pseudonym, ErrErased)
+	case e.seed == nil:
+		itemErr = fmt.Errorf("keys: %v of subject %s: %w", ids[i], e.pseudonym, ErrKeyNotFound)
+	default:
+		ks, err := e.keyset(ids[i].Purpose, ids[i].Kind)
+		if err != nil {
+			return err
+		}
+		out[i] = ks
+		return nil
+	}
+	if *errs == nil {
+		*errs = make([]error, len(ids))
+	}
+	(*errs)[i] = itemErr
+	return nil
 }
 
 // fetch loads (and, with create, creates) the keys, sharing in-flight
@@ -619,8 +640,24 @@ func (s *SubjectKeys) forgetCached(subject, purpose string) {
 	delete(s.cache, subject)
 }
 
-// putCached caches e; s.mu must be held.
+// putCached caches e, and every so many entries drops the expired ones,
+// so that the cache holds about the keys used within one TTL; s.mu must
+// be held.
 func (s *SubjectKeys) putCached(k subjectCacheKey, e *subjectEntry) {
+	if s.puts++; s.puts >= 4096 && s.puts >= len(s.cache) {
+		s.puts = 0
+		now := s.cfg.now()
+		for subject, m := range s.cache {
+			for purpose, old := range m {
+				if !now.Before(old.expires) {
+					delete(m, purpose)
+				}
+			}
+			if len(m) == 0 {
+				delete(s.cache, subject)
+			}
+		}
+	}
 	m := s.cache[k.subject]
 	if m == nil {
 		m = map[string]*subjectEntry{}

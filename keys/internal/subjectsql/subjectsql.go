@@ -42,7 +42,9 @@ type Dialect struct {
 	// SchemaLock, when set, runs before the CREATE statements in their
 	// transaction, so that processes starting together do not race.
 	SchemaLock string
-	// Placeholder returns the n-th (1-based) numbered parameter.
+	// Placeholder returns the n-th (1-based) parameter. Statements use
+	// each parameter once, in order, so that SQLite's anonymous "?" serve
+	// (numbered "?NNN" make modernc.org/sqlite bind in quadratic time).
 	Placeholder func(n int) string
 	// MaxParams bounds the parameters of one statement.
 	MaxParams int
@@ -52,7 +54,7 @@ type Dialect struct {
 var SQLite = Dialect{
 	Blob: "BLOB", Int: "INTEGER", TableSuffix: " WITHOUT ROWID",
 	Serial:      "seq INTEGER PRIMARY KEY AUTOINCREMENT",
-	Placeholder: func(n int) string { return fmt.Sprintf("?%d", n) },
+	Placeholder: func(int) string { return "?" },
 	MaxParams:   32766,
 }
 
@@ -192,15 +194,19 @@ func (s *Store) lockSubjects(ctx context.Context, tx *sql.Tx, pseudonyms [][]byt
 	if erased != 0 {
 		set = `erased_at = COALESCE(` + s.table + `.erased_at, excluded.erased_at)`
 	}
-	return s.chunks(len(pseudonyms), 1, 2, func(lo, hi int) error {
-		args := []any{now, sql.NullInt64{Int64: erased, Valid: erased != 0}}
+	erasedSQL := "NULL"
+	if erased != 0 {
+		erasedSQL = fmt.Sprint(erased)
+	}
+	return s.chunks(len(pseudonyms), 1, 0, func(lo, hi int) error {
+		args := make([]any, 0, hi-lo)
 		var b strings.Builder
 		b.WriteString(`INSERT INTO ` + s.table + ` (pseudonym, purpose, wrapped, created_at, erased_at) VALUES `)
 		for i, p := range pseudonyms[lo:hi] {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			fmt.Fprintf(&b, "(%s, '*', NULL, %s, %s)", s.d.Placeholder(i+3), s.d.Placeholder(1), s.d.Placeholder(2))
+			fmt.Fprintf(&b, "(%s, '*', NULL, %d, %s)", s.d.Placeholder(i+1), now, erasedSQL)
 			args = append(args, p)
 		}
 		b.WriteString(` ON CONFLICT (pseudonym, purpose) DO UPDATE SET ` + set)
@@ -298,9 +304,9 @@ func (s *Store) Destroy(ctx context.Context, pseudonym []byte, purpose string, n
 			WHERE pseudonym = $2 AND purpose <> '*' AND wrapped IS NOT NULL AND created_at <= $3`), now, pseudonym, createdBefore)
 	} else {
 		s.count()
-		_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO `+s.table+` (pseudonym, purpose, wrapped, created_at, erased_at) VALUES ($1, $2, NULL, $3, $3)
+		_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO `+s.table+` (pseudonym, purpose, wrapped, created_at, erased_at) VALUES ($1, $2, NULL, $3, $4)
 			ON CONFLICT (pseudonym, purpose) DO UPDATE SET wrapped = NULL, erased_at = COALESCE(`+s.table+`.erased_at, excluded.erased_at)
-			WHERE `+s.table+`.wrapped IS NULL OR `+s.table+`.created_at <= $4`), pseudonym, purpose, now, createdBefore)
+			WHERE `+s.table+`.wrapped IS NULL OR `+s.table+`.created_at <= $5`), pseudonym, purpose, now, now, createdBefore)
 	}
 	if err != nil {
 		return nil, 0, err
@@ -343,7 +349,8 @@ func (s *Store) Bytes(ctx context.Context) (rows, payload int64, err error) {
 	return rows, payload, err
 }
 
-// rebind turns $n placeholders into the dialect's.
+// rebind turns $n placeholders, which q uses once each and in order, into
+// the dialect's.
 func (s *Store) rebind(q string) string {
 	for n := 9; n >= 1; n-- {
 		q = strings.ReplaceAll(q, fmt.Sprintf("$%d", n), s.d.Placeholder(n))
