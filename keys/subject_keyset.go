@@ -63,13 +63,9 @@ func (s *SubjectKeys) newRow(wrap *Keyset, p Pseudonym, purpose string, now time
 	if err := s.cfg.newSeed(seed); err != nil {
 		return SubjectKeyRow{}, fmt.Errorf("keys: making a subject key: %v", err)
 	}
-	a, err := wrap.AEAD()
+	wrapped, err := s.newRowFromSeed(wrap, p, purpose, seed)
 	if err != nil {
 		return SubjectKeyRow{}, err
-	}
-	wrapped, err := a.Encrypt(seed, wrapAssociatedData(p, purpose))
-	if err != nil {
-		return SubjectKeyRow{}, fmt.Errorf("keys: wrapping a subject key: %v", err)
 	}
 	return SubjectKeyRow{Pseudonym: p, Purpose: purpose, Wrapped: wrapped, Created: now}, nil
 }

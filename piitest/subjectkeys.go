@@ -30,10 +30,13 @@ type MakeSubjectKeyStores func(t *testing.T, n int) []keys.SubjectKeyStore
 // Withdraw, their receipts and idempotence; erasure of a subject never
 // seen; Allow after fresh consent; that an instance stops using an erased
 // key within its cache TTL (an injected clock); that Forget racing the
-// creation of the same subject's keys leaves no key stored or served; that
-// empty subject IDs are refused; that no subject ID shows in errors,
-// receipts or audit events; and that a failed erasure gives no receipt and
-// a retry completes it.
+// creation of the same subject's keys leaves no key stored or served, and
+// that a load overlapping Forget is not cached; that the store never
+// creates under a tombstone; Rewrap after a rotation of the wrapping
+// keyset (for stores that implement keys.SubjectKeyRewrapper); that empty
+// subject IDs are refused; that no subject ID shows in errors, receipts or
+// audit events; and that a failed erasure gives no receipt and a retry
+// completes it.
 func TestSubjectKeyStore(t *testing.T, newStores MakeSubjectKeyStores) {
 	t.Helper()
 	ctx := context.Background()
@@ -419,6 +422,75 @@ func TestSubjectKeyStore(t *testing.T, newStores MakeSubjectKeyStores) {
 		assert.ErrorIs(t, <-result, keys.ErrErased, "a load that overlapped Forget returned the key it read before")
 		_, err = sk.Keys(ctx, ids)
 		assert.ErrorIs(t, err, keys.ErrErased, "a load that overlapped Forget left the erased key in the cache")
+	})
+
+	t.Run("RewrapAfterRotation", func(t *testing.T) {
+		store := newStores(t, 1)[0]
+		if _, ok := store.(keys.SubjectKeyRewrapper); !ok {
+			t.Skipf("%T does not implement keys.SubjectKeyRewrapper", store)
+		}
+		prov := keys.NewMemory()
+		newOwn := func() *keys.SubjectKeys {
+			sk, err := keys.NewSubjectKeys(prov, store, keys.NewMemoryLedger())
+			require.NoError(t, err)
+			return sk
+		}
+		sk := newOwn()
+		var ids []keys.SubjectKeyID
+		for i := range 15 {
+			ids = append(ids, id(fmt.Sprint("rw-", i), "", keys.KindAEAD), id(fmt.Sprint("rw-", i), "billing", keys.KindAEAD))
+		}
+		before, err := sk.Keys(ctx, ids)
+		require.NoError(t, err)
+		cts := make([][]byte, len(ids))
+		for i := range ids {
+			cts[i] = seal(t, before[i], "v")
+		}
+		_, err = sk.Forget(ctx, "rw-0")
+		require.NoError(t, err)
+		wrapping, err := prov.Keyset(ctx, "subject-keys", keys.KindAEAD)
+		require.NoError(t, err)
+		oldKey := wrapping.PrimaryKeyID()
+		_, err = prov.Rotate(ctx, "subject-keys", keys.KindAEAD)
+		require.NoError(t, err)
+
+		n, err := sk.Rewrap(ctx, 7) // batches smaller than the table
+		require.NoError(t, err)
+		assert.Equal(t, len(ids)-2, n, "keys rewrapped (all but the forgotten subject's two)")
+		again, err := sk.Rewrap(ctx, 7)
+		require.NoError(t, err)
+		assert.Zero(t, again, "a second Rewrap rewrapped keys already on the primary")
+		require.NoError(t, prov.Disable(ctx, "subject-keys", keys.KindAEAD, oldKey))
+
+		got, errs, err := newOwn().Lookup(ctx, ids)
+		require.NoError(t, err)
+		for i := range ids {
+			if i < 2 {
+				assert.ErrorIs(t, errs[i], keys.ErrErased, "Rewrap brought back a forgotten key")
+				continue
+			}
+			require.NoError(t, errs[i], "item %d after rewrap and disabling the old wrapping key", i)
+			assert.True(t, opens(got[i], cts[i]), "item %d: Rewrap changed the key", i)
+		}
+	})
+
+	t.Run("OldWrappingKeyDisabledWithoutRewrap", func(t *testing.T) {
+		store := newStores(t, 1)[0]
+		prov := keys.NewMemory()
+		sk, err := keys.NewSubjectKeys(prov, store, keys.NewMemoryLedger())
+		require.NoError(t, err)
+		ids := []keys.SubjectKeyID{id("nora", "", keys.KindAEAD)}
+		_, err = sk.Keys(ctx, ids)
+		require.NoError(t, err)
+		wrapping, err := prov.Keyset(ctx, "subject-keys", keys.KindAEAD)
+		require.NoError(t, err)
+		_, err = prov.Rotate(ctx, "subject-keys", keys.KindAEAD)
+		require.NoError(t, err)
+		require.NoError(t, prov.Disable(ctx, "subject-keys", keys.KindAEAD, wrapping.PrimaryKeyID()))
+		fresh, err := keys.NewSubjectKeys(prov, store, keys.NewMemoryLedger())
+		require.NoError(t, err)
+		_, _, err = fresh.Lookup(ctx, ids)
+		assert.ErrorIs(t, err, keys.ErrKeyDisabled, "a key wrapped under a disabled wrapping key")
 	})
 
 	t.Run("EmptySubject", func(t *testing.T) {

@@ -440,3 +440,63 @@ func (l *Ledger) Since(ctx context.Context, since int64) ([]LedgerRow, error) {
 	}
 	return out, rows.Err()
 }
+
+// Scan returns up to limit key rows (with key material) in (pseudonym,
+// purpose) order, after the row (afterPseudonym, afterPurpose); a nil
+// afterPseudonym starts at the beginning.
+func (s *Store) Scan(ctx context.Context, afterPseudonym []byte, afterPurpose string, limit int) ([]Row, error) {
+	q := `SELECT pseudonym, purpose, wrapped, created_at, erased_at FROM ` + s.table + ` WHERE purpose <> '*' AND wrapped IS NOT NULL`
+	var args []any
+	if afterPseudonym != nil {
+		q += ` AND (pseudonym > $1 OR (pseudonym = $2 AND purpose > $3))`
+		args = append(args, afterPseudonym, afterPseudonym, afterPurpose)
+	}
+	q += fmt.Sprintf(` ORDER BY pseudonym, purpose LIMIT %d`, limit)
+	s.count()
+	rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Row
+	for rows.Next() {
+		var r Row
+		var erased sql.NullInt64
+		if err := rows.Scan(&r.Pseudonym, &r.Purpose, &r.Wrapped, &r.Created, &erased); err != nil {
+			return nil, err
+		}
+		r.Erased = erased.Int64
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Replace sets the wrapped key of each row whose stored wrapped key is
+// still old[i] (so that a key destroyed meanwhile stays destroyed), in one
+// transaction, and returns how many it replaced. It runs one UPDATE per
+// row, prepared once.
+func (s *Store) Replace(ctx context.Context, rows []Row, old [][]byte) (int, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, s.rebind(`UPDATE `+s.table+` SET wrapped = $1 WHERE pseudonym = $2 AND purpose = $3 AND wrapped = $4`))
+	if err != nil {
+		return 0, err
+	}
+	defer stmt.Close()
+	n := 0
+	for i, r := range rows {
+		s.count()
+		res, err := stmt.ExecContext(ctx, r.Wrapped, r.Pseudonym, r.Purpose, old[i])
+		if err != nil {
+			return 0, err
+		}
+		if k, err := res.RowsAffected(); err == nil {
+			n += int(k)
+		}
+	}
+	s.count()
+	return n, tx.Commit()
+}
