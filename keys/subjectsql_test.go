@@ -23,6 +23,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tink-crypto/tink-go/v2/tink"
 	_ "modernc.org/sqlite"
 
 	"github.com/tillid/tillid/internal/pgtest"
@@ -200,22 +201,225 @@ func (t countingTx) Commit() error {
 }
 
 var (
-	roundTrips       atomic.Int64
-	registerCounting sync.Once
+	roundTrips atomic.Int64
+	registerMu sync.Mutex
+	registered = map[string]bool{}
 )
 
-// openCountingSQLite opens path through a driver that counts round trips
-// in roundTrips.
-func openCountingSQLite(b testing.TB, path string) *sql.DB {
-	registerCounting.Do(func() {
-		probe, err := sql.Open("sqlite", ":memory:")
-		if err != nil {
-			panic(err)
-		}
-		sql.Register("sqlite-counting", countingDriver{Driver: probe.Driver(), n: &roundTrips})
+// openCounting opens dsn through a copy of the driver named base that
+// counts round trips in roundTrips.
+func openCounting(b testing.TB, base, dsn string) *sql.DB {
+	b.Helper()
+	registerMu.Lock()
+	if !registered[base] {
+		probe, err := sql.Open(base, dsn)
+		require.NoError(b, err)
+		sql.Register(base+"-counting", countingDriver{Driver: probe.Driver(), n: &roundTrips})
 		probe.Close()
-	})
-	return openSQLite(b, "sqlite-counting", path)
+		registered[base] = true
+	}
+	registerMu.Unlock()
+	db, err := sql.Open(base+"-counting", dsn)
+	require.NoError(b, err)
+	b.Cleanup(func() { db.Close() })
+	return db
+}
+
+// subjectBackend is one SQL database for the benchmarks.
+type subjectBackend struct {
+	name string
+	// open returns a store over a counting connection pool, a plain pool
+	// on the same database for the floors, and its blob column type.
+	open func(b *testing.B) (keys.SubjectKeyStore, *sql.DB, string)
+}
+
+func subjectBackends() []subjectBackend {
+	return []subjectBackend{
+		{"SQLite", func(b *testing.B) (keys.SubjectKeyStore, *sql.DB, string) {
+			path := filepath.Join(b.TempDir(), "keys.db")
+			store, err := keys.OpenSQLiteSubjectKeyStore(context.Background(), openCounting(b, "sqlite", "file:"+path+sqliteSubjectPragmas))
+			require.NoError(b, err)
+			return store, openSQLite(b, "sqlite", path), "BLOB"
+		}},
+		{"PostgreSQL", func(b *testing.B) (keys.SubjectKeyStore, *sql.DB, string) {
+			dsn := pgtest.DSN(b)
+			store, err := keys.OpenPostgresSubjectKeyStore(context.Background(), openCounting(b, "pgx", dsn))
+			require.NoError(b, err)
+			db, err := sql.Open("pgx", dsn)
+			require.NoError(b, err)
+			b.Cleanup(func() { db.Close() })
+			return store, db, "bytea"
+		}},
+	}
+}
+
+// subjectKEKCounter counts the calls to a KEK.
+type subjectKEKCounter struct {
+	tink.AEAD
+	n atomic.Int64
+}
+
+func (k *subjectKEKCounter) Encrypt(p, ad []byte) ([]byte, error) { k.n.Add(1); return k.AEAD.Encrypt(p, ad) }
+func (k *subjectKEKCounter) Decrypt(c, ad []byte) ([]byte, error) { k.n.Add(1); return k.AEAD.Decrypt(c, ad) }
+
+// benchSubjectKeys returns SubjectKeys over store whose wrapping and
+// pseudonym keysets come from a SQLite keyset store under a counting KEK,
+// with both keysets already unwrapped and cached.
+func benchSubjectKeys(b *testing.B, store keys.SubjectKeyStore) (*keys.SubjectKeys, *subjectKEKCounter) {
+	ctx := context.Background()
+	local, err := keys.NewLocalKEK(piitest.MasterKey())
+	require.NoError(b, err)
+	kek := &subjectKEKCounter{AEAD: local}
+	provider, err := keys.OpenSQLite(ctx, openSQLite(b, "sqlite", filepath.Join(b.TempDir(), "keysets.db")), kek)
+	require.NoError(b, err)
+	sk, err := keys.NewSubjectKeys(provider, store, keys.NewMemoryLedger())
+	require.NoError(b, err)
+	_, err = sk.Keys(ctx, []keys.SubjectKeyID{{Subject: "warm-up", Kind: keys.KindAEAD}})
+	require.NoError(b, err)
+	return sk, kek
+}
+
+// BenchmarkSubjectKeysCreate makes the keys of 10,000 new subjects in one
+// Keys call, on SQLite and PostgreSQL, and reports the store round trips
+// (statements, BEGIN and COMMIT) and KEK calls per batch, beside its floor:
+// the same 10,000 rows (pseudonym, 65 bytes, time) inserted by hand in one
+// transaction of two multi-row INSERTs.
+func BenchmarkSubjectKeysCreate(b *testing.B) {
+	const batch = 10_000
+	ctx := context.Background()
+	for _, be := range subjectBackends() {
+		b.Run(be.name, func(b *testing.B) {
+			store, plain, blob := be.open(b)
+			b.Run("SubjectKeys.Keys", func(b *testing.B) {
+				sk, kek := benchSubjectKeys(b, store)
+				b.ReportAllocs()
+				var trips, kekCalls int64
+				round := 0
+				for b.Loop() {
+					b.StopTimer()
+					ids := newSubjectIDs(fmt.Sprint("b", round), batch)
+					round++
+					before, kekBefore := roundTrips.Load(), kek.n.Load()
+					b.StartTimer()
+					if _, err := sk.Keys(ctx, ids); err != nil {
+						b.Fatal(err)
+					}
+					trips += roundTrips.Load() - before
+					kekCalls += kek.n.Load() - kekBefore
+				}
+				b.ReportMetric(float64(trips)/float64(b.N), "roundtrips/op")
+				b.ReportMetric(float64(kekCalls)/float64(b.N), "kekcalls/op")
+				b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "subjects/s")
+			})
+			b.Run("floor/plainSQL", func(b *testing.B) {
+				_, err := plain.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS plain_subject_keys (pseudonym `+blob+` NOT NULL, purpose TEXT NOT NULL, wrapped `+blob+`, created_at BIGINT NOT NULL, erased_at BIGINT, PRIMARY KEY (pseudonym, purpose))`)
+				require.NoError(b, err)
+				b.ReportAllocs()
+				round := 0
+				for b.Loop() {
+					round++
+					tx, err := plain.BeginTx(ctx, nil)
+					require.NoError(b, err)
+					const chunk = 5000
+					for lo := 0; lo < batch; lo += chunk {
+						var q strings.Builder
+						q.WriteString("INSERT INTO plain_subject_keys (pseudonym, purpose, wrapped, created_at) VALUES ")
+						args := make([]any, 0, 2*chunk)
+						for i := range chunk {
+							if i > 0 {
+								q.WriteByte(',')
+							}
+							if blob == "BLOB" {
+								q.WriteString("(?, '', ?, 1)")
+							} else {
+								fmt.Fprintf(&q, "($%d, '', $%d, 1)", 2*i+1, 2*i+2)
+							}
+							p := make([]byte, 16)
+							copy(p, fmt.Sprintf("%d-%d", round, lo+i))
+							args = append(args, p, make([]byte, 65))
+						}
+						_, err := tx.ExecContext(ctx, q.String(), args...)
+						require.NoError(b, err)
+					}
+					require.NoError(b, tx.Commit())
+				}
+				b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "subjects/s")
+			})
+		})
+	}
+}
+
+// BenchmarkSubjectForget forgets one subject among 1,000,000 (set
+// TILLID_FORGET_SUBJECTS to change it), on SQLite and PostgreSQL, beside
+// its floor: a transaction that clears one key row and marks one subject
+// row by their primary key, by hand. It logs the size stored per subject.
+func BenchmarkSubjectForget(b *testing.B) {
+	n := 1_000_000
+	if v := os.Getenv("TILLID_FORGET_SUBJECTS"); v != "" {
+		_, err := fmt.Sscan(v, &n)
+		require.NoError(b, err)
+	}
+	ctx := context.Background()
+	for _, be := range subjectBackends() {
+		b.Run(be.name, func(b *testing.B) {
+			store, plain, blob := be.open(b)
+			sk, _ := benchSubjectKeys(b, store)
+			const batch = 10_000
+			start := time.Now()
+			for lo := 0; lo < n; lo += batch {
+				ids := make([]keys.SubjectKeyID, 0, batch)
+				for i := lo; i < min(n, lo+batch); i++ {
+					ids = append(ids, keys.SubjectKeyID{Subject: fmt.Sprint("s-", i), Kind: keys.KindAEAD})
+				}
+				_, err := sk.Keys(ctx, ids)
+				require.NoError(b, err)
+			}
+			var keyBytes float64
+			require.NoError(b, plain.QueryRowContext(ctx, `SELECT AVG(LENGTH(pseudonym) + LENGTH(purpose) + LENGTH(wrapped) + 8) FROM tillid_subject_keys WHERE wrapped IS NOT NULL`).Scan(&keyBytes))
+			var size int64
+			if blob == "BLOB" {
+				require.NoError(b, plain.QueryRowContext(ctx, `SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()`).Scan(&size))
+			} else {
+				require.NoError(b, plain.QueryRowContext(ctx, `SELECT pg_total_relation_size('tillid_subject_keys')`).Scan(&size))
+			}
+			b.Logf("%s: made %d subjects' keys in %v; %.1f bytes stored per subject (its key row, its subject row and the index); key row payload %.1f bytes",
+				be.name, n, time.Since(start).Round(time.Millisecond), float64(size)/float64(n), keyBytes)
+
+			b.Run("Forget", func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					if _, err := sk.Forget(ctx, fmt.Sprint("s-", (i*7919)%n)); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+			b.Run("floor/plainSQL", func(b *testing.B) {
+				ph1, ph2 := "?", "?"
+				if blob != "BLOB" {
+					ph1, ph2 = "$1", "$1"
+				}
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					// Another subject each time (from the other end), the
+					// same pseudonym, one key row cleared and one subject
+					// row marked.
+					p, err := sk.Pseudonym(ctx, fmt.Sprint("s-", n-1-(i*7919)%n))
+					require.NoError(b, err)
+					i++
+					tx, err := plain.BeginTx(ctx, nil)
+					require.NoError(b, err)
+					_, err = tx.ExecContext(ctx, `UPDATE tillid_subject_keys SET wrapped = NULL, erased_at = 1 WHERE pseudonym = `+ph1+` AND purpose = ''`, p[:])
+					require.NoError(b, err)
+					_, err = tx.ExecContext(ctx, `UPDATE tillid_subject_keys SET erased_at = 1 WHERE pseudonym = `+ph2+` AND purpose = '*'`, p[:])
+					require.NoError(b, err)
+					require.NoError(b, tx.Commit())
+				}
+			})
+		})
+	}
 }
 
 func newSubjectIDs(prefix string, n int) []keys.SubjectKeyID {
@@ -224,133 +428,4 @@ func newSubjectIDs(prefix string, n int) []keys.SubjectKeyID {
 		ids[i] = keys.SubjectKeyID{Subject: fmt.Sprintf("%s-%d", prefix, i), Kind: keys.KindAEAD}
 	}
 	return ids
-}
-
-// BenchmarkSubjectKeysCreateSQLite makes the keys of 10,000 new subjects in
-// one Keys call, and reports the store round trips per batch, beside its
-// floor: the same 10,000 rows (pseudonym, 65 random bytes, time) inserted
-// by hand in one transaction of multi-row INSERTs.
-func BenchmarkSubjectKeysCreateSQLite(b *testing.B) {
-	const batch = 10_000
-	ctx := context.Background()
-	b.Run("SubjectKeys.Keys", func(b *testing.B) {
-		db := openCountingSQLite(b, filepath.Join(b.TempDir(), "keys.db"))
-		store, err := keys.OpenSQLiteSubjectKeyStore(ctx, db)
-		require.NoError(b, err)
-		sk, err := keys.NewSubjectKeys(keys.NewMemory(), store, keys.NewMemoryLedger())
-		require.NoError(b, err)
-		b.ReportAllocs()
-		var trips int64
-		round := 0
-		for b.Loop() {
-			b.StopTimer()
-			ids := newSubjectIDs(fmt.Sprint("b", round), batch)
-			round++
-			before := roundTrips.Load()
-			b.StartTimer()
-			if _, err := sk.Keys(ctx, ids); err != nil {
-				b.Fatal(err)
-			}
-			trips += roundTrips.Load() - before
-		}
-		b.ReportMetric(float64(trips)/float64(b.N), "roundtrips/op")
-		b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "subjects/s")
-	})
-	b.Run("floor/plainSQL", func(b *testing.B) {
-		db := openSQLite(b, "sqlite", filepath.Join(b.TempDir(), "plain.db"))
-		_, err := db.ExecContext(ctx, `CREATE TABLE t (pseudonym BLOB NOT NULL, purpose TEXT NOT NULL, wrapped BLOB, created_at INTEGER NOT NULL, erased_at INTEGER, PRIMARY KEY (pseudonym, purpose)) WITHOUT ROWID`)
-		require.NoError(b, err)
-		b.ReportAllocs()
-		round := 0
-		for b.Loop() {
-			round++
-			tx, err := db.BeginTx(ctx, nil)
-			require.NoError(b, err)
-			const chunk = 5000
-			for lo := 0; lo < batch; lo += chunk {
-				var q strings.Builder
-				q.WriteString("INSERT INTO t (pseudonym, purpose, wrapped, created_at) VALUES ")
-				args := make([]any, 0, 2*chunk)
-				for i := range chunk {
-					if i > 0 {
-						q.WriteByte(',')
-					}
-					q.WriteString("(?, '', ?, 1)")
-					p := make([]byte, 16)
-					copy(p, fmt.Sprintf("%d-%d", round, lo+i))
-					args = append(args, p, make([]byte, 65))
-				}
-				_, err := tx.ExecContext(ctx, q.String(), args...)
-				require.NoError(b, err)
-			}
-			require.NoError(b, tx.Commit())
-		}
-		b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "subjects/s")
-	})
-}
-
-// BenchmarkSubjectForgetSQLite forgets one subject among 1,000,000 (set
-// TILLID_FORGET_SUBJECTS to change it), beside its floor: a transaction
-// that clears one key row by its primary key by hand. It also reports the
-// file size per subject.
-func BenchmarkSubjectForgetSQLite(b *testing.B) {
-	n := 1_000_000
-	if v := os.Getenv("TILLID_FORGET_SUBJECTS"); v != "" {
-		_, err := fmt.Sscan(v, &n)
-		require.NoError(b, err)
-	}
-	ctx := context.Background()
-	path := filepath.Join(b.TempDir(), "keys.db")
-	db := openSQLite(b, "sqlite", path)
-	store, err := keys.OpenSQLiteSubjectKeyStore(ctx, db)
-	require.NoError(b, err)
-	sk, err := keys.NewSubjectKeys(keys.NewMemory(), store, keys.NewMemoryLedger())
-	require.NoError(b, err)
-	const batch = 10_000
-	start := time.Now()
-	for lo := 0; lo < n; lo += batch {
-		ids := make([]keys.SubjectKeyID, 0, batch)
-		for i := lo; i < min(n, lo+batch); i++ {
-			ids = append(ids, keys.SubjectKeyID{Subject: fmt.Sprint("s-", i), Kind: keys.KindAEAD})
-		}
-		_, err := sk.Keys(ctx, ids)
-		require.NoError(b, err)
-	}
-	b.Logf("made %d subject keys in %v", n, time.Since(start))
-	_, err = db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
-	require.NoError(b, err)
-	fi, err := os.Stat(path)
-	require.NoError(b, err)
-	var keyBytes float64
-	require.NoError(b, db.QueryRowContext(ctx, `SELECT AVG(LENGTH(pseudonym) + LENGTH(purpose) + LENGTH(wrapped) + 8) FROM tillid_subject_keys WHERE wrapped IS NOT NULL`).Scan(&keyBytes))
-	b.Logf("SQLite file: %.1f bytes per subject (a key row and a subject row); key row payload %.1f bytes", float64(fi.Size())/float64(n), keyBytes)
-
-	b.Run("Forget", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			if _, err := sk.Forget(ctx, fmt.Sprint("s-", (i*7919)%n)); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	})
-	b.Run("floor/plainSQL", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			// Another subject each time (from the other end), the same
-			// pseudonym, one key row cleared and one tombstone written.
-			p, err := sk.Pseudonym(ctx, fmt.Sprint("s-", n-1-(i*7919)%n))
-			require.NoError(b, err)
-			i++
-			tx, err := db.BeginTx(ctx, nil)
-			require.NoError(b, err)
-			_, err = tx.ExecContext(ctx, `UPDATE tillid_subject_keys SET wrapped = NULL, erased_at = 1 WHERE pseudonym = ? AND purpose = ''`, p[:])
-			require.NoError(b, err)
-			_, err = tx.ExecContext(ctx, `UPDATE tillid_subject_keys SET erased_at = 1 WHERE pseudonym = ? AND purpose = '*'`, p[:])
-			require.NoError(b, err)
-			require.NoError(b, tx.Commit())
-		}
-	})
 }
