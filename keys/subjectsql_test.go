@@ -259,8 +259,14 @@ type subjectKEKCounter struct {
 	n atomic.Int64
 }
 
-func (k *subjectKEKCounter) Encrypt(p, ad []byte) ([]byte, error) { k.n.Add(1); return k.AEAD.Encrypt(p, ad) }
-func (k *subjectKEKCounter) Decrypt(c, ad []byte) ([]byte, error) { k.n.Add(1); return k.AEAD.Decrypt(c, ad) }
+func (k *subjectKEKCounter) Encrypt(p, ad []byte) ([]byte, error) {
+	k.n.Add(1)
+	return k.AEAD.Encrypt(p, ad)
+}
+func (k *subjectKEKCounter) Decrypt(c, ad []byte) ([]byte, error) {
+	k.n.Add(1)
+	return k.AEAD.Decrypt(c, ad)
+}
 
 // benchSubjectKeys returns SubjectKeys over store whose wrapping and
 // pseudonym keysets come from a SQLite keyset store under a counting KEK,
