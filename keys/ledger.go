@@ -2,7 +2,6 @@ package keys
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -124,8 +123,8 @@ func (l *MemoryLedger) Since(ctx context.Context, since time.Time) ([]LedgerEntr
 // Other instances may serve restored keys from their caches until their
 // TTL passes: run it before they start, or wait one TTL.
 func (s *SubjectKeys) ReapplyErasures(ctx context.Context, since time.Time) (int, error) {
-	if s == nil || s.store == nil {
-		return 0, errors.New("keys: SubjectKeys not made by NewSubjectKeys")
+	if err := s.ready(ctx); err != nil {
+		return 0, err
 	}
 	entries, err := s.ledger.Since(ctx, since)
 	if err != nil {

@@ -43,8 +43,8 @@ const DefaultRewrapBatch = 1000
 // [SubjectKeyRewrapper], the errors of unwrapping ([ErrKeyDisabled] for a
 // key wrapped under a disabled wrapping key) and the store's.
 func (s *SubjectKeys) Rewrap(ctx context.Context, batch int) (int, error) {
-	if s == nil || s.store == nil {
-		return 0, fmt.Errorf("keys: SubjectKeys not made by NewSubjectKeys")
+	if err := s.ready(ctx); err != nil {
+		return 0, err
 	}
 	rw, ok := s.store.(SubjectKeyRewrapper)
 	if !ok {

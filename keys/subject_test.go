@@ -118,6 +118,21 @@ func TestSubjectKeyErrorsAndStrings(t *testing.T) {
 	assert.Error(t, err, "zero SubjectKeys")
 	_, err = zero.Forget(context.Background(), "x")
 	assert.Error(t, err, "zero SubjectKeys")
+	assert.Error(t, zero.Allow(context.Background(), "x"), "zero SubjectKeys")
+	_, err = zero.Pseudonym(context.Background(), "x")
+	assert.Error(t, err, "zero SubjectKeys")
+	_, err = zero.ReapplyErasures(context.Background(), time.Time{})
+	assert.Error(t, err, "zero SubjectKeys")
+	_, err = zero.Rewrap(context.Background(), 0)
+	assert.Error(t, err, "zero SubjectKeys")
+	var nilKeys *keys.SubjectKeys
+	_, _, err = nilKeys.Lookup(context.Background(), nil)
+	assert.Error(t, err, "nil SubjectKeys")
+	sk, err := keys.NewSubjectKeys(keys.NewMemory(), keys.NewMemorySubjectKeyStore(), keys.NewMemoryLedger())
+	require.NoError(t, err)
+	//lint:ignore SA1012 a nil context is what is tested
+	_, err = sk.Forget(nil, "x") //nolint:staticcheck
+	assert.Error(t, err, "nil context")
 }
 
 // BenchmarkSubjectKeysCached is Keys of one cached key, beside its floor:

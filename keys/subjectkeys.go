@@ -233,6 +233,9 @@ func (s *SubjectKeys) Lookup(ctx context.Context, ids []SubjectKeyID) (keysets [
 // and receipts hold it. It returns [ErrInvalidSubject] for an empty ID and
 // the provider's errors.
 func (s *SubjectKeys) Pseudonym(ctx context.Context, subject string) (Pseudonym, error) {
+	if err := s.ready(ctx); err != nil {
+		return Pseudonym{}, err
+	}
 	if err := checkSubject(subject); err != nil {
 		return Pseudonym{}, err
 	}
@@ -259,12 +262,20 @@ func (s *SubjectKeys) checkIDs(ids []SubjectKeyID) error {
 	return nil
 }
 
-func (s *SubjectKeys) resolve(ctx context.Context, ids []SubjectKeyID, create bool) ([]*Keyset, []error, error) {
-	if s == nil || s.store == nil {
-		return nil, nil, errors.New("keys: SubjectKeys not made by NewSubjectKeys")
+// ready refuses a nil or zero SubjectKeys and a nil context.
+func (s *SubjectKeys) ready(ctx context.Context) error {
+	if s == nil || s.store == nil || s.provider == nil || s.ledger == nil {
+		return errors.New("keys: SubjectKeys not made by NewSubjectKeys")
 	}
 	if ctx == nil {
-		return nil, nil, errors.New("keys: nil context; pass context.Background()")
+		return errors.New("keys: nil context; pass context.Background()")
+	}
+	return nil
+}
+
+func (s *SubjectKeys) resolve(ctx context.Context, ids []SubjectKeyID, create bool) ([]*Keyset, []error, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, nil, err
 	}
 	if err := s.checkIDs(ids); err != nil {
 		return nil, nil, err
@@ -569,9 +580,6 @@ func (s *SubjectKeys) Withdraw(ctx context.Context, subject, purpose string) (Er
 }
 
 func (s *SubjectKeys) erase(ctx context.Context, subject, purpose string) (Erasure, error) {
-	if s == nil || s.store == nil {
-		return Erasure{}, errors.New("keys: SubjectKeys not made by NewSubjectKeys")
-	}
 	p, err := s.Pseudonym(ctx, subject)
 	if err != nil {
 		return Erasure{}, err

@@ -342,13 +342,6 @@ func (s *Store) Allow(ctx context.Context, pseudonym []byte, purpose string) err
 	return err
 }
 
-// Bytes returns the number of key-material bytes and rows stored, for
-// measurements.
-func (s *Store) Bytes(ctx context.Context) (rows, payload int64, err error) {
-	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(LENGTH(pseudonym) + LENGTH(purpose) + COALESCE(LENGTH(wrapped), 0) + 8), 0) FROM `+s.table).Scan(&rows, &payload)
-	return rows, payload, err
-}
-
 // rebind turns $n placeholders, which q uses once each and in order, into
 // the dialect's.
 func (s *Store) rebind(q string) string {
