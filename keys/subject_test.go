@@ -130,8 +130,10 @@ func TestSubjectKeyErrorsAndStrings(t *testing.T) {
 	assert.Error(t, err, "nil SubjectKeys")
 	sk, err := keys.NewSubjectKeys(keys.NewMemory(), keys.NewMemorySubjectKeyStore(), keys.NewMemoryLedger())
 	require.NoError(t, err)
-	//lint:ignore SA1012 a nil context is what is tested
-	_, err = sk.Forget(nil, "x") //nolint:staticcheck
+	var nilCtx context.Context
+	_, err = sk.Forget(nilCtx, "x")
+	assert.Error(t, err, "nil context")
+	_, err = sk.Keys(nilCtx, []keys.SubjectKeyID{{Subject: "x", Kind: keys.KindAEAD}})
 	assert.Error(t, err, "nil context")
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -401,6 +402,47 @@ func TestSubjectKeyStore(t *testing.T, newStores MakeSubjectKeyStores) {
 		destroyed, _, err = store.Destroy(ctx, keys.SubjectKeyDestroy{Pseudonym: p(3), Purpose: keys.AllPurposes, Time: at.Add(time.Hour)})
 		require.NoError(t, err)
 		assert.Equal(t, []string{""}, destroyed)
+	})
+
+	t.Run("ConcurrentOverlappingCreates", func(t *testing.T) {
+		stores := newStores(t, 2)
+		at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		for round := range 5 {
+			const n = 300
+			rows := make([][]keys.SubjectKeyRow, 2)
+			for i := range n {
+				var p keys.Pseudonym
+				p[0], p[1], p[2] = byte(round), byte(i>>8), byte(i)
+				for g := range rows {
+					rows[g] = append(rows[g], keys.SubjectKeyRow{Pseudonym: p, Wrapped: []byte(fmt.Sprint("key of ", g, " for ", i)), Created: at})
+				}
+			}
+			slices.Reverse(rows[1]) // opposite orders, which deadlock a store that locks in the order given
+			results := make([][]keys.SubjectKeyRow, 2)
+			var wg sync.WaitGroup
+			for g := range rows {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var err error
+					results[g], err = stores[g].Create(ctx, rows[g])
+					assert.NoError(t, err, "round %d: Create %d", round, g)
+				}()
+			}
+			wg.Wait()
+			keyOf := func(rs []keys.SubjectKeyRow) map[keys.Pseudonym]string {
+				m := map[keys.Pseudonym]string{}
+				for _, r := range rs {
+					if r.Purpose == "" && r.Wrapped != nil {
+						m[r.Pseudonym] = string(r.Wrapped)
+					}
+				}
+				return m
+			}
+			a, b := keyOf(results[0]), keyOf(results[1])
+			assert.Len(t, a, n, "round %d: keys returned to the first", round)
+			assert.Equal(t, a, b, "round %d: two concurrent Creates returned different keys for one subject", round)
+		}
 	})
 
 	t.Run("LoadOverlappingForgetIsNotCached", func(t *testing.T) {

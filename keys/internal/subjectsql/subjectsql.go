@@ -20,11 +20,13 @@
 package subjectsql
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -167,23 +169,32 @@ func (s *Store) load(ctx context.Context, q querier, pseudonyms [][]byte) ([]Row
 		}
 		b.WriteByte(')')
 		s.count()
-		rows, err := q.QueryContext(ctx, b.String(), args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var r Row
-			var erased sql.NullInt64
-			if err := rows.Scan(&r.Pseudonym, &r.Purpose, &r.Wrapped, &r.Created, &erased); err != nil {
-				return err
-			}
-			r.Erased = erased.Int64
-			out = append(out, r)
-		}
-		return rows.Err()
+		got, err := queryRows(ctx, q, b.String(), args...)
+		out = append(out, got...)
+		return err
 	})
 	return out, err
+}
+
+// queryRows runs a query of the columns pseudonym, purpose, wrapped,
+// created_at and erased_at.
+func queryRows(ctx context.Context, q querier, query string, args ...any) ([]Row, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Row
+	for rows.Next() {
+		var r Row
+		var erased sql.NullInt64
+		if err := rows.Scan(&r.Pseudonym, &r.Purpose, &r.Wrapped, &r.Created, &erased); err != nil {
+			return nil, err
+		}
+		r.Erased = erased.Int64
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // lockSubjects upserts the subject rows of pseudonyms, which locks them
@@ -226,6 +237,9 @@ func (s *Store) Create(ctx context.Context, pseudonyms [][]byte, now int64, deci
 		return nil, err
 	}
 	defer tx.Rollback()
+	// Lock in one order, so that two batches sharing subjects wait for
+	// each other instead of deadlocking.
+	pseudonyms = slices.SortedFunc(slices.Values(pseudonyms), bytes.Compare)
 	if err := s.lockSubjects(ctx, tx, pseudonyms, now, 0); err != nil {
 		return nil, err
 	}
@@ -446,22 +460,7 @@ func (s *Store) Scan(ctx context.Context, afterPseudonym []byte, afterPurpose st
 	}
 	q += fmt.Sprintf(` ORDER BY pseudonym, purpose LIMIT %d`, limit)
 	s.count()
-	rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Row
-	for rows.Next() {
-		var r Row
-		var erased sql.NullInt64
-		if err := rows.Scan(&r.Pseudonym, &r.Purpose, &r.Wrapped, &r.Created, &erased); err != nil {
-			return nil, err
-		}
-		r.Erased = erased.Int64
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryRows(ctx, s.db, s.rebind(q), args...)
 }
 
 // Replace sets the wrapped key of each row whose stored wrapped key is
