@@ -23,14 +23,20 @@ const defaultSubjectTable = "tillid_subject_keys"
 // purpose, the 65-byte wrapped seed and two 8-byte times: 89 bytes plus
 // the purpose's length, before the database's own row overhead.
 //
-// A batch of new keys costs one transaction of three statements per
-// up to 10,000 keys (lock the subject rows, read them, insert), whatever
-// the number of subjects. An erasure is one transaction of four
-// statements: lock the subject row, list the live keys, clear their key
-// material and write the tombstone, read the erasure time. Because every
-// change of a subject first upserts its subject row, a creation and an
-// erasure of the same subject are serialised (PostgreSQL row lock; SQLite
-// runs one writer at a time).
+// [SubjectKeys.Keys] of a batch of new subjects costs six round trips up
+// to about 10,000 keys (a read, then one transaction: BEGIN, lock the
+// subject rows, read them, insert, COMMIT), plus three per further 10,000
+// (SQLite allows 32,766 parameters per statement, PostgreSQL 65,535). An
+// erasure is one transaction of four statements: lock the subject row,
+// list the live keys, clear their key material and write the tombstone,
+// read the erasure time. Because every change of a subject first upserts
+// its subject row (in pseudonym order), a creation and an erasure of the
+// same subject are serialised (PostgreSQL row locks; SQLite runs one
+// writer at a time), and overlapping batches do not deadlock.
+//
+// Measured with 1,000,000 subjects of one key each: SQLite stores 151
+// bytes per subject (the key row, the subject row and B-tree overhead),
+// PostgreSQL 292 (with tuple headers and the primary-key index).
 //
 // Erased key material is overwritten with NULL. SQLite may keep the old
 // bytes in free pages until they are reused: open SQLite with

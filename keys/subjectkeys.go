@@ -51,6 +51,25 @@ import (
 // keys again; another SubjectKeys over the same store stops within its
 // cache TTL at most.
 //
+// # Erasure and backups
+//
+// Forget and Withdraw delete the key material from the store and leave
+// tombstones there, then append to the [Ledger], which must live apart
+// from the data and the key store. Copies of the data need nothing more:
+// their values are under keys that no longer exist. A restored backup of
+// the key store, though, brings erased keys back; after a restore, run
+// [SubjectKeys.ReapplyErasures] with the time of the backup, before any
+// instance serves keys. Rotating the wrapping keyset on a schedule and
+// destroying its old keys once [SubjectKeys.Rewrap] has moved every key
+// and the backup retention window has passed makes old key-store backups
+// unreadable as a whole, erased or not: the backup holds only wrapped
+// keys, and the keys that wrapped them are gone.
+//
+// Nothing here holds a subject ID: stores, ledgers, receipts, audit events
+// and errors name subjects by pseudonym. Values protected under a subject
+// key are as safe as that key: a caller that kept a *Keyset from before an
+// erasure can still use it until it drops it.
+//
 // A SubjectKeys is safe for concurrent use.
 type SubjectKeys struct {
 	provider Provider
