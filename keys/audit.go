@@ -31,6 +31,14 @@ const (
 	// EventKMSFailure: a call to the KEK (a KMS) for Keyset failed; Err says
 	// why.
 	EventKMSFailure
+	// EventSubjectErased: the keys of data subject Subject were destroyed,
+	// in every purpose when Purpose is AllPurposes, else in Purpose; Done
+	// counts the keys destroyed (0 for a subject held by no key). Keyset
+	// is the wrapping keyset.
+	EventSubjectErased
+	// EventSubjectAllowed: new keys may be made again for Subject, in
+	// Purpose (AllPurposes: in every purpose).
+	EventSubjectAllowed
 )
 
 // String returns the event type's name, for example "key.rotated".
@@ -50,6 +58,10 @@ func (t EventType) String() string {
 		return "rewrap.progress"
 	case EventKMSFailure:
 		return "kms.failure"
+	case EventSubjectErased:
+		return "subject.erased"
+	case EventSubjectAllowed:
+		return "subject.allowed"
 	default:
 		return "unknown"
 	}
@@ -68,6 +80,11 @@ type Event struct {
 	KeyID uint32
 	// Done and Left count the values of a rewrap (EventRewrapProgress).
 	Done, Left int64
+	// Subject and Purpose name the data subject, by its keyed pseudonym
+	// (never its ID), and the purpose of an EventSubjectErased or
+	// EventSubjectAllowed.
+	Subject Pseudonym
+	Purpose string
 	// Err is the failure of an EventKMSFailure. Its text comes from this
 	// package or from the KMS client, and names keys, never their bytes.
 	Err error
@@ -111,6 +128,11 @@ func (a *SlogAuditor) Audit(ctx context.Context, e Event) {
 	}
 	level := slog.LevelInfo
 	switch e.Type {
+	case EventSubjectErased, EventSubjectAllowed:
+		attrs = append(attrs, slog.String("subject", e.Subject.String()), slog.String("purpose", e.Purpose))
+		if e.Type == EventSubjectErased {
+			attrs = append(attrs, slog.Int64("destroyed", e.Done))
+		}
 	case EventRewrapProgress:
 		attrs = append(attrs, slog.Int64("done", e.Done), slog.Int64("left", e.Left))
 	case EventKMSFailure:
