@@ -16,6 +16,9 @@ var encryptAction = &action{
 	id:      ActionEncrypt,
 	keyKind: keys.KindAEAD,
 	mode:    envelope.ModeAEAD,
+	// Under a subject key ("tl1s:"), Forget and Withdraw of its purpose
+	// make the value unreadable: Reveal gives its zero value.
+	subjectMode: envelope.ModeSubjectAEAD,
 	check: func(b *planBuilder, _ *typePlan, t reflect.Type, f *fieldPlan) (*node, error) {
 		return b.leafNode(t, f, leafShapes{bytes: true, value: true})
 	},

@@ -70,6 +70,11 @@ type typePlan struct {
 	indirect bool
 	// defaults is the struct-level default (a blank field's tag).
 	defaults tag.Processing
+	// needs are the subject keys this struct's own fields need, and
+	// subjects is set when a struct with needs can be reached from the type
+	// through its static types (see subject.go).
+	needs    []subjectNeed
+	subjects bool
 }
 
 // fieldPlan is one struct field that is tagged, or that leads to tagged fields.
@@ -94,9 +99,10 @@ type fieldPlan struct {
 	prfPrefix []byte
 	// part is the part= function of an index field, or nil.
 	part func(string) string
-	// subjectIndex is the index of the subject field whose keys seal this
-	// field, or -1 (see subject.go).
-	subjectIndex int
+	// subject binds an encrypt or deterministic field to the subject field
+	// whose keys seal it, and a vaulted tokenize field to the subject its
+	// tokens are registered for; nil when there is none (see subject.go).
+	subject *subjectBinding
 }
 
 // planFor returns the cached plan for type t, building it (and the plans
@@ -184,7 +190,7 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 			}
 			continue
 		}
-		fp := &fieldPlan{index: i, name: f.Name, recordIndex: -1, subjectIndex: -1}
+		fp := &fieldPlan{index: i, name: f.Name, recordIndex: -1}
 		if !tagged {
 			if reflect.PointerTo(f.Type).Implements(sealerType) {
 				fail("pii.Value field has no pii tag; add one, such as `pii:\"encrypt\"`")
@@ -486,6 +492,9 @@ func (b *planBuilder) fixpoint() {
 				}
 				if nodeTagged(f.node) && !p.tagged {
 					p.tagged, changed = true, true
+				}
+				if (len(p.needs) > 0 || nodeSubjects(f.node)) && !p.subjects {
+					p.subjects, changed = true, true
 				}
 			}
 		}

@@ -24,6 +24,10 @@ type Protector struct {
 	// lastPlan is the plan of the type passed last: most callers pass one
 	// type again and again, and a pointer compare beats the type cache.
 	lastPlan atomic.Pointer[typePlan]
+	// subjectKeys seals the fields of structs with a subject field, and
+	// erasedText is what Reveal puts in an erased string (erasure.go).
+	subjectKeys *keys.SubjectKeys
+	erasedText  string
 }
 
 // Option configures a Protector. Options are made by the With… functions of
