@@ -10,7 +10,8 @@ import (
 // encryptAction is randomised encryption with Tink AES-256-GCM: equal
 // plaintexts give different ciphertexts. Stored as "tl1e:" ||
 // base64url(Tink ciphertext) in string fields and "tl1e:" || Tink
-// ciphertext in []byte fields.
+// ciphertext in []byte fields. In a struct with a subject field it is
+// sealed under the subject's key instead ("tl1s:"): see subjectMode.
 var encryptAction = &action{
 	name:    "encrypt",
 	id:      ActionEncrypt,

@@ -28,7 +28,10 @@ var (
 
 // tokenizeAction replaces the value with a token of its domain's
 // tokenizer (WithVault, WithFPE), behind a token prefix of
-// internal/envelope. Only string fields take it.
+// internal/envelope. Only string fields take it. Under Forget: in a struct
+// with a subject field, vaulted tokens are registered for that subject and
+// Forget deletes them (Reveal then gives the field its zero value); FF1
+// tokens are not under subject keys and [Protector.Erase] clears them.
 var tokenizeAction = &action{
 	name: "tokenize",
 	id:   ActionTokenize,
