@@ -7,6 +7,8 @@
 //
 //	tillid keys create|rotate|list|enable|disable|destroy [flags] ...
 //	tillid rewrap [flags]
+//	tillid forget|withdraw [flags] SUBJECT...
+//	tillid erasures [flags]
 //
 // Run "tillid help", "tillid keys -h" or "tillid rewrap -h" for the flags.
 //
@@ -61,6 +63,10 @@ Usage:
                                                the primary keys, batched and resumable
   tillid vet           [flags] [packages]      report untagged personal data, bad tags, unsafe logs
   tillid inventory     [flags] [packages]      render the Art. 30 record of processing from source
+  tillid forget        [flags] SUBJECT...      erase data subjects: destroy their subject keys,
+                                               clear or delete their rows, print receipts
+  tillid withdraw      [flags] -purpose P SUBJECT... destroy the subjects' keys of one purpose
+  tillid erasures      [flags]                 list the erasure ledger; -reapply after a restore
 
 Run "tillid keys -h" or "tillid rewrap -h" for flags.
 
@@ -100,6 +106,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runVet(ctx, args[1:], stdout, stderr)
 	case "inventory":
 		return runInventory(ctx, args[1:], stdout, stderr)
+	case "forget", "withdraw":
+		return runForget(ctx, args[1:], args[0] == "withdraw", stdout, stderr)
+	case "erasures":
+		return runErasures(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "tillid: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage
