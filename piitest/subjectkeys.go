@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -33,7 +34,9 @@ type MakeSubjectKeyStores func(t *testing.T, n int) []keys.SubjectKeyStore
 // key within its cache TTL (an injected clock); that Forget racing the
 // creation of the same subject's keys leaves no key stored or served, and
 // that a load overlapping Forget is not cached; that the store never
-// creates under a tombstone; Rewrap after a rotation of the wrapping
+// creates under a tombstone, and that concurrent batches sharing subjects
+// agree on their keys; that a tampered or moved wrapped key fails as
+// keys.ErrWrongKEK; single-flight loading; Rewrap after a rotation of the wrapping
 // keyset (for stores that implement keys.SubjectKeyRewrapper); that empty
 // subject IDs are refused; that no subject ID shows in errors, receipts or
 // audit events; and that a failed erasure gives no receipt and a retry
@@ -535,6 +538,70 @@ func TestSubjectKeyStore(t *testing.T, newStores MakeSubjectKeyStores) {
 		assert.ErrorIs(t, err, keys.ErrKeyDisabled, "a key wrapped under a disabled wrapping key")
 	})
 
+	t.Run("TamperedOrMovedKeyFails", func(t *testing.T) {
+		store := newStores(t, 1)[0]
+		sk := newKeys(t, store, nil)
+		_, err := sk.Keys(ctx, []keys.SubjectKeyID{id("olga", "", keys.KindAEAD), id("piet", "", keys.KindAEAD)})
+		require.NoError(t, err)
+		olga, err := sk.Pseudonym(ctx, "olga")
+		require.NoError(t, err)
+		rows, err := store.Load(ctx, []keys.Pseudonym{olga})
+		require.NoError(t, err)
+		var wrapped []byte
+		for _, r := range rows {
+			if r.Purpose == "" && r.Wrapped != nil {
+				wrapped = r.Wrapped
+			}
+		}
+		require.NotNil(t, wrapped, "olga's key is not stored")
+		// Olga's wrapped key written for a new subject (moved), and a
+		// flipped copy of it for another new one (tampered).
+		flipped := append([]byte(nil), wrapped...)
+		flipped[len(flipped)-1] ^= 1
+		for _, tt := range []struct {
+			name, subject string
+			wrapped       []byte
+		}{
+			{name: "moved to another subject", subject: "quinn", wrapped: wrapped},
+			{name: "tampered", subject: "rosa", wrapped: flipped},
+		} {
+			p, err := sk.Pseudonym(ctx, tt.subject)
+			require.NoError(t, err)
+			_, err = store.Create(ctx, []keys.SubjectKeyRow{{Pseudonym: p, Wrapped: tt.wrapped, Created: time.Now()}})
+			require.NoError(t, err)
+			_, _, err = sk.Lookup(ctx, []keys.SubjectKeyID{id(tt.subject, "", keys.KindAEAD)})
+			assert.ErrorIs(t, err, keys.ErrWrongKEK, "%s: Lookup", tt.name)
+			assert.NotErrorIs(t, err, keys.ErrErased, tt.name)
+			assert.NotErrorIs(t, err, keys.ErrKeyNotFound, tt.name)
+		}
+	})
+
+	t.Run("SingleFlight", func(t *testing.T) {
+		counting := &countingStore{gatedStore: gatedStore{SubjectKeyStore: newStores(t, 1)[0]}}
+		sk := newKeys(t, counting, nil)
+		counting.arm()
+		const callers = 20
+		var started atomic.Int64
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				started.Add(1)
+				_, err := sk.Keys(ctx, []keys.SubjectKeyID{id("sam", "", keys.KindAEAD)})
+				assert.NoError(t, err)
+			}()
+		}
+		<-counting.loaded // the first caller holds the load
+		for started.Load() < callers {
+			runtime.Gosched()
+		}
+		close(counting.release)
+		wg.Wait()
+		assert.Equal(t, int64(1), counting.loads.Load(), "store reads for %d concurrent callers of one new key", callers)
+		assert.Equal(t, int64(1), counting.creates.Load(), "store creations for %d concurrent callers of one new key", callers)
+	})
+
 	t.Run("EmptySubject", func(t *testing.T) {
 		sk := newKeys(t, newStores(t, 1)[0], nil)
 		_, err := sk.Keys(ctx, []keys.SubjectKeyID{id("", "", keys.KindAEAD)})
@@ -668,6 +735,22 @@ func (g *gatedStore) Load(ctx context.Context, ps []keys.Pseudonym) ([]keys.Subj
 		<-g.release
 	}
 	return rows, err
+}
+
+// countingStore counts Load and Create calls.
+type countingStore struct {
+	gatedStore
+	loads, creates atomic.Int64
+}
+
+func (c *countingStore) Load(ctx context.Context, ps []keys.Pseudonym) ([]keys.SubjectKeyRow, error) {
+	c.loads.Add(1)
+	return c.gatedStore.Load(ctx, ps)
+}
+
+func (c *countingStore) Create(ctx context.Context, rows []keys.SubjectKeyRow) ([]keys.SubjectKeyRow, error) {
+	c.creates.Add(1)
+	return c.gatedStore.Create(ctx, rows)
 }
 
 // faultyLedger fails Append while fail is set.
