@@ -33,8 +33,8 @@ import (
 
 const sqliteSubjectPragmas = "?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)"
 
-// openSQLite opens the SQLite file path through the driver name.
-func openSQLite(t testing.TB, drv, path string) *sql.DB {
+// openSubjectSQLite opens the SQLite file path through the driver name.
+func openSubjectSQLite(t testing.TB, drv, path string) *sql.DB {
 	t.Helper()
 	db, err := sql.Open(drv, "file:"+path+sqliteSubjectPragmas)
 	require.NoError(t, err)
@@ -46,7 +46,7 @@ func sqliteSubjectStores(t *testing.T, n int) []keys.SubjectKeyStore {
 	path := filepath.Join(t.TempDir(), "subjects.db")
 	out := make([]keys.SubjectKeyStore, n)
 	for i := range out {
-		s, err := keys.OpenSQLiteSubjectKeyStore(context.Background(), openSQLite(t, "sqlite", path))
+		s, err := keys.OpenSQLiteSubjectKeyStore(context.Background(), openSubjectSQLite(t, "sqlite", path))
 		require.NoError(t, err)
 		out[i] = s
 	}
@@ -83,23 +83,23 @@ var tableSeq atomic.Int64
 func TestReapplyErasuresSQLite(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db := openSQLite(t, "sqlite", filepath.Join(dir, "keys.db"))
+	db := openSubjectSQLite(t, "sqlite", filepath.Join(dir, "keys.db"))
 	store, err := keys.OpenSQLiteSubjectKeyStore(ctx, db)
 	require.NoError(t, err)
 	backup := filepath.Join(dir, "backup.db")
-	testReapply(t, store,
-		func() {
+	piitest.TestSubjectKeyRestore(t, store,
+		func(t *testing.T) {
 			_, err := db.ExecContext(ctx, `VACUUM INTO ?`, backup)
 			require.NoError(t, err)
 		},
-		func() keys.SubjectKeyStore {
-			restored, err := keys.OpenSQLiteSubjectKeyStore(ctx, openSQLite(t, "sqlite", backup))
+		func(t *testing.T) keys.SubjectKeyStore {
+			restored, err := keys.OpenSQLiteSubjectKeyStore(ctx, openSubjectSQLite(t, "sqlite", backup))
 			require.NoError(t, err)
 			return restored
 		})
 
 	// And through a SQL ledger in its own file.
-	ledger, err := keys.OpenSQLiteLedger(ctx, openSQLite(t, "sqlite", filepath.Join(dir, "ledger.db")))
+	ledger, err := keys.OpenSQLiteLedger(ctx, openSubjectSQLite(t, "sqlite", filepath.Join(dir, "ledger.db")))
 	require.NoError(t, err)
 	sk, err := keys.NewSubjectKeys(keys.NewMemory(), store, ledger)
 	require.NoError(t, err)
@@ -117,12 +117,37 @@ func TestReapplyErasuresSQLite(t *testing.T) {
 	assert.Empty(t, later, "Since returned an entry from before since")
 }
 
+// TestReapplyErasuresPostgres backs up the PostgreSQL key table into a
+// copy (CREATE TABLE ... LIKE ... INCLUDING ALL, INSERT ... SELECT), and
+// restores by opening a store on the copy.
+func TestReapplyErasuresPostgres(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("pgx", pgtest.DSN(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	table := fmt.Sprintf("subject_keys_%d", tableSeq.Add(1))
+	store, err := keys.OpenPostgresSubjectKeyStore(ctx, db, keys.WithTable(table))
+	require.NoError(t, err)
+	piitest.TestSubjectKeyRestore(t, store,
+		func(t *testing.T) {
+			_, err := db.ExecContext(ctx, `CREATE TABLE `+table+`_backup (LIKE `+table+` INCLUDING ALL)`)
+			require.NoError(t, err)
+			_, err = db.ExecContext(ctx, `INSERT INTO `+table+`_backup SELECT * FROM `+table)
+			require.NoError(t, err)
+		},
+		func(t *testing.T) keys.SubjectKeyStore {
+			restored, err := keys.OpenPostgresSubjectKeyStore(ctx, db, keys.WithTable(table+"_backup"))
+			require.NoError(t, err)
+			return restored
+		})
+}
+
 // TestSQLiteOutageDuringForget closes the database under a Forget: no
 // receipt, nothing half done, and a retry on a new connection completes it.
 func TestSQLiteOutageDuringForget(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "keys.db")
-	down := openSQLite(t, "sqlite", path)
+	down := openSubjectSQLite(t, "sqlite", path)
 	store, err := keys.OpenSQLiteSubjectKeyStore(ctx, down)
 	require.NoError(t, err)
 	provider, ledger := keys.NewMemory(), keys.NewMemoryLedger()
@@ -139,7 +164,7 @@ func TestSQLiteOutageDuringForget(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, entries, "the ledger recorded an erasure that did not happen")
 
-	up, err := keys.OpenSQLiteSubjectKeyStore(ctx, openSQLite(t, "sqlite", path))
+	up, err := keys.OpenSQLiteSubjectKeyStore(ctx, openSubjectSQLite(t, "sqlite", path))
 	require.NoError(t, err)
 	retry, err := keys.NewSubjectKeys(provider, up, ledger)
 	require.NoError(t, err)
@@ -239,7 +264,7 @@ func subjectBackends() []subjectBackend {
 			path := filepath.Join(b.TempDir(), "keys.db")
 			store, err := keys.OpenSQLiteSubjectKeyStore(context.Background(), openCounting(b, "sqlite", "file:"+path+sqliteSubjectPragmas))
 			require.NoError(b, err)
-			return store, openSQLite(b, "sqlite", path), "BLOB"
+			return store, openSubjectSQLite(b, "sqlite", path), "BLOB"
 		}},
 		{"PostgreSQL", func(b *testing.B) (keys.SubjectKeyStore, *sql.DB, string) {
 			dsn := pgtest.DSN(b)
@@ -276,7 +301,7 @@ func benchSubjectKeys(b *testing.B, store keys.SubjectKeyStore) (*keys.SubjectKe
 	local, err := keys.NewLocalKEK(piitest.MasterKey())
 	require.NoError(b, err)
 	kek := &subjectKEKCounter{AEAD: local}
-	provider, err := keys.OpenSQLite(ctx, openSQLite(b, "sqlite", filepath.Join(b.TempDir(), "keysets.db")), kek)
+	provider, err := keys.OpenSQLite(ctx, openSubjectSQLite(b, "sqlite", filepath.Join(b.TempDir(), "keysets.db")), kek)
 	require.NoError(b, err)
 	sk, err := keys.NewSubjectKeys(provider, store, keys.NewMemoryLedger())
 	require.NoError(b, err)
