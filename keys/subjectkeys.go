@@ -206,6 +206,7 @@ type SubjectKeyError struct {
 	Err   error
 }
 
+// Error returns "keys: subject key <index>: <Err>".
 func (e *SubjectKeyError) Error() string {
 	return fmt.Sprintf("keys: subject key %d: %v", e.Index, e.Err)
 }
@@ -220,7 +221,9 @@ func (e *SubjectKeyError) Unwrap() error { return e.Err }
 // wrapping [ErrErased], until [SubjectKeys.Allow]. It also returns
 // [ErrInvalidSubject] for an empty subject ID, [ErrInvalidKind] for a kind
 // other than KindAEAD and KindDeterministicAEAD, the provider's errors
-// (such as [ErrKMSUnavailable]) and the store's. The keysets are shared:
+// (such as [ErrKMSUnavailable]) and the store's. When it fails, keys it
+// made for other items of the batch may be stored already; they protect
+// nothing yet, and the next call returns them. The keysets are shared:
 // callers must not change them.
 func (s *SubjectKeys) Keys(ctx context.Context, ids []SubjectKeyID) ([]*Keyset, error) {
 	out, errs, err := s.resolve(ctx, ids, true)
