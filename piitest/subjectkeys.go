@@ -36,7 +36,8 @@ type MakeSubjectKeyStores func(t *testing.T, n int) []keys.SubjectKeyStore
 // that a load overlapping Forget is not cached; that the store never
 // creates under a tombstone, and that concurrent batches sharing subjects
 // agree on their keys; that a tampered or moved wrapped key fails as
-// keys.ErrWrongKEK; single-flight loading; Rewrap after a rotation of the wrapping
+// keys.ErrWrongKEK; single-flight loading, which an erasure of another
+// subject does not disturb; Rewrap after a rotation of the wrapping
 // keyset (for stores that implement keys.SubjectKeyRewrapper); that empty
 // subject IDs are refused; that no subject ID shows in errors, receipts or
 // audit events; and that a failed erasure gives no receipt and a retry
@@ -600,6 +601,29 @@ func TestSubjectKeyStore(t *testing.T, newStores MakeSubjectKeyStores) {
 		wg.Wait()
 		assert.Equal(t, int64(1), counting.loads.Load(), "store reads for %d concurrent callers of one new key", callers)
 		assert.Equal(t, int64(1), counting.creates.Load(), "store creations for %d concurrent callers of one new key", callers)
+	})
+
+	t.Run("LoadOverlappingOtherErasureIsKept", func(t *testing.T) {
+		counting := &countingStore{gatedStore: gatedStore{SubjectKeyStore: newStores(t, 1)[0]}}
+		ids := []keys.SubjectKeyID{id("tara", "", keys.KindAEAD)}
+		_, err := newKeys(t, counting, nil).Keys(ctx, ids)
+		require.NoError(t, err)
+		sk := newKeys(t, counting, nil)
+		counting.arm()
+		before := counting.loads.Load()
+		result := make(chan error, 1)
+		go func() {
+			_, err := sk.Keys(ctx, ids)
+			result <- err
+		}()
+		<-counting.loaded
+		_, err = sk.Forget(ctx, "someone-else")
+		require.NoError(t, err)
+		close(counting.release)
+		require.NoError(t, <-result)
+		_, err = sk.Keys(ctx, ids)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), counting.loads.Load()-before, "store reads: an erasure of another subject made a load start again or not be cached")
 	})
 
 	t.Run("EmptySubject", func(t *testing.T) {
