@@ -725,3 +725,16 @@ func (s *SubjectKeys) forgetAllCached() {
 	s.allAt = s.epoch
 	clear(s.cache)
 }
+
+// String prints the names of the wrapping and pseudonym keysets and the
+// cache TTL, never a subject ID or key, for example
+// "keys.SubjectKeys{wrap=subject-keys pseudonym=subject-pseudonym ttl=5m0s}".
+func (s *SubjectKeys) String() string {
+	if s == nil {
+		return "keys.SubjectKeys{<nil>}"
+	}
+	return fmt.Sprintf("keys.SubjectKeys{wrap=%s pseudonym=%s ttl=%v}", s.cfg.wrapName, s.cfg.prfName, s.cfg.ttl)
+}
+
+// GoString is String, so that %#v prints no subject ID either.
+func (s *SubjectKeys) GoString() string { return s.String() }

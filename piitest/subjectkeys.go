@@ -626,6 +626,23 @@ func TestSubjectKeyStore(t *testing.T, newStores MakeSubjectKeyStores) {
 		assert.Equal(t, int64(1), counting.loads.Load()-before, "store reads: an erasure of another subject made a load start again or not be cached")
 	})
 
+	t.Run("CancelledContext", func(t *testing.T) {
+		sk := newKeys(t, newStores(t, 1)[0], nil)
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		ids := []keys.SubjectKeyID{id("uma", "", keys.KindAEAD)}
+		_, err := sk.Keys(cancelled, ids)
+		assert.ErrorIs(t, err, context.Canceled, "Keys with a cancelled context")
+		_, errs, err := sk.Lookup(ctx, ids)
+		require.NoError(t, err)
+		assert.ErrorIs(t, errs[0], keys.ErrKeyNotFound, "Keys with a cancelled context made a key")
+		_, err = sk.Withdraw(cancelled, "uma", "billing")
+		assert.ErrorIs(t, err, context.Canceled, "Withdraw with a cancelled context")
+		_, errs, err = sk.Lookup(ctx, []keys.SubjectKeyID{id("uma", "billing", keys.KindAEAD)})
+		require.NoError(t, err)
+		assert.ErrorIs(t, errs[0], keys.ErrKeyNotFound, "Withdraw with a cancelled context left a tombstone")
+	})
+
 	t.Run("EmptySubject", func(t *testing.T) {
 		sk := newKeys(t, newStores(t, 1)[0], nil)
 		_, err := sk.Keys(ctx, []keys.SubjectKeyID{id("", "", keys.KindAEAD)})
@@ -649,7 +666,7 @@ func TestSubjectKeyStore(t *testing.T, newStores MakeSubjectKeyStores) {
 		ids := []keys.SubjectKeyID{id(subject, "", keys.KindAEAD), id(subject, "billing", keys.KindAEAD)}
 		ks, err := sk.Keys(ctx, ids)
 		require.NoError(t, err)
-		fmt.Fprintf(&buf, "%v %+v %#v %s ", ks[0], ks[0], ids[0], ids[1])
+		fmt.Fprintf(&buf, "%v %+v %#v %s %v %+v %#v ", ks[0], ks[0], ids[0], ids[1], sk, sk, sk)
 		receipt, err := sk.Forget(ctx, subject)
 		require.NoError(t, err)
 		fmt.Fprintf(&buf, "%v %+v %s ", receipt, receipt, receipt.Pseudonym)
