@@ -2,6 +2,7 @@ package keys
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"sync"
 	"time"
@@ -138,3 +139,17 @@ func (m *MemorySubjectKeyStore) Allow(ctx context.Context, p Pseudonym, purpose 
 	}
 	return nil
 }
+
+// String prints the number of subjects held, never a pseudonym or a
+// wrapped key, for example "keys.MemorySubjectKeyStore{3 subjects}".
+func (m *MemorySubjectKeyStore) String() string {
+	if m == nil {
+		return "keys.MemorySubjectKeyStore{<nil>}"
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return fmt.Sprintf("keys.MemorySubjectKeyStore{%d subjects}", len(m.rows))
+}
+
+// GoString is String.
+func (m *MemorySubjectKeyStore) GoString() string { return m.String() }

@@ -29,7 +29,7 @@ func TestMemorySubjectKeyStore(t *testing.T) {
 func TestReapplyErasuresMemory(t *testing.T) {
 	store := keys.NewMemorySubjectKeyStore()
 	var backup *keys.MemorySubjectKeyStore
-	piitest.TestReapplyErasures(t, store, func() { backup = store.Clone() }, func() keys.SubjectKeyStore { return backup })
+	piitest.TestSubjectKeyRestore(t, store, func(*testing.T) { backup = store.Clone() }, func(*testing.T) keys.SubjectKeyStore { return backup })
 }
 
 func TestSubjectKeyErrorsAndStrings(t *testing.T) {

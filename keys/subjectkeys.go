@@ -80,8 +80,16 @@ type SubjectKeys struct {
 	mu      sync.RWMutex
 	cache   map[string]map[string]*subjectEntry // subject → purpose → entry
 	flights map[subjectCacheKey]*subjectFlight
-	epoch   uint64 // bumped by every erasure and Allow, under mu
-	puts    int    // entries cached since the last sweep of expired ones
+	// epoch counts erasures and Allows; erasedAt holds the epoch of the
+	// last one of each subject while loads are in flight, and allAt that
+	// of the last change to every subject (ReapplyErasures). A load that
+	// began before one of them does not publish what it read of that
+	// subject. All under mu.
+	epoch    uint64
+	erasedAt map[string]uint64
+	allAt    uint64
+	loading  int // loads in flight
+	puts     int // entries cached since the last sweep of expired ones
 }
 
 // SubjectOption is a rare setting of [NewSubjectKeys]. Its method is
@@ -178,7 +186,7 @@ func NewSubjectKeys(provider Provider, store SubjectKeyStore, ledger Ledger, opt
 		}
 	}
 	return &SubjectKeys{provider: provider, store: store, ledger: ledger, cfg: c,
-		cache: map[string]map[string]*subjectEntry{}, flights: map[subjectCacheKey]*subjectFlight{}}, nil
+		cache: map[string]map[string]*subjectEntry{}, flights: map[subjectCacheKey]*subjectFlight{}, erasedAt: map[string]uint64{}}, nil
 }
 
 type subjectCacheKey struct{ subject, purpose string }
@@ -206,6 +214,7 @@ type SubjectKeyError struct {
 	Err   error
 }
 
+// Error returns "keys: subject key <index>: <Err>".
 func (e *SubjectKeyError) Error() string {
 	return fmt.Sprintf("keys: subject key %d: %v", e.Index, e.Err)
 }
@@ -220,7 +229,9 @@ func (e *SubjectKeyError) Unwrap() error { return e.Err }
 // wrapping [ErrErased], until [SubjectKeys.Allow]. It also returns
 // [ErrInvalidSubject] for an empty subject ID, [ErrInvalidKind] for a kind
 // other than KindAEAD and KindDeterministicAEAD, the provider's errors
-// (such as [ErrKMSUnavailable]) and the store's. The keysets are shared:
+// (such as [ErrKMSUnavailable]) and the store's. When it fails, keys it
+// made for other items of the batch may be stored already; they protect
+// nothing yet, and the next call returns them. The keysets are shared:
 // callers must not change them.
 func (s *SubjectKeys) Keys(ctx context.Context, ids []SubjectKeyID) ([]*Keyset, error) {
 	out, errs, err := s.resolve(ctx, ids, true)
@@ -384,6 +395,9 @@ func (s *SubjectKeys) fetch(ctx context.Context, keys []subjectCacheKey, create 
 			s.flights[k] = mine
 			lead = append(lead, k)
 		}
+		if len(lead) > 0 {
+			s.loading++
+		}
 		s.mu.Unlock()
 
 		var loaded map[subjectCacheKey]*subjectEntry
@@ -391,19 +405,26 @@ func (s *SubjectKeys) fetch(ctx context.Context, keys []subjectCacheKey, create 
 		if len(lead) > 0 {
 			loaded, loadErr = s.load(ctx, lead, create)
 			s.mu.Lock()
-			fresh := s.epoch == epoch
 			for _, k := range lead {
 				if s.flights[k] == mine {
 					delete(s.flights, k)
 				}
-				if e := loaded[k]; fresh && loadErr == nil && e != nil && (e.seed != nil || !e.erased.IsZero()) {
+				e := loaded[k]
+				if loadErr != nil || e == nil {
+					continue
+				}
+				if s.allAt > epoch || s.erasedAt[k.subject] > epoch {
+					delete(loaded, k) // erased or allowed meanwhile: read again
+					continue
+				}
+				if e.seed != nil || !e.erased.IsZero() {
 					s.putCached(k, e)
 				}
 			}
-			s.mu.Unlock()
-			if !fresh && loadErr == nil {
-				loaded = nil // an erasure ran meanwhile: read again
+			if s.loading--; s.loading == 0 {
+				clear(s.erasedAt) // no load began before these
 			}
+			s.mu.Unlock()
 			mine.err = loadErr
 			close(mine.done)
 		}
@@ -660,6 +681,9 @@ func (s *SubjectKeys) forgetCached(subject, purpose string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.epoch++
+	if s.loading > 0 {
+		s.erasedAt[subject] = s.epoch
+	}
 	if purpose != AllPurposes {
 		delete(s.cache[subject], purpose)
 		return
@@ -698,5 +722,19 @@ func (s *SubjectKeys) forgetAllCached() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.epoch++
+	s.allAt = s.epoch
 	clear(s.cache)
 }
+
+// String prints the names of the wrapping and pseudonym keysets and the
+// cache TTL, never a subject ID or key, for example
+// "keys.SubjectKeys{wrap=subject-keys pseudonym=subject-pseudonym ttl=5m0s}".
+func (s *SubjectKeys) String() string {
+	if s == nil {
+		return "keys.SubjectKeys{<nil>}"
+	}
+	return fmt.Sprintf("keys.SubjectKeys{wrap=%s pseudonym=%s ttl=%v}", s.cfg.wrapName, s.cfg.prfName, s.cfg.ttl)
+}
+
+// GoString is String, so that %#v prints no subject ID either.
+func (s *SubjectKeys) GoString() string { return s.String() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -33,7 +34,10 @@ type MakeSubjectKeyStores func(t *testing.T, n int) []keys.SubjectKeyStore
 // key within its cache TTL (an injected clock); that Forget racing the
 // creation of the same subject's keys leaves no key stored or served, and
 // that a load overlapping Forget is not cached; that the store never
-// creates under a tombstone; Rewrap after a rotation of the wrapping
+// creates under a tombstone, and that concurrent batches sharing subjects
+// agree on their keys; that a tampered or moved wrapped key fails as
+// keys.ErrWrongKEK; single-flight loading, which an erasure of another
+// subject does not disturb; Rewrap after a rotation of the wrapping
 // keyset (for stores that implement keys.SubjectKeyRewrapper); that empty
 // subject IDs are refused; that no subject ID shows in errors, receipts or
 // audit events; and that a failed erasure gives no receipt and a retry
@@ -535,6 +539,110 @@ func TestSubjectKeyStore(t *testing.T, newStores MakeSubjectKeyStores) {
 		assert.ErrorIs(t, err, keys.ErrKeyDisabled, "a key wrapped under a disabled wrapping key")
 	})
 
+	t.Run("TamperedOrMovedKeyFails", func(t *testing.T) {
+		store := newStores(t, 1)[0]
+		sk := newKeys(t, store, nil)
+		_, err := sk.Keys(ctx, []keys.SubjectKeyID{id("olga", "", keys.KindAEAD), id("piet", "", keys.KindAEAD)})
+		require.NoError(t, err)
+		olga, err := sk.Pseudonym(ctx, "olga")
+		require.NoError(t, err)
+		rows, err := store.Load(ctx, []keys.Pseudonym{olga})
+		require.NoError(t, err)
+		var wrapped []byte
+		for _, r := range rows {
+			if r.Purpose == "" && r.Wrapped != nil {
+				wrapped = r.Wrapped
+			}
+		}
+		require.NotNil(t, wrapped, "olga's key is not stored")
+		// Olga's wrapped key written for a new subject (moved), and a
+		// flipped copy of it for another new one (tampered).
+		flipped := append([]byte(nil), wrapped...)
+		flipped[len(flipped)-1] ^= 1
+		for _, tt := range []struct {
+			name, subject string
+			wrapped       []byte
+		}{
+			{name: "moved to another subject", subject: "quinn", wrapped: wrapped},
+			{name: "tampered", subject: "rosa", wrapped: flipped},
+		} {
+			p, err := sk.Pseudonym(ctx, tt.subject)
+			require.NoError(t, err)
+			_, err = store.Create(ctx, []keys.SubjectKeyRow{{Pseudonym: p, Wrapped: tt.wrapped, Created: time.Now()}})
+			require.NoError(t, err)
+			_, _, err = sk.Lookup(ctx, []keys.SubjectKeyID{id(tt.subject, "", keys.KindAEAD)})
+			assert.ErrorIs(t, err, keys.ErrWrongKEK, "%s: Lookup", tt.name)
+			assert.NotErrorIs(t, err, keys.ErrErased, tt.name)
+			assert.NotErrorIs(t, err, keys.ErrKeyNotFound, tt.name)
+		}
+	})
+
+	t.Run("SingleFlight", func(t *testing.T) {
+		counting := &countingStore{gatedStore: gatedStore{SubjectKeyStore: newStores(t, 1)[0]}}
+		sk := newKeys(t, counting, nil)
+		counting.arm()
+		const callers = 20
+		var started atomic.Int64
+		var wg sync.WaitGroup
+		for range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				started.Add(1)
+				_, err := sk.Keys(ctx, []keys.SubjectKeyID{id("sam", "", keys.KindAEAD)})
+				assert.NoError(t, err)
+			}()
+		}
+		<-counting.loaded // the first caller holds the load
+		for started.Load() < callers {
+			runtime.Gosched()
+		}
+		close(counting.release)
+		wg.Wait()
+		assert.Equal(t, int64(1), counting.loads.Load(), "store reads for %d concurrent callers of one new key", callers)
+		assert.Equal(t, int64(1), counting.creates.Load(), "store creations for %d concurrent callers of one new key", callers)
+	})
+
+	t.Run("LoadOverlappingOtherErasureIsKept", func(t *testing.T) {
+		counting := &countingStore{gatedStore: gatedStore{SubjectKeyStore: newStores(t, 1)[0]}}
+		ids := []keys.SubjectKeyID{id("tara", "", keys.KindAEAD)}
+		_, err := newKeys(t, counting, nil).Keys(ctx, ids)
+		require.NoError(t, err)
+		sk := newKeys(t, counting, nil)
+		counting.arm()
+		before := counting.loads.Load()
+		result := make(chan error, 1)
+		go func() {
+			_, err := sk.Keys(ctx, ids)
+			result <- err
+		}()
+		<-counting.loaded
+		_, err = sk.Forget(ctx, "someone-else")
+		require.NoError(t, err)
+		close(counting.release)
+		require.NoError(t, <-result)
+		_, err = sk.Keys(ctx, ids)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), counting.loads.Load()-before, "store reads: an erasure of another subject made a load start again or not be cached")
+	})
+
+	t.Run("CancelledContext", func(t *testing.T) {
+		sk := newKeys(t, newStores(t, 1)[0], nil)
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		ids := []keys.SubjectKeyID{id("uma", "", keys.KindAEAD)}
+		_, err := sk.Keys(cancelled, ids)
+		assert.ErrorIs(t, err, context.Canceled, "Keys with a cancelled context")
+		_, errs, err := sk.Lookup(ctx, ids)
+		require.NoError(t, err)
+		assert.ErrorIs(t, errs[0], keys.ErrKeyNotFound, "Keys with a cancelled context made a key")
+		_, err = sk.Withdraw(cancelled, "uma", "billing")
+		assert.ErrorIs(t, err, context.Canceled, "Withdraw with a cancelled context")
+		_, errs, err = sk.Lookup(ctx, []keys.SubjectKeyID{id("uma", "billing", keys.KindAEAD)})
+		require.NoError(t, err)
+		assert.ErrorIs(t, errs[0], keys.ErrKeyNotFound, "Withdraw with a cancelled context left a tombstone")
+	})
+
 	t.Run("EmptySubject", func(t *testing.T) {
 		sk := newKeys(t, newStores(t, 1)[0], nil)
 		_, err := sk.Keys(ctx, []keys.SubjectKeyID{id("", "", keys.KindAEAD)})
@@ -558,7 +666,7 @@ func TestSubjectKeyStore(t *testing.T, newStores MakeSubjectKeyStores) {
 		ids := []keys.SubjectKeyID{id(subject, "", keys.KindAEAD), id(subject, "billing", keys.KindAEAD)}
 		ks, err := sk.Keys(ctx, ids)
 		require.NoError(t, err)
-		fmt.Fprintf(&buf, "%v %+v %#v %s ", ks[0], ks[0], ids[0], ids[1])
+		fmt.Fprintf(&buf, "%v %+v %#v %s %v %+v %#v ", ks[0], ks[0], ids[0], ids[1], sk, sk, sk)
 		receipt, err := sk.Forget(ctx, subject)
 		require.NoError(t, err)
 		fmt.Fprintf(&buf, "%v %+v %s ", receipt, receipt, receipt.Pseudonym)
@@ -615,6 +723,82 @@ func TestSubjectKeyStore(t *testing.T, newStores MakeSubjectKeyStores) {
 	})
 }
 
+// TestSubjectKeyRestore checks keys.SubjectKeys.ReapplyErasures over
+// store, which backUp copies as a backup would and restore opens again
+// from that copy: it makes keys, backs up, forgets one subject, withdraws
+// a purpose of another, forgets a third and allows her again, restores the
+// backup (which holds every key again), re-applies the ledger, and checks
+// that the erased keys are gone again, the others are intact, the allowed
+// subject may get a new key, and that re-applying twice changes nothing.
+func TestSubjectKeyRestore(t *testing.T, store keys.SubjectKeyStore, backUp func(t *testing.T), restore func(t *testing.T) keys.SubjectKeyStore) {
+	t.Helper()
+	ctx := context.Background()
+	provider := keys.NewMemory()
+	ledger := keys.NewMemoryLedger()
+	clock := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { return clock }
+	sk, err := keys.NewSubjectKeys(provider, store, ledger, keys.WithSubjectClock(now))
+	require.NoError(t, err)
+	id := func(s, p string) keys.SubjectKeyID {
+		return keys.SubjectKeyID{Subject: s, Purpose: p, Kind: keys.KindAEAD}
+	}
+	ids := []keys.SubjectKeyID{id("anna", ""), id("anna", "billing"), id("ben", ""), id("ben", "marketing"), id("cleo", ""), id("dan", "")}
+	_, err = sk.Keys(ctx, ids)
+	require.NoError(t, err)
+
+	clock = clock.Add(time.Hour)
+	backedUp := clock
+	backUp(t)
+
+	clock = clock.Add(time.Hour)
+	_, err = sk.Forget(ctx, "anna")
+	require.NoError(t, err)
+	_, err = sk.Withdraw(ctx, "ben", "marketing")
+	require.NoError(t, err)
+	_, err = sk.Forget(ctx, "cleo")
+	require.NoError(t, err)
+	clock = clock.Add(time.Hour)
+	require.NoError(t, sk.Allow(ctx, "cleo"))
+
+	restored, err := keys.NewSubjectKeys(provider, restore(t), ledger, keys.WithSubjectClock(now))
+	require.NoError(t, err)
+	_, errs, err := restored.Lookup(ctx, ids)
+	require.NoError(t, err)
+	for i := range ids {
+		require.NoError(t, errs[i], "%v: the restored backup must hold every key (else the test proves nothing)", ids[i])
+	}
+
+	n, err := restored.ReapplyErasures(ctx, backedUp)
+	require.NoError(t, err)
+	assert.Equal(t, 4, n, "entries re-applied")
+	_, errs, err = restored.Lookup(ctx, ids)
+	require.NoError(t, err)
+	tests := []struct {
+		name   string
+		want   error
+		reason string
+	}{
+		{name: "anna base", want: keys.ErrErased},
+		{name: "anna billing", want: keys.ErrErased},
+		{name: "ben base", want: nil, reason: "only ben's marketing consent was withdrawn"},
+		{name: "ben marketing", want: keys.ErrErased},
+		{name: "cleo base", want: keys.ErrKeyNotFound, reason: "cleo was forgotten, then allowed again: her old key stays destroyed and she may get a new one"},
+		{name: "dan base", want: nil},
+	}
+	for i, tt := range tests {
+		if tt.want == nil {
+			assert.NoError(t, errs[i], "%s: %s", tt.name, tt.reason)
+		} else {
+			assert.ErrorIs(t, errs[i], tt.want, "%s: %s", tt.name, tt.reason)
+		}
+	}
+	again, err := restored.ReapplyErasures(ctx, backedUp)
+	require.NoError(t, err, "a second ReapplyErasures")
+	assert.Equal(t, n, again)
+	_, err = restored.Keys(ctx, []keys.SubjectKeyID{id("cleo", "")})
+	assert.NoError(t, err, "cleo was allowed again")
+}
+
 type auditRecorder struct {
 	mu     sync.Mutex
 	events []keys.Event
@@ -668,6 +852,22 @@ func (g *gatedStore) Load(ctx context.Context, ps []keys.Pseudonym) ([]keys.Subj
 		<-g.release
 	}
 	return rows, err
+}
+
+// countingStore counts Load and Create calls.
+type countingStore struct {
+	gatedStore
+	loads, creates atomic.Int64
+}
+
+func (c *countingStore) Load(ctx context.Context, ps []keys.Pseudonym) ([]keys.SubjectKeyRow, error) {
+	c.loads.Add(1)
+	return c.gatedStore.Load(ctx, ps)
+}
+
+func (c *countingStore) Create(ctx context.Context, rows []keys.SubjectKeyRow) ([]keys.SubjectKeyRow, error) {
+	c.creates.Add(1)
+	return c.gatedStore.Create(ctx, rows)
 }
 
 // faultyLedger fails Append while fail is set.

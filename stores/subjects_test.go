@@ -85,12 +85,12 @@ func TestReapplyErasuresSQLite(t *testing.T) {
 	store, err := keys.OpenSQLiteSubjectKeyStore(ctx, db)
 	require.NoError(t, err)
 	backup := filepath.Join(dir, "backup.db")
-	piitest.TestReapplyErasures(t, store,
-		func() {
+	piitest.TestSubjectKeyRestore(t, store,
+		func(t *testing.T) {
 			_, err := db.ExecContext(ctx, `VACUUM INTO ?`, backup)
 			require.NoError(t, err)
 		},
-		func() keys.SubjectKeyStore {
+		func(t *testing.T) keys.SubjectKeyStore {
 			restored, err := keys.OpenSQLiteSubjectKeyStore(ctx, openSubjectSQLite(t, "sqlite", backup))
 			require.NoError(t, err)
 			return restored
@@ -113,6 +113,31 @@ func TestReapplyErasuresSQLite(t *testing.T) {
 	later, err := ledger.Since(ctx, receipt.Time.Add(time.Microsecond))
 	require.NoError(t, err)
 	assert.Empty(t, later, "Since returned an entry from before since")
+}
+
+// TestReapplyErasuresPostgres backs up the PostgreSQL key table into a
+// copy (CREATE TABLE ... LIKE ... INCLUDING ALL, INSERT ... SELECT), and
+// restores by opening a store on the copy.
+func TestReapplyErasuresPostgres(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("pgx", pgtest.DSN(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	table := fmt.Sprintf("subject_keys_%d", tableSeq.Add(1))
+	store, err := keys.OpenPostgresSubjectKeyStore(ctx, db, keys.WithTable(table))
+	require.NoError(t, err)
+	piitest.TestSubjectKeyRestore(t, store,
+		func(t *testing.T) {
+			_, err := db.ExecContext(ctx, `CREATE TABLE `+table+`_backup (LIKE `+table+` INCLUDING ALL)`)
+			require.NoError(t, err)
+			_, err = db.ExecContext(ctx, `INSERT INTO `+table+`_backup SELECT * FROM `+table)
+			require.NoError(t, err)
+		},
+		func(t *testing.T) keys.SubjectKeyStore {
+			restored, err := keys.OpenPostgresSubjectKeyStore(ctx, db, keys.WithTable(table+"_backup"))
+			require.NoError(t, err)
+			return restored
+		})
 }
 
 // TestSQLiteOutageDuringForget closes the database under a Forget: no
