@@ -144,14 +144,22 @@ type subjectKey struct {
 }
 
 func (s *subjectRun) reset() {
-	if len(s.keys) > 4096 {
+	switch {
+	case len(s.keys) > 4096:
 		s.keys = nil // do not keep a large batch's map for small runs
-	} else {
+	case len(s.keys) > 0:
 		clear(s.keys)
 	}
-	clear(s.ids)
-	s.ids = s.ids[:0]
-	s.erased, s.withheld, s.scope = s.erased[:0], s.withheld[:0], nil
+	if len(s.ids) > 0 {
+		clear(s.ids)
+		s.ids = s.ids[:0]
+	}
+	if len(s.erased) > 0 || len(s.withheld) > 0 {
+		clear(s.erased)
+		clear(s.withheld)
+		s.erased, s.withheld = s.erased[:0], s.withheld[:0]
+	}
+	s.scope = nil
 }
 
 // report appends what Reveal left out to rep, when rep is not nil.
