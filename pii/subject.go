@@ -125,10 +125,12 @@ func (p *typePlan) bindSubjects() error {
 // subjectRun is a run's state of subject keys and of what Reveal left
 // out.
 type subjectRun struct {
-	// keys are the subject keys resolved for the run, and ids their IDs in
-	// the order collected.
-	keys map[keys.SubjectKeyID]subjectKey
-	ids  []keys.SubjectKeyID
+	// ids are the subject keys of the run in the order collected, and
+	// vals what they resolved to; index finds an ID in a run of more than
+	// smallSubjectRun of them (a linear search is faster below).
+	ids   []keys.SubjectKeyID
+	vals  []subjectKey
+	index map[keys.SubjectKeyID]int
 	// erased and withheld are the paths of the fields Reveal set to zero
 	// because their keys were erased, and left protected because their
 	// purposes are outside the scope of WithPurpose.
@@ -143,16 +145,48 @@ type subjectKey struct {
 	err error
 }
 
-func (s *subjectRun) reset() {
-	switch {
-	case len(s.keys) > 4096:
-		s.keys = nil // do not keep a large batch's map for small runs
-	case len(s.keys) > 0:
-		clear(s.keys)
+// smallSubjectRun is the most subject keys a run finds by linear search.
+const smallSubjectRun = 8
+
+// find returns the position of id in the run, or -1.
+func (s *subjectRun) find(id keys.SubjectKeyID) int {
+	if s.index != nil {
+		if i, ok := s.index[id]; ok {
+			return i
+		}
+		return -1
 	}
+	for i := range s.ids {
+		if s.ids[i] == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// add appends id, not yet resolved, and returns its position.
+func (s *subjectRun) add(id keys.SubjectKeyID) int {
+	i := len(s.ids)
+	s.ids = append(s.ids, id)
+	s.vals = append(s.vals, subjectKey{})
+	switch {
+	case s.index != nil:
+		s.index[id] = i
+	case len(s.ids) > smallSubjectRun:
+		s.index = make(map[keys.SubjectKeyID]int, 2*len(s.ids))
+		for j, x := range s.ids {
+			s.index[x] = j
+		}
+	}
+	return i
+}
+
+func (s *subjectRun) reset() {
+	s.index = nil
 	if len(s.ids) > 0 {
 		clear(s.ids)
-		s.ids = s.ids[:0]
+		clear(s.vals)
+		s.ids, s.vals = s.ids[:0], s.vals[:0]
 	}
 	if len(s.erased) > 0 || len(s.withheld) > 0 {
 		clear(s.erased)
@@ -184,7 +218,7 @@ func (r *run) resolveSubjects(e reflect.Value, n *node) error {
 	if len(r.subjects.ids) == 0 {
 		return nil
 	}
-	return r.fetchSubjectKeys(r.subjects.ids)
+	return r.fetchSubjectKeys(0)
 }
 
 // collect adds to the run the subject keys of every struct reachable from
@@ -214,12 +248,8 @@ func (r *run) collect(v reflect.Value, n *node, depth int, seen map[uintptr]bool
 				continue // the walk reports an empty subject where it seals
 			}
 			id := keys.SubjectKeyID{Subject: subject, Purpose: need.purpose, Kind: need.kind}
-			if _, dup := r.subjects.keys[id]; !dup {
-				if r.subjects.keys == nil {
-					r.subjects.keys = map[keys.SubjectKeyID]subjectKey{}
-				}
-				r.subjects.keys[id] = subjectKey{}
-				r.subjects.ids = append(r.subjects.ids, id)
+			if r.subjects.find(id) < 0 {
+				r.subjects.add(id)
 			}
 		}
 		for _, f := range p.fields {
@@ -254,24 +284,23 @@ func nodeSubjects(n *node) bool {
 	return false
 }
 
-// fetchSubjectKeys resolves ids into the run's keys: for Protect through
-// Keys, which creates what is missing and fails with ErrErased for an
-// erased subject; otherwise through Lookup, keeping each key's error.
-func (r *run) fetchSubjectKeys(ids []keys.SubjectKeyID) error {
+// fetchSubjectKeys resolves the run's keys from position from on, in one
+// call: for Protect through Keys, which creates what is missing and fails
+// with ErrErased for an erased subject; otherwise through Lookup, keeping
+// each key's error.
+func (r *run) fetchSubjectKeys(from int) error {
 	sk := r.p.subjectKeys
 	if sk == nil {
 		return fmt.Errorf("%w: the value has a subject field but the Protector has no subject keys; build it with pii.WithSubjectKeys", ErrKeyProvider)
 	}
-	if r.subjects.keys == nil {
-		r.subjects.keys = map[keys.SubjectKeyID]subjectKey{}
-	}
+	ids, vals := r.subjects.ids[from:], r.subjects.vals[from:]
 	if r.verb == verbProtect {
 		kss, err := sk.Keys(r.ctx, ids)
 		if err != nil {
 			return subjectKeyErr(r.ctx, err)
 		}
-		for i, id := range ids {
-			r.subjects.keys[id] = subjectKey{ks: kss[i]}
+		for i := range vals {
+			vals[i] = subjectKey{ks: kss[i]}
 		}
 		return nil
 	}
@@ -279,8 +308,8 @@ func (r *run) fetchSubjectKeys(ids []keys.SubjectKeyID) error {
 	if err != nil {
 		return subjectKeyErr(r.ctx, err)
 	}
-	for i, id := range ids {
-		r.subjects.keys[id] = subjectKey{ks: kss[i], err: errs[i]}
+	for i := range vals {
+		vals[i] = subjectKey{ks: kss[i], err: errs[i]}
 	}
 	return nil
 }
@@ -331,13 +360,14 @@ func (r *run) subjectKeyset() (*keys.Keyset, error) {
 	}
 	f := r.cur
 	id := keys.SubjectKeyID{Subject: subject, Purpose: f.subject.purpose, Kind: f.act.keyKind}
-	k, ok := r.subjects.keys[id]
-	if !ok || (k.ks == nil && k.err == nil) {
-		if err := r.fetchSubjectKeys([]keys.SubjectKeyID{id}); err != nil {
+	i := r.subjects.find(id)
+	if i < 0 {
+		i = r.subjects.add(id)
+		if err := r.fetchSubjectKeys(i); err != nil {
 			return nil, err
 		}
-		k = r.subjects.keys[id]
 	}
+	k := r.subjects.vals[i]
 	if k.err != nil {
 		return nil, k.err
 	}
@@ -352,8 +382,8 @@ func (r *run) subjectErased() bool {
 	if !ok {
 		return false
 	}
-	k, ok := r.subjects.keys[keys.SubjectKeyID{Subject: subject, Kind: keys.KindAEAD}]
-	return ok && errors.Is(k.err, keys.ErrErased)
+	i := r.subjects.find(keys.SubjectKeyID{Subject: subject, Kind: keys.KindAEAD})
+	return i >= 0 && errors.Is(r.subjects.vals[i].err, keys.ErrErased)
 }
 
 // erasedLeaf sets the leaf v, whose key was erased, to its zero value (a
