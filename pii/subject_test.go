@@ -338,3 +338,49 @@ func TestForgetRacingProtect(t *testing.T) {
 		}
 	}
 }
+
+// TestForgetSeenByAnotherInstance: after Forget on one instance, another
+// instance over the same store stops revealing within its cache TTL.
+func TestForgetSeenByAnotherInstance(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	provider, store, ledger := keys.NewMemory(), keys.NewMemorySubjectKeyStore(), keys.NewMemoryLedger()
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	const ttl = time.Minute
+	instance := func() *pii.Protector {
+		sk, err := keys.NewSubjectKeys(provider, store, ledger, keys.WithSubjectCacheTTL(ttl), keys.WithSubjectClock(clock))
+		require.NoError(t, err)
+		p, err := pii.New(provider, pii.WithSubjectKeys(sk))
+		require.NoError(t, err)
+		return p
+	}
+	a, b := instance(), instance()
+	x := Parcel{Sender: "lea", Recipient: "max", From: "here", To: "there"}
+	require.NoError(t, a.Protect(ctx, &x))
+	warm := x
+	require.NoError(t, b.Reveal(ctx, &warm), "b caches lea's key")
+	_, err := a.Forget(ctx, "lea")
+	require.NoError(t, err)
+
+	within := x
+	rep, err := b.RevealReport(ctx, &within)
+	require.NoError(t, err)
+	assert.Equal(t, "here", within.From, "within the TTL b may still serve its cached key (the documented bound)")
+	assert.Empty(t, rep.Erased)
+
+	mu.Lock()
+	now = now.Add(ttl + time.Second)
+	mu.Unlock()
+	after := x
+	rep, err = b.RevealReport(ctx, &after)
+	require.NoError(t, err)
+	assert.Empty(t, after.From, "past the TTL b sees the erasure")
+	assert.Equal(t, []string{"Parcel.From"}, rep.Erased)
+	fresh := a
+	mine := x
+	_, err = fresh.RevealReport(ctx, &mine)
+	require.NoError(t, err)
+	assert.Empty(t, mine.From, "the instance that forgot sees it at once")
+}
