@@ -126,8 +126,11 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Erasure, error)
 // so that the fields with that one purpose reveal as erased, and Protect
 // of new data for that purpose fails with [ErrErased] until
 // keys.SubjectKeys.Allow. Base fields, fields of other purposes and vault
-// tokens (which have no purpose) stay. It is idempotent and safe for
-// concurrent use, and returns a receipt only once the erasure is recorded.
+// tokens (which have no purpose) stay. An empty string is sealed too, so a
+// record that keeps such a field must leave it out (a nil *string, an
+// invalid sql.NullString, a null pii.Value) to be protected again. It is
+// idempotent and safe for concurrent use, and returns a receipt only once
+// the erasure is recorded.
 func (p *Protector) Withdraw(ctx context.Context, subject, purpose string) (Erasure, error) {
 	if err := p.readyForErasure(ctx); err != nil {
 		return Erasure{}, err
