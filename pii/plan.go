@@ -103,6 +103,9 @@ type fieldPlan struct {
 	// whose keys seal it, and a vaulted tokenize field to the subject its
 	// tokens are registered for; nil when there is none (see subject.go).
 	subject *subjectBinding
+	// legacy is this field without its subject binding, which opens the
+	// values stored before the struct had a subject field (subject.go).
+	legacy *fieldPlan
 }
 
 // planFor returns the cached plan for type t, building it (and the plans

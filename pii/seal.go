@@ -166,6 +166,9 @@ func (r *run) sealEnvelope(pt []byte, text bool) ([]byte, error) {
 // returns ErrDecryption for anything that does not authenticate, and the
 // key errors of checkKeyID.
 func (r *run) openEnvelope(in []byte, text bool) (pt []byte, stale bool, err error) {
+	if r.isLegacy(in) {
+		return r.openLegacy(in, text)
+	}
 	ks, err := r.keyset()
 	if err != nil {
 		return nil, false, err
@@ -208,6 +211,14 @@ func (r *run) openEnvelope(in []byte, text bool) (pt []byte, stale bool, err err
 // protectSealed keeps a value that verifies as already protected and seals
 // any other.
 func protectSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
+	if r.isLegacy(in) { // stored before the struct had a subject field: under the subject's key now
+		pt, _, err := r.openLegacy(in, text)
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: the value carries the tillid ciphertext prefix but does not verify for this field: %w", ErrDecryption, err)
+		}
+		out, err := r.cur.act.seal(r, pt, text)
+		return out, err == nil, err
+	}
 	if r.cur.act.recognise(in) {
 		return nil, false, r.cur.act.verify(r, in, text)
 	}

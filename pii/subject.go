@@ -114,12 +114,35 @@ func (p *typePlan) bindSubjects() error {
 			}
 			need = subjectNeed{index: index, purpose: b.purpose, kind: f.act.keyKind}
 		}
+		if f.act.subjectMode != 0 {
+			legacy := *f
+			f.legacy = &legacy
+		}
 		f.subject = b
 		if !slices.Contains(p.needs, need) {
 			p.needs = append(p.needs, need)
 		}
 	}
 	return nil
+}
+
+// isLegacy reports whether in, a stored value of a field under subject
+// keys, is in the action's mode without a subject key ("tl1e:" or
+// "tl1d:"): stored before the struct had a subject field.
+func (r *run) isLegacy(in []byte) bool {
+	f := r.cur
+	return f.legacy != nil && envelope.HasPrefix(in) && envelope.Mode(in[3]) == f.act.mode
+}
+
+// openLegacy opens such a value under the field's own keyset, as it was
+// sealed, and reports it stale, so that Protect and Rewrap seal it again
+// under the subject's key.
+func (r *run) openLegacy(in []byte, text bool) ([]byte, bool, error) {
+	saved := r.cur
+	r.cur, r.adOK = saved.legacy, false
+	pt, _, err := r.openEnvelope(in, text)
+	r.cur, r.adOK = saved, false
+	return pt, true, err
 }
 
 // subjectRun is a run's state of subject keys and of what Reveal left
@@ -287,7 +310,7 @@ func nodeSubjects(n *node) bool {
 // fetchSubjectKeys resolves the run's keys from position from on, in one
 // call: for Protect through Keys, which creates what is missing and fails
 // with ErrErased for an erased subject; otherwise through Lookup, keeping
-// each key's error.
+// each key's error (and for Rewrap, creating the keys never made).
 func (r *run) fetchSubjectKeys(from int) error {
 	sk := r.p.subjectKeys
 	if sk == nil {
@@ -308,8 +331,28 @@ func (r *run) fetchSubjectKeys(from int) error {
 	if err != nil {
 		return subjectKeyErr(r.ctx, err)
 	}
+	var missing []int
 	for i := range vals {
 		vals[i] = subjectKey{ks: kss[i], err: errs[i]}
+		if r.verb == verbRewrap && errors.Is(errs[i], keys.ErrKeyNotFound) {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	// Rewrap moves values stored before the struct had a subject field
+	// under subject keys, which it makes (never for an erased subject).
+	create := make([]keys.SubjectKeyID, len(missing))
+	for j, i := range missing {
+		create[j] = ids[i]
+	}
+	made, err := sk.Keys(r.ctx, create)
+	if err != nil {
+		return subjectKeyErr(r.ctx, err)
+	}
+	for j, i := range missing {
+		vals[i] = subjectKey{ks: made[j]}
 	}
 	return nil
 }

@@ -384,3 +384,59 @@ func TestForgetSeenByAnotherInstance(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, mine.From, "the instance that forgot sees it at once")
 }
+
+// TestSubjectFieldAdded: values stored before a struct had a subject
+// field still reveal; Protect and Rewrap seal them again under the
+// subject's key, which Forget then erases.
+func TestSubjectFieldAdded(t *testing.T) {
+	t.Parallel()
+	e := newSubjectEnv(t)
+	ctx := context.Background()
+	var stored Account
+	{
+		type Account struct { // before: no subject field
+			ID    string `pii:"-"`
+			Email string `pii:"encrypt"`
+			Phone string `pii:"deterministic"`
+		}
+		old := Account{ID: "n-1", Email: "nia@example.com", Phone: "+45 1"}
+		require.NoError(t, e.p.Protect(ctx, &old))
+		require.True(t, strings.HasPrefix(old.Email, "tl1e:"))
+		stored = struct {
+			ID    string `pii:"subject"`
+			Email string `pii:"encrypt"`
+			Phone string `pii:"deterministic"`
+		}(old)
+	}
+	got := stored
+	require.NoError(t, e.p.Reveal(ctx, &got), "a value from before the subject field reveals")
+	assert.Equal(t, "nia@example.com", got.Email)
+
+	rewrapped := stored
+	n, err := e.p.Rewrap(ctx, &rewrapped)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	assert.True(t, strings.HasPrefix(rewrapped.Email, "tl1s:"), "Rewrap moves it under the subject key: %q", rewrapped.Email)
+	assert.True(t, strings.HasPrefix(rewrapped.Phone, "tl1r:"))
+	again := stored
+	require.NoError(t, e.p.Protect(ctx, &again))
+	assert.True(t, strings.HasPrefix(again.Email, "tl1s:"), "so does Protect")
+
+	tampered := stored
+	tampered.Email = tampered.Email[:len(tampered.Email)-2] + "AA"
+	assert.ErrorIs(t, e.p.Protect(ctx, &tampered), pii.ErrDecryption)
+
+	_, err = e.p.Forget(ctx, "n-1")
+	require.NoError(t, err)
+	rep, err := e.p.RevealReport(ctx, &rewrapped)
+	require.NoError(t, err)
+	assert.Empty(t, rewrapped.Email)
+	assert.Len(t, rep.Erased, 2)
+}
+
+// Account is a record that gained a subject field (TestSubjectFieldAdded).
+type Account struct {
+	ID    string `pii:"subject"`
+	Email string `pii:"encrypt"`
+	Phone string `pii:"deterministic"`
+}
