@@ -93,7 +93,8 @@ func (e Erasure) String() string {
 // A subject never seen is recorded the same way. Forget is idempotent and
 // safe for concurrent use; it returns a receipt only once everything is
 // done, and after a failure (the key store, the ledger or a vault down) a
-// retry completes it. It needs WithSubjectKeys, and returns
+// retry completes it (the retry's receipt lists what the retry destroyed,
+// with the first erasure's time). It needs WithSubjectKeys, and returns
 // keys.ErrInvalidSubject for an empty ID.
 func (p *Protector) Forget(ctx context.Context, subject string) (Erasure, error) {
 	if err := p.readyForErasure(ctx); err != nil {
