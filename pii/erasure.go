@@ -33,7 +33,11 @@ var (
 // subject's base key. Their stored values use the envelope modes "tl1s:"
 // (encrypt) and "tl1r:" (deterministic) and are bound to the subject ID in
 // their associated data. Protect creates the keys of new subjects, all of
-// one call in one batch. It returns an error when sk is nil.
+// one call in one batch. Only the fields of the struct that declares the
+// subject field are under its keys: a nested struct (an address in a
+// customer) needs a subject field of its own, which may hold the same ID,
+// or its fields stay under the field keysets, which Forget does not erase
+// (Erase clears them). It returns an error when sk is nil.
 func WithSubjectKeys(sk *keys.SubjectKeys) Option {
 	return optionFunc(func(p *Protector) error {
 		if sk == nil {
