@@ -37,7 +37,10 @@ var (
 // subject field are under its keys: a nested struct (an address in a
 // customer) needs a subject field of its own, which may hold the same ID,
 // or its fields stay under the field keysets, which Forget does not erase
-// (Erase clears them). It returns an error when sk is nil.
+// (Erase clears them). The purpose that selects a subject key is the
+// field's own purpose= or its struct's default; the defaults of enclosing
+// structs name purposes in the register ([Inventory]) but select no key.
+// It returns an error when sk is nil.
 func WithSubjectKeys(sk *keys.SubjectKeys) Option {
 	return optionFunc(func(p *Protector) error {
 		if sk == nil {
