@@ -386,6 +386,9 @@ func subjectIDOf(v reflect.Value) (string, bool) {
 
 // subjectID returns the subject ID of the current field.
 func (r *run) subjectID() (string, error) {
+	if !r.parent.IsValid() { // a call on a field alone (LookupTerms): no record, no subject
+		return "", fmt.Errorf("%w: %s is sealed under its subject's key, so its stored form differs per subject and cannot be computed without the record; add an index field", ErrInvalidTarget, r.cur.name)
+	}
 	subject, ok := subjectIDOf(r.parent.Field(r.cur.subject.index))
 	if !ok {
 		return "", fmt.Errorf("%w: field %s must be set before a value can be sealed under its subject's key", ErrMissingSubject, r.parent.Type().Field(r.cur.subject.index).Name)
@@ -421,6 +424,9 @@ func (r *run) subjectKeyset() (*keys.Keyset, error) {
 // (its base key erased), for tokenize fields, whose vault tokens Forget
 // deletes.
 func (r *run) subjectErased() bool {
+	if !r.parent.IsValid() {
+		return false
+	}
 	subject, ok := subjectIDOf(r.parent.Field(r.cur.subject.index))
 	if !ok {
 		return false

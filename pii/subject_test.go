@@ -440,3 +440,14 @@ type Account struct {
 	Email string `pii:"encrypt"`
 	Phone string `pii:"deterministic"`
 }
+
+func TestSubjectLookupRefused(t *testing.T) {
+	t.Parallel()
+	e := newSubjectEnv(t)
+	_, err := e.p.LookupTerms(context.Background(), Member{}, "Phone", "+45 1234 5678")
+	assert.ErrorContains(t, err, "sealed under its subject's key", "a deterministic field under subject keys differs per subject")
+	assert.ErrorIs(t, err, pii.ErrInvalidTarget)
+	terms, err := e.p.LookupTerms(context.Background(), Member{}, "EmailIdx", "a@example.com")
+	require.NoError(t, err, "its blind index is the way to search")
+	assert.Len(t, terms, 1)
+}
