@@ -451,3 +451,11 @@ func TestSubjectLookupRefused(t *testing.T) {
 	require.NoError(t, err, "its blind index is the way to search")
 	assert.Len(t, terms, 1)
 }
+
+func TestSubjectColumnRefused(t *testing.T) {
+	t.Parallel()
+	_, err := pii.ColumnFor(Member{}, "Email")
+	assert.ErrorContains(t, err, "subject's keys")
+	_, err = pii.ColumnFor(Member{}, "Phone")
+	assert.Error(t, err)
+}
