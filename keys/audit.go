@@ -40,6 +40,14 @@ const (
 	// EventRetentionBatch: a retention sweep did one batch of a table;
 	// Retention holds its counts and Done the values or rows it changed.
 	EventRetentionBatch
+	// EventSubjectErased: the keys of data subject Subject were destroyed,
+	// in every purpose when Purpose is AllPurposes, else in Purpose; Done
+	// counts the keys destroyed (0 for a subject held by no key). Keyset
+	// is the wrapping keyset.
+	EventSubjectErased
+	// EventSubjectAllowed: new keys may be made again for Subject, in
+	// Purpose (AllPurposes: in every purpose).
+	EventSubjectAllowed
 )
 
 // String returns the event type's name, for example "key.rotated".
@@ -65,6 +73,10 @@ func (t EventType) String() string {
 		return "keyset.exported"
 	case EventRetentionBatch:
 		return "retention.batch"
+	case EventSubjectErased:
+		return "subject.erased"
+	case EventSubjectAllowed:
+		return "subject.allowed"
 	default:
 		return "unknown"
 	}
@@ -85,6 +97,11 @@ type Event struct {
 	Done, Left int64
 	// Retention holds the counts of an EventRetentionBatch (never values).
 	Retention *RetentionCounts
+	// Subject and Purpose name the data subject, by its keyed pseudonym
+	// (never its ID), and the purpose of an EventSubjectErased or
+	// EventSubjectAllowed.
+	Subject Pseudonym
+	Purpose string
 	// Err is the failure of an EventKMSFailure. Its text comes from this
 	// package or from the KMS client, and names keys, never their bytes.
 	Err error
@@ -128,6 +145,11 @@ func (a *SlogAuditor) Audit(ctx context.Context, e Event) {
 	}
 	level := slog.LevelInfo
 	switch e.Type {
+	case EventSubjectErased, EventSubjectAllowed:
+		attrs = append(attrs, slog.String("subject", e.Subject.String()), slog.String("purpose", e.Purpose))
+		if e.Type == EventSubjectErased {
+			attrs = append(attrs, slog.Int64("destroyed", e.Done))
+		}
 	case EventRewrapProgress:
 		attrs = append(attrs, slog.Int64("done", e.Done), slog.Int64("left", e.Left))
 	case EventRetentionBatch:

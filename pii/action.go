@@ -53,6 +53,10 @@ type action struct {
 	keyKind keys.Kind
 	// mode is the envelope the action stores; 0 for none.
 	mode envelope.Mode
+	// subjectMode is the envelope the action stores under a data subject's
+	// key, in a struct with a subject field (see subject.go); 0 when the
+	// action's values are never under subject keys.
+	subjectMode envelope.Mode
 	// prfLabel separates the PRF uses of a PRF keyset (index, pseudonym).
 	prfLabel string
 

@@ -45,6 +45,16 @@ func appendAssociatedData(dst, prefix, recordID, extra []byte) []byte {
 	return appendLP(dst, unsafeString(extra))
 }
 
+// appendSubjectAssociatedData appends the associated data of a value sealed
+// under a data subject's key (the envelope modes ModeSubjectAEAD and
+// ModeSubjectDeterministic): that of appendAssociatedData, then the subject
+// ID, length-prefixed, so that a value moved to another subject's record
+// does not open even where both are under one key.
+func appendSubjectAssociatedData(dst, prefix, recordID, extra, subject []byte) []byte {
+	dst = appendAssociatedData(dst, prefix, recordID, extra)
+	return appendLP(dst, unsafeString(subject))
+}
+
 // ff1Tweak is the FF1 tweak of a token: the field's associated-data prefix
 // then the record ID, as is (not length-prefixed).
 func ff1Tweak(prefix, recordID []byte) []byte {

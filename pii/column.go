@@ -43,6 +43,9 @@ func ColumnFor(v any, path string) (Column, error) {
 	if !f.act.reversible() {
 		return Column{}, fmt.Errorf("pii: %s.%s is tagged %s, not encrypt or deterministic", typeName(p.typ), f.name, f.act.name)
 	}
+	if f.subjectKeyed() {
+		return Column{}, fmt.Errorf("pii: %s.%s is sealed under its subject's keys, which a Column does not reach; use Protect, Reveal and Rewrap on the struct", typeName(p.typ), f.name)
+	}
 	return Column{Type: adName(p.typ), Field: f.name, Action: f.act.id, Key: f.tag.key, RecordField: f.tag.aadField}, nil
 }
 

@@ -17,6 +17,10 @@ var deterministicAction = &action{
 	id:      ActionDeterministic,
 	keyKind: keys.KindDeterministicAEAD,
 	mode:    envelope.ModeDeterministic,
+	// Under a subject key ("tl1r:"), Forget and Withdraw of its purpose
+	// make the value unreadable, as for encrypt; such a field cannot be
+	// looked up (its ciphertext differs per subject).
+	subjectMode: envelope.ModeSubjectDeterministic,
 	check: func(b *planBuilder, _ *typePlan, t reflect.Type, f *fieldPlan) (*node, error) {
 		n, err := b.leafNode(t, f, leafShapes{bytes: true, value: true})
 		if err != nil {
@@ -44,6 +48,9 @@ func lookupDeterministic(r *run, ks *keys.Keyset, query []string) ([]string, err
 	f := r.cur
 	if f.recordIndex >= 0 {
 		return nil, fmt.Errorf("bound to its record with aad=, so its stored form differs per record and cannot be looked up; drop aad= or add an index field")
+	}
+	if f.subjectKeyed() {
+		return nil, fmt.Errorf("sealed under its subject's key, so its stored form differs per subject and cannot be looked up; add an index field")
 	}
 	if f.node.kind == nodeValue {
 		return nil, fmt.Errorf("LookupTerms supports string and []byte fields, not pii.Value")

@@ -12,7 +12,9 @@ import (
 // indexAction is a blind index: Protect and Rewrap store in the field (a
 // string or []byte) a truncated HMAC-SHA256 of the normalised plaintext of
 // its source fields, under a PRF keyset of its own; Reveal leaves it. See
-// [Protector.LookupTerms] and [Protector.BlindIndexer].
+// [Protector.LookupTerms] and [Protector.BlindIndexer]. Under Forget: a
+// blind index is not under subject keys and still finds the row of an
+// erased person; [Protector.Erase] clears it.
 var indexAction = &action{
 	name:     "index",
 	id:       ActionBlindIndex,

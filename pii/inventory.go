@@ -99,7 +99,9 @@ func (w *inventoryWalk) structFields(t reflect.Type, path string, def tag.Proces
 	}
 	bound := map[int]int{}
 	for _, f := range p.fields {
-		bound[f.index] = f.subjectIndex
+		if f.subjectKeyed() {
+			bound[f.index] = f.subject.index
+		}
 	}
 	for i := range t.NumField() {
 		f := t.Field(i)

@@ -33,7 +33,7 @@ func WithParallelism(n int) Option {
 
 // doParallel walks the slice or array e of plan rp in parts, one run per
 // part, and commits all of them or none.
-func (p *Protector) doParallel(ctx context.Context, e reflect.Value, rp *typePlan, m verb) (int, error) {
+func (p *Protector) doParallel(ctx context.Context, e reflect.Value, rp *typePlan, m verb, rep *Report) (int, error) {
 	n := rp.root
 	total := e.Len()
 	parts := min(p.parallelism, total/minChunk)
@@ -47,6 +47,14 @@ func (p *Protector) doParallel(ctx context.Context, e reflect.Value, rp *typePla
 		r := p.newRun(runCtx, m, false, rp.name)
 		runs[i] = r
 		wg.Go(func() {
+			if nodeSubjects(n) && m != verbErase {
+				// One batch of subject keys per part.
+				if err := r.resolveSubjects(e.Slice(lo, hi), n); err != nil {
+					errs[i] = err
+					cancel()
+					return
+				}
+			}
 			for j := lo; j < hi; j++ {
 				r.path = append(r.path, pathSeg{index: j, elem: true})
 				err := r.walk(e.Index(j), n.elem)
@@ -87,6 +95,7 @@ func (p *Protector) doParallel(ctx context.Context, e reflect.Value, rp *typePla
 	}
 	changed := 0
 	for _, r := range runs {
+		r.subjects.report(rep)
 		changed += r.commit()
 	}
 	return changed, nil

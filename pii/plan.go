@@ -74,6 +74,11 @@ type typePlan struct {
 	defaults tag.Processing
 	// retention holds the struct's retention rules and hold; nil for none.
 	retention *retentionPlan
+	// needs are the subject keys this struct's own fields need, and
+	// subjects is set when a struct with needs can be reached from the type
+	// through its static types (see subject.go).
+	needs    []subjectNeed
+	subjects bool
 }
 
 // fieldPlan is one struct field that is tagged, or that leads to tagged fields.
@@ -98,9 +103,13 @@ type fieldPlan struct {
 	prfPrefix []byte
 	// part is the part= function of an index field, or nil.
 	part func(string) string
-	// subjectIndex is the index of the subject field whose keys seal this
-	// field, or -1 (see subject.go).
-	subjectIndex int
+	// subject binds an encrypt or deterministic field to the subject field
+	// whose keys seal it, and a vaulted tokenize field to the subject its
+	// tokens are registered for; nil when there is none (see subject.go).
+	subject *subjectBinding
+	// legacy is this field without its subject binding, which opens the
+	// values stored before the struct had a subject field (subject.go).
+	legacy *fieldPlan
 }
 
 // planFor returns the cached plan for type t, building it (and the plans
@@ -188,7 +197,7 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 			}
 			continue
 		}
-		fp := &fieldPlan{index: i, name: f.Name, recordIndex: -1, subjectIndex: -1}
+		fp := &fieldPlan{index: i, name: f.Name, recordIndex: -1}
 		if !tagged {
 			if f.Type == textType {
 				fail("pii.Text field has no pii tag; add one, such as `pii:\"encrypt\"`")
@@ -501,6 +510,9 @@ func (b *planBuilder) fixpoint() {
 				}
 				if nodeTagged(f.node) && !p.tagged {
 					p.tagged, changed = true, true
+				}
+				if (len(p.needs) > 0 || nodeSubjects(f.node)) && !p.subjects {
+					p.subjects, changed = true, true
 				}
 			}
 		}

@@ -24,6 +24,10 @@ type Protector struct {
 	// lastPlan is the plan of the type passed last: most callers pass one
 	// type again and again, and a pointer compare beats the type cache.
 	lastPlan atomic.Pointer[typePlan]
+	// subjectKeys seals the fields of structs with a subject field, and
+	// erasedText is what Reveal puts in an erased string (erasure.go).
+	subjectKeys *keys.SubjectKeys
+	erasedText  string
 }
 
 // Option configures a Protector. Options are made by the With… functions of
@@ -85,8 +89,9 @@ func New(provider keys.Provider, opts ...Option) (*Protector, error) {
 // Protect is all or nothing: when it returns an error, *ptr is unchanged.
 // It returns [ErrInvalidTarget], [ErrInvalidTag], [ErrMissingRecordID],
 // [ErrTooLong], [ErrKeyProvider], [ErrDecryption], [ErrKeyDisabled],
-// [ErrKeyNotFound], [ErrTooDeep] or ctx's error, most wrapped in a
-// [*FieldError]. The provider is called with ctx.
+// [ErrKeyNotFound], [ErrTooDeep], for structs with a subject field
+// [ErrErased] and [ErrMissingSubject] (see [WithSubjectKeys]), or ctx's
+// error, most wrapped in a [*FieldError]. The provider is called with ctx.
 //
 // String fields receive the text envelope and []byte fields the raw one; see
 // [StoredLen] for their sizes. Each ciphertext is bound through associated

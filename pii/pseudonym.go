@@ -12,7 +12,9 @@ import (
 // truncated HMAC-SHA256 of the normalised value under a PRF keyset: one
 // way, for joins and analytics without the original. Stored as "tl1h:" ||
 // base64url(0x01 || key ID || output) in string fields, the envelope
-// prefix and those bytes in []byte fields.
+// prefix and those bytes in []byte fields. Under Forget: a pseudonym is
+// not under subject keys and still links the records of an erased person;
+// [Protector.Erase] clears it.
 var pseudonymAction = &action{
 	name:      "pseudonym",
 	id:        ActionPseudonym,

@@ -25,6 +25,9 @@ func (f *fieldPlan) keysetID() keys.KeysetID {
 // keyset returns the current field's keyset, asking the provider once per
 // run and keyset.
 func (r *run) keyset() (*keys.Keyset, error) {
+	if r.cur.subjectKeyed() {
+		return r.subjectKeyset()
+	}
 	id := r.cur.keysetID()
 	for _, c := range r.sets {
 		if c.id == id {
@@ -59,7 +62,7 @@ func (r *run) checkKeyID(ks *keys.Keyset, keyID uint32) (*keys.Keyset, error) {
 		return ks, nil
 	}
 	rf, ok := r.p.provider.(keys.Refresher)
-	if !ok || !errors.Is(checkErr, keys.ErrKeyNotFound) {
+	if !ok || !errors.Is(checkErr, keys.ErrKeyNotFound) || r.cur.subjectKeyed() {
 		return nil, checkErr
 	}
 	id := r.cur.keysetID()
@@ -101,7 +104,7 @@ func (r *run) holdsKeyID(ks *keys.Keyset, keyID uint32) bool {
 // parseEnvelope parses a stored value of the current field's envelope
 // mode, decoding a text envelope into the run's reusable buffer.
 func (r *run) parseEnvelope(in []byte, text bool) (envelope.Parsed, error) {
-	m := r.cur.act.mode
+	m := r.cur.envMode()
 	if !text {
 		return envelope.ParseBinary(in, m)
 	}
@@ -121,7 +124,7 @@ func (r *run) sealEnvelope(pt []byte, text bool) ([]byte, error) {
 	if len(pt) > envelope.MaxPlaintextSize {
 		return nil, fmt.Errorf("%w: the plaintext is %d bytes, more than %d", ErrTooLong, len(pt), envelope.MaxPlaintextSize)
 	}
-	m := r.cur.act.mode
+	m := r.cur.envMode()
 	size := r.cur.act.size(len(pt), text)
 	if max := r.cur.tag.maxLen; max > 0 && size > max {
 		return nil, fmt.Errorf("%w: a %d-byte plaintext is stored as %d bytes, more than maxlen=%d", ErrTooLong, len(pt), size, max)
@@ -135,7 +138,7 @@ func (r *run) sealEnvelope(pt []byte, text bool) ([]byte, error) {
 		return nil, err
 	}
 	var ct []byte
-	if m == envelope.ModeDeterministic {
+	if m == envelope.ModeDeterministic || m == envelope.ModeSubjectDeterministic {
 		d, kerr := ks.DeterministicAEAD()
 		if kerr != nil {
 			return nil, kerr
@@ -163,6 +166,9 @@ func (r *run) sealEnvelope(pt []byte, text bool) ([]byte, error) {
 // returns ErrDecryption for anything that does not authenticate, and the
 // key errors of checkKeyID.
 func (r *run) openEnvelope(in []byte, text bool) (pt []byte, stale bool, err error) {
+	if r.isLegacy(in) {
+		return r.openLegacy(in, text)
+	}
 	ks, err := r.keyset()
 	if err != nil {
 		return nil, false, err
@@ -178,7 +184,7 @@ func (r *run) openEnvelope(in []byte, text bool) (pt []byte, stale bool, err err
 	if err != nil {
 		return nil, false, err
 	}
-	if r.cur.act.mode == envelope.ModeDeterministic {
+	if m := r.cur.envMode(); m == envelope.ModeDeterministic || m == envelope.ModeSubjectDeterministic {
 		d, kerr := ks.DeterministicAEAD()
 		if kerr != nil {
 			return nil, false, kerr
@@ -205,6 +211,14 @@ func (r *run) openEnvelope(in []byte, text bool) (pt []byte, stale bool, err err
 // protectSealed keeps a value that verifies as already protected and seals
 // any other.
 func protectSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
+	if r.isLegacy(in) { // stored before the struct had a subject field: under the subject's key now
+		pt, _, err := r.openLegacy(in, text)
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: the value carries the tillid ciphertext prefix but does not verify for this field: %w", ErrDecryption, err)
+		}
+		out, err := r.cur.act.seal(r, pt, text)
+		return out, err == nil, err
+	}
 	if r.cur.act.recognise(in) {
 		return nil, false, r.cur.act.verify(r, in, text)
 	}
@@ -228,6 +242,9 @@ func revealSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
 		return nil, false, r.legacyPlaintext()
 	}
 	pt, _, err := r.openEnvelope(in, text)
+	if err != nil && r.cur.subjectKeyed() && errors.Is(err, keys.ErrErased) {
+		return nil, false, errErasedLeaf // the store holds a tombstone: erased, not tampered
+	}
 	return pt, err == nil, err
 }
 
@@ -242,6 +259,9 @@ func rewrapSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
 		return out, err == nil, err
 	}
 	pt, stale, err := r.openEnvelope(in, text)
+	if err != nil && r.cur.subjectKeyed() && errors.Is(err, keys.ErrErased) {
+		return nil, false, nil // erased: nothing to rewrap, ever
+	}
 	if err != nil || !stale {
 		return nil, false, err
 	}

@@ -1,9 +1,15 @@
 package pii
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 
+	"github.com/tillid/tillid/internal/envelope"
 	"github.com/tillid/tillid/internal/tag"
+	"github.com/tillid/tillid/keys"
 )
 
 // subjectAction, written "subject", marks the field that holds the ID of
@@ -27,9 +33,43 @@ func isSubjectTag(raw string) bool {
 	return err == nil && t.Action.Name == tag.SubjectAction
 }
 
-// bindSubjects points every encrypt and deterministic field of p at its
-// subject field: the one named by subject=, else the struct's only subject
-// field. A struct with several subject fields must name one per field.
+// subjectBinding ties a field to the subject field of its struct.
+type subjectBinding struct {
+	// index is the subject field's index in the struct.
+	index int
+	// purpose is the purpose whose subject key seals the field: its one
+	// purpose= name, or "" (the subject's base key) for a field with none
+	// or several (withdrawing one of several purposes leaves the others,
+	// so only Forget erases such a field).
+	purpose string
+}
+
+// subjectNeed is one subject key a struct's fields need: the subject
+// field, the purpose and the kind of keyset.
+type subjectNeed struct {
+	index   int
+	purpose string
+	kind    keys.Kind
+}
+
+// subjectKeyed reports whether the field is sealed under a subject key.
+func (f *fieldPlan) subjectKeyed() bool { return f.subject != nil && f.act.subjectMode != 0 }
+
+// envMode is the envelope mode of the field's stored values.
+func (f *fieldPlan) envMode() envelope.Mode {
+	if f.subjectKeyed() {
+		return f.act.subjectMode
+	}
+	return f.act.mode
+}
+
+// bindSubjects points every encrypt and deterministic field of p, and
+// every tokenize field, at its subject field: the one named by subject=,
+// else the struct's only subject field. A struct with several subject
+// fields must name one per sealed field. It lists the subject keys the
+// struct needs in p.needs: the sealed fields' keys, and the base key of
+// the subject of a tokenize field (so that Protect refuses a forgotten
+// subject and Reveal tells its deleted tokens from tampered ones).
 func (p *typePlan) bindSubjects() error {
 	var subjects []int
 	for i, ft := range p.tags {
@@ -41,24 +81,396 @@ func (p *typePlan) bindSubjects() error {
 		}
 	}
 	for _, f := range p.fields {
-		if f.act == nil || !f.act.reversible() {
+		if f.act == nil || (f.act.subjectMode == 0 && f.act != tokenizeAction) {
 			continue
 		}
 		fail := func(format string, args ...any) error {
 			return &FieldError{Type: p.typ, Path: typeName(p.typ) + "." + f.name, Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalidTag}, args...)...)}
 		}
+		index := -1
 		switch name := f.tag.subjectField; {
 		case name != "":
 			sf, ok := p.typ.FieldByName(name)
 			if !ok || len(sf.Index) != 1 || p.tags[sf.Index[0]] == nil || p.tags[sf.Index[0]].act != subjectAction {
 				return fail("subject=%s: %s has no field %s tagged `pii:\"subject\"`", name, typeName(p.typ), name)
 			}
-			f.subjectIndex = sf.Index[0]
+			index = sf.Index[0]
 		case len(subjects) == 1:
-			f.subjectIndex = subjects[0]
-		case len(subjects) > 1:
+			index = subjects[0]
+		case len(subjects) > 1 && f.act != tokenizeAction:
 			return fail("%s has %d subject fields; say whose data this is with subject=<Field>", typeName(p.typ), len(subjects))
+		}
+		if index < 0 {
+			continue
+		}
+		b := &subjectBinding{index: index}
+		need := subjectNeed{index: index, kind: keys.KindAEAD}
+		if f.act != tokenizeAction {
+			if purposes := f.tag.proc.Purposes; len(purposes) == 1 {
+				b.purpose = purposes[0]
+				if keys.CheckKeyName(b.purpose) != nil {
+					return fail("purpose=%s: a purpose that selects a subject key has at most 64 characters", b.purpose)
+				}
+			}
+			need = subjectNeed{index: index, purpose: b.purpose, kind: f.act.keyKind}
+		}
+		if f.act.subjectMode != 0 {
+			legacy := *f
+			f.legacy = &legacy
+		}
+		f.subject = b
+		if !slices.Contains(p.needs, need) {
+			p.needs = append(p.needs, need)
 		}
 	}
 	return nil
+}
+
+// isLegacy reports whether in, a stored value of a field under subject
+// keys, is in the action's mode without a subject key ("tl1e:" or
+// "tl1d:"): stored before the struct had a subject field.
+func (r *run) isLegacy(in []byte) bool {
+	f := r.cur
+	return f.legacy != nil && envelope.HasPrefix(in) && envelope.Mode(in[3]) == f.act.mode
+}
+
+// openLegacy opens such a value under the field's own keyset, as it was
+// sealed, and reports it stale, so that Protect and Rewrap seal it again
+// under the subject's key.
+func (r *run) openLegacy(in []byte, text bool) ([]byte, bool, error) {
+	saved := r.cur
+	r.cur, r.adOK = saved.legacy, false
+	pt, _, err := r.openEnvelope(in, text)
+	r.cur, r.adOK = saved, false
+	return pt, true, err
+}
+
+// subjectRun is a run's state of subject keys and of what Reveal left
+// out.
+type subjectRun struct {
+	// ids are the subject keys of the run in the order collected, and
+	// vals what they resolved to; index finds an ID in a run of more than
+	// smallSubjectRun of them (a linear search is faster below).
+	ids   []keys.SubjectKeyID
+	vals  []subjectKey
+	index map[keys.SubjectKeyID]int
+	// erased and withheld are the paths of the fields Reveal set to zero
+	// because their keys were erased, and left protected because their
+	// purposes are outside the scope of WithPurpose.
+	erased, withheld []string
+	// scope holds WithPurpose's purposes; nil without it.
+	scope []string
+}
+
+// subjectKey is a resolved subject key, or why there is none.
+type subjectKey struct {
+	ks  *keys.Keyset
+	err error
+}
+
+// smallSubjectRun is the most subject keys a run finds by linear search.
+const smallSubjectRun = 8
+
+// find returns the position of id in the run, or -1.
+func (s *subjectRun) find(id keys.SubjectKeyID) int {
+	if s.index != nil {
+		if i, ok := s.index[id]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range s.ids {
+		if s.ids[i] == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// add appends id, not yet resolved, and returns its position.
+func (s *subjectRun) add(id keys.SubjectKeyID) int {
+	i := len(s.ids)
+	s.ids = append(s.ids, id)
+	s.vals = append(s.vals, subjectKey{})
+	switch {
+	case s.index != nil:
+		s.index[id] = i
+	case len(s.ids) > smallSubjectRun:
+		s.index = make(map[keys.SubjectKeyID]int, 2*len(s.ids))
+		for j, x := range s.ids {
+			s.index[x] = j
+		}
+	}
+	return i
+}
+
+func (s *subjectRun) reset() {
+	s.index = nil
+	if len(s.ids) > 0 {
+		clear(s.ids)
+		clear(s.vals)
+		s.ids, s.vals = s.ids[:0], s.vals[:0]
+	}
+	if len(s.erased) > 0 || len(s.withheld) > 0 {
+		clear(s.erased)
+		clear(s.withheld)
+		s.erased, s.withheld = s.erased[:0], s.withheld[:0]
+	}
+	s.scope = nil
+}
+
+// report appends what Reveal left out to rep, when rep is not nil.
+func (s *subjectRun) report(rep *Report) {
+	if rep != nil {
+		rep.Erased = append(rep.Erased, s.erased...)
+		rep.Withheld = append(rep.Withheld, s.withheld...)
+	}
+}
+
+// errErasedLeaf is what a reveal leaf returns for a value under an erased
+// subject key; the walk turns it into the value's zero (erasedLeaf).
+var errErasedLeaf = errors.New("pii: value under an erased subject key")
+
+// resolveSubjects collects the subject keys that the value e of node n
+// needs and resolves them in one batch: Protect creates the missing ones
+// (keys.SubjectKeys.Keys: one store batch for every new subject), Reveal
+// and Rewrap only look them up. Keys reached only through interface fields
+// are fetched when the walk meets them.
+func (r *run) resolveSubjects(e reflect.Value, n *node) error {
+	r.collect(e, n, 0, nil)
+	if len(r.subjects.ids) == 0 {
+		return nil
+	}
+	return r.fetchSubjectKeys(0)
+}
+
+// collect adds to the run the subject keys of every struct reachable from
+// v through its static types.
+func (r *run) collect(v reflect.Value, n *node, depth int, seen map[uintptr]bool) {
+	if depth > maxDepth {
+		return // the walk reports it
+	}
+	switch n.kind {
+	case nodeStruct:
+		p := n.plan
+		if !p.subjects {
+			return
+		}
+		if p.indirect && v.CanAddr() {
+			if seen == nil {
+				seen = map[uintptr]bool{}
+			}
+			if seen[v.Addr().Pointer()] {
+				return
+			}
+			seen[v.Addr().Pointer()] = true
+		}
+		for _, need := range p.needs {
+			subject, ok := subjectIDOf(v.Field(need.index))
+			if !ok {
+				continue // the walk reports an empty subject where it seals
+			}
+			id := keys.SubjectKeyID{Subject: subject, Purpose: need.purpose, Kind: need.kind}
+			if r.subjects.find(id) < 0 {
+				r.subjects.add(id)
+			}
+		}
+		for _, f := range p.fields {
+			if f.act == nil {
+				r.collect(v.Field(f.index), f.node, depth+1, seen)
+			}
+		}
+	case nodePtr:
+		if !v.IsNil() {
+			r.collect(v.Elem(), n.elem, depth+1, seen)
+		}
+	case nodeSlice, nodeArray:
+		for i := range v.Len() {
+			r.collect(v.Index(i), n.elem, depth+1, seen)
+		}
+	case nodeMap:
+		it := v.MapRange()
+		for it.Next() {
+			r.collect(it.Value(), n.elem, depth+1, seen)
+		}
+	}
+}
+
+// nodeSubjects reports whether a struct that needs subject keys can be
+// reached through n (interface fields aside).
+func nodeSubjects(n *node) bool {
+	for ; n != nil; n = n.elem {
+		if n.kind == nodeStruct {
+			return n.plan.subjects
+		}
+	}
+	return false
+}
+
+// fetchSubjectKeys resolves the run's keys from position from on, in one
+// call: for Protect through Keys, which creates what is missing and fails
+// with ErrErased for an erased subject; otherwise through Lookup, keeping
+// each key's error (and for Rewrap, creating the keys never made).
+func (r *run) fetchSubjectKeys(from int) error {
+	sk := r.p.subjectKeys
+	if sk == nil {
+		return fmt.Errorf("%w: the value has a subject field but the Protector has no subject keys; build it with pii.WithSubjectKeys", ErrKeyProvider)
+	}
+	ids, vals := r.subjects.ids[from:], r.subjects.vals[from:]
+	if r.verb == verbProtect {
+		kss, err := sk.Keys(r.ctx, ids)
+		if err != nil {
+			return subjectKeyErr(r.ctx, err)
+		}
+		for i := range vals {
+			vals[i] = subjectKey{ks: kss[i]}
+		}
+		return nil
+	}
+	kss, errs, err := sk.Lookup(r.ctx, ids)
+	if err != nil {
+		return subjectKeyErr(r.ctx, err)
+	}
+	var missing []int
+	for i := range vals {
+		vals[i] = subjectKey{ks: kss[i], err: errs[i]}
+		if r.verb == verbRewrap && errors.Is(errs[i], keys.ErrKeyNotFound) {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	// Rewrap moves values stored before the struct had a subject field
+	// under subject keys, which it makes (never for an erased subject).
+	create := make([]keys.SubjectKeyID, len(missing))
+	for j, i := range missing {
+		create[j] = ids[i]
+	}
+	made, err := sk.Keys(r.ctx, create)
+	if err != nil {
+		return subjectKeyErr(r.ctx, err)
+	}
+	for j, i := range missing {
+		vals[i] = subjectKey{ks: made[j]}
+	}
+	return nil
+}
+
+// subjectKeyErr maps the errors of keys.SubjectKeys onto pii's sentinels,
+// keeping both. They carry no subject ID.
+func subjectKeyErr(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, keys.ErrErased):
+		return fmt.Errorf("%w: a data subject of this value was erased (Forget or Withdraw); keys.SubjectKeys.Allow lets new data of that subject be protected again", err)
+	case errors.Is(err, keys.ErrInvalidSubject):
+		return fmt.Errorf("%w: %w", ErrMissingSubject, err)
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return err
+	}
+	return fmt.Errorf("%w: subject keys: %w", ErrKeyProvider, err)
+}
+
+// subjectIDOf returns the subject ID held by the subject field v, and
+// false when it is empty (its zero value) or cannot be encoded.
+func subjectIDOf(v reflect.Value) (string, bool) {
+	if v.Kind() == reflect.String {
+		return v.String(), v.Len() > 0
+	}
+	b, ok, err := recordID(v)
+	if err != nil || !ok {
+		return "", false
+	}
+	return string(b), true
+}
+
+// subjectID returns the subject ID of the current field.
+func (r *run) subjectID() (string, error) {
+	if !r.parent.IsValid() { // a call on a field alone (LookupTerms): no record, no subject
+		return "", fmt.Errorf("%w: %s is sealed under its subject's key, so its stored form differs per subject and cannot be computed without the record; add an index field", ErrInvalidTarget, r.cur.name)
+	}
+	subject, ok := subjectIDOf(r.parent.Field(r.cur.subject.index))
+	if !ok {
+		return "", fmt.Errorf("%w: field %s must be set before a value can be sealed under its subject's key", ErrMissingSubject, r.parent.Type().Field(r.cur.subject.index).Name)
+	}
+	return subject, nil
+}
+
+// subjectKeyset returns the subject keyset of the current field, fetching
+// it alone when the run's batch did not hold it (a struct reached through
+// an interface field).
+func (r *run) subjectKeyset() (*keys.Keyset, error) {
+	subject, err := r.subjectID()
+	if err != nil {
+		return nil, err
+	}
+	f := r.cur
+	id := keys.SubjectKeyID{Subject: subject, Purpose: f.subject.purpose, Kind: f.act.keyKind}
+	i := r.subjects.find(id)
+	if i < 0 {
+		i = r.subjects.add(id)
+		if err := r.fetchSubjectKeys(i); err != nil {
+			return nil, err
+		}
+	}
+	k := r.subjects.vals[i]
+	if k.err != nil {
+		return nil, k.err
+	}
+	return k.ks, nil
+}
+
+// subjectErased reports whether the current field's subject was forgotten
+// (its base key erased), for tokenize fields, whose vault tokens Forget
+// deletes.
+func (r *run) subjectErased() bool {
+	if !r.parent.IsValid() {
+		return false
+	}
+	subject, ok := subjectIDOf(r.parent.Field(r.cur.subject.index))
+	if !ok {
+		return false
+	}
+	i := r.subjects.find(keys.SubjectKeyID{Subject: subject, Kind: keys.KindAEAD})
+	return i >= 0 && errors.Is(r.subjects.vals[i].err, keys.ErrErased)
+}
+
+// erasedLeaf sets the leaf v, whose key was erased, to its zero value (a
+// string to the Protector's WithErasedValue), and records its path.
+func (r *run) erasedLeaf(v reflect.Value) error {
+	r.subjects.erased = append(r.subjects.erased, r.pathString())
+	if r.p.erasedText != "" && v.Kind() == reflect.String {
+		r.setString(v, r.p.erasedText)
+		return nil
+	}
+	if !v.IsZero() {
+		r.zero(v)
+	}
+	return nil
+}
+
+// skipField reports whether the walk leaves the tagged field fv of plan f
+// alone: Erase clears the fields that are not under subject keys instead
+// of walking them, and a Reveal scoped by WithPurpose withholds the fields
+// of other purposes.
+func (r *run) skipField(fv reflect.Value, f *fieldPlan) bool {
+	if r.verb == verbErase {
+		if !f.subjectKeyed() && f.act != subjectAction && !fv.IsZero() {
+			r.zero(fv)
+		}
+		return true
+	}
+	purposes := f.tag.proc.Purposes
+	if len(purposes) == 0 {
+		return false // a base field
+	}
+	for _, p := range purposes {
+		if slices.Contains(r.subjects.scope, p) {
+			return false
+		}
+	}
+	if !fv.IsZero() {
+		r.subjects.withheld = append(r.subjects.withheld, r.pathString())
+	}
+	return true
 }

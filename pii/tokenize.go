@@ -30,7 +30,10 @@ var (
 
 // tokenizeAction replaces the value with a token of its domain's
 // tokenizer (WithVault, WithFPE), behind a token prefix of
-// internal/envelope. Only string fields take it.
+// internal/envelope. Only string fields take it. Under Forget: in a struct
+// with a subject field, vaulted tokens are registered for that subject and
+// Forget deletes them (Reveal then gives the field its zero value); FF1
+// tokens are not under subject keys and [Protector.Erase] clears them.
 var tokenizeAction = &action{
 	name: "tokenize",
 	id:   ActionTokenize,
@@ -201,6 +204,15 @@ func (r *run) tokenizer() (tokenizer, []byte, error) {
 		}
 		rid = b
 	}
+	if _, isVault := t.(vaultTokenizer); isVault && f.subject != nil {
+		// In a struct with a subject field, vault tokens are registered for
+		// that subject, so that Forget deletes them.
+		subject, err := r.subjectID()
+		if err != nil {
+			return nil, nil, err
+		}
+		rid = unsafeBytes(subject)
+	}
 	if _, isFPE := t.(fpeTokenizer); isFPE {
 		tweak := ff1Tweak(f.adPrefix, rid)
 		if len(tweak) > tokenize.FPEMaxTweakSize {
@@ -315,6 +327,9 @@ var errDeferred = errors.New("pii: deferred")
 // queued for TokenizeBatch and a stored token for a DetokenizeBatch check;
 // in Reveal a stored token is queued for DetokenizeBatch.
 func (r *run) deferVault(vt vaultTokenizer, in string, protected bool, rid []byte) (string, bool, error) {
+	if r.verb == verbReveal && protected && r.cur.subject != nil && r.subjectErased() {
+		return "", false, errErasedLeaf // Forget deleted the subject's tokens
+	}
 	pt := pendingToken{vault: vt, subject: string(rid), path: r.pathString(), typ: r.parent.Type(), expiresAt: r.retentionEnd()}
 	switch {
 	case protected:

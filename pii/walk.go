@@ -23,6 +23,7 @@ const (
 	verbProtect verb = iota + 1
 	verbReveal
 	verbRewrap
+	verbErase
 )
 
 // maxDepth bounds how many nested structs Protect and Reveal follow.
@@ -76,6 +77,9 @@ type run struct {
 	ad    []byte
 	adBuf []byte
 	adOK  bool
+
+	// subjects is the run's state of subject keys (subject.go).
+	subjects subjectRun
 }
 
 var runPool = sync.Pool{New: func() any { return new(run) }}
@@ -102,6 +106,7 @@ func (r *run) release() {
 		clear(r.tokenTargets)
 		r.tokenTargets = r.tokenTargets[:0]
 	}
+	r.subjects.reset()
 	r.p, r.ctx, r.cur, r.parent = nil, nil, nil, reflect.Value{}
 	r.depth, r.leaves, r.adOK = 0, 0, false
 	runPool.Put(r)
@@ -345,6 +350,11 @@ func (r *run) walkStruct(v reflect.Value, p *typePlan) error {
 		fv := v.Field(f.index)
 		if f.act != nil {
 			r.cur, r.parent, r.adOK = f, v, false
+			if r.verb == verbErase || r.subjects.scope != nil {
+				if r.skipField(fv, f) {
+					continue
+				}
+			}
 		} else {
 			r.cur = nil // untagged: what lies below is structs, which set their own
 		}
@@ -363,7 +373,7 @@ func (r *run) associatedData() ([]byte, error) {
 		return r.ad, nil
 	}
 	f := r.cur
-	if f.recordIndex < 0 && len(r.p.extraAD) == 0 {
+	if f.recordIndex < 0 && len(r.p.extraAD) == 0 && f.subject == nil {
 		r.ad, r.adOK = f.adFixed, true // the common case, built with the plan
 		return r.ad, nil
 	}
@@ -374,6 +384,15 @@ func (r *run) associatedData() ([]byte, error) {
 			return nil, fmt.Errorf("%w: field %s must be set (and encodable as text) before the value can be bound to its record", ErrMissingRecordID, f.tag.aadField)
 		}
 		id = b
+	}
+	if f.subjectKeyed() {
+		subject, err := r.subjectID()
+		if err != nil {
+			return nil, err
+		}
+		r.adBuf = appendSubjectAssociatedData(r.adBuf[:0], f.adPrefix, id, r.p.extraAD, unsafeBytes(subject))
+		r.ad, r.adOK = r.adBuf, true
+		return r.ad, nil
 	}
 	r.adBuf = appendAssociatedData(r.adBuf[:0], f.adPrefix, id, r.p.extraAD)
 	r.ad = r.adBuf
@@ -408,6 +427,9 @@ func (r *run) leaf(v reflect.Value, n *node) error {
 			return nil
 		}
 		out, changed, err := r.cur.act.leafFor(r.verb)(r, b, false)
+		if err == errErasedLeaf {
+			return r.erasedLeaf(v)
+		}
 		if err != nil {
 			return r.fieldErr(t, err)
 		}
@@ -431,6 +453,9 @@ func (r *run) stringLeaf(v reflect.Value, t reflect.Type) error {
 	if err == errDeferred {
 		r.tokenTargets = append(r.tokenTargets, v)
 		return nil
+	}
+	if err == errErasedLeaf {
+		return r.erasedLeaf(v)
 	}
 	if err != nil {
 		return r.fieldErr(t, err)
@@ -476,6 +501,9 @@ func (r *run) value(v reflect.Value, t reflect.Type) error {
 	in := unsafeBytes(sealed)
 	legacy := !r.cur.act.recognise(in)
 	out, changed, err := r.cur.act.leafFor(r.verb)(r, in, true)
+	if err == errErasedLeaf {
+		return r.erasedLeaf(v)
+	}
 	if err != nil {
 		return r.fieldErr(t, err)
 	}
@@ -511,6 +539,11 @@ func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), le
 func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func (p *Protector) do(ctx context.Context, ptr any, m verb) (int, error) {
+	return p.doReport(ctx, ptr, m, nil)
+}
+
+// doReport is do, and fills rep (when not nil) with what Reveal left out.
+func (p *Protector) doReport(ctx context.Context, ptr any, m verb, rep *Report) (int, error) {
 	if p == nil || p.provider == nil {
 		return 0, fmt.Errorf("%w: nil Protector; use pii.New", ErrInvalidTarget)
 	}
@@ -548,16 +581,22 @@ func (p *Protector) do(ctx context.Context, ptr any, m verb) (int, error) {
 	}
 	dedupe := mayAlias(n)
 	if !dedupe && p.parallelism > 1 && (n.kind == nodeSlice || n.kind == nodeArray) && e.Len() >= 2*minChunk {
-		return p.doParallel(ctx, e, rp, m)
+		return p.doParallel(ctx, e, rp, m, rep)
 	}
 	r := p.newRun(ctx, m, dedupe, rp.name)
 	defer r.release()
+	if nodeSubjects(n) && m != verbErase {
+		if err := r.resolveSubjects(e, n); err != nil {
+			return 0, err
+		}
+	}
 	if err := r.walk(e, n); err != nil {
 		return 0, err
 	}
 	if err := r.finish(); err != nil {
 		return 0, err
 	}
+	r.subjects.report(rep)
 	return r.commit(), nil
 }
 
@@ -582,6 +621,9 @@ func (p *Protector) newRun(ctx context.Context, m verb, dedupe bool, root string
 	r := runPool.Get().(*run)
 	r.p, r.ctx, r.verb, r.dedupe = p, ctx, m, dedupe
 	r.path = append(r.path[:0], pathSeg{name: root})
+	if m == verbReveal {
+		r.subjects.scope = purposeScope(ctx)
+	}
 	return r
 }
 

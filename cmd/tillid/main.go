@@ -8,6 +8,8 @@
 //	tillid keys create|rotate|list|enable|disable|destroy [flags] ...
 //	tillid rewrap [flags]
 //	tillid vault rewrap [flags] DOMAIN...
+//	tillid forget|withdraw [flags] SUBJECT...
+//	tillid erasures [flags]
 //
 // Run "tillid help", "tillid keys -h" or "tillid rewrap -h" for the flags.
 //
@@ -67,6 +69,10 @@ Usage:
   tillid vet           [flags] [packages]      report untagged personal data, bad tags, unsafe logs
   tillid inventory     [flags] [packages]      render the Art. 30 record of processing from source
   tillid retention sweep|report [flags]        apply a table's retention rules, or report them
+  tillid forget        [flags] SUBJECT...      erase data subjects: destroy their subject keys,
+                                               clear or delete their rows, print receipts
+  tillid withdraw      [flags] -purpose P SUBJECT... destroy the subjects' keys of one purpose
+  tillid erasures      [flags]                 list the erasure ledger; -reapply after a restore
 
 Run "tillid keys -h", "tillid rewrap -h" or "tillid vault rewrap -h" for flags.
 
@@ -111,6 +117,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runInventory(ctx, args[1:], stdout, stderr)
 	case "retention":
 		return runRetention(ctx, args[1:], stdout, stderr)
+	case "forget", "withdraw":
+		return runForget(ctx, args[1:], args[0] == "withdraw", stdout, stderr)
+	case "erasures":
+		return runErasures(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "tillid: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage

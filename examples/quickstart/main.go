@@ -2,7 +2,9 @@
 // customers, protects their personal data through pii tags, stores them in a
 // SQLite database, reads them back and reveals them, rotates the keys,
 // protects 1,000 more, shows that rows from before and after the rotation
-// both reveal, and rewraps a batch of old rows under the new keys. Before and
+// both reveal, and rewraps a batch of old rows under the new keys. It then
+// gives every customer a marketing profile under their own subject keys,
+// forgets 10 customers and withdraws the marketing consent of 100. Before and
 // after the rotation it looks customers up by email, typed in another case
 // and with stray spaces, through a blind index and a SQL query.
 //
@@ -389,7 +391,18 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 	fmt.Fprintln(out, "  so search with LookupTerms until every row is rewrapped and the old PRF key disabled")
 	fmt.Fprintln(out)
 
-	// 5. Summary.
+	// 5. Erasure and consent: forget 10 customers, withdraw the marketing
+	// consent of 100 (erasure.go).
+	plain := make([]Customer, len(customers))
+	for i, c := range customers {
+		plain[i] = want[c.ID] // customers now holds protected values
+	}
+	erasure, err := runErasure(ctx, dir, store, db, plain, out)
+	if err != nil {
+		return err
+	}
+
+	// 6. Summary.
 	total := len(want)
 	var stored int
 	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM customers").Scan(&stored); err != nil {
@@ -428,6 +441,9 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 	fmt.Fprintf(w, "  card\t%s -> token %s, stored %s\n", maskCard(revealed.Card), cardToken, first.Card)
 	fmt.Fprintf(w, "  national ID\t%s -> token %s, stored %s\n", maskNationalID(revealed.NationalID), idToken, first.NationalID)
 	fmt.Fprintf(w, "  card vault\t%s, %s new in this run\n", plural(vaulted, "token"), commas(vaulted-vaultedBefore))
+	fmt.Fprintf(w, "  erasure\t%d customers forgotten, %d withdrew marketing consent: %s destroyed, receipts in %s\n",
+		erasure.forgotten, erasure.withdrawn, plural(erasure.keysDestroyed, "subject key"), ledgerFile)
+	fmt.Fprintf(w, "  profiles\t%d read back erased, %d without marketing fields, %s intact\n", erasure.erased, erasure.noMarketing, commas(erasure.all))
 	fmt.Fprintf(w, "  bytes\t%s of personal data -> %s stored (×%.1f), and %s of notes redacted\n",
 		commas(plainBytes-notesBytes), commas(storedBytes), float64(storedBytes)/float64(plainBytes-notesBytes), commas(notesBytes))
 	list, err := store.List(ctx)

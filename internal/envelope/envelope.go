@@ -47,6 +47,15 @@ const (
 	// ID (8 lower-case hex digits) || ":" || token; "tl1f:" alone stands for
 	// an empty value.
 	ModeFF1Token Mode = 'f'
+	// ModeSubjectAEAD is ModeAEAD under a data subject's key (pii's subject
+	// action, keys.SubjectKeys): the same layout, with the Tink prefix
+	// naming the subject key's derived key ID, and associated data that
+	// ends with the subject ID. Its own letter says "subject key", so that
+	// a value's keyset is known from its prefix alone.
+	ModeSubjectAEAD Mode = 's'
+	// ModeSubjectDeterministic is ModeDeterministic under a data subject's
+	// key, like ModeSubjectAEAD.
+	ModeSubjectDeterministic Mode = 'r'
 )
 
 const (
@@ -99,7 +108,7 @@ func HasPrefixString(s string) bool {
 // then takes the place of the plaintext.
 func Overhead(m Mode) int {
 	switch m {
-	case ModeDeterministic:
+	case ModeDeterministic, ModeSubjectDeterministic:
 		return DeterministicOverhead
 	case ModeBlindIndex, ModePseudonym:
 		return TinkPrefixSize
