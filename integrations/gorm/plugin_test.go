@@ -1,0 +1,359 @@
+package tillidgorm_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"log"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/logger"
+
+	tillidgorm "github.com/tillid/tillid/integrations/gorm"
+	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/pii"
+)
+
+type Customer struct {
+	ID       string               `gorm:"primaryKey" pii:"-"`
+	Name     string               `pii:"encrypt,class=identity,aad=ID"`
+	Email    string               `pii:"deterministic,class=contact"`
+	EmailIdx string               `gorm:"size:33" pii:"index=Email,normalize=email"`
+	Born     pii.Value[time.Time] `pii:"encrypt,class=identity,aad=ID"`
+	Phone    string               `pii:"pseudonym"`
+	Notes    string               `pii:"redact"`
+	Country  string
+	Orders   []Order
+}
+
+type Order struct {
+	ID         string `gorm:"primaryKey" pii:"-"`
+	CustomerID string `pii:"-"`
+	Address    string `pii:"encrypt,class=contact,aad=ID"`
+}
+
+// plaintexts are the values of the fixture that must never reach a column.
+var plaintexts = []string{"Ada Lovelace", "ada@example.com", "+45 1234 5678", "private note", "12 Analytical St", "A. M. Turing", "alan@example.com", "1815-12-10"}
+
+func customer(id string) Customer {
+	return Customer{
+		ID: id, Name: "Ada Lovelace", Email: "ada@example.com",
+		Born:  pii.NewValue(time.Date(1815, 12, 10, 0, 0, 0, 0, time.UTC)),
+		Phone: "+45 1234 5678", Notes: "private note", Country: "GB",
+		Orders: []Order{{ID: id + "-o1", Address: "12 Analytical St"}},
+	}
+}
+
+type env struct {
+	db  *gorm.DB
+	raw *sql.DB
+	pl  *tillidgorm.Plugin
+	p   *pii.Protector
+	ks  *keys.Store
+	log *bytes.Buffer
+}
+
+func newProtector(t testing.TB) (*pii.Protector, *keys.Store) {
+	ks := keys.NewMemory()
+	p, err := pii.New(ks)
+	require.NoError(t, err)
+	return p, ks
+}
+
+// openSQLite opens a fresh SQLite database file with the plugin and a
+// logger that records every statement with its arguments.
+func openSQLite(t testing.TB) *env {
+	path := filepath.Join(t.TempDir(), "test.db")
+	return openWith(t, sqlite.Open(path))
+}
+
+func openWith(t testing.TB, d gorm.Dialector) *env {
+	var buf bytes.Buffer
+	lg := logger.New(log.New(&buf, "", 0), logger.Config{LogLevel: logger.Info, ParameterizedQueries: false})
+	db, err := gorm.Open(d, &gorm.Config{Logger: lg})
+	require.NoError(t, err)
+	p, ks := newProtector(t)
+	pl := tillidgorm.New(p)
+	require.NoError(t, db.Use(pl))
+	require.NoError(t, pl.AutoMigrate(db, &Customer{}, &Order{}))
+	raw, err := db.DB()
+	require.NoError(t, err)
+	t.Cleanup(func() { raw.Close() })
+	return &env{db: db, raw: raw, pl: pl, p: p, ks: ks, log: &buf}
+}
+
+// assertNoPlaintext reads every text cell of the tables and the log and
+// fails if one holds a plaintext of the fixture.
+func (e *env) assertNoPlaintext(t *testing.T, what string) {
+	t.Helper()
+	for _, table := range []string{"customers", "orders"} {
+		rows, err := e.raw.Query("SELECT * FROM " + table)
+		require.NoError(t, err)
+		cols, err := rows.Columns()
+		require.NoError(t, err)
+		for rows.Next() {
+			cells := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range cells {
+				ptrs[i] = &cells[i]
+			}
+			require.NoError(t, rows.Scan(ptrs...))
+			for i, c := range cells {
+				s := fmt.Sprint(c)
+				if b, ok := c.([]byte); ok {
+					s = string(b)
+				}
+				for _, pt := range plaintexts {
+					assert.NotContains(t, s, pt, "%s: %s.%s holds plaintext", what, table, cols[i])
+				}
+			}
+		}
+		require.NoError(t, rows.Err())
+		rows.Close()
+	}
+	for _, pt := range plaintexts {
+		assert.NotContains(t, e.log.String(), pt, "%s: the GORM log shows plaintext", what)
+	}
+}
+
+func (e *env) rawCell(t *testing.T, column, id string) string {
+	t.Helper()
+	var s sql.NullString
+	require.NoError(t, e.raw.QueryRow("SELECT "+column+" FROM customers WHERE id = ?", id).Scan(&s))
+	return s.String
+}
+
+func TestCreateProtectsAndKeepsPlaintext(t *testing.T) {
+	e := openSQLite(t)
+	c := customer("c1")
+	require.NoError(t, e.db.Create(&c).Error)
+	e.assertNoPlaintext(t, "Create")
+
+	want := customer("c1")
+	assert.Equal(t, want.Name, c.Name, "caller's Name after Create")
+	assert.Equal(t, want.Email, c.Email, "caller's Email after Create")
+	assert.Equal(t, want.Phone, c.Phone, "caller's Phone after Create")
+	assert.Equal(t, want.Orders[0].Address, c.Orders[0].Address, "caller's order address after Create")
+	born, ok := c.Born.Get()
+	assert.True(t, ok && born.Equal(time.Date(1815, 12, 10, 0, 0, 0, 0, time.UTC)), "caller's Born after Create = %v", c.Born)
+	assert.True(t, strings.HasPrefix(c.EmailIdx, "tl1i:"), "caller's EmailIdx after Create = %q, want the blind index", c.EmailIdx)
+	assert.Equal(t, c.EmailIdx, e.rawCell(t, "email_idx", "c1"), "EmailIdx in the struct and the row")
+	assert.Empty(t, e.rawCell(t, "notes", "c1"), "redact column written")
+	assert.Equal(t, "GB", e.rawCell(t, "country", "c1"), "unprotected column")
+
+	var got Customer
+	require.NoError(t, e.db.Preload("Orders").First(&got, "id = ?", "c1").Error)
+	assert.Equal(t, "Ada Lovelace", got.Name)
+	assert.Equal(t, "ada@example.com", got.Email)
+	assert.Equal(t, "12 Analytical St", got.Orders[0].Address, "preloaded order revealed")
+	assert.True(t, strings.HasPrefix(got.Phone, "tl1h:"), "Phone = %q, want its pseudonym", got.Phone)
+	born, ok = got.Born.Get()
+	assert.True(t, ok && born.Equal(time.Date(1815, 12, 10, 0, 0, 0, 0, time.UTC)), "Born = %v", got.Born)
+}
+
+// TestWritePaths runs every write path over a stored customer and proves,
+// from the raw rows and the log, that no plaintext was written, and that
+// the record reads back with the new values.
+func TestWritePaths(t *testing.T) {
+	tests := []struct {
+		name      string
+		write     func(db *gorm.DB, c *Customer) error
+		wantName  string
+		wantEmail string
+		wantFound int64 // customers with wantEmail
+	}{
+		{"Updates map by field name", func(db *gorm.DB, c *Customer) error {
+			return db.Model(c).Updates(map[string]any{"Name": "A. M. Turing"}).Error
+		}, "A. M. Turing", "ada@example.com", 1},
+		{"Updates map by column", func(db *gorm.DB, c *Customer) error {
+			return db.Model(c).Updates(map[string]any{"name": "A. M. Turing", "email": "alan@example.com"}).Error
+		}, "A. M. Turing", "alan@example.com", 1},
+		{"Update column", func(db *gorm.DB, c *Customer) error {
+			return db.Model(c).Update("email", "alan@example.com").Error
+		}, "Ada Lovelace", "alan@example.com", 1},
+		{"UpdateColumn", func(db *gorm.DB, c *Customer) error {
+			return db.Model(c).UpdateColumn("name", "A. M. Turing").Error
+		}, "A. M. Turing", "ada@example.com", 1},
+		{"Updates struct", func(db *gorm.DB, c *Customer) error {
+			return db.Model(c).Updates(Customer{Name: "A. M. Turing"}).Error
+		}, "A. M. Turing", "ada@example.com", 1},
+		{"Save", func(db *gorm.DB, c *Customer) error {
+			c.Name, c.Email = "A. M. Turing", "alan@example.com"
+			return db.Save(c).Error
+		}, "A. M. Turing", "alan@example.com", 1},
+		{"Save new", func(db *gorm.DB, c *Customer) error {
+			n := customer("c2")
+			n.Name = "A. M. Turing"
+			n.Orders = nil
+			return db.Save(&n).Error
+		}, "Ada Lovelace", "ada@example.com", 2},
+		{"Transaction", func(db *gorm.DB, c *Customer) error {
+			return db.Transaction(func(tx *gorm.DB) error {
+				return tx.Model(c).Update("name", "A. M. Turing").Error
+			})
+		}, "A. M. Turing", "ada@example.com", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := openSQLite(t)
+			c := customer("c1")
+			require.NoError(t, e.db.Create(&c).Error)
+			require.NoError(t, tt.write(e.db, &c))
+			e.assertNoPlaintext(t, tt.name)
+			if tt.wantName != "Ada Lovelace" {
+				assert.Equal(t, tt.wantName, c.Name, "caller's Name after the write")
+			}
+
+			var got Customer
+			require.NoError(t, e.db.First(&got, "id = ?", "c1").Error)
+			assert.Equal(t, tt.wantName, got.Name, "Name read back")
+			assert.Equal(t, tt.wantEmail, got.Email, "Email read back")
+			var n int64
+			require.NoError(t, e.db.Model(&Customer{}).Scopes(e.pl.Lookup(Customer{}, "EmailIdx", strings.ToUpper(tt.wantEmail))).Count(&n).Error)
+			assert.Equal(t, tt.wantFound, n, "customers found through the blind index of the email read back")
+		})
+	}
+}
+
+func TestRefused(t *testing.T) {
+	tests := []struct {
+		name   string
+		write  func(db *gorm.DB, c *Customer) error
+		reason string
+	}{
+		{"expression", func(db *gorm.DB, c *Customer) error {
+			return db.Model(c).Update("name", gorm.Expr("? || ?", "A. M.", " Turing")).Error
+		}, "an SQL expression cannot be protected"},
+		{"slice of records", func(db *gorm.DB, c *Customer) error {
+			cs := []Customer{*c}
+			return db.Model(&cs).Update("name", "A. M. Turing").Error
+		}, "one value cannot be bound to many records"},
+		{"no record ID", func(db *gorm.DB, c *Customer) error {
+			return db.Model(&Customer{}).Where("country = ?", "GB").Update("name", "A. M. Turing").Error
+		}, "aad=ID needs the record's ID in the model"},
+		{"wrong type", func(db *gorm.DB, c *Customer) error {
+			return db.Model(c).Update("born", "1815-12-10").Error
+		}, "a string is not a pii.Value[time.Time]"},
+		{"upsert with a literal", func(db *gorm.DB, c *Customer) error {
+			n := customer("c1")
+			n.Orders = nil
+			return db.Clauses(clause.OnConflict{DoUpdates: clause.Assignments(map[string]any{"name": "A. M. Turing"})}).Create(&n).Error
+		}, "the literal would be written as given"},
+		{"create without ID", func(db *gorm.DB, c *Customer) error {
+			n := customer("")
+			n.Orders = nil
+			return db.Create(&n).Error
+		}, "aad=ID is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := openSQLite(t)
+			c := customer("c1")
+			require.NoError(t, e.db.Create(&c).Error)
+			before := e.rawCell(t, "name", "c1")
+			e.log.Reset()
+			err := tt.write(e.db, &c)
+			require.Error(t, err, tt.reason)
+			for _, pt := range plaintexts {
+				assert.NotContains(t, err.Error(), pt, "the error shows a value")
+			}
+			e.assertNoPlaintext(t, tt.name)
+			assert.Equal(t, before, e.rawCell(t, "name", "c1"), "a refused statement changed the row")
+		})
+	}
+}
+
+func TestCreateInBatches(t *testing.T) {
+	e := openSQLite(t)
+	cs := make([]Customer, 25)
+	for i := range cs {
+		cs[i] = customer(fmt.Sprintf("c%02d", i))
+		cs[i].Orders = nil
+	}
+	require.NoError(t, e.db.CreateInBatches(&cs, 10).Error)
+	e.assertNoPlaintext(t, "CreateInBatches")
+	for i := range cs {
+		assert.Equal(t, "Ada Lovelace", cs[i].Name, "caller's record %d after CreateInBatches", i)
+	}
+	var got []Customer
+	require.NoError(t, e.db.Order("id").Find(&got).Error)
+	require.Len(t, got, 25)
+	for i := range got {
+		assert.Equal(t, "Ada Lovelace", got[i].Name, "record %d read back", i)
+	}
+	var found []Customer
+	require.NoError(t, e.db.Scopes(e.pl.Lookup(Customer{}, "Email", "ada@example.com")).Find(&found).Error)
+	assert.Len(t, found, 25, "deterministic lookup")
+}
+
+func TestCreateMap(t *testing.T) {
+	e := openSQLite(t)
+	require.NoError(t, e.db.Model(&Customer{}).Create(map[string]any{"ID": "c1", "Name": "Ada Lovelace", "Email": "ada@example.com"}).Error)
+	e.assertNoPlaintext(t, "Create map")
+	var got Customer
+	require.NoError(t, e.db.First(&got, "id = ?", "c1").Error)
+	assert.Equal(t, "Ada Lovelace", got.Name)
+	assert.NotEmpty(t, got.EmailIdx, "the blind index derived from a map create")
+}
+
+// TestLookupAcrossRotation finds rows written before and after a rotation
+// of the blind-index key.
+func TestLookupAcrossRotation(t *testing.T) {
+	e := openSQLite(t)
+	ctx := context.Background()
+	a := customer("a")
+	require.NoError(t, e.db.Create(&a).Error)
+	_, err := e.ks.Rotate(ctx, "default", keys.KindPRF)
+	require.NoError(t, err)
+	b := customer("b")
+	require.NoError(t, e.db.Create(&b).Error)
+	require.NotEqual(t, a.EmailIdx, b.EmailIdx, "the rotation changed the index key")
+
+	var got []Customer
+	require.NoError(t, e.db.Scopes(e.pl.Lookup(Customer{}, "EmailIdx", " Ada@Example.com ")).Order("id").Find(&got).Error)
+	require.Len(t, got, 2, "rows before and after the rotation")
+	assert.Equal(t, "Ada Lovelace", got[0].Name)
+
+	require.Error(t, e.db.Scopes(e.pl.Lookup(Customer{}, "Name", "Ada Lovelace")).Find(&got).Error, "lookup on an encrypt field")
+}
+
+func TestFindIntoPopulatedStruct(t *testing.T) {
+	e := openSQLite(t)
+	c := customer("c1")
+	require.NoError(t, e.db.Create(&c).Error)
+	// c.Orders still holds plaintext from the Create; reading c again must
+	// not try to reveal it.
+	require.NoError(t, e.db.First(&c, "id = ?", "c1").Error)
+	assert.Equal(t, "Ada Lovelace", c.Name)
+	assert.Equal(t, "12 Analytical St", c.Orders[0].Address)
+}
+
+func TestSizeTooSmall(t *testing.T) {
+	type Short struct {
+		ID    string `gorm:"primaryKey"`
+		Email string `gorm:"size:64" pii:"encrypt"`
+		Idx   string `gorm:"size:20" pii:"index=Email"`
+	}
+	e := openSQLite(t)
+	err := e.pl.AutoMigrate(e.db, &Short{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "maxlen", "the error tells the fix")
+	err = e.db.Create(&Short{ID: "x", Email: "ada@example.com"}).Error
+	assert.ErrorIs(t, err, tillidgorm.ErrRefused, "a write to a column too small")
+}
+
+func TestValueColumnIsText(t *testing.T) {
+	e := openSQLite(t)
+	var typ string
+	require.NoError(t, e.raw.QueryRow("SELECT type FROM pragma_table_info('customers') WHERE name = 'born'").Scan(&typ))
+	assert.Equal(t, "text", strings.ToLower(typ), "column type of a pii.Value[time.Time]")
+}
