@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 
 	"gorm.io/gorm/schema"
 
@@ -41,15 +40,13 @@ type column struct {
 	bits    int
 }
 
-var models sync.Map // *schema.Schema → *model
-
 // modelOf returns the plugin's view of s, built once per schema.
-func modelOf(s *schema.Schema) *model {
-	if m, ok := models.Load(s); ok {
+func (pl *Plugin) modelOf(s *schema.Schema) *model {
+	if m, ok := pl.models.Load(s); ok {
 		return m.(*model)
 	}
 	m := buildModel(s)
-	actual, _ := models.LoadOrStore(s, m)
+	actual, _ := pl.models.LoadOrStore(s, m)
 	return actual.(*model)
 }
 

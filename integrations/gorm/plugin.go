@@ -39,6 +39,9 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
+	"sync"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/callbacks"
@@ -51,18 +54,52 @@ import (
 // one with [New] and register it with db.Use. It is safe for concurrent
 // use.
 type Plugin struct {
-	p *pii.Protector
+	p        *pii.Protector
+	parallel int
+	models   sync.Map // *schema.Schema → *model
 }
 
 var _ gorm.Plugin = (*Plugin)(nil)
 
-// New returns a Plugin that protects and reveals with p. It panics if p is
-// nil (a programmer error).
-func New(p *pii.Protector) *Plugin {
+// Option configures a Plugin. Options are made by the With… functions of
+// this package.
+type Option interface {
+	apply(*Plugin)
+}
+
+type optionFunc func(*Plugin)
+
+func (f optionFunc) apply(pl *Plugin) { f(pl) }
+
+// WithParallelism lets the plugin reveal a query's result of at least 128
+// records on up to n goroutines (n < 1 means runtime.GOMAXPROCS(0), the
+// default), each revealing a copy of its part, so that a failure leaves the
+// result as it was. It applies to slices of structs whose fields hold no
+// pointers, maps, interfaces or slices other than []byte; other results
+// are revealed on the calling goroutine.
+func WithParallelism(n int) Option {
+	return optionFunc(func(pl *Plugin) {
+		if n < 1 {
+			n = runtime.GOMAXPROCS(0)
+		}
+		pl.parallel = n
+	})
+}
+
+// New returns a Plugin that protects and reveals with p. It panics if p or
+// an option is nil (programmer errors).
+func New(p *pii.Protector, opts ...Option) *Plugin {
 	if p == nil {
 		panic("tillidgorm: nil Protector")
 	}
-	return &Plugin{p: p}
+	pl := &Plugin{p: p, parallel: runtime.GOMAXPROCS(0)}
+	for _, o := range opts {
+		if o == nil {
+			panic("tillidgorm: nil Option")
+		}
+		o.apply(pl)
+	}
+	return pl
 }
 
 // Name returns "tillid", the plugin's name in gorm.DB.Plugins.
@@ -117,7 +154,7 @@ func (pl *Plugin) protectCreate(db *gorm.DB) {
 	if db.Error != nil || stmt.Schema == nil || stmt.SQL.Len() > 0 {
 		return
 	}
-	m := modelOf(stmt.Schema)
+	m := pl.modelOf(stmt.Schema)
 	if len(m.columns) == 0 {
 		return
 	}
@@ -184,7 +221,7 @@ func (pl *Plugin) restoreCreate(db *gorm.DB) {
 	if !st.copied.IsValid() {
 		return
 	}
-	m := modelOf(stmt.Schema)
+	m := pl.modelOf(stmt.Schema)
 	switch st.reflectValue.Kind() {
 	case reflect.Struct:
 		m.copyBack(stmt.Context, st.reflectValue, st.copied)
@@ -328,7 +365,7 @@ func (pl *Plugin) protectUpdate(db *gorm.DB) {
 	if db.Error != nil || stmt.Schema == nil || stmt.SQL.Len() > 0 {
 		return
 	}
-	m := modelOf(stmt.Schema)
+	m := pl.modelOf(stmt.Schema)
 	if len(m.columns) == 0 {
 		return
 	}
@@ -446,7 +483,7 @@ func (pl *Plugin) reveal(db *gorm.DB) {
 	if e := rv.Elem(); e.Kind() == reflect.Struct && stmt.Schema != nil && e.Type() == stmt.Schema.ModelType {
 		// Associations loaded earlier may hold plaintext already: reveal
 		// the scanned columns only, then put the associations back.
-		m := modelOf(stmt.Schema)
+		m := pl.modelOf(stmt.Schema)
 		if len(m.drop) > 0 {
 			cp := reflect.New(e.Type())
 			m.copyColumns(cp.Elem(), e)
@@ -462,9 +499,81 @@ func (pl *Plugin) reveal(db *gorm.DB) {
 			return
 		}
 	}
+	if e := rv.Elem(); e.Kind() == reflect.Slice && pl.parallel > 1 && e.Len() >= 2*minPart && flat(e.Type().Elem()) {
+		if err := pl.revealParallel(stmt.Context, e); err != nil {
+			db.AddError(err)
+		}
+		return
+	}
 	if err := pl.p.Reveal(stmt.Context, target); err != nil {
 		db.AddError(err)
 	}
+}
+
+// minPart is the fewest records a goroutine of a parallel reveal takes.
+const minPart = 64
+
+// revealParallel reveals copies of parts of the slice s on goroutines and
+// copies them back only when every part succeeded.
+func (pl *Plugin) revealParallel(ctx context.Context, s reflect.Value) error {
+	parts := min(pl.parallel, s.Len()/minPart)
+	copies := make([]reflect.Value, parts)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for i := range parts {
+		lo, hi := i*s.Len()/parts, (i+1)*s.Len()/parts
+		cp := reflect.New(s.Type())
+		cp.Elem().Set(reflect.MakeSlice(s.Type(), hi-lo, hi-lo))
+		reflect.Copy(cp.Elem(), s.Slice(lo, hi))
+		copies[i] = cp
+		wg.Go(func() { errs[i] = pl.p.Reveal(ctx, cp.Interface()) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+	}
+	for i, cp := range copies {
+		lo := i * s.Len() / parts
+		reflect.Copy(s.Slice(lo, s.Len()), cp.Elem())
+	}
+	return nil
+}
+
+// flat reports whether a copy of a value of struct type t shares nothing
+// mutable with it that Reveal could change: no pointer, map, interface,
+// channel or function fields, and no slices but []byte, at any depth of
+// nested structs (time.Time's location pointer is never written).
+func flat(t reflect.Type) bool {
+	if t.Kind() != reflect.Struct {
+		return false
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		switch f.Type.Kind() {
+		case reflect.Pointer, reflect.Map, reflect.Interface, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+			if f.Type == reflect.TypeFor[*time.Location]() {
+				continue
+			}
+			return false
+		case reflect.Slice:
+			if f.Type.Elem().Kind() != reflect.Uint8 {
+				return false
+			}
+		case reflect.Struct:
+			if !flat(f.Type) {
+				return false
+			}
+		case reflect.Array:
+			if k := f.Type.Elem().Kind(); k == reflect.Struct && !flat(f.Type.Elem()) || k == reflect.Pointer || k == reflect.Slice || k == reflect.Map || k == reflect.Interface {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // Lookup returns a GORM scope that keeps the rows whose column for field
@@ -518,7 +627,7 @@ func (pl *Plugin) AutoMigrate(db *gorm.DB, models ...any) error {
 		if err := s.Parse(v); err != nil {
 			return fmt.Errorf("tillidgorm: %w", err)
 		}
-		m := modelOf(s.Schema)
+		m := pl.modelOf(s.Schema)
 		if m.err != nil {
 			return m.err
 		}

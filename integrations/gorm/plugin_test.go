@@ -69,6 +69,45 @@ func newProtector(t testing.TB) (*pii.Protector, *keys.Store) {
 	return p, ks
 }
 
+// tb is what assertNoPlaintext needs of a test, so that a recorder can
+// check that it fails.
+type tb interface {
+	require.TestingT
+	Helper()
+}
+
+// recorder is a tb that records failures.
+type recorder struct{ failed bool }
+
+func (r *recorder) Errorf(string, ...any) { r.failed = true }
+func (r *recorder) FailNow()              { r.failed = true }
+func (r *recorder) Helper()               {}
+
+// opener opens a fresh database with the plugin and its tables.
+type opener func(testing.TB) *env
+
+// suite is every test that runs on each database.
+var suite = []struct {
+	name string
+	test func(*testing.T, opener)
+}{
+	{"CreateProtectsAndKeepsPlaintext", testCreateProtectsAndKeepsPlaintext},
+	{"WritePaths", testWritePaths},
+	{"Refused", testRefused},
+	{"CreateInBatches", testCreateInBatches},
+	{"CreateMap", testCreateMap},
+	{"LookupAcrossRotation", testLookupAcrossRotation},
+	{"FindIntoPopulatedStruct", testFindIntoPopulatedStruct},
+	{"SizeTooSmall", testSizeTooSmall},
+	{"RawFindRevealsScanDoesNot", testRawFindRevealsScanDoesNot},
+}
+
+func TestSQLite(t *testing.T) {
+	for _, s := range suite {
+		t.Run(s.name, func(t *testing.T) { s.test(t, openSQLite) })
+	}
+}
+
 // openSQLite opens a fresh SQLite database file with the plugin and a
 // logger that records every statement with its arguments.
 func openSQLite(t testing.TB) *env {
@@ -93,7 +132,7 @@ func openWith(t testing.TB, d gorm.Dialector) *env {
 
 // assertNoPlaintext reads every text cell of the tables and the log and
 // fails if one holds a plaintext of the fixture.
-func (e *env) assertNoPlaintext(t *testing.T, what string) {
+func (e *env) assertNoPlaintext(t tb, what string) {
 	t.Helper()
 	for _, table := range []string{"customers", "orders"} {
 		rows, err := e.raw.Query("SELECT * FROM " + table)
@@ -128,12 +167,12 @@ func (e *env) assertNoPlaintext(t *testing.T, what string) {
 func (e *env) rawCell(t *testing.T, column, id string) string {
 	t.Helper()
 	var s sql.NullString
-	require.NoError(t, e.raw.QueryRow("SELECT "+column+" FROM customers WHERE id = ?", id).Scan(&s))
+	require.NoError(t, e.db.Raw("SELECT "+column+" FROM customers WHERE id = ?", id).Scan(&s).Error)
 	return s.String
 }
 
-func TestCreateProtectsAndKeepsPlaintext(t *testing.T) {
-	e := openSQLite(t)
+func testCreateProtectsAndKeepsPlaintext(t *testing.T, open opener) {
+	e := open(t)
 	c := customer("c1")
 	require.NoError(t, e.db.Create(&c).Error)
 	e.assertNoPlaintext(t, "Create")
@@ -163,7 +202,7 @@ func TestCreateProtectsAndKeepsPlaintext(t *testing.T) {
 // TestWritePaths runs every write path over a stored customer and proves,
 // from the raw rows and the log, that no plaintext was written, and that
 // the record reads back with the new values.
-func TestWritePaths(t *testing.T) {
+func testWritePaths(t *testing.T, open opener) {
 	tests := []struct {
 		name      string
 		write     func(db *gorm.DB, c *Customer) error
@@ -204,7 +243,7 @@ func TestWritePaths(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := openSQLite(t)
+			e := open(t)
 			c := customer("c1")
 			require.NoError(t, e.db.Create(&c).Error)
 			require.NoError(t, tt.write(e.db, &c))
@@ -224,7 +263,7 @@ func TestWritePaths(t *testing.T) {
 	}
 }
 
-func TestRefused(t *testing.T) {
+func testRefused(t *testing.T, open opener) {
 	tests := []struct {
 		name   string
 		write  func(db *gorm.DB, c *Customer) error
@@ -256,13 +295,14 @@ func TestRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := openSQLite(t)
+			e := open(t)
 			c := customer("c1")
 			require.NoError(t, e.db.Create(&c).Error)
 			before := e.rawCell(t, "name", "c1")
 			e.log.Reset()
 			err := tt.write(e.db, &c)
 			require.Error(t, err, tt.reason)
+			assert.ErrorIs(t, err, tillidgorm.ErrRefused, tt.reason)
 			for _, pt := range plaintexts {
 				assert.NotContains(t, err.Error(), pt, "the error shows a value")
 			}
@@ -272,8 +312,8 @@ func TestRefused(t *testing.T) {
 	}
 }
 
-func TestCreateInBatches(t *testing.T) {
-	e := openSQLite(t)
+func testCreateInBatches(t *testing.T, open opener) {
+	e := open(t)
 	cs := make([]Customer, 25)
 	for i := range cs {
 		cs[i] = customer(fmt.Sprintf("c%02d", i))
@@ -295,8 +335,8 @@ func TestCreateInBatches(t *testing.T) {
 	assert.Len(t, found, 25, "deterministic lookup")
 }
 
-func TestCreateMap(t *testing.T) {
-	e := openSQLite(t)
+func testCreateMap(t *testing.T, open opener) {
+	e := open(t)
 	require.NoError(t, e.db.Model(&Customer{}).Create(map[string]any{"ID": "c1", "Name": "Ada Lovelace", "Email": "ada@example.com"}).Error)
 	e.assertNoPlaintext(t, "Create map")
 	var got Customer
@@ -307,8 +347,8 @@ func TestCreateMap(t *testing.T) {
 
 // TestLookupAcrossRotation finds rows written before and after a rotation
 // of the blind-index key.
-func TestLookupAcrossRotation(t *testing.T) {
-	e := openSQLite(t)
+func testLookupAcrossRotation(t *testing.T, open opener) {
+	e := open(t)
 	ctx := context.Background()
 	a := customer("a")
 	require.NoError(t, e.db.Create(&a).Error)
@@ -326,8 +366,8 @@ func TestLookupAcrossRotation(t *testing.T) {
 	require.Error(t, e.db.Scopes(e.pl.Lookup(Customer{}, "Name", "Ada Lovelace")).Find(&got).Error, "lookup on an encrypt field")
 }
 
-func TestFindIntoPopulatedStruct(t *testing.T) {
-	e := openSQLite(t)
+func testFindIntoPopulatedStruct(t *testing.T, open opener) {
+	e := open(t)
 	c := customer("c1")
 	require.NoError(t, e.db.Create(&c).Error)
 	// c.Orders still holds plaintext from the Create; reading c again must
@@ -337,13 +377,13 @@ func TestFindIntoPopulatedStruct(t *testing.T) {
 	assert.Equal(t, "12 Analytical St", c.Orders[0].Address)
 }
 
-func TestSizeTooSmall(t *testing.T) {
+func testSizeTooSmall(t *testing.T, open opener) {
 	type Short struct {
 		ID    string `gorm:"primaryKey"`
 		Email string `gorm:"size:64" pii:"encrypt"`
 		Idx   string `gorm:"size:20" pii:"index=Email"`
 	}
-	e := openSQLite(t)
+	e := open(t)
 	err := e.pl.AutoMigrate(e.db, &Short{})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "maxlen", "the error tells the fix")
@@ -356,4 +396,37 @@ func TestValueColumnIsText(t *testing.T) {
 	var typ string
 	require.NoError(t, e.raw.QueryRow("SELECT type FROM pragma_table_info('customers') WHERE name = 'born'").Scan(&typ))
 	assert.Equal(t, "text", strings.ToLower(typ), "column type of a pii.Value[time.Time]")
+}
+
+func testRawFindRevealsScanDoesNot(t *testing.T, open opener) {
+	e := open(t)
+	c := customer("c1")
+	require.NoError(t, e.db.Create(&c).Error)
+	var found []Customer
+	require.NoError(t, e.db.Raw("SELECT * FROM customers").Find(&found).Error)
+	require.Len(t, found, 1)
+	assert.Equal(t, "Ada Lovelace", found[0].Name, "Raw(...).Find reveals")
+	var scanned Customer
+	require.NoError(t, e.db.Raw("SELECT * FROM customers").Scan(&scanned).Error)
+	assert.True(t, strings.HasPrefix(scanned.Name, "tl1e:"), "Scan bypasses GORM's query callbacks and keeps the ciphertext (fail closed), got %q", scanned.Name)
+	require.NoError(t, e.p.Reveal(context.Background(), &scanned))
+	assert.Equal(t, "Ada Lovelace", scanned.Name, "Reveal after Scan")
+}
+
+// TestWithoutPluginLeaks is the control of assertNoPlaintext: the same
+// Create without the plugin writes plaintext, and the check sees it.
+func TestWithoutPluginLeaks(t *testing.T) {
+	var buf bytes.Buffer
+	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "plain.db")), &gorm.Config{Logger: logger.New(log.New(&buf, "", 0), logger.Config{LogLevel: logger.Info})})
+	require.NoError(t, err)
+	require.NoError(t, db.AutoMigrate(&Customer{}, &Order{}))
+	c := customer("c1")
+	c.Born = pii.Value[time.Time]{}
+	require.NoError(t, db.Create(&c).Error)
+	raw, err := db.DB()
+	require.NoError(t, err)
+	defer raw.Close()
+	var r recorder
+	(&env{db: db, raw: raw, log: &buf}).assertNoPlaintext(&r, "control")
+	assert.True(t, r.failed, "assertNoPlaintext did not see the plaintext written without the plugin")
 }
