@@ -61,8 +61,9 @@ Usage:
                                                the primary keys, batched and resumable
   tillid vet           [flags] [packages]      report untagged personal data, bad tags, unsafe logs
   tillid inventory     [flags] [packages]      render the Art. 30 record of processing from source
+  tillid pseudonymise  [flags] -column N=A ... pseudonymise a CSV or JSON Lines export, streaming
 
-Run "tillid keys -h" or "tillid rewrap -h" for flags.
+Run "tillid keys -h", "tillid rewrap -h" or "tillid pseudonymise -h" for flags.
 
 The KEK comes from -kek-uri (aws-kms://, gcp-kms://, hcvault://), from
 -master-key-file, or from the environment variable named by -master-key-env
@@ -100,6 +101,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runVet(ctx, args[1:], stdout, stderr)
 	case "inventory":
 		return runInventory(ctx, args[1:], stdout, stderr)
+	case "pseudonymise", "pseudonymize":
+		return runPseudonymise(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "tillid: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage
