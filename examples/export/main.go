@@ -35,14 +35,15 @@ import (
 	"github.com/tillid/tillid/piitest"
 )
 
-// Customer is a record as the application holds it, in clear.
+// Customer is a record as the application stores it (protected) and
+// holds it after Reveal (in clear, as here).
 type Customer struct {
-	ID      string
-	Email   string
-	Born    time.Time
-	Country string
-	Notes   string
-	Spent   int // in cents
+	ID      string               `pii:"-"`
+	Email   string               `pii:"encrypt,class=contact,aad=ID"`
+	Born    pii.Value[time.Time] `pii:"encrypt,class=identity,aad=ID"`
+	Country string               `pii:"-"`
+	Notes   string               `pii:"encrypt,class=contact,aad=ID"`
+	Spent   int                  `pii:"-"` // in cents
 }
 
 // ExportRow is one line of the analysts' file. Protect replaces the
@@ -76,7 +77,9 @@ func main() {
 }
 
 func customers() []Customer {
-	d := func(y int, m time.Month, day int) time.Time { return time.Date(y, m, day, 0, 0, 0, 0, time.UTC) }
+	d := func(y int, m time.Month, day int) pii.Value[time.Time] {
+		return pii.NewValue(time.Date(y, m, day, 0, 0, 0, 0, time.UTC))
+	}
 	return []Customer{
 		{"c-1", "ada@example.com", d(1815, 12, 10), "GB", "prefers email", 12_50},
 		{"c-2", "Alan@Example.com", d(1912, 6, 23), "GB", "", 99_00},
@@ -96,8 +99,12 @@ func run(ctx context.Context, path string, cs []Customer) error {
 	}
 	rows := make([]ExportRow, len(cs))
 	for i, c := range cs {
+		born, ok := c.Born.Get()
+		if !ok {
+			return fmt.Errorf("customer %d: reveal the customers before the export", i)
+		}
 		rows[i] = ExportRow{
-			Customer: c.ID, Email: c.Email, BornYear: strconv.Itoa(c.Born.Year()),
+			Customer: c.ID, Email: c.Email, BornYear: strconv.Itoa(born.Year()),
 			Country: c.Country, Notes: c.Notes, Spent: strconv.Itoa(c.Spent),
 		}
 	}

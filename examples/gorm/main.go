@@ -115,7 +115,12 @@ func run(ctx context.Context, dir string, out io.Writer) error {
 		return err
 	}
 
-	var raw struct{ Name, Email string }
+	// The stored columns, read past the plugin: ciphertexts, not personal
+	// data in clear.
+	var raw struct {
+		Name  string `pii:"-"`
+		Email string `pii:"-"`
+	}
 	if err := db.Raw("SELECT name, email FROM customers WHERE id = ?", found.ID).Scan(&raw).Error; err != nil {
 		return err
 	}
