@@ -18,7 +18,10 @@
 // auto-increment IDs are known only after the insert).
 //
 // Reads: Find, First, Take, Last and Preload reveal the result in place,
-// before GORM's AfterFind hooks run. Scan, Pluck and Rows bypass GORM's
+// before GORM's AfterFind hooks run. A protected string column that the
+// query did not select, or that is NULL or empty in the row, reads as the
+// empty string (an empty value leaks nothing); any other value that is not
+// a valid ciphertext fails the query, as Reveal does. Scan, Pluck and Rows bypass GORM's
 // query callbacks and hand back the stored ciphertexts (fail closed): use
 // Find, or call Reveal on the result.
 //
@@ -479,35 +482,106 @@ func (pl *Plugin) reveal(db *gorm.DB) {
 	if t.Kind() != reflect.Struct {
 		return
 	}
-	target := stmt.Dest
-	if e := rv.Elem(); e.Kind() == reflect.Struct && stmt.Schema != nil && e.Type() == stmt.Schema.ModelType {
-		// Associations loaded earlier may hold plaintext already: reveal
-		// the scanned columns only, then put the associations back.
-		m := pl.modelOf(stmt.Schema)
-		if len(m.drop) > 0 {
-			cp := reflect.New(e.Type())
-			m.copyColumns(cp.Elem(), e)
-			if err := pl.p.Reveal(stmt.Context, cp.Interface()); err != nil {
-				db.AddError(err)
-				return
-			}
-			for _, f := range m.schema.Fields {
-				if f.DBName != "" {
-					f.ReflectValueOf(stmt.Context, e).Set(f.ReflectValueOf(stmt.Context, cp.Elem()))
-				}
-			}
+	m := pl.modelOf(stmt.Schema)
+	if stmt.Schema == nil || stmt.Schema.ModelType != t {
+		s := &gorm.Statement{DB: db}
+		if err := s.Parse(reflect.New(t).Interface()); err != nil {
 			return
 		}
+		m = pl.modelOf(s.Schema)
 	}
-	if e := rv.Elem(); e.Kind() == reflect.Slice && pl.parallel > 1 && e.Len() >= 2*minPart && flat(e.Type().Elem()) {
-		if err := pl.revealParallel(stmt.Context, e); err != nil {
-			db.AddError(err)
+	// Columns the query did not select (or NULL ones) left protected
+	// strings empty, which Reveal would refuse as plaintext: fill them with
+	// protected empty strings, and empty them again after.
+	filled := pl.fillEmpty(stmt.Context, m, rv.Elem())
+	defer func() {
+		for _, f := range filled {
+			f.SetString("")
 		}
-		return
-	}
-	if err := pl.p.Reveal(stmt.Context, target); err != nil {
+	}()
+	if err := pl.revealRows(stmt.Context, m, rv); err != nil {
 		db.AddError(err)
 	}
+}
+
+// revealRows reveals the struct or the slice of structs that rv points to.
+func (pl *Plugin) revealRows(ctx context.Context, m *model, rv reflect.Value) error {
+	e := rv.Elem()
+	if e.Kind() == reflect.Struct && e.Type() == m.schema.ModelType && len(m.drop) > 0 {
+		// Associations loaded earlier may hold plaintext already: reveal
+		// the scanned columns only, then put the associations back.
+		cp := reflect.New(e.Type())
+		m.copyColumns(cp.Elem(), e)
+		if err := pl.p.Reveal(ctx, cp.Interface()); err != nil {
+			return err
+		}
+		for _, f := range m.schema.Fields {
+			if f.DBName != "" {
+				f.ReflectValueOf(ctx, e).Set(f.ReflectValueOf(ctx, cp.Elem()))
+			}
+		}
+		return nil
+	}
+	if e.Kind() == reflect.Slice && pl.parallel > 1 && e.Len() >= 2*minPart && flat(e.Type().Elem()) {
+		return pl.revealParallel(ctx, e)
+	}
+	return pl.p.Reveal(ctx, rv.Interface())
+}
+
+// fillEmpty sets every empty protected string column of the rows in v (a
+// struct, or a slice or array of structs or pointers to them) to the
+// protected empty string of its record, and returns the fields it set. A
+// record whose empty string cannot be protected (no record ID) is left for
+// Reveal to report.
+func (pl *Plugin) fillEmpty(ctx context.Context, m *model, v reflect.Value) []reflect.Value {
+	var strs []*column
+	for _, c := range m.columns {
+		if c.action != "redact" && c.field.FieldType.Kind() == reflect.String {
+			strs = append(strs, c)
+		}
+	}
+	if len(strs) == 0 {
+		return nil
+	}
+	var filled []reflect.Value
+	fill := func(row reflect.Value) {
+		row = reflect.Indirect(row)
+		if !row.IsValid() || row.Type() != m.schema.ModelType {
+			return
+		}
+		var empty []*column
+		for _, c := range strs {
+			if c.field.ReflectValueOf(ctx, row).String() == "" {
+				empty = append(empty, c)
+			}
+		}
+		if len(empty) == 0 {
+			return
+		}
+		rec := reflect.New(m.schema.ModelType).Elem()
+		for _, f := range m.back {
+			if m.columns[f.DBName] == nil {
+				f.ReflectValueOf(ctx, rec).Set(f.ReflectValueOf(ctx, row))
+			}
+		}
+		if pl.p.Protect(ctx, rec.Addr().Interface()) != nil {
+			return
+		}
+		for _, c := range empty {
+			f := c.field.ReflectValueOf(ctx, row)
+			f.Set(c.field.ReflectValueOf(ctx, rec))
+			filled = append(filled, f)
+		}
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		fill(v)
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			fill(v.Index(i))
+		}
+	}
+	return filled
 }
 
 // minPart is the fewest records a goroutine of a parallel reveal takes.
@@ -529,11 +603,9 @@ func (pl *Plugin) revealParallel(ctx context.Context, s reflect.Value) error {
 		wg.Go(func() { errs[i] = pl.p.Reveal(ctx, cp.Interface()) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		for _, err := range errs {
-			if err != nil {
-				return err
-			}
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
 	for i, cp := range copies {

@@ -100,6 +100,7 @@ var suite = []struct {
 	{"FindIntoPopulatedStruct", testFindIntoPopulatedStruct},
 	{"SizeTooSmall", testSizeTooSmall},
 	{"RawFindRevealsScanDoesNot", testRawFindRevealsScanDoesNot},
+	{"PartialSelect", testPartialSelect},
 }
 
 func TestSQLite(t *testing.T) {
@@ -429,4 +430,30 @@ func TestWithoutPluginLeaks(t *testing.T) {
 	var r recorder
 	(&env{db: db, raw: raw, log: &buf}).assertNoPlaintext(&r, "control")
 	assert.True(t, r.failed, "assertNoPlaintext did not see the plaintext written without the plugin")
+}
+
+// testPartialSelect reads some columns only: the others stay empty, and the
+// selected ones reveal.
+func testPartialSelect(t *testing.T, open opener) {
+	e := open(t)
+	c := customer("c1")
+	require.NoError(t, e.db.Create(&c).Error)
+	var cs []Customer
+	require.NoError(t, e.db.Select("id", "name").Find(&cs).Error)
+	require.Len(t, cs, 1)
+	assert.Equal(t, "Ada Lovelace", cs[0].Name)
+	assert.Empty(t, cs[0].Email, "a column not selected")
+	assert.Empty(t, cs[0].EmailIdx, "a blind index not selected")
+	var one Customer
+	require.NoError(t, e.db.Omit("name").First(&one, "id = ?", "c1").Error)
+	assert.Equal(t, "ada@example.com", one.Email)
+	assert.Empty(t, one.Name, "an omitted column")
+
+	// A row whose protected column is NULL (written past the plugin) reads
+	// as empty, not as an error.
+	require.NoError(t, e.db.Exec("UPDATE customers SET phone = NULL WHERE id = ?", "c1").Error)
+	var got Customer
+	require.NoError(t, e.db.First(&got, "id = ?", "c1").Error)
+	assert.Empty(t, got.Phone)
+	assert.Equal(t, "Ada Lovelace", got.Name)
 }
