@@ -457,3 +457,26 @@ func testPartialSelect(t *testing.T, open opener) {
 	assert.Empty(t, got.Phone)
 	assert.Equal(t, "Ada Lovelace", got.Name)
 }
+
+// TestParallelReveal reads enough flat records for the parallel reveal,
+// then one tampered record: the query fails and no record is revealed.
+func TestParallelReveal(t *testing.T) {
+	e := openSQLite(t)
+	require.NoError(t, e.pl.AutoMigrate(e.db, &BenchCustomer{}))
+	cs := benchProtected(0)[:300]
+	require.NoError(t, e.db.Create(&cs).Error)
+	var got []BenchCustomer
+	require.NoError(t, e.db.Order("id").Find(&got).Error)
+	require.Len(t, got, 300)
+	for i := range got {
+		require.Equal(t, cs[i].Name, got[i].Name, "record %d", i)
+	}
+
+	// Move record 0's name into the last record: it is bound to another ID.
+	require.NoError(t, e.db.Exec("UPDATE bench_customers SET name = (SELECT name FROM bench_customers WHERE id = ?) WHERE id = ?", cs[0].ID, cs[299].ID).Error)
+	var bad []BenchCustomer
+	err := e.db.Order("id").Find(&bad).Error
+	require.ErrorIs(t, err, pii.ErrDecryption, "a ciphertext moved to another record")
+	require.Len(t, bad, 300)
+	assert.True(t, strings.HasPrefix(bad[0].Name, "tl1e:"), "all or nothing: record 0 of a failed read is %q", bad[0].Name)
+}
