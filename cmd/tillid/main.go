@@ -1,14 +1,16 @@
 // Command tillid is the operator's tool for tillid keys: it creates,
 // rotates, lists, enables, disables and destroys keys in a keyset file or a
-// SQL keyset store, and rewraps the protected columns of a table under the
-// current primary keys.
+// SQL keyset store, rewraps the protected columns of a table under the
+// current primary keys, and pseudonymises CSV and JSON Lines exports.
 //
 // Usage:
 //
 //	tillid keys create|rotate|list|enable|disable|destroy [flags] ...
 //	tillid rewrap [flags]
+//	tillid pseudonymise [flags] -column NAME=ACTION ...
 //
-// Run "tillid help", "tillid keys -h" or "tillid rewrap -h" for the flags.
+// Run "tillid help", "tillid keys -h", "tillid rewrap -h" or
+// "tillid pseudonymise -h" for the flags.
 //
 // The key-encryption key (KEK) comes from a KMS key URI (-kek-uri), a
 // master key file (-master-key-file) or an environment variable holding a

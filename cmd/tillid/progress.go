@@ -18,19 +18,24 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, table string) *progress {
-	p := &progress{w: w}
-	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-		p.bar = progressbar.NewOptions64(-1,
-			progressbar.OptionSetWriter(w),
-			progressbar.OptionSetDescription("rewrap "+table),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("rows"),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionFullWidth(),
-		)
+	return &progress{w: w, bar: newBar(w, "rewrap "+table)}
+}
+
+// newBar returns a bar counting rows when w is a terminal, else nil.
+func newBar(w io.Writer, description string) *progressbar.ProgressBar {
+	f, ok := w.(*os.File)
+	if !ok || !isatty.IsTerminal(f.Fd()) {
+		return nil
 	}
-	return p
+	return progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(description),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("rows"),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionFullWidth(),
+	)
 }
 
 // update reports the rows done of total, and the values rewrapped and
@@ -72,19 +77,7 @@ type rowProgress struct {
 }
 
 func newRowProgress(w io.Writer, name string) *rowProgress {
-	p := &rowProgress{w: w, name: name}
-	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-		p.bar = progressbar.NewOptions64(-1,
-			progressbar.OptionSetWriter(w),
-			progressbar.OptionSetDescription(name),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("rows"),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionFullWidth(),
-		)
-	}
-	return p
+	return &rowProgress{w: w, name: name, bar: newBar(w, name)}
 }
 
 // rows reports the rows written and left out so far, and the rate.

@@ -152,17 +152,29 @@ type createState struct {
 	copied       reflect.Value // the protected copy, when a struct or slice
 }
 
-func (pl *Plugin) protectCreate(db *gorm.DB) {
+// writeModel returns the model of a write statement that has protected
+// columns, or nil when there is nothing to protect or the model's columns
+// do not fit (then the statement is refused).
+func (pl *Plugin) writeModel(db *gorm.DB) *model {
 	stmt := db.Statement
 	if db.Error != nil || stmt.Schema == nil || stmt.SQL.Len() > 0 {
-		return
+		return nil
 	}
 	m := pl.modelOf(stmt.Schema)
 	if len(m.columns) == 0 {
-		return
+		return nil
 	}
 	if m.err != nil {
 		refuse(db, m.err)
+		return nil
+	}
+	return m
+}
+
+func (pl *Plugin) protectCreate(db *gorm.DB) {
+	stmt := db.Statement
+	m := pl.writeModel(db)
+	if m == nil {
 		return
 	}
 	if err := pl.checkOnConflict(stmt, m); err != nil {
@@ -365,15 +377,8 @@ func (pl *Plugin) checkOnConflict(stmt *gorm.Statement, m *model) error {
 // protects the values of protected columns in it.
 func (pl *Plugin) protectUpdate(db *gorm.DB) {
 	stmt := db.Statement
-	if db.Error != nil || stmt.Schema == nil || stmt.SQL.Len() > 0 {
-		return
-	}
-	m := pl.modelOf(stmt.Schema)
-	if len(m.columns) == 0 {
-		return
-	}
-	if m.err != nil {
-		refuse(db, m.err)
+	m := pl.writeModel(db)
+	if m == nil {
 		return
 	}
 	var set clause.Set
