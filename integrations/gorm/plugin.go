@@ -26,7 +26,10 @@
 // Find, or call Reveal on the result.
 //
 // Lookups: [Plugin.Lookup] is a scope for a blind index, pseudonym or
-// deterministic column that matches every live key's stored form.
+// deterministic column that matches every live key's stored form. A struct
+// or map condition that compares a protected column with anything but a
+// stored form (Where(&Customer{Email: e})) is refused: it could never match,
+// and GORM's logger would print the plaintext.
 //
 // Columns: pii.Value columns are text in AutoMigrate. String columns with a
 // gorm size must hold the stored form; [Plugin.AutoMigrate] checks that
@@ -127,6 +130,10 @@ func (pl *Plugin) Initialize(db *gorm.DB) error {
 		{"tillid:protect_update", c.Update().After("gorm:save_before_associations").Before("gorm:update").Register("tillid:protect_update", pl.protectUpdate)},
 		{"tillid:restore_update", c.Update().After("gorm:update").Before("gorm:save_after_associations").Register("tillid:restore_update", restoreUpdate)},
 		{"tillid:reveal", c.Query().After("gorm:query").Before("gorm:preload").Register("tillid:reveal", pl.reveal)},
+		{"tillid:check_query", c.Query().Before("gorm:query").Register("tillid:check_query", pl.checkConditions)},
+		{"tillid:check_update", c.Update().Before("tillid:protect_update").Register("tillid:check_update", pl.checkConditions)},
+		{"tillid:check_delete", c.Delete().Before("gorm:delete").Register("tillid:check_delete", pl.checkConditions)},
+		{"tillid:check_row", c.Row().Before("gorm:row").Register("tillid:check_row", pl.checkConditions)},
 	}
 	for _, r := range regs {
 		if r.err != nil {

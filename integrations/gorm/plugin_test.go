@@ -101,6 +101,7 @@ var suite = []struct {
 	{"SizeTooSmall", testSizeTooSmall},
 	{"RawFindRevealsScanDoesNot", testRawFindRevealsScanDoesNot},
 	{"PartialSelect", testPartialSelect},
+	{"PlaintextConditionsRefused", testPlaintextConditionsRefused},
 }
 
 func TestSQLite(t *testing.T) {
@@ -479,4 +480,53 @@ func TestParallelReveal(t *testing.T) {
 	require.ErrorIs(t, err, pii.ErrDecryption, "a ciphertext moved to another record")
 	require.Len(t, bad, 300)
 	assert.True(t, strings.HasPrefix(bad[0].Name, "tl1e:"), "all or nothing: record 0 of a failed read is %q", bad[0].Name)
+}
+
+// testPlaintextConditionsRefused: a struct or map condition on a protected
+// column would compare it with plaintext (and log it): refused; the stored
+// form, as from Lookup, is accepted.
+func testPlaintextConditionsRefused(t *testing.T, open opener) {
+	e := open(t)
+	c := customer("c1")
+	require.NoError(t, e.db.Create(&c).Error)
+	e.log.Reset()
+	tests := []struct {
+		name string
+		run  func() error
+	}{
+		{"First struct", func() error { var x Customer; return e.db.Where(&Customer{Email: "ada@example.com"}).First(&x).Error }},
+		{"Find map", func() error {
+			var x []Customer
+			return e.db.Where(map[string]any{"name": "Ada Lovelace"}).Find(&x).Error
+		}},
+		{"Not", func() error {
+			var x []Customer
+			return e.db.Not(map[string]any{"email": "ada@example.com"}).Find(&x).Error
+		}},
+		{"Count", func() error {
+			var n int64
+			return e.db.Model(&Customer{}).Where(&Customer{Email: "ada@example.com"}).Count(&n).Error
+		}},
+		{"Delete", func() error { return e.db.Where(&Customer{Email: "ada@example.com"}).Delete(&Customer{}).Error }},
+		{"Update where", func() error {
+			return e.db.Model(&Customer{}).Where(&Customer{Email: "ada@example.com"}).Update("country", "DK").Error
+		}},
+	}
+	for _, tt := range tests {
+		err := tt.run()
+		assert.ErrorIs(t, err, tillidgorm.ErrRefused, tt.name)
+	}
+	e.assertNoPlaintext(t, "refused conditions")
+	var n int64
+	require.NoError(t, e.db.Model(&Customer{}).Count(&n).Error)
+	assert.EqualValues(t, 1, n, "the refused Delete deleted nothing")
+	var x Customer
+	require.NoError(t, e.db.Where(&Customer{Email: mustStored(t, e, "Email", "ada@example.com")}).First(&x).Error, "a condition with the stored form")
+	assert.Equal(t, "Ada Lovelace", x.Name)
+}
+
+func mustStored(t *testing.T, e *env, field, v string) string {
+	terms, err := e.p.LookupTerms(context.Background(), Customer{}, field, v)
+	require.NoError(t, err)
+	return terms[0]
 }
