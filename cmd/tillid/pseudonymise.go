@@ -45,7 +45,8 @@ ACTION is one of:
   redact            an empty value (JSON null)
   drop              leave the column out of the output
   keep              copy the value as it is
-Empty values stay empty. A row that cannot be pseudonymised (a malformed CSV
+Empty values stay empty. JSON Lines objects are written with their keys
+sorted; a named key must hold a string, a number or null. A row that cannot be pseudonymised (a malformed CSV
 row, a wrong number of fields, a value an action refuses) is reported on
 standard error with its line number and left out of the output, never copied
 through; the command then exits with status 1.
