@@ -78,9 +78,10 @@ type optionFunc func(*Plugin)
 func (f optionFunc) apply(pl *Plugin) { f(pl) }
 
 // WithParallelism lets the plugin reveal a query's result of at least 128
-// records on up to n goroutines (n < 1 means runtime.GOMAXPROCS(0), the
-// default), each revealing a copy of its part, so that a failure leaves the
-// result as it was. It applies to slices of structs whose fields hold no
+// records on up to n goroutines (n < 1 means runtime.GOMAXPROCS(0)), each
+// revealing a copy of its part, so that a failure leaves the result as it
+// was. The default is 1, as for [pii.WithParallelism]: on a machine whose
+// cores are busy, more goroutines only add hand-offs. It applies to slices of structs whose fields hold no
 // pointers, maps, interfaces or slices other than []byte; other results
 // are revealed on the calling goroutine.
 func WithParallelism(n int) Option {
@@ -98,7 +99,7 @@ func New(p *pii.Protector, opts ...Option) *Plugin {
 	if p == nil {
 		panic("tillidgorm: nil Protector")
 	}
-	pl := &Plugin{p: p, parallel: runtime.GOMAXPROCS(0)}
+	pl := &Plugin{p: p, parallel: 1}
 	for _, o := range opts {
 		if o == nil {
 			panic("tillidgorm: nil Option")

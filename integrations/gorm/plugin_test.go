@@ -117,13 +117,15 @@ func openSQLite(t testing.TB) *env {
 	return openWith(t, sqlite.Open(path))
 }
 
-func openWith(t testing.TB, d gorm.Dialector) *env {
+func openWith(t testing.TB, d gorm.Dialector) *env { return openWithPlugin(t, d) }
+
+func openWithPlugin(t testing.TB, d gorm.Dialector, opts ...tillidgorm.Option) *env {
 	var buf bytes.Buffer
 	lg := logger.New(log.New(&buf, "", 0), logger.Config{LogLevel: logger.Info, ParameterizedQueries: false})
 	db, err := gorm.Open(d, &gorm.Config{Logger: lg})
 	require.NoError(t, err)
 	p, ks := newProtector(t)
-	pl := tillidgorm.New(p)
+	pl := tillidgorm.New(p, opts...)
 	require.NoError(t, db.Use(pl))
 	require.NoError(t, pl.AutoMigrate(db, &Customer{}, &Order{}))
 	raw, err := db.DB()
@@ -462,7 +464,7 @@ func testPartialSelect(t *testing.T, open opener) {
 // TestParallelReveal reads enough flat records for the parallel reveal,
 // then one tampered record: the query fails and no record is revealed.
 func TestParallelReveal(t *testing.T) {
-	e := openSQLite(t)
+	e := openWithPlugin(t, sqlite.Open(filepath.Join(t.TempDir(), "par.db")), tillidgorm.WithParallelism(2))
 	require.NoError(t, e.pl.AutoMigrate(e.db, &BenchCustomer{}))
 	cs := benchProtected(0)[:300]
 	require.NoError(t, e.db.Create(&cs).Error)
