@@ -102,6 +102,7 @@ var suite = []struct {
 	{"RawFindRevealsScanDoesNot", testRawFindRevealsScanDoesNot},
 	{"PartialSelect", testPartialSelect},
 	{"PlaintextConditionsRefused", testPlaintextConditionsRefused},
+	{"AutoIncrementAndPointers", testAutoIncrementAndPointers},
 }
 
 func TestSQLite(t *testing.T) {
@@ -127,7 +128,7 @@ func openWithPlugin(t testing.TB, d gorm.Dialector, opts ...tillidgorm.Option) *
 	p, ks := newProtector(t)
 	pl := tillidgorm.New(p, opts...)
 	require.NoError(t, db.Use(pl))
-	require.NoError(t, pl.AutoMigrate(db, &Customer{}, &Order{}))
+	require.NoError(t, pl.AutoMigrate(db, &Customer{}, &Order{}, &Note{}))
 	raw, err := db.DB()
 	require.NoError(t, err)
 	t.Cleanup(func() { raw.Close() })
@@ -138,7 +139,7 @@ func openWithPlugin(t testing.TB, d gorm.Dialector, opts ...tillidgorm.Option) *
 // fails if one holds a plaintext of the fixture.
 func (e *env) assertNoPlaintext(t tb, what string) {
 	t.Helper()
-	for _, table := range []string{"customers", "orders"} {
+	for _, table := range []string{"customers", "orders", "notes"} {
 		rows, err := e.raw.Query("SELECT * FROM " + table)
 		require.NoError(t, err)
 		cols, err := rows.Columns()
@@ -423,7 +424,7 @@ func TestWithoutPluginLeaks(t *testing.T) {
 	var buf bytes.Buffer
 	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "plain.db")), &gorm.Config{Logger: logger.New(log.New(&buf, "", 0), logger.Config{LogLevel: logger.Info})})
 	require.NoError(t, err)
-	require.NoError(t, db.AutoMigrate(&Customer{}, &Order{}))
+	require.NoError(t, db.AutoMigrate(&Customer{}, &Order{}, &Note{}))
 	c := customer("c1")
 	c.Born = pii.Value[time.Time]{}
 	require.NoError(t, db.Create(&c).Error)
@@ -531,4 +532,36 @@ func mustStored(t *testing.T, e *env, field, v string) string {
 	terms, err := e.p.LookupTerms(context.Background(), Customer{}, field, v)
 	require.NoError(t, err)
 	return terms[0]
+}
+
+// Note is a model with an auto-increment ID and no aad=: the ID GORM reads
+// back after the insert must reach the caller's struct.
+type Note struct {
+	ID        uint      `gorm:"primaryKey"`
+	Body      string    `pii:"encrypt,class=health"`
+	CreatedAt time.Time `pii:"-"`
+}
+
+func testAutoIncrementAndPointers(t *testing.T, open opener) {
+	e := open(t)
+	require.NoError(t, e.pl.AutoMigrate(e.db, &Note{}))
+	n := Note{Body: "private note"}
+	require.NoError(t, e.db.Create(&n).Error)
+	assert.NotZero(t, n.ID, "the auto-increment ID after Create")
+	assert.False(t, n.CreatedAt.IsZero(), "the timestamp GORM set")
+	assert.Equal(t, "private note", n.Body)
+
+	ns := []*Note{{Body: "private note"}, {Body: "private note"}}
+	require.NoError(t, e.db.Create(&ns).Error)
+	assert.NotZero(t, ns[1].ID, "IDs of a []*Note")
+	assert.Equal(t, "private note", ns[1].Body)
+	e.assertNoPlaintext(t, "auto-increment")
+	var raw string
+	require.NoError(t, e.db.Raw("SELECT body FROM notes WHERE id = ?", ns[1].ID).Scan(&raw).Error)
+	assert.True(t, strings.HasPrefix(raw, "tl1e:"), "stored %q", raw)
+
+	var got []Note
+	require.NoError(t, e.db.Order("id").Find(&got).Error)
+	require.Len(t, got, 3)
+	assert.Equal(t, "private note", got[2].Body)
 }
