@@ -31,6 +31,15 @@ const (
 	// EventKMSFailure: a call to the KEK (a KMS) for Keyset failed; Err says
 	// why.
 	EventKMSFailure
+	// EventKeysetImported: a Tink keyset was imported as Keyset, with
+	// primary key KeyID ([Store.Import]).
+	EventKeysetImported
+	// EventKeysetExported: Keyset, with primary key KeyID, was exported
+	// encrypted under another KEK ([Store.Export]).
+	EventKeysetExported
+	// EventRetentionBatch: a retention sweep did one batch of a table;
+	// Retention holds its counts and Done the values or rows it changed.
+	EventRetentionBatch
 )
 
 // String returns the event type's name, for example "key.rotated".
@@ -50,6 +59,12 @@ func (t EventType) String() string {
 		return "rewrap.progress"
 	case EventKMSFailure:
 		return "kms.failure"
+	case EventKeysetImported:
+		return "keyset.imported"
+	case EventKeysetExported:
+		return "keyset.exported"
+	case EventRetentionBatch:
+		return "retention.batch"
 	default:
 		return "unknown"
 	}
@@ -68,6 +83,8 @@ type Event struct {
 	KeyID uint32
 	// Done and Left count the values of a rewrap (EventRewrapProgress).
 	Done, Left int64
+	// Retention holds the counts of an EventRetentionBatch (never values).
+	Retention *RetentionCounts
 	// Err is the failure of an EventKMSFailure. Its text comes from this
 	// package or from the KMS client, and names keys, never their bytes.
 	Err error
@@ -113,6 +130,8 @@ func (a *SlogAuditor) Audit(ctx context.Context, e Event) {
 	switch e.Type {
 	case EventRewrapProgress:
 		attrs = append(attrs, slog.Int64("done", e.Done), slog.Int64("left", e.Left))
+	case EventRetentionBatch:
+		attrs = append(attrs, e.Retention.attrs()...)
 	case EventKMSFailure:
 		level = slog.LevelWarn
 		if e.Err != nil {

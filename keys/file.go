@@ -40,13 +40,26 @@ type keysetFile struct {
 }
 
 // OpenFile opens the keyset file at path, decrypting every keyset in it with
-// kek, and returns a Store that writes each change back to the file. A
-// missing file is not an error: it is created, with mode 0600, when the first
-// keyset is created. Each keyset is encrypted under kek with the associated
-// data "tillid/v1/keyset/<name>/<kind>".
+// kek, and returns a Store that writes each change back to the file. Each
+// keyset is encrypted under kek with the associated data
+// "tillid/v1/keyset/<name>/<kind>".
 //
-// Writes are atomic: a temporary file in the same directory is written,
-// synced and renamed over path. Other processes may change the file too
+// Opening never makes keys unless asked: a missing file is
+// [ErrStoreNotFound] (wrapping fs.ErrNotExist), and a keyset the file does
+// not hold is [ErrKeysetNotFound] from [Store.Keyset] and [Store.Rotate],
+// so that a mistyped path or key name fails at start-up instead of making
+// new keys that no other instance has. With [WithCreateMissing] (for
+// development, tests and provisioning) a missing file is an empty store,
+// written with mode 0600 when the first keyset is made, and keysets are made
+// on first use.
+//
+// Writes are atomic: a temporary file in the same directory
+// (".<name>.tmp-*") is written, synced and renamed over path. A process
+// killed between the write and the rename leaves its temporary file, a
+// complete copy of the keysets; such stale copies are removed under the lock
+// when a store is opened and before every write, so that a key destroyed
+// with [Store.Destroy] survives in no file of the directory once Destroy
+// returns nil. Other processes may change the file too
 // (the tillid CLI rotating keys while the application runs): every change
 // is built on the file as it is at that moment, so no other process's keys
 // are lost, and changes take turns under an advisory lock (flock) on
@@ -66,7 +79,8 @@ type keysetFile struct {
 // deadline, or a SQL store, which passes the caller's context to the KEK.
 // Every keyset written is decrypted again under kek before the file is
 // replaced, so a KEK that returns a malformed answer fails the change and
-// leaves the file as it was. OpenFile accepts the option [WithAuditor].
+// leaves the file as it was. OpenFile accepts the options [WithAuditor] and
+// [WithCreateMissing].
 func OpenFile(path string, kek tink.AEAD, opts ...StoreOption) (*Store, error) {
 	if kek == nil {
 		return nil, fmt.Errorf("keys: nil KEK: %w", ErrInvalidKEK)
@@ -75,7 +89,13 @@ func OpenFile(path string, kek tink.AEAD, opts ...StoreOption) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	fw := &fileWatch{path: path, kek: kek}
+	fw := &fileWatch{path: path, kek: kek, createMissing: c.createMissing}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && !c.createMissing {
+		return nil, fmt.Errorf("keys: keyset file %s does not exist (check the path; tillid keys create makes a new one): %w: %w", path, ErrStoreNotFound, fs.ErrNotExist)
+	}
+	if err := removeStaleTemps(context.Background(), path, true); err != nil {
+		return nil, err
+	}
 	sets, _, err := fw.load(context.Background(), true)
 	if err != nil {
 		return nil, err
@@ -100,6 +120,8 @@ const fileCheckInterval = 2 * time.Second
 type fileWatch struct {
 	path string
 	kek  tink.AEAD
+	// createMissing is WithCreateMissing: keysets are made on first use.
+	createMissing bool
 
 	mu        sync.Mutex
 	last      []byte       // the content last read or written
@@ -246,7 +268,12 @@ func writeKeysetFile(ctx context.Context, path string, kek tink.AEAD, sets map[K
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("keys: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	// The caller holds the file lock: every temporary file is another
+	// process's, killed before its rename, and may hold keys since destroyed.
+	if err := removeStaleTemps(ctx, path, false); err != nil {
+		return nil, nil, err
+	}
+	tmp, err := os.CreateTemp(dir, tempPattern(path))
 	if err != nil {
 		return nil, nil, fmt.Errorf("keys: %w", err)
 	}
@@ -271,6 +298,9 @@ func writeKeysetFile(ctx context.Context, path string, kek tink.AEAD, sets map[K
 	if err := tmp.Close(); err != nil {
 		return nil, nil, fmt.Errorf("keys: writing keyset file: %w", err)
 	}
+	if testHookBeforeRename != nil {
+		testHookBeforeRename(tmp.Name())
+	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return nil, nil, fmt.Errorf("keys: writing keyset file: %w", err)
 	}
@@ -279,4 +309,62 @@ func writeKeysetFile(ctx context.Context, path string, kek tink.AEAD, sets map[K
 		d.Close()
 	}
 	return out, info, nil
+}
+
+// testHookBeforeRename, set by tests only, runs between the write of a
+// temporary keyset file and its rename.
+var testHookBeforeRename func(tmpPath string)
+
+// tempPattern is the os.CreateTemp pattern of path's temporary files.
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
+
+// staleTemps lists path's temporary files.
+func staleTemps(path string) ([]string, error) {
+	dir := filepath.Dir(path)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	prefix := strings.TrimSuffix(tempPattern(path), "*")
+	var names []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			names = append(names, filepath.Join(dir, e.Name()))
+		}
+	}
+	return names, nil
+}
+
+// removeStaleTemps deletes the temporary files that writers of path left
+// when they were killed before renaming them. Each is a full copy of the
+// keysets, so one left behind would keep a destroyed key. The caller holds
+// the file lock unless lock is set; then it is taken here, and only when
+// there is something to remove, so that opening a clean store writes
+// nothing. A file that cannot be removed is an error.
+func removeStaleTemps(ctx context.Context, path string, lock bool) error {
+	stale, err := staleTemps(path)
+	if err != nil || len(stale) == 0 {
+		return err
+	}
+	if lock {
+		unlock, err := lockFile(ctx, path)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		// Under the lock, what is still there is stale: live writers
+		// write under it.
+		if stale, err = staleTemps(path); err != nil {
+			return err
+		}
+	}
+	for _, name := range stale {
+		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("keys: removing a stale copy of keyset file %s: %w", path, err)
+		}
+	}
+	return nil
 }

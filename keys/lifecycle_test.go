@@ -40,7 +40,7 @@ func TestFileProvider(t *testing.T) {
 		kek, err := keys.NewLocalKEK(newKEK(t))
 		require.NoError(t, err)
 		open := func(t *testing.T) keys.Manager {
-			s, err := keys.OpenFile(path, kek)
+			s, err := keys.OpenFile(path, kek, keys.WithCreateMissing())
 			require.NoError(t, err, "OpenFile")
 			return s
 		}

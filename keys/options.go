@@ -25,6 +25,8 @@ type storeConfig struct {
 	nowSet  bool
 	table   string
 	now     func() time.Time
+	// createMissing is set by WithCreateMissing.
+	createMissing bool
 }
 
 // DefaultCacheTTL is how long a SQL store serves a keyset from memory

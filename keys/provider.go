@@ -55,7 +55,9 @@ func validKeyName(name string) error {
 }
 
 // Store keeps named keysets and runs their lifecycle: keysets are created on
-// first use, rotated, and their keys disabled, enabled and destroyed.
+// first use (by a file store only when opened with [WithCreateMissing]),
+// imported and exported ([Store.Import], [Store.Export]), rotated, and their
+// keys disabled, enabled and destroyed.
 // [NewMemory] keeps them in memory only; [OpenFile] keeps them in an
 // encrypted file. Every change is built on a copy, written to storage and
 // only then published, so a failed write loses nothing and changes nothing.
@@ -76,7 +78,8 @@ type Store struct {
 // one fresh primary key on first use (and writing it to storage before it is
 // returned). It returns [ErrInvalidKind] for KindUnknown, [ErrKeyNotFound]
 // for a name outside 1 to 64 characters of [a-z0-9_.-], and the storage error
-// when the new keyset could not be written.
+// when the new keyset could not be written. A file store opened without
+// [WithCreateMissing] creates nothing: it returns [ErrKeysetNotFound].
 func (r *Store) Keyset(ctx context.Context, name string, kind Kind) (*Keyset, error) {
 	id := KeysetID{name, kind}
 	if r.file != nil && r.file.due() {
@@ -97,6 +100,20 @@ func (r *Store) Keyset(ctx context.Context, name string, kind Kind) (*Keyset, er
 // change applies fn to the keyset id (creating it first when create is set
 // and it does not exist), persists the new state and publishes it.
 func (r *Store) change(ctx context.Context, id KeysetID, create bool, fn mutation) (*Keyset, error) {
+	return r.commit(ctx, id, func(old *Keyset, now time.Time) (*Keyset, []Event, error) {
+		if create && old == nil && r.file != nil {
+			if err := r.file.missingKeyset(id); err != nil {
+				return nil, nil, err
+			}
+		}
+		return buildKeyset(id, old, create, fn, now)
+	})
+}
+
+// commit replaces keyset id with what build makes of the current one (nil
+// when there is none), persists the new state, publishes it and sends
+// build's events. build returns errNoChange to leave the store as it is.
+func (r *Store) commit(ctx context.Context, id KeysetID, build func(old *Keyset, now time.Time) (*Keyset, []Event, error)) (*Keyset, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.file != nil {
@@ -117,7 +134,7 @@ func (r *Store) change(ctx context.Context, id KeysetID, create bool, fn mutatio
 		}
 	}
 	now := time.Now()
-	ks, events, err := buildKeyset(id, r.sets[id], create, fn, now)
+	ks, events, err := build(r.sets[id], now)
 	if errors.Is(err, errNoChange) {
 		return ks, nil
 	}
@@ -143,7 +160,8 @@ func (r *Store) change(ctx context.Context, id KeysetID, create bool, fn mutatio
 // (creating the keyset first if it does not exist), and returns the new key
 // ID. Values protected under older keys keep revealing while those keys stay
 // enabled. It returns the storage error when the change could not be written;
-// the keyset is then unchanged.
+// the keyset is then unchanged. A file store opened without
+// [WithCreateMissing] returns [ErrKeysetNotFound] for a missing keyset.
 func (r *Store) Rotate(ctx context.Context, name string, kind Kind) (uint32, error) {
 	var newID uint32
 	id := KeysetID{name, kind}

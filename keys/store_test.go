@@ -120,7 +120,7 @@ func TestFileStore(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "sub", "keysets.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
-	s, err := keys.OpenFile(path, kek)
+	s, err := keys.OpenFile(path, kek, keys.WithCreateMissing())
 	require.NoError(t, err)
 	_, err = os.Stat(path)
 	require.ErrorIs(t, err, fs.ErrNotExist, "OpenFile created the file before any keyset")
@@ -198,7 +198,7 @@ func TestFileStoreWriteFailure(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "k.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
-	s, _ := keys.OpenFile(path, kek)
+	s, _ := keys.OpenFile(path, kek, keys.WithCreateMissing())
 	a, _ := s.Keyset(ctx, "default", keys.KindAEAD)
 	os.Chmod(dir, 0o500)
 	defer os.Chmod(dir, 0o700)
@@ -212,7 +212,7 @@ func TestFileStoreConcurrent(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "k.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
-	s, _ := keys.OpenFile(path, kek)
+	s, _ := keys.OpenFile(path, kek, keys.WithCreateMissing())
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Add(1)
@@ -349,7 +349,7 @@ func TestFileStoreSharedWithAnotherProcess(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "keysets.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
-	app, err := keys.OpenFile(path, kek)
+	app, err := keys.OpenFile(path, kek, keys.WithCreateMissing())
 	require.NoError(t, err)
 	pApp, _ := pii.New(app)
 	r := fileRecord{ID: "1", Email: "a@example.com"}
@@ -413,8 +413,8 @@ func TestFileStoreConcurrentProcesses(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "k.json")
 	kek, _ := keys.NewLocalKEK(newKEK(t))
-	a, _ := keys.OpenFile(path, kek)
-	b, _ := keys.OpenFile(path, kek)
+	a, _ := keys.OpenFile(path, kek, keys.WithCreateMissing())
+	b, _ := keys.OpenFile(path, kek, keys.WithCreateMissing())
 	_, err := a.Keyset(ctx, "default", keys.KindAEAD)
 	require.NoError(t, err)
 	var wg sync.WaitGroup

@@ -113,7 +113,7 @@ type leafFunc func(r *run, in []byte, text bool) (out []byte, changed bool, err 
 
 // actionTable holds every row, the deprecated aliases included. Adding an
 // action is one row here and one file.
-var actionTable = [...]*action{encryptAction, deterministicAction, indexAction, pseudonymAction, hashAction, tokenizeAction, redactAction, skipAction}
+var actionTable = [...]*action{encryptAction, deterministicAction, indexAction, pseudonymAction, hashAction, tokenizeAction, redactAction, subjectAction, holdAction, skipAction}
 
 // actionNamed returns the row of the action named name in tags, or nil.
 func actionNamed(name string) *action {

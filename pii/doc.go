@@ -123,6 +123,35 @@
 // protected fields (through a pointer, say) is refused with
 // [ErrInvalidTarget]: its ciphertext could be bound to only one of them.
 //
+// # Masks and views
+//
+// encrypt, deterministic, tokenize and redact take mask=<kind>, the display
+// mask a view shows (never stored), and view=<role>:<sight>[+…] with sight
+// plain, mask or hide (see [View]). Masks ([Mask]), each "•••" for input
+// it does not recognise and "" for "":
+//
+//	email     a•••@example.com (first character when the local part has three or more)
+//	phone     •••78 (6 to 9 digits: the last two), •••5678 (10 to 15: the last four)
+//	card      •••• •••• •••• 3749 (12 to 19 digits)
+//	card-6-4  492913••••••3749 (15 digits or more, else as card)
+//	iban      DK•• •••• •••• 6243 (ISO 13616 check digits verified)
+//	cpr       ••••••-•••• (a valid Danish CPR: no digit, as its six are the
+//	          birth date and its last four, the control digits, the century and sex)
+//	ssn       •••-••-6789 (a valid US SSN)
+//	name      A. K. L. (initials, at most four)
+//	first     L••• (the first character of three or more)
+//	text      ••• (nothing)
+//	year      1815, month 1815-12 (time.Time, pii.Value[time.Time], ISO 8601 text)
+//
+// A mask that does not fit the field is an [ErrInvalidTag]: a text mask
+// on a non-text type, a mask whose class does not match class= (card,
+// card-6-4 and iban are financial, cpr and ssn national_id or identity,
+// phone contact, email contact or identity, name identity or contact), and
+// phone, card, card-6-4, iban, cpr or ssn on a field named like an email
+// address or with normalize=email. [Plain] is the one way to encode revealed pii.Value
+// and pii.Text fields to JSON (their MarshalJSON refuses plaintext);
+// [View.JSON] and [Masked] show less, and [Redacted] is for logs.
+//
 // # Behaviour
 //
 // Protect and Reveal are all or nothing: on error the struct is unchanged.

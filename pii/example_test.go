@@ -75,7 +75,7 @@ func ExampleValidate() {
 		Email string `pii:"encrpyt"`
 	}
 	fmt.Println(pii.Validate(Bad{}))
-	// Output: pii: Bad.Email: invalid tag: unknown action "encrpyt"; use encrypt, deterministic, index=<Field>, pseudonym, tokenize=<domain>, redact or -
+	// Output: pii: Bad.Email: invalid tag: unknown action "encrpyt"; use encrypt, deterministic, index=<Field>, pseudonym, tokenize=<domain>, redact or -; or subject for the data subject's ID
 }
 
 func ExampleStoredLen() {

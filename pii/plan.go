@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+
+	"github.com/tillid/tillid/internal/tag"
 )
 
 // plans caches one *typePlan per type passed to the engine or reached from
@@ -59,6 +61,8 @@ type typePlan struct {
 	work   bool
 	// paths caches the answers of fieldByPath for this type.
 	paths sync.Map // map[string]fieldPathHit
+	// view is how views write the struct's fields (view.go).
+	view viewFields
 	// tagged is set when a tagged field can be reached from the type through
 	// its static types (interface fields, walked at run time, aside).
 	tagged bool
@@ -66,6 +70,10 @@ type typePlan struct {
 	// type, so that values may alias or form cycles and the walk must
 	// remember what it has visited.
 	indirect bool
+	// defaults is the struct-level default (a blank field's tag).
+	defaults tag.Processing
+	// retention holds the struct's retention rules and hold; nil for none.
+	retention *retentionPlan
 }
 
 // fieldPlan is one struct field that is tagged, or that leads to tagged fields.
@@ -90,6 +98,9 @@ type fieldPlan struct {
 	prfPrefix []byte
 	// part is the part= function of an index field, or nil.
 	part func(string) string
+	// subjectIndex is the index of the subject field whose keys seal this
+	// field, or -1 (see subject.go).
+	subjectIndex int
 }
 
 // planFor returns the cached plan for type t, building it (and the plans
@@ -153,6 +164,12 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 	tagErrs := make([]error, t.NumField())
 	for i := range t.NumField() {
 		if raw, ok := t.Field(i).Tag.Lookup("pii"); ok {
+			if t.Field(i).Name == "_" {
+				if err := p.parseDefaults(raw); err != nil && p.err == nil {
+					p.err = &FieldError{Type: t, Path: typeName(t) + "._", Err: fmt.Errorf("%w: struct-level default: %v", ErrInvalidTag, err)}
+				}
+				continue
+			}
 			ft, err := parseFieldTag(raw)
 			p.tags[i], tagErrs[i] = &ft, err
 		}
@@ -171,8 +188,12 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 			}
 			continue
 		}
-		fp := &fieldPlan{index: i, name: f.Name, recordIndex: -1}
+		fp := &fieldPlan{index: i, name: f.Name, recordIndex: -1, subjectIndex: -1}
 		if !tagged {
+			if f.Type == textType {
+				fail("pii.Text field has no pii tag; add one, such as `pii:\"encrypt\"`")
+				continue
+			}
 			if reflect.PointerTo(f.Type).Implements(sealerType) {
 				fail("pii.Value field has no pii tag; add one, such as `pii:\"encrypt\"`")
 				continue
@@ -197,6 +218,7 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 			continue
 		}
 		ft := *p.tags[i]
+		ft.proc = ft.proc.Merge(p.defaults)
 		fp.tag, fp.act = ft, ft.act
 		p.hidden[i] = ft.act.redacts
 		if ft.act.check == nil { // skip
@@ -204,6 +226,10 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 		}
 		var err error
 		if fp.node, err = ft.act.check(b, p, f.Type, fp); err != nil {
+			fail("%v", err)
+			continue
+		}
+		if err := checkMask(f.Type, f.Name, &ft); err != nil {
 			fail("%v", err)
 			continue
 		}
@@ -222,6 +248,12 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 			fp.part = ft.partFunc
 		}
 		p.fields = append(p.fields, fp)
+	}
+	if err := p.bindProcessing(); err != nil && p.err == nil {
+		p.err = err
+	}
+	if p.err == nil {
+		p.err = p.bindRetention()
 	}
 	// Link each index source to the plan of its field, to open it when it is
 	// already protected.
@@ -393,18 +425,24 @@ func recordField(t reflect.Type, name string) (int, error) {
 	if !f.IsExported() {
 		return 0, fmt.Errorf("aad=%s: the record ID field must be exported", name)
 	}
-	if raw, ok := f.Tag.Lookup("pii"); ok && raw != "-" {
+	if raw, ok := f.Tag.Lookup("pii"); ok && raw != "-" && !isSubjectTag(raw) {
 		return 0, fmt.Errorf("aad=%s: the record ID field must not be protected itself (its tag is %q)", name, raw)
 	}
-	switch f.Type.Kind() {
-	case reflect.String, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return f.Index[0], nil
-	}
-	if f.Type.Implements(textMarshalerType) {
+	if isIDType(f.Type) {
 		return f.Index[0], nil
 	}
 	return 0, fmt.Errorf("aad=%s: the record ID field must be a string, an integer or an encoding.TextMarshaler, not %s", name, f.Type)
+}
+
+// isIDType reports whether t can hold a record or subject ID: a string, an
+// integer or an encoding.TextMarshaler.
+func isIDType(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.String, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return t.Implements(textMarshalerType)
 }
 
 // finish computes, for every new plan, whether it has work and whether it

@@ -37,8 +37,11 @@ type RedactedValue struct{ v any }
 
 // rnode is one redacted value: a leaf text, or ordered children.
 type rnode struct {
-	leaf     string
-	val      any // the scalar behind leaf, for slog and JSON; nil for text leaves
+	leaf string
+	// val is the scalar of a basic kind behind a leaf, read with scalar
+	// when the leaf is written (so that slog needs no text of it); invalid
+	// for text leaves.
+	val      reflect.Value
 	isNull   bool
 	children []rchild
 	list     bool // children are a list, not named fields
@@ -123,8 +126,7 @@ func redactValue(v reflect.Value, seen []uintptr, depth int) rnode {
 		}
 		return n
 	}
-	x := scalar(v)
-	return rnode{leaf: fmt.Sprint(x), val: x}
+	return rnode{val: v}
 }
 
 // scalar returns the plain value of a basic kind, read through reflect so
@@ -160,7 +162,7 @@ func redactStruct(v reflect.Value, seen []uintptr, depth int) rnode {
 			return rnode{leaf: x.String()} // a pii.Value's String never shows its value
 		}
 	}
-	n := rnode{group: true}
+	n := rnode{group: true, children: make([]rchild, 0, t.NumField())}
 	hidden := planFor(t).hidden
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -238,6 +240,31 @@ func errText(err error) (string, bool) {
 	return err.Error(), true
 }
 
+// text returns the leaf's text: the scalar's, or leaf.
+func (n rnode) text() string {
+	if n.val.IsValid() {
+		return fmt.Sprint(scalar(n.val))
+	}
+	return n.leaf
+}
+
+// scalarLogValue is slog.AnyValue(scalar(v)) without boxing v.
+func scalarLogValue(v reflect.Value) slog.Value {
+	switch v.Kind() {
+	case reflect.String:
+		return slog.StringValue(v.String())
+	case reflect.Bool:
+		return slog.BoolValue(v.Bool())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return slog.Int64Value(v.Int())
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return slog.Uint64Value(v.Uint())
+	case reflect.Float32, reflect.Float64:
+		return slog.Float64Value(v.Float())
+	}
+	return slog.AnyValue(scalar(v))
+}
+
 // String renders the view like %+v: {Name:Ada Email:[redacted]}.
 func (r RedactedValue) String() string {
 	var b strings.Builder
@@ -247,7 +274,7 @@ func (r RedactedValue) String() string {
 
 func writeText(b *strings.Builder, n rnode) {
 	if !n.group && !n.list || n.isNull {
-		b.WriteString(n.leaf)
+		b.WriteString(n.text())
 		return
 	}
 	if n.list {
@@ -286,8 +313,8 @@ func (r RedactedValue) LogValue() slog.Value { return logValue(r.tree()) }
 
 func logValue(n rnode) slog.Value {
 	if !n.group && !n.list || n.isNull {
-		if n.val != nil {
-			return slog.AnyValue(n.val)
+		if n.val.IsValid() {
+			return scalarLogValue(n.val)
 		}
 		return slog.StringValue(n.leaf)
 	}
@@ -319,15 +346,15 @@ func writeJSON(b *bytes.Buffer, n rnode) error {
 		return nil
 	case !n.group && !n.list:
 		var x any = n.leaf
-		if n.val != nil {
-			x = n.val
+		if n.val.IsValid() {
+			x = scalar(n.val)
 		}
 		if c, ok := x.(complex128); ok {
 			x = fmt.Sprint(c)
 		}
 		enc, err := json.Marshal(x)
 		if err != nil { // NaN and infinities
-			enc, err = json.Marshal(n.leaf)
+			enc, err = json.Marshal(n.text())
 		}
 		b.Write(enc)
 		return err
@@ -433,6 +460,14 @@ func redactAttr(a slog.Attr) slog.Attr {
 	}
 	return a
 }
+
+// NeedsRedaction reports whether v may show personal data when a logger
+// or encoder formats it by its own rules (by reflection, or through its
+// own methods): v is a struct, a map, an interface, or a pointer, slice or
+// array reaching one. [RedactingHandler] passes exactly these values
+// through [Redacted]; adapters for other loggers use it to decide the
+// same way. nil needs none. It is safe for concurrent use.
+func NeedsRedaction(v any) bool { return v != nil && needsRedaction(reflect.TypeOf(v)) }
 
 // needsRedaction reports whether a value of type t may show personal data
 // through a handler's own formatting: a struct, a map (its keys), an

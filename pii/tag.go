@@ -30,6 +30,17 @@ type fieldTag struct {
 	// tokenize: the domain and the expected token format.
 	domain string
 	format string
+	// mask is the mask= display mask (nil without one), and view the
+	// view= rules, in written order.
+	mask *maskRow
+	view []tag.ViewRule
+	// subjectField is the subject= option: the subject field of the same
+	// struct whose keys seal this field ("" for the struct's one subject
+	// field, if any).
+	subjectField string
+	// proc holds the processing options (purpose=, basis=, retain=,
+	// from=); the plan merges in the struct-level default.
+	proc tag.Processing
 }
 
 // defaultKeyName is the key name of fields without key=.
@@ -84,7 +95,14 @@ func parseFieldTag(raw string) (fieldTag, error) {
 				return fieldTag{}, err
 			}
 			ft.part, ft.partFunc = o.Value, partFunc(part)
+		case "mask":
+			ft.mask = maskNamed(o.Value)
+		case "view":
+			ft.view, _ = tag.ParseView(o.Value)
+		case "subject":
+			ft.subjectField = o.Value
 		}
 	}
+	ft.proc = tag.ProcessingOf(t)
 	return ft, nil
 }

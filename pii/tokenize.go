@@ -1,6 +1,8 @@
 package pii
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"fmt"
@@ -302,6 +304,8 @@ type pendingToken struct {
 	op      int  // index in run.ops of the op to fill
 	path    string
 	typ     reflect.Type
+	// expiresAt is the end of the field's retention period, or zero.
+	expiresAt time.Time
 }
 
 // errDeferred tells stringLeaf that the op was queued by deferVault.
@@ -311,7 +315,7 @@ var errDeferred = errors.New("pii: deferred")
 // queued for TokenizeBatch and a stored token for a DetokenizeBatch check;
 // in Reveal a stored token is queued for DetokenizeBatch.
 func (r *run) deferVault(vt vaultTokenizer, in string, protected bool, rid []byte) (string, bool, error) {
-	pt := pendingToken{vault: vt, subject: string(rid), path: r.pathString(), typ: r.parent.Type()}
+	pt := pendingToken{vault: vt, subject: string(rid), path: r.pathString(), typ: r.parent.Type(), expiresAt: r.retentionEnd()}
 	switch {
 	case protected:
 		tok, ok := strings.CutPrefix(in, vaultPrefix)
@@ -371,7 +375,7 @@ func (r *run) resolveTokens() error {
 			} else {
 				items := make([]tokenize.Item, len(chunk))
 				for j, i := range chunk {
-					items[j] = tokenize.Item{Value: r.tokens[i].value, Subject: r.tokens[i].subject}
+					items[j] = tokenize.Item{Value: r.tokens[i].value, Subject: r.tokens[i].subject, ExpiresAt: r.tokens[i].expiresAt}
 				}
 				out, err = g.vault.t.TokenizeBatch(r.ctx, items)
 			}

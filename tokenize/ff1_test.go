@@ -1,7 +1,6 @@
 package tokenize_test
 
 import (
-	"crypto/aes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -223,48 +222,4 @@ func TestNewAlphabet(t *testing.T) {
 			t.Errorf("NewAlphabet(%q).MinLength() = %d, want %d", tt.chars, a.MinLength(), tt.wantMinLen)
 		}
 	}
-}
-
-// BenchmarkFF1 encrypts a 16-digit value beside its floor: the ten AES
-// block encryptions of FF1's ten rounds, done with crypto/aes directly. FF1
-// adds one more for the constant block P and the numeral arithmetic.
-func BenchmarkFF1(b *testing.B) {
-	key := make([]byte, 32)
-	b.Run("encrypt16", func(b *testing.B) {
-		c, err := tokenize.NewFF1(key, tokenize.Digits)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := c.Encrypt("4111111111111111", nil); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("decrypt16", func(b *testing.B) {
-		c, err := tokenize.NewFF1(key, tokenize.Digits)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := c.Decrypt("4111111111111111", nil); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("floor-10xAES", func(b *testing.B) {
-		block, err := aes.NewCipher(key)
-		if err != nil {
-			b.Fatal(err)
-		}
-		buf := make([]byte, aes.BlockSize)
-		b.ReportAllocs()
-		for b.Loop() {
-			for range 10 {
-				block.Encrypt(buf, buf)
-			}
-		}
-	})
 }

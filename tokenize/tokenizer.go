@@ -85,7 +85,8 @@ func (m Mode) String() string {
 // keep detokenizing while their key is enabled. After a PRF rotation,
 // consistent mode gives a value a new token; its old token keeps
 // detokenizing, and [Tokenizer.DeleteSubject] finds tokens under every
-// enabled PRF key.
+// enabled PRF key. [Tokenizer.Rewrap] moves the stored entries to the new
+// primaries, so that the old keys can be disabled and destroyed.
 //
 // What leaks: in [ModeConsistent] tokens reveal equality of values of one
 // subject (of every value, when no subject is given). The format leaks what
@@ -112,6 +113,11 @@ type Item struct {
 	Subject string
 	// TTL is the token's lifetime, or 0 for the domain's (see [WithTTL]).
 	TTL time.Duration
+	// ExpiresAt, when not zero, is when the token expires, overriding TTL:
+	// the end of its field's retention period (pii sets it from retain=
+	// and from=), so that [Tokenizer.Purge] and a retention sweep agree.
+	// An instant already past makes a token that is expired at once.
+	ExpiresAt time.Time
 }
 
 // New returns a Tokenizer for domain over store, with keys from provider.
@@ -280,7 +286,9 @@ func (t *Tokenizer) tokenize(ctx context.Context, items []Item, batch bool) ([]s
 		if ttl == 0 {
 			ttl = t.ttl
 		}
-		if ttl > 0 {
+		if !it.ExpiresAt.IsZero() {
+			p.entry.ExpiresAt = it.ExpiresAt
+		} else if ttl > 0 {
 			p.entry.ExpiresAt = now.Add(ttl)
 		}
 		if idx != nil {

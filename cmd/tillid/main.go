@@ -7,10 +7,11 @@
 //
 //	tillid keys create|rotate|list|enable|disable|destroy [flags] ...
 //	tillid rewrap [flags]
+//	tillid vault rewrap [flags] DOMAIN...
 //	tillid pseudonymise [flags] -column NAME=ACTION ...
 //
-// Run "tillid help", "tillid keys -h", "tillid rewrap -h" or
-// "tillid pseudonymise -h" for the flags.
+// Run "tillid help", "tillid keys -h", "tillid rewrap -h",
+// "tillid vault rewrap -h" or "tillid pseudonymise -h" for the flags.
 //
 // The key-encryption key (KEK) comes from a KMS key URI (-kek-uri), a
 // master key file (-master-key-file) or an environment variable holding a
@@ -25,6 +26,7 @@
 //	3  a key or keyset was not found (or is destroyed)
 //	4  the KMS holding the KEK was unreachable or did not answer in time
 //	5  rewrap finished, but some values could not be rewrapped (see the log)
+//	6  the KMS refused the credentials or permissions (fix the IAM policy or credential)
 package main
 
 import (
@@ -48,6 +50,7 @@ const (
 	exitNotFound    = 3
 	exitKMS         = 4
 	exitRewrapSkips = 5
+	exitKMSDenied   = 6
 )
 
 const usage = `tillid manages tillid keys and rewraps stored data.
@@ -61,18 +64,23 @@ Usage:
   tillid keys destroy  [flags] -yes NAME KEY_ID destroy a disabled key's material, for ever
   tillid rewrap        [flags]                 re-encrypt a table's protected columns under
                                                the primary keys, batched and resumable
+  tillid vault rewrap  [flags] DOMAIN...       re-encrypt the token vault's values of DOMAIN
+                                               under the primary keys, batched and resumable
   tillid vet           [flags] [packages]      report untagged personal data, bad tags, unsafe logs
   tillid inventory     [flags] [packages]      render the Art. 30 record of processing from source
+  tillid retention sweep|report [flags]        apply a table's retention rules, or report them
   tillid pseudonymise  [flags] -column N=A ... pseudonymise a CSV or JSON Lines export, streaming
 
-Run "tillid keys -h", "tillid rewrap -h" or "tillid pseudonymise -h" for flags.
+Run "tillid keys -h", "tillid rewrap -h", "tillid vault rewrap -h" or
+"tillid pseudonymise -h" for flags.
 
 The KEK comes from -kek-uri (aws-kms://, gcp-kms://, hcvault://), from
 -master-key-file, or from the environment variable named by -master-key-env
 (TILLID_MASTER_KEY by default): never from a flag's value.
 
 Exit codes: 0 success, 1 failure, 2 usage, 3 key not found or destroyed,
-4 KMS unreachable, 5 rewrap left values it could not rewrap.
+4 KMS unreachable, 5 rewrap left values it could not rewrap, 6 KMS access
+denied (credentials or permissions).
 `
 
 func main() {
@@ -99,10 +107,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runKeys(ctx, args[1:], stdout, stderr)
 	case "rewrap":
 		return runRewrap(ctx, args[1:], stdout, stderr)
+	case "vault":
+		return runVault(ctx, args[1:], stdout, stderr)
 	case "vet":
 		return runVet(ctx, args[1:], stdout, stderr)
 	case "inventory":
 		return runInventory(ctx, args[1:], stdout, stderr)
+	case "retention":
+		return runRetention(ctx, args[1:], stdout, stderr)
 	case "pseudonymise", "pseudonymize":
 		return runPseudonymise(ctx, args[1:], stdout, stderr)
 	default:
@@ -128,6 +140,8 @@ func exitCode(stderr io.Writer, err error) int {
 	switch {
 	case errors.As(err, &ue), errors.Is(err, flag.ErrHelp):
 		return exitUsage
+	case errors.Is(err, keys.ErrKMSAccessDenied):
+		return exitKMSDenied
 	case errors.Is(err, keys.ErrKMSUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return exitKMS
 	case errors.Is(err, keys.ErrKeyNotFound), errors.Is(err, keys.ErrKeyDestroyed):

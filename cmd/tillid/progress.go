@@ -108,3 +108,17 @@ func (p *rowProgress) finish() {
 		fmt.Fprintf(p.w, "%s: %d rows, %d bad, %.0f rows/s\n", p.name, p.rowsDone, p.bad, p.rate)
 	}
 }
+
+// step reports done of total rows for any bulk job: the bar on a
+// terminal, else line on its own line.
+func (p *progress) step(done, total int64, line string) {
+	if p.bar == nil {
+		fmt.Fprintln(p.w, line)
+		return
+	}
+	if total = max(total, done); p.bar.GetMax64() != total {
+		p.bar.ChangeMax64(total)
+	}
+	p.bar.Describe(line)
+	p.bar.Set64(done)
+}

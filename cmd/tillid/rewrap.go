@@ -60,6 +60,7 @@ type rewrapOpts struct {
 	job       string
 	restart   bool
 	check     bool
+	cache     cacheFlags
 }
 
 type columnSpec struct {
@@ -121,6 +122,7 @@ func runRewrap(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.StringVar(&o.job, "job", "", "checkpoint `name` (default: the table, a hash of the columns and of their primary key IDs)")
 	fs.BoolVar(&o.restart, "restart", false, "start from the first row, forgetting the checkpoint")
 	fs.BoolVar(&o.check, "check", false, "count values per key ID and change nothing")
+	o.cache.register(fs)
 	if len(args) > 0 && (args[0] == "help") {
 		args = []string{"-h"}
 	}
@@ -134,6 +136,9 @@ func runRewrap(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitCode(stderr, usagef("rewrap takes no arguments, got %q", fs.Args()))
 	}
 	skipped, err := rewrap(ctx, &sf, &o, stdout, stderr)
+	if err == nil && !o.check {
+		skipped, err = settleRewrap(ctx, &sf, &o, skipped, stdout, stderr)
+	}
 	if err == nil && skipped > 0 {
 		fmt.Fprintf(stderr, "tillid: %d values could not be rewrapped; they are listed above\n", skipped)
 		return exitRewrapSkips
@@ -229,13 +234,9 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 	if db.dialect == dialectPostgres {
 		ph = func(i int) string { return "$" + strconv.Itoa(i) }
 	}
-	if _, err := db.sql.ExecContext(setup, `CREATE TABLE IF NOT EXISTS tillid_rewrap_jobs (
-		job TEXT PRIMARY KEY,
-		last_key TEXT NOT NULL,
-		done BIGINT NOT NULL,
-		rewrapped BIGINT NOT NULL
-	)`); err != nil {
-		return 0, fmt.Errorf("creating the checkpoint table tillid_rewrap_jobs: %w", err)
+	jobs := checkpoints{db: db, dsn: o.db}
+	if err := jobs.create(setup); err != nil {
+		return 0, err
 	}
 	var total int64
 	if err := db.sql.QueryRowContext(setup, `SELECT count(*) FROM `+quote(o.table)).Scan(&total); err != nil {
@@ -251,13 +252,12 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 		done, changed int64
 	)
 	if !o.restart && !o.check {
-		var lastText string
-		err := db.sql.QueryRowContext(setup, `SELECT last_key, done, rewrapped FROM tillid_rewrap_jobs WHERE job = `+ph(1), o.job).Scan(&lastText, &done, &changed)
+		lastText, d, c, found, err := jobs.load(setup, o.job)
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
-			return 0, fmt.Errorf("reading the checkpoint: %w", err)
-		default:
+			return 0, err
+		case found:
+			done, changed = d, c
 			k, err := decodeKey(lastText)
 			if err != nil {
 				return 0, err
@@ -268,12 +268,12 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 	}
 	perKey := map[string]int64{}
 	start := time.Now()
-	startDone := done
+	startDone, startChanged := done, changed
 	prog := newProgress(stderr, o.table)
 	defer prog.finish()
 	for {
 		if err := ctx.Err(); err != nil {
-			return skipped, fmt.Errorf("interrupted after %d rows; run the same command again to continue: %w", done, err)
+			return skipped, interrupted(ctx, err, "rewrap of "+o.table, done, "job "+strconv.Quote(o.job)+" in tillid_rewrap_jobs")
 		}
 		q := `SELECT ` + quote(o.keyColumn) + `, ` + strings.Join(cols, ", ") + ` FROM ` + quote(o.table)
 		var qargs []any
@@ -352,7 +352,7 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 			return rows.Err()
 		}()
 		if err != nil {
-			return skipped, err
+			return skipped, interrupted(ctx, err, "rewrap of "+o.table, done, "job "+strconv.Quote(o.job)+" in tillid_rewrap_jobs")
 		}
 		if n == 0 {
 			break
@@ -363,7 +363,7 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 				defer cancel()
 				tx, err := db.sql.BeginTx(c, nil)
 				if err != nil {
-					return err
+					return fmt.Errorf("writing %s in %s: %w", o.table, target(o.db), err)
 				}
 				defer tx.Rollback()
 				for _, u := range updates {
@@ -372,16 +372,16 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 						return fmt.Errorf("writing %s: %w", o.table, err)
 					}
 				}
-				_, err = tx.ExecContext(c, `INSERT INTO tillid_rewrap_jobs (job, last_key, done, rewrapped) VALUES (`+ph(1)+`, `+ph(2)+`, `+ph(3)+`, `+ph(4)+`)
-					ON CONFLICT (job) DO UPDATE SET last_key = excluded.last_key, done = excluded.done, rewrapped = excluded.rewrapped`,
-					o.job, lastKey.encode(), done+int64(n), changed+int64(len(updates)))
-				if err != nil {
-					return fmt.Errorf("writing the checkpoint: %w", err)
+				if err := jobs.save(c, tx, o.job, lastKey.encode(), done+int64(n), changed+int64(len(updates))); err != nil {
+					return err
 				}
-				return tx.Commit()
+				if err := tx.Commit(); err != nil {
+					return fmt.Errorf("writing %s in %s: %w", o.table, target(o.db), err)
+				}
+				return nil
 			}()
 			if err != nil {
-				return skipped, err
+				return skipped, interrupted(ctx, err, "rewrap of "+o.table, done, "job "+strconv.Quote(o.job)+" in tillid_rewrap_jobs")
 			}
 		}
 		done += int64(n)
@@ -401,8 +401,8 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 	if !o.check {
 		// The job is complete: forget its checkpoint, so that the next run
 		// (after the next rotation) starts from the first row again.
-		if _, err := db.sql.ExecContext(ctx, `DELETE FROM tillid_rewrap_jobs WHERE job = `+ph(1), o.job); err != nil {
-			return skipped, fmt.Errorf("clearing the checkpoint: %w", err)
+		if err := jobs.clear(ctx, o.job); err != nil {
+			return skipped, err
 		}
 	}
 	if o.check {
@@ -417,9 +417,7 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 		}
 		return skipped, nil
 	}
-	elapsed := time.Since(start)
-	fmt.Fprintf(stdout, "rewrap %s: done, %d rows, %d values rewrapped, %d skipped, in %v (%.0f rows/s)\n",
-		o.table, done, changed, skipped, elapsed.Round(time.Millisecond), float64(done-startDone)/elapsed.Seconds())
+	fmt.Fprintln(stdout, finalLine("rewrap "+o.table, done, changed, done-startDone, changed-startChanged, skipped, time.Since(start)))
 	return skipped, nil
 }
 

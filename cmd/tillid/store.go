@@ -96,6 +96,9 @@ func (f *storeFlags) open(ctx context.Context, stderr io.Writer, create bool) (s
 		}
 	}
 	var opts []keys.StoreOption
+	if create {
+		opts = append(opts, keys.WithCreateMissing())
+	}
 	if f.audit {
 		opts = append(opts, keys.WithAuditor(keys.NewSlogAuditor(slogJSON(stderr))))
 	}
@@ -172,7 +175,7 @@ func openDB(ctx context.Context, dsn string) (*database, error) {
 		}
 		if err := db.PingContext(ctx); err != nil {
 			db.Close()
-			return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+			return nil, fmt.Errorf("connecting to PostgreSQL %s: %w", target(dsn), err)
 		}
 		return &database{dialect: dialectPostgres, sql: db}, nil
 	default:

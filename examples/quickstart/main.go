@@ -157,7 +157,10 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, err := keys.OpenFile(filepath.Join(dir, keysetFile), kek)
+	// WithCreateMissing: this demo makes its keys on the first run. A
+	// service opens an existing keyset file without it, so that a wrong
+	// path is an error instead of new keys.
+	store, err := keys.OpenFile(filepath.Join(dir, keysetFile), kek, keys.WithCreateMissing())
 	if err != nil {
 		return err
 	}

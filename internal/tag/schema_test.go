@@ -41,6 +41,16 @@ func TestCheckStatic(t *testing.T) {
 		{name: "normalize rule", in: "deterministic,normalize=lower+upper", wantText: `unknown rule "upper"`},
 		{name: "part", in: "index=A,part=first0", wantText: "part=first0"},
 		{name: "part leading zero", in: "index=A,part=last07", wantText: "part=last07", reason: "one spelling per value"},
+		{name: "mask and view", in: "encrypt,mask=email,view=support:mask+billing:plain+audit:hide"},
+		{name: "mask on redact", in: "redact,mask=text"},
+		{name: "mask with processing", in: "encrypt,mask=email,view=support:mask,purpose=billing,basis=contract,retain=2y"},
+		{name: "mask kind", in: "encrypt,mask=creditcard", wantText: `unknown mask "creditcard"`},
+		{name: "mask on index", in: "index=A,mask=text", wantText: `unknown option "mask" for index`},
+		{name: "view needs mask", in: "tokenize=card,view=support:mask", wantText: "needs mask=<kind>"},
+		{name: "view sight", in: "encrypt,view=support:masked", wantText: "view=support:masked"},
+		{name: "view role", in: "encrypt,view=Support:plain", wantText: "view=Support:plain"},
+		{name: "view twice", in: "encrypt,view=a:plain+a:hide", wantText: "each role once"},
+		{name: "view no sight", in: "encrypt,view=support", wantText: "view=support"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -385,7 +385,7 @@ func (b *builder) walkStruct(w *walk, t types.Type, path string, def Processing,
 				b.errs = append(b.errs, fmt.Sprintf("%s: %s: struct-level default: %v", b.position(f.Pos()), path, err))
 				continue
 			}
-			def = own.merge(def)
+			def = own.Merge(def)
 		} else if pt, err := tag.Parse(raw); err == nil && pt.Action.Name == SubjectAction {
 			subject = subjectPrefix + f.Name()
 		}
@@ -413,7 +413,7 @@ func (b *builder) walkStruct(w *walk, t types.Type, path string, def Processing,
 			b.errs = append(b.errs, fmt.Sprintf("%s: %s: pii tag on unexported field %s", b.position(f.Pos()), fpath, f.Name()))
 			continue
 		}
-		p = p.merge(def)
+		p = p.Merge(def)
 		row := Field{
 			Path: fpath, Package: w.pkgPath, Type: w.root.Name(), DeclaredIn: declaredIn,
 			Position: b.position(f.Pos()), Action: t.Action.Name, Safeguard: safeguards[t.Action.Name],
@@ -422,6 +422,9 @@ func (b *builder) walkStruct(w *walk, t types.Type, path string, def Processing,
 		}
 		if o, ok := t.Option("class"); ok {
 			row.Class = o.Value
+		}
+		if o, ok := t.Option("subject"); ok {
+			row.Subject = subjectPrefix + o.Value
 		}
 		if o, ok := t.Option("aad"); ok {
 			row.AAD = o.Value

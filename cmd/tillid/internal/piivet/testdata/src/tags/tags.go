@@ -34,7 +34,7 @@ type Bad struct {
 	L      func()         `pii:"redact"`                  // want `not a function`
 	M      unsafe.Pointer `pii:"encrypt"`                 // want `not an unsafe.Pointer`
 	secret string         `pii:"encrypt"`                 // want `pii tag on unexported field secret`
-	N      string         `pii:"subject,class=contact"`   // want `subject takes no value and no options`
+	N      string         `pii:"subject,class=contact"`   // want `unknown option "class" for subject`
 	O      string         `pii:"-,purpose=billing"`       // want `invalid pii tag "-,purpose=billing"`
 	P      []chan int     `pii:"encrypt"`                 // want `not a channel`
 	_      struct{}       `pii:"encrypt"`                 // want `invalid struct-level pii default: "encrypt" is not a struct-level default`

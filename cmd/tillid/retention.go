@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tillid/tillid/internal/tag"
+	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/retention"
+)
+
+const retentionUsage = `Usage:
+  tillid retention sweep  [flags] -db DSN -table TABLE -key-column COL -rule SPEC [-rule SPEC ...]
+  tillid retention report [flags] -db DSN -table TABLE -key-column COL -rule SPEC [-rule SPEC ...]
+
+Sweep applies a table's retention rules: it clears the values whose period
+has run out and deletes the rows of an expired record rule, in batches of one
+transaction each, skipping and counting rows on legal hold. After a crash or
+Ctrl-C, run the same command again: it resumes from its checkpoint (tables
+tillid_retention_runs and tillid_retention_leases in the same database). On
+PostgreSQL, run it on several machines at once: they share the sweep, each
+batch done by one of them, and the batches of a killed worker are taken over
+when its lease runs out. Each UPDATE and DELETE re-checks its rule, so the
+application may keep writing meanwhile. -dry-run changes nothing and says
+what a sweep would change. A first sweep whose record rule would delete every
+row of the table refuses to run without -yes.
+
+Report prints, per rule, the rows and values, how many are due now, the
+oldest anchor, the rows whose anchor is NULL (which never expire) or in the
+future, and the rows on hold.
+
+The CLI does not read Go types: give the rules the tags declare, one -rule per
+retain= field and one -record for the struct's record rule:
+  -rule COLUMN=retain:PERIOD,from:ANCHOR_COLUMN[,zero:empty|zero:0]
+  -record retain:PERIOD,from:ANCHOR_COLUMN
+PERIOD is written as in the tags (90d, 26w, 2y, 720h). A cleared column is set
+to NULL, or with zero:empty to '' and zero:0 to 0 (for NOT NULL columns).
+then=shred rules need the subject-key store and are not run from the CLI yet.
+-hold COLUMN names the legal-hold column (a boolean; -hold COLUMN:time for a
+nullable timestamp, held while set).
+
+Example:
+  tillid retention sweep -db postgres://app@db/app -table customers -key-column id \
+    -rule notes=retain:2y,from:created_at -record retain:7y,from:closed_at -hold legal_hold
+
+Flags:
+`
+
+type retentionOpts struct {
+	db, table, key, hold, worker, job, now string
+	rules                                  []retention.Rule
+	batch                                  int
+	dryRun, yes                            bool
+}
+
+// ruleFlag collects -rule and -record specs.
+type ruleFlag struct {
+	rules  *[]retention.Rule
+	record bool
+}
+
+func (f ruleFlag) String() string { return "" }
+
+func (f ruleFlag) Set(v string) error {
+	r, err := parseRuleSpec(v, f.record)
+	if err != nil {
+		return err
+	}
+	*f.rules = append(*f.rules, r)
+	return nil
+}
+
+// parseRuleSpec parses COLUMN=retain:P,from:C[,zero:...] (record: without
+// "COLUMN=").
+func parseRuleSpec(v string, record bool) (retention.Rule, error) {
+	r := retention.Rule{Then: pii.ThenRedact}
+	spec := v
+	if record {
+		r.Then, r.Name = pii.ThenDelete, "row"
+	} else {
+		col, rest, ok := strings.Cut(v, "=")
+		if !ok || col == "" {
+			return r, fmt.Errorf("%q: want COLUMN=retain:PERIOD,from:ANCHOR_COLUMN", v)
+		}
+		r.Column, r.Name, spec = col, col, rest
+	}
+	for _, item := range strings.Split(spec, ",") {
+		name, val, _ := strings.Cut(item, ":")
+		switch name {
+		case "retain":
+			d, err := tag.ParseRetention(val)
+			if err != nil {
+				return r, fmt.Errorf("%q: %v", v, err)
+			}
+			r.Retain = d
+		case "from":
+			r.From = val
+		case "zero":
+			switch {
+			case record:
+				return r, fmt.Errorf("%q: a record rule deletes rows; zero: is for -rule", v)
+			case val == "empty":
+				r.Zero = ""
+			case val == "0":
+				r.Zero = int64(0)
+			default:
+				return r, fmt.Errorf("%q: zero:%s: want zero:empty or zero:0", v, val)
+			}
+		case "then":
+			switch {
+			case val == "redact" && !record, val == "delete" && record:
+			case val == "shred":
+				return r, fmt.Errorf("%q: then:shred needs the subject-key store; the CLI does not shred yet", v)
+			default:
+				return r, fmt.Errorf("%q: then:%s: -rule redacts and -record deletes", v, val)
+			}
+		default:
+			return r, fmt.Errorf("%q: unknown item %q; want retain:, from:, zero:", v, name)
+		}
+	}
+	if r.Retain == 0 || r.From == "" {
+		return r, fmt.Errorf("%q: needs retain:PERIOD and from:ANCHOR_COLUMN", v)
+	}
+	return r, nil
+}
+
+func runRetention(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "sweep" && args[0] != "report") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "help" || args[0] == "-help") {
+			fmt.Fprint(stdout, retentionUsage)
+			return exitOK
+		}
+		fmt.Fprint(stderr, retentionUsage)
+		return exitUsage
+	}
+	verb := args[0]
+	var o retentionOpts
+	var audit bool
+	fs := flag.NewFlagSet("tillid retention "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), retentionUsage); fs.PrintDefaults() }
+	fs.StringVar(&o.db, "db", "", "the data database: `DSN` sqlite:PATH or postgres://...")
+	fs.StringVar(&o.table, "table", "", "the `table` to sweep")
+	fs.StringVar(&o.key, "key-column", "", "the table's integer primary key `column`, which orders the batches")
+	fs.Var(ruleFlag{rules: &o.rules}, "rule", "a field rule: `COLUMN=retain:PERIOD,from:ANCHOR[,zero:empty|zero:0]` (repeat)")
+	fs.Var(ruleFlag{rules: &o.rules, record: true}, "record", "the record rule, deleting rows: `retain:PERIOD,from:ANCHOR`")
+	fs.StringVar(&o.hold, "hold", "", "the legal-hold `column` (boolean; COLUMN:time for a nullable timestamp)")
+	fs.IntVar(&o.batch, "batch", 5000, "rows per batch and transaction")
+	fs.StringVar(&o.worker, "worker", "", "this worker's `name` in the checkpoint (default: host name and process ID)")
+	fs.StringVar(&o.job, "job", "", "checkpoint `name` shared by the workers of one sweep (default: the table)")
+	fs.StringVar(&o.now, "now", "", "measure the rules at this `time` (RFC 3339) instead of the clock")
+	if verb == "sweep" {
+		fs.BoolVar(&o.dryRun, "dry-run", false, "change nothing; print what a sweep would change")
+		fs.BoolVar(&o.yes, "yes", false, "let a first sweep delete every row of the table")
+		fs.BoolVar(&audit, "audit", false, "write an audit event (JSON, counts only) per batch to standard error")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if err == flag.ErrHelp {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return exitCode(stderr, usagef("retention %s takes no arguments, got %q", verb, fs.Args()))
+	}
+	err := retentionMain(ctx, verb, &o, audit, stdout, stderr)
+	return exitCode(stderr, err)
+}
+
+func retentionMain(ctx context.Context, verb string, o *retentionOpts, audit bool, stdout, stderr io.Writer) error {
+	if o.db == "" || o.table == "" || o.key == "" || len(o.rules) == 0 {
+		return usagef("retention %s needs -db, -table, -key-column and at least one -rule or -record", verb)
+	}
+	now := time.Now
+	if o.now != "" {
+		at, err := time.Parse(time.RFC3339, o.now)
+		if err != nil {
+			return usagef("-now %q: want an RFC 3339 time such as 2026-12-01T00:00:00Z", o.now)
+		}
+		now = func() time.Time { return at }
+	}
+	t := retention.Table{Name: o.table, Key: o.key, Rules: o.rules}
+	if o.hold != "" {
+		col, kind, _ := strings.Cut(o.hold, ":")
+		if kind != "" && kind != "time" {
+			return usagef("-hold %q: want COLUMN or COLUMN:time", o.hold)
+		}
+		t.Hold = retention.Hold{Column: col, Time: kind == "time"}
+	}
+	db, err := openDB(ctx, o.db)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	d := retention.SQLite
+	if db.dialect == dialectPostgres {
+		d = retention.PostgreSQL
+	}
+	if verb == "report" || o.dryRun {
+		rep, err := retention.Report(ctx, db.sql, d, t, now())
+		if err != nil {
+			return err
+		}
+		printReport(stdout, rep, o.dryRun)
+		return nil
+	}
+	worker := o.worker
+	if worker == "" {
+		host, _ := os.Hostname()
+		worker = fmt.Sprintf("%.40s-%d", host, os.Getpid())
+	}
+	opts := []retention.Option{retention.WithClock(now), retention.WithBatchSize(o.batch), retention.WithWorker(worker)}
+	if o.job != "" {
+		opts = append(opts, retention.WithJob(o.job))
+	}
+	if o.yes {
+		opts = append(opts, retention.WithConfirmDeleteAll())
+	}
+	if audit {
+		opts = append(opts, retention.WithAuditor(keys.NewSlogAuditor(slogJSON(stderr))))
+	}
+	var total int64
+	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM "`+o.table+`"`).Scan(&total); err != nil {
+		return fmt.Errorf("counting the rows of %s: %w", o.table, err)
+	}
+	p := newProgress(stderr, o.table)
+	opts = append(opts, retention.WithProgress(func(s retention.Stats) {
+		p.step(s.Examined, total, fmt.Sprintf("retention %s: %d rows examined, %d changed, %d held", o.table, s.Examined, s.Changed(), s.Held))
+	}))
+	sw, err := retention.New(ctx, db.sql, d, t, opts...)
+	if err != nil {
+		return err
+	}
+	st, err := sw.Sweep(ctx)
+	p.finish()
+	printStats(stdout, o.table, st)
+	if errors.Is(err, retention.ErrWouldDeleteAll) {
+		return fmt.Errorf("%w (nothing was changed; run with -dry-run to see the rule's figures)", err)
+	}
+	return err
+}
+
+func printReport(w io.Writer, rep retention.TableReport, dryRun bool) {
+	fmt.Fprintf(w, "table %s at %s: %d rows, %d on hold\n", rep.Table, rep.Now.UTC().Format(time.RFC3339), rep.Rows, rep.Held)
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	due := "due"
+	if dryRun {
+		due = "would change"
+	}
+	fmt.Fprintf(tw, "rule\tthen\tvalues\t%s\tnull anchors\tfuture\toldest\n", due)
+	for _, r := range rep.Rules {
+		oldest := "-"
+		if !r.Oldest.IsZero() {
+			oldest = r.Oldest.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Rule, r.Then, r.Values, r.Due, r.NullAnchors, r.Future, oldest)
+	}
+	tw.Flush()
+	for _, r := range rep.Rules {
+		if r.Then == pii.ThenDelete && rep.Rows > 0 && r.Due == rep.Rows {
+			fmt.Fprintf(w, "warning: rule %s would delete every row of %s; a first sweep needs -yes\n", r.Rule, rep.Table)
+		}
+	}
+	if dryRun {
+		fmt.Fprintln(w, "dry run: nothing was changed")
+	}
+}
+
+func printStats(w io.Writer, table string, st retention.Stats) {
+	fmt.Fprintf(w, "table %s: %d rows examined in %d batches, %d on hold\n", table, st.Examined, st.Batches, st.Held)
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "rule\tthen\tchanged\tnull anchors\tfuture")
+	for _, r := range st.Rules {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", r.Rule, r.Then, r.Changed, r.NullAnchors, r.Future)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,99 @@
+// Package tillidzerolog redacts tillid-tagged structs logged through
+// github.com/rs/zerolog exactly as [pii.Redacted] does. It is a module of
+// its own: the core tillid module does not require zerolog.
+//
+// zerolog encodes the values it logs by reflection through two global
+// functions, and its hooks cannot see or change a field, so redaction is
+// installed where the program starts, once, before it logs:
+//
+//	zerolog.InterfaceMarshalFunc = tillidzerolog.MarshalInterface
+//	zerolog.ErrorMarshalFunc = tillidzerolog.MarshalError
+//
+// Then Interface, Any and Fields (maps and key-value lists), on events and
+// on contexts (With), log tagged structs with every tagged field
+// "[redacted]", at any depth, and errors whose chain holds a type with
+// tagged fields as their redacted text. Without them, log a value with
+// [Object]: log.Info().Object("customer", tillidzerolog.Object(c)).
+//
+// A type that implements zerolog.LogObjectMarshaler is logged by its own
+// MarshalZerologObject by Interface, Any and Fields (zerolog checks it
+// before the marshal function), so such a method must not write a tagged
+// field: wrap the value in [Object] instead. A value formatted into the
+// message (Msgf) is not redacted.
+package tillidzerolog
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/rs/zerolog"
+
+	"github.com/tillid/tillid/pii"
+)
+
+// Object returns v as [pii.Redacted] shows it, as a zerolog object: a
+// struct's exported fields with every tagged field "[redacted]", a slice
+// or map as its values keyed "0", "1", … (map keys are left out), and any
+// other value as {"value": …}.
+func Object(v any) zerolog.LogObjectMarshaler {
+	lv := pii.Redacted(v).LogValue()
+	if lv.Kind() == slog.KindGroup {
+		return object(lv.Group())
+	}
+	return object{{Key: "value", Value: lv}}
+}
+
+type object []slog.Attr
+
+// MarshalZerologObject implements zerolog.LogObjectMarshaler.
+func (o object) MarshalZerologObject(e *zerolog.Event) {
+	for _, a := range o {
+		v := a.Value
+		switch v.Kind() {
+		case slog.KindGroup:
+			e.Object(a.Key, object(v.Group()))
+		case slog.KindString:
+			e.Str(a.Key, v.String())
+		case slog.KindInt64:
+			e.Int64(a.Key, v.Int64())
+		case slog.KindUint64:
+			e.Uint64(a.Key, v.Uint64())
+		case slog.KindFloat64:
+			e.Float64(a.Key, v.Float64())
+		case slog.KindBool:
+			e.Bool(a.Key, v.Bool())
+		case slog.KindDuration:
+			e.Dur(a.Key, v.Duration())
+		case slog.KindTime:
+			e.Time(a.Key, v.Time())
+		default:
+			e.Str(a.Key, fmt.Sprint(v.Any())) // Redacted's leaves are scalars
+		}
+	}
+}
+
+// MarshalInterface is a zerolog.InterfaceMarshalFunc: a struct, a map, an
+// interface, or a pointer, slice or array reaching one, encodes as
+// [pii.Redacted]'s JSON; anything else as encoding/json encodes it.
+func MarshalInterface(v any) ([]byte, error) {
+	if pii.NeedsRedaction(v) {
+		return pii.Redacted(v).MarshalJSON()
+	}
+	return json.Marshal(v)
+}
+
+// MarshalError is a zerolog.ErrorMarshalFunc: an error whose chain holds
+// no type with tagged fields is returned as it is (zerolog writes its
+// text), any other as [pii.Redacted]'s text of it.
+func MarshalError(err error) any {
+	if err == nil {
+		return nil
+	}
+	if v := pii.Redacted(err).LogValue(); v.Kind() == slog.KindString && v.String() == err.Error() {
+		return err
+	}
+	return pii.Redacted(err).String()
+}
+
+var _ zerolog.LogObjectMarshaler = object{}

@@ -1,0 +1,119 @@
+package tillidzerolog_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	tillidzerolog "github.com/tillid/tillid/integrations/zerolog"
+)
+
+type Email string
+
+func (e Email) String() string { return "masked" }
+
+type Customer struct {
+	Name string
+	Mail Email `pii:"redact"`
+}
+
+type Order struct {
+	ID     int
+	Buyer  Customer
+	backup Customer
+	M      map[string]Customer
+	P      *Customer
+	L      []any
+	Card   string `pii:"tokenize=card"`
+}
+
+type leakError struct {
+	Mail string `pii:"encrypt"`
+}
+
+func (e *leakError) Error() string { return "failed for " + e.Mail }
+
+func order() Order {
+	return Order{
+		ID:     1,
+		Buyer:  Customer{"X", "leak1@example.com"},
+		backup: Customer{"Y", "leak2@example.com"},
+		M:      map[string]Customer{"k": {"Z", "leak3@example.com"}},
+		P:      &Customer{"W", "leak4@example.com"},
+		L:      []any{Customer{"V", "leak5@example.com"}},
+		Card:   "leak6-4111111111111111",
+	}
+}
+
+// install sets zerolog's global marshal functions for one test; the tests
+// of this package do not run in parallel for that reason.
+func install(t *testing.T) {
+	im, em := zerolog.InterfaceMarshalFunc, zerolog.ErrorMarshalFunc
+	zerolog.InterfaceMarshalFunc = tillidzerolog.MarshalInterface
+	zerolog.ErrorMarshalFunc = tillidzerolog.MarshalError
+	t.Cleanup(func() { zerolog.InterfaceMarshalFunc, zerolog.ErrorMarshalFunc = im, em })
+}
+
+// P09: every path a struct can take into a zerolog line is redacted.
+func TestNoPathLeaks(t *testing.T) {
+	install(t)
+	o := order()
+	wrapped := fmt.Errorf("saving: %w", &leakError{Mail: "leak7@example.com"})
+	paths := []struct {
+		name string
+		log  func(l zerolog.Logger)
+	}{
+		{"Interface", func(l zerolog.Logger) { l.Info().Interface("o", o).Msg("m") }},
+		{"Interface pointer", func(l zerolog.Logger) { l.Info().Interface("o", &o).Msg("m") }},
+		{"Any", func(l zerolog.Logger) { l.Info().Any("o", o).Msg("m") }},
+		{"Any map", func(l zerolog.Logger) { l.Info().Any("m", o.M).Msg("m") }},
+		{"Any slice", func(l zerolog.Logger) { l.Info().Any("l", []Customer{o.Buyer}).Msg("m") }},
+		{"Fields map", func(l zerolog.Logger) { l.Info().Fields(map[string]any{"o": o}).Msg("m") }},
+		{"Fields list", func(l zerolog.Logger) { l.Info().Fields([]any{"o", o, "p", &o}).Msg("m") }},
+		{"Dict", func(l zerolog.Logger) { l.Info().Dict("d", zerolog.Dict().Interface("o", o)).Msg("m") }},
+		{"With", func(l zerolog.Logger) { ctx := l.With().Interface("o", o).Logger(); ctx.Info().Msg("m") }},
+		{"Err", func(l zerolog.Logger) { l.Error().Err(&leakError{Mail: "leak7@example.com"}).Msg("m") }},
+		{"wrapped Err", func(l zerolog.Logger) { l.Error().Err(wrapped).Msg("m") }},
+		{"AnErr", func(l zerolog.Logger) { l.Error().AnErr("cause", wrapped).Msg("m") }},
+		{"Errs", func(l zerolog.Logger) { l.Error().Errs("all", []error{wrapped}).Msg("m") }},
+		{"Object", func(l zerolog.Logger) { l.Info().Object("o", tillidzerolog.Object(o)).Msg("m") }},
+	}
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			p.log(zerolog.New(&buf))
+			out := buf.String()
+			require.NotEmpty(t, out)
+			assert.NotContains(t, out, "leak", "%s logged: %s", p.name, out)
+		})
+	}
+}
+
+// Object needs no globals.
+func TestObjectWithoutInstall(t *testing.T) {
+	var buf bytes.Buffer
+	l := zerolog.New(&buf)
+	l.Info().Object("o", tillidzerolog.Object(order())).Object("n", tillidzerolog.Object(3)).Msg("m")
+	out := buf.String()
+	assert.NotContains(t, out, "leak")
+	assert.Contains(t, out, `"Buyer":{"Name":"X","Mail":"[redacted]"}`)
+	assert.Contains(t, out, `"n":{"value":3}`)
+}
+
+func TestRedactedOutput(t *testing.T) {
+	install(t)
+	var buf bytes.Buffer
+	l := zerolog.New(&buf)
+	l.Info().Interface("o", order()).Interface("n", []int{1, 2}).Err(errors.New("plain error")).Msg("m")
+	out := buf.String()
+	assert.Contains(t, out, `"Buyer":{"Name":"X","Mail":"[redacted]"}`)
+	assert.Contains(t, out, `"Card":"[redacted]"`)
+	assert.Contains(t, out, `"n":[1,2]`, "values that cannot hold a struct encode as before")
+	assert.Contains(t, out, `"error":"plain error"`)
+	assert.NotContains(t, out, "backup", "unexported fields are left out")
+}

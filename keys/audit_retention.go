@@ -1,0 +1,39 @@
+package keys
+
+import "log/slog"
+
+// RetentionCounts are the counts of one retention batch
+// ([EventRetentionBatch]): table and rule names and numbers, never values.
+type RetentionCounts struct {
+	// Table is the table swept.
+	Table string
+	// Examined is the number of rows the batch examined; Held how many of
+	// them were on legal hold and left alone.
+	Examined, Held int64
+	// Rules holds one entry per rule of the table.
+	Rules []RetentionRuleCounts
+}
+
+// RetentionRuleCounts are one rule's counts in a retention batch.
+type RetentionRuleCounts struct {
+	// Rule names the rule (a field path or column) and Then what it does:
+	// "redact", "shred" or "delete".
+	Rule, Then string
+	// Changed counts values cleared, rows deleted or rows shredded;
+	// NullAnchors rows whose anchor time is NULL (they never expire);
+	// Future rows whose anchor is after the sweep's clock.
+	Changed, NullAnchors, Future int64
+}
+
+// attrs returns c as log attributes; none for a nil c.
+func (c *RetentionCounts) attrs() []slog.Attr {
+	if c == nil {
+		return nil
+	}
+	out := []slog.Attr{slog.String("table", c.Table), slog.Int64("examined", c.Examined), slog.Int64("held", c.Held)}
+	for _, r := range c.Rules {
+		out = append(out, slog.Group(r.Rule, slog.String("then", r.Then), slog.Int64("changed", r.Changed),
+			slog.Int64("null_anchors", r.NullAnchors), slog.Int64("future", r.Future)))
+	}
+	return out
+}

@@ -1,0 +1,56 @@
+// Package retention removes personal data whose time is up: it applies the
+// retention rules of a table (retain=, from=, then= on a tagged Go type, or
+// rules written by hand) to a SQLite or PostgreSQL table over database/sql,
+// in batches of one transaction each, resumable after a crash, safe beside
+// the running application, and shared by several workers on PostgreSQL.
+//
+// Most users call [ForType] to describe the table from its Go type, then
+// [New] and [Sweeper.Sweep] once, or [Sweeper.Run] on a schedule; [Report]
+// says what a sweep would do without changing anything. The package imports
+// no SQL driver: pass a *sql.DB opened with one (modernc.org/sqlite, pgx's
+// stdlib).
+//
+// # How a sweep works
+//
+// A sweep walks the table in key order (one integer key column), in
+// batches of [WithBatchSize] keys. A worker claims a batch in a short
+// transaction (a lease in <prefix>_leases, the cursor in <prefix>_runs),
+// then does it in one transaction: it counts the rows examined, held, with
+// a NULL anchor and with a future anchor, shreds, clears and deletes with
+// statements whose WHERE clause repeats each rule's whole condition (not
+// held, anchor at most now - retain, a value still set), drops the lease
+// and commits. A row the application changed since the batch began is
+// judged on its new values; a row never changes twice.
+//
+// A crash, a Ctrl-C or a database outage leaves the cursor and at most one
+// lease per worker: the next Sweep resumes there, taking over the leases of
+// dead workers when they run out ([WithLease]) and its own at once
+// ([WithWorker]). Nothing is lost, and nothing is done twice: a batch's
+// changes and the removal of its lease commit together.
+//
+// # Time
+//
+// A rule's cutoff is the Sweeper's clock ([WithClock]) minus Retain, read
+// once per batch and compared as an instant: PostgreSQL timestamptz values
+// as they are, timestamp values as UTC, SQLite text through julianday(),
+// which honours offsets ("+02:00", "Z"). A clock that jumps forward expires
+// more rows sooner (never rows that are not due by the clock's time); a
+// clock that jumps back expires fewer until it catches up. A NULL anchor
+// (or, on SQLite, text julianday cannot read) never expires and is counted
+// in [RuleStats.NullAnchors]; an anchor in the future is not expired and
+// is counted in [RuleStats.Future].
+//
+// # Legal holds
+//
+// A table's [Hold] column stops every rule for the rows it holds: a true
+// boolean, or a non-NULL timestamp. Held rows are counted ([Stats.Held])
+// and never touched.
+//
+// # Security considerations
+//
+// Audit events ([WithAuditor]) and errors carry table, rule and column
+// names and counts, never values or subject IDs. Deleting or clearing a
+// value does not remove it from backups, replicas or the database's free
+// pages; crypto-shredding (then=shred) does, for data encrypted under the
+// subject's purpose key.
+package retention

@@ -1,0 +1,131 @@
+package retention
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/tillid/tillid/pii"
+)
+
+// TableReport says what a table holds and what a sweep at Now would do.
+type TableReport struct {
+	// Table is the table's name and Now the time the rules were measured
+	// against.
+	Table string
+	Now   time.Time
+	// Rows is the number of rows, Held how many are on legal hold.
+	Rows, Held int64
+	// Rules holds one entry per rule, in the Table's order.
+	Rules []RuleReport
+}
+
+// RuleReport is one rule's part of a [TableReport].
+type RuleReport struct {
+	// Rule is the rule's name, and Then what it does.
+	Rule string
+	Then pii.Then
+	// Values counts the rows a redact rule's column still holds a value
+	// in (for delete and shred: every row).
+	Values int64
+	// Due counts what a sweep now would change: values to clear, rows to
+	// delete or to shred; held rows are never due.
+	Due int64
+	// NullAnchors counts rows not held whose anchor is NULL (or unreadable
+	// on SQLite), Future those whose anchor is after Now.
+	NullAnchors, Future int64
+	// Oldest is the oldest anchor among the rows not held that the rule
+	// still concerns (with a value, for redact), in UTC; the zero Time when
+	// there is none.
+	Oldest time.Time
+}
+
+// Report reads table t of db and says, per rule, what a sweep at now would
+// change, without changing anything (the CLI's -dry-run and "tillid
+// retention report"). It is one aggregate query: a full scan of the table.
+// It returns an error for an invalid Table and the database's errors.
+func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) (TableReport, error) {
+	if db == nil {
+		return TableReport{}, errors.New("retention: Report needs a *sql.DB")
+	}
+	if d != SQLite && d != PostgreSQL {
+		return TableReport{}, fmt.Errorf("retention: dialect %d: want SQLite or PostgreSQL", d)
+	}
+	if err := t.check(); err != nil {
+		return TableReport{}, err
+	}
+	rep := TableReport{Table: t.Name, Now: now, Rules: make([]RuleReport, len(t.Rules))}
+	q := &sqlBuilder{d: d}
+	q.str(`SELECT count(*), `)
+	q.count(func() { q.held(t.Hold) })
+	dest := []any{&rep.Rows, &rep.Held}
+	oldest := make([]any, len(t.Rules))
+	for i, r := range t.Rules {
+		rr := &rep.Rules[i]
+		rr.Rule, rr.Then = r.label(), r.Then
+		q.str(`, `)
+		q.count(func() {
+			q.str("(1=1")
+			if r.Then == pii.ThenRedact {
+				q.valueSet(r)
+			}
+			q.str(")")
+		})
+		q.str(`, `)
+		q.count(func() { q.due(&t, r, now) })
+		q.str(`, `)
+		q.count(func() {
+			q.str("(NOT ")
+			q.held(t.Hold)
+			q.str(" AND ")
+			q.anchorNull(r.From)
+			q.str(")")
+		})
+		q.str(`, `)
+		q.count(func() {
+			q.str("(NOT ")
+			q.held(t.Hold)
+			q.str(" AND ")
+			q.anchorAfter(r.From, now)
+			q.str(")")
+		})
+		q.str(`, min(CASE WHEN NOT `)
+		q.held(t.Hold)
+		if r.Then == pii.ThenRedact {
+			q.valueSet(r)
+		}
+		if d == SQLite {
+			q.str(` THEN `, sqliteJulianDay(r.From), ` END)`)
+			oldest[i] = new(sql.NullFloat64)
+		} else {
+			q.str(` THEN `, quote(r.From), ` END)`)
+			oldest[i] = new(sql.NullTime)
+		}
+		dest = append(dest, &rr.Values, &rr.Due, &rr.NullAnchors, &rr.Future, oldest[i])
+	}
+	q.str(` FROM `, quote(t.Name))
+	if err := db.QueryRowContext(ctx, q.String(), q.args...).Scan(dest...); err != nil {
+		return TableReport{}, fmt.Errorf("retention: %w", err)
+	}
+	for i := range rep.Rules {
+		switch o := oldest[i].(type) {
+		case *sql.NullFloat64:
+			if o.Valid {
+				rep.Rules[i].Oldest = fromJulianDay(o.Float64)
+			}
+		case *sql.NullTime:
+			if o.Valid {
+				rep.Rules[i].Oldest = o.Time.UTC()
+			}
+		}
+	}
+	return rep, nil
+}
+
+// fromJulianDay is the inverse of julianDay, to the microsecond.
+func fromJulianDay(jd float64) time.Time {
+	return time.UnixMicro(int64(math.Round((jd - 2440587.5) * 86400 * 1e6))).UTC()
+}

@@ -1,0 +1,754 @@
+package retention
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/pii"
+)
+
+// ErrWouldDeleteAll is returned by [Sweeper.Sweep] when the first run of a
+// table's delete rules would delete every row of a table that has rows,
+// which is more often a wrong rule (a wrong from= column, a unit typo) than
+// an intent. [WithConfirmDeleteAll] (the CLI's -yes) lets it run.
+var ErrWouldDeleteAll = errors.New("retention: the first sweep would delete every row of the table; check the rule, then confirm (WithConfirmDeleteAll, tillid retention sweep -yes)")
+
+// Shredder withdraws a data subject from a purpose by destroying its key
+// (crypto-shredding), for pii.ThenShred rules. It must be idempotent: a sweep
+// that failed after a call repeats it. The erasure side of tillid (a
+// subject-key store's Withdraw) implements it through [ShredFunc].
+type Shredder interface {
+	Shred(ctx context.Context, subject, purpose string) error
+}
+
+// ShredFunc adapts a function to a [Shredder], for example
+//
+//	retention.ShredFunc(func(ctx context.Context, s, p string) error {
+//		_, err := subjectKeys.Withdraw(ctx, s, p)
+//		return err
+//	})
+type ShredFunc func(ctx context.Context, subject, purpose string) error
+
+// Shred implements [Shredder].
+func (f ShredFunc) Shred(ctx context.Context, subject, purpose string) error {
+	return f(ctx, subject, purpose)
+}
+
+// Option configures a [Sweeper].
+type Option interface{ apply(*Sweeper) error }
+
+type optionFunc func(*Sweeper) error
+
+func (f optionFunc) apply(s *Sweeper) error { return f(s) }
+
+// WithBatchSize sets how many rows (by key) one batch examines, in one
+// transaction: 1 to 1,000,000; 5,000 by default.
+func WithBatchSize(n int) Option {
+	return optionFunc(func(s *Sweeper) error {
+		if n < 1 || n > 1_000_000 {
+			return fmt.Errorf("retention: batch size %d: want 1 to 1000000", n)
+		}
+		s.batch = n
+		return nil
+	})
+}
+
+// WithClock sets the clock the rules are measured against (time.Now by
+// default). Each batch reads it once.
+func WithClock(now func() time.Time) Option {
+	return optionFunc(func(s *Sweeper) error {
+		if now == nil {
+			return errors.New("retention: WithClock(nil)")
+		}
+		s.now = now
+		return nil
+	})
+}
+
+// WithAuditor sends one [keys.EventRetentionBatch] per batch to a:
+// counts only, never values or keys.
+func WithAuditor(a keys.Auditor) Option {
+	return optionFunc(func(s *Sweeper) error { s.auditor = a; return nil })
+}
+
+// WithShredder sets the [Shredder] of pii.ThenShred rules; New refuses a table
+// with such a rule without one.
+func WithShredder(sh Shredder) Option {
+	return optionFunc(func(s *Sweeper) error { s.shredder = sh; return nil })
+}
+
+// WithWorker names this worker in the checkpoint table (1 to 64 bytes; a
+// random name by default). A worker restarted under its old name resumes
+// its own unfinished batch at once instead of waiting for its lease to run
+// out.
+func WithWorker(name string) Option {
+	return optionFunc(func(s *Sweeper) error {
+		if name == "" || len(name) > 64 {
+			return fmt.Errorf("retention: worker name of %d bytes: want 1 to 64", len(name))
+		}
+		s.worker = name
+		return nil
+	})
+}
+
+// WithLease sets how long a claimed batch belongs to its worker before
+// another may take it over (2 minutes by default; at least 1s). It must be
+// longer than a batch takes.
+func WithLease(d time.Duration) Option {
+	return optionFunc(func(s *Sweeper) error {
+		if d < time.Second {
+			return fmt.Errorf("retention: lease %v: want at least 1s", d)
+		}
+		s.lease = d
+		return nil
+	})
+}
+
+// WithJob names the sweep in the checkpoint table (the table's name by
+// default): workers with the same job share one sweep.
+func WithJob(name string) Option {
+	return optionFunc(func(s *Sweeper) error {
+		if name == "" || len(name) > 128 {
+			return fmt.Errorf("retention: job name of %d bytes: want 1 to 128", len(name))
+		}
+		s.job = name
+		return nil
+	})
+}
+
+// WithCheckpointTable sets the prefix of the two checkpoint tables
+// (<prefix>_runs, <prefix>_leases); "tillid_retention" by default.
+func WithCheckpointTable(prefix string) Option {
+	return optionFunc(func(s *Sweeper) error {
+		if err := checkIdent("checkpoint table prefix", prefix); err != nil || len(prefix) > 50 {
+			return fmt.Errorf("retention: checkpoint table prefix %q: want up to 50 characters of A-Z, a-z, 0-9 and '_'", prefix)
+		}
+		s.prefix = prefix
+		return nil
+	})
+}
+
+// WithConfirmDeleteAll lets the first sweep delete every row of the table;
+// see [ErrWouldDeleteAll].
+func WithConfirmDeleteAll() Option {
+	return optionFunc(func(s *Sweeper) error { s.confirmDeleteAll = true; return nil })
+}
+
+// WithProgress calls f after each batch with the totals of the sweep so
+// far (from this worker), for a progress bar or a log line. f runs on the
+// sweeping goroutine.
+func WithProgress(f func(Stats)) Option {
+	return optionFunc(func(s *Sweeper) error { s.progress = f; return nil })
+}
+
+// Sweeper applies a table's rules to its rows. It is safe for concurrent
+// use, though one Sweeper sweeps with one goroutine; for parallel work on
+// PostgreSQL, run several Sweepers (processes or machines) with the same
+// job.
+type Sweeper struct {
+	db               *sql.DB
+	d                Dialect
+	t                Table
+	batch            int
+	now              func() time.Time
+	auditor          keys.Auditor
+	shredder         Shredder
+	worker           string
+	lease            time.Duration
+	job              string
+	prefix           string
+	confirmDeleteAll bool
+	progress         func(Stats)
+}
+
+// New returns a Sweeper of table t in db, and creates its checkpoint
+// tables if they are missing. It returns an error for an invalid Table (a
+// bad identifier, a rule without a column or an anchor, a retain shorter
+// than 1h, a shred rule without a subject column, purpose or Shredder) or
+// when the checkpoint tables cannot be created. New does not read t.
+func New(ctx context.Context, db *sql.DB, d Dialect, t Table, opts ...Option) (*Sweeper, error) {
+	if db == nil {
+		return nil, errors.New("retention: New needs a *sql.DB")
+	}
+	if d != SQLite && d != PostgreSQL {
+		return nil, fmt.Errorf("retention: dialect %d: want SQLite or PostgreSQL", d)
+	}
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	s := &Sweeper{db: db, d: d, t: t, batch: 5000, now: time.Now, lease: 2 * time.Minute, job: t.Name, prefix: "tillid_retention"}
+	s.t.Rules = append([]Rule(nil), t.Rules...)
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("retention: nil option")
+		}
+		if err := o.apply(s); err != nil {
+			return nil, err
+		}
+	}
+	if s.worker == "" {
+		var b [8]byte
+		rand.Read(b[:])
+		s.worker = "w-" + hex.EncodeToString(b[:])
+	}
+	for _, r := range s.t.Rules {
+		if r.Then == pii.ThenShred && s.shredder == nil {
+			return nil, fmt.Errorf("retention: rule %s shreds: pass WithShredder", r.label())
+		}
+	}
+	for _, ddl := range []string{
+		`CREATE TABLE IF NOT EXISTS ` + quote(s.prefix+"_runs") + ` (job TEXT PRIMARY KEY, cursor_key BIGINT NOT NULL, exhausted BIGINT NOT NULL, active BIGINT NOT NULL, finished BIGINT NOT NULL, started_ns BIGINT NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS ` + quote(s.prefix+"_leases") + ` (job TEXT NOT NULL, lo BIGINT NOT NULL, hi BIGINT NOT NULL, owner TEXT NOT NULL, until_ns BIGINT NOT NULL, PRIMARY KEY (job, lo))`,
+	} {
+		if _, err := db.ExecContext(ctx, ddl); err != nil {
+			return nil, fmt.Errorf("retention: creating the checkpoint tables: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Table returns the table the Sweeper sweeps (a copy).
+func (s *Sweeper) Table() Table {
+	t := s.t
+	t.Rules = append([]Rule(nil), s.t.Rules...)
+	return t
+}
+
+// Stats counts what a sweep (or one batch) examined and did.
+type Stats struct {
+	// Batches is the number of batches done.
+	Batches int64
+	// Examined is the number of rows examined, and Held how many of them
+	// are on legal hold (never touched).
+	Examined, Held int64
+	// Rules holds one entry per rule, in the Table's order.
+	Rules []RuleStats
+}
+
+// RuleStats counts one rule's work.
+type RuleStats struct {
+	// Rule is the rule's name (Rule.Name, else its column, else "row").
+	Rule string
+	// Then is what the rule does.
+	Then pii.Then
+	// Changed is the number of rows changed: values cleared (redact), rows
+	// deleted (delete), rows whose subject was withdrawn (shred).
+	Changed int64
+	// NullAnchors counts rows not held whose anchor is NULL (or, on
+	// SQLite, not a readable time): they never expire, so they are
+	// reported.
+	NullAnchors int64
+	// Future counts rows not held whose anchor is after now.
+	Future int64
+}
+
+func (s *Sweeper) newStats() Stats {
+	st := Stats{Rules: make([]RuleStats, len(s.t.Rules))}
+	for i, r := range s.t.Rules {
+		st.Rules[i] = RuleStats{Rule: r.label(), Then: r.Then}
+	}
+	return st
+}
+
+func (st *Stats) add(b Stats) {
+	st.Batches += b.Batches
+	st.Examined += b.Examined
+	st.Held += b.Held
+	for i := range st.Rules {
+		st.Rules[i].Changed += b.Rules[i].Changed
+		st.Rules[i].NullAnchors += b.Rules[i].NullAnchors
+		st.Rules[i].Future += b.Rules[i].Future
+	}
+}
+
+// Changed returns the total of the rules' Changed counts.
+func (st Stats) Changed() int64 {
+	var n int64
+	for _, r := range st.Rules {
+		n += r.Changed
+	}
+	return n
+}
+
+// Sweep runs the table's sweep to its end and returns what this worker did.
+// It resumes the job's unfinished run (after a crash, a cancelled context
+// or a database outage) or starts a new one; other workers of the same job
+// share it, each batch going to one of them. Each batch is one transaction
+// that re-checks every rule's condition in its UPDATE and DELETE
+// statements, so rows the application changed meanwhile are judged on
+// their new values. A batch whose worker died is taken over when its lease
+// runs out (at once by a worker of the same name). It returns
+// [ErrWouldDeleteAll] (see there), the context's error, or the database's.
+func (s *Sweeper) Sweep(ctx context.Context) (Stats, error) {
+	total := s.newStats()
+	first := true
+	for {
+		l, ok, err := s.claim(ctx, first)
+		if err != nil {
+			return total, err
+		}
+		first = false
+		if !ok {
+			return total, nil
+		}
+		b, err := s.process(ctx, l)
+		if err != nil {
+			return total, err
+		}
+		total.add(b)
+		if s.progress != nil {
+			s.progress(total)
+		}
+	}
+}
+
+// Run sweeps at once and then every interval until ctx is done, measuring
+// intervals with the Sweeper's clock through after (time.After when nil),
+// so tests can drive it. A failed sweep is reported to onErr (when not nil)
+// and retried at the next interval; Run returns ctx's error.
+func (s *Sweeper) Run(ctx context.Context, every time.Duration, after func(time.Duration) <-chan time.Time, onErr func(error)) error {
+	if every <= 0 {
+		return fmt.Errorf("retention: Run every %v: want a positive interval", every)
+	}
+	if after == nil {
+		after = time.After
+	}
+	for {
+		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil && onErr != nil {
+			onErr(err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-after(every):
+		}
+	}
+}
+
+// lease is a claimed key range [lo, hi].
+type lease struct{ lo, hi int64 }
+
+func (s *Sweeper) runs() string   { return quote(s.prefix + "_runs") }
+func (s *Sweeper) leases() string { return quote(s.prefix + "_leases") }
+
+// claim takes the next batch in a short transaction: a lease of this
+// worker's or one whose time ran out, else the next key range after the
+// run's cursor. A new run starts only on the first claim of a Sweep.
+func (s *Sweeper) claim(ctx context.Context, first bool) (_ lease, ok bool, err error) {
+	now := s.now()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return lease{}, false, fmt.Errorf("retention: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	// The first statement writes, so that SQLite takes its write lock at
+	// once and PostgreSQL locks the run's row: claims are serialised.
+	q := s.q()
+	q.str(`INSERT INTO `, s.runs(), ` (job, cursor_key, exhausted, active, finished, started_ns) VALUES (`)
+	q.arg(s.job)
+	q.str(`, `)
+	q.arg(int64(math.MinInt64))
+	q.str(`, 0, 0, 0, 0) ON CONFLICT (job) DO UPDATE SET job = excluded.job`)
+	if _, err = tx.ExecContext(ctx, q.String(), q.args...); err != nil {
+		return lease{}, false, fmt.Errorf("retention: %w", err)
+	}
+	var cursor, exhausted, active, finished int64
+	q = s.q()
+	q.str(`SELECT cursor_key, exhausted, active, finished FROM `, s.runs(), ` WHERE job = `)
+	q.arg(s.job)
+	if err = tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&cursor, &exhausted, &active, &finished); err != nil {
+		return lease{}, false, fmt.Errorf("retention: %w", err)
+	}
+	if active == 0 {
+		if !first {
+			return lease{}, false, tx.Commit()
+		}
+		if finished == 0 && !s.confirmDeleteAll {
+			if err = s.checkDeleteAll(ctx, tx, now); err != nil {
+				return lease{}, false, err
+			}
+		}
+		cursor, exhausted = math.MinInt64, 0
+		q = s.q()
+		q.str(`UPDATE `, s.runs(), ` SET cursor_key = `)
+		q.arg(cursor)
+		q.str(`, exhausted = 0, active = 1, started_ns = `)
+		q.arg(now.UnixNano())
+		q.str(` WHERE job = `)
+		q.arg(s.job)
+		if _, err = tx.ExecContext(ctx, q.String(), q.args...); err != nil {
+			return lease{}, false, fmt.Errorf("retention: %w", err)
+		}
+	}
+	// A lease of ours, or one whose worker stopped renewing it.
+	q = s.q()
+	q.str(`SELECT lo, hi FROM `, s.leases(), ` WHERE job = `)
+	q.arg(s.job)
+	q.str(` AND (owner = `)
+	q.arg(s.worker)
+	q.str(` OR until_ns < `)
+	q.arg(now.UnixNano())
+	q.str(`) ORDER BY lo LIMIT 1`)
+	if s.d == PostgreSQL {
+		q.str(` FOR UPDATE SKIP LOCKED`)
+	}
+	var l lease
+	switch err = tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&l.lo, &l.hi); {
+	case err == nil:
+		if err = s.takeLease(ctx, tx, l, now, false); err != nil {
+			return lease{}, false, err
+		}
+		return l, true, s.commit(tx)
+	case !errors.Is(err, sql.ErrNoRows):
+		return lease{}, false, fmt.Errorf("retention: %w", err)
+	}
+	if exhausted != 0 {
+		err = s.finishIfDone(ctx, tx)
+		return lease{}, false, err
+	}
+	// The next range: batch keys from the cursor on.
+	q = s.q()
+	q.str(`SELECT max(k), count(*) FROM (SELECT `, quote(s.t.Key), ` AS k FROM `, quote(s.t.Name), ` WHERE `, quote(s.t.Key), ` >= `)
+	q.arg(cursor)
+	q.str(` ORDER BY `, quote(s.t.Key), ` LIMIT `)
+	q.arg(int64(s.batch))
+	q.str(`) AS batch`)
+	var hi sql.NullInt64
+	var n int64
+	if err = tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&hi, &n); err != nil {
+		return lease{}, false, fmt.Errorf("retention: %w", err)
+	}
+	if !hi.Valid {
+		q = s.q()
+		q.str(`UPDATE `, s.runs(), ` SET exhausted = 1 WHERE job = `)
+		q.arg(s.job)
+		if _, err = tx.ExecContext(ctx, q.String(), q.args...); err != nil {
+			return lease{}, false, fmt.Errorf("retention: %w", err)
+		}
+		err = s.finishIfDone(ctx, tx)
+		return lease{}, false, err
+	}
+	l = lease{lo: cursor, hi: hi.Int64}
+	if err = s.takeLease(ctx, tx, l, now, true); err != nil {
+		return lease{}, false, err
+	}
+	q = s.q()
+	if hi.Int64 == math.MaxInt64 || n < int64(s.batch) {
+		// The table ended within this batch: rows inserted after it are
+		// the next run's.
+		q.str(`UPDATE `, s.runs(), ` SET exhausted = 1, cursor_key = `)
+		q.arg(hi.Int64)
+	} else {
+		q.str(`UPDATE `, s.runs(), ` SET cursor_key = `)
+		q.arg(hi.Int64 + 1)
+	}
+	q.str(` WHERE job = `)
+	q.arg(s.job)
+	if _, err = tx.ExecContext(ctx, q.String(), q.args...); err != nil {
+		return lease{}, false, fmt.Errorf("retention: %w", err)
+	}
+	return l, true, s.commit(tx)
+}
+
+func (s *Sweeper) q() *sqlBuilder { return &sqlBuilder{d: s.d} }
+
+func (s *Sweeper) commit(tx *sql.Tx) error {
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	return nil
+}
+
+// takeLease inserts a new lease or makes an existing one this worker's.
+func (s *Sweeper) takeLease(ctx context.Context, tx *sql.Tx, l lease, now time.Time, insert bool) error {
+	q := s.q()
+	until := now.Add(s.lease).UnixNano()
+	if insert {
+		q.str(`INSERT INTO `, s.leases(), ` (job, lo, hi, owner, until_ns) VALUES (`)
+		q.arg(s.job)
+		q.str(`, `)
+		q.arg(l.lo)
+		q.str(`, `)
+		q.arg(l.hi)
+		q.str(`, `)
+		q.arg(s.worker)
+		q.str(`, `)
+		q.arg(until)
+		q.str(`)`)
+	} else {
+		q.str(`UPDATE `, s.leases(), ` SET owner = `)
+		q.arg(s.worker)
+		q.str(`, until_ns = `)
+		q.arg(until)
+		q.str(` WHERE job = `)
+		q.arg(s.job)
+		q.str(` AND lo = `)
+		q.arg(l.lo)
+	}
+	if _, err := tx.ExecContext(ctx, q.String(), q.args...); err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	return nil
+}
+
+// finishIfDone ends the run when its cursor is exhausted and no lease is
+// left, and commits tx.
+func (s *Sweeper) finishIfDone(ctx context.Context, tx *sql.Tx) error {
+	q := s.q()
+	q.str(`UPDATE `, s.runs(), ` SET active = 0, finished = finished + 1 WHERE job = `)
+	q.arg(s.job)
+	q.str(` AND active = 1 AND exhausted = 1 AND NOT EXISTS (SELECT 1 FROM `, s.leases(), ` WHERE job = `)
+	q.arg(s.job)
+	q.str(`)`)
+	if _, err := tx.ExecContext(ctx, q.String(), q.args...); err != nil {
+		tx.Rollback()
+		return fmt.Errorf("retention: %w", err)
+	}
+	return s.commit(tx)
+}
+
+// checkDeleteAll returns ErrWouldDeleteAll when the delete rules would
+// delete every row of a non-empty table now.
+func (s *Sweeper) checkDeleteAll(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	var del []Rule
+	for _, r := range s.t.Rules {
+		if r.Then == pii.ThenDelete {
+			del = append(del, r)
+		}
+	}
+	if len(del) == 0 {
+		return nil
+	}
+	q := s.q()
+	q.str(`SELECT count(*), `)
+	q.count(func() {
+		q.str("(")
+		for i, r := range del {
+			if i > 0 {
+				q.str(" OR ")
+			}
+			q.due(&s.t, r, now)
+		}
+		q.str(")")
+	})
+	q.str(` FROM `, quote(s.t.Name))
+	var rows, due int64
+	if err := tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&rows, &due); err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	if rows > 0 && due == rows {
+		return ErrWouldDeleteAll
+	}
+	return nil
+}
+
+// process does one batch in one transaction: it counts, shreds, clears and
+// deletes, re-checking every rule in its statements, drops the lease and
+// commits, then sends the batch's audit event.
+func (s *Sweeper) process(ctx context.Context, l lease) (_ Stats, err error) {
+	now := s.now()
+	st := s.newStats()
+	st.Batches = 1
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return st, fmt.Errorf("retention: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	// Writing the lease first locks it (PostgreSQL: its row; SQLite: the
+	// database), and tells whether it is still ours.
+	q := s.q()
+	q.str(`UPDATE `, s.leases(), ` SET until_ns = `)
+	q.arg(now.Add(s.lease).UnixNano())
+	q.str(` WHERE job = `)
+	q.arg(s.job)
+	q.str(` AND lo = `)
+	q.arg(l.lo)
+	q.str(` AND owner = `)
+	q.arg(s.worker)
+	res, err := tx.ExecContext(ctx, q.String(), q.args...)
+	if err != nil {
+		return st, fmt.Errorf("retention: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		tx.Rollback()
+		st.Batches = 0
+		return st, nil // taken over by another worker meanwhile
+	}
+	if err = s.countBatch(ctx, tx, l, now, &st); err != nil {
+		return st, err
+	}
+	for i, r := range s.t.Rules {
+		var n int64
+		switch r.Then {
+		case pii.ThenShred:
+			n, err = s.shred(ctx, tx, l, r, now)
+		case pii.ThenRedact:
+			q = s.q()
+			q.str(`UPDATE `, quote(s.t.Name), ` SET `, quote(r.Column), ` = `)
+			if r.Zero == nil {
+				q.str(`NULL`)
+			} else {
+				q.arg(r.Zero)
+			}
+			q.str(` WHERE `)
+			q.keyRange(s.t.Key, l.lo, l.hi)
+			q.str(` AND `)
+			q.due(&s.t, r, now)
+			n, err = s.exec(ctx, tx, q)
+		case pii.ThenDelete:
+			q = s.q()
+			q.str(`DELETE FROM `, quote(s.t.Name), ` WHERE `)
+			q.keyRange(s.t.Key, l.lo, l.hi)
+			q.str(` AND `)
+			q.due(&s.t, r, now)
+			n, err = s.exec(ctx, tx, q)
+		}
+		if err != nil {
+			return st, err
+		}
+		st.Rules[i].Changed = n
+	}
+	q = s.q()
+	q.str(`DELETE FROM `, s.leases(), ` WHERE job = `)
+	q.arg(s.job)
+	q.str(` AND lo = `)
+	q.arg(l.lo)
+	if _, err = s.exec(ctx, tx, q); err != nil {
+		return st, err
+	}
+	if err = s.commit(tx); err != nil {
+		return st, err
+	}
+	s.audit(ctx, now, st)
+	return st, nil
+}
+
+func (s *Sweeper) exec(ctx context.Context, tx *sql.Tx, q *sqlBuilder) (int64, error) {
+	res, err := tx.ExecContext(ctx, q.String(), q.args...)
+	if err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	return n, nil
+}
+
+// countBatch fills the examined, held, NULL-anchor and future counts of
+// the range.
+func (s *Sweeper) countBatch(ctx context.Context, tx *sql.Tx, l lease, now time.Time, st *Stats) error {
+	// Rules that share an anchor share its counts: each anchor is read
+	// once per row.
+	var froms []string
+	for _, r := range s.t.Rules {
+		if !slices.Contains(froms, r.From) {
+			froms = append(froms, r.From)
+		}
+	}
+	q := s.q()
+	q.str(`SELECT count(*), `)
+	q.count(func() { q.held(s.t.Hold) })
+	for _, from := range froms {
+		q.str(`, `)
+		q.count(func() {
+			q.str("(NOT ")
+			q.held(s.t.Hold)
+			q.str(" AND ")
+			q.anchorNull(from)
+			q.str(")")
+		})
+		q.str(`, `)
+		q.count(func() {
+			q.str("(NOT ")
+			q.held(s.t.Hold)
+			q.str(" AND ")
+			q.anchorAfter(from, now)
+			q.str(")")
+		})
+	}
+	q.str(` FROM `, quote(s.t.Name), ` WHERE `)
+	q.keyRange(s.t.Key, l.lo, l.hi)
+	counts := make([]int64, 2*len(froms))
+	dest := []any{&st.Examined, &st.Held}
+	for i := range counts {
+		dest = append(dest, &counts[i])
+	}
+	if err := tx.QueryRowContext(ctx, q.String(), q.args...).Scan(dest...); err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	for i, r := range s.t.Rules {
+		j := slices.Index(froms, r.From)
+		st.Rules[i].NullAnchors, st.Rules[i].Future = counts[2*j], counts[2*j+1]
+	}
+	return nil
+}
+
+// shred withdraws the subjects of the range's due rows from the rule's
+// purpose, each subject once, and returns how many rows were due.
+func (s *Sweeper) shred(ctx context.Context, tx *sql.Tx, l lease, r Rule, now time.Time) (int64, error) {
+	q := s.q()
+	q.str(`SELECT `, quote(s.t.Subject), `, count(*) FROM `, quote(s.t.Name), ` WHERE `)
+	q.keyRange(s.t.Key, l.lo, l.hi)
+	q.str(` AND `)
+	q.due(&s.t, r, now)
+	q.str(` GROUP BY `, quote(s.t.Subject), ` ORDER BY `, quote(s.t.Subject))
+	rows, err := tx.QueryContext(ctx, q.String(), q.args...)
+	if err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	var subjects []string
+	var total int64
+	for rows.Next() {
+		var subject string
+		var n int64
+		if err := rows.Scan(&subject, &n); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("retention: %w", err)
+		}
+		subjects = append(subjects, subject)
+		total += n
+	}
+	if err := rows.Close(); err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	for _, subject := range subjects {
+		if err := s.shredder.Shred(ctx, subject, r.Purpose); err != nil {
+			// The subject's ID is personal data: the error names the rule.
+			return 0, fmt.Errorf("retention: rule %s: shredding a subject: %v", r.label(), err)
+		}
+	}
+	return total, nil
+}
+
+// audit sends the batch's event.
+func (s *Sweeper) audit(ctx context.Context, now time.Time, st Stats) {
+	if s.auditor == nil {
+		return
+	}
+	e := keys.Event{Time: now, Type: keys.EventRetentionBatch, Done: st.Changed(), Left: -1,
+		Retention: &keys.RetentionCounts{Table: s.t.Name, Examined: st.Examined, Held: st.Held}}
+	for _, r := range st.Rules {
+		e.Retention.Rules = append(e.Retention.Rules, keys.RetentionRuleCounts{Rule: r.Rule, Then: r.Then.String(), Changed: r.Changed, NullAnchors: r.NullAnchors, Future: r.Future})
+	}
+	s.auditor.Audit(ctx, e)
+}

@@ -1,0 +1,548 @@
+package stores_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tillid/tillid/internal/pgtest"
+	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/piitest"
+	"github.com/tillid/tillid/retention"
+)
+
+// retentionDB is one database for the retention tests: connect opens a new
+// pool to it, as another process would.
+type retentionDB struct {
+	name    string
+	dialect retention.Dialect
+	connect func(t testing.TB) *sql.DB
+}
+
+func retentionSQLite(t testing.TB) retentionDB {
+	dsn := "file:" + filepath.Join(t.TempDir(), "app.db") + "?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)"
+	return retentionDB{name: "sqlite", dialect: retention.SQLite, connect: func(t testing.TB) *sql.DB {
+		db, err := sql.Open("sqlite", dsn)
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		return db
+	}}
+}
+
+func retentionPostgres(t testing.TB) retentionDB {
+	dsn := pgtest.DSN(t)
+	return retentionDB{name: "postgres", dialect: retention.PostgreSQL, connect: func(t testing.TB) *sql.DB {
+		db, err := sql.Open("pgx", dsn)
+		require.NoError(t, err)
+		t.Cleanup(func() { db.Close() })
+		return db
+	}}
+}
+
+// eachRetentionDB runs f on SQLite and on PostgreSQL.
+func eachRetentionDB(t *testing.T, f func(t *testing.T, rdb retentionDB)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, retentionSQLite(t)) })
+	t.Run("postgres", func(t *testing.T) { f(t, retentionPostgres(t)) })
+}
+
+// customers is the table of the retention tests: free-text notes and a
+// phone number kept two years after creation, the whole row seven years
+// after the account was closed, and a legal hold.
+var customers = retention.Table{
+	Name: "customers", Key: "id", Subject: "subject",
+	Hold: retention.Hold{Column: "hold"},
+	Rules: []retention.Rule{
+		{Name: "Customer.Notes", Column: "notes", Retain: 2 * 365 * 24 * time.Hour, From: "created", Then: pii.ThenRedact},
+		{Name: "Customer.Phone", Column: "phone", Retain: 2 * 365 * 24 * time.Hour, From: "created", Then: pii.ThenRedact},
+		{Name: "Customer", Retain: 7 * 365 * 24 * time.Hour, From: "closed", Then: pii.ThenDelete},
+	},
+}
+
+type customerRow struct {
+	id      int64
+	created any // time.Time or nil
+	closed  any
+	hold    bool
+}
+
+func createCustomers(t testing.TB, db *sql.DB, d retention.Dialect) {
+	ddl := `CREATE TABLE customers (id INTEGER PRIMARY KEY, subject TEXT, created DATETIME, closed DATETIME, notes TEXT, phone TEXT, hold INTEGER)`
+	if d == retention.PostgreSQL {
+		ddl = `CREATE TABLE customers (id BIGINT PRIMARY KEY, subject TEXT, created TIMESTAMPTZ, closed TIMESTAMPTZ, notes TEXT, phone TEXT, hold BOOLEAN)`
+	}
+	_, err := db.ExecContext(ctx, ddl)
+	require.NoError(t, err)
+}
+
+func insertCustomers(t testing.TB, db *sql.DB, d retention.Dialect, rows []customerRow) {
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	q := `INSERT INTO customers (id, subject, created, closed, notes, phone, hold) VALUES (?, ?, ?, ?, 'a note', '+45 1234', ?)`
+	if d == retention.PostgreSQL {
+		q = `INSERT INTO customers (id, subject, created, closed, notes, phone, hold) VALUES ($1, $2, $3, $4, 'a note', '+45 1234', $5)`
+	}
+	st, err := tx.PrepareContext(ctx, q)
+	require.NoError(t, err)
+	for _, r := range rows {
+		var hold any = r.hold
+		if d == retention.SQLite {
+			hold = 0
+			if r.hold {
+				hold = 1
+			}
+		}
+		_, err := st.ExecContext(ctx, r.id, fmt.Sprintf("subject-%d", r.id%7), r.created, r.closed, hold)
+		require.NoError(t, err)
+	}
+	require.NoError(t, st.Close())
+	require.NoError(t, tx.Commit())
+}
+
+// rowState reads one customer: whether it exists, and whether its notes
+// and phone are still set.
+func rowState(t testing.TB, db *sql.DB, d retention.Dialect, id int64) (exists, notes, phone bool) {
+	q := `SELECT notes IS NOT NULL, phone IS NOT NULL FROM customers WHERE id = ?`
+	if d == retention.PostgreSQL {
+		q = strings.Replace(q, "?", "$1", 1)
+	}
+	err := db.QueryRowContext(ctx, q, id).Scan(&notes, &phone)
+	if err == sql.ErrNoRows {
+		return false, false, false
+	}
+	require.NoError(t, err)
+	return true, notes, phone
+}
+
+var retentionNow = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+func TestRetentionSweep(t *testing.T) {
+	year := 365 * 24 * time.Hour
+	cutoff := retentionNow.Add(-2 * year)
+	east, west := time.FixedZone("east", 14*3600), time.FixedZone("west", -12*3600)
+	tests := []struct {
+		name                    string
+		row                     customerRow
+		wantExists, wantCleared bool
+		reason                  string
+	}{
+		{name: "expired notes", row: customerRow{created: retentionNow.Add(-3 * year)}, wantExists: true, wantCleared: true},
+		{name: "recent", row: customerRow{created: retentionNow.Add(-year)}, wantExists: true},
+		{name: "null anchor", row: customerRow{created: nil}, wantExists: true, reason: "a NULL anchor never expires; it is counted"},
+		{name: "future anchor", row: customerRow{created: retentionNow.Add(24 * time.Hour)}, wantExists: true},
+		{name: "held", row: customerRow{created: retentionNow.Add(-3 * year), closed: retentionNow.Add(-8 * year), hold: true}, wantExists: true, reason: "a legal hold stops every rule"},
+		{name: "closed long ago", row: customerRow{created: retentionNow.Add(-9 * year), closed: retentionNow.Add(-8 * year)}, wantExists: false},
+		{name: "closed recently", row: customerRow{created: retentionNow.Add(-3 * year), closed: retentionNow.Add(-year)}, wantExists: true, wantCleared: true},
+		{name: "due, written east", row: customerRow{created: cutoff.Add(-30 * time.Minute).In(east)}, wantExists: true, wantCleared: true,
+			reason: "its wall clock reads after the cutoff; the instant is before it"},
+		{name: "not due, written west", row: customerRow{created: cutoff.Add(30 * time.Minute).In(west)}, wantExists: true,
+			reason: "its wall clock reads before the cutoff; the instant is after it"},
+	}
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		var rows []customerRow
+		for i, tt := range tests {
+			tt.row.id = int64(i + 1)
+			rows = append(rows, tt.row)
+		}
+		insertCustomers(t, db, rdb.dialect, rows)
+
+		rep, err := retention.Report(ctx, db, rdb.dialect, customers, retentionNow)
+		require.NoError(t, err)
+		assert.Equal(t, int64(len(tests)), rep.Rows)
+		assert.Equal(t, int64(1), rep.Held)
+		assert.Equal(t, int64(4), rep.Rules[0].Due, "notes due: expired, closed recently, east, and the deleted row")
+		assert.Equal(t, int64(1), rep.Rules[0].NullAnchors)
+		assert.Equal(t, int64(1), rep.Rules[0].Future)
+		assert.Equal(t, int64(1), rep.Rules[2].Due)
+		assert.True(t, rep.Rules[0].Oldest.Equal(retentionNow.Add(-9*year)), "Oldest = %v", rep.Rules[0].Oldest)
+
+		aud := &piitest.AuditRecorder{}
+		sw, err := retention.New(ctx, db, rdb.dialect, customers, retention.WithClock(func() time.Time { return retentionNow }),
+			retention.WithBatchSize(4), retention.WithAuditor(aud))
+		require.NoError(t, err)
+		st, err := sw.Sweep(ctx)
+		require.NoError(t, err)
+		for i, tt := range tests {
+			exists, notes, phone := rowState(t, db, rdb.dialect, int64(i+1))
+			assert.Equal(t, tt.wantExists, exists, "%s: exists (%s)", tt.name, tt.reason)
+			if exists {
+				assert.Equal(t, !tt.wantCleared, notes, "%s: notes kept (%s)", tt.name, tt.reason)
+				assert.Equal(t, !tt.wantCleared, phone, "%s: phone kept (%s)", tt.name, tt.reason)
+			}
+		}
+		assert.Equal(t, int64(len(tests)), st.Examined)
+		assert.Equal(t, int64(1), st.Held)
+		assert.Equal(t, int64(3), st.Batches)
+		assert.Equal(t, int64(4), st.Rules[0].Changed, "the deleted row's notes are cleared first")
+		assert.Equal(t, int64(1), st.Rules[2].Changed)
+		assert.Equal(t, int64(1), st.Rules[0].NullAnchors)
+		assert.Equal(t, int64(1), st.Rules[0].Future)
+		events := aud.Events()
+		require.Len(t, events, 3)
+		var audited int64
+		for _, e := range events {
+			assert.Equal(t, keys.EventRetentionBatch, e.Type)
+			require.NotNil(t, e.Retention)
+			assert.Equal(t, "customers", e.Retention.Table)
+			audited += e.Done
+		}
+		assert.Equal(t, st.Changed(), audited)
+
+		again, err := sw.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, again.Changed(), "a second sweep changes nothing")
+		assert.Equal(t, int64(1), again.Held)
+	})
+}
+
+// manyExpired inserts n customers created three years ago (notes due).
+func manyExpired(t testing.TB, db *sql.DB, d retention.Dialect, n int) {
+	rows := make([]customerRow, n)
+	for i := range rows {
+		rows[i] = customerRow{id: int64(i + 1), created: retentionNow.Add(-3 * 365 * 24 * time.Hour)}
+	}
+	insertCustomers(t, db, d, rows)
+}
+
+func countNotes(t testing.TB, db *sql.DB) int64 {
+	var n int64
+	require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM customers WHERE notes IS NOT NULL`).Scan(&n))
+	return n
+}
+
+func fixedClock() retention.Option {
+	return retention.WithClock(func() time.Time { return retentionNow })
+}
+
+func TestRetentionResumeAfterCancel(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		manyExpired(t, db, rdb.dialect, 100)
+		cctx, cancel := context.WithCancel(ctx)
+		sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, fixedClock(), retention.WithBatchSize(10),
+			retention.WithWorker("w1"), retention.WithProgress(func(s retention.Stats) {
+				if s.Batches == 3 {
+					cancel() // Ctrl-C
+				}
+			}))
+		require.NoError(t, err)
+		first, err := sw.Sweep(cctx)
+		require.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, int64(30), first.Rules[0].Changed)
+		assert.Equal(t, int64(70), countNotes(t, db))
+
+		sw2, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, fixedClock(), retention.WithBatchSize(10), retention.WithWorker("w1"))
+		require.NoError(t, err)
+		rest, err := sw2.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(70), rest.Rules[0].Changed, "the rerun resumes: no row done twice")
+		assert.Equal(t, int64(70), rest.Examined, "the rerun starts at the checkpoint")
+		assert.Zero(t, countNotes(t, db))
+	})
+}
+
+func TestRetentionOutage(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		manyExpired(t, db, rdb.dialect, 100)
+		lost := rdb.connect(t)
+		sw, err := retention.New(ctx, lost, rdb.dialect, customers, fixedClock(), retention.WithBatchSize(10),
+			retention.WithWorker("w1"), retention.WithProgress(func(s retention.Stats) {
+				if s.Batches == 4 {
+					lost.Close() // the database goes away
+				}
+			}))
+		require.NoError(t, err)
+		_, err = sw.Sweep(ctx)
+		require.Error(t, err)
+		assert.Equal(t, int64(60), countNotes(t, db), "committed batches stay done")
+
+		sw2, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, fixedClock(), retention.WithBatchSize(10), retention.WithWorker("w1"))
+		require.NoError(t, err)
+		rest, err := sw2.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(60), rest.Rules[0].Changed)
+		assert.Zero(t, countNotes(t, db), "the rerun finishes")
+	})
+}
+
+func TestRetentionTakeOver(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		manyExpired(t, db, rdb.dialect, 50)
+		// A worker does the first batch and is killed.
+		now := retentionNow
+		clock := retention.WithClock(func() time.Time { return now })
+		dead, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, clock, retention.WithBatchSize(10),
+			retention.WithWorker("dead"), retention.WithLease(time.Minute), retention.WithProgress(func(retention.Stats) { panic("killed") }))
+		require.NoError(t, err)
+		func() {
+			defer func() { recover() }()
+			dead.Sweep(ctx)
+		}()
+		// Killed between claiming its second batch and doing it, it would
+		// leave this lease and cursor behind: write them as its claim would.
+		lo, hi := int64(11), int64(20)
+		q := `UPDATE tillid_retention_runs SET cursor_key = 21 WHERE job = 'customers'`
+		_, err = db.ExecContext(ctx, q)
+		require.NoError(t, err)
+		ins := `INSERT INTO tillid_retention_leases (job, lo, hi, owner, until_ns) VALUES ('customers', ?, ?, 'dead', ?)`
+		if rdb.dialect == retention.PostgreSQL {
+			ins = `INSERT INTO tillid_retention_leases (job, lo, hi, owner, until_ns) VALUES ('customers', $1, $2, 'dead', $3)`
+		}
+		_, err = db.ExecContext(ctx, ins, lo, hi, now.Add(time.Minute).UnixNano())
+		require.NoError(t, err)
+		require.Equal(t, int64(40), countNotes(t, db))
+
+		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, clock, retention.WithBatchSize(10), retention.WithWorker("other"))
+		require.NoError(t, err)
+		st, err := other.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(30), st.Rules[0].Changed, "the live lease is left to its worker")
+		assert.Equal(t, int64(10), countNotes(t, db))
+
+		now = now.Add(2 * time.Minute) // the dead worker's lease runs out
+		st, err = other.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(10), st.Rules[0].Changed, "the dead worker's batch is taken over")
+		assert.Zero(t, countNotes(t, db))
+
+		st, err = other.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(50), st.Examined, "the run ended; a new one starts from the first key")
+		assert.Zero(t, st.Changed())
+	})
+}
+
+func TestRetentionConcurrentWriter(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		const n = 400
+		manyExpired(t, db, rdb.dialect, n)
+		// The application renews customers while the sweep runs: each
+		// renewed row gets a fresh creation time and new notes, which the
+		// sweep must not clear.
+		upd := `UPDATE customers SET created = ?, notes = 'renewed' WHERE id = ?`
+		if rdb.dialect == retention.PostgreSQL {
+			upd = `UPDATE customers SET created = $1, notes = 'renewed' WHERE id = $2`
+		}
+		app := rdb.connect(t)
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := int64(n); id > 0; id -= 3 {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				_, err := app.ExecContext(ctx, upd, retentionNow, id)
+				assert.NoError(t, err)
+			}
+		}()
+		sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, fixedClock(), retention.WithBatchSize(7))
+		require.NoError(t, err)
+		_, err = sw.Sweep(ctx)
+		close(done)
+		wg.Wait()
+		require.NoError(t, err)
+		var clobbered int64
+		q := `SELECT count(*) FROM customers WHERE created = ? AND notes IS NULL`
+		if rdb.dialect == retention.PostgreSQL {
+			q = `SELECT count(*) FROM customers WHERE created = $1 AND notes IS NULL`
+		}
+		require.NoError(t, db.QueryRowContext(ctx, q, retentionNow).Scan(&clobbered))
+		assert.Zero(t, clobbered, "a renewed row is re-checked, never cleared")
+		_, err = sw.Sweep(ctx)
+		require.NoError(t, err)
+		var stale int64
+		q = strings.Replace(q, "created =", "created <>", 1)
+		q = strings.Replace(q, "notes IS NULL", "notes IS NOT NULL", 1)
+		require.NoError(t, db.QueryRowContext(ctx, q, retentionNow).Scan(&stale))
+		assert.Zero(t, stale, "every row not renewed is cleared")
+	})
+}
+
+func TestRetentionDeleteAllNeedsConfirmation(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		rows := []customerRow{{id: 1, closed: retentionNow.Add(-8 * 365 * 24 * time.Hour)}, {id: 2, closed: retentionNow.Add(-9 * 365 * 24 * time.Hour)}}
+		insertCustomers(t, db, rdb.dialect, rows)
+		sw, err := retention.New(ctx, db, rdb.dialect, customers, fixedClock())
+		require.NoError(t, err)
+		_, err = sw.Sweep(ctx)
+		require.ErrorIs(t, err, retention.ErrWouldDeleteAll)
+		exists, _, _ := rowState(t, db, rdb.dialect, 1)
+		assert.True(t, exists, "a refused sweep deletes nothing")
+
+		sw, err = retention.New(ctx, db, rdb.dialect, customers, fixedClock(), retention.WithConfirmDeleteAll())
+		require.NoError(t, err)
+		st, err := sw.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), st.Rules[2].Changed)
+	})
+}
+
+type recordingShredder struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (s *recordingShredder) Shred(_ context.Context, subject, purpose string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, subject+"/"+purpose)
+	return nil
+}
+
+func TestRetentionShred(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		manyExpired(t, db, rdb.dialect, 14) // subjects subject-0 .. subject-6, twice each
+		table := customers
+		table.Rules = []retention.Rule{{Name: "Customer.Interests", Retain: 365 * 24 * time.Hour, From: "created", Then: pii.ThenShred, Purpose: "marketing"}}
+		_, err := retention.New(ctx, db, rdb.dialect, table, fixedClock())
+		require.ErrorContains(t, err, "WithShredder")
+		sh := &recordingShredder{}
+		sw, err := retention.New(ctx, db, rdb.dialect, table, fixedClock(), retention.WithShredder(sh))
+		require.NoError(t, err)
+		st, err := sw.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(14), st.Rules[0].Changed)
+		assert.Len(t, sh.calls, 7, "each subject is withdrawn once per batch")
+		assert.Contains(t, sh.calls, "subject-3/marketing")
+	})
+}
+
+func TestRetentionWorkersShareOneSweep(t *testing.T) {
+	rdb := retentionPostgres(t)
+	db := rdb.connect(t)
+	createCustomers(t, db, rdb.dialect)
+	const n = 3000
+	manyExpired(t, db, rdb.dialect, n)
+	var wg sync.WaitGroup
+	stats := make([]retention.Stats, 3)
+	for i := range stats {
+		sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, fixedClock(), retention.WithBatchSize(50), retention.WithWorker(fmt.Sprintf("w%d", i)))
+		require.NoError(t, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			stats[i], err = sw.Sweep(ctx)
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	var examined, changed int64
+	for _, st := range stats {
+		examined += st.Examined
+		changed += st.Rules[0].Changed
+	}
+	assert.Equal(t, int64(n), examined, "every row examined once")
+	assert.Equal(t, int64(n), changed, "every value cleared once")
+	assert.Zero(t, countNotes(t, db))
+}
+
+// TestRetentionKilledMidBatch kills a worker inside its batch's
+// transaction (its shredder sees the kill): nothing of the batch commits,
+// and another worker does the whole batch once the lease runs out.
+func TestRetentionKilledMidBatch(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		const n = 30
+		manyExpired(t, db, rdb.dialect, n)
+		table := customers
+		table.Rules = []retention.Rule{
+			{Name: "Customer.Interests", Retain: 365 * 24 * time.Hour, From: "created", Then: pii.ThenShred, Purpose: "marketing"},
+			table.Rules[0],
+		}
+		now := retentionNow
+		clock := retention.WithClock(func() time.Time { return now })
+		kctx, kill := context.WithCancel(ctx)
+		dying, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, clock, retention.WithBatchSize(10), retention.WithLease(time.Minute),
+			retention.WithWorker("dying"), retention.WithShredder(retention.ShredFunc(func(ctx context.Context, _, _ string) error {
+				kill()
+				return ctx.Err()
+			})))
+		require.NoError(t, err)
+		_, err = dying.Sweep(kctx)
+		require.Error(t, err)
+		assert.Equal(t, int64(n), countNotes(t, db), "the killed batch committed nothing")
+
+		now = now.Add(2 * time.Minute)
+		sh := &recordingShredder{}
+		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, clock, retention.WithBatchSize(10), retention.WithWorker("other"), retention.WithShredder(sh))
+		require.NoError(t, err)
+		st, err := other.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(n), st.Rules[1].Changed, "every value cleared once")
+		assert.Equal(t, int64(n), st.Examined, "the dead worker's batch taken over, no batch twice")
+		assert.Zero(t, countNotes(t, db))
+		assert.Len(t, sh.calls, 3*7, "each batch's seven subjects withdrawn")
+	})
+}
+
+// TestRetentionRun drives the in-process schedule with its own ticks: each
+// tick sweeps again, with the Sweeper's clock.
+func TestRetentionRun(t *testing.T) {
+	rdb := retentionSQLite(t)
+	db := rdb.connect(t)
+	createCustomers(t, db, rdb.dialect)
+	// Held by a time on this table: a nullable timestamp column.
+	_, err := db.ExecContext(ctx, `ALTER TABLE customers ADD COLUMN held_since DATETIME`)
+	require.NoError(t, err)
+	manyExpired(t, db, rdb.dialect, 5)
+	_, err = db.ExecContext(ctx, `UPDATE customers SET held_since = ? WHERE id = 5`, retentionNow)
+	require.NoError(t, err)
+	table := customers
+	table.Hold = retention.Hold{Column: "held_since", Time: true}
+	var mu sync.Mutex
+	var sweeps []retention.Stats
+	sw, err := retention.New(ctx, db, rdb.dialect, table, fixedClock(), retention.WithProgress(func(s retention.Stats) {
+		mu.Lock()
+		sweeps = append(sweeps, s)
+		mu.Unlock()
+	}))
+	require.NoError(t, err)
+	ticks := make(chan time.Time)
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() {
+		done <- sw.Run(rctx, time.Hour, func(d time.Duration) <-chan time.Time {
+			assert.Equal(t, time.Hour, d)
+			return ticks
+		}, func(err error) { t.Error(err) })
+	}()
+	ticks <- retentionNow // the first sweep ran; this starts the second
+	insertCustomers(t, db, rdb.dialect, []customerRow{{id: 6, created: retentionNow.Add(-3 * 365 * 24 * time.Hour)}})
+	ticks <- retentionNow // the second ran (it may or may not have seen row 6); start a third
+	ticks <- retentionNow // the third, begun after the insert, ran
+	stop()
+	require.ErrorIs(t, <-done, context.Canceled)
+	assert.Equal(t, int64(1), countNotes(t, db), "everything but the held row cleared")
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, sweeps)
+	assert.Equal(t, int64(4), sweeps[0].Rules[0].Changed)
+	assert.Equal(t, int64(1), sweeps[0].Held)
+}
