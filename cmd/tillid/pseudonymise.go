@@ -40,6 +40,10 @@ ACTION is one of:
                     an FF1 format-preserving token (keys from the PRF keyset
                     tokenize-DOMAIN unless key= is given); tokens keep the
                     length and alphabet and reveal equality
+  mask=KIND         pii's display mask KIND (email, phone, card, card-6-4,
+                    iban, cpr, ssn, name, first, text, year, month): shows
+                    what the mask keeps (a•••@example.com, the card's last
+                    four digits), so it is for display, not for anonymity
   generalise=month|year   a date (2006-01-02 or RFC 3339) to 2006-01 or 2006
   generalise=range:N      a number to its range of width N: 37 -> 30-40 (30 <= x < 40)
   redact            an empty value (JSON null)
@@ -90,11 +94,11 @@ func (c *pseudoColumns) Set(v string) error {
 	}
 	allowed := map[string][]string{
 		"pseudonym": {"normalize", "key", "bits"}, "tokenize": {"alphabet", "keep-last", "key"},
-		"generalise": {}, "redact": {}, "drop": {}, "keep": {},
+		"generalise": {}, "mask": {}, "redact": {}, "drop": {}, "keep": {},
 	}
 	opts, known := allowed[s.action]
 	if !known {
-		return fmt.Errorf("%q: unknown action %q; want pseudonym, tokenize=DOMAIN, generalise=..., redact, drop or keep", v, s.action)
+		return fmt.Errorf("%q: unknown action %q; want pseudonym, tokenize=DOMAIN, mask=KIND, generalise=..., redact, drop or keep", v, s.action)
 	}
 	if s.action == "generalise" && s.arg == "range" && len(parts) > 1 { // generalise=range:N
 		s.arg += ":" + parts[1]
@@ -185,6 +189,9 @@ func pseudonymiseCmd(ctx context.Context, sf *storeFlags, o *pseudoOpts, stdout,
 	if err != nil {
 		return err
 	}
+	if err := o.columns.checkKeys(ctx, provider); err != nil {
+		return err
+	}
 	in := io.Reader(os.Stdin)
 	if o.in != "-" {
 		f, err := os.Open(o.in)
@@ -224,6 +231,30 @@ func pseudonymiseCmd(ctx context.Context, sf *storeFlags, o *pseudoOpts, stdout,
 	fmt.Fprintf(stderr, "pseudonymise: %d rows written, %d bad rows left out\n", res.rows, res.bad)
 	if res.bad > 0 {
 		return fmt.Errorf("%d bad rows were left out of the output; they are listed above", res.bad)
+	}
+	return nil
+}
+
+// checkKeys fails before any row is read when a keyset a column needs is
+// not in the store.
+func (c pseudoColumns) checkKeys(ctx context.Context, provider keys.Provider) error {
+	for _, s := range c {
+		name := s.opts["key"]
+		switch s.action {
+		case "pseudonym":
+			if name == "" {
+				name = "default"
+			}
+		case "tokenize":
+			if name == "" {
+				name = "tokenize-" + s.arg
+			}
+		default:
+			continue
+		}
+		if _, err := provider.Keyset(ctx, name, keys.KindPRF); err != nil {
+			return fmt.Errorf("-column %s: %w", s.name, err)
+		}
 	}
 	return nil
 }
@@ -285,6 +316,12 @@ func (c pseudoColumns) compile(provider keys.Provider) (map[string]*pseudoCol, e
 				return nil, usagef("-column %s: %v", s.name, err)
 			}
 			col.fn = fn
+		case "mask":
+			kind := s.arg
+			if _, err := pii.Mask(kind, ""); err != nil {
+				return nil, usagef("-column %s: %v", s.name, err)
+			}
+			col.fn = func(_ context.Context, v string) (string, error) { return pii.Mask(kind, v) }
 		case "generalise":
 			fn, err := generaliseFunc(s.arg)
 			if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/pii"
 )
 
 // pseudoKeys makes a keyset file with the PRF keysets the tests use and
@@ -258,4 +259,32 @@ func BenchmarkPseudonymise(b *testing.B) {
 		}
 		b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 	})
+}
+
+func TestPseudonymiseMask(t *testing.T) {
+	in := writeFile(t, "in.csv", "id,email,card\n1,ada@example.com,4111111111111111\n")
+	code, out, errOut := cli(t, "pseudonymise", "-in", in, "-column", "id=keep", "-column", "email=mask=email", "-column", "card=mask=card")
+	require.Equal(t, exitOK, code, "masks need no keys: %s", errOut)
+	recs := readCSV(t, out)
+	require.Len(t, recs, 2)
+	wantEmail, _ := pii.Mask("email", "ada@example.com")
+	wantCard, _ := pii.Mask("card", "4111111111111111")
+	assert.Equal(t, []string{"1", wantEmail, wantCard}, recs[1], "pii's masks")
+	assert.NotContains(t, out, "ada@", "the masked email shows its local part")
+
+	code, _, errOut = cli(t, "pseudonymise", "-in", in, "-column", "id=keep", "-column", "email=mask=nosuch", "-column", "card=keep")
+	assert.Equal(t, exitUsage, code, "an unknown mask: %s", errOut)
+}
+
+// TestPseudonymiseMissingKey: a key name that the store does not hold is
+// an error before any row is written, not a new key.
+func TestPseudonymiseMissingKey(t *testing.T) {
+	file := pseudoKeys(t)
+	in := writeFile(t, "in.csv", "id,email\n1,ada@example.com\n")
+	code, out, errOut := cli(t, "pseudonymise", "-keyset-file", file, "-in", in, "-column", "id=keep", "-column", "email=pseudonym:key=nosuch")
+	assert.Equal(t, exitNotFound, code, "stderr: %s", errOut)
+	assert.NotContains(t, out, "ada@", "a row written in clear")
+	code, list, _ := cli(t, "keys", "list", "-keyset-file", file)
+	require.Equal(t, exitOK, code)
+	assert.NotContains(t, list, "nosuch", "the store made a key")
 }
