@@ -4,14 +4,20 @@ go 1.26.0
 
 require (
 	github.com/brianvoe/gofakeit/v7 v7.18.2
+	github.com/glebarez/sqlite v1.11.0
 	github.com/stretchr/testify v1.12.1
 	github.com/tillid/tillid v0.0.0-00010101000000-000000000000
+	github.com/tillid/tillid/integrations/gorm v0.0.0-00010101000000-000000000000
+	gorm.io/gorm v1.31.2
 	modernc.org/sqlite v1.62.0
 )
 
 require (
 	github.com/dustin/go-humanize v1.1.0 // indirect
+	github.com/glebarez/go-sqlite v1.21.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
+	github.com/jinzhu/inflection v1.0.0 // indirect
+	github.com/jinzhu/now v1.1.5 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
@@ -27,4 +33,8 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 )
 
-replace github.com/tillid/tillid => ../
+replace (
+	github.com/tillid/tillid => ../
+	github.com/tillid/tillid/integrations/gorm => ../integrations/gorm
+	github.com/tillid/tillid/internal/pgtest => ../internal/pgtest
+)

@@ -158,6 +158,12 @@ func (v Value[T]) Format(f fmt.State, _ rune) { fmt.Fprint(f, v.String()) }
 // LogValue implements slog.LogValuer with String.
 func (v Value[T]) LogValue() slog.Value { return slog.StringValue(v.String()) }
 
+// GormDataType returns "text": the column type that GORM's AutoMigrate gives
+// a Value field, since a Value is stored as a ciphertext string whatever T
+// is (a timestamptz or integer column would refuse it). It is a plain
+// method, so this package does not import GORM.
+func (Value[T]) GormDataType() string { return "text" }
+
 // sealer is how the engine reads and writes a Value without knowing T.
 type sealer interface {
 	piiCheck() error

@@ -1,7 +1,7 @@
 // Command tillid is the operator's tool for tillid keys: it creates,
 // rotates, lists, enables, disables and destroys keys in a keyset file or a
-// SQL keyset store, and rewraps the protected columns of a table under the
-// current primary keys.
+// SQL keyset store, rewraps the protected columns of a table under the
+// current primary keys, and pseudonymises CSV and JSON Lines exports.
 //
 // Usage:
 //
@@ -10,8 +10,10 @@
 //	tillid vault rewrap [flags] DOMAIN...
 //	tillid forget|withdraw [flags] SUBJECT...
 //	tillid erasures [flags]
+//	tillid pseudonymise [flags] -column NAME=ACTION ...
 //
-// Run "tillid help", "tillid keys -h" or "tillid rewrap -h" for the flags.
+// Run "tillid help", "tillid keys -h", "tillid rewrap -h",
+// "tillid vault rewrap -h" or "tillid pseudonymise -h" for the flags.
 //
 // The key-encryption key (KEK) comes from a KMS key URI (-kek-uri), a
 // master key file (-master-key-file) or an environment variable holding a
@@ -73,8 +75,10 @@ Usage:
                                                clear or delete their rows, print receipts
   tillid withdraw      [flags] -purpose P SUBJECT... destroy the subjects' keys of one purpose
   tillid erasures      [flags]                 list the erasure ledger; -reapply after a restore
+  tillid pseudonymise  [flags] -column N=A ... pseudonymise a CSV or JSON Lines export, streaming
 
-Run "tillid keys -h", "tillid rewrap -h" or "tillid vault rewrap -h" for flags.
+Run "tillid keys -h", "tillid rewrap -h", "tillid vault rewrap -h" or
+"tillid pseudonymise -h" for flags.
 
 The KEK comes from -kek-uri (aws-kms://, gcp-kms://, hcvault://), from
 -master-key-file, or from the environment variable named by -master-key-env
@@ -121,6 +125,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runForget(ctx, args[1:], args[0] == "withdraw", stdout, stderr)
 	case "erasures":
 		return runErasures(ctx, args[1:], stdout, stderr)
+	case "pseudonymise", "pseudonymize":
+		return runPseudonymise(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "tillid: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage

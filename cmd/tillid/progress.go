@@ -18,19 +18,24 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, table string) *progress {
-	p := &progress{w: w}
-	if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-		p.bar = progressbar.NewOptions64(-1,
-			progressbar.OptionSetWriter(w),
-			progressbar.OptionSetDescription("rewrap "+table),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("rows"),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionFullWidth(),
-		)
+	return &progress{w: w, bar: newBar(w, "rewrap "+table)}
+}
+
+// newBar returns a bar counting rows when w is a terminal, else nil.
+func newBar(w io.Writer, description string) *progressbar.ProgressBar {
+	f, ok := w.(*os.File)
+	if !ok || !isatty.IsTerminal(f.Fd()) {
+		return nil
 	}
-	return p
+	return progressbar.NewOptions64(-1,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(description),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("rows"),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionFullWidth(),
+	)
 }
 
 // update reports the rows done of total, and the values rewrapped and
@@ -54,6 +59,53 @@ func (p *progress) finish() {
 		p.bar.Finish()
 		fmt.Fprintln(p.w)
 		p.bar = nil
+	}
+}
+
+// rowProgress shows how a streaming command advances: a bar counting rows
+// when standard error is a terminal, and otherwise a line per batch, at
+// most one a second, and a last one at the end.
+type rowProgress struct {
+	w        io.Writer
+	name     string
+	bar      *progressbar.ProgressBar
+	last     time.Time
+	rowsDone int64
+	bad      int64
+	rate     float64
+	dirty    bool
+}
+
+func newRowProgress(w io.Writer, name string) *rowProgress {
+	return &rowProgress{w: w, name: name, bar: newBar(w, name)}
+}
+
+// rows reports the rows written and left out so far, and the rate.
+func (p *rowProgress) rows(done, bad int64, rate float64) {
+	p.rowsDone, p.bad, p.rate, p.dirty = done, bad, rate, true
+	if p.bar != nil {
+		p.bar.Describe(fmt.Sprintf("%s: %d bad rows", p.name, bad))
+		p.bar.Set64(done)
+		return
+	}
+	if now := time.Now(); now.Sub(p.last) >= time.Second {
+		p.last, p.dirty = now, false
+		fmt.Fprintf(p.w, "%s: %d rows, %d bad, %.0f rows/s\n", p.name, done, bad, rate)
+	}
+}
+
+// finish ends the bar on its own line, or writes the last line; it may be
+// called more than once.
+func (p *rowProgress) finish() {
+	if p.bar != nil {
+		p.bar.Finish()
+		fmt.Fprintln(p.w)
+		p.bar = nil
+		return
+	}
+	if p.dirty {
+		p.dirty = false
+		fmt.Fprintf(p.w, "%s: %d rows, %d bad, %.0f rows/s\n", p.name, p.rowsDone, p.bad, p.rate)
 	}
 }
 

@@ -162,7 +162,7 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "want a customer with an id", http.StatusBadRequest)
 		return
 	}
-	a.log.Info("create", "customer", c) // the redacting handler shows no tagged field
+	a.log.Info("create", "customer", pii.Redacted(c)) // and the redacting handler catches what is logged without it
 	if err := a.p.Protect(r.Context(), &c); err != nil {
 		a.fail(w, err)
 		return

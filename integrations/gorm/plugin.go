@@ -1,0 +1,726 @@
+// Package tillidgorm is a GORM plugin that protects the pii-tagged fields
+// of models on every write and reveals them after every query, so that
+// GORM code stays as it is:
+//
+//	db.Use(tillidgorm.New(protector))
+//	db.Create(&customer)              // columns hold ciphertexts; customer keeps its plaintext
+//	db.First(&customer, "id = ?", id) // customer holds plaintext
+//
+// Writes: Create, CreateInBatches (one Protect call per batch, so vault
+// tokens are made in one round trip), Save, Updates with a struct or a
+// map, Update and UpdateColumn(s). The plugin protects a column-only copy
+// of the record, so the caller's struct keeps its plaintext and blind
+// indexes are filled in. A value it cannot protect refuses the statement
+// (nothing is written): an SQL expression or subquery assigned to a
+// protected column, an update of protected columns over a slice of
+// records, and every error of [pii.Protector.Protect] (a missing aad=
+// record ID among them: give records their ID before Create, as
+// auto-increment IDs are known only after the insert).
+//
+// Reads: Find, First, Take, Last and Preload reveal the result in place,
+// before GORM's AfterFind hooks run. A protected string column that the
+// query did not select, or that is NULL or empty in the row, reads as the
+// empty string (an empty value leaks nothing); any other value that is not
+// a valid ciphertext fails the query, as Reveal does. Scan, Pluck and Rows bypass GORM's
+// query callbacks and hand back the stored ciphertexts (fail closed): use
+// Find, or call Reveal on the result.
+//
+// Lookups: [Plugin.Lookup] is a scope for a blind index, pseudonym or
+// deterministic column that matches every live key's stored form. A struct
+// or map condition that compares a protected column with anything but a
+// stored form (Where(&Customer{Email: e})) is refused: it could never match,
+// and GORM's logger would print the plaintext.
+//
+// Columns: pii.Value columns are text in AutoMigrate. String columns with a
+// gorm size must hold the stored form; [Plugin.AutoMigrate] checks that
+// (writes check it too) and makes protected string columns without a size
+// text. GORM's logger prints the statement's arguments: for protected
+// columns those are ciphertexts, blind indexes and tokens, and a refused
+// statement logs no SQL. Statements written as raw SQL (Exec, Raw) are not
+// protected.
+package tillidgorm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime"
+	"sync"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/callbacks"
+	"gorm.io/gorm/clause"
+
+	"github.com/tillid/tillid/pii"
+)
+
+// Plugin protects and reveals pii-tagged fields in GORM statements. Make
+// one with [New] and register it with db.Use. It is safe for concurrent
+// use.
+type Plugin struct {
+	p        *pii.Protector
+	parallel int
+	models   sync.Map // *schema.Schema → *model
+}
+
+var _ gorm.Plugin = (*Plugin)(nil)
+
+// Option configures a Plugin. Options are made by the With… functions of
+// this package.
+type Option interface {
+	apply(*Plugin)
+}
+
+type optionFunc func(*Plugin)
+
+func (f optionFunc) apply(pl *Plugin) { f(pl) }
+
+// WithParallelism lets the plugin reveal a query's result of at least 128
+// records on up to n goroutines (n < 1 means runtime.GOMAXPROCS(0)), each
+// revealing a copy of its part, so that a failure leaves the result as it
+// was. The default is 1, as for [pii.WithParallelism]: on a machine whose
+// cores are busy, more goroutines only add hand-offs. It applies to slices of structs whose fields hold no
+// pointers, maps, interfaces or slices other than []byte; other results
+// are revealed on the calling goroutine.
+func WithParallelism(n int) Option {
+	return optionFunc(func(pl *Plugin) {
+		if n < 1 {
+			n = runtime.GOMAXPROCS(0)
+		}
+		pl.parallel = n
+	})
+}
+
+// New returns a Plugin that protects and reveals with p. It panics if p or
+// an option is nil (programmer errors).
+func New(p *pii.Protector, opts ...Option) *Plugin {
+	if p == nil {
+		panic("tillidgorm: nil Protector")
+	}
+	pl := &Plugin{p: p, parallel: 1}
+	for _, o := range opts {
+		if o == nil {
+			panic("tillidgorm: nil Option")
+		}
+		o.apply(pl)
+	}
+	return pl
+}
+
+// Name returns "tillid", the plugin's name in gorm.DB.Plugins.
+func (pl *Plugin) Name() string { return "tillid" }
+
+// ErrRefused is wrapped by the error of every statement the plugin
+// refuses because a value could not be protected. Its text never holds
+// the value.
+var ErrRefused = errors.New("tillidgorm: statement refused")
+
+const stateKey = "tillid:state"
+
+// Initialize registers the plugin's callbacks. GORM calls it from db.Use.
+func (pl *Plugin) Initialize(db *gorm.DB) error {
+	c := db.Callback()
+	regs := []struct {
+		name string
+		err  error
+	}{
+		{"tillid:protect_create", c.Create().After("gorm:save_before_associations").Before("gorm:create").Register("tillid:protect_create", pl.protectCreate)},
+		{"tillid:restore_create", c.Create().After("gorm:create").Before("gorm:save_after_associations").Register("tillid:restore_create", pl.restoreCreate)},
+		{"tillid:protect_update", c.Update().After("gorm:save_before_associations").Before("gorm:update").Register("tillid:protect_update", pl.protectUpdate)},
+		{"tillid:restore_update", c.Update().After("gorm:update").Before("gorm:save_after_associations").Register("tillid:restore_update", restoreUpdate)},
+		{"tillid:reveal", c.Query().After("gorm:query").Before("gorm:preload").Register("tillid:reveal", pl.reveal)},
+		{"tillid:check_query", c.Query().Before("gorm:query").Register("tillid:check_query", pl.checkConditions)},
+		{"tillid:check_update", c.Update().Before("tillid:protect_update").Register("tillid:check_update", pl.checkConditions)},
+		{"tillid:check_delete", c.Delete().Before("gorm:delete").Register("tillid:check_delete", pl.checkConditions)},
+		{"tillid:check_row", c.Row().Before("gorm:row").Register("tillid:check_row", pl.checkConditions)},
+	}
+	for _, r := range regs {
+		if r.err != nil {
+			return fmt.Errorf("tillidgorm: register %s: %w", r.name, r.err)
+		}
+	}
+	return nil
+}
+
+// refuse records err on db so that GORM writes nothing.
+func refuse(db *gorm.DB, err error) {
+	if errors.Is(err, ErrRefused) {
+		db.AddError(err)
+		return
+	}
+	db.AddError(fmt.Errorf("%w: %w", ErrRefused, err))
+}
+
+// createState is what protectCreate leaves for restoreCreate.
+type createState struct {
+	reflectValue reflect.Value // the caller's, to put back
+	dest         any
+	copied       reflect.Value // the protected copy, when a struct or slice
+}
+
+// writeModel returns the model of a write statement that has protected
+// columns, or nil when there is nothing to protect or the model's columns
+// do not fit (then the statement is refused).
+func (pl *Plugin) writeModel(db *gorm.DB) *model {
+	stmt := db.Statement
+	if db.Error != nil || stmt.Schema == nil || stmt.SQL.Len() > 0 {
+		return nil
+	}
+	m := pl.modelOf(stmt.Schema)
+	if len(m.columns) == 0 {
+		return nil
+	}
+	if m.err != nil {
+		refuse(db, m.err)
+		return nil
+	}
+	return m
+}
+
+func (pl *Plugin) protectCreate(db *gorm.DB) {
+	stmt := db.Statement
+	m := pl.writeModel(db)
+	if m == nil {
+		return
+	}
+	if err := pl.checkOnConflict(stmt, m); err != nil {
+		refuse(db, err)
+		return
+	}
+	st := &createState{reflectValue: stmt.ReflectValue, dest: stmt.Dest}
+	switch dest := stmt.Dest.(type) {
+	case map[string]any:
+		out, err := pl.protectMap(stmt.Context, m, dest)
+		if err != nil {
+			refuse(db, err)
+			return
+		}
+		stmt.Dest = out
+	case *map[string]any:
+		out, err := pl.protectMap(stmt.Context, m, *dest)
+		if err != nil {
+			refuse(db, err)
+			return
+		}
+		stmt.Dest = out
+	case []map[string]any:
+		out := make([]map[string]any, len(dest))
+		for i, row := range dest {
+			var err error
+			if out[i], err = pl.protectMap(stmt.Context, m, row); err != nil {
+				refuse(db, err)
+				return
+			}
+		}
+		stmt.Dest = out
+	default:
+		cp, err := m.columnCopy(stmt.ReflectValue)
+		if err != nil {
+			refuse(db, err)
+			return
+		}
+		if err := pl.p.Protect(stmt.Context, cp.Addr().Interface()); err != nil {
+			refuse(db, err)
+			return
+		}
+		st.copied = cp
+		stmt.ReflectValue = cp
+	}
+	stmt.Settings.Store(stateKey, st)
+}
+
+// restoreCreate puts the caller's value back into the statement and
+// copies into it what the insert set in the protected copy.
+func (pl *Plugin) restoreCreate(db *gorm.DB) {
+	stmt := db.Statement
+	v, ok := stmt.Settings.LoadAndDelete(stateKey)
+	if !ok {
+		return
+	}
+	st := v.(*createState)
+	stmt.ReflectValue, stmt.Dest = st.reflectValue, st.dest
+	if !st.copied.IsValid() {
+		return
+	}
+	m := pl.modelOf(stmt.Schema)
+	switch st.reflectValue.Kind() {
+	case reflect.Struct:
+		m.copyBack(stmt.Context, st.reflectValue, st.copied)
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < st.reflectValue.Len(); i++ {
+			m.copyBack(stmt.Context, reflect.Indirect(st.reflectValue.Index(i)), st.copied.Index(i))
+		}
+	}
+}
+
+// columnCopy returns an addressable copy of rv (a struct, or a slice or
+// array of structs or pointers to structs) holding only its columns.
+func (m *model) columnCopy(rv reflect.Value) (reflect.Value, error) {
+	t := m.schema.ModelType
+	switch rv.Kind() {
+	case reflect.Struct:
+		cp := reflect.New(t).Elem()
+		m.copyColumns(cp, rv)
+		return cp, nil
+	case reflect.Slice, reflect.Array:
+		cp := reflect.New(reflect.SliceOf(t)).Elem()
+		cp.Set(reflect.MakeSlice(cp.Type(), rv.Len(), rv.Len()))
+		for i := 0; i < rv.Len(); i++ {
+			e := reflect.Indirect(rv.Index(i))
+			if !e.IsValid() {
+				return reflect.Value{}, fmt.Errorf("tillidgorm: %s: nil record at index %d", m.schema.Name, i)
+			}
+			m.copyColumns(cp.Index(i), e)
+		}
+		return cp, nil
+	}
+	return reflect.Value{}, fmt.Errorf("tillidgorm: %s: cannot protect a %s", m.schema.Name, rv.Kind())
+}
+
+func (m *model) copyColumns(dst, src reflect.Value) {
+	if src.Type() != dst.Type() {
+		return
+	}
+	dst.Set(src)
+	for _, i := range m.drop {
+		f := dst.Field(i)
+		f.Set(reflect.Zero(f.Type()))
+	}
+}
+
+func (m *model) copyBack(ctx context.Context, dst, src reflect.Value) {
+	if !dst.CanSet() {
+		return
+	}
+	for _, f := range m.back {
+		f.ReflectValueOf(ctx, dst).Set(f.ReflectValueOf(ctx, src))
+	}
+}
+
+// protectMap returns a copy of values (column or field name → value), as
+// inserted by Create, with every protected column set to its protected
+// value (the protected zero value when values has none), so that the row
+// reads back like one created from a struct.
+func (pl *Plugin) protectMap(ctx context.Context, m *model, values map[string]any) (map[string]any, error) {
+	rec := reflect.New(m.schema.ModelType).Elem()
+	for k, v := range values {
+		f := m.schema.LookUpField(k)
+		if f == nil {
+			continue
+		}
+		if c := m.columns[f.DBName]; c != nil {
+			if err := m.setValue(ctx, rec, c, v); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := f.Set(ctx, rec, v); err != nil {
+			return nil, fmt.Errorf("tillidgorm: %s.%s: %v", m.schema.Name, f.Name, err)
+		}
+	}
+	if err := pl.p.Protect(ctx, rec.Addr().Interface()); err != nil {
+		return nil, err
+	}
+	out := make(map[string]any, len(values)+len(m.columns))
+	for k, v := range values {
+		out[k] = v
+	}
+	// Every protected column is written, as from a struct, so that the row
+	// reads back: an absent one would be NULL, which Reveal refuses as
+	// plaintext.
+	for _, c := range m.columns {
+		delete(out, c.field.Name)
+		out[c.field.DBName] = c.field.ReflectValueOf(ctx, rec).Interface()
+	}
+	return out, nil
+}
+
+// setValue sets the plaintext v of protected column c in rec, refusing SQL
+// expressions, which cannot be protected.
+func (m *model) setValue(ctx context.Context, rec reflect.Value, c *column, v any) error {
+	switch v.(type) {
+	case clause.Expression, *gorm.DB, clause.Expr, *clause.Expr:
+		return fmt.Errorf("%w: %s.%s is protected; assign a value, not an SQL expression", ErrRefused, m.schema.Name, c.field.Name)
+	}
+	// Only the field's own type: GORM would Scan anything else into a
+	// pii.Value, which then looks protected and would be written as given.
+	if v != nil {
+		t, ft := reflect.TypeOf(v), c.field.FieldType
+		ok := t == ft || t == c.field.IndirectFieldType || t.Kind() == reflect.Pointer && t.Elem() == ft ||
+			ft.Kind() == reflect.String && t.Kind() == reflect.String
+		if !ok {
+			return fmt.Errorf("%w: %s.%s is a %s; cannot assign a %s", ErrRefused, m.schema.Name, c.field.Name, ft, t)
+		}
+	}
+	if err := c.field.Set(ctx, rec, v); err != nil {
+		return fmt.Errorf("%w: %s.%s: cannot assign a %T", ErrRefused, m.schema.Name, c.field.Name, v)
+	}
+	return nil
+}
+
+// checkOnConflict refuses an upsert that assigns literal values to
+// protected columns: they would be written as given.
+func (pl *Plugin) checkOnConflict(stmt *gorm.Statement, m *model) error {
+	c, ok := stmt.Clauses["ON CONFLICT"]
+	if !ok {
+		return nil
+	}
+	oc, ok := c.Expression.(clause.OnConflict)
+	if !ok {
+		return nil
+	}
+	for _, a := range oc.DoUpdates {
+		if col := m.columns[a.Column.Name]; col != nil {
+			if _, excluded := a.Value.(clause.Column); !excluded {
+				return fmt.Errorf("%w: %s.%s is protected; an upsert may only set it from the inserted row (clause.AssignmentColumns)", ErrRefused, m.schema.Name, col.field.Name)
+			}
+		}
+	}
+	return nil
+}
+
+// protectUpdate builds the statement's SET clause as GORM would, then
+// protects the values of protected columns in it.
+func (pl *Plugin) protectUpdate(db *gorm.DB) {
+	stmt := db.Statement
+	m := pl.writeModel(db)
+	if m == nil {
+		return
+	}
+	var set clause.Set
+	if c, ok := stmt.Clauses["SET"]; ok {
+		s, ok := c.Expression.(clause.Set)
+		if !ok {
+			return
+		}
+		set = s
+	} else {
+		set = callbacks.ConvertToAssignments(stmt)
+		if db.Error != nil {
+			return
+		}
+		stmt.Settings.Store(stateKey, true) // restoreUpdate removes the SET clause
+	}
+	if len(set) == 0 {
+		return
+	}
+	out, err := pl.protectSet(stmt, m, set)
+	if err != nil {
+		refuse(db, err)
+		return
+	}
+	stmt.AddClause(out)
+}
+
+func restoreUpdate(db *gorm.DB) {
+	if _, ok := db.Statement.Settings.LoadAndDelete(stateKey); ok {
+		delete(db.Statement.Clauses, "SET")
+	}
+}
+
+// protectSet returns set with the values of protected columns protected
+// and the blind indexes derived from them added (and set in the model).
+func (pl *Plugin) protectSet(stmt *gorm.Statement, m *model, set clause.Set) (clause.Set, error) {
+	ctx := stmt.Context
+	var hit []int
+	for i, a := range set {
+		if m.columns[a.Column.Name] != nil {
+			hit = append(hit, i)
+		}
+	}
+	if len(hit) == 0 {
+		return set, nil
+	}
+	model := stmt.ReflectValue
+	if model.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("%w: %s: update protected columns one record at a time, through a model that holds its ID", ErrRefused, m.schema.Name)
+	}
+	rec := reflect.New(m.schema.ModelType).Elem()
+	if model.Type() == rec.Type() {
+		m.copyColumns(rec, model)
+	}
+	for _, i := range hit {
+		c := m.columns[set[i].Column.Name]
+		if err := m.setValue(ctx, rec, c, set[i].Value); err != nil {
+			return nil, err
+		}
+	}
+	if err := pl.p.Protect(ctx, rec.Addr().Interface()); err != nil {
+		return nil, err
+	}
+	out := make(clause.Set, len(set), len(set)+1)
+	copy(out, set)
+	assigned := map[string]bool{}
+	for _, a := range set {
+		assigned[a.Column.Name] = true
+	}
+	for _, i := range hit {
+		c := m.columns[set[i].Column.Name]
+		out[i].Value = c.field.ReflectValueOf(ctx, rec).Interface()
+		for _, d := range m.derived[c.field.Name] {
+			if assigned[d.field.DBName] {
+				continue
+			}
+			assigned[d.field.DBName] = true
+			v := d.field.ReflectValueOf(ctx, rec)
+			out = append(out, clause.Assignment{Column: clause.Column{Name: d.field.DBName}, Value: v.Interface()})
+			if model.CanAddr() {
+				d.field.ReflectValueOf(ctx, model).Set(v)
+			}
+		}
+	}
+	return out, nil
+}
+
+// reveal reveals the rows a query scanned into tagged structs. It runs
+// before preloading, whose own queries reveal the associations.
+func (pl *Plugin) reveal(db *gorm.DB) {
+	stmt := db.Statement
+	if db.Error != nil || stmt.Dest == nil {
+		return
+	}
+	rv := reflect.ValueOf(stmt.Dest)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return
+	}
+	t := rv.Type().Elem()
+	if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+		t = t.Elem()
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return
+	}
+	m := pl.modelOf(stmt.Schema)
+	if stmt.Schema == nil || stmt.Schema.ModelType != t {
+		s := &gorm.Statement{DB: db}
+		if err := s.Parse(reflect.New(t).Interface()); err != nil {
+			return
+		}
+		m = pl.modelOf(s.Schema)
+	}
+	// Columns the query did not select (or NULL ones) left protected
+	// strings empty, which Reveal would refuse as plaintext: fill them with
+	// protected empty strings, and empty them again after.
+	filled := pl.fillEmpty(stmt.Context, m, rv.Elem())
+	defer func() {
+		for _, f := range filled {
+			f.SetString("")
+		}
+	}()
+	if err := pl.revealRows(stmt.Context, m, rv); err != nil {
+		db.AddError(err)
+	}
+}
+
+// revealRows reveals the struct or the slice of structs that rv points to.
+func (pl *Plugin) revealRows(ctx context.Context, m *model, rv reflect.Value) error {
+	e := rv.Elem()
+	if e.Kind() == reflect.Struct && e.Type() == m.schema.ModelType && len(m.drop) > 0 {
+		// Associations loaded earlier may hold plaintext already: reveal
+		// the scanned columns only, then put the associations back.
+		cp := reflect.New(e.Type())
+		m.copyColumns(cp.Elem(), e)
+		if err := pl.p.Reveal(ctx, cp.Interface()); err != nil {
+			return err
+		}
+		for _, f := range m.schema.Fields {
+			if f.DBName != "" {
+				f.ReflectValueOf(ctx, e).Set(f.ReflectValueOf(ctx, cp.Elem()))
+			}
+		}
+		return nil
+	}
+	if e.Kind() == reflect.Slice && pl.parallel > 1 && e.Len() >= 2*minPart && flat(e.Type().Elem()) {
+		return pl.revealParallel(ctx, e)
+	}
+	return pl.p.Reveal(ctx, rv.Interface())
+}
+
+// fillEmpty sets every empty protected string column of the rows in v (a
+// struct, or a slice or array of structs or pointers to them) to the
+// protected empty string of its record, and returns the fields it set. A
+// record whose empty string cannot be protected (no record ID) is left for
+// Reveal to report.
+func (pl *Plugin) fillEmpty(ctx context.Context, m *model, v reflect.Value) []reflect.Value {
+	var strs []*column
+	for _, c := range m.columns {
+		if c.action != "redact" && c.field.FieldType.Kind() == reflect.String {
+			strs = append(strs, c)
+		}
+	}
+	if len(strs) == 0 {
+		return nil
+	}
+	var filled []reflect.Value
+	fill := func(row reflect.Value) {
+		row = reflect.Indirect(row)
+		if !row.IsValid() || row.Type() != m.schema.ModelType {
+			return
+		}
+		var empty []*column
+		for _, c := range strs {
+			if c.field.ReflectValueOf(ctx, row).String() == "" {
+				empty = append(empty, c)
+			}
+		}
+		if len(empty) == 0 {
+			return
+		}
+		rec := reflect.New(m.schema.ModelType).Elem()
+		for _, f := range m.back {
+			if m.columns[f.DBName] == nil {
+				f.ReflectValueOf(ctx, rec).Set(f.ReflectValueOf(ctx, row))
+			}
+		}
+		if pl.p.Protect(ctx, rec.Addr().Interface()) != nil {
+			return
+		}
+		for _, c := range empty {
+			f := c.field.ReflectValueOf(ctx, row)
+			f.Set(c.field.ReflectValueOf(ctx, rec))
+			filled = append(filled, f)
+		}
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		fill(v)
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			fill(v.Index(i))
+		}
+	}
+	return filled
+}
+
+// minPart is the fewest records a goroutine of a parallel reveal takes.
+const minPart = 64
+
+// revealParallel reveals copies of parts of the slice s on goroutines and
+// copies them back only when every part succeeded.
+func (pl *Plugin) revealParallel(ctx context.Context, s reflect.Value) error {
+	parts := min(pl.parallel, s.Len()/minPart)
+	copies := make([]reflect.Value, parts)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for i := range parts {
+		lo, hi := i*s.Len()/parts, (i+1)*s.Len()/parts
+		cp := reflect.New(s.Type())
+		cp.Elem().Set(reflect.MakeSlice(s.Type(), hi-lo, hi-lo))
+		reflect.Copy(cp.Elem(), s.Slice(lo, hi))
+		copies[i] = cp
+		wg.Go(func() { errs[i] = pl.p.Reveal(ctx, cp.Interface()) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	for i, cp := range copies {
+		lo := i * s.Len() / parts
+		reflect.Copy(s.Slice(lo, s.Len()), cp.Elem())
+	}
+	return nil
+}
+
+// flat reports whether a copy of a value of struct type t shares nothing
+// mutable with it that Reveal could change: no pointer, map, interface,
+// channel or function fields, and no slices but []byte, at any depth of
+// nested structs (time.Time's location pointer is never written).
+func flat(t reflect.Type) bool {
+	if t.Kind() != reflect.Struct {
+		return false
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		switch f.Type.Kind() {
+		case reflect.Pointer, reflect.Map, reflect.Interface, reflect.Chan, reflect.Func, reflect.UnsafePointer:
+			if f.Type == reflect.TypeFor[*time.Location]() {
+				continue
+			}
+			return false
+		case reflect.Slice:
+			if f.Type.Elem().Kind() != reflect.Uint8 {
+				return false
+			}
+		case reflect.Struct:
+			if !flat(f.Type) {
+				return false
+			}
+		case reflect.Array:
+			if k := f.Type.Elem().Kind(); k == reflect.Struct && !flat(f.Type.Elem()) || k == reflect.Pointer || k == reflect.Slice || k == reflect.Map || k == reflect.Interface {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Lookup returns a GORM scope that keeps the rows whose column for field
+// (an index, pseudonym or deterministic field of model's struct type, as
+// in [pii.Protector.LookupTerms]) holds query under any live key:
+//
+//	db.Scopes(pl.Lookup(Customer{}, "EmailIdx", "ada@example.com")).Find(&cs)
+//
+// which adds WHERE email_idx IN (term, …), one term per enabled key, the
+// primary's first, so rows written before a rotation are found too. The
+// terms are what the column stores, so the logged SQL shows no plaintext.
+// A field that does not support lookups (a deterministic field bound to a
+// record with aad=) fails the statement with the error of LookupTerms.
+func (pl *Plugin) Lookup(model any, field string, query ...string) func(*gorm.DB) *gorm.DB {
+	return func(tx *gorm.DB) *gorm.DB {
+		s := &gorm.Statement{DB: tx}
+		if err := s.Parse(model); err != nil {
+			tx.AddError(fmt.Errorf("tillidgorm: lookup: %w", err))
+			return tx
+		}
+		f := s.Schema.LookUpField(field)
+		if f == nil || f.DBName == "" {
+			tx.AddError(fmt.Errorf("tillidgorm: lookup: %s has no column for field %s", s.Schema.Name, field))
+			return tx
+		}
+		ctx := tx.Statement.Context
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		terms, err := pl.p.LookupTerms(ctx, model, field, query...)
+		if err != nil {
+			tx.AddError(fmt.Errorf("tillidgorm: lookup: %w", err))
+			return tx
+		}
+		values := make([]any, len(terms))
+		for i, t := range terms {
+			values[i] = t
+		}
+		return tx.Where(clause.IN{Column: clause.Column{Table: clause.CurrentTable, Name: f.DBName}, Values: values})
+	}
+}
+
+// AutoMigrate checks that every protected column of models can hold what
+// Protect stores in it (see the package doc), makes protected string
+// columns declared without a size text, and then runs db.AutoMigrate. It
+// returns the first column that does not fit, before changing the
+// database.
+func (pl *Plugin) AutoMigrate(db *gorm.DB, models ...any) error {
+	for _, v := range models {
+		s := &gorm.Statement{DB: db}
+		if err := s.Parse(v); err != nil {
+			return fmt.Errorf("tillidgorm: %w", err)
+		}
+		m := pl.modelOf(s.Schema)
+		if m.err != nil {
+			return m.err
+		}
+		for _, c := range m.columns {
+			if c.field.Size == 0 && c.field.IndirectFieldType.Kind() == reflect.String {
+				c.field.DataType = "text"
+			}
+		}
+	}
+	return db.AutoMigrate(models...)
+}
