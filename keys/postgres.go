@@ -25,8 +25,17 @@ const postgresSchemaLock = 0x74696c6c69646b
 //
 // or, over a pgx pool the program already has, stdlib.OpenDBFromPool(pool).
 // Keysets are encrypted under kek. OpenPostgres accepts the options
-// [WithAuditor], [WithCacheTTL], [WithClock] and [WithTable]. The caller keeps ownership
-// of db and closes it after the store's last use.
+// [WithAuditor], [WithCacheTTL], [WithClock], [WithTable] and
+// [WithCreateMissing]. The caller keeps ownership of db and closes it after
+// the store's last use.
+//
+// Opening creates no keyset: the table, when it is missing, is created
+// empty (it holds no key, so a mistyped database changes nothing another
+// instance reads), and a keyset the table does not hold is
+// [ErrKeysetNotFound] from [SQLStore.Keyset] and [SQLStore.Rotate]. Only
+// with [WithCreateMissing] (development, tests, tillid keys create) are
+// missing keysets created on first use. Call [Check] at start-up with the keysets
+// the service needs, so that a missing one fails before the first request.
 func OpenPostgres(ctx context.Context, db *sql.DB, kek tink.AEAD, opts ...StoreOption) (*SQLStore, error) {
 	if db == nil {
 		return nil, errors.New("keys: OpenPostgres with a nil database")

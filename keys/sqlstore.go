@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tink-crypto/tink-go/v2/tink"
@@ -48,6 +49,7 @@ type SQLStore struct {
 	cache map[KeysetID]*cachedKeyset
 
 	flight  singleflight.Group
+	flights sync.Map   // KeysetID → *flightState of its latest Keyset flight
 	writeMu sync.Mutex // one change at a time in this process
 }
 
@@ -86,7 +88,10 @@ func newSQLStore(db sqlBackend, kek tink.AEAD, cfg storeConfig) *SQLStore {
 // Keyset returns the keyset name/kind, from memory while its cache TTL
 // lasts, and otherwise read from the table and unwrapped under the KEK;
 // the same *Keyset is returned until the keyset changes. A keyset that does
-// not exist is created with one primary key and stored first. It returns
+// not exist is [ErrKeysetNotFound] (which wraps [ErrKeyNotFound]), so that a
+// mistyped key name fails instead of making keys no other instance has;
+// only a store opened with [WithCreateMissing] creates it, with one primary
+// key, and stores it first. It returns
 // [ErrInvalidKind] for KindUnknown, [ErrKeyNotFound] for an invalid name,
 // [ErrKMSUnavailable] (and the context's error when ctx ended) when the KEK
 // could not be called, [ErrWrongKEK] when the row does not decrypt under
@@ -119,7 +124,9 @@ func (s *SQLStore) Keyset(ctx context.Context, name string, kind Kind) (*Keyset,
 			if c != nil && s.cfg.now().Before(c.expires) {
 				return c.ks, nil
 			}
-			return s.refresh(ctx, id)
+			st := &flightState{}
+			s.flights.Store(id, st)
+			return s.refresh(context.WithValue(ctx, flightKey{}, st), id)
 		})
 		select {
 		case r := <-ch:
@@ -133,8 +140,31 @@ func (s *SQLStore) Keyset(ctx context.Context, name string, kind Kind) (*Keyset,
 			}
 			return r.Val.(*Keyset), nil
 		case <-ctx.Done():
-			return nil, fmt.Errorf("keys: reading keyset %s: %w", id, ctx.Err())
+			// The flight may be waiting for the KEK or for the database:
+			// say which, so that a hanging KMS is ErrKMSUnavailable here as
+			// on every other path.
+			if st, ok := s.flights.Load(id); ok && st.(*flightState).inKEK.Load() {
+				return nil, fmt.Errorf("keys: reading keyset %s: waiting for the KEK (KMS): %w: %w", id, ErrKMSUnavailable, ctx.Err())
+			}
+			return nil, fmt.Errorf("keys: reading keyset %s from table %s: %w", id, s.cfg.table, ctx.Err())
 		}
+	}
+}
+
+// flightState is what the flight reading a keyset is doing, for callers
+// whose context ends while they wait for it.
+type flightState struct {
+	inKEK atomic.Bool // calling the KEK, or failed in that call
+}
+
+// flightKey is the context key of a flight's *flightState.
+type flightKey struct{}
+
+// kekPhase marks, for a caller waiting on the flight of ctx (if any), that
+// a KEK call starts (true) or ended well (false).
+func kekPhase(ctx context.Context, in bool) {
+	if st, ok := ctx.Value(flightKey{}).(*flightState); ok {
+		st.inKEK.Store(in)
 	}
 }
 
@@ -201,14 +231,18 @@ func (s *SQLStore) Refresh(ctx context.Context, name string, kind Kind) (*Keyset
 	return v.(*Keyset), nil
 }
 
-// refresh reads keyset id from the table, unwraps it and caches it, or
-// creates it when the table has no such row.
+// refresh reads keyset id from the table, unwraps it and caches it, or,
+// when the table has no such row, creates it with [WithCreateMissing] and
+// returns [ErrKeysetNotFound] without.
 func (s *SQLStore) refresh(ctx context.Context, id KeysetID) (*Keyset, error) {
 	row, found, err := s.db.load(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("keys: reading keyset %s: %w", id, err)
 	}
 	if !found {
+		if !s.cfg.createMissing {
+			return nil, s.missingKeyset(id)
+		}
 		return s.change(ctx, id, true, noop)
 	}
 	s.mu.RLock()
@@ -226,11 +260,13 @@ func (s *SQLStore) refresh(ctx context.Context, id KeysetID) (*Keyset, error) {
 // KEK still serves this process), and returns prev's keyset when the row
 // has not changed since, so that callers keep their derived state.
 func (s *SQLStore) open(ctx context.Context, id KeysetID, row keysetRow, prev *cachedKeyset) (*Keyset, error) {
+	kekPhase(ctx, true)
 	h, err := unwrapKeyset(ctx, s.kek, id, row.keyset)
 	if err != nil {
 		audit(ctx, s.cfg.auditor, s.cfg.now(), Event{Type: EventKMSFailure, Keyset: id, Err: err})
 		return nil, err
 	}
+	kekPhase(ctx, false)
 	if prev != nil && prev.version == row.version {
 		return prev.ks, nil
 	}
@@ -269,6 +305,9 @@ func (s *SQLStore) change(ctx context.Context, id KeysetID, create bool, fn muta
 			return nil, fmt.Errorf("keys: reading keyset %s: %w", id, err)
 		}
 		var old *Keyset
+		if !found && !create {
+			return nil, s.missingKeyset(id)
+		}
 		if found {
 			s.mu.RLock()
 			prev := s.cache[id]
@@ -286,11 +325,13 @@ func (s *SQLStore) change(ctx context.Context, id KeysetID, create bool, fn muta
 		if err != nil {
 			return nil, err
 		}
+		kekPhase(ctx, true)
 		raw, err := wrapKeyset(ctx, s.kek, id, ks.handle)
 		if err != nil {
 			audit(ctx, s.cfg.auditor, now, Event{Type: EventKMSFailure, Keyset: id, Err: err})
 			return nil, err
 		}
+		kekPhase(ctx, false)
 		meta, err := json.Marshal(ks.meta)
 		if err != nil {
 			return nil, fmt.Errorf("keys: keyset %s: %v", id, err)
@@ -316,9 +357,10 @@ func (s *SQLStore) change(ctx context.Context, id KeysetID, create bool, fn muta
 	return nil, fmt.Errorf("keys: keyset %s: %d attempts met concurrent changes; try again", id, maxChangeAttempts)
 }
 
-// Rotate adds a new key to the keyset name/kind and makes it the primary
-// (creating the keyset first if it does not exist), and returns the new key
-// ID. A rotation by another process at the same time is kept too. Other
+// Rotate adds a new key to the keyset name/kind and makes it the primary,
+// and returns the new key ID. A keyset that does not exist is
+// [ErrKeysetNotFound], unless the store was opened with
+// [WithCreateMissing]: then it is created first. A rotation by another process at the same time is kept too. Other
 // processes use the new key within their cache TTL; until then they keep
 // protecting under the old primary, and values under either key reveal
 // everywhere once the TTL has passed. It returns the errors of
@@ -330,8 +372,14 @@ func (s *SQLStore) Rotate(ctx context.Context, name string, kind Kind) (uint32, 
 
 	var newID uint32
 	id := KeysetID{name, kind}
-	_, err := s.change(ctx, id, true, rotate(id, s.cfg.now(), &newID))
+	_, err := s.change(ctx, id, s.cfg.createMissing, rotate(id, s.cfg.now(), &newID))
 	return newID, err
+}
+
+// missingKeyset is the error for keyset id, which the table does not hold
+// and the store may not create.
+func (s *SQLStore) missingKeyset(id KeysetID) error {
+	return fmt.Errorf("keys: keyset table %s has no keyset %s (check the key name and kind; tillid keys create makes one): %w", s.cfg.table, id, ErrKeysetNotFound)
 }
 
 // Disable disables key keyID of keyset name/kind, as [Store.Disable] does.

@@ -12,16 +12,46 @@ import (
 	"github.com/tink-crypto/tink-go/v2/tink"
 )
 
-// ErrKMSUnavailable means the KMS that holds the KEK could not be reached,
-// did not answer in time, or refused the call for a reason other than a
-// wrong key (throttling, a disabled or deleted KMS key, missing
-// permissions). Nothing is written when it is returned, and cached keysets
-// keep working until their TTL ends (see [WithCacheTTL]). When the caller's
-// context ended first, the error also wraps the context's error.
+// ErrKMSUnavailable means a call to the KMS that holds the KEK failed: the
+// KMS could not be reached, did not answer before the caller's deadline,
+// throttled, or refused the call for a reason other than a wrong key (a
+// disabled or deleted KMS key, missing permissions). It is returned on every
+// path that calls the KEK: creating a keyset (wrap), rotating and changing
+// it (unwrap and wrap), reading it (unwrap) and [Refresher.Refresh]. Nothing
+// is written when it is returned, and cached keysets keep working until
+// their TTL ends (see [WithCacheTTL]). When the caller's context ended
+// first, the error also wraps the context's error.
+//
+// A refusal for want of permission or credentials is also
+// [ErrKMSAccessDenied]: test for that first, to tell an IAM policy or a
+// credential to fix from a network or KMS outage to page for.
 //
 // KEKs from package kms mark their transport and service failures with
 // it; a KEK written by the user may wrap it too.
 var ErrKMSUnavailable = errors.New("keys: KMS unreachable")
+
+// ErrKMSAccessDenied means the KMS answered and refused the caller: the
+// credentials are missing, expired or invalid (an unknown access key, a
+// Vault token that is not accepted, a request that could not be signed), or
+// the identity has no permission to use the KMS key for that operation (an
+// IAM or key policy, a Vault policy). Retrying does not help; fix the
+// credentials or the policy. Errors that wrap it also match
+// [ErrKMSUnavailable], since the call failed in the same way for every
+// other purpose (nothing written, cached keysets kept), while the message
+// says "access denied", not "unreachable".
+//
+// KEKs from package kms mark AWS AccessDeniedException and the signature,
+// token and client-ID errors, GCP PermissionDenied and Unauthenticated, and
+// Vault HTTP 401 and 403 with it.
+var ErrKMSAccessDenied error = kmsAccessDenied{}
+
+// kmsAccessDenied is ErrKMSAccessDenied: an error that also matches
+// ErrKMSUnavailable.
+type kmsAccessDenied struct{}
+
+func (kmsAccessDenied) Error() string { return "keys: KMS access denied" }
+
+func (kmsAccessDenied) Is(target error) bool { return target == ErrKMSUnavailable }
 
 // errMalformedKEKAnswer marks a KEK answer that cannot be right: an empty or
 // oversized wrapped keyset, or one that does not unwrap to what was wrapped.

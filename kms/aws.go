@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	awssdkkms "github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/smithy-go"
@@ -64,6 +65,9 @@ func newAWS(ctx context.Context, uri string, c awsConfig) (*KEK, error) {
 			if c.endpoint != "" {
 				o.BaseEndpoint = aws.String(c.endpoint)
 			}
+			if o.Credentials != nil {
+				o.Credentials = markedCredentials{o.Credentials}
+			}
 		})
 	}
 	// tink-go-awskms v3 passes the caller's context to every SDK call and
@@ -75,15 +79,49 @@ func newAWS(ctx context.Context, uri string, c awsConfig) (*KEK, error) {
 	return &KEK{uri: uri, aead: p, classify: classifyAWS}, nil
 }
 
-// classifyAWS marks every failure but a refused ciphertext as the KMS
-// being unavailable.
+// classifyAWS marks credential and permission failures as access denied,
+// and every other failure but a refused ciphertext as the KMS being
+// unavailable.
 func classifyAWS(err error) error {
+	var credErr *credentialsError
+	var signErr *v4.SigningError
+	if errors.As(err, &credErr) || errors.As(err, &signErr) {
+		// No credentials could be found or refreshed to sign the call.
+		return denied(err)
+	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		switch ae.ErrorCode() {
 		case "InvalidCiphertextException", "IncorrectKeyException":
 			return err
+		case "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
+			"IncompleteSignature", "IncompleteSignatureException", "InvalidClientTokenId",
+			"MissingAuthenticationToken", "MissingAuthenticationTokenException",
+			"ExpiredToken", "ExpiredTokenException", "NotAuthorized":
+			return denied(err)
 		}
 	}
 	return unavailable(err)
 }
+
+// markedCredentials marks the failures of the default credential chain
+// (no environment variables, shared files or instance role; an expired SSO
+// session) as credentialsError, so that they are access denied rather than
+// an unavailable KMS. A retrieval cut short by the caller's context stays
+// unmarked.
+type markedCredentials struct{ aws.CredentialsProvider }
+
+func (m markedCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	c, err := m.CredentialsProvider.Retrieve(ctx)
+	if err != nil && ctx.Err() == nil {
+		err = &credentialsError{err: err}
+	}
+	return c, err
+}
+
+// credentialsError is a failure to find or refresh AWS credentials.
+type credentialsError struct{ err error }
+
+func (e *credentialsError) Error() string { return "AWS credentials: " + e.err.Error() }
+
+func (e *credentialsError) Unwrap() error { return e.err }

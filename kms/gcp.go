@@ -49,11 +49,14 @@ func newGCP(ctx context.Context, uri string, c gcpConfig) (*KEK, error) {
 	return &KEK{uri: uri, aead: withCtx, classify: classifyGCP, close: client.Close}, nil
 }
 
-// classifyGCP marks every failure but a refused ciphertext as the KMS being
+// classifyGCP marks credential and permission failures as access denied,
+// and every other failure but a refused ciphertext as the KMS being
 // unavailable.
 func classifyGCP(err error) error {
 	if s, ok := status.FromError(err); ok {
 		switch s.Code() {
+		case codes.PermissionDenied, codes.Unauthenticated:
+			return denied(err)
 		case codes.InvalidArgument, codes.FailedPrecondition:
 			if strings.Contains(strings.ToLower(s.Message()), "decrypt") {
 				return err

@@ -19,8 +19,13 @@
 // cancellation hold (the Tink extensions alone call AWS and Vault without
 // one). Transport and service failures — a KMS that cannot be reached,
 // times out, throttles, or refuses the key — are reported wrapping
-// keys.ErrKMSUnavailable; a ciphertext the KMS will not decrypt under the
-// key is not, so that the store reports keys.ErrWrongKEK for it. The stores
+// keys.ErrKMSUnavailable, also when the context had ended before the call;
+// a refusal of the caller's credentials or permissions (AWS
+// AccessDeniedException and signature or token errors, GCP PermissionDenied
+// and Unauthenticated, Vault 401 and 403) wraps keys.ErrKMSAccessDenied as
+// well, so that an operator knows to fix a credential or a policy rather
+// than page for an outage. A ciphertext the KMS will not decrypt under the
+// key is neither, so that the store reports keys.ErrWrongKEK for it. The stores
 // of package keys check every answer (an empty or oversized wrapped keyset
 // is refused, and every wrap is unwrapped again before it is stored), and
 // cache unwrapped keysets, so a KEK is called about once per keyset per
@@ -112,10 +117,11 @@ func (k *KEK) String() string { return "kms.KEK{" + k.uri + "}" }
 // EncryptWithContext wraps plaintext under the KMS key, with associatedData
 // bound to it (the AWS encryption context, GCP additional authenticated
 // data, Vault transit context). Failures of the KMS wrap
-// keys.ErrKMSUnavailable, and the context's error when ctx ended.
+// keys.ErrKMSUnavailable, and the context's error when ctx ended; a refusal
+// of the credentials or permissions also wraps keys.ErrKMSAccessDenied.
 func (k *KEK) EncryptWithContext(ctx context.Context, plaintext, associatedData []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("kms: %s: %w", k.uri, err)
+		return nil, fmt.Errorf("kms: %s: %w: %w", k.uri, keysErrKMSUnavailable, err)
 	}
 	ct, err := k.aead.EncryptWithContext(ctx, plaintext, associatedData)
 	if err != nil {
@@ -126,10 +132,11 @@ func (k *KEK) EncryptWithContext(ctx context.Context, plaintext, associatedData 
 
 // DecryptWithContext unwraps ciphertext under the KMS key. Failures of the
 // KMS wrap keys.ErrKMSUnavailable, and the context's error when ctx ended;
-// a ciphertext the KMS refuses does not.
+// a refusal of the credentials or permissions also wraps
+// keys.ErrKMSAccessDenied; a ciphertext the KMS refuses wraps neither.
 func (k *KEK) DecryptWithContext(ctx context.Context, ciphertext, associatedData []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("kms: %s: %w", k.uri, err)
+		return nil, fmt.Errorf("kms: %s: %w: %w", k.uri, keysErrKMSUnavailable, err)
 	}
 	pt, err := k.aead.DecryptWithContext(ctx, ciphertext, associatedData)
 	if err != nil {
@@ -166,6 +173,3 @@ func (k *KEK) fail(ctx context.Context, op string, err error) error {
 	}
 	return fmt.Errorf("kms: %s %s: %w", op, k.uri, k.classify(err))
 }
-
-// unavailable marks err as a KMS that could not serve the call.
-func unavailable(err error) error { return fmt.Errorf("%w: %w", keysErrKMSUnavailable, err) }

@@ -136,12 +136,18 @@ func (a *vaultAEAD) DecryptWithContext(ctx context.Context, ciphertext, associat
 	})
 }
 
-// classifyVault marks every failure but a refused ciphertext (HTTP 400 from
+// classifyVault marks a refused token or policy (HTTP 401, 403) as access
+// denied, and every other failure but a refused ciphertext (HTTP 400 from
 // transit) as Vault being unavailable.
 func classifyVault(err error) error {
 	var re *api.ResponseError
-	if errors.As(err, &re) && re.StatusCode == http.StatusBadRequest {
-		return err
+	if errors.As(err, &re) {
+		switch re.StatusCode {
+		case http.StatusBadRequest:
+			return err
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return denied(err)
+		}
 	}
 	return unavailable(err)
 }

@@ -30,8 +30,13 @@ type MakeTokenStores func(t *testing.T, n int) []tokenize.Store
 // consistent-mode writers on several handles; unique random tokens under
 // concurrency; expiry and Purge through an injected clock
 // (tokenize.WithClock); Delete and DeleteSubject; batches, including a
-// failing one that names its item; and that a cancelled context fails a
-// call instead of storing anything.
+// failing one that names its item; that a cancelled context fails a call
+// instead of storing anything; and, for a tokenize.RewrapStore (every
+// store must be one for tokenize.Tokenizer.Rewrap), vault rewrap: a pass
+// interrupted and resumed on another handle moves every entry to the new
+// keys, after which the old keys are disabled and every token
+// detokenizes; Replace is a compare-and-set; and rewrap beside live
+// deletes and writes on other handles loses or resurrects nothing.
 func TestTokenStore(t *testing.T, newStores MakeTokenStores) {
 	t.Helper()
 	ctx := context.Background()
@@ -334,6 +339,8 @@ func TestTokenStore(t *testing.T, newStores MakeTokenStores) {
 		require.NoError(t, err, "Delete with a cancelled context deleted the token")
 		assert.Equal(t, "before", v)
 	})
+
+	testTokenRewrap(t, newStores)
 }
 
 // The names of the tokenize package's sentinels and options, for the

@@ -31,8 +31,12 @@ import (
 // several processes would.
 type sqlDB struct {
 	name string
-	// open returns a new store over a new connection pool to the database.
+	// open returns a new store over a new connection pool to the database,
+	// opened with keys.WithCreateMissing, as tests and development do.
 	open func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) *keys.SQLStore
+	// openStrict is open without keys.WithCreateMissing, as a service opens
+	// its store.
+	openStrict func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) (*keys.SQLStore, error)
 	// version reads the stored version of a keyset, to check that a failed
 	// change wrote nothing.
 	version func(t *testing.T, name, kind string) int64
@@ -50,9 +54,12 @@ func sqliteDB(t *testing.T) sqlDB {
 	return sqlDB{
 		name: "sqlite",
 		open: func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) *keys.SQLStore {
-			s, err := keys.OpenSQLite(ctx, connect(t), kek, opts...)
+			s, err := keys.OpenSQLite(ctx, connect(t), kek, append([]keys.StoreOption{keys.WithCreateMissing()}, opts...)...)
 			require.NoError(t, err)
 			return s
+		},
+		openStrict: func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) (*keys.SQLStore, error) {
+			return keys.OpenSQLite(ctx, connect(t), kek, opts...)
 		},
 		version: func(t *testing.T, name, kind string) int64 {
 			var v int64
@@ -77,9 +84,12 @@ func postgresDB(t *testing.T) sqlDB {
 	return sqlDB{
 		name: "postgres",
 		open: func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) *keys.SQLStore {
-			s, err := keys.OpenPostgres(ctx, connect(t), kek, opts...)
+			s, err := keys.OpenPostgres(ctx, connect(t), kek, append([]keys.StoreOption{keys.WithCreateMissing()}, opts...)...)
 			require.NoError(t, err)
 			return s
+		},
+		openStrict: func(t *testing.T, kek tink.AEAD, opts ...keys.StoreOption) (*keys.SQLStore, error) {
+			return keys.OpenPostgres(ctx, connect(t), kek, opts...)
 		},
 		version: func(t *testing.T, name, kind string) int64 {
 			var v int64
@@ -514,7 +524,7 @@ func TestSQLListAndOptions(t *testing.T) {
 	}
 	_, err := keys.OpenSQLite(ctx, db, nil)
 	assert.ErrorIs(t, err, keys.ErrInvalidKEK, "OpenSQLite(nil KEK)")
-	s, err := keys.OpenSQLite(ctx, db, kek, keys.WithTable("other_keys"))
+	s, err := keys.OpenSQLite(ctx, db, kek, keys.WithTable("other_keys"), keys.WithCreateMissing())
 	require.NoError(t, err)
 	_, err = s.Keyset(ctx, "x", keys.KindAEAD)
 	require.NoError(t, err)
@@ -563,5 +573,101 @@ func TestSQLRefreshOnUnknownKey(t *testing.T) {
 		}
 		n := kek.decrypt.Load() - before
 		assert.Zero(t, n, "50 values with unknown key IDs made %d KEK calls, want 0", n)
+	})
+}
+
+// A SQL store opened without WithCreateMissing, as a service opens it,
+// makes no keyset: a missing keyset is ErrKeysetNotFound from Keyset and
+// Rotate, and the table stays as it was. Keysets made by a provisioning
+// store (tillid keys create) serve it.
+func TestSQLNoKeysetsWithoutCreateMissing(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, db sqlDB) {
+		kek, err := keys.NewLocalKEK(newKEK(t))
+		require.NoError(t, err)
+		service, err := db.openStrict(t, kek)
+		require.NoError(t, err, "opening an empty database creates its table, no keyset")
+		tests := []struct {
+			name    string
+			call    func() error
+			wantErr error
+			reason  string
+		}{
+			{"Keyset of a missing keyset", func() error { _, err := service.Keyset(ctx, "default", keys.KindAEAD); return err }, keys.ErrKeysetNotFound, "a mistyped name must not make keys no other instance has"},
+			{"Keyset is also ErrKeyNotFound", func() error { _, err := service.Keyset(ctx, "default", keys.KindPRF); return err }, keys.ErrKeyNotFound, "callers that branch on ErrKeyNotFound keep working"},
+			{"Rotate of a missing keyset", func() error { _, err := service.Rotate(ctx, "default", keys.KindAEAD); return err }, keys.ErrKeysetNotFound, "rotating a typo must not make a keyset"},
+			{"Disable in a missing keyset", func() error { return service.Disable(ctx, "default", keys.KindAEAD, 1) }, keys.ErrKeysetNotFound, "the keyset is named before the key"},
+			{"Refresh of a missing keyset", func() error { _, err := service.Refresh(ctx, "default", keys.KindAEAD); return err }, keys.ErrKeysetNotFound, "Refresh reads the same rows"},
+		}
+		for _, tt := range tests {
+			err := tt.call()
+			assert.ErrorIs(t, err, tt.wantErr, "%s: %s", tt.name, tt.reason)
+			if assert.Error(t, err, tt.name) {
+				assert.Contains(t, err.Error(), "tillid_keysets", "%s: the error names the table", tt.name)
+			}
+		}
+		assert.Zero(t, db.version(t, "default", "aead"), "a refused keyset was written")
+		list, err := service.List(ctx)
+		require.NoError(t, err)
+		assert.Empty(t, list, "List after refused keysets")
+
+		// Provisioned by another store, the keyset serves the service.
+		id, err := db.open(t, kek).Rotate(ctx, "default", keys.KindAEAD)
+		require.NoError(t, err, "Rotate with WithCreateMissing creates the keyset")
+		ks, err := service.Keyset(ctx, "default", keys.KindAEAD)
+		require.NoError(t, err, "Keyset after provisioning")
+		assert.Equal(t, id, ks.PrimaryKeyID(), "the service sees the provisioned primary")
+		_, err = service.Rotate(ctx, "default", keys.KindAEAD)
+		assert.NoError(t, err, "Rotate of an existing keyset needs no option")
+	})
+}
+
+// keys.Check at start-up fails on a SQL store whose keysets are missing,
+// whose KMS is down or hangs past the start-up deadline, or whose KEK is
+// another, and passes the store as provisioned.
+func TestSQLCheck(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, db sqlDB) {
+		kek := newCountingKEK(t)
+		need := []keys.KeysetID{{Name: "crm", Kind: keys.KindAEAD}, {Name: "tokenize-card", Kind: keys.KindPRF}}
+		provision := db.open(t, kek)
+		_, err := provision.Keyset(ctx, need[0].Name, need[0].Kind)
+		require.NoError(t, err)
+		open := func() *keys.SQLStore {
+			s, err := db.openStrict(t, kek)
+			require.NoError(t, err)
+			return s
+		}
+		err = keys.Check(ctx, open(), need...)
+		assert.ErrorIs(t, err, keys.ErrKeysetNotFound, "Check before tokenize-card/prf is provisioned")
+		if assert.Error(t, err) {
+			assert.Contains(t, err.Error(), "tokenize-card/prf", "the error names the missing keyset")
+			assert.NotContains(t, err.Error(), "crm/aead", "the error names only failing keysets")
+		}
+		_, err = provision.Keyset(ctx, need[1].Name, need[1].Kind)
+		require.NoError(t, err)
+		assert.NoError(t, keys.Check(ctx, open(), need...), "Check of the provisioned store")
+
+		kek.down.Store(true)
+		assert.ErrorIs(t, keys.Check(ctx, open(), need...), keys.ErrKMSUnavailable, "Check with the KMS down")
+		kek.down.Store(false)
+		// Warm the connection pool and the cache, then let the TTL pass:
+		// the check reads the rows again and waits on the KEK.
+		clk := &piitest.Clock{}
+		warm, err := db.openStrict(t, kek, keys.WithCacheTTL(time.Minute), keys.WithClock(clk.Now))
+		require.NoError(t, err)
+		require.NoError(t, keys.Check(ctx, warm, need...))
+		clk.Advance(time.Minute)
+		kek.hang.Store(true)
+		deadline, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		err = keys.Check(deadline, warm, need...)
+		cancel()
+		assert.ErrorIs(t, err, keys.ErrKMSUnavailable, "Check with a hanging KMS")
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "Check with a hanging KMS")
+		kek.hang.Store(false)
+
+		other, err := db.openStrict(t, newCountingKEK(t))
+		require.NoError(t, err)
+		assert.ErrorIs(t, keys.Check(ctx, other, need...), keys.ErrWrongKEK, "Check under another KEK")
 	})
 }

@@ -241,4 +241,103 @@ func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
 }
 
-var _ Store = (*SQLiteStore)(nil)
+// Scan implements [RewrapStore.Scan] in one query, in byte order of token
+// (SQLite's BINARY collation), along the table's primary key.
+func (s *SQLiteStore) Scan(ctx context.Context, domain, after string, limit int, now time.Time) ([]Entry, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT token, ciphertext, value_index, subject, expires_at FROM tillid_tokens
+		WHERE domain = ? AND token > ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY token LIMIT ?`, domain, after, now.UnixMicro(), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]Entry, 0, limit)
+	for rows.Next() {
+		var e Entry
+		var exp sql.NullInt64
+		if err := rows.Scan(&e.Token, &e.Ciphertext, &e.Index, &e.Subject, &exp); err != nil {
+			return nil, err
+		}
+		if exp.Valid {
+			e.ExpiresAt = time.UnixMicro(exp.Int64)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Replace implements [RewrapStore.Replace] in one transaction, which holds
+// the write lock from its first statement.
+func (s *SQLiteStore) Replace(ctx context.Context, domain string, repl []Replacement, now time.Time) ([]bool, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	nowMicro := now.UnixMicro()
+	delExpired, err := tx.PrepareContext(ctx, `DELETE FROM tillid_tokens WHERE domain = ? AND value_index = ? AND token <> ? AND expires_at <= ?`)
+	if err != nil {
+		return nil, err
+	}
+	defer delExpired.Close()
+	held, err := tx.PrepareContext(ctx, `SELECT count(*) FROM tillid_tokens WHERE domain = ? AND value_index = ? AND token <> ?`)
+	if err != nil {
+		return nil, err
+	}
+	defer held.Close()
+	upd, err := tx.PrepareContext(ctx, `UPDATE tillid_tokens SET ciphertext = ?
+		WHERE domain = ? AND token = ? AND ciphertext = ? AND (expires_at IS NULL OR expires_at > ?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer upd.Close()
+	// The indexes are written only where they change: an UPDATE that sets
+	// an indexed column rewrites its index entries even to the same value.
+	updIndex, err := tx.PrepareContext(ctx, `UPDATE tillid_tokens SET value_index = ?, subject = ?
+		WHERE domain = ? AND token = ? AND (value_index IS NOT ? OR subject IS NOT ?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer updIndex.Close()
+	out := make([]bool, len(repl))
+	for i, r := range repl {
+		idx := r.Index
+		if idx != nil {
+			if _, err := delExpired.ExecContext(ctx, domain, idx, r.Token, nowMicro); err != nil {
+				return nil, err
+			}
+			var n int
+			if err := held.QueryRowContext(ctx, domain, idx, r.Token).Scan(&n); err != nil {
+				return nil, err
+			}
+			if n > 0 {
+				idx = nil
+			}
+		}
+		res, err := upd.ExecContext(ctx, r.Ciphertext, domain, r.Token, r.Old, nowMicro)
+		if out[i], err = rowsChanged(res, err); err != nil {
+			return nil, err
+		}
+		if out[i] {
+			if _, err := updIndex.ExecContext(ctx, idx, r.Subject, domain, r.Token, idx, r.Subject); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func rowsChanged(res sql.Result, err error) (bool, error) {
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+var (
+	_ Store       = (*SQLiteStore)(nil)
+	_ RewrapStore = (*SQLiteStore)(nil)
+)

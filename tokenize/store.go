@@ -3,6 +3,7 @@ package tokenize
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -223,4 +224,78 @@ func (s *MemoryStore) Delete(ctx context.Context, domain string, sel Selection) 
 	return n, nil
 }
 
-var _ Store = (*MemoryStore)(nil)
+// Scan implements [RewrapStore.Scan]. It sorts the domain's tokens on each
+// call: fine for tests, not for millions of entries.
+func (s *MemoryStore) Scan(ctx context.Context, domain, after string, limit int, now time.Time) ([]Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.domain(domain)
+	var toks []string
+	for tok, e := range d.byToken {
+		if tok > after && !expired(e.ExpiresAt, now) {
+			toks = append(toks, tok)
+		}
+	}
+	slices.Sort(toks)
+	toks = toks[:min(limit, len(toks))]
+	out := make([]Entry, len(toks))
+	for i, tok := range toks {
+		out[i] = d.byToken[tok].clone()
+	}
+	return out, nil
+}
+
+// Replace implements [RewrapStore.Replace].
+func (s *MemoryStore) Replace(ctx context.Context, domain string, repl []Replacement, now time.Time) ([]bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.domain(domain)
+	out := make([]bool, len(repl))
+	for i, r := range repl {
+		old, ok := d.byToken[r.Token]
+		if !ok || expired(old.ExpiresAt, now) || !sameCiphertext(old.Ciphertext, r.Old) {
+			continue
+		}
+		idx := r.Index
+		if idx != nil {
+			if tok, ok := d.byIndex[string(idx)]; ok && tok != r.Token {
+				if holder := d.byToken[tok]; expired(holder.ExpiresAt, now) {
+					d.remove(holder)
+				} else {
+					idx = nil
+				}
+			}
+		}
+		d.remove(old)
+		e := Entry{Token: r.Token, Ciphertext: r.Ciphertext, Index: idx, Subject: r.Subject, ExpiresAt: old.ExpiresAt}.clone()
+		d.byToken[e.Token] = e
+		if e.Index != nil {
+			d.byIndex[string(e.Index)] = e.Token
+		}
+		out[i] = true
+	}
+	return out, nil
+}
+
+// clone returns e with its byte slices copied, nil where empty.
+func (e Entry) clone() Entry {
+	cp := func(b []byte) []byte {
+		if len(b) == 0 {
+			return nil
+		}
+		return append([]byte(nil), b...)
+	}
+	e.Ciphertext, e.Index, e.Subject = cp(e.Ciphertext), cp(e.Index), cp(e.Subject)
+	return e
+}
+
+var (
+	_ Store       = (*MemoryStore)(nil)
+	_ RewrapStore = (*MemoryStore)(nil)
+)

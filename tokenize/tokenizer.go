@@ -85,7 +85,8 @@ func (m Mode) String() string {
 // keep detokenizing while their key is enabled. After a PRF rotation,
 // consistent mode gives a value a new token; its old token keeps
 // detokenizing, and [Tokenizer.DeleteSubject] finds tokens under every
-// enabled PRF key.
+// enabled PRF key. [Tokenizer.Rewrap] moves the stored entries to the new
+// primaries, so that the old keys can be disabled and destroyed.
 //
 // What leaks: in [ModeConsistent] tokens reveal equality of values of one
 // subject (of every value, when no subject is given). The format leaks what

@@ -183,7 +183,7 @@ func sqliteRewrapDB(t *testing.T) rewrapDB {
 	clk := &piitest.Clock{}
 	return rewrapDB{dsn: "sqlite:" + path, db: db.sql, clock: clk, ph: func(int) string { return "?" }, openKey: func(t *testing.T, raw []byte) *keys.SQLStore {
 		kek, _ := keys.NewLocalKEK(raw)
-		s, err := keys.OpenSQLite(ctx, db.sql, kek, keys.WithCacheTTL(appTTL), keys.WithClock(clk.Now))
+		s, err := keys.OpenSQLite(ctx, db.sql, kek, keys.WithCacheTTL(appTTL), keys.WithClock(clk.Now), keys.WithCreateMissing())
 		require.NoError(t, err)
 		return s
 	}}
@@ -197,7 +197,7 @@ func postgresRewrapDB(t *testing.T) rewrapDB {
 	clk := &piitest.Clock{}
 	return rewrapDB{dsn: dsn, db: db.sql, clock: clk, ph: func(i int) string { return "$" + strconv.Itoa(i) }, openKey: func(t *testing.T, raw []byte) *keys.SQLStore {
 		kek, _ := keys.NewLocalKEK(raw)
-		s, err := keys.OpenPostgres(ctx, db.sql, kek, keys.WithCacheTTL(appTTL), keys.WithClock(clk.Now))
+		s, err := keys.OpenPostgres(ctx, db.sql, kek, keys.WithCacheTTL(appTTL), keys.WithClock(clk.Now), keys.WithCreateMissing())
 		require.NoError(t, err)
 		return s
 	}}

@@ -240,4 +240,98 @@ func (s *TokenStore) Delete(ctx context.Context, domain string, sel tokenize.Sel
 	return tag.RowsAffected(), nil
 }
 
-var _ tokenize.Store = (*TokenStore)(nil)
+// Scan implements tokenize.RewrapStore.Scan in one query along the primary
+// key, in the order of the database's collation (which compares after too).
+func (s *TokenStore) Scan(ctx context.Context, domain, after string, limit int, now time.Time) ([]tokenize.Entry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT token, ciphertext, value_index, subject, expires_at FROM tillid_tokens
+		WHERE domain = $1 AND token > $2 AND (expires_at IS NULL OR expires_at > $3) ORDER BY token LIMIT $4`, domain, after, now, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tokenize.Entry, 0, limit)
+	var e tokenize.Entry
+	var exp *time.Time
+	_, err = pgx.ForEachRow(rows, []any{&e.Token, &e.Ciphertext, &e.Index, &e.Subject, &exp}, func() error {
+		entry := e
+		if exp != nil {
+			entry.ExpiresAt = *exp
+		}
+		out = append(out, entry)
+		e, exp = tokenize.Entry{}, nil
+		return nil
+	})
+	return out, err
+}
+
+// Replace implements tokenize.RewrapStore.Replace in one round trip: one
+// pipelined implicit transaction that removes expired entries holding the
+// new indexes, then updates every entry that still holds its old
+// ciphertext, leaving out an index another entry holds. An insert of the
+// same index by a concurrent Put makes the update fail on the unique
+// index; nothing is stored then, and Replace tries again.
+func (s *TokenStore) Replace(ctx context.Context, domain string, repl []tokenize.Replacement, now time.Time) ([]bool, error) {
+	tokens := make([]string, len(repl))
+	olds := make([][]byte, len(repl))
+	cts := make([][]byte, len(repl))
+	idxs := make([][]byte, len(repl))
+	subjects := make([][]byte, len(repl))
+	var live [][]byte
+	for i, r := range repl {
+		tokens[i], olds[i], cts[i], idxs[i], subjects[i] = r.Token, r.Old, r.Ciphertext, r.Index, r.Subject
+		if r.Index != nil {
+			live = append(live, r.Index)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		out, err := s.replace(ctx, domain, tokens, olds, cts, idxs, subjects, live, now)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "40P01" || pgErr.Code == "40001") && attempt < 3 {
+			continue // nothing was stored
+		}
+		return out, err
+	}
+}
+
+func (s *TokenStore) replace(ctx context.Context, domain string, tokens []string, olds, cts, idxs, subjects, live [][]byte, now time.Time) ([]bool, error) {
+	b := &pgx.Batch{}
+	if live != nil {
+		b.Queue(`DELETE FROM tillid_tokens WHERE domain = $1 AND value_index = ANY($2) AND expires_at <= $3`, domain, live, now)
+	}
+	b.Queue(`UPDATE tillid_tokens AS e SET ciphertext = u.c, subject = u.s,
+			value_index = CASE WHEN u.i IS NULL OR EXISTS (SELECT 1 FROM tillid_tokens o WHERE o.domain = $1 AND o.value_index = u.i AND o.token <> u.t) THEN NULL ELSE u.i END
+		FROM unnest($2::text[], $3::bytea[], $4::bytea[], $5::bytea[], $6::bytea[]) AS u(t, old, c, i, s)
+		WHERE e.domain = $1 AND e.token = u.t AND e.ciphertext = u.old AND (e.expires_at IS NULL OR e.expires_at > $7)
+		RETURNING e.token`, domain, tokens, olds, cts, idxs, subjects, now)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if live != nil {
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	stored := make(map[string]bool, len(tokens))
+	var tok string
+	if _, err := pgx.ForEachRow(rows, []any{&tok}, func() error {
+		stored[tok] = true
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(tokens))
+	for i, t := range tokens {
+		out[i] = stored[t]
+	}
+	return out, nil
+}
+
+var (
+	_ tokenize.Store       = (*TokenStore)(nil)
+	_ tokenize.RewrapStore = (*TokenStore)(nil)
+)
