@@ -209,7 +209,7 @@ func (s *SQLStore) Refresh(ctx context.Context, name string, kind Kind) (*Keyset
 	v, err, _ := s.flight.Do("refresh:"+id.String(), func() (any, error) {
 		row, found, err := s.db.load(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("keys: reading keyset %s: %w", id, err)
+			return nil, fmt.Errorf("keys: reading keyset %s from table %s: %w", id, s.cfg.table, err)
 		}
 		if !found {
 			return nil, fmt.Errorf("keys: keyset %s: %w", id, ErrKeyNotFound)
@@ -237,7 +237,7 @@ func (s *SQLStore) Refresh(ctx context.Context, name string, kind Kind) (*Keyset
 func (s *SQLStore) refresh(ctx context.Context, id KeysetID) (*Keyset, error) {
 	row, found, err := s.db.load(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("keys: reading keyset %s: %w", id, err)
+		return nil, fmt.Errorf("keys: reading keyset %s from table %s: %w", id, s.cfg.table, err)
 	}
 	if !found {
 		if !s.cfg.createMissing {
@@ -302,7 +302,7 @@ func (s *SQLStore) change(ctx context.Context, id KeysetID, create bool, fn muta
 	for range maxChangeAttempts {
 		row, found, err := s.db.load(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("keys: reading keyset %s: %w", id, err)
+			return nil, fmt.Errorf("keys: reading keyset %s from table %s: %w", id, s.cfg.table, err)
 		}
 		var old *Keyset
 		if !found && !create {
@@ -345,7 +345,7 @@ func (s *SQLStore) change(ctx context.Context, id KeysetID, create bool, fn muta
 			ok, err = s.db.insert(ctx, id, next, now)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("keys: writing keyset %s: %w", id, err)
+			return nil, fmt.Errorf("keys: writing keyset %s to table %s: %w", id, s.cfg.table, err)
 		}
 		if !ok {
 			continue // another process changed the keyset: start again from its version
@@ -424,7 +424,7 @@ func (s *SQLStore) List(ctx context.Context) ([]*Keyset, error) {
 
 	ids, err := s.db.list(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("keys: listing keysets: %w", err)
+		return nil, fmt.Errorf("keys: listing keysets in table %s: %w", s.cfg.table, err)
 	}
 	out := make([]*Keyset, 0, len(ids))
 	for _, id := range ids {

@@ -10,6 +10,7 @@ require (
 	github.com/tillid/tillid v0.0.0-00010101000000-000000000000
 	github.com/tillid/tillid/internal/pgtest v0.0.0-00010101000000-000000000000
 	github.com/tillid/tillid/kms v0.0.0-00010101000000-000000000000
+	github.com/tillid/tillid/stores v0.0.0-00010101000000-000000000000
 	github.com/tink-crypto/tink-go/v2 v2.9.0
 	golang.org/x/tools v0.52.0
 	modernc.org/sqlite v1.62.0
@@ -103,4 +104,5 @@ replace (
 	github.com/tillid/tillid => ../../
 	github.com/tillid/tillid/internal/pgtest => ../../internal/pgtest
 	github.com/tillid/tillid/kms => ../../kms
+	github.com/tillid/tillid/stores => ../../stores
 )

@@ -21,6 +21,11 @@ const keysUsage = `Usage:
   tillid keys disable  [flags] NAME KEY_ID
   tillid keys destroy  [flags] -yes NAME KEY_ID
 
+Rotate rotates one keyset: NAME of the -kind given (aead unless set), and
+names the other kinds of NAME it left alone. A key name used by several
+kinds (a tokenizer's aead and prf, a field's aead and daead) is rotated
+with one call per kind, so that each kind's rewrap is planned on its own.
+
 Lifecycle of a key: create (or rotate) makes it the primary; after a rotation
 old keys keep revealing; rewrap moves stored values to the primary; disable
 stops an old key (enable undoes it); destroy deletes a disabled key's
@@ -132,7 +137,8 @@ func keysCommand(ctx context.Context, sub string, args []string, sf *storeFlags,
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "rotated keyset %s/%s: new primary key %d\n", args[0], kind, id)
+		fmt.Fprintf(stdout, "rotated keyset %s/%s (kind %s only): new primary key %d\n", args[0], kind, kind, id)
+		return notRotated(c, s, args[0], kind, stdout)
 	case "enable", "disable", "destroy":
 		if err := existing(c, s, args[0], kind); err != nil {
 			return err
@@ -155,6 +161,21 @@ func keysCommand(ctx context.Context, sub string, args []string, sf *storeFlags,
 			return err
 		}
 		return printList(stdout, list, o.json)
+	}
+	return nil
+}
+
+// notRotated names the other kinds of keyset name, which rotate (one kind
+// per call, -kind) left alone, and the commands that rotate them.
+func notRotated(ctx context.Context, s keys.Manager, name string, rotated keys.Kind, w io.Writer) error {
+	list, err := s.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, ks := range list {
+		if ks.Name() == name && ks.Kind() != rotated {
+			fmt.Fprintf(w, "not rotated: keyset %s/%s (primary key %d); rotate it with: tillid keys rotate -kind %s ... %s\n", name, ks.Kind(), ks.PrimaryKeyID(), ks.Kind(), name)
+		}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@
 //
 //	tillid keys create|rotate|list|enable|disable|destroy [flags] ...
 //	tillid rewrap [flags]
+//	tillid vault rewrap [flags] DOMAIN...
 //
 // Run "tillid help", "tillid keys -h" or "tillid rewrap -h" for the flags.
 //
@@ -59,10 +60,12 @@ Usage:
   tillid keys destroy  [flags] -yes NAME KEY_ID destroy a disabled key's material, for ever
   tillid rewrap        [flags]                 re-encrypt a table's protected columns under
                                                the primary keys, batched and resumable
+  tillid vault rewrap  [flags] DOMAIN...       re-encrypt the token vault's values of DOMAIN
+                                               under the primary keys, batched and resumable
   tillid vet           [flags] [packages]      report untagged personal data, bad tags, unsafe logs
   tillid inventory     [flags] [packages]      render the Art. 30 record of processing from source
 
-Run "tillid keys -h" or "tillid rewrap -h" for flags.
+Run "tillid keys -h", "tillid rewrap -h" or "tillid vault rewrap -h" for flags.
 
 The KEK comes from -kek-uri (aws-kms://, gcp-kms://, hcvault://), from
 -master-key-file, or from the environment variable named by -master-key-env
@@ -96,6 +99,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runKeys(ctx, args[1:], stdout, stderr)
 	case "rewrap":
 		return runRewrap(ctx, args[1:], stdout, stderr)
+	case "vault":
+		return runVault(ctx, args[1:], stdout, stderr)
 	case "vet":
 		return runVet(ctx, args[1:], stdout, stderr)
 	case "inventory":

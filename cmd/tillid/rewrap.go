@@ -60,6 +60,7 @@ type rewrapOpts struct {
 	job       string
 	restart   bool
 	check     bool
+	cache     cacheFlags
 }
 
 type columnSpec struct {
@@ -121,6 +122,7 @@ func runRewrap(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.StringVar(&o.job, "job", "", "checkpoint `name` (default: the table, a hash of the columns and of their primary key IDs)")
 	fs.BoolVar(&o.restart, "restart", false, "start from the first row, forgetting the checkpoint")
 	fs.BoolVar(&o.check, "check", false, "count values per key ID and change nothing")
+	o.cache.register(fs)
 	if len(args) > 0 && (args[0] == "help") {
 		args = []string{"-h"}
 	}
@@ -134,6 +136,9 @@ func runRewrap(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitCode(stderr, usagef("rewrap takes no arguments, got %q", fs.Args()))
 	}
 	skipped, err := rewrap(ctx, &sf, &o, stdout, stderr)
+	if err == nil && !o.check {
+		skipped, err = settleRewrap(ctx, &sf, &o, skipped, stdout, stderr)
+	}
 	if err == nil && skipped > 0 {
 		fmt.Fprintf(stderr, "tillid: %d values could not be rewrapped; they are listed above\n", skipped)
 		return exitRewrapSkips
@@ -268,12 +273,12 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 	}
 	perKey := map[string]int64{}
 	start := time.Now()
-	startDone := done
+	startDone, startChanged := done, changed
 	prog := newProgress(stderr, o.table)
 	defer prog.finish()
 	for {
 		if err := ctx.Err(); err != nil {
-			return skipped, fmt.Errorf("interrupted after %d rows; run the same command again to continue: %w", done, err)
+			return skipped, interrupted(ctx, err, "rewrap of "+o.table, done, "job "+strconv.Quote(o.job)+" in tillid_rewrap_jobs")
 		}
 		q := `SELECT ` + quote(o.keyColumn) + `, ` + strings.Join(cols, ", ") + ` FROM ` + quote(o.table)
 		var qargs []any
@@ -352,7 +357,7 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 			return rows.Err()
 		}()
 		if err != nil {
-			return skipped, err
+			return skipped, interrupted(ctx, err, "rewrap of "+o.table, done, "job "+strconv.Quote(o.job)+" in tillid_rewrap_jobs")
 		}
 		if n == 0 {
 			break
@@ -363,7 +368,7 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 				defer cancel()
 				tx, err := db.sql.BeginTx(c, nil)
 				if err != nil {
-					return err
+					return fmt.Errorf("writing %s in %s: %w", o.table, target(o.db), err)
 				}
 				defer tx.Rollback()
 				for _, u := range updates {
@@ -378,10 +383,13 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 				if err != nil {
 					return fmt.Errorf("writing the checkpoint: %w", err)
 				}
-				return tx.Commit()
+				if err := tx.Commit(); err != nil {
+					return fmt.Errorf("writing %s in %s: %w", o.table, target(o.db), err)
+				}
+				return nil
 			}()
 			if err != nil {
-				return skipped, err
+				return skipped, interrupted(ctx, err, "rewrap of "+o.table, done, "job "+strconv.Quote(o.job)+" in tillid_rewrap_jobs")
 			}
 		}
 		done += int64(n)
@@ -417,9 +425,7 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 		}
 		return skipped, nil
 	}
-	elapsed := time.Since(start)
-	fmt.Fprintf(stdout, "rewrap %s: done, %d rows, %d values rewrapped, %d skipped, in %v (%.0f rows/s)\n",
-		o.table, done, changed, skipped, elapsed.Round(time.Millisecond), float64(done-startDone)/elapsed.Seconds())
+	fmt.Fprintln(stdout, finalLine("rewrap "+o.table, done, changed, done-startDone, changed-startChanged, skipped, time.Since(start)))
 	return skipped, nil
 }
 

@@ -175,7 +175,7 @@ func openDB(ctx context.Context, dsn string) (*database, error) {
 		}
 		if err := db.PingContext(ctx); err != nil {
 			db.Close()
-			return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+			return nil, fmt.Errorf("connecting to PostgreSQL %s: %w", target(dsn), err)
 		}
 		return &database{dialect: dialectPostgres, sql: db}, nil
 	default:
