@@ -240,6 +240,9 @@ func (p *Protector) storedOp(ctx context.Context, col Column, recordID, stored s
 	case ActionBlindIndex, ActionPseudonym:
 		return "", false, fmt.Errorf("pii: %s.%s is a %s column, computed from its plaintext: use IndexStored", col.Type, col.Field, f.act.name)
 	}
+	if m == verbReveal && f.tag.migrate && !f.act.recognise(unsafeBytes(stored)) {
+		return stored, false, nil // legacy plaintext, which migrate lets through
+	}
 	r := runPool.Get().(*run)
 	defer r.release()
 	r.p, r.ctx, r.verb, r.cur = p, ctx, m, f

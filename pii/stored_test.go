@@ -90,10 +90,13 @@ func TestStoredValuesOfEveryAction(t *testing.T) {
 		{"ff1", cpr, "0202802345", "migrate tokenizes legacy plaintext"},
 	}
 	for _, tt := range tests {
+		back, err := p.RevealStored(ctx, tt.col, "7", tt.legacy)
+		require.NoError(t, err, "%s: RevealStored of legacy plaintext under migrate", tt.name)
+		assert.Equal(t, tt.legacy, back, "%s: RevealStored of legacy plaintext under migrate", tt.name)
 		out, changed, err := p.RewrapStored(ctx, tt.col, "7", tt.legacy)
 		require.NoError(t, err, tt.name)
 		assert.True(t, changed && out != tt.legacy, "%s: %s", tt.name, tt.reason)
-		back, err := p.RevealStored(ctx, tt.col, "7", out)
+		back, err = p.RevealStored(ctx, tt.col, "7", out)
 		require.NoError(t, err, tt.name)
 		assert.Equal(t, tt.legacy, back, tt.name)
 		tt.col.Migrate = false

@@ -211,6 +211,16 @@ func (c *columnSpecs) Set(v string) error {
 }
 
 func runRewrap(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	sf, o, code := parseRewrap(args, stderr)
+	if sf == nil {
+		return code
+	}
+	return finishRewrap(ctx, sf, o, stdout, stderr)
+}
+
+// parseRewrap parses the flags of tillid rewrap; it returns nil flags and
+// the exit code when they are not to be run (help, usage errors).
+func parseRewrap(args []string, stderr io.Writer) (*storeFlags, *rewrapOpts, int) {
 	var sf storeFlags
 	var o rewrapOpts
 	fs := flag.NewFlagSet("tillid rewrap", flag.ContinueOnError)
@@ -233,16 +243,21 @@ func runRewrap(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			return exitOK
+			return nil, nil, exitOK
 		}
-		return exitUsage
+		return nil, nil, exitUsage
 	}
 	if fs.NArg() > 0 {
-		return exitCode(stderr, usagef("rewrap takes no arguments, got %q", fs.Args()))
+		return nil, nil, exitCode(stderr, usagef("rewrap takes no arguments, got %q", fs.Args()))
 	}
-	skipped, err := rewrap(ctx, &sf, &o, stdout, stderr)
+	return &sf, &o, exitOK
+}
+
+// finishRewrap runs the parsed command and returns its exit code.
+func finishRewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr io.Writer) int {
+	skipped, err := rewrap(ctx, sf, o, stdout, stderr)
 	if err == nil && !o.check {
-		skipped, err = settleRewrap(ctx, &sf, &o, skipped, stdout, stderr)
+		skipped, err = settleRewrap(ctx, sf, o, skipped, stdout, stderr)
 	}
 	if err == nil && skipped > 0 && o.check {
 		fmt.Fprintf(stderr, "tillid: %d values are not under their keyset's primary key, are not protected, or failed to verify: do not disable the old keys yet\n", skipped)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"time"
 
@@ -20,7 +21,8 @@ import (
 // through two tables in the data database:
 //
 //   - tillid_rewrap_jobs has one row per job: the cursor (the last key
-//     handed out, "" before the first range) and the rows and values done.
+//     handed out, "" before the first range, "done" when finished) and
+//     the rows and values done.
 //     A claim locks this row first, so claims take turns, on PostgreSQL as
 //     on SQLite.
 //   - tillid_rewrap_leases has one row per key range (lo, hi] handed out
@@ -47,6 +49,10 @@ const leasesTable = `CREATE TABLE IF NOT EXISTS tillid_rewrap_leases (
 	expires BIGINT NOT NULL,
 	PRIMARY KEY (job, lo)
 )`
+
+// jobDone is the last_key of a finished job (keys are encoded "i:…" or
+// "s:…").
+const jobDone = "done"
 
 // lease is a key range (lo, hi] of a job held by one worker; lo is "" for
 // the range that starts at the first row. Both are encoded keys.
@@ -93,7 +99,14 @@ func (e *engine) runJob(ctx context.Context, sf *storeFlags, stdout, stderr io.W
 	setup, cancel := context.WithTimeout(ctx, sf.timeout)
 	defer cancel()
 	for _, q := range []string{jobsTable, leasesTable} {
-		if _, err := e.db.sql.ExecContext(setup, q); err != nil {
+		_, err := e.db.sql.ExecContext(setup, q)
+		if err != nil {
+			// Workers starting together race in CREATE TABLE IF NOT
+			// EXISTS on PostgreSQL (a unique violation in pg_type); the
+			// loser finds the table made when it tries again.
+			_, err = e.db.sql.ExecContext(setup, q)
+		}
+		if err != nil {
 			return 0, fmt.Errorf("creating the checkpoint tables tillid_rewrap_jobs and tillid_rewrap_leases in %s: %w", target(o.db), err)
 		}
 	}
@@ -114,6 +127,11 @@ func (e *engine) runJob(ctx context.Context, sf *storeFlags, stdout, stderr io.W
 	)
 	if err := e.db.sql.QueryRowContext(setup, `SELECT last_key, done, rewrapped FROM tillid_rewrap_jobs WHERE job = `+ph(1), o.job).Scan(&lastText, &doneBefore, &changedBefore); err != nil {
 		return 0, fmt.Errorf("reading the checkpoint: %w", err)
+	}
+	if lastText == jobDone {
+		fmt.Fprintf(stderr, "rewrap: job %q is complete already (%d rows, %d values rewrapped); -restart runs it again\n", o.job, doneBefore, changedBefore)
+		fmt.Fprintln(stdout, finalLine("rewrap "+o.table, doneBefore, changedBefore, 0, 0, 0, 0))
+		return 0, nil
 	}
 	if lastText != "" {
 		k, err := decodeKey(lastText)
@@ -228,6 +246,9 @@ func (e *engine) claim(ctx context.Context, owner string, now func() time.Time, 
 	if err := tx.QueryRowContext(c, `SELECT last_key FROM tillid_rewrap_jobs WHERE job = `+ph(1), o.job).Scan(&last); err != nil {
 		return lease{}, 0, fmt.Errorf("reading the checkpoint: %w", err)
 	}
+	if last == jobDone {
+		return lease{}, finished, nil
+	}
 	lo, err := decodeOptKey(last)
 	if err != nil {
 		return lease{}, 0, err
@@ -244,9 +265,10 @@ func (e *engine) claim(ctx context.Context, owner string, now func() time.Time, 
 		if held > 0 {
 			return lease{}, waiting, nil
 		}
-		// Done: forget the checkpoint, so that the next run (after the
-		// next rotation) starts from the first row again.
-		if _, err := tx.ExecContext(c, `DELETE FROM tillid_rewrap_jobs WHERE job = `+ph(1), o.job); err != nil {
+		// Done. The job's row stays, marked, so that a worker that starts
+		// late does not run the job again; after the next rotation the
+		// job has another name (see defaultJob) and starts afresh.
+		if _, err := tx.ExecContext(c, `UPDATE tillid_rewrap_jobs SET last_key = `+ph(1)+` WHERE job = `+ph(2), jobDone, o.job); err != nil {
 			return lease{}, 0, fmt.Errorf("clearing the checkpoint: %w", err)
 		}
 		if err := tx.Commit(); err != nil {
@@ -353,6 +375,9 @@ func (e *engine) doRange(ctx context.Context, sf *storeFlags, l lease, owner str
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return batchResult{skipped: b.skipped}, errLeaseLost
 	}
+	// Indexes first: their compare-and-set reads their source as it was
+	// read, before the source's own update in this transaction.
+	sort.SliceStable(updates, func(i, j int) bool { return updates[i].src != "" && updates[j].src == "" })
 	for _, u := range updates {
 		wrote, err := e.apply(c, tx, u)
 		if err != nil {
