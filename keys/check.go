@@ -73,37 +73,33 @@ func checkKeyset(ctx context.Context, provider Provider, id KeysetID) error {
 		return fmt.Errorf("keys: check of keyset %s: primary key %d is not enabled: %w", id, ks.PrimaryKeyID(), ErrNoPrimaryKey)
 	}
 	probe := []byte(checkLabel)
+	// roundTrip encrypts probe under the primary and decrypts it again.
+	roundTrip := func(encrypt, decrypt func(b, associatedData []byte) ([]byte, error)) error {
+		ct, err := encrypt(probe, probe)
+		if err == nil {
+			var pt []byte
+			if pt, err = decrypt(ct, probe); err == nil && !bytes.Equal(pt, probe) {
+				err = errors.New("decryption returned another plaintext")
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("keys: check of keyset %s: a round trip under primary key %d failed (%v): %w", id, ks.PrimaryKeyID(), err, ErrNoPrimaryKey)
+		}
+		return nil
+	}
 	switch id.Kind {
 	case KindAEAD:
 		a, err := ks.AEAD()
 		if err != nil {
 			return fmt.Errorf("keys: check of keyset %s: %w", id, err)
 		}
-		ct, err := a.Encrypt(probe, probe)
-		if err == nil {
-			var pt []byte
-			if pt, err = a.Decrypt(ct, probe); err == nil && !bytes.Equal(pt, probe) {
-				err = errors.New("decryption returned another plaintext")
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("keys: check of keyset %s: a round trip under primary key %d failed (%v): %w", id, ks.PrimaryKeyID(), err, ErrNoPrimaryKey)
-		}
+		return roundTrip(a.Encrypt, a.Decrypt)
 	case KindDeterministicAEAD:
 		d, err := ks.DeterministicAEAD()
 		if err != nil {
 			return fmt.Errorf("keys: check of keyset %s: %w", id, err)
 		}
-		ct, err := d.EncryptDeterministically(probe, probe)
-		if err == nil {
-			var pt []byte
-			if pt, err = d.DecryptDeterministically(ct, probe); err == nil && !bytes.Equal(pt, probe) {
-				err = errors.New("decryption returned another plaintext")
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("keys: check of keyset %s: a round trip under primary key %d failed (%v): %w", id, ks.PrimaryKeyID(), err, ErrNoPrimaryKey)
-		}
+		return roundTrip(d.EncryptDeterministically, d.DecryptDeterministically)
 	case KindPRF:
 		set, err := ks.PRF()
 		if err != nil {

@@ -111,19 +111,11 @@ func (t *Tokenizer) Rewrap(ctx context.Context, cursor string, limit int) (Rewra
 	if limit < 1 || limit > MaxBatchSize {
 		return RewrapProgress{}, fmt.Errorf("tokenize: Rewrap batch of %d entries: want 1 to %d", limit, MaxBatchSize)
 	}
-	aks, err := t.provider.Keyset(ctx, t.keyName, keys.KindAEAD)
+	a, set, err := t.keys(ctx)
 	if err != nil {
-		return RewrapProgress{}, fmt.Errorf("tokenize: domain %q: %w", t.domain, err)
+		return RewrapProgress{}, err
 	}
-	a, err := aks.AEAD()
-	if err != nil {
-		return RewrapProgress{}, fmt.Errorf("tokenize: domain %q: %w", t.domain, err)
-	}
-	pks, err := t.provider.Keyset(ctx, t.keyName, keys.KindPRF)
-	if err != nil {
-		return RewrapProgress{}, fmt.Errorf("tokenize: domain %q: %w", t.domain, err)
-	}
-	set, err := pks.PRF()
+	aks, err := t.provider.Keyset(ctx, t.keyName, keys.KindAEAD) // the same snapshot, cached
 	if err != nil {
 		return RewrapProgress{}, fmt.Errorf("tokenize: domain %q: %w", t.domain, err)
 	}

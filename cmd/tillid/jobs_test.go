@@ -194,3 +194,21 @@ func TestTarget(t *testing.T) {
 		assert.NotContains(t, err.Error(), "s3cret", "the error never carries the password")
 	}
 }
+
+// Exit codes tell a KMS outage (page the network team) from refused
+// credentials or permissions (fix the IAM policy).
+func TestExitCodeKMS(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"unreachable", fmt.Errorf("keys: unwrapping keyset a/aead: %w", keys.ErrKMSUnavailable), exitKMS},
+		{"deadline", fmt.Errorf("keys: %w: %w", keys.ErrKMSUnavailable, context.DeadlineExceeded), exitKMS},
+		{"access denied", fmt.Errorf("keys: wrapping keyset a/aead: %w", keys.ErrKMSAccessDenied), exitKMSDenied},
+	}
+	for _, tt := range tests {
+		var w bytes.Buffer
+		assert.Equal(t, tt.want, exitCode(&w, tt.err), tt.name)
+	}
+}

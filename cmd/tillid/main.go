@@ -24,6 +24,7 @@
 //	3  a key or keyset was not found (or is destroyed)
 //	4  the KMS holding the KEK was unreachable or did not answer in time
 //	5  rewrap finished, but some values could not be rewrapped (see the log)
+//	6  the KMS refused the credentials or permissions (fix the IAM policy or credential)
 package main
 
 import (
@@ -47,6 +48,7 @@ const (
 	exitNotFound    = 3
 	exitKMS         = 4
 	exitRewrapSkips = 5
+	exitKMSDenied   = 6
 )
 
 const usage = `tillid manages tillid keys and rewraps stored data.
@@ -72,7 +74,8 @@ The KEK comes from -kek-uri (aws-kms://, gcp-kms://, hcvault://), from
 (TILLID_MASTER_KEY by default): never from a flag's value.
 
 Exit codes: 0 success, 1 failure, 2 usage, 3 key not found or destroyed,
-4 KMS unreachable, 5 rewrap left values it could not rewrap.
+4 KMS unreachable, 5 rewrap left values it could not rewrap, 6 KMS access
+denied (credentials or permissions).
 `
 
 func main() {
@@ -128,6 +131,8 @@ func exitCode(stderr io.Writer, err error) int {
 	switch {
 	case errors.As(err, &ue), errors.Is(err, flag.ErrHelp):
 		return exitUsage
+	case errors.Is(err, keys.ErrKMSAccessDenied):
+		return exitKMSDenied
 	case errors.Is(err, keys.ErrKMSUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return exitKMS
 	case errors.Is(err, keys.ErrKeyNotFound), errors.Is(err, keys.ErrKeyDestroyed):
