@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"time"
 
@@ -375,19 +374,18 @@ func (e *engine) doRange(ctx context.Context, sf *storeFlags, l lease, owner str
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return batchResult{skipped: b.skipped}, errLeaseLost
 	}
-	// Indexes first: their compare-and-set reads their source as it was
-	// read, before the source's own update in this transaction.
-	sort.SliceStable(updates, func(i, j int) bool { return updates[i].src != "" && updates[j].src == "" })
-	for _, u := range updates {
-		wrote, err := e.apply(c, tx, u)
+	for i := 0; i < len(updates); {
+		j := i + 1
+		for j < len(updates) && updates[j].key == updates[i].key {
+			j++
+		}
+		wrote, err := e.applyRow(c, tx, updates[i:j])
 		if err != nil {
 			return b, err
 		}
-		if wrote {
-			b.changed++
-		} else {
-			b.conflicts++ // the application wrote the value meanwhile, under the primary
-		}
+		b.changed += wrote
+		b.conflicts += int64(j-i) - wrote // the application wrote them meanwhile, under the primary
+		i = j
 	}
 	err = tx.QueryRowContext(c, `UPDATE tillid_rewrap_jobs SET done = done + `+e.ph(1)+`, rewrapped = rewrapped + `+e.ph(2)+` WHERE job = `+e.ph(3)+` RETURNING done, rewrapped`,
 		b.rows, b.changed, e.o.job).Scan(&b.jobRows, &b.jobChanged)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -196,4 +197,62 @@ func (e *engine) apply(ctx context.Context, tx *sql.Tx, u update) (bool, error) 
 	}
 	n, err := res.RowsAffected()
 	return n > 0, err
+}
+
+// applyRow writes the updates of one row in one statement, compared and
+// set on every value it read; when the application changed any of them
+// meanwhile, it writes each value on its own (indexes before their
+// sources, which their comparison reads), so that values the application
+// did not touch are still rewrapped. It returns the values written.
+func (e *engine) applyRow(ctx context.Context, tx *sql.Tx, ups []update) (int64, error) {
+	if len(ups) > 1 {
+		var args []any
+		var set, where []string
+		for _, u := range ups {
+			args = append(args, u.new)
+			set = append(set, quote(u.col)+` = `+e.ph(len(args)))
+		}
+		args = append(args, ups[0].key.v)
+		where = append(where, quote(e.o.keyColumn)+` = `+e.ph(len(args)))
+		seen := map[string]bool{}
+		cas := func(col string, v sql.NullString) {
+			if seen[col] {
+				return
+			}
+			seen[col] = true
+			if !v.Valid {
+				where = append(where, quote(col)+` IS NULL`)
+				return
+			}
+			args = append(args, v.String)
+			where = append(where, quote(col)+` = `+e.ph(len(args)))
+		}
+		for _, u := range ups {
+			cas(u.col, u.old)
+			if u.src != "" {
+				cas(u.src, u.srcOld)
+			}
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE `+quote(e.o.table)+` SET `+strings.Join(set, ", ")+` WHERE `+strings.Join(where, " AND "), args...)
+		if err != nil {
+			return 0, fmt.Errorf("writing %s in %s: %w", e.o.table, target(e.o.db), err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return int64(len(ups)), err
+		}
+	}
+	// Indexes first: their compare-and-set reads their source as it was
+	// read, before the source's own update.
+	sort.SliceStable(ups, func(i, j int) bool { return ups[i].src != "" && ups[j].src == "" })
+	var wrote int64
+	for _, u := range ups {
+		ok, err := e.apply(ctx, tx, u)
+		if err != nil {
+			return wrote, err
+		}
+		if ok {
+			wrote++
+		}
+	}
+	return wrote, nil
 }
