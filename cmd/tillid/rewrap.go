@@ -96,6 +96,9 @@ type rewrapOpts struct {
 	// error ends the worker there without releasing the lease, as a crash
 	// would.
 	claimed func(lease) error
+	// read, when a test sets it, runs after a range is read and before its
+	// updates are written.
+	read func(lease)
 }
 
 type columnSpec struct {

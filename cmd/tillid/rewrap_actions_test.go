@@ -311,3 +311,42 @@ func TestRewrapTakesOverExpiredLeases(t *testing.T) {
 	code, out, _ := cli(t, memberArgs(a, "-check", "-verify")...)
 	assert.Equal(t, exitOK, code, "check after the takeover\n%s", out)
 }
+
+// A value the application writes between the job's read and its write is
+// not clobbered, and the row's other values are still rewrapped.
+func TestRewrapNeverClobbersALiveWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open func(t *testing.T) rewrapDB
+	}{{"sqlite", sqliteRewrapDB}, {"postgres", postgresRewrapDB}} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newMembers(t, tc.open(t), 20, 0)
+			rotateMembers(t, a)
+			live := memberOf(3)
+			live.Email = "live@example.com"
+			sf, o, _ := parseRewrap(memberArgs(a, "-wait=false")[1:], &bytes.Buffer{})
+			require.NotNil(t, sf)
+			o.read = func(lease) {
+				m := live
+				require.NoError(t, a.p.Protect(ctx, &m))
+				a.set(t, "email", 3, m.Email)
+				a.set(t, "email_idx", 3, m.EmailIdx)
+			}
+			var errOut bytes.Buffer
+			_, err := rewrap(ctx, sf, o, &bytes.Buffer{}, &errOut)
+			require.NoError(t, err, errOut.String())
+			m := a.readMember(t, 3)
+			stored := m
+			require.NoError(t, a.p.Reveal(ctx, &m))
+			assert.Equal(t, live.Email, m.Email, "the job overwrote the application's email")
+			assert.Equal(t, live.NatID, m.NatID)
+			ff1, err := a.store.Keyset(ctx, "tokenize-natid", keys.KindPRF)
+			require.NoError(t, err)
+			_, id, err := pii.KeyID(stored.NatID)
+			require.NoError(t, err)
+			assert.Equal(t, ff1.PrimaryKeyID(), id, "the row's other value was not rewrapped after the application's write")
+			code, out, _ := cli(t, memberArgs(a, "-check", "-verify")...)
+			assert.Equal(t, exitOK, code, "check after a live write\n%s", out)
+		})
+	}
+}

@@ -362,6 +362,9 @@ func (e *engine) doRange(ctx context.Context, sf *storeFlags, l lease, owner str
 	if err != nil {
 		return b, err
 	}
+	if e.o.read != nil {
+		e.o.read(l)
+	}
 	tx, err := e.db.sql.BeginTx(c, nil)
 	if err != nil {
 		return b, fmt.Errorf("writing %s in %s: %w", e.o.table, target(e.o.db), err)
