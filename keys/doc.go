@@ -1,9 +1,9 @@
 // Package keys hands out Tink keysets to tillid's field protection, and keeps
-// them: it creates keysets (on first use where the store allows it, see
-// [WithCreateMissing]), imports and exports them, rotates them, disables and
-// enables single keys, and stores keysets encrypted under a key-encryption
-// key (KEK). [Check] is the start-up check that every keyset a service needs
-// is there and usable.
+// them: it creates keysets (on first use only where the store allows it,
+// see [WithCreateMissing]), imports and exports them, rotates them, disables
+// and enables single keys, and stores keysets encrypted under a
+// key-encryption key (KEK). [Check] is the start-up check that every keyset
+// a service needs is there and usable.
 //
 // Most users need one [Provider] and pass it to pii.New:
 //

@@ -21,10 +21,12 @@ var (
 	ErrKeysetNotFound = fmt.Errorf("keys: keyset not found: %w", ErrKeyNotFound)
 )
 
-// WithCreateMissing lets a file store create what it does not find: the
-// keyset file, when [OpenFile] finds none at its path (it is written, with
-// mode 0600, when the first keyset is made), and each keyset when it is
-// first asked for ([Store.Keyset], [Store.Rotate]). It is for development,
+// WithCreateMissing lets a store create what it does not find: for a file
+// store, the keyset file, when [OpenFile] finds none at its path (it is
+// written, with mode 0600, when the first keyset is made), and each keyset
+// when it is first asked for ([Store.Keyset], [Store.Rotate]); for a SQL
+// store ([OpenSQLite], [OpenPostgres]), each keyset when it is first asked
+// for ([SQLStore.Keyset], [SQLStore.Rotate]). It is for development,
 // tests and the tool that provisions keys (tillid keys create); a service
 // should open an existing store without it, so that a wrong path or key
 // name is [ErrStoreNotFound] or [ErrKeysetNotFound] at start-up instead of

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/tillid/tillid/keys"
@@ -152,4 +155,70 @@ func settleRewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, skipped in
 	o.restart = true
 	more, err := rewrap(ctx, sf, o, stdout, stderr)
 	return skipped + more, err
+}
+
+// checkpoints is the table tillid_rewrap_jobs of a job's database: one row
+// per unfinished job, with the last key (or token) done, written in the
+// transaction of the batch it follows.
+type checkpoints struct {
+	db  *database
+	dsn string
+}
+
+// ph returns the nth (from 1) placeholder of the database's dialect.
+func (c checkpoints) ph(n int) string {
+	if c.db.dialect == dialectPostgres {
+		return "$" + strconv.Itoa(n)
+	}
+	return "?"
+}
+
+// create makes the table if it does not exist.
+func (c checkpoints) create(ctx context.Context) error {
+	if _, err := c.db.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS tillid_rewrap_jobs (
+		job TEXT PRIMARY KEY,
+		last_key TEXT NOT NULL,
+		done BIGINT NOT NULL,
+		rewrapped BIGINT NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("creating the checkpoint table tillid_rewrap_jobs in %s: %w", target(c.dsn), err)
+	}
+	return nil
+}
+
+// load returns job's checkpoint, and found false when it has none.
+func (c checkpoints) load(ctx context.Context, job string) (last string, done, rewrapped int64, found bool, err error) {
+	err = c.db.sql.QueryRowContext(ctx, `SELECT last_key, done, rewrapped FROM tillid_rewrap_jobs WHERE job = `+c.ph(1), job).Scan(&last, &done, &rewrapped)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", 0, 0, false, nil
+	case err != nil:
+		return "", 0, 0, false, fmt.Errorf("reading the checkpoint in %s: %w", target(c.dsn), err)
+	}
+	return last, done, rewrapped, true, nil
+}
+
+// execer is a *sql.DB or a *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// save writes job's checkpoint through ex.
+func (c checkpoints) save(ctx context.Context, ex execer, job, last string, done, rewrapped int64) error {
+	_, err := ex.ExecContext(ctx, `INSERT INTO tillid_rewrap_jobs (job, last_key, done, rewrapped) VALUES (`+c.ph(1)+`, `+c.ph(2)+`, `+c.ph(3)+`, `+c.ph(4)+`)
+		ON CONFLICT (job) DO UPDATE SET last_key = excluded.last_key, done = excluded.done, rewrapped = excluded.rewrapped`,
+		job, last, done, rewrapped)
+	if err != nil {
+		return fmt.Errorf("writing the checkpoint in %s: %w", target(c.dsn), err)
+	}
+	return nil
+}
+
+// clear forgets a finished job's checkpoint, so that the next run (after
+// the next rotation) starts from the beginning.
+func (c checkpoints) clear(ctx context.Context, job string) error {
+	if _, err := c.db.sql.ExecContext(ctx, `DELETE FROM tillid_rewrap_jobs WHERE job = `+c.ph(1), job); err != nil {
+		return fmt.Errorf("clearing the checkpoint in %s: %w", target(c.dsn), err)
+	}
+	return nil
 }

@@ -33,13 +33,6 @@ import (
 //
 // Leases are timed by the workers' clocks (Unix nanoseconds), so machines
 // sharing a job need clocks that agree to well within -lease.
-const jobsTable = `CREATE TABLE IF NOT EXISTS tillid_rewrap_jobs (
-	job TEXT PRIMARY KEY,
-	last_key TEXT NOT NULL,
-	done BIGINT NOT NULL,
-	rewrapped BIGINT NOT NULL
-)`
-
 const leasesTable = `CREATE TABLE IF NOT EXISTS tillid_rewrap_leases (
 	job TEXT NOT NULL,
 	lo TEXT NOT NULL,
@@ -97,16 +90,18 @@ func (e *engine) runJob(ctx context.Context, sf *storeFlags, stdout, stderr io.W
 	owner := newOwner()
 	setup, cancel := context.WithTimeout(ctx, sf.timeout)
 	defer cancel()
-	for _, q := range []string{jobsTable, leasesTable} {
-		_, err := e.db.sql.ExecContext(setup, q)
-		if err != nil {
-			// Workers starting together race in CREATE TABLE IF NOT
-			// EXISTS on PostgreSQL (a unique violation in pg_type); the
-			// loser finds the table made when it tries again.
-			_, err = e.db.sql.ExecContext(setup, q)
+	// Workers starting together race in CREATE TABLE IF NOT EXISTS on
+	// PostgreSQL (a unique violation in pg_type); the loser finds the
+	// table made when it tries again.
+	jobs := checkpoints{db: e.db, dsn: o.db}
+	if err := jobs.create(setup); err != nil {
+		if err := jobs.create(setup); err != nil {
+			return 0, err
 		}
-		if err != nil {
-			return 0, fmt.Errorf("creating the checkpoint tables tillid_rewrap_jobs and tillid_rewrap_leases in %s: %w", target(o.db), err)
+	}
+	if _, err := e.db.sql.ExecContext(setup, leasesTable); err != nil {
+		if _, err := e.db.sql.ExecContext(setup, leasesTable); err != nil {
+			return 0, fmt.Errorf("creating the lease table tillid_rewrap_leases in %s: %w", target(o.db), err)
 		}
 	}
 	if o.restart {

@@ -3,12 +3,9 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -123,13 +120,9 @@ func vaultRewrap(ctx context.Context, sf *storeFlags, o *vaultOpts, domains []st
 		return 0, err
 	}
 	defer closeVault()
-	if _, err := db.sql.ExecContext(setup, `CREATE TABLE IF NOT EXISTS tillid_rewrap_jobs (
-		job TEXT PRIMARY KEY,
-		last_key TEXT NOT NULL,
-		done BIGINT NOT NULL,
-		rewrapped BIGINT NOT NULL
-	)`); err != nil {
-		return 0, fmt.Errorf("creating the checkpoint table tillid_rewrap_jobs in %s: %w", target(o.db), err)
+	jobs := checkpoints{db: db, dsn: o.db}
+	if err := jobs.create(setup); err != nil {
+		return 0, err
 	}
 	var failed int64
 	for _, domain := range domains {
@@ -145,7 +138,7 @@ func vaultRewrap(ctx context.Context, sf *storeFlags, o *vaultOpts, domains []st
 		if err := keys.Check(setup, store, ids...); err != nil {
 			return failed, err
 		}
-		j := &vaultJob{sf: sf, o: o, db: db, tk: tk, domain: domain, stdout: stdout, stderr: stderr}
+		j := &vaultJob{sf: sf, o: o, db: db, jobs: jobs, tk: tk, domain: domain, stdout: stdout, stderr: stderr}
 		if j.job, err = vaultJobName(setup, store, domain, ids); err != nil {
 			return failed, err
 		}
@@ -210,16 +203,10 @@ type vaultJob struct {
 	sf             *storeFlags
 	o              *vaultOpts
 	db             *database
+	jobs           checkpoints
 	tk             *tokenize.Tokenizer
 	domain, job    string
 	stdout, stderr io.Writer
-}
-
-func (j *vaultJob) ph(i int) string {
-	if j.db.dialect == dialectPostgres {
-		return "$" + strconv.Itoa(i)
-	}
-	return "?"
 }
 
 // run makes one pass over the domain, from the checkpoint unless restart,
@@ -229,20 +216,18 @@ func (j *vaultJob) run(ctx context.Context, restart bool) (int64, error) {
 	c, cancel := context.WithTimeout(ctx, j.sf.timeout)
 	defer cancel()
 	var total int64
-	if err := j.db.sql.QueryRowContext(c, `SELECT count(*) FROM tillid_tokens WHERE domain = `+j.ph(1), j.domain).Scan(&total); err != nil {
+	if err := j.db.sql.QueryRowContext(c, `SELECT count(*) FROM tillid_tokens WHERE domain = `+j.jobs.ph(1), j.domain).Scan(&total); err != nil {
 		return 0, interrupted(ctx, fmt.Errorf("counting the tokens of domain %s in %s: %w", j.domain, target(j.o.db), err), what, 0, "")
 	}
 	cursor := ""
 	var done, rewrapped int64
 	if !restart {
-		var last string
-		err := j.db.sql.QueryRowContext(c, `SELECT last_key, done, rewrapped FROM tillid_rewrap_jobs WHERE job = `+j.ph(1), j.job).Scan(&last, &done, &rewrapped)
+		last, d, r, found, err := j.jobs.load(c, j.job)
 		switch {
-		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
-			return 0, interrupted(ctx, fmt.Errorf("reading the checkpoint in %s: %w", target(j.o.db), err), what, 0, "")
-		default:
-			cursor = strings.TrimPrefix(last, "s:")
+			return 0, interrupted(ctx, err, what, 0, "")
+		case found:
+			cursor, done, rewrapped = strings.TrimPrefix(last, "s:"), d, r
 			fmt.Fprintf(j.stderr, "rewrap: resuming job %q (%d entries done before)\n", j.job, done)
 		}
 	}
@@ -258,12 +243,7 @@ func (j *vaultJob) run(ctx context.Context, restart bool) (int64, error) {
 		c, cancel := context.WithTimeout(ctx, j.sf.timeout)
 		p, err := j.tk.Rewrap(c, cursor, j.o.batch)
 		if err == nil {
-			_, err = j.db.sql.ExecContext(c, `INSERT INTO tillid_rewrap_jobs (job, last_key, done, rewrapped) VALUES (`+j.ph(1)+`, `+j.ph(2)+`, `+j.ph(3)+`, `+j.ph(4)+`)
-				ON CONFLICT (job) DO UPDATE SET last_key = excluded.last_key, done = excluded.done, rewrapped = excluded.rewrapped`,
-				j.job, "s:"+p.Cursor, done+int64(p.Scanned), rewrapped+int64(p.Rewrapped))
-			if err != nil {
-				err = fmt.Errorf("writing the checkpoint in %s: %w", target(j.o.db), err)
-			}
+			err = j.jobs.save(c, j.db.sql, j.job, "s:"+p.Cursor, done+int64(p.Scanned), rewrapped+int64(p.Rewrapped))
 		}
 		cancel()
 		if err != nil {
@@ -282,8 +262,8 @@ func (j *vaultJob) run(ctx context.Context, restart bool) (int64, error) {
 		}
 	}
 	prog.finish()
-	if _, err := j.db.sql.ExecContext(ctx, `DELETE FROM tillid_rewrap_jobs WHERE job = `+j.ph(1), j.job); err != nil {
-		return failed, fmt.Errorf("clearing the checkpoint in %s: %w", target(j.o.db), err)
+	if err := j.jobs.clear(ctx, j.job); err != nil {
+		return failed, err
 	}
 	fmt.Fprintln(j.stdout, finalLine("vault rewrap "+j.domain, done, rewrapped, done-startDone, rewrapped-startRewrapped, failed, time.Since(start)))
 	if changed > 0 {

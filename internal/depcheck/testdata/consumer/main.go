@@ -35,7 +35,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	store, err := keys.OpenFile(filepath.Join(dir, "keysets.json"), kek, keys.WithCreateMissing()) // a new key store for this demo
+	store, err := keys.OpenFile(filepath.Join(dir, "keysets.json"), kek, keys.WithCreateMissing())
 	if err != nil {
 		log.Fatal(err)
 	}
