@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -349,4 +352,70 @@ func TestRewrapNeverClobbersALiveWrite(t *testing.T) {
 			assert.Equal(t, exitOK, code, "check after a live write\n%s", out)
 		})
 	}
+}
+
+// TestHelperRewrapWorker is not a test: TestRewrapKilledWorker runs the
+// test binary as a child process through it, as one rewrap worker that
+// says CLAIMED on standard output after its first claim and then hangs
+// until it is killed.
+func TestHelperRewrapWorker(t *testing.T) {
+	args := os.Getenv("TILLID_TEST_WORKER_ARGS")
+	if args == "" {
+		t.Skip("run by TestRewrapKilledWorker")
+	}
+	sf, o, code := parseRewrap(strings.Split(args, "\x1f"), os.Stderr)
+	require.NotNil(t, sf, "exit %d", code)
+	o.claimed = func(lease) error {
+		fmt.Println("CLAIMED")
+		select {}
+	}
+	rewrap(ctx, sf, o, os.Stdout, os.Stderr)
+}
+
+// A worker process killed between claiming a range and committing it: its
+// range stays leased until the lease ends, and then the next worker does
+// it, so the job still finishes with every row rewrapped.
+func TestRewrapKilledWorker(t *testing.T) {
+	a := newMembers(t, postgresRewrapDB(t), 200, 0)
+	rotateMembers(t, a)
+	args := memberArgs(a, "-wait=false", "-lease", "1m")[1:]
+	child := exec.Command(os.Args[0], "-test.run=^TestHelperRewrapWorker$", "-test.count=1")
+	child.Env = append(os.Environ(), "TILLID_TEST_WORKER_ARGS="+strings.Join(args, "\x1f"))
+	stdout, err := child.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, child.Start())
+	claimed := make(chan bool, 1)
+	go func() {
+		s := bufio.NewScanner(stdout)
+		for s.Scan() {
+			if s.Text() == "CLAIMED" {
+				claimed <- true
+				return
+			}
+		}
+		claimed <- false
+	}()
+	select {
+	case ok := <-claimed:
+		require.True(t, ok, "the worker ended before it claimed a range")
+	case <-time.After(time.Minute):
+		child.Process.Kill()
+		t.Fatal("the worker claimed no range within a minute")
+	}
+	require.NoError(t, child.Process.Kill())
+	child.Wait()
+
+	var held int
+	require.NoError(t, a.d.db.QueryRow(`SELECT count(*) FROM tillid_rewrap_leases`).Scan(&held))
+	require.Equal(t, 1, held, "the killed worker's lease is not in the table")
+
+	sf, o, _ := parseRewrap(args, &bytes.Buffer{})
+	o.now = func() time.Time { return time.Now().Add(2 * time.Minute) } // past the lease
+	var out, errOut bytes.Buffer
+	_, err = rewrap(ctx, sf, o, &out, &errOut)
+	require.NoError(t, err, errOut.String())
+	assert.Contains(t, errOut.String(), "taking over", "the killed worker's range was not taken over")
+	assert.Equal(t, 200, runRows(t, out.String()), "the second worker did not do every row\n%s", out.String())
+	code, check, _ := cli(t, memberArgs(a, "-check", "-verify")...)
+	assert.Equal(t, exitOK, code, "check after the takeover\n%s", check)
 }
