@@ -40,6 +40,12 @@ var memberColumns = []string{
 	"-column", "card=member.Card:vault=cards",
 }
 
+// bothDBs are the databases the rewrap tests run on.
+var bothDBs = []struct {
+	name string
+	open func(t *testing.T) rewrapDB
+}{{"sqlite", sqliteRewrapDB}, {"postgres", postgresRewrapDB}}
+
 // memberApp is the application side of the members table: its Protector
 // and key store.
 type memberApp struct {
@@ -105,10 +111,7 @@ func memberArgs(a memberApp, extra ...string) []string {
 // fails while any value is elsewhere; -verify finds altered and moved
 // values and names their rows only.
 func TestRewrapEveryAction(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		open func(t *testing.T) rewrapDB
-	}{{"sqlite", sqliteRewrapDB}, {"postgres", postgresRewrapDB}} {
+	for _, tc := range bothDBs {
 		t.Run(tc.name, func(t *testing.T) {
 			const n, legacy = 300, 10
 			a := newMembers(t, tc.open(t), n, legacy)
@@ -231,10 +234,7 @@ func runRows(t *testing.T, out string) int {
 // Several workers share one job: together they do every row once, and the
 // table ends under the primaries.
 func TestRewrapWorkersShareAJob(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		open func(t *testing.T) rewrapDB
-	}{{"sqlite", sqliteRewrapDB}, {"postgres", postgresRewrapDB}} {
+	for _, tc := range bothDBs {
 		t.Run(tc.name, func(t *testing.T) {
 			const n, workers = 600, 3
 			a := newMembers(t, tc.open(t), n, 0)
@@ -318,10 +318,7 @@ func TestRewrapTakesOverExpiredLeases(t *testing.T) {
 // A value the application writes between the job's read and its write is
 // not clobbered, and the row's other values are still rewrapped.
 func TestRewrapNeverClobbersALiveWrite(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		open func(t *testing.T) rewrapDB
-	}{{"sqlite", sqliteRewrapDB}, {"postgres", postgresRewrapDB}} {
+	for _, tc := range bothDBs {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newMembers(t, tc.open(t), 20, 0)
 			rotateMembers(t, a)
