@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/tillid/tillid/internal/tag"
+	"github.com/tillid/tillid/keys"
 )
 
 // Column names where protected values of one struct field are stored, for
@@ -143,7 +146,7 @@ func (c Column) plan() (*fieldPlan, error) {
 		return nil, fmt.Errorf("pii: Column needs a Type and a Field")
 	}
 	act := actionRow(c.Action)
-	if act == nil || act == hashAction {
+	if act == nil {
 		return nil, fmt.Errorf("pii: Column %s.%s has no valid Action", c.Type, c.Field)
 	}
 	ft, err := parseFieldTag(c.tag(act))
@@ -163,13 +166,13 @@ func (c Column) plan() (*fieldPlan, error) {
 // field the Column does not need).
 func (c Column) tag(act *action) string {
 	opts := []string{act.name}
-	switch c.Action {
-	case ActionBlindIndex:
+	switch schema, _ := tag.LookupAction(act.name); schema.Value {
+	case tag.ValueFields:
 		opts[0] += "=Source" // the source's name does not enter the index
-	case ActionTokenize:
+	case tag.ValueDomain:
 		opts[0] += "=" + c.Domain
 	}
-	if c.Key != "" && c.Action != ActionTokenize {
+	if c.Key != "" && act.keyKind != keys.KindUnknown {
 		opts = append(opts, "key="+c.Key)
 	}
 	if c.Migrate {
@@ -234,10 +237,10 @@ func (p *Protector) storedOp(ctx context.Context, col Column, recordID, stored s
 	if err := ctx.Err(); err != nil {
 		return "", false, err
 	}
-	switch f.act.id {
-	case ActionTokenize:
+	switch {
+	case f.tag.domain != "": // a token domain's tokenizer holds the keys
 		return p.storedToken(ctx, col, f, recordID, stored, m)
-	case ActionBlindIndex, ActionPseudonym:
+	case f.act.prfLabel != "":
 		return "", false, fmt.Errorf("pii: %s.%s is a %s column, computed from its plaintext: use IndexStored", col.Type, col.Field, f.act.name)
 	}
 	if m == verbReveal && f.tag.migrate && !f.act.recognise(unsafeBytes(stored)) {
