@@ -64,36 +64,52 @@ func TestRewrapWorkersScale(t *testing.T) {
 	fp, err := pii.New(fresh)
 	require.NoError(t, err)
 	colE, colP := pii.Column{Type: "customer", Field: "Email", Action: pii.ActionEncrypt, RecordField: "ID"}, pii.Column{Type: "customer", Field: "Phone", Action: pii.ActionDeterministic}
-	start := time.Now()
-	for lo := int64(0); lo < int64(n); lo += 500 {
-		rows, err := d.db.Query(`SELECT id, email, phone FROM people WHERE id > $1 AND id <= $2 ORDER BY id`, lo, lo+500)
-		require.NoError(t, err)
-		type up struct {
-			id    int64
-			email string
-			phone string
-		}
-		var ups []up
-		for rows.Next() {
-			var u up
-			require.NoError(t, rows.Scan(&u.id, &u.email, &u.phone))
-			u.email, _, err = fp.RewrapStored(ctx, colE, strconv.FormatInt(u.id, 10), u.email)
+	// byHand rewraps the batches lo, lo+step, lo+2*step, ... of 500 rows.
+	byHand := func(first, step int64) {
+		for lo := first; lo < int64(n); lo += step {
+			rows, err := d.db.Query(`SELECT id, email, phone FROM people WHERE id > $1 AND id <= $2 ORDER BY id`, lo, lo+500)
 			require.NoError(t, err)
-			u.phone, _, err = fp.RewrapStored(ctx, colP, "", u.phone)
+			type up struct {
+				id    int64
+				email string
+				phone string
+			}
+			var ups []up
+			for rows.Next() {
+				var u up
+				require.NoError(t, rows.Scan(&u.id, &u.email, &u.phone))
+				u.email, _, err = fp.RewrapStored(ctx, colE, strconv.FormatInt(u.id, 10), u.email)
+				require.NoError(t, err)
+				u.phone, _, err = fp.RewrapStored(ctx, colP, "", u.phone)
+				require.NoError(t, err)
+				ups = append(ups, u)
+			}
+			require.NoError(t, rows.Err())
+			tx, err := d.db.Begin()
 			require.NoError(t, err)
-			ups = append(ups, u)
+			for _, u := range ups {
+				_, err := tx.Exec(`UPDATE people SET email = $1, phone = $2 WHERE id = $3`, u.email, u.phone, u.id)
+				require.NoError(t, err)
+			}
+			require.NoError(t, tx.Commit())
 		}
-		require.NoError(t, rows.Err())
-		tx, err := d.db.Begin()
-		require.NoError(t, err)
-		for _, u := range ups {
-			_, err := tx.Exec(`UPDATE people SET email = $1, phone = $2 WHERE id = $3`, u.email, u.phone, u.id)
-			require.NoError(t, err)
-		}
-		require.NoError(t, tx.Commit())
 	}
+	start := time.Now()
+	byHand(0, 500)
 	floor := float64(n) / time.Since(start).Seconds()
 	t.Logf("floor (by hand, 1 goroutine): %d rows in %v: %.0f rows/s", n, time.Since(start).Round(time.Millisecond), floor)
+	// The floor with 2 goroutines, each on every other batch: what this
+	// machine gives two workers without any job table.
+	rotate()
+	start = time.Now()
+	var hw sync.WaitGroup
+	for g := range int64(2) {
+		hw.Add(1)
+		go func() { defer hw.Done(); byHand(g*500, 1000) }()
+	}
+	hw.Wait()
+	floor2 := float64(n) / time.Since(start).Seconds()
+	t.Logf("floor (by hand, 2 goroutines): %d rows in %v: %.0f rows/s (%.2fx 1 goroutine)", n, time.Since(start).Round(time.Millisecond), floor2, floor2/floor)
 
 	rates := map[int]float64{}
 	for _, workers := range []int{1, 2, 4} {
