@@ -289,6 +289,7 @@ func TestRewrapTakesOverExpiredLeases(t *testing.T) {
 	var out2 bytes.Buffer
 	_, err = rewrap(c, sf, o, &out2, &errOut)
 	require.Error(t, err, "a worker finished while another held a live lease")
+	assert.Contains(t, errOut.String(), "waiting for 1 ranges that other workers hold", "a waiting worker does not say why")
 
 	// With its clock past the lease, a worker takes the range over; a
 	// worker whose own range is taken over meanwhile does not commit it.

@@ -47,8 +47,13 @@ const leasesTable = `CREATE TABLE IF NOT EXISTS tillid_rewrap_leases (
 const jobDone = "done"
 
 // lease is a key range (lo, hi] of a job held by one worker; lo is "" for
-// the range that starts at the first row. Both are encoded keys.
-type lease struct{ lo, hi string }
+// the range that starts at the first row. Both are encoded keys. A claim
+// that finds only other workers' leases returns their number in held and
+// the latest end of their leases in until (Unix nanoseconds).
+type lease struct {
+	lo, hi      string
+	held, until int64
+}
 
 // claimState is what a claim found.
 type claimState int
@@ -146,7 +151,10 @@ func (e *engine) runJob(ctx context.Context, sf *storeFlags, stdout, stderr io.W
 	prog := newProgress(stderr, o.table)
 	defer prog.finish()
 	checkpoint := "job " + strconv.Quote(o.job) + " in tillid_rewrap_jobs"
-	poll := min(o.lease/4, 500*time.Millisecond)
+	// A worker left without a range polls for the others to finish or
+	// for a lease to end; the claim it polls with is short.
+	poll := min(o.lease/4, 50*time.Millisecond)
+	waited := false
 	for {
 		if err := ctx.Err(); err != nil {
 			return skipped, interrupted(ctx, err, "rewrap of "+o.table, jobRows, checkpoint)
@@ -159,6 +167,10 @@ func (e *engine) runJob(ctx context.Context, sf *storeFlags, stdout, stderr io.W
 			break
 		}
 		if state == waiting {
+			if !waited {
+				waited = true
+				fmt.Fprintf(stderr, "rewrap: no rows left to claim; waiting for %d ranges that other workers hold, until they commit or their leases end (by %s)\n", l.held, time.Unix(0, l.until).UTC().Format(time.RFC3339))
+			}
 			select {
 			case <-time.After(poll):
 				continue
@@ -166,6 +178,7 @@ func (e *engine) runJob(ctx context.Context, sf *storeFlags, stdout, stderr io.W
 				return skipped, interrupted(ctx, ctx.Err(), "rewrap of "+o.table, jobRows, checkpoint)
 			}
 		}
+		waited = false
 		if o.claimed != nil {
 			if err := o.claimed(l); err != nil {
 				return skipped, err // a simulated crash: the lease stays until it ends
@@ -253,11 +266,12 @@ func (e *engine) claim(ctx context.Context, owner string, now func() time.Time, 
 	}
 	if hi == nil {
 		var held int64
-		if err := tx.QueryRowContext(c, `SELECT count(*) FROM tillid_rewrap_leases WHERE job = `+ph(1), o.job).Scan(&held); err != nil {
+		var until sql.NullInt64
+		if err := tx.QueryRowContext(c, `SELECT count(*), max(expires) FROM tillid_rewrap_leases WHERE job = `+ph(1), o.job).Scan(&held, &until); err != nil {
 			return lease{}, 0, fmt.Errorf("reading the leases: %w", err)
 		}
 		if held > 0 {
-			return lease{}, waiting, nil
+			return lease{held: held, until: until.Int64}, waiting, nil
 		}
 		// Done. The job's row stays, marked, so that a worker that starts
 		// late does not run the job again; after the next rotation the

@@ -128,16 +128,18 @@ func TestRewrapWorkersScale(t *testing.T) {
 		wg.Wait()
 		elapsed := time.Since(start)
 		total := 0
+		var each []int
 		for w := range workers {
 			require.Equal(t, exitOK, codes[w], "worker %d:\n%s", w, outs[w].String())
-			total += runRows(t, outs[w].String())
+			each = append(each, runRows(t, outs[w].String()))
+			total += each[w]
 		}
 		require.Equal(t, n, total, "%d workers did %d rows of %d", workers, total, n)
 		for w := range workers {
 			t.Logf("worker %d: %s", w, finalRowsLine(outs[w].String()))
 		}
 		rates[workers] = float64(n) / elapsed.Seconds()
-		t.Logf("%d workers: %d rows in %v: %.0f rows/s (%.2fx one worker, %.2fx the floor)", workers, n, elapsed.Round(time.Millisecond), rates[workers], rates[workers]/rates[1], rates[workers]/floor)
+		t.Logf("%d workers: %d rows in %v: %.0f rows/s (%.2fx one worker, %.2fx the floor); rows per worker %v", workers, n, elapsed.Round(time.Millisecond), rates[workers], rates[workers]/rates[1], rates[workers]/floor, each)
 	}
 }
 
