@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/tillid/tillid/internal/tag"
+	"github.com/tillid/tillid/keys"
 )
 
 // Column names where protected values of one struct field are stored, for
@@ -20,16 +24,31 @@ type Column struct {
 	Type string
 	// Field is the Go field name, for example "Email".
 	Field string
-	// Action is ActionEncrypt or ActionDeterministic.
+	// Action is ActionEncrypt, ActionDeterministic, ActionBlindIndex,
+	// ActionPseudonym or ActionTokenize.
 	Action Action
-	// Key is the keyset name; "" means "default".
+	// Key is the keyset name; "" means "default". Token columns take their
+	// keys from their domain's tokenizer instead.
 	Key string
 	// RecordField is the aad= field's name, or "" when values are not bound
 	// to a record ID. It is informational: callers pass the record ID.
 	RecordField string
+	// Migrate is the tag's migrate option: RewrapStored protects plaintext
+	// (legacy rows) instead of returning ErrNotProtected, and RevealStored
+	// returns it as it is.
+	Migrate bool
+	// Domain is the tokenize= domain of an ActionTokenize column; the
+	// Protector needs its tokenizer (WithFPE or WithVault).
+	Domain string
+	// Normalize, Part and Bits are the normalize=, part= and bits= options
+	// of an ActionBlindIndex or ActionPseudonym column, as the tag writes
+	// them ("" and 0 when the tag has none).
+	Normalize string
+	Part      string
+	Bits      int
 }
 
-// ColumnFor returns the Column of the encrypt or deterministic field named
+// ColumnFor returns the Column of the tagged field named
 // path in v's struct type (v may be a struct, a pointer to one or a
 // reflect.Type). path is a field name, or a dotted path through nested
 // struct fields such as "Address.Street" (the Column then names the nested
@@ -40,13 +59,14 @@ func ColumnFor(v any, path string) (Column, error) {
 	if err != nil {
 		return Column{}, err
 	}
-	if !f.act.reversible() {
-		return Column{}, fmt.Errorf("pii: %s.%s is tagged %s, not encrypt or deterministic", typeName(p.typ), f.name, f.act.name)
+	if f.act.id == ActionUnknown {
+		return Column{}, fmt.Errorf("pii: %s.%s is tagged %s, which stores nothing", typeName(p.typ), f.name, f.act.name)
 	}
 	if f.subjectKeyed() {
 		return Column{}, fmt.Errorf("pii: %s.%s is sealed under its subject's keys, which a Column does not reach; use Protect, Reveal and Rewrap on the struct", typeName(p.typ), f.name)
 	}
-	return Column{Type: adName(p.typ), Field: f.name, Action: f.act.id, Key: f.tag.key, RecordField: f.tag.aadField}, nil
+	return Column{Type: adName(p.typ), Field: f.name, Action: f.act.id, Key: f.tag.key, RecordField: f.tag.aadField,
+		Migrate: f.tag.migrate, Domain: f.tag.domain, Normalize: f.tag.normalize.spec, Part: f.tag.part, Bits: f.tag.bits}, nil
 }
 
 // fieldPathHit is a cached answer of fieldByPath: the plan of the struct
@@ -122,21 +142,55 @@ func findFieldByPath(v any, path string) (*typePlan, *fieldPlan, error) {
 	return nil, nil, fmt.Errorf("pii: empty field path")
 }
 
-// plan returns a field plan equivalent to the column's tag.
+// plan returns a field plan equivalent to the column's tag, checked by the
+// tag parser that checks struct tags.
 func (c Column) plan() (*fieldPlan, error) {
 	if c.Type == "" || c.Field == "" {
 		return nil, fmt.Errorf("pii: Column needs a Type and a Field")
 	}
-	key := c.Key
-	if key == "" {
-		key = defaultKeyName
-	}
 	act := actionRow(c.Action)
-	if act == nil || !act.reversible() {
-		return nil, fmt.Errorf("pii: Column %s.%s has no valid Action (encrypt or deterministic)", c.Type, c.Field)
+	if act == nil {
+		return nil, fmt.Errorf("pii: Column %s.%s has no valid Action", c.Type, c.Field)
 	}
-	ft := fieldTag{act: act, key: key, aadField: c.RecordField}
-	return &fieldPlan{name: c.Field, tag: ft, act: act, recordIndex: -1, adPrefix: fieldADPrefix(c.Type, c.Field)}, nil
+	ft, err := parseFieldTag(c.tag(act))
+	if err != nil {
+		return nil, fmt.Errorf("pii: Column %s.%s: %v", c.Type, c.Field, err)
+	}
+	ft.aadField = c.RecordField
+	f := &fieldPlan{name: c.Field, tag: ft, act: act, recordIndex: -1, adPrefix: fieldADPrefix(c.Type, c.Field)}
+	if act.prfLabel != "" {
+		f.prfPrefix = prfPrefix(act.prfLabel, c.Type, c.Field, ft.normalize.label(), ft.part)
+		f.part = ft.partFunc
+	}
+	return f, nil
+}
+
+// tag writes the column as the pii tag of its field, without aad= (whose
+// field the Column does not need).
+func (c Column) tag(act *action) string {
+	opts := []string{act.name}
+	switch schema, _ := tag.LookupAction(act.name); schema.Value {
+	case tag.ValueFields:
+		opts[0] += "=Source" // the source's name does not enter the index
+	case tag.ValueDomain:
+		opts[0] += "=" + c.Domain
+	}
+	if c.Key != "" && act.keyKind != keys.KindUnknown {
+		opts = append(opts, "key="+c.Key)
+	}
+	if c.Migrate {
+		opts = append(opts, "migrate")
+	}
+	if c.Normalize != "" {
+		opts = append(opts, "normalize="+c.Normalize)
+	}
+	if c.Part != "" {
+		opts = append(opts, "part="+c.Part)
+	}
+	if c.Bits != 0 {
+		opts = append(opts, "bits="+strconv.Itoa(c.Bits))
+	}
+	return strings.Join(opts, ",")
 }
 
 // RewrapStored re-encrypts one value stored in a string column under the
@@ -146,9 +200,15 @@ func (c Column) plan() (*fieldPlan, error) {
 // as text ("" when the column has none). It is the building block of bulk
 // rewrap jobs; most users should use [Protector.Rewrap] on structs instead.
 //
-// It returns [ErrNotProtected] for plaintext, [ErrDecryption] for a value
-// that does not authenticate for this column and record, and the key errors
-// of Reveal. It is safe for concurrent use.
+// A tokenize= column's FF1 tokens move to the domain's primary key (the
+// Protector needs the domain's FPE); its vault tokens are left as they are
+// (Tokenizer.Rewrap moves their vault entries). Under Migrate, plaintext
+// is protected (encrypted or tokenized). Index and pseudonym columns are
+// computed from their plaintext: see [Protector.IndexStored].
+//
+// It returns [ErrNotProtected] for plaintext without Migrate,
+// [ErrDecryption] for a value that does not authenticate for this column
+// and record, and the key errors of Reveal. It is safe for concurrent use.
 func (p *Protector) RewrapStored(ctx context.Context, col Column, recordID string, stored string) (string, bool, error) {
 	out, changed, err := p.storedOp(ctx, col, recordID, stored, verbRewrap)
 	return out, changed, err
@@ -179,6 +239,15 @@ func (p *Protector) storedOp(ctx context.Context, col Column, recordID, stored s
 	}
 	if err := ctx.Err(); err != nil {
 		return "", false, err
+	}
+	switch {
+	case f.tag.domain != "": // a token domain's tokenizer holds the keys
+		return p.storedToken(ctx, col, f, recordID, stored, m)
+	case f.act.prfLabel != "":
+		return "", false, fmt.Errorf("pii: %s.%s is a %s column, computed from its plaintext: use IndexStored", col.Type, col.Field, f.act.name)
+	}
+	if m == verbReveal && f.tag.migrate && !f.act.recognise(unsafeBytes(stored)) {
+		return stored, false, nil // legacy plaintext, which migrate lets through
 	}
 	r := runPool.Get().(*run)
 	defer r.release()

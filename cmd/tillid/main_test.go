@@ -441,5 +441,5 @@ func TestRewrapInterruptedThenRotated(t *testing.T) {
 	cur, _ := d.openKey(t, raw).Keyset(ctx, "default", keys.KindAEAD) // a fresh instance, no cache
 	code, outS, _ = cli(t, append(append([]string{"rewrap", "-check"}, cols...), store...)...)
 	assert.Equal(t, exitOK, code, "check after the rewrap: %d\n%s", code, outS)
-	assert.True(t, strings.Contains(outS, fmt.Sprintf("default/%d: 1000 values", cur.PrimaryKeyID())), "check after the rewrap: %d\n%s", code, outS)
+	assert.True(t, strings.Contains(outS, fmt.Sprintf("default/aead/%d: 1000 values (primary)", cur.PrimaryKeyID())), "check after the rewrap: %d\n%s", code, outS)
 }

@@ -3,50 +3,75 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/tokenize"
 )
 
 const rewrapUsage = `Usage:
   tillid rewrap [flags] -db DSN -table TABLE -key-column COL -column SPEC [-column SPEC ...]
 
-Rewrap re-encrypts the protected values of a table under the current primary
-key of their keysets, without showing plaintext, so that old keys can then be
-disabled and destroyed. It reads the table in batches ordered by the key
-column and writes each batch, with its checkpoint, in one transaction: after a
-crash or Ctrl-C, run the same command again and it continues where it
-stopped (-restart starts over). Each value is updated only if it has not
-changed since it was read, so the application may keep reading and writing
+Rewrap moves the protected values of a table to the current primary key of
+their keysets, without showing plaintext, so that old keys can then be
+disabled and destroyed. It reads the table in batches of key ranges and
+writes each batch, with its checkpoint, in one transaction: after a crash or
+Ctrl-C, run the same command again and it continues where it stopped
+(-restart starts over). Each value is updated only if it has not changed
+since it was read, so the application may keep reading and writing
 meanwhile; what it writes is under the primary key already.
+
+Several rewrap processes, on one machine or several, may run the same
+command at once: they share the job through the tables tillid_rewrap_jobs
+and tillid_rewrap_leases, each taking the next key range under a lease, so
+no range is done twice; a range whose worker died is taken over when its
+lease (-lease) ends.
 
 A -column SPEC names a column and the Go field whose values it holds:
 
-  COLUMN=Type.Field[:deterministic][:key=NAME][:aad]
+  COLUMN=Type.Field[:ACTION][:key=NAME][:aad][:migrate]
 
 Type and Field are the Go struct type name (without its package) and field
-name, which are bound into every ciphertext; :deterministic for
-pii:"deterministic" fields (encrypt is the default); :key=NAME for key=NAME;
-:aad when the field has aad= naming the field stored in the key column.
+name, which are bound into every value. ACTION is the field's tag:
 
--check reads the table and prints how many values each key ID protects,
-changing nothing: run it after a rewrap to verify that no value is left under
-an old key before disabling it.
+  encrypt              (the default) re-encrypted under the primary AEAD key
+  deterministic        re-encrypted under the primary deterministic key
+  index=SOURCE[:normalize=RULES][:part=PART][:bits=N]
+                       a blind index, recomputed under the primary PRF key
+                       from the column SOURCE (decrypted when SOURCE is also
+                       a -column; plaintext otherwise), with the tag's
+                       normalize=, part= and bits=
+  ff1=DOMAIN[:alphabet=digits|lower-alphanumeric][:keep-last=N]
+                       FF1 tokens (tokenize=DOMAIN with WithFPE), moved to
+                       the primary key of keyset tokenize-DOMAIN
+  vault=DOMAIN         vault tokens: left as they are, since the vault holds
+                       the encrypted values (tillid vault rewrap DOMAIN)
+  pseudonym            refused: a pseudonym cannot be recomputed
+
+:key=NAME for key=NAME; :aad when the field has aad= naming the field stored
+in the key column; :migrate for the migrate option: legacy plaintext is
+encrypted (or tokenized).
+
+-check reads the table, changes nothing, and prints how many values each
+key protects, as KEYSET/KIND/KEY_ID, marking the primary; it exits 5 while
+any value is under another key or not protected. With -verify it also
+decrypts every value (and recomputes every index from its source under the
+index's own key) and lists the key column values of the rows that fail: a
+ciphertext altered, or moved to another row under :aad, is reported. FF1
+does not authenticate, so an altered FF1 token cannot be told.
 
 Example:
   tillid rewrap -keyset-db postgres://app@db/app -kek-uri aws-kms://... \
     -db postgres://app@db/app -table customers -key-column id \
-    -column email=Customer.Email:aad -column phone=Customer.Phone:deterministic
+    -column email=Customer.Email:aad -column phone=Customer.Phone:deterministic \
+    -column email_idx=Customer.EmailIdx:index=email:normalize=email
 
 Flags:
 `
@@ -60,13 +85,32 @@ type rewrapOpts struct {
 	job       string
 	restart   bool
 	check     bool
+	verify    bool
+	lease     time.Duration
 	cache     cacheFlags
+	// vault are the vault token columns, which the job leaves.
+	vault columnSpecs
+	// now is the workers' clock for leases (time.Now unless a test sets it).
+	now func() time.Time
+	// claimed, when a test sets it, runs after each lease is claimed; an
+	// error ends the worker there without releasing the lease, as a crash
+	// would.
+	claimed func(lease) error
+	// read, when a test sets it, runs after a range is read and before its
+	// updates are written.
+	read func(lease)
 }
 
 type columnSpec struct {
 	name string
 	col  pii.Column
 	aad  bool
+	// source is the column an index column is computed from.
+	source string
+	// alphabet and keepLast make the FPE of an ff1 column.
+	alphabet *tokenize.Alphabet
+	keepLast int
+	vault    bool
 }
 
 type columnSpecs []columnSpec
@@ -75,10 +119,12 @@ func (c *columnSpecs) String() string { return "" }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
+const specSyntax = "COLUMN=Type.Field[:encrypt|:deterministic|:index=SOURCE|:ff1=DOMAIN|:vault=DOMAIN][:key=NAME][:aad][:migrate]"
+
 func (c *columnSpecs) Set(v string) error {
 	name, rest, ok := strings.Cut(v, "=")
 	if !ok || !identRE.MatchString(name) {
-		return fmt.Errorf("%q: want COLUMN=Type.Field[:deterministic][:key=NAME][:aad]", v)
+		return fmt.Errorf("%q: want %s", v, specSyntax)
 	}
 	parts := strings.Split(rest, ":")
 	typ, field, ok := strings.Cut(parts[0], ".")
@@ -86,28 +132,98 @@ func (c *columnSpecs) Set(v string) error {
 		return fmt.Errorf("%q: want COLUMN=Type.Field[...], the Go type and field names", v)
 	}
 	s := columnSpec{name: name, col: pii.Column{Type: typ, Field: field, Action: pii.ActionEncrypt}}
+	var indexOnly, ff1Only []string
 	for _, p := range parts[1:] {
-		switch {
-		case p == "deterministic":
+		opt, val, _ := strings.Cut(p, "=")
+		switch opt {
+		case "encrypt":
+		case "deterministic":
 			s.col.Action = pii.ActionDeterministic
-		case p == "encrypt":
-		case p == "aad":
+		case "pseudonym", "hash":
+			return fmt.Errorf("%q: pseudonym columns cannot be rewrapped: a pseudonym is a keyed hash of a value that is not stored, so it cannot be recomputed under a new key; keep the old PRF key enabled while its pseudonyms must match, or pseudonymise again from the source data", v)
+		case "index":
+			if !identRE.MatchString(val) || val == name {
+				return fmt.Errorf("%q: index=SOURCE names the column the index is computed from", v)
+			}
+			s.col.Action, s.source = pii.ActionBlindIndex, val
+		case "normalize", "part", "bits":
+			indexOnly = append(indexOnly, opt)
+			switch opt {
+			case "normalize":
+				s.col.Normalize = val
+			case "part":
+				s.col.Part = val
+			default:
+				n, err := strconv.Atoi(val)
+				if err != nil {
+					return fmt.Errorf("%q: bits=%s is not a number", v, val)
+				}
+				s.col.Bits = n
+			}
+		case "ff1", "vault":
+			if val == "" {
+				return fmt.Errorf("%q: %s=DOMAIN names the token domain", v, opt)
+			}
+			s.col.Action, s.col.Domain, s.vault = pii.ActionTokenize, val, opt == "vault"
+			if opt == "ff1" && s.alphabet == nil {
+				s.alphabet = tokenize.Digits
+			}
+		case "alphabet":
+			ff1Only = append(ff1Only, opt)
+			switch val {
+			case "digits":
+				s.alphabet = tokenize.Digits
+			case "lower-alphanumeric":
+				s.alphabet = tokenize.LowerAlphanumeric
+			default:
+				return fmt.Errorf("%q: alphabet=%s: want digits or lower-alphanumeric", v, val)
+			}
+		case "keep-last":
+			ff1Only = append(ff1Only, opt)
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 0 {
+				return fmt.Errorf("%q: keep-last=%s is not a count", v, val)
+			}
+			s.keepLast = n
+		case "aad":
 			s.aad = true
 			s.col.RecordField = "key column"
-		case strings.HasPrefix(p, "key="):
-			s.col.Key = strings.TrimPrefix(p, "key=")
+		case "migrate":
+			s.col.Migrate = true
+		case "key":
+			s.col.Key = val
 			if err := keys.CheckKeyName(s.col.Key); err != nil {
 				return fmt.Errorf("%q: %v", v, err)
 			}
 		default:
-			return fmt.Errorf("%q: unknown option %q; want deterministic, key=NAME or aad", v, p)
+			return fmt.Errorf("%q: unknown option %q; want %s", v, p, specSyntax)
 		}
+	}
+	switch {
+	case len(indexOnly) > 0 && s.col.Action != pii.ActionBlindIndex:
+		return fmt.Errorf("%q: %s= is an option of index= columns", v, indexOnly[0])
+	case len(ff1Only) > 0 && (s.col.Action != pii.ActionTokenize || s.vault):
+		return fmt.Errorf("%q: %s= is an option of ff1= columns", v, ff1Only[0])
+	case s.col.Action == pii.ActionBlindIndex && (s.aad || s.col.Migrate):
+		return fmt.Errorf("%q: an index column takes no :aad or :migrate (its source does)", v)
+	case s.col.Action == pii.ActionTokenize && s.col.Key != "":
+		return fmt.Errorf("%q: token columns use the keysets of their domain, tokenize-DOMAIN; drop :key=", v)
 	}
 	*c = append(*c, s)
 	return nil
 }
 
 func runRewrap(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	sf, o, code := parseRewrap(args, stderr)
+	if sf == nil {
+		return code
+	}
+	return finishRewrap(ctx, sf, o, stdout, stderr)
+}
+
+// parseRewrap parses the flags of tillid rewrap; it returns nil flags and
+// the exit code when they are not to be run (help, usage errors).
+func parseRewrap(args []string, stderr io.Writer) (*storeFlags, *rewrapOpts, int) {
 	var sf storeFlags
 	var o rewrapOpts
 	fs := flag.NewFlagSet("tillid rewrap", flag.ContinueOnError)
@@ -117,27 +233,38 @@ func runRewrap(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.StringVar(&o.db, "db", "", "the data database: `DSN` sqlite:PATH or postgres://...")
 	fs.StringVar(&o.table, "table", "", "the `table` to rewrap")
 	fs.StringVar(&o.keyColumn, "key-column", "", "the table's unique key `column` (integer or text), which orders the batches")
-	fs.Var(&o.columns, "column", "a protected column: `COLUMN=Type.Field[:deterministic][:key=NAME][:aad]` (repeat for several)")
+	fs.Var(&o.columns, "column", "a protected column: `COLUMN=Type.Field[:ACTION][:key=NAME][:aad][:migrate]` (repeat for several; see above)")
 	fs.IntVar(&o.batch, "batch", 1000, "rows per batch and transaction")
 	fs.StringVar(&o.job, "job", "", "checkpoint `name` (default: the table, a hash of the columns and of their primary key IDs)")
-	fs.BoolVar(&o.restart, "restart", false, "start from the first row, forgetting the checkpoint")
-	fs.BoolVar(&o.check, "check", false, "count values per key ID and change nothing")
+	fs.BoolVar(&o.restart, "restart", false, "start from the first row, forgetting the checkpoint and the leases (with no other worker running)")
+	fs.BoolVar(&o.check, "check", false, "count values per KEYSET/KIND/KEY_ID and change nothing; exit 5 while any is not under its primary")
+	fs.BoolVar(&o.verify, "verify", false, "with -check: decrypt every value, recompute every index, and list the rows that fail")
+	fs.DurationVar(&o.lease, "lease", time.Minute, "how long a worker holds a batch before another worker may take it over")
 	o.cache.register(fs)
 	if len(args) > 0 && (args[0] == "help") {
 		args = []string{"-h"}
 	}
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			return exitOK
+			return nil, nil, exitOK
 		}
-		return exitUsage
+		return nil, nil, exitUsage
 	}
 	if fs.NArg() > 0 {
-		return exitCode(stderr, usagef("rewrap takes no arguments, got %q", fs.Args()))
+		return nil, nil, exitCode(stderr, usagef("rewrap takes no arguments, got %q", fs.Args()))
 	}
-	skipped, err := rewrap(ctx, &sf, &o, stdout, stderr)
+	return &sf, &o, exitOK
+}
+
+// finishRewrap runs the parsed command and returns its exit code.
+func finishRewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr io.Writer) int {
+	skipped, err := rewrap(ctx, sf, o, stdout, stderr)
 	if err == nil && !o.check {
-		skipped, err = settleRewrap(ctx, &sf, &o, skipped, stdout, stderr)
+		skipped, err = settleRewrap(ctx, sf, o, skipped, stdout, stderr)
+	}
+	if err == nil && skipped > 0 && o.check {
+		fmt.Fprintf(stderr, "tillid: %d values are not under their keyset's primary key, are not protected, or failed to verify: do not disable the old keys yet\n", skipped)
+		return exitRewrapSkips
 	}
 	if err == nil && skipped > 0 {
 		fmt.Fprintf(stderr, "tillid: %d values could not be rewrapped; they are listed above\n", skipped)
@@ -195,12 +322,23 @@ func quote(ident string) string { return `"` + ident + `"` }
 
 func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr io.Writer) (skipped int64, err error) {
 	switch {
-	case o.db == "" || o.table == "" || o.keyColumn == "" || len(o.columns) == 0:
+	case o.db == "" || o.table == "" || o.keyColumn == "" || len(o.columns)+len(o.vault) == 0:
 		return 0, usagef("rewrap needs -db, -table, -key-column and at least one -column")
 	case !identRE.MatchString(o.table), !identRE.MatchString(o.keyColumn):
 		return 0, usagef("-table and -key-column must be plain identifiers (letters, digits, '_')")
 	case o.batch < 1:
 		return 0, usagef("-batch must be positive")
+	case o.verify && !o.check:
+		return 0, usagef("-verify goes with -check")
+	case o.lease <= 0:
+		return 0, usagef("-lease must be positive")
+	}
+	if err := o.splitVault(stderr); err != nil {
+		return 0, err
+	}
+	if len(o.columns) == 0 && !o.check {
+		fmt.Fprintf(stdout, "rewrap %s: nothing to do: vault token columns stay as they are\n", o.table)
+		return 0, nil
 	}
 	setup, cancel := context.WithTimeout(ctx, sf.timeout)
 	defer cancel()
@@ -209,9 +347,21 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 		return 0, err
 	}
 	defer closeStore()
-	p, err := pii.New(store)
+	p, err := newRewrapProtector(store, o.columns)
 	if err != nil {
 		return 0, err
+	}
+	if err := mustExist("", o.db, ""); err != nil {
+		return 0, err
+	}
+	db, err := openDB(setup, o.db)
+	if err != nil {
+		return 0, err
+	}
+	defer db.close()
+	e := newEngine(o, p, db)
+	if o.check {
+		return e.check(ctx, sf, store, stdout, stderr)
 	}
 	if o.job == "" {
 		// The checkpoint belongs to this table, these columns and the
@@ -222,206 +372,69 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 			return 0, err
 		}
 	}
-	if err := mustExist("", o.db, ""); err != nil {
-		return 0, err
-	}
-	db, err := openDB(setup, o.db)
-	if err != nil {
-		return 0, err
-	}
-	defer db.close()
-	ph := func(i int) string { return "?" }
-	if db.dialect == dialectPostgres {
-		ph = func(i int) string { return "$" + strconv.Itoa(i) }
-	}
-	jobs := checkpoints{db: db, dsn: o.db}
-	if err := jobs.create(setup); err != nil {
-		return 0, err
-	}
-	var total int64
-	if err := db.sql.QueryRowContext(setup, `SELECT count(*) FROM `+quote(o.table)).Scan(&total); err != nil {
-		return 0, fmt.Errorf("counting rows of %s: %w", o.table, err)
-	}
-
-	cols := make([]string, len(o.columns))
-	for i, c := range o.columns {
-		cols[i] = quote(c.name)
-	}
-	var (
-		last          *keyValue
-		done, changed int64
-	)
-	if !o.restart && !o.check {
-		lastText, d, c, found, err := jobs.load(setup, o.job)
-		switch {
-		case err != nil:
-			return 0, err
-		case found:
-			done, changed = d, c
-			k, err := decodeKey(lastText)
-			if err != nil {
-				return 0, err
-			}
-			last = &k
-			fmt.Fprintf(stderr, "rewrap: resuming job %q after key %s (%d rows done before)\n", o.job, k.text(), done)
-		}
-	}
-	perKey := map[string]int64{}
-	start := time.Now()
-	startDone, startChanged := done, changed
-	prog := newProgress(stderr, o.table)
-	defer prog.finish()
-	for {
-		if err := ctx.Err(); err != nil {
-			return skipped, interrupted(ctx, err, "rewrap of "+o.table, done, "job "+strconv.Quote(o.job)+" in tillid_rewrap_jobs")
-		}
-		q := `SELECT ` + quote(o.keyColumn) + `, ` + strings.Join(cols, ", ") + ` FROM ` + quote(o.table)
-		var qargs []any
-		if last != nil {
-			q += ` WHERE ` + quote(o.keyColumn) + ` > ` + ph(1)
-			qargs = append(qargs, last.v)
-		}
-		q += ` ORDER BY ` + quote(o.keyColumn) + ` LIMIT ` + strconv.Itoa(o.batch)
-		type update struct {
-			key      keyValue
-			col      int
-			old, new string
-		}
-		var (
-			updates []update
-			n       int
-			lastKey keyValue
-		)
-		err := func() error {
-			c, cancel := context.WithTimeout(ctx, sf.timeout)
-			defer cancel()
-			rows, err := db.sql.QueryContext(c, q, qargs...)
-			if err != nil {
-				return fmt.Errorf("reading %s: %w", o.table, err)
-			}
-			defer rows.Close()
-			dest := make([]any, len(cols)+1)
-			var rawKey any
-			vals := make([]sql.NullString, len(cols))
-			dest[0] = &rawKey
-			for i := range vals {
-				dest[i+1] = &vals[i]
-			}
-			for rows.Next() {
-				if err := rows.Scan(dest...); err != nil {
-					return fmt.Errorf("reading %s: %w", o.table, err)
-				}
-				k, err := asKey(rawKey)
-				if err != nil {
-					return err
-				}
-				n++
-				lastKey = k
-				for i, v := range vals {
-					if !v.Valid {
-						continue
-					}
-					spec := o.columns[i]
-					if o.check {
-						_, id, err := pii.KeyID(v.String)
-						if err != nil {
-							perKey["not protected or malformed"]++
-							continue
-						}
-						perKey[keyName(spec.col)+"/"+strconv.FormatUint(uint64(id), 10)]++
-						continue
-					}
-					recordID := ""
-					if spec.aad {
-						recordID = k.text()
-					}
-					out, ch, err := p.RewrapStored(c, spec.col, recordID, v.String)
-					if err != nil {
-						if errors.Is(err, keys.ErrKMSUnavailable) || errors.Is(err, pii.ErrKeyProvider) || c.Err() != nil {
-							return err
-						}
-						skipped++
-						fmt.Fprintf(stderr, "rewrap: %s %s=%s column %s: %v\n", o.table, o.keyColumn, k.text(), spec.name, err)
-						continue
-					}
-					if ch {
-						updates = append(updates, update{k, i, v.String, out})
-					}
-				}
-			}
-			return rows.Err()
-		}()
-		if err != nil {
-			return skipped, interrupted(ctx, err, "rewrap of "+o.table, done, "job "+strconv.Quote(o.job)+" in tillid_rewrap_jobs")
-		}
-		if n == 0 {
-			break
-		}
-		if !o.check {
-			err = func() error {
-				c, cancel := context.WithTimeout(ctx, sf.timeout)
-				defer cancel()
-				tx, err := db.sql.BeginTx(c, nil)
-				if err != nil {
-					return fmt.Errorf("writing %s in %s: %w", o.table, target(o.db), err)
-				}
-				defer tx.Rollback()
-				for _, u := range updates {
-					_, err := tx.ExecContext(c, `UPDATE `+quote(o.table)+` SET `+cols[u.col]+` = `+ph(1)+` WHERE `+quote(o.keyColumn)+` = `+ph(2)+` AND `+cols[u.col]+` = `+ph(3), u.new, u.key.v, u.old)
-					if err != nil {
-						return fmt.Errorf("writing %s: %w", o.table, err)
-					}
-				}
-				if err := jobs.save(c, tx, o.job, lastKey.encode(), done+int64(n), changed+int64(len(updates))); err != nil {
-					return err
-				}
-				if err := tx.Commit(); err != nil {
-					return fmt.Errorf("writing %s in %s: %w", o.table, target(o.db), err)
-				}
-				return nil
-			}()
-			if err != nil {
-				return skipped, interrupted(ctx, err, "rewrap of "+o.table, done, "job "+strconv.Quote(o.job)+" in tillid_rewrap_jobs")
-			}
-		}
-		done += int64(n)
-		changed += int64(len(updates))
-		lk := lastKey
-		last = &lk
-		rate := float64(done-startDone) / time.Since(start).Seconds()
-		left := max(total-done, 0)
-		if !o.check {
-			prog.update(done, total, left, changed, skipped, rate)
-			if a := auditorFor(sf, stderr); a != nil {
-				a.Audit(ctx, keys.Event{Time: time.Now(), Type: keys.EventRewrapProgress, Keyset: keys.KeysetID{Name: keyName(o.columns[0].col), Kind: kindOf(o.columns[0].col)}, Done: done, Left: left})
-			}
-		}
-	}
-	prog.finish()
-	if !o.check {
-		// The job is complete: forget its checkpoint, so that the next run
-		// (after the next rotation) starts from the first row again.
-		if err := jobs.clear(ctx, o.job); err != nil {
-			return skipped, err
-		}
-	}
-	if o.check {
-		ids := make([]string, 0, len(perKey))
-		for id := range perKey {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
-		fmt.Fprintf(stdout, "%s: %d rows\n", o.table, done)
-		for _, id := range ids {
-			fmt.Fprintf(stdout, "  %s: %d values\n", id, perKey[id])
-		}
-		return skipped, nil
-	}
-	fmt.Fprintln(stdout, finalLine("rewrap "+o.table, done, changed, done-startDone, changed-startChanged, skipped, time.Since(start)))
-	return skipped, nil
+	return e.runJob(ctx, sf, stdout, stderr)
 }
 
+// splitVault moves the vault token columns out of o.columns into o.vault
+// (the job leaves them; -check counts them), saying so, and checks that
+// every index column's source is a column the job can read.
+func (o *rewrapOpts) splitVault(stderr io.Writer) error {
+	work := o.columns[:0:0]
+	for _, c := range o.columns {
+		if !c.vault {
+			work = append(work, c)
+			continue
+		}
+		o.vault = append(o.vault, c)
+		if !o.check {
+			fmt.Fprintf(stderr, "rewrap: column %s holds vault tokens of domain %s, which stay as they are: the vault holds their encrypted values; tillid vault rewrap %s re-encrypts those\n", c.name, c.col.Domain, c.col.Domain)
+		}
+	}
+	o.columns = work
+	for _, c := range o.columns {
+		if c.source == "" {
+			continue
+		}
+		if !identRE.MatchString(c.source) || c.source == o.keyColumn {
+			return usagef("column %s: index=%s is not a column the index can be computed from", c.name, c.source)
+		}
+		for _, s := range append(o.columns, o.vault...) {
+			if s.name == c.source && (s.source != "" || s.col.Action == pii.ActionTokenize) {
+				return usagef("column %s: its source %s is an index or token column; an index is computed from the plaintext or the encrypted source", c.name, c.source)
+			}
+		}
+	}
+	return nil
+}
+
+// newRewrapProtector returns a Protector over store with an FPE for each
+// ff1 domain of cols.
+func newRewrapProtector(store keys.Provider, cols columnSpecs) (*pii.Protector, error) {
+	var opts []pii.Option
+	seen := map[string]bool{}
+	for _, c := range cols {
+		if c.col.Action != pii.ActionTokenize || c.vault || seen[c.col.Domain] {
+			continue
+		}
+		seen[c.col.Domain] = true
+		var fo []tokenize.Option
+		if c.keepLast > 0 {
+			fo = append(fo, tokenize.WithVisibleSuffix(c.keepLast))
+		}
+		f, err := tokenize.NewFPE(store, c.col.Domain, c.alphabet, fo...)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, pii.WithFPE(f))
+	}
+	return pii.New(store, opts...)
+}
+
+// keyName is the name of the keyset a column's values are under.
 func keyName(c pii.Column) string {
+	if c.Action == pii.ActionTokenize {
+		return "tokenize-" + c.Domain
+	}
 	if c.Key == "" {
 		return "default"
 	}
@@ -438,14 +451,21 @@ func defaultJob(ctx context.Context, store keys.Provider, table string, cols col
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(h, "%s=%s.%s:%d:%s:%t:%d\x00", c.name, c.col.Type, c.col.Field, c.col.Action, keyName(c.col), c.aad, ks.PrimaryKeyID())
+		fmt.Fprintf(h, "%s=%+v:%s:%s:%t:%d\x00", c.name, c.col, c.source, keyName(c.col), c.aad, ks.PrimaryKeyID())
 	}
 	return fmt.Sprintf("%s@%x", table, h.Sum(nil)[:6]), nil
 }
 
+// kindOf is the kind of the keyset a column's values are under (for a
+// vault column, the vault's values).
 func kindOf(c pii.Column) keys.Kind {
-	if c.Action == pii.ActionDeterministic {
+	switch {
+	case c.Action == pii.ActionDeterministic:
 		return keys.KindDeterministicAEAD
+	case c.Action == pii.ActionBlindIndex, c.Action == pii.ActionPseudonym:
+		return keys.KindPRF
+	case c.Action == pii.ActionTokenize:
+		return keys.KindPRF // FF1 keys derive from the domain's PRF keyset
 	}
 	return keys.KindAEAD
 }
