@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,8 +66,13 @@ func validKeyName(name string) error {
 //
 // The zero Store is an empty in-memory store.
 type Store struct {
-	mu      sync.RWMutex
+	mu sync.RWMutex
+	// sets holds the keysets. It is never changed in place: a change
+	// replaces it, under mu, by a new map (see setSets), so that a map once
+	// read stays valid; snap publishes the current one to Keyset, which
+	// reads it without the lock.
 	sets    map[KeysetID]*Keyset
+	snap    atomic.Pointer[map[KeysetID]*Keyset]
 	persist func(ctx context.Context, sets map[KeysetID]*Keyset) error
 	auditor Auditor
 	// file follows the keyset file of a file store, which other processes
@@ -87,14 +93,34 @@ func (r *Store) Keyset(ctx context.Context, name string, kind Kind) (*Keyset, er
 			return nil, err
 		}
 	}
-	r.mu.RLock()
-	ks := r.sets[id]
-	r.mu.RUnlock()
-	if ks != nil {
+	if ks := r.current()[id]; ks != nil {
 		return ks, nil
 	}
 	// change validates the name and kind before it creates anything.
 	return r.change(ctx, id, true, noop)
+}
+
+// current returns the keysets as last published, without taking the lock
+// once they have been published: the hot path of Keyset, which every
+// Protect, Reveal and blind index call takes. The map must not be changed.
+func (r *Store) current() map[KeysetID]*Keyset {
+	if m := r.snap.Load(); m != nil {
+		return *m
+	}
+	// Not published yet (a store made with its keysets, as OpenFile does):
+	// publish what is there, unless a change has published since.
+	r.mu.RLock()
+	m := r.sets
+	r.mu.RUnlock()
+	r.snap.CompareAndSwap(nil, &m)
+	return m
+}
+
+// setSets replaces the keysets by m and publishes m to Keyset; r.mu must
+// be held for writing.
+func (r *Store) setSets(m map[KeysetID]*Keyset) {
+	r.sets = m
+	r.snap.Store(&m)
 }
 
 // change applies fn to the keyset id (creating it first when create is set
@@ -130,7 +156,7 @@ func (r *Store) commit(ctx context.Context, id KeysetID, build func(old *Keyset,
 			return nil, err
 		}
 		if changed {
-			r.sets = fresh
+			r.setSets(fresh)
 		}
 	}
 	now := time.Now()
@@ -151,7 +177,7 @@ func (r *Store) commit(ctx context.Context, id KeysetID, build func(old *Keyset,
 			return nil, err
 		}
 	}
-	r.sets = next
+	r.setSets(next)
 	audit(ctx, r.auditor, now, events...)
 	return ks, nil
 }
@@ -269,7 +295,7 @@ func (r *Store) reload(ctx context.Context) error {
 	if err != nil || !changed {
 		return err
 	}
-	r.sets = fresh
+	r.setSets(fresh)
 	return nil
 }
 
