@@ -25,12 +25,19 @@ func (f *fieldPlan) keysetID() keys.KeysetID {
 // keyset returns the current field's keyset, asking the provider once per
 // run and keyset.
 func (r *run) keyset() (*keys.Keyset, error) {
-	id := r.cur.keysetID()
-	for _, c := range r.sets {
-		if c.id == id {
+	f := r.cur
+	for i := range r.sets {
+		if c := &r.sets[i]; c.id.Kind == f.act.keyKind && c.id.Name == f.tag.key {
 			return c.ks, nil
 		}
 	}
+	return r.fetchKeyset()
+}
+
+// fetchKeyset asks the provider for the current field's keyset and keeps
+// it for the rest of the run.
+func (r *run) fetchKeyset() (*keys.Keyset, error) {
+	id := r.cur.keysetID()
 	ks, err := r.p.provider.Keyset(r.ctx, id.Name, id.Kind)
 	if err != nil {
 		if ctxErr := r.ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
@@ -171,8 +178,10 @@ func (r *run) openEnvelope(in []byte, text bool) (pt []byte, stale bool, err err
 	if err != nil {
 		return nil, false, ErrDecryption
 	}
-	if ks, err = r.checkKeyID(ks, env.KeyID); err != nil {
-		return nil, false, err
+	if env.KeyID != ks.PrimaryKeyID() {
+		if ks, err = r.checkKeyID(ks, env.KeyID); err != nil {
+			return nil, false, err
+		}
 	}
 	ad, err := r.associatedData()
 	if err != nil {
