@@ -122,7 +122,7 @@ func (r *run) parseEnvelope(in []byte, text bool) (envelope.Parsed, error) {
 // sealEnvelope encrypts the plaintext pt of the current field (encrypt or
 // deterministic) into its text or binary envelope.
 func (r *run) sealEnvelope(pt []byte, text bool) ([]byte, error) {
-	if n := r.cur.tag.normalize; n.spec != "" {
+	if n := &r.cur.tag.normalize; n.spec != "" {
 		pt = []byte(n.apply(unsafeString(pt)))
 	}
 	if len(pt) > envelope.MaxPlaintextSize {

@@ -373,19 +373,20 @@ func (r *run) walkStruct(v reflect.Value, p *typePlan) error {
 // associatedData returns the associated data of the current field (see
 // appendAssociatedData), building it on first need.
 func (r *run) associatedData() ([]byte, error) {
-	if r.adOK {
-		return r.ad, nil
+	if f := r.cur; !r.adOK && f.recordIndex < 0 && len(r.p.extraAD) == 0 {
+		return f.adFixed, nil // the common case, built with the plan
 	}
 	return r.buildAssociatedData()
 }
 
-// buildAssociatedData is associatedData's first call for a field.
+// buildAssociatedData is associatedData for a field bound to its record
+// ID or under WithAssociatedData, built once per field, or set by the
+// caller (adOK) as column operations do.
 func (r *run) buildAssociatedData() ([]byte, error) {
-	f := r.cur
-	if f.recordIndex < 0 && len(r.p.extraAD) == 0 {
-		r.ad, r.adOK = f.adFixed, true // the common case, built with the plan
+	if r.adOK {
 		return r.ad, nil
 	}
+	f := r.cur
 	var id []byte
 	if f.recordIndex >= 0 {
 		b, ok, err := recordID(r.parent.Field(f.recordIndex))
