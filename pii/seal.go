@@ -129,7 +129,13 @@ func (r *run) sealEnvelope(pt []byte, text bool) ([]byte, error) {
 		return nil, fmt.Errorf("%w: the plaintext is %d bytes, more than %d", ErrTooLong, len(pt), envelope.MaxPlaintextSize)
 	}
 	m := r.cur.act.mode
-	size := r.cur.act.size(len(pt), text)
+	// The row's size (envelopeSize), without its indirection.
+	var size int
+	if text {
+		size = envelope.TextSize(m, len(pt))
+	} else {
+		size = envelope.BinarySize(m, len(pt))
+	}
 	if max := r.cur.tag.maxLen; max > 0 && size > max {
 		return nil, fmt.Errorf("%w: a %d-byte plaintext is stored as %d bytes, more than maxlen=%d", ErrTooLong, len(pt), size, max)
 	}

@@ -353,8 +353,14 @@ func (r *run) walkStruct(v reflect.Value, p *typePlan) error {
 			if !parentSet {
 				r.parent, parentSet = v, true
 			}
-			if n := f.node; n.kind == nodeString && n.work {
-				err = r.leaf(fv, n) // the common leaf, without walk's switch
+			if n := f.node; n.kind == nodeString && n.work && !r.dedupe {
+				// The common leaf, without walk's and leaf's switches.
+				if r.leaves++; r.leaves%256 == 0 {
+					if err := r.ctx.Err(); err != nil {
+						return err
+					}
+				}
+				err = r.stringLeaf(fv)
 			} else {
 				err = r.walk(fv, n)
 			}
