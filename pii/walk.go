@@ -94,7 +94,9 @@ func (r *run) release() {
 	}
 	r.path = r.path[:0]
 	r.legacy = r.legacy[:0]
-	clear(r.sets)
+	for i := range r.sets { // one or two: cheaper than clear's bulk barrier
+		r.sets[i].ks, r.sets[i].id.Name = nil, ""
+	}
 	r.sets = r.sets[:0]
 	if len(r.tokens) > 0 {
 		clear(r.tokens)
