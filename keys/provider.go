@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -65,8 +66,13 @@ func validKeyName(name string) error {
 //
 // The zero Store is an empty in-memory store.
 type Store struct {
-	mu      sync.RWMutex
+	mu sync.RWMutex
+	// sets holds the keysets. It is never changed in place: a change
+	// replaces it, under mu, by a new map (see setSets), so that a map once
+	// read stays valid; snap publishes the current one to Keyset, which
+	// reads it without the lock.
 	sets    map[KeysetID]*Keyset
+	snap    atomic.Pointer[keysetSnapshot]
 	persist func(ctx context.Context, sets map[KeysetID]*Keyset) error
 	auditor Auditor
 	// file follows the keyset file of a file store, which other processes
@@ -87,14 +93,76 @@ func (r *Store) Keyset(ctx context.Context, name string, kind Kind) (*Keyset, er
 			return nil, err
 		}
 	}
-	r.mu.RLock()
-	ks := r.sets[id]
-	r.mu.RUnlock()
-	if ks != nil {
+	if ks := r.current().get(id); ks != nil {
 		return ks, nil
 	}
 	// change validates the name and kind before it creates anything.
 	return r.change(ctx, id, true, noop)
+}
+
+// keysetSnapshot is a published, immutable view of a Store's keysets.
+type keysetSnapshot struct {
+	sets map[KeysetID]*Keyset
+	// few holds the same keysets when there are at most maxFewKeysets:
+	// comparing a handful of names costs less than hashing one.
+	few []fewKeyset
+}
+
+type fewKeyset struct {
+	id KeysetID
+	ks *Keyset
+}
+
+// maxFewKeysets is the most keysets a snapshot searches in order.
+const maxFewKeysets = 8
+
+func newKeysetSnapshot(sets map[KeysetID]*Keyset) *keysetSnapshot {
+	s := &keysetSnapshot{sets: sets}
+	if len(sets) <= maxFewKeysets {
+		s.few = make([]fewKeyset, 0, len(sets))
+		for id, ks := range sets {
+			s.few = append(s.few, fewKeyset{id, ks})
+		}
+	}
+	return s
+}
+
+// get returns keyset id, or nil.
+func (s *keysetSnapshot) get(id KeysetID) *Keyset {
+	if len(s.sets) > maxFewKeysets {
+		return s.sets[id]
+	}
+	for i := range s.few {
+		if f := &s.few[i]; f.id.Kind == id.Kind && f.id.Name == id.Name {
+			return f.ks
+		}
+	}
+	return nil
+}
+
+// current returns the keysets as last published, without taking the lock
+// once they have been published: the hot path of Keyset, which every
+// Protect, Reveal and blind index call takes.
+func (r *Store) current() *keysetSnapshot {
+	if s := r.snap.Load(); s != nil {
+		return s
+	}
+	// Not published yet (a store made with its keysets, as OpenFile does):
+	// publish what is there, unless a change has published since.
+	r.mu.RLock()
+	s := newKeysetSnapshot(r.sets)
+	r.mu.RUnlock()
+	if r.snap.CompareAndSwap(nil, s) {
+		return s
+	}
+	return r.snap.Load()
+}
+
+// setSets replaces the keysets by m and publishes m to Keyset; r.mu must
+// be held for writing.
+func (r *Store) setSets(m map[KeysetID]*Keyset) {
+	r.sets = m
+	r.snap.Store(newKeysetSnapshot(m))
 }
 
 // change applies fn to the keyset id (creating it first when create is set
@@ -130,7 +198,7 @@ func (r *Store) commit(ctx context.Context, id KeysetID, build func(old *Keyset,
 			return nil, err
 		}
 		if changed {
-			r.sets = fresh
+			r.setSets(fresh)
 		}
 	}
 	now := time.Now()
@@ -151,7 +219,7 @@ func (r *Store) commit(ctx context.Context, id KeysetID, build func(old *Keyset,
 			return nil, err
 		}
 	}
-	r.sets = next
+	r.setSets(next)
 	audit(ctx, r.auditor, now, events...)
 	return ks, nil
 }
@@ -269,7 +337,7 @@ func (r *Store) reload(ctx context.Context) error {
 	if err != nil || !changed {
 		return err
 	}
-	r.sets = fresh
+	r.setSets(fresh)
 	return nil
 }
 

@@ -145,7 +145,6 @@ func appendPRFStored(dst []byte, ks *keys.Keyset, f *fieldPlan, keyID uint32, va
 		return nil, err
 	}
 	sc := scratchPool.Get().(*prfScratch)
-	defer scratchPool.Put(sc)
 	in := appendPRFInput(sc.in[:0], f, values)
 	sc.in = in[:0]
 	n := uint32(f.tag.indexBytes())
@@ -158,13 +157,17 @@ func appendPRFStored(dst []byte, ks *keys.Keyset, f *fieldPlan, keyID uint32, va
 		out = append(out, mac...)
 	}
 	if err != nil {
+		scratchPool.Put(sc)
 		return nil, fmt.Errorf("pii: PRF failed: %v", err)
 	}
 	f.tag.truncate(out)
 	if text {
-		return envelope.AppendText(dst, m, out), nil
+		dst = envelope.AppendText(dst, m, out)
+	} else {
+		dst = envelope.AppendBinary(dst, m, out)
 	}
-	return envelope.AppendBinary(dst, m, out), nil
+	scratchPool.Put(sc) // not deferred: a panic would only lose the scratch
+	return dst, nil
 }
 
 // prfStored returns the stored form of the PRF of values under key keyID

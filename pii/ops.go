@@ -76,36 +76,35 @@ func (r *run) fillString(i int, v reflect.Value, s string) {
 	r.ops[i] = op{kind: opSetString, ptr: unsafe.Pointer(v.UnsafeAddr()), s: s}
 }
 
-func (r *run) apply() {
+// apply makes the run's changes and returns how many values changed, for
+// Rewrap's count: map and interface writes carry leaf changes already
+// counted, and a reserved op left empty changed nothing.
+func (r *run) apply() int {
+	changed := 0
 	for i := range r.ops {
 		o := &r.ops[i]
 		switch o.kind {
 		case opSetString:
 			*(*string)(o.ptr) = o.s
+			changed++
 		case opSetBytes:
 			if len(o.s) == 0 {
 				*(*[]byte)(o.ptr) = []byte{} // empty, not nil: presence is kept
 			} else {
 				*(*[]byte)(o.ptr) = unsafeBytes(o.s)
 			}
+			changed++
 		case opSet:
 			r.vals[o.i].Set(r.vals[o.i+1])
+			if r.vals[o.i].Kind() != reflect.Interface {
+				changed++
+			}
 		case opSetMapIndex:
 			r.vals[o.i].SetMapIndex(r.vals[o.i+1], r.vals[o.i+2])
 		case opZero:
 			r.vals[o.i].SetZero()
+			changed++
 		}
 	}
-}
-
-// counts reports whether op o is a change of its own, for Rewrap's count:
-// map and interface writes carry leaf changes already counted.
-func (r *run) counts(o *op) bool {
-	switch o.kind {
-	case opNone, opSetMapIndex:
-		return false
-	case opSet:
-		return r.vals[o.i].Kind() != reflect.Interface
-	}
-	return true
+	return changed
 }

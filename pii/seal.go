@@ -25,15 +25,22 @@ func (f *fieldPlan) keysetID() keys.KeysetID {
 // keyset returns the current field's keyset, asking the provider once per
 // run and keyset.
 func (r *run) keyset() (*keys.Keyset, error) {
-	if r.cur.subjectKeyed() {
+	f := r.cur
+	if f.subjectKeyed() {
 		return r.subjectKeyset()
 	}
-	id := r.cur.keysetID()
-	for _, c := range r.sets {
-		if c.id == id {
+	for i := range r.sets {
+		if c := &r.sets[i]; c.id.Kind == f.act.keyKind && c.id.Name == f.tag.key {
 			return c.ks, nil
 		}
 	}
+	return r.fetchKeyset()
+}
+
+// fetchKeyset asks the provider for the current field's keyset and keeps
+// it for the rest of the run.
+func (r *run) fetchKeyset() (*keys.Keyset, error) {
+	id := r.cur.keysetID()
 	ks, err := r.p.provider.Keyset(r.ctx, id.Name, id.Kind)
 	if err != nil {
 		if ctxErr := r.ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
@@ -118,14 +125,20 @@ func (r *run) parseEnvelope(in []byte, text bool) (envelope.Parsed, error) {
 // sealEnvelope encrypts the plaintext pt of the current field (encrypt or
 // deterministic) into its text or binary envelope.
 func (r *run) sealEnvelope(pt []byte, text bool) ([]byte, error) {
-	if n := r.cur.tag.normalize; n.spec != "" {
+	if n := &r.cur.tag.normalize; n.spec != "" {
 		pt = []byte(n.apply(unsafeString(pt)))
 	}
 	if len(pt) > envelope.MaxPlaintextSize {
 		return nil, fmt.Errorf("%w: the plaintext is %d bytes, more than %d", ErrTooLong, len(pt), envelope.MaxPlaintextSize)
 	}
 	m := r.cur.envMode()
-	size := r.cur.act.size(len(pt), text)
+	// The row's size (envelopeSize), without its indirection.
+	var size int
+	if text {
+		size = envelope.TextSize(m, len(pt))
+	} else {
+		size = envelope.BinarySize(m, len(pt))
+	}
 	if max := r.cur.tag.maxLen; max > 0 && size > max {
 		return nil, fmt.Errorf("%w: a %d-byte plaintext is stored as %d bytes, more than maxlen=%d", ErrTooLong, len(pt), size, max)
 	}
@@ -177,8 +190,10 @@ func (r *run) openEnvelope(in []byte, text bool) (pt []byte, stale bool, err err
 	if err != nil {
 		return nil, false, ErrDecryption
 	}
-	if ks, err = r.checkKeyID(ks, env.KeyID); err != nil {
-		return nil, false, err
+	if env.KeyID != ks.PrimaryKeyID() {
+		if ks, err = r.checkKeyID(ks, env.KeyID); err != nil {
+			return nil, false, err
+		}
 	}
 	ad, err := r.associatedData()
 	if err != nil {

@@ -98,7 +98,9 @@ func (r *run) release() {
 	}
 	r.path = r.path[:0]
 	r.legacy = r.legacy[:0]
-	clear(r.sets)
+	for i := range r.sets { // one or two: cheaper than clear's bulk barrier
+		r.sets[i].ks, r.sets[i].id.Name = nil, ""
+	}
 	r.sets = r.sets[:0]
 	if len(r.tokens) > 0 {
 		clear(r.tokens)
@@ -135,14 +137,15 @@ type leafOwner struct {
 	rid string
 }
 
-// markLeaf records the leaf v for the current field and reports whether to
+// markLeaf records the leaf v for the current field of a run that dedupes
+// and reports whether to
 // transform it: false when it was already done for the same field and
 // record (aliasing, cycles). A value shared by two fields, or by the same
 // field of two records bound to their IDs, cannot be bound to both: that is
 // an error, because whichever binding won would not reveal for the other
 // once the fields are stored apart.
 func (r *run) markLeaf(v reflect.Value) (bool, error) {
-	if !r.dedupe || !v.CanAddr() {
+	if !v.CanAddr() {
 		return true, nil
 	}
 	return r.markOwned(v.Addr().Pointer(), v.Type())
@@ -345,20 +348,39 @@ func (r *run) walkStruct(v reflect.Value, p *typePlan) error {
 	}
 	r.path = append(r.path, pathSeg{plan: p})
 	top := len(r.path) - 1
+	// r.parent is v for every tagged field; it is written again only after
+	// an untagged field, below which nested structs set their own.
+	parentSet := false
 	for i, f := range p.fields {
 		r.path[top].field = i
 		fv := v.Field(f.index)
+		var err error
 		if f.act != nil {
-			r.cur, r.parent, r.adOK = f, v, false
+			r.cur, r.adOK = f, false
+			if !parentSet {
+				r.parent, parentSet = v, true
+			}
 			if r.verb == verbErase || r.subjects.scope != nil {
 				if r.skipField(fv, f) {
 					continue
 				}
 			}
+			if n := f.node; n.kind == nodeString && n.work && !r.dedupe {
+				// The common leaf, without walk's and leaf's switches.
+				if r.leaves++; r.leaves%256 == 0 {
+					if err := r.ctx.Err(); err != nil {
+						return err
+					}
+				}
+				err = r.stringLeaf(fv)
+			} else {
+				err = r.walk(fv, n)
+			}
 		} else {
-			r.cur = nil // untagged: what lies below is structs, which set their own
+			r.cur, parentSet = nil, false // untagged: what lies below is structs, which set their own
+			err = r.walk(fv, f.node)
 		}
-		if err := r.walk(fv, f.node); err != nil {
+		if err != nil {
 			return err
 		}
 	}
@@ -369,14 +391,20 @@ func (r *run) walkStruct(v reflect.Value, p *typePlan) error {
 // associatedData returns the associated data of the current field (see
 // appendAssociatedData), building it on first need.
 func (r *run) associatedData() ([]byte, error) {
+	if f := r.cur; !r.adOK && f.recordIndex < 0 && len(r.p.extraAD) == 0 && f.subject == nil {
+		return f.adFixed, nil // the common case, built with the plan
+	}
+	return r.buildAssociatedData()
+}
+
+// buildAssociatedData is associatedData for a field bound to its record
+// ID or under WithAssociatedData, built once per field, or set by the
+// caller (adOK) as column operations do.
+func (r *run) buildAssociatedData() ([]byte, error) {
 	if r.adOK {
 		return r.ad, nil
 	}
 	f := r.cur
-	if f.recordIndex < 0 && len(r.p.extraAD) == 0 && f.subject == nil {
-		r.ad, r.adOK = f.adFixed, true // the common case, built with the plan
-		return r.ad, nil
-	}
 	var id []byte
 	if f.recordIndex >= 0 {
 		b, ok, err := recordID(r.parent.Field(f.recordIndex))
@@ -401,11 +429,13 @@ func (r *run) associatedData() ([]byte, error) {
 }
 
 func (r *run) leaf(v reflect.Value, n *node) error {
-	if ok, err := r.markLeaf(v); !ok {
-		if err != nil {
-			return r.fieldErr(r.parent.Type(), err)
+	if r.dedupe {
+		if ok, err := r.markLeaf(v); !ok {
+			if err != nil {
+				return r.fieldErr(r.parent.Type(), err)
+			}
+			return nil
 		}
-		return nil
 	}
 	r.leaves++
 	if r.leaves%256 == 0 {
@@ -413,14 +443,14 @@ func (r *run) leaf(v reflect.Value, n *node) error {
 			return err
 		}
 	}
-	t := r.parent.Type()
+	// The parent's type is asked for only on error: most leaves succeed.
 	switch n.kind {
+	case nodeString:
+		return r.stringLeaf(v)
 	case nodeField:
 		if err := r.cur.act.field(r, v); err != nil {
-			return r.fieldErr(t, err)
+			return r.fieldErr(r.parent.Type(), err)
 		}
-	case nodeString:
-		return r.stringLeaf(v, t)
 	case nodeBytes:
 		b := v.Bytes()
 		if b == nil {
@@ -431,7 +461,7 @@ func (r *run) leaf(v reflect.Value, n *node) error {
 			return r.erasedLeaf(v)
 		}
 		if err != nil {
-			return r.fieldErr(t, err)
+			return r.fieldErr(r.parent.Type(), err)
 		}
 		if changed {
 			r.setBytes(v, out)
@@ -440,25 +470,25 @@ func (r *run) leaf(v reflect.Value, n *node) error {
 		if !v.Field(1).Bool() {
 			return nil
 		}
-		return r.stringLeaf(v.Field(0), t)
+		return r.stringLeaf(v.Field(0))
 	case nodeValue:
-		return r.value(v, t)
+		return r.value(v, r.parent.Type())
 	}
 	return nil
 }
 
 // stringLeaf transforms the string-kind value v of the current field.
-func (r *run) stringLeaf(v reflect.Value, t reflect.Type) error {
+func (r *run) stringLeaf(v reflect.Value) error {
 	out, changed, err := r.cur.act.leafFor(r.verb)(r, unsafeBytes(v.String()), true)
-	if err == errDeferred {
-		r.tokenTargets = append(r.tokenTargets, v)
-		return nil
-	}
 	if err == errErasedLeaf {
 		return r.erasedLeaf(v)
 	}
 	if err != nil {
-		return r.fieldErr(t, err)
+		if err == errDeferred {
+			r.tokenTargets = append(r.tokenTargets, v)
+			return nil
+		}
+		return r.fieldErr(r.parent.Type(), err)
 	}
 	if changed {
 		r.setString(v, unsafeString(out))
@@ -639,16 +669,10 @@ func (r *run) finish() error {
 // commit applies the run's ops, adds its legacy reads to the Protector's
 // counters, and returns how many values it changed.
 func (r *run) commit() int {
-	r.apply()
+	changed := r.apply()
 	for _, k := range r.legacy {
 		c, _ := r.p.legacy.LoadOrStore(k, new(atomic.Uint64))
 		c.(*atomic.Uint64).Add(1)
-	}
-	changed := 0
-	for i := range r.ops {
-		if r.counts(&r.ops[i]) {
-			changed++
-		}
 	}
 	return changed
 }
