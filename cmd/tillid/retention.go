@@ -48,7 +48,8 @@ destroying that subject key, as tillid withdraw does:
   -rule NAME=retain:PERIOD,from:ANCHOR_COLUMN,then:shred,purpose:PURPOSE
 with -subject-column (the column holding the subject ID) and, for sweep, the
 subject-key store and ledger flags of tillid forget (-subject-db, default
--keyset-db; -ledger-db) and the keyset store and KEK flags.
+-keyset-db; -ledger-db) and the keyset store and KEK flags. On SQLite the
+subject-key store must be another file than -db.
 -hold COLUMN names the legal-hold column (a boolean; -hold COLUMN:time for a
 nullable timestamp, held while set).
 
@@ -330,6 +331,9 @@ func shredderKeys(ctx context.Context, o *retentionOpts, sf *storeFlags, stderr 
 	e := erasureOpts{subjectDB: o.subjectDB, ledgerDB: o.ledgerDB, db: o.db, purpose: "shred"}
 	if err := e.check(true, sf); err != nil {
 		return nil, nil, err
+	}
+	if strings.HasPrefix(e.subjectDB, "sqlite:") && e.subjectDB == o.db {
+		return nil, nil, usagef("on SQLite, give then:shred a subject-key store in another file than -db (-subject-db): the sweep's transaction holds the data file")
 	}
 	return subjectKeysFor(ctx, sf, e.subjectDB, e.ledgerDB, stderr)
 }
