@@ -145,11 +145,15 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Erasure, error)
 // Withdraw erases what a data subject consented to for one purpose: it
 // destroys the subject's key of that purpose (keys.SubjectKeys.Withdraw),
 // so that the fields with that one purpose reveal as erased, and Protect
-// of new data for that purpose fails with [ErrErased] until
-// keys.SubjectKeys.Allow. Base fields, fields of other purposes and vault
-// tokens (which have no purpose) stay. An empty string is sealed too, so a
-// record that keeps such a field must leave it out (a nil *string, an
-// invalid sql.NullString, a null pii.Value) to be protected again. It is
+// of a value for that purpose fails with [ErrErased], inside a
+// [*FieldError] naming the field, until keys.SubjectKeys.Allow. Base
+// fields, fields of other purposes and vault tokens (which have no
+// purpose) stay, and a record whose fields of that purpose are absent (a
+// nil pointer or []byte, an invalid sql.NullString, a null pii.Value)
+// needs no key of it and is protected again. An empty string is a value
+// ("empty is not absent"): a record revealed after the withdrawal holds
+// its erased string fields as "" (or WithErasedValue), so set them to
+// their absent form (see Report.Erased) before saving it again. It is
 // idempotent and safe for concurrent use, and returns a receipt only once
 // the erasure is recorded; like Forget, it sends one
 // keys.EventErasureComplete (Tokens 0) through the subject keys' auditor.
