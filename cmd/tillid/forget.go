@@ -30,8 +30,9 @@ Values sealed under the destroyed keys need no change. The columns that are
 not under subject keys (blind indexes, pseudonyms, FF1 tokens), which would
 still find or link the person's rows, are set to NULL with -clear, in the
 rows whose -subject-column holds the subject; -delete deletes those rows
-instead. Vault tokens are deleted by pii.Protector.Forget in the
-application, which holds the vault.
+instead. Vault tokens are NOT deleted by tillid forget, which does not
+hold the vault (it says so on standard error): pii.Protector.Forget in the
+application, built WithVault, deletes them; run it for the same subjects.
 
 SUBJECT arguments may be replaced by -subjects FILE (one ID a line, "-" for
 standard input). One receipt a subject is printed, naming the subject by its
@@ -261,6 +262,11 @@ func forget(ctx context.Context, sf *storeFlags, o *erasureOpts, subjects []stri
 			return err
 		}
 		defer data.close()
+	}
+	if !withdraw {
+		// The CLI holds no vault: say so, so that no one takes a receipt for
+		// the whole erasure.
+		fmt.Fprintln(stderr, "tillid: note: vault tokens are not deleted by tillid forget; the application's pii.Protector.Forget (built WithVault) deletes them")
 	}
 	enc := json.NewEncoder(stdout)
 	for i, subject := range subjects {
