@@ -88,9 +88,10 @@ type Erasure struct {
 }
 
 // String prints the receipt without the subject ID, for example
-// "erasure of 6c1f… purpose=* at 2026-01-02T03:04:05Z keys=[ billing] tokens=2".
+// "erasure of 6c1f… purpose=* at 2026-01-02T03:04:05Z keys=[base billing] tokens=2"
+// (the base key, purpose "", is printed as base).
 func (e Erasure) String() string {
-	return fmt.Sprintf("erasure of %s purpose=%s at %s keys=[%s] tokens=%d", e.Pseudonym, e.Purpose, e.Time.UTC().Format(time.RFC3339Nano), strings.Join(e.Keys, " "), e.Tokens)
+	return fmt.Sprintf("erasure of %s purpose=%s at %s keys=[%s] tokens=%d", e.Pseudonym, e.Purpose, e.Time.UTC().Format(time.RFC3339Nano), strings.Join(erasedKeyNames(e.Keys), " "), e.Tokens)
 }
 
 // Forget erases a data subject (GDPR Art. 17) by crypto-shredding: it
@@ -249,4 +250,16 @@ func WithPurpose(ctx context.Context, purposes ...string) context.Context {
 func purposeScope(ctx context.Context) []string {
 	s, _ := ctx.Value(purposeKey{}).([]string) // not nil when set: WithPurpose() scopes to base fields
 	return s
+}
+
+// erasedKeyNames returns the purposes of keys, with the base key ("")
+// named base.
+func erasedKeyNames(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		if out[i] = k; k == "" {
+			out[i] = "base"
+		}
+	}
+	return out
 }

@@ -61,3 +61,8 @@ func TestProtectAfterWithdrawNeedsNoKeyForAbsentFields(t *testing.T) {
 		})
 	}
 }
+
+func TestErasureStringNamesBaseKey(t *testing.T) {
+	got := pii.Erasure{Keys: []string{"", "care", "marketing"}}.String()
+	assert.Contains(t, got, "keys=[base care marketing]", "the base key is printed as base, not as an empty string")
+}
