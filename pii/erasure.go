@@ -146,8 +146,8 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Erasure, error)
 // Withdraw erases what a data subject consented to for one purpose: it
 // destroys the subject's key of that purpose (keys.SubjectKeys.Withdraw),
 // so that the fields with that one purpose reveal as erased, and Protect
-// of a value for that purpose fails with [ErrErased], inside a
-// [*FieldError] naming the field, until keys.SubjectKeys.Allow. Base
+// of a value for that purpose fails with [ErrErased] until
+// keys.SubjectKeys.Allow. Base
 // fields, fields of other purposes and vault tokens (which have no
 // purpose) stay, and a record whose fields of that purpose are absent (a
 // nil pointer or []byte, an invalid sql.NullString, a null pii.Value)

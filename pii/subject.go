@@ -494,32 +494,12 @@ func (r *run) protectKeys(ids []keys.SubjectKeyID, vals []subjectKey) error {
 	for i := range pos {
 		pos[i] = i
 	}
-	for len(ids) > 0 {
-		kss, err := r.p.subjectKeys.Keys(r.ctx, ids)
-		var item *keys.SubjectKeyError
-		if err != nil && errors.As(err, &item) && errors.Is(err, keys.ErrErased) && item.Index >= 0 && item.Index < len(ids) {
-			bad := subjectKey{err: subjectKeyErr(r.ctx, item.Err)}
-			gone := ids[item.Index]
-			var keepIDs []keys.SubjectKeyID
-			var keepPos []int
-			for j := range ids {
-				// Forgotten (the base key): no key of that subject is handed out.
-				if j == item.Index || (gone.Purpose == "" && ids[j].Subject == gone.Subject) {
-					vals[pos[j]] = bad
-					continue
-				}
-				keepIDs, keepPos = append(keepIDs, ids[j]), append(keepPos, pos[j])
-			}
-			ids, pos = keepIDs, keepPos
-			continue
-		}
-		if err != nil {
-			return subjectKeyErr(r.ctx, err)
-		}
-		for j := range kss {
-			vals[pos[j]] = subjectKey{ks: kss[j]}
-		}
-		return nil
+	kss, err := r.p.subjectKeys.Keys(r.ctx, ids)
+	if err != nil {
+		return subjectKeyErr(r.ctx, err)
+	}
+	for j := range kss {
+		vals[pos[j]] = subjectKey{ks: kss[j]}
 	}
 	return nil
 }
