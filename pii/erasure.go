@@ -88,9 +88,10 @@ type Erasure struct {
 }
 
 // String prints the receipt without the subject ID, for example
-// "erasure of 6c1f… purpose=* at 2026-01-02T03:04:05Z keys=[ billing] tokens=2".
+// "erasure of 6c1f… purpose=* at 2026-01-02T03:04:05Z keys=[base billing] tokens=2"
+// (the base key, purpose "", is printed as base).
 func (e Erasure) String() string {
-	return fmt.Sprintf("erasure of %s purpose=%s at %s keys=[%s] tokens=%d", e.Pseudonym, e.Purpose, e.Time.UTC().Format(time.RFC3339Nano), strings.Join(e.Keys, " "), e.Tokens)
+	return fmt.Sprintf("erasure of %s purpose=%s at %s keys=[%s] tokens=%d", e.Pseudonym, e.Purpose, e.Time.UTC().Format(time.RFC3339Nano), strings.Join(erasedKeyNames(e.Keys), " "), e.Tokens)
 }
 
 // Forget erases a data subject (GDPR Art. 17) by crypto-shredding: it
@@ -145,11 +146,15 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Erasure, error)
 // Withdraw erases what a data subject consented to for one purpose: it
 // destroys the subject's key of that purpose (keys.SubjectKeys.Withdraw),
 // so that the fields with that one purpose reveal as erased, and Protect
-// of new data for that purpose fails with [ErrErased] until
-// keys.SubjectKeys.Allow. Base fields, fields of other purposes and vault
-// tokens (which have no purpose) stay. An empty string is sealed too, so a
-// record that keeps such a field must leave it out (a nil *string, an
-// invalid sql.NullString, a null pii.Value) to be protected again. It is
+// of a value for that purpose fails with [ErrErased] until
+// keys.SubjectKeys.Allow. Base
+// fields, fields of other purposes and vault tokens (which have no
+// purpose) stay, and a record whose fields of that purpose are absent (a
+// nil pointer or []byte, an invalid sql.NullString, a null pii.Value)
+// needs no key of it and is protected again. An empty string is a value
+// ("empty is not absent"): a record revealed after the withdrawal holds
+// its erased string fields as "" (or WithErasedValue), so set them to
+// their absent form (see Report.Erased) before saving it again. It is
 // idempotent and safe for concurrent use, and returns a receipt only once
 // the erasure is recorded; like Forget, it sends one
 // keys.EventErasureComplete (Tokens 0) through the subject keys' auditor.
@@ -245,4 +250,16 @@ func WithPurpose(ctx context.Context, purposes ...string) context.Context {
 func purposeScope(ctx context.Context) []string {
 	s, _ := ctx.Value(purposeKey{}).([]string) // not nil when set: WithPurpose() scopes to base fields
 	return s
+}
+
+// erasedKeyNames returns the purposes of keys, with the base key ("")
+// named base.
+func erasedKeyNames(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		if out[i] = k; k == "" {
+			out[i] = "base"
+		}
+	}
+	return out
 }

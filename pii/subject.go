@@ -270,19 +270,30 @@ func (r *run) collect(v reflect.Value, n *node, depth int, seen map[uintptr]bool
 			}
 			seen[v.Addr().Pointer()] = true
 		}
-		for _, need := range p.needs {
-			subject, ok := subjectIDOf(v.Field(need.index))
-			if !ok {
-				continue // the walk reports an empty subject where it seals
-			}
-			id := keys.SubjectKeyID{Subject: subject, Purpose: need.purpose, Kind: need.kind}
-			if r.subjects.find(id) < 0 {
-				r.subjects.add(id)
-			}
-		}
+		// Only fields that hold a value need a key: an absent one (a nil
+		// pointer, slice or map, an invalid sql.NullString, a null Value)
+		// is left as it is, so a record whose fields of a withdrawn
+		// purpose are absent is saved again ("empty is not absent": an
+		// empty string or non-nil empty slice holds a value).
 		for _, f := range p.fields {
 			if f.act == nil {
 				r.collect(v.Field(f.index), f.node, depth+1, seen)
+				continue
+			}
+			if f.subject == nil || !holdsValue(v.Field(f.index), f.node) {
+				continue
+			}
+			subject, ok := subjectIDOf(v.Field(f.subject.index))
+			if !ok {
+				continue // the walk reports an empty subject where it seals
+			}
+			kind := keys.KindAEAD
+			if f.act != tokenizeAction {
+				kind = f.act.keyKind
+			}
+			id := keys.SubjectKeyID{Subject: subject, Purpose: f.subject.purpose, Kind: kind}
+			if r.subjects.find(id) < 0 {
+				r.subjects.add(id)
 			}
 		}
 	case nodePtr:
@@ -323,14 +334,7 @@ func (r *run) fetchSubjectKeys(from int) error {
 	}
 	ids, vals := r.subjects.ids[from:], r.subjects.vals[from:]
 	if r.verb == verbProtect {
-		kss, err := sk.Keys(r.ctx, ids)
-		if err != nil {
-			return subjectKeyErr(r.ctx, err)
-		}
-		for i := range vals {
-			vals[i] = subjectKey{ks: kss[i]}
-		}
-		return nil
+		return r.protectKeys(ids, vals)
 	}
 	kss, errs, err := sk.Lookup(r.ctx, ids)
 	if err != nil {
@@ -476,6 +480,90 @@ func (r *run) skipField(fv reflect.Value, f *fieldPlan) bool {
 	}
 	if !fv.IsZero() {
 		r.subjects.withheld = append(r.subjects.withheld, r.pathString())
+	}
+	return true
+}
+
+// protectKeys resolves the keys of Protect through Keys, which creates
+// what is missing. A key erased by Forget or Withdraw does not fail the
+// run here: it is kept as that key's error, which the field sealed under
+// it returns, so the error is a *FieldError naming that field; the other
+// keys are resolved.
+func (r *run) protectKeys(ids []keys.SubjectKeyID, vals []subjectKey) error {
+	pos := make([]int, len(ids))
+	for i := range pos {
+		pos[i] = i
+	}
+	kss, err := r.p.subjectKeys.Keys(r.ctx, ids)
+	if err != nil {
+		return subjectKeyErr(r.ctx, err)
+	}
+	for j := range kss {
+		vals[pos[j]] = subjectKey{ks: kss[j]}
+	}
+	return nil
+}
+
+// subjectBaseErr returns the error of the current field's subject base
+// key in the run, nil when it resolved: a tokenize field of a forgotten
+// subject is refused by Protect with it.
+func (r *run) subjectBaseErr() error {
+	subject, err := r.subjectID()
+	if err != nil {
+		return err
+	}
+	i := r.subjects.find(keys.SubjectKeyID{Subject: subject, Kind: keys.KindAEAD})
+	if i < 0 {
+		return nil
+	}
+	return r.subjects.vals[i].err
+}
+
+// holdsValue reports whether the tagged field v, walked by n, holds a
+// value to seal: false for nil pointers, slices and maps, empty maps and
+// slices of non-byte elements, invalid sql.NullStrings and null Values.
+func holdsValue(v reflect.Value, n *node) bool {
+	switch n.kind {
+	case nodePtr:
+		return !v.IsNil() && holdsValue(v.Elem(), n.elem)
+	case nodeSlice, nodeArray, nodeMap:
+		if n.kind != nodeArray && v.IsNil() {
+			return false
+		}
+		if n.elem == nil {
+			return true
+		}
+		if n.kind == nodeMap {
+			it := v.MapRange()
+			for it.Next() {
+				if holdsValue(it.Value(), n.elem) {
+					return true
+				}
+			}
+			return false
+		}
+		for i := range v.Len() {
+			if holdsValue(v.Index(i), n.elem) {
+				return true
+			}
+		}
+		return false
+	case nodeBytes:
+		return !v.IsNil()
+	case nodeNullString:
+		return v.Field(1).Bool()
+	case nodeValue:
+		if !v.CanAddr() {
+			c := reflect.New(v.Type()).Elem()
+			c.Set(v)
+			v = c
+		}
+		s, ok := v.Addr().Interface().(sealer)
+		if !ok {
+			return true
+		}
+		state, _ := s.piiState()
+		return state != valueNull
 	}
 	return true
 }

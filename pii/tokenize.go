@@ -217,6 +217,11 @@ func (r *run) tokenizer() (tokenizer, []byte, error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		if r.verb == verbProtect {
+			if err := r.subjectBaseErr(); err != nil {
+				return nil, nil, err // a forgotten subject gets no new tokens
+			}
+		}
 		rid = unsafeBytes(subject)
 	}
 	if _, isFPE := t.(fpeTokenizer); isFPE {
