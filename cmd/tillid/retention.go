@@ -195,7 +195,7 @@ func retentionMain(ctx context.Context, verb string, o *retentionOpts, audit boo
 		}
 		t.Hold = retention.Hold{Column: col, Time: kind == "time"}
 	}
-	db, err := openDB(ctx, o.db)
+	db, err := openExisting(ctx, o.db)
 	if err != nil {
 		return err
 	}
