@@ -30,8 +30,9 @@ Values sealed under the destroyed keys need no change. The columns that are
 not under subject keys (blind indexes, pseudonyms, FF1 tokens), which would
 still find or link the person's rows, are set to NULL with -clear, in the
 rows whose -subject-column holds the subject; -delete deletes those rows
-instead. Vault tokens are deleted by pii.Protector.Forget in the
-application, which holds the vault.
+instead. Vault tokens are NOT deleted by tillid forget, which does not
+hold the vault (it says so on standard error): pii.Protector.Forget in the
+application, built WithVault, deletes them; run it for the same subjects.
 
 The ledger must already exist (a mistyped -ledger-db is refused, not
 created): give -create-ledger once to start a new one. The ledger is checked
@@ -262,6 +263,11 @@ func forget(ctx context.Context, sf *storeFlags, o *erasureOpts, subjects []stri
 		if err := checkColumns(ctx, data, o.table, append([]string{o.column}, o.clear...)); err != nil {
 			return err
 		}
+	}
+	if !withdraw {
+		// The CLI holds no vault: say so, so that no one takes a receipt for
+		// the whole erasure.
+		fmt.Fprintln(stderr, "tillid: note: vault tokens are not deleted by tillid forget; the application's pii.Protector.Forget (built WithVault) deletes them")
 	}
 	enc := json.NewEncoder(stdout)
 	for i, subject := range subjects {
