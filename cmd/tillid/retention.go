@@ -335,5 +335,5 @@ func shredderKeys(ctx context.Context, o *retentionOpts, sf *storeFlags, stderr 
 	if strings.HasPrefix(e.subjectDB, "sqlite:") && e.subjectDB == o.db {
 		return nil, nil, usagef("on SQLite, give then:shred a subject-key store in another file than -db (-subject-db): the sweep's transaction holds the data file")
 	}
-	return subjectKeysFor(ctx, sf, e.subjectDB, e.ledgerDB, stderr)
+	return subjectKeysFor(ctx, sf, e.subjectDB, e.ledgerDB, false, stderr)
 }
