@@ -34,6 +34,11 @@ instead. Vault tokens are NOT deleted by tillid forget, which does not
 hold the vault (it says so on standard error): pii.Protector.Forget in the
 application, built WithVault, deletes them; run it for the same subjects.
 
+The ledger must already exist (a mistyped -ledger-db is refused, not
+created): give -create-ledger once to start a new one. The ledger is checked
+to be reachable and writable, and the -table and its -subject-column and
+-clear columns to exist, before any key is destroyed.
+
 SUBJECT arguments may be replaced by -subjects FILE (one ID a line, "-" for
 standard input). One receipt a subject is printed, naming the subject by its
 keyed pseudonym only (-json for JSON lines).
@@ -69,6 +74,7 @@ type erasureOpts struct {
 	subjectsFile        string
 	purpose             string
 	json                bool
+	createLedger        bool
 }
 
 // columnNames is a repeated -clear flag.
@@ -105,6 +111,7 @@ func runForget(ctx context.Context, args []string, withdraw bool, stdout, stderr
 	fs.BoolVar(&o.del, "delete", false, "delete the subject's rows")
 	fs.StringVar(&o.subjectsFile, "subjects", "", "read subject IDs from this `file`, one a line (- for standard input)")
 	fs.BoolVar(&o.json, "json", false, "print receipts as JSON lines")
+	fs.BoolVar(&o.createLedger, "create-ledger", false, "create the erasure ledger (its SQLite file and table) if it does not exist; otherwise a missing ledger is an error")
 	if withdraw {
 		fs.StringVar(&o.purpose, "purpose", "", "the `purpose` whose consent is withdrawn")
 	}
@@ -185,7 +192,8 @@ func subjectArgs(args []string, file string) ([]string, error) {
 
 // subjectKeysFor opens the keyset store, the subject-key store and the
 // ledger.
-func subjectKeysFor(ctx context.Context, sf *storeFlags, subjectDB, ledgerDB string, stderr io.Writer) (*keys.SubjectKeys, func(), error) {
+// The ledger must exist unless createLedger is set, and must be writable.
+func subjectKeysFor(ctx context.Context, sf *storeFlags, subjectDB, ledgerDB string, createLedger bool, stderr io.Writer) (*keys.SubjectKeys, func(), error) {
 	provider, closeStore, err := sf.open(ctx, stderr, false)
 	if err != nil {
 		return nil, nil, err
@@ -196,35 +204,23 @@ func subjectKeysFor(ctx context.Context, sf *storeFlags, subjectDB, ledgerDB str
 			closers[i]()
 		}
 	}
-	if err := mustExist("", subjectDB, ""); err != nil {
-		closeAll()
-		return nil, nil, err
-	}
-	sdb, err := openDB(ctx, subjectDB)
+	sdb, err := openExisting(ctx, subjectDB)
 	if err != nil {
 		closeAll()
 		return nil, nil, err
 	}
 	closers = append(closers, sdb.close)
-	ldb, err := openDB(ctx, ledgerDB)
+	ledger, closeLedger, err := openLedger(ctx, ledgerDB, createLedger, true)
 	if err != nil {
 		closeAll()
 		return nil, nil, err
 	}
-	closers = append(closers, ldb.close)
+	closers = append(closers, closeLedger)
 	var store keys.SubjectKeyStore
-	var ledger keys.Ledger
 	if sdb.dialect == dialectSQLite {
 		store, err = keys.OpenSQLiteSubjectKeyStore(ctx, sdb.sql)
 	} else {
 		store, err = keys.OpenPostgresSubjectKeyStore(ctx, sdb.sql)
-	}
-	if err == nil {
-		if ldb.dialect == dialectSQLite {
-			ledger, err = keys.OpenSQLiteLedger(ctx, ldb.sql)
-		} else {
-			ledger, err = keys.OpenPostgresLedger(ctx, ldb.sql)
-		}
 	}
 	var sk *keys.SubjectKeys
 	if err == nil {
@@ -251,17 +247,22 @@ type receipt struct {
 }
 
 func forget(ctx context.Context, sf *storeFlags, o *erasureOpts, subjects []string, withdraw bool, stdout, stderr io.Writer) error {
-	sk, closeAll, err := subjectKeysFor(ctx, sf, o.subjectDB, o.ledgerDB, stderr)
+	sk, closeAll, err := subjectKeysFor(ctx, sf, o.subjectDB, o.ledgerDB, o.createLedger, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeAll()
 	var data *database
 	if o.db != "" && (len(o.clear) > 0 || o.del) {
-		if data, err = openDB(ctx, o.db); err != nil {
+		if data, err = openExisting(ctx, o.db); err != nil {
 			return err
 		}
 		defer data.close()
+		// Before any key is destroyed: a missing table or column would
+		// otherwise fail after the keys are gone, with the rows untouched.
+		if err := checkColumns(ctx, data, o.table, append([]string{o.column}, o.clear...)); err != nil {
+			return err
+		}
 	}
 	if !withdraw {
 		// The CLI holds no vault: say so, so that no one takes a receipt for
@@ -369,7 +370,7 @@ func runErasures(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		if subjectDB == "" {
 			return exitCode(stderr, usagef("give the restored subject-key store: -subject-db (or -keyset-db)"))
 		}
-		sk, closeAll, err := subjectKeysFor(ctx, &sf, subjectDB, ledgerDB, stderr)
+		sk, closeAll, err := subjectKeysFor(ctx, &sf, subjectDB, ledgerDB, false, stderr)
 		if err != nil {
 			return exitCode(stderr, err)
 		}
@@ -385,23 +386,11 @@ func runErasures(ctx context.Context, args []string, stdout, stderr io.Writer) i
 }
 
 func listErasures(ctx context.Context, dsn string, since time.Time, asJSON bool, stdout io.Writer) error {
-	if err := mustExist("", dsn, ""); err != nil {
-		return err
-	}
-	db, err := openDB(ctx, dsn)
+	ledger, closeLedger, err := openLedger(ctx, dsn, false, false)
 	if err != nil {
 		return err
 	}
-	defer db.close()
-	var ledger *keys.SQLLedger
-	if db.dialect == dialectSQLite {
-		ledger, err = keys.OpenSQLiteLedger(ctx, db.sql)
-	} else {
-		ledger, err = keys.OpenPostgresLedger(ctx, db.sql)
-	}
-	if err != nil {
-		return err
-	}
+	defer closeLedger()
 	entries, err := ledger.Since(ctx, since)
 	if err != nil {
 		return err

@@ -225,7 +225,7 @@ func retentionMain(ctx context.Context, verb string, o *retentionOpts, sf *store
 		}
 		t.Hold = retention.Hold{Column: col, Time: kind == "time"}
 	}
-	db, err := openDB(ctx, o.db)
+	db, err := openExisting(ctx, o.db)
 	if err != nil {
 		return err
 	}
@@ -335,5 +335,5 @@ func shredderKeys(ctx context.Context, o *retentionOpts, sf *storeFlags, stderr 
 	if strings.HasPrefix(e.subjectDB, "sqlite:") && e.subjectDB == o.db {
 		return nil, nil, usagef("on SQLite, give then:shred a subject-key store in another file than -db (-subject-db): the sweep's transaction holds the data file")
 	}
-	return subjectKeysFor(ctx, sf, e.subjectDB, e.ledgerDB, stderr)
+	return subjectKeysFor(ctx, sf, e.subjectDB, e.ledgerDB, false, stderr)
 }

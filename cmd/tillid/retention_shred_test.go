@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tillid/tillid/keys"
 )
 
 // A then:shred rule run from the CLI withdraws each expired row's subject
@@ -24,6 +26,12 @@ func TestRetentionShredSQLite(t *testing.T) {
 		require.Equal(t, exitOK, code, "%s %s", out, errOut)
 	}
 	ledger := "sqlite:" + filepath.Join(t.TempDir(), "ledger.db")
+	// An erasure ledger exists before the sweep: a missing one is refused.
+	ldb, err := openDB(ctx, ledger)
+	require.NoError(t, err)
+	_, err = keys.OpenSQLiteLedger(ctx, ldb.sql)
+	require.NoError(t, err)
+	ldb.close()
 	subjects := filepath.Join(t.TempDir(), "subjects.db")
 	require.NoError(t, os.WriteFile(subjects, nil, 0o600))
 	args := []string{"retention", "sweep", "-db", dsn, "-table", "customers", "-key-column", "id",

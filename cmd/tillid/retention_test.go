@@ -2,6 +2,7 @@ package main
 
 import (
 	"database/sql"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -99,7 +100,7 @@ func TestRetentionUsage(t *testing.T) {
 		{"shred without a purpose", []string{"retention", "sweep", "-rule", "notes=retain:2y,from:created,then:shred"}, "purpose:NAME"},
 		{"shred without a subject column", []string{"retention", "sweep", "-db", "sqlite:" + filepath.Join(t.TempDir(), "y.db"), "-table", "t", "-key-column", "id", "-rule", "promo=retain:1y,from:b,then:shred,purpose:marketing"}, "-subject-column"},
 		{"no rule", []string{"retention", "report", "-db", "sqlite:x.db", "-table", "t", "-key-column", "id"}, "-rule"},
-		{"bad table", []string{"retention", "report", "-db", "sqlite:" + filepath.Join(t.TempDir(), "x.db"), "-table", "t;drop", "-key-column", "id", "-rule", "a=retain:1y,from:b"}, "table"},
+		{"bad table", []string{"retention", "report", "-db", "sqlite:" + emptyFile(t), "-table", "t;drop", "-key-column", "id", "-rule", "a=retain:1y,from:b"}, "table"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,4 +109,12 @@ func TestRetentionUsage(t *testing.T) {
 			assert.Contains(t, errOut, tt.want)
 		})
 	}
+}
+
+// emptyFile returns the path of a new empty file (an existing SQLite database).
+func emptyFile(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "x.db")
+	require.NoError(t, os.WriteFile(p, nil, 0o600))
+	return p
 }

@@ -237,7 +237,7 @@ func parseRewrap(args []string, stderr io.Writer) (*storeFlags, *rewrapOpts, int
 	fs.IntVar(&o.batch, "batch", 1000, "rows per batch and transaction")
 	fs.StringVar(&o.job, "job", "", "checkpoint `name` (default: the table, a hash of the columns and of their primary key IDs)")
 	fs.BoolVar(&o.restart, "restart", false, "start from the first row, forgetting the checkpoint and the leases (with no other worker running)")
-	fs.BoolVar(&o.check, "check", false, "count values per KEYSET/KIND/KEY_ID and change nothing; exit 5 while any is not under its primary")
+	fs.BoolVar(&o.check, "check", false, "count values per KEYSET/KIND/KEY_ID by their headers only (nothing is decrypted, so a tampered value counts under its header's key; -verify decrypts) and change nothing; exit 5 while any is not under its primary")
 	fs.BoolVar(&o.verify, "verify", false, "with -check: decrypt every value, recompute every index, and list the rows that fail")
 	fs.DurationVar(&o.lease, "lease", time.Minute, "how long a worker holds a batch before another worker may take it over")
 	o.cache.register(fs)

@@ -204,3 +204,134 @@ func mustExist(file, dsn, hint string) error {
 	}
 	return nil
 }
+
+// openExisting is openDB for a database that must already exist: a sqlite:
+// DSN naming a missing file is refused (mustExist) instead of being created
+// empty. Every subcommand that reads or changes a data, subject-key or
+// ledger database opens it through here; only tillid keys create and
+// -create-ledger make a new one.
+func openExisting(ctx context.Context, dsn string) (*database, error) {
+	if err := mustExist("", dsn, ""); err != nil {
+		return nil, err
+	}
+	return openDB(ctx, dsn)
+}
+
+// ledgerTable is the table of the erasure ledger the CLI opens.
+const ledgerTable = "tillid_erasure_ledger"
+
+// openLedger opens the erasure ledger of dsn. Unless create is set
+// (-create-ledger), a missing SQLite file or a database without the ledger
+// table is refused, so that a mistyped -ledger-db is an error instead of a
+// new ledger that holds the receipt where no restore will look for it. With
+// write set, it also checks that the ledger takes writes, before any key is
+// destroyed.
+func openLedger(ctx context.Context, dsn string, create, write bool) (*keys.SQLLedger, func(), error) {
+	open := openExisting
+	if create {
+		open = openDB
+	}
+	db, err := open(ctx, dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !create {
+		if err := tableExists(ctx, db, ledgerTable); err != nil {
+			db.close()
+			return nil, nil, fmt.Errorf("the erasure ledger %s: %w (give -create-ledger to start a new ledger)", target(dsn), err)
+		}
+	}
+	var l *keys.SQLLedger
+	if db.dialect == dialectSQLite {
+		l, err = keys.OpenSQLiteLedger(ctx, db.sql)
+	} else {
+		l, err = keys.OpenPostgresLedger(ctx, db.sql)
+	}
+	if err == nil && write {
+		err = ledgerWritable(ctx, db)
+	}
+	if err != nil {
+		db.close()
+		return nil, nil, err
+	}
+	return l, db.close, nil
+}
+
+// ledgerWritable returns an error unless the ledger table takes an INSERT:
+// on PostgreSQL the INSERT privilege, on SQLite a write transaction (a
+// DELETE of no row, rolled back), which a read-only file or a locked
+// database refuses.
+func ledgerWritable(ctx context.Context, db *database) error {
+	if db.dialect == dialectPostgres {
+		var ok bool
+		if err := db.sql.QueryRowContext(ctx, `SELECT has_table_privilege(to_regclass($1), 'INSERT')`, ledgerTable).Scan(&ok); err != nil {
+			return fmt.Errorf("checking the erasure ledger is writable: %w", err)
+		}
+		if !ok {
+			return errors.New("the erasure ledger is not writable: no INSERT privilege on " + ledgerTable)
+		}
+		return nil
+	}
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("checking the erasure ledger is writable: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM `+quote(ledgerTable)+` WHERE 0`); err != nil {
+		return fmt.Errorf("the erasure ledger is not writable: %w", err)
+	}
+	return nil
+}
+
+// tableExists returns an error naming table unless it exists in db.
+func tableExists(ctx context.Context, db *database, table string) error {
+	_, err := tableColumns(ctx, db, table)
+	return err
+}
+
+// tableColumns returns the column names of table in db (PRAGMA table_info
+// on SQLite, information_schema.columns on PostgreSQL, in the search path),
+// or an error when there is no such table.
+func tableColumns(ctx context.Context, db *database, table string) (map[string]bool, error) {
+	var q string
+	if db.dialect == dialectSQLite {
+		q = `SELECT name FROM pragma_table_info(?)`
+	} else {
+		q = `SELECT column_name FROM information_schema.columns WHERE table_name = $1 AND table_schema = ANY(current_schemas(false))`
+	}
+	rows, err := db.sql.QueryContext(ctx, q, table)
+	if err != nil {
+		return nil, fmt.Errorf("reading the columns of %s: %w", table, err)
+	}
+	defer rows.Close()
+	cols := map[string]bool{}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		cols[c] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(cols) == 0 {
+		return nil, fmt.Errorf("no table %s", table)
+	}
+	return cols, nil
+}
+
+// checkColumns returns an error unless table exists in db and has every
+// column of cols.
+func checkColumns(ctx context.Context, db *database, table string, cols []string) error {
+	have, err := tableColumns(ctx, db, table)
+	if err != nil {
+		return err
+	}
+	for _, c := range cols {
+		if !have[c] {
+			return fmt.Errorf("table %s has no column %s", table, c)
+		}
+	}
+	return nil
+}
