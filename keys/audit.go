@@ -48,6 +48,11 @@ const (
 	// EventSubjectAllowed: new keys may be made again for Subject, in
 	// Purpose (AllPurposes: in every purpose).
 	EventSubjectAllowed
+	// EventErasureComplete: an erasure of Subject in Purpose made through
+	// pii (Forget, Withdraw) is complete: Done counts the subject keys it
+	// destroyed (with those of earlier attempts, on a retry) and Tokens the
+	// vault tokens it deleted ([SubjectKeys.AuditErasure]).
+	EventErasureComplete
 )
 
 // String returns the event type's name, for example "key.rotated".
@@ -77,6 +82,8 @@ func (t EventType) String() string {
 		return "subject.erased"
 	case EventSubjectAllowed:
 		return "subject.allowed"
+	case EventErasureComplete:
+		return "subject.erasure_complete"
 	default:
 		return "unknown"
 	}
@@ -102,6 +109,8 @@ type Event struct {
 	// EventSubjectAllowed.
 	Subject Pseudonym
 	Purpose string
+	// Tokens counts the vault tokens an EventErasureComplete deleted.
+	Tokens int64
 	// Err is the failure of an EventKMSFailure. Its text comes from this
 	// package or from the KMS client, and names keys, never their bytes.
 	Err error
@@ -150,6 +159,9 @@ func (a *SlogAuditor) Audit(ctx context.Context, e Event) {
 		if e.Type == EventSubjectErased {
 			attrs = append(attrs, slog.Int64("destroyed", e.Done))
 		}
+	case EventErasureComplete:
+		attrs = append(attrs, slog.String("subject", e.Subject.String()), slog.String("purpose", e.Purpose),
+			slog.Int64("destroyed", e.Done), slog.Int64("tokens", e.Tokens))
 	case EventRewrapProgress:
 		attrs = append(attrs, slog.Int64("done", e.Done), slog.Int64("left", e.Left))
 	case EventRetentionBatch:

@@ -113,12 +113,23 @@ type Erasure struct {
 	// subject the store never saw, or an erasure already done. The
 	// tombstone is written either way.
 	Destroyed []string
+	// Earlier lists, for an erasure asked for again (a retry after a
+	// failure, or a repeat), the purposes whose keys the earlier calls of
+	// the same erasure destroyed, as the [Ledger] recorded them, sorted and
+	// not in Destroyed: Destroyed and Earlier together are everything the
+	// erasure destroyed. Keys destroyed by a call whose ledger append failed
+	// are in neither (the ledger never heard of them).
+	Earlier []string
 }
 
 // String prints the receipt, for example
 // "erasure of 6c1f…(32 hex) purpose=* at 2026-01-02T03:04:05Z destroyed=[ billing]".
 func (e Erasure) String() string {
-	return fmt.Sprintf("erasure of %s purpose=%s at %s destroyed=[%s]", e.Pseudonym, e.Purpose, e.Time.UTC().Format(time.RFC3339Nano), strings.Join(e.Destroyed, " "))
+	out := fmt.Sprintf("erasure of %s purpose=%s at %s destroyed=[%s]", e.Pseudonym, e.Purpose, e.Time.UTC().Format(time.RFC3339Nano), strings.Join(e.Destroyed, " "))
+	if len(e.Earlier) > 0 {
+		out += " earlier=[" + strings.Join(e.Earlier, " ") + "]"
+	}
+	return out
 }
 
 // SubjectKeyRow is one row of a [SubjectKeyStore]: the wrapped key of a

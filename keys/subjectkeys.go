@@ -632,6 +632,11 @@ func (s *SubjectKeys) erase(ctx context.Context, subject, purpose string) (Erasu
 	}
 	slices.Sort(destroyed)
 	receipt := Erasure{Pseudonym: p, Purpose: purpose, Time: at, Destroyed: destroyed}
+	if at.Before(now) { // recorded before: a retry or a repeat
+		if receipt.Earlier, err = s.earlierDestroyed(ctx, p, purpose, at, destroyed); err != nil {
+			return Erasure{}, err
+		}
+	}
 	if err := s.ledger.Append(ctx, LedgerEntry{Time: at, Op: LedgerErase, Pseudonym: p, Purpose: purpose, Destroyed: destroyed}); err != nil {
 		return Erasure{}, fmt.Errorf("keys: the keys of subject %s are erased but the ledger did not record it; retry: %w", p, err)
 	}

@@ -34,7 +34,7 @@ var deterministicAction = &action{
 	seal:      (*run).sealEnvelope,
 	recognise: envelope.HasPrefix,
 	verify:    verifySealed,
-	keyIDOf:   envelopeKeyID(envelope.ModeDeterministic),
+	keyIDOf:   envelopeKeyID(envelope.ModeDeterministic, envelope.ModeSubjectDeterministic),
 	size:      envelopeSize(envelope.ModeDeterministic),
 	lookup:    lookupDeterministic,
 	source:    sourceOpened,

@@ -29,7 +29,7 @@ var encryptAction = &action{
 	seal:      (*run).sealEnvelope,
 	recognise: envelope.HasPrefix,
 	verify:    verifySealed,
-	keyIDOf:   envelopeKeyID(envelope.ModeAEAD),
+	keyIDOf:   envelopeKeyID(envelope.ModeAEAD, envelope.ModeSubjectAEAD),
 	size:      envelopeSize(envelope.ModeAEAD),
 	source:    sourceOpened,
 	redacts:   true,

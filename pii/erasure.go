@@ -72,11 +72,18 @@ type Erasure struct {
 	Purpose string
 	// Time is when the key store first recorded the erasure.
 	Time time.Time
-	// Keys lists the purposes whose subject keys this call destroyed ("" is
-	// the base key), sorted; empty when there were none (an unknown
-	// subject, or an erasure already done).
+	// Keys lists the purposes whose subject keys the erasure destroyed (""
+	// is the base key), sorted: on a retry after a failure (a vault down),
+	// those this call destroyed and those the earlier attempts destroyed,
+	// as the erasure ledger recorded them, so the retry's receipt is the
+	// complete one. Empty when there were none (an unknown subject).
 	Keys []string
-	// Tokens counts the vault tokens this call deleted (Forget only).
+	// Earlier is set when some of Keys were destroyed by an earlier call
+	// of the same erasure (a failed attempt, now retried, or a repeat).
+	Earlier bool
+	// Tokens counts the vault tokens this call deleted (Forget only). On a
+	// retry it leaves out those a failed attempt deleted; the subject has
+	// none left in the vaults either way.
 	Tokens int64
 }
 
@@ -100,8 +107,13 @@ func (e Erasure) String() string {
 // A subject never seen is recorded the same way. Forget is idempotent and
 // safe for concurrent use; it returns a receipt only once everything is
 // done, and after a failure (the key store, the ledger or a vault down) a
-// retry completes it (the retry's receipt lists what the retry destroyed,
-// with the first erasure's time). It needs WithSubjectKeys, and returns
+// retry completes it: the retry's receipt is the complete one, listing in
+// Keys what the first attempt destroyed (read from the erasure ledger) and
+// what the retry destroyed, with Earlier set and the first erasure's time.
+// Each successful call sends one keys.EventErasureComplete through the
+// subject keys' auditor (keys.WithSubjectAuditor) with the pseudonym and
+// the counts of keys destroyed and vault tokens deleted, after the key
+// store's own keys.EventSubjectErased. It needs WithSubjectKeys, and returns
 // keys.ErrInvalidSubject for an empty ID.
 func (p *Protector) Forget(ctx context.Context, subject string) (Erasure, error) {
 	if err := p.readyForErasure(ctx); err != nil {
@@ -126,6 +138,7 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Erasure, error)
 			return Erasure{}, fmt.Errorf("pii: forget: the subject keys of %s are erased, but deleting its tokens of domain %q failed; retry: %w", ke.Pseudonym, d, err)
 		}
 	}
+	p.subjectKeys.AuditErasure(ctx, ke, receipt.Tokens)
 	return receipt, nil
 }
 
@@ -138,7 +151,8 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Erasure, error)
 // record that keeps such a field must leave it out (a nil *string, an
 // invalid sql.NullString, a null pii.Value) to be protected again. It is
 // idempotent and safe for concurrent use, and returns a receipt only once
-// the erasure is recorded.
+// the erasure is recorded; like Forget, it sends one
+// keys.EventErasureComplete (Tokens 0) through the subject keys' auditor.
 func (p *Protector) Withdraw(ctx context.Context, subject, purpose string) (Erasure, error) {
 	if err := p.readyForErasure(ctx); err != nil {
 		return Erasure{}, err
@@ -150,11 +164,14 @@ func (p *Protector) Withdraw(ctx context.Context, subject, purpose string) (Eras
 	if err != nil {
 		return Erasure{}, fmt.Errorf("pii: withdraw: %w", err)
 	}
+	p.subjectKeys.AuditErasure(ctx, ke, 0)
 	return erasureOf(ke), nil
 }
 
 func erasureOf(ke keys.Erasure) Erasure {
-	return Erasure{Pseudonym: ke.Pseudonym, Purpose: ke.Purpose, Time: ke.Time, Keys: ke.Destroyed}
+	all := append(slices.Clone(ke.Destroyed), ke.Earlier...)
+	slices.Sort(all)
+	return Erasure{Pseudonym: ke.Pseudonym, Purpose: ke.Purpose, Time: ke.Time, Keys: all, Earlier: len(ke.Earlier) > 0}
 }
 
 func (p *Protector) readyForErasure(ctx context.Context) error {

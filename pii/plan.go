@@ -458,6 +458,7 @@ func isIDType(t reflect.Type) bool {
 // or a plan it reaches has an error (a fixpoint, for recursive types), and
 // drops fields without work.
 func (b *planBuilder) finish() {
+	b.checkNestedSubjects()
 	b.fixpoint()
 	if len(b.keyChecks) > 0 {
 		for _, c := range b.keyChecks {

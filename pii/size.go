@@ -42,8 +42,10 @@ func storedLen(a Action, n int, text bool) int {
 // an FF1 token, 0 for a vaulted token), read from its envelope header
 // without decrypting it, so that an operator can tell which key protects a
 // row (for instance, which rows still need a rewrap). It returns
-// [ErrDecryption] for anything that is not a well-formed envelope. It
-// reveals nothing that the stored value does not already show.
+// [ErrDecryption] for anything that is not a well-formed envelope. A
+// value sealed under a data subject's key ("tl1s:", "tl1r:") is
+// ActionEncrypt or ActionDeterministic with the key ID of that subject's
+// keyset. It reveals nothing that the stored value does not already show.
 func KeyID[S string | []byte](stored S) (Action, uint32, error) {
 	var b []byte
 	text := false
@@ -65,16 +67,22 @@ func KeyID[S string | []byte](stored S) (Action, uint32, error) {
 }
 
 // envelopeKeyID is the keyIDOf of the actions that store envelopes of
-// mode m.
-func envelopeKeyID(m envelope.Mode) func(stored []byte, text bool) (uint32, bool) {
+// the modes given: the action's own mode and its mode under a subject key
+// (whose key ID is the subject keyset's).
+func envelopeKeyID(modes ...envelope.Mode) func(stored []byte, text bool) (uint32, bool) {
 	return func(stored []byte, text bool) (uint32, bool) {
-		var p envelope.Parsed
-		var err error
-		if text {
-			p, err = envelope.ParseText(unsafeString(stored), m)
-		} else {
-			p, err = envelope.ParseBinary(stored, m)
+		for _, m := range modes {
+			var p envelope.Parsed
+			var err error
+			if text {
+				p, err = envelope.ParseText(unsafeString(stored), m)
+			} else {
+				p, err = envelope.ParseBinary(stored, m)
+			}
+			if err == nil {
+				return p.KeyID, true
+			}
 		}
-		return p.KeyID, err == nil
+		return 0, false
 	}
 }

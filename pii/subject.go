@@ -18,6 +18,11 @@ import (
 // Redacted shows it, as "-". In its struct, encrypt and deterministic
 // fields are sealed under that subject's keys (see [WithSubjectKeys]); a
 // struct with several subject fields names one per field with subject=.
+// A struct nested in it (by value, pointer, slice, array or map) is not
+// under that subject: only a subject field of its own puts its fields
+// under subject keys, and an encrypt or deterministic field there with
+// purpose= (or its struct's default purpose) is refused at plan time with
+// [ErrInvalidTag], since Forget and Withdraw would not reach it.
 // Under Forget the ID stays: it is how a deleted row is found.
 //
 // It has no check, so the plan leaves the field out of the walk;

@@ -128,7 +128,9 @@ func TestForgetAndWithdraw(t *testing.T) {
 	assert.NotContains(t, receipt.String(), "anna", "the receipt names no subject ID")
 	again, err := e.p.Forget(ctx, "anna")
 	require.NoError(t, err, "Forget is idempotent")
-	assert.Empty(t, again.Keys)
+	assert.Equal(t, receipt.Keys, again.Keys, "a repeat's receipt is the complete one too")
+	assert.True(t, again.Earlier, "and says the keys were destroyed earlier")
+	assert.False(t, receipt.Earlier)
 	assert.Equal(t, receipt.Time, again.Time, "the first erasure time")
 
 	w, err := e.p.Withdraw(ctx, "ben", "marketing")

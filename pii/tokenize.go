@@ -58,6 +58,8 @@ type tokenizer interface {
 	format() string
 	tokenize(ctx context.Context, value string, recordID []byte) (string, error)
 	detokenize(ctx context.Context, stored string, recordID []byte) (value string, stale bool, err error)
+	// check is the start-up check of the tokenizer's keysets.
+	check(ctx context.Context) error
 }
 
 // WithVault makes the tokenize=<domain> fields of the Tokenizer's domain use
@@ -121,6 +123,8 @@ type vaultTokenizer struct{ t *tokenize.Tokenizer }
 
 func (v vaultTokenizer) format() string { return v.t.Format().String() }
 
+func (v vaultTokenizer) check(ctx context.Context) error { return v.t.Check(ctx) }
+
 func (v vaultTokenizer) tokenize(ctx context.Context, value string, recordID []byte) (string, error) {
 	var opts []tokenize.TokenOption
 	if len(recordID) > 0 {
@@ -145,6 +149,8 @@ func (v vaultTokenizer) detokenize(ctx context.Context, stored string, _ []byte)
 type fpeTokenizer struct{ f *tokenize.FPE }
 
 func (f fpeTokenizer) format() string { return f.f.Format() }
+
+func (f fpeTokenizer) check(ctx context.Context) error { return f.f.Check(ctx) }
 
 func (f fpeTokenizer) tokenize(ctx context.Context, value string, tweak []byte) (string, error) {
 	tok, keyID, err := f.f.Tokenize(ctx, value, tweak)
@@ -191,7 +197,7 @@ func (r *run) tokenizer() (tokenizer, []byte, error) {
 	f := r.cur
 	t, ok := r.p.tokenizers[f.tag.domain]
 	if !ok {
-		return nil, nil, fmt.Errorf("%w: no tokenizer for domain %q; build the Protector with pii.WithVault or pii.WithFPE", ErrKeyProvider, f.tag.domain)
+		return nil, nil, noTokenizer(f)
 	}
 	if f.tag.format != "" && f.tag.format != t.format() {
 		return nil, nil, fmt.Errorf("%w: the tag says format=%s but domain %q makes %s tokens", ErrInvalidTag, f.tag.format, f.tag.domain, t.format())

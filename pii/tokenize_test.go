@@ -145,7 +145,7 @@ func TestTokenizeFailures(t *testing.T) {
 	}
 	// No tokenizer for the domain, and a format that does not match.
 	q, _ := pii.New(keys.NewMemory())
-	assert.ErrorIs(t, q.Protect(ctx, &Payment{ID: "1", Card: "4111111111111111"}), pii.ErrKeyProvider, "no tokenizer")
+	assert.ErrorIs(t, q.Protect(ctx, &Payment{ID: "1", Card: "4111111111111111"}), pii.ErrInvalidTag, "no tokenizer")
 	type wrongFormat struct {
 		Card string `pii:"tokenize=card,format=keep-last-4"`
 	}

@@ -21,11 +21,17 @@
 //	Email string `pii:"encrypt,class=contact,purpose=account,basis=contract,retain=2y,from=Created"`
 //
 // and one field of a struct may be the data subject's ID, which ties the
-// record (and the structs nested in it) to the person it is about:
+// record to the person it is about:
 //
 //	ID string `pii:"subject"`
 //
-// subject takes the processing options but no others.
+// subject takes the processing options but no others. As at run time
+// (pii.Inventory), the register binds a field to the subject field of its
+// own struct, and only when it is sealed under the subject's keys (encrypt,
+// deterministic). A struct nested in the record is not under the record's
+// subject; a sealed field there that names a purpose (its own purpose= or
+// its struct's default), with no subject field in the nested struct, is an
+// error, as pii refuses it: Forget and Withdraw would not reach it.
 //
 // # Struct-level defaults
 //

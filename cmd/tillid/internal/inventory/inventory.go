@@ -345,12 +345,18 @@ type walk struct {
 
 func (b *builder) walkRoot(tn *types.TypeName, path string) {
 	w := &walk{root: tn, pkgPath: tn.Pkg().Path()}
-	b.walkStruct(w, types.Unalias(tn.Type()), path, Processing{}, "", "")
+	b.walkStruct(w, types.Unalias(tn.Type()), path, Processing{}, false, "")
 }
 
 // walkStruct lists the tagged fields of the struct t at path. def is what
-// the containers say by default, subject the subject field's path.
-func (b *builder) walkStruct(w *walk, t types.Type, path string, def Processing, subject, subjectPrefix string) {
+// the containers say by default; outer is set when an enclosing struct has
+// a subject field, and subjectPrefix is t's path from the top-level type.
+// As in pii (pii.Inventory), a field is bound to a subject field of its
+// own struct only, and only when it is sealed under the subject's keys
+// (encrypt, deterministic): a nested struct is not under its container's
+// subject, and a sealed field there that names a purpose, with no subject
+// field of its own, is an error, as pii.Validate says.
+func (b *builder) walkStruct(w *walk, t types.Type, path string, def Processing, outer bool, subjectPrefix string) {
 	st, ok := t.Underlying().(*types.Struct)
 	if !ok {
 		return
@@ -369,6 +375,8 @@ func (b *builder) walkStruct(w *walk, t types.Type, path string, def Processing,
 		declaredIn = n.Obj().Pkg().Path()
 	}
 	// The struct's own default and subject come first.
+	subject := ""
+	var own Processing
 	for i := range st.NumFields() {
 		f := st.Field(i)
 		raw, ok := reflect.StructTag(st.Tag(i)).Lookup("pii")
@@ -377,7 +385,6 @@ func (b *builder) walkStruct(w *walk, t types.Type, path string, def Processing,
 		}
 		if f.Name() == "_" {
 			pt, err := tag.Parse(raw)
-			var own Processing
 			if err == nil {
 				own, err = ParseDefaults(pt)
 			}
@@ -398,7 +405,7 @@ func (b *builder) walkStruct(w *walk, t types.Type, path string, def Processing,
 			continue
 		}
 		if !tagged {
-			b.descend(w, f.Type(), fpath, def, subject, subjectPrefix+f.Name()+".")
+			b.descend(w, f.Type(), fpath, def, outer || subject != "", subjectPrefix+f.Name()+".")
 			continue
 		}
 		t, p, err := CheckTag(raw)
@@ -413,17 +420,25 @@ func (b *builder) walkStruct(w *walk, t types.Type, path string, def Processing,
 			b.errs = append(b.errs, fmt.Sprintf("%s: %s: pii tag on unexported field %s", b.position(f.Pos()), fpath, f.Name()))
 			continue
 		}
+		sealed := t.Action.Name == "encrypt" || t.Action.Name == "deterministic"
+		if ownPurposes := p.Merge(own).Purposes; sealed && outer && subject == "" && len(ownPurposes) > 0 {
+			b.errs = append(b.errs, fmt.Sprintf("%s: %s: the field names purpose=%s, but its struct is nested in a record with a subject field and has none of its own, so Forget and Withdraw do not reach it; add a `pii:\"subject\"` field to the nested struct, or drop purpose=", b.position(f.Pos()), fpath, strings.Join(ownPurposes, "+")))
+			continue
+		}
 		p = p.Merge(def)
 		row := Field{
 			Path: fpath, Package: w.pkgPath, Type: w.root.Name(), DeclaredIn: declaredIn,
 			Position: b.position(f.Pos()), Action: t.Action.Name, Safeguard: safeguards[t.Action.Name],
-			Purposes: p.Purposes, Basis: p.Basis, Retain: p.Retain, From: p.From, Subject: subject,
+			Purposes: p.Purposes, Basis: p.Basis, Retain: p.Retain, From: p.From,
 			Subjects: p.Subjects,
+		}
+		if sealed {
+			row.Subject = subject
 		}
 		if o, ok := t.Option("class"); ok {
 			row.Class = o.Value
 		}
-		if o, ok := t.Option("subject"); ok {
+		if o, ok := t.Option("subject"); ok && sealed {
 			row.Subject = subjectPrefix + o.Value
 		}
 		if o, ok := t.Option("aad"); ok {
@@ -445,7 +460,7 @@ func (b *builder) walkStruct(w *walk, t types.Type, path string, def Processing,
 // descend walks into an untagged field's type: structs, through pointers,
 // slices, arrays and map values, and notes what cannot be known from the
 // types (type parameters, interfaces holding values at run time).
-func (b *builder) descend(w *walk, t types.Type, path string, def Processing, subject, subjectPrefix string) {
+func (b *builder) descend(w *walk, t types.Type, path string, def Processing, outer bool, subjectPrefix string) {
 	for range maxDepth {
 		switch u := types.Unalias(t).(type) {
 		case *types.Pointer:
@@ -470,7 +485,7 @@ func (b *builder) descend(w *walk, t types.Type, path string, def Processing, su
 	switch t.Underlying().(type) {
 	case *types.Struct:
 		if b.tagged.Holds(t) {
-			b.walkStruct(w, t, path, def, subject, subjectPrefix)
+			b.walkStruct(w, t, path, def, outer, subjectPrefix)
 		}
 	case *types.Interface:
 		if !isError(t) {
