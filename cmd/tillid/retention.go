@@ -43,7 +43,12 @@ retain= field and one -record for the struct's record rule:
   -record retain:PERIOD,from:ANCHOR_COLUMN
 PERIOD is written as in the tags (90d, 26w, 2y, 720h). A cleared column is set
 to NULL, or with zero:empty to '' and zero:0 to 0 (for NOT NULL columns).
-then=shred rules need the subject-key store and are not run from the CLI yet.
+A then=shred rule withdraws the row's data subject from one purpose by
+destroying that subject key, as tillid withdraw does:
+  -rule NAME=retain:PERIOD,from:ANCHOR_COLUMN,then:shred,purpose:PURPOSE
+with -subject-column (the column holding the subject ID) and, for sweep, the
+subject-key store and ledger flags of tillid forget (-subject-db, default
+-keyset-db; -ledger-db) and the keyset store and KEK flags.
 -hold COLUMN names the legal-hold column (a boolean; -hold COLUMN:time for a
 nullable timestamp, held while set).
 
@@ -56,9 +61,12 @@ Flags:
 
 type retentionOpts struct {
 	db, table, key, hold, worker, job, now string
-	rules                                  []retention.Rule
-	batch                                  int
-	dryRun, yes                            bool
+	// subject is the subject column of then=shred rules, and subjectDB and
+	// ledgerDB the subject-key store and ledger that shred them.
+	subject, subjectDB, ledgerDB string
+	rules                        []retention.Rule
+	batch                        int
+	dryRun, yes                  bool
 }
 
 // ruleFlag collects -rule and -record specs.
@@ -79,7 +87,7 @@ func (f ruleFlag) Set(v string) error {
 }
 
 // parseRuleSpec parses COLUMN=retain:P,from:C[,zero:...] (record: without
-// "COLUMN=").
+// "COLUMN="), and NAME=retain:P,from:C,then:shred,purpose:P.
 func parseRuleSpec(v string, record bool) (retention.Rule, error) {
 	r := retention.Rule{Then: pii.ThenRedact}
 	spec := v
@@ -117,17 +125,27 @@ func parseRuleSpec(v string, record bool) (retention.Rule, error) {
 		case "then":
 			switch {
 			case val == "redact" && !record, val == "delete" && record:
-			case val == "shred":
-				return r, fmt.Errorf("%q: then:shred needs the subject-key store; the CLI does not shred yet", v)
+			case val == "shred" && !record:
+				r.Then, r.Column = pii.ThenShred, ""
 			default:
 				return r, fmt.Errorf("%q: then:%s: -rule redacts and -record deletes", v, val)
 			}
+		case "purpose":
+			r.Purpose = val
 		default:
-			return r, fmt.Errorf("%q: unknown item %q; want retain:, from:, zero:", v, name)
+			return r, fmt.Errorf("%q: unknown item %q; want retain:, from:, zero:, then:, purpose:", v, name)
 		}
 	}
 	if r.Retain == 0 || r.From == "" {
 		return r, fmt.Errorf("%q: needs retain:PERIOD and from:ANCHOR_COLUMN", v)
+	}
+	switch {
+	case r.Then == pii.ThenShred && r.Purpose == "":
+		return r, fmt.Errorf("%q: then:shred withdraws one purpose: give purpose:NAME", v)
+	case r.Then != pii.ThenShred && r.Purpose != "":
+		return r, fmt.Errorf("%q: purpose: is for then:shred", v)
+	case r.Then == pii.ThenShred && r.Zero != nil:
+		return r, fmt.Errorf("%q: then:shred changes no column; zero: is for redact", v)
 	}
 	return r, nil
 }
@@ -143,7 +161,7 @@ func runRetention(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	verb := args[0]
 	var o retentionOpts
-	var audit bool
+	var sf storeFlags
 	fs := flag.NewFlagSet("tillid retention "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), retentionUsage); fs.PrintDefaults() }
@@ -157,10 +175,13 @@ func runRetention(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&o.worker, "worker", "", "this worker's `name` in the checkpoint (default: host name and process ID)")
 	fs.StringVar(&o.job, "job", "", "checkpoint `name` shared by the workers of one sweep (default: the table)")
 	fs.StringVar(&o.now, "now", "", "measure the rules at this `time` (RFC 3339) instead of the clock")
+	fs.StringVar(&o.subject, "subject-column", "", "the `column` holding the data subject's ID, for then:shred rules")
 	if verb == "sweep" {
 		fs.BoolVar(&o.dryRun, "dry-run", false, "change nothing; print what a sweep would change")
 		fs.BoolVar(&o.yes, "yes", false, "let a first sweep delete every row of the table")
-		fs.BoolVar(&audit, "audit", false, "write an audit event (JSON, counts only) per batch to standard error")
+		fs.StringVar(&o.subjectDB, "subject-db", "", "the subject-key store of then:shred rules: `DSN` sqlite:PATH or postgres://... (default: -keyset-db)")
+		fs.StringVar(&o.ledgerDB, "ledger-db", "", "the erasure ledger of then:shred rules, apart from the data and the keys: `DSN`")
+		sf.register(fs) // its -audit also writes an audit event (JSON, counts only) per batch
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		if err == flag.ErrHelp {
@@ -171,11 +192,12 @@ func runRetention(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if fs.NArg() > 0 {
 		return exitCode(stderr, usagef("retention %s takes no arguments, got %q", verb, fs.Args()))
 	}
-	err := retentionMain(ctx, verb, &o, audit, stdout, stderr)
+	err := retentionMain(ctx, verb, &o, &sf, stdout, stderr)
 	return exitCode(stderr, err)
 }
 
-func retentionMain(ctx context.Context, verb string, o *retentionOpts, audit bool, stdout, stderr io.Writer) error {
+func retentionMain(ctx context.Context, verb string, o *retentionOpts, sf *storeFlags, stdout, stderr io.Writer) error {
+	audit := sf.audit
 	if o.db == "" || o.table == "" || o.key == "" || len(o.rules) == 0 {
 		return usagef("retention %s needs -db, -table, -key-column and at least one -rule or -record", verb)
 	}
@@ -187,7 +209,14 @@ func retentionMain(ctx context.Context, verb string, o *retentionOpts, audit boo
 		}
 		now = func() time.Time { return at }
 	}
-	t := retention.Table{Name: o.table, Key: o.key, Rules: o.rules}
+	t := retention.Table{Name: o.table, Key: o.key, Subject: o.subject, Rules: o.rules}
+	shreds := false
+	for _, r := range o.rules {
+		shreds = shreds || r.Then == pii.ThenShred
+	}
+	if shreds && o.subject == "" {
+		return usagef("then:shred rules need -subject-column, the column holding the subject ID")
+	}
 	if o.hold != "" {
 		col, kind, _ := strings.Cut(o.hold, ":")
 		if kind != "" && kind != "time" {
@@ -226,6 +255,17 @@ func retentionMain(ctx context.Context, verb string, o *retentionOpts, audit boo
 	}
 	if audit {
 		opts = append(opts, retention.WithAuditor(keys.NewSlogAuditor(slogJSON(stderr))))
+	}
+	if shreds {
+		sk, closeKeys, err := shredderKeys(ctx, o, sf, stderr)
+		if err != nil {
+			return err
+		}
+		defer closeKeys()
+		opts = append(opts, retention.WithShredder(retention.ShredFunc(func(ctx context.Context, subject, purpose string) error {
+			_, err := sk.Withdraw(ctx, subject, purpose)
+			return err
+		})))
 	}
 	var total int64
 	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM "`+o.table+`"`).Scan(&total); err != nil {
@@ -282,4 +322,14 @@ func printStats(w io.Writer, table string, st retention.Stats) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", r.Rule, r.Then, r.Changed, r.NullAnchors, r.Future)
 	}
 	tw.Flush()
+}
+
+// shredderKeys opens the subject keys that then:shred rules withdraw from,
+// with the flags and checks of tillid forget.
+func shredderKeys(ctx context.Context, o *retentionOpts, sf *storeFlags, stderr io.Writer) (*keys.SubjectKeys, func(), error) {
+	e := erasureOpts{subjectDB: o.subjectDB, ledgerDB: o.ledgerDB, db: o.db, purpose: "shred"}
+	if err := e.check(true, sf); err != nil {
+		return nil, nil, err
+	}
+	return subjectKeysFor(ctx, sf, e.subjectDB, e.ledgerDB, stderr)
 }

@@ -96,7 +96,8 @@ func TestRetentionUsage(t *testing.T) {
 		{"no verb", []string{"retention"}, "Usage"},
 		{"bad period", []string{"retention", "sweep", "-rule", "notes=retain:2m,from:created"}, "retain=2m"},
 		{"no anchor", []string{"retention", "sweep", "-rule", "notes=retain:2y"}, "from:"},
-		{"shred", []string{"retention", "sweep", "-rule", "notes=retain:2y,from:created,then:shred"}, "shred"},
+		{"shred without a purpose", []string{"retention", "sweep", "-rule", "notes=retain:2y,from:created,then:shred"}, "purpose:NAME"},
+		{"shred without a subject column", []string{"retention", "sweep", "-db", "sqlite:" + filepath.Join(t.TempDir(), "y.db"), "-table", "t", "-key-column", "id", "-rule", "promo=retain:1y,from:b,then:shred,purpose:marketing"}, "-subject-column"},
 		{"no rule", []string{"retention", "report", "-db", "sqlite:x.db", "-table", "t", "-key-column", "id"}, "-rule"},
 		{"bad table", []string{"retention", "report", "-db", "sqlite:" + filepath.Join(t.TempDir(), "x.db"), "-table", "t;drop", "-key-column", "id", "-rule", "a=retain:1y,from:b"}, "table"},
 	}
