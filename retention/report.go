@@ -46,7 +46,8 @@ type RuleReport struct {
 // Report reads table t of db and says, per rule, what a sweep at now would
 // change, without changing anything (the CLI's -dry-run and "tillid
 // retention report"). It is one aggregate query: a full scan of the table.
-// It returns an error for an invalid Table and the database's errors.
+// It returns an error for an invalid Table (a column the table lacks, as
+// [New]) and the database's errors.
 func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) (TableReport, error) {
 	if db == nil {
 		return TableReport{}, errors.New("retention: Report needs a *sql.DB")
@@ -55,6 +56,9 @@ func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) 
 		return TableReport{}, fmt.Errorf("retention: dialect %d: want SQLite or PostgreSQL", d)
 	}
 	if err := t.check(); err != nil {
+		return TableReport{}, err
+	}
+	if err := t.checkColumns(ctx, db, d); err != nil {
 		return TableReport{}, err
 	}
 	rep := TableReport{Table: t.Name, Now: now, Rules: make([]RuleReport, len(t.Rules))}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/tillid/tillid/pii"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -86,7 +87,8 @@ func checkIdent(what, name string) error {
 	return nil
 }
 
-// check validates t: identifiers, one key, every rule complete.
+// check validates t: identifiers, one key, every rule complete, at most
+// one rule per cleared column.
 func (t Table) check() error {
 	if err := checkIdent("table", t.Name); err != nil {
 		return err
@@ -102,7 +104,14 @@ func (t Table) check() error {
 	if len(t.Rules) == 0 {
 		return fmt.Errorf("retention: table %s has no rule", t.Name)
 	}
+	cleared := map[string]string{}
 	for _, r := range t.Rules {
+		if r.Then == pii.ThenRedact {
+			if other, dup := cleared[strings.ToLower(r.Column)]; dup {
+				return fmt.Errorf("retention: rules %s and %s both clear column %s; give a column one rule", other, r.label(), r.Column)
+			}
+			cleared[strings.ToLower(r.Column)] = r.label()
+		}
 		if err := checkIdent("from column of rule "+r.label(), r.From); err != nil {
 			return err
 		}

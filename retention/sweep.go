@@ -19,7 +19,32 @@ import (
 // table's delete rules would delete every row of a table that has rows,
 // which is more often a wrong rule (a wrong from= column, a unit typo) than
 // an intent. [WithConfirmDeleteAll] (the CLI's -yes) lets it run.
-var ErrWouldDeleteAll = errors.New("retention: the first sweep would delete every row of the table; check the rule, then confirm (WithConfirmDeleteAll, tillid retention sweep -yes)")
+var ErrWouldDeleteAll = errors.New("retention: the sweep would delete every row of the table; check the rule, then confirm (WithConfirmDeleteAll, tillid retention sweep -yes)")
+
+// ErrIncomplete is matched (errors.Is) by the [*IncompleteError] that
+// [Sweeper.Sweep] returns when it ran out of work while ranges of the run are
+// still leased by other workers: the rows in them may still be due.
+var ErrIncomplete = errors.New("retention: sweep not complete")
+
+// IncompleteError says a sweep ended with Leased ranges of its run still
+// leased by other workers, the last lease running out at Until. Sweeping
+// again after Until takes them over (at once under the workers' own names).
+// It matches [ErrIncomplete].
+type IncompleteError struct {
+	Leased int64
+	Until  time.Time
+}
+
+// Error returns "retention: NOT COMPLETE: N ranges leased until T; ...".
+func (e *IncompleteError) Error() string {
+	return fmt.Sprintf("retention: NOT COMPLETE: %d ranges leased until %s by other workers; sweep again after that time (or under their worker names)", e.Leased, e.Until.UTC().Format(time.RFC3339))
+}
+
+// Is reports whether target is ErrIncomplete.
+func (e *IncompleteError) Is(target error) bool { return target == ErrIncomplete }
+
+// releaseTimeout bounds the release of a lease after a failed batch.
+const releaseTimeout = 5 * time.Second
 
 // Shredder withdraws a data subject from a purpose by destroying its key
 // (crypto-shredding), for pii.ThenShred rules. It must be idempotent: a sweep
@@ -136,7 +161,7 @@ func WithCheckpointTable(prefix string) Option {
 	})
 }
 
-// WithConfirmDeleteAll lets the first sweep delete every row of the table;
+// WithConfirmDeleteAll lets a sweep delete every row of the table;
 // see [ErrWouldDeleteAll].
 func WithConfirmDeleteAll() Option {
 	return optionFunc(func(s *Sweeper) error { s.confirmDeleteAll = true; return nil })
@@ -173,7 +198,10 @@ type Sweeper struct {
 // tables if they are missing. It returns an error for an invalid Table (a
 // bad identifier, a rule without a column or an anchor, a retain shorter
 // than 1h, a shred rule without a subject column, purpose or Shredder) or
-// when the checkpoint tables cannot be created. New does not read t.
+// when the checkpoint tables cannot be created. New reads t's columns and
+// returns an error naming a column that t names but the table lacks, and
+// one for a key that is not an integer column (or SQLite's rowid of a
+// table that has one).
 func New(ctx context.Context, db *sql.DB, d Dialect, t Table, opts ...Option) (*Sweeper, error) {
 	if db == nil {
 		return nil, errors.New("retention: New needs a *sql.DB")
@@ -182,6 +210,9 @@ func New(ctx context.Context, db *sql.DB, d Dialect, t Table, opts ...Option) (*
 		return nil, fmt.Errorf("retention: dialect %d: want SQLite or PostgreSQL", d)
 	}
 	if err := t.check(); err != nil {
+		return nil, err
+	}
+	if err := t.checkColumns(ctx, db, d); err != nil {
 		return nil, err
 	}
 	s := &Sweeper{db: db, d: d, t: t, batch: 5000, now: time.Now, lease: 2 * time.Minute, job: t.Name, prefix: "tillid_retention"}
@@ -279,6 +310,11 @@ func (st Stats) Changed() int64 {
 }
 
 // Sweep runs the table's sweep to its end and returns what this worker did.
+// A batch that fails (a cancelled context, a database error) is rolled back
+// and its lease released at once, in a fresh context of at most 5s, so the
+// next run takes it without waiting for the lease to run out. When the run
+// has ranges left that other workers lease, Sweep returns an
+// [*IncompleteError] (matching [ErrIncomplete]), never nil.
 // It resumes the job's unfinished run (after a crash, a cancelled context
 // or a database outage) or starts a new one; other workers of the same job
 // share it, each batch going to one of them. Each batch is one transaction
@@ -301,7 +337,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (Stats, error) {
 		}
 		b, err := s.process(ctx, l)
 		if err != nil {
-			return total, err
+			return total, errors.Join(err, s.release(ctx, l))
 		}
 		total.add(b)
 		if s.progress != nil {
@@ -375,7 +411,7 @@ func (s *Sweeper) claim(ctx context.Context, first bool) (_ lease, ok bool, err 
 		if !first {
 			return lease{}, false, tx.Commit()
 		}
-		if finished == 0 && !s.confirmDeleteAll {
+		if !s.confirmDeleteAll {
 			if err = s.checkDeleteAll(ctx, tx, now); err != nil {
 				return lease{}, false, err
 			}
@@ -471,6 +507,25 @@ func (s *Sweeper) commit(tx *sql.Tx) error {
 	return nil
 }
 
+// release gives up this worker's lease l after a failed batch: it marks it
+// run out, so any worker takes it at once. It uses a context of its own,
+// since ctx may be the cancelled one that failed the batch.
+func (s *Sweeper) release(ctx context.Context, l lease) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	q := s.q()
+	q.str(`UPDATE `, s.leases(), ` SET until_ns = 0 WHERE job = `)
+	q.arg(s.job)
+	q.str(` AND lo = `)
+	q.arg(l.lo)
+	q.str(` AND owner = `)
+	q.arg(s.worker)
+	if _, err := s.db.ExecContext(rctx, q.String(), q.args...); err != nil {
+		return fmt.Errorf("retention: releasing the lease of the failed batch (it runs out by itself): %w", err)
+	}
+	return nil
+}
+
 // takeLease inserts a new lease or makes an existing one this worker's.
 func (s *Sweeper) takeLease(ctx context.Context, tx *sql.Tx, l lease, now time.Time, insert bool) error {
 	q := s.q()
@@ -504,9 +559,24 @@ func (s *Sweeper) takeLease(ctx context.Context, tx *sql.Tx, l lease, now time.T
 }
 
 // finishIfDone ends the run when its cursor is exhausted and no lease is
-// left, and commits tx.
+// left, and commits tx. It returns an [*IncompleteError] when leases are
+// left.
 func (s *Sweeper) finishIfDone(ctx context.Context, tx *sql.Tx) error {
 	q := s.q()
+	q.str(`SELECT count(*), coalesce(max(until_ns), 0) FROM `, s.leases(), ` WHERE job = `)
+	q.arg(s.job)
+	var leased, until int64
+	if err := tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&leased, &until); err != nil {
+		tx.Rollback()
+		return fmt.Errorf("retention: %w", err)
+	}
+	if leased > 0 {
+		if err := s.commit(tx); err != nil {
+			return err
+		}
+		return &IncompleteError{Leased: leased, Until: time.Unix(0, until)}
+	}
+	q = s.q()
 	q.str(`UPDATE `, s.runs(), ` SET active = 0, finished = finished + 1 WHERE job = `)
 	q.arg(s.job)
 	q.str(` AND active = 1 AND exhausted = 1 AND NOT EXISTS (SELECT 1 FROM `, s.leases(), ` WHERE job = `)
@@ -520,7 +590,8 @@ func (s *Sweeper) finishIfDone(ctx context.Context, tx *sql.Tx) error {
 }
 
 // checkDeleteAll returns ErrWouldDeleteAll when the delete rules would
-// delete every row of a non-empty table now.
+// delete every row of a non-empty table now. Every run checks, not only the
+// first: a table whose last hold was lifted is guarded the same way.
 func (s *Sweeper) checkDeleteAll(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	var del []Rule
 	for _, r := range s.t.Rules {

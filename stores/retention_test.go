@@ -310,7 +310,11 @@ func TestRetentionTakeOver(t *testing.T) {
 		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, clock, retention.WithBatchSize(10), retention.WithWorker("other"))
 		require.NoError(t, err)
 		st, err := other.Sweep(ctx)
-		require.NoError(t, err)
+		var inc *retention.IncompleteError
+		require.ErrorAs(t, err, &inc, "a sweep leaving a live lease says so")
+		assert.ErrorIs(t, err, retention.ErrIncomplete)
+		assert.Equal(t, int64(1), inc.Leased)
+		assert.Equal(t, now.Add(time.Minute), inc.Until.In(time.UTC))
 		assert.Equal(t, int64(30), st.Rules[0].Changed, "the live lease is left to its worker")
 		assert.Equal(t, int64(10), countNotes(t, db))
 
@@ -439,6 +443,8 @@ func TestRetentionWorkersShareOneSweep(t *testing.T) {
 	const n = 3000
 	manyExpired(t, db, rdb.dialect, n)
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	complete := 0
 	stats := make([]retention.Stats, 3)
 	for i := range stats {
 		sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, fixedClock(), retention.WithBatchSize(50), retention.WithWorker(fmt.Sprintf("w%d", i)))
@@ -448,10 +454,17 @@ func TestRetentionWorkersShareOneSweep(t *testing.T) {
 			defer wg.Done()
 			var err error
 			stats[i], err = sw.Sweep(ctx)
-			assert.NoError(t, err)
+			if err == nil {
+				mu.Lock()
+				complete++
+				mu.Unlock()
+				return
+			}
+			assert.ErrorIs(t, err, retention.ErrIncomplete, "a worker ending while others still work says so")
 		}()
 	}
 	wg.Wait()
+	assert.GreaterOrEqual(t, complete, 1, "the last worker to finish reports a complete sweep")
 	var examined, changed int64
 	for _, st := range stats {
 		examined += st.Examined
@@ -545,4 +558,138 @@ func TestRetentionRun(t *testing.T) {
 	require.NotEmpty(t, sweeps)
 	assert.Equal(t, int64(4), sweeps[0].Rules[0].Changed)
 	assert.Equal(t, int64(1), sweeps[0].Held)
+}
+
+// TestRetentionFailedBatchReleasesLease: a batch cancelled (Ctrl-C) or failed
+// by a database error gives its lease back, so the next run, under another
+// worker name and with the clock standing still, does the whole rest at
+// once and reports a complete sweep.
+func TestRetentionFailedBatchReleasesLease(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		for _, fail := range []string{"cancel", "sql error"} {
+			t.Run(fail, func(t *testing.T) {
+				db := rdb.connect(t)
+				_, err := db.ExecContext(ctx, `DROP TABLE IF EXISTS customers`)
+				require.NoError(t, err)
+				_, err = db.ExecContext(ctx, `DROP TABLE IF EXISTS tillid_retention_leases`)
+				require.NoError(t, err)
+				_, err = db.ExecContext(ctx, `DROP TABLE IF EXISTS tillid_retention_runs`)
+				require.NoError(t, err)
+				createCustomers(t, db, rdb.dialect)
+				manyExpired(t, db, rdb.dialect, 50)
+				table := customers
+				table.Rules = []retention.Rule{
+					{Name: "Customer.Interests", Retain: 365 * 24 * time.Hour, From: "created", Then: pii.ThenShred, Purpose: "marketing"},
+					table.Rules[0],
+				}
+				kctx, kill := context.WithCancel(ctx)
+				defer kill()
+				dying, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, fixedClock(), retention.WithBatchSize(10),
+					retention.WithWorker("dying"), retention.WithShredder(retention.ShredFunc(func(ctx context.Context, _, _ string) error {
+						if fail == "cancel" {
+							kill()
+							return ctx.Err()
+						}
+						return fmt.Errorf("a constraint failed")
+					})))
+				require.NoError(t, err)
+				_, err = dying.Sweep(kctx)
+				require.Error(t, err)
+				var held int
+				require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM tillid_retention_leases WHERE until_ns > 0`).Scan(&held))
+				assert.Zero(t, held, "the failed batch's lease is released")
+
+				other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, fixedClock(), retention.WithBatchSize(10),
+					retention.WithWorker("other"), retention.WithShredder(&recordingShredder{}))
+				require.NoError(t, err)
+				st, err := other.Sweep(ctx)
+				require.NoError(t, err, "the rerun finishes the sweep")
+				assert.Equal(t, int64(50), st.Examined)
+				assert.Zero(t, countNotes(t, db))
+			})
+		}
+	})
+}
+
+// TestRetentionChecksColumns: every column a Table names must exist (SQLite
+// would read a double-quoted unknown name as a string literal), a column has
+// one rule, and the key must be an integer.
+func TestRetentionChecksColumns(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		with := func(f func(*retention.Table)) retention.Table {
+			tb := customers
+			tb.Rules = append([]retention.Rule(nil), customers.Rules...)
+			f(&tb)
+			return tb
+		}
+		tests := []struct {
+			name   string
+			table  retention.Table
+			want   string
+			reason string
+		}{
+			{"anchor", with(func(tb *retention.Table) { tb.Rules[0].From = "nosuch" }), `no column "nosuch" (the from column of rule Customer.Notes)`, "a mistyped anchor"},
+			{"record anchor", with(func(tb *retention.Table) { tb.Rules[2].From = "closd" }), `no column "closd"`, "a mistyped record anchor"},
+			{"cleared", with(func(tb *retention.Table) { tb.Rules[0].Column = "nots" }), `no column "nots"`, "a mistyped cleared column"},
+			{"hold", with(func(tb *retention.Table) { tb.Hold.Column = "legal_hodl" }), `no column "legal_hodl" (the hold column)`, "a mistyped hold"},
+			{"key", with(func(tb *retention.Table) { tb.Key = "idd" }), `no column "idd" (the key column)`, "a mistyped key"},
+			{"text key", with(func(tb *retention.Table) { tb.Key = "subject" }), "the key must be an integer column", "a text key"},
+			{"table", with(func(tb *retention.Table) { tb.Name = "customer" }), "table customer not found", "a mistyped table"},
+			{"two rules", with(func(tb *retention.Table) { tb.Rules[1].Column = "notes" }), "both clear column notes", "two rules on one column"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				_, err := retention.New(ctx, db, rdb.dialect, tt.table, fixedClock())
+				require.Error(t, err, tt.reason)
+				assert.Contains(t, err.Error(), tt.want, tt.reason)
+				_, err = retention.Report(ctx, db, rdb.dialect, tt.table, retentionNow)
+				require.Error(t, err, tt.reason)
+				assert.Contains(t, err.Error(), tt.want, tt.reason)
+			})
+		}
+	})
+}
+
+// TestRetentionWithoutRowidTextKey: a SQLite WITHOUT ROWID table with a text
+// key gets a clear error, not a driver's scan error.
+func TestRetentionWithoutRowidTextKey(t *testing.T) {
+	db := retentionSQLite(t).connect(t)
+	_, err := db.ExecContext(ctx, `CREATE TABLE t (k TEXT PRIMARY KEY, created DATETIME, notes TEXT) WITHOUT ROWID`)
+	require.NoError(t, err)
+	rule := []retention.Rule{{Column: "notes", Retain: 365 * 24 * time.Hour, From: "created", Then: pii.ThenRedact}}
+	for _, key := range []string{"k", "rowid"} {
+		_, err = retention.New(ctx, db, retention.SQLite, retention.Table{Name: "t", Key: key, Rules: rule})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "the key must be an integer column", key)
+	}
+}
+
+// TestRetentionDeleteAllEveryRun: the every-row guard holds on a later run
+// too: lifting the last hold after a first sweep must not delete the rest
+// without confirmation.
+func TestRetentionDeleteAllEveryRun(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		closed := retentionNow.Add(-8 * 365 * 24 * time.Hour)
+		insertCustomers(t, db, rdb.dialect, []customerRow{{id: 1, closed: closed}, {id: 2, closed: closed, hold: true}, {id: 3}})
+		sw, err := retention.New(ctx, db, rdb.dialect, customers, fixedClock())
+		require.NoError(t, err)
+		_, err = sw.Sweep(ctx)
+		require.NoError(t, err, "row 3 stays: not every row")
+		_, err = db.ExecContext(ctx, `DELETE FROM customers WHERE id = 3`)
+		require.NoError(t, err)
+		lift := `UPDATE customers SET hold = 0`
+		if rdb.dialect == retention.PostgreSQL {
+			lift = `UPDATE customers SET hold = false`
+		}
+		_, err = db.ExecContext(ctx, lift)
+		require.NoError(t, err)
+		_, err = sw.Sweep(ctx)
+		require.ErrorIs(t, err, retention.ErrWouldDeleteAll, "a later run deleting every row needs confirmation too")
+		exists, _, _ := rowState(t, db, rdb.dialect, 2)
+		assert.True(t, exists)
+	})
 }

@@ -30,8 +30,10 @@ PostgreSQL, run it on several machines at once: they share the sweep, each
 batch done by one of them, and the batches of a killed worker are taken over
 when its lease runs out. Each UPDATE and DELETE re-checks its rule, so the
 application may keep writing meanwhile. -dry-run changes nothing and says
-what a sweep would change. A first sweep whose record rule would delete every
-row of the table refuses to run without -yes.
+what a sweep would change. A sweep (any, not only the first) whose record
+rule would delete every row of the table refuses to run without -yes. A
+sweep that ends while other workers still lease ranges of its run prints
+"NOT COMPLETE: N ranges leased until T" and exits 1.
 
 Report prints, per rule, the rows and values, how many are due now, the
 oldest anchor, the rows whose anchor is NULL (which never expire) or in the
@@ -179,7 +181,7 @@ func runRetention(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&o.subject, "subject-column", "", "the `column` holding the data subject's ID, for then:shred rules")
 	if verb == "sweep" {
 		fs.BoolVar(&o.dryRun, "dry-run", false, "change nothing; print what a sweep would change")
-		fs.BoolVar(&o.yes, "yes", false, "let a first sweep delete every row of the table")
+		fs.BoolVar(&o.yes, "yes", false, "let a sweep delete every row of the table")
 		fs.StringVar(&o.subjectDB, "subject-db", "", "the subject-key store of then:shred rules: `DSN` sqlite:PATH or postgres://... (default: -keyset-db)")
 		fs.StringVar(&o.ledgerDB, "ledger-db", "", "the erasure ledger of then:shred rules, apart from the data and the keys: `DSN`")
 		sf.register(fs) // its -audit also writes an audit event (JSON, counts only) per batch
@@ -307,7 +309,7 @@ func printReport(w io.Writer, rep retention.TableReport, dryRun bool) {
 	tw.Flush()
 	for _, r := range rep.Rules {
 		if r.Then == pii.ThenDelete && rep.Rows > 0 && r.Due == rep.Rows {
-			fmt.Fprintf(w, "warning: rule %s would delete every row of %s; a first sweep needs -yes\n", r.Rule, rep.Table)
+			fmt.Fprintf(w, "warning: rule %s would delete every row of %s; a sweep needs -yes\n", r.Rule, rep.Table)
 		}
 	}
 	if dryRun {

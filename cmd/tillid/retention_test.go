@@ -102,6 +102,25 @@ func TestRetentionUsage(t *testing.T) {
 		{"no rule", []string{"retention", "report", "-db", "sqlite:x.db", "-table", "t", "-key-column", "id"}, "-rule"},
 		{"bad table", []string{"retention", "report", "-db", "sqlite:" + emptyFile(t), "-table", "t;drop", "-key-column", "id", "-rule", "a=retain:1y,from:b"}, "table"},
 	}
+	dsn, _ := retentionDB(t, false)
+	base := []string{"retention", "sweep", "-db", dsn, "-table", "customers", "-key-column", "id"}
+	tests = append(tests,
+		struct {
+			name string
+			args []string
+			want string
+		}{"mistyped anchor", append(base[:len(base):len(base)], "-rule", "notes=retain:1y,from:nosuch"), `no column "nosuch"`},
+		struct {
+			name string
+			args []string
+			want string
+		}{"mistyped hold", append(base[:len(base):len(base)], "-rule", "notes=retain:1y,from:created", "-hold", "legal_hodl"), `no column "legal_hodl"`},
+		struct {
+			name string
+			args []string
+			want string
+		}{"two rules on a column", append(base[:len(base):len(base)], "-rule", "notes=retain:1y,from:created", "-rule", "notes=retain:2y,from:created"), "both clear column notes"},
+	)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, _, errOut := cli(t, tt.args...)
