@@ -21,8 +21,11 @@ const redactedText = "[redacted]"
 // Unexported fields are left out; structs inside interface values are
 // redacted like the rest; maps show as the list of their values, without
 // their keys (which may be personal data and cannot be tagged); errors show
-// as their Error text (unless they have tagged fields); v is never
-// modified. The view implements
+// as their Error text, in which every wrapped error of a type with tagged
+// fields shows redacted (a tagged error itself shows as its fields); a type
+// with tagged fields is never shown through its own LogValue, String,
+// Error, MarshalJSON, MarshalText or Format method: the plan wins; v is
+// never modified. The view implements
 // slog.LogValuer (a group of the fields), fmt.Formatter (every verb prints
 // the same redacted text; %#v and %+v included), fmt.Stringer and
 // json.Marshaler, so no log or format path bypasses it.
@@ -67,10 +70,8 @@ func redactValue(v reflect.Value, seen []uintptr, depth int) rnode {
 		return rnode{leaf: "[…]"}
 	}
 	if k := v.Kind(); (k == reflect.Pointer || k == reflect.Interface) && !v.IsNil() && v.CanInterface() {
-		if err, ok := v.Interface().(error); ok {
-			if text, ok := errText(err); ok {
-				return rnode{leaf: text}
-			}
+		if err, ok := v.Interface().(error); ok && errOpaque(reflect.TypeOf(err)) {
+			return rnode{leaf: errRedacted(err, depth)}
 		}
 	}
 	switch v.Kind() {
@@ -155,8 +156,8 @@ func redactStruct(v reflect.Value, seen []uintptr, depth int) rnode {
 	// time.Time, are shown through their own text.
 	if v.CanInterface() {
 		if err, ok := v.Interface().(error); ok {
-			if text, ok := errText(err); ok {
-				return rnode{leaf: text}
+			if errOpaque(t) {
+				return rnode{leaf: errRedacted(err, depth)}
 			}
 		} else if x, ok := v.Interface().(fmt.Stringer); ok && (opaque(t) || reflect.PointerTo(t).Implements(sealerType)) {
 			return rnode{leaf: x.String()} // a pii.Value's String never shows its value
@@ -217,27 +218,75 @@ func errOpaque(t reflect.Type) bool {
 // both forms) is of a type with tagged or interface fields; a wrapping
 // error's text includes what it wraps, which may print tagged values.
 func errText(err error) (string, bool) {
-	queue := []error{err}
-	for n := 0; len(queue) > 0 && n < redactMaxDepth; n++ {
-		e := queue[0]
-		queue = queue[1:]
-		if e == nil {
+	text := errRedacted(err, 0)
+	return text, text == err.Error()
+}
+
+// errRedacted returns err's text with every error in its chain that is of
+// a type with tagged fields shown as [Redacted] shows it. An opaque error
+// shows its own Error text, in which the text of each error it wraps
+// (errors.Unwrap, both forms) is replaced by that error's redacted text;
+// when a wrapped error's text cannot be found in it (the wrapper formats
+// it its own way), the wrapper's text is unknown to be safe and shows as
+// "[redacted]: " followed by the redacted texts of what it wraps. A type
+// with tagged fields is never shown through its own Error method.
+func errRedacted(err error, depth int) string {
+	if depth > redactMaxDepth {
+		return "[…]"
+	}
+	t := reflect.TypeOf(err)
+	if !errOpaque(t) {
+		var b strings.Builder
+		writeText(&b, redactValue(reflect.ValueOf(err), nil, depth+1))
+		return b.String()
+	}
+	var wrapped []error
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		wrapped = []error{u.Unwrap()}
+	case interface{ Unwrap() []error }:
+		wrapped = u.Unwrap()
+	}
+	text := err.Error()
+	var pairs []string // plaintext, redacted
+	for _, w := range wrapped {
+		if w == nil {
 			continue
 		}
-		if !errOpaque(reflect.TypeOf(e)) {
-			return "", false
+		plain, red := w.Error(), errRedacted(w, depth+1)
+		if plain == red || plain == "" {
+			continue
 		}
-		switch u := e.(type) {
-		case interface{ Unwrap() error }:
-			queue = append(queue, u.Unwrap())
-		case interface{ Unwrap() []error }:
-			queue = append(queue, u.Unwrap()...)
+		if !strings.Contains(text, plain) {
+			return unknownWrapper(wrapped, depth)
+		}
+		pairs = append(pairs, plain, red)
+	}
+	if len(pairs) == 0 {
+		return text
+	}
+	// The longest texts first, so that a shorter one inside a longer one
+	// does not break the longer one's match.
+	for i := 0; i < len(pairs); i += 2 {
+		for j := i + 2; j < len(pairs); j += 2 {
+			if len(pairs[j]) > len(pairs[i]) {
+				pairs[i], pairs[i+1], pairs[j], pairs[j+1] = pairs[j], pairs[j+1], pairs[i], pairs[i+1]
+			}
 		}
 	}
-	if len(queue) > 0 {
-		return "", false
+	return strings.NewReplacer(pairs...).Replace(text)
+}
+
+// unknownWrapper is the text of a wrapping error whose own text cannot be
+// shown: "[redacted]: " and the redacted texts of what it wraps.
+func unknownWrapper(wrapped []error, depth int) string {
+	parts := make([]string, 0, len(wrapped))
+	for _, w := range wrapped {
+		if w != nil {
+			parts = append(parts, errRedacted(w, depth+1))
+		}
 	}
-	return err.Error(), true
+	return redactedText + ": " + strings.Join(parts, "; ")
 }
 
 // text returns the leaf's text: the scalar's, or leaf.
@@ -384,7 +433,8 @@ func writeJSON(b *bytes.Buffer, n rnode) error {
 // RedactingHandler is a slog.Handler that passes every attribute whose
 // value is a struct, a map, an interface, or a pointer, slice or array
 // reaching one, through [Redacted] before the wrapped handler sees it (after
-// resolving LogValuers), and logs errors as their Error text, so that a tagged struct
+// resolving LogValuers one at a time, except that a tagged type's own
+// LogValue is never called), and logs errors as [Redacted] shows them, so that a tagged struct
 // logged with slog.Any shows no personal data whatever the handler (JSON,
 // text or another). Other values pass unchanged. It is safe for concurrent
 // use when the wrapped handler is.
@@ -427,14 +477,17 @@ func (h *RedactingHandler) WithGroup(name string) slog.Handler {
 }
 
 func redactAttr(a slog.Attr) slog.Attr {
-	if a.Value.Kind() == slog.KindLogValuer {
-		// Resolve first: a LogValue may return a tagged struct.
-		a.Value = a.Value.Resolve()
-		if a.Value.Kind() == slog.KindAny {
-			if _, ok := a.Value.Any().(RedactedValue); ok {
-				return slog.Attr{Key: a.Key, Value: a.Value.Any().(RedactedValue).LogValue()}
-			}
+	// Resolve one step at a time: a LogValue may return a tagged struct,
+	// and a tagged type is never shown through its own LogValue.
+	for n := 0; a.Value.Kind() == slog.KindLogValuer; n++ {
+		lv := a.Value.LogValuer()
+		if r, ok := lv.(RedactedValue); ok {
+			return slog.Attr{Key: a.Key, Value: r.LogValue()}
 		}
+		if n > redactMaxDepth || hasTags(reflect.TypeOf(lv)) {
+			return slog.Attr{Key: a.Key, Value: Redacted(lv).LogValue()}
+		}
+		a.Value = resolveOnce(lv)
 	}
 	switch a.Value.Kind() {
 	case slog.KindGroup:
@@ -449,16 +502,45 @@ func redactAttr(a slog.Attr) slog.Attr {
 		if r, ok := v.(RedactedValue); ok {
 			return slog.Attr{Key: a.Key, Value: r.LogValue()}
 		}
-		if err, ok := v.(error); ok {
-			if text, ok := errText(err); ok {
-				return slog.Attr{Key: a.Key, Value: slog.StringValue(text)}
-			}
+		if err, ok := v.(error); ok && errOpaque(reflect.TypeOf(err)) {
+			return slog.Attr{Key: a.Key, Value: slog.StringValue(errRedacted(err, 0))}
 		}
 		if needsRedaction(reflect.TypeOf(v)) {
 			return slog.Attr{Key: a.Key, Value: Redacted(v).LogValue()}
 		}
 	}
 	return a
+}
+
+// resolveOnce calls lv's LogValue once; a panic shows as a fixed text (its
+// value could hold personal data), as slog shows one.
+func resolveOnce(lv slog.LogValuer) (v slog.Value) {
+	defer func() {
+		if recover() != nil {
+			v = slog.StringValue("!PANIC: LogValue")
+		}
+	}()
+	return lv.LogValue()
+}
+
+// hasTags reports whether a value of type t holds a tagged struct field
+// (or one whose tag does not parse) through its static types: a struct,
+// or a pointer, slice, array or map of one. Such a value is redacted by
+// its plan and never shown through its own LogValue, String, Error,
+// MarshalJSON, MarshalText or Format method.
+func hasTags(t reflect.Type) bool {
+	for t != nil {
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+			t = t.Elem()
+		case reflect.Struct:
+			p := planFor(t)
+			return p.err != nil || p.tagged
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // NeedsRedaction reports whether v may show personal data when a logger

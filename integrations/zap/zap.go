@@ -137,6 +137,15 @@ func redactField(f zapcore.Field) (zapcore.Field, bool) {
 			return zap.Dict(f.Key, redactFields(inner)...), true
 		}
 		if !pii.NeedsRedaction(f.Interface) {
+			switch m := f.Interface.(type) {
+			case zapcore.ObjectMarshaler: // its encoder redacts what it reflects
+				if f.Type == zapcore.InlineMarshalerType {
+					return zap.Inline(safeObject{m}), true
+				}
+				return zap.Object(f.Key, safeObject{m}), true
+			case zapcore.ArrayMarshaler:
+				return zap.Array(f.Key, safeArray{m}), true
+			}
 			return f, false
 		}
 		r := Field(f.Key, f.Interface)
@@ -157,6 +166,76 @@ func redactField(f zapcore.Field) (zapcore.Field, bool) {
 		return Field(f.Key, err), true
 	}
 	return f, false
+}
+
+// safeObject calls a user's MarshalLogObject with an encoder that redacts
+// what it is handed by reflection or as objects and arrays.
+type safeObject struct{ m zapcore.ObjectMarshaler }
+
+func (o safeObject) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	return o.m.MarshalLogObject(safeEncoder{enc})
+}
+
+// safeArray is safeObject for arrays.
+type safeArray struct{ m zapcore.ArrayMarshaler }
+
+func (a safeArray) MarshalLogArray(enc zapcore.ArrayEncoder) error {
+	return a.m.MarshalLogArray(safeArrayEncoder{enc})
+}
+
+// safeEncoder redacts AddReflected, AddObject and AddArray of values that
+// may show personal data, as [Field] does.
+type safeEncoder struct{ zapcore.ObjectEncoder }
+
+func (e safeEncoder) AddReflected(key string, v any) error {
+	if pii.NeedsRedaction(v) {
+		Field(key, v).AddTo(e.ObjectEncoder)
+		return nil
+	}
+	return e.ObjectEncoder.AddReflected(key, v)
+}
+
+func (e safeEncoder) AddObject(key string, m zapcore.ObjectMarshaler) error {
+	if _, ok := m.(group); !ok && pii.NeedsRedaction(m) {
+		Field(key, m).AddTo(e.ObjectEncoder)
+		return nil
+	}
+	return e.ObjectEncoder.AddObject(key, safeObject{m})
+}
+
+func (e safeEncoder) AddArray(key string, m zapcore.ArrayMarshaler) error {
+	if pii.NeedsRedaction(m) {
+		Field(key, m).AddTo(e.ObjectEncoder)
+		return nil
+	}
+	return e.ObjectEncoder.AddArray(key, safeArray{m})
+}
+
+// safeArrayEncoder is safeEncoder for arrays.
+type safeArrayEncoder struct{ zapcore.ArrayEncoder }
+
+func (e safeArrayEncoder) AppendReflected(v any) error {
+	if pii.NeedsRedaction(v) {
+		e.ArrayEncoder.AppendString(pii.Redacted(v).String())
+		return nil
+	}
+	return e.ArrayEncoder.AppendReflected(v)
+}
+
+func (e safeArrayEncoder) AppendObject(m zapcore.ObjectMarshaler) error {
+	if _, ok := m.(group); !ok && pii.NeedsRedaction(m) {
+		e.ArrayEncoder.AppendString(pii.Redacted(m).String())
+		return nil
+	}
+	return e.ArrayEncoder.AppendObject(safeObject{m})
+}
+
+func (e safeArrayEncoder) AppendArray(m zapcore.ArrayMarshaler) error {
+	if pii.NeedsRedaction(m) {
+		e.ArrayEncoder.AppendString(pii.Redacted(m).String())
+		return nil
+	}
+	return e.ArrayEncoder.AppendArray(safeArray{m})
 }
 
 var _ zapcore.Core = core{}

@@ -117,3 +117,21 @@ func TestRedactedOutput(t *testing.T) {
 	assert.Contains(t, out, `"e":"masked"`, "a named string's String method is still called")
 	assert.False(t, strings.Contains(out, "backup"), "unexported fields are left out")
 }
+
+type zRec struct {
+	ID  string
+	CPR string `pii:"encrypt"`
+}
+
+// A user's ObjectMarshaler that reflects a tagged value gets an encoder
+// that redacts it, through zap.Object and zap.Inline.
+func TestUserMarshalerReflectingTagged(t *testing.T) {
+	var buf bytes.Buffer
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&buf), zapcore.DebugLevel)
+	l := zap.New(tillidzap.NewCore(core))
+	r := zRec{ID: "r", CPR: "010190-1234"}
+	m := zapcore.ObjectMarshalerFunc(func(e zapcore.ObjectEncoder) error { return e.AddReflected("x", r) })
+	l.Info("m", zap.Object("obj", m), zap.Inline(m))
+	assert.NotContains(t, buf.String(), "010190", buf.String())
+	assert.Contains(t, buf.String(), `"obj":{"x":{"ID":"r","CPR":"[redacted]"}}`, buf.String())
+}

@@ -20,6 +20,12 @@
 // before the marshal function), so such a method must not write a tagged
 // field: wrap the value in [Object] instead. A value formatted into the
 // message (Msgf) is not redacted.
+//
+// Paths zerolog gives no hook for, which this package cannot intercept:
+// Event.Stringer and Event.Stringers call String directly (wrap the value
+// in [Stringer]), Event.Object and Event.EmbedObject call the value's own
+// MarshalZerologObject (wrap it in [Object]), Msgf and Str of a value's
+// own text.
 package tillidzerolog
 
 import (
@@ -94,6 +100,19 @@ func MarshalError(err error) any {
 		return err
 	}
 	return pii.Redacted(err).String()
+}
+
+// Stringer returns a fmt.Stringer safe for zerolog's Event.Stringer,
+// which calls String directly and cannot be intercepted: a struct, map,
+// interface or a pointer, slice or array reaching one prints as
+// [pii.Redacted]'s text (never through its own String method); any other
+// value is returned as it is. It is safe for concurrent use if v is not
+// being changed.
+func Stringer(v fmt.Stringer) fmt.Stringer {
+	if pii.NeedsRedaction(v) {
+		return pii.Redacted(v)
+	}
+	return v
 }
 
 var _ zerolog.LogObjectMarshaler = object{}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/assert"
@@ -116,4 +117,21 @@ func TestRedactedOutput(t *testing.T) {
 	assert.Contains(t, out, `"n":[1,2]`, "values that cannot hold a struct encode as before")
 	assert.Contains(t, out, `"error":"plain error"`)
 	assert.NotContains(t, out, "backup", "unexported fields are left out")
+}
+
+type strName struct {
+	Name string `pii:"encrypt"`
+}
+
+func (s strName) String() string { return "name=" + s.Name }
+
+// Event.Stringer cannot be intercepted: Stringer makes a tagged value safe
+// for it, and leaves plain Stringers alone.
+func TestStringerRedactsTagged(t *testing.T) {
+	var buf bytes.Buffer
+	l := zerolog.New(&buf)
+	l.Info().Stringer("s", tillidzerolog.Stringer(strName{"Ada"})).Stringer("d", tillidzerolog.Stringer(time.Second)).Msg("m")
+	assert.NotContains(t, buf.String(), "Ada", buf.String())
+	assert.Contains(t, buf.String(), `"s":"{Name:[redacted]}"`, buf.String())
+	assert.Contains(t, buf.String(), `"d":"1s"`, buf.String())
 }
