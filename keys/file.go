@@ -75,8 +75,12 @@ type keysetFile struct {
 //
 // It returns [ErrWrongKEK] when a keyset does not decrypt under kek (the
 // file is never written in that case), and an error for a malformed file.
-// The KEK is called without a context; use a KEK whose own client enforces a
-// deadline, or a SQL store, which passes the caller's context to the KEK.
+// Opening reads the file and unwraps its keysets within [FileOpenTimeout]
+// (30 seconds); a KEK that has not answered by then fails OpenFile with
+// [ErrKMSUnavailable]. Later reads and writes pass the caller's context to
+// the KEK: a tink.AEADWithContext gets it, and a plain tink.AEAD, which
+// cannot be cancelled, is waited for only until that context ends (its late
+// answer is discarded).
 // Every keyset written is decrypted again under kek before the file is
 // replaced, so a KEK that returns a malformed answer fails the change and
 // leaves the file as it was. OpenFile accepts the options [WithAuditor] and
@@ -93,10 +97,12 @@ func OpenFile(path string, kek tink.AEAD, opts ...StoreOption) (*Store, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && !c.createMissing {
 		return nil, fmt.Errorf("keys: keyset file %s does not exist (check the path; tillid keys create makes a new one): %w: %w", path, ErrStoreNotFound, fs.ErrNotExist)
 	}
-	if err := removeStaleTemps(context.Background(), path, true); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), FileOpenTimeout)
+	defer cancel()
+	if err := removeStaleTemps(ctx, path, true); err != nil {
 		return nil, err
 	}
-	sets, _, err := fw.load(context.Background(), true)
+	sets, _, err := fw.load(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +116,10 @@ func OpenFile(path string, kek tink.AEAD, opts ...StoreOption) (*Store, error) {
 	}
 	return s, nil
 }
+
+// FileOpenTimeout bounds [OpenFile]'s first read of its file: taking the
+// lock and unwrapping every keyset under the KEK.
+const FileOpenTimeout = 30 * time.Second
 
 // fileCheckInterval is how often a file store looks at its file for changes
 // made by another process (a stat; the file is read only when it changed).

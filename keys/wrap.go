@@ -85,7 +85,7 @@ func kekEncrypt(ctx context.Context, kek tink.AEAD, plaintext, associatedData []
 	if c, ok := kek.(tink.AEADWithContext); ok {
 		return c.EncryptWithContext(ctx, plaintext, associatedData)
 	}
-	return kek.Encrypt(plaintext, associatedData)
+	return plainKEKCall(ctx, func() ([]byte, error) { return kek.Encrypt(plaintext, associatedData) })
 }
 
 func kekDecrypt(ctx context.Context, kek tink.AEAD, ciphertext, associatedData []byte) ([]byte, error) {
@@ -95,7 +95,36 @@ func kekDecrypt(ctx context.Context, kek tink.AEAD, ciphertext, associatedData [
 	if c, ok := kek.(tink.AEADWithContext); ok {
 		return c.DecryptWithContext(ctx, ciphertext, associatedData)
 	}
-	return kek.Decrypt(ciphertext, associatedData)
+	return plainKEKCall(ctx, func() ([]byte, error) { return kek.Decrypt(ciphertext, associatedData) })
+}
+
+// plainKEKCall runs call, a method of a KEK that is a plain [tink.AEAD]
+// (one that takes no context), and bounds the wait by ctx. A plain
+// tink.AEAD cannot be cancelled: when ctx ends first, plainKEKCall returns
+// ctx's error wrapped in [ErrKMSUnavailable] at once, and the call goes on
+// in its goroutine until the KEK returns; its result is then discarded
+// (the channel is buffered, so the goroutine ends with the KEK call and
+// nothing else is left behind). Without a ctx that can end, the call runs
+// on the caller's goroutine.
+func plainKEKCall(ctx context.Context, call func() ([]byte, error)) ([]byte, error) {
+	if ctx.Done() == nil {
+		return call()
+	}
+	type answer struct {
+		b   []byte
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		b, err := call()
+		done <- answer{b, err}
+	}()
+	select {
+	case a := <-done:
+		return a.b, a.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: a KEK without context did not answer: %w", ErrKMSUnavailable, ctx.Err())
+	}
 }
 
 // EncryptWithContext wraps plaintext (a serialized keyset), then unwraps the
