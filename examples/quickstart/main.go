@@ -6,7 +6,13 @@
 // gives every customer a marketing profile under their own subject keys,
 // forgets 10 customers and withdraws the marketing consent of 100. Before and
 // after the rotation it looks customers up by email, typed in another case
-// and with stray spaces, through a blind index and a SQL query.
+// and with stray spaces, through a blind index and a SQL query. It shows a
+// customer masked for display (pii.Masked, from the mask= tags). Last, it
+// sweeps the table with package retention as of a fixed date: the customers
+// were created over the three years before it, their notes are kept two
+// years, a closed account is deleted a year after it closed, rows on legal
+// hold are kept, and a second sweep changes nothing. The tags' purposes and
+// lawful bases make the record of processing that tillid inventory renders.
 //
 // Card numbers and national IDs are tokenized rather than encrypted: they
 // keep their shape, so systems that only need a card-like or ID-like value
