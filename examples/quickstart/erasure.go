@@ -22,13 +22,16 @@ import (
 )
 
 // Profile is a customer's marketing profile. CustomerID is the data
-// subject: Email is under the customer's base key, the marketing fields
+// subject. Its fields serve the account and marketing under the contract
+// (the blank field's default) but for the marketing fields, which serve
+// marketing alone on consent. Email, with two purposes, is under the
+// customer's base key, the marketing fields
 // under the customer's marketing key, and all three are bound to the
 // customer's ID. EmailIdx is a blind index, which no subject key protects:
 // Erase clears it, so that the email of a forgotten customer no longer
 // finds the row.
 type Profile struct {
-	_          struct{} `pii:"basis=contract"`
+	_          struct{} `pii:"purpose=account+marketing,basis=contract"`
 	CustomerID string   `pii:"subject"`
 	Email      string   `pii:"encrypt,class=contact"`
 	EmailIdx   string   `pii:"index=Email,normalize=email"`

@@ -6,7 +6,13 @@
 // gives every customer a marketing profile under their own subject keys,
 // forgets 10 customers and withdraws the marketing consent of 100. Before and
 // after the rotation it looks customers up by email, typed in another case
-// and with stray spaces, through a blind index and a SQL query.
+// and with stray spaces, through a blind index and a SQL query. It shows a
+// customer masked for display (pii.Masked, from the mask= tags). Last, it
+// sweeps the table with package retention as of a fixed date: the customers
+// were created over the three years before it, their notes are kept two
+// years, a closed account is deleted a year after it closed, rows on legal
+// hold are kept, and a second sweep changes nothing. The tags' purposes and
+// lawful bases make the record of processing that tillid inventory renders.
 //
 // Card numbers and national IDs are tokenized rather than encrypted: they
 // keep their shape, so systems that only need a card-like or ID-like value
@@ -32,6 +38,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -53,13 +60,28 @@ import (
 	"github.com/tillid/tillid/tokenize"
 )
 
-// Customer is one row of the customers table. Every field but ID is personal
-// data. Most are encrypted (AES-256-GCM) and bound to the row's ID with
-// aad=ID, so a ciphertext copied into another row does not reveal there.
+// Customer is one row of the customers table. Every field but ID and the
+// three account fields (CreatedAt, ClosedAt, LegalHold) is personal data.
+// Most are encrypted (AES-256-GCM) and bound to the row's ID with aad=ID,
+// so a ciphertext copied into another row does not reveal there. Each
+// field's mask= says how a screen shows it (pii.Masked, pii.NewView).
+//
+// The blank field is the struct's default: every field is processed to run
+// the customer's account (purpose=account) under the contract with them
+// (basis=contract) unless it says otherwise. It is also the record rule: a
+// closed account is deleted a year after it closed (retain=1y,from=ClosedAt,
+// then=delete), unless it is on legal hold. `tillid inventory` renders
+// these tags as the record of processing.
 type Customer struct {
-	ID    string `pii:"-"`
-	Name  string `pii:"encrypt,class=identity,aad=ID"`
-	Email string `pii:"encrypt,class=contact,aad=ID"`
+	_         struct{}   `pii:"purpose=account,basis=contract,retain=1y,from=ClosedAt,then=delete"`
+	ID        string     `pii:"-"`
+	CreatedAt time.Time  `pii:"-"`
+	ClosedAt  *time.Time // nil while the account is open
+	// LegalHold keeps the row, every field of it, out of every retention
+	// rule while it is set.
+	LegalHold bool   `pii:"hold"`
+	Name      string `pii:"encrypt,class=identity,aad=ID,mask=name"`
+	Email     string `pii:"encrypt,class=contact,aad=ID,mask=email"`
 	// EmailIdx is a blind index of Email, which Protect computes: a keyed
 	// HMAC-SHA256 of the email trimmed and case-folded (normalize=email),
 	// under a PRF key of its own, 16 bytes stored as "tl1i:" + base64url,
@@ -68,8 +90,8 @@ type Customer struct {
 	// stays randomised. The price is that the column reveals which rows
 	// share an email (not the email itself). Reveal leaves it as it is.
 	EmailIdx  string               `pii:"index=Email,normalize=email"`
-	Phone     string               `pii:"encrypt,class=contact,aad=ID"`
-	BirthDate pii.Value[time.Time] `pii:"encrypt,class=identity,aad=ID"`
+	Phone     string               `pii:"encrypt,class=contact,aad=ID,mask=phone"`
+	BirthDate pii.Value[time.Time] `pii:"encrypt,class=identity,aad=ID,mask=year"`
 	// NationalID, a 9-digit SSN, is tokenized with FF1 format-preserving
 	// encryption (domain national_id): the token is 9 digits too, under an
 	// AES key derived from the PRF keyset tokenize-national_id, stored as
@@ -77,8 +99,9 @@ type Customer struct {
 	// key alone turns it back. The FF1 tweak holds the type, the field and
 	// the row's ID (aad=ID), so equal SSNs in two rows get unrelated tokens.
 	// FF1 does not authenticate: a token altered in the database reveals to
-	// a wrong SSN, not an error.
-	NationalID string `pii:"tokenize=national_id,format=ff1,class=national_id,aad=ID"`
+	// a wrong SSN, not an error. It is kept for identity checks the law
+	// requires (purpose=kyc,basis=legal_obligation).
+	NationalID string `pii:"tokenize=national_id,format=ff1,class=national_id,aad=ID,mask=ssn,purpose=kyc,basis=legal_obligation"`
 	// Card is replaced by a vaulted token (domain card): 16 digits that
 	// keep the card's first six and last four, with random digits between
 	// and a valid Luhn check digit, stored as "tl1t:" and the token. The
@@ -88,11 +111,15 @@ type Customer struct {
 	// of the same customer always gets the same token (the same card of two
 	// customers gets two), and Tokenizer.DeleteSubject erases a customer's
 	// tokens.
-	Card   string `pii:"tokenize=card,format=card-6-4,class=financial,aad=ID"`
-	Street string `pii:"encrypt,class=location,aad=ID"`
-	// Notes is free text that the application does not need to keep (data
-	// minimisation): Protect empties it before it reaches the database.
-	Notes string `pii:"redact"`
+	Card   string `pii:"tokenize=card,format=card-6-4,class=financial,aad=ID,mask=card-6-4,purpose=billing"`
+	Street string `pii:"encrypt,class=location,aad=ID,mask=text"`
+	// Notes is free text from support calls, encrypted and kept two years
+	// from the account's creation (retain=2y,from=CreatedAt): the
+	// retention sweep then clears it (then=redact, the default on a field)
+	// to NULL. It is an sql.NullString because Reveal refuses an empty
+	// string in an encrypted field (Protect encrypts "" too, so that empty
+	// and absent stay apart), while it leaves a NULL alone.
+	Notes sql.NullString `pii:"encrypt,aad=ID,mask=text,purpose=support,basis=legitimate_interests,retain=2y,from=CreatedAt"`
 }
 
 // Files that run keeps in its directory.
@@ -194,11 +221,10 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 	// 1. Generate, protect and store n customers.
 	customers := generate(firstSeed, n)
 	want := make(map[string]Customer, n+n/10)
-	var plainBytes, notesBytes, storedBytes int
+	var plainBytes, storedBytes int
 	for _, c := range customers {
 		want[c.ID] = c
 		plainBytes += plainSize(c)
-		notesBytes += len(c.Notes)
 	}
 	var protectTime time.Duration
 	protect := func(cs []Customer) error {
@@ -244,9 +270,17 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(out, "read back and revealed %s rows: all equal the generated data, notes redacted\n\n", commas(len(rows)))
+	fmt.Fprintf(out, "read back and revealed %s rows: all equal the generated data\n\n", commas(len(rows)))
 	fmt.Fprintln(out, "one customer, revealed and as stored:")
 	showRecord(out, rows[0], sample)
+	// The same customer as a screen shows it to a reader with no role:
+	// each field by its mask= (pii.Masked), from the revealed struct,
+	// never stored.
+	masked, err := json.Marshal(pii.Masked(&rows[0]))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "masked for display (pii.Masked):\n  %s\n", masked)
 
 	// A lookup by email as a user types it: in capitals, with stray spaces.
 	// LookupTerms normalises it as Protect did and returns its blind index
@@ -294,7 +328,6 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 	for _, c := range more {
 		want[c.ID] = c
 		plainBytes += plainSize(c)
-		notesBytes += len(c.Notes)
 	}
 	if err := protect(more); err != nil {
 		return err
@@ -324,8 +357,12 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 		if err := sameAsGenerated(c, want[c.ID]); err != nil {
 			return err
 		}
+		nationalID, card, err := masks(c)
+		if err != nil {
+			return err
+		}
 		fmt.Fprintf(out, "  row from %-6s the rotation (keys %d, %d, %d) reveals: %s, %s, %s, %s\n",
-			s.when, aeadKey, prfKey, fpeKey, c.Name, c.Email, maskNationalID(c.NationalID), maskCard(c.Card))
+			s.when, aeadKey, prfKey, fpeKey, c.Name, c.Email, nationalID, card)
 	}
 
 	// Lookups after the rotation: LookupTerms now returns two terms, the
@@ -402,14 +439,21 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 		return err
 	}
 
-	// 6. Summary.
+	// 6. Retention: sweep the notes past two years and the accounts closed
+	// over a year ago (retention.go).
+	kept, err := runRetention(ctx, db, out)
+	if err != nil {
+		return err
+	}
+
+	// 7. Summary.
 	total := len(want)
 	var stored int
 	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM customers").Scan(&stored); err != nil {
 		return err
 	}
-	if stored != total {
-		return fmt.Errorf("the table holds %d rows, want %d", stored, total)
+	if stored != total-kept.deleted {
+		return fmt.Errorf("the table holds %d rows, want %d", stored, total-kept.deleted)
 	}
 	// In consistent mode a card keeps its token across runs with -dir, so
 	// a later run issues no new ones.
@@ -428,24 +472,34 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 	if err := p.Reveal(ctx, &revealed); err != nil {
 		return err
 	}
-	if err := sameAsGenerated(revealed, want[first.ID]); err != nil {
+	after, err := swept(want[first.ID])
+	if err != nil {
+		return err
+	}
+	if err := sameAsGenerated(revealed, after); err != nil {
 		return err
 	}
 	cardToken, _ := pii.Token(first.Card)
 	idToken, _ := pii.Token(first.NationalID)
+	maskedID, maskedCard, err := masks(revealed)
+	if err != nil {
+		return err
+	}
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "summary")
 	fmt.Fprintf(w, "  records\t%s (%s before the rotation, %s after)\n", commas(total), commas(n), commas(len(more)))
 	fmt.Fprintf(w, "  protect\t%.1f µs/record, tokenization included (one vault transaction per 1,000 cards, FF1 per national ID)\n", micros(protectTime, total))
 	fmt.Fprintf(w, "  reveal\t%.1f µs/record, one vault read per 1,000 cards included\n", micros(revealTime, len(rows)))
-	fmt.Fprintf(w, "  card\t%s -> token %s, stored %s\n", maskCard(revealed.Card), cardToken, first.Card)
-	fmt.Fprintf(w, "  national ID\t%s -> token %s, stored %s\n", maskNationalID(revealed.NationalID), idToken, first.NationalID)
+	fmt.Fprintf(w, "  card\t%s -> token %s, stored %s\n", maskedCard, cardToken, first.Card)
+	fmt.Fprintf(w, "  national ID\t%s -> token %s, stored %s\n", maskedID, idToken, first.NationalID)
 	fmt.Fprintf(w, "  card vault\t%s, %s new in this run\n", plural(vaulted, "token"), commas(vaulted-vaultedBefore))
 	fmt.Fprintf(w, "  erasure\t%d customers forgotten, %d withdrew marketing consent: %s destroyed, receipts in %s\n",
 		erasure.forgotten, erasure.withdrawn, plural(erasure.keysDestroyed, "subject key"), ledgerFile)
 	fmt.Fprintf(w, "  profiles\t%d read back erased, %d without marketing fields, %s intact\n", erasure.erased, erasure.noMarketing, commas(erasure.all))
-	fmt.Fprintf(w, "  bytes\t%s of personal data -> %s stored (×%.1f), and %s of notes redacted\n",
-		commas(plainBytes-notesBytes), commas(storedBytes), float64(storedBytes)/float64(plainBytes-notesBytes), commas(notesBytes))
+	fmt.Fprintf(w, "  retention\t%s notes cleared, %s closed accounts deleted, %s rows on legal hold kept; a second sweep changed %d\n",
+		commas(kept.notesCleared), commas(kept.deleted), commas(kept.held), kept.second)
+	fmt.Fprintf(w, "  bytes\t%s of personal data -> %s stored (×%.1f)\n",
+		commas(plainBytes), commas(storedBytes), float64(storedBytes)/float64(plainBytes))
 	list, err := store.List(ctx)
 	if err != nil {
 		return err
@@ -460,15 +514,34 @@ func run(ctx context.Context, dir string, n int, out io.Writer) error {
 	return w.Flush()
 }
 
-// generate returns n fake customers, the same for the same seed.
+// asOf is the day the quickstart's data is as of: customers were created
+// over the three years before it, and the retention sweep's clock stands
+// at it (retention.WithClock), so that every run, on any day, removes the
+// same rows.
+var asOf = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+// generate returns n fake customers, the same for the same seed. They were
+// created over the three years before asOf; every tenth (the fourth, the
+// fourteenth, ...) has closed its account since, and every twenty-fifth
+// (the fourth, the twenty-ninth, ...) is on legal hold, so one closed
+// account in five is held.
 func generate(seed uint64, n int) []Customer {
 	f := gofakeit.New(seed)
 	from := time.Date(1940, 1, 1, 0, 0, 0, 0, time.UTC)
 	to := time.Date(2007, 1, 1, 0, 0, 0, 0, time.UTC)
 	cs := make([]Customer, n)
 	for i := range cs {
+		created := asOf.Add(-time.Duration(f.IntRange(1, 3*365*24*60)) * time.Minute)
+		var closed *time.Time
+		if i%10 == 3 {
+			t := created.Add(time.Duration(f.IntN(int(asOf.Sub(created)/time.Minute))) * time.Minute)
+			closed = &t
+		}
 		cs[i] = Customer{
 			ID:         f.UUID(),
+			CreatedAt:  created,
+			ClosedAt:   closed,
+			LegalHold:  i%25 == 3,
 			Name:       f.Name(),
 			Email:      f.Email(),
 			Phone:      f.PhoneFormatted(),
@@ -480,7 +553,7 @@ func generate(seed uint64, n int) []Customer {
 			// Maestro ones.
 			Card:   f.CreditCardNumber(&gofakeit.CreditCardOptions{Types: []string{"visa", "mastercard"}}),
 			Street: f.Street(),
-			Notes:  f.Paragraph(),
+			Notes:  sql.NullString{String: f.Paragraph(), Valid: true},
 		}
 	}
 	return cs
@@ -490,13 +563,13 @@ func generate(seed uint64, n int) []Customer {
 // birth date as YYYY-MM-DD.
 func plainSize(c Customer) int {
 	return len(c.Name) + len(c.Email) + len(c.Phone) + len(time.DateOnly) +
-		len(c.NationalID) + len(c.Card) + len(c.Street) + len(c.Notes)
+		len(c.NationalID) + len(c.Card) + len(c.Street) + len(c.Notes.String)
 }
 
 // storedSize is the size in bytes of c's protected personal data.
 func storedSize(c Customer) int {
 	return len(c.Name) + len(c.Email) + len(c.EmailIdx) + len(c.Phone) + len(sealed(c.BirthDate)) +
-		len(c.NationalID) + len(c.Card) + len(c.Street) + len(c.Notes)
+		len(c.NationalID) + len(c.Card) + len(c.Street) + len(c.Notes.String)
 }
 
 // sealed returns the ciphertext in a protected Value, as the database gets it.
@@ -516,28 +589,17 @@ func storedKeyID(stored string) uint32 {
 	return id
 }
 
-// maskCard returns a card number as a receipt shows it, in groups of four
-// with all but the first six and last four digits hidden:
-// "4111 11•• •••• 1111".
-func maskCard(card string) string {
-	var b strings.Builder
-	for i, r := range card {
-		if i > 0 && i%4 == 0 {
-			b.WriteByte(' ')
-		}
-		if i >= 6 && i < len(card)-4 {
-			r = '•'
-		}
-		b.WriteRune(r)
+// masks returns c's national ID and card as a screen or receipt shows
+// them: pii.Mask with the kinds of their mask= tags ("•••••6789",
+// "411111••••••1111").
+func masks(c Customer) (nationalID, card string, err error) {
+	if nationalID, err = pii.Mask("ssn", c.NationalID); err != nil {
+		return "", "", err
 	}
-	return b.String()
-}
-
-// maskNationalID returns a national ID with all but its last four
-// characters hidden: "•••••6789".
-func maskNationalID(id string) string {
-	keep := max(len(id)-4, 0)
-	return strings.Repeat("•", keep) + id[keep:]
+	if card, err = pii.Mask("card-6-4", c.Card); err != nil {
+		return "", "", err
+	}
+	return nationalID, card, nil
 }
 
 // primaryKeyID returns the primary key ID of the keyset name/kind.
@@ -624,10 +686,9 @@ func mixedCase(s string) string {
 func sameAsGenerated(got, want Customer) error {
 	gotBorn, _ := got.BirthDate.Get()
 	wantBorn, _ := want.BirthDate.Get()
-	want.Notes = "" // redacted
-	if got.ID != want.ID || got.Name != want.Name || got.Email != want.Email || got.Phone != want.Phone ||
+	if got.ID != want.ID || got.Notes != want.Notes || got.Name != want.Name || got.Email != want.Email || got.Phone != want.Phone ||
 		!gotBorn.Equal(wantBorn) || got.NationalID != want.NationalID || got.Card != want.Card ||
-		got.Street != want.Street || got.Notes != want.Notes {
+		got.Street != want.Street {
 		return fmt.Errorf("customer %s does not reveal to the generated data", got.ID)
 	}
 	return nil
@@ -646,7 +707,7 @@ func showRecord(out io.Writer, revealed, stored Customer) {
 		{"national ID", revealed.NationalID, stored.NationalID},
 		{"card", revealed.Card, stored.Card},
 		{"street", revealed.Street, stored.Street},
-		{"notes", "(redacted before storage)", `""`},
+		{"notes", truncate(revealed.Notes.String, 36), stored.Notes.String},
 	} {
 		fmt.Fprintf(w, "  %s\t%s\t%s\n", f[0], f[1], truncate(f[2], 36))
 	}
@@ -715,26 +776,27 @@ func newProtector(ctx context.Context, store *keys.Store, db *sql.DB) (*pii.Prot
 }
 
 const (
-	columns   = "id, name, email, email_idx, phone, birth_date, national_id, card, street, notes"
-	insertSQL = "INSERT INTO customers (" + columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	updateSQL = "UPDATE customers SET name = ?, email = ?, email_idx = ?, phone = ?, birth_date = ?, national_id = ?, card = ?, street = ? WHERE id = ?"
+	columns   = "id, created_at, closed_at, legal_hold, name, email, email_idx, phone, birth_date, national_id, card, street, notes"
+	insertSQL = "INSERT INTO customers (" + columns + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	updateSQL = "UPDATE customers SET name = ?, email = ?, email_idx = ?, phone = ?, birth_date = ?, national_id = ?, card = ?, street = ?, notes = ? WHERE id = ?"
 )
 
 func insertArgs(c *Customer) []any {
-	return []any{c.ID, c.Name, c.Email, c.EmailIdx, c.Phone, c.BirthDate, c.NationalID, c.Card, c.Street, c.Notes}
+	return []any{c.ID, c.CreatedAt, c.ClosedAt, c.LegalHold, c.Name, c.Email, c.EmailIdx, c.Phone, c.BirthDate, c.NationalID, c.Card, c.Street, c.Notes}
 }
 
 func updateArgs(c *Customer) []any {
-	return []any{c.Name, c.Email, c.EmailIdx, c.Phone, c.BirthDate, c.NationalID, c.Card, c.Street, c.ID}
+	return []any{c.Name, c.Email, c.EmailIdx, c.Phone, c.BirthDate, c.NationalID, c.Card, c.Street, c.Notes, c.ID}
 }
 
 func createTable(ctx context.Context, db *sql.DB) error {
 	for _, q := range []string{
 		"DROP TABLE IF EXISTS customers",
 		`CREATE TABLE customers (
-			id TEXT PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL, email_idx TEXT NOT NULL, phone TEXT NOT NULL,
+			id TEXT PRIMARY KEY, created_at DATETIME NOT NULL, closed_at DATETIME, legal_hold BOOLEAN NOT NULL,
+			name TEXT NOT NULL, email TEXT NOT NULL, email_idx TEXT NOT NULL, phone TEXT NOT NULL,
 			birth_date TEXT, national_id TEXT NOT NULL, card TEXT NOT NULL, street TEXT NOT NULL,
-			notes TEXT NOT NULL)`,
+			notes TEXT)`,
 		"CREATE INDEX customers_email_idx ON customers (email_idx)",
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
@@ -816,7 +878,7 @@ func query(ctx context.Context, db *sql.DB, rest string, args ...any) ([]Custome
 	var cs []Customer
 	for rows.Next() {
 		var c Customer
-		if err := rows.Scan(&c.ID, &c.Name, &c.Email, &c.EmailIdx, &c.Phone, &c.BirthDate, &c.NationalID, &c.Card, &c.Street, &c.Notes); err != nil {
+		if err := rows.Scan(&c.ID, &c.CreatedAt, &c.ClosedAt, &c.LegalHold, &c.Name, &c.Email, &c.EmailIdx, &c.Phone, &c.BirthDate, &c.NationalID, &c.Card, &c.Street, &c.Notes); err != nil {
 			return nil, err
 		}
 		cs = append(cs, c)

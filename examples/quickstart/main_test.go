@@ -76,20 +76,55 @@ func TestRun(t *testing.T) {
 		// up by chance among the digits of tokens: the tests "card
 		// vault" and "tokens" check it column by column.
 		for _, c := range want {
-			for field, v := range map[string]string{"name": c.Name, "email": c.Email, "street": c.Street, "notes": c.Notes, "card": c.Card} {
+			for field, v := range map[string]string{"name": c.Name, "email": c.Email, "street": c.Street, "notes": c.Notes.String, "card": c.Card} {
 				assert.False(t, bytes.Contains(raw, []byte(v)), "%s: the database file holds the %s in clear", c.ID, field)
 			}
 		}
 		n, err := countWhere(ctx, db, `name NOT LIKE 'tl1e:%' OR email NOT LIKE 'tl1e:%' OR email_idx NOT LIKE 'tl1i:%'
 			OR phone NOT LIKE 'tl1e:%' OR birth_date NOT LIKE 'tl1e:%' OR national_id NOT LIKE 'tl1f:%' OR card NOT LIKE 'tl1t:%'
-			OR street NOT LIKE 'tl1e:%' OR notes != ''`)
+			OR street NOT LIKE 'tl1e:%' OR notes NOT LIKE 'tl1e:%'`)
 		require.NoError(t, err)
-		assert.Zero(t, n, "%d rows hold a column that is not protected or redacted", n)
+		assert.Zero(t, n, "%d rows hold a column that is not protected", n)
 	})
+
+	wantCleared, wantDeleted, wantHeld := sweepCounts(want)
+	require.NotZero(t, wantCleared*wantDeleted*wantHeld, "the generated data has nothing to sweep: %d notes, %d accounts, %d held", wantCleared, wantDeleted, wantHeld)
 
 	rows, err := query(ctx, db, "ORDER BY rowid")
 	require.NoError(t, err)
-	require.Len(t, rows, len(want), "the table holds %d rows, want %d", len(rows), len(want))
+	require.Len(t, rows, len(want)-wantDeleted, "the table holds %d rows, want %d", len(rows), len(want)-wantDeleted)
+	// order is each customer's place in generation order, the order of
+	// insertion.
+	order := map[string]int{}
+	for i, c := range append(generate(firstSeed, testN), generate(secondSeed, testN/10)...) {
+		order[c.ID] = i
+	}
+
+	t.Run("retention", func(t *testing.T) {
+		for _, line := range []string{
+			fmt.Sprintf("cleared the notes of %d customers created over two years ago", wantCleared),
+			fmt.Sprintf("deleted %d accounts closed over a year ago", wantDeleted),
+			fmt.Sprintf("kept %d rows on legal hold untouched", wantHeld),
+			"a second sweep changed 0 values and rows",
+		} {
+			assert.Contains(t, out.String(), line, "the retention step's output")
+		}
+		// In the database: no deleted account left, notes NULL exactly
+		// where due, every held row there with its notes.
+		held := 0
+		for _, c := range rows {
+			w := want[c.ID]
+			due := !w.LegalHold && asOf.Sub(w.CreatedAt) >= 730*24*time.Hour
+			assert.Equal(t, !due, c.Notes.Valid, "%s: created %v, held %v: notes stored %v, want %v", c.ID, w.CreatedAt, w.LegalHold, c.Notes.Valid, !due)
+			if w.ClosedAt != nil && !w.LegalHold {
+				assert.Less(t, asOf.Sub(*w.ClosedAt), 365*24*time.Hour, "%s: closed %v, over a year before %v, and not deleted", c.ID, *w.ClosedAt, asOf)
+			}
+			if c.LegalHold {
+				held++
+			}
+		}
+		assert.Equal(t, wantHeld, held, "held rows in the table")
+	})
 
 	t.Run("rotation", func(t *testing.T) {
 		primary := map[string]uint32{}
@@ -115,7 +150,8 @@ func TestRun(t *testing.T) {
 		// rest under the old ones, email index and national ID token
 		// included.
 		aeadIDs, prfIDs, fpeIDs := map[uint32]int{}, map[uint32]int{}, map[uint32]int{}
-		for i, c := range rows {
+		for _, c := range rows {
+			i := order[c.ID]
 			_, name, err := pii.KeyID(c.Name)
 			require.NoError(t, err, "row %d: pii.KeyID(name) = %v", i, err)
 			mode, email, err := pii.KeyID(c.Email)
@@ -164,7 +200,7 @@ func TestRun(t *testing.T) {
 			assert.Len(t, tok, len(w.NationalID), "%s: the national ID token keeps the SSN's length", c.ID)
 			assert.NotEqual(t, w.NationalID, tok, "%s: the national ID token is the SSN", c.ID)
 			// No column of the row holds the row's card or SSN.
-			for _, col := range []string{c.ID, c.Name, c.Email, c.EmailIdx, c.Phone, sealed(c.BirthDate), c.NationalID, c.Card, c.Street, c.Notes} {
+			for _, col := range []string{c.ID, c.Name, c.Email, c.EmailIdx, c.Phone, sealed(c.BirthDate), c.NationalID, c.Card, c.Street, c.Notes.String} {
 				assert.NotContains(t, col, w.Card, "%s: a column holds the card or the national ID in clear", c.ID)
 				assert.NotContains(t, col, w.NationalID, "%s: a column holds the card or the national ID in clear", c.ID)
 			}
@@ -183,7 +219,7 @@ func TestRun(t *testing.T) {
 		for _, c := range want {
 			secrets = append(secrets, []byte(c.Card), []byte(c.NationalID))
 		}
-		inRows := map[string]bool{}
+		inRows, orphans := map[string]bool{}, 0
 		for _, c := range rows {
 			inRows[c.Card] = true
 		}
@@ -193,8 +229,13 @@ func TestRun(t *testing.T) {
 			var ciphertext, index, subject []byte
 			require.NoError(t, vault.Scan(&domain, &token, &ciphertext, &index, &subject))
 			n++
-			assert.Equal(t, cardDomain, domain, "vault entry %d: domain %q and a token that is not in the card column", n, domain)
-			assert.True(t, inRows["tl1t:"+token], "vault entry %d: domain %q and a token that is not in the card column", n, domain)
+			assert.Equal(t, cardDomain, domain, "vault entry %d: domain %q", n, domain)
+			if !inRows["tl1t:"+token] {
+				// The record rule deleted the row; its card token stays
+				// in the vault (no retain= on Card), to be erased with
+				// Tokenizer.DeleteSubject.
+				orphans++
+			}
 			assert.Len(t, index, tokenize.IndexSize, "vault entry %d: the value index (consistent mode)", n)
 			assert.Len(t, subject, tokenize.IndexSize, "vault entry %d: the subject index (subject from aad=ID)", n)
 			for _, secret := range secrets {
@@ -206,6 +247,7 @@ func TestRun(t *testing.T) {
 		}
 		require.NoError(t, vault.Err())
 		assert.Equal(t, len(want), n, "the vault holds %d tokens, want one per customer, %d", n, len(want))
+		assert.Equal(t, wantDeleted, orphans, "the vault holds %d tokens of deleted rows, want %d", orphans, wantDeleted)
 	})
 
 	t.Run("email_idx holds no plaintext", func(t *testing.T) {
@@ -237,10 +279,10 @@ func TestRun(t *testing.T) {
 		rowsN, _ := strconv.Atoi(removeCommas(m[1]))
 		values, _ := strconv.Atoi(removeCommas(m[2]))
 		// Per row, five fields are encrypted, one is a blind index and
-		// one an FF1 token; the card's vaulted token stays, and notes are
-		// redacted.
-		assert.Equal(t, testN/10, rowsN, "rewrapped %d values in %d rows, want %d in %d", values, rowsN, 7*testN/10, testN/10)
-		assert.Equal(t, 7*rowsN, values, "rewrapped %d values in %d rows, want %d in %d", values, rowsN, 7*testN/10, testN/10)
+		// one an FF1 token; the card's vaulted token stays. Notes are
+		// encrypted too.
+		assert.Equal(t, testN/10, rowsN, "rewrapped %d values in %d rows, want %d in %d", values, rowsN, 8*testN/10, testN/10)
+		assert.Equal(t, 8*rowsN, values, "rewrapped %d values in %d rows, want %d in %d", values, rowsN, 8*testN/10, testN/10)
 	})
 
 	t.Run("summary", func(t *testing.T) {
@@ -251,9 +293,13 @@ func TestRun(t *testing.T) {
 		w := want[first.ID]
 		cardTok, _ := pii.Token(first.Card)
 		idTok, _ := pii.Token(first.NationalID)
+		maskedID, maskedCard, err := masks(w)
+		require.NoError(t, err)
+		assert.Equal(t, "•••-••-"+w.NationalID[5:], maskedID, "the masked national ID")
+		assert.Equal(t, w.Card[:6]+"••••••"+w.Card[12:], maskedCard, "the masked card")
 		for _, line := range []string{
-			"card  " + maskCard(w.Card) + " -> token " + cardTok + ", stored " + first.Card + "\n",
-			"national ID  " + maskNationalID(w.NationalID) + " -> token " + idTok + ", stored " + first.NationalID + "\n",
+			"card  " + maskedCard + " -> token " + cardTok + ", stored " + first.Card + "\n",
+			"national ID  " + maskedID + " -> token " + idTok + ", stored " + first.NationalID + "\n",
 			fmt.Sprintf("card vault  %d tokens, %d new in this run\n", len(want), len(want)),
 		} {
 			assert.True(t, containsFields(out.String(), line), "the summary lacks %q", line)
@@ -265,8 +311,9 @@ func TestRun(t *testing.T) {
 		for i := range rows {
 			id := rows[i].ID
 			require.NoError(t, p.Reveal(ctx, &rows[i]), "Reveal(%s)", id)
-			got, w := rows[i], want[id]
-			w.Notes = ""
+			got := rows[i]
+			w, err := swept(want[id])
+			require.NoError(t, err)
 			gotBorn, ok := got.BirthDate.Get()
 			wantBorn, _ := w.BirthDate.Get()
 			assert.True(t, ok, "%s: birth date %v, want %v", id, gotBorn, wantBorn)
@@ -274,6 +321,12 @@ func TestRun(t *testing.T) {
 			got.BirthDate, w.BirthDate = pii.Value[time.Time]{}, pii.Value[time.Time]{}
 			assert.True(t, strings.HasPrefix(got.EmailIdx, "tl1i:"), "%s: Reveal changed the email index to %q", id, got.EmailIdx)
 			got.EmailIdx = ""
+			assert.True(t, got.CreatedAt.Equal(w.CreatedAt), "%s: created %v, want %v", id, got.CreatedAt, w.CreatedAt)
+			assert.Equal(t, w.ClosedAt == nil, got.ClosedAt == nil, "%s: closed %v, want %v", id, got.ClosedAt, w.ClosedAt)
+			if w.ClosedAt != nil && got.ClosedAt != nil {
+				assert.True(t, got.ClosedAt.Equal(*w.ClosedAt), "%s: closed %v, want %v", id, *got.ClosedAt, *w.ClosedAt)
+			}
+			got.CreatedAt, got.ClosedAt, w.CreatedAt, w.ClosedAt = time.Time{}, nil, time.Time{}, nil
 			assert.Equal(t, w, got, "%s: revealed\n%+v\nwant\n%+v", id, got, w)
 		}
 	})
@@ -371,7 +424,9 @@ func TestRunTwiceInOneDir(t *testing.T) {
 	key2, err := os.ReadFile(keyPath)
 	require.NoError(t, err)
 	assert.True(t, bytes.Equal(key1, key2), "the second run replaced the master key")
-	assert.True(t, bytes.Contains(out.Bytes(), []byte("previous run's 220 rows all reveal")), "the second run did not reveal the first run's rows:\n%s", out.String())
+	_, deleted, _ := sweepCounts(generated(testN))
+	kept := fmt.Sprintf("previous run's %d rows all reveal", testN+testN/10-deleted)
+	assert.True(t, bytes.Contains(out.Bytes(), []byte(kept)), "the second run did not say %q:\n%s", kept, out.String())
 	db, store, _ := openRun(t, dir)
 	for _, k := range []struct {
 		name string
@@ -398,7 +453,7 @@ func TestRunTwiceInOneDir(t *testing.T) {
 	assert.True(t, slices.Equal(terms, want), "the second run's lookups took %v terms, want %v", terms, want)
 	n, err = countWhere(ctx, db, "1")
 	require.NoError(t, err)
-	assert.Equal(t, testN+testN/10, n, "after two runs the table holds %d rows, want %d", n, testN+testN/10)
+	assert.Equal(t, testN+testN/10-deleted, n, "after two runs the table holds %d rows, want %d", n, testN+testN/10-deleted)
 }
 
 func TestRunOverOlderTable(t *testing.T) {
@@ -453,22 +508,6 @@ func TestRunWrongMasterKey(t *testing.T) {
 	assert.True(t, bytes.Equal(before, after), "run with another master key changed the keyset file")
 }
 
-func TestMask(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		name, in, want string
-		mask           func(string) string
-	}{
-		{"16-digit card", "4111111111111111", "4111 11•• •••• 1111", maskCard},
-		{"19-digit card", "6011000990139424123", "6011 00•• •••• •••4 123", maskCard},
-		{"SSN", "123456789", "•••••6789", maskNationalID},
-		{"short ID", "123", "123", maskNationalID},
-	} {
-		got := tt.mask(tt.in)
-		assert.Equal(t, tt.want, got, "%s: mask(%q) = %q, want %q", tt.name, tt.in, got, tt.want)
-	}
-}
-
 func TestMixedCase(t *testing.T) {
 	t.Parallel()
 	got, want := mixedCase("john.doe@example.com"), "jOhN.dOe@ExAmPlE.cOm"
@@ -481,6 +520,27 @@ func TestCommas(t *testing.T) {
 		got := commas(n)
 		assert.Equal(t, want, got, "commas(%d) = %q, want %q", n, got, want)
 	}
+}
+
+// sweepCounts returns what the retention sweep must do to the customers
+// want, from the rules as the tags state them: clear the notes of those
+// created at least two years (730 days) before asOf, delete the accounts
+// closed at least a year before, and leave the held ones untouched.
+func sweepCounts(want map[string]Customer) (cleared, deleted, held int) {
+	for _, c := range want {
+		switch {
+		case c.LegalHold:
+			held++
+		case c.ClosedAt != nil && asOf.Sub(*c.ClosedAt) >= 365*24*time.Hour:
+			deleted++
+			fallthrough
+		default:
+			if asOf.Sub(c.CreatedAt) >= 730*24*time.Hour {
+				cleared++
+			}
+		}
+	}
+	return cleared, deleted, held
 }
 
 func removeCommas(s string) string { return strings.ReplaceAll(s, ",", "") }
