@@ -384,7 +384,14 @@ func (s *SubjectKeys) fetch(ctx context.Context, keys []subjectCacheKey, create 
 		waits := map[subjectCacheKey]*subjectFlight{}
 		s.mu.Lock()
 		epoch := s.epoch
+		now := s.cfg.now()
 		for _, k := range pending {
+			// A flight that ended between the caller's cache look-up and
+			// here has cached its key: take it rather than read again.
+			if e := s.cache[k.subject][k.purpose]; e != nil && now.Before(e.expires) {
+				got[k] = e
+				continue
+			}
 			if f := s.flights[k]; f != nil && (f.create || !create) {
 				waits[k] = f
 				continue
