@@ -25,6 +25,24 @@ type Pseudonym [PseudonymSize]byte
 // String returns the pseudonym in lowercase hex (32 characters).
 func (p Pseudonym) String() string { return hex.EncodeToString(p[:]) }
 
+// MarshalText returns the pseudonym in lowercase hex, so that receipts
+// encode it in JSON as the same 32 characters String prints.
+func (p Pseudonym) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText reads the 32 hex characters MarshalText writes; anything
+// else is an error.
+func (p *Pseudonym) UnmarshalText(b []byte) error {
+	if hex.DecodedLen(len(b)) != PseudonymSize {
+		return fmt.Errorf("keys: a pseudonym is %d hex characters, not %d", 2*PseudonymSize, len(b))
+	}
+	var q Pseudonym
+	if _, err := hex.Decode(q[:], b); err != nil {
+		return fmt.Errorf("keys: pseudonym: %v", err)
+	}
+	*p = q
+	return nil
+}
+
 // AllPurposes is the purpose of an erasure of every key of a subject
 // ([SubjectKeys.Forget]) and of a subject row in a [SubjectKeyStore].
 const AllPurposes = "*"

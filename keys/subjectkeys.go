@@ -43,7 +43,7 @@ import (
 // # Cache
 //
 // Keys are cached per SubjectKeys for the cache TTL ([WithSubjectCacheTTL],
-// [DefaultCacheTTL] unless set), and so are erasures. Concurrent requests
+// [DefaultSubjectCacheTTL] unless set), and so are erasures. Concurrent requests
 // for a key that is not cached wait for one store read (single-flight),
 // and a batch of keys missing from the cache costs one read and, for the
 // keys that do not exist, one create, whatever its size. After Forget or
@@ -112,8 +112,15 @@ type subjectConfig struct {
 	maxTrying int
 }
 
+// DefaultSubjectCacheTTL is how long a [SubjectKeys] serves keys and
+// erasures from memory unless [WithSubjectCacheTTL] says otherwise: 30 s.
+// It is shorter than [DefaultCacheTTL] because it bounds how long another
+// instance keeps revealing, and protecting new data of, a subject after
+// Forget or Withdraw returned on one instance (GDPR Art. 17).
+const DefaultSubjectCacheTTL = 30 * time.Second
+
 // WithSubjectCacheTTL sets how long keys and erasures are served from
-// memory: [DefaultCacheTTL] unless set. It bounds how long another
+// memory: [DefaultSubjectCacheTTL] unless set. It bounds how long another
 // instance keeps using a key after an erasure. ttl must be positive.
 func WithSubjectCacheTTL(ttl time.Duration) SubjectOption {
 	return subjectOptionFunc(func(c *subjectConfig) error {
@@ -176,7 +183,7 @@ func NewSubjectKeys(provider Provider, store SubjectKeyStore, ledger Ledger, opt
 	if provider == nil || store == nil || ledger == nil {
 		return nil, errors.New("keys: NewSubjectKeys needs a provider, a store and a ledger")
 	}
-	c := subjectConfig{ttl: DefaultCacheTTL, now: time.Now, wrapName: "subject-keys", prfName: "subject-pseudonym", newSeed: randomSeed, maxTrying: 16}
+	c := subjectConfig{ttl: DefaultSubjectCacheTTL, now: time.Now, wrapName: "subject-keys", prfName: "subject-pseudonym", newSeed: randomSeed, maxTrying: 16}
 	for _, o := range opts {
 		if o == nil {
 			continue

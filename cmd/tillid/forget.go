@@ -360,6 +360,9 @@ func runErasures(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		from = t
 	}
+	if reapply && from.After(time.Now()) {
+		return exitCode(stderr, usagef("-since %s is in the future: give the time of the restored backup", from.UTC().Format(time.RFC3339)))
+	}
 	if reapply {
 		if since == "" {
 			return exitCode(stderr, usagef("-reapply needs -since, the time of the restored backup"))

@@ -122,6 +122,9 @@ func TestForgetWithdrawErasures(t *testing.T) {
 			code, out, errOut = cli(t, append([]string{"erasures"}, append(base, "-reapply", "-since", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))...)...)
 			require.Equal(t, exitOK, code, "reapply: %s", errOut)
 			assert.Contains(t, out, "re-applied 2")
+			code, _, errOut = cli(t, append([]string{"erasures"}, append(base, "-reapply", "-since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))...)...)
+			assert.Equal(t, exitUsage, code, "reapply since a future time")
+			assert.Contains(t, errOut, "in the future")
 
 			code, _, _ = cli(t, append([]string{"forget"}, base...)...)
 			assert.Equal(t, exitUsage, code, "no subject")
