@@ -661,7 +661,7 @@ func TestSubjectKeyStore(t *testing.T, newStores MakeSubjectKeyStores) {
 	t.Run("NoSubjectIDLeaks", func(t *testing.T) {
 		const subject = "leaky.person@example.com"
 		var buf strings.Builder
-		rec := &auditRecorder{}
+		rec := &AuditRecorder{}
 		sk := newKeys(t, newStores(t, 1)[0], nil, keys.WithSubjectAuditor(rec))
 		ids := []keys.SubjectKeyID{id(subject, "", keys.KindAEAD), id(subject, "billing", keys.KindAEAD)}
 		ks, err := sk.Keys(ctx, ids)
@@ -679,12 +679,12 @@ func TestSubjectKeyStore(t *testing.T, newStores MakeSubjectKeyStores) {
 		_, err = sk.Withdraw(ctx, subject, "NOT A PURPOSE")
 		require.Error(t, err)
 		fmt.Fprintf(&buf, "%v ", err)
-		for _, e := range rec.all() {
+		for _, e := range rec.Events() {
 			fmt.Fprintf(&buf, "%+v ", e)
 		}
-		require.NotEmpty(t, rec.all(), "Forget sent no audit event")
-		assert.Equal(t, keys.EventSubjectErased, rec.all()[0].Type)
-		assert.Equal(t, receipt.Pseudonym, rec.all()[0].Subject, "the audit event does not carry the pseudonym")
+		require.NotEmpty(t, rec.Events(), "Forget sent no audit event")
+		assert.Equal(t, keys.EventSubjectErased, rec.Events()[0].Type)
+		assert.Equal(t, receipt.Pseudonym, rec.Events()[0].Subject, "the audit event does not carry the pseudonym")
 		assert.NotContains(t, buf.String(), "leaky", "a subject ID leaked")
 	})
 
@@ -797,23 +797,6 @@ func TestSubjectKeyRestore(t *testing.T, store keys.SubjectKeyStore, backUp func
 	assert.Equal(t, n, again)
 	_, err = restored.Keys(ctx, []keys.SubjectKeyID{id("cleo", "")})
 	assert.NoError(t, err, "cleo was allowed again")
-}
-
-type auditRecorder struct {
-	mu     sync.Mutex
-	events []keys.Event
-}
-
-func (r *auditRecorder) Audit(_ context.Context, e keys.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
-func (r *auditRecorder) all() []keys.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]keys.Event(nil), r.events...)
 }
 
 var errOutage = errors.New("piitest: store outage")
