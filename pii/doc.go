@@ -88,6 +88,13 @@
 //	                  a type with few values (bool and 8- and 16-bit integers
 //	                  in a Value, types implementing [LowCardinality]), which
 //	                  otherwise is refused. `pii:"deterministic,lowcardinality"`
+//	plainkeys         accept a map field (encrypt, deterministic, pseudonym,
+//	                  tokenize, redact), whose keys are stored, shown by
+//	                  views and passed to the database as they are: only its
+//	                  values are protected. Without it a map is refused,
+//	                  since its keys may be personal data (a map by email
+//	                  address): use a slice of structs with the key and the
+//	                  value as fields, both tagged. `pii:"encrypt,plainkeys"`
 //	normalize=<rules> deterministic, index and pseudonym: canonicalise the value
 //	                  the same way on write and on lookup. Rules trim, nfkc,
 //	                  lower, email, digits, chained with '+' (see
@@ -108,8 +115,9 @@
 //
 // Field types: encrypt, deterministic and pseudonym take string and named string types,
 // []byte, sql.NullString and (not pseudonym) [Value] (for int64, float64, bool,
-// time.Time and other marshalable types), and pointers, slices, arrays and
-// map values of those. An index field is a string or []byte whose sources
+// time.Time and other marshalable types), and pointers, slices and arrays
+// of those, and, with plainkeys, maps of them (only the values are
+// protected). An index field is a string or []byte whose sources
 // are strings, []byte, *string or sql.NullString fields; a nil source
 // empties the index, and the index of a redact source is kept when the
 // source has been emptied (store the index, not the value).
@@ -142,6 +150,12 @@
 //	first     L••• (the first character of three or more)
 //	text      ••• (nothing)
 //	year      1815, month 1815-12 (time.Time, pii.Value[time.Time], ISO 8601 text)
+//
+// The keys of a tagged map are personal data unless the tag says
+// plainkeys: a view that shows the field masked shows the map as the list
+// of its masked values in key order, without the keys, and shows the keys
+// only to a reader who sees the field plain ([Plain], view=<role>:plain);
+// [Redacted] shows no key of any map.
 //
 // A mask that does not fit the field is an [ErrInvalidTag]: a text mask
 // on a non-text type, a mask whose class does not match class= (card,

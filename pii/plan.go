@@ -382,6 +382,10 @@ func (b *planBuilder) leafNode(t reflect.Type, f *fieldPlan, shapes leafShapes) 
 		return &node{kind: nodeBytes, typ: t, work: true}, nil
 	case t.Kind() == reflect.Array && t.Elem().Kind() == reflect.Uint8:
 		return nil, fmt.Errorf("%s is not supported on %s: a fixed-size array cannot hold a longer stored value; use []byte", name, t)
+	case t.Kind() == reflect.Map && !f.tag.plainKeys:
+		// Only a map's values are protected: its keys, which may be
+		// personal data (a map by email address), would be stored in clear.
+		return nil, fmt.Errorf("%s of %s would store the map's keys as they are; use a slice of structs with the key and the value as fields, both tagged, or add the option plainkeys if the keys are not personal data", name, t)
 	case t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map:
 		e, err := b.leafNode(t.Elem(), f, shapes)
 		if err != nil {

@@ -484,7 +484,11 @@ func (e *viewEncoder) tagged(v reflect.Value, ft *fieldTag, s tag.Sight, depth i
 		}
 	}
 	if k := v.Kind(); k == reflect.Slice || k == reflect.Array || k == reflect.Map {
-		return e.container(v, depth, func(x reflect.Value) error { return e.tagged(x, ft, s, depth+1) })
+		elem := func(x reflect.Value) error { return e.tagged(x, ft, s, depth+1) }
+		if k == reflect.Map && s != tag.SightPlain && !ft.plainKeys {
+			return e.mapValues(v, elem)
+		}
+		return e.container(v, depth, elem)
 	}
 	if s == tag.SightMask {
 		e.buf = appendJSONString(e.buf, maskFill) // mask=text on a type of its own
@@ -545,6 +549,37 @@ func (e *viewEncoder) container(v reflect.Value, depth int, elem func(reflect.Va
 		}
 	}
 	e.buf = append(e.buf, '}')
+	return nil
+}
+
+// mapValues writes the map v of a tagged field as the list of its values,
+// each by elem, in the order of their keys, without the keys: they are
+// personal data too unless the tag says plainkeys, and a reader who sees
+// the values masked sees no key.
+func (e *viewEncoder) mapValues(v reflect.Value, elem func(reflect.Value) error) error {
+	if v.IsNil() {
+		e.buf = append(e.buf, "null"...)
+		return nil
+	}
+	type kv struct {
+		key string
+		v   reflect.Value
+	}
+	entries := make([]kv, 0, v.Len())
+	for it := v.MapRange(); it.Next(); {
+		entries = append(entries, kv{fmt.Sprint(scalar(it.Key())), it.Value()})
+	}
+	slices.SortFunc(entries, func(a, b kv) int { return strings.Compare(a.key, b.key) })
+	e.buf = append(e.buf, '[')
+	for i, x := range entries {
+		if i > 0 {
+			e.buf = append(e.buf, ',')
+		}
+		if err := elem(x.v); err != nil {
+			return err
+		}
+	}
+	e.buf = append(e.buf, ']')
 	return nil
 }
 
