@@ -56,6 +56,14 @@
 //	                format=<name> (checked against the domain's token
 //	                format, such as card-6-4, keep-last-4 or ff1), aad=,
 //	                migrate, class=. `pii:"tokenize=card,format=card-6-4"`
+//	subject         the field holds the ID of the data subject the record
+//	                is about (a string, integer or TextMarshaler): the
+//	                struct's encrypt and deterministic fields are sealed
+//	                under that subject's keys ([WithSubjectKeys],
+//	                [Protector.Forget]). The ID is stored as it is, but it
+//	                identifies a person: [Redacted] shows it as [redacted],
+//	                and a view as its mask= or null unless its view= names
+//	                the role. `pii:"subject,view=api:plain"`
 //	redact          the field is set to its zero value by Protect: the data
 //	                is never stored (data minimisation, GDPR Art. 5(1)(c)).
 //	                Any type. `pii:"redact"`
@@ -133,7 +141,7 @@
 //
 // # Masks and views
 //
-// encrypt, deterministic, tokenize and redact take mask=<kind>, the display
+// encrypt, deterministic, tokenize, redact and subject take mask=<kind>, the display
 // mask a view shows (never stored), and view=<role>:<sight>[+…] with sight
 // plain, mask or hide (see [View]). Masks ([Mask]), each "•••" for input
 // it does not recognise and "" for "":

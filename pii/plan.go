@@ -230,15 +230,18 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 		ft.proc = ft.proc.Merge(p.defaults)
 		fp.tag, fp.act = ft, ft.act
 		p.hidden[i] = ft.act.redacts
-		if ft.act.check == nil { // skip
+		if err := checkMask(f.Type, f.Name, &ft); err != nil {
+			fail("%v", err)
+			continue
+		}
+		if ft.act.check == nil { // skip, subject, hold: not walked
+			// A subject ID is personal data that views and Redacted hide,
+			// so its struct is never shown through its own methods.
+			p.tagged = p.tagged || ft.act.redacts
 			continue
 		}
 		var err error
 		if fp.node, err = ft.act.check(b, p, f.Type, fp); err != nil {
-			fail("%v", err)
-			continue
-		}
-		if err := checkMask(f.Type, f.Name, &ft); err != nil {
 			fail("%v", err)
 			continue
 		}
