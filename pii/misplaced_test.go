@@ -109,9 +109,10 @@ func misplacedEnv(t *testing.T) (*pii.Protector, map[byte]string) {
 
 // TestRevealMisplacedEnvelopes moves a stored value of every envelope mode
 // into the field of every other action: a tillid value of another mode is
-// tampering or a misplaced column, never plaintext, so Reveal fails with
-// ErrDecryption (not ErrNotProtected, and not by letting it through as
-// legacy plaintext under migrate) and leaves the field as it was.
+// tampering or a misplaced column, never plaintext, so Reveal and Rewrap
+// fail with ErrDecryption (not ErrNotProtected, and not by letting it
+// through as legacy plaintext under migrate), Protect neither keeps it nor
+// protects it as if it were plaintext, and the field stays as it was.
 func TestRevealMisplacedEnvelopes(t *testing.T) {
 	t.Parallel()
 	p, stored := misplacedEnv(t)
@@ -152,6 +153,9 @@ func TestRevealMisplacedEnvelopes(t *testing.T) {
 				_, rerr := p.Rewrap(ctx, v)
 				assert.ErrorIs(t, rerr, pii.ErrDecryption, "Rewrap(%s holding tl1%c:) = %v, want ErrDecryption", tt.name, mode, rerr)
 				assert.Equal(t, before, reflect.ValueOf(v).Elem().Interface(), "a failed Rewrap leaves the record as it was")
+				perr := p.Protect(ctx, v)
+				assert.ErrorIs(t, perr, pii.ErrDecryption, "Protect(%s holding tl1%c:) = %v, want ErrDecryption: kept as protected or protected again, it would be neither", tt.name, mode, perr)
+				assert.Equal(t, before, reflect.ValueOf(v).Elem().Interface(), "a failed Protect leaves the record as it was")
 			})
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -106,7 +107,10 @@ type ViewValue struct {
 // as encoding/json does), maps objects with sorted keys, and types that
 // implement json.Marshaler or encoding.TextMarshaler and hold no tagged
 // field encode themselves. It returns [ErrTooDeep] past 1,000 levels (a
-// pointer cycle) and the errors of such types' MarshalJSON.
+// pointer cycle), an error wrapping [ErrInvalidValue] that names the type
+// when a tagged value does not encode (its marshaller's own error, which
+// may quote the value, is not passed on), and the errors of untagged types'
+// MarshalJSON.
 func (x ViewValue) MarshalJSON() ([]byte, error) {
 	if x.v == nil {
 		return []byte("null"), nil
@@ -363,7 +367,11 @@ func (e *viewEncoder) structFields(v reflect.Value, first *bool, depth int) erro
 		case f.tag == nil:
 			err = e.value(fv, depth+1)
 		default:
-			err = e.tagged(fv, f.tag, e.sight(f.tag), depth+1)
+			// The error of a tagged value's own marshaller may quote the
+			// value: it is not passed on.
+			if err = e.tagged(fv, f.tag, e.sight(f.tag), depth+1); err != nil && !errors.Is(err, ErrTooDeep) {
+				err = fmt.Errorf("%w: view: encoding the tagged %s failed", ErrInvalidValue, fv.Type())
+			}
 		}
 		if err != nil {
 			return err
