@@ -14,7 +14,7 @@ import (
 // viewLeakyText marshals by failing with an error that quotes its value.
 type viewLeakyText struct{ s string }
 
-func (l viewLeakyText) MarshalText() ([]byte, error) { return nil, errors.New("cannot marshal " + l.s) }
+func (l viewLeakyText) MarshalText() ([]byte, error)  { return nil, errors.New("cannot marshal " + l.s) }
 func (l *viewLeakyText) UnmarshalText(b []byte) error { l.s = string(b); return nil }
 
 // viewLeakyJSON is viewLeakyText for encoding/json.
