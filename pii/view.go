@@ -42,8 +42,13 @@ import (
 // The tag option view=<role>:<sight>[+<role>:<sight>…] says how a role
 // sees a field: plain (the value as it is in the struct), mask (its mask=)
 // or hide (JSON null). A role a field does not name sees the field's mask
-// when it has a mask=, else nothing (null). Untagged and "-" fields show
-// as they are, and structs reached through them are rendered by the same
+// when it has a mask=, else nothing (null); so does a subject field (the
+// data subject's ID), unless its view= names the role. The keys of a
+// tagged map are personal data too: unless the tag says plainkeys, a map
+// seen masked shows as the list of its masked values in key order, without
+// its keys, and only a role that sees it plain sees them. Untagged and "-"
+// fields show as they are (untagged maps with their keys, as encoding/json
+// writes them), and structs reached through them are rendered by the same
 // rules. A View never decrypts: it renders the value as it is, so render a
 // revealed struct; a field that still holds a stored form shows it as it
 // is when plain and as "•••" when masked.
