@@ -580,7 +580,11 @@ func (e *viewEncoder) mapValues(v reflect.Value, elem func(reflect.Value) error)
 	}
 	entries := make([]kv, 0, v.Len())
 	for it := v.MapRange(); it.Next(); {
-		entries = append(entries, kv{fmt.Sprint(scalar(it.Key())), it.Value()})
+		k, err := mapKeyText(it.Key())
+		if err != nil {
+			return err
+		}
+		entries = append(entries, kv{k, it.Value()})
 	}
 	slices.SortFunc(entries, func(a, b kv) int { return strings.Compare(a.key, b.key) })
 	e.buf = append(e.buf, '[')
