@@ -100,26 +100,14 @@ func TestTaggedMapKeysHidden(t *testing.T) {
 	require.NoError(t, err)
 	other, err := pii.NewView("billing")
 	require.NoError(t, err)
-	tests := []struct {
-		name   string
-		v      json.Marshaler
-		want   string
-		reason string
-	}{
+	checkViews(t, []viewCase{
 		{"Masked", pii.Masked(rec), `{"id":"r1","notes":["C•••","B•••"],"tags":{"colour":"•••"}}`, "masked values in key order, no key"},
 		{"a role the tag does not name", other.JSON(rec), `{"id":"r1","notes":["C•••","B•••"],"tags":{"colour":"•••"}}`, "as Masked"},
 		{"a role that sees it masked", audit.JSON(rec), `{"id":"r1","notes":["C•••","B•••"],"tags":{"colour":"•••"}}`, "view=audit:mask"},
 		{"a role that sees it plain", support.JSON(rec), `{"id":"r1","notes":{"ada@example.com":"Countess","bob@example.com":"Builder"},"tags":{"colour":"•••"}}`, "view=support:plain shows the map as it is"},
 		{"a role that does not see it", hr.JSON(rec), `{"id":"r1","notes":null,"tags":{"colour":"•••"}}`, "view=hr:hide"},
 		{"Plain", pii.Plain(rec), `{"id":"r1","notes":{"ada@example.com":"Countess","bob@example.com":"Builder"},"tags":{"colour":"blue"}}`, "the explicit plaintext path"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := json.Marshal(tt.v)
-			require.NoError(t, err)
-			assert.JSONEq(t, tt.want, string(got), tt.reason)
-		})
-	}
+	})
 
 	// Logs: Redacted, the slog handler and every fmt verb, of the record
 	// and of views of it logged by mistake.
@@ -139,4 +127,24 @@ func TestTaggedMapKeysHidden(t *testing.T) {
 	log.Info("m", "map", rec.Notes)
 	fmt.Fprintf(&buf, "%v", pii.Redacted(rec.Notes))
 	assert.NotContains(t, buf.String(), "@example.com")
+}
+
+// viewCase is one rendering of a record and the JSON it must give.
+type viewCase struct {
+	name   string
+	v      json.Marshaler
+	want   string
+	reason string
+}
+
+// checkViews checks each view's JSON.
+func checkViews(t *testing.T, tests []viewCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := json.Marshal(tt.v)
+			require.NoError(t, err)
+			assert.JSONEq(t, tt.want, string(got), tt.reason)
+		})
+	}
 }

@@ -303,7 +303,7 @@ func (e *viewEncoder) value(v reflect.Value, depth int) error {
 		}
 	case reflect.Slice, reflect.Array, reflect.Map:
 		if !implementsMarshaler(v.Type()) && !(v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8) {
-			return e.container(v, depth, func(x reflect.Value) error { return e.value(x, depth+1) })
+			return e.container(v, true, func(x reflect.Value) error { return e.value(x, depth+1) })
 		}
 	}
 	if !v.CanInterface() {
@@ -497,11 +497,10 @@ func (e *viewEncoder) tagged(v reflect.Value, ft *fieldTag, s tag.Sight, depth i
 		}
 	}
 	if k := v.Kind(); k == reflect.Slice || k == reflect.Array || k == reflect.Map {
-		elem := func(x reflect.Value) error { return e.tagged(x, ft, s, depth+1) }
-		if k == reflect.Map && s != tag.SightPlain && !ft.plainKeys {
-			return e.mapValues(v, elem)
-		}
-		return e.container(v, depth, elem)
+		// The keys of a tagged map are personal data unless the tag says
+		// plainkeys: a reader who sees its values masked sees no key.
+		withKeys := s == tag.SightPlain || ft.plainKeys
+		return e.container(v, withKeys, func(x reflect.Value) error { return e.tagged(x, ft, s, depth+1) })
 	}
 	if s == tag.SightMask {
 		e.buf = appendJSONString(e.buf, maskFill) // mask=text on a type of its own
@@ -519,8 +518,10 @@ func maskText(dst []byte, m *maskRow, s string) []byte {
 	return m.apply(dst, s)
 }
 
-// container writes a slice, array or map, each element by elem.
-func (e *viewEncoder) container(v reflect.Value, depth int, elem func(reflect.Value) error) error {
+// container writes a slice, array or map, each element by elem; a map as
+// an object with sorted keys when withKeys is set, else as the list of its
+// values in the order of their keys.
+func (e *viewEncoder) container(v reflect.Value, withKeys bool, elem func(reflect.Value) error) error {
 	if v.Kind() != reflect.Array && v.IsNil() {
 		e.buf = append(e.buf, "null"...)
 		return nil
@@ -538,66 +539,49 @@ func (e *viewEncoder) container(v reflect.Value, depth int, elem func(reflect.Va
 		e.buf = append(e.buf, ']')
 		return nil
 	}
-	type kv struct {
-		key string
-		v   reflect.Value
+	entries, err := sortedEntries(v)
+	if err != nil {
+		return err
 	}
-	entries := make([]kv, 0, v.Len())
-	for it := v.MapRange(); it.Next(); {
-		k, err := mapKeyText(it.Key())
-		if err != nil {
-			return err
-		}
-		entries = append(entries, kv{k, it.Value()})
+	open, close := byte('{'), byte('}')
+	if !withKeys {
+		open, close = '[', ']'
 	}
-	slices.SortFunc(entries, func(a, b kv) int { return strings.Compare(a.key, b.key) })
-	e.buf = append(e.buf, '{')
+	e.buf = append(e.buf, open)
 	for i, x := range entries {
 		if i > 0 {
 			e.buf = append(e.buf, ',')
 		}
-		e.buf = append(appendJSONString(e.buf, x.key), ':')
+		if withKeys {
+			e.buf = append(appendJSONString(e.buf, x.key), ':')
+		}
 		if err := elem(x.v); err != nil {
 			return err
 		}
 	}
-	e.buf = append(e.buf, '}')
+	e.buf = append(e.buf, close)
 	return nil
 }
 
-// mapValues writes the map v of a tagged field as the list of its values,
-// each by elem, in the order of their keys, without the keys: they are
-// personal data too unless the tag says plainkeys, and a reader who sees
-// the values masked sees no key.
-func (e *viewEncoder) mapValues(v reflect.Value, elem func(reflect.Value) error) error {
-	if v.IsNil() {
-		e.buf = append(e.buf, "null"...)
-		return nil
-	}
-	type kv struct {
-		key string
-		v   reflect.Value
-	}
-	entries := make([]kv, 0, v.Len())
+// mapEntry is one entry of a map, its key as JSON text.
+type mapEntry struct {
+	key string
+	v   reflect.Value
+}
+
+// sortedEntries returns the entries of map v in the order of their keys'
+// JSON text.
+func sortedEntries(v reflect.Value) ([]mapEntry, error) {
+	entries := make([]mapEntry, 0, v.Len())
 	for it := v.MapRange(); it.Next(); {
 		k, err := mapKeyText(it.Key())
 		if err != nil {
-			return err
+			return nil, err
 		}
-		entries = append(entries, kv{k, it.Value()})
+		entries = append(entries, mapEntry{k, it.Value()})
 	}
-	slices.SortFunc(entries, func(a, b kv) int { return strings.Compare(a.key, b.key) })
-	e.buf = append(e.buf, '[')
-	for i, x := range entries {
-		if i > 0 {
-			e.buf = append(e.buf, ',')
-		}
-		if err := elem(x.v); err != nil {
-			return err
-		}
-	}
-	e.buf = append(e.buf, ']')
-	return nil
+	slices.SortFunc(entries, func(a, b mapEntry) int { return strings.Compare(a.key, b.key) })
+	return entries, nil
 }
 
 // mapKeyText is encoding/json's text of a map key: a string, an
