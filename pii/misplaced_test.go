@@ -25,6 +25,9 @@ type (
 		I   string `pii:"index=Src"`
 		T   string `pii:"tokenize=card"`
 		F   string `pii:"tokenize=cpr"`
+		// EB and DB hold binary envelopes.
+		EB []byte `pii:"encrypt"`
+		DB []byte `pii:"deterministic"`
 	}
 	misSubjectSource struct {
 		ID string `pii:"subject"`
@@ -79,6 +82,9 @@ type (
 	misBytes struct {
 		V []byte `pii:"deterministic,migrate"`
 	}
+	misBytesEncrypt struct {
+		V []byte `pii:"encrypt,migrate"`
+	}
 )
 
 // misplacedEnv returns a Protector with every kind of key, and one stored
@@ -96,13 +102,16 @@ func misplacedEnv(t *testing.T) (*pii.Protector, map[byte]string) {
 	require.NoError(t, err)
 
 	src := misSource{E: "ada@example.com", D: "ada@example.com", H: "ada@example.com", Src: "ada@example.com",
-		T: "4111111111111111", F: "0101901234"}
+		T: "4111111111111111", F: "0101901234", EB: []byte("ada"), DB: []byte("ada")}
 	require.NoError(t, p.Protect(ctx, &src))
 	subj := misSubjectSource{ID: "s-1", S: "ada@example.com", R: "ada@example.com"}
 	require.NoError(t, p.Protect(ctx, &subj))
-	stored := map[byte]string{'e': src.E, 'd': src.D, 'h': src.H, 'i': src.I, 't': src.T, 'f': src.F, 's': subj.S, 'r': subj.R}
+	stored := map[byte]string{'e': src.E, 'd': src.D, 'h': src.H, 'i': src.I, 't': src.T, 'f': src.F, 's': subj.S, 'r': subj.R,
+		'E': string(src.EB), 'D': string(src.DB)}
 	for mode, s := range stored {
-		require.Equal(t, "tl1"+string(mode)+":", s[:5], "the source of mode %c", mode)
+		if mode >= 'a' {
+			require.Equal(t, "tl1"+string(mode)+":", s[:5], "the source of mode %c", mode)
+		}
 	}
 	return p, stored
 }
@@ -134,9 +143,12 @@ func TestRevealMisplacedEnvelopes(t *testing.T) {
 		{"encrypt under a subject", func() any { return &misSubjectEncrypt{ID: "s-1"} }, "s"},
 		{"deterministic,migrate under a subject", func() any { return &misSubjectDeterministic{ID: "s-1"} }, "r"},
 		{"pii.Value deterministic,migrate", func() any { return &misValue{} }, "d"},
-		{"[]byte deterministic,migrate", func() any { return &misBytes{} }, "d"},
+		{"[]byte deterministic,migrate", func() any { return &misBytes{} }, "dD"},
+		{"[]byte encrypt,migrate", func() any { return &misBytesEncrypt{} }, "eE"},
 	}
-	modes := []byte("edhitfsr")
+	// Lower case: text envelopes; E and D: the binary envelopes of encrypt
+	// and deterministic.
+	modes := []byte("edhitfsrED")
 	for _, tt := range targets {
 		for _, mode := range modes {
 			if slices.Contains([]byte(tt.own), mode) {
