@@ -179,7 +179,9 @@
 // Protect and Reveal are all or nothing: on error the struct is unchanged.
 // Protect is idempotent: values that are already tillid ciphertexts for
 // their field are left alone. Reveal fails closed with [ErrNotProtected] on
-// plaintext and [ErrDecryption] on anything that does not authenticate. Nil
+// plaintext and [ErrDecryption] on anything that does not authenticate,
+// including a stored value of another action or mode (a "tl1e:" ciphertext
+// in a tokenize= field), which migrate never lets through as plaintext. Nil
 // pointers, nil slices and maps, invalid sql.NullStrings and null Values
 // stay as they are; empty strings and empty non-nil byte slices are
 // encrypted, so that "empty" and "absent" stay distinct. Pointer cycles and
