@@ -18,7 +18,8 @@
 // Without Install, log a value with [Object]:
 // log.Info().Object("customer", tillidzerolog.Object(c)). slog records
 // sent to zerolog go through [NewSlogHandler], not zerolog.NewSlogHandler,
-// which calls a tagged type's own LogValue.
+// which calls a tagged type's own LogValue, and a zerolog.ConsoleWriter
+// goes through [ConsoleWriter].
 //
 // What zerolog gives no hook for, and this package cannot intercept (use
 // the wrapper named, or `tillid vet`):
@@ -64,6 +65,37 @@ func Install() (restore func()) {
 // tillid get it. It is safe for concurrent use.
 func NewSlogHandler(l zerolog.Logger) slog.Handler {
 	return pii.NewRedactingHandler(zerolog.NewSlogHandler(l))
+}
+
+// ConsoleWriter returns w set up to print lines logged after [Install]:
+// zerolog's ConsoleWriter decodes each JSON line and encodes every nested
+// object and array again through zerolog.InterfaceMarshalFunc, which after
+// Install is [MarshalInterface], and would print them as [pii.Redacted]
+// shows a map, as lists of values without their keys. The returned writer
+// encodes them as encoding/json does instead, before w's own FormatPrepare
+// (kept) runs: they come from a line already redacted, so it shows nothing
+// the line does not. Use it in place of w:
+//
+//	log := zerolog.New(tillidzerolog.ConsoleWriter(zerolog.ConsoleWriter{Out: os.Stderr}))
+func ConsoleWriter(w zerolog.ConsoleWriter) zerolog.ConsoleWriter {
+	prepare := w.FormatPrepare
+	w.FormatPrepare = func(evt map[string]any) error {
+		for k, v := range evt {
+			switch v.(type) {
+			case map[string]any, []any:
+				b, err := json.Marshal(v)
+				if err != nil {
+					return err
+				}
+				evt[k] = json.RawMessage(b)
+			}
+		}
+		if prepare != nil {
+			return prepare(evt)
+		}
+		return nil
+	}
+	return w
 }
 
 // Object returns v as [pii.Redacted] shows it, as a zerolog object: a

@@ -179,3 +179,23 @@ func TestStringerRedactsTagged(t *testing.T) {
 	assert.Contains(t, buf.String(), `"s":"{Name:[redacted]}"`, buf.String())
 	assert.Contains(t, buf.String(), `"d":"1s"`, buf.String())
 }
+
+// After Install, zerolog's ConsoleWriter prints nested objects through
+// MarshalInterface as lists without keys; ConsoleWriter keeps their keys
+// and shows nothing the JSON line does not.
+func TestConsoleWriter(t *testing.T) {
+	install(t)
+	var plain, wrapped bytes.Buffer
+	lp := zerolog.New(zerolog.ConsoleWriter{Out: &plain, NoColor: true})
+	lp.Info().Interface("o", order()).Msg("m")
+	prepared := 0
+	cw := tillidzerolog.ConsoleWriter(zerolog.ConsoleWriter{Out: &wrapped, NoColor: true,
+		FormatPrepare: func(map[string]any) error { prepared++; return nil }})
+	lw := zerolog.New(cw)
+	lw.Info().Interface("o", order()).Int("n", 3).Msg("m")
+	assert.NotContains(t, plain.String(), `"Buyer"`, "why ConsoleWriter exists: %s", plain.String())
+	assert.Contains(t, wrapped.String(), `"Buyer":{"Mail":"[redacted]","Name":"X"}`, wrapped.String())
+	assert.Contains(t, wrapped.String(), "n=3")
+	assert.NotContains(t, wrapped.String(), "leak")
+	assert.Equal(t, 1, prepared, "the writer's own FormatPrepare still runs")
+}
