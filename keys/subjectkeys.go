@@ -253,6 +253,22 @@ func (s *SubjectKeys) Keys(ctx context.Context, ids []SubjectKeyID) ([]*Keyset, 
 	return out, nil
 }
 
+// KeysEach is [SubjectKeys.Keys] that reports erased items one by one
+// instead of failing the call: it creates the keys that do not exist yet
+// (in one store batch), and for an item whose key was erased by Forget or
+// Withdraw it leaves a nil keyset and an error wrapping [ErrErased] in errs
+// (its other items are resolved, and made when missing). err reports what
+// fails the whole call, as for Keys. Callers that seal many records in one
+// call use it to name the record of an erased subject rather than the
+// batch.
+func (s *SubjectKeys) KeysEach(ctx context.Context, ids []SubjectKeyID) (keysets []*Keyset, errs []error, err error) {
+	keysets, errs, err = s.resolve(ctx, ids, true)
+	if err == nil && errs == nil {
+		errs = make([]error, len(ids))
+	}
+	return keysets, errs, err
+}
+
 // Lookup returns the keyset of each id without creating any: for an item
 // whose key was erased, a nil keyset and an error wrapping [ErrErased] in
 // errs; for one the store never held, a nil keyset and [ErrKeyNotFound].

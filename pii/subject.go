@@ -484,22 +484,21 @@ func (r *run) skipField(fv reflect.Value, f *fieldPlan) bool {
 	return true
 }
 
-// protectKeys resolves the keys of Protect through Keys, which creates
+// protectKeys resolves the keys of Protect through KeysEach, which creates
 // what is missing. A key erased by Forget or Withdraw does not fail the
 // run here: it is kept as that key's error, which the field sealed under
 // it returns, so the error is a *FieldError naming that field; the other
 // keys are resolved.
 func (r *run) protectKeys(ids []keys.SubjectKeyID, vals []subjectKey) error {
-	pos := make([]int, len(ids))
-	for i := range pos {
-		pos[i] = i
-	}
-	kss, err := r.p.subjectKeys.Keys(r.ctx, ids)
+	kss, errs, err := r.p.subjectKeys.KeysEach(r.ctx, ids)
 	if err != nil {
 		return subjectKeyErr(r.ctx, err)
 	}
-	for j := range kss {
-		vals[pos[j]] = subjectKey{ks: kss[j]}
+	for i := range kss {
+		vals[i] = subjectKey{ks: kss[i]}
+		if errs[i] != nil {
+			vals[i].err = subjectKeyErr(r.ctx, errs[i])
+		}
 	}
 	return nil
 }

@@ -1,0 +1,56 @@
+package pii_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tillid/tillid/pii"
+)
+
+// CardHolder has a vaulted token and no field under a subject key.
+type CardHolder struct {
+	ID   string `pii:"subject"`
+	Card string `pii:"tokenize=card"`
+}
+
+// TestProtectErasedNamesField: Protect of new data for a forgotten
+// subject, or for a withdrawn purpose, fails with a *FieldError naming the
+// field sealed under the erased key, which still matches ErrErased and
+// carries neither the subject ID nor the value.
+func TestProtectErasedNamesField(t *testing.T) {
+	t.Parallel()
+	e := newSubjectEnv(t)
+	ctx := context.Background()
+	rows := []Member{customer("gerda-4711"), customer("hugo-4712")}
+	require.NoError(t, e.p.Protect(ctx, &rows))
+	_, err := e.p.Forget(ctx, "gerda-4711")
+	require.NoError(t, err)
+	_, err = e.p.Withdraw(ctx, "hugo-4712", "marketing")
+	require.NoError(t, err)
+
+	tests := []struct {
+		name     string
+		rec      any
+		wantPath string
+		reason   string
+	}{
+		{name: "forgotten", rec: &Member{ID: "gerda-4711", Email: "gerda@example.com"}, wantPath: "Member.Email", reason: "the first field under gerda's destroyed base key"},
+		{name: "withdrawn", rec: &Member{ID: "hugo-4712", Promo: "secret-promo-value", Email: "hugo@example.com"}, wantPath: "Member.Promo", reason: "hugo's base key is intact; his marketing key is not"},
+		{name: "in a batch", rec: &[]Member{customer("ida-4713"), {ID: "gerda-4711", Email: "gerda@example.com"}}, wantPath: "[]pii_test.Member[1].Email", reason: "the record of the erased subject, not the batch"},
+		{name: "token of a forgotten subject", rec: &CardHolder{ID: "gerda-4711", Card: "4111111111111111"}, wantPath: "CardHolder.Card", reason: "Forget deleted her tokens; no new ones"},
+	}
+	for _, tt := range tests {
+		err := e.p.Protect(ctx, tt.rec)
+		require.ErrorIs(t, err, pii.ErrErased, tt.name)
+		var fe *pii.FieldError
+		require.True(t, errors.As(err, &fe), "%s: Protect = %v, want a *pii.FieldError", tt.name, err)
+		assert.Equal(t, tt.wantPath, fe.Path, "%s: %s", tt.name, tt.reason)
+		for _, secret := range []string{"gerda", "hugo", "secret-promo-value", "4111"} {
+			assert.NotContains(t, err.Error(), secret, "%s: the error carries no subject ID or value", tt.name)
+		}
+	}
+}
