@@ -74,7 +74,9 @@ func (f *fieldPlan) envMode() envelope.Mode {
 // fields must name one per sealed field. It lists the subject keys the
 // struct needs in p.needs: the sealed fields' keys, and the base key of
 // the subject of a tokenize field (so that Protect refuses a forgotten
-// subject and Reveal tells its deleted tokens from tampered ones).
+// subject and Reveal tells its deleted tokens from tampered ones). A
+// struct with several subject fields and no subject= at all is refused:
+// its subject tags would bind nothing.
 func (p *typePlan) bindSubjects() error {
 	var subjects []int
 	for i, ft := range p.tags {
@@ -84,6 +86,10 @@ func (p *typePlan) bindSubjects() error {
 			}
 			subjects = append(subjects, i)
 		}
+	}
+	if len(subjects) > 1 && !p.namesSubject() {
+		f := p.typ.Field(subjects[1])
+		return &FieldError{Type: p.typ, Path: typeName(p.typ) + "." + f.Name, Err: fmt.Errorf("%w: %s has %d subject fields and no field says whose data it holds; name the subject of each encrypt, deterministic or tokenize field with subject=<Field>, or keep one subject field", ErrInvalidTag, typeName(p.typ), len(subjects))}
 	}
 	for _, f := range p.fields {
 		if f.act == nil || (f.act.subjectMode == 0 && f.act != tokenizeAction) {
@@ -102,7 +108,7 @@ func (p *typePlan) bindSubjects() error {
 			index = sf.Index[0]
 		case len(subjects) == 1:
 			index = subjects[0]
-		case len(subjects) > 1 && f.act != tokenizeAction:
+		case len(subjects) > 1:
 			return fail("%s has %d subject fields; say whose data this is with subject=<Field>", typeName(p.typ), len(subjects))
 		}
 		if index < 0 {
@@ -129,6 +135,16 @@ func (p *typePlan) bindSubjects() error {
 		}
 	}
 	return nil
+}
+
+// namesSubject reports whether a field of p has a subject= option.
+func (p *typePlan) namesSubject() bool {
+	for _, f := range p.fields {
+		if f.tag.subjectField != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // isLegacy reports whether in, a stored value of a field under subject

@@ -54,3 +54,84 @@ func TestProtectErasedNamesField(t *testing.T) {
 		}
 	}
 }
+
+type twoSubjectsUnnamed struct {
+	Sender    string `pii:"subject"`
+	Recipient string `pii:"subject"`
+	Note      string `pii:"redact"`
+}
+
+type subjectWithPurpose struct {
+	ID    string `pii:"subject,purpose=billing"`
+	Email string `pii:"encrypt"`
+}
+
+type twoSubjectsToken struct {
+	Sender    string `pii:"subject"`
+	Recipient string `pii:"subject"`
+	From      string `pii:"encrypt,subject=Sender"`
+	Card      string `pii:"tokenize=card"`
+}
+
+type twoSubjectsTokenNamed struct {
+	Sender    string `pii:"subject"`
+	Recipient string `pii:"subject"`
+	From      string `pii:"encrypt,subject=Sender"`
+	Card      string `pii:"tokenize=card,subject=Recipient"`
+}
+
+// TestValidateSubjectFields: a struct whose subject tags bind nothing, or
+// bind a purpose to the ID itself, is refused with ErrInvalidTag naming
+// the field and the fix.
+func TestValidateSubjectFields(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		v        any
+		wantPath string // "" means valid
+		wantText string
+		reason   string
+	}{
+		{name: "two subjects, none named", v: twoSubjectsUnnamed{}, wantPath: "twoSubjectsUnnamed.Recipient", wantText: "subject=<Field>", reason: "whose data is it?"},
+		{name: "purpose on the subject", v: subjectWithPurpose{}, wantPath: "subjectWithPurpose.ID", wantText: "drop purpose= here", reason: "no purpose's key seals the ID"},
+		{name: "token without subject=", v: twoSubjectsToken{}, wantPath: "twoSubjectsToken.Card", wantText: "subject=<Field>", reason: "Forget of neither subject would delete the token"},
+		{name: "token with subject=", v: twoSubjectsTokenNamed{}},
+		{name: "two subjects, each named", v: Parcel{}},
+	}
+	for _, tt := range tests {
+		err := pii.Validate(tt.v)
+		if tt.wantPath == "" {
+			assert.NoError(t, err, tt.name)
+			continue
+		}
+		require.ErrorIs(t, err, pii.ErrInvalidTag, tt.name)
+		var fe *pii.FieldError
+		require.True(t, errors.As(err, &fe), "%s: Validate = %v, want a *pii.FieldError", tt.name, err)
+		assert.Equal(t, tt.wantPath, fe.Path, "%s: %s", tt.name, tt.reason)
+		assert.Contains(t, err.Error(), tt.wantText, tt.name)
+	}
+}
+
+// TestSubjectTokenNamesItsSubject: in a record of two people, Forget of
+// the subject a token names deletes it; Forget of the other does not.
+func TestSubjectTokenNamesItsSubject(t *testing.T) {
+	t.Parallel()
+	e := newSubjectEnv(t)
+	ctx := context.Background()
+	stored := twoSubjectsTokenNamed{Sender: "sven", Recipient: "rita", From: "Oslo", Card: "4111111111111111"}
+	require.NoError(t, e.p.Protect(ctx, &stored))
+	_, err := e.p.Forget(ctx, "sven")
+	require.NoError(t, err)
+	got := stored
+	rep, err := e.p.RevealReport(ctx, &got)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"twoSubjectsTokenNamed.From"}, rep.Erased, "sven's field only")
+	assert.Equal(t, "4111111111111111", got.Card, "rita's token stays")
+	receipt, err := e.p.Forget(ctx, "rita")
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), receipt.Tokens, "rita's token is deleted with her")
+	got = stored
+	rep, err = e.p.RevealReport(ctx, &got)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"twoSubjectsTokenNamed.From", "twoSubjectsTokenNamed.Card"}, rep.Erased)
+}
