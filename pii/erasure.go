@@ -38,8 +38,10 @@ var (
 // customer) needs a subject field of its own, which may hold the same ID,
 // or its fields stay under the field keysets, which Forget does not erase
 // (Erase clears them). The purpose that selects a subject key is the
-// field's own purpose= or its struct's default; the defaults of enclosing
-// structs name purposes in the register ([Inventory]) but select no key.
+// field's own purpose= or its struct's default; a sealed field that would
+// take its purpose only from an enclosing struct's default is refused with
+// [ErrInvalidTag] (Withdraw would not reach it): name the purpose on the
+// field or in its own struct's default.
 // It returns an error when sk is nil.
 func WithSubjectKeys(sk *keys.SubjectKeys) Option {
 	return optionFunc(func(p *Protector) error {

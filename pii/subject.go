@@ -21,8 +21,10 @@ import (
 // A struct nested in it (by value, pointer, slice, array or map) is not
 // under that subject: only a subject field of its own puts its fields
 // under subject keys, and an encrypt or deterministic field there with
-// purpose= (or its struct's default purpose) is refused at plan time with
-// [ErrInvalidTag], since Forget and Withdraw would not reach it.
+// purpose= (or its struct's default purpose, or one inherited from an
+// enclosing struct's default) is refused at plan time with
+// [ErrInvalidTag], since Forget and Withdraw would not reach it. A purpose=
+// on the subject field itself is refused too.
 // Under Forget the ID stays: it is how a deleted row is found.
 //
 // It has no check, so the plan leaves the field out of the walk;

@@ -135,3 +135,102 @@ func TestSubjectTokenNamesItsSubject(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"twoSubjectsTokenNamed.From", "twoSubjectsTokenNamed.Card"}, rep.Erased)
 }
+
+// inhAddr has a subject field of its own and no purpose: under its
+// subject's base key.
+type inhAddr struct {
+	ID     string `pii:"subject"`
+	Street string `pii:"encrypt"`
+}
+
+// inhPlainAddr has no subject field.
+type inhPlainAddr struct {
+	Street string `pii:"encrypt"`
+}
+
+// inhMarketingAddr names the purpose in its own default.
+type inhMarketingAddr struct {
+	_      struct{} `pii:"purpose=marketing"`
+	ID     string   `pii:"subject"`
+	Street string   `pii:"encrypt"`
+	Email  string   `pii:"encrypt,purpose=account"`
+}
+
+type inhCustomer struct {
+	_    struct{} `pii:"purpose=marketing"`
+	ID   string   `pii:"subject"`
+	Name string   `pii:"encrypt"`
+	Home inhAddr
+}
+
+type inhCustomerPlain struct {
+	_    struct{} `pii:"purpose=marketing"`
+	ID   string   `pii:"subject"`
+	Home []inhPlainAddr
+}
+
+type inhWrapper struct {
+	Inner inhAddr
+}
+
+type inhDeep struct {
+	_ struct{} `pii:"purpose=marketing"`
+	W *inhWrapper
+}
+
+type inhNoSubject struct {
+	_    struct{} `pii:"purpose=marketing"`
+	Home inhPlainAddr
+}
+
+type inhCustomerOwn struct {
+	_    struct{} `pii:"purpose=marketing"`
+	ID   string   `pii:"subject"`
+	Name string   `pii:"encrypt"`
+	Home inhMarketingAddr
+}
+
+// TestInheritedPurpose: a purpose that a sealed field would take only
+// from an enclosing struct's default is refused at plan time, since it
+// would not select the subject key (Withdraw would not reach the field);
+// naming it in the nested struct's own default seals the field under the
+// purpose's key, and Withdraw erases it.
+func TestInheritedPurpose(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		v        any
+		wantPath string // "" means valid
+		reason   string
+	}{
+		{name: "own subject, inherited purpose", v: inhCustomer{}, wantPath: "inhCustomer.Home.Street", reason: "under inhAddr's base key, while the register says marketing"},
+		{name: "no subject below a subject record", v: inhCustomerPlain{}, wantPath: "inhCustomerPlain.Home.Street", reason: "under the field keyset: no erasure reaches it"},
+		{name: "two levels down", v: inhDeep{}, wantPath: "inhDeep.W.Inner.Street", reason: "the default carries through untagged structs"},
+		{name: "no subject anywhere", v: inhNoSubject{}, reason: "no subject keys: the purpose only names the register entry"},
+		{name: "nested default", v: inhCustomerOwn{}, reason: "the nested struct's own default selects the key"},
+	}
+	for _, tt := range tests {
+		err := pii.Validate(tt.v)
+		if tt.wantPath == "" {
+			assert.NoError(t, err, "%s: %s", tt.name, tt.reason)
+			continue
+		}
+		require.ErrorIs(t, err, pii.ErrInvalidTag, tt.name)
+		var fe *pii.FieldError
+		require.True(t, errors.As(err, &fe), "%s: Validate = %v, want a *pii.FieldError", tt.name, err)
+		assert.Equal(t, tt.wantPath, fe.Path, "%s: %s", tt.name, tt.reason)
+		assert.Contains(t, err.Error(), "purpose=marketing", tt.name)
+	}
+
+	e := newSubjectEnv(t)
+	ctx := context.Background()
+	stored := inhCustomerOwn{ID: "nora", Name: "Nora", Home: inhMarketingAddr{ID: "nora", Street: "Elm 1", Email: "nora@example.com"}}
+	require.NoError(t, e.p.Protect(ctx, &stored))
+	_, err := e.p.Withdraw(ctx, "nora", "marketing")
+	require.NoError(t, err)
+	got := stored
+	rep, err := e.p.RevealReport(ctx, &got)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"inhCustomerOwn.Name", "inhCustomerOwn.Home.Street"}, rep.Erased, "both marketing fields")
+	assert.Equal(t, "nora@example.com", got.Home.Email, "the account field stays")
+}
