@@ -175,6 +175,26 @@ func (p *Protector) Withdraw(ctx context.Context, subject, purpose string) (Eras
 	return erasureOf(ke), nil
 }
 
+// Allow lets new data of subject be protected again after Forget or
+// Withdraw, for example after fresh consent: with no purposes, for every
+// purpose, else for those named (keys.SubjectKeys.Allow, recorded in the
+// erasure ledger and sent to the auditor as keys.EventSubjectAllowed).
+// What the erasure destroyed stays destroyed and its tombstone stays: old
+// values of the subject still reveal as erased (Report.Erased), while
+// Protect makes new keys for new values. Vault tokens that Forget deleted
+// stay deleted. Other instances follow within their subject-key cache TTL.
+// It needs WithSubjectKeys, returns keys.ErrInvalidSubject for an empty ID
+// and the key store's and ledger's errors, and is safe for concurrent use.
+func (p *Protector) Allow(ctx context.Context, subject string, purposes ...string) error {
+	if err := p.readyForErasure(ctx); err != nil {
+		return err
+	}
+	if err := p.subjectKeys.Allow(ctx, subject, purposes...); err != nil {
+		return fmt.Errorf("pii: allow: %w", err)
+	}
+	return nil
+}
+
 func erasureOf(ke keys.Erasure) Erasure {
 	all := append(slices.Clone(ke.Destroyed), ke.Earlier...)
 	slices.Sort(all)

@@ -462,6 +462,22 @@ func (r *run) subjectErased() bool {
 	return i >= 0 && errors.Is(r.subjects.vals[i].err, keys.ErrErased)
 }
 
+// subjectShredded reports whether the current field's subject was
+// forgotten and allowed again since: its new base key's keyset takes a key
+// ID it does not hold for a destroyed one (CheckKeyID of 0, which no
+// subject key has, says so).
+func (r *run) subjectShredded() bool {
+	if !r.parent.IsValid() {
+		return false
+	}
+	subject, ok := subjectIDOf(r.parent.Field(r.cur.subject.index))
+	if !ok {
+		return false
+	}
+	i := r.subjects.find(keys.SubjectKeyID{Subject: subject, Kind: keys.KindAEAD})
+	return i >= 0 && r.subjects.vals[i].ks != nil && errors.Is(r.subjects.vals[i].ks.CheckKeyID(0), keys.ErrErased)
+}
+
 // erasedLeaf sets the leaf v, whose key was erased, to its zero value (a
 // string to the Protector's WithErasedValue), and records its path.
 func (r *run) erasedLeaf(v reflect.Value) error {
