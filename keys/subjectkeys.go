@@ -208,7 +208,7 @@ type subjectEntry struct {
 	// read as erased, and a new key may be made (seed holds it, if made).
 	shredded bool
 	expires  time.Time
-	keysets   [2]atomic.Pointer[Keyset] // AEAD, deterministic AEAD; built on first use
+	keysets  [2]atomic.Pointer[Keyset] // AEAD, deterministic AEAD; built on first use
 }
 
 type subjectFlight struct {
