@@ -128,7 +128,13 @@ func fromSQLRows(rows []subjectsql.Row) ([]SubjectKeyRow, error) {
 		if len(r.Pseudonym) != PseudonymSize {
 			return nil, fmt.Errorf("keys: subject-key row with a %d-byte pseudonym", len(r.Pseudonym))
 		}
-		out = append(out, SubjectKeyRow{Pseudonym: Pseudonym(r.Pseudonym), Purpose: r.Purpose, Wrapped: r.Wrapped, Created: fromMicros(r.Created), Erased: fromMicros(r.Erased)})
+		row := SubjectKeyRow{Pseudonym: Pseudonym(r.Pseudonym), Purpose: r.Purpose, Wrapped: r.Wrapped, Created: fromMicros(r.Created)}
+		if r.Erased > 0 {
+			row.Erased = fromMicros(r.Erased)
+		} else {
+			row.Shredded = fromMicros(-r.Erased)
+		}
+		out = append(out, row)
 	}
 	return out, nil
 }
@@ -184,10 +190,10 @@ func (s *SQLSubjectKeyStore) Create(ctx context.Context, rows []SubjectKeyRow) (
 		}
 		blocked := map[ref]bool{}
 		for _, r := range stored {
-			if r.Purpose == AllPurposes && r.Erased == 0 {
+			if r.Purpose == AllPurposes && r.Erased <= 0 {
 				continue
 			}
-			if r.Wrapped != nil || r.Erased != 0 {
+			if r.Wrapped != nil || r.Erased > 0 {
 				blocked[ref{Pseudonym(r.Pseudonym), r.Purpose}] = true
 			}
 		}
@@ -201,7 +207,25 @@ func (s *SQLSubjectKeyStore) Create(ctx context.Context, rows []SubjectKeyRow) (
 		}
 		return write
 	}
-	out, err := s.s.Create(ctx, pseudonymBytes(unique(ps)), time.Now().UnixMicro(), decide)
+	// The base row of each subject goes first: its base key when asked
+	// for, else an empty row that serves as the subject's lock.
+	now := time.Now().UnixMicro()
+	baseOf := make(map[Pseudonym]subjectsql.Row, len(rows))
+	for _, p := range ps {
+		if _, ok := baseOf[p]; !ok {
+			baseOf[p] = subjectsql.Row{Pseudonym: p[:], Created: now}
+		}
+	}
+	for _, r := range rows {
+		if r.Purpose == "" {
+			baseOf[r.Pseudonym] = subjectsql.Row{Pseudonym: r.Pseudonym[:], Wrapped: r.Wrapped, Created: micros(r.Created)}
+		}
+	}
+	bases := make([]subjectsql.Row, 0, len(baseOf))
+	for _, b := range baseOf {
+		bases = append(bases, b)
+	}
+	out, err := s.s.Create(ctx, bases, decide)
 	if err != nil {
 		return nil, err
 	}
