@@ -411,7 +411,7 @@ func BenchmarkSubjectForget(b *testing.B) {
 			} else {
 				require.NoError(b, plain.QueryRowContext(ctx, `SELECT pg_total_relation_size('tillid_subject_keys')`).Scan(&size))
 			}
-			b.Logf("%s: made %d subjects' keys in %v; %.1f bytes stored per subject (its key row, its subject row and the index); key row payload %.1f bytes",
+			b.Logf("%s: made %d subjects' keys in %v; %.1f bytes stored per subject of one key (its row, B-tree and page overhead, the index); key row payload %.1f bytes",
 				be.name, n, time.Since(start).Round(time.Millisecond), float64(size)/float64(n), keyBytes)
 
 			b.Run("Forget", func(b *testing.B) {
