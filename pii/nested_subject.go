@@ -2,6 +2,7 @@ package pii
 
 import (
 	"fmt"
+	"iter"
 	"strings"
 )
 
@@ -41,6 +42,37 @@ func (b *planBuilder) checkNestedSubjects() {
 	}
 }
 
+// nestedPlans yields each untagged field of p that reaches a struct, with
+// that struct's plan, once per plan: seen holds the plans yielded before.
+func nestedPlans(p *typePlan, seen map[*typePlan]bool) iter.Seq2[*fieldPlan, *typePlan] {
+	return func(yield func(*fieldPlan, *typePlan) bool) {
+		for _, f := range p.fields {
+			if f.act != nil {
+				continue
+			}
+			np := structPlan(f.node)
+			if np == nil || seen[np] {
+				continue
+			}
+			seen[np] = true
+			if !yield(f, np) {
+				return
+			}
+		}
+	}
+}
+
+// structPlan returns the plan of the struct that n reaches through
+// pointers and containers, or nil.
+func structPlan(n *node) *typePlan {
+	for ; n != nil; n = n.elem {
+		if n.kind == nodeStruct {
+			return n.plan
+		}
+	}
+	return nil
+}
+
 // hasSubjectField reports whether the struct has a field tagged subject.
 func (p *typePlan) hasSubjectField() bool {
 	for _, ft := range p.tags {
@@ -57,18 +89,7 @@ func (p *typePlan) hasSubjectField() bool {
 // default. (A purpose inherited from the default of an enclosing struct
 // is refused by inheritedPurposeField.)
 func nestedPurposeField(p *typePlan, path string, seen map[*typePlan]bool) (string, []string, bool) {
-	for _, f := range p.fields {
-		if f.act != nil {
-			continue
-		}
-		var n *node
-		for n = f.node; n != nil && n.kind != nodeStruct; n = n.elem {
-		}
-		if n == nil || n.plan == nil || seen[n.plan] {
-			continue
-		}
-		np := n.plan
-		seen[np] = true
+	for f, np := range nestedPlans(p, seen) {
 		if np.hasSubjectField() {
 			continue // its own subject binds its fields
 		}
@@ -94,18 +115,7 @@ func nestedPurposeField(p *typePlan, path string, seen map[*typePlan]bool) (stri
 // the name of the struct that holds the field. Structs with a default
 // purpose of their own end the inheritance.
 func inheritedPurposeField(p *typePlan, path string, subjectAbove bool, seen map[*typePlan]bool) (string, string, bool) {
-	for _, f := range p.fields {
-		if f.act != nil {
-			continue
-		}
-		var n *node
-		for n = f.node; n != nil && n.kind != nodeStruct; n = n.elem {
-		}
-		if n == nil || n.plan == nil || seen[n.plan] {
-			continue
-		}
-		np := n.plan
-		seen[np] = true
+	for f, np := range nestedPlans(p, seen) {
 		if len(np.defaults.Purposes) > 0 {
 			continue // its own default is what its fields inherit
 		}

@@ -451,15 +451,8 @@ func (r *run) subjectKeyset() (*keys.Keyset, error) {
 // (its base key erased), for tokenize fields, whose vault tokens Forget
 // deletes.
 func (r *run) subjectErased() bool {
-	if !r.parent.IsValid() {
-		return false
-	}
-	subject, ok := subjectIDOf(r.parent.Field(r.cur.subject.index))
-	if !ok {
-		return false
-	}
-	i := r.subjects.find(keys.SubjectKeyID{Subject: subject, Kind: keys.KindAEAD})
-	return i >= 0 && errors.Is(r.subjects.vals[i].err, keys.ErrErased)
+	k, ok := r.subjectBaseKey()
+	return ok && errors.Is(k.err, keys.ErrErased)
 }
 
 // subjectShredded reports whether the current field's subject was
@@ -467,15 +460,25 @@ func (r *run) subjectErased() bool {
 // ID it does not hold for a destroyed one (CheckKeyID of 0, which no
 // subject key has, says so).
 func (r *run) subjectShredded() bool {
+	k, ok := r.subjectBaseKey()
+	return ok && k.ks != nil && errors.Is(k.ks.CheckKeyID(0), keys.ErrErased)
+}
+
+// subjectBaseKey returns the run's base key of the current field's
+// subject, and false when the run has none (no record, an empty subject).
+func (r *run) subjectBaseKey() (subjectKey, bool) {
 	if !r.parent.IsValid() {
-		return false
+		return subjectKey{}, false
 	}
 	subject, ok := subjectIDOf(r.parent.Field(r.cur.subject.index))
 	if !ok {
-		return false
+		return subjectKey{}, false
 	}
 	i := r.subjects.find(keys.SubjectKeyID{Subject: subject, Kind: keys.KindAEAD})
-	return i >= 0 && r.subjects.vals[i].ks != nil && errors.Is(r.subjects.vals[i].ks.CheckKeyID(0), keys.ErrErased)
+	if i < 0 {
+		return subjectKey{}, false
+	}
+	return r.subjects.vals[i], true
 }
 
 // erasedLeaf sets the leaf v, whose key was erased, to its zero value (a

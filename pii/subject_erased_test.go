@@ -85,23 +85,32 @@ type twoSubjectsTokenNamed struct {
 // the field and the fix.
 func TestValidateSubjectFields(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		v        any
-		wantPath string // "" means valid
-		wantText string
-		reason   string
-	}{
+	checkValidate(t, []validateCase{
 		{name: "two subjects, none named", v: twoSubjectsUnnamed{}, wantPath: "twoSubjectsUnnamed.Recipient", wantText: "subject=<Field>", reason: "whose data is it?"},
 		{name: "purpose on the subject", v: subjectWithPurpose{}, wantPath: "subjectWithPurpose.ID", wantText: "drop purpose= here", reason: "no purpose's key seals the ID"},
 		{name: "token without subject=", v: twoSubjectsToken{}, wantPath: "twoSubjectsToken.Card", wantText: "subject=<Field>", reason: "Forget of neither subject would delete the token"},
 		{name: "token with subject=", v: twoSubjectsTokenNamed{}},
 		{name: "two subjects, each named", v: Parcel{}},
-	}
+	})
+}
+
+// validateCase is a row of a table of pii.Validate calls.
+type validateCase struct {
+	name     string
+	v        any
+	wantPath string // "" means valid
+	wantText string
+	reason   string
+}
+
+// checkValidate runs pii.Validate on each case: nil, or a *FieldError at
+// wantPath wrapping ErrInvalidTag whose text holds wantText.
+func checkValidate(t *testing.T, tests []validateCase) {
+	t.Helper()
 	for _, tt := range tests {
 		err := pii.Validate(tt.v)
 		if tt.wantPath == "" {
-			assert.NoError(t, err, tt.name)
+			assert.NoError(t, err, "%s: %s", tt.name, tt.reason)
 			continue
 		}
 		require.ErrorIs(t, err, pii.ErrInvalidTag, tt.name)
@@ -197,30 +206,14 @@ type inhCustomerOwn struct {
 // purpose's key, and Withdraw erases it.
 func TestInheritedPurpose(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		v        any
-		wantPath string // "" means valid
-		reason   string
-	}{
-		{name: "own subject, inherited purpose", v: inhCustomer{}, wantPath: "inhCustomer.Home.Street", reason: "under inhAddr's base key, while the register says marketing"},
-		{name: "no subject below a subject record", v: inhCustomerPlain{}, wantPath: "inhCustomerPlain.Home.Street", reason: "under the field keyset: no erasure reaches it"},
-		{name: "two levels down", v: inhDeep{}, wantPath: "inhDeep.W.Inner.Street", reason: "the default carries through untagged structs"},
+	const fix = "purpose=marketing"
+	checkValidate(t, []validateCase{
+		{name: "own subject, inherited purpose", v: inhCustomer{}, wantPath: "inhCustomer.Home.Street", wantText: fix, reason: "under inhAddr's base key, while the register says marketing"},
+		{name: "no subject below a subject record", v: inhCustomerPlain{}, wantPath: "inhCustomerPlain.Home.Street", wantText: fix, reason: "under the field keyset: no erasure reaches it"},
+		{name: "two levels down", v: inhDeep{}, wantPath: "inhDeep.W.Inner.Street", wantText: fix, reason: "the default carries through untagged structs"},
 		{name: "no subject anywhere", v: inhNoSubject{}, reason: "no subject keys: the purpose only names the register entry"},
 		{name: "nested default", v: inhCustomerOwn{}, reason: "the nested struct's own default selects the key"},
-	}
-	for _, tt := range tests {
-		err := pii.Validate(tt.v)
-		if tt.wantPath == "" {
-			assert.NoError(t, err, "%s: %s", tt.name, tt.reason)
-			continue
-		}
-		require.ErrorIs(t, err, pii.ErrInvalidTag, tt.name)
-		var fe *pii.FieldError
-		require.True(t, errors.As(err, &fe), "%s: Validate = %v, want a *pii.FieldError", tt.name, err)
-		assert.Equal(t, tt.wantPath, fe.Path, "%s: %s", tt.name, tt.reason)
-		assert.Contains(t, err.Error(), "purpose=marketing", tt.name)
-	}
+	})
 
 	e := newSubjectEnv(t)
 	ctx := context.Background()
