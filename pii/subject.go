@@ -508,6 +508,9 @@ func (r *run) skipField(fv reflect.Value, f *fieldPlan) bool {
 	}
 	purposes := f.tag.proc.Purposes
 	if len(purposes) == 0 {
+		purposes = r.inheritedPurposes()
+	}
+	if len(purposes) == 0 {
 		return false // a base field
 	}
 	for _, p := range purposes {
@@ -519,6 +522,21 @@ func (r *run) skipField(fv reflect.Value, f *fieldPlan) bool {
 		r.subjects.withheld = append(r.subjects.withheld, r.pathString())
 	}
 	return true
+}
+
+// inheritedPurposes returns the default purposes of the nearest struct
+// enclosing the current field's struct that has some: what a field with no
+// purpose of its own (nor of its struct's default) is processed for, as
+// Inventory lists it. Sealed fields never get here with them (the plan
+// refuses such a field under subject keys), but a tokenize field or one of
+// a record without subject keys does, and WithPurpose withholds it.
+func (r *run) inheritedPurposes() []string {
+	for i := len(r.path) - 2; i >= 0; i-- {
+		if p := r.path[i].plan; p != nil && len(p.defaults.Purposes) > 0 {
+			return p.defaults.Purposes
+		}
+	}
+	return nil
 }
 
 // protectKeys resolves the keys of Protect through KeysEach, which creates

@@ -227,3 +227,39 @@ func TestInheritedPurpose(t *testing.T) {
 	assert.Equal(t, []string{"inhCustomerOwn.Name", "inhCustomerOwn.Home.Street"}, rep.Erased, "both marketing fields")
 	assert.Equal(t, "nora@example.com", got.Home.Email, "the account field stays")
 }
+
+// inhPlainToken is a nested struct without purposes or subject keys.
+type inhPlainToken struct {
+	Street string `pii:"encrypt"`
+	Card   string `pii:"tokenize=card"`
+}
+
+type inhScoped struct {
+	_     struct{} `pii:"purpose=marketing"`
+	Name  string   `pii:"encrypt,purpose=billing"`
+	Home  inhPlainToken
+	Other struct {
+		_    struct{} `pii:"purpose=billing"`
+		Kept inhPlainToken
+	}
+}
+
+// TestWithPurposeInherited: WithPurpose withholds a field whose purpose
+// comes from an enclosing struct's default, as it would one of its own: the
+// register says the field is held for that purpose.
+func TestWithPurposeInherited(t *testing.T) {
+	t.Parallel()
+	e := newSubjectEnv(t)
+	ctx := context.Background()
+	stored := inhScoped{Name: "Nils", Home: inhPlainToken{Street: "Elm 1", Card: "4111111111111111"}}
+	stored.Other.Kept = inhPlainToken{Street: "Oak 2", Card: "5500000000000004"}
+	require.NoError(t, e.p.Protect(ctx, &stored))
+	got := stored
+	rep, err := e.p.RevealReport(pii.WithPurpose(ctx, "billing"), &got)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"inhScoped.Home.Street", "inhScoped.Home.Card"}, rep.Withheld, "the marketing fields, by inheritance")
+	assert.Equal(t, stored.Home, got.Home, "left as stored")
+	assert.Equal(t, "Nils", got.Name)
+	assert.Equal(t, "Oak 2", got.Other.Kept.Street, "the nearest default wins: billing")
+	assert.Equal(t, "5500000000000004", got.Other.Kept.Card)
+}
