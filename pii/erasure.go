@@ -260,9 +260,10 @@ func (p *Protector) RevealReport(ctx context.Context, ptr any) (Report, error) {
 type purposeKey struct{}
 
 // WithPurpose returns a context that scopes a Reveal to the fields of the
-// given purposes and the fields without a purpose: a field whose purpose=
-// names none of them stays protected, as stored, and is listed in
-// Report.Withheld. Least privilege inside one process: a billing job
+// given purposes and the fields without a purpose: a field whose purposes
+// (its own purpose=, else its struct's default, else the nearest
+// enclosing struct's default, as Inventory lists them) name none of them
+// stays protected, as stored, and is listed in Report.Withheld. Least privilege inside one process: a billing job
 // reveals billing data only. Nested calls replace the scope.
 func WithPurpose(ctx context.Context, purposes ...string) context.Context {
 	return context.WithValue(ctx, purposeKey{}, append([]string{}, purposes...))
