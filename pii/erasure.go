@@ -16,10 +16,11 @@ import (
 
 var (
 	// ErrErased is keys.ErrErased: the value's subject key was destroyed by
-	// Forget or Withdraw. Protect returns it for new data of a forgotten
-	// subject (until keys.SubjectKeys.Allow), so that a replayed event or
-	// a restored row does not mint a new key for a person who was erased.
-	// Errors that wrap it also match [ErrKeyDestroyed].
+	// Forget or Withdraw. Protect returns it, in a [*FieldError] naming the
+	// field, for new data of a forgotten subject or withdrawn purpose
+	// (until [Protector.Allow]), so that a replayed event or a restored row
+	// does not mint a new key for a person who was erased. Errors that wrap
+	// it also match [ErrKeyDestroyed].
 	ErrErased = keys.ErrErased
 	// ErrMissingSubject means the subject field of a struct holds its zero
 	// value (an empty ID) where a value must be sealed under its key.
@@ -149,7 +150,7 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Erasure, error)
 // destroys the subject's key of that purpose (keys.SubjectKeys.Withdraw),
 // so that the fields with that one purpose reveal as erased, and Protect
 // of a value for that purpose fails with [ErrErased] until
-// keys.SubjectKeys.Allow. Base
+// Protector.Allow. Base
 // fields, fields of other purposes and vault tokens (which have no
 // purpose) stay, and a record whose fields of that purpose are absent (a
 // nil pointer or []byte, an invalid sql.NullString, a null pii.Value)

@@ -389,7 +389,7 @@ func (r *run) fetchSubjectKeys(from int) error {
 func subjectKeyErr(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, keys.ErrErased):
-		return fmt.Errorf("%w: a data subject of this value was erased (Forget or Withdraw); keys.SubjectKeys.Allow lets new data of that subject be protected again", err)
+		return fmt.Errorf("%w: a data subject of this value was erased (Forget or Withdraw); Protector.Allow lets new data of that subject be protected again", err)
 	case errors.Is(err, keys.ErrInvalidSubject):
 		return fmt.Errorf("%w: %w", ErrMissingSubject, err)
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):

@@ -30,7 +30,9 @@ type MakeSubjectKeyStores func(t *testing.T, n int) []keys.SubjectKeyStore
 // shared by instances, in batches; that Lookup tells erased keys
 // (keys.ErrErased) from keys never made (keys.ErrKeyNotFound); Forget and
 // Withdraw, their receipts and idempotence; erasure of a subject never
-// seen; Allow after fresh consent; that an instance stops using an erased
+// seen; Allow after fresh consent, whose tombstone stays (old values read
+// as erased before and after new keys are made, from another instance
+// too); that an instance stops using an erased
 // key within its cache TTL (an injected clock); that Forget racing the
 // creation of the same subject's keys leaves no key stored or served, and
 // that a load overlapping Forget is not cached; that the store never
