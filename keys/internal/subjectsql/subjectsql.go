@@ -230,7 +230,7 @@ func (s *Store) lockSubject(ctx context.Context, tx *sql.Tx, pseudonym []byte, n
 // (PostgreSQL), read every row of the pseudonyms, ask decide which further
 // rows to write (each a new key, or a key for a row without one that is
 // not erased), write those, and return the rows of the pseudonyms as they
-// then are. bases has one row per pseudonym, sorted; a base key it
+// then are. bases has one row per pseudonym, in any order; a base key it
 // inserted for a subject found erased is cleared again.
 func (s *Store) Create(ctx context.Context, bases []Row, decide func([]Row) []Row) ([]Row, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
