@@ -105,6 +105,10 @@ type Keyset struct {
 	keys    []KeyInfo
 	primary uint32
 	meta    keysetMeta // creation and destruction times, kept by stores
+	// erasedOthers marks a subject key's keyset whose (subject, purpose)
+	// had keys destroyed by an erasure before this one was made: a key ID
+	// it does not hold is one of those (see SubjectKeys).
+	erasedOthers bool
 
 	aead  tink.AEAD
 	daead tink.DeterministicAEAD
@@ -214,11 +218,15 @@ func (k *Keyset) Status(keyID uint32) (keyset.KeyStatus, bool) {
 
 // CheckKeyID returns nil when keyID names an enabled key of k,
 // [ErrKeyDisabled] or [ErrKeyDestroyed] for a key in that state, and
-// [ErrKeyNotFound] for an ID the keyset does not hold. The error names the
-// keyset and the key ID, which are not secret.
+// [ErrKeyNotFound] for an ID the keyset does not hold (for a subject key
+// made after an erasure of its subject and purpose, [ErrErased]: the ID is
+// taken for one of the destroyed keys). The error names the keyset and the
+// key ID, which are not secret.
 func (k *Keyset) CheckKeyID(keyID uint32) error {
 	st, ok := k.Status(keyID)
 	switch {
+	case !ok && k.erasedOthers:
+		return fmt.Errorf("keys: keyset %q has no key %d; earlier keys of it were erased: %w", k.name, keyID, ErrErased)
 	case !ok:
 		return fmt.Errorf("keys: keyset %q has no key %d: %w", k.name, keyID, ErrKeyNotFound)
 	case st == keyset.Disabled:

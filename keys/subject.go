@@ -163,8 +163,16 @@ type SubjectKeyRow struct {
 	Wrapped []byte
 	// Created is when the key was written.
 	Created time.Time
-	// Erased is when the row was erased, or the zero time.
+	// Erased is when the row was erased, or the zero time. While it is
+	// set, no key is made for the row (or, on a subject row, for any
+	// purpose of the subject).
 	Erased time.Time
+	// Shredded is when key material of the row was destroyed by an
+	// erasure that [SubjectKeyStore.Allow] has since lifted, or the zero
+	// time: a new key may be made, and values under the destroyed keys
+	// still read as erased. Stores keep it until the row is destroyed
+	// again (then Erased holds the new erasure).
+	Shredded time.Time
 }
 
 // SubjectKeyDestroy asks a [SubjectKeyStore] to erase keys.
@@ -192,9 +200,10 @@ type SubjectKeyStore interface {
 	// included, in any order.
 	Load(ctx context.Context, pseudonyms []Pseudonym) ([]SubjectKeyRow, error)
 	// Create writes, atomically, each of rows whose (pseudonym, purpose)
-	// has neither a key nor a tombstone and whose subject is not erased,
-	// and returns every row of those pseudonyms as stored then (the
-	// written ones, keys written before by others, and tombstones). rows
+	// has neither a key nor a tombstone and whose subject is not erased
+	// (keeping the row's Shredded), and returns every row of those
+	// pseudonyms as stored then (the written ones, keys written before by
+	// others, and tombstones). rows
 	// has at most one row per (pseudonym, purpose), each with a key.
 	Create(ctx context.Context, rows []SubjectKeyRow) ([]SubjectKeyRow, error)
 	// Destroy deletes the key material that d names and leaves tombstones,
@@ -206,6 +215,8 @@ type SubjectKeyStore interface {
 	Destroy(ctx context.Context, d SubjectKeyDestroy) (destroyed []string, at time.Time, err error)
 	// Allow lifts the tombstones of pseudonym: all of them and the subject
 	// row's erasure for AllPurposes, else the purpose's, so that new keys
-	// can be made. Destroyed material stays destroyed.
+	// can be made. Destroyed material stays destroyed, and each lifted
+	// tombstone's erasure time moves to Shredded, so that values under the
+	// destroyed keys still read as erased.
 	Allow(ctx context.Context, pseudonym Pseudonym, purpose string) error
 }

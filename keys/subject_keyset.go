@@ -103,6 +103,7 @@ func (e *subjectEntry) keyset(purpose string, kind Kind) (*Keyset, error) {
 	if err != nil {
 		return nil, err
 	}
+	ks.erasedOthers = e.shredded
 	if !slot.CompareAndSwap(nil, ks) {
 		return slot.Load(), nil
 	}

@@ -74,9 +74,11 @@ func (m *MemorySubjectKeyStore) Create(ctx context.Context, rows []SubjectKeyRow
 		if subj, ok := m.rows[r.Pseudonym][AllPurposes]; ok && !subj.Erased.IsZero() {
 			continue
 		}
-		if old, ok := m.rows[r.Pseudonym][r.Purpose]; ok && (old.Wrapped != nil || !old.Erased.IsZero()) {
+		old, ok := m.rows[r.Pseudonym][r.Purpose]
+		if ok && (old.Wrapped != nil || !old.Erased.IsZero()) {
 			continue
 		}
+		r.Shredded = old.Shredded
 		m.put(r)
 	}
 	return m.load(ps), nil
@@ -132,8 +134,8 @@ func (m *MemorySubjectKeyStore) Allow(ctx context.Context, p Pseudonym, purpose 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for name, r := range m.rows[p] {
-		if r.Wrapped == nil && (purpose == AllPurposes || name == purpose) {
-			r.Erased = time.Time{}
+		if r.Wrapped == nil && !r.Erased.IsZero() && (purpose == AllPurposes || name == purpose) {
+			r.Shredded, r.Erased = r.Erased, time.Time{}
 			m.put(r)
 		}
 	}

@@ -16,27 +16,36 @@ const defaultSubjectTable = "tillid_subject_keys"
 
 // SQLSubjectKeyStore is a [SubjectKeyStore] in one SQL table that many
 // processes share: SQLite ([OpenSQLiteSubjectKeyStore]) or PostgreSQL
-// ([OpenPostgresSubjectKeyStore]). The table has one row per subject
-// (pseudonym, "*") and one per (pseudonym, purpose), keyed by
-// (pseudonym, purpose), so that reading or erasing one subject among
-// millions is an index lookup. A key row holds the 16-byte pseudonym, the
-// purpose, the 65-byte wrapped seed and two 8-byte times: 89 bytes plus
-// the purpose's length, before the database's own row overhead.
+// ([OpenPostgresSubjectKeyStore]). The table has one row per (pseudonym,
+// purpose), keyed by (pseudonym, purpose) (in SQLite a WITHOUT ROWID
+// table, clustered on that key, so no separate index), and one subject
+// row (pseudonym, "*") per forgotten subject, so that reading or erasing
+// one subject among millions is an index lookup. Every subject has a base
+// row (purpose ""), which holds its base key or NULL and serves as its
+// lock. A key row holds the 16-byte pseudonym, the purpose, the 65-byte
+// wrapped seed and the creation time: 89 bytes plus the purpose's length,
+// before the database's own row overhead.
 //
-// [SubjectKeys.Keys] of a batch of new subjects costs six round trips up
-// to about 10,000 keys (a read, then one transaction: BEGIN, lock the
-// subject rows, read them, insert, COMMIT), plus three per further 10,000
-// (SQLite allows 32,766 parameters per statement, PostgreSQL 65,535). An
-// erasure is one transaction of four statements: lock the subject row,
-// list the live keys, clear their key material and write the tombstone,
-// read the erasure time. Because every change of a subject first upserts
-// its subject row (in pseudonym order), a creation and an erasure of the
-// same subject are serialised (PostgreSQL row locks; SQLite runs one
-// writer at a time), and overlapping batches do not deadlock.
+// [SubjectKeys.Keys] of a batch of 10,000 new subjects with base keys
+// costs five round trips on SQLite (a read, then one transaction: BEGIN,
+// insert the base rows with their keys, read them, COMMIT) and six on
+// PostgreSQL (which also locks the base rows with SELECT ... FOR UPDATE),
+// plus a few per further 10,000 (SQLite allows 32,766 parameters per
+// statement, PostgreSQL 65,535) and one insert for keys of purposes. An
+// erasure is one transaction of four or five statements: lock the base
+// row (and, for Forget, upsert the subject row), list the live keys, clear
+// their key material and write the tombstone, read the erasure time.
+// Because every change of a subject first writes or locks its base row
+// (in pseudonym order), a creation and an erasure of the same subject are
+// serialised (PostgreSQL row locks; SQLite runs one writer at a time), and
+// overlapping batches do not deadlock.
 //
-// Measured with 1,000,000 subjects of one key each: SQLite stores 151
-// bytes per subject (the key row, the subject row and B-tree overhead),
-// PostgreSQL 292 (with tuple headers and the primary-key index).
+// Measured with 100,000 subjects of one key each (page count times page
+// size, or pg_total_relation_size, over the subjects): SQLite stores 110
+// bytes per subject (the one row and B-tree overhead), PostgreSQL 181
+// (with its 24-byte tuple headers and the primary-key index). Tables of
+// earlier versions, with a subject row per subject (151 and 295 bytes),
+// are read and written as they are; new subjects get one row.
 //
 // Erased key material is overwritten with NULL. SQLite may keep the old
 // bytes in free pages until they are reused: open SQLite with
@@ -128,7 +137,13 @@ func fromSQLRows(rows []subjectsql.Row) ([]SubjectKeyRow, error) {
 		if len(r.Pseudonym) != PseudonymSize {
 			return nil, fmt.Errorf("keys: subject-key row with a %d-byte pseudonym", len(r.Pseudonym))
 		}
-		out = append(out, SubjectKeyRow{Pseudonym: Pseudonym(r.Pseudonym), Purpose: r.Purpose, Wrapped: r.Wrapped, Created: fromMicros(r.Created), Erased: fromMicros(r.Erased)})
+		row := SubjectKeyRow{Pseudonym: Pseudonym(r.Pseudonym), Purpose: r.Purpose, Wrapped: r.Wrapped, Created: fromMicros(r.Created)}
+		if r.Erased > 0 {
+			row.Erased = fromMicros(r.Erased)
+		} else {
+			row.Shredded = fromMicros(-r.Erased)
+		}
+		out = append(out, row)
 	}
 	return out, nil
 }
@@ -184,10 +199,10 @@ func (s *SQLSubjectKeyStore) Create(ctx context.Context, rows []SubjectKeyRow) (
 		}
 		blocked := map[ref]bool{}
 		for _, r := range stored {
-			if r.Purpose == AllPurposes && r.Erased == 0 {
+			if r.Purpose == AllPurposes && r.Erased <= 0 {
 				continue
 			}
-			if r.Wrapped != nil || r.Erased != 0 {
+			if r.Wrapped != nil || r.Erased > 0 {
 				blocked[ref{Pseudonym(r.Pseudonym), r.Purpose}] = true
 			}
 		}
@@ -201,7 +216,25 @@ func (s *SQLSubjectKeyStore) Create(ctx context.Context, rows []SubjectKeyRow) (
 		}
 		return write
 	}
-	out, err := s.s.Create(ctx, pseudonymBytes(unique(ps)), time.Now().UnixMicro(), decide)
+	// The base row of each subject goes first: its base key when asked
+	// for, else an empty row that serves as the subject's lock.
+	now := time.Now().UnixMicro()
+	baseOf := make(map[Pseudonym]subjectsql.Row, len(rows))
+	for _, p := range ps {
+		if _, ok := baseOf[p]; !ok {
+			baseOf[p] = subjectsql.Row{Pseudonym: p[:], Created: now}
+		}
+	}
+	for _, r := range rows {
+		if r.Purpose == "" {
+			baseOf[r.Pseudonym] = subjectsql.Row{Pseudonym: r.Pseudonym[:], Wrapped: r.Wrapped, Created: micros(r.Created)}
+		}
+	}
+	bases := make([]subjectsql.Row, 0, len(baseOf))
+	for _, b := range baseOf {
+		bases = append(bases, b)
+	}
+	out, err := s.s.Create(ctx, bases, decide)
 	if err != nil {
 		return nil, err
 	}

@@ -203,8 +203,12 @@ type subjectEntry struct {
 	pseudonym Pseudonym
 	seed      []byte    // nil when erased or absent
 	erased    time.Time // non-zero when erased
-	expires   time.Time
-	keysets   [2]atomic.Pointer[Keyset] // AEAD, deterministic AEAD; built on first use
+	// shredded is set when earlier keys of the (subject, purpose) were
+	// destroyed and the erasure was lifted by Allow: values under them
+	// read as erased, and a new key may be made (seed holds it, if made).
+	shredded bool
+	expires  time.Time
+	keysets  [2]atomic.Pointer[Keyset] // AEAD, deterministic AEAD; built on first use
 }
 
 type subjectFlight struct {
@@ -251,6 +255,22 @@ func (s *SubjectKeys) Keys(ctx context.Context, ids []SubjectKeyID) ([]*Keyset, 
 		}
 	}
 	return out, nil
+}
+
+// KeysEach is [SubjectKeys.Keys] that reports erased items one by one
+// instead of failing the call: it creates the keys that do not exist yet
+// (in one store batch), and for an item whose key was erased by Forget or
+// Withdraw it leaves a nil keyset and an error wrapping [ErrErased] in errs
+// (its other items are resolved, and made when missing). err reports what
+// fails the whole call, as for Keys. Callers that seal many records in one
+// call use it to name the record of an erased subject rather than the
+// batch.
+func (s *SubjectKeys) KeysEach(ctx context.Context, ids []SubjectKeyID) (keysets []*Keyset, errs []error, err error) {
+	keysets, errs, err = s.resolve(ctx, ids, true)
+	if err == nil && errs == nil {
+		errs = make([]error, len(ids))
+	}
+	return keysets, errs, err
 }
 
 // Lookup returns the keyset of each id without creating any: for an item
@@ -324,7 +344,7 @@ func (s *SubjectKeys) resolve(ctx context.Context, ids []SubjectKeyID, create bo
 	now := s.cfg.now()
 	s.mu.RLock()
 	for i, id := range ids {
-		if e := s.cache[id.Subject][id.Purpose]; e != nil && now.Before(e.expires) {
+		if e := s.cache[id.Subject][id.Purpose]; e != nil && now.Before(e.expires) && e.serves(create) {
 			if err := s.fill(out, &errs, ids, i, e); err != nil {
 				s.mu.RUnlock()
 				return nil, nil, err
@@ -354,11 +374,20 @@ func (s *SubjectKeys) resolve(ctx context.Context, ids []SubjectKeyID, create bo
 	return out, errs, nil
 }
 
-// fill sets out[i] from e, or (*errs)[i] when e is erased or absent.
+// serves reports whether the entry answers a request: a request that
+// creates keys needs more than a key's absence (an entry with neither key
+// nor tombstone, which only lookups cache: one whose erasure Allow lifted).
+func (e *subjectEntry) serves(create bool) bool {
+	return !create || e.seed != nil || !e.erased.IsZero()
+}
+
+// fill sets out[i] from e, or (*errs)[i] when e is erased or absent. A
+// (subject, purpose) whose erasure Allow lifted and that has no new key
+// yet reads as erased: every value under it is under a destroyed key.
 func (s *SubjectKeys) fill(out []*Keyset, errs *[]error, ids []SubjectKeyID, i int, e *subjectEntry) error {
 	var itemErr error
 	switch {
-	case !e.erased.IsZero():
+	case !e.erased.IsZero(), e.seed == nil && e.shredded:
 		itemErr = fmt.Errorf("keys: %v of subject %s: %w", ids[i], e.pseudonym, ErrErased)
 	case e.seed == nil:
 		itemErr = fmt.Errorf("keys: %v of subject %s: %w", ids[i], e.pseudonym, ErrKeyNotFound)
@@ -395,7 +424,7 @@ func (s *SubjectKeys) fetch(ctx context.Context, keys []subjectCacheKey, create 
 		for _, k := range pending {
 			// A flight that ended between the caller's cache look-up and
 			// here has cached its key: take it rather than read again.
-			if e := s.cache[k.subject][k.purpose]; e != nil && now.Before(e.expires) {
+			if e := s.cache[k.subject][k.purpose]; e != nil && now.Before(e.expires) && e.serves(create) {
 				got[k] = e
 				continue
 			}
@@ -431,7 +460,7 @@ func (s *SubjectKeys) fetch(ctx context.Context, keys []subjectCacheKey, create 
 					delete(loaded, k) // erased or allowed meanwhile: read again
 					continue
 				}
-				if e.seed != nil || !e.erased.IsZero() {
+				if e.seed != nil || !e.erased.IsZero() || e.shredded {
 					s.putCached(k, e)
 				}
 			}
@@ -465,7 +494,7 @@ func (s *SubjectKeys) fetch(ctx context.Context, keys []subjectCacheKey, create 
 			if f.err != nil && !isContextError(f.err) {
 				return nil, f.err
 			}
-			if e != nil && s.cfg.now().Before(e.expires) && f.err == nil {
+			if e != nil && s.cfg.now().Before(e.expires) && f.err == nil && e.serves(create) {
 				got[k] = e
 			} else {
 				next = append(next, k) // the flight failed for its own context, found nothing, or was overtaken
@@ -552,7 +581,7 @@ func (s *SubjectKeys) load(ctx context.Context, keys []subjectCacheKey, create b
 		return nil, err
 	}
 	for k, e := range created {
-		if e.seed != nil || !e.erased.IsZero() {
+		if e.seed != nil || !e.erased.IsZero() || e.shredded {
 			out[k] = e
 		}
 	}
@@ -587,6 +616,7 @@ func (s *SubjectKeys) entries(wrap *Keyset, keys []subjectCacheKey, names map[st
 			case !r.Erased.IsZero():
 				e.erased = r.Erased
 			}
+			e.shredded = !r.Shredded.IsZero()
 		}
 		out[k] = e
 	}
@@ -661,8 +691,10 @@ func (s *SubjectKeys) erase(ctx context.Context, subject, purpose string) (Erasu
 // Allow lets new keys be made for subject again after an erasure, for
 // example after fresh consent: with no purposes, every tombstone of the
 // subject is lifted (Forget's and Withdraw's), else those of the purposes
-// named. Keys destroyed before stay destroyed: values under them stay
-// unreadable (they then fail as [ErrKeyNotFound]). Allow is appended to the
+// named. Keys destroyed before stay destroyed, and their tombstones stay:
+// values under them still read as erased ([ErrErased] from Lookup while no
+// new key was made, and from [Keyset.CheckKeyID] of the new key's keyset
+// for their key IDs), while Keys makes new keys. Allow is appended to the
 // ledger, so that [SubjectKeys.ReapplyErasures] keeps it, and other
 // instances see it within their cache TTL.
 func (s *SubjectKeys) Allow(ctx context.Context, subject string, purposes ...string) error {

@@ -16,10 +16,11 @@ import (
 
 var (
 	// ErrErased is keys.ErrErased: the value's subject key was destroyed by
-	// Forget or Withdraw. Protect returns it for new data of a forgotten
-	// subject (until keys.SubjectKeys.Allow), so that a replayed event or
-	// a restored row does not mint a new key for a person who was erased.
-	// Errors that wrap it also match [ErrKeyDestroyed].
+	// Forget or Withdraw. Protect returns it, in a [*FieldError] naming the
+	// field, for new data of a forgotten subject or withdrawn purpose
+	// (until [Protector.Allow]), so that a replayed event or a restored row
+	// does not mint a new key for a person who was erased. Errors that wrap
+	// it also match [ErrKeyDestroyed].
 	ErrErased = keys.ErrErased
 	// ErrMissingSubject means the subject field of a struct holds its zero
 	// value (an empty ID) where a value must be sealed under its key.
@@ -38,8 +39,10 @@ var (
 // customer) needs a subject field of its own, which may hold the same ID,
 // or its fields stay under the field keysets, which Forget does not erase
 // (Erase clears them). The purpose that selects a subject key is the
-// field's own purpose= or its struct's default; the defaults of enclosing
-// structs name purposes in the register ([Inventory]) but select no key.
+// field's own purpose= or its struct's default; a sealed field that would
+// take its purpose only from an enclosing struct's default is refused with
+// [ErrInvalidTag] (Withdraw would not reach it): name the purpose on the
+// field or in its own struct's default.
 // It returns an error when sk is nil.
 func WithSubjectKeys(sk *keys.SubjectKeys) Option {
 	return optionFunc(func(p *Protector) error {
@@ -147,7 +150,7 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Erasure, error)
 // destroys the subject's key of that purpose (keys.SubjectKeys.Withdraw),
 // so that the fields with that one purpose reveal as erased, and Protect
 // of a value for that purpose fails with [ErrErased] until
-// keys.SubjectKeys.Allow. Base
+// Protector.Allow. Base
 // fields, fields of other purposes and vault tokens (which have no
 // purpose) stay, and a record whose fields of that purpose are absent (a
 // nil pointer or []byte, an invalid sql.NullString, a null pii.Value)
@@ -171,6 +174,26 @@ func (p *Protector) Withdraw(ctx context.Context, subject, purpose string) (Eras
 	}
 	p.subjectKeys.AuditErasure(ctx, ke, 0)
 	return erasureOf(ke), nil
+}
+
+// Allow lets new data of subject be protected again after Forget or
+// Withdraw, for example after fresh consent: with no purposes, for every
+// purpose, else for those named (keys.SubjectKeys.Allow, recorded in the
+// erasure ledger and sent to the auditor as keys.EventSubjectAllowed).
+// What the erasure destroyed stays destroyed and its tombstone stays: old
+// values of the subject still reveal as erased (Report.Erased), while
+// Protect makes new keys for new values. Vault tokens that Forget deleted
+// stay deleted. Other instances follow within their subject-key cache TTL.
+// It needs WithSubjectKeys, returns keys.ErrInvalidSubject for an empty ID
+// and the key store's and ledger's errors, and is safe for concurrent use.
+func (p *Protector) Allow(ctx context.Context, subject string, purposes ...string) error {
+	if err := p.readyForErasure(ctx); err != nil {
+		return err
+	}
+	if err := p.subjectKeys.Allow(ctx, subject, purposes...); err != nil {
+		return fmt.Errorf("pii: allow: %w", err)
+	}
+	return nil
 }
 
 func erasureOf(ke keys.Erasure) Erasure {
@@ -238,9 +261,10 @@ func (p *Protector) RevealReport(ctx context.Context, ptr any) (Report, error) {
 type purposeKey struct{}
 
 // WithPurpose returns a context that scopes a Reveal to the fields of the
-// given purposes and the fields without a purpose: a field whose purpose=
-// names none of them stays protected, as stored, and is listed in
-// Report.Withheld. Least privilege inside one process: a billing job
+// given purposes and the fields without a purpose: a field whose purposes
+// (its own purpose=, else its struct's default, else the nearest
+// enclosing struct's default, as Inventory lists them) name none of them
+// stays protected, as stored, and is listed in Report.Withheld. Least privilege inside one process: a billing job
 // reveals billing data only. Nested calls replace the scope.
 func WithPurpose(ctx context.Context, purposes ...string) context.Context {
 	return context.WithValue(ctx, purposeKey{}, append([]string{}, purposes...))

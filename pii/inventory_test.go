@@ -11,7 +11,7 @@ import (
 )
 
 type invAddress struct {
-	Street string `pii:"encrypt,class=location"`
+	Street string `pii:"redact,class=location"`
 }
 
 type invCustomer struct {
@@ -45,7 +45,7 @@ func TestInventory(t *testing.T) {
 		{Path: "invCustomer.EmailIdx", Action: "index", Key: "default", Purposes: acct, Basis: "contract", Retain: "2y", RetainFor: 730 * day, From: "Created", Subjects: []string{"customer"}},
 		{Path: "invCustomer.Promo", Action: "deterministic", Key: "default", Purposes: []string{"marketing"}, Basis: "consent", Retain: "90d", RetainFor: 90 * day, From: "Created", Subjects: []string{"customer"}, Subject: "invCustomer.ID"},
 		{Path: "invCustomer.Card", Action: "tokenize", Key: "card", Purposes: acct, Basis: "contract", Retain: "2y", RetainFor: 730 * day, From: "Created", Subjects: []string{"customer"}},
-		{Path: "invCustomer.Homes[].Street", Action: "encrypt", Class: "location", Key: "default", Purposes: acct, Basis: "contract", Retain: "2y", RetainFor: 730 * day, From: "Created", Subjects: []string{"customer"}},
+		{Path: "invCustomer.Homes[].Street", Action: "redact", Class: "location", Purposes: acct, Basis: "contract", Retain: "2y", RetainFor: 730 * day, From: "Created", Subjects: []string{"customer"}},
 		{Path: "invParcel.SenderID", Action: "subject"},
 		{Path: "invParcel.RecipientID", Action: "subject"},
 		{Path: "invParcel.From", Action: "encrypt", Key: "default", Subject: "invParcel.SenderID"},

@@ -21,8 +21,10 @@ import (
 // A struct nested in it (by value, pointer, slice, array or map) is not
 // under that subject: only a subject field of its own puts its fields
 // under subject keys, and an encrypt or deterministic field there with
-// purpose= (or its struct's default purpose) is refused at plan time with
-// [ErrInvalidTag], since Forget and Withdraw would not reach it.
+// purpose= (or its struct's default purpose, or one inherited from an
+// enclosing struct's default) is refused at plan time with
+// [ErrInvalidTag], since Forget and Withdraw would not reach it. A purpose=
+// on the subject field itself is refused too.
 // Under Forget the ID stays: it is how a deleted row is found.
 //
 // It has no check, so the plan leaves the field out of the walk;
@@ -77,7 +79,9 @@ func (f *fieldPlan) envMode() envelope.Mode {
 // fields must name one per sealed field. It lists the subject keys the
 // struct needs in p.needs: the sealed fields' keys, and the base key of
 // the subject of a tokenize field (so that Protect refuses a forgotten
-// subject and Reveal tells its deleted tokens from tampered ones).
+// subject and Reveal tells its deleted tokens from tampered ones). A
+// struct with several subject fields and no subject= at all is refused:
+// its subject tags would bind nothing.
 func (p *typePlan) bindSubjects() error {
 	var subjects []int
 	for i, ft := range p.tags {
@@ -87,6 +91,10 @@ func (p *typePlan) bindSubjects() error {
 			}
 			subjects = append(subjects, i)
 		}
+	}
+	if len(subjects) > 1 && !p.namesSubject() {
+		f := p.typ.Field(subjects[1])
+		return &FieldError{Type: p.typ, Path: typeName(p.typ) + "." + f.Name, Err: fmt.Errorf("%w: %s has %d subject fields and no field says whose data it holds; name the subject of each encrypt, deterministic or tokenize field with subject=<Field>, or keep one subject field", ErrInvalidTag, typeName(p.typ), len(subjects))}
 	}
 	for _, f := range p.fields {
 		if f.act == nil || (f.act.subjectMode == 0 && f.act != tokenizeAction) {
@@ -105,7 +113,7 @@ func (p *typePlan) bindSubjects() error {
 			index = sf.Index[0]
 		case len(subjects) == 1:
 			index = subjects[0]
-		case len(subjects) > 1 && f.act != tokenizeAction:
+		case len(subjects) > 1:
 			return fail("%s has %d subject fields; say whose data this is with subject=<Field>", typeName(p.typ), len(subjects))
 		}
 		if index < 0 {
@@ -132,6 +140,16 @@ func (p *typePlan) bindSubjects() error {
 		}
 	}
 	return nil
+}
+
+// namesSubject reports whether a field of p has a subject= option.
+func (p *typePlan) namesSubject() bool {
+	for _, f := range p.fields {
+		if f.tag.subjectField != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // isLegacy reports whether in, a stored value of a field under subject
@@ -374,7 +392,7 @@ func (r *run) fetchSubjectKeys(from int) error {
 func subjectKeyErr(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, keys.ErrErased):
-		return fmt.Errorf("%w: a data subject of this value was erased (Forget or Withdraw); keys.SubjectKeys.Allow lets new data of that subject be protected again", err)
+		return fmt.Errorf("%w: a data subject of this value was erased (Forget or Withdraw); Protector.Allow lets new data of that subject be protected again", err)
 	case errors.Is(err, keys.ErrInvalidSubject):
 		return fmt.Errorf("%w: %w", ErrMissingSubject, err)
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
@@ -436,15 +454,34 @@ func (r *run) subjectKeyset() (*keys.Keyset, error) {
 // (its base key erased), for tokenize fields, whose vault tokens Forget
 // deletes.
 func (r *run) subjectErased() bool {
+	k, ok := r.subjectBaseKey()
+	return ok && errors.Is(k.err, keys.ErrErased)
+}
+
+// subjectShredded reports whether the current field's subject was
+// forgotten and allowed again since: its new base key's keyset takes a key
+// ID it does not hold for a destroyed one (CheckKeyID of 0, which no
+// subject key has, says so).
+func (r *run) subjectShredded() bool {
+	k, ok := r.subjectBaseKey()
+	return ok && k.ks != nil && errors.Is(k.ks.CheckKeyID(0), keys.ErrErased)
+}
+
+// subjectBaseKey returns the run's base key of the current field's
+// subject, and false when the run has none (no record, an empty subject).
+func (r *run) subjectBaseKey() (subjectKey, bool) {
 	if !r.parent.IsValid() {
-		return false
+		return subjectKey{}, false
 	}
 	subject, ok := subjectIDOf(r.parent.Field(r.cur.subject.index))
 	if !ok {
-		return false
+		return subjectKey{}, false
 	}
 	i := r.subjects.find(keys.SubjectKeyID{Subject: subject, Kind: keys.KindAEAD})
-	return i >= 0 && errors.Is(r.subjects.vals[i].err, keys.ErrErased)
+	if i < 0 {
+		return subjectKey{}, false
+	}
+	return r.subjects.vals[i], true
 }
 
 // erasedLeaf sets the leaf v, whose key was erased, to its zero value (a
@@ -474,6 +511,9 @@ func (r *run) skipField(fv reflect.Value, f *fieldPlan) bool {
 	}
 	purposes := f.tag.proc.Purposes
 	if len(purposes) == 0 {
+		purposes = r.inheritedPurposes()
+	}
+	if len(purposes) == 0 {
 		return false // a base field
 	}
 	for _, p := range purposes {
@@ -487,22 +527,36 @@ func (r *run) skipField(fv reflect.Value, f *fieldPlan) bool {
 	return true
 }
 
-// protectKeys resolves the keys of Protect through Keys, which creates
+// inheritedPurposes returns the default purposes of the nearest struct
+// enclosing the current field's struct that has some: what a field with no
+// purpose of its own (nor of its struct's default) is processed for, as
+// Inventory lists it. Sealed fields never get here with them (the plan
+// refuses such a field under subject keys), but a tokenize field or one of
+// a record without subject keys does, and WithPurpose withholds it.
+func (r *run) inheritedPurposes() []string {
+	for i := len(r.path) - 2; i >= 0; i-- {
+		if p := r.path[i].plan; p != nil && len(p.defaults.Purposes) > 0 {
+			return p.defaults.Purposes
+		}
+	}
+	return nil
+}
+
+// protectKeys resolves the keys of Protect through KeysEach, which creates
 // what is missing. A key erased by Forget or Withdraw does not fail the
 // run here: it is kept as that key's error, which the field sealed under
 // it returns, so the error is a *FieldError naming that field; the other
 // keys are resolved.
 func (r *run) protectKeys(ids []keys.SubjectKeyID, vals []subjectKey) error {
-	pos := make([]int, len(ids))
-	for i := range pos {
-		pos[i] = i
-	}
-	kss, err := r.p.subjectKeys.Keys(r.ctx, ids)
+	kss, errs, err := r.p.subjectKeys.KeysEach(r.ctx, ids)
 	if err != nil {
 		return subjectKeyErr(r.ctx, err)
 	}
-	for j := range kss {
-		vals[pos[j]] = subjectKey{ks: kss[j]}
+	for i := range kss {
+		vals[i] = subjectKey{ks: kss[i]}
+		if errs[i] != nil {
+			vals[i].err = subjectKeyErr(r.ctx, errs[i])
+		}
 	}
 	return nil
 }

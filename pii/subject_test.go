@@ -173,13 +173,31 @@ func TestForgetAndWithdraw(t *testing.T) {
 	ben := Member{ID: "ben", Email: "new@example.com"}
 	assert.ErrorIs(t, e.p.Protect(ctx, &ben), pii.ErrErased, "an empty string is sealed too, and ben's marketing key is erased")
 
-	// Allowed again after fresh consent: new keys; the old values stay erased.
-	require.NoError(t, e.sk.Allow(ctx, "anna"))
+	// Allowed again after fresh consent: new keys; the old values stay
+	// erased, before and after the new keys are made.
+	require.NoError(t, e.p.Allow(ctx, "anna"))
+	old := stored[0]
+	rep, err = e.p.RevealReport(ctx, &old)
+	require.NoError(t, err, "after Allow, before new keys: the tombstone stays")
+	assert.Equal(t, []string{"Member.Email", "Member.Phone", "Member.Promo", "Member.Card", "Member.Note"}, rep.Erased)
 	fresh := customer("anna")
 	require.NoError(t, e.p.Protect(ctx, &fresh))
-	old := stored[0]
-	_, err = e.p.RevealReport(ctx, &old)
-	assert.ErrorIs(t, err, pii.ErrKeyNotFound, "after Allow the tombstone is gone; the old key is still gone")
+	old = stored[0]
+	rep, err = e.p.RevealReport(ctx, &old)
+	require.NoError(t, err, "after Allow and new keys: the old values read as erased")
+	assert.ElementsMatch(t, []string{"Member.Email", "Member.Phone", "Member.Promo", "Member.Card", "Member.Note"}, rep.Erased)
+	require.NoError(t, e.p.Reveal(ctx, &fresh))
+	assert.Equal(t, "anna@example.com", fresh.Email, "the new data reveals")
+
+	// Withdraw, then fresh consent for that purpose only.
+	require.NoError(t, e.p.Allow(ctx, "ben", "marketing"))
+	benNew := customer("ben")
+	require.NoError(t, e.p.Protect(ctx, &benNew))
+	old = stored[1]
+	rep, err = e.p.RevealReport(ctx, &old)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"Member.Promo"}, rep.Erased, "ben's old marketing value stays erased")
+	assert.Equal(t, "ben@example.com", old.Email)
 }
 
 func TestSubjectFailures(t *testing.T) {

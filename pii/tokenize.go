@@ -1,6 +1,7 @@
 package pii
 
 import (
+	"slices"
 	"time"
 
 	"context"
@@ -337,6 +338,9 @@ type pendingToken struct {
 	typ     reflect.Type
 	// expiresAt is the end of the field's retention period, or zero.
 	expiresAt time.Time
+	// shredded is set in Reveal when the token's subject was forgotten and
+	// allowed again: a token missing from the vault is one Forget deleted.
+	shredded bool
 }
 
 // errDeferred tells stringLeaf that the op was queued by deferVault.
@@ -350,6 +354,7 @@ func (r *run) deferVault(vt vaultTokenizer, in string, protected bool, rid []byt
 		return "", false, errErasedLeaf // Forget deleted the subject's tokens
 	}
 	pt := pendingToken{vault: vt, subject: string(rid), path: r.pathString(), typ: r.parent.Type(), expiresAt: r.retentionEnd()}
+	pt.shredded = r.verb == verbReveal && protected && r.cur.subject != nil && r.subjectShredded()
 	switch {
 	case protected:
 		tok, ok := strings.CutPrefix(in, vaultPrefix)
@@ -406,6 +411,24 @@ func (r *run) resolveTokens() error {
 					toks[j] = r.tokens[i].value
 				}
 				out, err = g.vault.t.DetokenizeBatch(r.ctx, toks)
+				for err != nil && r.verb == verbReveal {
+					// A token Forget deleted, of a subject allowed again
+					// since: erased, like a value under a destroyed key.
+					var ie *tokenize.ItemError
+					if !errors.As(err, &ie) || ie.Index < 0 || ie.Index >= len(chunk) || !errors.Is(err, tokenize.ErrTokenNotFound) || !r.tokens[chunk[ie.Index]].shredded {
+						break
+					}
+					pt := r.tokens[chunk[ie.Index]]
+					r.subjects.erased = append(r.subjects.erased, pt.path)
+					r.fillString(pt.op, r.tokenTargets[chunk[ie.Index]], r.p.erasedText)
+					chunk = slices.Delete(slices.Clone(chunk), ie.Index, ie.Index+1)
+					toks = slices.Delete(toks, ie.Index, ie.Index+1)
+					if len(chunk) == 0 {
+						out, err = nil, nil
+						break
+					}
+					out, err = g.vault.t.DetokenizeBatch(r.ctx, toks)
+				}
 			} else {
 				items := make([]tokenize.Item, len(chunk))
 				for j, i := range chunk {

@@ -30,7 +30,9 @@ type MakeSubjectKeyStores func(t *testing.T, n int) []keys.SubjectKeyStore
 // shared by instances, in batches; that Lookup tells erased keys
 // (keys.ErrErased) from keys never made (keys.ErrKeyNotFound); Forget and
 // Withdraw, their receipts and idempotence; erasure of a subject never
-// seen; Allow after fresh consent; that an instance stops using an erased
+// seen; Allow after fresh consent, whose tombstone stays (old values read
+// as erased before and after new keys are made, from another instance
+// too); that an instance stops using an erased
 // key within its cache TTL (an injected clock); that Forget racing the
 // creation of the same subject's keys leaves no key stored or served, and
 // that a load overlapping Forget is not cached; that the store never
@@ -240,7 +242,8 @@ func TestSubjectKeyStore(t *testing.T, newStores MakeSubjectKeyStores) {
 	})
 
 	t.Run("Allow", func(t *testing.T) {
-		sk := newKeys(t, newStores(t, 1)[0], nil)
+		store := newStores(t, 1)[0]
+		sk := newKeys(t, store, nil)
 		ids := []keys.SubjectKeyID{id("hana", "", keys.KindAEAD), id("hana", "marketing", keys.KindAEAD)}
 		old, err := sk.Keys(ctx, ids)
 		require.NoError(t, err)
@@ -253,9 +256,40 @@ func TestSubjectKeyStore(t *testing.T, newStores MakeSubjectKeyStores) {
 		_, err = sk.Keys(ctx, ids[1:])
 		assert.ErrorIs(t, err, keys.ErrErased, "Allow of one purpose lifted Forget")
 		require.NoError(t, sk.Allow(ctx, "hana"))
+		_, errs, err := sk.Lookup(ctx, ids)
+		require.NoError(t, err)
+		for i := range ids {
+			assert.ErrorIs(t, errs[i], keys.ErrErased, "%v: after Allow, before a new key, the tombstone still says erased", ids[i])
+		}
 		fresh, err := sk.Keys(ctx, ids)
 		require.NoError(t, err, "Keys after Allow")
 		assert.False(t, opens(fresh[0], ct), "the key destroyed before Allow came back")
+		assert.NotEqual(t, old[0].PrimaryKeyID(), fresh[0].PrimaryKeyID(), "a new key")
+		assert.ErrorIs(t, fresh[0].CheckKeyID(old[0].PrimaryKeyID()), keys.ErrErased, "a value under the destroyed key reads as erased after the new key is made")
+		assert.ErrorIs(t, fresh[0].CheckKeyID(old[0].PrimaryKeyID()^0x80000000), keys.ErrErased, "any other key ID of this subject and purpose: its keys but the new one are destroyed")
+		// A second instance reads the same from the store.
+		other := newKeys(t, store, nil)
+		got, err := other.Keys(ctx, ids)
+		require.NoError(t, err)
+		assert.Equal(t, fresh[0].PrimaryKeyID(), got[0].PrimaryKeyID(), "the new key is stored")
+		assert.ErrorIs(t, got[0].CheckKeyID(old[0].PrimaryKeyID()), keys.ErrErased, "the tombstone is stored, not only cached")
+		assert.NoError(t, got[0].CheckKeyID(fresh[0].PrimaryKeyID()))
+
+		// Withdraw, then fresh consent for that purpose: the same.
+		mk := ids[1:]
+		before, err := sk.Keys(ctx, mk)
+		require.NoError(t, err)
+		_, err = sk.Withdraw(ctx, "hana", "marketing")
+		require.NoError(t, err)
+		require.NoError(t, sk.Allow(ctx, "hana", "marketing"))
+		after, err := sk.Keys(ctx, mk)
+		require.NoError(t, err, "Keys after Allow of the purpose")
+		assert.ErrorIs(t, after[0].CheckKeyID(before[0].PrimaryKeyID()), keys.ErrErased, "the withdrawn key's values read as erased")
+		_, err = sk.Forget(ctx, "hana")
+		require.NoError(t, err)
+		_, errs, err = newKeys(t, store, nil).Lookup(ctx, mk)
+		require.NoError(t, err)
+		assert.ErrorIs(t, errs[0], keys.ErrErased, "a second erasure after fresh consent")
 	})
 
 	t.Run("OtherInstanceStopsWithinTTL", func(t *testing.T) {
@@ -782,7 +816,7 @@ func TestSubjectKeyRestore(t *testing.T, store keys.SubjectKeyStore, backUp func
 		{name: "anna billing", want: keys.ErrErased},
 		{name: "ben base", want: nil, reason: "only ben's marketing consent was withdrawn"},
 		{name: "ben marketing", want: keys.ErrErased},
-		{name: "cleo base", want: keys.ErrKeyNotFound, reason: "cleo was forgotten, then allowed again: her old key stays destroyed and she may get a new one"},
+		{name: "cleo base", want: keys.ErrErased, reason: "cleo was forgotten, then allowed again: her old key stays destroyed, its values read as erased, and she may get a new one"},
 		{name: "dan base", want: nil},
 	}
 	for i, tt := range tests {

@@ -45,7 +45,7 @@ func BenchmarkProtectNewSubjects(b *testing.B) {
 			local, err := keys.NewLocalKEK(piitest.MasterKey())
 			require.NoError(b, err)
 			kek := &subjectKEKCounter{AEAD: local}
-			provider, err := keys.OpenSQLite(ctx, openSubjectSQLite(b, "sqlite", filepath.Join(b.TempDir(), "keysets.db")), kek)
+			provider, err := keys.OpenSQLite(ctx, openSubjectSQLite(b, "sqlite", filepath.Join(b.TempDir(), "keysets.db")), kek, keys.WithCreateMissing())
 			require.NoError(b, err)
 			sk, err := keys.NewSubjectKeys(provider, store, keys.NewMemoryLedger())
 			require.NoError(b, err)

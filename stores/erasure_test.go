@@ -79,6 +79,20 @@ func TestProtectorSubjectsSQL(t *testing.T) {
 			assert.Equal(t, want[0], got[0])
 			assert.Equal(t, want[999], got[999])
 
+			// Fresh consent: old values still read as erased on another
+			// instance, new ones reveal.
+			require.NoError(t, a.Allow(ctx, "s-1"))
+			require.NoError(t, a.Allow(ctx, "s-2", "marketing"))
+			renewed := []subjectRecord{{ID: "s-1", Email: "new1@example.com", Phone: "+45 2", Promo: "dogs"}, {ID: "s-2", Email: "new2@example.com", Promo: "dogs"}}
+			require.NoError(t, a.Protect(ctx, &renewed), "Protect after Allow makes new keys")
+			old := []subjectRecord{rows[1], rows[2]}
+			rep, err = instance().RevealReport(ctx, &old)
+			require.NoError(t, err, "old values after Allow")
+			assert.Equal(t, []string{"[]stores_test.subjectRecord[0].Email", "[]stores_test.subjectRecord[0].Phone", "[]stores_test.subjectRecord[0].Promo", "[]stores_test.subjectRecord[1].Promo"}, rep.Erased, "the tombstones survive Allow")
+			require.NoError(t, instance().Reveal(ctx, &renewed))
+			assert.Equal(t, "new1@example.com", renewed[0].Email)
+			assert.Equal(t, "dogs", renewed[1].Promo)
+
 			// Forget racing Protect of the same new subject.
 			var wg sync.WaitGroup
 			var mu sync.Mutex

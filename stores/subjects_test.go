@@ -299,7 +299,7 @@ func benchSubjectKeys(b *testing.B, store keys.SubjectKeyStore) (*keys.SubjectKe
 	local, err := keys.NewLocalKEK(piitest.MasterKey())
 	require.NoError(b, err)
 	kek := &subjectKEKCounter{AEAD: local}
-	provider, err := keys.OpenSQLite(ctx, openSubjectSQLite(b, "sqlite", filepath.Join(b.TempDir(), "keysets.db")), kek)
+	provider, err := keys.OpenSQLite(ctx, openSubjectSQLite(b, "sqlite", filepath.Join(b.TempDir(), "keysets.db")), kek, keys.WithCreateMissing())
 	require.NoError(b, err)
 	sk, err := keys.NewSubjectKeys(provider, store, keys.NewMemoryLedger())
 	require.NoError(b, err)
@@ -411,7 +411,7 @@ func BenchmarkSubjectForget(b *testing.B) {
 			} else {
 				require.NoError(b, plain.QueryRowContext(ctx, `SELECT pg_total_relation_size('tillid_subject_keys')`).Scan(&size))
 			}
-			b.Logf("%s: made %d subjects' keys in %v; %.1f bytes stored per subject (its key row, its subject row and the index); key row payload %.1f bytes",
+			b.Logf("%s: made %d subjects' keys in %v; %.1f bytes stored per subject of one key (its row, B-tree and page overhead, the index); key row payload %.1f bytes",
 				be.name, n, time.Since(start).Round(time.Millisecond), float64(size)/float64(n), keyBytes)
 
 			b.Run("Forget", func(b *testing.B) {
@@ -457,4 +457,58 @@ func newSubjectIDs(prefix string, n int) []keys.SubjectKeyID {
 		ids[i] = keys.SubjectKeyID{Subject: fmt.Sprintf("%s-%d", prefix, i), Kind: keys.KindAEAD}
 	}
 	return ids
+}
+
+// TestSubjectKeyBytes makes 20,000 subjects of one key each, on SQLite and
+// PostgreSQL, and checks that each is one row and what the table takes
+// per subject on disk (SQLite: page count times page size; PostgreSQL:
+// pg_total_relation_size, heap and primary-key index), with the key row's
+// payload (pseudonym, purpose, wrapped seed and creation time) beside it.
+func TestSubjectKeyBytes(t *testing.T) {
+	const n = 20_000
+	tests := []struct {
+		name string
+		// open returns the store, its database, its table and the query
+		// of the table's size in bytes.
+		open     func(t *testing.T) (keys.SubjectKeyStore, *sql.DB, string, string)
+		maxBytes float64
+		reason   string
+	}{
+		{name: "SQLite", open: func(t *testing.T) (keys.SubjectKeyStore, *sql.DB, string, string) {
+			db := openSubjectSQLite(t, "sqlite", filepath.Join(t.TempDir(), "keys.db"))
+			s, err := keys.OpenSQLiteSubjectKeyStore(ctx, db)
+			require.NoError(t, err)
+			return s, db, "tillid_subject_keys", `SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()`
+		}, maxBytes: 120, reason: "one WITHOUT ROWID row of 89 bytes' payload and ~8 bytes of record and cell headers, B-tree pages ~88% full"},
+		{name: "PostgreSQL", open: func(t *testing.T) (keys.SubjectKeyStore, *sql.DB, string, string) {
+			db, err := sql.Open("pgx", pgtest.DSN(t))
+			require.NoError(t, err)
+			t.Cleanup(func() { db.Close() })
+			table := fmt.Sprintf("subject_keys_%d", tableSeq.Add(1))
+			s, err := keys.OpenPostgresSubjectKeyStore(ctx, db, keys.WithTable(table))
+			require.NoError(t, err)
+			return s, db, table, `SELECT pg_total_relation_size('` + table + `')`
+		}, maxBytes: 200, reason: "a 24-byte tuple header, a 4-byte line pointer and a ~36-byte index entry per row"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store, db, table, sizeQuery := tt.open(t)
+			sk, err := keys.NewSubjectKeys(keys.NewMemory(), store, keys.NewMemoryLedger())
+			require.NoError(t, err)
+			for lo := 0; lo < n; lo += 10_000 {
+				_, err := sk.Keys(ctx, newSubjectIDs(fmt.Sprint("k", lo), 10_000))
+				require.NoError(t, err)
+			}
+			var rows int
+			require.NoError(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+table).Scan(&rows))
+			assert.Equal(t, n, rows, "one row per subject of one key")
+			var payload float64
+			require.NoError(t, db.QueryRowContext(ctx, `SELECT AVG(LENGTH(pseudonym) + LENGTH(purpose) + LENGTH(wrapped) + 8) FROM `+table+` WHERE wrapped IS NOT NULL`).Scan(&payload))
+			var size int64
+			require.NoError(t, db.QueryRowContext(ctx, sizeQuery).Scan(&size))
+			perKey := float64(size) / n
+			t.Logf("%s: %d subjects of one key: %.1f bytes on disk per key, payload %.1f bytes", tt.name, n, perKey, payload)
+			assert.LessOrEqual(t, perKey, tt.maxBytes, "bytes per subject key (%s)", tt.reason)
+		})
+	}
 }

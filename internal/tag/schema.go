@@ -66,7 +66,7 @@ var actions = []Action{
 	{Name: "index", Value: ValueFields, Options: withProcessing("class", "key", "normalize", "bits", "part", "lowcardinality")},
 	{Name: "pseudonym", Options: withProcessing("class", "key", "normalize", "bits", "lowcardinality", "plainkeys")},
 	{Name: "hash", Options: withProcessing("class", "key", "normalize", "bits", "lowcardinality", "plainkeys"), AliasOf: "pseudonym"},
-	{Name: "tokenize", Value: ValueDomain, Options: withProcessing("class", "format", "aad", "migrate", "mask", "view", "plainkeys")},
+	{Name: "tokenize", Value: ValueDomain, Options: withProcessing("class", "format", "aad", "migrate", "subject", "mask", "view", "plainkeys")},
 	{Name: "redact", Options: withProcessing("class", "mask", "view", "plainkeys")},
 	{Name: SubjectAction, Options: withProcessing("mask", "view")},
 	{Name: HoldAction},
@@ -229,7 +229,8 @@ func schemaErrorf(format string, args ...any) error {
 // action accepts, flags without a value and other options with one, and
 // each option value's syntax (class names, key names, positive maxlen, bits
 // from 1 to MaxBits, normalize rule chains, part=, and the processing
-// options of [Processing]), each option at most once. It does not look at
+// options of [Processing]), each option at most once, and no purpose= on
+// the subject field. It does not look at
 // Go types: whether the field's type suits the action, and whether aad=,
 // subject=, from= and index= name real fields, is checked by package pii.
 // A struct-level default (see [IsDefaults]) is checked by [ParseDefaults]
@@ -259,6 +260,9 @@ func CheckStatic(t Tag) error {
 		if err := checkOption(a, o); err != nil {
 			return schemaErrorf("%w", err)
 		}
+	}
+	if _, ok := t.Option("purpose"); ok && a.Name == SubjectAction {
+		return schemaErrorf("subject,purpose=...: the subject field holds the data subject's ID, which no purpose's key seals and Withdraw never erases; drop purpose= here and put it on the fields sealed under the subject's keys")
 	}
 	if o, ok := t.Option("view"); ok {
 		if _, hasMask := t.Option("mask"); !hasMask && strings.Contains(o.Value, ":mask") {

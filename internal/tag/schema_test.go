@@ -51,6 +51,9 @@ func TestCheckStatic(t *testing.T) {
 		{name: "view role", in: "encrypt,view=Support:plain", wantText: "view=Support:plain"},
 		{name: "view twice", in: "encrypt,view=a:plain+a:hide", wantText: "each role once"},
 		{name: "view no sight", in: "encrypt,view=support", wantText: "view=support"},
+		{name: "subject", in: "subject,basis=contract,retain=2y"},
+		{name: "subject with purpose", in: "subject,purpose=billing", wantText: "drop purpose= here", reason: "no purpose's key seals the subject ID"},
+		{name: "tokenize with subject", in: "tokenize=card,subject=Sender", reason: "a record of several people names whose token it is"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,19 +4,25 @@
 // wants. Only the column types, the placeholders and the schema lock differ
 // between dialects, and they live in [Dialect].
 //
-// The subject-key table has one row per (pseudonym, purpose) and one row
-// per pseudonym with the purpose "*", the subject row:
+// The subject-key table has one row per (pseudonym, purpose) and, for a
+// forgotten subject only, a row with the purpose "*", the subject row:
 //
 //	pseudonym  16 bytes, the keyed pseudonym of the subject ID
 //	purpose    "" for the base key, a purpose name, or "*" for the subject row
-//	wrapped    the wrapped key; NULL for a subject row, a tombstone or an allowed, empty row
-//	created_at Unix microseconds when the key was written
-//	erased_at  Unix microseconds of the erasure, NULL while not erased
+//	wrapped    the wrapped key; NULL for a subject row, a tombstone or a row without a key
+//	created_at Unix microseconds when the row or its key was written
+//	erased_at  Unix microseconds of the erasure while it blocks new keys;
+//	           minus that time once Allow lifted it (the destroyed keys'
+//	           values still read as erased); NULL when never erased
 //
-// Every change of a pseudonym's rows first upserts its subject row, which
-// in PostgreSQL locks it until the transaction ends (SQLite runs one
-// writing transaction at a time), so that a creation and an erasure of the
-// same subject never interleave.
+// Every subject with a row has a base row (purpose ""), which holds its
+// base key or NULL, so that a subject with one key costs one row. It is the
+// subject's lock: a creation inserts it first (ON CONFLICT DO NOTHING) and,
+// in PostgreSQL, locks it (SELECT ... FOR UPDATE) before it reads; an
+// erasure upserts it first. PostgreSQL's row locks, and SQLite's single
+// writer, so serialise a creation and an erasure of the same subject.
+// Tables written by earlier versions, with a subject row per subject,
+// read the same.
 package subjectsql
 
 import (
@@ -50,6 +56,10 @@ type Dialect struct {
 	Placeholder func(n int) string
 	// MaxParams bounds the parameters of one statement.
 	MaxParams int
+	// LockRows is true where a creation must lock its subjects' base rows
+	// with SELECT ... FOR UPDATE (PostgreSQL); SQLite's first write takes
+	// the database's one write lock.
+	LockRows bool
 }
 
 // SQLite is the dialect of SQLite 3.35 and later (modernc.org/sqlite).
@@ -67,10 +77,12 @@ var Postgres = Dialect{
 	SchemaLock:  "SELECT pg_advisory_xact_lock(8388055468736066411)", // "tillidsk"
 	Placeholder: func(n int) string { return fmt.Sprintf("$%d", n) },
 	MaxParams:   65535,
+	LockRows:    true,
 }
 
 // Row is one row of the subject-key table. Created and Erased are Unix
-// microseconds; Erased is 0 while the row is not erased.
+// microseconds; Erased is 0 while the row was never erased, and negative
+// (minus the erasure time) once Allow lifted its erasure.
 type Row struct {
 	Pseudonym []byte
 	Purpose   string
@@ -197,54 +209,93 @@ func queryRows(ctx context.Context, q querier, query string, args ...any) ([]Row
 	return out, rows.Err()
 }
 
-// lockSubjects upserts the subject rows of pseudonyms, which locks them
-// until the transaction ends. When erased is not 0, it also marks them
-// erased at that time, keeping an earlier erasure time.
-func (s *Store) lockSubjects(ctx context.Context, tx *sql.Tx, pseudonyms [][]byte, now, erased int64) error {
-	set := `created_at = ` + s.table + `.created_at`
-	if erased != 0 {
-		set = `erased_at = COALESCE(` + s.table + `.erased_at, excluded.erased_at)`
-	}
-	erasedSQL := "NULL"
-	if erased != 0 {
-		erasedSQL = fmt.Sprint(erased)
-	}
-	return s.chunks(len(pseudonyms), 1, 0, func(lo, hi int) error {
-		args := make([]any, 0, hi-lo)
-		var b strings.Builder
-		b.WriteString(`INSERT INTO ` + s.table + ` (pseudonym, purpose, wrapped, created_at, erased_at) VALUES `)
-		for i, p := range pseudonyms[lo:hi] {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(&b, "(%s, '*', NULL, %d, %s)", s.d.Placeholder(i+1), now, erasedSQL)
-			args = append(args, p)
-		}
-		b.WriteString(` ON CONFLICT (pseudonym, purpose) DO UPDATE SET ` + set)
-		s.count()
-		_, err := tx.ExecContext(ctx, b.String(), args...)
+// lockSubject upserts the base row of pseudonym, which locks it until the
+// transaction ends, and, when erased is not 0, the subject row marked
+// erased at that time (keeping an earlier erasure that still blocks).
+func (s *Store) lockSubject(ctx context.Context, tx *sql.Tx, pseudonym []byte, now, erased int64) error {
+	s.count()
+	_, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO `+s.table+` (pseudonym, purpose, wrapped, created_at, erased_at) VALUES ($1, '', NULL, $2, NULL)
+		ON CONFLICT (pseudonym, purpose) DO UPDATE SET created_at = `+s.table+`.created_at`), pseudonym, now)
+	if err != nil || erased == 0 {
 		return err
-	})
+	}
+	s.count()
+	_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO `+s.table+` (pseudonym, purpose, wrapped, created_at, erased_at) VALUES ($1, '*', NULL, $2, $3)
+		ON CONFLICT (pseudonym, purpose) DO UPDATE SET erased_at = CASE WHEN `+s.table+`.erased_at > 0 THEN `+s.table+`.erased_at ELSE excluded.erased_at END`), pseudonym, now, erased)
+	return err
 }
 
-// Create runs, in one transaction: lock the subject rows of pseudonyms,
-// read their rows, ask decide which of them to write (each a new key, or a
-// key for a row that was allowed again), write those, and return the rows
-// of pseudonyms as they then are.
-func (s *Store) Create(ctx context.Context, pseudonyms [][]byte, now int64, decide func([]Row) []Row) ([]Row, error) {
+// Create runs, in one transaction: insert the base row of each of bases
+// (its base key, or NULL) where there is none, lock the base rows
+// (PostgreSQL), read every row of the pseudonyms, ask decide which further
+// rows to write (each a new key, or a key for a row without one that is
+// not erased), write those, and return the rows of the pseudonyms as they
+// then are. bases has one row per pseudonym, in any order; a base key it
+// inserted for a subject found erased is cleared again.
+func (s *Store) Create(ctx context.Context, bases []Row, decide func([]Row) []Row) ([]Row, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	// Lock in one order, so that two batches sharing subjects wait for
-	// each other instead of deadlocking.
-	pseudonyms = slices.SortedFunc(slices.Values(pseudonyms), bytes.Compare)
-	if err := s.lockSubjects(ctx, tx, pseudonyms, now, 0); err != nil {
+	// Insert and lock in one order, so that two batches sharing subjects
+	// wait for each other instead of deadlocking.
+	bases = slices.SortedFunc(slices.Values(bases), func(a, b Row) int { return bytes.Compare(a.Pseudonym, b.Pseudonym) })
+	pseudonyms := make([][]byte, len(bases))
+	for i := range bases {
+		pseudonyms[i] = bases[i].Pseudonym
+	}
+	err = s.chunks(len(bases), 2, 0, func(lo, hi int) error {
+		args := make([]any, 0, 2*(hi-lo))
+		var b strings.Builder
+		b.WriteString(`INSERT INTO ` + s.table + ` (pseudonym, purpose, wrapped, created_at, erased_at) VALUES `)
+		for i, r := range bases[lo:hi] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "(%s, '', %s, %d, NULL)", s.d.Placeholder(2*i+1), s.d.Placeholder(2*i+2), r.Created)
+			args = append(args, r.Pseudonym, r.Wrapped)
+		}
+		b.WriteString(` ON CONFLICT (pseudonym, purpose) DO NOTHING`)
+		s.count()
+		_, err := tx.ExecContext(ctx, b.String(), args...)
+		return err
+	})
+	if err != nil {
 		return nil, err
+	}
+	if s.d.LockRows {
+		err = s.chunks(len(pseudonyms), 1, 0, func(lo, hi int) error {
+			args := make([]any, 0, hi-lo)
+			var b strings.Builder
+			b.WriteString(`SELECT 1 FROM ` + s.table + ` WHERE purpose = '' AND pseudonym IN (`)
+			for i, p := range pseudonyms[lo:hi] {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(s.d.Placeholder(i + 1))
+				args = append(args, p)
+			}
+			b.WriteString(`) ORDER BY pseudonym FOR UPDATE`)
+			s.count()
+			rows, err := tx.QueryContext(ctx, b.String(), args...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+			}
+			rows.Close()
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	rows, err := s.load(ctx, tx, pseudonyms)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.clearErasedBases(ctx, tx, bases, rows); err != nil {
 		return nil, err
 	}
 	write := decide(rows)
@@ -260,7 +311,7 @@ func (s *Store) Create(ctx context.Context, pseudonyms [][]byte, now int64, deci
 			args = append(args, r.Pseudonym, r.Purpose, r.Wrapped)
 		}
 		b.WriteString(` ON CONFLICT (pseudonym, purpose) DO UPDATE SET wrapped = excluded.wrapped, created_at = excluded.created_at WHERE ` +
-			s.table + `.wrapped IS NULL AND ` + s.table + `.erased_at IS NULL`)
+			s.table + `.wrapped IS NULL AND (` + s.table + `.erased_at IS NULL OR ` + s.table + `.erased_at < 0)`)
 		s.count()
 		res, err := tx.ExecContext(ctx, b.String(), args...)
 		if err != nil {
@@ -278,7 +329,53 @@ func (s *Store) Create(ctx context.Context, pseudonyms [][]byte, now int64, deci
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
-	return append(rows, write...), nil
+	// The rows as stored now: those read, with the written keys in place
+	// (a written row keeps the erasure time Allow lifted).
+	type ref struct{ p, purpose string }
+	at := make(map[ref]int, len(rows))
+	for i, r := range rows {
+		at[ref{string(r.Pseudonym), r.Purpose}] = i
+	}
+	for _, w := range write {
+		if i, ok := at[ref{string(w.Pseudonym), w.Purpose}]; ok {
+			w.Erased = rows[i].Erased
+			rows[i] = w
+		} else {
+			rows = append(rows, w)
+		}
+	}
+	return rows, nil
+}
+
+// clearErasedBases clears the base keys that Create's first insert wrote
+// for subjects whose subject row says erased (a table of an earlier
+// version, whose forgotten subjects may have no base row), in place in
+// rows too.
+func (s *Store) clearErasedBases(ctx context.Context, tx *sql.Tx, bases []Row, rows []Row) error {
+	erased := map[string]bool{}
+	for _, r := range rows {
+		if r.Purpose == SubjectPurpose && r.Erased > 0 {
+			erased[string(r.Pseudonym)] = true
+		}
+	}
+	if len(erased) == 0 {
+		return nil
+	}
+	sent := make(map[string][]byte, len(bases))
+	for _, b := range bases {
+		sent[string(b.Pseudonym)] = b.Wrapped
+	}
+	for i, r := range rows {
+		if r.Purpose != "" || r.Wrapped == nil || !erased[string(r.Pseudonym)] || !bytes.Equal(r.Wrapped, sent[string(r.Pseudonym)]) {
+			continue
+		}
+		s.count()
+		if _, err := tx.ExecContext(ctx, s.rebind(`UPDATE `+s.table+` SET wrapped = NULL WHERE pseudonym = $1 AND purpose = '' AND wrapped = $2`), r.Pseudonym, r.Wrapped); err != nil {
+			return err
+		}
+		rows[i].Wrapped = nil
+	}
+	return nil
 }
 
 // Destroy erases, in one transaction, the keys of pseudonym created at or
@@ -298,7 +395,7 @@ func (s *Store) Destroy(ctx context.Context, pseudonym []byte, purpose string, n
 	if all {
 		erased = now
 	}
-	if err := s.lockSubjects(ctx, tx, [][]byte{pseudonym}, now, erased); err != nil {
+	if err := s.lockSubject(ctx, tx, pseudonym, now, erased); err != nil {
 		return nil, 0, err
 	}
 	q := `SELECT purpose FROM ` + s.table + ` WHERE pseudonym = $1 AND purpose <> '*' AND wrapped IS NOT NULL AND created_at <= $2`
@@ -314,12 +411,12 @@ func (s *Store) Destroy(ctx context.Context, pseudonym []byte, purpose string, n
 	}
 	if all {
 		s.count()
-		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE `+s.table+` SET wrapped = NULL, erased_at = COALESCE(erased_at, $1)
+		_, err = tx.ExecContext(ctx, s.rebind(`UPDATE `+s.table+` SET wrapped = NULL, erased_at = CASE WHEN erased_at > 0 THEN erased_at ELSE $1 END
 			WHERE pseudonym = $2 AND purpose <> '*' AND wrapped IS NOT NULL AND created_at <= $3`), now, pseudonym, createdBefore)
 	} else {
 		s.count()
 		_, err = tx.ExecContext(ctx, s.rebind(`INSERT INTO `+s.table+` (pseudonym, purpose, wrapped, created_at, erased_at) VALUES ($1, $2, NULL, $3, $4)
-			ON CONFLICT (pseudonym, purpose) DO UPDATE SET wrapped = NULL, erased_at = COALESCE(`+s.table+`.erased_at, excluded.erased_at)
+			ON CONFLICT (pseudonym, purpose) DO UPDATE SET wrapped = NULL, erased_at = CASE WHEN `+s.table+`.erased_at > 0 THEN `+s.table+`.erased_at ELSE excluded.erased_at END
 			WHERE `+s.table+`.wrapped IS NULL OR `+s.table+`.created_at <= $5`), pseudonym, purpose, now, now, createdBefore)
 	}
 	if err != nil {
@@ -335,7 +432,7 @@ func (s *Store) Destroy(ctx context.Context, pseudonym []byte, purpose string, n
 	if err := tx.Commit(); err != nil {
 		return nil, 0, err
 	}
-	if !at.Valid {
+	if !at.Valid || at.Int64 <= 0 {
 		at.Int64 = now // a key newer than a reapplied erasure was kept
 	}
 	return destroyed, at.Int64, nil
@@ -343,9 +440,10 @@ func (s *Store) Destroy(ctx context.Context, pseudonym []byte, purpose string, n
 
 // Allow lifts the erasure of pseudonym: of every purpose and the subject
 // row when purpose is SubjectPurpose, else of that purpose's tombstone.
-// Key material destroyed before stays destroyed.
+// Key material destroyed before stays destroyed, and the erasure time
+// stays, negated, so that values under the destroyed keys read as erased.
 func (s *Store) Allow(ctx context.Context, pseudonym []byte, purpose string) error {
-	q := `UPDATE ` + s.table + ` SET erased_at = NULL WHERE pseudonym = $1 AND wrapped IS NULL`
+	q := `UPDATE ` + s.table + ` SET erased_at = -erased_at WHERE pseudonym = $1 AND wrapped IS NULL AND erased_at > 0`
 	args := []any{pseudonym}
 	if purpose != SubjectPurpose {
 		q += ` AND purpose = $2`
