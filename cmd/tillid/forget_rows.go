@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// This file is the row half of tillid forget and withdraw: the checks of
+// the data table made before any key is destroyed, and the statements
+// that clear (-clear) or delete (-delete) a subject's rows.
+
+// columnInfo is what an erasure must know of one column of the table.
+type columnInfo struct {
+	notNull    bool
+	primaryKey bool
+}
+
+// erasureColumns returns the columns of table in db with their NOT NULL
+// and primary-key flags, or an error when there is no such table.
+func erasureColumns(ctx context.Context, db *database, table string) (map[string]columnInfo, error) {
+	var q string
+	if db.dialect == dialectSQLite {
+		q = `SELECT name, "notnull" <> 0, pk <> 0 FROM pragma_table_info(?)`
+	} else {
+		q = `SELECT c.column_name, c.is_nullable = 'NO',
+			EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+				WHERE i.indisprimary AND i.indrelid = to_regclass(quote_ident(c.table_schema) || '.' || quote_ident(c.table_name)) AND a.attname = c.column_name)
+			FROM information_schema.columns c
+			WHERE c.table_name = $1 AND c.table_schema = ANY(current_schemas(false))`
+	}
+	rows, err := db.sql.QueryContext(ctx, q, table)
+	if err != nil {
+		return nil, fmt.Errorf("reading the columns of %s: %w", table, err)
+	}
+	defer rows.Close()
+	cols := map[string]columnInfo{}
+	for rows.Next() {
+		var name string
+		var c columnInfo
+		if err := rows.Scan(&name, &c.notNull, &c.primaryKey); err != nil {
+			return nil, err
+		}
+		cols[name] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(cols) == 0 {
+		return nil, fmt.Errorf("no table %s", table)
+	}
+	return cols, nil
+}
+
+// checkErasureTable returns an error unless the statements of clearRows
+// can run on the table: the table and the -subject-column exist, and each
+// -clear column exists and can be set to NULL without orphaning the row
+// (not part of the primary key; the -subject-column is refused by
+// erasureOpts.check). A NOT NULL column is refused too: its UPDATE would
+// fail only after the subject's keys were destroyed.
+func checkErasureTable(ctx context.Context, db *database, o *erasureOpts) error {
+	cols, err := erasureColumns(ctx, db, o.table)
+	if err != nil {
+		return err
+	}
+	if _, ok := cols[o.column]; !ok {
+		return fmt.Errorf("table %s has no column %s (-subject-column)", o.table, o.column)
+	}
+	for _, c := range o.clear {
+		info, ok := cols[c]
+		switch {
+		case !ok:
+			return fmt.Errorf("table %s has no column %s (-clear)", o.table, c)
+		case info.primaryKey:
+			return usagef("-clear %s: the column is (part of) the primary key of %s; clearing it would orphan the rows; use -delete to delete them", c, o.table)
+		case info.notNull:
+			return usagef("-clear %s: the column is NOT NULL, so it cannot be cleared; drop the constraint, or use -delete to delete the rows", c)
+		}
+	}
+	return nil
+}
+
+// subjectsBatch is how many subject IDs one check statement compares.
+const subjectsBatch = 500
+
+// checkSubjectsFit runs, before any key is destroyed, the WHERE clause of
+// clearRows for every subject ID, so that an ID the subject column cannot
+// hold (text in an integer column on PostgreSQL) is refused with its place
+// instead of failing after its keys are gone. It returns how many rows
+// hold the subjects.
+func checkSubjectsFit(ctx context.Context, db *database, o *erasureOpts, ids []subjectID) (int64, error) {
+	var total int64
+	for start := 0; start < len(ids); start += subjectsBatch {
+		batch := ids[start:min(start+subjectsBatch, len(ids))]
+		n, err := countSubjectRows(ctx, db, o, batch)
+		if err == nil {
+			total += n
+			continue
+		}
+		if len(batch) > 1 {
+			for _, s := range batch {
+				if _, err := countSubjectRows(ctx, db, o, []subjectID{s}); err != nil {
+					return 0, subjectMismatch(o, s, err)
+				}
+			}
+		}
+		return 0, subjectMismatch(o, batch[0], err)
+	}
+	return total, nil
+}
+
+func subjectMismatch(o *erasureOpts, s subjectID, err error) error {
+	return fmt.Errorf("the subject ID of %s does not fit -subject-column %s of %s, nothing was erased: %w", s.where, o.column, o.table, redactSubject(err, s.id))
+}
+
+// countSubjectRows counts the rows of table whose subject column holds one
+// of the ids.
+func countSubjectRows(ctx context.Context, db *database, o *erasureOpts, ids []subjectID) (int64, error) {
+	marks := make([]string, len(ids))
+	args := make([]any, len(ids))
+	for i, s := range ids {
+		marks[i] = placeholder(db, i+1)
+		args[i] = s.id
+	}
+	var n int64
+	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s IN (%s)", quote(o.table), quote(o.column), strings.Join(marks, ", "))
+	err := db.sql.QueryRowContext(ctx, q, args...).Scan(&n)
+	return n, err
+}
+
+func placeholder(db *database, i int) string {
+	if db.dialect == dialectPostgres {
+		return fmt.Sprintf("$%d", i)
+	}
+	return "?"
+}
+
+// clearRows sets the -clear columns to NULL, or deletes the rows (-delete),
+// where the subject column holds subject, and returns how many rows.
+func clearRows(ctx context.Context, db *database, o *erasureOpts, s subjectID) (int64, error) {
+	var q string
+	if o.del {
+		q = fmt.Sprintf("DELETE FROM %s WHERE %s = %s", quote(o.table), quote(o.column), placeholder(db, 1))
+	} else {
+		sets := make([]string, len(o.clear))
+		for i, c := range o.clear {
+			sets[i] = quote(c) + " = NULL"
+		}
+		q = fmt.Sprintf("UPDATE %s SET %s WHERE %s = %s", quote(o.table), strings.Join(sets, ", "), quote(o.column), placeholder(db, 1))
+	}
+	res, err := db.sql.ExecContext(ctx, q, s.id)
+	if err != nil {
+		return 0, fmt.Errorf("clearing the subject's rows of %s: %w", o.table, redactSubject(err, s.id))
+	}
+	return res.RowsAffected()
+}
+
+// subjectRedacted is an error whose text has the subject ID replaced: a
+// database may quote the value it refused ("invalid input syntax for type
+// integer: ...").
+type subjectRedacted struct {
+	err error
+	id  string
+}
+
+func redactSubject(err error, id string) error {
+	if err == nil || id == "" {
+		return err
+	}
+	return subjectRedacted{err: err, id: id}
+}
+
+func (e subjectRedacted) Error() string {
+	return strings.ReplaceAll(e.err.Error(), e.id, "<subject ID>")
+}
+
+func (e subjectRedacted) Unwrap() error { return e.err }
