@@ -321,20 +321,21 @@ var subjectKeysets = []struct {
 // checkSubjectKeysets returns an error naming each missing keyset of
 // subjectKeysets and the tillid keys create command that makes it.
 func checkSubjectKeysets(ctx context.Context, sf *storeFlags, provider keys.Provider) error {
-	var missing []string
+	var missing, commands []string
 	for _, k := range subjectKeysets {
 		_, err := provider.Keyset(ctx, k.id.Name, k.id.Kind)
 		switch {
 		case errors.Is(err, keys.ErrKeyNotFound):
-			missing = append(missing, fmt.Sprintf("the keyset %s (kind %s), which %s, is missing: create it with\n  %s", k.id.Name, k.id.Kind, k.role, keysCreateCommand(sf, k.id)))
+			missing = append(missing, fmt.Sprintf("%s (kind %s, which %s)", k.id.Name, k.id.Kind, k.role))
+			commands = append(commands, "  "+keysCreateCommand(sf, k.id))
 		case err != nil:
-			return fmt.Errorf("the keyset %s (kind %s), which %s: %w", k.id.Name, k.id.Kind, k.role, err)
+			return fmt.Errorf("the keyset %s (kind %s, which %s): %w", k.id.Name, k.id.Kind, k.role, err)
 		}
 	}
 	if len(missing) == 0 {
 		return nil
 	}
-	return fmt.Errorf("subject keys need two keysets in the keyset store; %s\nand run again (nothing was erased): %w", strings.Join(missing, ";\n"), keys.ErrKeyNotFound)
+	return fmt.Errorf("the keyset store lacks the subject keysets %s; create them once with\n%s\nand run again (nothing was erased): %w", strings.Join(missing, " and "), strings.Join(commands, "\n"), keys.ErrKeyNotFound)
 }
 
 // keysCreateCommand is the tillid keys create command that makes keyset
@@ -360,7 +361,23 @@ func keysCreateCommand(sf *storeFlags, id keys.KeysetID) string {
 	if id.Kind != keys.KindAEAD {
 		cmd = append(cmd, "-kind", id.Kind.String())
 	}
-	return strings.Join(append(cmd, id.Name), " ")
+	cmd = append(cmd, id.Name)
+	for i, a := range cmd {
+		cmd[i] = shellQuote(a)
+	}
+	return strings.Join(cmd, " ")
+}
+
+// shellWord matches the words a POSIX shell takes as they are.
+var shellWord = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=,-]+$`)
+
+// shellQuote quotes a for a POSIX shell, so that a printed command runs
+// as printed (a DSN holds '?' and '&').
+func shellQuote(a string) string {
+	if shellWord.MatchString(a) {
+		return a
+	}
+	return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 }
 
 // receipt is one printed erasure receipt.

@@ -103,7 +103,7 @@ func subjectArgs(args []string, file string, stdin io.Reader) (ids []subjectID, 
 		return nil, 0, badSubjects("-subjects "+name+": ", bad)
 	}
 	if len(ids) == 0 {
-		return nil, 0, usagef("-subjects %s holds no subject IDs (blank lines and # comments are skipped)", name)
+		return nil, 0, usagef("-subjects %s holds no subject IDs (blank lines and # comments are skipped), nothing was erased", name)
 	}
 	ids, repeats = withoutRepeats(ids)
 	return ids, repeats, nil
