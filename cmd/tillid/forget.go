@@ -187,7 +187,7 @@ func (o *erasureOpts) check(withdraw bool, sf *storeFlags) error {
 		return usagef("the ledger must live apart from the key store and the data (-ledger-db), or a restore loses it too")
 	case withdraw && (o.purpose == "" || o.purpose == keys.AllPurposes):
 		return usagef("withdraw needs -purpose NAME (tillid forget erases every purpose)")
-	case withdraw && !purposeRE.MatchString(o.purpose):
+	case withdraw && keys.CheckKeyName(o.purpose) != nil:
 		return usagef("-purpose %q: a purpose is 1 to 64 characters of a-z, 0-9, '_', '.', '-', as in the purpose= tags", o.purpose)
 	case len(o.clear) > 0 && o.del:
 		return usagef("give -clear or -delete, not both: -delete deletes the whole rows")
@@ -206,9 +206,6 @@ func (o *erasureOpts) check(withdraw bool, sf *storeFlags) error {
 	}
 	return nil
 }
-
-// purposeRE is the rule of keys for purpose names (and key names).
-var purposeRE = regexp.MustCompile(`^[a-z0-9_.-]{1,64}$`)
 
 // sameDB reports whether two DSNs name the same database: the same
 // string, or SQLite DSNs of the same file.
