@@ -39,7 +39,10 @@ rows instead. The -subject-column itself, primary-key columns and NOT NULL
 columns cannot be cleared (the row would be orphaned, or the UPDATE would
 fail after the keys are gone). Withdraw never deletes a row: it takes
 -clear only, naming the columns of that purpose alone (a blind index of a
-marketing field, say); the subject's other data stays.
+marketing field, say); the subject's other data stays. A column that holds
+values sealed under subject keys (tl1s:, tl1r:) in the subjects' rows is
+refused for withdraw: the purpose's values need no clearing (their key is
+gone), and the column may hold the subject's other data.
 
 With -vault-db, forget also deletes the subjects' vault tokens (as
 pii.Protector.Forget does WithVault), in every domain the vault holds or
@@ -412,6 +415,11 @@ func forget(ctx context.Context, sf *storeFlags, o *erasureOpts, subjects []subj
 		}
 		if _, err := checkSubjectsFit(setup, data, o, subjects); err != nil {
 			return err
+		}
+		if withdraw {
+			if err := checkWithdrawClears(setup, data, o, subjects); err != nil {
+				return err
+			}
 		}
 	}
 	var vault *vaultEraser

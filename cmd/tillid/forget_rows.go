@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/tillid/tillid/internal/envelope"
 )
 
 // This file is the row half of tillid forget and withdraw: the checks of
@@ -114,8 +116,8 @@ func subjectMismatch(o *erasureOpts, s subjectID, err error) error {
 }
 
 // countSubjectRows counts the rows of table whose subject column holds one
-// of the ids.
-func countSubjectRows(ctx context.Context, db *database, o *erasureOpts, ids []subjectID) (int64, error) {
+// of the ids, and where also holds (a condition on the row, or "").
+func countSubjectRows(ctx context.Context, db *database, o *erasureOpts, ids []subjectID, where ...string) (int64, error) {
 	marks := make([]string, len(ids))
 	args := make([]any, len(ids))
 	for i, s := range ids {
@@ -124,8 +126,36 @@ func countSubjectRows(ctx context.Context, db *database, o *erasureOpts, ids []s
 	}
 	var n int64
 	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s IN (%s)", quote(o.table), quote(o.column), strings.Join(marks, ", "))
+	for _, w := range where {
+		q += " AND " + w
+	}
 	err := db.sql.QueryRowContext(ctx, q, args...).Scan(&n)
 	return n, err
+}
+
+// checkWithdrawClears returns a usage error when a -clear column of
+// withdraw holds, in the subjects' rows, values sealed under subject keys
+// (tl1s:, tl1r:): those of the withdrawn purpose need no clearing (their
+// key is destroyed), and the column may hold the subject's base or other
+// purposes' values too, which withdraw must keep.
+func checkWithdrawClears(ctx context.Context, db *database, o *erasureOpts, ids []subjectID) error {
+	prefixes := []string{envelope.Prefix(envelope.ModeSubjectAEAD), envelope.Prefix(envelope.ModeSubjectDeterministic)}
+	for _, c := range o.clear {
+		var like []string
+		for _, p := range prefixes {
+			like = append(like, fmt.Sprintf("%s LIKE '%s%%'", quote(c), p))
+		}
+		for start := 0; start < len(ids); start += subjectsBatch {
+			n, err := countSubjectRows(ctx, db, o, ids[start:min(start+subjectsBatch, len(ids))], "("+strings.Join(like, " OR ")+")")
+			if err != nil {
+				return fmt.Errorf("reading column %s of %s: %w", c, o.table, err)
+			}
+			if n > 0 {
+				return usagef("-clear %s: the column holds values sealed under subject keys (%s) in %d of the subjects' rows: withdraw erases those of purpose %s by destroying their key, and clearing the column would also erase the subject's data of other purposes; -clear only the columns no subject key protects (blind indexes, pseudonyms); nothing was erased", c, strings.Join(prefixes, ", "), n, o.purpose)
+			}
+		}
+	}
+	return nil
 }
 
 func placeholder(db *database, i int) string {

@@ -61,6 +61,7 @@ func TestForgetRefusesOrphaningRows(t *testing.T) {
 			{name: "clear NOT NULL", cmd: "forget", args: append(orders, "-clear", "note_idx", "-clear", "note"), wantCode: exitUsage, wantErr: "NOT NULL", reason: "the UPDATE would fail after the keys are gone"},
 			{name: "clear and delete", cmd: "forget", args: append(e.table(), "-clear", "email_idx", "-delete"), wantCode: exitUsage, wantErr: "not both"},
 			{name: "clear twice", cmd: "forget", args: append(e.table(), "-clear", "email_idx", "-clear", "email_idx"), wantCode: exitUsage, wantErr: "given twice", reason: "PostgreSQL refuses a column assigned twice, after the keys are gone"},
+			{name: "withdraw clears a sealed column", cmd: "withdraw", args: append(e.table(), "-purpose", "marketing", "-clear", "promo_idx", "-clear", "email"), wantCode: exitUsage, wantErr: "holds values sealed under subject keys", reason: "email is under the base key, which withdraw keeps"},
 			{name: "withdraw every purpose", cmd: "withdraw", args: []string{"-purpose", "*"}, wantCode: exitUsage, wantErr: "tillid forget erases every purpose"},
 			{name: "withdraw bad purpose", cmd: "withdraw", args: []string{"-purpose", "Marketing"}, wantCode: exitUsage, wantErr: "a purpose is"},
 			{name: "ledger is the data", cmd: "forget", args: []string{"-db", e.dsn, "-table", "members", "-subject-column", "id", "-clear", "email_idx", "-ledger-db", e.dsn}, wantCode: exitUsage, wantErr: "apart"},
