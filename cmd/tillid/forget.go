@@ -413,11 +413,11 @@ func forget(ctx context.Context, sf *storeFlags, o *erasureOpts, subjects []subj
 		if err := checkErasureTable(setup, data, o); err != nil {
 			return err
 		}
-		if _, err := checkSubjectsFit(setup, data, o, subjects); err != nil {
+		if _, err := checkSubjectsFit(ctx, sf.timeout, data, o, subjects); err != nil {
 			return err
 		}
 		if withdraw {
-			if err := checkWithdrawClears(setup, data, o, subjects); err != nil {
+			if err := checkWithdrawClears(ctx, sf.timeout, data, o, subjects); err != nil {
 				return err
 			}
 		}
@@ -521,6 +521,9 @@ func runErasures(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	if ledgerDB == "" {
 		return exitCode(stderr, usagef("give the erasure ledger: -ledger-db"))
+	}
+	if !reapply && subjectDB != "" {
+		return exitCode(stderr, usagef("-subject-db is for -reapply; listing reads the ledger alone"))
 	}
 	var from time.Time
 	if since != "" {

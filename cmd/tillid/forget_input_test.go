@@ -171,6 +171,8 @@ func TestForgetRepeatRecordedOnce(t *testing.T) {
 		code, out, errOut = cli(t, "erasures", "-ledger-db", e.ledgerDSN)
 		require.Equal(t, exitOK, code, errOut)
 		assert.Equal(t, 2, countLines(out), "each erasure listed once: %s", out)
+		code, _, errOut = cli(t, "erasures", "-ledger-db", e.ledgerDSN, "-subject-db", e.dsn)
+		assert.Equal(t, exitUsage, code, "-subject-db without -reapply: %s", errOut)
 		since := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 		code, out, errOut = e.run(t, "erasures", "-reapply", "-since", since)
 		require.Equal(t, exitOK, code, errOut)

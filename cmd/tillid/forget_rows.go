@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tillid/tillid/internal/envelope"
 )
@@ -90,29 +92,44 @@ const subjectsBatch = 500
 // hold (text in an integer column on PostgreSQL) is refused with its place
 // instead of failing after its keys are gone. It returns how many rows
 // hold the subjects.
-func checkSubjectsFit(ctx context.Context, db *database, o *erasureOpts, ids []subjectID) (int64, error) {
+// Each batch of subjectsBatch IDs has its own timeout.
+func checkSubjectsFit(ctx context.Context, timeout time.Duration, db *database, o *erasureOpts, ids []subjectID) (int64, error) {
 	var total int64
 	for start := 0; start < len(ids); start += subjectsBatch {
 		batch := ids[start:min(start+subjectsBatch, len(ids))]
-		n, err := countSubjectRows(ctx, db, o, batch)
+		n, err := countWithin(ctx, timeout, db, o, batch)
 		if err == nil {
 			total += n
 			continue
 		}
-		if len(batch) > 1 {
-			for _, s := range batch {
-				if _, err := countSubjectRows(ctx, db, o, []subjectID{s}); err != nil {
-					return 0, subjectMismatch(o, s, err)
-				}
+		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
+			return 0, fmt.Errorf("checking the subject IDs against %s of %s, nothing was erased: %w", o.column, o.table, err)
+		}
+		// Find the ID the column refuses; if none alone, the batch failed
+		// for another reason.
+		for _, s := range batch {
+			if _, err1 := countWithin(ctx, timeout, db, o, []subjectID{s}); err1 != nil {
+				return 0, fmt.Errorf("the subject ID of %s does not fit -subject-column %s of %s, nothing was erased: %w", s.where, o.column, o.table, redactSubject(err1, s.id))
 			}
 		}
-		return 0, subjectMismatch(o, batch[0], err)
+		return 0, fmt.Errorf("checking the subject IDs against %s of %s, nothing was erased: %w", o.column, o.table, redactBatch(err, batch))
 	}
 	return total, nil
 }
 
-func subjectMismatch(o *erasureOpts, s subjectID, err error) error {
-	return fmt.Errorf("the subject ID of %s does not fit -subject-column %s of %s, nothing was erased: %w", s.where, o.column, o.table, redactSubject(err, s.id))
+// countWithin is countSubjectRows under its own timeout.
+func countWithin(ctx context.Context, timeout time.Duration, db *database, o *erasureOpts, ids []subjectID, where ...string) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return countSubjectRows(ctx, db, o, ids, where...)
+}
+
+// redactBatch is redactSubject of every ID of batch.
+func redactBatch(err error, batch []subjectID) error {
+	for _, s := range batch {
+		err = redactSubject(err, s.id)
+	}
+	return err
 }
 
 // countSubjectRows counts the rows of table whose subject column holds one
@@ -138,7 +155,7 @@ func countSubjectRows(ctx context.Context, db *database, o *erasureOpts, ids []s
 // (tl1s:, tl1r:): those of the withdrawn purpose need no clearing (their
 // key is destroyed), and the column may hold the subject's base or other
 // purposes' values too, which withdraw must keep.
-func checkWithdrawClears(ctx context.Context, db *database, o *erasureOpts, ids []subjectID) error {
+func checkWithdrawClears(ctx context.Context, timeout time.Duration, db *database, o *erasureOpts, ids []subjectID) error {
 	prefixes := []string{envelope.Prefix(envelope.ModeSubjectAEAD), envelope.Prefix(envelope.ModeSubjectDeterministic)}
 	for _, c := range o.clear {
 		var like []string
@@ -146,7 +163,9 @@ func checkWithdrawClears(ctx context.Context, db *database, o *erasureOpts, ids 
 			like = append(like, fmt.Sprintf("%s LIKE '%s%%'", quote(c), p))
 		}
 		for start := 0; start < len(ids); start += subjectsBatch {
-			n, err := countSubjectRows(ctx, db, o, ids[start:min(start+subjectsBatch, len(ids))], "("+strings.Join(like, " OR ")+")")
+			batch := ids[start:min(start+subjectsBatch, len(ids))]
+			n, err := countWithin(ctx, timeout, db, o, batch, "("+strings.Join(like, " OR ")+")")
+			err = redactBatch(err, batch)
 			if err != nil {
 				return fmt.Errorf("reading column %s of %s: %w", c, o.table, err)
 			}

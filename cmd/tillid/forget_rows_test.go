@@ -77,6 +77,14 @@ func TestForgetRefusesOrphaningRows(t *testing.T) {
 				assert.Equal(t, 1, n, "the order row changed")
 			})
 		}
+
+		code, out, errOut := e.run(t, "forget", append(e.table(), "-delete", "c-3")...)
+		require.Equal(t, exitOK, code, "forget -delete: %s %s", out, errOut)
+		assert.Contains(t, out, "rows=1")
+		rows := e.rows(t)
+		assert.NotContains(t, rows, "c-3", "forget -delete kept the row")
+		assert.Equal(t, e.stored("c-1"), rows["c-1"])
+		assert.Equal(t, e.stored("c-2"), rows["c-2"])
 	})
 }
 
