@@ -468,6 +468,11 @@ func forget(ctx context.Context, sf *storeFlags, o *erasureOpts, subjects []subj
 func eraseOne(ctx context.Context, sf *storeFlags, sk *keys.SubjectKeys, data *database, vault *vaultEraser, o *erasureOpts, s subjectID, withdraw bool) (receipt, error) {
 	ctx, cancel := context.WithTimeout(ctx, sf.timeout)
 	defer cancel()
+	if data != nil {
+		if err := rehearseRows(ctx, data, o, s); err != nil {
+			return receipt{}, err
+		}
+	}
 	var e keys.Erasure
 	var err error
 	if withdraw {

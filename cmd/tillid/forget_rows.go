@@ -184,20 +184,41 @@ func placeholder(db *database, i int) string {
 	return "?"
 }
 
-// clearRows sets the -clear columns to NULL, or deletes the rows (-delete),
-// where the subject column holds subject, and returns how many rows.
-func clearRows(ctx context.Context, db *database, o *erasureOpts, s subjectID) (int64, error) {
-	var q string
+// rowStatement is the statement of clearRows: an UPDATE that sets the
+// -clear columns to NULL, or (-delete) a DELETE, of the rows whose subject
+// column holds its one argument.
+func rowStatement(db *database, o *erasureOpts) string {
 	if o.del {
-		q = fmt.Sprintf("DELETE FROM %s WHERE %s = %s", quote(o.table), quote(o.column), placeholder(db, 1))
-	} else {
-		sets := make([]string, len(o.clear))
-		for i, c := range o.clear {
-			sets[i] = quote(c) + " = NULL"
-		}
-		q = fmt.Sprintf("UPDATE %s SET %s WHERE %s = %s", quote(o.table), strings.Join(sets, ", "), quote(o.column), placeholder(db, 1))
+		return fmt.Sprintf("DELETE FROM %s WHERE %s = %s", quote(o.table), quote(o.column), placeholder(db, 1))
 	}
-	res, err := db.sql.ExecContext(ctx, q, s.id)
+	sets := make([]string, len(o.clear))
+	for i, c := range o.clear {
+		sets[i] = quote(c) + " = NULL"
+	}
+	return fmt.Sprintf("UPDATE %s SET %s WHERE %s = %s", quote(o.table), strings.Join(sets, ", "), quote(o.column), placeholder(db, 1))
+}
+
+// rehearseRows runs the statement of clearRows for s in a transaction it
+// rolls back, so that what the database refuses for this subject's rows
+// (a foreign key a DELETE would break, a trigger, a check) stops the
+// erasure before the subject's keys are destroyed. The transaction ends
+// before the keys are touched: on SQLite the subject-key store may be the
+// same file.
+func rehearseRows(ctx context.Context, db *database, o *erasureOpts, s subjectID) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("checking the subject's rows of %s: %w", o.table, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, rowStatement(db, o), s.id); err != nil {
+		return fmt.Errorf("the database refuses the change of the subject's rows of %s, so nothing was erased for it: %w", o.table, redactSubject(err, s.id))
+	}
+	return nil
+}
+
+// clearRows runs rowStatement for s and returns how many rows it changed.
+func clearRows(ctx context.Context, db *database, o *erasureOpts, s subjectID) (int64, error) {
+	res, err := db.sql.ExecContext(ctx, rowStatement(db, o), s.id)
 	if err != nil {
 		return 0, fmt.Errorf("clearing the subject's rows of %s: %w", o.table, redactSubject(err, s.id))
 	}

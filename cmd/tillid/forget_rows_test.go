@@ -119,3 +119,25 @@ func TestForgetSubjectIDFitsColumn(t *testing.T) {
 		assert.NotNil(t, idx(42))
 	})
 }
+
+// TestForgetRowsRefusedByDatabase checks that a change of the subject's
+// rows that the database refuses (here a DELETE that a foreign key
+// forbids) stops the erasure of that subject before its keys are
+// destroyed.
+func TestForgetRowsRefusedByDatabase(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *forgetEnv) {
+		_, err := e.db.sql.ExecContext(ctx, `CREATE TABLE invoices (no TEXT PRIMARY KEY, member TEXT NOT NULL REFERENCES members (id))`)
+		require.NoError(t, err)
+		_, err = e.db.sql.ExecContext(ctx, `INSERT INTO invoices VALUES ('i-1', 'c-2')`)
+		require.NoError(t, err)
+		data := e.dsn
+		if e.name == "sqlite" {
+			data += "?_pragma=foreign_keys(1)" // SQLite enforces foreign keys only when asked
+		}
+		code, out, errOut := e.run(t, "forget", "-db", data, "-table", "members", "-subject-column", "id", "-delete", "c-2")
+		assert.Equal(t, exitFailure, code, "%s %s", out, errOut)
+		assert.Contains(t, errOut, "argument 1: the database refuses the change of the subject's rows of members, so nothing was erased for it")
+		assert.NotContains(t, errOut, "c-2", "the subject ID in the message")
+		e.assertUntouched(t, "a DELETE the foreign key forbids")
+	})
+}
