@@ -54,7 +54,10 @@ Before any key is destroyed, the command checks: the subject IDs, the
 keysets subject-keys (aead) and subject-pseudonym (prf), the ledger (it must
 exist, be reachable and writable; give -create-ledger once to start a new
 one), the -table and its columns, that every subject ID fits the
--subject-column, and the vault's domains and their keysets.
+-subject-column, and the vault's domains and their keysets; and, for each
+subject just before its keys, that the database takes the change of its
+rows (tried in a transaction that is rolled back: a foreign key that a
+-delete would break stops the erasure of that subject, nothing destroyed).
 
 SUBJECT arguments, taken exactly as given, may be replaced by -subjects
 FILE ("-" for standard input): one ID a line; blank lines and lines starting
