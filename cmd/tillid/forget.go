@@ -64,8 +64,14 @@ FILE ("-" for standard input): one ID a line; blank lines and lines starting
 with # are skipped, and white space around an ID (a CR of CRLF line ends
 included) is dropped. An empty ID, one with control characters, or more
 than 1024 bytes is a usage error naming its line or argument, and nothing
-is erased. A repeated ID is erased once. One receipt a subject is printed,
-naming the subject by its keyed pseudonym only (-json for JSON lines).
+is erased. A repeated ID is erased once.
+
+One receipt a subject is printed (-json for JSON lines), naming the
+subject by its keyed pseudonym only: the purpose ("*" for forget), the
+time of the first erasure, destroyed (the purposes whose keys this run
+destroyed; "" is the base key), earlier (those an earlier run of the same
+erasure destroyed, on a retry or repeat), tokens (vault tokens deleted)
+and rows (rows cleared or deleted).
 
 Example:
   tillid forget -keyset-db postgres://app@db/keys -kek-uri aws-kms://... \
@@ -152,6 +158,7 @@ func runForget(ctx context.Context, args []string, withdraw bool, stdout, stderr
 	fs.BoolVar(&o.createLedger, "create-ledger", false, "create the erasure ledger (its SQLite file and table) if it does not exist; otherwise a missing ledger is an error")
 	if withdraw {
 		fs.StringVar(&o.purpose, "purpose", "", "the `purpose` whose consent is withdrawn")
+		fs.BoolVar(&o.del, "delete", false, "refused: withdraw never deletes rows (tillid forget -delete does)")
 	} else {
 		fs.BoolVar(&o.del, "delete", false, "delete the subject's rows")
 		fs.StringVar(&o.vaultDB, "vault-db", "", "also delete the subjects' tokens from the token vault in this `DSN` (sqlite:PATH or postgres://...)")
@@ -161,9 +168,6 @@ func runForget(ctx context.Context, args []string, withdraw bool, stdout, stderr
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return exitOK
-		}
-		if withdraw && strings.Contains(err.Error(), "-delete") {
-			fmt.Fprintln(stderr, "tillid: withdraw never deletes rows: the subject's other data stays; name the columns of that purpose only with -clear (tillid forget -delete erases a subject's rows)")
 		}
 		return exitUsage
 	}
@@ -191,6 +195,8 @@ func (o *erasureOpts) check(withdraw bool, sf *storeFlags) error {
 		return usagef("give the erasure ledger: -ledger-db")
 	case sameDB(o.ledgerDB, o.subjectDB) || (o.db != "" && sameDB(o.ledgerDB, o.db)) || (o.vaultDB != "" && sameDB(o.ledgerDB, o.vaultDB)):
 		return usagef("the ledger must live apart from the key store and the data (-ledger-db), or a restore loses it too")
+	case withdraw && o.del:
+		return usagef("withdraw never deletes rows: the subject's other data stays; name the columns of that purpose only with -clear (tillid forget -delete erases a subject's rows); nothing was erased")
 	case withdraw && (o.purpose == "" || o.purpose == keys.AllPurposes):
 		return usagef("withdraw needs -purpose NAME (tillid forget erases every purpose)")
 	case withdraw && keys.CheckKeyName(o.purpose) != nil:
