@@ -53,7 +53,8 @@ it, vault tokens are not deleted, and a note on standard error says so.
 Before any key is destroyed, the command checks: the subject IDs, the
 keysets subject-keys (aead) and subject-pseudonym (prf), the ledger (it must
 exist, be reachable and writable; give -create-ledger once to start a new
-one), the -table and its columns, that every subject ID fits the
+one), the subject-key store (its table must exist, so that a mistyped
+-subject-db is refused; -create-subject-store starts an empty one), the -table and its columns, that every subject ID fits the
 -subject-column, and the vault's domains and their keysets; and, for each
 subject just before its keys, that the database takes the change of its
 rows (tried in a transaction that is rolled back: a foreign key that a
@@ -104,6 +105,7 @@ type erasureOpts struct {
 	purpose             string
 	json                bool
 	createLedger        bool
+	createStore         bool
 	vaultDB             string
 	vaultDomains        domainNames
 	vaultKeyName        string
@@ -156,6 +158,7 @@ func runForget(ctx context.Context, args []string, withdraw bool, stdout, stderr
 	fs.StringVar(&o.subjectsFile, "subjects", "", "read subject IDs from this `file`, one a line, # comments (- for standard input)")
 	fs.BoolVar(&o.json, "json", false, "print receipts as JSON lines")
 	fs.BoolVar(&o.createLedger, "create-ledger", false, "create the erasure ledger (its SQLite file and table) if it does not exist; otherwise a missing ledger is an error")
+	fs.BoolVar(&o.createStore, "create-subject-store", false, "create the subject-key table in -subject-db if it does not exist (to record requests before the application stored any subject); otherwise a missing one is an error")
 	if withdraw {
 		fs.StringVar(&o.purpose, "purpose", "", "the `purpose` whose consent is withdrawn")
 		fs.BoolVar(&o.del, "delete", false, "refused: withdraw never deletes rows (tillid forget -delete does)")
@@ -258,8 +261,10 @@ type erasureStores struct {
 // openErasureStores opens the keyset store, checks that it holds the
 // keysets subject keys need, and opens the subject-key store and the
 // ledger. The ledger must exist unless createLedger is set, and must be
-// writable. Nothing is erased by it.
-func openErasureStores(ctx context.Context, sf *storeFlags, subjectDB, ledgerDB string, createLedger bool, stderr io.Writer) (*erasureStores, error) {
+// writable; the subject-key table must exist unless createStore is set, so
+// that a mistyped -subject-db naming another database is refused instead
+// of taking tombstones while the real keys stay. Nothing is erased by it.
+func openErasureStores(ctx context.Context, sf *storeFlags, subjectDB, ledgerDB string, createLedger, createStore bool, stderr io.Writer) (*erasureStores, error) {
 	provider, closeStore, err := sf.open(ctx, stderr, false)
 	if err != nil {
 		return nil, err
@@ -280,6 +285,12 @@ func openErasureStores(ctx context.Context, sf *storeFlags, subjectDB, ledgerDB 
 		return nil, err
 	}
 	closers = append(closers, sdb.close)
+	if !createStore {
+		if err := tableExists(ctx, sdb, subjectKeyTable); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("the subject-key store %s: %w: check -subject-db (the application makes the table on its first Protect under subject keys; give -create-subject-store to start an empty one)", target(subjectDB), err)
+		}
+	}
 	ledger, closeLedger, err := openLedger(ctx, ledgerDB, createLedger, true)
 	if err != nil {
 		closeAll()
@@ -307,10 +318,14 @@ func openErasureStores(ctx context.Context, sf *storeFlags, subjectDB, ledgerDB 
 	return &erasureStores{provider: provider, sk: sk, close: closeAll}, nil
 }
 
+// subjectKeyTable is the table of the subject-key store the CLI opens.
+const subjectKeyTable = "tillid_subject_keys"
+
 // subjectKeysFor is openErasureStores for callers that need the subject
-// keys alone (the then:shred rules of tillid retention).
+// keys alone (the then:shred rules of tillid retention), which may create
+// the subject-key table.
 func subjectKeysFor(ctx context.Context, sf *storeFlags, subjectDB, ledgerDB string, createLedger bool, stderr io.Writer) (*keys.SubjectKeys, func(), error) {
-	st, err := openErasureStores(ctx, sf, subjectDB, ledgerDB, createLedger, stderr)
+	st, err := openErasureStores(ctx, sf, subjectDB, ledgerDB, createLedger, true, stderr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -405,7 +420,7 @@ type receipt struct {
 func forget(ctx context.Context, sf *storeFlags, o *erasureOpts, subjects []subjectID, withdraw bool, stdout, stderr io.Writer) error {
 	setup, cancel := context.WithTimeout(ctx, sf.timeout)
 	defer cancel()
-	st, err := openErasureStores(setup, sf, o.subjectDB, o.ledgerDB, o.createLedger, stderr)
+	st, err := openErasureStores(setup, sf, o.subjectDB, o.ledgerDB, o.createLedger, o.createStore, stderr)
 	if err != nil {
 		return err
 	}
@@ -560,7 +575,7 @@ func runErasures(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		if subjectDB == "" {
 			return exitCode(stderr, usagef("give the restored subject-key store: -subject-db (or -keyset-db)"))
 		}
-		st, err := openErasureStores(ctx, &sf, subjectDB, ledgerDB, false, stderr)
+		st, err := openErasureStores(ctx, &sf, subjectDB, ledgerDB, false, false, stderr)
 		if err != nil {
 			return exitCode(stderr, err)
 		}

@@ -133,7 +133,7 @@ func TestForgetMissingSubjectKeysets(t *testing.T) {
 				code, out, errOut := cli(t, args...)
 				require.Equal(t, exitOK, code, "%s: %s %s", c, out, errOut)
 			}
-			code, out, errOut = cli(t, "forget", "-keyset-db", dsn, "-ledger-db", ledger, "-create-ledger", "c-1")
+			code, out, errOut = cli(t, "forget", "-keyset-db", dsn, "-ledger-db", ledger, "-create-ledger", "-create-subject-store", "c-1")
 			assert.Equal(t, exitOK, code, "%s %s", out, errOut)
 			code, out, _ = cli(t, "erasures", "-ledger-db", ledger)
 			require.Equal(t, exitOK, code)
