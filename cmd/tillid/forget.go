@@ -275,16 +275,16 @@ func openErasureStores(ctx context.Context, sf *storeFlags, subjectDB, ledgerDB 
 			closers[i]()
 		}
 	}
-	if err := checkSubjectKeysets(ctx, sf, provider); err != nil {
-		closeAll()
-		return nil, err
-	}
 	sdb, err := openExisting(ctx, subjectDB)
 	if err != nil {
 		closeAll()
 		return nil, err
 	}
 	closers = append(closers, sdb.close)
+	if err := checkSubjectKeysets(ctx, sf, provider, sdb); err != nil {
+		closeAll()
+		return nil, err
+	}
 	if !createStore {
 		if err := tableExists(ctx, sdb, subjectKeyTable); err != nil {
 			closeAll()
@@ -343,8 +343,11 @@ var subjectKeysets = []struct {
 }
 
 // checkSubjectKeysets returns an error naming each missing keyset of
-// subjectKeysets and the tillid keys create command that makes it.
-func checkSubjectKeysets(ctx context.Context, sf *storeFlags, provider keys.Provider) error {
+// subjectKeysets and the tillid keys create command that makes it; but
+// when the subject-key store sdb holds keys already, the keyset store is
+// not the one they were made with, and new keysets would not find them:
+// then it says to check -keyset-db instead.
+func checkSubjectKeysets(ctx context.Context, sf *storeFlags, provider keys.Provider, sdb *database) error {
 	var missing, commands []string
 	for _, k := range subjectKeysets {
 		_, err := provider.Keyset(ctx, k.id.Name, k.id.Kind)
@@ -358,6 +361,15 @@ func checkSubjectKeysets(ctx context.Context, sf *storeFlags, provider keys.Prov
 	}
 	if len(missing) == 0 {
 		return nil
+	}
+	var held int64
+	if tableExists(ctx, sdb, subjectKeyTable) == nil {
+		if err := sdb.sql.QueryRowContext(ctx, `SELECT count(*) FROM `+quote(subjectKeyTable)).Scan(&held); err != nil {
+			return fmt.Errorf("reading the subject-key store: %w", err)
+		}
+	}
+	if held > 0 {
+		return fmt.Errorf("the keyset store lacks the subject keysets %s, yet the subject-key store holds %d rows, made with them: check that -keyset-db (or -keyset-file) is the application's keyset store; new keysets would not find those keys, nothing was erased: %w", strings.Join(missing, " and "), held, keys.ErrKeyNotFound)
 	}
 	return fmt.Errorf("the keyset store lacks the subject keysets %s; create them once with\n%s\nand run again (nothing was erased): %w", strings.Join(missing, " and "), strings.Join(commands, "\n"), keys.ErrKeyNotFound)
 }

@@ -138,6 +138,19 @@ func TestForgetMissingSubjectKeysets(t *testing.T) {
 			code, out, _ = cli(t, "erasures", "-ledger-db", ledger)
 			require.Equal(t, exitOK, code)
 			assert.Equal(t, 1, countLines(out), out)
+
+			// A keyset store without them, beside a subject-key store that
+			// holds keys, is the wrong keyset store: no advice to create.
+			other := "sqlite:" + filepath.Join(dir, "other-keys.db")
+			code, _, errOut = cli(t, "keys", "create", "-keyset-db", other, "default")
+			require.Equal(t, exitOK, code, errOut)
+			code, out, errOut = cli(t, "forget", "-keyset-db", other, "-subject-db", dsn, "-ledger-db", ledger, "c-2")
+			assert.Equal(t, exitNotFound, code, "%s %s", out, errOut)
+			assert.Contains(t, errOut, "check that -keyset-db (or -keyset-file) is the application's keyset store")
+			assert.NotContains(t, errOut, "tillid keys create")
+			code, out, _ = cli(t, "erasures", "-ledger-db", ledger)
+			require.Equal(t, exitOK, code)
+			assert.Equal(t, 1, countLines(out), "c-2 erased through the wrong keyset store: %s", out)
 		})
 	}
 }
