@@ -478,8 +478,11 @@ func forget(ctx context.Context, sf *storeFlags, o *erasureOpts, subjects []subj
 			// No subject ID in the message: its place tells which.
 			return fmt.Errorf("%s: %w (the subjects before it are done; run again to finish)", s.where, err)
 		}
-		if len(r.Destroyed)+len(r.Earlier) == 0 && r.Tokens == 0 && r.Rows == 0 {
+		switch {
+		case len(r.Destroyed)+len(r.Earlier) == 0 && r.Tokens == 0 && r.Rows == 0:
 			fmt.Fprintf(stderr, "tillid: note: %s: the stores held nothing of this subject; the request is recorded (check the ID if you expected data)\n", s.where)
+		case data != nil && r.Rows == 0:
+			fmt.Fprintf(stderr, "tillid: note: %s: no row of %s has the subject in %s (check -table and -subject-column if you expected some)\n", s.where, o.table, o.column)
 		}
 		if o.json {
 			if err := enc.Encode(r); err != nil {

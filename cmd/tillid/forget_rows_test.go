@@ -85,6 +85,12 @@ func TestForgetRefusesOrphaningRows(t *testing.T) {
 		assert.NotContains(t, rows, "c-3", "forget -delete kept the row")
 		assert.Equal(t, e.stored("c-1"), rows["c-1"])
 		assert.Equal(t, e.stored("c-2"), rows["c-2"])
+
+		// A wrong -subject-column finds no row: said on standard error.
+		code, out, errOut = e.run(t, "forget", "-db", e.dsn, "-table", "members", "-subject-column", "email_idx", "-clear", "promo_idx", "c-2")
+		require.Equal(t, exitOK, code, "%s %s", out, errOut)
+		assert.Contains(t, errOut, "argument 1: no row of members has the subject in email_idx")
+		assert.Equal(t, e.stored("c-2"), e.rows(t)["c-2"])
 	})
 }
 
