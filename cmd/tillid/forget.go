@@ -60,8 +60,8 @@ subject just before its keys, that the database takes the change of its
 rows (tried in a transaction that is rolled back: a foreign key that a
 -delete would break stops the erasure of that subject, nothing destroyed).
 
-SUBJECT arguments, taken exactly as given, may be replaced by -subjects
-FILE ("-" for standard input): one ID a line; blank lines and lines starting
+SUBJECT arguments (or -subject ID, repeated), taken exactly as given, may
+be replaced by -subjects FILE ("-" for standard input): one ID a line; blank lines and lines starting
 with # are skipped, and white space around an ID (a CR of CRLF line ends
 included) is dropped. An empty ID, one with control characters, or more
 than 1024 bytes is a usage error naming its line or argument, and nothing
@@ -102,12 +102,13 @@ type erasureOpts struct {
 	clear               columnNames
 	del                 bool
 	subjectsFile        string
+	subjectFlags        flagList
 	purpose             string
 	json                bool
 	createLedger        bool
 	createStore         bool
 	vaultDB             string
-	vaultDomains        domainNames
+	vaultDomains        flagList
 	vaultKeyName        string
 }
 
@@ -127,12 +128,12 @@ func (c *columnNames) Set(v string) error {
 	return nil
 }
 
-// domainNames is a repeated -vault-domain flag.
-type domainNames []string
+// flagList is a repeated flag (-vault-domain, -subject).
+type flagList []string
 
-func (d *domainNames) String() string { return strings.Join(*d, ",") }
+func (d *flagList) String() string { return strings.Join(*d, ",") }
 
-func (d *domainNames) Set(v string) error {
+func (d *flagList) Set(v string) error {
 	*d = append(*d, v)
 	return nil
 }
@@ -156,6 +157,7 @@ func runForget(ctx context.Context, args []string, withdraw bool, stdout, stderr
 	fs.StringVar(&o.column, "subject-column", "", "the table's `column` holding the subject ID")
 	fs.Var(&o.clear, "clear", "a `column` to set to NULL in the subject's rows (repeat for several); not the -subject-column, a primary-key or a NOT NULL column")
 	fs.StringVar(&o.subjectsFile, "subjects", "", "read subject IDs from this `file`, one a line, # comments (- for standard input)")
+	fs.Var(&o.subjectFlags, "subject", "a subject `ID`, as an argument is (repeat for several)")
 	fs.BoolVar(&o.json, "json", false, "print receipts as JSON lines")
 	fs.BoolVar(&o.createLedger, "create-ledger", false, "create the erasure ledger (its SQLite file and table) if it does not exist; otherwise a missing ledger is an error")
 	fs.BoolVar(&o.createStore, "create-subject-store", false, "create the subject-key table in -subject-db if it does not exist (to record requests before the application stored any subject); otherwise a missing one is an error")
@@ -174,7 +176,17 @@ func runForget(ctx context.Context, args []string, withdraw bool, stdout, stderr
 		}
 		return exitUsage
 	}
-	subjects, repeats, err := subjectArgs(fs.Args(), o.subjectsFile, os.Stdin)
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "subjects" && o.subjectsFile == "" {
+			err = usagef(`-subjects "": give a file name, or - for standard input; nothing was erased`)
+		}
+	})
+	var subjects []subjectID
+	var repeats int
+	if err == nil {
+		subjects, repeats, err = subjectArgs(o.subjectFlags, fs.Args(), o.subjectsFile, os.Stdin)
+	}
 	if err == nil {
 		err = o.check(withdraw, &sf)
 	}

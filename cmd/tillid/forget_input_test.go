@@ -81,6 +81,8 @@ func TestForgetEmptySubjectID(t *testing.T) {
 			{name: "withdraw empty", cmd: "withdraw", args: []string{"-purpose", "marketing", "c-1", ""}, wantErr: "argument 2: the subject ID is empty"},
 			{name: "space", cmd: "forget", args: []string{"c-1 "}, wantErr: "argument 1: the subject ID begins or ends with white space"},
 			{name: "empty stdin", cmd: "forget", args: []string{"-subjects", os.DevNull}, wantErr: "holds no subject IDs"},
+			{name: "empty -subject", cmd: "forget", args: []string{"-subject", "c-1", "-subject", ""}, wantErr: "-subject 2: the subject ID is empty"},
+			{name: "empty -subjects", cmd: "forget", args: []string{"-subjects", "", "c-1"}, wantErr: `-subjects "": give a file name`},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

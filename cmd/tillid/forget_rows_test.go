@@ -17,7 +17,7 @@ func TestWithdrawKeepsRows(t *testing.T) {
 		assert.Contains(t, errOut, "withdraw never deletes rows")
 		e.assertUntouched(t, "withdraw -delete")
 
-		code, out, errOut = e.run(t, "withdraw", append(e.table(), "-purpose", "marketing", "-clear", "promo_idx", "-json", "c-2")...)
+		code, out, errOut = e.run(t, "withdraw", append(e.table(), "-purpose", "marketing", "-clear", "promo_idx", "-json", "-subject", "c-2")...)
 		require.Equal(t, exitOK, code, "withdraw -clear: %s %s", out, errOut)
 		assert.Contains(t, out, `"rows":1`)
 		rows := e.rows(t)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -25,21 +26,25 @@ type subjectID struct {
 // lists.
 const maxBadLines = 10
 
-// subjectArgs returns the subject IDs of the arguments or of the file
+// subjectArgs returns the subject IDs of the -subject flags and the
+// arguments, or of the file
 // ("-" for stdin), each checked by checkSubjectID, without repeats. A file
 // holds one ID a line; blank lines and lines whose first character (after
 // white space) is '#' are skipped, white space (CR of CRLF line ends
 // included) around an ID and a UTF-8 byte-order mark are dropped.
 // Arguments are taken exactly as given. Every bad line or argument is a
 // usage error naming its place; nothing is erased then.
-func subjectArgs(args []string, file string, stdin io.Reader) (ids []subjectID, repeats int, err error) {
+func subjectArgs(flags, args []string, file string, stdin io.Reader) (ids []subjectID, repeats int, err error) {
 	if file == "" {
-		if len(args) == 0 {
-			return nil, 0, usagef("give the subject IDs as arguments or with -subjects FILE")
+		if len(flags)+len(args) == 0 {
+			return nil, 0, usagef("give the subject IDs as arguments, with -subject ID or with -subjects FILE")
 		}
 		var bad []string
-		for i, a := range args {
-			where := fmt.Sprintf("argument %d", i+1)
+		for i, a := range slices.Concat(flags, args) {
+			where := fmt.Sprintf("argument %d", i+1-len(flags))
+			if i < len(flags) {
+				where = fmt.Sprintf("-subject %d", i+1)
+			}
 			if msg := checkSubjectID(a, true); msg != "" {
 				bad = append(bad, where+": "+msg)
 				continue
@@ -52,8 +57,8 @@ func subjectArgs(args []string, file string, stdin io.Reader) (ids []subjectID, 
 		ids, repeats = withoutRepeats(ids)
 		return ids, repeats, nil
 	}
-	if len(args) > 0 {
-		return nil, 0, usagef("give subject IDs as arguments or with -subjects, not both")
+	if len(flags)+len(args) > 0 {
+		return nil, 0, usagef("give subject IDs as arguments (or -subject) or with -subjects, not both")
 	}
 	name := file
 	r := stdin
