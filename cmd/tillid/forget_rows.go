@@ -150,16 +150,29 @@ func countSubjectRows(ctx context.Context, db *database, o *erasureOpts, ids []s
 	return n, err
 }
 
+// subjectPrefixes are the text envelopes of values sealed under subject keys.
+var subjectPrefixes = []string{envelope.Prefix(envelope.ModeSubjectAEAD), envelope.Prefix(envelope.ModeSubjectDeterministic)}
+
+// subjectSealed reports whether the stored value s is sealed under a data
+// subject's key (tl1s:, tl1r:).
+func subjectSealed(s string) bool {
+	for _, p := range subjectPrefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // checkWithdrawClears returns a usage error when a -clear column of
 // withdraw holds, in the subjects' rows, values sealed under subject keys
 // (tl1s:, tl1r:): those of the withdrawn purpose need no clearing (their
 // key is destroyed), and the column may hold the subject's base or other
 // purposes' values too, which withdraw must keep.
 func checkWithdrawClears(ctx context.Context, timeout time.Duration, db *database, o *erasureOpts, ids []subjectID) error {
-	prefixes := []string{envelope.Prefix(envelope.ModeSubjectAEAD), envelope.Prefix(envelope.ModeSubjectDeterministic)}
 	for _, c := range o.clear {
 		var like []string
-		for _, p := range prefixes {
+		for _, p := range subjectPrefixes {
 			like = append(like, fmt.Sprintf("%s LIKE '%s%%'", quote(c), p))
 		}
 		for start := 0; start < len(ids); start += subjectsBatch {
@@ -170,7 +183,7 @@ func checkWithdrawClears(ctx context.Context, timeout time.Duration, db *databas
 				return fmt.Errorf("reading column %s of %s: %w", c, o.table, err)
 			}
 			if n > 0 {
-				return usagef("-clear %s: the column holds values sealed under subject keys (%s) in %d of the subjects' rows: withdraw erases those of purpose %s by destroying their key, and clearing the column would also erase the subject's data of other purposes; -clear only the columns no subject key protects (blind indexes, pseudonyms); nothing was erased", c, strings.Join(prefixes, ", "), n, o.purpose)
+				return usagef("-clear %s: the column holds values sealed under subject keys (%s) in %d of the subjects' rows: withdraw erases those of purpose %s by destroying their key, and clearing the column would also erase the subject's data of other purposes; -clear only the columns no subject key protects (blind indexes, pseudonyms); nothing was erased", c, strings.Join(subjectPrefixes, ", "), n, o.purpose)
 			}
 		}
 	}
