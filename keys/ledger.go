@@ -118,7 +118,9 @@ func (l *MemoryLedger) Since(ctx context.Context, since time.Time) ([]LedgerEntr
 // destroyed again, and keys made after fresh consent are kept. It writes
 // no new ledger entries, sends [EventSubjectErased] for each erasure that
 // destroyed a key, empties this instance's cache, and returns the number
-// of entries applied. It is idempotent; on an error it can be run again.
+// of entries applied: an erasure the ledger holds more than once (a
+// ledger written before repeats were recorded once) is applied and counted
+// once. It is idempotent; on an error it can be run again.
 //
 // Other instances may serve restored keys from their caches until their
 // TTL passes: run it before they start, or wait one TTL.
@@ -131,23 +133,36 @@ func (s *SubjectKeys) ReapplyErasures(ctx context.Context, since time.Time) (int
 		return 0, fmt.Errorf("keys: reading the erasure ledger: %w", err)
 	}
 	defer s.forgetAllCached()
+	type erasureKey struct {
+		p       Pseudonym
+		purpose string
+		at      int64
+	}
+	seen := map[erasureKey]bool{}
+	applied := 0
 	for i, e := range entries {
 		switch e.Op {
 		case LedgerErase:
+			k := erasureKey{e.Pseudonym, e.Purpose, e.Time.UnixMicro()}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
 			destroyed, _, err := s.store.Destroy(ctx, SubjectKeyDestroy{Pseudonym: e.Pseudonym, Purpose: e.Purpose, Time: e.Time, CreatedBefore: e.Time})
 			if err != nil {
-				return i, fmt.Errorf("keys: re-applying the erasure of subject %s: %w", e.Pseudonym, err)
+				return applied, fmt.Errorf("keys: re-applying the erasure of subject %s: %w", e.Pseudonym, err)
 			}
 			if len(destroyed) > 0 {
 				audit(ctx, s.cfg.auditor, s.cfg.now(), Event{Type: EventSubjectErased, Keyset: KeysetID{s.cfg.wrapName, KindAEAD}, Subject: e.Pseudonym, Purpose: e.Purpose, Done: int64(len(destroyed))})
 			}
 		case LedgerAllow:
 			if err := s.store.Allow(ctx, e.Pseudonym, e.Purpose); err != nil {
-				return i, fmt.Errorf("keys: re-applying Allow of subject %s: %w", e.Pseudonym, err)
+				return applied, fmt.Errorf("keys: re-applying Allow of subject %s: %w", e.Pseudonym, err)
 			}
 		default:
-			return i, fmt.Errorf("keys: ledger entry %d has operation %v", i, e.Op)
+			return applied, fmt.Errorf("keys: ledger entry %d has operation %v", i, e.Op)
 		}
+		applied++
 	}
-	return len(entries), nil
+	return applied, nil
 }

@@ -25,16 +25,20 @@ func (s *SubjectKeys) Check(ctx context.Context) error {
 }
 
 // earlierDestroyed returns the purposes that the ledger's erase entries of
-// (p, purpose) at or after at list as destroyed, less those in now, sorted.
-func (s *SubjectKeys) earlierDestroyed(ctx context.Context, p Pseudonym, purpose string, at time.Time, now []string) ([]string, error) {
+// (p, purpose) at or after at list as destroyed, less those in now, sorted,
+// and whether the ledger holds the erasure of at already (its time is the
+// tombstone's, so a repeat has the same).
+func (s *SubjectKeys) earlierDestroyed(ctx context.Context, p Pseudonym, purpose string, at time.Time, now []string) (earlier []string, recorded bool, err error) {
 	entries, err := s.ledger.Since(ctx, at)
 	if err != nil {
-		return nil, fmt.Errorf("keys: the keys of subject %s are erased but the ledger could not be read for the earlier attempts; retry: %w", p, err)
+		return nil, false, fmt.Errorf("keys: the keys of subject %s are erased but the ledger could not be read for the earlier attempts; retry: %w", p, err)
 	}
-	var earlier []string
 	for _, e := range entries {
 		if e.Op != LedgerErase || e.Pseudonym != p || e.Purpose != purpose {
 			continue
+		}
+		if e.Time.Truncate(time.Microsecond).Equal(at.Truncate(time.Microsecond)) {
+			recorded = true
 		}
 		for _, d := range e.Destroyed {
 			if !slices.Contains(now, d) && !slices.Contains(earlier, d) {
@@ -43,7 +47,7 @@ func (s *SubjectKeys) earlierDestroyed(ctx context.Context, p Pseudonym, purpose
 		}
 	}
 	slices.Sort(earlier)
-	return earlier, nil
+	return earlier, recorded, nil
 }
 
 // AuditErasure sends, through the subject keys' auditor

@@ -641,8 +641,8 @@ func (s *SubjectKeys) pseudonymPRF(ctx context.Context) (prf.PRF, error) {
 // new key is made for subject until [SubjectKeys.Allow]; then it appends
 // the erasure to the ledger and sends [EventSubjectErased]. A subject the
 // store never saw is recorded the same way (requests come for people one
-// may not hold). It is idempotent: a repeat destroys nothing more and its
-// receipt keeps the first erasure time.
+// may not hold). It is idempotent: a repeat destroys nothing more, its
+// receipt keeps the first erasure time, and the ledger keeps one entry.
 //
 // It returns a receipt only once the store has erased and the ledger has
 // recorded; on any error (the store or ledger unreachable, ctx ended),
@@ -676,13 +676,18 @@ func (s *SubjectKeys) erase(ctx context.Context, subject, purpose string) (Erasu
 	}
 	slices.Sort(destroyed)
 	receipt := Erasure{Pseudonym: p, Purpose: purpose, Time: at, Destroyed: destroyed}
+	recorded := false
 	if at.Before(now) { // recorded before: a retry or a repeat
-		if receipt.Earlier, err = s.earlierDestroyed(ctx, p, purpose, at, destroyed); err != nil {
+		if receipt.Earlier, recorded, err = s.earlierDestroyed(ctx, p, purpose, at, destroyed); err != nil {
 			return Erasure{}, err
 		}
 	}
-	if err := s.ledger.Append(ctx, LedgerEntry{Time: at, Op: LedgerErase, Pseudonym: p, Purpose: purpose, Destroyed: destroyed}); err != nil {
-		return Erasure{}, fmt.Errorf("keys: the keys of subject %s are erased but the ledger did not record it; retry: %w", p, err)
+	// The ledger records an erasure once: a repeat that destroyed nothing
+	// more adds no entry (a retry whose append failed does).
+	if !recorded || len(destroyed) > 0 {
+		if err := s.ledger.Append(ctx, LedgerEntry{Time: at, Op: LedgerErase, Pseudonym: p, Purpose: purpose, Destroyed: destroyed}); err != nil {
+			return Erasure{}, fmt.Errorf("keys: the keys of subject %s are erased but the ledger did not record it; retry: %w", p, err)
+		}
 	}
 	audit(ctx, s.cfg.auditor, now, Event{Type: EventSubjectErased, Keyset: KeysetID{s.cfg.wrapName, KindAEAD}, Subject: p, Purpose: purpose, Done: int64(len(destroyed))})
 	return receipt, nil

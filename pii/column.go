@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tillid/tillid/internal/envelope"
 	"github.com/tillid/tillid/internal/tag"
 	"github.com/tillid/tillid/keys"
 )
@@ -208,7 +209,10 @@ func (c Column) tag(act *action) string {
 //
 // It returns [ErrNotProtected] for plaintext without Migrate,
 // [ErrDecryption] for a value that does not authenticate for this column
-// and record, and the key errors of Reveal. It is safe for concurrent use.
+// and record, the key errors of Reveal, and an error saying so for a value
+// sealed under a data subject's key ("tl1s:", "tl1r:"), which a Column
+// does not reach (Migrate does not take it for plaintext). It is safe for
+// concurrent use.
 func (p *Protector) RewrapStored(ctx context.Context, col Column, recordID string, stored string) (string, bool, error) {
 	out, changed, err := p.storedOp(ctx, col, recordID, stored, verbRewrap)
 	return out, changed, err
@@ -245,6 +249,13 @@ func (p *Protector) storedOp(ctx context.Context, col Column, recordID, stored s
 		return p.storedToken(ctx, col, f, recordID, stored, m)
 	case f.act.prfLabel != "":
 		return "", false, fmt.Errorf("pii: %s.%s is a %s column, computed from its plaintext: use IndexStored", col.Type, col.Field, f.act.name)
+	}
+	for _, m := range []envelope.Mode{envelope.ModeSubjectAEAD, envelope.ModeSubjectDeterministic} {
+		if strings.HasPrefix(stored, envelope.Prefix(m)) {
+			// Refused before the migrate path, which must not take it for
+			// plaintext, and before decryption, which would call it tampered.
+			return "", false, fmt.Errorf("pii: %s.%s: the value is sealed under its data subject's key (%s), which a Column does not reach; use Protector.Rewrap or Reveal on the struct", col.Type, col.Field, envelope.Prefix(m))
+		}
 	}
 	if m == verbReveal && f.tag.migrate && !f.act.recognise(unsafeBytes(stored)) {
 		return stored, false, nil // legacy plaintext, which migrate lets through

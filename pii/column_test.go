@@ -1,6 +1,7 @@
 package pii_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -101,5 +102,39 @@ func TestRewrapCountsMapValuesOnce(t *testing.T) {
 	store.Rotate(ctx, "default", keys.KindAEAD)
 	if n, err := p.Rewrap(ctx, &v); n != 2 || err != nil {
 		t.Errorf("Rewrap of a two-value map = %d, %v; want 2", n, err)
+	}
+}
+
+// The Column tools do not reach subject keys: a value sealed under one is
+// refused with an error that says so, by every column kind and under
+// Migrate too (which must not take it for plaintext and seal it again).
+func TestStoredRefusesSubjectValues(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	provider := keys.NewMemory()
+	sk, err := keys.NewSubjectKeys(provider, keys.NewMemorySubjectKeyStore(), keys.NewMemoryLedger())
+	require.NoError(t, err)
+	p, err := pii.New(provider, pii.WithSubjectKeys(sk))
+	require.NoError(t, err)
+	v := keyIDSubject{ID: "s-1", Name: "Ada", Email: "ada@example.com", Blob: []byte("x")}
+	require.NoError(t, p.Protect(ctx, &v))
+	tests := []struct {
+		name   string
+		col    pii.Column
+		stored string
+	}{
+		{"encrypt", pii.Column{Type: "keyIDSubject", Field: "Name", Action: pii.ActionEncrypt}, v.Name},
+		{"encrypt migrate", pii.Column{Type: "keyIDSubject", Field: "Name", Action: pii.ActionEncrypt, Migrate: true}, v.Name},
+		{"deterministic", pii.Column{Type: "keyIDSubject", Field: "Email", Action: pii.ActionDeterministic, Migrate: true}, v.Email},
+		{"tl1s in a deterministic column", pii.Column{Type: "keyIDSubject", Field: "Name", Action: pii.ActionDeterministic}, v.Name},
+	}
+	for _, tt := range tests {
+		out, changed, err := p.RewrapStored(ctx, tt.col, "", tt.stored)
+		require.Error(t, err, "RewrapStored(%s) = %q, %v", tt.name, out, changed)
+		assert.Contains(t, err.Error(), "sealed under its data subject's key", tt.name)
+		assert.Empty(t, out, tt.name)
+		pt, err := p.RevealStored(ctx, tt.col, "", tt.stored)
+		require.Error(t, err, "RevealStored(%s) = %q", tt.name, pt)
+		assert.Contains(t, err.Error(), "sealed under its data subject's key", tt.name)
 	}
 }

@@ -21,7 +21,7 @@ func TestForgetRefusesBeforeDestroying(t *testing.T) {
 		require.Equal(t, exitOK, code, "%s %s", out, errOut)
 	}
 	ledgerDSN := "sqlite:" + filepath.Join(dir, "ledger.db")
-	code, out, errOut := cli(t, "forget", "-keyset-db", keysDSN, "-ledger-db", ledgerDSN, "-create-ledger", "c-0")
+	code, out, errOut := cli(t, "forget", "-keyset-db", keysDSN, "-ledger-db", ledgerDSN, "-create-ledger", "-create-subject-store", "c-0")
 	require.Equal(t, exitOK, code, "forget -create-ledger: %s %s", out, errOut)
 	data := filepath.Join(dir, "data.db")
 	db, err := openDB(ctx, "sqlite:"+data)
@@ -40,6 +40,7 @@ func TestForgetRefusesBeforeDestroying(t *testing.T) {
 		{name: "missing column", args: []string{"-ledger-db", ledgerDSN, "-db", "sqlite:" + data, "-table", "customers", "-subject-column", "id", "-clear", "nosuchcol"}, reason: "-clear names a column the table lacks"},
 		{name: "missing subject column", args: []string{"-ledger-db", ledgerDSN, "-db", "sqlite:" + data, "-table", "customers", "-subject-column", "nosuchcol", "-delete"}, reason: "-subject-column names a column the table lacks"},
 		{name: "missing table", args: []string{"-ledger-db", ledgerDSN, "-db", "sqlite:" + data, "-table", "nosuchtable", "-subject-column", "id", "-delete"}, reason: "-table names no table"},
+		{name: "mistyped subject store", args: []string{"-ledger-db", ledgerDSN, "-subject-db", "sqlite:" + data}, reason: "a database without the subject-key table would take tombstones while the real keys stay"},
 		{name: "missing data file", args: []string{"-ledger-db", ledgerDSN, "-db", "sqlite:" + filepath.Join(dir, "typo-data.db"), "-table", "customers", "-subject-column", "id", "-delete"}, reason: "a missing data file must not be created"},
 	}
 	for _, tt := range tests {

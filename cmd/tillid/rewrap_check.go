@@ -26,6 +26,7 @@ func (e *engine) check(ctx context.Context, sf *storeFlags, store keys.Provider,
 	perKey := map[count]int64{}
 	plain := map[string]int64{}
 	vault := map[string]int64{}
+	subject := map[string]int64{} // sealed under subject keys, which a rewrap does not reach
 	var rows, failed int64
 	var lo *keyValue
 	for {
@@ -44,6 +45,10 @@ func (e *engine) check(ctx context.Context, sf *storeFlags, store keys.Provider,
 				}
 				if spec.vault {
 					vault[spec.name]++
+					continue
+				}
+				if subjectSealed(v.String) {
+					subject[spec.name]++
 					continue
 				}
 				_, keyID, err := pii.KeyID(v.String)
@@ -107,6 +112,9 @@ func (e *engine) check(ctx context.Context, sf *storeFlags, store keys.Provider,
 	for _, name := range sortedKeys(plain) {
 		fmt.Fprintf(stdout, "  %s: %d values not protected (plaintext; rewrap with :migrate protects them)\n", name, plain[name])
 		left += plain[name]
+	}
+	for _, name := range sortedKeys(subject) {
+		fmt.Fprintf(stdout, "  %s: %d values sealed under data subjects' keys, which tillid rewrap does not reach (the application's Protector.Rewrap does; tillid forget erases them)\n", name, subject[name])
 	}
 	for _, c := range o.vault {
 		if n := vault[c.name]; n > 0 {
