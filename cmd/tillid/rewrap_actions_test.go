@@ -221,7 +221,7 @@ func TestRewrapRefusesUpFront(t *testing.T) {
 }
 
 // finalRowsRE reads this run's rows from a job's last line.
-var finalRowsRE = regexp.MustCompile(`(?:this run \(resumed\)|done): (\d+) rows`)
+var finalRowsRE = regexp.MustCompile(`(?:this run|done): (\d+) rows`)
 
 func runRows(t *testing.T, out string) int {
 	t.Helper()
@@ -255,7 +255,15 @@ func TestRewrapWorkersShareAJob(t *testing.T) {
 			total := 0
 			for w := range workers {
 				require.Equal(t, exitOK, codes[w], "worker %d = %d\n%s", w, codes[w], outs[w])
-				total += runRows(t, outs[w])
+				own := runRows(t, outs[w])
+				total += own
+				// Each worker's final line gives the job's rows, its own,
+				// and the rest as the other workers'; none says it resumed.
+				assert.Contains(t, outs[w], fmt.Sprintf("rewrap members: done: %d rows", n), "worker %d's final line\n%s", w, outs[w])
+				assert.NotContains(t, outs[w], "resumed", "worker %d of a fresh job says it resumed\n%s", w, outs[w])
+				if own < n && !strings.Contains(outs[w], "complete before this run started") {
+					assert.Contains(t, outs[w], fmt.Sprintf("; %d rows done by other workers meanwhile", n-own), "worker %d's final line\n%s", w, outs[w])
+				}
 			}
 			assert.Equal(t, n, total, "the workers did %d rows of %d between them:\n%s", total, n, strings.Join(outs, "\n---\n"))
 			code, out, _ := cli(t, memberArgs(a, "-check")...)
