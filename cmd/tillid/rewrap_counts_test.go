@@ -207,3 +207,26 @@ func exitVaultSkips(t *testing.T, errOut string) int64 {
 	n, _ := strconv.ParseInt(m[1], 10, 64)
 	return n
 }
+
+// A tillid_rewrap_jobs table made before it had the column skipped gets
+// it, and a job in it runs and counts its skips.
+func TestRewrapJobsTableUpgrade(t *testing.T) {
+	for _, tc := range bothDBs {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 100
+			a := newMembers(t, tc.open(t), n, 0)
+			rotateMembers(t, a)
+			a.tamper(t, 9)
+			_, err := a.d.db.Exec(`CREATE TABLE tillid_rewrap_jobs (job TEXT PRIMARY KEY, last_key TEXT NOT NULL, done BIGINT NOT NULL, rewrapped BIGINT NOT NULL)`)
+			require.NoError(t, err)
+			_, err = a.d.db.Exec(`INSERT INTO tillid_rewrap_jobs VALUES ('older', 'done', 5, 5)`)
+			require.NoError(t, err)
+			code, out, errS := cli(t, memberArgs(a, "-wait=false")...)
+			require.Equal(t, exitRewrapSkips, code, "%s\n%s", out, errS)
+			assert.Contains(t, out, fmt.Sprintf("rewrap members: done: %d rows, %d values rewrapped, %d skipped, in ", n, 3*n-skipLines(errS), skipLines(errS)), out)
+			var skipped int64
+			require.NoError(t, a.d.db.QueryRow(`SELECT skipped FROM tillid_rewrap_jobs WHERE job = 'older'`).Scan(&skipped))
+			assert.Zero(t, skipped, "an older job's skips")
+		})
+	}
+}
