@@ -61,7 +61,9 @@ encrypted (or tokenized).
 
 -check reads the table, changes nothing, and prints how many values each
 key protects, as KEYSET/KIND/KEY_ID, marking the primary; it exits 5 while
-any value is under another key or not protected. With -verify it also
+any value is under another key or not protected. It reads the key IDs from
+the values' headers only and decrypts nothing, so an altered value, or one
+moved to another row, counts under the key its header names. With -verify it also
 decrypts every value (and recomputes every index from its source under the
 index's own key) and lists the key column values of the rows that fail: a
 ciphertext altered, or moved to another row under :aad, is reported. FF1

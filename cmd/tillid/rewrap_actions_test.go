@@ -164,7 +164,15 @@ func TestRewrapEveryAction(t *testing.T) {
 			a.set(t, "email", 5, e5[:mid]+flip+e5[mid+1:])
 			a.set(t, "email", 7, e6)
 			a.set(t, "email_idx", 8, a.column(t, "email_idx", 9))
+			// -check alone reads headers only, and says so: the altered and
+			// moved values count under their headers' (primary) key.
+			code, out, _ = cli(t, memberArgs(a, "-check")...)
+			assert.Equal(t, exitOK, code, "check (headers only) after tampering = %d\n%s", code, out)
+			assert.Contains(t, out, fmt.Sprintf("members: %d rows; key IDs read from the values' headers only: nothing was decrypted", n), "check without -verify does not say it read headers only\n%s", out)
+			assert.Contains(t, out, "(-verify decrypts)", "check without -verify\n%s", out)
+			assert.NotContains(t, out, "FAILED", "check without -verify\n%s", out)
 			code, out, _ = cli(t, memberArgs(a, "-check", "-verify")...)
+			assert.Contains(t, out, fmt.Sprintf("members: %d rows; every value decrypted (-verify)", n), "check -verify\n%s", out)
 			assert.Equal(t, exitRewrapSkips, code, "check -verify after tampering = %d\n%s", code, out)
 			for _, want := range []string{"id=5 column email:", "id=7 column email:", "id=8 column email_idx:", "verify: 3 values failed"} {
 				assert.Contains(t, out, want, "check -verify after tampering\n%s", out)
