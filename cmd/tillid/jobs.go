@@ -123,7 +123,8 @@ type jobCount struct {
 // line is the final line of the job: when this run did the whole job, its
 // rows, values rewrapped and skipped, time and rate; otherwise the job's
 // totals, then this run's, then how many rows were done before this run
-// (resumed) and by other workers meanwhile, so that no number mixes the
+// started (it resumed the job, or joined other workers) and by other
+// workers meanwhile, which add up to the job's rows, so that no number mixes the
 // job's totals with one run's time.
 func (c jobCount) line(what string) string {
 	rate := float64(c.runRows) / max(c.elapsed.Seconds(), 1e-9)
@@ -137,7 +138,7 @@ func (c jobCount) line(what string) string {
 	line := fmt.Sprintf("%s: done: %d rows, %d values rewrapped, %d skipped in the job; this run: %d rows, %d values rewrapped, %d skipped, in %v (%.0f rows/s)",
 		what, c.rows, c.changed, c.skipped, c.runRows, c.runChanged, c.runSkipped, elapsed, rate)
 	if c.before > 0 {
-		line += fmt.Sprintf("; resumed after %d rows done before", c.before)
+		line += fmt.Sprintf("; %d rows done before this run started", c.before)
 	}
 	if others := c.rows - c.before - c.runRows; others > 0 {
 		line += fmt.Sprintf("; %d rows done by other workers meanwhile", others)

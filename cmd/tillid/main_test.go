@@ -298,7 +298,7 @@ func TestRewrap(t *testing.T) {
 			require.Contains(t, errS, "resuming", "resumed rewrap = %d\n%s\n%s", code, outS, errS)
 			require.Contains(t, outS, "done", "resumed rewrap = %d\n%s\n%s", code, outS, errS)
 			assert.Contains(t, outS, "in the job; this run:", "the last line of a resumed job keeps totals apart from this run")
-			assert.Contains(t, outS, "resumed after", "the last line of a resumed job says it resumed")
+			assert.Contains(t, outS, "rows done before this run started", "the last line of a resumed job says it resumed")
 			t.Logf("%s: %s", tc.name, strings.TrimSpace(outS))
 
 			// Check: nothing left under the old keys.

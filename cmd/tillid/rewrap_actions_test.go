@@ -231,6 +231,10 @@ func TestRewrapRefusesUpFront(t *testing.T) {
 // finalRowsRE reads this run's rows from a job's last line.
 var finalRowsRE = regexp.MustCompile(`(?:this run|done): (\d+) rows`)
 
+// workerLineRE reads, from the final line of a worker, the rows done
+// before it started and by other workers meanwhile.
+var workerLineRE = regexp.MustCompile(`this run: \d+ rows[^\n]*?(?:; (\d+) rows done before this run started)?(?:; (\d+) rows done by other workers meanwhile)?\n`)
+
 func runRows(t *testing.T, out string) int {
 	t.Helper()
 	m := finalRowsRE.FindAllStringSubmatch(out, -1)
@@ -265,12 +269,17 @@ func TestRewrapWorkersShareAJob(t *testing.T) {
 				require.Equal(t, exitOK, codes[w], "worker %d = %d\n%s", w, codes[w], outs[w])
 				own := runRows(t, outs[w])
 				total += own
-				// Each worker's final line gives the job's rows, its own,
-				// and the rest as the other workers'; none says it resumed.
+				// Each worker's final line gives the job's rows, and its own,
+				// those done before it started and those other workers did
+				// meanwhile, which add up to the job's; none says resumed.
 				assert.Contains(t, outs[w], fmt.Sprintf("rewrap members: done: %d rows", n), "worker %d's final line\n%s", w, outs[w])
 				assert.NotContains(t, outs[w], "resumed", "worker %d of a fresh job says it resumed\n%s", w, outs[w])
 				if own < n && !strings.Contains(outs[w], "complete before this run started") {
-					assert.Contains(t, outs[w], fmt.Sprintf("; %d rows done by other workers meanwhile", n-own), "worker %d's final line\n%s", w, outs[w])
+					m := workerLineRE.FindStringSubmatch(outs[w])
+					require.NotNil(t, m, "worker %d's final line\n%s", w, outs[w])
+					before, _ := strconv.Atoi(m[1])
+					others, _ := strconv.Atoi(m[2])
+					assert.Equal(t, n, own+before+others, "worker %d's rows, those before it and the other workers' add up to the job's\n%s", w, outs[w])
 				}
 			}
 			assert.Equal(t, n, total, "the workers did %d rows of %d between them:\n%s", total, n, strings.Join(outs, "\n---\n"))

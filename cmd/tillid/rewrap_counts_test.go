@@ -118,7 +118,7 @@ func TestRewrapResumeKeepsFailures(t *testing.T) {
 			assert.Contains(t, out2, fmt.Sprintf("rewrap members: done: %d rows", n))
 			assert.Contains(t, out2, fmt.Sprintf("%d skipped in the job; this run: %d rows", first+second, int64(n)-done1), "the resumed final line\n%s", out2)
 			assert.Contains(t, out2, fmt.Sprintf("%d skipped, in ", second), "this run's skips\n%s", out2)
-			assert.Contains(t, out2, fmt.Sprintf("resumed after %d rows", done1), "the resumed final line\n%s", out2)
+			assert.Contains(t, out2, fmt.Sprintf("; %d rows done before this run started", done1), "the resumed final line\n%s", out2)
 			assert.Equal(t, first+second, exitSkips(t, errOut2), "the exit message counts the job's failing values\n%s", errOut2)
 		})
 	}
@@ -190,7 +190,7 @@ func TestVaultRewrapCountsFailuresOnce(t *testing.T) {
 			assert.Contains(t, errS, "resuming job", errS)
 			t.Logf("%s: %s", tc.name, strings.TrimSpace(out2))
 			assert.True(t, strings.HasPrefix(out2, fmt.Sprintf("vault rewrap cpr: done: %d rows, 0 values rewrapped, %d skipped in the job; this run: %d rows, 0 values rewrapped, %d skipped, in ", n, spoilt, n-300, spoilt-1)), "the resumed final line: %s", out2)
-			assert.Contains(t, out2, "; resumed after 300 rows done before", out2)
+			assert.Contains(t, out2, "; 300 rows done before this run started", out2)
 			assert.Equal(t, int64(spoilt), exitVaultSkips(t, errS), "the exit message counts the job's failures\n%s", errS)
 			assert.Contains(t, errS, fmt.Sprintf("%d by this run, listed above, and 1 by earlier runs", spoilt-1), errS)
 		})

@@ -136,7 +136,7 @@ func (e *engine) runJob(ctx context.Context, sf *storeFlags, stdout, stderr io.W
 		if err != nil {
 			return skips{}, err
 		}
-		fmt.Fprintf(stderr, "rewrap: resuming job %q after key %s (%d rows done before, %d values skipped)\n", o.job, k.text(), before.done, before.skipped)
+		fmt.Fprintf(stderr, "rewrap: job %q has %d rows done (%d values skipped), up to key %s: resuming it, beside any other workers\n", o.job, before.done, before.skipped, k.text())
 	}
 	if err := e.db.sql.QueryRowContext(setup, `SELECT count(*) FROM `+quote(o.table)).Scan(&total); err != nil {
 		return skips{}, fmt.Errorf("counting rows of %s: %w", o.table, err)
@@ -398,18 +398,11 @@ func (e *engine) doRange(ctx context.Context, sf *storeFlags, l lease, owner str
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return batchResult{skipped: b.skipped}, errLeaseLost
 	}
-	for i := 0; i < len(updates); {
-		j := i + 1
-		for j < len(updates) && updates[j].key == updates[i].key {
-			j++
-		}
-		wrote, err := e.applyRow(c, tx, updates[i:j])
-		if err != nil {
-			return b, err
-		}
-		b.changed += wrote
-		b.conflicts += int64(j-i) - wrote // the application wrote them meanwhile, under the primary
-		i = j
+	// Values the application wrote meanwhile (conflicts) are under the
+	// primary already.
+	b.changed, b.conflicts, err = e.applyBatch(c, tx, updates)
+	if err != nil {
+		return b, err
 	}
 	err = tx.QueryRowContext(c, `UPDATE tillid_rewrap_jobs SET done = done + `+e.ph(1)+`, rewrapped = rewrapped + `+e.ph(2)+`, skipped = skipped + `+e.ph(3)+` WHERE job = `+e.ph(4)+` RETURNING done, rewrapped, skipped`,
 		b.rows, b.changed, b.skipped, e.o.job).Scan(&b.jobRows, &b.jobChanged, &b.jobSkipped)

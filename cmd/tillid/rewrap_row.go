@@ -22,6 +22,9 @@ type engine struct {
 	// the -column columns, then the plaintext sources of index columns.
 	read []string
 	pos  map[string]int
+	// pgTypes are the PostgreSQL types of the table's columns, read at the
+	// first batched UPDATE (rewrap_batch.go).
+	pgTypes map[string]string
 }
 
 func newEngine(o *rewrapOpts, p *pii.Protector, db *database) *engine {
