@@ -101,6 +101,9 @@ type rewrapOpts struct {
 	// read, when a test sets it, runs after a range is read and before its
 	// updates are written.
 	read func(lease)
+	// row, when a test sets it, runs for each row a range reads, before
+	// its values are rewrapped, with the range's context.
+	row func(context.Context)
 }
 
 type columnSpec struct {

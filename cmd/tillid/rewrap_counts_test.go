@@ -230,3 +230,31 @@ func TestRewrapJobsTableUpgrade(t *testing.T) {
 		})
 	}
 }
+
+// A database call that fails while a range streams (here its deadline,
+// -timeout, passes) names the table and the database, not only the
+// driver's error.
+func TestRewrapFailureNamesTheTable(t *testing.T) {
+	for _, tc := range bothDBs {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newMembers(t, tc.open(t), 100, 0)
+			rotateMembers(t, a)
+			sf, o, _ := parseRewrap(memberArgs(a, "-wait=false", "-timeout", "1s")[1:], &bytes.Buffer{})
+			require.NotNil(t, sf)
+			first := true
+			o.row = func(c context.Context) {
+				if first {
+					first = false
+					<-c.Done()
+				}
+			}
+			var errOut bytes.Buffer
+			code := finishRewrap(ctx, sf, o, &bytes.Buffer{}, &errOut)
+			assert.NotEqual(t, exitOK, code)
+			t.Log(errOut.String())
+			assert.Contains(t, errOut.String(), "deadline exceeded", errOut.String())
+			assert.Contains(t, errOut.String(), "members", "the error does not name the table\n%s", errOut.String())
+			assert.Contains(t, errOut.String(), " in "+target(a.d.dsn), "the error does not name the database\n%s", errOut.String())
+		})
+	}
+}

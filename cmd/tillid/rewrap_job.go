@@ -363,6 +363,9 @@ func (e *engine) doRange(ctx context.Context, sf *storeFlags, l lease, owner str
 	var updates []update
 	q, args := e.selectRows(lo, &hi, 0)
 	err = e.scanRows(c, q, args, func(r row) error {
+		if e.o.row != nil {
+			e.o.row(c)
+		}
 		b.rows++
 		for _, spec := range e.o.columns {
 			u, changed, err := e.rewrapValue(c, spec, r)

@@ -244,6 +244,9 @@ func (j *vaultJob) run(ctx context.Context, restart bool) (skips, error) {
 		}
 		c, cancel := context.WithTimeout(ctx, j.sf.timeout)
 		p, err := j.tk.Rewrap(c, cp.last, j.o.batch)
+		if err != nil {
+			err = fmt.Errorf("rewrapping the token vault (tillid_tokens) of domain %s in %s: %w", j.domain, target(j.o.db), err)
+		}
 		next := checkpoint{last: p.Cursor, done: cp.done + int64(p.Scanned), rewrapped: cp.rewrapped + int64(p.Rewrapped), skipped: cp.skipped + int64(p.Failed)}
 		if err == nil {
 			saved := next
