@@ -54,8 +54,8 @@ func (r *Store) Import(ctx context.Context, name string, kind Kind, h *keyset.Ha
 // Import stores the Tink keyset h as keyset name/kind in the table, as
 // [Store.Import] describes, with the same checks and errors: values a
 // plain-Tink deployment made under h read through the imported keyset, on
-// every instance that shares the table (within its cache TTL for those
-// that looked for the keyset before). It is an explicit creation: a store
+// every instance that shares the table, at once (a missing keyset is not
+// cached). It is an explicit creation: a store
 // opened without [WithCreateMissing] accepts it. The row is written only if
 // the table still has no keyset name/kind, so two concurrent imports of one
 // name store one keyset and the other gets [ErrKeysetExists]. It sends
