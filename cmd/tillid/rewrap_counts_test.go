@@ -36,13 +36,23 @@ func skipLines(errOut string) int64 {
 	return int64(strings.Count(errOut, "rewrap: members id="))
 }
 
-var exitSkipsRE = regexp.MustCompile(`tillid: (\d+) values could not be rewrapped`)
+var (
+	exitSkipsRE = regexp.MustCompile(`tillid: (\d+) values could not be rewrapped`)
+	exitVaultRE = regexp.MustCompile(`tillid: (\d+) vault entries did not decrypt`)
+)
 
 // exitSkips reads the count of the last line a failing run writes.
-func exitSkips(t *testing.T, errOut string) int64 {
+func exitSkips(t *testing.T, errOut string) int64 { return countOf(t, exitSkipsRE, errOut) }
+
+// exitVaultSkips reads the count of the last line a failing vault rewrap
+// writes.
+func exitVaultSkips(t *testing.T, errOut string) int64 { return countOf(t, exitVaultRE, errOut) }
+
+// countOf reads the number re matches in out.
+func countOf(t *testing.T, re *regexp.Regexp, out string) int64 {
 	t.Helper()
-	m := exitSkipsRE.FindStringSubmatch(errOut)
-	require.NotNil(t, m, "no count of values not rewrapped in\n%s", errOut)
+	m := re.FindStringSubmatch(out)
+	require.NotNil(t, m, "no %s in\n%s", re, out)
 	n, _ := strconv.ParseInt(m[1], 10, 64)
 	return n
 }
@@ -197,16 +207,6 @@ func TestVaultRewrapCountsFailuresOnce(t *testing.T) {
 	}
 }
 
-var exitVaultRE = regexp.MustCompile(`tillid: (\d+) vault entries did not decrypt`)
-
-// exitVaultSkips reads the count of the last line a failing vault rewrap writes.
-func exitVaultSkips(t *testing.T, errOut string) int64 {
-	t.Helper()
-	m := exitVaultRE.FindStringSubmatch(errOut)
-	require.NotNil(t, m, "no count of entries in\n%s", errOut)
-	n, _ := strconv.ParseInt(m[1], 10, 64)
-	return n
-}
 
 // A tillid_rewrap_jobs table made before it had the column skipped gets
 // it, and a job in it runs and counts its skips.
@@ -251,7 +251,6 @@ func TestRewrapFailureNamesTheTable(t *testing.T) {
 			var errOut bytes.Buffer
 			code := finishRewrap(ctx, sf, o, &bytes.Buffer{}, &errOut)
 			assert.NotEqual(t, exitOK, code)
-			t.Log(errOut.String())
 			assert.Contains(t, errOut.String(), "deadline exceeded", errOut.String())
 			assert.Contains(t, errOut.String(), "members", "the error does not name the table\n%s", errOut.String())
 			assert.Contains(t, errOut.String(), " in "+target(a.d.dsn), "the error does not name the database\n%s", errOut.String())
