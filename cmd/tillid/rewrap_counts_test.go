@@ -207,7 +207,6 @@ func TestVaultRewrapCountsFailuresOnce(t *testing.T) {
 	}
 }
 
-
 // A tillid_rewrap_jobs table made before it had the column skipped gets
 // it, and a job in it runs and counts its skips.
 func TestRewrapJobsTableUpgrade(t *testing.T) {
