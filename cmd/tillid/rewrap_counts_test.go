@@ -130,6 +130,10 @@ func TestRewrapResumeKeepsFailures(t *testing.T) {
 			assert.Contains(t, out2, fmt.Sprintf("%d skipped, in ", second), "this run's skips\n%s", out2)
 			assert.Contains(t, out2, fmt.Sprintf("; %d rows done before this run started", done1), "the resumed final line\n%s", out2)
 			assert.Equal(t, first+second, exitSkips(t, errOut2), "the exit message counts the job's failing values\n%s", errOut2)
+			// The progress lines give the job's skips, like its rows and values.
+			last := regexp.MustCompile(fmt.Sprintf(`rewrap: %d/%d rows \(0 left\), \d+ values rewrapped, (\d+) skipped`, n, n)).FindStringSubmatch(errOut2)
+			require.NotNil(t, last, "no last progress line\n%s", errOut2)
+			assert.Equal(t, strconv.FormatInt(first+second, 10), last[1], "the last progress line's skips\n%s", errOut2)
 		})
 	}
 }

@@ -200,7 +200,7 @@ func (e *engine) runJob(ctx context.Context, sf *storeFlags, stdout, stderr io.W
 		jobRows, jobChanged = b.jobRows, b.jobChanged
 		rate := float64(runRows) / time.Since(start).Seconds()
 		left := max(total-jobRows, 0)
-		prog.update(jobRows, total, left, jobChanged, skipped, rate)
+		prog.update(jobRows, total, left, jobChanged, b.jobSkipped, rate) // the job's, like the rows and values
 		if a := auditorFor(sf, stderr); a != nil {
 			a.Audit(ctx, keys.Event{Time: time.Now(), Type: keys.EventRewrapProgress, Keyset: keys.KeysetID{Name: keyName(o.columns[0].col), Kind: kindOf(o.columns[0].col)}, Done: jobRows, Left: left})
 		}
