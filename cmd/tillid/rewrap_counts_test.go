@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tillid/tillid/pii"
 	"github.com/tillid/tillid/tokenize"
 )
 
@@ -259,4 +260,63 @@ func TestRewrapFailureNamesTheTable(t *testing.T) {
 			assert.Contains(t, errOut.String(), " in "+target(a.d.dsn), "the error does not name the database\n%s", errOut.String())
 		})
 	}
+}
+
+// account has a text key that its encrypted field is bound to.
+type account struct {
+	Code  string `pii:"-"`
+	Email string `pii:"encrypt,aad=Code"`
+	Phone string `pii:"deterministic"`
+}
+
+// The batched UPDATE on PostgreSQL casts its parameters to the columns'
+// types: a varchar key and varchar and text columns, with NULLs, are
+// rewrapped, and a row the application changes meanwhile is left to it.
+func TestRewrapBatchedColumnTypes(t *testing.T) {
+	const n = 150
+	d := postgresRewrapDB(t)
+	app := d.openKey(t, masterKey(t))
+	p, err := pii.New(app)
+	require.NoError(t, err)
+	_, err = d.db.Exec(`CREATE TABLE accounts (code VARCHAR(32) PRIMARY KEY, email VARCHAR(400), phone TEXT)`)
+	require.NoError(t, err)
+	for i := range n {
+		a := account{Code: fmt.Sprintf("acct-%04d", i), Email: fmt.Sprintf("a%d@example.com", i), Phone: fmt.Sprint(i)}
+		require.NoError(t, p.Protect(ctx, &a))
+		var phone any = a.Phone
+		if i%7 == 0 {
+			phone = nil
+		}
+		_, err := d.db.Exec(`INSERT INTO accounts VALUES ($1, $2, $3)`, a.Code, a.Email, phone)
+		require.NoError(t, err)
+	}
+	for _, kind := range []string{"aead", "daead"} {
+		code, _, errS := cli(t, "keys", "rotate", "-keyset-db", d.dsn, "-kind", kind, "default")
+		require.Equal(t, exitOK, code, errS)
+	}
+	d.clock.Advance(appTTL)
+	args := []string{"rewrap", "-wait=false", "-keyset-db", d.dsn, "-db", d.dsn, "-table", "accounts", "-key-column", "code", "-batch", "64",
+		"-column", "email=account.Email:aad", "-column", "phone=account.Phone:deterministic"}
+	sf, o, _ := parseRewrap(args[1:], &bytes.Buffer{})
+	require.NotNil(t, sf)
+	live := account{Code: "acct-0003", Email: "live@example.com", Phone: "3"}
+	require.NoError(t, p.Protect(ctx, &live))
+	o.read = func(l lease) {
+		if l.lo == "" { // the first range
+			_, err := d.db.Exec(`UPDATE accounts SET email = $1 WHERE code = $2`, live.Email, live.Code)
+			require.NoError(t, err)
+		}
+	}
+	var out, errOut bytes.Buffer
+	code := finishRewrap(ctx, sf, o, &out, &errOut)
+	require.Equal(t, exitOK, code, "%s\n%s", out.String(), errOut.String())
+	nulls := (n + 6) / 7
+	// Every email and every non-NULL phone, but the email the application
+	// wrote meanwhile (under the primary already).
+	assert.Contains(t, out.String(), fmt.Sprintf("done: %d rows, %d values rewrapped, 0 skipped", n, 2*n-nulls-1), out.String())
+	var email string
+	require.NoError(t, d.db.QueryRow(`SELECT email FROM accounts WHERE code = $1`, live.Code).Scan(&email))
+	assert.Equal(t, live.Email, email, "the job overwrote the application's write")
+	code, check, _ := cli(t, append(args[:1:1], append([]string{"-check", "-verify"}, args[1:]...)...)...)
+	assert.Equal(t, exitOK, code, "check -verify after the rewrap\n%s", check)
 }
