@@ -94,7 +94,7 @@ func TestRewrapCountsMapValuesOnce(t *testing.T) {
 	t.Parallel()
 	p, store := newProtector(t)
 	type withMap struct {
-		M map[string]string `pii:"encrypt"`
+		M map[string]string `pii:"encrypt,plainkeys"`
 	}
 	v := withMap{M: map[string]string{"a": "1", "b": "2"}}
 	mustProtect(t, p, &v)

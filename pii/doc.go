@@ -56,6 +56,14 @@
 //	                format=<name> (checked against the domain's token
 //	                format, such as card-6-4, keep-last-4 or ff1), aad=,
 //	                migrate, class=. `pii:"tokenize=card,format=card-6-4"`
+//	subject         the field holds the ID of the data subject the record
+//	                is about (a string, integer or TextMarshaler): the
+//	                struct's encrypt and deterministic fields are sealed
+//	                under that subject's keys ([WithSubjectKeys],
+//	                [Protector.Forget]). The ID is stored as it is, but it
+//	                identifies a person: [Redacted] shows it as [redacted],
+//	                and a view as its mask= or null unless its view= names
+//	                the role. `pii:"subject,view=api:plain"`
 //	redact          the field is set to its zero value by Protect: the data
 //	                is never stored (data minimisation, GDPR Art. 5(1)(c)).
 //	                Any type. `pii:"redact"`
@@ -88,6 +96,13 @@
 //	                  a type with few values (bool and 8- and 16-bit integers
 //	                  in a Value, types implementing [LowCardinality]), which
 //	                  otherwise is refused. `pii:"deterministic,lowcardinality"`
+//	plainkeys         accept a map field (encrypt, deterministic, pseudonym,
+//	                  tokenize, redact), whose keys are stored, shown by
+//	                  views and passed to the database as they are: only its
+//	                  values are protected. Without it a map is refused,
+//	                  since its keys may be personal data (a map by email
+//	                  address): use a slice of structs with the key and the
+//	                  value as fields, both tagged. `pii:"encrypt,plainkeys"`
 //	normalize=<rules> deterministic, index and pseudonym: canonicalise the value
 //	                  the same way on write and on lookup. Rules trim, nfkc,
 //	                  lower, email, digits, chained with '+' (see
@@ -108,8 +123,9 @@
 //
 // Field types: encrypt, deterministic and pseudonym take string and named string types,
 // []byte, sql.NullString and (not pseudonym) [Value] (for int64, float64, bool,
-// time.Time and other marshalable types), and pointers, slices, arrays and
-// map values of those. An index field is a string or []byte whose sources
+// time.Time and other marshalable types), and pointers, slices and arrays
+// of those, and, with plainkeys, maps of them (only the values are
+// protected). An index field is a string or []byte whose sources
 // are strings, []byte, *string or sql.NullString fields; a nil source
 // empties the index, and the index of a redact source is kept when the
 // source has been emptied (store the index, not the value).
@@ -125,7 +141,7 @@
 //
 // # Masks and views
 //
-// encrypt, deterministic, tokenize and redact take mask=<kind>, the display
+// encrypt, deterministic, tokenize, redact and subject take mask=<kind>, the display
 // mask a view shows (never stored), and view=<role>:<sight>[+…] with sight
 // plain, mask or hide (see [View]). Masks ([Mask]), each "•••" for input
 // it does not recognise and "" for "":
@@ -143,6 +159,12 @@
 //	text      ••• (nothing)
 //	year      1815, month 1815-12 (time.Time, pii.Value[time.Time], ISO 8601 text)
 //
+// The keys of a tagged map are personal data unless the tag says
+// plainkeys: a view that shows the field masked shows the map as the list
+// of its masked values in key order, without the keys, and shows the keys
+// only to a reader who sees the field plain ([Plain], view=<role>:plain);
+// [Redacted] shows no key of any map.
+//
 // A mask that does not fit the field is an [ErrInvalidTag]: a text mask
 // on a non-text type, a mask whose class does not match class= (card,
 // card-6-4 and iban are financial, cpr and ssn national_id or identity,
@@ -157,7 +179,9 @@
 // Protect and Reveal are all or nothing: on error the struct is unchanged.
 // Protect is idempotent: values that are already tillid ciphertexts for
 // their field are left alone. Reveal fails closed with [ErrNotProtected] on
-// plaintext and [ErrDecryption] on anything that does not authenticate. Nil
+// plaintext and [ErrDecryption] on anything that does not authenticate,
+// including a stored value of another action or mode (a "tl1e:" ciphertext
+// in a tokenize= field), which migrate never lets through as plaintext. Nil
 // pointers, nil slices and maps, invalid sql.NullStrings and null Values
 // stay as they are; empty strings and empty non-nil byte slices are
 // encrypted, so that "empty" and "absent" stay distinct. Pointer cycles and

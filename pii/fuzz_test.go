@@ -18,7 +18,7 @@ type FuzzRecord struct {
 	A     string            `pii:"encrypt,aad=ID"`
 	B     []byte            `pii:"deterministic"`
 	C     *string           `pii:"encrypt"`
-	M     map[string]string `pii:"deterministic"`
+	M     map[string]string `pii:"deterministic,plainkeys"`
 	L     []Contact
 	N     pii.Value[int64] `pii:"encrypt"`
 	Drop  string           `pii:"redact"`

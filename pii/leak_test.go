@@ -21,7 +21,7 @@ type LeakRecord struct {
 	Phone string            `pii:"deterministic"`
 	Raw   []byte            `pii:"encrypt"`
 	Age   pii.Value[int]    `pii:"encrypt"`
-	Tags  map[string]string `pii:"encrypt"`
+	Tags  map[string]string `pii:"encrypt,plainkeys"`
 }
 
 // No error carries a plaintext, a ciphertext or key bytes, on any error path.

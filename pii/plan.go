@@ -230,15 +230,18 @@ func (b *planBuilder) structPlan(t reflect.Type) *typePlan {
 		ft.proc = ft.proc.Merge(p.defaults)
 		fp.tag, fp.act = ft, ft.act
 		p.hidden[i] = ft.act.redacts
-		if ft.act.check == nil { // skip
+		if err := checkMask(f.Type, f.Name, &ft); err != nil {
+			fail("%v", err)
+			continue
+		}
+		if ft.act.check == nil { // skip, subject, hold: not walked
+			// A subject ID is personal data that views and Redacted hide,
+			// so its struct is never shown through its own methods.
+			p.tagged = p.tagged || ft.act.redacts
 			continue
 		}
 		var err error
 		if fp.node, err = ft.act.check(b, p, f.Type, fp); err != nil {
-			fail("%v", err)
-			continue
-		}
-		if err := checkMask(f.Type, f.Name, &ft); err != nil {
 			fail("%v", err)
 			continue
 		}
@@ -382,6 +385,10 @@ func (b *planBuilder) leafNode(t reflect.Type, f *fieldPlan, shapes leafShapes) 
 		return &node{kind: nodeBytes, typ: t, work: true}, nil
 	case t.Kind() == reflect.Array && t.Elem().Kind() == reflect.Uint8:
 		return nil, fmt.Errorf("%s is not supported on %s: a fixed-size array cannot hold a longer stored value; use []byte", name, t)
+	case t.Kind() == reflect.Map && !f.tag.plainKeys:
+		// Only a map's values are protected: its keys, which may be
+		// personal data (a map by email address), would be stored in clear.
+		return nil, fmt.Errorf("%s of %s would store the map's keys as they are; use a slice of structs with the key and the value as fields, both tagged, or add the option plainkeys if the keys are not personal data", name, t)
 	case t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map:
 		e, err := b.leafNode(t.Elem(), f, shapes)
 		if err != nil {

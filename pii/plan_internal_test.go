@@ -21,7 +21,7 @@ type planRecord struct {
 	Idx    []byte            `pii:"index=Email,bits=40,part=domain"`
 	Alias  string            `pii:"hash"`
 	Notes  string            `pii:"redact"`
-	Tags   map[string]string `pii:"encrypt"`
+	Tags   map[string]string `pii:"encrypt,plainkeys"`
 	Inner  *planInner
 	Plain  string
 	Opaque int

@@ -61,8 +61,8 @@ type Shapes struct {
 	Note     sql.NullString       `pii:"encrypt"`
 	Tags     []string             `pii:"encrypt"`
 	Fixed    [2]string            `pii:"deterministic"`
-	ByKey    map[string]string    `pii:"encrypt"`
-	PtrMap   map[string]*string   `pii:"encrypt"`
+	ByKey    map[string]string    `pii:"encrypt,plainkeys"`
+	PtrMap   map[string]*string   `pii:"encrypt,plainkeys"`
 	Nested   Contact              // value struct
 	Ptr      *Contact             // pointer to struct
 	List     []Contact            // slice of structs
@@ -204,7 +204,7 @@ func TestInvalidTargets(t *testing.T) {
 type P08Record struct {
 	Meta  any
 	Phone *string            `pii:"encrypt"`
-	Tags  map[string]*string `pii:"encrypt"`
+	Tags  map[string]*string `pii:"encrypt,plainkeys"`
 	L     []*Contact
 }
 
@@ -401,7 +401,7 @@ func TestTooDeep(t *testing.T) {
 // All or nothing: a failure on the last field leaves every field as it was.
 type AllOrNothing struct {
 	A    string            `pii:"encrypt"`
-	M    map[string]string `pii:"encrypt"`
+	M    map[string]string `pii:"encrypt,plainkeys"`
 	L    []Contact
 	Last string `pii:"encrypt,maxlen=60"`
 }
@@ -859,8 +859,8 @@ func TestSharedMapsRefused(t *testing.T) {
 	t.Parallel()
 	p, _ := newProtector(t)
 	type mapS struct {
-		A map[string]string `pii:"encrypt"`
-		B map[string]string `pii:"deterministic"`
+		A map[string]string `pii:"encrypt,plainkeys"`
+		B map[string]string `pii:"deterministic,plainkeys"`
 	}
 	m := map[string]string{"k": "v"}
 	if err := p.Protect(ctx, &mapS{A: m, B: m}); !errors.Is(err, pii.ErrInvalidTarget) || m["k"] != "v" {
@@ -868,7 +868,7 @@ func TestSharedMapsRefused(t *testing.T) {
 	}
 	type recM struct {
 		ID string            `pii:"-"`
-		M  map[string]string `pii:"encrypt,aad=ID"`
+		M  map[string]string `pii:"encrypt,aad=ID,plainkeys"`
 	}
 	recs := []recM{{"1", m}, {"2", m}}
 	if err := p.Protect(ctx, &recs); !errors.Is(err, pii.ErrInvalidTarget) || m["k"] != "v" {

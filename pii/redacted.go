@@ -16,7 +16,9 @@ import (
 const redactedText = "[redacted]"
 
 // Redacted returns a view of v that is safe to log, print and encode: every
-// field with a pii tag (except "-") shows as "[redacted]", in v itself and in
+// field with a pii tag (except "-" and hold) shows as "[redacted]", the data
+// subject's ID of a `pii:"subject"` field included (it identifies a person;
+// correlate logs through keys.SubjectKeys.Pseudonym instead), in v itself and in
 // every struct reachable through fields, pointers, slices, arrays and maps.
 // Unexported fields are left out; structs inside interface values are
 // redacted like the rest; maps show as the list of their values, without
@@ -190,7 +192,7 @@ func opaque(t reflect.Type) bool {
 		return true
 	}
 	p := planFor(t)
-	return p.err == nil && !p.work
+	return p.err == nil && !p.work && !p.tagged
 }
 
 // errOpaque is opaque for error types: interface fields are allowed (the

@@ -251,9 +251,13 @@ func verifySealed(r *run, in []byte, text bool) error {
 }
 
 // revealSealed opens a stored value; plaintext is ErrNotProtected, or
-// legacy plaintext left as it is under migrate.
+// legacy plaintext left as it is under migrate; a stored value of another
+// action or mode is ErrDecryption (see misplaced).
 func revealSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
 	if !r.cur.act.recognise(in) {
+		if err := misplaced(in); err != nil {
+			return nil, false, err
+		}
 		return nil, false, r.legacyPlaintext()
 	}
 	pt, _, err := r.openEnvelope(in, text)
@@ -282,6 +286,19 @@ func rewrapSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
 	}
 	out, err := r.cur.act.seal(r, pt, text)
 	return out, err == nil, err
+}
+
+// misplaced returns ErrDecryption for a value that a field's row does not
+// recognise but that carries a tillid stored-value prefix ("tl1e:",
+// "tl1t:", …): the stored value of another action or mode, moved into the
+// field or tampered with. It is never plaintext, so neither ErrNotProtected
+// nor, under migrate, legacy plaintext let through. It returns nil for
+// anything else.
+func misplaced(in []byte) error {
+	if envelope.HasPrefix(in) {
+		return fmt.Errorf("%w: the value is a tillid stored value of another action or mode than this field's", ErrDecryption)
+	}
+	return nil
 }
 
 // legacyPlaintext is what Reveal does with a plaintext value: counts it

@@ -31,7 +31,9 @@ func (p *Protector) storedToken(ctx context.Context, col Column, f *fieldPlan, r
 		}
 	}
 	if !envelope.HasTokenPrefix(stored) {
-		switch {
+		switch err := misplaced(unsafeBytes(stored)); {
+		case err != nil:
+			return "", false, path(err)
 		case !f.tag.migrate:
 			return "", false, ErrNotProtected
 		case m == verbReveal:
@@ -44,6 +46,9 @@ func (p *Protector) storedToken(ctx context.Context, col Column, f *fieldPlan, r
 		return out, true, nil
 	}
 	if m == verbRewrap && !strings.HasPrefix(stored, fpePrefix) {
+		if _, isFPE := t.(fpeTokenizer); isFPE {
+			return "", false, path(misplaced(unsafeBytes(stored))) // a vault token in an FF1 column
+		}
 		return stored, false, nil // a vault token: tillid vault rewrap moves its entry
 	}
 	val, _, err := t.detokenize(ctx, stored, tweak)

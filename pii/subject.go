@@ -30,6 +30,9 @@ import (
 var subjectAction = &action{
 	name:   tag.SubjectAction,
 	source: sourcePlain,
+	// The subject ID identifies a person: logs show it as [redacted], and
+	// views only to the roles its view= names.
+	redacts: true,
 }
 
 // isSubjectTag reports whether raw is the tag of a subject field.

@@ -18,6 +18,9 @@ type fieldTag struct {
 	maxLen         int
 	migrate        bool
 	lowCardinality bool
+	// plainKeys is the plainkeys flag: the keys of a map field are not
+	// personal data, and may be stored, shown and logged as they are.
+	plainKeys bool
 	// index: the source fields, in order.
 	sources   []string
 	normalize normalizer
@@ -81,6 +84,8 @@ func parseFieldTag(raw string) (fieldTag, error) {
 			ft.migrate = true
 		case "lowcardinality":
 			ft.lowCardinality = true
+		case "plainkeys":
+			ft.plainKeys = true
 		case "normalize":
 			if ft.normalize, err = parseNormalizer(o.Value); err != nil {
 				return fieldTag{}, err

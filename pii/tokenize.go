@@ -254,6 +254,11 @@ func (r *run) tokenLeaf(in string) (out string, changed bool, err error) {
 		return prefix, true, nil
 	}
 	protected := f.act.recognise(unsafeBytes(in))
+	if !protected {
+		if err := misplaced(unsafeBytes(in)); err != nil {
+			return "", false, err
+		}
+	}
 	if vt, ok := t.(vaultTokenizer); ok && (r.verb != verbRewrap) {
 		return r.deferVault(vt, in, protected, tweak)
 	}
@@ -285,6 +290,9 @@ func (r *run) tokenLeaf(in string) (out string, changed bool, err error) {
 			return "", false, ErrNotProtected
 		}
 		if !strings.HasPrefix(in, fpePrefix) {
+			if _, isFPE := t.(fpeTokenizer); isFPE {
+				return "", false, misplaced(unsafeBytes(in)) // a vault token in an FF1 field
+			}
 			return "", false, nil
 		}
 		val, _, err := t.detokenize(r.ctx, in, tweak)

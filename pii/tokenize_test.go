@@ -96,7 +96,7 @@ func TestTokenizeBatched(t *testing.T) {
 	p, _, _ := tokenProtector(t)
 	type holder struct {
 		ID    string            `pii:"-"`
-		Cards map[string]string `pii:"tokenize=card"`
+		Cards map[string]string `pii:"tokenize=card,plainkeys"`
 		List  []Payment
 	}
 	h := holder{ID: "h", Cards: map[string]string{"a": "4111111111111111", "b": "5500000000000004"}}

@@ -6,6 +6,7 @@ import (
 	"encoding"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -41,8 +42,13 @@ import (
 // The tag option view=<role>:<sight>[+<role>:<sight>…] says how a role
 // sees a field: plain (the value as it is in the struct), mask (its mask=)
 // or hide (JSON null). A role a field does not name sees the field's mask
-// when it has a mask=, else nothing (null). Untagged and "-" fields show
-// as they are, and structs reached through them are rendered by the same
+// when it has a mask=, else nothing (null); so does a subject field (the
+// data subject's ID), unless its view= names the role. The keys of a
+// tagged map are personal data too: unless the tag says plainkeys, a map
+// seen masked shows as the list of its masked values in key order, without
+// its keys, and only a role that sees it plain sees them. Untagged and "-"
+// fields show as they are (untagged maps with their keys, as encoding/json
+// writes them), and structs reached through them are rendered by the same
 // rules. A View never decrypts: it renders the value as it is, so render a
 // revealed struct; a field that still holds a stored form shows it as it
 // is when plain and as "•••" when masked.
@@ -106,7 +112,10 @@ type ViewValue struct {
 // as encoding/json does), maps objects with sorted keys, and types that
 // implement json.Marshaler or encoding.TextMarshaler and hold no tagged
 // field encode themselves. It returns [ErrTooDeep] past 1,000 levels (a
-// pointer cycle) and the errors of such types' MarshalJSON.
+// pointer cycle), an error wrapping [ErrInvalidValue] that names the type
+// when a tagged value does not encode (its marshaller's own error, which
+// may quote the value, is not passed on), and the errors of untagged types'
+// MarshalJSON.
 func (x ViewValue) MarshalJSON() ([]byte, error) {
 	if x.v == nil {
 		return []byte("null"), nil
@@ -294,7 +303,7 @@ func (e *viewEncoder) value(v reflect.Value, depth int) error {
 		}
 	case reflect.Slice, reflect.Array, reflect.Map:
 		if !implementsMarshaler(v.Type()) && !(v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8) {
-			return e.container(v, depth, func(x reflect.Value) error { return e.value(x, depth+1) })
+			return e.container(v, true, func(x reflect.Value) error { return e.value(x, depth+1) })
 		}
 	}
 	if !v.CanInterface() {
@@ -363,7 +372,11 @@ func (e *viewEncoder) structFields(v reflect.Value, first *bool, depth int) erro
 		case f.tag == nil:
 			err = e.value(fv, depth+1)
 		default:
-			err = e.tagged(fv, f.tag, e.sight(f.tag), depth+1)
+			// The error of a tagged value's own marshaller may quote the
+			// value: it is not passed on.
+			if err = e.tagged(fv, f.tag, e.sight(f.tag), depth+1); err != nil && !errors.Is(err, ErrTooDeep) {
+				err = fmt.Errorf("%w: view: encoding the tagged %s failed", ErrInvalidValue, fv.Type())
+			}
 		}
 		if err != nil {
 			return err
@@ -484,7 +497,10 @@ func (e *viewEncoder) tagged(v reflect.Value, ft *fieldTag, s tag.Sight, depth i
 		}
 	}
 	if k := v.Kind(); k == reflect.Slice || k == reflect.Array || k == reflect.Map {
-		return e.container(v, depth, func(x reflect.Value) error { return e.tagged(x, ft, s, depth+1) })
+		// The keys of a tagged map are personal data unless the tag says
+		// plainkeys: a reader who sees its values masked sees no key.
+		withKeys := s == tag.SightPlain || ft.plainKeys
+		return e.container(v, withKeys, func(x reflect.Value) error { return e.tagged(x, ft, s, depth+1) })
 	}
 	if s == tag.SightMask {
 		e.buf = appendJSONString(e.buf, maskFill) // mask=text on a type of its own
@@ -502,8 +518,10 @@ func maskText(dst []byte, m *maskRow, s string) []byte {
 	return m.apply(dst, s)
 }
 
-// container writes a slice, array or map, each element by elem.
-func (e *viewEncoder) container(v reflect.Value, depth int, elem func(reflect.Value) error) error {
+// container writes a slice, array or map, each element by elem; a map as
+// an object with sorted keys when withKeys is set, else as the list of its
+// values in the order of their keys.
+func (e *viewEncoder) container(v reflect.Value, withKeys bool, elem func(reflect.Value) error) error {
 	if v.Kind() != reflect.Array && v.IsNil() {
 		e.buf = append(e.buf, "null"...)
 		return nil
@@ -521,31 +539,49 @@ func (e *viewEncoder) container(v reflect.Value, depth int, elem func(reflect.Va
 		e.buf = append(e.buf, ']')
 		return nil
 	}
-	type kv struct {
-		key string
-		v   reflect.Value
+	entries, err := sortedEntries(v)
+	if err != nil {
+		return err
 	}
-	entries := make([]kv, 0, v.Len())
-	for it := v.MapRange(); it.Next(); {
-		k, err := mapKeyText(it.Key())
-		if err != nil {
-			return err
-		}
-		entries = append(entries, kv{k, it.Value()})
+	open, close := byte('{'), byte('}')
+	if !withKeys {
+		open, close = '[', ']'
 	}
-	slices.SortFunc(entries, func(a, b kv) int { return strings.Compare(a.key, b.key) })
-	e.buf = append(e.buf, '{')
+	e.buf = append(e.buf, open)
 	for i, x := range entries {
 		if i > 0 {
 			e.buf = append(e.buf, ',')
 		}
-		e.buf = append(appendJSONString(e.buf, x.key), ':')
+		if withKeys {
+			e.buf = append(appendJSONString(e.buf, x.key), ':')
+		}
 		if err := elem(x.v); err != nil {
 			return err
 		}
 	}
-	e.buf = append(e.buf, '}')
+	e.buf = append(e.buf, close)
 	return nil
+}
+
+// mapEntry is one entry of a map, its key as JSON text.
+type mapEntry struct {
+	key string
+	v   reflect.Value
+}
+
+// sortedEntries returns the entries of map v in the order of their keys'
+// JSON text.
+func sortedEntries(v reflect.Value) ([]mapEntry, error) {
+	entries := make([]mapEntry, 0, v.Len())
+	for it := v.MapRange(); it.Next(); {
+		k, err := mapKeyText(it.Key())
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, mapEntry{k, it.Value()})
+	}
+	slices.SortFunc(entries, func(a, b mapEntry) int { return strings.Compare(a.key, b.key) })
+	return entries, nil
 }
 
 // mapKeyText is encoding/json's text of a map key: a string, an

@@ -33,7 +33,7 @@ type ViewCustomer struct {
 	Home    *ViewAddress         `json:"home"`
 	Extra   any                  `json:"extra"`
 	Secret  string               `json:"-"`
-	Labels  map[string]string    `json:"labels" pii:"encrypt,mask=text"`
+	Labels  map[string]string    `json:"labels" pii:"encrypt,mask=text,plainkeys"`
 	Phone   *string              `json:"phone" pii:"encrypt,class=contact,mask=phone"`
 	Skipped string               `json:"skipped" pii:"-"`
 	Seen    pii.Value[time.Time] `json:"seen" pii:"encrypt"`

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"os"
 	"reflect"
 	"runtime"
@@ -350,6 +351,11 @@ func pseudonymFunc(p *pii.Protector, s pseudoColumn) (colFunc, error) {
 	t := reflect.StructOf([]reflect.StructField{{Name: "Value", Type: reflect.TypeFor[string](), Tag: reflect.StructTag(`pii:"` + tag + `"`)}})
 	ix, err := p.BlindIndexer(reflect.New(t).Elem().Interface(), "Value")
 	if err != nil {
+		// The one-field struct is ours, not the user's: name the option,
+		// not its path.
+		if fe := (*pii.FieldError)(nil); errors.As(err, &fe) {
+			return nil, errors.New(strings.TrimPrefix(fe.Err.Error(), "pii: "))
+		}
 		return nil, err
 	}
 	return func(ctx context.Context, v string) (string, error) {
@@ -410,18 +416,59 @@ func generaliseFunc(arg string) (colFunc, error) {
 		}, nil
 	}
 	w, ok := strings.CutPrefix(arg, "range:")
-	width, err := strconv.ParseFloat(w, 64)
-	if !ok || err != nil || !(width > 0) || math.IsInf(width, 0) {
+	width, okWidth := exactNumber(w)
+	if !ok || !okWidth || width.Sign() <= 0 {
 		return nil, fmt.Errorf("generalise=%q: want month, year or range:N with N > 0", arg)
 	}
 	return func(_ context.Context, v string) (string, error) {
-		x, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+		x, ok := exactNumber(strings.TrimSpace(v))
+		if !ok {
 			return "", badValue("not a number")
 		}
-		lo := math.Floor(x/width) * width
-		return strconv.FormatFloat(lo, 'f', -1, 64) + "-" + strconv.FormatFloat(lo+width, 'f', -1, 64), nil
+		// lo = floor(x / width) × width, in exact rational arithmetic, so
+		// that integers beyond 2^53 and decimal widths keep every digit.
+		q := new(big.Rat).Quo(x, width)
+		fl := new(big.Int).Div(q.Num(), q.Denom()) // Euclidean: floor, as the denominator is positive
+		lo := new(big.Rat).Mul(new(big.Rat).SetInt(fl), width)
+		hi := new(big.Rat).Add(lo, width)
+		return decimalString(lo) + "-" + decimalString(hi), nil
 	}, nil
+}
+
+// exactNumber parses a decimal number (an integer, a decimal fraction or
+// a number with an exponent, as strconv.ParseFloat reads them, of at most
+// 64 bytes and magnitude below 1e308) into an exact rational. It refuses
+// fractions ("3/4"), NaN, infinities and hexadecimal forms.
+func exactNumber(s string) (*big.Rat, bool) {
+	if s == "" || len(s) > 64 || strings.ContainsAny(s, "/xXpP_") {
+		return nil, false
+	}
+	if f, err := strconv.ParseFloat(s, 64); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return nil, false
+	}
+	r, ok := new(big.Rat).SetString(s)
+	return r, ok
+}
+
+// decimalString writes r as a decimal: an integer as itself, a fraction
+// with the fewest digits that read back as the same 256-bit float.
+func decimalString(r *big.Rat) string {
+	if r.IsInt() {
+		return r.Num().String()
+	}
+	return new(big.Float).SetPrec(256).SetRat(r).Text('f', -1)
+}
+
+// withoutBOM drops a leading UTF-8 byte order mark (as spreadsheet
+// programs write at the start of a CSV export), so the first header is
+// read as its name.
+// Other bytes pass through unchanged.
+func withoutBOM(r io.Reader) io.Reader {
+	br := bufio.NewReaderSize(r, 1<<16)
+	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
+		br.Discard(3)
+	}
+	return br
 }
 
 // pseudonymiser runs the pipeline: a reader cuts the input into batches,
@@ -494,7 +541,7 @@ func (ps *pseudonymiser) planFor(header []string) (plan, []string, error) {
 
 // csv pseudonymises CSV with a header row from in to out.
 func (ps *pseudonymiser) csv(ctx context.Context, in io.Reader, out io.Writer) (pseudoResult, error) {
-	r := csv.NewReader(bufio.NewReaderSize(in, 1<<16))
+	r := csv.NewReader(withoutBOM(in))
 	r.ReuseRecord = false
 	header, err := r.Read()
 	if err != nil {
@@ -520,7 +567,6 @@ func (ps *pseudonymiser) csv(ctx context.Context, in io.Reader, out io.Writer) (
 			if err == io.EOF {
 				return false, nil
 			}
-			line, _ := r.FieldPos(0)
 			if err != nil {
 				var pe *csv.ParseError
 				if !errors.As(err, &pe) {
@@ -532,6 +578,8 @@ func (ps *pseudonymiser) csv(ctx context.Context, in io.Reader, out io.Writer) (
 				b.rows, b.lines = append(b.rows, nil), append(b.lines, pe.StartLine)
 				continue
 			}
+			// FieldPos is defined only after a Read that returned a record.
+			line, _ := r.FieldPos(0)
 			b.rows, b.lines = append(b.rows, rec), append(b.lines, line)
 		}
 		return true, nil
@@ -605,7 +653,7 @@ func (ps *pseudonymiser) row(ctx context.Context, pl plan, rec []string) ([]stri
 // jsonl pseudonymises JSON Lines (one object a line) from in to out. Each
 // output object has its keys sorted.
 func (ps *pseudonymiser) jsonl(ctx context.Context, in io.Reader, out io.Writer) (pseudoResult, error) {
-	sc := bufio.NewScanner(in)
+	sc := bufio.NewScanner(withoutBOM(in))
 	sc.Buffer(make([]byte, 0, 1<<16), 16<<20)
 	line := 0
 	bw := bufio.NewWriterSize(out, 1<<16)

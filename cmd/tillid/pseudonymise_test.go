@@ -288,3 +288,80 @@ func TestPseudonymiseMissingKey(t *testing.T) {
 	require.Equal(t, exitOK, code)
 	assert.NotContains(t, list, "nosuch", "the store made a key")
 }
+
+// TestPseudonymiseMalformedFirstField is a malformed quote in a row's first
+// field, and an unterminated quoted field at the end of the input: each is
+// reported by line and left out, the good rows before them are written.
+func TestPseudonymiseMalformedFirstField(t *testing.T) {
+	file := pseudoKeys(t)
+	for _, tc := range []struct {
+		name, body string
+		wantIDs    []string
+		wantLine   string
+	}{
+		{name: "bare quote in the first field", body: "email,id\na@x.com,1\nb\"SECRET@x.com,2\nc@x.com,3\n", wantIDs: []string{"1", "3"}, wantLine: "line 3:"},
+		{name: "unterminated quote", body: "email,id\na@x.com,1\n\"SECRET@x.com,2\nc@x.com,3\n", wantIDs: []string{"1"}, wantLine: "line 3:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := writeFile(t, "in.csv", tc.body)
+			code, out, errOut := cli(t, "pseudonymise", "-keyset-file", file, "-in", in, "-column", "email=pseudonym", "-column", "id=keep")
+			assert.Equal(t, exitFailure, code, "bad rows make the run fail; stderr: %s", errOut)
+			var ids []string
+			for _, r := range readCSV(t, out)[1:] {
+				ids = append(ids, r[1])
+			}
+			assert.Equal(t, tc.wantIDs, ids, "the good rows, in order")
+			assert.Contains(t, errOut, tc.wantLine)
+			assert.NotContains(t, out+errOut, "SECRET", "a bad row's value reached the output or the log")
+		})
+	}
+}
+
+// TestPseudonymiseBOM reads a CSV export that starts with a UTF-8 byte
+// order mark, as spreadsheet programs write it.
+func TestPseudonymiseBOM(t *testing.T) {
+	file := pseudoKeys(t)
+	in := writeFile(t, "in.csv", "\ufeffemail,id\nada@example.com,1\n")
+	code, out, errOut := cli(t, "pseudonymise", "-keyset-file", file, "-in", in, "-column", "email=pseudonym", "-column", "id=keep")
+	require.Equal(t, exitOK, code, "stderr: %s", errOut)
+	recs := readCSV(t, out)
+	assert.Equal(t, []string{"email", "id"}, recs[0], "the header without the byte order mark")
+	assert.NotContains(t, out, "ada@example.com")
+}
+
+func TestGeneraliseRangeExact(t *testing.T) {
+	for _, tc := range []struct{ width, in, want string }{
+		{"10", "37", "30-40"},
+		{"10", "-5", "-10-0"},
+		{"10", "9223372036854775807", "9223372036854775800-9223372036854775810"},
+		{"10000", "37500", "30000-40000"},
+		{"0.1", "3.75", "3.7-3.8"},
+		{"2.5", "-0.1", "-2.5-0"},
+		{"1", "1e3", "1000-1001"},
+	} {
+		fn, err := generaliseFunc("range:" + tc.width)
+		require.NoError(t, err)
+		got, err := fn(t.Context(), tc.in)
+		require.NoError(t, err, "range:%s of %s", tc.width, tc.in)
+		assert.Equal(t, tc.want, got, "range:%s of %s", tc.width, tc.in)
+	}
+	fn, err := generaliseFunc("range:10")
+	require.NoError(t, err)
+	for _, bad := range []string{"NaN", "Inf", "3/4", "0x10", "1e999", "", "ten"} {
+		_, err := fn(t.Context(), bad)
+		assert.Error(t, err, "%q is not a number", bad)
+	}
+	for _, bad := range []string{"range:0", "range:-1", "range:x", "range:1/2"} {
+		_, err := generaliseFunc(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestPseudonymiseOptionErrorNamesTheOption(t *testing.T) {
+	file := pseudoKeys(t)
+	in := writeFile(t, "in.csv", "email\nx\n")
+	code, _, errOut := cli(t, "pseudonymise", "-keyset-file", file, "-in", in, "-column", "email=pseudonym:normalize=emial")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "normalize=emial")
+	assert.NotContains(t, errOut, "struct.Value", "the internal one-field struct leaked into the message")
+}

@@ -12,8 +12,15 @@
 //
 //	logger.Info("saved", tillidzap.Field("customer", c))
 //
-// The core cannot see into the message text: a value formatted into the
-// message (sugar.Infof("%v", c)) is not redacted; log it as a field.
+// Tagged fields show as "[redacted]" at any depth, the data subject's ID
+// of a `pii:"subject"` field included, and maps as their values without
+// their keys. The core cannot see into the message text: a value
+// formatted into the message (sugar.Infof("%v", c)) is not redacted; log it
+// as a field. A slog.Handler that writes to zap (such as
+// go.uber.org/zap/exp/zapslog's) resolves a slog.LogValuer by calling its
+// LogValue, which for a tagged type may print a tagged field, before the
+// core sees the value: wrap that handler in [pii.NewRedactingHandler],
+// which never calls a tagged type's own LogValue.
 package tillidzap
 
 import (

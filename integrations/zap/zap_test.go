@@ -42,6 +42,13 @@ type Order struct {
 	P      *Customer
 	L      []any
 	Card   string `pii:"tokenize=card"`
+	Owner  Owner
+	Notes  map[string]string `pii:"redact,mask=first"`
+}
+
+// Owner names the data subject: its ID is personal data.
+type Owner struct {
+	ID string `pii:"subject"`
 }
 
 type leakError struct {
@@ -55,10 +62,12 @@ func order() Order {
 		ID:     1,
 		Buyer:  Customer{"X", "leak1@example.com"},
 		backup: Customer{"Y", "leak2@example.com"},
-		M:      map[string]Customer{"k": {"Z", "leak3@example.com"}},
+		M:      map[string]Customer{"leak-key@example.com": {"Z", "leak3@example.com"}},
 		P:      &Customer{"W", "leak4@example.com"},
 		L:      []any{Customer{"V", "leak5@example.com"}},
 		Card:   "leak6-4111111111111111",
+		Owner:  Owner{ID: "leak8-subject"},
+		Notes:  map[string]string{"leak9@example.com": "leak9-note"},
 	}
 }
 
@@ -92,6 +101,8 @@ func TestNoPathLeaks(t *testing.T) {
 		{"Error", func(l *zap.Logger) { l.Error("m", zap.Error(&leakError{Mail: "leak7@example.com"})) }},
 		{"wrapped Error", func(l *zap.Logger) { l.Error("m", zap.Error(wrapped)) }},
 		{"Field", func(l *zap.Logger) { l.Info("m", tillidzap.Field("o", o)) }},
+		{"Any subject", func(l *zap.Logger) { l.Info("m", zap.Any("owner", o.Owner)) }},
+		{"Any map by email", func(l *zap.Logger) { l.Info("m", zap.Any("m", map[string]int{"leak-key@example.com": 1})) }},
 	}
 	for _, p := range paths {
 		t.Run(p.name, func(t *testing.T) {

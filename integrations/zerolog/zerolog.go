@@ -4,28 +4,35 @@
 //
 // zerolog encodes the values it logs by reflection through two global
 // functions, and its hooks cannot see or change a field, so redaction is
-// installed where the program starts, once, before it logs:
+// installed where the program starts, once, before it logs, by an explicit
+// call:
 //
-//	zerolog.InterfaceMarshalFunc = tillidzerolog.MarshalInterface
-//	zerolog.ErrorMarshalFunc = tillidzerolog.MarshalError
+//	restore := tillidzerolog.Install() // sets zerolog.InterfaceMarshalFunc and ErrorMarshalFunc
+//	defer restore()                    // in tests; a program keeps them
 //
-// Then Interface, Any and Fields (maps and key-value lists), on events and
-// on contexts (With), log tagged structs with every tagged field
-// "[redacted]", at any depth, and errors whose chain holds a type with
-// tagged fields as their redacted text. Without them, log a value with
-// [Object]: log.Info().Object("customer", tillidzerolog.Object(c)).
+// Then Interface, Any and Fields (maps and key-value lists), Dict, on
+// events and on contexts (With), log tagged structs with every tagged
+// field "[redacted]" (the data subject's ID of a `pii:"subject"` field
+// too), at any depth, maps as their values without their keys, and errors
+// whose chain holds a type with tagged fields as their redacted text.
+// Without Install, log a value with [Object]:
+// log.Info().Object("customer", tillidzerolog.Object(c)). slog records
+// sent to zerolog go through [NewSlogHandler], not zerolog.NewSlogHandler,
+// which calls a tagged type's own LogValue, and a zerolog.ConsoleWriter
+// goes through [ConsoleWriter].
 //
-// A type that implements zerolog.LogObjectMarshaler is logged by its own
-// MarshalZerologObject by Interface, Any and Fields (zerolog checks it
-// before the marshal function), so such a method must not write a tagged
-// field: wrap the value in [Object] instead. A value formatted into the
-// message (Msgf) is not redacted.
-//
-// Paths zerolog gives no hook for, which this package cannot intercept:
-// Event.Stringer and Event.Stringers call String directly (wrap the value
-// in [Stringer]), Event.Object and Event.EmbedObject call the value's own
-// MarshalZerologObject (wrap it in [Object]), Msgf and Str of a value's
-// own text.
+// What zerolog gives no hook for, and this package cannot intercept (use
+// the wrapper named, or `tillid vet`):
+//   - a type that implements zerolog.LogObjectMarshaler is logged by its own
+//     MarshalZerologObject by Interface, Any, Fields, Object, Objects and
+//     EmbedObject (zerolog checks it before the marshal function): such a
+//     method must not write a tagged field; wrap the value in [Object];
+//   - a type that implements zerolog.LogArrayMarshaler, logged by Array,
+//     by its own MarshalZerologArray; wrap it in [Object];
+//   - Stringer, Stringers and StringersV call String directly; wrap the
+//     value in [Stringer];
+//   - text the program builds itself: Msgf, Str(key, fmt.Sprint(v)),
+//     RawJSON, and the zerolog/log package's Print and Printf.
 package tillidzerolog
 
 import (
@@ -37,6 +44,59 @@ import (
 
 	"github.com/tillid/tillid/pii"
 )
+
+// Install sets zerolog.InterfaceMarshalFunc to [MarshalInterface] and
+// zerolog.ErrorMarshalFunc to [MarshalError], zerolog's global encoding
+// functions, and returns a function that puts back the ones it replaced.
+// Call it once where the program starts, before any goroutine logs: it
+// writes zerolog's globals, which zerolog reads without synchronisation.
+func Install() (restore func()) {
+	im, em := zerolog.InterfaceMarshalFunc, zerolog.ErrorMarshalFunc
+	zerolog.InterfaceMarshalFunc = MarshalInterface
+	zerolog.ErrorMarshalFunc = MarshalError
+	return func() { zerolog.InterfaceMarshalFunc, zerolog.ErrorMarshalFunc = im, em }
+}
+
+// NewSlogHandler returns a slog.Handler that writes to l through
+// zerolog.NewSlogHandler, behind a [pii.RedactingHandler]: zerolog's own
+// handler resolves every slog.LogValuer by calling its LogValue, which for
+// a tagged type could print a tagged field, and encodes other values by
+// zerolog's marshal function; this one redacts first, as slog users of
+// tillid get it. It is safe for concurrent use.
+func NewSlogHandler(l zerolog.Logger) slog.Handler {
+	return pii.NewRedactingHandler(zerolog.NewSlogHandler(l))
+}
+
+// ConsoleWriter returns w set up to print lines logged after [Install]:
+// zerolog's ConsoleWriter decodes each JSON line and encodes every nested
+// object and array again through zerolog.InterfaceMarshalFunc, which after
+// Install is [MarshalInterface], and would print them as [pii.Redacted]
+// shows a map, as lists of values without their keys. The returned writer
+// encodes them as encoding/json does instead, before w's own FormatPrepare
+// (kept) runs: they come from a line already redacted, so it shows nothing
+// the line does not. Use it in place of w:
+//
+//	log := zerolog.New(tillidzerolog.ConsoleWriter(zerolog.ConsoleWriter{Out: os.Stderr}))
+func ConsoleWriter(w zerolog.ConsoleWriter) zerolog.ConsoleWriter {
+	prepare := w.FormatPrepare
+	w.FormatPrepare = func(evt map[string]any) error {
+		for k, v := range evt {
+			switch v.(type) {
+			case map[string]any, []any:
+				b, err := json.Marshal(v)
+				if err != nil {
+					return err
+				}
+				evt[k] = json.RawMessage(b)
+			}
+		}
+		if prepare != nil {
+			return prepare(evt)
+		}
+		return nil
+	}
+	return w
+}
 
 // Object returns v as [pii.Redacted] shows it, as a zerolog object: a
 // struct's exported fields with every tagged field "[redacted]", a slice

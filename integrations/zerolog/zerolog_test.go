@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -31,6 +32,13 @@ type Order struct {
 	P      *Customer
 	L      []any
 	Card   string `pii:"tokenize=card"`
+	Owner  Owner
+	Notes  map[string]string `pii:"redact,mask=first"`
+}
+
+// Owner names the data subject: its ID is personal data.
+type Owner struct {
+	ID string `pii:"subject"`
 }
 
 type leakError struct {
@@ -44,20 +52,19 @@ func order() Order {
 		ID:     1,
 		Buyer:  Customer{"X", "leak1@example.com"},
 		backup: Customer{"Y", "leak2@example.com"},
-		M:      map[string]Customer{"k": {"Z", "leak3@example.com"}},
+		M:      map[string]Customer{"leak-key@example.com": {"Z", "leak3@example.com"}},
 		P:      &Customer{"W", "leak4@example.com"},
 		L:      []any{Customer{"V", "leak5@example.com"}},
 		Card:   "leak6-4111111111111111",
+		Owner:  Owner{ID: "leak8-subject"},
+		Notes:  map[string]string{"leak9@example.com": "leak9-note"},
 	}
 }
 
 // install sets zerolog's global marshal functions for one test; the tests
 // of this package do not run in parallel for that reason.
 func install(t *testing.T) {
-	im, em := zerolog.InterfaceMarshalFunc, zerolog.ErrorMarshalFunc
-	zerolog.InterfaceMarshalFunc = tillidzerolog.MarshalInterface
-	zerolog.ErrorMarshalFunc = tillidzerolog.MarshalError
-	t.Cleanup(func() { zerolog.InterfaceMarshalFunc, zerolog.ErrorMarshalFunc = im, em })
+	t.Cleanup(tillidzerolog.Install())
 }
 
 // P09: every path a struct can take into a zerolog line is redacted.
@@ -83,6 +90,11 @@ func TestNoPathLeaks(t *testing.T) {
 		{"AnErr", func(l zerolog.Logger) { l.Error().AnErr("cause", wrapped).Msg("m") }},
 		{"Errs", func(l zerolog.Logger) { l.Error().Errs("all", []error{wrapped}).Msg("m") }},
 		{"Object", func(l zerolog.Logger) { l.Info().Object("o", tillidzerolog.Object(o)).Msg("m") }},
+		{"Any subject", func(l zerolog.Logger) { l.Info().Any("owner", o.Owner).Msg("m") }},
+		{"Any map by email", func(l zerolog.Logger) { l.Info().Any("m", map[string]int{"leak-key@example.com": 1}).Msg("m") }},
+		{"slog through NewSlogHandler", func(l zerolog.Logger) {
+			slog.New(tillidzerolog.NewSlogHandler(l)).Info("m", "o", o, "self", selfLogger{Mail: "leak11@example.com"}, "err", wrapped)
+		}},
 	}
 	for _, p := range paths {
 		t.Run(p.name, func(t *testing.T) {
@@ -119,6 +131,38 @@ func TestRedactedOutput(t *testing.T) {
 	assert.NotContains(t, out, "backup", "unexported fields are left out")
 }
 
+// selfLogger is a tagged type whose own LogValue prints its tagged field.
+type selfLogger struct {
+	Mail string `pii:"encrypt"`
+}
+
+func (s selfLogger) LogValue() slog.Value { return slog.StringValue(s.Mail) }
+
+// zerolog's own slog handler resolves LogValue, even with Install: the
+// reason NewSlogHandler exists.
+func TestZerologSlogHandlerCallsLogValue(t *testing.T) {
+	install(t)
+	var own, ours bytes.Buffer
+	slog.New(zerolog.NewSlogHandler(zerolog.New(&own))).Info("m", "self", selfLogger{Mail: "leak@example.com"})
+	slog.New(tillidzerolog.NewSlogHandler(zerolog.New(&ours))).Info("m", "self", selfLogger{Mail: "leak@example.com"})
+	assert.Contains(t, own.String(), "leak@example.com", "zerolog.NewSlogHandler calls the tagged type's LogValue")
+	assert.NotContains(t, ours.String(), "leak")
+	assert.Contains(t, ours.String(), `"self.Mail":"[redacted]"`, ours.String())
+}
+
+// Install returns a function that restores zerolog's previous globals.
+func TestInstallRestores(t *testing.T) {
+	var buf bytes.Buffer
+	l := zerolog.New(&buf)
+	restore := tillidzerolog.Install()
+	l.Info().Interface("c", Customer{"X", "leak@example.com"}).Msg("m")
+	restore()
+	assert.NotContains(t, buf.String(), "leak")
+	buf.Reset()
+	l.Info().Interface("c", Customer{"X", "shown@example.com"}).Msg("m")
+	assert.Contains(t, buf.String(), "shown@example.com", "after restore, zerolog's own marshal function again")
+}
+
 type strName struct {
 	Name string `pii:"encrypt"`
 }
@@ -134,4 +178,24 @@ func TestStringerRedactsTagged(t *testing.T) {
 	assert.NotContains(t, buf.String(), "Ada", buf.String())
 	assert.Contains(t, buf.String(), `"s":"{Name:[redacted]}"`, buf.String())
 	assert.Contains(t, buf.String(), `"d":"1s"`, buf.String())
+}
+
+// After Install, zerolog's ConsoleWriter prints nested objects through
+// MarshalInterface as lists without keys; ConsoleWriter keeps their keys
+// and shows nothing the JSON line does not.
+func TestConsoleWriter(t *testing.T) {
+	install(t)
+	var plain, wrapped bytes.Buffer
+	lp := zerolog.New(zerolog.ConsoleWriter{Out: &plain, NoColor: true})
+	lp.Info().Interface("o", order()).Msg("m")
+	prepared := 0
+	cw := tillidzerolog.ConsoleWriter(zerolog.ConsoleWriter{Out: &wrapped, NoColor: true,
+		FormatPrepare: func(map[string]any) error { prepared++; return nil }})
+	lw := zerolog.New(cw)
+	lw.Info().Interface("o", order()).Int("n", 3).Msg("m")
+	assert.NotContains(t, plain.String(), `"Buyer"`, "why ConsoleWriter exists: %s", plain.String())
+	assert.Contains(t, wrapped.String(), `"Buyer":{"Mail":"[redacted]","Name":"X"}`, wrapped.String())
+	assert.Contains(t, wrapped.String(), "n=3")
+	assert.NotContains(t, wrapped.String(), "leak")
+	assert.Equal(t, 1, prepared, "the writer's own FormatPrepare still runs")
 }

@@ -46,7 +46,7 @@ type Action struct {
 }
 
 // Options and whether they are flags (written without a value).
-var flagOptions = []string{"migrate", "lowcardinality"}
+var flagOptions = []string{"migrate", "lowcardinality", "plainkeys"}
 
 // SubjectAction is the action of the field that holds the ID of the data
 // subject a record is about: `pii:"subject"`. It takes no value and only
@@ -61,14 +61,14 @@ var processing = []string{"purpose", "basis", "retain", "from", "then"}
 func withProcessing(opts ...string) []string { return append(opts, processing...) }
 
 var actions = []Action{
-	{Name: "encrypt", Options: withProcessing("class", "key", "aad", "maxlen", "migrate", "subject", "mask", "view")},
-	{Name: "deterministic", Options: withProcessing("class", "key", "aad", "maxlen", "migrate", "lowcardinality", "normalize", "subject", "mask", "view")},
+	{Name: "encrypt", Options: withProcessing("class", "key", "aad", "maxlen", "migrate", "subject", "mask", "view", "plainkeys")},
+	{Name: "deterministic", Options: withProcessing("class", "key", "aad", "maxlen", "migrate", "lowcardinality", "normalize", "subject", "mask", "view", "plainkeys")},
 	{Name: "index", Value: ValueFields, Options: withProcessing("class", "key", "normalize", "bits", "part", "lowcardinality")},
-	{Name: "pseudonym", Options: withProcessing("class", "key", "normalize", "bits", "lowcardinality")},
-	{Name: "hash", Options: withProcessing("class", "key", "normalize", "bits", "lowcardinality"), AliasOf: "pseudonym"},
-	{Name: "tokenize", Value: ValueDomain, Options: withProcessing("class", "format", "aad", "migrate", "mask", "view")},
-	{Name: "redact", Options: withProcessing("class", "mask", "view")},
-	{Name: SubjectAction, Options: withProcessing()},
+	{Name: "pseudonym", Options: withProcessing("class", "key", "normalize", "bits", "lowcardinality", "plainkeys")},
+	{Name: "hash", Options: withProcessing("class", "key", "normalize", "bits", "lowcardinality", "plainkeys"), AliasOf: "pseudonym"},
+	{Name: "tokenize", Value: ValueDomain, Options: withProcessing("class", "format", "aad", "migrate", "mask", "view", "plainkeys")},
+	{Name: "redact", Options: withProcessing("class", "mask", "view", "plainkeys")},
+	{Name: SubjectAction, Options: withProcessing("mask", "view")},
 	{Name: HoldAction},
 	{Name: "-"},
 }

@@ -192,6 +192,31 @@ func unsupportedKind(t types.Type) string {
 	}
 }
 
+// storesMapKeys are the actions that protect a map's values and would
+// store its keys as they are, which package pii refuses without plainkeys
+// (redact stores nothing).
+var storesMapKeys = map[string]bool{"encrypt": true, "deterministic": true, "pseudonym": true, "hash": true, "tokenize": true}
+
+// holdsMap reports whether t is a map, or a pointer, slice or array
+// reaching one.
+func holdsMap(t types.Type) bool {
+	for range maxDepth {
+		switch u := t.Underlying().(type) {
+		case *types.Map:
+			return true
+		case *types.Pointer:
+			t = u.Elem()
+		case *types.Slice:
+			t = u.Elem()
+		case *types.Array:
+			t = u.Elem()
+		default:
+			return false
+		}
+	}
+	return false
+}
+
 func (c *checker) checkTag(f *ast.Field, raw string, typ types.Type, st *types.Struct) {
 	pos := f.Tag.Pos()
 	t, p, err := inventory.CheckTag(raw)
@@ -211,6 +236,10 @@ func (c *checker) checkTag(f *ast.Field, raw string, typ types.Type, st *types.S
 	if typ != nil {
 		if kind := unsupportedKind(typ); kind != "" {
 			c.pass.Reportf(pos, "pii tag %q on %s: pii protects strings, []byte and pii.Value fields, not %s", raw, types.TypeString(typ, types.RelativeTo(c.pass.Pkg)), kind)
+			return
+		}
+		if _, plainKeys := t.Option("plainkeys"); storesMapKeys[t.Action.Name] && !plainKeys && holdsMap(typ) {
+			c.pass.Reportf(pos, "pii tag %q on %s would store the map's keys as they are; use a slice of structs with the key and the value as fields, both tagged, or add the option plainkeys if the keys are not personal data", raw, types.TypeString(typ, types.RelativeTo(c.pass.Pkg)))
 			return
 		}
 	}

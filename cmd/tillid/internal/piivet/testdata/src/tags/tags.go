@@ -20,24 +20,28 @@ type Good struct {
 
 type Bad struct {
 	ID     string
-	A      string         `pii:"encrpyt"`                 // want `invalid pii tag "encrpyt": unknown action "encrpyt"`
-	B      string         `pii:"encrypt,,class=contact"`  // want `invalid pii tag .*empty item`
-	C      string         `pii:"encrypt,class=secret"`    // want `unknown class "secret"`
-	D      string         `pii:"encrypt,basis=because"`   // want `basis=because: want one of consent`
-	E      string         `pii:"encrypt,retain=soon"`     // want `retain=soon`
-	F      string         `pii:"encrypt,retain=0d"`       // want `retain=0d`
-	G      string         `pii:"encrypt,purpose=Billing"` // want `purpose=Billing`
-	H      string         `pii:"encrypt,aad=RecordID"`    // want `aad=RecordID names no field of this struct`
-	I      string         `pii:"index=Mail"`              // want `index=Mail names no field of this struct`
-	J      string         `pii:"encrypt,from=Created"`    // want `from=Created names no field of this struct`
-	K      chan string    `pii:"encrypt"`                 // want `on chan string: pii protects .* not a channel`
-	L      func()         `pii:"redact"`                  // want `not a function`
-	M      unsafe.Pointer `pii:"encrypt"`                 // want `not an unsafe.Pointer`
-	secret string         `pii:"encrypt"`                 // want `pii tag on unexported field secret`
-	N      string         `pii:"subject,class=contact"`   // want `unknown option "class" for subject`
-	O      string         `pii:"-,purpose=billing"`       // want `invalid pii tag "-,purpose=billing"`
-	P      []chan int     `pii:"encrypt"`                 // want `not a channel`
-	_      struct{}       `pii:"encrypt"`                 // want `invalid struct-level pii default: "encrypt" is not a struct-level default`
+	A      string            `pii:"encrpyt"`                 // want `invalid pii tag "encrpyt": unknown action "encrpyt"`
+	B      string            `pii:"encrypt,,class=contact"`  // want `invalid pii tag .*empty item`
+	C      string            `pii:"encrypt,class=secret"`    // want `unknown class "secret"`
+	D      string            `pii:"encrypt,basis=because"`   // want `basis=because: want one of consent`
+	E      string            `pii:"encrypt,retain=soon"`     // want `retain=soon`
+	F      string            `pii:"encrypt,retain=0d"`       // want `retain=0d`
+	G      string            `pii:"encrypt,purpose=Billing"` // want `purpose=Billing`
+	H      string            `pii:"encrypt,aad=RecordID"`    // want `aad=RecordID names no field of this struct`
+	I      string            `pii:"index=Mail"`              // want `index=Mail names no field of this struct`
+	J      string            `pii:"encrypt,from=Created"`    // want `from=Created names no field of this struct`
+	K      chan string       `pii:"encrypt"`                 // want `on chan string: pii protects .* not a channel`
+	L      func()            `pii:"redact"`                  // want `not a function`
+	M      unsafe.Pointer    `pii:"encrypt"`                 // want `not an unsafe.Pointer`
+	secret string            `pii:"encrypt"`                 // want `pii tag on unexported field secret`
+	N      string            `pii:"subject,class=contact"`   // want `unknown option "class" for subject`
+	O      string            `pii:"-,purpose=billing"`       // want `invalid pii tag "-,purpose=billing"`
+	P      []chan int        `pii:"encrypt"`                 // want `not a channel`
+	Q      map[string]string `pii:"encrypt"`                 // want `would store the map's keys as they are`
+	R      []map[int]string  `pii:"tokenize=card"`           // want `would store the map's keys as they are`
+	S      map[string]string `pii:"encrypt,plainkeys"`
+	T      map[string]string `pii:"redact"`
+	_      struct{}          `pii:"encrypt"` // want `invalid struct-level pii default: "encrypt" is not a struct-level default`
 }
 
 type TwoDefaults struct {
