@@ -37,24 +37,8 @@ func testImportExport(t *testing.T, newStore MakeProvider) {
 	ctx := context.Background()
 	s, reopen := newStore(t)
 	// The plain-Tink deployment: key A, then key B primary.
-	h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
-	require.NoError(t, err)
-	keyA := h.KeysetInfo().GetPrimaryKeyId()
-	encrypt := func(h *keyset.Handle, pt string) []byte {
-		a, err := aead.New(h)
-		require.NoError(t, err)
-		ct, err := a.Encrypt([]byte(pt), []byte("customer/1"))
-		require.NoError(t, err)
-		return ct
-	}
-	ctA := encrypt(h, "under A")
-	m := keyset.NewManagerFromHandle(h)
-	keyB, err := m.Add(aead.AES256GCMKeyTemplate())
-	require.NoError(t, err)
-	require.NoError(t, m.SetPrimary(keyB))
-	h, err = m.Handle()
-	require.NoError(t, err)
-	ctB := encrypt(h, "under B")
+	pt := NewPlainTink(t)
+	h, keyA, keyB, ctA, ctB := pt.Handle, pt.First, pt.Primary, pt.UnderFirst, pt.UnderPrimary
 	legacyKEK := tinkKEK(t)
 	var file bytes.Buffer
 	require.NoError(t, h.Write(keyset.NewJSONWriter(&file), legacyKEK), "plain Tink writes its keyset")
@@ -71,7 +55,7 @@ func testImportExport(t *testing.T, newStore MakeProvider) {
 		t.Helper()
 		a, err := ks.AEAD()
 		require.NoError(t, err)
-		pt, err := a.Decrypt(ct, []byte("customer/1"))
+		pt, err := a.Decrypt(ct, []byte(PlainTinkAD))
 		require.NoError(t, err, "a value plain Tink made does not decrypt")
 		assert.Equal(t, want, string(pt))
 	}
@@ -82,8 +66,8 @@ func testImportExport(t *testing.T, newStore MakeProvider) {
 	for i, mgr := range []keys.Manager{s, other} {
 		ks, err := mgr.Keyset(ctx, "legacy", keys.KindAEAD)
 		require.NoError(t, err, "handle %d", i)
-		decrypts(t, ks, ctA, "under A")
-		decrypts(t, ks, ctB, "under B")
+		decrypts(t, ks, ctA, "under first")
+		decrypts(t, ks, ctB, "under primary")
 	}
 
 	// Retire A through one handle, then export through the other: the
@@ -97,7 +81,7 @@ func testImportExport(t *testing.T, newStore MakeProvider) {
 	require.Equal(t, keyC, now.PrimaryKeyID())
 	a, err := now.AEAD()
 	require.NoError(t, err)
-	ctC, err := a.Encrypt([]byte("under C"), []byte("customer/1"))
+	ctC, err := a.Encrypt([]byte("under C"), []byte(PlainTinkAD))
 	require.NoError(t, err)
 
 	escrow := tinkKEK(t)
@@ -120,12 +104,12 @@ func testImportExport(t *testing.T, newStore MakeProvider) {
 	for _, v := range []struct {
 		ct   []byte
 		want string
-	}{{ctB, "under B"}, {ctC, "under C"}} {
-		pt, err := plain.Decrypt(v.ct, []byte("customer/1"))
+	}{{ctB, "under primary"}, {ctC, "under C"}} {
+		pt, err := plain.Decrypt(v.ct, []byte(PlainTinkAD))
 		require.NoError(t, err, "the export does not decrypt %q", v.want)
 		assert.Equal(t, v.want, string(pt))
 	}
-	_, err = plain.Decrypt(ctA, []byte("customer/1"))
+	_, err = plain.Decrypt(ctA, []byte(PlainTinkAD))
 	assert.Error(t, err, "a value under the destroyed key decrypts with the export")
 
 	_, err = s.Export(ctx, "nope", keys.KindAEAD, escrow, nil)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tillid/tillid/internal/pgtest"
 	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/piitest"
 )
 
 // kekFile writes a new master key file and returns its path and KEK.
@@ -70,24 +71,8 @@ func TestKeysImportExport(t *testing.T) {
 			}
 			// The plain-Tink deployment: key A, then key B primary, its
 			// keyset encrypted under its own KEK.
-			h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
-			require.NoError(t, err)
-			keyA := h.KeysetInfo().GetPrimaryKeyId()
-			seal := func(h *keyset.Handle, pt string) []byte {
-				a, err := aead.New(h)
-				require.NoError(t, err)
-				ct, err := a.Encrypt([]byte(pt), []byte("customer/1"))
-				require.NoError(t, err)
-				return ct
-			}
-			ctA := seal(h, "under A")
-			m := keyset.NewManagerFromHandle(h)
-			keyB, err := m.Add(aead.AES256GCMKeyTemplate())
-			require.NoError(t, err)
-			require.NoError(t, m.SetPrimary(keyB))
-			h, err = m.Handle()
-			require.NoError(t, err)
-			ctB := seal(h, "under B")
+			pt := piitest.NewPlainTink(t)
+			h, keyA, keyB, ctA, ctB := pt.Handle, pt.First, pt.Primary, pt.UnderFirst, pt.UnderPrimary
 			oldKEKPath, oldKEK := kekFile(t, "old.key")
 			var enc bytes.Buffer
 			require.NoError(t, h.Write(keyset.NewJSONWriter(&enc), oldKEK))
@@ -104,10 +89,10 @@ func TestKeysImportExport(t *testing.T) {
 			assert.Equal(t, exitFailure, code, "import under the wrong KEK = %d\n%s", code, errS)
 
 			ks := keysetOf(t, tc.store, loc, "legacy")
-			for ct, want := range map[*[]byte]string{&ctA: "under A", &ctB: "under B"} {
+			for ct, want := range map[*[]byte]string{&ctA: "under first", &ctB: "under primary"} {
 				a, err := ks.AEAD()
 				require.NoError(t, err)
-				pt, err := a.Decrypt(*ct, []byte("customer/1"))
+				pt, err := a.Decrypt(*ct, []byte(piitest.PlainTinkAD))
 				require.NoError(t, err, "a value plain Tink made does not decrypt after the import")
 				assert.Equal(t, want, string(pt))
 			}
@@ -157,12 +142,12 @@ func TestKeysImportExport(t *testing.T) {
 			assert.ElementsMatch(t, []string{strconv.FormatUint(uint64(keyB), 10) + ":ENABLED", keyC + ":ENABLED"}, ids, "the export holds the live keys only, not the destroyed key %d", keyA)
 			plain, err := aead.New(back)
 			require.NoError(t, err)
-			for ct, want := range map[*[]byte]string{&ctB: "under B", &ctC: "under C"} {
-				pt, err := plain.Decrypt(*ct, []byte("customer/1"))
+			for ct, want := range map[*[]byte]string{&ctB: "under primary", &ctC: "under C"} {
+				pt, err := plain.Decrypt(*ct, []byte(piitest.PlainTinkAD))
 				require.NoError(t, err, "the export does not decrypt %q", want)
 				assert.Equal(t, want, string(pt))
 			}
-			_, err = plain.Decrypt(ctA, []byte("customer/1"))
+			_, err = plain.Decrypt(ctA, []byte(piitest.PlainTinkAD))
 			assert.Error(t, err, "the export decrypts a value under the destroyed key")
 
 			code, _, errS = k("export", "-out", outPath, "-to-master-key-file", escrowPath, "legacy")
@@ -190,7 +175,7 @@ func sealWith(t *testing.T, ks *keys.Keyset, pt string) []byte {
 	t.Helper()
 	a, err := ks.AEAD()
 	require.NoError(t, err)
-	ct, err := a.Encrypt([]byte(pt), []byte("customer/1"))
+	ct, err := a.Encrypt([]byte(pt), []byte(piitest.PlainTinkAD))
 	require.NoError(t, err)
 	return ct
 }
