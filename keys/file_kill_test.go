@@ -171,3 +171,29 @@ func TestKilledWriterLeavesNoCopies(t *testing.T) {
 		assert.NotContains(t, dirNames(t, dir), filepath.Base(tmp))
 	})
 }
+
+// A repeated Destroy writes nothing, and still removes a temporary copy of
+// the file that holds the key before it reports success.
+func TestDestroyAgainRemovesCopies(t *testing.T) {
+	ctx := context.Background()
+	kek := safetyKEK(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keysets.json")
+	s, err := keys.OpenFile(path, kek, keys.WithCreateMissing())
+	require.NoError(t, err)
+	first, err := s.Keyset(ctx, "default", keys.KindAEAD)
+	require.NoError(t, err)
+	doomed := first.PrimaryKeyID()
+	_, err = s.Rotate(ctx, "default", keys.KindAEAD)
+	require.NoError(t, err)
+	before, err := os.ReadFile(path) // holds the doomed key, enabled
+	require.NoError(t, err)
+	require.NoError(t, s.Disable(ctx, "default", keys.KindAEAD, doomed))
+	require.NoError(t, s.Destroy(ctx, "default", keys.KindAEAD, doomed))
+
+	stale := filepath.Join(dir, ".keysets.json.tmp-4242")
+	require.NoError(t, os.WriteFile(stale, before, 0o600))
+	require.NoError(t, s.Destroy(ctx, "default", keys.KindAEAD, doomed), "Destroy of a destroyed key")
+	_, err = os.Stat(stale)
+	assert.ErrorIs(t, err, os.ErrNotExist, "a repeated Destroy reported success beside a copy that holds the key")
+}

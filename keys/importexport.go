@@ -48,12 +48,41 @@ func (r *Store) Import(ctx context.Context, name string, kind Kind, h *keyset.Ha
 	if err != nil {
 		return nil, err
 	}
-	return r.commit(ctx, id, func(old *Keyset, _ time.Time) (*Keyset, []Event, error) {
+	return r.commit(ctx, id, importInto(id, imported))
+}
+
+// Import stores the Tink keyset h as keyset name/kind in the table, as
+// [Store.Import] describes, with the same checks and errors: values a
+// plain-Tink deployment made under h read through the imported keyset, on
+// every instance that shares the table, at once (a missing keyset is not
+// cached). It is an explicit creation: a store
+// opened without [WithCreateMissing] accepts it. The row is written only if
+// the table still has no keyset name/kind, so two concurrent imports of one
+// name store one keyset and the other gets [ErrKeysetExists]. It sends
+// [EventKeysetImported] once the row is written, and [EventKMSFailure]
+// (with an error wrapping [ErrKMSUnavailable]) when the KEK could not wrap
+// it. It is safe for concurrent use.
+func (s *SQLStore) Import(ctx context.Context, name string, kind Kind, h *keyset.Handle) (*Keyset, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	id := KeysetID{name, kind}
+	imported, err := importable(id, h)
+	if err != nil {
+		return nil, err
+	}
+	return s.commit(ctx, id, importInto(id, imported))
+}
+
+// importInto is the change of every store's Import: keyset id becomes
+// imported, unless the store holds id already.
+func importInto(id KeysetID, imported *Keyset) func(old *Keyset, _ time.Time) (*Keyset, []Event, error) {
+	return func(old *Keyset, _ time.Time) (*Keyset, []Event, error) {
 		if old != nil {
 			return nil, nil, fmt.Errorf("keys: keyset %s already exists (primary key %d); import under another name: %w", id, old.PrimaryKeyID(), ErrKeysetExists)
 		}
 		return imported, []Event{{Type: EventKeysetImported, Keyset: id, KeyID: imported.PrimaryKeyID()}}, nil
-	})
+	}
 }
 
 // importable checks that h can be imported as keyset id, as [Store.Import]
@@ -117,13 +146,55 @@ func (r *Store) Export(ctx context.Context, name string, kind Kind, kek tink.AEA
 	if ks == nil {
 		return nil, fmt.Errorf("keys: exporting %s: the store has no such keyset: %w", id, ErrKeysetNotFound)
 	}
+	return exportKeyset(ctx, r.auditor, id, ks, kek, associatedData)
+}
+
+// Export returns keyset name/kind as a Tink JSON encrypted keyset under
+// kek with associatedData, as [Store.Export] describes, with the same
+// errors and audit event ([EventKeysetExported]). It reads the row as
+// stored now, bypassing the cache (one database read and one KEK unwrap),
+// so that a key destroyed or disabled by another process a moment ago is
+// exported as it is now: a destroyed key not at all, a disabled key as
+// disabled. It is safe for concurrent use.
+func (s *SQLStore) Export(ctx context.Context, name string, kind Kind, kek tink.AEAD, associatedData []byte) ([]byte, error) {
+	if err := s.ready(ctx); err != nil {
+		return nil, err
+	}
+	id := KeysetID{name, kind}
+	if kek == nil {
+		return nil, fmt.Errorf("keys: exporting %s: nil KEK: %w", id, ErrInvalidKEK)
+	}
+	if err := validKeyName(name); err != nil {
+		return nil, err
+	}
+	if _, err := kind.template(); err != nil {
+		return nil, err
+	}
+	row, found, err := s.db.load(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("keys: reading keyset %s from table %s: %w", id, s.cfg.table, err)
+	}
+	if !found {
+		return nil, fmt.Errorf("keys: exporting %s: %w", id, s.missingKeyset(id))
+	}
+	ks, err := s.open(ctx, id, row, nil)
+	if err != nil {
+		return nil, err
+	}
+	return exportKeyset(ctx, s.cfg.auditor, id, ks, kek, associatedData)
+}
+
+// exportKeyset writes ks as a Tink JSON encrypted keyset under kek with
+// associatedData and reports it to auditor: the part of Export every store
+// shares.
+func exportKeyset(ctx context.Context, auditor Auditor, id KeysetID, ks *Keyset, kek tink.AEAD, associatedData []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	call := &kekCall{kek: kek}
 	if err := ks.handle.WriteWithContext(ctx, keyset.NewJSONWriter(&buf), call, associatedData); err != nil {
 		err = kekError(ctx, false, id, call.err, err)
-		audit(ctx, r.auditor, time.Now(), Event{Type: EventKMSFailure, Keyset: id, Err: err})
+		audit(ctx, auditor, time.Now(), Event{Type: EventKMSFailure, Keyset: id, Err: err})
 		return nil, err
 	}
-	audit(ctx, r.auditor, time.Now(), Event{Type: EventKeysetExported, Keyset: id, KeyID: ks.PrimaryKeyID()})
+	audit(ctx, auditor, time.Now(), Event{Type: EventKeysetExported, Keyset: id, KeyID: ks.PrimaryKeyID()})
 	return buf.Bytes(), nil
 }

@@ -1,6 +1,11 @@
 package keys
 
-import "context"
+import (
+	"context"
+
+	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/tink"
+)
 
 // Manager is a keyset store as an operator manages it: the [Provider] that
 // applications use, plus rotation, the key states and listing. Every
@@ -11,7 +16,10 @@ import "context"
 // Rotate adds a new primary key and returns its key ID; Disable, Enable and
 // Destroy change the state of one key, as [Store.Disable], [Store.Enable]
 // and [Store.Destroy] describe, with the sentinel errors named there; List
-// returns every keyset, sorted by name and kind. Implementations must be
+// returns every keyset, sorted by name and kind. Import stores a Tink
+// keyset under a new name (a plain-Tink deployment's keys), and Export
+// returns one encrypted under another KEK, as [Store.Import] and
+// [Store.Export] describe, each with its audit event. Implementations must be
 // safe for concurrent use and pass ctx on to every KEK and database call.
 type Manager interface {
 	Provider
@@ -20,6 +28,8 @@ type Manager interface {
 	Enable(ctx context.Context, name string, kind Kind, keyID uint32) error
 	Destroy(ctx context.Context, name string, kind Kind, keyID uint32) error
 	List(ctx context.Context) ([]*Keyset, error)
+	Import(ctx context.Context, name string, kind Kind, h *keyset.Handle) (*Keyset, error)
+	Export(ctx context.Context, name string, kind Kind, kek tink.AEAD, associatedData []byte) ([]byte, error)
 }
 
 var (

@@ -267,12 +267,21 @@ func (r *Store) Enable(ctx context.Context, name string, kind Kind, keyID uint32
 // Destroying a destroyed key does nothing. It returns [ErrKeyNotFound] for
 // an unknown keyset or key ID.
 //
-// Copies of the keyset made before (backups of the keyset file or table)
-// still hold the key; destroy those too.
+// A file store removes the temporary copies of its file that killed
+// writers left (each a full copy of the keysets) before it reports
+// success, also when the key was destroyed already and nothing is written,
+// so that a repeated Destroy confirms no such copy holds the key. Copies of
+// the keyset made before (backups of the keyset file or table) still hold
+// the key; destroy those too.
 func (r *Store) Destroy(ctx context.Context, name string, kind Kind, keyID uint32) error {
 	id := KeysetID{name, kind}
-	_, err := r.change(ctx, id, false, destroy(id, keyID, time.Now()))
-	return err
+	if _, err := r.change(ctx, id, false, destroy(id, keyID, time.Now())); err != nil {
+		return err
+	}
+	if r.file != nil {
+		return removeStaleTemps(ctx, r.file.path, true)
+	}
+	return nil
 }
 
 // List returns every keyset in the store, sorted by name and kind. A file

@@ -289,8 +289,25 @@ func (s *SQLStore) publish(id KeysetID, ks *Keyset, version int64) {
 }
 
 // change applies fn to keyset id with optimistic concurrency: read the row,
-// apply fn, write it back if its version has not moved, else retry.
+// apply fn, write it back if its version has not moved, else retry. A
+// missing keyset is created when create is set and is [ErrKeysetNotFound]
+// otherwise.
 func (s *SQLStore) change(ctx context.Context, id KeysetID, create bool, fn mutation) (*Keyset, error) {
+	return s.commit(ctx, id, func(old *Keyset, now time.Time) (*Keyset, []Event, error) {
+		if old == nil && !create {
+			return nil, nil, s.missingKeyset(id)
+		}
+		return buildKeyset(id, old, create, fn, now)
+	})
+}
+
+// commit replaces keyset id with what build makes of the stored one (nil
+// when the table has none), with optimistic concurrency: it reads the row,
+// calls build, and writes the result back only if the row's version has not
+// moved, else reads again and calls build again. It publishes the new
+// keyset and sends build's events once the row is written. build returns
+// errNoChange to leave the row as it is.
+func (s *SQLStore) commit(ctx context.Context, id KeysetID, build func(old *Keyset, now time.Time) (*Keyset, []Event, error)) (*Keyset, error) {
 	if err := validKeyName(id.Name); err != nil {
 		return nil, err
 	}
@@ -305,9 +322,6 @@ func (s *SQLStore) change(ctx context.Context, id KeysetID, create bool, fn muta
 			return nil, fmt.Errorf("keys: reading keyset %s from table %s: %w", id, s.cfg.table, err)
 		}
 		var old *Keyset
-		if !found && !create {
-			return nil, s.missingKeyset(id)
-		}
 		if found {
 			s.mu.RLock()
 			prev := s.cache[id]
@@ -317,10 +331,12 @@ func (s *SQLStore) change(ctx context.Context, id KeysetID, create bool, fn muta
 			}
 		}
 		now := s.cfg.now()
-		ks, events, err := buildKeyset(id, old, create, fn, now)
+		ks, events, err := build(old, now)
 		if errors.Is(err, errNoChange) {
-			s.publish(id, old, row.version)
-			return old, nil
+			if old != nil {
+				s.publish(id, old, row.version)
+			}
+			return ks, nil
 		}
 		if err != nil {
 			return nil, err

@@ -14,8 +14,9 @@
 //		piitest.TestKEK(t, func(t *testing.T) tink.AEAD { return newMyKEK(t) })
 //	}
 //
-// The fakes are [Clock], for the stores' clock options, and
-// [AuditRecorder], a keys.Auditor that keeps its events.
+// The fakes are [Clock], for the stores' clock options, [AuditRecorder], a
+// keys.Auditor that keeps its events, and [NewPlainTink], the keyset and
+// values of a plain-Tink deployment, for tests of keys import.
 package piitest
 
 import (

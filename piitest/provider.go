@@ -29,8 +29,10 @@ type MakeProvider func(t *testing.T) (store keys.Manager, reopen func(t *testing
 // that a destroyed key's material is gone while its ID is kept; that
 // ciphertexts under older keys decrypt after rotations; List; that
 // concurrent rotations on two handles are all kept; that states persist
-// across a reopen; and that a change under a cancelled context is all or
-// nothing.
+// across a reopen; that a change under a cancelled context is all or
+// nothing; and that Import takes a plain-Tink keyset whose values then
+// read, and Export writes one plain Tink reads under another KEK, without
+// a destroyed key.
 func TestProvider(t *testing.T, newStore MakeProvider) {
 	t.Helper()
 	ctx := context.Background()
@@ -238,6 +240,8 @@ func TestProvider(t *testing.T, newStore MakeProvider) {
 		require.NoError(t, err)
 		assert.Len(t, ks.Keys(), 1+goroutines*rounds, "concurrent rotations were lost")
 	})
+
+	t.Run("ImportExport", func(t *testing.T) { testImportExport(t, newStore) })
 
 	t.Run("ContextCancelled", func(t *testing.T) {
 		s, _ := newStore(t)

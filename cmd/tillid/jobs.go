@@ -103,16 +103,61 @@ func interrupted(ctx context.Context, err error, what string, done int64, checkp
 	return fmt.Errorf("%s interrupted after %d rows; the checkpoint (%s) is saved: run the same command again to resume from it, or add -restart to start over (%w)", what, done, checkpoint, context.Cause(ctx))
 }
 
-// finalLine is the last line of a job: the totals since the job started
-// (over every run that resumed it), apart from this run's own rows, time
-// and rate.
-func finalLine(what string, totalRows, totalChanged, runRows, runChanged, skipped int64, elapsed time.Duration) string {
-	rate := float64(runRows) / max(elapsed.Seconds(), 1e-9)
-	if totalRows == runRows {
-		return fmt.Sprintf("%s: done: %d rows, %d values rewrapped, %d skipped, in %v (%.0f rows/s)", what, totalRows, totalChanged, skipped, elapsed.Round(time.Millisecond), rate)
+// jobCount is what the final line of a job reports: the job's totals, over
+// every run that resumed it and every worker that shared it, apart from this
+// run's own.
+type jobCount struct {
+	// rows, changed and skipped are the job's rows, values rewrapped and
+	// values skipped, as the job's checkpoint holds them at the end.
+	rows, changed, skipped int64
+	// before is the rows the job had done when this run started: more
+	// than 0 when this run resumed the job.
+	before int64
+	// runRows, runChanged and runSkipped are this run's (this worker's).
+	runRows, runChanged, runSkipped int64
+	elapsed                         time.Duration
+	// complete is set when the job was finished before this run started.
+	complete bool
+}
+
+// line is the final line of the job: when this run did the whole job, its
+// rows, values rewrapped and skipped, time and rate; otherwise the job's
+// totals, then this run's, then how many rows were done before this run
+// started (it resumed the job, or joined other workers) and by other
+// workers meanwhile, which add up to the job's rows, so that no number mixes the
+// job's totals with one run's time.
+func (c jobCount) line(what string) string {
+	rate := float64(c.runRows) / max(c.elapsed.Seconds(), 1e-9)
+	elapsed := c.elapsed.Round(time.Millisecond)
+	if c.complete {
+		return fmt.Sprintf("%s: done: %d rows, %d values rewrapped, %d skipped in the job, which was complete before this run started; this run: 0 rows", what, c.rows, c.changed, c.skipped)
 	}
-	return fmt.Sprintf("%s: done: %d rows, %d values rewrapped in total; this run (resumed): %d rows, %d values rewrapped, %d skipped, in %v (%.0f rows/s)",
-		what, totalRows, totalChanged, runRows, runChanged, skipped, elapsed.Round(time.Millisecond), rate)
+	if c.before == 0 && c.runRows == c.rows && c.runSkipped == c.skipped {
+		return fmt.Sprintf("%s: done: %d rows, %d values rewrapped, %d skipped, in %v (%.0f rows/s)", what, c.rows, c.changed, c.skipped, elapsed, rate)
+	}
+	line := fmt.Sprintf("%s: done: %d rows, %d values rewrapped, %d skipped in the job; this run: %d rows, %d values rewrapped, %d skipped, in %v (%.0f rows/s)",
+		what, c.rows, c.changed, c.skipped, c.runRows, c.runChanged, c.runSkipped, elapsed, rate)
+	if c.before > 0 {
+		line += fmt.Sprintf("; %d rows done before this run started", c.before)
+	}
+	if others := c.rows - c.before - c.runRows; others > 0 {
+		line += fmt.Sprintf("; %d rows done by other workers meanwhile", others)
+	}
+	return line
+}
+
+// skips is how many values a job left: the job's, over every run and
+// worker, and this run's, which it listed on standard error.
+type skips struct{ job, run int64 }
+
+// skipsMessage is the last line of a run whose job left values, for
+// standard error: what, such as "values could not be rewrapped", and where
+// they are listed.
+func skipsMessage(s skips, what string) string {
+	if s.job == s.run {
+		return fmt.Sprintf("tillid: %d %s; they are listed above", s.job, what)
+	}
+	return fmt.Sprintf("tillid: %d %s in the job: %d by this run, listed above, and %d by earlier runs or other workers, listed in their output", s.job, what, s.run, s.job-s.run)
 }
 
 // target names a database for error messages: the path of an SQLite DSN,
@@ -135,8 +180,9 @@ func target(dsn string) string {
 // settleRewrap waits, after a table rewrap, for instances still caching
 // the old primaries of its columns' keysets (see cacheFlags.settle), and
 // then rewraps the table once more from the first row. It returns the
-// values skipped over both passes.
-func settleRewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, skipped int64, stdout, stderr io.Writer) (int64, error) {
+// values skipped: the last pass's when there is one, since it passes over
+// every row again and meets every value the first could not rewrap.
+func settleRewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, skipped skips, stdout, stderr io.Writer) (skips, error) {
 	c, cancel := context.WithTimeout(ctx, sf.timeout)
 	defer cancel()
 	store, closeStore, err := sf.open(c, stderr, false)
@@ -153,13 +199,13 @@ func settleRewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, skipped in
 		return skipped, err
 	}
 	o.restart = true
-	more, err := rewrap(ctx, sf, o, stdout, stderr)
-	return skipped + more, err
+	return rewrap(ctx, sf, o, stdout, stderr)
 }
 
 // checkpoints is the table tillid_rewrap_jobs of a job's database: one row
-// per unfinished job, with the last key (or token) done, written in the
-// transaction of the batch it follows.
+// per unfinished job, with the last key (or token) done and the rows,
+// values rewrapped and values skipped so far, written in the transaction
+// of the batch it follows.
 type checkpoints struct {
 	db  *database
 	dsn string
@@ -173,29 +219,47 @@ func (c checkpoints) ph(n int) string {
 	return "?"
 }
 
-// create makes the table if it does not exist.
+// create makes the table if it does not exist, and adds the column skipped
+// to a table made before it had one.
 func (c checkpoints) create(ctx context.Context) error {
 	if _, err := c.db.sql.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS tillid_rewrap_jobs (
 		job TEXT PRIMARY KEY,
 		last_key TEXT NOT NULL,
 		done BIGINT NOT NULL,
-		rewrapped BIGINT NOT NULL
+		rewrapped BIGINT NOT NULL,
+		skipped BIGINT NOT NULL DEFAULT 0
 	)`); err != nil {
 		return fmt.Errorf("creating the checkpoint table tillid_rewrap_jobs in %s: %w", target(c.dsn), err)
+	}
+	cols, err := tableColumns(ctx, c.db, "tillid_rewrap_jobs")
+	if err != nil || cols["skipped"] {
+		return err
+	}
+	if _, err := c.db.sql.ExecContext(ctx, `ALTER TABLE tillid_rewrap_jobs ADD COLUMN skipped BIGINT NOT NULL DEFAULT 0`); err != nil {
+		// Another worker may have added it meanwhile.
+		if cols, cerr := tableColumns(ctx, c.db, "tillid_rewrap_jobs"); cerr != nil || !cols["skipped"] {
+			return fmt.Errorf("adding the column skipped to tillid_rewrap_jobs in %s: %w", target(c.dsn), err)
+		}
 	}
 	return nil
 }
 
+// checkpoint is one row of tillid_rewrap_jobs.
+type checkpoint struct {
+	last                     string
+	done, rewrapped, skipped int64
+}
+
 // load returns job's checkpoint, and found false when it has none.
-func (c checkpoints) load(ctx context.Context, job string) (last string, done, rewrapped int64, found bool, err error) {
-	err = c.db.sql.QueryRowContext(ctx, `SELECT last_key, done, rewrapped FROM tillid_rewrap_jobs WHERE job = `+c.ph(1), job).Scan(&last, &done, &rewrapped)
+func (c checkpoints) load(ctx context.Context, job string) (cp checkpoint, found bool, err error) {
+	err = c.db.sql.QueryRowContext(ctx, `SELECT last_key, done, rewrapped, skipped FROM tillid_rewrap_jobs WHERE job = `+c.ph(1), job).Scan(&cp.last, &cp.done, &cp.rewrapped, &cp.skipped)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return "", 0, 0, false, nil
+		return checkpoint{}, false, nil
 	case err != nil:
-		return "", 0, 0, false, fmt.Errorf("reading the checkpoint in %s: %w", target(c.dsn), err)
+		return checkpoint{}, false, fmt.Errorf("reading the checkpoint in %s: %w", target(c.dsn), err)
 	}
-	return last, done, rewrapped, true, nil
+	return cp, true, nil
 }
 
 // execer is a *sql.DB or a *sql.Tx.
@@ -204,10 +268,10 @@ type execer interface {
 }
 
 // save writes job's checkpoint through ex.
-func (c checkpoints) save(ctx context.Context, ex execer, job, last string, done, rewrapped int64) error {
-	_, err := ex.ExecContext(ctx, `INSERT INTO tillid_rewrap_jobs (job, last_key, done, rewrapped) VALUES (`+c.ph(1)+`, `+c.ph(2)+`, `+c.ph(3)+`, `+c.ph(4)+`)
-		ON CONFLICT (job) DO UPDATE SET last_key = excluded.last_key, done = excluded.done, rewrapped = excluded.rewrapped`,
-		job, last, done, rewrapped)
+func (c checkpoints) save(ctx context.Context, ex execer, job string, cp checkpoint) error {
+	_, err := ex.ExecContext(ctx, `INSERT INTO tillid_rewrap_jobs (job, last_key, done, rewrapped, skipped) VALUES (`+c.ph(1)+`, `+c.ph(2)+`, `+c.ph(3)+`, `+c.ph(4)+`, `+c.ph(5)+`)
+		ON CONFLICT (job) DO UPDATE SET last_key = excluded.last_key, done = excluded.done, rewrapped = excluded.rewrapped, skipped = excluded.skipped`,
+		job, cp.last, cp.done, cp.rewrapped, cp.skipped)
 	if err != nil {
 		return fmt.Errorf("writing the checkpoint in %s: %w", target(c.dsn), err)
 	}

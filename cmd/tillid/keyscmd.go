@@ -20,6 +20,8 @@ const keysUsage = `Usage:
   tillid keys enable   [flags] NAME KEY_ID
   tillid keys disable  [flags] NAME KEY_ID
   tillid keys destroy  [flags] -yes NAME KEY_ID
+  tillid keys import   [flags] -in FILE (-from-kek-uri URI | -from-master-key-file PATH | -insecure-cleartext-from) NAME
+  tillid keys export   [flags] -out FILE (-to-kek-uri URI | -to-master-key-file PATH) NAME
 
 Rotate rotates one keyset: NAME of the -kind given (aead unless set), and
 names the other kinds of NAME it left alone. A key name used by several
@@ -31,10 +33,23 @@ old keys keep revealing; rewrap moves stored values to the primary; disable
 stops an old key (enable undoes it); destroy deletes a disabled key's
 material for ever (crypto-shredding): values under it become unrecoverable.
 
+Import stores a Tink keyset as keyset NAME of the -kind given: a plain-Tink
+deployment's keyset, JSON or binary as keyset.Handle.Write wrote it,
+encrypted under its own KEK (-from-kek-uri, -from-master-key-file), so that
+its values keep reading; or, with -insecure-cleartext-from, a cleartext
+JSON keyset (insecurecleartextkeyset). It refuses a NAME the store holds.
+Export writes keyset NAME as a Tink JSON encrypted keyset under another KEK
+(-to-kek-uri, -to-master-key-file), for escrow or a move to another store:
+plain Tink reads it with keyset.Read (keyset.ReadWithAssociatedData with
+-associated-data), and keys import takes it. Destroyed keys are not in it,
+and there is no cleartext export. Both send an audit event (-audit).
+
 Examples:
   TILLID_MASTER_KEY=... tillid keys rotate -keyset-file keysets.json default
   tillid keys list -keyset-db postgres://app@db/app -kek-uri aws-kms://arn:aws:kms:eu-west-1:111122223333:key/... -json
   tillid keys destroy -keyset-db sqlite:keys.db -master-key-file master.key -yes default 1234567
+  tillid keys import -keyset-db postgres://app@db/app -kek-uri aws-kms://... -in legacy.json -from-master-key-file old.key legacy
+  tillid keys export -keyset-db postgres://app@db/app -kek-uri aws-kms://... -out escrow.json -to-kek-uri gcp-kms://... default
 
 Flags:
 `
@@ -67,6 +82,7 @@ type keysOpts struct {
 	kind string
 	json bool
 	yes  bool
+	io   ioOpts
 }
 
 func keysFlagSet(sf *storeFlags, o *keysOpts, stderr io.Writer) *flag.FlagSet {
@@ -77,14 +93,22 @@ func keysFlagSet(sf *storeFlags, o *keysOpts, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.kind, "kind", "aead", "keyset `kind`: aead (encrypt), daead (deterministic) or prf (blind indexes)")
 	fs.BoolVar(&o.json, "json", false, "list: print JSON instead of a table")
 	fs.BoolVar(&o.yes, "yes", false, "destroy: confirm that the key's values become unrecoverable")
+	fs.StringVar(&o.io.in, "in", "", "import: the Tink keyset `file` to import")
+	fs.StringVar(&o.io.fromKEKURI, "from-kek-uri", "", "import: the `URI` of the KMS key the keyset file is encrypted under")
+	fs.StringVar(&o.io.fromKEK, "from-master-key-file", "", "import: the master key `file` (32 bytes, base64) the keyset file is encrypted under")
+	fs.BoolVar(&o.io.insecureCleartextFrom, "insecure-cleartext-from", false, "import: the keyset file holds its keys in clear (Tink insecurecleartextkeyset JSON)")
+	fs.StringVar(&o.io.out, "out", "", "export: the `file` to create (mode 0600; never overwritten), or - for standard output")
+	fs.StringVar(&o.io.toKEKURI, "to-kek-uri", "", "export: the `URI` of the KMS key to encrypt the export under")
+	fs.StringVar(&o.io.toKEK, "to-master-key-file", "", "export: the master key `file` to encrypt the export under")
+	fs.StringVar(&o.io.associatedData, "associated-data", "", "import, export: the keyset file's associated `data` (Tink ReadWithAssociatedData)")
 	return fs
 }
 
 func keysCommand(ctx context.Context, sub string, args []string, sf *storeFlags, o *keysOpts, stdout, stderr io.Writer) error {
-	want := map[string]int{"create": 1, "rotate": 1, "list": 0, "enable": 2, "disable": 2, "destroy": 2}
+	want := map[string]int{"create": 1, "rotate": 1, "list": 0, "enable": 2, "disable": 2, "destroy": 2, "import": 1, "export": 1}
 	n, ok := want[sub]
 	if !ok {
-		return usagef("unknown keys command %q; want create, rotate, list, enable, disable or destroy", sub)
+		return usagef("unknown keys command %q; want create, rotate, list, enable, disable, destroy, import or export", sub)
 	}
 	if len(args) != n {
 		return usagef("keys %s takes %d argument(s), got %d: %q", sub, n, len(args), args)
@@ -111,7 +135,9 @@ func keysCommand(ctx context.Context, sub string, args []string, sf *storeFlags,
 	}
 	c, cancel := context.WithTimeout(ctx, sf.timeout)
 	defer cancel()
-	s, closeFn, err := sf.open(c, stderr, sub == "create")
+	// Import is an explicit creation, like create: it may start a new
+	// key store for a team moving from plain Tink.
+	s, closeFn, err := sf.open(c, stderr, sub == "create" || sub == "import")
 	if err != nil {
 		return err
 	}
@@ -155,6 +181,10 @@ func keysCommand(ctx context.Context, sub string, args []string, sf *storeFlags,
 			return err
 		}
 		fmt.Fprintf(stdout, "%sd key %d of keyset %s/%s\n", map[string]string{"enable": "enable", "disable": "disable", "destroy": "destroye"}[sub], keyID, args[0], kind)
+	case "import":
+		return importKeyset(c, sf, o, s, args[0], kind, stdout)
+	case "export":
+		return exportKeyset(c, sf, o, s, args[0], kind, stdout)
 	case "list":
 		list, err := s.List(c)
 		if err != nil {

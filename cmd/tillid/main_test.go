@@ -297,7 +297,8 @@ func TestRewrap(t *testing.T) {
 			require.Equal(t, exitOK, code, "resumed rewrap = %d\n%s\n%s", code, outS, errS)
 			require.Contains(t, errS, "resuming", "resumed rewrap = %d\n%s\n%s", code, outS, errS)
 			require.Contains(t, outS, "done", "resumed rewrap = %d\n%s\n%s", code, outS, errS)
-			assert.Contains(t, outS, "in total; this run (resumed):", "the last line of a resumed job keeps totals apart from this run")
+			assert.Contains(t, outS, "in the job; this run:", "the last line of a resumed job keeps totals apart from this run")
+			assert.Contains(t, outS, "rows done before this run started", "the last line of a resumed job says it resumed")
 			t.Logf("%s: %s", tc.name, strings.TrimSpace(outS))
 
 			// Check: nothing left under the old keys.

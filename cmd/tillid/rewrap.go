@@ -61,7 +61,9 @@ encrypted (or tokenized).
 
 -check reads the table, changes nothing, and prints how many values each
 key protects, as KEYSET/KIND/KEY_ID, marking the primary; it exits 5 while
-any value is under another key or not protected. With -verify it also
+any value is under another key or not protected. It reads the key IDs from
+the values' headers only and decrypts nothing, so an altered value, or one
+moved to another row, counts under the key its header names. With -verify it also
 decrypts every value (and recomputes every index from its source under the
 index's own key) and lists the key column values of the rows that fail: a
 ciphertext altered, or moved to another row under :aad, is reported. FF1
@@ -99,6 +101,9 @@ type rewrapOpts struct {
 	// read, when a test sets it, runs after a range is read and before its
 	// updates are written.
 	read func(lease)
+	// row, when a test sets it, runs for each row a range reads, before
+	// its values are rewrapped, with the range's context.
+	row func(context.Context)
 }
 
 type columnSpec struct {
@@ -262,12 +267,12 @@ func finishRewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, st
 	if err == nil && !o.check {
 		skipped, err = settleRewrap(ctx, sf, o, skipped, stdout, stderr)
 	}
-	if err == nil && skipped > 0 && o.check {
-		fmt.Fprintf(stderr, "tillid: %d values are not under their keyset's primary key, are not protected, or failed to verify: do not disable the old keys yet\n", skipped)
+	if err == nil && skipped.job > 0 && o.check {
+		fmt.Fprintf(stderr, "tillid: %d values are not under their keyset's primary key, are not protected, or failed to verify: do not disable the old keys yet\n", skipped.job)
 		return exitRewrapSkips
 	}
-	if err == nil && skipped > 0 {
-		fmt.Fprintf(stderr, "tillid: %d values could not be rewrapped; they are listed above\n", skipped)
+	if err == nil && skipped.job > 0 {
+		fmt.Fprintln(stderr, skipsMessage(skipped, "values could not be rewrapped"))
 		return exitRewrapSkips
 	}
 	return exitCode(stderr, err)
@@ -320,48 +325,52 @@ func asKey(v any) (keyValue, error) {
 
 func quote(ident string) string { return `"` + ident + `"` }
 
-func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr io.Writer) (skipped int64, err error) {
+// rewrap runs one pass of the job, or the check, and returns the values it
+// left: those not rewrapped (the job's and this run's), or for -check those
+// not under their primary or failing to verify.
+func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr io.Writer) (skipped skips, err error) {
 	switch {
 	case o.db == "" || o.table == "" || o.keyColumn == "" || len(o.columns)+len(o.vault) == 0:
-		return 0, usagef("rewrap needs -db, -table, -key-column and at least one -column")
+		return skips{}, usagef("rewrap needs -db, -table, -key-column and at least one -column")
 	case !identRE.MatchString(o.table), !identRE.MatchString(o.keyColumn):
-		return 0, usagef("-table and -key-column must be plain identifiers (letters, digits, '_')")
+		return skips{}, usagef("-table and -key-column must be plain identifiers (letters, digits, '_')")
 	case o.batch < 1:
-		return 0, usagef("-batch must be positive")
+		return skips{}, usagef("-batch must be positive")
 	case o.verify && !o.check:
-		return 0, usagef("-verify goes with -check")
+		return skips{}, usagef("-verify goes with -check")
 	case o.lease <= 0:
-		return 0, usagef("-lease must be positive")
+		return skips{}, usagef("-lease must be positive")
 	}
 	if err := o.splitVault(stderr); err != nil {
-		return 0, err
+		return skips{}, err
 	}
 	if len(o.columns) == 0 && !o.check {
 		fmt.Fprintf(stdout, "rewrap %s: nothing to do: vault token columns stay as they are\n", o.table)
-		return 0, nil
+		return skips{}, nil
 	}
 	setup, cancel := context.WithTimeout(ctx, sf.timeout)
 	defer cancel()
 	store, closeStore, err := sf.open(setup, stderr, false)
 	if err != nil {
-		return 0, err
+		return skips{}, err
 	}
 	defer closeStore()
 	p, err := newRewrapProtector(store, o.columns)
 	if err != nil {
-		return 0, err
+		return skips{}, err
 	}
 	if err := mustExist("", o.db, ""); err != nil {
-		return 0, err
+		return skips{}, err
 	}
 	db, err := openDB(setup, o.db)
 	if err != nil {
-		return 0, err
+		return skips{}, err
 	}
 	defer db.close()
 	e := newEngine(o, p, db)
 	if o.check {
-		return e.check(ctx, sf, store, stdout, stderr)
+		n, err := e.check(ctx, sf, store, stdout, stderr)
+		return skips{job: n, run: n}, err
 	}
 	if o.job == "" {
 		// The checkpoint belongs to this table, these columns and the
@@ -369,7 +378,7 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 		// with other columns, a run starts from the first row.
 		o.job, err = defaultJob(setup, store, o.table, o.columns)
 		if err != nil {
-			return 0, err
+			return skips{}, err
 		}
 	}
 	return e.runJob(ctx, sf, stdout, stderr)

@@ -164,7 +164,15 @@ func TestRewrapEveryAction(t *testing.T) {
 			a.set(t, "email", 5, e5[:mid]+flip+e5[mid+1:])
 			a.set(t, "email", 7, e6)
 			a.set(t, "email_idx", 8, a.column(t, "email_idx", 9))
+			// -check alone reads headers only, and says so: the altered and
+			// moved values count under their headers' (primary) key.
+			code, out, _ = cli(t, memberArgs(a, "-check")...)
+			assert.Equal(t, exitOK, code, "check (headers only) after tampering = %d\n%s", code, out)
+			assert.Contains(t, out, fmt.Sprintf("members: %d rows; key IDs read from the values' headers only: nothing was decrypted", n), "check without -verify does not say it read headers only\n%s", out)
+			assert.Contains(t, out, "(-verify decrypts)", "check without -verify\n%s", out)
+			assert.NotContains(t, out, "FAILED", "check without -verify\n%s", out)
 			code, out, _ = cli(t, memberArgs(a, "-check", "-verify")...)
+			assert.Contains(t, out, fmt.Sprintf("members: %d rows; every value decrypted (-verify)", n), "check -verify\n%s", out)
 			assert.Equal(t, exitRewrapSkips, code, "check -verify after tampering = %d\n%s", code, out)
 			for _, want := range []string{"id=5 column email:", "id=7 column email:", "id=8 column email_idx:", "verify: 3 values failed"} {
 				assert.Contains(t, out, want, "check -verify after tampering\n%s", out)
@@ -221,7 +229,11 @@ func TestRewrapRefusesUpFront(t *testing.T) {
 }
 
 // finalRowsRE reads this run's rows from a job's last line.
-var finalRowsRE = regexp.MustCompile(`(?:this run \(resumed\)|done): (\d+) rows`)
+var finalRowsRE = regexp.MustCompile(`(?:this run|done): (\d+) rows`)
+
+// workerLineRE reads, from the final line of a worker, the rows done
+// before it started and by other workers meanwhile.
+var workerLineRE = regexp.MustCompile(`this run: \d+ rows[^\n]*?(?:; (\d+) rows done before this run started)?(?:; (\d+) rows done by other workers meanwhile)?\n`)
 
 func runRows(t *testing.T, out string) int {
 	t.Helper()
@@ -255,7 +267,20 @@ func TestRewrapWorkersShareAJob(t *testing.T) {
 			total := 0
 			for w := range workers {
 				require.Equal(t, exitOK, codes[w], "worker %d = %d\n%s", w, codes[w], outs[w])
-				total += runRows(t, outs[w])
+				own := runRows(t, outs[w])
+				total += own
+				// Each worker's final line gives the job's rows, and its own,
+				// those done before it started and those other workers did
+				// meanwhile, which add up to the job's; none says resumed.
+				assert.Contains(t, outs[w], fmt.Sprintf("rewrap members: done: %d rows", n), "worker %d's final line\n%s", w, outs[w])
+				assert.NotContains(t, outs[w], "resumed", "worker %d of a fresh job says it resumed\n%s", w, outs[w])
+				if own < n && !strings.Contains(outs[w], "complete before this run started") {
+					m := workerLineRE.FindStringSubmatch(outs[w])
+					require.NotNil(t, m, "worker %d's final line\n%s", w, outs[w])
+					before, _ := strconv.Atoi(m[1])
+					others, _ := strconv.Atoi(m[2])
+					assert.Equal(t, n, own+before+others, "worker %d's rows, those before it and the other workers' add up to the job's\n%s", w, outs[w])
+				}
 			}
 			assert.Equal(t, n, total, "the workers did %d rows of %d between them:\n%s", total, n, strings.Join(outs, "\n---\n"))
 			code, out, _ := cli(t, memberArgs(a, "-check")...)

@@ -80,7 +80,11 @@ func (e *engine) check(ctx context.Context, sf *storeFlags, store keys.Provider,
 			break
 		}
 	}
-	fmt.Fprintf(stdout, "%s: %d rows\n", o.table, rows)
+	if o.verify {
+		fmt.Fprintf(stdout, "%s: %d rows; every value decrypted (-verify), counted under the key its header names\n", o.table, rows)
+	} else {
+		fmt.Fprintf(stdout, "%s: %d rows; key IDs read from the values' headers only: nothing was decrypted, so an altered or moved value counts under its header's key (-verify decrypts)\n", o.table, rows)
+	}
 	counts := make([]count, 0, len(perKey))
 	for k := range perKey {
 		counts = append(counts, k)

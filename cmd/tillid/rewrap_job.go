@@ -85,8 +85,10 @@ func decodeOptKey(s string) (*keyValue, error) {
 	return &k, err
 }
 
-// runJob runs one worker of the job o.job until no range is left.
-func (e *engine) runJob(ctx context.Context, sf *storeFlags, stdout, stderr io.Writer) (skipped int64, err error) {
+// runJob runs one worker of the job o.job until no range is left. It
+// returns the values the job skipped (over every run and worker) and the
+// values this run skipped, which it listed on stderr.
+func (e *engine) runJob(ctx context.Context, sf *storeFlags, stdout, stderr io.Writer) (skips, error) {
 	o, ph := e.o, e.ph
 	now := o.now
 	if now == nil {
@@ -101,67 +103,64 @@ func (e *engine) runJob(ctx context.Context, sf *storeFlags, stdout, stderr io.W
 	jobs := checkpoints{db: e.db, dsn: o.db}
 	if err := jobs.create(setup); err != nil {
 		if err := jobs.create(setup); err != nil {
-			return 0, err
+			return skips{}, err
 		}
 	}
 	if _, err := e.db.sql.ExecContext(setup, leasesTable); err != nil {
 		if _, err := e.db.sql.ExecContext(setup, leasesTable); err != nil {
-			return 0, fmt.Errorf("creating the lease table tillid_rewrap_leases in %s: %w", target(o.db), err)
+			return skips{}, fmt.Errorf("creating the lease table tillid_rewrap_leases in %s: %w", target(o.db), err)
 		}
 	}
 	if o.restart {
 		for _, q := range []string{`DELETE FROM tillid_rewrap_leases WHERE job = ` + ph(1), `DELETE FROM tillid_rewrap_jobs WHERE job = ` + ph(1)} {
 			if _, err := e.db.sql.ExecContext(setup, q, o.job); err != nil {
-				return 0, fmt.Errorf("forgetting the checkpoint: %w", err)
+				return skips{}, fmt.Errorf("forgetting the checkpoint: %w", err)
 			}
 		}
 	}
 	if _, err := e.db.sql.ExecContext(setup, `INSERT INTO tillid_rewrap_jobs (job, last_key, done, rewrapped) VALUES (`+ph(1)+`, '', 0, 0) ON CONFLICT (job) DO NOTHING`, o.job); err != nil {
-		return 0, fmt.Errorf("writing the checkpoint: %w", err)
+		return skips{}, fmt.Errorf("writing the checkpoint: %w", err)
 	}
-	var (
-		lastText                  string
-		doneBefore, changedBefore int64
-		total                     int64
-	)
-	if err := e.db.sql.QueryRowContext(setup, `SELECT last_key, done, rewrapped FROM tillid_rewrap_jobs WHERE job = `+ph(1), o.job).Scan(&lastText, &doneBefore, &changedBefore); err != nil {
-		return 0, fmt.Errorf("reading the checkpoint: %w", err)
+	var total int64
+	before, _, err := jobs.load(setup, o.job)
+	if err != nil {
+		return skips{}, err
 	}
-	if lastText == jobDone {
-		fmt.Fprintf(stderr, "rewrap: job %q is complete already (%d rows, %d values rewrapped); -restart runs it again\n", o.job, doneBefore, changedBefore)
-		fmt.Fprintln(stdout, finalLine("rewrap "+o.table, doneBefore, changedBefore, 0, 0, 0, 0))
-		return 0, nil
+	if before.last == jobDone {
+		fmt.Fprintf(stderr, "rewrap: job %q is complete already (%d rows, %d values rewrapped, %d skipped); -restart runs it again\n", o.job, before.done, before.rewrapped, before.skipped)
+		fmt.Fprintln(stdout, jobCount{rows: before.done, changed: before.rewrapped, skipped: before.skipped, complete: true}.line("rewrap "+o.table))
+		return skips{job: before.skipped}, nil
 	}
-	if lastText != "" {
-		k, err := decodeKey(lastText)
+	if before.last != "" {
+		k, err := decodeKey(before.last)
 		if err != nil {
-			return 0, err
+			return skips{}, err
 		}
-		fmt.Fprintf(stderr, "rewrap: resuming job %q after key %s (%d rows done before)\n", o.job, k.text(), doneBefore)
+		fmt.Fprintf(stderr, "rewrap: job %q has %d rows done (%d values skipped), up to key %s: resuming it, beside any other workers\n", o.job, before.done, before.skipped, k.text())
 	}
 	if err := e.db.sql.QueryRowContext(setup, `SELECT count(*) FROM `+quote(o.table)).Scan(&total); err != nil {
-		return 0, fmt.Errorf("counting rows of %s: %w", o.table, err)
+		return skips{}, fmt.Errorf("counting rows of %s: %w", o.table, err)
 	}
 	var (
-		runRows, runChanged int64
-		jobRows             = doneBefore
-		jobChanged          = changedBefore
+		runRows, runChanged, skipped int64
+		jobRows                      = before.done
+		jobChanged                   = before.rewrapped
 	)
 	start := time.Now()
 	prog := newProgress(stderr, o.table)
 	defer prog.finish()
-	checkpoint := "job " + strconv.Quote(o.job) + " in tillid_rewrap_jobs"
+	saved := "job " + strconv.Quote(o.job) + " in tillid_rewrap_jobs"
 	// A worker left without a range polls for the others to finish or
 	// for a lease to end; the claim it polls with is short.
 	poll := min(o.lease/4, 50*time.Millisecond)
 	waited := false
 	for {
 		if err := ctx.Err(); err != nil {
-			return skipped, interrupted(ctx, err, "rewrap of "+o.table, jobRows, checkpoint)
+			return skips{run: skipped}, interrupted(ctx, err, "rewrap of "+o.table, jobRows, saved)
 		}
 		l, state, err := e.claim(ctx, owner, now, stderr)
 		if err != nil {
-			return skipped, interrupted(ctx, err, "rewrap of "+o.table, jobRows, checkpoint)
+			return skips{run: skipped}, interrupted(ctx, err, "rewrap of "+o.table, jobRows, saved)
 		}
 		if state == finished {
 			break
@@ -175,38 +174,51 @@ func (e *engine) runJob(ctx context.Context, sf *storeFlags, stdout, stderr io.W
 			case <-time.After(poll):
 				continue
 			case <-ctx.Done():
-				return skipped, interrupted(ctx, ctx.Err(), "rewrap of "+o.table, jobRows, checkpoint)
+				return skips{run: skipped}, interrupted(ctx, ctx.Err(), "rewrap of "+o.table, jobRows, saved)
 			}
 		}
 		waited = false
 		if o.claimed != nil {
 			if err := o.claimed(l); err != nil {
-				return skipped, err // a simulated crash: the lease stays until it ends
+				return skips{run: skipped}, err // a simulated crash: the lease stays until it ends
 			}
 		}
 		b, err := e.doRange(ctx, sf, l, owner, stderr)
-		skipped += b.skipped
 		if errors.Is(err, errLeaseLost) {
-			fmt.Fprintf(stderr, "rewrap: keys after %s: %v; its rows are left to that worker\n", l.lo, err)
+			// The worker that took the range over does its rows and counts
+			// its skips; this one's are not counted twice.
+			fmt.Fprintf(stderr, "rewrap: keys after %s: %v; its rows (and the %d values listed above as skipped in them) are left to that worker\n", l.lo, err, b.skipped)
 			continue
 		}
 		if err != nil {
 			e.release(l, owner)
-			return skipped, interrupted(ctx, err, "rewrap of "+o.table, jobRows, checkpoint)
+			return skips{run: skipped}, interrupted(ctx, err, "rewrap of "+o.table, jobRows, saved)
 		}
+		skipped += b.skipped
 		runRows += b.rows
 		runChanged += b.changed
 		jobRows, jobChanged = b.jobRows, b.jobChanged
 		rate := float64(runRows) / time.Since(start).Seconds()
 		left := max(total-jobRows, 0)
-		prog.update(jobRows, total, left, jobChanged, skipped, rate)
+		prog.update(jobRows, total, left, jobChanged, b.jobSkipped, rate) // the job's, like the rows and values
 		if a := auditorFor(sf, stderr); a != nil {
 			a.Audit(ctx, keys.Event{Time: time.Now(), Type: keys.EventRewrapProgress, Keyset: keys.KeysetID{Name: keyName(o.columns[0].col), Kind: kindOf(o.columns[0].col)}, Done: jobRows, Left: left})
 		}
 	}
 	prog.finish()
-	fmt.Fprintln(stdout, finalLine("rewrap "+o.table, max(jobRows, runRows), max(jobChanged, runChanged), runRows, runChanged, skipped, time.Since(start)))
-	return skipped, nil
+	elapsed := time.Since(start)
+	// The job's totals now, with every other worker's last range: a worker
+	// finishes only once no range is held.
+	end, found, err := jobs.load(ctx, o.job)
+	if err != nil {
+		return skips{run: skipped}, err
+	}
+	if !found { // another worker ran it with -restart meanwhile
+		end = checkpoint{done: jobRows, rewrapped: jobChanged, skipped: before.skipped + skipped}
+	}
+	fmt.Fprintln(stdout, jobCount{rows: end.done, changed: end.rewrapped, skipped: end.skipped, before: before.done,
+		runRows: runRows, runChanged: runChanged, runSkipped: skipped, elapsed: elapsed}.line("rewrap "+o.table))
+	return skips{job: end.skipped, run: skipped}, nil
 }
 
 // claim hands this worker the next range of the job: a range whose lease
@@ -331,7 +343,7 @@ func (e *engine) release(l lease, owner string) {
 // batchResult is what one range did, and the job's totals after it.
 type batchResult struct {
 	rows, changed, skipped, conflicts int64
-	jobRows, jobChanged               int64
+	jobRows, jobChanged, jobSkipped   int64
 }
 
 // doRange rewraps the rows of range l and commits them with the end of its
@@ -351,6 +363,9 @@ func (e *engine) doRange(ctx context.Context, sf *storeFlags, l lease, owner str
 	var updates []update
 	q, args := e.selectRows(lo, &hi, 0)
 	err = e.scanRows(c, q, args, func(r row) error {
+		if e.o.row != nil {
+			e.o.row(c)
+		}
 		b.rows++
 		for _, spec := range e.o.columns {
 			u, changed, err := e.rewrapValue(c, spec, r)
@@ -386,21 +401,14 @@ func (e *engine) doRange(ctx context.Context, sf *storeFlags, l lease, owner str
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return batchResult{skipped: b.skipped}, errLeaseLost
 	}
-	for i := 0; i < len(updates); {
-		j := i + 1
-		for j < len(updates) && updates[j].key == updates[i].key {
-			j++
-		}
-		wrote, err := e.applyRow(c, tx, updates[i:j])
-		if err != nil {
-			return b, err
-		}
-		b.changed += wrote
-		b.conflicts += int64(j-i) - wrote // the application wrote them meanwhile, under the primary
-		i = j
+	// Values the application wrote meanwhile (conflicts) are under the
+	// primary already.
+	b.changed, b.conflicts, err = e.applyBatch(c, tx, updates)
+	if err != nil {
+		return b, err
 	}
-	err = tx.QueryRowContext(c, `UPDATE tillid_rewrap_jobs SET done = done + `+e.ph(1)+`, rewrapped = rewrapped + `+e.ph(2)+` WHERE job = `+e.ph(3)+` RETURNING done, rewrapped`,
-		b.rows, b.changed, e.o.job).Scan(&b.jobRows, &b.jobChanged)
+	err = tx.QueryRowContext(c, `UPDATE tillid_rewrap_jobs SET done = done + `+e.ph(1)+`, rewrapped = rewrapped + `+e.ph(2)+`, skipped = skipped + `+e.ph(3)+` WHERE job = `+e.ph(4)+` RETURNING done, rewrapped, skipped`,
+		b.rows, b.changed, b.skipped, e.o.job).Scan(&b.jobRows, &b.jobChanged, &b.jobSkipped)
 	if err != nil {
 		return b, fmt.Errorf("writing the checkpoint: %w", err)
 	}

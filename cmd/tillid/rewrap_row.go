@@ -22,6 +22,9 @@ type engine struct {
 	// the -column columns, then the plaintext sources of index columns.
 	read []string
 	pos  map[string]int
+	// pgTypes are the PostgreSQL types of the table's columns, read at the
+	// first batched UPDATE (rewrap_batch.go).
+	pgTypes map[string]string
 }
 
 func newEngine(o *rewrapOpts, p *pii.Protector, db *database) *engine {
@@ -81,7 +84,8 @@ type row struct {
 	vals []sql.NullString
 }
 
-// scanRows runs q and calls fn for each row.
+// scanRows runs q and calls fn for each row. Its errors name the table and
+// the database, and the row when fn failed.
 func (e *engine) scanRows(ctx context.Context, q string, args []any, fn func(row) error) error {
 	rows, err := e.db.sql.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -97,17 +101,21 @@ func (e *engine) scanRows(ctx context.Context, q string, args []any, fn func(row
 	}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return fmt.Errorf("reading %s: %w", e.o.table, err)
+			return fmt.Errorf("reading %s in %s: %w", e.o.table, target(e.o.db), err)
 		}
 		k, err := asKey(rawKey)
 		if err != nil {
 			return err
 		}
 		if err := fn(row{key: k, vals: append([]sql.NullString(nil), vals...)}); err != nil {
-			return err
+			return fmt.Errorf("%s %s=%s in %s: %w", e.o.table, e.o.keyColumn, k.text(), target(e.o.db), err)
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		// A connection lost or a deadline passed while the rows streamed.
+		return fmt.Errorf("reading %s in %s: %w", e.o.table, target(e.o.db), err)
+	}
+	return nil
 }
 
 // recordID is the record ID a column's values are bound to in row r.

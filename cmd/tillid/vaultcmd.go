@@ -82,49 +82,51 @@ func runVault(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	failed, err := vaultRewrap(ctx, &sf, &o, fs.Args(), stdout, stderr)
-	if err == nil && failed > 0 {
-		fmt.Fprintf(stderr, "tillid: %d vault entries did not decrypt (tampered with, or under a disabled key) and were left as they are\n", failed)
+	if err == nil && failed.job > 0 {
+		fmt.Fprintln(stderr, skipsMessage(failed, "vault entries did not decrypt (tampered with, or under a disabled key) and were left as they are"))
 		return exitRewrapSkips
 	}
 	return exitCode(stderr, err)
 }
 
 // vaultRewrap runs the job for each domain and returns how many entries
-// failed to decrypt.
-func vaultRewrap(ctx context.Context, sf *storeFlags, o *vaultOpts, domains []string, stdout, stderr io.Writer) (int64, error) {
+// failed to decrypt, in the jobs and in this run, each counted once: when
+// the cache wait makes a last pass over a domain, that pass's count, since
+// it meets every entry again.
+func vaultRewrap(ctx context.Context, sf *storeFlags, o *vaultOpts, domains []string, stdout, stderr io.Writer) (skips, error) {
 	switch {
 	case o.db == "" || len(domains) == 0:
-		return 0, usagef("vault rewrap needs -db and at least one DOMAIN")
+		return skips{}, usagef("vault rewrap needs -db and at least one DOMAIN")
 	case o.keyName != "" && len(domains) > 1:
-		return 0, usagef("-key-name names the keysets of one DOMAIN; give one")
+		return skips{}, usagef("-key-name names the keysets of one DOMAIN; give one")
 	case o.batch < 1 || o.batch > tokenize.MaxBatchSize:
-		return 0, usagef("-batch must be 1 to %d", tokenize.MaxBatchSize)
+		return skips{}, usagef("-batch must be 1 to %d", tokenize.MaxBatchSize)
 	}
 	setup, cancel := context.WithTimeout(ctx, sf.timeout)
 	defer cancel()
 	store, closeStore, err := sf.open(setup, stderr, false)
 	if err != nil {
-		return 0, err
+		return skips{}, err
 	}
 	defer closeStore()
 	if err := mustExist("", o.db, ""); err != nil {
-		return 0, err
+		return skips{}, err
 	}
 	db, err := openDB(setup, o.db)
 	if err != nil {
-		return 0, err
+		return skips{}, err
 	}
 	defer db.close()
 	vault, closeVault, err := openVault(setup, db, o.db)
 	if err != nil {
-		return 0, err
+		return skips{}, err
 	}
 	defer closeVault()
 	jobs := checkpoints{db: db, dsn: o.db}
 	if err := jobs.create(setup); err != nil {
-		return 0, err
+		return skips{}, err
 	}
-	var failed int64
+	var failed skips
 	for _, domain := range domains {
 		keyName := o.keyName
 		if keyName == "" {
@@ -143,21 +145,20 @@ func vaultRewrap(ctx context.Context, sf *storeFlags, o *vaultOpts, domains []st
 			return failed, err
 		}
 		n, err := j.run(ctx, o.restart)
-		failed += n
 		if err != nil {
-			return failed, err
+			return skips{job: failed.job + n.job, run: failed.run + n.run}, err
 		}
 		again, err := o.cache.settle(ctx, sf, store, ids, stderr, o.now)
 		if err != nil {
-			return failed, err
+			return skips{job: failed.job + n.job, run: failed.run + n.run}, err
 		}
 		if again {
-			n, err := j.run(ctx, true)
-			failed += n
-			if err != nil {
-				return failed, err
+			if n, err = j.run(ctx, true); err != nil {
+				return skips{job: failed.job + n.job, run: failed.run + n.run}, err
 			}
 		}
+		failed.job += n.job
+		failed.run += n.run
 	}
 	return failed, nil
 }
@@ -210,67 +211,73 @@ type vaultJob struct {
 }
 
 // run makes one pass over the domain, from the checkpoint unless restart,
-// and returns how many entries failed to decrypt.
-func (j *vaultJob) run(ctx context.Context, restart bool) (int64, error) {
+// and returns how many entries failed to decrypt: in the job (this run's
+// and, when it resumed, the runs' before) and in this run.
+func (j *vaultJob) run(ctx context.Context, restart bool) (skips, error) {
 	what := "vault rewrap of domain " + j.domain
 	c, cancel := context.WithTimeout(ctx, j.sf.timeout)
 	defer cancel()
 	var total int64
 	if err := j.db.sql.QueryRowContext(c, `SELECT count(*) FROM tillid_tokens WHERE domain = `+j.jobs.ph(1), j.domain).Scan(&total); err != nil {
-		return 0, interrupted(ctx, fmt.Errorf("counting the tokens of domain %s in %s: %w", j.domain, target(j.o.db), err), what, 0, "")
+		return skips{}, interrupted(ctx, fmt.Errorf("counting the tokens of domain %s in %s: %w", j.domain, target(j.o.db), err), what, 0, "")
 	}
-	cursor := ""
-	var done, rewrapped int64
+	var cp checkpoint
 	if !restart {
-		last, d, r, found, err := j.jobs.load(c, j.job)
+		saved, found, err := j.jobs.load(c, j.job)
 		switch {
 		case err != nil:
-			return 0, interrupted(ctx, err, what, 0, "")
+			return skips{}, interrupted(ctx, err, what, 0, "")
 		case found:
-			cursor, done, rewrapped = strings.TrimPrefix(last, "s:"), d, r
-			fmt.Fprintf(j.stderr, "rewrap: resuming job %q (%d entries done before)\n", j.job, done)
+			cp = saved
+			cp.last = strings.TrimPrefix(saved.last, "s:")
+			fmt.Fprintf(j.stderr, "rewrap: resuming job %q (%d entries done before, %d failed)\n", j.job, cp.done, cp.skipped)
 		}
 	}
-	checkpoint := fmt.Sprintf("job %q in tillid_rewrap_jobs", j.job)
-	start, startDone, startRewrapped := time.Now(), done, rewrapped
+	where := fmt.Sprintf("job %q in tillid_rewrap_jobs", j.job)
+	start, before := time.Now(), cp
 	var failed, kept, changed int64
 	prog := newProgress(j.stderr, "vault "+j.domain)
 	defer prog.finish()
 	for {
 		if err := ctx.Err(); err != nil {
-			return failed, interrupted(ctx, err, what, done, checkpoint)
+			return skips{job: cp.skipped, run: failed}, interrupted(ctx, err, what, cp.done, where)
 		}
 		c, cancel := context.WithTimeout(ctx, j.sf.timeout)
-		p, err := j.tk.Rewrap(c, cursor, j.o.batch)
+		p, err := j.tk.Rewrap(c, cp.last, j.o.batch)
+		if err != nil {
+			err = fmt.Errorf("rewrapping the token vault (tillid_tokens) of domain %s in %s: %w", j.domain, target(j.o.db), err)
+		}
+		next := checkpoint{last: p.Cursor, done: cp.done + int64(p.Scanned), rewrapped: cp.rewrapped + int64(p.Rewrapped), skipped: cp.skipped + int64(p.Failed)}
 		if err == nil {
-			err = j.jobs.save(c, j.db.sql, j.job, "s:"+p.Cursor, done+int64(p.Scanned), rewrapped+int64(p.Rewrapped))
+			saved := next
+			saved.last = "s:" + next.last
+			err = j.jobs.save(c, j.db.sql, j.job, saved)
 		}
 		cancel()
 		if err != nil {
-			return failed, interrupted(ctx, err, what, done, checkpoint)
+			return skips{job: cp.skipped, run: failed}, interrupted(ctx, err, what, cp.done, where)
 		}
-		cursor = p.Cursor
-		done += int64(p.Scanned)
-		rewrapped += int64(p.Rewrapped)
+		cp = next
 		failed += int64(p.Failed)
 		kept += int64(p.Kept)
 		changed += int64(p.Changed)
-		rate := float64(done-startDone) / max(time.Since(start).Seconds(), 1e-9)
-		prog.update(done, total, max(total-done, 0), rewrapped, failed, rate)
+		rate := float64(cp.done-before.done) / max(time.Since(start).Seconds(), 1e-9)
+		prog.update(cp.done, total, max(total-cp.done, 0), cp.rewrapped, cp.skipped, rate)
 		if p.Done {
 			break
 		}
 	}
 	prog.finish()
 	if err := j.jobs.clear(ctx, j.job); err != nil {
-		return failed, err
+		return skips{job: cp.skipped, run: failed}, err
 	}
-	fmt.Fprintln(j.stdout, finalLine("vault rewrap "+j.domain, done, rewrapped, done-startDone, rewrapped-startRewrapped, failed, time.Since(start)))
+	fmt.Fprintln(j.stdout, jobCount{rows: cp.done, changed: cp.rewrapped, skipped: cp.skipped, before: before.done,
+		runRows: cp.done - before.done, runChanged: cp.rewrapped - before.rewrapped, runSkipped: failed, elapsed: time.Since(start)}.line("vault rewrap "+j.domain))
 	if changed > 0 {
 		fmt.Fprintf(j.stdout, "vault rewrap %s: %d entries changed by the application meanwhile were left to it\n", j.domain, changed)
 	}
 	if kept > 0 {
 		fmt.Fprintf(j.stdout, "vault rewrap %s: this run met %d entries of data subjects whose PRF entries stay under an older PRF key: keep that key enabled while they live (a run with -restart counts them all)\n", j.domain, kept)
 	}
-	return failed, nil
+	return skips{job: cp.skipped, run: failed}, nil
 }

@@ -6,9 +6,10 @@
 // the rare case that needs it, such as moving keys out of a deployment that
 // kept them in clear, and its name is there to be seen in code review.
 //
-// Most users should use [keys.Store.Export] instead, which writes the
-// keyset encrypted under a KEK and sends an audit event, and
-// [keys.Store.Import] with a keyset read from an encrypted file.
+// Most users should use a store's Export instead ([keys.Store.Export],
+// [keys.SQLStore.Export]; tillid keys export), which writes the keyset
+// encrypted under a KEK and sends an audit event, and its Import with a
+// keyset read from an encrypted file.
 package insecurecleartext
 
 import (
