@@ -22,26 +22,38 @@ import (
 var ErrWouldDeleteAll = errors.New("retention: the sweep would delete every row of the table; check the rule, then confirm (WithConfirmDeleteAll, tillid retention sweep -yes)")
 
 // ErrIncomplete is matched (errors.Is) by the [*IncompleteError] that
-// [Sweeper.Sweep] returns when it ran out of work while ranges of the run are
-// still leased by other workers: the rows in them may still be due.
+// [Sweeper.Sweep] returns when it stopped while ranges of its run were still
+// leased by other workers (the rows in them may still be due): at once with
+// [WithNoWait], else when its context ended while it waited for them.
 var ErrIncomplete = errors.New("retention: sweep not complete")
 
 // IncompleteError says a sweep ended with Leased ranges of its run still
 // leased by other workers, the last lease running out at Until. Sweeping
-// again after Until takes them over (at once under the workers' own names).
-// It matches [ErrIncomplete].
+// again takes them over once they run out (at once under the workers' own
+// names). Err is the context's error that ended the wait (nil after
+// [WithNoWait]); Unwrap returns it. It matches [ErrIncomplete].
 type IncompleteError struct {
 	Leased int64
 	Until  time.Time
+	Err    error
+	// next is when the first of the leases runs out.
+	next time.Time
 }
 
 // Error returns "retention: NOT COMPLETE: N ranges leased until T; ...".
 func (e *IncompleteError) Error() string {
-	return fmt.Sprintf("retention: NOT COMPLETE: %d ranges leased until %s by other workers; sweep again after that time (or under their worker names)", e.Leased, e.Until.UTC().Format(time.RFC3339))
+	msg := fmt.Sprintf("retention: NOT COMPLETE: %d ranges leased until %s by other workers; sweep again after that time (or under their worker names)", e.Leased, e.Until.UTC().Format(time.RFC3339))
+	if e.Err != nil {
+		msg += " (stopped waiting: " + e.Err.Error() + ")"
+	}
+	return msg
 }
 
 // Is reports whether target is ErrIncomplete.
 func (e *IncompleteError) Is(target error) bool { return target == ErrIncomplete }
+
+// Unwrap returns the context's error that ended the wait, or nil.
+func (e *IncompleteError) Unwrap() error { return e.Err }
 
 // releaseTimeout bounds the release of a lease after a failed batch.
 const releaseTimeout = 5 * time.Second
@@ -167,6 +179,39 @@ func WithConfirmDeleteAll() Option {
 	return optionFunc(func(s *Sweeper) error { s.confirmDeleteAll = true; return nil })
 }
 
+// WithNoWait makes a worker that runs out of free ranges while other
+// workers still lease ranges of its run return an [*IncompleteError] at
+// once, instead of waiting for those ranges to be done or to run out (the
+// CLI's -no-wait).
+func WithNoWait() Option {
+	return optionFunc(func(s *Sweeper) error { s.noWait = true; return nil })
+}
+
+// WithPoll sets how a worker waits for the ranges other workers lease: it
+// looks again after 10ms, doubling up to every (1s by default; 1ms to 1m),
+// and never later than the first of those leases runs out by the Sweeper's
+// clock. It waits through after (time.After when nil), so that a test
+// drives the wait with the clock it gives [WithClock].
+func WithPoll(every time.Duration, after func(time.Duration) <-chan time.Time) Option {
+	return optionFunc(func(s *Sweeper) error {
+		if every < time.Millisecond || every > time.Minute {
+			return fmt.Errorf("retention: poll every %v: want 1ms to 1m", every)
+		}
+		s.poll = every
+		if after != nil {
+			s.after = after
+		}
+		return nil
+	})
+}
+
+// WithWaiting calls f each time the worker starts to wait for the leased
+// ranges of other workers, with how many there are and when the last runs
+// out, for a log line. f runs on the sweeping goroutine.
+func WithWaiting(f func(leased int64, until time.Time)) Option {
+	return optionFunc(func(s *Sweeper) error { s.waiting = f; return nil })
+}
+
 // WithProgress calls f after each batch with the totals of the sweep so
 // far (from this worker), for a progress bar or a log line. f runs on the
 // sweeping goroutine.
@@ -192,6 +237,10 @@ type Sweeper struct {
 	prefix           string
 	confirmDeleteAll bool
 	progress         func(Stats)
+	noWait           bool
+	poll             time.Duration
+	after            func(time.Duration) <-chan time.Time
+	waiting          func(leased int64, until time.Time)
 }
 
 // New returns a Sweeper of table t in db, and creates its checkpoint
@@ -215,7 +264,8 @@ func New(ctx context.Context, db *sql.DB, d Dialect, t Table, opts ...Option) (*
 	if err := t.checkColumns(ctx, db, d); err != nil {
 		return nil, err
 	}
-	s := &Sweeper{db: db, d: d, t: t, batch: 5000, now: time.Now, lease: 2 * time.Minute, job: t.Name, prefix: "tillid_retention"}
+	s := &Sweeper{db: db, d: d, t: t, batch: 5000, now: time.Now, lease: 2 * time.Minute, job: t.Name, prefix: "tillid_retention",
+		poll: time.Second, after: time.After}
 	s.t.Rules = append([]Rule(nil), t.Rules...)
 	for _, o := range opts {
 		if o == nil {
@@ -312,29 +362,51 @@ func (st Stats) Changed() int64 {
 // Sweep runs the table's sweep to its end and returns what this worker did.
 // A batch that fails (a cancelled context, a database error) is rolled back
 // and its lease released at once, in a fresh context of at most 5s, so the
-// next run takes it without waiting for the lease to run out. When the run
-// has ranges left that other workers lease, Sweep returns an
-// [*IncompleteError] (matching [ErrIncomplete]), never nil.
+// next run takes it without waiting for the lease to run out.
 // It resumes the job's unfinished run (after a crash, a cancelled context
 // or a database outage) or starts a new one; other workers of the same job
 // share it, each batch going to one of them. Each batch is one transaction
 // that re-checks every rule's condition in its UPDATE and DELETE
 // statements, so rows the application changed meanwhile are judged on
-// their new values. A batch whose worker died is taken over when its lease
-// runs out (at once by a worker of the same name). It returns
-// [ErrWouldDeleteAll] (see there), the context's error, or the database's.
+// their new values.
+//
+// A worker that runs out of free ranges while other workers still lease
+// ranges of the run waits (see [WithPoll]) until they are done, or until
+// their leases run out by the Sweeper's clock and it takes them over (at
+// once those of a worker of its own name), then returns nil once the run
+// is complete: several workers started together all return nil. It returns
+// an [*IncompleteError] (matching [ErrIncomplete]) when it was told not to
+// wait ([WithNoWait]) or ctx ended while it waited (then also matching
+// ctx's error). It returns [ErrWouldDeleteAll] (see there), the context's
+// error during a batch, or the database's.
 func (s *Sweeper) Sweep(ctx context.Context) (Stats, error) {
 	total := s.newStats()
-	first := true
+	var run runState
+	poll := time.Duration(0)
 	for {
-		l, ok, err := s.claim(ctx, first)
+		l, ok, err := s.claim(ctx, &run)
+		var inc *IncompleteError
+		if errors.As(err, &inc) && !s.noWait {
+			poll = s.nextPoll(poll, inc)
+			if s.waiting != nil {
+				s.waiting(inc.Leased, inc.Until)
+			}
+			select {
+			case <-ctx.Done():
+			case <-s.after(poll):
+			}
+			if inc.Err = ctx.Err(); inc.Err != nil {
+				return total, inc
+			}
+			continue
+		}
 		if err != nil {
 			return total, err
 		}
-		first = false
 		if !ok {
 			return total, nil
 		}
+		poll = 0
 		b, err := s.process(ctx, l)
 		if err != nil {
 			return total, errors.Join(err, s.release(ctx, l))
@@ -344,6 +416,20 @@ func (s *Sweeper) Sweep(ctx context.Context) (Stats, error) {
 			s.progress(total)
 		}
 	}
+}
+
+// firstPoll is the first wait for the leases of other workers.
+const firstPoll = 10 * time.Millisecond
+
+// nextPoll returns how long to wait after a wait of prev for the leases
+// of inc: double prev, from firstPoll up to s.poll, and no later than just
+// after the first of them runs out.
+func (s *Sweeper) nextPoll(prev time.Duration, inc *IncompleteError) time.Duration {
+	d := min(max(2*prev, firstPoll), s.poll)
+	if left := inc.next.Sub(s.now()) + time.Millisecond; left < d {
+		d = max(left, time.Millisecond)
+	}
+	return d
 }
 
 // Run sweeps at once and then every interval until ctx is done, measuring
@@ -375,10 +461,19 @@ type lease struct{ lo, hi int64 }
 func (s *Sweeper) runs() string   { return quote(s.prefix + "_runs") }
 func (s *Sweeper) leases() string { return quote(s.prefix + "_leases") }
 
+// runState is the run a Sweep works on: joined once its first claim
+// started or joined a run, whose number is gen (the job's finished count
+// then).
+type runState struct {
+	joined bool
+	gen    int64
+}
+
 // claim takes the next batch in a short transaction: a lease of this
 // worker's or one whose time ran out, else the next key range after the
-// run's cursor. A new run starts only on the first claim of a Sweep.
-func (s *Sweeper) claim(ctx context.Context, first bool) (_ lease, ok bool, err error) {
+// run's cursor. A new run starts only on the first claim of a Sweep; once
+// the run it joined is finished (by any worker), claim returns no batch.
+func (s *Sweeper) claim(ctx context.Context, run *runState) (_ lease, ok bool, err error) {
 	now := s.now()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -407,10 +502,11 @@ func (s *Sweeper) claim(ctx context.Context, first bool) (_ lease, ok bool, err 
 	if err = tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&cursor, &exhausted, &active, &finished); err != nil {
 		return lease{}, false, fmt.Errorf("retention: %w", err)
 	}
+	if run.joined && (active == 0 || finished != run.gen) {
+		return lease{}, false, s.commit(tx) // the run this Sweep joined is over
+	}
+	run.joined, run.gen = true, finished
 	if active == 0 {
-		if !first {
-			return lease{}, false, tx.Commit()
-		}
 		if !s.confirmDeleteAll {
 			if err = s.checkDeleteAll(ctx, tx, now); err != nil {
 				return lease{}, false, err
@@ -563,10 +659,10 @@ func (s *Sweeper) takeLease(ctx context.Context, tx *sql.Tx, l lease, now time.T
 // left.
 func (s *Sweeper) finishIfDone(ctx context.Context, tx *sql.Tx) error {
 	q := s.q()
-	q.str(`SELECT count(*), coalesce(max(until_ns), 0) FROM `, s.leases(), ` WHERE job = `)
+	q.str(`SELECT count(*), coalesce(max(until_ns), 0), coalesce(min(until_ns), 0) FROM `, s.leases(), ` WHERE job = `)
 	q.arg(s.job)
-	var leased, until int64
-	if err := tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&leased, &until); err != nil {
+	var leased, until, next int64
+	if err := tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&leased, &until, &next); err != nil {
 		tx.Rollback()
 		return fmt.Errorf("retention: %w", err)
 	}
@@ -574,7 +670,7 @@ func (s *Sweeper) finishIfDone(ctx context.Context, tx *sql.Tx) error {
 		if err := s.commit(tx); err != nil {
 			return err
 		}
-		return &IncompleteError{Leased: leased, Until: time.Unix(0, until)}
+		return &IncompleteError{Leased: leased, Until: time.Unix(0, until), next: time.Unix(0, next)}
 	}
 	q = s.q()
 	q.str(`UPDATE `, s.runs(), ` SET active = 0, finished = finished + 1 WHERE job = `)

@@ -307,12 +307,14 @@ func TestRetentionTakeOver(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, int64(40), countNotes(t, db))
 
-		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, clock, retention.WithBatchSize(10), retention.WithWorker("other"))
+		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, clock, retention.WithBatchSize(10), retention.WithWorker("other"),
+			retention.WithNoWait())
 		require.NoError(t, err)
 		st, err := other.Sweep(ctx)
 		var inc *retention.IncompleteError
-		require.ErrorAs(t, err, &inc, "a sweep leaving a live lease says so")
+		require.ErrorAs(t, err, &inc, "a sweep told not to wait, leaving a live lease, says so")
 		assert.ErrorIs(t, err, retention.ErrIncomplete)
+		assert.NoError(t, inc.Err, "not waiting is no context error")
 		assert.Equal(t, int64(1), inc.Leased)
 		assert.Equal(t, now.Add(time.Minute), inc.Until.In(time.UTC))
 		assert.Equal(t, int64(30), st.Rules[0].Changed, "the live lease is left to its worker")
@@ -436,43 +438,130 @@ func TestRetentionShred(t *testing.T) {
 	})
 }
 
+// TestRetentionWorkersShareOneSweep starts three workers of one job at
+// once: each batch is done by one of them, and every one of them returns a
+// complete sweep (those that run out of free ranges first wait for the
+// others' last batches).
 func TestRetentionWorkersShareOneSweep(t *testing.T) {
-	rdb := retentionPostgres(t)
-	db := rdb.connect(t)
-	createCustomers(t, db, rdb.dialect)
-	const n = 3000
-	manyExpired(t, db, rdb.dialect, n)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	complete := 0
-	stats := make([]retention.Stats, 3)
-	for i := range stats {
-		sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, fixedClock(), retention.WithBatchSize(50), retention.WithWorker(fmt.Sprintf("w%d", i)))
-		require.NoError(t, err)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			stats[i], err = sw.Sweep(ctx)
-			if err == nil {
-				mu.Lock()
-				complete++
-				mu.Unlock()
-				return
-			}
-			assert.ErrorIs(t, err, retention.ErrIncomplete, "a worker ending while others still work says so")
-		}()
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		const n = 3000
+		manyExpired(t, db, rdb.dialect, n)
+		var wg sync.WaitGroup
+		stats := make([]retention.Stats, 3)
+		errs := make([]error, 3)
+		for i := range stats {
+			sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, fixedClock(), retention.WithBatchSize(50),
+				retention.WithWorker(fmt.Sprintf("w%d", i)), retention.WithPoll(5*time.Millisecond, nil))
+			require.NoError(t, err)
+			wg.Go(func() { stats[i], errs[i] = sw.Sweep(ctx) })
+		}
+		wg.Wait()
+		var examined, changed int64
+		for i, st := range stats {
+			assert.NoError(t, errs[i], "worker %d: a worker that finishes first waits for the others, it does not fail", i)
+			examined += st.Examined
+			changed += st.Rules[0].Changed
+		}
+		var active, runs int64
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT active, finished FROM tillid_retention_runs WHERE job = 'customers'`).Scan(&active, &runs))
+		assert.Zero(t, active, "the run is finished")
+		// A worker scheduled after the others finished the run starts a
+		// new one, which examines every row again and changes nothing.
+		assert.Equal(t, n*runs, examined, "every row examined once per run (%d runs)", runs)
+		assert.Equal(t, int64(n), changed, "every value cleared once")
+		assert.Zero(t, countNotes(t, db))
+	})
+}
+
+// deadLease leaves the state of a worker "dead" killed after claiming keys
+// 11-20 and before doing them, its lease running out at until: the first
+// batch done, the cursor at 21.
+func deadLease(t *testing.T, rdb retentionDB, db *sql.DB, until time.Time) {
+	_, err := db.ExecContext(ctx, `UPDATE customers SET notes = NULL WHERE id <= 10`)
+	require.NoError(t, err)
+	q := `INSERT INTO tillid_retention_runs (job, cursor_key, exhausted, active, finished, started_ns) VALUES ('customers', 21, 0, 1, 0, 1)`
+	_, err = db.ExecContext(ctx, q)
+	require.NoError(t, err)
+	ins := `INSERT INTO tillid_retention_leases (job, lo, hi, owner, until_ns) VALUES ('customers', 11, 20, 'dead', ?)`
+	if rdb.dialect == retention.PostgreSQL {
+		ins = strings.Replace(ins, "?", "$1", 1)
 	}
-	wg.Wait()
-	assert.GreaterOrEqual(t, complete, 1, "the last worker to finish reports a complete sweep")
-	var examined, changed int64
-	for _, st := range stats {
-		examined += st.Examined
-		changed += st.Rules[0].Changed
-	}
-	assert.Equal(t, int64(n), examined, "every row examined once")
-	assert.Equal(t, int64(n), changed, "every value cleared once")
-	assert.Zero(t, countNotes(t, db))
+	_, err = db.ExecContext(ctx, ins, until.UnixNano())
+	require.NoError(t, err)
+}
+
+// TestRetentionWaitsForKilledWorker: a worker that runs out of free ranges
+// while a killed worker's lease is live waits, on the Sweeper's clock, until
+// the lease runs out, takes the range over and returns a complete sweep;
+// it reports NOT COMPLETE only when its context ends first.
+func TestRetentionWaitsForKilledWorker(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		for _, tt := range []struct {
+			name       string
+			cancel     bool
+			wantErr    error
+			wantNotes  int64
+			wantWaited time.Duration
+			reason     string
+		}{
+			{name: "lease runs out", wantNotes: 0, wantWaited: time.Minute, reason: "the dead range is taken over once its lease runs out, not before"},
+			{name: "context ends", cancel: true, wantErr: context.Canceled, wantNotes: 10, reason: "the live lease is left; the sweep says NOT COMPLETE"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				db := rdb.connect(t)
+				for _, tb := range []string{"customers", "tillid_retention_leases", "tillid_retention_runs"} {
+					_, err := db.ExecContext(ctx, `DROP TABLE IF EXISTS `+tb)
+					require.NoError(t, err)
+				}
+				createCustomers(t, db, rdb.dialect)
+				manyExpired(t, db, rdb.dialect, 50)
+				start := retentionNow
+				now := start
+				_, err := retention.New(ctx, db, rdb.dialect, customers) // the checkpoint tables
+				require.NoError(t, err)
+				deadLease(t, rdb, db, start.Add(time.Minute))
+				// Waiting moves the Sweeper's clock: a simulated minute
+				// passes in a few polls.
+				after := func(d time.Duration) <-chan time.Time {
+					now = now.Add(d)
+					c := make(chan time.Time, 1)
+					c <- now
+					return c
+				}
+				wctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				waits := 0
+				sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, retention.WithClock(func() time.Time { return now }),
+					retention.WithBatchSize(10), retention.WithWorker("other"), retention.WithPoll(10*time.Second, after),
+					retention.WithWaiting(func(leased int64, until time.Time) {
+						waits++
+						assert.Equal(t, int64(1), leased)
+						assert.True(t, until.Equal(start.Add(time.Minute)), "until = %v", until)
+						if tt.cancel {
+							cancel()
+						}
+					}))
+				require.NoError(t, err)
+				st, err := sw.Sweep(wctx)
+				if tt.wantErr != nil {
+					var inc *retention.IncompleteError
+					require.ErrorAs(t, err, &inc, tt.reason)
+					assert.ErrorIs(t, err, retention.ErrIncomplete)
+					assert.ErrorIs(t, err, tt.wantErr)
+					assert.Contains(t, err.Error(), "NOT COMPLETE")
+				} else {
+					require.NoError(t, err, tt.reason)
+					assert.Equal(t, int64(40), st.Rules[0].Changed, "the free ranges and the taken-over one, each once")
+					assert.GreaterOrEqual(t, now.Sub(start), tt.wantWaited, tt.reason)
+					assert.Less(t, now.Sub(start), tt.wantWaited+11*time.Second, "no wait overshoots the lease by more than a poll")
+				}
+				assert.Positive(t, waits)
+				assert.Equal(t, tt.wantNotes, countNotes(t, db), tt.reason)
+			})
+		}
+	})
 }
 
 // TestRetentionKilledMidBatch kills a worker inside its batch's

@@ -32,7 +32,10 @@ when its lease runs out. Each UPDATE and DELETE re-checks its rule, so the
 application may keep writing meanwhile. -dry-run changes nothing and says
 what a sweep would change. A sweep (any, not only the first) whose record
 rule would delete every row of the table refuses to run without -yes. A
-sweep that ends while other workers still lease ranges of its run prints
+worker that runs out of free ranges while other workers still lease ranges
+of its run waits for them (saying so on standard error) until they are done
+or their leases run out and it takes them over, then exits 0 with the run
+complete; with -no-wait, or when interrupted while waiting, it prints
 "NOT COMPLETE: N ranges leased until T" and exits 1.
 
 Report prints, per rule, the rows and values, how many are due now, the
@@ -69,7 +72,7 @@ type retentionOpts struct {
 	subject, subjectDB, ledgerDB string
 	rules                        []retention.Rule
 	batch                        int
-	dryRun, yes                  bool
+	dryRun, yes, noWait          bool
 }
 
 // ruleFlag collects -rule and -record specs.
@@ -177,11 +180,12 @@ func runRetention(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&o.batch, "batch", 5000, "rows per batch and transaction")
 	fs.StringVar(&o.worker, "worker", "", "this worker's `name` in the checkpoint (default: host name and process ID)")
 	fs.StringVar(&o.job, "job", "", "checkpoint `name` shared by the workers of one sweep (default: the table)")
-	fs.StringVar(&o.now, "now", "", "measure the rules at this `time` (RFC 3339) instead of the clock")
+	fs.StringVar(&o.now, "now", "", "start the clock the rules are measured against at this `time` (RFC 3339)")
 	fs.StringVar(&o.subject, "subject-column", "", "the `column` holding the data subject's ID, for then:shred rules")
 	if verb == "sweep" {
 		fs.BoolVar(&o.dryRun, "dry-run", false, "change nothing; print what a sweep would change")
 		fs.BoolVar(&o.yes, "yes", false, "let a sweep delete every row of the table")
+		fs.BoolVar(&o.noWait, "no-wait", false, "do not wait for ranges other workers lease: end NOT COMPLETE (exit 1) instead")
 		fs.StringVar(&o.subjectDB, "subject-db", "", "the subject-key store of then:shred rules: `DSN` sqlite:PATH or postgres://... (default: -keyset-db)")
 		fs.StringVar(&o.ledgerDB, "ledger-db", "", "the erasure ledger of then:shred rules, apart from the data and the keys: `DSN`")
 		sf.register(fs) // its -audit also writes an audit event (JSON, counts only) per batch
@@ -210,7 +214,10 @@ func retentionMain(ctx context.Context, verb string, o *retentionOpts, sf *store
 		if err != nil {
 			return usagef("-now %q: want an RFC 3339 time such as 2026-12-01T00:00:00Z", o.now)
 		}
-		now = func() time.Time { return at }
+		// The clock starts at -now and runs, so that leases (and a
+		// worker waiting for them to run out) keep real time.
+		start := time.Now()
+		now = func() time.Time { return at.Add(time.Since(start)) }
 	}
 	t := retention.Table{Name: o.table, Key: o.key, Subject: o.subject, Rules: o.rules}
 	shreds := false
@@ -256,6 +263,9 @@ func retentionMain(ctx context.Context, verb string, o *retentionOpts, sf *store
 	if o.yes {
 		opts = append(opts, retention.WithConfirmDeleteAll())
 	}
+	if o.noWait {
+		opts = append(opts, retention.WithNoWait())
+	}
 	if audit {
 		opts = append(opts, retention.WithAuditor(keys.NewSlogAuditor(slogJSON(stderr))))
 	}
@@ -275,8 +285,13 @@ func retentionMain(ctx context.Context, verb string, o *retentionOpts, sf *store
 		return fmt.Errorf("counting the rows of %s: %w", o.table, err)
 	}
 	p := newProgress(stderr, o.table)
+	var examined int64
 	opts = append(opts, retention.WithProgress(func(s retention.Stats) {
+		examined = s.Examined
 		p.step(s.Examined, total, fmt.Sprintf("retention %s: %d rows examined, %d changed, %d held", o.table, s.Examined, s.Changed(), s.Held))
+	}))
+	opts = append(opts, retention.WithWaiting(func(leased int64, until time.Time) {
+		p.step(examined, total, fmt.Sprintf("retention %s: waiting for %d ranges leased by other workers (until %s at the latest)", o.table, leased, until.UTC().Format(time.RFC3339)))
 	}))
 	sw, err := retention.New(ctx, db.sql, d, t, opts...)
 	if err != nil {
