@@ -135,7 +135,7 @@ func (q *sqlBuilder) valueSet(r Rule) {
 }
 
 // keyRange writes "the key is in [lo, hi]".
-func (q *sqlBuilder) keyRange(key string, lo, hi int64) {
+func (q *sqlBuilder) keyRange(key string, lo, hi any) {
 	q.str(quote(key), " >= ")
 	q.arg(lo)
 	q.str(" AND ", quote(key), " <= ")

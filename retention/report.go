@@ -58,7 +58,7 @@ func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) 
 	if err := t.check(); err != nil {
 		return TableReport{}, err
 	}
-	if err := t.checkColumns(ctx, db, d); err != nil {
+	if _, err := t.checkColumns(ctx, db, d); err != nil {
 		return TableReport{}, err
 	}
 	rep := TableReport{Table: t.Name, Now: now, Rules: make([]RuleReport, len(t.Rules))}

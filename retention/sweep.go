@@ -7,8 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/tillid/tillid/keys"
@@ -241,6 +241,8 @@ type Sweeper struct {
 	poll             time.Duration
 	after            func(time.Duration) <-chan time.Time
 	waiting          func(leased int64, until time.Time)
+	// keyInt says the key is an integer column (else text or uuid).
+	keyInt bool
 }
 
 // New returns a Sweeper of table t in db, and creates its checkpoint
@@ -261,10 +263,11 @@ func New(ctx context.Context, db *sql.DB, d Dialect, t Table, opts ...Option) (*
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	if err := t.checkColumns(ctx, db, d); err != nil {
+	keyInt, err := t.checkColumns(ctx, db, d)
+	if err != nil {
 		return nil, err
 	}
-	s := &Sweeper{db: db, d: d, t: t, batch: 5000, now: time.Now, lease: 2 * time.Minute, job: t.Name, prefix: "tillid_retention",
+	s := &Sweeper{db: db, d: d, t: t, keyInt: keyInt, batch: 5000, now: time.Now, lease: 2 * time.Minute, job: t.Name, prefix: "tillid_retention",
 		poll: time.Second, after: time.After}
 	s.t.Rules = append([]Rule(nil), t.Rules...)
 	for _, o := range opts {
@@ -286,8 +289,8 @@ func New(ctx context.Context, db *sql.DB, d Dialect, t Table, opts ...Option) (*
 		}
 	}
 	for _, ddl := range []string{
-		`CREATE TABLE IF NOT EXISTS ` + quote(s.prefix+"_runs") + ` (job TEXT PRIMARY KEY, cursor_key BIGINT NOT NULL, exhausted BIGINT NOT NULL, active BIGINT NOT NULL, finished BIGINT NOT NULL, started_ns BIGINT NOT NULL)`,
-		`CREATE TABLE IF NOT EXISTS ` + quote(s.prefix+"_leases") + ` (job TEXT NOT NULL, lo BIGINT NOT NULL, hi BIGINT NOT NULL, owner TEXT NOT NULL, until_ns BIGINT NOT NULL, PRIMARY KEY (job, lo))`,
+		`CREATE TABLE IF NOT EXISTS ` + quote(s.prefix+"_runs") + ` (job TEXT PRIMARY KEY, cursor_key TEXT, exhausted BIGINT NOT NULL, active BIGINT NOT NULL, finished BIGINT NOT NULL, started_ns BIGINT NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS ` + quote(s.prefix+"_leases") + ` (job TEXT NOT NULL, lo TEXT NOT NULL, hi TEXT NOT NULL, owner TEXT NOT NULL, until_ns BIGINT NOT NULL, PRIMARY KEY (job, lo))`,
 	} {
 		if _, err := db.ExecContext(ctx, ddl); err != nil {
 			return nil, fmt.Errorf("retention: creating the checkpoint tables: %w", err)
@@ -455,8 +458,9 @@ func (s *Sweeper) Run(ctx context.Context, every time.Duration, after func(time.
 	}
 }
 
-// lease is a claimed key range [lo, hi].
-type lease struct{ lo, hi int64 }
+// lease is a claimed key range [lo, hi]: int64 keys of an integer key
+// column, strings of a text or uuid one.
+type lease struct{ lo, hi any }
 
 func (s *Sweeper) runs() string   { return quote(s.prefix + "_runs") }
 func (s *Sweeper) leases() string { return quote(s.prefix + "_leases") }
@@ -469,11 +473,31 @@ type runState struct {
 	gen    int64
 }
 
-// claim takes the next batch in a short transaction: a lease of this
-// worker's or one whose time ran out, else the next key range after the
-// run's cursor. A new run starts only on the first claim of a Sweep; once
-// the run it joined is finished (by any worker), claim returns no batch.
-func (s *Sweeper) claim(ctx context.Context, run *runState) (_ lease, ok bool, err error) {
+// errClaimRace says another worker moved the run's cursor while this one
+// looked for its next range: claim again.
+var errClaimRace = errors.New("retention: the cursor moved")
+
+// claim takes the next batch: a lease of this worker's or one whose time
+// ran out, else the next key range after the run's cursor. A new run
+// starts only on the first claim of a Sweep; once the run it joined is
+// finished (by any worker), claim returns no batch.
+func (s *Sweeper) claim(ctx context.Context, run *runState) (lease, bool, error) {
+	for {
+		l, ok, err := s.claimOnce(ctx, run)
+		if err != errClaimRace {
+			return l, ok, err
+		}
+	}
+}
+
+// claimOnce is one claim in one short transaction. On SQLite its first
+// statement writes, taking the database's write lock, so claims are
+// serialised. On PostgreSQL only a Sweep's first claim (which may start a
+// run) and the end of a run lock the run's row from the start; later claims
+// look for their range unlocked, beside other workers' claims, and move the
+// cursor with a compare-and-set, returning errClaimRace when another
+// worker moved it first.
+func (s *Sweeper) claimOnce(ctx context.Context, run *runState) (_ lease, ok bool, err error) {
 	now := s.now()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -484,19 +508,18 @@ func (s *Sweeper) claim(ctx context.Context, run *runState) (_ lease, ok bool, e
 			tx.Rollback()
 		}
 	}()
-	// The first statement writes, so that SQLite takes its write lock at
-	// once and PostgreSQL locks the run's row: claims are serialised.
-	q := s.q()
-	q.str(`INSERT INTO `, s.runs(), ` (job, cursor_key, exhausted, active, finished, started_ns) VALUES (`)
-	q.arg(s.job)
-	q.str(`, `)
-	q.arg(int64(math.MinInt64))
-	q.str(`, 0, 0, 0, 0) ON CONFLICT (job) DO UPDATE SET job = excluded.job`)
-	if _, err = tx.ExecContext(ctx, q.String(), q.args...); err != nil {
-		return lease{}, false, fmt.Errorf("retention: %w", err)
+	if s.d == SQLite || !run.joined {
+		q := s.q()
+		q.str(`INSERT INTO `, s.runs(), ` (job, cursor_key, exhausted, active, finished, started_ns) VALUES (`)
+		q.arg(s.job)
+		q.str(`, NULL, 0, 0, 0, 0) ON CONFLICT (job) DO UPDATE SET job = excluded.job`)
+		if _, err = tx.ExecContext(ctx, q.String(), q.args...); err != nil {
+			return lease{}, false, fmt.Errorf("retention: %w", err)
+		}
 	}
-	var cursor, exhausted, active, finished int64
-	q = s.q()
+	var cursor sql.NullString
+	var exhausted, active, finished int64
+	q := s.q()
 	q.str(`SELECT cursor_key, exhausted, active, finished FROM `, s.runs(), ` WHERE job = `)
 	q.arg(s.job)
 	if err = tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&cursor, &exhausted, &active, &finished); err != nil {
@@ -512,11 +535,9 @@ func (s *Sweeper) claim(ctx context.Context, run *runState) (_ lease, ok bool, e
 				return lease{}, false, err
 			}
 		}
-		cursor, exhausted = math.MinInt64, 0
+		cursor, exhausted = sql.NullString{}, 0
 		q = s.q()
-		q.str(`UPDATE `, s.runs(), ` SET cursor_key = `)
-		q.arg(cursor)
-		q.str(`, exhausted = 0, active = 1, started_ns = `)
+		q.str(`UPDATE `, s.runs(), ` SET cursor_key = NULL, exhausted = 0, active = 1, started_ns = `)
 		q.arg(now.UnixNano())
 		q.str(` WHERE job = `)
 		q.arg(s.job)
@@ -532,13 +553,17 @@ func (s *Sweeper) claim(ctx context.Context, run *runState) (_ lease, ok bool, e
 	q.arg(s.worker)
 	q.str(` OR until_ns < `)
 	q.arg(now.UnixNano())
-	q.str(`) ORDER BY lo LIMIT 1`)
+	q.str(`) ORDER BY until_ns LIMIT 1`)
 	if s.d == PostgreSQL {
 		q.str(` FOR UPDATE SKIP LOCKED`)
 	}
-	var l lease
-	switch err = tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&l.lo, &l.hi); {
+	var lo, hi string
+	switch err = tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&lo, &hi); {
 	case err == nil:
+		l, err := s.decodeLease(lo, hi)
+		if err != nil {
+			return lease{}, false, err
+		}
 		if err = s.takeLease(ctx, tx, l, now, false); err != nil {
 			return lease{}, false, err
 		}
@@ -550,51 +575,150 @@ func (s *Sweeper) claim(ctx context.Context, run *runState) (_ lease, ok bool, e
 		err = s.finishIfDone(ctx, tx)
 		return lease{}, false, err
 	}
-	// The next range: batch keys from the cursor on.
-	q = s.q()
-	q.str(`SELECT max(k), count(*) FROM (SELECT `, quote(s.t.Key), ` AS k FROM `, quote(s.t.Name), ` WHERE `, quote(s.t.Key), ` >= `)
-	q.arg(cursor)
-	q.str(` ORDER BY `, quote(s.t.Key), ` LIMIT `)
-	q.arg(int64(s.batch))
-	q.str(`) AS batch`)
-	var hi sql.NullInt64
-	var n int64
-	if err = tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&hi, &n); err != nil {
-		return lease{}, false, fmt.Errorf("retention: %w", err)
-	}
-	if !hi.Valid {
-		q = s.q()
-		q.str(`UPDATE `, s.runs(), ` SET exhausted = 1 WHERE job = `)
-		q.arg(s.job)
-		if _, err = tx.ExecContext(ctx, q.String(), q.args...); err != nil {
-			return lease{}, false, fmt.Errorf("retention: %w", err)
-		}
-		err = s.finishIfDone(ctx, tx)
-		return lease{}, false, err
-	}
-	l = lease{lo: cursor, hi: hi.Int64}
-	if err = s.takeLease(ctx, tx, l, now, true); err != nil {
+	// The next range: batch keys after the cursor.
+	l, last, found, err := s.nextRange(ctx, tx, cursor)
+	if err != nil {
 		return lease{}, false, err
 	}
 	q = s.q()
-	if hi.Int64 == math.MaxInt64 || n < int64(s.batch) {
-		// The table ended within this batch: rows inserted after it are
-		// the next run's.
-		q.str(`UPDATE `, s.runs(), ` SET exhausted = 1, cursor_key = `)
-		q.arg(hi.Int64)
+	q.str(`UPDATE `, s.runs(), ` SET `)
+	if found {
+		q.str(`cursor_key = `)
+		q.arg(s.encodeKey(l.hi))
+		q.str(`, `)
+	}
+	if last {
+		// The table ends within this batch: rows inserted after it are the
+		// next run's.
+		q.str(`exhausted = 1`)
 	} else {
-		q.str(`UPDATE `, s.runs(), ` SET cursor_key = `)
-		q.arg(hi.Int64 + 1)
+		q.str(`exhausted = 0`)
 	}
 	q.str(` WHERE job = `)
 	q.arg(s.job)
-	if _, err = tx.ExecContext(ctx, q.String(), q.args...); err != nil {
-		return lease{}, false, fmt.Errorf("retention: %w", err)
+	q.str(` AND finished = `)
+	q.arg(finished)
+	if cursor.Valid {
+		q.str(` AND cursor_key = `)
+		q.arg(cursor.String)
+	} else {
+		q.str(` AND cursor_key IS NULL`)
+	}
+	n, err := s.exec(ctx, tx, q)
+	if err != nil {
+		return lease{}, false, err
+	}
+	if n == 0 {
+		tx.Rollback()
+		return lease{}, false, errClaimRace
+	}
+	if !found {
+		err = s.finishIfDone(ctx, tx)
+		return lease{}, false, err
+	}
+	if err = s.takeLease(ctx, tx, l, now, true); err != nil {
+		return lease{}, false, err
 	}
 	return l, true, s.commit(tx)
 }
 
+// nextRange finds the batch of keys after cursor (from the first key when
+// cursor is NULL): its first and last key, whether the table ends within it,
+// and false when no key is left. It reads the key's index three times,
+// each a probe or a walk of one batch, with no aggregate, so that it serves
+// every key type (PostgreSQL has no max(uuid)).
+func (s *Sweeper) nextRange(ctx context.Context, tx *sql.Tx, cursor sql.NullString) (l lease, last, found bool, err error) {
+	var after any
+	if cursor.Valid {
+		if after, err = s.decodeKey(cursor.String); err != nil {
+			return lease{}, false, false, err
+		}
+	}
+	key := quote(s.t.Key)
+	probe := func(desc bool, offset int64) (any, bool, error) {
+		q := s.q()
+		q.str(`SELECT `, key, ` FROM `, quote(s.t.Name))
+		if after != nil {
+			q.str(` WHERE `, key, ` > `)
+			q.arg(after)
+		}
+		q.str(` ORDER BY `, key)
+		if desc {
+			q.str(` DESC`)
+		}
+		q.str(` LIMIT 1 OFFSET `)
+		q.arg(offset)
+		k := s.newKey()
+		switch err := tx.QueryRowContext(ctx, q.String(), q.args...).Scan(k); {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil, false, nil
+		case err != nil:
+			return nil, false, fmt.Errorf("retention: %w", err)
+		}
+		return keyValue(k), true, nil
+	}
+	lo, found, err := probe(false, 0)
+	if err != nil || !found {
+		return lease{}, true, false, err
+	}
+	hi, full, err := probe(false, int64(s.batch)-1)
+	if err != nil {
+		return lease{}, false, false, err
+	}
+	if !full {
+		if hi, _, err = probe(true, 0); err != nil {
+			return lease{}, false, false, err
+		}
+	}
+	return lease{lo: lo, hi: hi}, !full, true, nil
+}
+
 func (s *Sweeper) q() *sqlBuilder { return &sqlBuilder{d: s.d} }
+
+// encodeKey is key k as the checkpoint tables store it: text.
+func (s *Sweeper) encodeKey(k any) string {
+	if i, ok := k.(int64); ok {
+		return strconv.FormatInt(i, 10)
+	}
+	return k.(string)
+}
+
+// decodeKey is the key a checkpoint table stores as text.
+func (s *Sweeper) decodeKey(text string) (any, error) {
+	if !s.keyInt {
+		return text, nil
+	}
+	i, err := strconv.ParseInt(text, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("retention: the checkpoint holds key %q, not an integer: was the table's key changed? drop the job's rows of %s and %s", text, s.runs(), s.leases())
+	}
+	return i, nil
+}
+
+func (s *Sweeper) decodeLease(lo, hi string) (lease, error) {
+	l, err := s.decodeKey(lo)
+	if err != nil {
+		return lease{}, err
+	}
+	h, err := s.decodeKey(hi)
+	return lease{lo: l, hi: h}, err
+}
+
+// newKey returns where to scan a key.
+func (s *Sweeper) newKey() any {
+	if s.keyInt {
+		return new(int64)
+	}
+	return new(string)
+}
+
+// keyValue is the key newKey's result holds.
+func keyValue(p any) any {
+	if i, ok := p.(*int64); ok {
+		return *i
+	}
+	return *p.(*string)
+}
 
 func (s *Sweeper) commit(tx *sql.Tx) error {
 	if err := tx.Commit(); err != nil {
@@ -613,7 +737,7 @@ func (s *Sweeper) release(ctx context.Context, l lease) error {
 	q.str(`UPDATE `, s.leases(), ` SET until_ns = 0 WHERE job = `)
 	q.arg(s.job)
 	q.str(` AND lo = `)
-	q.arg(l.lo)
+	q.arg(s.encodeKey(l.lo))
 	q.str(` AND owner = `)
 	q.arg(s.worker)
 	if _, err := s.db.ExecContext(rctx, q.String(), q.args...); err != nil {
@@ -630,9 +754,9 @@ func (s *Sweeper) takeLease(ctx context.Context, tx *sql.Tx, l lease, now time.T
 		q.str(`INSERT INTO `, s.leases(), ` (job, lo, hi, owner, until_ns) VALUES (`)
 		q.arg(s.job)
 		q.str(`, `)
-		q.arg(l.lo)
+		q.arg(s.encodeKey(l.lo))
 		q.str(`, `)
-		q.arg(l.hi)
+		q.arg(s.encodeKey(l.hi))
 		q.str(`, `)
 		q.arg(s.worker)
 		q.str(`, `)
@@ -646,7 +770,7 @@ func (s *Sweeper) takeLease(ctx context.Context, tx *sql.Tx, l lease, now time.T
 		q.str(` WHERE job = `)
 		q.arg(s.job)
 		q.str(` AND lo = `)
-		q.arg(l.lo)
+		q.arg(s.encodeKey(l.lo))
 	}
 	if _, err := tx.ExecContext(ctx, q.String(), q.args...); err != nil {
 		return fmt.Errorf("retention: %w", err)
@@ -658,6 +782,19 @@ func (s *Sweeper) takeLease(ctx context.Context, tx *sql.Tx, l lease, now time.T
 // left, and commits tx. It returns an [*IncompleteError] when leases are
 // left.
 func (s *Sweeper) finishIfDone(ctx context.Context, tx *sql.Tx) error {
+	if s.d == PostgreSQL {
+		// Lock the run's row, so that a claim committing a lease now is
+		// seen by the count below.
+		q := s.q()
+		q.str(`SELECT job FROM `, s.runs(), ` WHERE job = `)
+		q.arg(s.job)
+		q.str(` FOR UPDATE`)
+		var job string
+		if err := tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&job); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("retention: %w", err)
+		}
+	}
 	q := s.q()
 	q.str(`SELECT count(*), coalesce(max(until_ns), 0), coalesce(min(until_ns), 0) FROM `, s.leases(), ` WHERE job = `)
 	q.arg(s.job)
@@ -745,7 +882,7 @@ func (s *Sweeper) process(ctx context.Context, l lease) (_ Stats, err error) {
 	q.str(` WHERE job = `)
 	q.arg(s.job)
 	q.str(` AND lo = `)
-	q.arg(l.lo)
+	q.arg(s.encodeKey(l.lo))
 	q.str(` AND owner = `)
 	q.arg(s.worker)
 	res, err := tx.ExecContext(ctx, q.String(), q.args...)
@@ -795,7 +932,7 @@ func (s *Sweeper) process(ctx context.Context, l lease) (_ Stats, err error) {
 	q.str(`DELETE FROM `, s.leases(), ` WHERE job = `)
 	q.arg(s.job)
 	q.str(` AND lo = `)
-	q.arg(l.lo)
+	q.arg(s.encodeKey(l.lo))
 	if _, err = s.exec(ctx, tx, q); err != nil {
 		return st, err
 	}

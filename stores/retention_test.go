@@ -295,8 +295,8 @@ func TestRetentionTakeOver(t *testing.T) {
 		}()
 		// Killed between claiming its second batch and doing it, it would
 		// leave this lease and cursor behind: write them as its claim would.
-		lo, hi := int64(11), int64(20)
-		q := `UPDATE tillid_retention_runs SET cursor_key = 21 WHERE job = 'customers'`
+		lo, hi := "11", "20"
+		q := `UPDATE tillid_retention_runs SET cursor_key = '20' WHERE job = 'customers'`
 		_, err = db.ExecContext(ctx, q)
 		require.NoError(t, err)
 		ins := `INSERT INTO tillid_retention_leases (job, lo, hi, owner, until_ns) VALUES ('customers', ?, ?, 'dead', ?)`
@@ -481,10 +481,10 @@ func TestRetentionWorkersShareOneSweep(t *testing.T) {
 func deadLease(t *testing.T, rdb retentionDB, db *sql.DB, until time.Time) {
 	_, err := db.ExecContext(ctx, `UPDATE customers SET notes = NULL WHERE id <= 10`)
 	require.NoError(t, err)
-	q := `INSERT INTO tillid_retention_runs (job, cursor_key, exhausted, active, finished, started_ns) VALUES ('customers', 21, 0, 1, 0, 1)`
+	q := `INSERT INTO tillid_retention_runs (job, cursor_key, exhausted, active, finished, started_ns) VALUES ('customers', '20', 0, 1, 0, 1)`
 	_, err = db.ExecContext(ctx, q)
 	require.NoError(t, err)
-	ins := `INSERT INTO tillid_retention_leases (job, lo, hi, owner, until_ns) VALUES ('customers', 11, 20, 'dead', ?)`
+	ins := `INSERT INTO tillid_retention_leases (job, lo, hi, owner, until_ns) VALUES ('customers', '11', '20', 'dead', ?)`
 	if rdb.dialect == retention.PostgreSQL {
 		ins = strings.Replace(ins, "?", "$1", 1)
 	}
@@ -724,7 +724,7 @@ func TestRetentionChecksColumns(t *testing.T) {
 			{"cleared", with(func(tb *retention.Table) { tb.Rules[0].Column = "nots" }), `no column "nots"`, "a mistyped cleared column"},
 			{"hold", with(func(tb *retention.Table) { tb.Hold.Column = "legal_hodl" }), `no column "legal_hodl" (the hold column)`, "a mistyped hold"},
 			{"key", with(func(tb *retention.Table) { tb.Key = "idd" }), `no column "idd" (the key column)`, "a mistyped key"},
-			{"text key", with(func(tb *retention.Table) { tb.Key = "subject" }), "the key must be an integer column", "a text key"},
+			{"time key", with(func(tb *retention.Table) { tb.Key = "created" }), "the key must be an integer, text or uuid column", "a key of another type"},
 			{"table", with(func(tb *retention.Table) { tb.Name = "customer" }), "table customer not found", "a mistyped table"},
 			{"two rules", with(func(tb *retention.Table) { tb.Rules[1].Column = "notes" }), "both clear column notes", "two rules on one column"},
 		}
@@ -741,18 +741,74 @@ func TestRetentionChecksColumns(t *testing.T) {
 	})
 }
 
-// TestRetentionWithoutRowidTextKey: a SQLite WITHOUT ROWID table with a text
-// key gets a clear error, not a driver's scan error.
-func TestRetentionWithoutRowidTextKey(t *testing.T) {
-	db := retentionSQLite(t).connect(t)
-	_, err := db.ExecContext(ctx, `CREATE TABLE t (k TEXT PRIMARY KEY, created DATETIME, notes TEXT) WITHOUT ROWID`)
-	require.NoError(t, err)
-	rule := []retention.Rule{{Column: "notes", Retain: 365 * 24 * time.Hour, From: "created", Then: pii.ThenRedact}}
-	for _, key := range []string{"k", "rowid"} {
-		_, err = retention.New(ctx, db, retention.SQLite, retention.Table{Name: "t", Key: key, Rules: rule})
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "the key must be an integer column", key)
-	}
+// TestRetentionTextKeys sweeps tables whose primary key is text or a uuid
+// (SQLite: a WITHOUT ROWID table) with two workers at once: the key ranges
+// follow the key's own order, every row is examined once per run and every
+// due value cleared once.
+func TestRetentionTextKeys(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		types := []string{"TEXT"}
+		if rdb.dialect == retention.PostgreSQL {
+			types = append(types, "UUID", "VARCHAR(40)")
+		}
+		for i, typ := range types {
+			t.Run(typ, func(t *testing.T) {
+				db := rdb.connect(t)
+				name := fmt.Sprintf("keyed%d", i)
+				ddl := `CREATE TABLE ` + name + ` (k ` + typ + ` PRIMARY KEY, created TIMESTAMPTZ, notes TEXT)`
+				ins := `INSERT INTO ` + name + ` VALUES ($1, $2, 'a note')`
+				if rdb.dialect == retention.SQLite {
+					ddl = `CREATE TABLE ` + name + ` (k TEXT PRIMARY KEY, created DATETIME, notes TEXT) WITHOUT ROWID`
+					ins = `INSERT INTO ` + name + ` VALUES (?, ?, 'a note')`
+				}
+				_, err := db.ExecContext(ctx, ddl)
+				require.NoError(t, err)
+				const n = 95
+				for j := range n {
+					key := fmt.Sprintf("cust-%d", j) // "cust-10" sorts before "cust-2"
+					if typ == "UUID" {
+						key = fmt.Sprintf("%08x-0000-4000-8000-%012x", (j*7919)%100000, j)
+					}
+					_, err := db.ExecContext(ctx, ins, key, retentionNow.Add(-3*365*24*time.Hour))
+					require.NoError(t, err)
+				}
+				table := retention.Table{Name: name, Key: "k", Rules: []retention.Rule{{Column: "notes", Retain: 365 * 24 * time.Hour, From: "created", Then: pii.ThenRedact}}}
+				var wg sync.WaitGroup
+				stats := make([]retention.Stats, 2)
+				for w := range stats {
+					sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, fixedClock(), retention.WithBatchSize(10),
+						retention.WithWorker(fmt.Sprintf("w%d", w)), retention.WithPoll(5*time.Millisecond, nil))
+					require.NoError(t, err)
+					wg.Go(func() {
+						var err error
+						stats[w], err = sw.Sweep(ctx)
+						assert.NoError(t, err)
+					})
+				}
+				wg.Wait()
+				var runs, examined, changed int64
+				require.NoError(t, db.QueryRowContext(ctx, `SELECT finished FROM tillid_retention_runs WHERE job = '`+name+`'`).Scan(&runs))
+				for _, st := range stats {
+					examined += st.Examined
+					changed += st.Rules[0].Changed
+				}
+				assert.Equal(t, n*runs, examined, "every row examined once per run")
+				assert.Equal(t, int64(n), changed, "every value cleared once")
+				var left int64
+				require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM `+name+` WHERE notes IS NOT NULL`).Scan(&left))
+				assert.Zero(t, left)
+			})
+		}
+		if rdb.dialect == retention.SQLite {
+			db := rdb.connect(t)
+			_, err := db.ExecContext(ctx, `CREATE TABLE norowid (k TEXT PRIMARY KEY, created DATETIME, notes TEXT) WITHOUT ROWID`)
+			require.NoError(t, err)
+			rule := []retention.Rule{{Column: "notes", Retain: 365 * 24 * time.Hour, From: "created", Then: pii.ThenRedact}}
+			_, err = retention.New(ctx, db, retention.SQLite, retention.Table{Name: "norowid", Key: "rowid", Rules: rule})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "WITHOUT ROWID, so it has no rowid")
+		}
+	})
 }
 
 // TestRetentionDeleteAllEveryRun: the every-row guard holds on a later run

@@ -149,9 +149,9 @@ func TestRetentionSweepWaitsForOtherWorkers(t *testing.T) {
 	// Another worker claimed the whole table and is still at it: its lease
 	// runs out 300ms after -now, by the command's running clock.
 	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	_, err := db.Exec(`UPDATE tillid_retention_runs SET active = 1, exhausted = 1, cursor_key = 5`)
+	_, err := db.Exec(`UPDATE tillid_retention_runs SET active = 1, exhausted = 1, cursor_key = '5'`)
 	require.NoError(t, err)
-	_, err = db.Exec(`INSERT INTO tillid_retention_leases (job, lo, hi, owner, until_ns) VALUES ('customers', -9223372036854775808, 5, 'other', ?)`,
+	_, err = db.Exec(`INSERT INTO tillid_retention_leases (job, lo, hi, owner, until_ns) VALUES ('customers', '1', '5', 'other', ?)`,
 		at.Add(300*time.Millisecond).UnixNano())
 	require.NoError(t, err)
 
