@@ -84,6 +84,10 @@ type RetentionRule struct {
 	Nullable bool
 	// Kind is the field's kind (reflect.Invalid for the record rule).
 	Kind reflect.Kind
+	// Sealed reports whether Reveal refuses plaintext in the field (encrypt,
+	// deterministic, tokenize=, pseudonym): Protect protects "" too, so a
+	// cleared value must be NULL (a nil or a NULL-able type), not "".
+	Sealed bool
 }
 
 // RetentionPolicy is every retention rule of a struct type, with its legal
@@ -176,7 +180,7 @@ func (p *typePlan) bindRetention() error {
 			continue
 		}
 		r := RetentionRule{Path: typeName(p.typ) + "." + f.Name, Field: f.Name, Retain: proc.Retain, RetainFor: proc.RetainFor,
-			From: proc.From, Then: parseThen(proc.Then), Domain: ft.domain, Kind: f.Type.Kind()}
+			From: proc.From, Then: parseThen(proc.Then), Domain: ft.domain, Kind: f.Type.Kind(), Sealed: ft.act.reveal != nil}
 		switch f.Type.Kind() {
 		case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface:
 			r.Nullable = true

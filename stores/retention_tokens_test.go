@@ -1,7 +1,9 @@
 package stores_test
 
 import (
+	"database/sql"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +19,7 @@ import (
 type cardHolder struct {
 	ID      int64     `pii:"-"`
 	Created time.Time `pii:"-"`
-	Card    string    `pii:"tokenize=card,retain=30d,from=Created"`
+	Card    *string   `pii:"tokenize=card,retain=30d,from=Created"` // cleared to NULL
 }
 
 // TestRetentionTokensAgreeWithSweep stores tokenized cards in a table and
@@ -34,10 +36,10 @@ func TestRetentionTokensAgreeWithSweep(t *testing.T) {
 	require.NoError(t, err)
 	p, err := pii.New(keys.NewMemory(), pii.WithVault(card))
 	require.NoError(t, err)
-	_, err = db.ExecContext(ctx, `CREATE TABLE card_holders (id INTEGER PRIMARY KEY, created DATETIME, card TEXT NOT NULL)`)
+	_, err = db.ExecContext(ctx, `CREATE TABLE card_holders (id INTEGER PRIMARY KEY, created DATETIME, card TEXT)`)
 	require.NoError(t, err)
 	for i := range 20 {
-		c := cardHolder{ID: int64(i + 1), Created: retentionNow.Add(-time.Duration(i) * 24 * time.Hour), Card: fmt.Sprintf("41111111111111%02d", i)}
+		c := cardHolder{ID: int64(i + 1), Created: retentionNow.Add(-time.Duration(i) * 24 * time.Hour), Card: ptr(fmt.Sprintf("41111111111111%02d", i))}
 		require.NoError(t, p.Protect(ctx, &c))
 		_, err = db.ExecContext(ctx, `INSERT INTO card_holders VALUES (?, ?, ?)`, c.ID, c.Created, c.Card)
 		require.NoError(t, err)
@@ -54,4 +56,68 @@ func TestRetentionTokensAgreeWithSweep(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, purged, st.Rules[0].Changed, "day %d: Purge and the sweep agree", days)
 	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+type sealedCustomer struct {
+	ID      int64          `pii:"-"`
+	Created time.Time      `pii:"-"`
+	Notes   sql.NullString `pii:"encrypt,aad=ID,retain=2y,from=Created"`
+	Phone   *string        `pii:"deterministic,retain=2y,from=Created"`
+}
+
+// TestRetentionSweptSealedFieldsReveal: a sweep clears protected fields to
+// NULL, so that Reveal of a swept row succeeds (leaving them empty) and
+// the values are gone from the database, while a row within its period
+// still reveals.
+func TestRetentionSweptSealedFieldsReveal(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		p, err := pii.New(keys.NewMemory())
+		require.NoError(t, err)
+		ddl := `CREATE TABLE sealed_customers (id BIGINT PRIMARY KEY, created TIMESTAMPTZ, notes TEXT, phone TEXT)`
+		ins := `INSERT INTO sealed_customers VALUES ($1, $2, $3, $4)`
+		if rdb.dialect == retention.SQLite {
+			ddl = `CREATE TABLE sealed_customers (id INTEGER PRIMARY KEY, created DATETIME, notes TEXT, phone TEXT)`
+			ins = `INSERT INTO sealed_customers VALUES (?, ?, ?, ?)`
+		}
+		_, err = db.ExecContext(ctx, ddl)
+		require.NoError(t, err)
+		for id, created := range map[int64]time.Time{1: retentionNow.Add(-3 * 365 * 24 * time.Hour), 2: retentionNow.Add(-24 * time.Hour)} {
+			c := sealedCustomer{ID: id, Created: created, Notes: sql.NullString{String: "a note", Valid: true}, Phone: ptr("+45 1234")}
+			require.NoError(t, p.Protect(ctx, &c))
+			_, err = db.ExecContext(ctx, ins, c.ID, c.Created, c.Notes, c.Phone)
+			require.NoError(t, err)
+		}
+		table, err := retention.ForType(sealedCustomer{}, "sealed_customers", "id", nil)
+		require.NoError(t, err)
+		sw, err := retention.New(ctx, db, rdb.dialect, table, fixedClock())
+		require.NoError(t, err)
+		st, err := sw.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), st.Rules[0].Changed)
+		assert.Equal(t, int64(1), st.Rules[1].Changed)
+
+		var raw int64
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM sealed_customers WHERE id = 1 AND notes IS NULL AND phone IS NULL`).Scan(&raw))
+		assert.Equal(t, int64(1), raw, "the swept values are gone from the database")
+		sel := `SELECT id, created, notes, phone FROM sealed_customers WHERE id = $1`
+		if rdb.dialect == retention.SQLite {
+			sel = strings.Replace(sel, "$1", "?", 1)
+		}
+		for _, id := range []int64{1, 2} {
+			var c sealedCustomer
+			require.NoError(t, db.QueryRowContext(ctx, sel, id).Scan(&c.ID, &c.Created, &c.Notes, &c.Phone))
+			require.NoError(t, p.Reveal(ctx, &c), "Reveal of row %d", id)
+			if id == 1 {
+				assert.False(t, c.Notes.Valid, "a swept value reads as absent")
+				assert.Nil(t, c.Phone)
+			} else {
+				assert.Equal(t, "a note", c.Notes.String, "a row within its period reveals")
+				require.NotNil(t, c.Phone)
+				assert.Equal(t, "+45 1234", *c.Phone)
+			}
+		}
+	})
 }
