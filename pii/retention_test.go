@@ -33,8 +33,8 @@ func TestRetentionOf(t *testing.T) {
 	assert.Equal(t, "ID", pol.Subject)
 	year := 365 * 24 * time.Hour
 	want := []pii.RetentionRule{
-		{Path: "account.Notes", Field: "Notes", Retain: "2y", RetainFor: 2 * year, From: "Created", Then: pii.ThenRedact, Kind: reflect.String},
-		{Path: "account.Interests", Field: "Interests", Retain: "1y", RetainFor: year, From: "Created", Then: pii.ThenShred, Purpose: "marketing", Kind: reflect.String},
+		{Path: "account.Notes", Field: "Notes", Retain: "2y", RetainFor: 2 * year, From: "Created", Then: pii.ThenRedact, Kind: reflect.String, Sealed: true},
+		{Path: "account.Interests", Field: "Interests", Retain: "1y", RetainFor: year, From: "Created", Then: pii.ThenShred, Purpose: "marketing", Kind: reflect.String, Sealed: true},
 		{Path: "account", Retain: "7y", RetainFor: 7 * year, From: "Closed", Then: pii.ThenDelete},
 	}
 	assert.Equal(t, want, pol.Rules, "Email inherits the purpose, not the record rule's period")
