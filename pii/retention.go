@@ -103,6 +103,16 @@ type RetentionPolicy struct {
 	HoldTime bool
 	// Subject is the name of the `pii:"subject"` field, or "".
 	Subject string
+	// Tokens are the tokenize= fields of the struct, with or without
+	// retain=: a record rule that deletes a row deletes their vault
+	// tokens too.
+	Tokens []TokenField
+}
+
+// TokenField is a tokenize= field of a struct: its Go name and token
+// domain.
+type TokenField struct {
+	Field, Domain string
 }
 
 // retentionPlan is a struct plan's retention: its policy and where its
@@ -172,6 +182,9 @@ func (p *typePlan) bindRetention() error {
 			continue
 		}
 		f := p.typ.Field(i)
+		if ft.domain != "" {
+			rp.policy.Tokens = append(rp.policy.Tokens, TokenField{Field: f.Name, Domain: ft.domain})
+		}
 		proc := ft.proc.Merge(recordDefaults(p.defaults))
 		if proc.Retain == "" {
 			if proc.Then != "" {
@@ -241,6 +254,7 @@ func RetentionOf(v any) (RetentionPolicy, error) {
 	}
 	pol := p.retention.policy
 	pol.Rules = slices.Clone(pol.Rules)
+	pol.Tokens = slices.Clone(pol.Tokens)
 	return pol, nil
 }
 

@@ -89,6 +89,11 @@ func (t Table) checkColumns(ctx context.Context, db *sql.DB, d Dialect) (keyInt 
 			return false, err
 		}
 	}
+	for _, tc := range t.Tokens {
+		if err := need("a token column", tc.Column); err != nil {
+			return false, err
+		}
+	}
 	for _, r := range t.Rules {
 		if err := need("the from column of rule "+r.label(), r.From); err != nil {
 			return false, err

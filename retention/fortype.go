@@ -20,7 +20,7 @@ import (
 // that the application reads it back. A protected field ([pii.RetentionRule]
 // Sealed: encrypt, deterministic, tokenize=, pseudonym) of a plain string
 // type is refused with the fix: Protect protects "" as well, so Reveal
-// refuses the '' a sweep would write, and a NULL does not scan into a
+// refuses the ” a sweep would write, and a NULL does not scan into a
 // string. It returns the type's pii.ErrInvalidTag error, and an error for
 // a type without retention rules.
 func ForType(v any, table, key string, column func(field string) string) (Table, error) {
@@ -40,6 +40,9 @@ func ForType(v any, table, key string, column func(field string) string) (Table,
 	}
 	if pol.Hold != "" {
 		t.Hold = Hold{Column: column(pol.Hold), Time: pol.HoldTime}
+	}
+	for _, tf := range pol.Tokens {
+		t.Tokens = append(t.Tokens, TokenColumn{Column: column(tf.Field), Domain: tf.Domain})
 	}
 	for _, r := range pol.Rules {
 		rule := Rule{Name: r.Path, Retain: r.RetainFor, From: column(r.From), Then: r.Then, Purpose: r.Purpose}

@@ -56,7 +56,7 @@ func TestForType(t *testing.T) {
 
 // TestForTypeRefusesSealedPlainString: a protected plain string field
 // cannot be cleared: Protect protects "" too, so Reveal would refuse the
-// '' a sweep writes, and NULL does not scan into a string.
+// ” a sweep writes, and NULL does not scan into a string.
 func TestForTypeRefusesSealedPlainString(t *testing.T) {
 	tests := []struct {
 		name string

@@ -74,6 +74,15 @@ type Table struct {
 	Hold Hold
 	// Rules are the table's rules, in the order they apply to a row.
 	Rules []Rule
+	// Tokens are the columns holding vault tokens (tokenize= fields): a
+	// pii.ThenDelete rule deletes the tokens of the rows it deletes
+	// through the Tokenizer of their domain ([WithTokenizers]).
+	Tokens []TokenColumn
+}
+
+// TokenColumn is a column of vault tokens of one token domain.
+type TokenColumn struct {
+	Column, Domain string
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -98,6 +107,11 @@ func (t Table) check() error {
 	}
 	if t.Hold.Column != "" {
 		if err := checkIdent("hold column", t.Hold.Column); err != nil {
+			return err
+		}
+	}
+	for _, tc := range t.Tokens {
+		if err := checkIdent("token column", tc.Column); err != nil {
 			return err
 		}
 	}

@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tillid/tillid/internal/envelope"
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/tokenize"
 )
 
 // ErrWouldDeleteAll is returned by [Sweeper.Sweep] when the first run of a
@@ -179,6 +181,28 @@ func WithConfirmDeleteAll() Option {
 	return optionFunc(func(s *Sweeper) error { s.confirmDeleteAll = true; return nil })
 }
 
+// WithTokenizers gives the Tokenizers of the table's token columns
+// ([Table.Tokens]), one per domain: a delete rule deletes the vault tokens
+// of the rows it deletes through them, in the row's batch before it
+// commits (a failure rolls the batch back). A ModeConsistent token still
+// held by another row of the column is kept. Without a Tokenizer for a
+// domain its tokens stay in the vault and are counted in
+// [RuleStats.TokensLeft].
+func WithTokenizers(ts ...*tokenize.Tokenizer) Option {
+	return optionFunc(func(s *Sweeper) error {
+		for _, t := range ts {
+			if t == nil {
+				return errors.New("retention: WithTokenizers(nil)")
+			}
+			if s.tokenizers == nil {
+				s.tokenizers = map[string]*tokenize.Tokenizer{}
+			}
+			s.tokenizers[t.Domain()] = t
+		}
+		return nil
+	})
+}
+
 // WithNoWait makes a worker that runs out of free ranges while other
 // workers still lease ranges of its run return an [*IncompleteError] at
 // once, instead of waiting for those ranges to be done or to run out (the
@@ -242,7 +266,8 @@ type Sweeper struct {
 	after            func(time.Duration) <-chan time.Time
 	waiting          func(leased int64, until time.Time)
 	// keyInt says the key is an integer column (else text or uuid).
-	keyInt bool
+	keyInt     bool
+	tokenizers map[string]*tokenize.Tokenizer
 }
 
 // New returns a Sweeper of table t in db, and creates its checkpoint
@@ -270,6 +295,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, t Table, opts ...Option) (*
 	s := &Sweeper{db: db, d: d, t: t, keyInt: keyInt, batch: 5000, now: time.Now, lease: 2 * time.Minute, job: t.Name, prefix: "tillid_retention",
 		poll: time.Second, after: time.After}
 	s.t.Rules = append([]Rule(nil), t.Rules...)
+	s.t.Tokens = append([]TokenColumn(nil), t.Tokens...)
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("retention: nil option")
@@ -332,6 +358,10 @@ type RuleStats struct {
 	NullAnchors int64
 	// Future counts rows not held whose anchor is after now.
 	Future int64
+	// Tokens counts the vault tokens a delete rule deleted with its rows,
+	// and TokensLeft those it left in the vault (no Tokenizer of their
+	// domain, or a consistent token another row still holds).
+	Tokens, TokensLeft int64
 }
 
 func (s *Sweeper) newStats() Stats {
@@ -350,6 +380,8 @@ func (st *Stats) add(b Stats) {
 		st.Rules[i].Changed += b.Rules[i].Changed
 		st.Rules[i].NullAnchors += b.Rules[i].NullAnchors
 		st.Rules[i].Future += b.Rules[i].Future
+		st.Rules[i].Tokens += b.Rules[i].Tokens
+		st.Rules[i].TokensLeft += b.Rules[i].TokensLeft
 	}
 }
 
@@ -916,12 +948,7 @@ func (s *Sweeper) process(ctx context.Context, l lease) (_ Stats, err error) {
 			q.due(&s.t, r, now)
 			n, err = s.exec(ctx, tx, q)
 		case pii.ThenDelete:
-			q = s.q()
-			q.str(`DELETE FROM `, quote(s.t.Name), ` WHERE `)
-			q.keyRange(s.t.Key, l.lo, l.hi)
-			q.str(` AND `)
-			q.due(&s.t, r, now)
-			n, err = s.exec(ctx, tx, q)
+			n, err = s.delete(ctx, tx, l, r, now, &st.Rules[i])
 		}
 		if err != nil {
 			return st, err
@@ -1044,6 +1071,101 @@ func (s *Sweeper) shred(ctx context.Context, tx *sql.Tx, l lease, r Rule, now ti
 	return total, nil
 }
 
+// delete deletes the range's rows due under rule r and, when the table
+// has token columns, the vault tokens the deleted rows held (counted in
+// rs), and returns how many rows it deleted.
+func (s *Sweeper) delete(ctx context.Context, tx *sql.Tx, l lease, r Rule, now time.Time, rs *RuleStats) (int64, error) {
+	q := s.q()
+	q.str(`DELETE FROM `, quote(s.t.Name), ` WHERE `)
+	q.keyRange(s.t.Key, l.lo, l.hi)
+	q.str(` AND `)
+	q.due(&s.t, r, now)
+	if len(s.t.Tokens) == 0 {
+		return s.exec(ctx, tx, q)
+	}
+	q.str(` RETURNING `)
+	for i, tc := range s.t.Tokens {
+		if i > 0 {
+			q.str(`, `)
+		}
+		q.str(quote(tc.Column))
+	}
+	rows, err := tx.QueryContext(ctx, q.String(), q.args...)
+	if err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	tokens := make([][]string, len(s.t.Tokens))
+	var n int64
+	for rows.Next() {
+		vals := make([]sql.NullString, len(s.t.Tokens))
+		dest := make([]any, len(vals))
+		for i := range vals {
+			dest[i] = &vals[i]
+		}
+		if err := rows.Scan(dest...); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("retention: %w", err)
+		}
+		n++
+		for i, v := range vals {
+			// A vaulted token's stored form; FF1 tokens have no vault
+			// entry, and an empty value no token.
+			if t, err := envelope.ParseToken(v.String); v.Valid && err == nil && t.Mode == envelope.ModeVaultToken && t.Token != "" {
+				tokens[i] = append(tokens[i], t.Token)
+			}
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	for i, tc := range s.t.Tokens {
+		tz := s.tokenizers[tc.Domain]
+		if tz == nil {
+			rs.TokensLeft += int64(len(tokens[i]))
+			continue
+		}
+		for _, tok := range tokens[i] {
+			if tz.Mode() == tokenize.ModeConsistent {
+				held, err := s.tokenHeld(ctx, tx, tc.Column, tok)
+				if err != nil {
+					return 0, err
+				}
+				if held {
+					rs.TokensLeft++
+					continue
+				}
+			}
+			switch err := tz.Delete(ctx, tok); {
+			case err == nil:
+				rs.Tokens++
+			case errors.Is(err, tokenize.ErrTokenNotFound):
+				// Purged, or an FF1 token with no vault entry.
+			default:
+				// The error names the domain, never the token.
+				return 0, fmt.Errorf("retention: rule %s: deleting a vault token of column %s: %w", r.label(), tc.Column, err)
+			}
+		}
+	}
+	return n, nil
+}
+
+// tokenHeld reports whether a row of the table still holds token tok in
+// column col (a consistent token is shared by the rows of one subject and
+// value).
+func (s *Sweeper) tokenHeld(ctx context.Context, tx *sql.Tx, col, tok string) (bool, error) {
+	q := s.q()
+	q.str(`SELECT count(*) FROM `, quote(s.t.Name), ` WHERE `, quote(col), ` = `)
+	q.arg(string(envelope.AppendToken(nil, envelope.Token{Mode: envelope.ModeVaultToken, Token: tok})))
+	var n int64
+	if err := tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("retention: %w", err)
+	}
+	return n > 0, nil
+}
+
 // audit sends the batch's event.
 func (s *Sweeper) audit(ctx context.Context, now time.Time, st Stats) {
 	if s.auditor == nil {
@@ -1052,7 +1174,7 @@ func (s *Sweeper) audit(ctx context.Context, now time.Time, st Stats) {
 	e := keys.Event{Time: now, Type: keys.EventRetentionBatch, Done: st.Changed(), Left: -1,
 		Retention: &keys.RetentionCounts{Table: s.t.Name, Examined: st.Examined, Held: st.Held}}
 	for _, r := range st.Rules {
-		e.Retention.Rules = append(e.Retention.Rules, keys.RetentionRuleCounts{Rule: r.Rule, Then: r.Then.String(), Changed: r.Changed, NullAnchors: r.NullAnchors, Future: r.Future})
+		e.Retention.Rules = append(e.Retention.Rules, keys.RetentionRuleCounts{Rule: r.Rule, Then: r.Then.String(), Changed: r.Changed, NullAnchors: r.NullAnchors, Future: r.Future, Tokens: r.Tokens})
 	}
 	s.auditor.Audit(ctx, e)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/piitest"
 	"github.com/tillid/tillid/retention"
 	"github.com/tillid/tillid/tokenize"
 )
@@ -117,6 +118,80 @@ func TestRetentionSweptSealedFieldsReveal(t *testing.T) {
 				assert.Equal(t, "a note", c.Notes.String, "a row within its period reveals")
 				require.NotNil(t, c.Phone)
 				assert.Equal(t, "+45 1234", *c.Phone)
+			}
+		}
+	})
+}
+
+type closedHolder struct {
+	_      struct{}   `pii:"retain=1y,from=Closed,then=delete"`
+	ID     int64      `pii:"-"`
+	Closed *time.Time `pii:"-"`
+	Card   string     `pii:"tokenize=card"`
+}
+
+// TestRetentionDeleteDeletesVaultTokens: a record rule that deletes rows
+// deletes the vault tokens of their tokenize= fields (no retain= on them)
+// in the same batch, counts them in the stats and the audit event, and the
+// report says how many beforehand.
+func TestRetentionDeleteDeletesVaultTokens(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		card, err := tokenize.New(keys.NewMemory(), tokenize.NewMemoryStore(), "card", tokenize.ModeRandom)
+		require.NoError(t, err)
+		p, err := pii.New(keys.NewMemory(), pii.WithVault(card))
+		require.NoError(t, err)
+		ddl := `CREATE TABLE closed_holders (id BIGINT PRIMARY KEY, closed TIMESTAMPTZ, card TEXT NOT NULL)`
+		ins := `INSERT INTO closed_holders VALUES ($1, $2, $3)`
+		if rdb.dialect == retention.SQLite {
+			ddl = `CREATE TABLE closed_holders (id INTEGER PRIMARY KEY, closed DATETIME, card TEXT NOT NULL)`
+			ins = `INSERT INTO closed_holders VALUES (?, ?, ?)`
+		}
+		_, err = db.ExecContext(ctx, ddl)
+		require.NoError(t, err)
+		long := retentionNow.Add(-2 * 365 * 24 * time.Hour)
+		tokens := map[int64]string{}
+		for i := range 10 {
+			c := closedHolder{ID: int64(i + 1), Card: fmt.Sprintf("41111111111111%02d", i)}
+			if i < 6 {
+				c.Closed = &long
+			}
+			require.NoError(t, p.Protect(ctx, &c))
+			tok, ok := pii.Token(c.Card)
+			require.True(t, ok)
+			tokens[c.ID] = tok
+			_, err = db.ExecContext(ctx, ins, c.ID, c.Closed, c.Card)
+			require.NoError(t, err)
+		}
+		table, err := retention.ForType(closedHolder{}, "closed_holders", "id", nil)
+		require.NoError(t, err)
+		require.Equal(t, []retention.TokenColumn{{Column: "card", Domain: "card"}}, table.Tokens)
+
+		rep, err := retention.Report(ctx, db, rdb.dialect, table, retentionNow)
+		require.NoError(t, err)
+		assert.Equal(t, int64(6), rep.Rules[0].Tokens, "the dry run says how many vault tokens go")
+
+		aud := &piitest.AuditRecorder{}
+		sw, err := retention.New(ctx, db, rdb.dialect, table, fixedClock(), retention.WithBatchSize(4),
+			retention.WithAuditor(aud), retention.WithTokenizers(card))
+		require.NoError(t, err)
+		st, err := sw.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(6), st.Rules[0].Changed)
+		assert.Equal(t, int64(6), st.Rules[0].Tokens, "the deleted rows' tokens are deleted")
+		assert.Zero(t, st.Rules[0].TokensLeft)
+		var audited int64
+		for _, e := range aud.Events() {
+			require.NotNil(t, e.Retention)
+			audited += e.Retention.Rules[0].Tokens
+		}
+		assert.Equal(t, int64(6), audited, "the audit events count the tokens")
+		for id, tok := range tokens {
+			_, err := card.Detokenize(ctx, tok)
+			if id <= 6 {
+				assert.ErrorIs(t, err, tokenize.ErrTokenNotFound, "row %d deleted: its token is gone from the vault", id)
+			} else {
+				assert.NoError(t, err, "row %d kept: its token stays", id)
 			}
 		}
 	})
