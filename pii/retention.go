@@ -310,8 +310,16 @@ func (s ExpiryState) String() string {
 
 // Expiry is one rule of a record that needs attention (see [Expired]).
 type Expiry struct {
-	// Rule is the rule; Rule.Path names the field (or the record).
+	// Rule is the rule; Rule.Path names the field (or the record) in the
+	// struct type that declares it.
 	Rule RetentionRule
+	// Path is the value's Go path from the record passed to Expired:
+	// "Customer.Notes", "Customer.Address.Notes" for a nested or embedded
+	// struct (through pointers too), "Customer.Contacts[2].Notes" for the
+	// element of a slice or array, "Customer.Extra[…].Notes" for a map
+	// value (never its key, which may be personal data). Without its
+	// indexes it is pii.Inventory's path of the field ("[]" for "[2]").
+	Path string
 	// State says whether it is due, held, without anchor or in the future.
 	State ExpiryState
 	// Anchor is the anchor's time (the zero Time for ExpiryNoAnchor), and
@@ -320,16 +328,21 @@ type Expiry struct {
 }
 
 // Expired reports the retention rules of the record v (a struct or a
-// pointer to one; the rules of its own fields and its record rule, as
-// [RetentionOf] lists them) that need attention at now: due, held while due, with
-// no anchor, or with an anchor after now. Rules within their period, and
-// redact or shred rules of fields already at their zero value, are not
-// reported. Times are compared as instants, whatever their location; now
-// comes from the caller, so a clock that jumps moves what is due with it
-// (forward: more is due; backward: less, until it catches up) and nothing
-// is cached between calls. It reads only the anchor, hold and rule fields'
-// zero-ness, never a value, and returns [ErrInvalidTarget] or the type's
-// [ErrInvalidTag] error. It is safe for concurrent use.
+// pointer to one) that need attention at now: due, held while due, with
+// no anchor, or with an anchor after now. It reports the rules of v's own
+// fields and its record rule (as [RetentionOf] lists them), and those of
+// the structs v holds in untagged fields: nested, embedded, behind
+// pointers, in slices, arrays and map values, each with its [Expiry.Path]
+// and measured against its own struct's anchor. A hold holds its struct
+// and every struct within it. Rules within their period, and redact or
+// shred rules of fields already at their zero value, are not reported.
+// Times are compared as instants, whatever their location; now comes from
+// the caller, so a clock that jumps moves what is due with it (forward:
+// more is due; backward: less, until it catches up) and nothing is cached
+// between calls. It reads only the anchor, hold and rule fields'
+// zero-ness, never a value, stops at pointer cycles, and returns
+// [ErrInvalidTarget] or the type's [ErrInvalidTag] error. It is safe for
+// concurrent use.
 func Expired(v any, now time.Time) ([]Expiry, error) {
 	if v == nil {
 		return nil, fmt.Errorf("%w: nil", ErrInvalidTarget)
@@ -337,8 +350,7 @@ func Expired(v any, now time.Time) ([]Expiry, error) {
 	if _, ok := v.(reflect.Type); ok {
 		return nil, fmt.Errorf("%w: Expired needs a record, not a type", ErrInvalidTarget)
 	}
-	p, err := structPlanOf(v)
-	if err != nil {
+	if _, err := structPlanOf(v); err != nil {
 		return nil, err
 	}
 	rv := reflect.ValueOf(v)
@@ -348,33 +360,88 @@ func Expired(v any, now time.Time) ([]Expiry, error) {
 		}
 		rv = rv.Elem()
 	}
-	rp := p.retention
-	if rp == nil {
-		return nil, nil
+	w := expiryWalk{now: now, seen: map[uintptr]bool{}}
+	w.structValue(rv, typeName(rv.Type()), false, 0)
+	return w.out, nil
+}
+
+// expiryWalk is one call of Expired.
+type expiryWalk struct {
+	now  time.Time
+	seen map[uintptr]bool // pointers followed, against cycles
+	out  []Expiry
+}
+
+// structValue reports the rules of struct rv at path, held by an enclosing
+// struct's hold when heldAbove, and walks its untagged fields.
+func (w *expiryWalk) structValue(rv reflect.Value, path string, heldAbove bool, depth int) {
+	if depth > maxDepth {
+		return
 	}
-	held := rp.holdIndex >= 0 && heldValue(rv.Field(rp.holdIndex))
-	var out []Expiry
-	for i, r := range rp.policy.Rules {
-		if fi := rp.fieldIndex[i]; fi >= 0 && rv.Field(fi).IsZero() {
+	p := planFor(rv.Type())
+	held := heldAbove
+	if rp := p.retention; rp != nil {
+		held = held || rp.holdIndex >= 0 && heldValue(rv.Field(rp.holdIndex))
+		for i, r := range rp.policy.Rules {
+			fi := rp.fieldIndex[i]
+			if fi >= 0 && rv.Field(fi).IsZero() {
+				continue
+			}
+			e := Expiry{Rule: r, Path: path}
+			if fi >= 0 {
+				e.Path = path + "." + r.Field
+			}
+			at, ok := anchorTime(rv.Field(rp.fromIndex[i]))
+			switch {
+			case !ok:
+				e.State = ExpiryNoAnchor
+			case at.After(w.now):
+				e.State, e.Anchor, e.DueAt = ExpiryFuture, at, at.Add(r.RetainFor)
+			case at.Add(r.RetainFor).After(w.now):
+				continue
+			case held:
+				e.State, e.Anchor, e.DueAt = ExpiryHeld, at, at.Add(r.RetainFor)
+			default:
+				e.State, e.Anchor, e.DueAt = ExpiryDue, at, at.Add(r.RetainFor)
+			}
+			w.out = append(w.out, e)
+		}
+	}
+	t := rv.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if p.tags[i] != nil || f.Name == "_" || !f.IsExported() && !f.Anonymous || !hasTags(f.Type) {
 			continue
 		}
-		e := Expiry{Rule: r}
-		at, ok := anchorTime(rv.Field(rp.fromIndex[i]))
-		switch {
-		case !ok:
-			e.State = ExpiryNoAnchor
-		case at.After(now):
-			e.State, e.Anchor, e.DueAt = ExpiryFuture, at, at.Add(r.RetainFor)
-		case at.Add(r.RetainFor).After(now):
-			continue
-		case held:
-			e.State, e.Anchor, e.DueAt = ExpiryHeld, at, at.Add(r.RetainFor)
-		default:
-			e.State, e.Anchor, e.DueAt = ExpiryDue, at, at.Add(r.RetainFor)
-		}
-		out = append(out, e)
+		w.value(rv.Field(i), path+"."+f.Name, held, depth+1)
 	}
-	return out, nil
+}
+
+// value walks an untagged field's value through pointers, slices, arrays
+// and map values to the structs it holds.
+func (w *expiryWalk) value(v reflect.Value, path string, held bool, depth int) {
+	if depth > maxDepth || !v.CanInterface() {
+		return // too deep, or reached through an unexported embedded type
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() || w.seen[v.Pointer()] {
+			return
+		}
+		w.seen[v.Pointer()] = true
+		w.value(v.Elem(), path, held, depth+1)
+	case reflect.Slice, reflect.Array:
+		for j := range v.Len() {
+			w.value(v.Index(j), fmt.Sprintf("%s[%d]", path, j), held, depth+1)
+		}
+	case reflect.Map:
+		it := v.MapRange()
+		for it.Next() {
+			w.value(it.Value(), path+"[…]", held, depth+1)
+		}
+	case reflect.Struct:
+		w.structValue(v, path, held, depth)
+	}
 }
 
 // anchorTime reads a time.Time, *time.Time or sql.NullTime anchor, and

@@ -3,6 +3,7 @@ package pii_test
 import (
 	"database/sql"
 	"reflect"
+	"regexp"
 	"testing"
 	"time"
 
@@ -174,6 +175,7 @@ func TestExpired(t *testing.T) {
 			require.NoError(t, err)
 			var gotW []want
 			for _, e := range got {
+				assert.Equal(t, e.Rule.Path, e.Path, "a rule of the record's own type: its path")
 				gotW = append(gotW, want{e.Rule.Path, e.State})
 				if e.State != pii.ExpiryNoAnchor {
 					assert.True(t, e.DueAt.Equal(e.Anchor.Add(e.Rule.RetainFor)))
@@ -248,5 +250,85 @@ func TestTokensFollowTheRule(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.wantDue[i], len(got) == 1 && got[0].State == pii.ExpiryDue, "%s: Expired(rec %d)", tt.name, i)
 		}
+	}
+}
+
+type expiryAddress struct {
+	Created time.Time `pii:"-"`
+	Street  string    `pii:"encrypt,retain=1y,from=Created"`
+}
+
+type ExpiryAudit struct {
+	Logged time.Time `pii:"-"`
+	Trail  string    `pii:"encrypt,retain=90d,from=Logged"`
+}
+
+type expiryNode struct {
+	Created time.Time `pii:"-"`
+	Notes   string    `pii:"encrypt,retain=1y,from=Created"`
+	Next    *expiryNode
+}
+
+type expiryPerson struct {
+	ExpiryAudit
+	Created  time.Time `pii:"-"`
+	Hold     bool      `pii:"hold"`
+	Notes    string    `pii:"encrypt,retain=2y,from=Created"`
+	Home     expiryAddress
+	Work     *expiryAddress
+	Previous []expiryAddress
+	ByLabel  map[string]expiryAddress
+	Chain    *expiryNode
+}
+
+// TestExpiredNested: rules of nested, embedded, pointed-to, slice and map
+// structs are reported with their Go path, which without its indexes is
+// Inventory's path of the field; a hold holds the structs within its own.
+func TestExpiredNested(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	old := now.Add(-3 * 365 * 24 * time.Hour)
+	recent := now.Add(-time.Hour)
+	loop := &expiryNode{Created: old, Notes: "n"}
+	loop.Next = loop // a cycle: reported once, no endless walk
+	p := expiryPerson{
+		ExpiryAudit: ExpiryAudit{Logged: old, Trail: "t"},
+		Created:     recent, Notes: "n",
+		Home:     expiryAddress{Created: old, Street: "s"},
+		Work:     &expiryAddress{Created: recent, Street: "s"},
+		Previous: []expiryAddress{{Created: recent, Street: "s"}, {Created: old, Street: "s"}, {Created: old}},
+		ByLabel:  map[string]expiryAddress{"a secret label": {Created: old, Street: "s"}},
+		Chain:    loop,
+	}
+	got, err := pii.Expired(&p, now)
+	require.NoError(t, err)
+	paths := map[string]pii.ExpiryState{}
+	for _, e := range got {
+		paths[e.Path] = e.State
+	}
+	want := map[string]pii.ExpiryState{
+		"expiryPerson.ExpiryAudit.Trail":  pii.ExpiryDue,
+		"expiryPerson.Home.Street":        pii.ExpiryDue,
+		"expiryPerson.Previous[1].Street": pii.ExpiryDue,
+		"expiryPerson.ByLabel[…].Street":  pii.ExpiryDue,
+		"expiryPerson.Chain.Notes":        pii.ExpiryDue,
+	}
+	assert.Equal(t, want, paths, "recent ones and an empty value are not reported; the map key never shows")
+	inv, err := pii.Inventory(expiryPerson{})
+	require.NoError(t, err)
+	var invPaths []string
+	for _, f := range inv {
+		invPaths = append(invPaths, f.Path)
+	}
+	for _, e := range got {
+		typePath := regexp.MustCompile(`\[\d+\]`).ReplaceAllString(e.Path, "[]")
+		assert.Contains(t, invPaths, typePath, "Expired's path %s is Inventory's without indexes", e.Path)
+	}
+
+	p.Hold = true
+	got, err = pii.Expired(p, now)
+	require.NoError(t, err)
+	require.Len(t, got, 5)
+	for _, e := range got {
+		assert.Equal(t, pii.ExpiryHeld, e.State, "%s: the record's hold holds the structs within it", e.Path)
 	}
 }
