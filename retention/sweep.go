@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tillid/tillid/internal/envelope"
@@ -268,6 +269,8 @@ type Sweeper struct {
 	// keyInt says the key is an integer column (else text or uuid).
 	keyInt     bool
 	tokenizers map[string]*tokenize.Tokenizer
+	// groups are the rules as a batch applies them (see ruleGroups).
+	groups [][]int
 }
 
 // New returns a Sweeper of table t in db, and creates its checkpoint
@@ -296,6 +299,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, t Table, opts ...Option) (*
 		poll: time.Second, after: time.After}
 	s.t.Rules = append([]Rule(nil), t.Rules...)
 	s.t.Tokens = append([]TokenColumn(nil), t.Tokens...)
+	s.groups = ruleGroups(s.t, d)
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("retention: nil option")
@@ -929,31 +933,32 @@ func (s *Sweeper) process(ctx context.Context, l lease) (_ Stats, err error) {
 	if err = s.countBatch(ctx, tx, l, now, &st); err != nil {
 		return st, err
 	}
-	for i, r := range s.t.Rules {
+	for _, group := range s.groups {
+		r := s.t.Rules[group[0]]
 		var n int64
-		switch r.Then {
-		case pii.ThenShred:
+		switch {
+		case r.Then == pii.ThenShred:
 			n, err = s.shred(ctx, tx, l, r, now)
-		case pii.ThenRedact:
+		case r.Then == pii.ThenRedact && len(group) > 1:
+			err = s.redactGroup(ctx, tx, l, group, now, &st)
+		case r.Then == pii.ThenRedact:
 			q = s.q()
 			q.str(`UPDATE `, quote(s.t.Name), ` SET `, quote(r.Column), ` = `)
-			if r.Zero == nil {
-				q.str(`NULL`)
-			} else {
-				q.arg(r.Zero)
-			}
+			q.zero(r)
 			q.str(` WHERE `)
 			q.keyRange(s.t.Key, l.lo, l.hi)
 			q.str(` AND `)
 			q.due(&s.t, r, now)
 			n, err = s.exec(ctx, tx, q)
-		case pii.ThenDelete:
-			n, err = s.delete(ctx, tx, l, r, now, &st.Rules[i])
+		case r.Then == pii.ThenDelete:
+			n, err = s.delete(ctx, tx, l, r, now, &st.Rules[group[0]])
 		}
 		if err != nil {
 			return st, err
 		}
-		st.Rules[i].Changed = n
+		if len(group) == 1 {
+			st.Rules[group[0]].Changed = n
+		}
 	}
 	q = s.q()
 	q.str(`DELETE FROM `, s.leases(), ` WHERE job = `)
@@ -1069,6 +1074,94 @@ func (s *Sweeper) shred(ctx context.Context, tx *sql.Tx, l lease, r Rule, now ti
 		}
 	}
 	return total, nil
+}
+
+// ruleGroups splits the rules, in order, into the groups a batch applies
+// with one statement each: on PostgreSQL consecutive redact rules share
+// one statement (see redactGroup), unless a rule clears a column that a
+// rule reads (an anchor, the hold), which then runs alone so that the
+// rules after it see the cleared value. On SQLite every rule runs alone:
+// there the cost is reading the anchors' text (julianday), which a shared
+// UPDATE would do twice as often (200,000 rows: 6.0 s against 3.0 s).
+func ruleGroups(t Table, d Dialect) [][]int {
+	read := map[string]bool{strings.ToLower(t.Hold.Column): true}
+	for _, r := range t.Rules {
+		read[strings.ToLower(r.From)] = true
+	}
+	var groups [][]int
+	open := false // the last group takes more redact rules
+	for i, r := range t.Rules {
+		alone := r.Then != pii.ThenRedact || read[strings.ToLower(r.Column)] || d == SQLite
+		if !alone && open {
+			groups[len(groups)-1] = append(groups[len(groups)-1], i)
+			continue
+		}
+		groups = append(groups, []int{i})
+		open = !alone
+	}
+	return groups
+}
+
+// redactGroup clears the columns of the redact rules in group with one
+// PostgreSQL statement, and counts each rule's values exactly: it locks
+// the range's due rows (FOR UPDATE: a row the application changed
+// meanwhile is judged on its new values), computes which rule is due in
+// each, updates them from those flags and counts them. Writing a row once
+// instead of once per rule halves the row versions and index entries, and
+// the second UPDATE no longer walks the versions the first made
+// (EXPLAIN: 2.1 ms and 7.0 ms for the two UPDATEs of a batch of 5,000).
+func (s *Sweeper) redactGroup(ctx context.Context, tx *sql.Tx, l lease, group []int, now time.Time, st *Stats) error {
+	name := quote(s.t.Name)
+	q := s.q()
+	sep := func(j int, text string) {
+		if j > 0 {
+			q.str(text)
+		}
+	}
+	q.str(`WITH tillid_due AS (SELECT `, quote(s.t.Key), ` AS tillid_k`)
+	for j, i := range group {
+		q.str(`, `)
+		q.due(&s.t, s.t.Rules[i], now)
+		q.str(fmt.Sprintf(` AS tillid_n%d`, j))
+	}
+	q.str(` FROM `, name, ` WHERE `)
+	q.keyRange(s.t.Key, l.lo, l.hi)
+	q.str(` AND (`)
+	for j, i := range group {
+		sep(j, ` OR `)
+		q.due(&s.t, s.t.Rules[i], now)
+	}
+	q.str(`) FOR UPDATE), tillid_u AS (UPDATE `, name, ` SET `)
+	for j, i := range group {
+		r := s.t.Rules[i]
+		sep(j, `, `)
+		q.str(quote(r.Column), fmt.Sprintf(` = CASE WHEN tillid_due.tillid_n%d THEN `, j))
+		q.zero(r)
+		q.str(` ELSE `, name, `.`, quote(r.Column), ` END`)
+	}
+	q.str(` FROM tillid_due WHERE `, name, `.`, quote(s.t.Key), ` = tillid_due.tillid_k AND `)
+	q.keyRange(s.t.Key, l.lo, l.hi)
+	q.str(` RETURNING `)
+	for j := range group {
+		sep(j, `, `)
+		q.str(fmt.Sprintf(`tillid_due.tillid_n%d`, j))
+	}
+	q.str(`) SELECT `)
+	counts := make([]int64, len(group))
+	dest := make([]any, len(group))
+	for j := range group {
+		sep(j, `, `)
+		q.str(fmt.Sprintf(`count(*) FILTER (WHERE tillid_n%d)`, j))
+		dest[j] = &counts[j]
+	}
+	q.str(` FROM tillid_u`)
+	if err := tx.QueryRowContext(ctx, q.String(), q.args...).Scan(dest...); err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	for j, i := range group {
+		st.Rules[i].Changed = counts[j]
+	}
+	return nil
 }
 
 // delete deletes the range's rows due under rule r and, when the table

@@ -838,3 +838,54 @@ func TestRetentionDeleteAllEveryRun(t *testing.T) {
 		assert.True(t, exists)
 	})
 }
+
+// TestRetentionRedactRulesShareOneUpdate: redact rules of different periods
+// clear their columns in one UPDATE per batch, each counted exactly: a
+// value already cleared is not counted again when another column of its
+// row is due, and a rule clearing another's anchor runs on its own first.
+func TestRetentionRedactRulesShareOneUpdate(t *testing.T) {
+	year := 365 * 24 * time.Hour
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		insertCustomers(t, db, rdb.dialect, []customerRow{
+			{id: 1, created: retentionNow.Add(-5 * year)}, // both due
+			{id: 2, created: retentionNow.Add(-3 * year)}, // notes due
+			{id: 3, created: retentionNow.Add(-5 * year)}, // notes already cleared: phone due
+			{id: 4, created: retentionNow.Add(-year)},     // neither
+		})
+		_, err := db.ExecContext(ctx, `UPDATE customers SET notes = NULL WHERE id = 3`)
+		require.NoError(t, err)
+		table := customers
+		table.Rules = []retention.Rule{
+			{Column: "notes", Retain: 2 * year, From: "created", Then: pii.ThenRedact},
+			{Column: "phone", Retain: 4 * year, From: "created", Then: pii.ThenRedact},
+		}
+		sw, err := retention.New(ctx, db, rdb.dialect, table, fixedClock())
+		require.NoError(t, err)
+		st, err := sw.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), st.Rules[0].Changed, "notes of rows 1 and 2; row 3's was already cleared")
+		assert.Equal(t, int64(2), st.Rules[1].Changed, "phones of rows 1 and 3")
+		for id, want := range map[int64][2]bool{1: {false, false}, 2: {false, true}, 3: {false, false}, 4: {true, true}} {
+			_, notes, phone := rowState(t, db, rdb.dialect, id)
+			assert.Equal(t, want, [2]bool{notes, phone}, "row %d: notes, phone kept", id)
+		}
+
+		// A rule that clears the anchor of the next one runs first, on its
+		// own: the next rule then sees a NULL anchor and clears nothing.
+		insertCustomers(t, db, rdb.dialect, []customerRow{{id: 5, created: retentionNow.Add(-5 * year), closed: retentionNow.Add(-5 * year)}})
+		table.Rules = []retention.Rule{
+			{Column: "closed", Retain: 2 * year, From: "created", Then: pii.ThenRedact},
+			{Column: "phone", Retain: 2 * year, From: "closed", Then: pii.ThenRedact},
+		}
+		sw, err = retention.New(ctx, db, rdb.dialect, table, fixedClock())
+		require.NoError(t, err)
+		st, err = sw.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), st.Rules[0].Changed)
+		assert.Zero(t, st.Rules[1].Changed, "its anchor was cleared before it ran")
+		_, _, phone := rowState(t, db, rdb.dialect, 5)
+		assert.True(t, phone)
+	})
+}
