@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -887,5 +888,44 @@ func TestRetentionRedactRulesShareOneUpdate(t *testing.T) {
 		assert.Zero(t, st.Rules[1].Changed, "its anchor was cleared before it ran")
 		_, _, phone := rowState(t, db, rdb.dialect, 5)
 		assert.True(t, phone)
+	})
+}
+
+// TestRetentionTwoWorkersAndAKilledOne: two workers sweep at once beside
+// the lease a killed worker left; both wait for it on their (shared,
+// simulated) clock, one takes the range over when the lease runs out, and
+// both return a complete sweep with every value cleared once.
+func TestRetentionTwoWorkersAndAKilledOne(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		manyExpired(t, db, rdb.dialect, 200)
+		_, err := retention.New(ctx, db, rdb.dialect, customers) // the checkpoint tables
+		require.NoError(t, err)
+		deadLease(t, rdb, db, retentionNow.Add(time.Minute))
+		var clock atomic.Int64
+		clock.Store(retentionNow.UnixNano())
+		now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+		after := func(d time.Duration) <-chan time.Time {
+			c := make(chan time.Time, 1)
+			c <- time.Unix(0, clock.Add(int64(d))).UTC()
+			return c
+		}
+		var wg sync.WaitGroup
+		stats := make([]retention.Stats, 2)
+		for i := range stats {
+			sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, retention.WithClock(now), retention.WithBatchSize(10),
+				retention.WithWorker(fmt.Sprintf("w%d", i)), retention.WithPoll(10*time.Second, after))
+			require.NoError(t, err)
+			wg.Go(func() {
+				var err error
+				stats[i], err = sw.Sweep(ctx)
+				assert.NoError(t, err, "worker %d", i)
+			})
+		}
+		wg.Wait()
+		assert.Equal(t, int64(190), stats[0].Rules[0].Changed+stats[1].Rules[0].Changed, "the free ranges and the dead one, each value once")
+		assert.GreaterOrEqual(t, now().Sub(retentionNow), time.Minute, "the dead range waited for its lease to run out")
+		assert.Zero(t, countNotes(t, db))
 	})
 }
