@@ -217,6 +217,7 @@ func (p *typePlan) bindRetention() error {
 		rp.policy.Rules = append(rp.policy.Rules, r)
 		rp.fieldIndex, rp.fromIndex = append(rp.fieldIndex, i), append(rp.fromIndex, from)
 	}
+	rp.bindIndexRules(p)
 	switch d := p.defaults; {
 	case d.Then == "delete":
 		if d.Retain == "" {
@@ -235,6 +236,44 @@ func (p *typePlan) bindRetention() error {
 		p.retention = rp
 	}
 	return nil
+}
+
+// bindIndexRules gives a blind index (index=) without a rule of its own
+// the rule of its sources, as a redact rule: the index is derived from
+// them and would otherwise keep their equality searchable after a sweep
+// cleared or shredded them. It does so when every source has a redact or
+// shred rule, all with the same anchor and period; an index whose sources
+// expire differently keeps no rule (give it its own retain=).
+func (rp *retentionPlan) bindIndexRules(p *typePlan) {
+	n := len(rp.policy.Rules)
+	for i, ft := range p.tags {
+		if ft == nil || ft.act != indexAction || len(ft.sources) == 0 || slices.Contains(rp.fieldIndex[:n], i) {
+			continue
+		}
+		var from *RetentionRule
+		fromIndex := -1
+		for _, src := range ft.sources {
+			j := slices.IndexFunc(rp.policy.Rules[:n], func(r RetentionRule) bool { return r.Field == src })
+			if j < 0 {
+				from = nil
+				break
+			}
+			r := rp.policy.Rules[j]
+			if from != nil && (r.From != from.From || r.RetainFor != from.RetainFor) {
+				from = nil
+				break
+			}
+			from, fromIndex = &rp.policy.Rules[j], rp.fromIndex[j]
+		}
+		if from == nil {
+			continue
+		}
+		f := p.typ.Field(i)
+		r := RetentionRule{Path: typeName(p.typ) + "." + f.Name, Field: f.Name, Retain: from.Retain, RetainFor: from.RetainFor,
+			From: from.From, Then: ThenRedact, Kind: f.Type.Kind(), Nullable: f.Type.Kind() == reflect.Slice}
+		rp.policy.Rules = append(rp.policy.Rules, r)
+		rp.fieldIndex, rp.fromIndex = append(rp.fieldIndex, i), append(rp.fromIndex, fromIndex)
+	}
 }
 
 // RetentionOf returns the retention rules of v's struct type (v may be a

@@ -332,3 +332,58 @@ func TestExpiredNested(t *testing.T) {
 		assert.Equal(t, pii.ExpiryHeld, e.State, "%s: the record's hold holds the structs within it", e.Path)
 	}
 }
+
+// TestRetentionIndexFollowsItsSources: a blind index without a rule of its
+// own takes its sources' rule (as redact), so that a sweep does not leave
+// the equality of a cleared or shredded value searchable; sources that
+// expire differently give it none.
+func TestRetentionIndexFollowsItsSources(t *testing.T) {
+	type contact struct {
+		ID       string         `pii:"subject"`
+		Created  time.Time      `pii:"-"`
+		Seen     time.Time      `pii:"-"`
+		Email    sql.NullString `pii:"encrypt,retain=2y,from=Created"`
+		EmailIdx string         `pii:"index=Email,normalize=email"`
+		Phone    sql.NullString `pii:"encrypt,purpose=marketing,retain=1y,from=Created,then=shred"`
+		PhoneIdx []byte         `pii:"index=Phone"`
+		Name     sql.NullString `pii:"encrypt,retain=1y,from=Seen"`
+		PairIdx  string         `pii:"index=Email+Name"`
+		OwnIdx   string         `pii:"index=Email,retain=90d,from=Seen"`
+	}
+	pol, err := pii.RetentionOf(contact{})
+	require.NoError(t, err)
+	year := 365 * 24 * time.Hour
+	byPath := map[string]pii.RetentionRule{}
+	for _, r := range pol.Rules {
+		byPath[r.Path] = r
+	}
+	tests := []struct {
+		path       string
+		wantRule   bool
+		wantFrom   string
+		wantRetain time.Duration
+		reason     string
+	}{
+		{"contact.EmailIdx", true, "Created", 2 * year, "the index of a redacted source is cleared with it"},
+		{"contact.PhoneIdx", true, "Created", year, "the index of a shredded source is cleared when it is shredded"},
+		{"contact.PairIdx", false, "", 0, "its sources expire at different times: it needs its own retain="},
+		{"contact.OwnIdx", true, "Seen", 90 * 24 * time.Hour, "its own rule wins"},
+	}
+	for _, tt := range tests {
+		r, ok := byPath[tt.path]
+		require.Equal(t, tt.wantRule, ok, "%s: %s", tt.path, tt.reason)
+		if ok {
+			assert.Equal(t, pii.ThenRedact, r.Then, tt.path)
+			assert.Equal(t, tt.wantFrom, r.From, tt.path)
+			assert.Equal(t, tt.wantRetain, r.RetainFor, tt.path)
+		}
+	}
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	got, err := pii.Expired(contact{ID: "s", Created: now.Add(-3 * year), Seen: now, Email: sql.NullString{String: "x", Valid: true}, EmailIdx: "i"}, now)
+	require.NoError(t, err)
+	var paths []string
+	for _, e := range got {
+		paths = append(paths, e.Path)
+	}
+	assert.Equal(t, []string{"contact.Email", "contact.EmailIdx"}, paths)
+}
