@@ -188,7 +188,9 @@ func WithConfirmDeleteAll() Option {
 // commits (a failure rolls the batch back). A ModeConsistent token still
 // held by another row of the column is kept. Without a Tokenizer for a
 // domain its tokens stay in the vault and are counted in
-// [RuleStats.TokensLeft].
+// [RuleStats.TokensLeft]. On SQLite keep the vault in another database
+// file than the table: the batch's transaction holds the table file's
+// write lock while it deletes the tokens.
 func WithTokenizers(ts ...*tokenize.Tokenizer) Option {
 	return optionFunc(func(s *Sweeper) error {
 		for _, t := range ts {

@@ -196,3 +196,55 @@ func TestRetentionDeleteDeletesVaultTokens(t *testing.T) {
 		}
 	})
 }
+
+type subjectCardHolder struct {
+	_       struct{}   `pii:"retain=1y,from=Closed,then=delete"`
+	ID      int64      `pii:"-"`
+	Subject string     `pii:"subject"`
+	Closed  *time.Time `pii:"-"`
+	Card    string     `pii:"tokenize=card"`
+}
+
+// TestRetentionDeleteKeepsSharedConsistentToken: a consistent token is
+// shared by the rows of one subject and value; deleting one of them keeps
+// the vault entry the others still hold.
+func TestRetentionDeleteKeepsSharedConsistentToken(t *testing.T) {
+	rdb := retentionSQLite(t)
+	db := rdb.connect(t)
+	card, err := tokenize.New(keys.NewMemory(), tokenize.NewMemoryStore(), "card", tokenize.ModeConsistent)
+	require.NoError(t, err)
+	sk, err := keys.NewSubjectKeys(keys.NewMemory(), keys.NewMemorySubjectKeyStore(), keys.NewMemoryLedger())
+	require.NoError(t, err)
+	p, err := pii.New(keys.NewMemory(), pii.WithVault(card), pii.WithSubjectKeys(sk))
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `CREATE TABLE holders (id INTEGER PRIMARY KEY, subject TEXT, closed DATETIME, card TEXT NOT NULL)`)
+	require.NoError(t, err)
+	long := retentionNow.Add(-2 * 365 * 24 * time.Hour)
+	rows := []subjectCardHolder{
+		{ID: 1, Subject: "s1", Closed: &long, Card: "4111111111111111"}, // due; its token is row 2's too
+		{ID: 2, Subject: "s1", Card: "4111111111111111"},
+		{ID: 3, Subject: "s2", Closed: &long, Card: "4111111111111111"}, // due; its own token
+		{ID: 4, Subject: "s3", Card: "4222222222222222"},
+	}
+	for i := range rows {
+		require.NoError(t, p.Protect(ctx, &rows[i]))
+		_, err = db.ExecContext(ctx, `INSERT INTO holders VALUES (?, ?, ?, ?)`, rows[i].ID, rows[i].Subject, rows[i].Closed, rows[i].Card)
+		require.NoError(t, err)
+	}
+	require.Equal(t, rows[0].Card, rows[1].Card, "one subject's equal values share a consistent token")
+	require.NotEqual(t, rows[0].Card, rows[2].Card)
+	table, err := retention.ForType(subjectCardHolder{}, "holders", "id", nil)
+	require.NoError(t, err)
+	sw, err := retention.New(ctx, db, retention.SQLite, table, fixedClock(), retention.WithTokenizers(card))
+	require.NoError(t, err)
+	st, err := sw.Sweep(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), st.Rules[0].Changed)
+	assert.Equal(t, int64(1), st.Rules[0].Tokens, "row 3's token")
+	assert.Equal(t, int64(1), st.Rules[0].TokensLeft, "row 1's token, which row 2 holds")
+	for i, wantErr := range []bool{false, false, true, false} {
+		tok, _ := pii.Token(rows[i].Card)
+		_, err := card.Detokenize(ctx, tok)
+		assert.Equal(t, wantErr, err != nil, "row %d's token: %v", i+1, err)
+	}
+}
