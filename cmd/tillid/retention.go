@@ -80,11 +80,11 @@ type retentionOpts struct {
 	rules                        []retention.Rule
 	// tokens are the -token columns, consistent their domains of
 	// ModeConsistent, and vaultDB the vault that holds them.
-	tokens     []retention.TokenColumn
-	consistent map[string]bool
-	vaultDB    string
-	batch                        int
-	dryRun, yes, noWait          bool
+	tokens              []retention.TokenColumn
+	consistent          map[string]bool
+	vaultDB             string
+	batch               int
+	dryRun, yes, noWait bool
 }
 
 // ruleFlag collects -rule and -record specs.
