@@ -11,9 +11,10 @@ import (
 
 // ForType returns the Table of rows of v's struct type (a struct, a
 // pointer to one or a reflect.Type) stored in table with the key column
-// key (an integer, text or uuid column), from the type's pii tags ([pii.RetentionOf]): one Rule per
-// retain= field, the record rule of its blank field, its hold and subject
-// fields. column maps a Go field name to its column; nil means
+// key (an integer, text or uuid column), from the type's pii tags
+// ([pii.RetentionOf]): one Rule per retain= field (and per blind index
+// that follows its sources' rule), the record rule of its blank field, its
+// hold and subject fields, and its tokenize= columns ([Table.Tokens]). column maps a Go field name to its column; nil means
 // [SnakeCase] ("CreatedAt" is created_at). A rule clears a column to NULL
 // when its Go type can hold nil (a pointer, slice or map) or is a struct
 // (sql.NullString, pii.Text), else to the type's zero value ("" or 0), so

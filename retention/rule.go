@@ -63,9 +63,10 @@ type Hold struct {
 type Table struct {
 	// Name is the table's name.
 	Name string
-	// Key is the table's primary key: one integer column (BIGINT, INTEGER).
-	// Sweeps walk the table in key order, in batches. On SQLite, "rowid"
-	// serves a table whose key is text (any table but WITHOUT ROWID).
+	// Key is the table's key column: an integer (SMALLINT, INTEGER,
+	// BIGINT), text (TEXT, VARCHAR) or uuid column, or SQLite's "rowid".
+	// Sweeps walk the table in the key's order, in batches; a key that is
+	// not unique is fine (a batch takes every row of its last key).
 	Key string
 	// Subject is the column holding the data subject's ID, which a
 	// pii.ThenShred rule withdraws; "" when no rule shreds.

@@ -281,8 +281,8 @@ type Sweeper struct {
 // than 1h, a shred rule without a subject column, purpose or Shredder) or
 // when the checkpoint tables cannot be created. New reads t's columns and
 // returns an error naming a column that t names but the table lacks, and
-// one for a key that is not an integer column (or SQLite's rowid of a
-// table that has one).
+// one for a key that is not an integer, text or uuid column (or SQLite's
+// rowid of a table that has one).
 func New(ctx context.Context, db *sql.DB, d Dialect, t Table, opts ...Option) (*Sweeper, error) {
 	if db == nil {
 		return nil, errors.New("retention: New needs a *sql.DB")

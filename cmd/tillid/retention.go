@@ -185,7 +185,7 @@ func runRetention(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.Usage = func() { fmt.Fprint(fs.Output(), retentionUsage); fs.PrintDefaults() }
 	fs.StringVar(&o.db, "db", "", "the data database: `DSN` sqlite:PATH or postgres://...")
 	fs.StringVar(&o.table, "table", "", "the `table` to sweep")
-	fs.StringVar(&o.key, "key-column", "", "the table's integer primary key `column`, which orders the batches")
+	fs.StringVar(&o.key, "key-column", "", "the table's key `column` (integer, text or uuid), which orders the batches")
 	fs.Var(ruleFlag{rules: &o.rules}, "rule", "a field rule: `COLUMN=retain:PERIOD,from:ANCHOR[,zero:empty|zero:0]` (repeat)")
 	fs.Var(ruleFlag{rules: &o.rules, record: true}, "record", "the record rule, deleting rows: `retain:PERIOD,from:ANCHOR`")
 	fs.Func("token", "a column of vault tokens: `COLUMN=DOMAIN[:consistent]` (repeat)", func(v string) error {
