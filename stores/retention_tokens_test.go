@@ -1,7 +1,9 @@
 package stores_test
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -247,4 +249,63 @@ func TestRetentionDeleteKeepsSharedConsistentToken(t *testing.T) {
 		_, err := card.Detokenize(ctx, tok)
 		assert.Equal(t, wantErr, err != nil, "row %d's token: %v", i+1, err)
 	}
+}
+
+// failingDeletes is a vault whose deletes fail (an outage of the vault).
+type failingDeletes struct{ *tokenize.MemoryStore }
+
+func (failingDeletes) Delete(context.Context, string, tokenize.Selection) (int64, error) {
+	return 0, errors.New("the vault is unreachable")
+}
+
+// TestRetentionVaultOutageKeepsRows: when the vault cannot delete a deleted
+// row's token, the batch rolls back: the rows stay, to be deleted with
+// their tokens by the next sweep.
+func TestRetentionVaultOutageKeepsRows(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		mem := tokenize.NewMemoryStore()
+		provider := keys.NewMemory()
+		card, err := tokenize.New(provider, mem, "card", tokenize.ModeRandom)
+		require.NoError(t, err)
+		down, err := tokenize.New(provider, failingDeletes{mem}, "card", tokenize.ModeRandom)
+		require.NoError(t, err)
+		p, err := pii.New(keys.NewMemory(), pii.WithVault(card))
+		require.NoError(t, err)
+		ddl := `CREATE TABLE closed_holders (id BIGINT PRIMARY KEY, closed TIMESTAMPTZ, card TEXT NOT NULL)`
+		ins := `INSERT INTO closed_holders VALUES ($1, $2, $3)`
+		if rdb.dialect == retention.SQLite {
+			ddl = `CREATE TABLE closed_holders (id INTEGER PRIMARY KEY, closed DATETIME, card TEXT NOT NULL)`
+			ins = `INSERT INTO closed_holders VALUES (?, ?, ?)`
+		}
+		_, err = db.ExecContext(ctx, ddl)
+		require.NoError(t, err)
+		long := retentionNow.Add(-2 * 365 * 24 * time.Hour)
+		for i := range 4 {
+			c := closedHolder{ID: int64(i + 1), Card: fmt.Sprintf("41111111111111%02d", i)}
+			if i < 2 {
+				c.Closed = &long
+			}
+			require.NoError(t, p.Protect(ctx, &c))
+			_, err = db.ExecContext(ctx, ins, c.ID, c.Closed, c.Card)
+			require.NoError(t, err)
+		}
+		table, err := retention.ForType(closedHolder{}, "closed_holders", "id", nil)
+		require.NoError(t, err)
+		sw, err := retention.New(ctx, db, rdb.dialect, table, fixedClock(), retention.WithTokenizers(down))
+		require.NoError(t, err)
+		_, err = sw.Sweep(ctx)
+		require.Error(t, err)
+		assert.NotContains(t, err.Error(), "tl1t:", "the error carries no token")
+		var n int64
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM closed_holders`).Scan(&n))
+		assert.Equal(t, int64(4), n, "the failed batch deleted no row")
+
+		sw, err = retention.New(ctx, db, rdb.dialect, table, fixedClock(), retention.WithTokenizers(card))
+		require.NoError(t, err)
+		st, err := sw.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), st.Rules[0].Changed)
+		assert.Equal(t, int64(2), st.Rules[0].Tokens, "the rerun deletes the rows and their tokens")
+	})
 }
