@@ -208,6 +208,11 @@ func (p *typePlan) bindRetention() error {
 			if subject < 0 {
 				return fail(f.Name, "then=shred withdraws the record's subject: tag its ID field `pii:\"subject\"`")
 			}
+			if ft.act.subjectMode == 0 {
+				// Shredding would destroy a key the value is not under
+				// and leave it as it is.
+				return fail(f.Name, "then=shred destroys the subject's key for purpose=%s, and a %s value is not sealed under it, so it would stay: use then=redact", proc.Purposes[0], ft.act.name)
+			}
 			r.Purpose = proc.Purposes[0]
 		}
 		from, err := anchor(f.Name, proc)

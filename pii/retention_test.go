@@ -111,6 +111,8 @@ func TestRetentionTagErrors(t *testing.T) {
 		{"shred without subject", badShredNoSubject{}, "badShredNoSubject.Notes", "pii:\"subject\""},
 		{"shred without purpose", badShredNoPurpose{}, "badShredNoPurpose.Notes", "purpose="},
 		{"delete on a field", badDeleteOnField{}, "badDeleteOnField.Notes", "blank field"},
+		{"shred of a token", badShredToken{}, "badShredToken.Card", "a tokenize value is not sealed under it"},
+		{"shred of an index", badShredIndex{}, "badShredIndex.NameIdx", "use then=redact"},
 		{"unknown then", badThen{}, "Notes", "then=burn"},
 		{"then without retain", badThenNoRetain{}, "badThenNoRetain.Notes", "needs retain="},
 		{"record rule without retain", badRecordNoRetain{}, "badRecordNoRetain._", "needs retain="},
@@ -386,4 +388,19 @@ func TestRetentionIndexFollowsItsSources(t *testing.T) {
 		paths = append(paths, e.Path)
 	}
 	assert.Equal(t, []string{"contact.Email", "contact.EmailIdx"}, paths)
+}
+
+// then=shred destroys the subject's purpose key: a vault token or a blind
+// index is not sealed under it, so shredding would leave it.
+type badShredToken struct {
+	ID      string    `pii:"subject"`
+	Created time.Time `pii:"-"`
+	Card    *string   `pii:"tokenize=card,purpose=billing,retain=1y,from=Created,then=shred"`
+}
+
+type badShredIndex struct {
+	ID      string    `pii:"subject"`
+	Created time.Time `pii:"-"`
+	Name    *string   `pii:"encrypt"`
+	NameIdx string    `pii:"index=Name,purpose=billing,retain=1y,from=Created,then=shred"`
 }
