@@ -141,30 +141,7 @@ func TestRetentionDeleteDeletesVaultTokens(t *testing.T) {
 		db := rdb.connect(t)
 		card, err := tokenize.New(keys.NewMemory(), tokenize.NewMemoryStore(), "card", tokenize.ModeRandom)
 		require.NoError(t, err)
-		p, err := pii.New(keys.NewMemory(), pii.WithVault(card))
-		require.NoError(t, err)
-		ddl := `CREATE TABLE closed_holders (id BIGINT PRIMARY KEY, closed TIMESTAMPTZ, card TEXT NOT NULL)`
-		ins := `INSERT INTO closed_holders VALUES ($1, $2, $3)`
-		if rdb.dialect == retention.SQLite {
-			ddl = `CREATE TABLE closed_holders (id INTEGER PRIMARY KEY, closed DATETIME, card TEXT NOT NULL)`
-			ins = `INSERT INTO closed_holders VALUES (?, ?, ?)`
-		}
-		_, err = db.ExecContext(ctx, ddl)
-		require.NoError(t, err)
-		long := retentionNow.Add(-2 * 365 * 24 * time.Hour)
-		tokens := map[int64]string{}
-		for i := range 10 {
-			c := closedHolder{ID: int64(i + 1), Card: fmt.Sprintf("41111111111111%02d", i)}
-			if i < 6 {
-				c.Closed = &long
-			}
-			require.NoError(t, p.Protect(ctx, &c))
-			tok, ok := pii.Token(c.Card)
-			require.True(t, ok)
-			tokens[c.ID] = tok
-			_, err = db.ExecContext(ctx, ins, c.ID, c.Closed, c.Card)
-			require.NoError(t, err)
-		}
+		tokens := closedHolders(t, rdb, db, card, 10, 6)
 		table, err := retention.ForType(closedHolder{}, "closed_holders", "id", nil)
 		require.NoError(t, err)
 		require.Equal(t, []retention.TokenColumn{{Column: "card", Domain: "card"}}, table.Tokens)
@@ -270,26 +247,7 @@ func TestRetentionVaultOutageKeepsRows(t *testing.T) {
 		require.NoError(t, err)
 		down, err := tokenize.New(provider, failingDeletes{mem}, "card", tokenize.ModeRandom)
 		require.NoError(t, err)
-		p, err := pii.New(keys.NewMemory(), pii.WithVault(card))
-		require.NoError(t, err)
-		ddl := `CREATE TABLE closed_holders (id BIGINT PRIMARY KEY, closed TIMESTAMPTZ, card TEXT NOT NULL)`
-		ins := `INSERT INTO closed_holders VALUES ($1, $2, $3)`
-		if rdb.dialect == retention.SQLite {
-			ddl = `CREATE TABLE closed_holders (id INTEGER PRIMARY KEY, closed DATETIME, card TEXT NOT NULL)`
-			ins = `INSERT INTO closed_holders VALUES (?, ?, ?)`
-		}
-		_, err = db.ExecContext(ctx, ddl)
-		require.NoError(t, err)
-		long := retentionNow.Add(-2 * 365 * 24 * time.Hour)
-		for i := range 4 {
-			c := closedHolder{ID: int64(i + 1), Card: fmt.Sprintf("41111111111111%02d", i)}
-			if i < 2 {
-				c.Closed = &long
-			}
-			require.NoError(t, p.Protect(ctx, &c))
-			_, err = db.ExecContext(ctx, ins, c.ID, c.Closed, c.Card)
-			require.NoError(t, err)
-		}
+		closedHolders(t, rdb, db, card, 4, 2)
 		table, err := retention.ForType(closedHolder{}, "closed_holders", "id", nil)
 		require.NoError(t, err)
 		sw, err := retention.New(ctx, db, rdb.dialect, table, fixedClock(), retention.WithTokenizers(down))
@@ -308,4 +266,35 @@ func TestRetentionVaultOutageKeepsRows(t *testing.T) {
 		assert.Equal(t, int64(2), st.Rules[0].Changed)
 		assert.Equal(t, int64(2), st.Rules[0].Tokens, "the rerun deletes the rows and their tokens")
 	})
+}
+
+// closedHolders writes n closedHolder rows, protected with card, the first
+// closed of them closed two years ago (due), and returns their bare vault
+// tokens by ID.
+func closedHolders(t *testing.T, rdb retentionDB, db *sql.DB, card *tokenize.Tokenizer, n, closed int) map[int64]string {
+	p, err := pii.New(keys.NewMemory(), pii.WithVault(card))
+	require.NoError(t, err)
+	ddl := `CREATE TABLE closed_holders (id BIGINT PRIMARY KEY, closed TIMESTAMPTZ, card TEXT NOT NULL)`
+	ins := `INSERT INTO closed_holders VALUES ($1, $2, $3)`
+	if rdb.dialect == retention.SQLite {
+		ddl = `CREATE TABLE closed_holders (id INTEGER PRIMARY KEY, closed DATETIME, card TEXT NOT NULL)`
+		ins = `INSERT INTO closed_holders VALUES (?, ?, ?)`
+	}
+	_, err = db.ExecContext(ctx, ddl)
+	require.NoError(t, err)
+	long := retentionNow.Add(-2 * 365 * 24 * time.Hour)
+	tokens := map[int64]string{}
+	for i := range n {
+		c := closedHolder{ID: int64(i + 1), Card: fmt.Sprintf("41111111111111%02d", i)}
+		if i < closed {
+			c.Closed = &long
+		}
+		require.NoError(t, p.Protect(ctx, &c))
+		tok, ok := pii.Token(c.Card)
+		require.True(t, ok)
+		tokens[c.ID] = tok
+		_, err = db.ExecContext(ctx, ins, c.ID, c.Closed, c.Card)
+		require.NoError(t, err)
+	}
+	return tokens
 }
