@@ -23,6 +23,9 @@ type RetentionRuleCounts struct {
 	// NullAnchors rows whose anchor time is NULL (they never expire);
 	// Future rows whose anchor is after the sweep's clock.
 	Changed, NullAnchors, Future int64
+	// Tokens counts the vault tokens deleted with the rows a delete rule
+	// deleted.
+	Tokens int64
 }
 
 // attrs returns c as log attributes; none for a nil c.
@@ -33,7 +36,7 @@ func (c *RetentionCounts) attrs() []slog.Attr {
 	out := []slog.Attr{slog.String("table", c.Table), slog.Int64("examined", c.Examined), slog.Int64("held", c.Held)}
 	for _, r := range c.Rules {
 		out = append(out, slog.Group(r.Rule, slog.String("then", r.Then), slog.Int64("changed", r.Changed),
-			slog.Int64("null_anchors", r.NullAnchors), slog.Int64("future", r.Future)))
+			slog.Int64("null_anchors", r.NullAnchors), slog.Int64("future", r.Future), slog.Int64("tokens", r.Tokens)))
 	}
 	return out
 }
