@@ -122,6 +122,10 @@ const stateKey = "tillid:state"
 // Initialize registers the plugin's callbacks. GORM calls it from db.Use.
 func (pl *Plugin) Initialize(db *gorm.DB) error {
 	c := db.Callback()
+	query := c.Query().Get("gorm:query")
+	if query == nil {
+		return errors.New("tillidgorm: no gorm:query callback to run queries with")
+	}
 	regs := []struct {
 		name string
 		err  error
@@ -130,6 +134,7 @@ func (pl *Plugin) Initialize(db *gorm.DB) error {
 		{"tillid:restore_create", c.Create().After("gorm:create").Before("gorm:save_after_associations").Register("tillid:restore_create", pl.restoreCreate)},
 		{"tillid:protect_update", c.Update().After("gorm:save_before_associations").Before("gorm:update").Register("tillid:protect_update", pl.protectUpdate)},
 		{"tillid:restore_update", c.Update().After("gorm:update").Before("gorm:save_after_associations").Register("tillid:restore_update", restoreUpdate)},
+		{"gorm:query", c.Query().Replace("gorm:query", pl.query(query))},
 		{"tillid:reveal", c.Query().After("gorm:query").Before("gorm:preload").Register("tillid:reveal", pl.reveal)},
 		{"tillid:check_query", c.Query().Before("gorm:query").Register("tillid:check_query", pl.checkConditions)},
 		{"tillid:check_update", c.Update().Before("tillid:protect_update").Register("tillid:check_update", pl.checkConditions)},
@@ -478,7 +483,7 @@ func (pl *Plugin) protectSet(stmt *gorm.Statement, m *model, set clause.Set) (cl
 // before preloading, whose own queries reveal the associations.
 func (pl *Plugin) reveal(db *gorm.DB) {
 	stmt := db.Statement
-	if db.Error != nil || stmt.Dest == nil {
+	if _, done := stmt.Settings.LoadAndDelete(revealedKey); done || db.Error != nil || stmt.Dest == nil {
 		return
 	}
 	rv := reflect.ValueOf(stmt.Dest)
