@@ -27,6 +27,8 @@ type model struct {
 	// drop are the top-level struct fields that hold no column
 	// (associations, ignored fields): zero in a column-only copy.
 	drop []int
+	// subject is the field tagged pii:"subject", or nil.
+	subject *schema.Field
 	// err is the model's size error, returned on every write.
 	err error
 }
@@ -36,6 +38,7 @@ type column struct {
 	field   *schema.Field
 	action  string
 	sources []string // index=: the source field names
+	aad     string   // aad=: the record ID field's name
 	maxLen  int
 	bits    int
 }
@@ -65,6 +68,11 @@ func buildModel(s *schema.Schema) *model {
 			m.err = err
 		}
 		if c == nil {
+			if raw, ok := f.Tag.Lookup("pii"); ok {
+				if t, err := tag.Parse(raw); err == nil && t.Action.Name == "subject" {
+					m.subject = f
+				}
+			}
 			m.back = append(m.back, f)
 			continue
 		}
@@ -114,6 +122,8 @@ func parseColumn(f *schema.Field) (*column, error) {
 			c.maxLen, _ = strconv.Atoi(o.Value)
 		case "bits":
 			c.bits, _ = strconv.Atoi(o.Value)
+		case "aad":
+			c.aad = o.Value
 		}
 	}
 	return c, nil

@@ -21,9 +21,20 @@
 // before GORM's AfterFind hooks run. A protected string column that the
 // query did not select, or that is NULL or empty in the row, reads as the
 // empty string (an empty value leaks nothing); any other value that is not
-// a valid ciphertext fails the query, as Reveal does. Scan, Pluck and Rows bypass GORM's
-// query callbacks and hand back the stored ciphertexts (fail closed): use
-// Find, or call Reveal on the result.
+// a valid ciphertext fails the query, as Reveal does. Scan (db.Model(&m),
+// db.Table or db.Raw) into a tagged struct or a slice of them reveals too,
+// through the plugin's wrapper of the DB's logger, the one call GORM makes
+// after a Scan: a session with a logger of its own (db.Session with
+// Logger; db.Debug keeps the wrapper) reads the stored forms. Pluck of a
+// reversible protected column of a known model (db.Model(&m).Pluck) reads
+// the records with the columns their values are bound to and returns the
+// revealed values (a pii.Value[T] column into []T or []pii.Value[T]); a
+// Distinct Pluck is revealed only for a string column bound to no record or
+// subject, and refused otherwise, as is a Pluck over raw SQL. Index and
+// pseudonym columns read as their stored forms everywhere. What the plugin
+// cannot know reads as stored forms, which fail closed in the caller's
+// Reveal: Rows with db.ScanRows (use [Plugin.ScanRows]), Row, and a Scan
+// into a map or an untagged struct.
 //
 // Lookups: [Plugin.Lookup] is a scope for a blind index, pseudonym or
 // deterministic column that matches every live key's stored form. A struct
@@ -52,6 +63,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/callbacks"
 	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
 
 	"github.com/tillid/tillid/pii"
 )
@@ -137,15 +149,18 @@ func (pl *Plugin) Initialize(db *gorm.DB) error {
 		{"gorm:query", c.Query().Replace("gorm:query", pl.query(query))},
 		{"tillid:reveal", c.Query().After("gorm:query").Before("gorm:preload").Register("tillid:reveal", pl.reveal)},
 		{"tillid:check_query", c.Query().Before("gorm:query").Register("tillid:check_query", pl.checkConditions)},
+		{"tillid:pluck", c.Query().After("tillid:check_query").Before("gorm:query").Register("tillid:pluck", pl.pluck)},
 		{"tillid:check_update", c.Update().Before("tillid:protect_update").Register("tillid:check_update", pl.checkConditions)},
 		{"tillid:check_delete", c.Delete().Before("gorm:delete").Register("tillid:check_delete", pl.checkConditions)},
 		{"tillid:check_row", c.Row().Before("gorm:row").Register("tillid:check_row", pl.checkConditions)},
+		{"tillid:hook_scan", c.Row().Before("gorm:row").Register("tillid:hook_scan", pl.hookScan)},
 	}
 	for _, r := range regs {
 		if r.err != nil {
 			return fmt.Errorf("tillidgorm: register %s: %w", r.name, r.err)
 		}
 	}
+	db.Config.Logger = pl.wrapLogger(db.Config.Logger)
 	return nil
 }
 
@@ -483,12 +498,32 @@ func (pl *Plugin) protectSet(stmt *gorm.Statement, m *model, set clause.Set) (cl
 // before preloading, whose own queries reveal the associations.
 func (pl *Plugin) reveal(db *gorm.DB) {
 	stmt := db.Statement
-	if _, done := stmt.Settings.LoadAndDelete(revealedKey); done || db.Error != nil || stmt.Dest == nil {
+	_, done := stmt.Settings.LoadAndDelete(revealedKey)
+	if !done {
+		pl.revealDest(db)
+	}
+	if st, ok := stmt.Settings.LoadAndDelete(pluckKey); ok {
+		pl.finishPluck(db, st.(*pluckState))
+	}
+}
+
+// revealDest reveals the statement's Dest when it holds tagged structs.
+func (pl *Plugin) revealDest(db *gorm.DB) {
+	if db.Error != nil {
 		return
 	}
-	rv := reflect.ValueOf(stmt.Dest)
-	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return
+	if err := pl.revealValue(db, db.Statement.Context, db.Statement.Schema, db.Statement.Dest); err != nil {
+		db.AddError(err)
+	}
+}
+
+// revealValue reveals dest, a pointer to a struct or to a slice or array of
+// structs or of pointers to them, read for schema s (nil: dest's own), when
+// that struct type has protected columns. Any other dest is left alone.
+func (pl *Plugin) revealValue(db *gorm.DB, ctx context.Context, s *schema.Schema, dest any) error {
+	rv := reflect.ValueOf(dest)
+	if dest == nil || rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return nil
 	}
 	t := rv.Type().Elem()
 	if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
@@ -498,28 +533,29 @@ func (pl *Plugin) reveal(db *gorm.DB) {
 		t = t.Elem()
 	}
 	if t.Kind() != reflect.Struct {
-		return
+		return nil
 	}
-	m := pl.modelOf(stmt.Schema)
-	if stmt.Schema == nil || stmt.Schema.ModelType != t {
-		s := &gorm.Statement{DB: db}
-		if err := s.Parse(reflect.New(t).Interface()); err != nil {
-			return
+	if s == nil || s.ModelType != t {
+		st := &gorm.Statement{DB: db}
+		if err := st.Parse(reflect.New(t).Interface()); err != nil {
+			return nil
 		}
-		m = pl.modelOf(s.Schema)
+		s = st.Schema
+	}
+	m := pl.modelOf(s)
+	if len(m.columns) == 0 {
+		return nil
 	}
 	// Columns the query did not select (or NULL ones) left protected
 	// strings empty, which Reveal would refuse as plaintext: fill them with
 	// protected empty strings, and empty them again after.
-	filled := pl.fillEmpty(stmt.Context, m, rv.Elem())
+	filled := pl.fillEmpty(ctx, m, rv.Elem())
 	defer func() {
 		for _, f := range filled {
 			f.SetString("")
 		}
 	}()
-	if err := pl.revealRows(stmt.Context, m, rv); err != nil {
-		db.AddError(err)
-	}
+	return pl.revealRows(ctx, m, rv)
 }
 
 // revealRows reveals the struct or the slice of structs that rv points to.

@@ -1,0 +1,121 @@
+package tillidgorm
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// This file reveals what db.Scan reads into tagged structs. Scan runs
+// GORM's row callbacks (gorm:row), before its destination is known, then
+// scans the rows itself, and calls no callback after (Scan skips hooks by
+// design, go-gorm/gorm#3522). The one call GORM makes after the scan is to
+// its logger, whose Trace gets the statement's context: the row callback
+// puts a hook in that context and the plugin's logger, which wraps the one
+// the DB had at db.Use, reveals the destination there. A session given
+// another logger (db.Session(&gorm.Session{Logger: l})) bypasses it and
+// reads the stored forms, as Rows does; db.Debug() keeps it.
+
+// scanHookKey is the context key of a statement's scanHook.
+type scanHookKey struct{}
+
+// scanHook lets the plugin's logger find the statement a Scan filled.
+type scanHook struct {
+	db   *gorm.DB
+	done atomic.Bool
+}
+
+// hookScan puts a scanHook in the context of a Rows statement (Scan runs
+// one), for the plugin's logger.
+func (pl *Plugin) hookScan(db *gorm.DB) {
+	if db.Error != nil {
+		return
+	}
+	if rows, ok := db.Get("rows"); !ok || rows != true {
+		return
+	}
+	db.Statement.Context = context.WithValue(db.Statement.Context, scanHookKey{}, &scanHook{db: db})
+}
+
+// scanLogger is the DB's logger with a Trace that reveals a Scan's
+// destination before passing the call on.
+type scanLogger struct {
+	logger.Interface
+	pl *Plugin
+}
+
+var (
+	_ logger.Interface  = (*scanLogger)(nil)
+	_ gorm.ParamsFilter = (*scanLogger)(nil)
+)
+
+// LogMode returns the wrapped logger's LogMode, wrapped again (so that
+// db.Debug() still reveals Scans).
+func (l *scanLogger) LogMode(level logger.LogLevel) logger.Interface {
+	return &scanLogger{Interface: l.Interface.LogMode(level), pl: l.pl}
+}
+
+// Trace reveals the tagged destination of the Scan whose statement
+// context ctx is, adding the error of a failed reveal to the Scan's, then
+// calls the wrapped logger's Trace.
+func (l *scanLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	if h, ok := ctx.Value(scanHookKey{}).(*scanHook); ok && err == nil {
+		switch h.db.Statement.Dest.(type) {
+		case *sql.Rows, *sql.Row, nil:
+			// Rows itself, or a Scan that read nothing.
+		default:
+			if h.done.CompareAndSwap(false, true) {
+				l.pl.revealDest(h.db)
+				err = h.db.Error
+			}
+		}
+	}
+	l.Interface.Trace(ctx, begin, fc, err)
+}
+
+// ParamsFilter is the wrapped logger's, when it has one (GORM's loggers
+// hide the arguments under ParameterizedQueries).
+func (l *scanLogger) ParamsFilter(ctx context.Context, sql string, params ...any) (string, []any) {
+	if f, ok := l.Interface.(gorm.ParamsFilter); ok {
+		return f.ParamsFilter(ctx, sql, params...)
+	}
+	return sql, params
+}
+
+// ScanRows is db.ScanRows(rows, dest) followed by the reveal of dest, for
+// the rows of db.Rows(), which GORM scans with no callback the plugin could
+// use: dest is a pointer to a tagged struct (or a slice of them), and on
+// error it may hold stored forms, never plaintext of another row. It
+// returns the error of db.ScanRows or of [pii.Protector.Reveal]. It is safe
+// for concurrent use.
+//
+//	rows, err := db.Model(&Customer{}).Rows()
+//	for rows.Next() {
+//		var c Customer
+//		err := pl.ScanRows(db, rows, &c)
+//	}
+func (pl *Plugin) ScanRows(db *gorm.DB, rows *sql.Rows, dest any) error {
+	if db == nil || rows == nil {
+		return errors.New("tillidgorm: ScanRows: nil db or rows")
+	}
+	if err := db.ScanRows(rows, dest); err != nil {
+		return err
+	}
+	return pl.revealValue(db, db.Statement.Context, nil, dest)
+}
+
+// wrapLogger returns l wrapped in a scanLogger, once.
+func (pl *Plugin) wrapLogger(l logger.Interface) logger.Interface {
+	if s, ok := l.(*scanLogger); ok && s.pl == pl {
+		return l
+	}
+	if l == nil {
+		l = logger.Discard
+	}
+	return &scanLogger{Interface: l, pl: pl}
+}
