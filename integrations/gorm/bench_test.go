@@ -171,19 +171,20 @@ func BenchmarkPaired1000(b *testing.B) {
 			require.NoError(b, plain.Create(&cc).Error)
 			ctx := context.Background()
 			b.ReportAllocs()
-			var tp, tf, th time.Duration
+			var tp, tf, th, cp, cf time.Duration
 			for i := 0; i < b.N; i++ {
-				start := time.Now()
+				start, cpuStart := time.Now(), cpuTime()
 				var out []BenchCustomer
 				if err := protected.Find(&out).Error; err != nil || len(out) != benchRows {
 					b.Fatal(err, len(out))
 				}
-				mid := time.Now()
+				mid, cpuMid := time.Now(), cpuTime()
 				var plainOut []PlainCustomer
 				if err := plain.Find(&plainOut).Error; err != nil || len(plainOut) != benchRows {
 					b.Fatal(err, len(plainOut))
 				}
-				hand := time.Now()
+				hand, cpuHand := time.Now(), cpuTime()
+				cp, cf = cp+cpuMid-cpuStart, cf+cpuHand-cpuMid
 				// By hand: GORM alone reads the stored rows, then one
 				// Reveal of the slice.
 				var stored []BenchCustomer
@@ -197,6 +198,7 @@ func BenchmarkPaired1000(b *testing.B) {
 			}
 			report(b, tp, tf)
 			b.ReportMetric(float64(th.Nanoseconds())/float64(b.N), "byhand-ns/op")
+			reportCPU(b, cp, cf)
 		})
 	}
 	for _, sync := range []string{"", "?_pragma=synchronous(OFF)"} {
@@ -229,6 +231,18 @@ func pairedCreate(b *testing.B, suffix string) {
 		}
 		report(b, tp, tf)
 	}
+}
+
+// reportCPU reports the CPU time (all threads, GC included) of the plugin
+// and the floor per operation and their ratio, when the platform measures
+// it: valid on a loaded machine, where wall-clock ratios are noise.
+func reportCPU(b *testing.B, plugin, floor time.Duration) {
+	if floor <= 0 {
+		return
+	}
+	b.ReportMetric(float64(plugin.Nanoseconds())/float64(b.N), "plugin-cpu-ns/op")
+	b.ReportMetric(float64(floor.Nanoseconds())/float64(b.N), "floor-cpu-ns/op")
+	b.ReportMetric(float64(plugin)/float64(floor), "cpu-ratio")
 }
 
 func report(b *testing.B, plugin, floor time.Duration) {

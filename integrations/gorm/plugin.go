@@ -89,13 +89,20 @@ type optionFunc func(*Plugin)
 
 func (f optionFunc) apply(pl *Plugin) { f(pl) }
 
-// WithParallelism lets the plugin reveal a query's result of at least 128
-// records on up to n goroutines (n < 1 means runtime.GOMAXPROCS(0)), each
-// revealing a copy of its part, so that a failure leaves the result as it
-// was. The default is 1, as for [pii.WithParallelism]: on a machine whose
-// cores are busy, more goroutines only add hand-offs. It applies to slices of structs whose fields hold no
-// pointers, maps, interfaces or slices other than []byte; other results
-// are revealed on the calling goroutine.
+// WithParallelism lets the plugin reveal a query's result on up to n
+// goroutines (n < 1 means runtime.GOMAXPROCS(0)); 1 reveals on the calling
+// goroutine once GORM has scanned the whole result. With n above 1, a Find
+// into a slice of the model's records reveals chunks of 64 scanned records
+// on n-1 other goroutines while GORM scans the next ones, so that revealing
+// overlaps scanning and adds little wall-clock time to the query; other
+// results of at least 128 records are revealed in n parts after the scan.
+// Either way each goroutine reveals a copy of its part, and the result is
+// set only when every part succeeded: a failure leaves the rows as stored.
+// It applies to records whose fields hold no pointers, maps, interfaces or
+// slices other than []byte; other results are revealed on the calling
+// goroutine. The default is runtime.GOMAXPROCS(0) (unlike
+// [pii.WithParallelism]'s 1): the overlap costs one copy of the records and
+// a hand-off per chunk, not more CPU time per record.
 func WithParallelism(n int) Option {
 	return optionFunc(func(pl *Plugin) {
 		if n < 1 {
@@ -111,7 +118,7 @@ func New(p *pii.Protector, opts ...Option) *Plugin {
 	if p == nil {
 		panic("tillidgorm: nil Protector")
 	}
-	pl := &Plugin{p: p, parallel: 1}
+	pl := &Plugin{p: p, parallel: runtime.GOMAXPROCS(0)}
 	for _, o := range opts {
 		if o == nil {
 			panic("tillidgorm: nil Option")
