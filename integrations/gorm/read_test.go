@@ -257,3 +257,36 @@ func TestScanRevealFailsClosed(t *testing.T) {
 	require.ErrorIs(t, err, pii.ErrDecryption, "Pluck of a name moved to another record")
 	assert.Empty(t, names, "a failed Pluck leaves the caller's slice as it was")
 }
+
+// TestScanEdges: a Scan that reads no row leaves its destination and the
+// model alone, and a statement reused after Rows or Scan is not revealed
+// twice.
+func TestScanEdges(t *testing.T) {
+	e := openSQLite(t)
+	c := customer("c1")
+	c.Orders = nil
+	require.NoError(t, e.db.Create(&c).Error)
+
+	var none Customer
+	require.NoError(t, e.db.Model(&c).Where("id = ?", "nobody").Scan(&none).Error, "a Scan of no row")
+	assert.Equal(t, "Ada Lovelace", c.Name, "the model of a Scan of no row")
+	assert.Empty(t, none.Name)
+
+	tx := e.db.Model(&Customer{}).Where("id = ?", "c1")
+	rows, err := tx.Rows()
+	require.NoError(t, err)
+	require.NoError(t, rows.Close())
+	var cs []Customer
+	require.NoError(t, tx.Find(&cs).Error, "Find on the statement of a Rows")
+	require.Len(t, cs, 1)
+	assert.Equal(t, "Ada Lovelace", cs[0].Name)
+
+	tx = e.db.Model(&Customer{}).Where("id = ?", "c1")
+	var one Customer
+	require.NoError(t, tx.Scan(&one).Error)
+	assert.Equal(t, "Ada Lovelace", one.Name)
+	var again []Customer
+	require.NoError(t, tx.Find(&again).Error, "Find on the statement of a Scan")
+	require.Len(t, again, 1)
+	assert.Equal(t, "Ada Lovelace", again[0].Name)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"reflect"
 	"sync/atomic"
 	"time"
 
@@ -30,10 +31,15 @@ type scanHook struct {
 	done atomic.Bool
 }
 
-// hookScan puts a scanHook in the context of a Rows statement (Scan runs
-// one), for the plugin's logger.
+// recorderType is the type of the logger GORM's Scan runs its Rows
+// statement with (it records the SQL for the one Trace after the scan).
+var recorderType = reflect.TypeOf(logger.Recorder.New())
+
+// hookScan puts a scanHook in the context of the Rows statement of a Scan,
+// for the plugin's logger. A Rows call of the caller's own (whose logger is
+// not Scan's recorder) gets none.
 func (pl *Plugin) hookScan(db *gorm.DB) {
-	if db.Error != nil {
+	if db.Error != nil || reflect.TypeOf(db.Logger) != recorderType {
 		return
 	}
 	if rows, ok := db.Get("rows"); !ok || rows != true {
@@ -64,15 +70,17 @@ func (l *scanLogger) LogMode(level logger.LogLevel) logger.Interface {
 // context ctx is, adding the error of a failed reveal to the Scan's, then
 // calls the wrapped logger's Trace.
 func (l *scanLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
-	if h, ok := ctx.Value(scanHookKey{}).(*scanHook); ok && err == nil {
+	// The Trace after the scan is the only one of the Scan's statement
+	// that reaches this logger; later statements that reuse its context
+	// find the hook done.
+	// A Scan that read no row did not call ScanRows: its Dest is still the
+	// model, which may be the caller's plaintext record.
+	if h, ok := ctx.Value(scanHookKey{}).(*scanHook); ok && h.done.CompareAndSwap(false, true) && err == nil && h.db.RowsAffected > 0 {
 		switch h.db.Statement.Dest.(type) {
 		case *sql.Rows, *sql.Row, nil:
-			// Rows itself, or a Scan that read nothing.
 		default:
-			if h.done.CompareAndSwap(false, true) {
-				l.pl.revealDest(h.db)
-				err = h.db.Error
-			}
+			l.pl.revealDest(h.db)
+			err = h.db.Error
 		}
 	}
 	l.Interface.Trace(ctx, begin, fc, err)
