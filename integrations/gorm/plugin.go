@@ -34,7 +34,8 @@
 // pseudonym columns read as their stored forms everywhere. What the plugin
 // cannot know reads as stored forms, which fail closed in the caller's
 // Reveal: Rows with db.ScanRows (use [Plugin.ScanRows]), Row, and a Scan
-// into a map or an untagged struct.
+// into a map or an untagged struct, which the plugin's logger reports with
+// a warning that counts the stored forms read (no value in it).
 //
 // Lookups: [Plugin.Lookup] is a scope for a blind index, pseudonym or
 // deterministic column that matches every live key's stored form. A struct

@@ -44,22 +44,23 @@ func testReadPaths(t *testing.T, open opener) {
 		want   []string // nil: wantStored
 		stored string   // the prefix of every stored form read, when want is nil
 		reason string
+		warned bool // the log warns of the stored forms read
 	}{
 		{"Find", func(db *gorm.DB) ([]string, error) {
 			var cs []Customer
 			err := db.Order("id").Find(&cs).Error
 			return customerNames(cs), err
-		}, names, "", "the query callbacks reveal"},
+		}, names, "", "the query callbacks reveal", false},
 		{"Model.Scan into a slice of the model", func(db *gorm.DB) ([]string, error) {
 			var cs []Customer
 			err := db.Model(&Customer{}).Order("id").Scan(&cs).Error
 			return customerNames(cs), err
-		}, names, "", "Scan is revealed through the plugin's logger"},
+		}, names, "", "Scan is revealed through the plugin's logger", false},
 		{"Raw.Scan into a struct", func(db *gorm.DB) ([]string, error) {
 			var c Customer
 			err := db.Raw("SELECT * FROM customers WHERE id = ?", "c2").Scan(&c).Error
 			return []string{c.Name}, err
-		}, names[1:], "", "a Raw Scan into a tagged struct reveals"},
+		}, names[1:], "", "a Raw Scan into a tagged struct reveals", false},
 		{"Raw.Scan into a slice of pointers", func(db *gorm.DB) ([]string, error) {
 			var cs []*Customer
 			err := db.Raw("SELECT * FROM customers ORDER BY id").Scan(&cs).Error
@@ -68,22 +69,22 @@ func testReadPaths(t *testing.T, open opener) {
 				out = append(out, c.Name)
 			}
 			return out, err
-		}, names, "", ""},
+		}, names, "", "", false},
 		{"Debug().Scan", func(db *gorm.DB) ([]string, error) {
 			var cs []Customer
 			err := db.Debug().Model(&Customer{}).Order("id").Scan(&cs).Error
 			return customerNames(cs), err
-		}, names, "", "Debug's logger is the plugin's, in Info mode"},
+		}, names, "", "Debug's logger is the plugin's, in Info mode", false},
 		{"Pluck of an aad= column", func(db *gorm.DB) ([]string, error) {
 			var out []string
 			err := db.Model(&Customer{}).Order("id").Pluck("name", &out).Error
 			return out, err
-		}, names, "", "the plugin reads each record's ID with it"},
+		}, names, "", "the plugin reads each record's ID with it", false},
 		{"Pluck by field name", func(db *gorm.DB) ([]string, error) {
 			var out []string
 			err := db.Model(&Customer{}).Order("id").Pluck("Email", &out).Error
 			return out, err
-		}, []string{"ada@example.com", "ada@example.com"}, "", ""},
+		}, []string{"ada@example.com", "ada@example.com"}, "", "", false},
 		{"Pluck of a pii.Value into its type", func(db *gorm.DB) ([]string, error) {
 			var out []time.Time
 			err := db.Model(&Customer{}).Order("id").Pluck("born", &out).Error
@@ -92,7 +93,7 @@ func testReadPaths(t *testing.T, open opener) {
 				s = append(s, v.Format(time.DateOnly))
 			}
 			return s, err
-		}, []string{born.Format(time.DateOnly), born.Format(time.DateOnly)}, "", ""},
+		}, []string{born.Format(time.DateOnly), born.Format(time.DateOnly)}, "", "", false},
 		{"Pluck of a pii.Value into pii.Values", func(db *gorm.DB) ([]string, error) {
 			var out []pii.Value[time.Time]
 			err := db.Model(&Customer{}).Order("id").Pluck("born", &out).Error
@@ -102,22 +103,22 @@ func testReadPaths(t *testing.T, open opener) {
 				s = append(s, tm.Format(time.DateOnly))
 			}
 			return s, err
-		}, []string{born.Format(time.DateOnly), born.Format(time.DateOnly)}, "", ""},
+		}, []string{born.Format(time.DateOnly), born.Format(time.DateOnly)}, "", "", false},
 		{"Distinct Pluck of a deterministic column", func(db *gorm.DB) ([]string, error) {
 			var out []string
 			err := db.Model(&Customer{}).Distinct().Pluck("email", &out).Error
 			return out, err
-		}, []string{"ada@example.com"}, "", "equal values have equal stored forms"},
+		}, []string{"ada@example.com"}, "", "equal values have equal stored forms", false},
 		{"Select of one column into strings", func(db *gorm.DB) ([]string, error) {
 			var out []string
 			err := db.Model(&Customer{}).Select("name").Order("id").Find(&out).Error
 			return out, err
-		}, names, "", "GORM scans it as a Pluck"},
+		}, names, "", "GORM scans it as a Pluck", false},
 		{"Pluck of a blind index", func(db *gorm.DB) ([]string, error) {
 			var out []string
 			err := db.Model(&Customer{}).Order("id").Pluck("email_idx", &out).Error
 			return out, err
-		}, nil, "tl1i:", "an index is its stored form, as from Find"},
+		}, nil, "tl1i:", "an index is its stored form, as from Find", false},
 		{"Rows and Plugin.ScanRows", func(db *gorm.DB) ([]string, error) {
 			rows, err := db.Model(&Customer{}).Order("id").Rows()
 			if err != nil {
@@ -133,7 +134,7 @@ func testReadPaths(t *testing.T, open opener) {
 				out = append(out, c.Name)
 			}
 			return out, rows.Err()
-		}, names, "", ""},
+		}, names, "", "", false},
 		{"Rows and db.ScanRows", func(db *gorm.DB) ([]string, error) {
 			rows, err := db.Model(&Customer{}).Order("id").Rows()
 			if err != nil {
@@ -149,7 +150,7 @@ func testReadPaths(t *testing.T, open opener) {
 				out = append(out, c.Name)
 			}
 			return out, rows.Err()
-		}, nil, "tl1e:", "GORM runs no callback after ScanRows: use Plugin.ScanRows"},
+		}, nil, "tl1e:", "GORM runs no callback after ScanRows: use Plugin.ScanRows", false},
 		{"Raw.Scan into a map", func(db *gorm.DB) ([]string, error) {
 			var out []map[string]any
 			err := db.Raw("SELECT * FROM customers ORDER BY id").Scan(&out).Error
@@ -158,7 +159,7 @@ func testReadPaths(t *testing.T, open opener) {
 				s = append(s, asString(m["name"]))
 			}
 			return s, err
-		}, nil, "tl1e:", "a map says nothing of which columns are protected"},
+		}, nil, "tl1e:", "a map says nothing of which columns are protected", true},
 		{"Raw.Scan into an untagged struct", func(db *gorm.DB) ([]string, error) {
 			var out []Untagged
 			err := db.Raw("SELECT id, name FROM customers ORDER BY id").Scan(&out).Error
@@ -167,18 +168,21 @@ func testReadPaths(t *testing.T, open opener) {
 				s = append(s, u.Name)
 			}
 			return s, err
-		}, nil, "tl1e:", "no tags, no reveal"},
+		}, nil, "tl1e:", "no tags, no reveal", true},
 		{"Scan in a session with its own logger", func(db *gorm.DB) ([]string, error) {
 			var cs []Customer
 			err := db.Session(&gorm.Session{Logger: logger.Discard}).Model(&Customer{}).Order("id").Scan(&cs).Error
 			return customerNames(cs), err
-		}, nil, "tl1e:", "the session's logger is not the plugin's, which Scan needs"},
+		}, nil, "tl1e:", "the session's logger is not the plugin's, which Scan needs", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e.log.Reset()
 			got, err := tt.read(e.db)
 			require.NoError(t, err, tt.reason)
+			if tt.warned {
+				assert.Contains(t, e.log.String(), "stored protected values", "the log warns of a Scan that read stored forms it cannot reveal")
+			}
 			if tt.want != nil {
 				assert.Equal(t, tt.want, got, tt.reason)
 			} else {

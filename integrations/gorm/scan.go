@@ -10,6 +10,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"github.com/tillid/tillid/internal/envelope"
 )
 
 // This file reveals what db.Scan reads into tagged structs. Scan runs
@@ -81,6 +83,11 @@ func (l *scanLogger) Trace(ctx context.Context, begin time.Time, fc func() (stri
 		default:
 			l.pl.revealDest(h.db)
 			err = h.db.Error
+			if err == nil && !l.pl.protects(h.db, h.db.Statement.Dest) {
+				if n := countStored(reflect.ValueOf(h.db.Statement.Dest), 0); n > 0 {
+					l.Interface.Warn(ctx, "tillidgorm: a Scan read %d stored protected values into a %T, which has no pii tags, so they are not revealed: Find (or Scan) into the tagged model reveals them", n, h.db.Statement.Dest)
+				}
+			}
 		}
 	}
 	l.Interface.Trace(ctx, begin, fc, err)
@@ -126,4 +133,68 @@ func (pl *Plugin) wrapLogger(l logger.Interface) logger.Interface {
 		l = logger.Discard
 	}
 	return &scanLogger{Interface: l, pl: pl}
+}
+
+// protects reports whether dest points to a struct type (or a slice or
+// array of them) with protected columns.
+func (pl *Plugin) protects(db *gorm.DB, dest any) bool {
+	t := reflect.TypeOf(dest)
+	for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return false
+	}
+	st := &gorm.Statement{DB: db}
+	if st.Parse(reflect.New(t).Interface()) != nil {
+		return false
+	}
+	return len(pl.modelOf(st.Schema).columns) > 0
+}
+
+// countStored counts the strings and byte slices in v, to a depth of 4
+// (pointers, slices, maps, struct fields, interfaces), that carry a tillid
+// stored-form prefix: what a Scan into a map or an untagged struct read
+// from protected columns. It reads no value beyond the prefix.
+func countStored(v reflect.Value, depth int) int {
+	if depth > 4 || !v.IsValid() {
+		return 0
+	}
+	switch v.Kind() {
+	case reflect.String:
+		if envelope.HasPrefixString(v.String()) {
+			return 1
+		}
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			return countStored(v.Elem(), depth+1)
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			if v.Kind() == reflect.Slice && envelope.HasPrefix(v.Bytes()) {
+				return 1
+			}
+			return 0
+		}
+		n := 0
+		for i := range v.Len() {
+			n += countStored(v.Index(i), depth+1)
+		}
+		return n
+	case reflect.Map:
+		n := 0
+		for it := v.MapRange(); it.Next(); {
+			n += countStored(it.Value(), depth+1)
+		}
+		return n
+	case reflect.Struct:
+		n := 0
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				n += countStored(v.Field(i), depth+1)
+			}
+		}
+		return n
+	}
+	return 0
 }
