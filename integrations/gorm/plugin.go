@@ -585,7 +585,7 @@ func (pl *Plugin) revealRows(ctx context.Context, m *model, rv reflect.Value) er
 		return nil
 	}
 	if e.Kind() == reflect.Slice && pl.parallel > 1 && e.Len() >= 2*minPart && flat(e.Type().Elem()) {
-		return pl.revealParallel(ctx, e)
+		return pl.revealParallel(ctx, m, e)
 	}
 	return pl.p.Reveal(ctx, rv.Interface())
 }
@@ -651,28 +651,22 @@ const minPart = 64
 
 // revealParallel reveals copies of parts of the slice s on goroutines and
 // copies them back only when every part succeeded.
-func (pl *Plugin) revealParallel(ctx context.Context, s reflect.Value) error {
+func (pl *Plugin) revealParallel(ctx context.Context, m *model, s reflect.Value) error {
 	parts := min(pl.parallel, s.Len()/minPart)
-	copies := make([]reflect.Value, parts)
-	errs := make([]error, parts)
+	chunks := make([]chunk, parts)
 	var wg sync.WaitGroup
-	for i := range parts {
-		lo, hi := i*s.Len()/parts, (i+1)*s.Len()/parts
-		cp := reflect.New(s.Type())
-		cp.Elem().Set(reflect.MakeSlice(s.Type(), hi-lo, hi-lo))
-		reflect.Copy(cp.Elem(), s.Slice(lo, hi))
-		copies[i] = cp
-		wg.Go(func() { errs[i] = pl.p.Reveal(ctx, cp.Interface()) })
+	for i := range chunks {
+		chunks[i].stored = s.Slice(i*s.Len()/parts, (i+1)*s.Len()/parts)
+		wg.Go(func() { pl.revealChunk(ctx, m, &chunks[i]) })
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
+	for _, c := range chunks {
+		if c.err != nil {
+			return c.err
 		}
 	}
-	for i, cp := range copies {
-		lo := i * s.Len() / parts
-		reflect.Copy(s.Slice(lo, s.Len()), cp.Elem())
+	for i, c := range chunks {
+		reflect.Copy(s.Slice(i*s.Len()/parts, s.Len()), c.revealed)
 	}
 	return nil
 }

@@ -461,6 +461,15 @@ func TestParallelReveal(t *testing.T) {
 		require.Equal(t, cs[i].Name, got[i].Name, "record %d", i)
 	}
 
+	// A join is scanned first and revealed in parts after.
+	join := func() *gorm.DB {
+		return e.db.Joins("JOIN bench_customers b2 ON b2.id = bench_customers.id").Order("bench_customers.id")
+	}
+	var joined []BenchCustomer
+	require.NoError(t, join().Find(&joined).Error)
+	require.Len(t, joined, 300)
+	assert.Equal(t, cs[299].Name, joined[299].Name, "a join revealed in parts")
+
 	var names []string
 	require.NoError(t, e.db.Model(&BenchCustomer{}).Order("id").Pluck("name", &names).Error)
 	require.Len(t, names, 300)
@@ -473,6 +482,10 @@ func TestParallelReveal(t *testing.T) {
 	require.ErrorIs(t, err, pii.ErrDecryption, "a ciphertext moved to another record")
 	require.Len(t, bad, 300)
 	assert.True(t, strings.HasPrefix(bad[0].Name, "tl1e:"), "all or nothing: record 0 of a failed read is %q", bad[0].Name)
+	var badJoined []BenchCustomer
+	require.ErrorIs(t, join().Find(&badJoined).Error, pii.ErrDecryption)
+	require.Len(t, badJoined, 300)
+	assert.True(t, strings.HasPrefix(badJoined[0].Name, "tl1e:"), "all or nothing in parts: record 0 is %q", badJoined[0].Name)
 	var badNames []string
 	require.ErrorIs(t, e.db.Model(&BenchCustomer{}).Order("id").Pluck("name", &badNames).Error, pii.ErrDecryption)
 	assert.Empty(t, badNames, "a failed Pluck")

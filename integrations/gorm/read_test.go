@@ -2,6 +2,7 @@ package tillidgorm_test
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"testing"
 	"time"
@@ -120,36 +121,10 @@ func testReadPaths(t *testing.T, open opener) {
 			return out, err
 		}, nil, "tl1i:", "an index is its stored form, as from Find", false},
 		{"Rows and Plugin.ScanRows", func(db *gorm.DB) ([]string, error) {
-			rows, err := db.Model(&Customer{}).Order("id").Rows()
-			if err != nil {
-				return nil, err
-			}
-			defer rows.Close()
-			var out []string
-			for rows.Next() {
-				var c Customer
-				if err := e.pl.ScanRows(db, rows, &c); err != nil {
-					return nil, err
-				}
-				out = append(out, c.Name)
-			}
-			return out, rows.Err()
+			return scanRowsNames(db, e.pl.ScanRows)
 		}, names, "", "", false},
 		{"Rows and db.ScanRows", func(db *gorm.DB) ([]string, error) {
-			rows, err := db.Model(&Customer{}).Order("id").Rows()
-			if err != nil {
-				return nil, err
-			}
-			defer rows.Close()
-			var out []string
-			for rows.Next() {
-				var c Customer
-				if err := db.ScanRows(rows, &c); err != nil {
-					return nil, err
-				}
-				out = append(out, c.Name)
-			}
-			return out, rows.Err()
+			return scanRowsNames(db, func(db *gorm.DB, rows *sql.Rows, dest any) error { return db.ScanRows(rows, dest) })
 		}, nil, "tl1e:", "GORM runs no callback after ScanRows: use Plugin.ScanRows", false},
 		{"Raw.Scan into a map", func(db *gorm.DB) ([]string, error) {
 			var out []map[string]any
@@ -220,6 +195,24 @@ func testReadPaths(t *testing.T, open opener) {
 			assert.ErrorIs(t, tt.read(e.db), tillidgorm.ErrRefused, tt.reason)
 		})
 	}
+}
+
+// scanRowsNames reads the customers' names through Rows and scan.
+func scanRowsNames(db *gorm.DB, scan func(*gorm.DB, *sql.Rows, any) error) ([]string, error) {
+	rows, err := db.Model(&Customer{}).Order("id").Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c Customer
+		if err := scan(db, rows, &c); err != nil {
+			return nil, err
+		}
+		out = append(out, c.Name)
+	}
+	return out, rows.Err()
 }
 
 func customerNames(cs []Customer) []string {
