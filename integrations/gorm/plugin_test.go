@@ -461,6 +461,19 @@ func TestParallelReveal(t *testing.T) {
 		require.Equal(t, cs[i].Name, got[i].Name, "record %d", i)
 	}
 
+	var batch []BenchCustomer
+	seen := 0
+	require.NoError(t, e.db.Order("id").FindInBatches(&batch, 128, func(tx *gorm.DB, n int) error {
+		for i := range batch {
+			if batch[i].Name != cs[seen+i].Name {
+				return fmt.Errorf("batch %d record %d: %q", n, i, batch[i].Name)
+			}
+		}
+		seen += len(batch)
+		return nil
+	}).Error)
+	assert.Equal(t, 300, seen, "records in batches")
+
 	// A join is scanned first and revealed in parts after.
 	join := func() *gorm.DB {
 		return e.db.Joins("JOIN bench_customers b2 ON b2.id = bench_customers.id").Order("bench_customers.id")

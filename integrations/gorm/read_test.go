@@ -57,6 +57,11 @@ func testReadPaths(t *testing.T, open opener) {
 			err := db.Model(&Customer{}).Order("id").Scan(&cs).Error
 			return customerNames(cs), err
 		}, names, "", "Scan is revealed through the plugin's logger", false},
+		{"Table.Scan", func(db *gorm.DB) ([]string, error) {
+			var cs []Customer
+			err := db.Table("customers").Order("id").Scan(&cs).Error
+			return customerNames(cs), err
+		}, names, "", "the destination's type gives the model", false},
 		{"Raw.Scan into a struct", func(db *gorm.DB) ([]string, error) {
 			var c Customer
 			err := db.Raw("SELECT * FROM customers WHERE id = ?", "c2").Scan(&c).Error
