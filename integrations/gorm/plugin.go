@@ -25,7 +25,8 @@
 // db.Table or db.Raw) into a tagged struct or a slice of them reveals too,
 // through the plugin's wrapper of the DB's logger, the one call GORM makes
 // after a Scan: a session with a logger of its own (db.Session with
-// Logger; db.Debug keeps the wrapper) reads the stored forms. Pluck of a
+// Logger; db.Debug keeps the wrapper), or a logger set on the DB after
+// db.Use, reads the stored forms. Pluck of a
 // reversible protected column of a known model (db.Model(&m).Pluck) reads
 // the records with the columns their values are bound to and returns the
 // revealed values (a pii.Value[T] column into []T or []pii.Value[T]); a
