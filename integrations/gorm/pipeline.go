@@ -55,15 +55,19 @@ func (pl *Plugin) query(next func(*gorm.DB)) func(*gorm.DB) {
 
 // pipelineModel returns the model of a statement the pipeline can run, or
 // nil: a Find (no Joins, no error on an empty result) into a slice of the
-// statement's flat model type that has protected columns, with parallelism
-// above 1.
+// statement's flat model type, or of pointers to it, that has protected
+// columns, with parallelism above 1.
 func (pl *Plugin) pipelineModel(db *gorm.DB) *model {
 	stmt := db.Statement
 	if pl.parallel < 2 || db.Error != nil || stmt.Schema == nil || len(stmt.Joins) > 0 || stmt.RaiseErrorOnNotFound {
 		return nil
 	}
 	rv := stmt.ReflectValue
-	if rv.Kind() != reflect.Slice || !rv.CanSet() || rv.Type().Elem() != stmt.Schema.ModelType || !flat(stmt.Schema.ModelType) {
+	if rv.Kind() != reflect.Slice || !rv.CanSet() || !flat(stmt.Schema.ModelType) {
+		return nil
+	}
+	// []T or []*T: GORM scans every row into a record of its own.
+	if et := rv.Type().Elem(); et != stmt.Schema.ModelType && et != reflect.PointerTo(stmt.Schema.ModelType) {
 		return nil
 	}
 	if _, ok := stmt.Dest.(interface{ ModifyStatement(*gorm.Statement) }); ok {
@@ -79,9 +83,25 @@ func (pl *Plugin) pipelineModel(db *gorm.DB) *model {
 // chunk is one scanned part of a pipelined result: the records as stored,
 // and, once revealed, their revealed copy or the error.
 type chunk struct {
-	stored   reflect.Value // a []T
+	stored   reflect.Value // a []T, or a []*T of distinct records
 	revealed reflect.Value // a []T, valid when err is nil
 	err      error
+}
+
+// commit returns the chunk's records for the result: the revealed ones
+// when reveal, the stored ones otherwise. Records held by pointer are
+// revealed in place, then.
+func (c *chunk) commit(reveal bool) reflect.Value {
+	if !reveal {
+		return c.stored
+	}
+	if c.stored.Type().Elem().Kind() != reflect.Pointer {
+		return c.revealed
+	}
+	for i := range c.stored.Len() {
+		c.stored.Index(i).Elem().Set(c.revealed.Index(i))
+	}
+	return c.stored
 }
 
 // pipeline scans rows into the statement's slice chunk by chunk, reveals
@@ -148,11 +168,7 @@ func (pl *Plugin) pipeline(db *gorm.DB, m *model, rows gorm.Rows) {
 	}
 	at := 0
 	for _, c := range chunks {
-		part := c.revealed
-		if revealErr != nil || db.Error != nil {
-			part = c.stored
-		}
-		at += reflect.Copy(out.Slice(at, int(total)), part)
+		at += reflect.Copy(out.Slice(at, int(total)), c.commit(revealErr == nil && db.Error == nil))
 	}
 	dest.Set(out)
 	if revealErr != nil && db.Error == nil {
@@ -164,9 +180,16 @@ func (pl *Plugin) pipeline(db *gorm.DB, m *model, rows gorm.Rows) {
 // revealChunk reveals a copy of c's records, filling protected string
 // columns the query left empty as the reveal callback does.
 func (pl *Plugin) revealChunk(ctx context.Context, m *model, c *chunk) {
-	cp := reflect.New(c.stored.Type())
-	cp.Elem().Set(reflect.MakeSlice(c.stored.Type(), c.stored.Len(), c.stored.Len()))
-	reflect.Copy(cp.Elem(), c.stored)
+	n := c.stored.Len()
+	cp := reflect.New(reflect.SliceOf(m.schema.ModelType))
+	cp.Elem().Set(reflect.MakeSlice(cp.Elem().Type(), n, n))
+	if c.stored.Type().Elem().Kind() == reflect.Pointer {
+		for i := range n {
+			cp.Elem().Index(i).Set(c.stored.Index(i).Elem())
+		}
+	} else {
+		reflect.Copy(cp.Elem(), c.stored)
+	}
 	pl.fillEmpty(ctx, m, cp.Elem())
 	if c.err = pl.p.Reveal(ctx, cp.Interface()); c.err == nil {
 		c.revealed = cp.Elem()

@@ -667,7 +667,7 @@ func (pl *Plugin) revealParallel(ctx context.Context, m *model, s reflect.Value)
 		}
 	}
 	for i, c := range chunks {
-		reflect.Copy(s.Slice(i*s.Len()/parts, s.Len()), c.revealed)
+		reflect.Copy(s.Slice(i*s.Len()/parts, s.Len()), c.commit(true))
 	}
 	return nil
 }

@@ -461,6 +461,11 @@ func TestParallelReveal(t *testing.T) {
 		require.Equal(t, cs[i].Name, got[i].Name, "record %d", i)
 	}
 
+	var ptrs []*BenchCustomer
+	require.NoError(t, e.db.Order("id").Find(&ptrs).Error)
+	require.Len(t, ptrs, 300)
+	assert.Equal(t, cs[299].Name, ptrs[299].Name, "a slice of pointers read through the pipeline")
+
 	var batch []BenchCustomer
 	seen := 0
 	require.NoError(t, e.db.Order("id").FindInBatches(&batch, 128, func(tx *gorm.DB, n int) error {
@@ -495,6 +500,10 @@ func TestParallelReveal(t *testing.T) {
 	require.ErrorIs(t, err, pii.ErrDecryption, "a ciphertext moved to another record")
 	require.Len(t, bad, 300)
 	assert.True(t, strings.HasPrefix(bad[0].Name, "tl1e:"), "all or nothing: record 0 of a failed read is %q", bad[0].Name)
+	var badPtrs []*BenchCustomer
+	require.ErrorIs(t, e.db.Order("id").Find(&badPtrs).Error, pii.ErrDecryption)
+	require.Len(t, badPtrs, 300)
+	assert.True(t, strings.HasPrefix(badPtrs[0].Name, "tl1e:"), "all or nothing through pointers: record 0 is %q", badPtrs[0].Name)
 	var badJoined []BenchCustomer
 	require.ErrorIs(t, join().Find(&badJoined).Error, pii.ErrDecryption)
 	require.Len(t, badJoined, 300)
