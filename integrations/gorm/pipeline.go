@@ -105,9 +105,10 @@ func (c *chunk) commit(reveal bool) reflect.Value {
 }
 
 // pipeline scans rows into the statement's slice chunk by chunk, reveals
-// the chunks on up to pl.parallel-1 goroutines meanwhile (and on the
-// calling one once the rows are read), and sets the slice to the revealed
-// records, or, on any error, to the records as stored.
+// the chunks on up to pl.parallel-1 goroutines meanwhile, started as
+// chunks come (and on the calling one once the rows are read), and sets the
+// slice to the revealed records, or, on any error, to the records as
+// stored.
 func (pl *Plugin) pipeline(db *gorm.DB, m *model, rows gorm.Rows) {
 	stmt := db.Statement
 	ctx := stmt.Context
@@ -116,13 +117,7 @@ func (pl *Plugin) pipeline(db *gorm.DB, m *model, rows gorm.Rows) {
 
 	todo := make(chan *chunk, 64)
 	var wg sync.WaitGroup
-	for range pl.parallel - 1 {
-		wg.Go(func() {
-			for c := range todo {
-				pl.revealChunk(ctx, m, c)
-			}
-		})
-	}
+	workers := 0
 
 	var chunks []*chunk
 	total := int64(0)
@@ -137,6 +132,16 @@ func (pl *Plugin) pipeline(db *gorm.DB, m *model, rows gorm.Rows) {
 		if n := part.Elem().Len(); n > 0 {
 			c := &chunk{stored: part.Elem()}
 			chunks = append(chunks, c)
+			// A worker only while rows remain to be scanned: a result of
+			// one chunk is revealed here, with no goroutine.
+			if !lim.done && workers < pl.parallel-1 {
+				workers++
+				wg.Go(func() {
+					for c := range todo {
+						pl.revealChunk(ctx, m, c)
+					}
+				})
+			}
 			todo <- c
 		}
 		if lim.done || db.Error != nil {

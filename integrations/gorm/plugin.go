@@ -94,7 +94,8 @@ func (f optionFunc) apply(pl *Plugin) { f(pl) }
 // WithParallelism lets the plugin reveal a query's result on up to n
 // goroutines (n < 1 means runtime.GOMAXPROCS(0)); 1 reveals on the calling
 // goroutine once GORM has scanned the whole result. With n above 1, a Find
-// into a slice of the model's records reveals chunks of 64 scanned records
+// into a slice of the model's records (or of pointers to them) reveals
+// chunks of 64 scanned records
 // on n-1 other goroutines while GORM scans the next ones, so that revealing
 // overlaps scanning and adds little wall-clock time to the query; other
 // results of at least 128 records are revealed in n parts after the scan.
