@@ -74,9 +74,8 @@ func (l *scanLogger) LogMode(level logger.LogLevel) logger.Interface {
 func (l *scanLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
 	// The Trace after the scan is the only one of the Scan's statement
 	// that reaches this logger; later statements that reuse its context
-	// find the hook done.
-	// A Scan that read no row did not call ScanRows: its Dest is still the
-	// model, which may be the caller's plaintext record.
+	// find the hook done. A Scan that read no row did not call ScanRows:
+	// its Dest is not the caller's destination.
 	if h, ok := ctx.Value(scanHookKey{}).(*scanHook); ok && h.done.CompareAndSwap(false, true) && err == nil && h.db.RowsAffected > 0 {
 		switch h.db.Statement.Dest.(type) {
 		case *sql.Rows, *sql.Row, nil:
