@@ -153,6 +153,34 @@ func BenchmarkFind1000(b *testing.B) {
 	})
 }
 
+// BenchmarkFindSelect1000 reads two columns (one protected) of 1,000
+// customers: the plugin fills the protected columns the query left empty
+// before revealing. The floor is GORM alone on the same columns.
+func BenchmarkFindSelect1000(b *testing.B) {
+	protected, plain := benchDBs(b)
+	pc, cc := benchProtected(0), benchPlain(0)
+	require.NoError(b, protected.Create(&pc).Error)
+	require.NoError(b, plain.Create(&cc).Error)
+	b.Run("plugin", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			var out []BenchCustomer
+			if err := protected.Select("id", "name").Find(&out).Error; err != nil || len(out) != benchRows || out[1].Name == "" {
+				b.Fatal(err, len(out))
+			}
+		}
+	})
+	b.Run("floor-gorm", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			var out []PlainCustomer
+			if err := plain.Select("id", "name").Find(&out).Error; err != nil || len(out) != benchRows {
+				b.Fatal(err, len(out))
+			}
+		}
+	})
+}
+
 // BenchmarkPaired1000 alternates the plugin and its floor (GORM alone, same
 // database) iteration by iteration, so that the load of a shared machine
 // falls on both alike, and reports each one's time per 1,000 records and

@@ -593,59 +593,108 @@ func (pl *Plugin) revealRows(ctx context.Context, m *model, rv reflect.Value) er
 }
 
 // fillEmpty sets every empty protected string column of the rows in v (a
-// struct, or a slice or array of structs or pointers to them) to the
-// protected empty string of its record, and returns the fields it set. A
-// record whose empty string cannot be protected (no record ID) is left for
-// Reveal to report.
+// struct, or a slice or array of structs or pointers to them) to a
+// protected empty string for its record, so that Reveal gives "" back, and
+// returns the fields it set. Blind indexes need none (Reveal leaves them).
+// A column bound to nothing but its field (no aad=, no subject) takes one
+// protected empty string for all rows; the others are protected for their
+// rows, in one Protect call for all of them. A record whose empty string
+// cannot be protected (no record ID) is left for Reveal to report.
 func (pl *Plugin) fillEmpty(ctx context.Context, m *model, v reflect.Value) []reflect.Value {
-	var strs []*column
-	for _, c := range m.columns {
-		if c.action != "redact" && c.field.FieldType.Kind() == reflect.String {
-			strs = append(strs, c)
-		}
-	}
-	if len(strs) == 0 {
+	if len(m.fillable) == 0 {
 		return nil
 	}
-	var filled []reflect.Value
-	fill := func(row reflect.Value) {
+	var rows []reflect.Value
+	switch v.Kind() {
+	case reflect.Struct:
+		rows = []reflect.Value{v}
+	case reflect.Slice, reflect.Array:
+		rows = make([]reflect.Value, 0, v.Len())
+		for i := range v.Len() {
+			rows = append(rows, v.Index(i))
+		}
+	}
+	// The empty fields, and the rows that need a protected empty string of
+	// their own.
+	type hole struct {
+		field reflect.Value
+		col   *column
+		row   int // index in bound, or -1
+	}
+	var holes []hole
+	var bound []reflect.Value
+	unbound := -1 // a row with an unbound hole, whose record the shared values are protected for
+	for _, row := range rows {
 		row = reflect.Indirect(row)
 		if !row.IsValid() || row.Type() != m.schema.ModelType {
-			return
+			continue
 		}
-		var empty []*column
-		for _, c := range strs {
-			if c.field.ReflectValueOf(ctx, row).String() == "" {
-				empty = append(empty, c)
+		at := -1
+		for _, c := range m.fillable {
+			f := c.field.ReflectValueOf(ctx, row)
+			if f.String() != "" {
+				continue
 			}
+			h := hole{field: f, col: c, row: -1}
+			if m.bound(c) {
+				if at < 0 {
+					at = len(bound)
+					bound = append(bound, row)
+				}
+				h.row = at
+			} else if unbound < 0 {
+				unbound = len(bound)
+				bound = append(bound, row)
+				at = unbound
+			}
+			holes = append(holes, h)
 		}
-		if len(empty) == 0 {
-			return
+	}
+	if len(holes) == 0 {
+		return nil
+	}
+	recs, ok := pl.protectEmpty(ctx, m, bound)
+	filled := make([]reflect.Value, 0, len(holes))
+	for _, h := range holes {
+		i := h.row
+		if i < 0 {
+			i = unbound
 		}
-		rec := reflect.New(m.schema.ModelType).Elem()
+		if !ok[i] {
+			continue
+		}
+		h.field.Set(h.col.field.ReflectValueOf(ctx, recs.Index(i)))
+		filled = append(filled, h.field)
+	}
+	return filled
+}
+
+// protectEmpty protects, in one Protect call, a record per row of rows
+// holding only the row's unprotected columns (its IDs among them), and
+// reports which protected. When the call fails (a row without its record
+// ID), each record is protected on its own.
+func (pl *Plugin) protectEmpty(ctx context.Context, m *model, rows []reflect.Value) (reflect.Value, []bool) {
+	recs := reflect.New(reflect.SliceOf(m.schema.ModelType))
+	recs.Elem().Set(reflect.MakeSlice(recs.Elem().Type(), len(rows), len(rows)))
+	for i, row := range rows {
+		rec := recs.Elem().Index(i)
 		for _, f := range m.back {
 			if m.columns[f.DBName] == nil {
 				f.ReflectValueOf(ctx, rec).Set(f.ReflectValueOf(ctx, row))
 			}
 		}
-		if pl.p.Protect(ctx, rec.Addr().Interface()) != nil {
-			return
-		}
-		for _, c := range empty {
-			f := c.field.ReflectValueOf(ctx, row)
-			f.Set(c.field.ReflectValueOf(ctx, rec))
-			filled = append(filled, f)
-		}
 	}
-	switch v.Kind() {
-	case reflect.Struct:
-		fill(v)
-	case reflect.Slice, reflect.Array:
-		for i := 0; i < v.Len(); i++ {
-			fill(v.Index(i))
+	ok := make([]bool, len(rows))
+	if pl.p.Protect(ctx, recs.Interface()) == nil {
+		for i := range ok {
+			ok[i] = true
 		}
+		return recs.Elem(), ok
 	}
-	return filled
+	for i := range rows {
+		ok[i] = pl.p.Protect(ctx, recs.Elem().Index(i).Addr().Interface()) == nil
+	}
+	return recs.Elem(), ok
 }
 
 // minPart is the fewest records a goroutine of a parallel reveal takes.
