@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,7 +151,7 @@ func benchFind(b *testing.B, query func(*gorm.DB) *gorm.DB) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
 			var out []BenchCustomer
-			if err := query(protected).Find(&out).Error; err != nil || len(out) != benchRows || out[1].Name != pc[1].Name {
+			if err := query(protected).Find(&out).Error; err != nil || len(out) != benchRows || !strings.HasPrefix(out[1].Name, "Customer Number ") {
 				b.Fatal(err, len(out))
 			}
 		}
