@@ -593,3 +593,27 @@ func testAutoIncrementAndPointers(t *testing.T, open opener) {
 	require.Len(t, got, 3)
 	assert.Equal(t, "private note", got[2].Body)
 }
+
+// TestPipelineChunkBoundaries reads results around the pipeline's chunk
+// size (64): every record comes back once, in order, revealed, into a new
+// slice and into one the caller made with room.
+func TestPipelineChunkBoundaries(t *testing.T) {
+	e := openWithPlugin(t, sqlite.Open(filepath.Join(t.TempDir(), "chunks.db")), tillidgorm.WithParallelism(3))
+	require.NoError(t, e.pl.AutoMigrate(e.db, &BenchCustomer{}))
+	all := benchProtected(0)[:130]
+	require.NoError(t, e.db.Create(&all).Error)
+	for _, n := range []int{0, 1, 63, 64, 65, 128, 129, 130} {
+		for _, room := range []bool{false, true} {
+			var got []BenchCustomer
+			if room {
+				got = make([]BenchCustomer, 3, 200)
+			}
+			require.NoError(t, e.db.Order("id").Limit(n).Find(&got).Error, "n=%d", n)
+			require.Len(t, got, n, "records read, n=%d room=%v", n, room)
+			for i := range got {
+				require.Equal(t, all[i].ID, got[i].ID, "order, n=%d", n)
+				require.Equal(t, all[i].Name, got[i].Name, "revealed, n=%d record %d", n, i)
+			}
+		}
+	}
+}
