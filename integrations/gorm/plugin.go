@@ -511,10 +511,24 @@ func (pl *Plugin) reveal(db *gorm.DB) {
 	_, done := stmt.Settings.LoadAndDelete(revealedKey)
 	if !done {
 		pl.revealDest(db)
+		// A Find of a protected model into maps or an untagged struct.
+		if db.Error == nil && stmt.Schema != nil && elemType(stmt.Dest) != stmt.Schema.ModelType && len(pl.modelOf(stmt.Schema).columns) > 0 {
+			pl.warnStored(db, db.Logger)
+		}
 	}
 	if st, ok := stmt.Settings.LoadAndDelete(pluckKey); ok {
 		pl.finishPluck(db, st.(*pluckState))
 	}
+}
+
+// elemType is the type of the records dest points to: through pointers,
+// slices and arrays.
+func elemType(dest any) reflect.Type {
+	t := reflect.TypeOf(dest)
+	for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		t = t.Elem()
+	}
+	return t
 }
 
 // revealDest reveals the statement's Dest when it holds tagged structs.

@@ -140,6 +140,15 @@ func testReadPaths(t *testing.T, open opener) {
 			}
 			return s, err
 		}, nil, "tl1e:", "a map says nothing of which columns are protected", true},
+		{"Model.Find into maps", func(db *gorm.DB) ([]string, error) {
+			var out []map[string]any
+			err := db.Model(&Customer{}).Order("id").Find(&out).Error
+			var s []string
+			for _, m := range out {
+				s = append(s, asString(m["name"]))
+			}
+			return s, err
+		}, nil, "tl1e:", "a map says nothing of which columns are protected", true},
 		{"Raw.Scan into an untagged struct", func(db *gorm.DB) ([]string, error) {
 			var out []Untagged
 			err := db.Raw("SELECT id, name FROM customers ORDER BY id").Scan(&out).Error
@@ -161,7 +170,7 @@ func testReadPaths(t *testing.T, open opener) {
 			got, err := tt.read(e.db)
 			require.NoError(t, err, tt.reason)
 			if tt.warned {
-				assert.Contains(t, e.log.String(), "stored protected values", "the log warns of a Scan that read stored forms it cannot reveal")
+				assert.Contains(t, e.log.String(), "stored protected values", "the log warns of a read that put stored forms where the plugin cannot reveal them")
 			}
 			if tt.want != nil {
 				assert.Equal(t, tt.want, got, tt.reason)

@@ -82,10 +82,8 @@ func (l *scanLogger) Trace(ctx context.Context, begin time.Time, fc func() (stri
 		default:
 			l.pl.revealDest(h.db)
 			err = h.db.Error
-			if err == nil && !l.pl.protects(h.db, h.db.Statement.Dest) {
-				if n := countStored(reflect.ValueOf(h.db.Statement.Dest), 0); n > 0 {
-					l.Interface.Warn(ctx, "tillidgorm: a Scan read %d stored protected values into a %T, which has no pii tags, so they are not revealed: Find (or Scan) into the tagged model reveals them", n, h.db.Statement.Dest)
-				}
+			if err == nil {
+				l.pl.warnStored(h.db, l.Interface)
 			}
 		}
 	}
@@ -134,13 +132,24 @@ func (pl *Plugin) wrapLogger(l logger.Interface) logger.Interface {
 	return &scanLogger{Interface: l, pl: pl}
 }
 
+// warnStored warns through lg when the statement's Dest, which has no
+// protected columns of its own (a map, a value, an untagged struct), read
+// stored forms of protected columns: the plugin cannot reveal them. The
+// warning counts them and shows no value.
+func (pl *Plugin) warnStored(db *gorm.DB, lg logger.Interface) {
+	dest := db.Statement.Dest
+	if pl.protects(db, dest) {
+		return
+	}
+	if n := countStored(reflect.ValueOf(dest), 0); n > 0 {
+		lg.Warn(db.Statement.Context, "tillidgorm: a read put %d stored protected values into a %T, which has no pii tags, so they are not revealed: Find or Scan into the tagged model reveals them", n, dest)
+	}
+}
+
 // protects reports whether dest points to a struct type (or a slice or
 // array of them) with protected columns.
 func (pl *Plugin) protects(db *gorm.DB, dest any) bool {
-	t := reflect.TypeOf(dest)
-	for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
-		t = t.Elem()
-	}
+	t := elemType(dest)
 	if t == nil || t.Kind() != reflect.Struct {
 		return false
 	}
