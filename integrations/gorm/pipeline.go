@@ -25,12 +25,18 @@ const chunkRows = 64
 const revealedKey = "tillid:revealed"
 
 // query is the plugin's gorm:query: next (GORM's, or whatever was
-// registered there before the plugin) for every statement but the reads of
-// a slice of flat records of a protected model with parallelism above 1,
-// which it runs as a pipeline.
+// registered there before the plugin) for every statement but, when next
+// is GORM's own, the reads of a slice of flat records of a protected model
+// with parallelism above 1, which it runs as a pipeline.
 func (pl *Plugin) query(next func(*gorm.DB)) func(*gorm.DB) {
+	// The pipeline does what GORM's own callback does; another one (a
+	// cache, a replica router) runs for every statement.
+	own := reflect.ValueOf(next).Pointer() == reflect.ValueOf(callbacks.Query).Pointer()
 	return func(db *gorm.DB) {
-		m := pl.pipelineModel(db)
+		var m *model
+		if own {
+			m = pl.pipelineModel(db)
+		}
 		if m == nil {
 			next(db)
 			return

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
+	"gorm.io/gorm/callbacks"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
@@ -616,4 +617,28 @@ func TestPipelineChunkBoundaries(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestOtherQueryCallbackKept: a gorm:query replaced before the plugin (a
+// cache, a replica router) still runs every query, the flat slices the
+// plugin would pipeline included, and the results are revealed.
+func TestOtherQueryCallbackKept(t *testing.T) {
+	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "other.db")), &gorm.Config{Logger: logger.Discard})
+	require.NoError(t, err)
+	var calls int
+	require.NoError(t, db.Callback().Query().Replace("gorm:query", func(db *gorm.DB) {
+		calls++
+		callbacks.Query(db)
+	}))
+	p, _ := newProtector(t)
+	pl := tillidgorm.New(p, tillidgorm.WithParallelism(2))
+	require.NoError(t, db.Use(pl))
+	require.NoError(t, pl.AutoMigrate(db, &BenchCustomer{}))
+	cs := benchProtected(0)[:200]
+	require.NoError(t, db.Create(&cs).Error)
+	var got []BenchCustomer
+	require.NoError(t, db.Order("id").Find(&got).Error)
+	assert.Equal(t, 1, calls, "the replaced gorm:query ran")
+	require.Len(t, got, 200)
+	assert.Equal(t, cs[199].Name, got[199].Name, "revealed")
 }
