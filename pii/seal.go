@@ -182,6 +182,9 @@ func (r *run) openEnvelope(in []byte, text bool) (pt []byte, stale bool, err err
 	if r.isLegacy(in) {
 		return r.openLegacy(in, text)
 	}
+	if pt, stale, ok := r.opened.lookup(r, in, text); ok {
+		return pt, stale, nil
+	}
 	ks, err := r.keyset()
 	if err != nil {
 		return nil, false, err
@@ -218,7 +221,86 @@ func (r *run) openEnvelope(in []byte, text bool) (pt []byte, stale bool, err err
 	if pt == nil {
 		pt = []byte{}
 	}
-	return pt, env.KeyID != ks.PrimaryKeyID(), nil
+	stale = env.KeyID != ks.PrimaryKeyID()
+	r.opened.store(r, in, text, ad, pt, stale)
+	return pt, stale, nil
+}
+
+// openedValues remembers, per field, the last text envelope a run opened,
+// so that the same stored value of the same field under the same
+// associated data opens once (a column the GORM plugin fills with one
+// protected empty string, repeated deterministic values): decryption is a
+// function of the key, ciphertext and associated data, and a run's keysets
+// do not change. Byte-slice fields are left out (their plaintexts would
+// share memory), and so are fields under subject keys. It holds at most
+// maxOpened fields.
+type openedValues []lastOpened
+
+const maxOpened = 8
+
+type lastOpened struct {
+	field *fieldPlan
+	in    []byte
+	ad    []byte
+	pt    []byte
+	stale bool
+}
+
+// lookup returns the plaintext of in when it is the last value opened for
+// the current field, under the same associated data.
+func (o openedValues) lookup(r *run, in []byte, text bool) ([]byte, bool, bool) {
+	if !text {
+		return nil, false, false
+	}
+	for i := range o {
+		e := &o[i]
+		if e.field != r.cur {
+			continue
+		}
+		if string(in) != string(e.in) {
+			return nil, false, false
+		}
+		ad, err := r.associatedData()
+		if err != nil || string(ad) != string(e.ad) {
+			return nil, false, false
+		}
+		return e.pt, e.stale, true
+	}
+	return nil, false, false
+}
+
+// store remembers the value just opened for the current field.
+func (o *openedValues) store(r *run, in []byte, text bool, ad, pt []byte, stale bool) {
+	if !text || r.cur.subjectKeyed() {
+		return
+	}
+	var e *lastOpened
+	for i := range *o {
+		if (*o)[i].field == r.cur {
+			e = &(*o)[i]
+			break
+		}
+	}
+	if e == nil {
+		if len(*o) == maxOpened {
+			return
+		}
+		*o = append(*o, lastOpened{})
+		e = &(*o)[len(*o)-1]
+	}
+	e.field, e.pt, e.stale = r.cur, pt, stale
+	e.in = append(e.in[:0], in...)
+	e.ad = append(e.ad[:0], ad...)
+}
+
+// reset drops the plaintexts the run remembers, keeping the buffers.
+func (o *openedValues) reset() {
+	for i := range *o {
+		e := &(*o)[i]
+		e.field, e.pt = nil, nil
+		e.in, e.ad = e.in[:0], e.ad[:0]
+	}
+	*o = (*o)[:0]
 }
 
 // The leaf functions of the reversible actions.

@@ -252,7 +252,9 @@ func (v *Value[T]) piiEncode() ([]byte, error) {
 }
 
 func (v *Value[T]) piiWithPlain(b []byte) (reflect.Value, error) {
-	var out Value[T]
+	// One allocation: the new Value, which the returned reflect.Value
+	// addresses (a Value held by value would be boxed a second time).
+	out := new(Value[T])
 	out.state = valuePlain
 	p := &out.plain
 	bad := func() (reflect.Value, error) {
@@ -263,7 +265,7 @@ func (v *Value[T]) piiWithPlain(b []byte) (reflect.Value, error) {
 			if x.UnmarshalBinary(b) != nil {
 				return bad()
 			}
-			return reflect.ValueOf(out), nil
+			return reflect.ValueOf(out).Elem(), nil
 		}
 	}
 	if x, ok := any(p).(encoding.TextUnmarshaler); ok {
@@ -271,7 +273,7 @@ func (v *Value[T]) piiWithPlain(b []byte) (reflect.Value, error) {
 			if x.UnmarshalText(b) != nil {
 				return bad()
 			}
-			return reflect.ValueOf(out), nil
+			return reflect.ValueOf(out).Elem(), nil
 		}
 	}
 	rv := reflect.ValueOf(p).Elem()
@@ -308,5 +310,5 @@ func (v *Value[T]) piiWithPlain(b []byte) (reflect.Value, error) {
 	default:
 		return bad()
 	}
-	return reflect.ValueOf(out), nil
+	return reflect.ValueOf(out).Elem(), nil
 }

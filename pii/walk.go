@@ -67,6 +67,8 @@ type run struct {
 	tokenTargets []reflect.Value
 	// ctBuf holds decoded ciphertexts while they are decrypted.
 	ctBuf []byte
+	// opened are the last values opened, per field (seal.go).
+	opened openedValues
 
 	// cur is the tagged field being walked: tagged node chains hold no
 	// structs, so one is enough.
@@ -109,6 +111,7 @@ func (r *run) release() {
 		r.tokenTargets = r.tokenTargets[:0]
 	}
 	r.subjects.reset()
+	r.opened.reset()
 	r.p, r.ctx, r.cur, r.parent = nil, nil, nil, reflect.Value{}
 	r.depth, r.leaves, r.adOK = 0, 0, false
 	runPool.Put(r)

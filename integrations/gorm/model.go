@@ -27,6 +27,11 @@ type model struct {
 	// drop are the top-level struct fields that hold no column
 	// (associations, ignored fields): zero in a column-only copy.
 	drop []int
+	// fillable are the protected string columns that Reveal refuses empty
+	// (all but redact and index).
+	fillable []*column
+	// subject is the field tagged pii:"subject", or nil.
+	subject *schema.Field
 	// err is the model's size error, returned on every write.
 	err error
 }
@@ -36,6 +41,7 @@ type column struct {
 	field   *schema.Field
 	action  string
 	sources []string // index=: the source field names
+	aad     string   // aad=: the record ID field's name
 	maxLen  int
 	bits    int
 }
@@ -65,6 +71,11 @@ func buildModel(s *schema.Schema) *model {
 			m.err = err
 		}
 		if c == nil {
+			if raw, ok := f.Tag.Lookup("pii"); ok {
+				if t, err := tag.Parse(raw); err == nil && t.Action.Name == "subject" {
+					m.subject = f
+				}
+			}
 			m.back = append(m.back, f)
 			continue
 		}
@@ -77,6 +88,11 @@ func buildModel(s *schema.Schema) *model {
 		}
 		if err := checkSize(s, c); err != nil && m.err == nil {
 			m.err = err
+		}
+	}
+	for _, f := range s.Fields {
+		if c := m.columns[f.DBName]; c != nil && f.DBName != "" && c.action != "redact" && c.action != "index" && f.FieldType.Kind() == reflect.String {
+			m.fillable = append(m.fillable, c)
 		}
 	}
 	for i := 0; i < s.ModelType.NumField(); i++ {
@@ -114,6 +130,8 @@ func parseColumn(f *schema.Field) (*column, error) {
 			c.maxLen, _ = strconv.Atoi(o.Value)
 		case "bits":
 			c.bits, _ = strconv.Atoi(o.Value)
+		case "aad":
+			c.aad = o.Value
 		}
 	}
 	return c, nil
@@ -150,4 +168,10 @@ func checkSize(s *schema.Schema, c *column) error {
 		return fmt.Errorf("tillidgorm: %s.%s: column size %d is too small for the %d bytes stored by %s; declare size:%d or drop the size for a text column", s.Name, f.Name, f.Size, need, c.action, need)
 	}
 	return nil
+}
+
+// bound reports whether the stored form of column c depends on its record:
+// an aad= record ID or, in a model with a subject, the subject's keys.
+func (m *model) bound(c *column) bool {
+	return c.aad != "" || m.subject != nil
 }

@@ -21,9 +21,22 @@
 // before GORM's AfterFind hooks run. A protected string column that the
 // query did not select, or that is NULL or empty in the row, reads as the
 // empty string (an empty value leaks nothing); any other value that is not
-// a valid ciphertext fails the query, as Reveal does. Scan, Pluck and Rows bypass GORM's
-// query callbacks and hand back the stored ciphertexts (fail closed): use
-// Find, or call Reveal on the result.
+// a valid ciphertext fails the query, as Reveal does. Scan (db.Model(&m),
+// db.Table or db.Raw) into a tagged struct or a slice of them reveals too,
+// through the plugin's wrapper of the DB's logger, the one call GORM makes
+// after a Scan: a session with a logger of its own (db.Session with
+// Logger; db.Debug keeps the wrapper), or a logger set on the DB after
+// db.Use, reads the stored forms. Pluck of a
+// reversible protected column of a known model (db.Model(&m).Pluck) reads
+// the records with the columns their values are bound to and returns the
+// revealed values (a pii.Value[T] column into []T or []pii.Value[T]); a
+// Distinct Pluck is revealed only for a string column bound to no record or
+// subject, and refused otherwise, as is a Pluck over raw SQL. Index and
+// pseudonym columns read as their stored forms everywhere. What the plugin
+// cannot know reads as stored forms, which fail closed in the caller's
+// Reveal: Rows with db.ScanRows (use [Plugin.ScanRows]), Row, and a Scan
+// into a map or an untagged struct, which the plugin's logger reports with
+// a warning that counts the stored forms read (no value in it).
 //
 // Lookups: [Plugin.Lookup] is a scope for a blind index, pseudonym or
 // deterministic column that matches every live key's stored form. A struct
@@ -52,6 +65,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/callbacks"
 	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
 
 	"github.com/tillid/tillid/pii"
 )
@@ -77,13 +91,21 @@ type optionFunc func(*Plugin)
 
 func (f optionFunc) apply(pl *Plugin) { f(pl) }
 
-// WithParallelism lets the plugin reveal a query's result of at least 128
-// records on up to n goroutines (n < 1 means runtime.GOMAXPROCS(0)), each
-// revealing a copy of its part, so that a failure leaves the result as it
-// was. The default is 1, as for [pii.WithParallelism]: on a machine whose
-// cores are busy, more goroutines only add hand-offs. It applies to slices of structs whose fields hold no
-// pointers, maps, interfaces or slices other than []byte; other results
-// are revealed on the calling goroutine.
+// WithParallelism lets the plugin reveal a query's result on up to n
+// goroutines (n < 1 means runtime.GOMAXPROCS(0)); 1 reveals on the calling
+// goroutine once GORM has scanned the whole result. With n above 1, a Find
+// into a slice of the model's records (or of pointers to them) reveals
+// chunks of 64 scanned records
+// on n-1 other goroutines while GORM scans the next ones, so that revealing
+// overlaps scanning and adds little wall-clock time to the query; other
+// results of at least 128 records are revealed in n parts after the scan.
+// Either way each goroutine reveals a copy of its part, and the result is
+// set only when every part succeeded: a failure leaves the rows as stored.
+// It applies to records whose fields hold no pointers, maps, interfaces or
+// slices other than []byte; other results are revealed on the calling
+// goroutine. The default is runtime.GOMAXPROCS(0) (unlike
+// [pii.WithParallelism]'s 1): the overlap costs one copy of the records and
+// a hand-off per chunk, not more CPU time per record.
 func WithParallelism(n int) Option {
 	return optionFunc(func(pl *Plugin) {
 		if n < 1 {
@@ -99,7 +121,7 @@ func New(p *pii.Protector, opts ...Option) *Plugin {
 	if p == nil {
 		panic("tillidgorm: nil Protector")
 	}
-	pl := &Plugin{p: p, parallel: 1}
+	pl := &Plugin{p: p, parallel: runtime.GOMAXPROCS(0)}
 	for _, o := range opts {
 		if o == nil {
 			panic("tillidgorm: nil Option")
@@ -122,6 +144,10 @@ const stateKey = "tillid:state"
 // Initialize registers the plugin's callbacks. GORM calls it from db.Use.
 func (pl *Plugin) Initialize(db *gorm.DB) error {
 	c := db.Callback()
+	query := c.Query().Get("gorm:query")
+	if query == nil {
+		return errors.New("tillidgorm: no gorm:query callback to run queries with")
+	}
 	regs := []struct {
 		name string
 		err  error
@@ -130,17 +156,21 @@ func (pl *Plugin) Initialize(db *gorm.DB) error {
 		{"tillid:restore_create", c.Create().After("gorm:create").Before("gorm:save_after_associations").Register("tillid:restore_create", pl.restoreCreate)},
 		{"tillid:protect_update", c.Update().After("gorm:save_before_associations").Before("gorm:update").Register("tillid:protect_update", pl.protectUpdate)},
 		{"tillid:restore_update", c.Update().After("gorm:update").Before("gorm:save_after_associations").Register("tillid:restore_update", restoreUpdate)},
+		{"gorm:query", c.Query().Replace("gorm:query", pl.query(query))},
 		{"tillid:reveal", c.Query().After("gorm:query").Before("gorm:preload").Register("tillid:reveal", pl.reveal)},
 		{"tillid:check_query", c.Query().Before("gorm:query").Register("tillid:check_query", pl.checkConditions)},
+		{"tillid:pluck", c.Query().After("tillid:check_query").Before("gorm:query").Register("tillid:pluck", pl.pluck)},
 		{"tillid:check_update", c.Update().Before("tillid:protect_update").Register("tillid:check_update", pl.checkConditions)},
 		{"tillid:check_delete", c.Delete().Before("gorm:delete").Register("tillid:check_delete", pl.checkConditions)},
 		{"tillid:check_row", c.Row().Before("gorm:row").Register("tillid:check_row", pl.checkConditions)},
+		{"tillid:hook_scan", c.Row().Before("gorm:row").Register("tillid:hook_scan", pl.hookScan)},
 	}
 	for _, r := range regs {
 		if r.err != nil {
 			return fmt.Errorf("tillidgorm: register %s: %w", r.name, r.err)
 		}
 	}
+	db.Config.Logger = pl.wrapLogger(db.Config.Logger)
 	return nil
 }
 
@@ -478,12 +508,46 @@ func (pl *Plugin) protectSet(stmt *gorm.Statement, m *model, set clause.Set) (cl
 // before preloading, whose own queries reveal the associations.
 func (pl *Plugin) reveal(db *gorm.DB) {
 	stmt := db.Statement
-	if db.Error != nil || stmt.Dest == nil {
+	_, done := stmt.Settings.LoadAndDelete(revealedKey)
+	if !done {
+		pl.revealDest(db)
+		// A Find of a protected model into maps or an untagged struct.
+		if db.Error == nil && stmt.Schema != nil && elemType(stmt.Dest) != stmt.Schema.ModelType && len(pl.modelOf(stmt.Schema).columns) > 0 {
+			pl.warnStored(db, db.Logger)
+		}
+	}
+	if st, ok := stmt.Settings.LoadAndDelete(pluckKey); ok {
+		pl.finishPluck(db, st.(*pluckState))
+	}
+}
+
+// elemType is the type of the records dest points to: through pointers,
+// slices and arrays.
+func elemType(dest any) reflect.Type {
+	t := reflect.TypeOf(dest)
+	for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		t = t.Elem()
+	}
+	return t
+}
+
+// revealDest reveals the statement's Dest when it holds tagged structs.
+func (pl *Plugin) revealDest(db *gorm.DB) {
+	if db.Error != nil {
 		return
 	}
-	rv := reflect.ValueOf(stmt.Dest)
-	if rv.Kind() != reflect.Pointer || rv.IsNil() {
-		return
+	if err := pl.revealValue(db, db.Statement.Context, db.Statement.Schema, db.Statement.Dest); err != nil {
+		db.AddError(err)
+	}
+}
+
+// revealValue reveals dest, a pointer to a struct or to a slice or array of
+// structs or of pointers to them, read for schema s (nil: dest's own), when
+// that struct type has protected columns. Any other dest is left alone.
+func (pl *Plugin) revealValue(db *gorm.DB, ctx context.Context, s *schema.Schema, dest any) error {
+	rv := reflect.ValueOf(dest)
+	if dest == nil || rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return nil
 	}
 	t := rv.Type().Elem()
 	if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
@@ -493,28 +557,29 @@ func (pl *Plugin) reveal(db *gorm.DB) {
 		t = t.Elem()
 	}
 	if t.Kind() != reflect.Struct {
-		return
+		return nil
 	}
-	m := pl.modelOf(stmt.Schema)
-	if stmt.Schema == nil || stmt.Schema.ModelType != t {
-		s := &gorm.Statement{DB: db}
-		if err := s.Parse(reflect.New(t).Interface()); err != nil {
-			return
+	if s == nil || s.ModelType != t {
+		st := &gorm.Statement{DB: db}
+		if err := st.Parse(reflect.New(t).Interface()); err != nil {
+			return nil
 		}
-		m = pl.modelOf(s.Schema)
+		s = st.Schema
+	}
+	m := pl.modelOf(s)
+	if len(m.columns) == 0 {
+		return nil
 	}
 	// Columns the query did not select (or NULL ones) left protected
 	// strings empty, which Reveal would refuse as plaintext: fill them with
 	// protected empty strings, and empty them again after.
-	filled := pl.fillEmpty(stmt.Context, m, rv.Elem())
+	filled := pl.fillEmpty(ctx, m, rv.Elem())
 	defer func() {
 		for _, f := range filled {
 			f.SetString("")
 		}
 	}()
-	if err := pl.revealRows(stmt.Context, m, rv); err != nil {
-		db.AddError(err)
-	}
+	return pl.revealRows(ctx, m, rv)
 }
 
 // revealRows reveals the struct or the slice of structs that rv points to.
@@ -536,65 +601,114 @@ func (pl *Plugin) revealRows(ctx context.Context, m *model, rv reflect.Value) er
 		return nil
 	}
 	if e.Kind() == reflect.Slice && pl.parallel > 1 && e.Len() >= 2*minPart && flat(e.Type().Elem()) {
-		return pl.revealParallel(ctx, e)
+		return pl.revealParallel(ctx, m, e)
 	}
 	return pl.p.Reveal(ctx, rv.Interface())
 }
 
 // fillEmpty sets every empty protected string column of the rows in v (a
-// struct, or a slice or array of structs or pointers to them) to the
-// protected empty string of its record, and returns the fields it set. A
-// record whose empty string cannot be protected (no record ID) is left for
-// Reveal to report.
+// struct, or a slice or array of structs or pointers to them) to a
+// protected empty string for its record, so that Reveal gives "" back, and
+// returns the fields it set. Blind indexes need none (Reveal leaves them).
+// A column bound to nothing but its field (no aad=, no subject) takes one
+// protected empty string for all rows; the others are protected for their
+// rows, in one Protect call for all of them. A record whose empty string
+// cannot be protected (no record ID) is left for Reveal to report.
 func (pl *Plugin) fillEmpty(ctx context.Context, m *model, v reflect.Value) []reflect.Value {
-	var strs []*column
-	for _, c := range m.columns {
-		if c.action != "redact" && c.field.FieldType.Kind() == reflect.String {
-			strs = append(strs, c)
-		}
-	}
-	if len(strs) == 0 {
+	if len(m.fillable) == 0 {
 		return nil
 	}
-	var filled []reflect.Value
-	fill := func(row reflect.Value) {
+	var rows []reflect.Value
+	switch v.Kind() {
+	case reflect.Struct:
+		rows = []reflect.Value{v}
+	case reflect.Slice, reflect.Array:
+		rows = make([]reflect.Value, 0, v.Len())
+		for i := range v.Len() {
+			rows = append(rows, v.Index(i))
+		}
+	}
+	// The empty fields, and the rows that need a protected empty string of
+	// their own.
+	type hole struct {
+		field reflect.Value
+		col   *column
+		row   int // index in bound, or -1
+	}
+	var holes []hole
+	var bound []reflect.Value
+	unbound := -1 // a row with an unbound hole, whose record the shared values are protected for
+	for _, row := range rows {
 		row = reflect.Indirect(row)
 		if !row.IsValid() || row.Type() != m.schema.ModelType {
-			return
+			continue
 		}
-		var empty []*column
-		for _, c := range strs {
-			if c.field.ReflectValueOf(ctx, row).String() == "" {
-				empty = append(empty, c)
+		at := -1
+		for _, c := range m.fillable {
+			f := c.field.ReflectValueOf(ctx, row)
+			if f.String() != "" {
+				continue
 			}
+			h := hole{field: f, col: c, row: -1}
+			if m.bound(c) {
+				if at < 0 {
+					at = len(bound)
+					bound = append(bound, row)
+				}
+				h.row = at
+			} else if unbound < 0 {
+				unbound = len(bound)
+				bound = append(bound, row)
+				at = unbound
+			}
+			holes = append(holes, h)
 		}
-		if len(empty) == 0 {
-			return
+	}
+	if len(holes) == 0 {
+		return nil
+	}
+	recs, ok := pl.protectEmpty(ctx, m, bound)
+	filled := make([]reflect.Value, 0, len(holes))
+	for _, h := range holes {
+		i := h.row
+		if i < 0 {
+			i = unbound
 		}
-		rec := reflect.New(m.schema.ModelType).Elem()
+		if !ok[i] {
+			continue
+		}
+		h.field.Set(h.col.field.ReflectValueOf(ctx, recs.Index(i)))
+		filled = append(filled, h.field)
+	}
+	return filled
+}
+
+// protectEmpty protects, in one Protect call, a record per row of rows
+// holding only the row's unprotected columns (its IDs among them), and
+// reports which protected. When the call fails (a row without its record
+// ID), each record is protected on its own.
+func (pl *Plugin) protectEmpty(ctx context.Context, m *model, rows []reflect.Value) (reflect.Value, []bool) {
+	recs := reflect.New(reflect.SliceOf(m.schema.ModelType))
+	recs.Elem().Set(reflect.MakeSlice(recs.Elem().Type(), len(rows), len(rows)))
+	for i, row := range rows {
+		rec := recs.Elem().Index(i)
 		for _, f := range m.back {
 			if m.columns[f.DBName] == nil {
 				f.ReflectValueOf(ctx, rec).Set(f.ReflectValueOf(ctx, row))
 			}
 		}
-		if pl.p.Protect(ctx, rec.Addr().Interface()) != nil {
-			return
-		}
-		for _, c := range empty {
-			f := c.field.ReflectValueOf(ctx, row)
-			f.Set(c.field.ReflectValueOf(ctx, rec))
-			filled = append(filled, f)
-		}
 	}
-	switch v.Kind() {
-	case reflect.Struct:
-		fill(v)
-	case reflect.Slice, reflect.Array:
-		for i := 0; i < v.Len(); i++ {
-			fill(v.Index(i))
+	ok := make([]bool, len(rows))
+	if pl.p.Protect(ctx, recs.Interface()) == nil {
+		for i := range ok {
+			ok[i] = true
 		}
+		return recs.Elem(), ok
 	}
-	return filled
+	for i := range rows {
+		ok[i] = pl.p.Protect(ctx, recs.Elem().Index(i).Addr().Interface()) == nil
+	}
+	return recs.Elem(), ok
 }
 
 // minPart is the fewest records a goroutine of a parallel reveal takes.
@@ -602,28 +716,22 @@ const minPart = 64
 
 // revealParallel reveals copies of parts of the slice s on goroutines and
 // copies them back only when every part succeeded.
-func (pl *Plugin) revealParallel(ctx context.Context, s reflect.Value) error {
+func (pl *Plugin) revealParallel(ctx context.Context, m *model, s reflect.Value) error {
 	parts := min(pl.parallel, s.Len()/minPart)
-	copies := make([]reflect.Value, parts)
-	errs := make([]error, parts)
+	chunks := make([]chunk, parts)
 	var wg sync.WaitGroup
-	for i := range parts {
-		lo, hi := i*s.Len()/parts, (i+1)*s.Len()/parts
-		cp := reflect.New(s.Type())
-		cp.Elem().Set(reflect.MakeSlice(s.Type(), hi-lo, hi-lo))
-		reflect.Copy(cp.Elem(), s.Slice(lo, hi))
-		copies[i] = cp
-		wg.Go(func() { errs[i] = pl.p.Reveal(ctx, cp.Interface()) })
+	for i := range chunks {
+		chunks[i].stored = s.Slice(i*s.Len()/parts, (i+1)*s.Len()/parts)
+		wg.Go(func() { pl.revealChunk(ctx, m, &chunks[i]) })
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
+	for _, c := range chunks {
+		if c.err != nil {
+			return c.err
 		}
 	}
-	for i, cp := range copies {
-		lo := i * s.Len() / parts
-		reflect.Copy(s.Slice(lo, s.Len()), cp.Elem())
+	for i, c := range chunks {
+		reflect.Copy(s.Slice(i*s.Len()/parts, s.Len()), c.commit(true))
 	}
 	return nil
 }

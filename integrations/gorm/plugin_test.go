@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
+	"gorm.io/gorm/callbacks"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
@@ -99,7 +100,7 @@ var suite = []struct {
 	{"LookupAcrossRotation", testLookupAcrossRotation},
 	{"FindIntoPopulatedStruct", testFindIntoPopulatedStruct},
 	{"SizeTooSmall", testSizeTooSmall},
-	{"RawFindRevealsScanDoesNot", testRawFindRevealsScanDoesNot},
+	{"ReadPaths", testReadPaths},
 	{"PartialSelect", testPartialSelect},
 	{"PlaintextConditionsRefused", testPlaintextConditionsRefused},
 	{"AutoIncrementAndPointers", testAutoIncrementAndPointers},
@@ -403,21 +404,6 @@ func TestValueColumnIsText(t *testing.T) {
 	assert.Equal(t, "text", strings.ToLower(typ), "column type of a pii.Value[time.Time]")
 }
 
-func testRawFindRevealsScanDoesNot(t *testing.T, open opener) {
-	e := open(t)
-	c := customer("c1")
-	require.NoError(t, e.db.Create(&c).Error)
-	var found []Customer
-	require.NoError(t, e.db.Raw("SELECT * FROM customers").Find(&found).Error)
-	require.Len(t, found, 1)
-	assert.Equal(t, "Ada Lovelace", found[0].Name, "Raw(...).Find reveals")
-	var scanned Customer
-	require.NoError(t, e.db.Raw("SELECT * FROM customers").Scan(&scanned).Error)
-	assert.True(t, strings.HasPrefix(scanned.Name, "tl1e:"), "Scan bypasses GORM's query callbacks and keeps the ciphertext (fail closed), got %q", scanned.Name)
-	require.NoError(t, e.p.Reveal(context.Background(), &scanned))
-	assert.Equal(t, "Ada Lovelace", scanned.Name, "Reveal after Scan")
-}
-
 // TestWithoutPluginLeaks is the control of assertNoPlaintext: the same
 // Create without the plugin writes plaintext, and the check sees it.
 func TestWithoutPluginLeaks(t *testing.T) {
@@ -476,6 +462,38 @@ func TestParallelReveal(t *testing.T) {
 		require.Equal(t, cs[i].Name, got[i].Name, "record %d", i)
 	}
 
+	var ptrs []*BenchCustomer
+	require.NoError(t, e.db.Order("id").Find(&ptrs).Error)
+	require.Len(t, ptrs, 300)
+	assert.Equal(t, cs[299].Name, ptrs[299].Name, "a slice of pointers read through the pipeline")
+
+	var batch []BenchCustomer
+	seen := 0
+	require.NoError(t, e.db.Order("id").FindInBatches(&batch, 128, func(tx *gorm.DB, n int) error {
+		for i := range batch {
+			if batch[i].Name != cs[seen+i].Name {
+				return fmt.Errorf("batch %d record %d: %q", n, i, batch[i].Name)
+			}
+		}
+		seen += len(batch)
+		return nil
+	}).Error)
+	assert.Equal(t, 300, seen, "records in batches")
+
+	// A join is scanned first and revealed in parts after.
+	join := func() *gorm.DB {
+		return e.db.Joins("JOIN bench_customers b2 ON b2.id = bench_customers.id").Order("bench_customers.id")
+	}
+	var joined []BenchCustomer
+	require.NoError(t, join().Find(&joined).Error)
+	require.Len(t, joined, 300)
+	assert.Equal(t, cs[299].Name, joined[299].Name, "a join revealed in parts")
+
+	var names []string
+	require.NoError(t, e.db.Model(&BenchCustomer{}).Order("id").Pluck("name", &names).Error)
+	require.Len(t, names, 300)
+	assert.Equal(t, cs[299].Name, names[299], "a Pluck read through the pipeline")
+
 	// Move record 0's name into the last record: it is bound to another ID.
 	require.NoError(t, e.db.Exec("UPDATE bench_customers SET name = (SELECT name FROM bench_customers WHERE id = ?) WHERE id = ?", cs[0].ID, cs[299].ID).Error)
 	var bad []BenchCustomer
@@ -483,6 +501,17 @@ func TestParallelReveal(t *testing.T) {
 	require.ErrorIs(t, err, pii.ErrDecryption, "a ciphertext moved to another record")
 	require.Len(t, bad, 300)
 	assert.True(t, strings.HasPrefix(bad[0].Name, "tl1e:"), "all or nothing: record 0 of a failed read is %q", bad[0].Name)
+	var badPtrs []*BenchCustomer
+	require.ErrorIs(t, e.db.Order("id").Find(&badPtrs).Error, pii.ErrDecryption)
+	require.Len(t, badPtrs, 300)
+	assert.True(t, strings.HasPrefix(badPtrs[0].Name, "tl1e:"), "all or nothing through pointers: record 0 is %q", badPtrs[0].Name)
+	var badJoined []BenchCustomer
+	require.ErrorIs(t, join().Find(&badJoined).Error, pii.ErrDecryption)
+	require.Len(t, badJoined, 300)
+	assert.True(t, strings.HasPrefix(badJoined[0].Name, "tl1e:"), "all or nothing in parts: record 0 is %q", badJoined[0].Name)
+	var badNames []string
+	require.ErrorIs(t, e.db.Model(&BenchCustomer{}).Order("id").Pluck("name", &badNames).Error, pii.ErrDecryption)
+	assert.Empty(t, badNames, "a failed Pluck")
 }
 
 // testPlaintextConditionsRefused: a struct or map condition on a protected
@@ -564,4 +593,52 @@ func testAutoIncrementAndPointers(t *testing.T, open opener) {
 	require.NoError(t, e.db.Order("id").Find(&got).Error)
 	require.Len(t, got, 3)
 	assert.Equal(t, "private note", got[2].Body)
+}
+
+// TestPipelineChunkBoundaries reads results around the pipeline's chunk
+// size (64): every record comes back once, in order, revealed, into a new
+// slice and into one the caller made with room.
+func TestPipelineChunkBoundaries(t *testing.T) {
+	e := openWithPlugin(t, sqlite.Open(filepath.Join(t.TempDir(), "chunks.db")), tillidgorm.WithParallelism(3))
+	require.NoError(t, e.pl.AutoMigrate(e.db, &BenchCustomer{}))
+	all := benchProtected(0)[:130]
+	require.NoError(t, e.db.Create(&all).Error)
+	for _, n := range []int{0, 1, 63, 64, 65, 128, 129, 130} {
+		for _, room := range []bool{false, true} {
+			var got []BenchCustomer
+			if room {
+				got = make([]BenchCustomer, 3, 200)
+			}
+			require.NoError(t, e.db.Order("id").Limit(n).Find(&got).Error, "n=%d", n)
+			require.Len(t, got, n, "records read, n=%d room=%v", n, room)
+			for i := range got {
+				require.Equal(t, all[i].ID, got[i].ID, "order, n=%d", n)
+				require.Equal(t, all[i].Name, got[i].Name, "revealed, n=%d record %d", n, i)
+			}
+		}
+	}
+}
+
+// TestOtherQueryCallbackKept: a gorm:query replaced before the plugin (a
+// cache, a replica router) still runs every query, the flat slices the
+// plugin would pipeline included, and the results are revealed.
+func TestOtherQueryCallbackKept(t *testing.T) {
+	db, err := gorm.Open(sqlite.Open(filepath.Join(t.TempDir(), "other.db")), &gorm.Config{Logger: logger.Discard})
+	require.NoError(t, err)
+	var calls int
+	require.NoError(t, db.Callback().Query().Replace("gorm:query", func(db *gorm.DB) {
+		calls++
+		callbacks.Query(db)
+	}))
+	p, _ := newProtector(t)
+	pl := tillidgorm.New(p, tillidgorm.WithParallelism(2))
+	require.NoError(t, db.Use(pl))
+	require.NoError(t, pl.AutoMigrate(db, &BenchCustomer{}))
+	cs := benchProtected(0)[:200]
+	require.NoError(t, db.Create(&cs).Error)
+	var got []BenchCustomer
+	require.NoError(t, db.Order("id").Find(&got).Error)
+	assert.Equal(t, 1, calls, "the replaced gorm:query ran")
+	require.Len(t, got, 200)
+	assert.Equal(t, cs[199].Name, got[199].Name, "revealed")
 }
