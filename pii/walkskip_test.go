@@ -51,6 +51,9 @@ func TestWalkSkip(t *testing.T) {
 	other := SkipOwned{ID: "y", Secret: "s"}
 	require.NoError(t, p.Protect(sctx, &other), "a type the context does not name")
 	assert.NotEqual(t, "s", other.Secret, "the skip applies to SkipOwner's fields only")
-	assert.Equal(t, sctx, walkskip.With(sctx, reflect.TypeFor[SkipOwner](), skip), "a type named twice keeps the context")
+	assert.Equal(t, sctx, walkskip.With(sctx, reflect.TypeFor[SkipOwner](), skip), "the same skip again keeps the context")
+	none := walkskip.With(sctx, reflect.TypeFor[SkipOwner](), make([]bool, 3))
+	again := SkipOwner{ID: "o2", Name: "Ada"}
+	require.Error(t, p.Protect(none, &again), "a new skip for the type replaces the old one")
 	assert.Equal(t, ctx, walkskip.With(ctx, reflect.TypeFor[SkipOwner](), make([]bool, 3)), "an empty skip")
 }

@@ -20,23 +20,28 @@ type Fields struct {
 
 type key struct{}
 
-// With returns ctx with the fields skip of struct type t added to those
-// ctx carries. A type ctx already names keeps its first set, so that a
-// context reused across statements does not grow. A skip with no field set
-// returns ctx.
+// With returns ctx with skip as the fields of struct type t to leave
+// alone, in place of those ctx names for t. A ctx that names t with this
+// very skip slice is returned as it is, so that a context reused across
+// statements does not grow; so is a skip with no field set where ctx names
+// none for t.
 func With(ctx context.Context, t reflect.Type, skip []bool) context.Context {
-	if ctx == nil || t == nil || !anySet(skip) {
+	if ctx == nil || t == nil {
 		return ctx
 	}
 	prev := From(ctx)
+	old := Of(prev, t)
+	if old == nil && !anySet(skip) || len(old) > 0 && len(old) == len(skip) && &old[0] == &skip[0] {
+		return ctx
+	}
+	next := make([]Fields, 1, len(prev)+1)
+	next[0] = Fields{Type: t, Skip: skip}
 	for _, f := range prev {
-		if f.Type == t {
-			return ctx
+		if f.Type != t {
+			next = append(next, f)
 		}
 	}
-	next := make([]Fields, len(prev), len(prev)+1)
-	copy(next, prev)
-	return context.WithValue(ctx, key{}, append(next, Fields{Type: t, Skip: skip}))
+	return context.WithValue(ctx, key{}, next)
 }
 
 // From returns the fields ctx names, nil when none.
