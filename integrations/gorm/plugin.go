@@ -6,16 +6,35 @@
 //	db.Create(&customer)              // columns hold ciphertexts; customer keeps its plaintext
 //	db.First(&customer, "id = ?", id) // customer holds plaintext
 //
-// Writes: Create, CreateInBatches (one Protect call per batch, so vault
-// tokens are made in one round trip), Save, Updates with a struct or a
-// map, Update and UpdateColumn(s). The plugin protects a column-only copy
-// of the record, so the caller's struct keeps its plaintext and blind
-// indexes are filled in. A value it cannot protect refuses the statement
-// (nothing is written): an SQL expression or subquery assigned to a
-// protected column, an update of protected columns over a slice of
-// records, and every error of [pii.Protector.Protect] (a missing aad=
+// Writes: Create (of structs, maps and []map), CreateInBatches (one
+// Protect call per batch, so vault tokens are made in one round trip),
+// Save, Updates with a struct or a map, Update, UpdateColumn(s), a SET
+// clause of the caller's and upserts (clause.OnConflict). The plugin
+// protects a column-only copy of the record, so the caller's struct keeps
+// its plaintext and blind indexes are filled in. A write that names a
+// table and no tagged model (db.Table("customers").Updates(map…)) is
+// protected as through the model the plugin knows for that table
+// (see [Plugin.Register]); a column is found in every spelling the
+// database takes (`name`, "name", customers.name, NAME). A value it cannot
+// protect refuses the statement (nothing is written): an SQL expression
+// (gorm.Expr, clause.Expr) or subquery assigned to a protected column, an
+// upsert that sets one from anything but its inserted value
+// (clause.AssignmentColumns), an update of protected columns over a slice
+// of records, a Create of an untagged type into a protected table, an
+// update by table of a column bound to its record (aad=) or of an index
+// without its sources, and every error of [pii.Protector.Protect] (a missing aad=
 // record ID among them: give records their ID before Create, as
 // auto-increment IDs are known only after the insert).
+//
+// Associations (belongs to, has one, has many, many to many, polymorphic)
+// are records of their own: GORM saves them with statements of their own,
+// which the plugin protects with the association's own tags and record
+// ID, and Protect and Reveal of the owner leave them alone, so one that is
+// not set or not loaded neither fails nor is written. Preload reveals
+// through the association's own query, and Joins reveals the joined
+// association (a left join that matched no row leaves it zero).
+// FirstOrInit and FirstOrCreate of a missing record reveal nothing and
+// create protected. Columns of gorm:"embedded" structs are the owner's.
 //
 // Reads: Find, First, Take, Last and Preload reveal the result in place,
 // before GORM's AfterFind hooks run. A protected string column that the

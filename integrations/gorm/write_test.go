@@ -30,6 +30,7 @@ var writeSuite = []struct {
 	{"Associations", testAssociations},
 	{"FirstOrCreate", testFirstOrCreate},
 	{"AssociationKinds", testAssociationKinds},
+	{"TableConditions", testTableConditions},
 }
 
 func TestWriteSQLite(t *testing.T) {
@@ -281,4 +282,44 @@ func TestSQLiteFreshDatabase(t *testing.T) {
 	var got string
 	require.NoError(t, db.Raw("SELECT name FROM things").Scan(&got).Error)
 	assert.Equal(t, "plain", got, "an untagged table")
+}
+
+// testTableConditions: a map condition through db.Table or in another
+// spelling compares a protected column with plaintext: refused, as through
+// the model.
+func testTableConditions(t *testing.T, open opener) {
+	e := open(t)
+	c := customer("c1")
+	require.NoError(t, e.db.Create(&c).Error)
+	e.log.Reset()
+	tests := []struct {
+		name string
+		run  func() error
+	}{
+		{"Table Find", func() error {
+			var rows []map[string]any
+			return e.db.Table("customers").Where(map[string]any{"name": "Ada Lovelace"}).Find(&rows).Error
+		}},
+		{"quoted column", func() error {
+			var x []Customer
+			return e.db.Where(map[string]any{"`email`": "ada@example.com"}).Find(&x).Error
+		}},
+		{"qualified column", func() error {
+			var x []Customer
+			return e.db.Where(map[string]any{"customers.email": "ada@example.com"}).Find(&x).Error
+		}},
+		{"Table Delete", func() error {
+			return e.db.Table("customers").Where(map[string]any{"Email": "ada@example.com"}).Delete(&CustomerLite{}).Error
+		}},
+		{"Table Update where", func() error {
+			return e.db.Table("customers").Where(map[string]any{"email": "ada@example.com"}).Update("country", "DK").Error
+		}},
+	}
+	for _, tt := range tests {
+		assert.ErrorIs(t, tt.run(), tillidgorm.ErrRefused, tt.name)
+	}
+	e.assertNoPlaintext(t, "table conditions")
+	var n int64
+	require.NoError(t, e.db.Model(&Customer{}).Count(&n).Error)
+	assert.EqualValues(t, 1, n, "the refused Delete deleted nothing")
 }
