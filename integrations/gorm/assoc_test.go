@@ -54,14 +54,22 @@ type Purchase struct {
 	Note     string `pii:"encrypt"`
 }
 
+// Shipment belongs to a client through a pointer.
+type Shipment struct {
+	ID       uint `gorm:"primaryKey"`
+	ClientID *string
+	Client   *Client
+	Label    string `pii:"encrypt"`
+}
+
 // assocSecrets are the plaintexts of the association tests.
 var assocSecrets = []string{"Grace Hopper", "grace@example.com", "Nine Nines", "nine@example.com", "1 Harvard Yard", "+1 555 0100", "compilers", "a private remark", "note two"}
 
-var assocTables = []string{"clients", "purchases", "profiles", "tags", "comments", "client_tags"}
+var assocTables = []string{"clients", "purchases", "profiles", "tags", "comments", "client_tags", "shipments"}
 
 func migrateAssociations(t *testing.T, e *env) {
 	t.Helper()
-	require.NoError(t, e.pl.AutoMigrate(e.db, &Client{}, &Profile{}, &Tag{}, &Comment{}, &Purchase{}))
+	require.NoError(t, e.pl.AutoMigrate(e.db, &Client{}, &Profile{}, &Tag{}, &Comment{}, &Purchase{}, &Shipment{}))
 }
 
 // assertClean fails if a cell of the association tables or GORM's log
@@ -260,4 +268,41 @@ func testAssociationKinds(t *testing.T, open opener) {
 	require.NoError(t, e.db.Model(&got).Association("Comments").Find(&comments))
 	require.Len(t, comments, 2)
 	assert.Equal(t, "note two", comments[1].Body)
+}
+
+// testPointerAssociation: a belongs-to through a pointer, nil or set, on
+// create, Preload and Joins.
+func testPointerAssociation(t *testing.T, open opener) {
+	e := open(t)
+	migrateAssociations(t, e)
+	none := Shipment{Label: "note two"}
+	require.NoError(t, e.db.Create(&none).Error, "a nil association")
+	c := grace("s1")
+	set := Shipment{Client: &c, Label: "note two"}
+	require.NoError(t, e.db.Create(&set).Error, "a set association")
+	assert.Equal(t, "Grace Hopper", set.Client.Name, "the caller's client after Create")
+	e.assertClean(t, "pointer association")
+
+	var ss []Shipment
+	require.NoError(t, e.db.Joins("Client").Order("shipments.id").Find(&ss).Error)
+	require.Len(t, ss, 2)
+	assert.Nil(t, ss[0].Client, "a left join that matched nothing")
+	require.NotNil(t, ss[1].Client)
+	assert.Equal(t, "Grace Hopper", ss[1].Client.Name, "joined")
+	assert.Equal(t, "note two", ss[1].Label)
+
+	var p []Shipment
+	require.NoError(t, e.db.Preload("Client").Order("id").Find(&p).Error)
+	require.Len(t, p, 2)
+	require.NotNil(t, p[1].Client)
+	assert.Equal(t, "grace@example.com", p[1].Client.Email, "preloaded")
+
+	// A full save of the associations upserts them from their inserted
+	// values (excluded.col): protected.
+	p[1].Client.Email = "nine@example.com"
+	require.NoError(t, e.db.Session(&gorm.Session{FullSaveAssociations: true}).Save(&p[1]).Error)
+	e.assertClean(t, "FullSaveAssociations")
+	var got Client
+	require.NoError(t, e.db.First(&got, "id = ?", "s1").Error)
+	assert.Equal(t, "nine@example.com", got.Email, "the association's update read back")
 }

@@ -31,6 +31,7 @@ var writeSuite = []struct {
 	{"FirstOrCreate", testFirstOrCreate},
 	{"AssociationKinds", testAssociationKinds},
 	{"TableConditions", testTableConditions},
+	{"PointerAssociation", testPointerAssociation},
 }
 
 func TestWriteSQLite(t *testing.T) {
