@@ -114,9 +114,9 @@ func (r *run) release() {
 		r.tokenTargets = r.tokenTargets[:0]
 	}
 	r.subjects.reset()
-	r.skip = nil
 	r.p, r.ctx, r.cur, r.parent = nil, nil, nil, reflect.Value{}
 	r.depth, r.leaves, r.adOK = 0, 0, false
+	r.skip = nil
 	runPool.Put(r)
 }
 

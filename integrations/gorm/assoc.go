@@ -123,3 +123,18 @@ func (pl *Plugin) revealAssociated(db *gorm.DB, s *schema.Schema, vals []reflect
 	holder.Elem().Set(ptrs)
 	return pl.p.Reveal(ctx, holder.Interface())
 }
+
+// unscannedRecord reports whether a query read no row into a struct (a
+// First of nothing, FirstOrInit or FirstOrCreate of a missing record): the
+// struct holds the caller's values or zeros, not stored forms, and must
+// not be revealed.
+func unscannedRecord(db *gorm.DB) bool {
+	if db.Error != nil || db.RowsAffected != 0 || db.Statement.Dest == nil {
+		return false
+	}
+	t := reflect.TypeOf(db.Statement.Dest)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Kind() == reflect.Struct
+}

@@ -606,9 +606,12 @@ func (pl *Plugin) updateRecord(stmt *gorm.Statement, t target, set clause.Set, a
 // reveal reveals the rows a query scanned into tagged structs. It runs
 // before preloading, whose own queries reveal the associations.
 func (pl *Plugin) reveal(db *gorm.DB) {
+	if unscannedRecord(db) {
+		return
+	}
 	stmt := db.Statement
-	if db.Error != nil || stmt.Dest == nil || db.RowsAffected == 0 {
-		return // no row scanned (FirstOrInit, FirstOrCreate): nothing to reveal
+	if db.Error != nil || stmt.Dest == nil {
+		return
 	}
 	rv := reflect.ValueOf(stmt.Dest)
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
