@@ -1,7 +1,6 @@
 package tillidgorm_test
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -76,34 +75,7 @@ func migrateAssociations(t *testing.T, e *env) {
 // holds one of assocSecrets.
 func (e *env) assertClean(t *testing.T, what string) {
 	t.Helper()
-	for _, table := range assocTables {
-		rows, err := e.raw.Query("SELECT * FROM " + table)
-		require.NoError(t, err)
-		cols, err := rows.Columns()
-		require.NoError(t, err)
-		for rows.Next() {
-			cells := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range cells {
-				ptrs[i] = &cells[i]
-			}
-			require.NoError(t, rows.Scan(ptrs...))
-			for i, c := range cells {
-				s := fmt.Sprint(c)
-				if b, ok := c.([]byte); ok {
-					s = string(b)
-				}
-				for _, pt := range assocSecrets {
-					assert.NotContains(t, s, pt, "%s: %s.%s holds plaintext", what, table, cols[i])
-				}
-			}
-		}
-		require.NoError(t, rows.Err())
-		rows.Close()
-	}
-	for _, pt := range assocSecrets {
-		assert.NotContains(t, e.log.String(), pt, "%s: the GORM log shows plaintext", what)
-	}
+	e.assertAbsent(t, what, assocTables, assocSecrets)
 }
 
 func grace(id string) Client {

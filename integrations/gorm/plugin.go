@@ -835,20 +835,16 @@ func (pl *Plugin) Lookup(model any, field string, query ...string) func(*gorm.DB
 
 // AutoMigrate checks that every protected column of models can hold what
 // Protect stores in it (see the package doc), makes protected string
-// columns declared without a size text, and then runs db.AutoMigrate. It
+// columns declared without a size text, registers the models' tables (as
+// [Plugin.Register] does), and then runs db.AutoMigrate. It
 // returns the first column that does not fit, before changing the
 // database.
 func (pl *Plugin) AutoMigrate(db *gorm.DB, models ...any) error {
 	for _, v := range models {
-		s := &gorm.Statement{DB: db}
-		if err := s.Parse(v); err != nil {
-			return fmt.Errorf("tillidgorm: %w", err)
+		m, err := pl.register(db, v)
+		if err != nil {
+			return err
 		}
-		m := pl.modelOf(s.Schema)
-		if m.err != nil {
-			return m.err
-		}
-		pl.tables.remember(m, s.Table, s.Schema.Table)
 		for _, c := range m.columns {
 			if c.field.Size == 0 && c.field.IndirectFieldType.Kind() == reflect.String {
 				c.field.DataType = "text"

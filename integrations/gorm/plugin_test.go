@@ -139,7 +139,14 @@ func openWithPlugin(t testing.TB, d gorm.Dialector, opts ...tillidgorm.Option) *
 // fails if one holds a plaintext of the fixture.
 func (e *env) assertNoPlaintext(t tb, what string) {
 	t.Helper()
-	for _, table := range []string{"customers", "orders", "notes"} {
+	e.assertAbsent(t, what, []string{"customers", "orders", "notes"}, plaintexts)
+}
+
+// assertAbsent reads every cell of tables and the log and fails if one
+// holds one of secrets.
+func (e *env) assertAbsent(t tb, what string, tables, secrets []string) {
+	t.Helper()
+	for _, table := range tables {
 		rows, err := e.raw.Query("SELECT * FROM " + table)
 		require.NoError(t, err)
 		cols, err := rows.Columns()
@@ -156,7 +163,7 @@ func (e *env) assertNoPlaintext(t tb, what string) {
 				if b, ok := c.([]byte); ok {
 					s = string(b)
 				}
-				for _, pt := range plaintexts {
+				for _, pt := range secrets {
 					assert.NotContains(t, s, pt, "%s: %s.%s holds plaintext", what, table, cols[i])
 				}
 			}
@@ -164,7 +171,7 @@ func (e *env) assertNoPlaintext(t tb, what string) {
 		require.NoError(t, rows.Err())
 		rows.Close()
 	}
-	for _, pt := range plaintexts {
+	for _, pt := range secrets {
 		assert.NotContains(t, e.log.String(), pt, "%s: the GORM log shows plaintext", what)
 	}
 }

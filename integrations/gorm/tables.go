@@ -224,17 +224,25 @@ func (pl *Plugin) writeTarget(db *gorm.DB) (target, bool) {
 // for concurrent use.
 func (pl *Plugin) Register(db *gorm.DB, models ...any) error {
 	for _, v := range models {
-		s := &gorm.Statement{DB: db}
-		if err := s.Parse(v); err != nil {
-			return fmt.Errorf("tillidgorm: %w", err)
+		if _, err := pl.register(db, v); err != nil {
+			return err
 		}
-		m := pl.modelOf(s.Schema)
-		if m.err != nil {
-			return m.err
-		}
-		pl.tables.remember(m, s.Table, s.Schema.Table)
 	}
 	return nil
+}
+
+// register parses model v with db's settings and records its tables.
+func (pl *Plugin) register(db *gorm.DB, v any) (*model, error) {
+	s := &gorm.Statement{DB: db}
+	if err := s.Parse(v); err != nil {
+		return nil, fmt.Errorf("tillidgorm: %w", err)
+	}
+	m := pl.modelOf(s.Schema)
+	if m.err != nil {
+		return nil, m.err
+	}
+	pl.tables.remember(m, s.Table, s.Schema.Table)
+	return m, nil
 }
 
 // scope runs first in every statement: it records the statement's table
