@@ -443,6 +443,16 @@ func (pl *Plugin) checkOnConflict(stmt *gorm.Statement, t target) error {
 		if !ok || v.Raw || !strings.EqualFold(v.Table, "excluded") || identName(v.Name) != identName(a.Column.Name) {
 			return fmt.Errorf("%w: %s.%s is protected; an upsert may only set it from the inserted row (clause.AssignmentColumns)", ErrRefused, t.m.schema.Name, col.field.Name)
 		}
+		if err := conflictKeepsRecord(oc, t.m, col); err != nil {
+			return err
+		}
+	}
+	if oc.UpdateAll {
+		for _, col := range t.m.columns {
+			if err := conflictKeepsRecord(oc, t.m, col); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

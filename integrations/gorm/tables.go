@@ -7,8 +7,10 @@ import (
 	"sync"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/schema"
 
+	"github.com/tillid/tillid/internal/tag"
 	"github.com/tillid/tillid/internal/walkskip"
 )
 
@@ -314,4 +316,37 @@ func onlyColumns(ctx context.Context, m *model, cols []*column) context.Context 
 		}
 	}
 	return walkskip.With(ctx, m.schema.ModelType, skip)
+}
+
+// conflictKeepsRecord refuses an upsert that would copy col's inserted
+// value, bound to the inserted record's ID (aad=), into a row of another
+// ID: one whose conflict target (oc.Columns) is given and leaves out the
+// record ID's column, so that the conflicting row may hold another ID and
+// could no longer be read. A target left to the database (no Columns, or
+// a named constraint) is not known here and is let through.
+func conflictKeepsRecord(oc clause.OnConflict, m *model, col *column) error {
+	if len(oc.Columns) == 0 || oc.OnConstraint != "" {
+		return nil
+	}
+	raw, _ := col.field.Tag.Lookup("pii")
+	t, err := tag.Parse(raw)
+	if err != nil {
+		return nil // the model's tag error refuses every write already
+	}
+	for _, o := range t.Options {
+		if o.Name != "aad" {
+			continue
+		}
+		id := m.fieldNamed(o.Value)
+		if id == nil {
+			return nil
+		}
+		for _, c := range oc.Columns {
+			if identName(c.Name) == strings.ToLower(id.DBName) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: %s.%s is bound to %s; an upsert that sets it must conflict on %s, or the row it updates may hold another %s", ErrRefused, m.schema.Name, col.field.Name, id.Name, id.DBName, id.Name)
+	}
+	return nil
 }

@@ -156,6 +156,11 @@ func testSpelledWritePaths(t *testing.T, open opener) {
 			n.Orders = nil
 			return db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "id"}}, DoUpdates: clause.Set{{Column: clause.Column{Name: "name"}, Value: gorm.Expr("?", name)}}}).Create(&n).Error
 		}, refused, "", "", ""},
+		{"upsert on another key", func(db *gorm.DB) error {
+			n := customer("c9")
+			n.Orders, n.Name = nil, name
+			return db.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "email_idx"}}, DoUpdates: clause.AssignmentColumns([]string{"name"})}).Create(&n).Error
+		}, refused, "", "", "name is bound to the inserted ID; the row updated may hold another"},
 		{"upsert AssignmentColumns", func(db *gorm.DB) error {
 			n := customer("c1")
 			n.Orders, n.Name, n.Email = nil, name, email
