@@ -535,6 +535,9 @@ func (pl *Plugin) protectSet(stmt *gorm.Statement, t target, set clause.Set) (cl
 	// the others are not written, and may not be protectable (an aad=
 	// column with no record ID in an update by table).
 	if err := pl.p.Protect(onlyColumns(ctx, m, cols), rec.Addr().Interface()); err != nil {
+		if !model.IsValid() && errors.Is(err, pii.ErrMissingRecordID) {
+			return nil, fmt.Errorf("%w: %s: a column bound to its record cannot be updated by table; update it through a model that holds the record's ID (db.Model(&%s{…})): %w", ErrRefused, m.schema.Name, m.schema.Name, err)
+		}
 		return nil, err
 	}
 	out := make(clause.Set, len(set), len(set)+1)
