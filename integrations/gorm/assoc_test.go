@@ -232,6 +232,14 @@ func testAssociationKinds(t *testing.T, open opener) {
 	assert.Equal(t, "+1 555 0100", joined.Profile.Phone, "has one, joined")
 	assert.Equal(t, "Grace Hopper", joined.Name)
 
+	buy := Purchase{ClientID: "k1", Note: "note two"}
+	require.NoError(t, e.db.Create(&buy).Error)
+	var nested Purchase
+	require.NoError(t, e.db.Joins("Client.Profile").First(&nested, buy.ID).Error, "a nested join")
+	assert.Equal(t, "Grace Hopper", nested.Client.Name, "the joined client")
+	assert.Equal(t, "+1 555 0100", nested.Client.Profile.Phone, "the client's joined profile")
+	assert.Equal(t, "note two", nested.Note)
+
 	require.NoError(t, e.db.Model(&got).Association("Comments").Append(&Comment{Body: "note two"}))
 	require.NoError(t, e.db.Model(&got).Association("Tags").Replace([]Tag{{Label: "compilers"}}))
 	require.NoError(t, e.db.Model(&got).Update("home_street", "1 Harvard Yard").Error, "an embedded column by name")
