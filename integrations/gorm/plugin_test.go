@@ -103,6 +103,14 @@ var suite = []struct {
 	{"PartialSelect", testPartialSelect},
 	{"PlaintextConditionsRefused", testPlaintextConditionsRefused},
 	{"AutoIncrementAndPointers", testAutoIncrementAndPointers},
+	// write_test.go, assoc_test.go
+	{"SpelledWritePaths", testSpelledWritePaths},
+	{"TablePrefix", testTablePrefix},
+	{"RegisterBeforeTableWrite", testRegisterBeforeTableWrite},
+	{"Associations", testAssociations},
+	{"PointerAssociation", testPointerAssociation},
+	{"FirstOrCreate", testFirstOrCreate},
+	{"AssociationKinds", testAssociationKinds},
 }
 
 func TestSQLite(t *testing.T) {
@@ -520,6 +528,25 @@ func testPlaintextConditionsRefused(t *testing.T, open opener) {
 		{"Delete", func() error { return e.db.Where(&Customer{Email: "ada@example.com"}).Delete(&Customer{}).Error }},
 		{"Update where", func() error {
 			return e.db.Model(&Customer{}).Where(&Customer{Email: "ada@example.com"}).Update("country", "DK").Error
+		}},
+		// Through db.Table and in other spellings of the column.
+		{"Table Find", func() error {
+			var rows []map[string]any
+			return e.db.Table("customers").Where(map[string]any{"name": "Ada Lovelace"}).Find(&rows).Error
+		}},
+		{"quoted column", func() error {
+			var x []Customer
+			return e.db.Where(map[string]any{"`email`": "ada@example.com"}).Find(&x).Error
+		}},
+		{"qualified column", func() error {
+			var x []Customer
+			return e.db.Where(map[string]any{"customers.email": "ada@example.com"}).Find(&x).Error
+		}},
+		{"Table Delete", func() error {
+			return e.db.Table("customers").Where(map[string]any{"Email": "ada@example.com"}).Delete(&CustomerLite{}).Error
+		}},
+		{"Table Update where", func() error {
+			return e.db.Table("customers").Where(map[string]any{"email": "ada@example.com"}).Update("country", "DK").Error
 		}},
 	}
 	for _, tt := range tests {

@@ -9,43 +9,12 @@ import (
 	"github.com/glebarez/sqlite"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/schema"
 
 	tillidgorm "github.com/tillid/tillid/integrations/gorm"
-	"github.com/tillid/tillid/internal/pgtest"
 )
-
-// writeSuite is every test of write paths and associations, run on each
-// database.
-var writeSuite = []struct {
-	name string
-	test func(*testing.T, opener)
-}{
-	{"SpelledWritePaths", testSpelledWritePaths},
-	{"TablePrefix", testTablePrefix},
-	{"RegisterBeforeTableWrite", testRegisterBeforeTableWrite},
-	{"Associations", testAssociations},
-	{"FirstOrCreate", testFirstOrCreate},
-	{"AssociationKinds", testAssociationKinds},
-	{"TableConditions", testTableConditions},
-	{"PointerAssociation", testPointerAssociation},
-}
-
-func TestWriteSQLite(t *testing.T) {
-	for _, s := range writeSuite {
-		t.Run(s.name, func(t *testing.T) { s.test(t, openSQLite) })
-	}
-}
-
-func TestWritePostgres(t *testing.T) {
-	open := func(t testing.TB) *env { return openWith(t, postgres.Open(pgtest.DSN(t))) }
-	for _, s := range writeSuite {
-		t.Run(s.name, func(t *testing.T) { s.test(t, open) })
-	}
-}
 
 // CustomerLite is an untagged struct for the customers table.
 type CustomerLite struct {
@@ -294,44 +263,4 @@ func TestSQLiteFreshDatabase(t *testing.T) {
 	var got string
 	require.NoError(t, db.Raw("SELECT name FROM things").Scan(&got).Error)
 	assert.Equal(t, "plain", got, "an untagged table")
-}
-
-// testTableConditions: a map condition through db.Table or in another
-// spelling compares a protected column with plaintext: refused, as through
-// the model.
-func testTableConditions(t *testing.T, open opener) {
-	e := open(t)
-	c := customer("c1")
-	require.NoError(t, e.db.Create(&c).Error)
-	e.log.Reset()
-	tests := []struct {
-		name string
-		run  func() error
-	}{
-		{"Table Find", func() error {
-			var rows []map[string]any
-			return e.db.Table("customers").Where(map[string]any{"name": "Ada Lovelace"}).Find(&rows).Error
-		}},
-		{"quoted column", func() error {
-			var x []Customer
-			return e.db.Where(map[string]any{"`email`": "ada@example.com"}).Find(&x).Error
-		}},
-		{"qualified column", func() error {
-			var x []Customer
-			return e.db.Where(map[string]any{"customers.email": "ada@example.com"}).Find(&x).Error
-		}},
-		{"Table Delete", func() error {
-			return e.db.Table("customers").Where(map[string]any{"Email": "ada@example.com"}).Delete(&CustomerLite{}).Error
-		}},
-		{"Table Update where", func() error {
-			return e.db.Table("customers").Where(map[string]any{"email": "ada@example.com"}).Update("country", "DK").Error
-		}},
-	}
-	for _, tt := range tests {
-		assert.ErrorIs(t, tt.run(), tillidgorm.ErrRefused, tt.name)
-	}
-	e.assertNoPlaintext(t, "table conditions")
-	var n int64
-	require.NoError(t, e.db.Model(&Customer{}).Count(&n).Error)
-	assert.EqualValues(t, 1, n, "the refused Delete deleted nothing")
 }
