@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/tillid/tillid/internal/walkskip"
 )
 
 // This file walks a value along its plan, one run per Protect, Reveal or
@@ -82,6 +84,9 @@ type run struct {
 
 	// subjects is the run's state of subject keys (subject.go).
 	subjects subjectRun
+	// skip are the struct fields the caller's context says to leave alone
+	// (internal/walkskip: an ORM's associations); nil for none.
+	skip []walkskip.Fields
 }
 
 var runPool = sync.Pool{New: func() any { return new(run) }}
@@ -114,6 +119,7 @@ func (r *run) release() {
 	r.opened.reset()
 	r.p, r.ctx, r.cur, r.parent = nil, nil, nil, reflect.Value{}
 	r.depth, r.leaves, r.adOK = 0, 0, false
+	r.skip = nil
 	runPool.Put(r)
 }
 
@@ -354,7 +360,14 @@ func (r *run) walkStruct(v reflect.Value, p *typePlan) error {
 	// r.parent is v for every tagged field; it is written again only after
 	// an untagged field, below which nested structs set their own.
 	parentSet := false
+	var skip []bool
+	if r.skip != nil {
+		skip = walkskip.Of(r.skip, p.typ)
+	}
 	for i, f := range p.fields {
+		if skip != nil && skip[f.index] {
+			continue
+		}
 		r.path[top].field = i
 		fv := v.Field(f.index)
 		var err error
@@ -653,6 +666,7 @@ func mayAlias(n *node) bool {
 func (p *Protector) newRun(ctx context.Context, m verb, dedupe bool, root string) *run {
 	r := runPool.Get().(*run)
 	r.p, r.ctx, r.verb, r.dedupe = p, ctx, m, dedupe
+	r.skip = walkskip.From(ctx)
 	r.path = append(r.path[:0], pathSeg{name: root})
 	if m == verbReveal {
 		r.subjects.scope = purposeScope(ctx)

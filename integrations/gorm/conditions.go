@@ -18,7 +18,7 @@ import (
 // SQL strings ("email = ?") are not parsed; use [Plugin.Lookup].
 func (pl *Plugin) checkConditions(db *gorm.DB) {
 	stmt := db.Statement
-	if db.Error != nil || stmt.Schema == nil {
+	if db.Error != nil {
 		return
 	}
 	c, ok := stmt.Clauses["WHERE"]
@@ -29,12 +29,21 @@ func (pl *Plugin) checkConditions(db *gorm.DB) {
 	if !ok {
 		return
 	}
-	m := pl.modelOf(stmt.Schema)
-	if len(m.columns) == 0 {
-		return
+	// The statement's model, and the tagged models of its table (a
+	// condition through db.Table names their columns too).
+	var ms []*model
+	if stmt.Schema != nil {
+		ms = append(ms, pl.modelOf(stmt.Schema))
 	}
-	if err := m.checkExprs(w.Exprs); err != nil {
-		refuse(db, err)
+	ms = append(ms, pl.tables.lookup(statementTables(stmt)...)...)
+	for _, m := range ms {
+		if len(m.columns) == 0 {
+			continue
+		}
+		if err := m.checkExprs(w.Exprs); err != nil {
+			refuse(db, err)
+			return
+		}
 	}
 }
 
@@ -74,12 +83,7 @@ func (m *model) checkExprs(exprs []clause.Expression) error {
 		case string:
 			name = c
 		}
-		pc := m.columns[name]
-		if pc == nil {
-			if f := m.schema.LookUpField(name); f != nil {
-				pc = m.columns[f.DBName]
-			}
-		}
+		pc := m.protected(name)
 		if pc == nil {
 			continue
 		}

@@ -6,16 +6,35 @@
 //	db.Create(&customer)              // columns hold ciphertexts; customer keeps its plaintext
 //	db.First(&customer, "id = ?", id) // customer holds plaintext
 //
-// Writes: Create, CreateInBatches (one Protect call per batch, so vault
-// tokens are made in one round trip), Save, Updates with a struct or a
-// map, Update and UpdateColumn(s). The plugin protects a column-only copy
-// of the record, so the caller's struct keeps its plaintext and blind
-// indexes are filled in. A value it cannot protect refuses the statement
-// (nothing is written): an SQL expression or subquery assigned to a
-// protected column, an update of protected columns over a slice of
-// records, and every error of [pii.Protector.Protect] (a missing aad=
+// Writes: Create (of structs, maps and []map), CreateInBatches (one
+// Protect call per batch, so vault tokens are made in one round trip),
+// Save, Updates with a struct or a map, Update, UpdateColumn(s), a SET
+// clause of the caller's and upserts (clause.OnConflict). The plugin
+// protects a column-only copy of the record, so the caller's struct keeps
+// its plaintext and blind indexes are filled in. A write that names a
+// table and no tagged model (db.Table("customers").Updates(map…)) is
+// protected as through the model the plugin knows for that table
+// (see [Plugin.Register]); a column is found in every spelling the
+// database takes (`name`, "name", customers.name, NAME). A value it cannot
+// protect refuses the statement (nothing is written): an SQL expression
+// (gorm.Expr, clause.Expr) or subquery assigned to a protected column, an
+// upsert that sets one from anything but its inserted value
+// (clause.AssignmentColumns), an update of protected columns over a slice
+// of records, a Create of an untagged type into a protected table, an
+// update by table of a column bound to its record (aad=) or of an index
+// without its sources, and every error of [pii.Protector.Protect] (a missing aad=
 // record ID among them: give records their ID before Create, as
 // auto-increment IDs are known only after the insert).
+//
+// Associations (belongs to, has one, has many, many to many, polymorphic)
+// are records of their own: GORM saves them with statements of their own,
+// which the plugin protects with the association's own tags and record
+// ID, and Protect and Reveal of the owner leave them alone, so one that is
+// not set or not loaded neither fails nor is written. Preload reveals
+// through the association's own query, and Joins reveals the joined
+// association (a left join that matched no row leaves it zero).
+// FirstOrInit and FirstOrCreate of a missing record reveal nothing and
+// create protected. Columns of gorm:"embedded" structs are the owner's.
 //
 // Reads: Find, First, Take, Last and Preload reveal the result in place,
 // before GORM's AfterFind hooks run. A protected string column that the
@@ -59,6 +78,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,6 +97,7 @@ type Plugin struct {
 	p        *pii.Protector
 	parallel int
 	models   sync.Map // *schema.Schema → *model
+	tables   tableRegistry
 }
 
 var _ gorm.Plugin = (*Plugin)(nil)
@@ -143,6 +164,9 @@ const stateKey = "tillid:state"
 
 // Initialize registers the plugin's callbacks. GORM calls it from db.Use.
 func (pl *Plugin) Initialize(db *gorm.DB) error {
+	if err := pl.registerScope(db); err != nil {
+		return err
+	}
 	c := db.Callback()
 	query := c.Query().Get("gorm:query")
 	if query == nil {
@@ -190,62 +214,63 @@ type createState struct {
 	copied       reflect.Value // the protected copy, when a struct or slice
 }
 
-// writeModel returns the model of a write statement that has protected
-// columns, or nil when there is nothing to protect or the model's columns
-// do not fit (then the statement is refused).
-func (pl *Plugin) writeModel(db *gorm.DB) *model {
-	stmt := db.Statement
-	if db.Error != nil || stmt.Schema == nil || stmt.SQL.Len() > 0 {
-		return nil
-	}
-	m := pl.modelOf(stmt.Schema)
-	if len(m.columns) == 0 {
-		return nil
-	}
-	if m.err != nil {
-		refuse(db, m.err)
-		return nil
-	}
-	return m
-}
-
 func (pl *Plugin) protectCreate(db *gorm.DB) {
 	stmt := db.Statement
-	m := pl.writeModel(db)
-	if m == nil {
+	t, ok := pl.writeTarget(db)
+	if !ok {
 		return
 	}
-	if err := pl.checkOnConflict(stmt, m); err != nil {
+	m := t.m
+	if err := pl.checkOnConflict(stmt, t); err != nil {
 		refuse(db, err)
 		return
 	}
 	st := &createState{reflectValue: stmt.ReflectValue, dest: stmt.Dest}
 	switch dest := stmt.Dest.(type) {
 	case map[string]any:
-		out, err := pl.protectMap(stmt.Context, m, dest)
+		out, err := pl.protectMap(stmt.Context, t, dest)
 		if err != nil {
 			refuse(db, err)
 			return
 		}
 		stmt.Dest = out
 	case *map[string]any:
-		out, err := pl.protectMap(stmt.Context, m, *dest)
+		out, err := pl.protectMap(stmt.Context, t, *dest)
 		if err != nil {
 			refuse(db, err)
 			return
 		}
 		stmt.Dest = out
 	case []map[string]any:
-		out := make([]map[string]any, len(dest))
-		for i, row := range dest {
-			var err error
-			if out[i], err = pl.protectMap(stmt.Context, m, row); err != nil {
+		out, err := pl.protectMaps(stmt.Context, t, dest)
+		if err != nil {
+			refuse(db, err)
+			return
+		}
+		stmt.Dest = out
+	case *[]map[string]any:
+		out, err := pl.protectMaps(stmt.Context, t, *dest)
+		if err != nil {
+			refuse(db, err)
+			return
+		}
+		stmt.Dest = out
+	default:
+		if stmt.Schema == nil || stmt.Schema.ModelType != m.schema.ModelType {
+			if err := pl.foreignRecords(stmt, t); err != nil {
+				refuse(db, err)
+			}
+			return
+		}
+		for _, f := range m.schema.Fields {
+			if f.DBName == "" {
+				continue
+			}
+			if err := t.check(f.DBName); err != nil {
 				refuse(db, err)
 				return
 			}
 		}
-		stmt.Dest = out
-	default:
 		cp, err := m.columnCopy(stmt.ReflectValue)
 		if err != nil {
 			refuse(db, err)
@@ -259,6 +284,37 @@ func (pl *Plugin) protectCreate(db *gorm.DB) {
 		stmt.ReflectValue = cp
 	}
 	stmt.Settings.Store(stateKey, st)
+}
+
+// protectMaps protects each of rows, as protectMap does.
+func (pl *Plugin) protectMaps(ctx context.Context, t target, rows []map[string]any) ([]map[string]any, error) {
+	out := make([]map[string]any, len(rows))
+	for i, row := range rows {
+		var err error
+		if out[i], err = pl.protectMap(ctx, t, row); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// foreignRecords returns the error of a Create of records of a type other
+// than the tagged model of the table (db.Table("customers").Create(&lite)):
+// a refusal when the type has a column the model protects, whose value
+// would be written as given.
+func (pl *Plugin) foreignRecords(stmt *gorm.Statement, t target) error {
+	if stmt.Schema == nil {
+		return fmt.Errorf("%w: %s: cannot protect a %T written to its table", ErrRefused, t.m.schema.Name, stmt.Dest)
+	}
+	for _, f := range stmt.Schema.Fields {
+		if f.DBName == "" {
+			continue
+		}
+		if c := t.m.protected(f.DBName); c != nil {
+			return fmt.Errorf("%w: %s.%s writes the protected column %s.%s (table %s); write it through %s", ErrRefused, stmt.Schema.Name, f.Name, t.m.schema.Name, c.field.Name, t.m.schema.Table, t.m.schema.Name)
+		}
+	}
+	return nil
 }
 
 // restoreCreate puts the caller's value back into the statement and
@@ -329,39 +385,40 @@ func (m *model) copyBack(ctx context.Context, dst, src reflect.Value) {
 	}
 }
 
-// protectMap returns a copy of values (column or field name → value), as
-// inserted by Create, with every protected column set to its protected
-// value (the protected zero value when values has none), so that the row
-// reads back like one created from a struct.
-func (pl *Plugin) protectMap(ctx context.Context, m *model, values map[string]any) (map[string]any, error) {
+// protectMap returns a copy of values (column or field name → value, in
+// any spelling of identName), as inserted by Create, with every protected
+// column set to its protected value under its column name (the protected
+// zero value when values has none), so that the row reads back like one
+// created from a struct.
+func (pl *Plugin) protectMap(ctx context.Context, t target, values map[string]any) (map[string]any, error) {
+	m := t.m
 	rec := reflect.New(m.schema.ModelType).Elem()
+	out := make(map[string]any, len(values)+len(m.columns))
 	for k, v := range values {
-		f := m.schema.LookUpField(k)
-		if f == nil {
-			continue
+		if err := t.check(k); err != nil {
+			return nil, err
 		}
-		if c := m.columns[f.DBName]; c != nil {
+		if c := m.protected(k); c != nil {
 			if err := m.setValue(ctx, rec, c, v); err != nil {
 				return nil, err
 			}
-			continue
+			continue // written below, under its column name
 		}
-		if err := f.Set(ctx, rec, v); err != nil {
-			return nil, fmt.Errorf("tillidgorm: %s.%s: %v", m.schema.Name, f.Name, err)
+		out[k] = v
+		if f := m.fieldNamed(k); f != nil {
+			// For the record ID of aad= and the sources of indexes; a value
+			// that does not fit (an SQL expression) leaves the field zero,
+			// which Protect refuses where it binds a value.
+			_ = f.Set(ctx, rec, v)
 		}
 	}
 	if err := pl.p.Protect(ctx, rec.Addr().Interface()); err != nil {
 		return nil, err
 	}
-	out := make(map[string]any, len(values)+len(m.columns))
-	for k, v := range values {
-		out[k] = v
-	}
 	// Every protected column is written, as from a struct, so that the row
 	// reads back: an absent one would be NULL, which Reveal refuses as
 	// plaintext.
 	for _, c := range m.columns {
-		delete(out, c.field.Name)
 		out[c.field.DBName] = c.field.ReflectValueOf(ctx, rec).Interface()
 	}
 	return out, nil
@@ -390,9 +447,11 @@ func (m *model) setValue(ctx context.Context, rec reflect.Value, c *column, v an
 	return nil
 }
 
-// checkOnConflict refuses an upsert that assigns literal values to
-// protected columns: they would be written as given.
-func (pl *Plugin) checkOnConflict(stmt *gorm.Statement, m *model) error {
+// checkOnConflict refuses an upsert that sets a protected column to
+// anything but the same column of the row it inserts (excluded.col, as
+// clause.AssignmentColumns and UpdateAll write): a literal or an SQL
+// expression would be written as given.
+func (pl *Plugin) checkOnConflict(stmt *gorm.Statement, t target) error {
 	c, ok := stmt.Clauses["ON CONFLICT"]
 	if !ok {
 		return nil
@@ -402,9 +461,25 @@ func (pl *Plugin) checkOnConflict(stmt *gorm.Statement, m *model) error {
 		return nil
 	}
 	for _, a := range oc.DoUpdates {
-		if col := m.columns[a.Column.Name]; col != nil {
-			if _, excluded := a.Value.(clause.Column); !excluded {
-				return fmt.Errorf("%w: %s.%s is protected; an upsert may only set it from the inserted row (clause.AssignmentColumns)", ErrRefused, m.schema.Name, col.field.Name)
+		if err := t.check(a.Column.Name); err != nil {
+			return err
+		}
+		col := t.m.protected(a.Column.Name)
+		if col == nil {
+			continue
+		}
+		v, ok := a.Value.(clause.Column)
+		if !ok || v.Raw || !strings.EqualFold(v.Table, "excluded") || identName(v.Name) != identName(a.Column.Name) {
+			return fmt.Errorf("%w: %s.%s is protected; an upsert may only set it from the inserted row (clause.AssignmentColumns)", ErrRefused, t.m.schema.Name, col.field.Name)
+		}
+		if err := conflictKeepsRecord(oc, t.m, col); err != nil {
+			return err
+		}
+	}
+	if oc.UpdateAll {
+		for _, col := range t.m.columns {
+			if err := conflictKeepsRecord(oc, t.m, col); err != nil {
+				return err
 			}
 		}
 	}
@@ -415,14 +490,15 @@ func (pl *Plugin) checkOnConflict(stmt *gorm.Statement, m *model) error {
 // protects the values of protected columns in it.
 func (pl *Plugin) protectUpdate(db *gorm.DB) {
 	stmt := db.Statement
-	m := pl.writeModel(db)
-	if m == nil {
+	t, ok := pl.writeTarget(db)
+	if !ok {
 		return
 	}
 	var set clause.Set
 	if c, ok := stmt.Clauses["SET"]; ok {
 		s, ok := c.Expression.(clause.Set)
 		if !ok {
+			refuse(db, fmt.Errorf("%w: %s: a SET clause of type %T cannot be checked for protected columns", ErrRefused, t.m.schema.Name, c.Expression))
 			return
 		}
 		set = s
@@ -436,7 +512,7 @@ func (pl *Plugin) protectUpdate(db *gorm.DB) {
 	if len(set) == 0 {
 		return
 	}
-	out, err := pl.protectSet(stmt, m, set)
+	out, err := pl.protectSet(stmt, t, set)
 	if err != nil {
 		refuse(db, err)
 		return
@@ -452,51 +528,63 @@ func restoreUpdate(db *gorm.DB) {
 
 // protectSet returns set with the values of protected columns protected
 // and the blind indexes derived from them added (and set in the model).
-func (pl *Plugin) protectSet(stmt *gorm.Statement, m *model, set clause.Set) (clause.Set, error) {
-	ctx := stmt.Context
+// The record the values are bound to (aad=) is the statement's model; a
+// statement with none (db.Table with a map) protects values bound to no
+// record, and is refused for the others.
+func (pl *Plugin) protectSet(stmt *gorm.Statement, t target, set clause.Set) (clause.Set, error) {
+	ctx, m := stmt.Context, t.m
 	var hit []int
+	assigned := map[*schema.Field]bool{}
 	for i, a := range set {
-		if m.columns[a.Column.Name] != nil {
+		if err := t.check(a.Column.Name); err != nil {
+			return nil, err
+		}
+		if m.protected(a.Column.Name) != nil {
 			hit = append(hit, i)
+		}
+		if f := m.fieldNamed(a.Column.Name); f != nil {
+			assigned[f] = true
 		}
 	}
 	if len(hit) == 0 {
 		return set, nil
 	}
-	model := stmt.ReflectValue
-	if model.Kind() != reflect.Struct {
-		return nil, fmt.Errorf("%w: %s: update protected columns one record at a time, through a model that holds its ID", ErrRefused, m.schema.Name)
+	rec, model, err := pl.updateRecord(stmt, t, set, assigned)
+	if err != nil {
+		return nil, err
 	}
-	rec := reflect.New(m.schema.ModelType).Elem()
-	if model.Type() == rec.Type() {
-		m.copyColumns(rec, model)
-	}
-	for _, i := range hit {
-		c := m.columns[set[i].Column.Name]
-		if err := m.setValue(ctx, rec, c, set[i].Value); err != nil {
+	cols := make([]*column, len(hit))
+	for j, i := range hit {
+		cols[j] = m.protected(set[i].Column.Name)
+		if err := m.setValue(ctx, rec, cols[j], set[i].Value); err != nil {
 			return nil, err
 		}
 	}
-	if err := pl.p.Protect(ctx, rec.Addr().Interface()); err != nil {
+	// Only the columns the update sets (and their indexes) are protected:
+	// the others are not written, and may not be protectable (an aad=
+	// column with no record ID in an update by table).
+	if err := pl.p.Protect(onlyColumns(ctx, m, cols), rec.Addr().Interface()); err != nil {
+		if !model.IsValid() && errors.Is(err, pii.ErrMissingRecordID) {
+			return nil, fmt.Errorf("%w: %s: a column bound to its record cannot be updated by table; update it through a model that holds the record's ID (db.Model(&%s{…})): %w", ErrRefused, m.schema.Name, m.schema.Name, err)
+		}
 		return nil, err
 	}
 	out := make(clause.Set, len(set), len(set)+1)
 	copy(out, set)
-	assigned := map[string]bool{}
-	for _, a := range set {
-		assigned[a.Column.Name] = true
-	}
-	for _, i := range hit {
-		c := m.columns[set[i].Column.Name]
+	for j, i := range hit {
+		c := cols[j]
+		// The column's own name: GORM would quote "customers.name" or
+		// `name` as written, which the database may not take.
+		out[i].Column = clause.Column{Name: c.field.DBName}
 		out[i].Value = c.field.ReflectValueOf(ctx, rec).Interface()
 		for _, d := range m.derived[c.field.Name] {
-			if assigned[d.field.DBName] {
+			if assigned[d.field] {
 				continue
 			}
-			assigned[d.field.DBName] = true
+			assigned[d.field] = true
 			v := d.field.ReflectValueOf(ctx, rec)
 			out = append(out, clause.Assignment{Column: clause.Column{Name: d.field.DBName}, Value: v.Interface()})
-			if model.CanAddr() {
+			if model.IsValid() && model.CanAddr() {
 				d.field.ReflectValueOf(ctx, model).Set(v)
 			}
 		}
@@ -504,9 +592,65 @@ func (pl *Plugin) protectSet(stmt *gorm.Statement, m *model, set clause.Set) (cl
 	return out, nil
 }
 
+// updateRecord returns the record whose protected values an update sets,
+// filled from the statement's model (its ID and the sources of indexes),
+// and that model when it is of the record's type (invalid otherwise).
+// assigned are the fields the update sets.
+func (pl *Plugin) updateRecord(stmt *gorm.Statement, t target, set clause.Set, assigned map[*schema.Field]bool) (rec, model reflect.Value, err error) {
+	ctx, m := stmt.Context, t.m
+	rec = reflect.New(m.schema.ModelType).Elem()
+	src := stmt.ReflectValue
+	switch {
+	case src.Kind() == reflect.Struct && src.Type() == rec.Type():
+		m.copyColumns(rec, src)
+		return rec, src, nil
+	case src.Kind() == reflect.Struct && stmt.Schema != nil:
+		// A model of an untagged type for the table: its columns by name.
+		for _, f := range m.schema.Fields {
+			if f.DBName == "" || m.columns[f.DBName] != nil {
+				continue
+			}
+			if sf := stmt.Schema.LookUpField(f.DBName); sf != nil && sf.FieldType == f.FieldType {
+				f.ReflectValueOf(ctx, rec).Set(sf.ReflectValueOf(ctx, src))
+			}
+		}
+		return rec, reflect.Value{}, nil
+	case src.Kind() == reflect.Map:
+		// No model (db.Table): values bound to no record. An index is
+		// derived from its sources, which must all be in the update.
+		for _, a := range set {
+			if f := m.fieldNamed(a.Column.Name); f != nil && m.columns[f.DBName] == nil {
+				_ = f.Set(ctx, rec, a.Value)
+			}
+		}
+		for _, a := range set {
+			c := m.protected(a.Column.Name)
+			if c == nil {
+				continue
+			}
+			indexes := m.derived[c.field.Name]
+			if c.action == "index" {
+				indexes = append(indexes, c)
+			}
+			for _, d := range indexes {
+				for _, name := range d.sources {
+					if f := m.schema.LookUpField(name); f == nil || !assigned[f] {
+						return rec, model, fmt.Errorf("%w: %s.%s is derived from %s too; update its sources together, or through a model that holds them", ErrRefused, m.schema.Name, d.field.Name, name)
+					}
+				}
+			}
+		}
+		return rec, reflect.Value{}, nil
+	}
+	return rec, model, fmt.Errorf("%w: %s: update protected columns one record at a time, through a model that holds its ID", ErrRefused, m.schema.Name)
+}
+
 // reveal reveals the rows a query scanned into tagged structs. It runs
 // before preloading, whose own queries reveal the associations.
 func (pl *Plugin) reveal(db *gorm.DB) {
+	if unscannedRecord(db) {
+		return
+	}
 	stmt := db.Statement
 	_, done := stmt.Settings.LoadAndDelete(revealedKey)
 	if !done {
@@ -811,18 +955,15 @@ func (pl *Plugin) Lookup(model any, field string, query ...string) func(*gorm.DB
 
 // AutoMigrate checks that every protected column of models can hold what
 // Protect stores in it (see the package doc), makes protected string
-// columns declared without a size text, and then runs db.AutoMigrate. It
+// columns declared without a size text, registers the models' tables (as
+// [Plugin.Register] does), and then runs db.AutoMigrate. It
 // returns the first column that does not fit, before changing the
 // database.
 func (pl *Plugin) AutoMigrate(db *gorm.DB, models ...any) error {
 	for _, v := range models {
-		s := &gorm.Statement{DB: db}
-		if err := s.Parse(v); err != nil {
-			return fmt.Errorf("tillidgorm: %w", err)
-		}
-		m := pl.modelOf(s.Schema)
-		if m.err != nil {
-			return m.err
+		m, err := pl.register(db, v)
+		if err != nil {
+			return err
 		}
 		for _, c := range m.columns {
 			if c.field.Size == 0 && c.field.IndirectFieldType.Kind() == reflect.String {

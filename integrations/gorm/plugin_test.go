@@ -104,6 +104,14 @@ var suite = []struct {
 	{"PartialSelect", testPartialSelect},
 	{"PlaintextConditionsRefused", testPlaintextConditionsRefused},
 	{"AutoIncrementAndPointers", testAutoIncrementAndPointers},
+	// write_test.go, assoc_test.go
+	{"SpelledWritePaths", testSpelledWritePaths},
+	{"TablePrefix", testTablePrefix},
+	{"RegisterBeforeTableWrite", testRegisterBeforeTableWrite},
+	{"Associations", testAssociations},
+	{"PointerAssociation", testPointerAssociation},
+	{"FirstOrCreate", testFirstOrCreate},
+	{"AssociationKinds", testAssociationKinds},
 }
 
 func TestSQLite(t *testing.T) {
@@ -140,7 +148,14 @@ func openWithPlugin(t testing.TB, d gorm.Dialector, opts ...tillidgorm.Option) *
 // fails if one holds a plaintext of the fixture.
 func (e *env) assertNoPlaintext(t tb, what string) {
 	t.Helper()
-	for _, table := range []string{"customers", "orders", "notes"} {
+	e.assertAbsent(t, what, []string{"customers", "orders", "notes"}, plaintexts)
+}
+
+// assertAbsent reads every cell of tables and the log and fails if one
+// holds one of secrets.
+func (e *env) assertAbsent(t tb, what string, tables, secrets []string) {
+	t.Helper()
+	for _, table := range tables {
 		rows, err := e.raw.Query("SELECT * FROM " + table)
 		require.NoError(t, err)
 		cols, err := rows.Columns()
@@ -157,7 +172,7 @@ func (e *env) assertNoPlaintext(t tb, what string) {
 				if b, ok := c.([]byte); ok {
 					s = string(b)
 				}
-				for _, pt := range plaintexts {
+				for _, pt := range secrets {
 					assert.NotContains(t, s, pt, "%s: %s.%s holds plaintext", what, table, cols[i])
 				}
 			}
@@ -165,7 +180,7 @@ func (e *env) assertNoPlaintext(t tb, what string) {
 		require.NoError(t, rows.Err())
 		rows.Close()
 	}
-	for _, pt := range plaintexts {
+	for _, pt := range secrets {
 		assert.NotContains(t, e.log.String(), pt, "%s: the GORM log shows plaintext", what)
 	}
 }
@@ -542,6 +557,25 @@ func testPlaintextConditionsRefused(t *testing.T, open opener) {
 		{"Delete", func() error { return e.db.Where(&Customer{Email: "ada@example.com"}).Delete(&Customer{}).Error }},
 		{"Update where", func() error {
 			return e.db.Model(&Customer{}).Where(&Customer{Email: "ada@example.com"}).Update("country", "DK").Error
+		}},
+		// Through db.Table and in other spellings of the column.
+		{"Table Find", func() error {
+			var rows []map[string]any
+			return e.db.Table("customers").Where(map[string]any{"name": "Ada Lovelace"}).Find(&rows).Error
+		}},
+		{"quoted column", func() error {
+			var x []Customer
+			return e.db.Where(map[string]any{"`email`": "ada@example.com"}).Find(&x).Error
+		}},
+		{"qualified column", func() error {
+			var x []Customer
+			return e.db.Where(map[string]any{"customers.email": "ada@example.com"}).Find(&x).Error
+		}},
+		{"Table Delete", func() error {
+			return e.db.Table("customers").Where(map[string]any{"Email": "ada@example.com"}).Delete(&CustomerLite{}).Error
+		}},
+		{"Table Update where", func() error {
+			return e.db.Table("customers").Where(map[string]any{"email": "ada@example.com"}).Update("country", "DK").Error
 		}},
 	}
 	for _, tt := range tests {
