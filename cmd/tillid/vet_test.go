@@ -55,6 +55,13 @@ func TestVetCommand(t *testing.T) {
 			wantStderr: "package example.com/m:",
 		},
 		{
+			name:       "a dependency does not build",
+			files:      map[string]string{"a/a.go": "package a\n\nimport \"example.com/m/c\"\n\nvar X = c.Y\n", "c/c.go": "package c\n\nvar Y int = \"s\"\n"},
+			args:       []string{"./a"},
+			wantCode:   exitFailure,
+			wantStderr: "package example.com/m/c (imported by example.com/m/a):",
+		},
+		{
 			name:       "no packages",
 			files:      map[string]string{"README": "x"},
 			wantCode:   exitFailure,

@@ -194,7 +194,12 @@ type reportKey struct {
 }
 
 func (c *checker) typeChecker() *typeChecker {
-	return &typeChecker{qual: types.RelativeTo(c.pass.Pkg)}
+	return &typeChecker{qual: func(p *types.Package) string {
+		if p == c.pass.Pkg {
+			return ""
+		}
+		return p.Name()
+	}}
 }
 
 // typeSpec checks a type declared as an instance of a generic struct
