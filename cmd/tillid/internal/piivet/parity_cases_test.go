@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"math/big"
 	"reflect"
+	"slices"
 	"time"
 
+	"github.com/tillid/tillid/internal/tag"
 	"github.com/tillid/tillid/pii"
 )
 
@@ -26,6 +28,25 @@ type parityCase struct {
 
 func pc[T any](name string, invalid bool, reason string) parityCase {
 	return parityCase{name: name, typ: reflect.TypeFor[T](), invalid: invalid, reason: reason}
+}
+
+// Some rules arrive with an option of the shared schema (see types.go):
+// the cases they decide are labelled from the schema the test is built
+// with.
+var (
+	schemaHasPlainKeys       = schemaAccepts("encrypt", "plainkeys")
+	schemaHidesSubject       = schemaAccepts(tag.SubjectAction, "view")
+	schemaRefusesInheritance = schemaRefuses("subject,purpose=x")
+)
+
+func schemaAccepts(action, option string) bool {
+	a, ok := tag.LookupAction(action)
+	return ok && slices.Contains(a.Options, option)
+}
+
+func schemaRefuses(raw string) bool {
+	t, err := tag.Parse(raw)
+	return err == nil && tag.CheckStatic(t) != nil
 }
 
 // Helpers.
@@ -71,6 +92,15 @@ type addrWithPurpose struct {
 type addrOwnSubject struct {
 	Owner  string `pii:"subject"`
 	Street string `pii:"encrypt,purpose=shipping"`
+}
+
+type addrNoPurpose struct {
+	Street string `pii:"encrypt"`
+}
+
+type addrKeyedNoPurpose struct {
+	Owner  string `pii:"subject"`
+	Street string `pii:"deterministic"`
 }
 
 type addrDefaultPurpose struct {
@@ -135,11 +165,19 @@ type EncByteArray struct {
 type EncContainers struct {
 	A *string             `pii:"encrypt"`
 	B []string            `pii:"encrypt"`
-	C map[string]*string  `pii:"encrypt"`
 	D sql.NullString      `pii:"encrypt"`
 	E *sql.NullString     `pii:"encrypt"`
 	F [][]byte            `pii:"encrypt"`
 	G []*pii.Value[int64] `pii:"encrypt"`
+}
+type EncMap struct {
+	V map[string]*string `pii:"encrypt"`
+}
+type EncMapInSlice struct {
+	V []map[string]string `pii:"tokenize=card"`
+}
+type RedactMap struct {
+	V map[string]string `pii:"redact"`
 }
 type EncStruct struct {
 	V Contact `pii:"encrypt"`
@@ -532,6 +570,24 @@ type NestedDefaultPurpose struct {
 	ID   string `pii:"subject"`
 	Addr addrDefaultPurpose
 }
+type InheritedBelowSubject struct {
+	_    struct{} `pii:"purpose=shipping"`
+	ID   string   `pii:"subject"`
+	Addr *addrNoPurpose
+}
+type InheritedKeyed struct {
+	_    struct{} `pii:"purpose=shipping"`
+	Addr []addrKeyedNoPurpose
+}
+type InheritedNoSubject struct {
+	_    struct{} `pii:"purpose=shipping"`
+	Addr addrNoPurpose
+}
+type InheritedOwnDefault struct {
+	_    struct{} `pii:"purpose=billing"`
+	ID   string   `pii:"subject"`
+	Addr addrDefaultPurpose
+}
 type NestedInterface struct {
 	ID   string `pii:"subject"`
 	Addr any
@@ -654,6 +710,9 @@ var parityCases = []parityCase{
 	pc[EncRawJSON]("EncRawJSON", true, "json.RawMessage marshals itself"),
 	pc[EncByteArray]("EncByteArray", true, "a fixed-size array"),
 	pc[EncContainers]("EncContainers", false, "pointers, slices, maps, sql.NullString"),
+	pc[EncMap]("EncMap", schemaHasPlainKeys, "a map's keys are stored in clear"),
+	pc[EncMapInSlice]("EncMapInSlice", schemaHasPlainKeys, "a map's keys are stored in clear"),
+	pc[RedactMap]("RedactMap", false, "redact stores nothing"),
 	pc[EncStruct]("EncStruct", true, "a struct"),
 	pc[EncInterface]("EncInterface", true, "an interface"),
 	pc[EncNamedString]("EncNamedString", false, "a string kind"),
@@ -763,6 +822,10 @@ var parityCases = []parityCase{
 	pc[NestedWithoutOuterSubject]("NestedWithoutOuterSubject", false, ""),
 	pc[NestedSliceOfPointers]("NestedSliceOfPointers", true, "Forget would not reach it"),
 	pc[NestedDefaultPurpose]("NestedDefaultPurpose", true, "the nested struct's default purpose"),
+	pc[InheritedBelowSubject]("InheritedBelowSubject", schemaRefusesInheritance, "a purpose of the default above does not select the key"),
+	pc[InheritedKeyed]("InheritedKeyed", schemaRefusesInheritance, "a purpose of the default above does not select the key"),
+	pc[InheritedNoSubject]("InheritedNoSubject", false, "no subject keys involved"),
+	pc[InheritedOwnDefault]("InheritedOwnDefault", true, "the nested default's purpose under the outer subject"),
 	pc[NestedInterface]("NestedInterface", false, "known at run time only"),
 	pc[NestedUnexported]("NestedUnexported", false, "pii does not walk it"),
 
@@ -774,7 +837,7 @@ var parityCases = []parityCase{
 	pc[MapKeyTagged]("MapKeyTagged", true, "a map key cannot be protected"),
 	pc[MapKeyPointerTagged]("MapKeyPointerTagged", true, "a map key cannot be protected"),
 	pc[MapKeyPlain]("MapKeyPlain", false, ""),
-	pc[MapKeySubjectOnly]("MapKeySubjectOnly", false, "a subject field is not protected"),
+	pc[MapKeySubjectOnly]("MapKeySubjectOnly", schemaHidesSubject, "a subject ID, personal data once views hide it"),
 
 	pc[UnexportedTagged]("UnexportedTagged", true, "pii cannot reach it"),
 	pc[UnexportedSkipped]("UnexportedSkipped", true, `pii:"-" on an unexported field`),

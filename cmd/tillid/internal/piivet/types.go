@@ -105,6 +105,36 @@ var masks = map[string]maskFacts{
 	"month":    {fitsDate, nil, true},
 }
 
+// Rules that arrive with an option of the shared schema: they hold
+// exactly when the schema has the option, so the mirror follows the
+// schema it is built with.
+var (
+	// mapsNeedPlainKeys: a map field of encrypt, deterministic,
+	// pseudonym or tokenize would store its keys in clear, so pii refuses
+	// it unless the tag says plainkeys.
+	mapsNeedPlainKeys = accepts("encrypt", "plainkeys")
+	// subjectHidden: the subject ID is personal data that views show by
+	// view= only and Redacted hides, so a struct with a subject field
+	// counts as holding a tagged field (a map key of it is refused), and
+	// mask= is checked on it.
+	subjectHidden = accepts(tag.SubjectAction, "view")
+	// purposesNotInherited: a sealed field in a nested struct without a
+	// purpose of its own does not take an enclosing struct's default
+	// purpose, which the plan refuses; it came with the schema refusing
+	// purpose= on the subject field.
+	purposesNotInherited = refuses("subject,purpose=x")
+)
+
+func accepts(action, option string) bool {
+	a, ok := tag.LookupAction(action)
+	return ok && slices.Contains(a.Options, option)
+}
+
+func refuses(raw string) bool {
+	t, err := tag.Parse(raw)
+	return err == nil && tag.CheckStatic(t) != nil
+}
+
 // Interfaces pii looks for, built here so that the package checked need
 // not import them (methods match by name and signature).
 var (
@@ -169,6 +199,11 @@ func isStringKind(t types.Type) bool { return basicKind(t) == types.String }
 func isByteSlice(t types.Type) bool {
 	s, ok := t.Underlying().(*types.Slice)
 	return ok && basicKind(s.Elem()) == types.Uint8
+}
+
+func isMap(t types.Type) bool {
+	_, ok := t.Underlying().(*types.Map)
+	return ok
 }
 
 func isByteArray(t types.Type) bool {
@@ -399,7 +434,7 @@ func holdsWalked(t types.Type, depth int, seen map[types.Type]bool) bool {
 		return false
 	}
 	for _, ft := range parseTags(st) {
-		if ft != nil && ft.err == nil && facts[ft.t.Action.Name].walked {
+		if ft != nil && ft.err == nil && (facts[ft.t.Action.Name].walked || subjectHidden && ft.t.Action.Name == tag.SubjectAction) {
 			return true
 		}
 	}
@@ -412,20 +447,27 @@ func holdsWalked(t types.Type, depth int, seen map[types.Type]bool) bool {
 	return false
 }
 
-// field returns what the plan refuses in valid field i: its type for its
-// action, its mask= and its aad= field.
+// field returns what the plan refuses in valid field i: its mask=, its
+// type for its action and its aad= field.
 func (c *typeChecker) field(s *structState, i int) string {
 	ft, f := s.tags[i], s.st.Field(i)
 	act, t := s.action(i), f.Type()
 	_, normalize := ft.t.Option("normalize")
 	_, lowCard := ft.t.Option("lowcardinality")
+	_, plainKeys := ft.t.Option("plainkeys")
+	if o, ok := ft.t.Option("mask"); ok {
+		if msg := c.mask(t, f.Name(), ft, o.Value); msg != "" {
+			return msg
+		}
+	}
+	leaf := func(bytes, value bool) string { return c.leaf(t, act, bytes, value, normalize, plainKeys) }
 	switch act {
 	case "encrypt":
-		if msg := c.leaf(t, act, true, true, normalize); msg != "" {
+		if msg := leaf(true, true); msg != "" {
 			return msg
 		}
 	case "deterministic":
-		if msg := c.leaf(t, act, true, true, normalize); msg != "" {
+		if msg := leaf(true, true); msg != "" {
 			return msg
 		}
 		if msg := c.lowCardinality(t, act, lowCard); msg != "" {
@@ -435,14 +477,14 @@ func (c *typeChecker) field(s *structState, i int) string {
 		if isValue(t) {
 			return act + " is for string and []byte fields; a pii.Value cannot hold a one-way pseudonym"
 		}
-		if msg := c.leaf(t, act, true, false, normalize); msg != "" {
+		if msg := leaf(true, false); msg != "" {
 			return msg
 		}
 		if msg := c.lowCardinality(t, act, lowCard); msg != "" {
 			return msg
 		}
 	case "tokenize":
-		if msg := c.leaf(t, act, false, false, normalize); msg != "" {
+		if msg := leaf(false, false); msg != "" {
 			return msg
 		}
 	case "index":
@@ -453,11 +495,6 @@ func (c *typeChecker) field(s *structState, i int) string {
 	default: // -, subject, hold: checked with the struct
 		return ""
 	}
-	if o, ok := ft.t.Option("mask"); ok {
-		if msg := c.mask(t, f.Name(), ft, o.Value); msg != "" {
-			return msg
-		}
-	}
 	if o, ok := ft.t.Option("aad"); ok {
 		return c.aad(s, o.Value)
 	}
@@ -466,8 +503,9 @@ func (c *typeChecker) field(s *structState, i int) string {
 
 // leaf mirrors pii's leafNode: the leaves an action transforms are
 // strings, sql.NullString, and where the action takes them []byte and
-// pii.Value, alone or in pointers, slices, arrays and maps.
-func (c *typeChecker) leaf(t types.Type, act string, bytes, value, normalize bool) string {
+// pii.Value, alone or in pointers, slices, arrays and maps (maps only with
+// plainkeys, when the schema has that option).
+func (c *typeChecker) leaf(t types.Type, act string, bytes, value, normalize, plainKeys bool) string {
 	for depth := 0; depth < maxDepth; depth++ {
 		switch {
 		case isNullString(t), isStringKind(t):
@@ -490,6 +528,8 @@ func (c *typeChecker) leaf(t types.Type, act string, bytes, value, normalize boo
 			return ""
 		case isByteArray(t):
 			return fmt.Sprintf("%s is not supported on %s: a fixed-size array cannot hold a longer stored value; use []byte", act, c.str(t))
+		case isMap(t) && mapsNeedPlainKeys && !plainKeys:
+			return fmt.Sprintf("%s of %s would store the map's keys as they are; use a slice of structs with the key and the value as fields, both tagged, or add the option plainkeys if the keys are not personal data", act, c.str(t))
 		}
 		e := elemOf(t)
 		if e == nil {
@@ -721,7 +761,69 @@ func (c *typeChecker) structRules(s *structState) []problem {
 	if len(s.subjects) > 0 {
 		out = append(out, c.nestedPurposes(s)...)
 	}
+	if purposesNotInherited && len(s.defaults.Purposes) > 0 {
+		out = append(out, c.inheritedPurposes(s)...)
+	}
 	return out
+}
+
+// inheritedPurposes mirrors pii's inheritedPurposeField for a struct with
+// a default purpose: a sealed field of a struct reached through its
+// untagged fields, with no purpose of its own nor a default of its
+// struct, under that struct's subject keys or below a subject field of a
+// struct above while its own struct has none, would take the purpose only
+// in the register, not in the key that seals it.
+func (c *typeChecker) inheritedPurposes(s *structState) []problem {
+	var out []problem
+	seen := map[types.Type]bool{}
+	for i := range s.st.NumFields() {
+		f := s.st.Field(i)
+		if s.tags[i] != nil || !(f.Exported() || f.Embedded()) {
+			continue
+		}
+		if path, ok := inheritedPurposeField(f.Type(), f.Name(), len(s.subjects) > 0, seen, 0); ok {
+			purposes := strings.Join(s.defaults.Purposes, "+")
+			out = append(out, problem{i, fmt.Sprintf("%s inherits purpose=%s from this struct's default, but only a field's own purpose= or its own struct's default selects the subject key that seals it, so Withdraw of %s would not reach it; write purpose=%s on the field or in its struct's default", path, purposes, purposes, purposes)})
+		}
+	}
+	return out
+}
+
+func inheritedPurposeField(t types.Type, path string, subjectAbove bool, seen map[types.Type]bool, depth int) (string, bool) {
+	if depth > maxDepth {
+		return "", false
+	}
+	for e := elemOf(t); e != nil; e = elemOf(t) {
+		t = e
+	}
+	st, ok := t.Underlying().(*types.Struct)
+	if !ok || seen[t] || hasTypeParam(t, 0) {
+		return "", false
+	}
+	seen[t] = true
+	ns := newStructState(st)
+	if len(ns.defaults.Purposes) > 0 {
+		return "", false // its own default is what its fields inherit
+	}
+	for i := range st.NumFields() {
+		if !ns.valid(i) || !facts[ns.action(i)].sealed || len(ns.tags[i].proc.Purposes) > 0 {
+			continue
+		}
+		_, named := ns.tags[i].t.Option("subject")
+		keyed := named || len(ns.subjects) == 1
+		if keyed || subjectAbove && len(ns.subjects) == 0 {
+			return path + "." + st.Field(i).Name(), true
+		}
+	}
+	for i := range st.NumFields() {
+		f := st.Field(i)
+		if ns.tags[i] == nil && (f.Exported() || f.Embedded()) {
+			if got, ok := inheritedPurposeField(f.Type(), path+"."+f.Name(), subjectAbove || len(ns.subjects) > 0, seen, depth+1); ok {
+				return got, true
+			}
+		}
+	}
+	return "", false
 }
 
 // from mirrors the from= check of pii's bindProcessing.
