@@ -36,7 +36,7 @@ func pc[T any](name string, invalid bool, reason string) parityCase {
 var (
 	schemaHasPlainKeys       = schemaAccepts("encrypt", "plainkeys")
 	schemaHidesSubject       = schemaAccepts(tag.SubjectAction, "view")
-	schemaRefusesInheritance = schemaRefuses("subject,purpose=x")
+	schemaRefusesInheritance = schemaRefuses("subject,purpose=x") // and several subjects need a subject=
 )
 
 func schemaAccepts(action, option string) bool {
@@ -811,7 +811,7 @@ var parityCases = []parityCase{
 	pc[SubjectStruct]("SubjectStruct", true, "a struct ID"),
 	pc[TwoSubjectsUnnamed]("TwoSubjectsUnnamed", true, "whose data is V?"),
 	pc[TwoSubjectsNamed]("TwoSubjectsNamed", false, ""),
-	pc[TwoSubjectsTokenize]("TwoSubjectsTokenize", false, "tokenize needs no subject"),
+	pc[TwoSubjectsTokenize]("TwoSubjectsTokenize", schemaRefusesInheritance, "no subject= says whose data the struct holds"),
 	pc[SubjectNameMissing]("SubjectNameMissing", true, "no such field"),
 	pc[SubjectNameNotSubject]("SubjectNameNotSubject", true, "not tagged subject"),
 	pc[SubjectLongPurpose]("SubjectLongPurpose", true, "a 65-character purpose names no key"),

@@ -118,11 +118,12 @@ var (
 	// counts as holding a tagged field (a map key of it is refused), and
 	// mask= is checked on it.
 	subjectHidden = accepts(tag.SubjectAction, "view")
-	// purposesNotInherited: a sealed field in a nested struct without a
-	// purpose of its own does not take an enclosing struct's default
-	// purpose, which the plan refuses; it came with the schema refusing
-	// purpose= on the subject field.
-	purposesNotInherited = refuses("subject,purpose=x")
+	// strictSubjects: the schema refuses purpose= on the subject field,
+	// and with it came two plan rules: a sealed field in a nested struct
+	// without a purpose of its own does not take an enclosing struct's
+	// default purpose, and a struct of several subject fields needs a
+	// subject= somewhere to say whose data each field holds.
+	strictSubjects = refuses("subject,purpose=x")
 )
 
 func accepts(action, option string) bool {
@@ -718,6 +719,9 @@ func (c *typeChecker) structRules(s *structState) []problem {
 			out = append(out, problem{blank, "struct-level default: " + msg})
 		}
 	}
+	if strictSubjects && len(s.subjects) > 1 && !namesSubject(s) {
+		out = append(out, problem{s.subjects[1], fmt.Sprintf("the struct has %d subject fields and no field says whose data it holds; name the subject of each encrypt, deterministic or tokenize field with subject=<Field>, or keep one subject field", len(s.subjects))})
+	}
 	holds := 0
 	for i := range s.st.NumFields() {
 		if !s.valid(i) {
@@ -761,7 +765,7 @@ func (c *typeChecker) structRules(s *structState) []problem {
 	if len(s.subjects) > 0 {
 		out = append(out, c.nestedPurposes(s)...)
 	}
-	if purposesNotInherited && len(s.defaults.Purposes) > 0 {
+	if strictSubjects && len(s.defaults.Purposes) > 0 {
 		out = append(out, c.inheritedPurposes(s)...)
 	}
 	return out
@@ -824,6 +828,18 @@ func inheritedPurposeField(t types.Type, path string, subjectAbove bool, seen ma
 		}
 	}
 	return "", false
+}
+
+// namesSubject reports whether a walked field of s says subject=.
+func namesSubject(s *structState) bool {
+	for i := range s.st.NumFields() {
+		if s.valid(i) && facts[s.action(i)].walked {
+			if _, ok := s.tags[i].t.Option("subject"); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // from mirrors the from= check of pii's bindProcessing.
