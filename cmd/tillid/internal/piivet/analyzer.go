@@ -50,6 +50,7 @@ func run(pass *analysis.Pass) (any, error) {
 			c.structType(n, structName(stack), !skipNames[pass.Fset.File(n.Pos())])
 		case *ast.CallExpr:
 			c.call(n)
+			c.pathCall(n)
 		}
 		return true
 	})

@@ -1,6 +1,7 @@
 package piivet_test
 
 import (
+	"context"
 	"go/ast"
 	"go/types"
 	"path/filepath"
@@ -26,26 +27,7 @@ const parityFile = "parity_cases_test.go"
 // exactly the cases labelled invalid. A rule added to pii's plan and not
 // to the analyzer, or the reverse, fails here once a case covers it.
 func TestParityWithPii(t *testing.T) {
-	pkgs, err := inventory.Load(".", true, ".")
-	require.NoError(t, err)
-	graph, err := checker.Analyze([]*analysis.Analyzer{piivet.Analyzer}, pkgs, nil)
-	require.NoError(t, err)
-
-	var pkg *packages.Package
-	var diags []analysis.Diagnostic
-	for act := range graph.All() {
-		if !act.IsRoot || act.Package.Types.Name() != "piivet_test" {
-			continue
-		}
-		require.NoError(t, act.Err)
-		pkg = act.Package
-		for _, d := range act.Diagnostics {
-			if filepath.Base(pkg.Fset.Position(d.Pos).Filename) == parityFile {
-				diags = append(diags, d)
-			}
-		}
-	}
-	require.NotNil(t, pkg, "the test package was not analysed")
+	pkg, diags := analyseThisPackage(t, parityFile)
 	specs := typeSpecs(t, pkg)
 
 	// vetSays returns the diagnostics in the declarations a case reaches.
@@ -78,6 +60,35 @@ func TestParityWithPii(t *testing.T) {
 	assert.GreaterOrEqual(t, len(parityCases), 140, "cases")
 	assert.Greater(t, invalid, len(parityCases)/3, "invalid cases")
 	assert.Less(t, invalid, len(parityCases)*2/3, "invalid cases")
+}
+
+var ctx = context.Background()
+
+// analyseThisPackage loads this package's tests with go/packages, runs the
+// analyzer on them and returns the test package and the diagnostics in
+// the file named file.
+func analyseThisPackage(t *testing.T, file string) (*packages.Package, []analysis.Diagnostic) {
+	t.Helper()
+	pkgs, err := inventory.Load(".", true, ".")
+	require.NoError(t, err)
+	graph, err := checker.Analyze([]*analysis.Analyzer{piivet.Analyzer}, pkgs, nil)
+	require.NoError(t, err)
+	var pkg *packages.Package
+	var diags []analysis.Diagnostic
+	for act := range graph.All() {
+		if !act.IsRoot || act.Package.Types.Name() != "piivet_test" {
+			continue
+		}
+		require.NoError(t, act.Err)
+		pkg = act.Package
+		for _, d := range act.Diagnostics {
+			if filepath.Base(pkg.Fset.Position(d.Pos).Filename) == file {
+				diags = append(diags, d)
+			}
+		}
+	}
+	require.NotNil(t, pkg, "the test package was not analysed")
+	return pkg, diags
 }
 
 // typeSpecs returns the type declarations of the parity file by name.
