@@ -23,7 +23,11 @@
 //     Box[int]), since what pii says depends on the type arguments; type
 //     aliases as the types they name. parity_test.go runs the same
 //     structs through pii.Validate and through the analyzer and fails
-//     when they disagree.
+//     when they disagree. Calls that pii refuses whatever the data: a
+//     field path written as a constant in pii.ColumnFor,
+//     Protector.BlindIndexer or Protector.LookupTerms that names no field
+//     or a field the call cannot use (paths.go), and a value that is not a
+//     pointer passed to Protect, Reveal, Rewrap, RevealReport or Erase.
 //  3. Values whose type holds pii-tagged fields (directly or through
 //     nested and embedded structs, pointers, slices, arrays and maps,
 //     unexported fields included, since fmt prints those) passed to fmt

@@ -103,6 +103,12 @@ var pathCases = []pathCase{
 	{"LookupEncrypt", true, func(p *pii.Protector) error { _, err := p.LookupTerms(ctx, PathRecord{}, "Secret", "x"); return err }},
 	{"LookupSubjectKeyed", true, func(p *pii.Protector) error { _, err := p.LookupTerms(ctx, PathSubject{}, "Email", "x"); return err }},
 	{"LookupSubjectIndex", false, func(p *pii.Protector) error { _, err := p.LookupTerms(ctx, &PathSubject{}, "Idx", "x"); return err }},
+	{"ProtectPointer", false, func(p *pii.Protector) error { return p.Protect(ctx, &PathAddress{}) }},
+	{"ProtectValue", true, func(p *pii.Protector) error { return p.Protect(ctx, PathRecord{}) }},
+	{"RevealValue", true, func(p *pii.Protector) error { return p.Reveal(ctx, PathAddress{}) }},
+	{"RewrapNil", true, func(p *pii.Protector) error { _, err := p.Rewrap(ctx, nil); return err }},
+	{"EraseValue", true, func(p *pii.Protector) error { _, err := p.Erase(ctx, PathSubject{}); return err }},
+	{"RevealReportPointer", false, func(p *pii.Protector) error { _, err := p.RevealReport(ctx, &plainKey{}); return err }},
 	{"LookupNested", false, func(p *pii.Protector) error {
 		_, err := p.LookupTerms(ctx, PathRecord{}, "Home.StreetIdx", "x")
 		return err

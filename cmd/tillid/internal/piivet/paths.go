@@ -28,9 +28,18 @@ var pathCalls = map[string]struct {
 	"LookupTerms":  {1, 2, lookupNeeds},
 }
 
+// pointerCalls are the Protector methods whose second argument must be a
+// non-nil pointer: pii returns ErrInvalidTarget for anything else.
+var pointerCalls = map[string]bool{"Protect": true, "Reveal": true, "Rewrap": true, "RevealReport": true, "Erase": true}
+
 func (c *checker) pathCall(call *ast.CallExpr) {
 	fn, ok := typeutil.Callee(c.pass.TypesInfo, call).(*types.Func)
 	if !ok || fn.Pkg() == nil || fn.Pkg().Path() != piiPath {
+		return
+	}
+	if recv := fn.Signature().Recv(); recv != nil && pointerCalls[fn.Name()] && len(call.Args) == 2 &&
+		namedIs(derefType(recv.Type()), piiPath, "Protector") {
+		c.pointerArg(fn.Name(), call.Args[1])
 		return
 	}
 	pc, ok := pathCalls[fn.Name()]
@@ -57,6 +66,28 @@ func (c *checker) pathCall(call *ast.CallExpr) {
 	if msg := resolvePath(t, path, func(s *structState, i int) string { return pc.need(s, i, queries) }); msg != "" {
 		c.report(call.Args[pc.path].Pos(), fmt.Sprintf("%s(%q): %s", fn.Name(), path, msg))
 	}
+}
+
+// pointerArg reports a value passed to Protect, Reveal, Rewrap,
+// RevealReport or Erase that cannot be a pointer: pii changes the value in
+// place, and refuses a copy at run time.
+func (c *checker) pointerArg(name string, e ast.Expr) {
+	tv, ok := c.pass.TypesInfo.Types[e]
+	if !ok {
+		return
+	}
+	if tv.IsNil() {
+		c.report(e.Pos(), fmt.Sprintf("%s(nil): pii needs a pointer to the value to change", name))
+		return
+	}
+	switch tv.Type.Underlying().(type) {
+	case *types.Pointer, *types.Interface:
+		return
+	}
+	if _, ok := types.Unalias(tv.Type).(*types.TypeParam); ok {
+		return
+	}
+	c.report(e.Pos(), fmt.Sprintf("%s of a %s: pii changes the value in place and refuses a copy; pass a pointer (&v)", name, types.TypeString(tv.Type, c.typeChecker().qual)))
 }
 
 func derefType(t types.Type) types.Type {
