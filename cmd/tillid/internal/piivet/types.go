@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tillid/tillid/cmd/tillid/internal/inventory"
 	"github.com/tillid/tillid/internal/tag"
 	"github.com/tillid/tillid/keys"
 )
@@ -31,6 +32,21 @@ const piiPath = "github.com/tillid/tillid/pii"
 type problem struct {
 	field int
 	msg   string
+	// nested: the problem lies in a struct the field holds.
+	nested bool
+}
+
+// CheckStruct returns what package pii's plan refuses in the struct type
+// st beyond the tag schema (what depends on the fields' Go types), at
+// most one problem per field, by field index; qual writes type names in
+// the messages (nil: package paths). Fields whose types mention a type
+// parameter are left to the instances. It is safe for concurrent use.
+func CheckStruct(st *types.Struct, qual types.Qualifier) []inventory.FieldProblem {
+	var out []inventory.FieldProblem
+	for _, p := range (&typeChecker{qual: qual}).typeProblems(st) {
+		out = append(out, inventory.FieldProblem{Field: p.field, Message: p.msg, Nested: p.nested})
+	}
+	return out
 }
 
 // fieldTag is the parsed tag of one struct field.
@@ -385,7 +401,10 @@ func (c *typeChecker) typeProblems(st *types.Struct) []problem {
 		}
 	}
 	for _, p := range c.structRules(s) {
-		add(p.field, "%s", p.msg)
+		if !bad[p.field] {
+			bad[p.field] = true
+			out = append(out, p)
+		}
 	}
 	return out
 }
@@ -716,11 +735,11 @@ func (c *typeChecker) structRules(s *structState) []problem {
 	}
 	if blank >= 0 {
 		if msg := c.from(s, s.defaults.From); msg != "" {
-			out = append(out, problem{blank, "struct-level default: " + msg})
+			out = append(out, problem{field: blank, msg: "struct-level default: " + msg})
 		}
 	}
 	if strictSubjects && len(s.subjects) > 1 && !namesSubject(s) {
-		out = append(out, problem{s.subjects[1], fmt.Sprintf("the struct has %d subject fields and no field says whose data it holds; name the subject of each encrypt, deterministic or tokenize field with subject=<Field>, or keep one subject field", len(s.subjects))})
+		out = append(out, problem{field: s.subjects[1], msg: fmt.Sprintf("the struct has %d subject fields and no field says whose data it holds; name the subject of each encrypt, deterministic or tokenize field with subject=<Field>, or keep one subject field", len(s.subjects))})
 	}
 	holds := 0
 	for i := range s.st.NumFields() {
@@ -732,7 +751,7 @@ func (c *typeChecker) structRules(s *structState) []problem {
 		switch act := s.action(i); {
 		case act == tag.SubjectAction:
 			if !generic && !isIDType(f.Type()) {
-				out = append(out, problem{i, fmt.Sprintf("subject is for a string, an integer or an encoding.TextMarshaler field, not %s", c.str(f.Type()))})
+				out = append(out, problem{field: i, msg: fmt.Sprintf("subject is for a string, an integer or an encoding.TextMarshaler field, not %s", c.str(f.Type()))})
 			}
 		case act == tag.HoldAction:
 			t := types.Unalias(f.Type())
@@ -743,23 +762,23 @@ func (c *typeChecker) structRules(s *structState) []problem {
 			holds++
 			switch {
 			case !ok && !generic:
-				out = append(out, problem{i, fmt.Sprintf("hold is for a bool, *time.Time or sql.NullTime field, not %s", c.str(f.Type()))})
+				out = append(out, problem{field: i, msg: fmt.Sprintf("hold is for a bool, *time.Time or sql.NullTime field, not %s", c.str(f.Type()))})
 			case holds > 1:
-				out = append(out, problem{i, "a struct has one hold field; keep one"})
+				out = append(out, problem{field: i, msg: "a struct has one hold field; keep one"})
 			}
 		case facts[act].walked:
 			if msg := c.from(s, ft.proc.From); msg != "" {
-				out = append(out, problem{i, msg})
+				out = append(out, problem{field: i, msg: msg})
 			} else if msg := c.subject(s, i); msg != "" {
-				out = append(out, problem{i, msg})
+				out = append(out, problem{field: i, msg: msg})
 			} else if msg := c.retention(s, i); msg != "" {
-				out = append(out, problem{i, msg})
+				out = append(out, problem{field: i, msg: msg})
 			}
 		}
 	}
 	if blank >= 0 {
 		if msg := c.recordRule(s); msg != "" {
-			out = append(out, problem{blank, msg})
+			out = append(out, problem{field: blank, msg: msg})
 		}
 	}
 	if len(s.subjects) > 0 {
@@ -787,7 +806,7 @@ func (c *typeChecker) inheritedPurposes(s *structState) []problem {
 		}
 		if path, ok := inheritedPurposeField(f.Type(), f.Name(), len(s.subjects) > 0, seen, 0); ok {
 			purposes := strings.Join(s.defaults.Purposes, "+")
-			out = append(out, problem{i, fmt.Sprintf("%s inherits purpose=%s from this struct's default, but only a field's own purpose= or its own struct's default selects the subject key that seals it, so Withdraw of %s would not reach it; write purpose=%s on the field or in its struct's default", path, purposes, purposes, purposes)})
+			out = append(out, problem{field: i, msg: fmt.Sprintf("%s inherits purpose=%s from this struct's default, but only a field's own purpose= or its own struct's default selects the subject key that seals it, so Withdraw of %s would not reach it; write purpose=%s on the field or in its struct's default", path, purposes, purposes, purposes)})
 		}
 	}
 	return out
@@ -960,7 +979,7 @@ func (c *typeChecker) nestedPurposes(s *structState) []problem {
 			continue
 		}
 		if path, purposes, ok := nestedPurposeField(f.Type(), f.Name(), seen, 0); ok {
-			out = append(out, problem{i, fmt.Sprintf("%s names purpose=%s, but its struct has no subject field, so Forget and Withdraw of this record's subject do not reach it; add a `pii:\"subject\"` field to the nested struct (holding the same subject ID), or drop purpose= from the field and clear it with Erase", path, strings.Join(purposes, "+"))})
+			out = append(out, problem{nested: true, field: i, msg: fmt.Sprintf("%s names purpose=%s, but its struct has no subject field, so Forget and Withdraw of this record's subject do not reach it; add a `pii:\"subject\"` field to the nested struct (holding the same subject ID), or drop purpose= from the field and clear it with Erase", path, strings.Join(purposes, "+"))})
 		}
 	}
 	return out
