@@ -127,6 +127,9 @@ func TestParityCombinations(t *testing.T) {
 						fTags = append(fTags, "", `pii:"subject"`, `pii:"redact"`)
 					}
 					for _, name := range names {
+						if name != "V" && !strings.Contains(raw, "mask=") {
+							continue // the name matters to masks only
+						}
 						for _, fTag := range fTags {
 							n++
 							rt := reflect.StructOf([]reflect.StructField{
