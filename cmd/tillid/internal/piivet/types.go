@@ -369,6 +369,13 @@ func (s *structState) valid(i int) bool {
 
 func (s *structState) action(i int) string { return s.tags[i].t.Action.Name }
 
+// walksUntagged reports whether field i is untagged and walked by pii's
+// plan into what it holds (exported, or embedded).
+func (s *structState) walksUntagged(i int) bool {
+	f := s.st.Field(i)
+	return s.tags[i] == nil && (f.Exported() || f.Embedded())
+}
+
 // typeProblems returns what pii's plan refuses in st, field by field, that
 // depends on Go types: each field's own checks, then the struct's
 // (from=, subjects, retention, nested purposes, map keys). Fields whose
@@ -800,10 +807,10 @@ func (c *typeChecker) inheritedPurposes(s *structState) []problem {
 	var out []problem
 	seen := map[types.Type]bool{}
 	for i := range s.st.NumFields() {
-		f := s.st.Field(i)
-		if s.tags[i] != nil || !(f.Exported() || f.Embedded()) {
+		if !s.walksUntagged(i) {
 			continue
 		}
+		f := s.st.Field(i)
 		if path, ok := inheritedPurposeField(f.Type(), f.Name(), len(s.subjects) > 0, seen, 0); ok {
 			purposes := strings.Join(s.defaults.Purposes, "+")
 			out = append(out, problem{field: i, msg: fmt.Sprintf("%s inherits purpose=%s from this struct's default, but only a field's own purpose= or its own struct's default selects the subject key that seals it, so Withdraw of %s would not reach it; write purpose=%s on the field or in its struct's default", path, purposes, purposes, purposes)})
@@ -839,8 +846,7 @@ func inheritedPurposeField(t types.Type, path string, subjectAbove bool, seen ma
 		}
 	}
 	for i := range st.NumFields() {
-		f := st.Field(i)
-		if ns.tags[i] == nil && (f.Exported() || f.Embedded()) {
+		if f := st.Field(i); ns.walksUntagged(i) {
 			if got, ok := inheritedPurposeField(f.Type(), path+"."+f.Name(), subjectAbove || len(ns.subjects) > 0, seen, depth+1); ok {
 				return got, true
 			}
@@ -974,10 +980,10 @@ func (c *typeChecker) nestedPurposes(s *structState) []problem {
 	var out []problem
 	seen := map[types.Type]bool{}
 	for i := range s.st.NumFields() {
-		f := s.st.Field(i)
-		if s.tags[i] != nil || !(f.Exported() || f.Embedded()) {
+		if !s.walksUntagged(i) {
 			continue
 		}
+		f := s.st.Field(i)
 		if path, purposes, ok := nestedPurposeField(f.Type(), f.Name(), seen, 0); ok {
 			out = append(out, problem{nested: true, field: i, msg: fmt.Sprintf("%s names purpose=%s, but its struct has no subject field, so Forget and Withdraw of this record's subject do not reach it; add a `pii:\"subject\"` field to the nested struct (holding the same subject ID), or drop purpose= from the field and clear it with Erase", path, strings.Join(purposes, "+"))})
 		}
@@ -1009,8 +1015,7 @@ func nestedPurposeField(t types.Type, path string, seen map[types.Type]bool, dep
 		}
 	}
 	for i := range st.NumFields() {
-		f := st.Field(i)
-		if ns.tags[i] == nil && (f.Exported() || f.Embedded()) {
+		if f := st.Field(i); ns.walksUntagged(i) {
 			if got, purposes, ok := nestedPurposeField(f.Type(), path+"."+f.Name(), seen, depth+1); ok {
 				return got, purposes, true
 			}
