@@ -164,7 +164,7 @@ func (c *checker) checkTags(st *ast.StructType, s *types.Struct) map[*ast.Field]
 	}
 	for i := range s.NumFields() {
 		if f := s.Field(i); fields[i].Tag == nil && (f.Exported() || f.Embedded()) {
-			if n := instanceOf(f.Type()); n != nil {
+			if n := c.usedStruct(f.Type()); n != nil {
 				c.checkInstance(idents[i], n, map[string]bool{})
 			}
 		}
@@ -212,7 +212,7 @@ func (c *checker) typeSpec(spec *ast.TypeSpec) {
 	if _, ok := spec.Type.(*ast.StructType); ok {
 		return
 	}
-	if n := instanceOf(c.pass.TypesInfo.TypeOf(spec.Type)); n != nil {
+	if n := c.usedStruct(c.pass.TypesInfo.TypeOf(spec.Type)); n != nil {
 		c.checkInstance(spec.Name.Pos(), n, map[string]bool{})
 	}
 }
@@ -241,9 +241,48 @@ func instanceOf(t types.Type) *types.Named {
 	return n
 }
 
-// checkInstance reports at pos what pii refuses in the generic struct
-// instance n that its declaration could not show (what depends on the
-// type arguments), and does the same for the instances n holds.
+// usedStruct returns the named struct type that a value of type t is or
+// holds through pointers, slices, arrays and maps when it must be checked
+// where it is used: an instance of a generic struct (see instanceOf), or a
+// struct of another module, whose declaration this run may not check.
+func (c *checker) usedStruct(t types.Type) *types.Named {
+	if n := instanceOf(t); n != nil {
+		return n
+	}
+	for e := t; e != nil; e = elemOf(e) {
+		t = e
+	}
+	if n, ok := types.Unalias(t).(*types.Named); ok && c.foreign(n) {
+		if _, ok := n.Underlying().(*types.Struct); ok && !hasTypeParam(n, 0) {
+			return n
+		}
+	}
+	return nil
+}
+
+// foreign reports whether n is declared outside the module of the package
+// analysed (not at all when the driver does not say the module).
+func (c *checker) foreign(n *types.Named) bool {
+	pkg := n.Obj().Pkg()
+	if pkg == nil || c.pass.Module == nil || c.pass.Module.Path == "" {
+		return false
+	}
+	m, p := c.pass.Module.Path, pkg.Path()
+	return p != m && !strings.HasPrefix(p, m+"/") && isModulePath(p)
+}
+
+// isModulePath reports whether an import path can be a module's (the
+// standard library's have no dot in their first element).
+func isModulePath(path string) bool {
+	first, _, _ := strings.Cut(path, "/")
+	return strings.Contains(first, ".")
+}
+
+// checkInstance reports at pos what pii refuses in the struct type n
+// where it is used: for an instance of a generic struct, what its
+// declaration could not show (what depends on the type arguments); for a
+// struct of another module, all of it. It does the same for the instances
+// and structs of other modules n holds.
 func (c *checker) checkInstance(pos token.Pos, n *types.Named, seen map[string]bool) {
 	tc := c.typeChecker()
 	key := tc.str(n)
@@ -253,7 +292,7 @@ func (c *checker) checkInstance(pos token.Pos, n *types.Named, seen map[string]b
 	seen[key] = true
 	st := n.Underlying().(*types.Struct)
 	inDecl := map[int]bool{}
-	if o, ok := n.Origin().Underlying().(*types.Struct); ok {
+	if o, ok := n.Origin().Underlying().(*types.Struct); ok && n.TypeArgs().Len() > 0 && !c.foreign(n) {
 		for _, p := range tc.typeProblems(o) {
 			inDecl[p.field] = true
 		}
@@ -266,7 +305,7 @@ func (c *checker) checkInstance(pos token.Pos, n *types.Named, seen map[string]b
 	for i := range st.NumFields() {
 		f := st.Field(i)
 		if _, tagged := reflect.StructTag(st.Tag(i)).Lookup("pii"); !tagged && (f.Exported() || f.Embedded()) {
-			if m := instanceOf(f.Type()); m != nil {
+			if m := c.usedStruct(f.Type()); m != nil {
 				c.checkInstance(pos, m, seen)
 			}
 		}

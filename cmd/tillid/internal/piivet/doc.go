@@ -20,8 +20,9 @@
 //     pii.Value and pii.Text fields, structs with tagged fields as map
 //     keys, and tags on unexported fields. Generic structs are checked
 //     where they are instantiated (a field of type Box[int], type X =
-//     Box[int]), since what pii says depends on the type arguments; type
-//     aliases as the types they name. parity_test.go runs the same
+//     Box[int]), since what pii says depends on the type arguments, and
+//     so are structs of other modules, whose declarations this run may not
+//     check; type aliases as the types they name. parity_test.go runs the same
 //     structs through pii.Validate and through the analyzer and fails
 //     when they disagree. Calls that pii refuses whatever the data: a
 //     field path written as a constant in pii.ColumnFor,
