@@ -5,11 +5,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"go/types"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/tillid/tillid/cmd/tillid/internal/inventory"
+	"github.com/tillid/tillid/cmd/tillid/internal/piivet"
 )
 
 const inventoryUsage = `usage: tillid inventory [-format markdown|json|csv] [-o FILE] [-check POLICY] [packages]
@@ -17,7 +19,8 @@ const inventoryUsage = `usage: tillid inventory [-format markdown|json|csv] [-o 
 Renders the record of processing (GDPR Art. 30) of every pii-tagged field in
 the packages (go list patterns, default ./...), from their Go types: nothing
 is run. The same source gives the same bytes, so a diff in review shows new
-personal data. Packages that do not build, and invalid tags, are errors:
+personal data. Packages that do not build, and invalid tags (also a tag that
+pii would refuse on its field's Go type, as tillid vet reports it), are errors:
 nothing is written.
 
 With -check, the register is checked against a policy file (JSON; see
@@ -67,7 +70,11 @@ func runInventory(_ context.Context, args []string, stdout, stderr io.Writer) in
 		return exitFailure
 	}
 	cwd, _ := os.Getwd()
-	reg, err := inventory.Build(pkgs, cwd)
+	// Tags are checked against their fields' types as tillid vet and
+	// package pii check them, so that no register lists a field pii refuses.
+	reg, err := inventory.Build(pkgs, cwd, inventory.WithTypeCheck(func(st *types.Struct) []inventory.FieldProblem {
+		return piivet.CheckStruct(st, (*types.Package).Name)
+	}))
 	if err != nil {
 		printInventoryError(stderr, err)
 		return exitFailure

@@ -17,7 +17,7 @@ const customerSrc = "package a\n\nimport \"time\"\n\ntype Customer struct {\n" +
 	"\tCreated time.Time\n" +
 	"\tEmail   string `pii:\"encrypt,class=contact\"`\n" +
 	"\tBlood   string `pii:\"encrypt,class=health\"`\n" +
-	"\tScan    string `pii:\"encrypt,class=special,retain=90d\"`\n}\n"
+	"\tScan    string `pii:\"encrypt,class=special,retain=90d,from=Created\"`\n}\n"
 
 const policySrc = `{"rules": [
   {"name": "purpose", "require": ["purpose", "basis"]},
@@ -42,11 +42,13 @@ func TestInventoryCommand(t *testing.T) {
 		{name: "policy broken", files: map[string]string{"a.go": customerSrc, "policy.json": policySrc}, args: []string{"-check", "policy.json"},
 			wantCode: exitFindings, wantStdout: []string{"a.go:10: example.com/m.Customer.Blood: rule art9: needs one of aad, retain\n"},
 			wantStderr: "1 violations"},
-		{name: "policy met", files: map[string]string{"a.go": customerSrc[:len(customerSrc)-len("\tBlood   string `pii:\"encrypt,class=health\"`\n\tScan    string `pii:\"encrypt,class=special,retain=90d\"`\n}\n")] + "}\n", "policy.json": policySrc},
+		{name: "policy met", files: map[string]string{"a.go": customerSrc[:len(customerSrc)-len("\tBlood   string `pii:\"encrypt,class=health\"`\n\tScan    string `pii:\"encrypt,class=special,retain=90d,from=Created\"`\n}\n")] + "}\n", "policy.json": policySrc},
 			args: []string{"-check", "policy.json"}, wantCode: exitOK, wantStderr: "meet the 2 rules"},
 		{name: "bad policy", files: map[string]string{"a.go": customerSrc, "policy.json": `{"rules": [{"name": "x", "require": ["colour"]}]}`},
 			args: []string{"-check", "policy.json"}, wantCode: exitUsage, wantStderr: `unknown attribute "colour"`},
 		{name: "bad format", files: map[string]string{"a.go": customerSrc}, args: []string{"-format", "yaml"}, wantCode: exitUsage, wantStderr: `unknown format "yaml"`},
+		{name: "tag refused by its type", files: map[string]string{"a.go": "package m\n\ntype Visit struct {\n\tID  string `pii:\"-\"`\n\tAge int    `pii:\"encrypt,class=health,purpose=care,basis=vital_interests\"`\n}\n"},
+			wantCode: exitFailure, wantStderr: "a.go:5: example.com/m.Visit.Age: pii tag \"encrypt,class=health,purpose=care,basis=vital_interests\": encrypt is not supported on int; use pii.Value[int]"},
 		{name: "does not build", files: map[string]string{"a.go": customerSrc, "b/b.go": "package b\n\nvar X int = \"s\"\n"},
 			wantCode: exitFailure, wantStderr: "package example.com/m/b:"},
 	}

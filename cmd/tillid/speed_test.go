@@ -21,13 +21,13 @@ import (
 // %[1]s is a unique suffix.
 const block = `
 type Customer%[1]s struct {
-	_       struct{} ` + "`" + `pii:"purpose=account,basis=contract,retain=2y,from=Created"` + "`" + `
+	_       struct{} ` + "`" + `pii:"basis=contract,retain=2y,from=Created"` + "`" + `
 	ID      string   ` + "`" + `pii:"subject"` + "`" + `
 	Created time.Time
-	Email   string ` + "`" + `pii:"encrypt,class=contact"` + "`" + `
-	Phone   string ` + "`" + `pii:"deterministic,class=contact"` + "`" + `
-	Name    string ` + "`" + `pii:"encrypt,class=identity,aad=ID"` + "`" + `
-	Notes   string ` + "`" + `pii:"redact"` + "`" + `
+	Email   string ` + "`" + `pii:"encrypt,class=contact,purpose=account"` + "`" + `
+	Phone   string ` + "`" + `pii:"deterministic,class=contact,purpose=account"` + "`" + `
+	Name    string ` + "`" + `pii:"encrypt,class=identity,aad=ID,purpose=account"` + "`" + `
+	Notes   string ` + "`" + `pii:"redact,purpose=support"` + "`" + `
 	Mobile  string
 	Status  string
 	Count   int

@@ -55,6 +55,13 @@ func TestVetCommand(t *testing.T) {
 			wantStderr: "package example.com/m:",
 		},
 		{
+			name:       "a dependency does not build",
+			files:      map[string]string{"a/a.go": "package a\n\nimport \"example.com/m/c\"\n\nvar X = c.Y\n", "c/c.go": "package c\n\nvar Y int = \"s\"\n"},
+			args:       []string{"./a"},
+			wantCode:   exitFailure,
+			wantStderr: "package example.com/m/c (imported by example.com/m/a):",
+		},
+		{
 			name:       "no packages",
 			files:      map[string]string{"README": "x"},
 			wantCode:   exitFailure,
@@ -112,4 +119,21 @@ func TestGoVetVettool(t *testing.T) {
 	require.ErrorAs(t, err, &exit, "go vet must fail: %s", out)
 	assert.Contains(t, string(out), "a.go:8:2: Phone looks like personal data (contact)")
 	assert.Contains(t, string(out), "a.go:11:37: Customer holds pii-tagged fields and fmt.Println prints them")
+}
+
+// TestVetOtherModule checks that a struct of another module held by a
+// local struct is checked where it is used: this run does not check its
+// declaration, and pii would refuse the local struct for it.
+func TestVetOtherModule(t *testing.T) {
+	writeModule(t, map[string]string{
+		"a.go":       "package a\n\nimport \"example.com/dep\"\n\ntype Order struct {\n\tID     string `pii:\"-\"`\n\tBuyer  dep.Buyer\n}\n",
+		"dep/go.mod": "module example.com/dep\n\ngo 1.26\n",
+		"dep/dep.go": "package dep\n\ntype Buyer struct {\n\tAge int `pii:\"encrypt\"`\n}\n",
+	})
+	mod := "module example.com/m\n\ngo 1.26\n\nrequire example.com/dep v0.0.0\n\nreplace example.com/dep => ./dep\n"
+	require.NoError(t, os.WriteFile("go.mod", []byte(mod), 0o644))
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"vet", "."}, &stdout, &stderr)
+	assert.Equal(t, exitFindings, code, "stderr: %s", stderr.String())
+	assert.Contains(t, stdout.String(), "a.go:7:2: dep.Buyer: field Age: pii tag \"encrypt\": encrypt is not supported on int")
 }

@@ -36,25 +36,30 @@ import (
 )
 
 // Customer is a record as the application stores it (protected) and
-// holds it after Reveal (in clear, as here).
+// holds it after Reveal (in clear, as here): kept to perform the contract
+// (GDPR Art. 6(1)(b)). The seed data below is written without field names,
+// so the processing options are on each field rather than on a blank
+// field.
 type Customer struct {
 	ID      string               `pii:"-"`
-	Email   string               `pii:"encrypt,class=contact,aad=ID"`
-	Born    pii.Value[time.Time] `pii:"encrypt,class=identity,aad=ID"`
+	Email   string               `pii:"encrypt,class=contact,aad=ID,purpose=account,basis=contract"`
+	Born    pii.Value[time.Time] `pii:"encrypt,class=identity,aad=ID,purpose=account,basis=contract"`
 	Country string               `pii:"-"`
-	Notes   string               `pii:"encrypt,class=contact,aad=ID"`
+	Notes   string               `pii:"encrypt,class=contact,aad=ID,purpose=support,basis=legitimate_interests"`
 	Spent   int                  `pii:"-"` // in cents
 }
 
 // ExportRow is one line of the analysts' file. Protect replaces the
-// pseudonym fields with tl1h:… pseudonyms and empties Notes.
+// pseudonym fields with tl1h:… pseudonyms and empties Notes. Analytics on
+// pseudonymised data is the shop's legitimate interest (GDPR Art. 6(1)(f)).
 type ExportRow struct {
-	Customer string `pii:"pseudonym"`
-	Email    string `pii:"pseudonym,normalize=email"`
-	BornYear string `pii:"-"` // generalised below: the year only
-	Country  string `pii:"-"`
-	Notes    string `pii:"redact"`
-	Spent    string `pii:"-"`
+	_        struct{} `pii:"purpose=analytics,basis=legitimate_interests,subjects=customer"`
+	Customer string   `pii:"pseudonym"`
+	Email    string   `pii:"pseudonym,normalize=email"`
+	BornYear string   `pii:"-"` // generalised below: the year only
+	Country  string   `pii:"-"`
+	Notes    string   `pii:"redact"`
+	Spent    string   `pii:"-"`
 }
 
 func main() {

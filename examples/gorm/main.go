@@ -32,13 +32,14 @@ import (
 
 // Customer is a GORM model with pii tags. IDs are set before Create: the
 // ciphertexts are bound to them with aad=ID, and an auto-increment ID would
-// be known only after the insert.
+// be known only after the insert. The account is kept to perform the
+// contract (GDPR Art. 6(1)(b)).
 type Customer struct {
 	ID       string               `gorm:"primaryKey" pii:"-"`
-	Name     string               `pii:"encrypt,class=identity,aad=ID"`
-	Email    string               `pii:"encrypt,class=contact,aad=ID"`
-	EmailIdx string               `gorm:"index;size:33" pii:"index=Email,normalize=email"`
-	Born     pii.Value[time.Time] `pii:"encrypt,class=identity,aad=ID"`
+	Name     string               `pii:"encrypt,class=identity,aad=ID,purpose=account,basis=contract"`
+	Email    string               `pii:"encrypt,class=contact,aad=ID,purpose=account,basis=contract"`
+	EmailIdx string               `gorm:"index;size:33" pii:"index=Email,normalize=email,purpose=account,basis=contract"`
+	Born     pii.Value[time.Time] `pii:"encrypt,class=identity,aad=ID,purpose=account,basis=contract"`
 	Country  string               // not personal data on its own: stored as it is
 }
 

@@ -36,13 +36,17 @@ import (
 // Customer is stored, shown and logged from these tags alone:
 // storage gets the actions, each role its view= rule (or the field's mask
 // when the rule does not name the role), logs "[redacted]".
+//
+// The customer account is kept to perform the contract (GDPR Art. 6(1)(b));
+// the support notes, never stored, are support's legitimate interest.
 type Customer struct {
+	_        struct{} `pii:"purpose=account,basis=contract,subjects=customer"`
 	ID       string   `json:"id" pii:"-"`
 	Name     pii.Text `json:"name" pii:"encrypt,class=identity,aad=ID,mask=name,view=billing:plain"`
 	Email    pii.Text `json:"email" pii:"encrypt,class=contact,aad=ID,mask=email,view=billing:plain"`
 	EmailIdx string   `json:"-" pii:"index=Email,normalize=email"`
-	Card     pii.Text `json:"card" pii:"tokenize=card,class=financial,mask=card,view=support:hide"`
-	Notes    pii.Text `json:"notes,omitempty" pii:"redact"`
+	Card     pii.Text `json:"card" pii:"tokenize=card,class=financial,mask=card,view=support:hide,purpose=billing"`
+	Notes    pii.Text `json:"notes,omitempty" pii:"redact,purpose=support,basis=legitimate_interests"`
 }
 
 func main() {

@@ -87,9 +87,13 @@ var safeguards = map[string]string{
 // listed from its top, unless another such type of pkgs holds it, in which
 // case its fields are listed under that type's paths. When a tag is
 // invalid, Build returns no register and an error wrapping ErrInvalidTags
-// that lists every invalid tag with its position.
-func Build(pkgs []*packages.Package, dir string) (*Register, error) {
-	b := &builder{dir: dir}
+// that lists every invalid tag with its position. Tags are checked against
+// the shared schema, and with WithTypeCheck against their fields' types.
+func Build(pkgs []*packages.Package, dir string, opts ...Option) (*Register, error) {
+	b := &builder{dir: dir, checked: map[*types.Struct]bool{}}
+	for _, o := range opts {
+		o.apply(b)
+	}
 	var named []*types.TypeName
 	seenPkg := map[string]bool{}
 	for _, p := range pkgs {
@@ -172,6 +176,35 @@ type builder struct {
 	reg    Register
 	errs   []string
 	tagged TaggedTypes
+	// check is WithTypeCheck's function, and checked the structs it saw.
+	check   func(*types.Struct) []FieldProblem
+	checked map[*types.Struct]bool
+}
+
+// Option is a setting of Build.
+type Option interface{ apply(*builder) }
+
+type optionFunc func(*builder)
+
+func (f optionFunc) apply(b *builder) { f(b) }
+
+// FieldProblem is what a type check says of one field of a struct: the
+// field's index in the struct and the message. Nested is set for a
+// problem that lies in a struct the field holds (a purpose that Forget
+// would not reach), which Build reports at that struct's field itself.
+type FieldProblem struct {
+	Field   int
+	Message string
+	Nested  bool
+}
+
+// WithTypeCheck makes Build refuse, as invalid tags, what check says of
+// the fields of each struct type it lists (once per type): what package
+// pii refuses at run time of a tag on its field's Go type, such as
+// encrypt on an int. tillid inventory passes the analyzer's mirror of
+// pii's plan (piivet.CheckStruct).
+func WithTypeCheck(check func(st *types.Struct) []FieldProblem) Option {
+	return optionFunc(func(b *builder) { b.check = check })
 }
 
 // local lists the struct types declared inside functions, which are in
@@ -369,6 +402,15 @@ func (b *builder) walkStruct(w *walk, t types.Type, path string, def Processing,
 	}
 	w.stack = append(w.stack, t)
 	defer func() { w.stack = w.stack[:len(w.stack)-1] }()
+	if b.check != nil && !b.checked[st] {
+		b.checked[st] = true
+		for _, p := range b.check(st) {
+			if !p.Nested {
+				f := st.Field(p.Field)
+				b.errs = append(b.errs, fmt.Sprintf("%s: %s.%s: %s", b.position(f.Pos()), path, f.Name(), p.Message))
+			}
+		}
+	}
 
 	declaredIn := ""
 	if n, ok := t.(*types.Named); ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() != w.pkgPath {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"flag"
+	"go/types"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tillid/tillid/cmd/tillid/internal/inventory"
+	"github.com/tillid/tillid/cmd/tillid/internal/piivet"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -179,4 +181,34 @@ func TestBuildErrors(t *testing.T) {
 	assert.ErrorIs(t, err, inventory.ErrBuild)
 	_, err = build(t, "badtag", "./...")
 	assert.ErrorIs(t, err, inventory.ErrInvalidTags)
+}
+
+// TestBuildWithTypeCheck checks that the shop fixture is a register pii
+// accepts (the analyzer's mirror of pii's plan finds nothing), so that its
+// golden files show only fields pii would protect, and that a problem the
+// check reports is an invalid tag with the field's position and path.
+func TestBuildWithTypeCheck(t *testing.T) {
+	t.Setenv("GOWORK", "off")
+	dir, err := filepath.Abs(filepath.Join("testdata", "shop"))
+	require.NoError(t, err)
+	pkgs, err := inventory.Load(dir, false, "./...")
+	require.NoError(t, err)
+	plain, err := inventory.Build(pkgs, dir)
+	require.NoError(t, err)
+	checked, err := inventory.Build(pkgs, dir, inventory.WithTypeCheck(func(st *types.Struct) []inventory.FieldProblem {
+		return piivet.CheckStruct(st, nil)
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, plain, checked)
+
+	_, err = inventory.Build(pkgs, dir, inventory.WithTypeCheck(func(st *types.Struct) []inventory.FieldProblem {
+		for i := range st.NumFields() {
+			if st.Field(i).Name() == "Holder" {
+				return []inventory.FieldProblem{{Field: i, Message: "refused"}}
+			}
+		}
+		return nil
+	}))
+	require.ErrorIs(t, err, inventory.ErrInvalidTags)
+	assert.Contains(t, err.Error(), "billing/billing.go:7: example.com/shop/billing.Invoice.Holder: refused")
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"go/token"
+	"slices"
 	"sort"
 	"strings"
 
@@ -49,6 +50,16 @@ func Load(dir string, tests bool, patterns ...string) ([]*packages.Package, erro
 	if len(failed) == 0 {
 		return pkgs, nil
 	}
+	// importers names, for a failing dependency, the packages asked for
+	// that import it.
+	importers := map[string][]string{}
+	for _, root := range pkgs {
+		packages.Visit([]*packages.Package{root}, nil, func(p *packages.Package) {
+			if _, bad := failed[p.PkgPath]; bad && p.PkgPath != root.PkgPath && !slices.Contains(importers[p.PkgPath], root.PkgPath) {
+				importers[p.PkgPath] = append(importers[p.PkgPath], root.PkgPath)
+			}
+		})
+	}
 	paths := make([]string, 0, len(failed))
 	for p := range failed {
 		paths = append(paths, p)
@@ -57,7 +68,15 @@ func Load(dir string, tests bool, patterns ...string) ([]*packages.Package, erro
 	var b strings.Builder
 	quoted := 0
 	for _, p := range paths {
-		fmt.Fprintf(&b, "\n  package %s:", p)
+		if by := importers[p]; len(by) > 0 {
+			sort.Strings(by)
+			if len(by) > 3 {
+				by = append(by[:3], "...")
+			}
+			fmt.Fprintf(&b, "\n  package %s (imported by %s):", p, strings.Join(by, ", "))
+		} else {
+			fmt.Fprintf(&b, "\n  package %s:", p)
+		}
 		for _, e := range failed[p] {
 			if quoted == maxBuildErrors {
 				b.WriteString("\n    ...")
@@ -67,5 +86,5 @@ func Load(dir string, tests bool, patterns ...string) ([]*packages.Package, erro
 			quoted++
 		}
 	}
-	return nil, fmt.Errorf("%w (%d of them; nothing was registered):%s", ErrBuild, len(paths), b.String())
+	return nil, fmt.Errorf("%w (%d of them, so nothing else is reported):%s", ErrBuild, len(paths), b.String())
 }

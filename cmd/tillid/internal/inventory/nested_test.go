@@ -21,9 +21,9 @@ type OwnAddr struct {
 }
 
 type Rec struct {
-	_     struct{} `pii:"purpose=account"`
+	_     struct{} `pii:"basis=contract"`
 	ID    string   `pii:"subject"`
-	Email string   `pii:"encrypt"`
+	Email string   `pii:"encrypt,purpose=account"`
 	Alias string   `pii:"deterministic,purpose=marketing"`
 	Idx   string   `pii:"index=Email"`
 	Home  Addr

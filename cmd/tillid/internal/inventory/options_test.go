@@ -53,7 +53,7 @@ func TestCheckTag(t *testing.T) {
 		{in: "encrypt,class=contact,purpose=billing+support,basis=contract,retain=90d,from=Created",
 			wantProc: inventory.Processing{Purposes: []string{"billing", "support"}, Basis: "contract", Retain: "90d", RetainFor: 90 * 24 * time.Hour, From: "Created"}},
 		{in: "subject"},
-		{in: "subject,purpose=account", wantProc: inventory.Processing{Purposes: []string{"account"}}},
+		{in: "subject,basis=contract", wantProc: inventory.Processing{Basis: "contract"}},
 		{in: "-"},
 		{in: "subject=x", wantErr: "subject takes no value"},
 		{in: "encrypt,purpose=a+a", wantErr: "distinct names"},

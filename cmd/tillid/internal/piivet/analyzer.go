@@ -1,6 +1,7 @@
 package piivet
 
 import (
+	"fmt"
 	"go/ast"
 	"go/token"
 	"go/types"
@@ -38,15 +39,18 @@ func run(pass *analysis.Pass) (any, error) {
 		}
 	}
 	c := &checker{pass: pass}
-	insp.WithStack([]ast.Node{(*ast.StructType)(nil), (*ast.CallExpr)(nil)}, func(n ast.Node, push bool, stack []ast.Node) bool {
+	insp.WithStack([]ast.Node{(*ast.StructType)(nil), (*ast.CallExpr)(nil), (*ast.TypeSpec)(nil)}, func(n ast.Node, push bool, stack []ast.Node) bool {
 		if !push {
 			return true
 		}
 		switch n := n.(type) {
+		case *ast.TypeSpec:
+			c.typeSpec(n)
 		case *ast.StructType:
 			c.structType(n, structName(stack), !skipNames[pass.Fset.File(n.Pos())])
 		case *ast.CallExpr:
 			c.call(n)
+			c.pathCall(n)
 		}
 		return true
 	})
@@ -57,8 +61,9 @@ func run(pass *analysis.Pass) (any, error) {
 const maxDepth = 64
 
 type checker struct {
-	pass   *analysis.Pass
-	tagged inventory.TaggedTypes
+	pass     *analysis.Pass
+	tagged   inventory.TaggedTypes
+	reported map[reportKey]bool
 }
 
 // structName names the struct type at the top of stack by the type and the
@@ -82,24 +87,16 @@ func structName(stack []ast.Node) string {
 
 func (c *checker) structType(st *ast.StructType, name string, checkNames bool) {
 	ctx := contextOf(name)
-	var st2 *types.Struct
-	if t, ok := c.pass.TypesInfo.Types[st]; ok {
-		st2, _ = t.Type.(*types.Struct)
+	var refused map[*ast.Field]bool
+	if st2, ok := c.pass.TypesInfo.TypeOf(st).(*types.Struct); ok {
+		refused = c.checkTags(st, st2)
 	}
-	defaults := 0
+	if !checkNames {
+		return
+	}
 	for _, f := range st.Fields.List {
 		typ := c.pass.TypesInfo.TypeOf(f.Type)
-		raw, hasTag := piiTag(f)
-		if hasTag {
-			if isBlank(f) {
-				defaults++
-				c.checkDefaults(f, raw, defaults, st2)
-				continue
-			}
-			c.checkTag(f, raw, typ, st2)
-			continue
-		}
-		if !checkNames || typ == nil {
+		if _, hasTag := piiTag(f); hasTag || typ == nil || refused[f] {
 			continue
 		}
 		for _, id := range fieldIdents(f) {
@@ -108,6 +105,208 @@ func (c *checker) structType(st *ast.StructType, name string, checkNames bool) {
 			}
 			if class, ok := classifyField(ctx, id.Name, typ); ok {
 				c.pass.Reportf(id.Pos(), "%s looks like personal data (%s) but has no pii tag: tag it, as in pii:\"encrypt,class=%s\", or write pii:\"-\" if it is not personal", id.Name, class, class)
+			}
+		}
+	}
+}
+
+// checkTags reports the invalid pii tags of the struct type st, whose type
+// is s: what the shared schema refuses, then what pii's plan refuses of
+// the fields' Go types (types.go), and, at each untagged field holding an
+// instance of a generic struct, what pii refuses in that instance. It
+// returns the fields it reported.
+func (c *checker) checkTags(st *ast.StructType, s *types.Struct) map[*ast.Field]bool {
+	var fields []*ast.Field // by field index
+	var idents []token.Pos
+	for _, f := range st.Fields.List {
+		n := max(len(f.Names), 1)
+		for k := range n {
+			fields = append(fields, f)
+			if len(f.Names) > 0 {
+				idents = append(idents, f.Names[k].Pos())
+			} else {
+				idents = append(idents, f.Type.Pos())
+			}
+		}
+	}
+	if len(fields) != s.NumFields() {
+		return nil
+	}
+	reported := map[int]bool{}
+	report := func(i int, format string, args ...any) {
+		pos := idents[i]
+		if fields[i].Tag != nil {
+			pos = fields[i].Tag.Pos()
+		}
+		reported[i] = true
+		c.report(pos, fmt.Sprintf(format, args...))
+	}
+	defaults := 0
+	for i, f := range fields {
+		raw, ok := piiTag(f)
+		if !ok {
+			continue
+		}
+		if v := s.Field(i); v.Name() == "_" {
+			defaults++
+			if msg := checkDefaults(raw, defaults); msg != "" {
+				report(i, "%s", msg)
+			}
+		} else if msg := checkTag(raw, v); msg != "" {
+			report(i, "%s", msg)
+		}
+	}
+	tc := c.typeChecker()
+	for _, p := range tc.typeProblems(s) {
+		if !reported[p.field] {
+			report(p.field, "%s", p.msg)
+		}
+	}
+	for i := range s.NumFields() {
+		if f := s.Field(i); fields[i].Tag == nil && (f.Exported() || f.Embedded()) {
+			if n := c.usedStruct(f.Type()); n != nil {
+				c.checkInstance(idents[i], n, map[string]bool{})
+			}
+		}
+	}
+	out := map[*ast.Field]bool{}
+	for i := range reported {
+		out[fields[i]] = true
+	}
+	return out
+}
+
+// report reports msg at pos once: the names of one field share its tag.
+func (c *checker) report(pos token.Pos, msg string) {
+	key := reportKey{pos, msg}
+	if c.reported[key] {
+		return
+	}
+	if c.reported == nil {
+		c.reported = map[reportKey]bool{}
+	}
+	c.reported[key] = true
+	c.pass.Report(analysis.Diagnostic{Pos: pos, Message: msg})
+}
+
+type reportKey struct {
+	pos token.Pos
+	msg string
+}
+
+func (c *checker) typeChecker() *typeChecker {
+	return &typeChecker{qual: func(p *types.Package) string {
+		if p == c.pass.Pkg {
+			return ""
+		}
+		return p.Name()
+	}}
+}
+
+// typeSpec checks a type declared as an instance of a generic struct
+// (type X = Box[int], type X Box[int]), which pii plans as that instance.
+func (c *checker) typeSpec(spec *ast.TypeSpec) {
+	if spec.TypeParams != nil {
+		return
+	}
+	if _, ok := spec.Type.(*ast.StructType); ok {
+		return
+	}
+	if n := c.usedStruct(c.pass.TypesInfo.TypeOf(spec.Type)); n != nil {
+		c.checkInstance(spec.Name.Pos(), n, map[string]bool{})
+	}
+}
+
+// instanceOf returns the instance of a generic struct type, with type
+// arguments free of type parameters, that a value of type t is or holds
+// through pointers, slices, arrays and maps; nil for none.
+func instanceOf(t types.Type) *types.Named {
+	if t == nil {
+		return nil
+	}
+	for depth := 0; depth < maxDepth; depth++ {
+		e := elemOf(t)
+		if e == nil {
+			break
+		}
+		t = e
+	}
+	n, ok := types.Unalias(t).(*types.Named)
+	if !ok || n.TypeArgs().Len() == 0 || isValue(n) || hasTypeParam(n, 0) {
+		return nil
+	}
+	if _, ok := n.Underlying().(*types.Struct); !ok {
+		return nil
+	}
+	return n
+}
+
+// usedStruct returns the named struct type that a value of type t is or
+// holds through pointers, slices, arrays and maps when it must be checked
+// where it is used: an instance of a generic struct (see instanceOf), or a
+// struct of another module, whose declaration this run may not check.
+func (c *checker) usedStruct(t types.Type) *types.Named {
+	if n := instanceOf(t); n != nil {
+		return n
+	}
+	for e := t; e != nil; e = elemOf(e) {
+		t = e
+	}
+	if n, ok := types.Unalias(t).(*types.Named); ok && c.foreign(n) {
+		if _, ok := n.Underlying().(*types.Struct); ok && !hasTypeParam(n, 0) {
+			return n
+		}
+	}
+	return nil
+}
+
+// foreign reports whether n is declared outside the module of the package
+// analysed (not at all when the driver does not say the module).
+func (c *checker) foreign(n *types.Named) bool {
+	pkg := n.Obj().Pkg()
+	if pkg == nil || c.pass.Module == nil || c.pass.Module.Path == "" {
+		return false
+	}
+	m, p := c.pass.Module.Path, pkg.Path()
+	return p != m && !strings.HasPrefix(p, m+"/") && isModulePath(p)
+}
+
+// isModulePath reports whether an import path can be a module's (the
+// standard library's have no dot in their first element).
+func isModulePath(path string) bool {
+	first, _, _ := strings.Cut(path, "/")
+	return strings.Contains(first, ".")
+}
+
+// checkInstance reports at pos what pii refuses in the struct type n
+// where it is used: for an instance of a generic struct, what its
+// declaration could not show (what depends on the type arguments); for a
+// struct of another module, all of it. It does the same for the instances
+// and structs of other modules n holds.
+func (c *checker) checkInstance(pos token.Pos, n *types.Named, seen map[string]bool) {
+	tc := c.typeChecker()
+	key := tc.str(n)
+	if seen[key] || len(seen) > maxDepth {
+		return
+	}
+	seen[key] = true
+	st := n.Underlying().(*types.Struct)
+	inDecl := map[int]bool{}
+	if o, ok := n.Origin().Underlying().(*types.Struct); ok && n.TypeArgs().Len() > 0 && !c.foreign(n) {
+		for _, p := range tc.typeProblems(o) {
+			inDecl[p.field] = true
+		}
+	}
+	for _, p := range tc.typeProblems(st) {
+		if !inDecl[p.field] {
+			c.report(pos, fmt.Sprintf("%s: field %s: %s", key, st.Field(p.field).Name(), p.msg))
+		}
+	}
+	for i := range st.NumFields() {
+		f := st.Field(i)
+		if _, tagged := reflect.StructTag(st.Tag(i)).Lookup("pii"); !tagged && (f.Exported() || f.Embedded()) {
+			if m := c.usedStruct(f.Type()); m != nil {
+				c.checkInstance(pos, m, seen)
 			}
 		}
 	}
@@ -132,8 +331,6 @@ func fieldIdents(f *ast.Field) []*ast.Ident {
 	return nil
 }
 
-func isBlank(f *ast.Field) bool { return len(f.Names) == 1 && f.Names[0].Name == "_" }
-
 // piiTag returns the pii key of f's struct tag, and whether it has one.
 func piiTag(f *ast.Field) (string, bool) {
 	if f.Tag == nil {
@@ -146,183 +343,36 @@ func piiTag(f *ast.Field) (string, bool) {
 	return lookupPII(s)
 }
 
-func (c *checker) checkDefaults(f *ast.Field, raw string, n int, st *types.Struct) {
+// checkDefaults returns what is wrong with the n-th struct-level default
+// (a blank field's tag) of a struct, or "".
+func checkDefaults(raw string, n int) string {
 	if n > 1 {
-		c.pass.Reportf(f.Tag.Pos(), "a struct has one struct-level pii default (a blank field); merge this one into the first")
-		return
+		return "a struct has one struct-level pii default (a blank field); merge this one into the first"
 	}
 	t, err := tag.Parse(raw)
-	var p inventory.Processing
 	if err == nil {
-		p, err = inventory.ParseDefaults(t)
+		_, err = inventory.ParseDefaults(t)
 	}
 	if err != nil {
-		c.pass.Reportf(f.Tag.Pos(), "invalid struct-level pii default: %v", err)
-		return
+		return fmt.Sprintf("invalid struct-level pii default: %v", err)
 	}
-	c.checkFrom(f.Tag.Pos(), raw, p.From, st)
+	return ""
 }
 
-// unsupportedKind returns what makes t impossible to protect (a channel, a
-// function, an unsafe.Pointer), looking through pointers, slices, arrays
-// and map values, or "".
-func unsupportedKind(t types.Type) string {
-	for {
-		switch u := t.Underlying().(type) {
-		case *types.Pointer:
-			t = u.Elem()
-		case *types.Slice:
-			t = u.Elem()
-		case *types.Array:
-			t = u.Elem()
-		case *types.Map:
-			t = u.Elem()
-		case *types.Chan:
-			return "a channel"
-		case *types.Signature:
-			return "a function"
-		case *types.Basic:
-			if u.Kind() == types.UnsafePointer {
-				return "an unsafe.Pointer"
-			}
-			return ""
-		default:
-			return ""
+// checkTag returns what the shared schema refuses in the tag raw of field
+// v, and a tag on an unexported field, which pii cannot reach; "" when
+// the tag passes (its fit to v's type is types.go's).
+func checkTag(raw string, v *types.Var) string {
+	if !v.Exported() {
+		if v.Embedded() {
+			return fmt.Sprintf("pii tag on unexported embedded field %s: tag its fields instead", v.Name())
 		}
+		return fmt.Sprintf("pii tag on unexported field %s: pii cannot reach it; export the field or remove the tag", v.Name())
 	}
-}
-
-// storesMapKeys are the actions that protect a map's values and would
-// store its keys as they are, which package pii refuses without plainkeys
-// (redact stores nothing).
-var storesMapKeys = map[string]bool{"encrypt": true, "deterministic": true, "pseudonym": true, "hash": true, "tokenize": true}
-
-// holdsMap reports whether t is a map, or a pointer, slice or array
-// reaching one.
-func holdsMap(t types.Type) bool {
-	for range maxDepth {
-		switch u := t.Underlying().(type) {
-		case *types.Map:
-			return true
-		case *types.Pointer:
-			t = u.Elem()
-		case *types.Slice:
-			t = u.Elem()
-		case *types.Array:
-			t = u.Elem()
-		default:
-			return false
-		}
+	if _, _, err := inventory.CheckTag(raw); err != nil {
+		return fmt.Sprintf("invalid pii tag %q: %v", raw, err)
 	}
-	return false
-}
-
-func (c *checker) checkTag(f *ast.Field, raw string, typ types.Type, st *types.Struct) {
-	pos := f.Tag.Pos()
-	t, p, err := inventory.CheckTag(raw)
-	if err != nil {
-		c.pass.Reportf(pos, "invalid pii tag %q: %v", raw, err)
-		return
-	}
-	if t.Action.Name == "-" {
-		return
-	}
-	for _, id := range fieldIdents(f) {
-		if !id.IsExported() {
-			c.pass.Reportf(pos, "pii tag on unexported field %s: pii cannot reach it; export the field or remove the tag", id.Name)
-			return
-		}
-	}
-	if typ != nil {
-		if kind := unsupportedKind(typ); kind != "" {
-			c.pass.Reportf(pos, "pii tag %q on %s: pii protects strings, []byte and pii.Value fields, not %s", raw, types.TypeString(typ, types.RelativeTo(c.pass.Pkg)), kind)
-			return
-		}
-		if _, plainKeys := t.Option("plainkeys"); storesMapKeys[t.Action.Name] && !plainKeys && holdsMap(typ) {
-			c.pass.Reportf(pos, "pii tag %q on %s would store the map's keys as they are; use a slice of structs with the key and the value as fields, both tagged, or add the option plainkeys if the keys are not personal data", raw, types.TypeString(typ, types.RelativeTo(c.pass.Pkg)))
-			return
-		}
-	}
-	if st == nil {
-		return
-	}
-	var refs []string
-	if t.Action.Name == "index" && t.Action.HasValue {
-		for _, src := range strings.Split(t.Action.Value, "+") {
-			refs = append(refs, "index="+src)
-		}
-	}
-	if o, ok := t.Option("aad"); ok {
-		refs = append(refs, "aad="+o.Value)
-	}
-	for _, ref := range refs {
-		_, name, _ := strings.Cut(ref, "=")
-		if _, ok := fieldType(st, name, 0); !ok {
-			c.pass.Reportf(pos, "pii tag %q: %s names no field of this struct", raw, ref)
-		}
-	}
-	c.checkFrom(pos, raw, p.From, st)
-}
-
-// fieldType returns the type of st's field called name, promoted fields of
-// embedded structs included, and whether there is one.
-func fieldType(st *types.Struct, name string, depth int) (types.Type, bool) {
-	if depth > maxDepth {
-		return nil, false
-	}
-	for i := range st.NumFields() {
-		f := st.Field(i)
-		if f.Name() == name {
-			return f.Type(), true
-		}
-		if f.Embedded() {
-			t := f.Type()
-			if p, ok := t.Underlying().(*types.Pointer); ok {
-				t = p.Elem()
-			}
-			if inner, ok := t.Underlying().(*types.Struct); ok {
-				if ft, ok := fieldType(inner, name, depth+1); ok {
-					return ft, true
-				}
-			}
-		}
-	}
-	return nil, false
-}
-
-// isTime reports whether t can hold the time a retention period counts
-// from: time.Time, sql.NullTime or pii.Value[time.Time], or a pointer to
-// one.
-func isTime(t types.Type) bool {
-	if p, ok := types.Unalias(t).(*types.Pointer); ok {
-		t = p.Elem()
-	}
-	n := named(t)
-	if n == nil || n.Obj().Pkg() == nil {
-		return false
-	}
-	switch path, name := n.Obj().Pkg().Path(), n.Obj().Name(); {
-	case path == "time" && name == "Time", path == "database/sql" && name == "NullTime":
-		return true
-	case path == "github.com/tillid/tillid/pii" && name == "Value":
-		return n.TypeArgs().Len() == 1 && isTime(n.TypeArgs().At(0))
-	}
-	return false
-}
-
-// checkFrom reports a from= that names no field of st, or one that holds
-// no time.
-func (c *checker) checkFrom(pos token.Pos, raw, from string, st *types.Struct) {
-	if st == nil || from == "" {
-		return
-	}
-	ft, ok := fieldType(st, from, 0)
-	switch {
-	case !ok:
-		c.pass.Reportf(pos, "pii tag %q: from=%s names no field of this struct", raw, from)
-	case !isTime(ft):
-		c.pass.Reportf(pos, "pii tag %q: from=%s is a %s; retention counts from a time.Time, sql.NullTime or pii.Value[time.Time]", raw, from, types.TypeString(ft, types.RelativeTo(c.pass.Pkg)))
-	}
+	return ""
 }
 
 func lookupPII(structTag string) (string, bool) { return reflect.StructTag(structTag).Lookup("pii") }

@@ -4,13 +4,31 @@
 //  1. Exported struct fields without a pii tag whose name or type says
 //     personal data. A pii:"-" tag marks a field as checked and not
 //     personal.
-//  2. Invalid pii tags, checked as the runtime checks them: tag.Parse,
-//     tag.CheckStatic (shared with package pii) and the processing options
-//     of package inventory (purpose=, basis=, retain=, from=, the subject
-//     action and the struct-level default on a blank field); and what needs
-//     types: a tag on an unexported field, on a channel, function or
-//     unsafe.Pointer, and aad=, index= or from= naming no field of the
-//     struct.
+//  2. Invalid pii tags, checked as the runtime checks them: the syntax and
+//     schema by the same functions package pii calls (tag.Parse,
+//     tag.CheckStatic, the processing options and struct-level defaults
+//     of internal/tag), and what pii's plan refuses of the field's Go
+//     type, mirrored on go/types in types.go: an action on a type it does
+//     not take (encrypt on an int, tokenize on a []byte, deterministic on
+//     a low-cardinality type without lowcardinality, a pii.Value of a
+//     type it cannot encode), mask= on a type or class it does not fit,
+//     aad=, index=, from= and subject= naming a field that is missing,
+//     promoted from an embedded struct, unexported, protected or of the
+//     wrong type, subject and hold fields of the wrong type, retention
+//     rules without from= or with a then= they cannot do, a purpose in a
+//     nested struct that Forget and Withdraw would not reach, untagged
+//     pii.Value and pii.Text fields, structs with tagged fields as map
+//     keys, and tags on unexported fields. Generic structs are checked
+//     where they are instantiated (a field of type Box[int], type X =
+//     Box[int]), since what pii says depends on the type arguments, and
+//     so are structs of other modules, whose declarations this run may not
+//     check; type aliases as the types they name. parity_test.go runs the same
+//     structs through pii.Validate and through the analyzer and fails
+//     when they disagree. Calls that pii refuses whatever the data: a
+//     field path written as a constant in pii.ColumnFor,
+//     Protector.BlindIndexer or Protector.LookupTerms that names no field
+//     or a field the call cannot use (paths.go), and a value that is not a
+//     pointer passed to Protect, Reveal, Rewrap, RevealReport or Erase.
 //  3. Values whose type holds pii-tagged fields (directly or through
 //     nested and embedded structs, pointers, slices, arrays and maps,
 //     unexported fields included, since fmt prints those) passed to fmt

@@ -10,11 +10,11 @@ import (
 )
 
 type Customer struct {
-	_         struct{} `pii:"purpose=account,basis=contract,retain=5y,from=Created,subjects=customer"`
+	_         struct{} `pii:"basis=contract,retain=5y,from=Created,subjects=customer"`
 	ID        string   `pii:"subject"`
 	Created   time.Time
-	Email     string `pii:"deterministic,class=contact,key=crm"`
-	EmailIdx  string `pii:"index=Email,normalize=email"`
+	Email     string `pii:"deterministic,class=contact,key=crm,purpose=account"`
+	EmailIdx  string `pii:"index=Email,normalize=email,purpose=account"`
 	Interests string `pii:"encrypt,class=special,purpose=marketing+profiling,basis=consent,retain=26w"`
 	Home      Address
 	Shipping  []Address

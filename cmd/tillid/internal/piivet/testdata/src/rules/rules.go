@@ -23,7 +23,7 @@ type Customer struct {
 	IPAddr      string                // want `IPAddr looks like personal data \(identity\)`
 	ClientAddr  net.IP                // want `ClientAddr looks like personal data \(identity\)`
 	Peers       []netip.Addr          // want `Peers looks like personal data \(identity\)`
-	Born        pii.Value[time.Time]  // want `Born looks like personal data`
+	Born        pii.Value[time.Time]  // want `pii.Value\[time.Time\] field has no pii tag`
 	Phone       *sql.NullString       // want `Phone looks like personal data`
 	Contact     other.Email           // want `Contact looks like personal data \(contact\)`
 	Home        other.Address         // a struct: its own fields are checked where declared

@@ -28,15 +28,15 @@ type Bad struct {
 	F      string            `pii:"encrypt,retain=0d"`       // want `retain=0d`
 	G      string            `pii:"encrypt,purpose=Billing"` // want `purpose=Billing`
 	H      string            `pii:"encrypt,aad=RecordID"`    // want `aad=RecordID names no field of this struct`
-	I      string            `pii:"index=Mail"`              // want `index=Mail names no field of this struct`
-	J      string            `pii:"encrypt,from=Created"`    // want `from=Created names no field of this struct`
-	K      chan string       `pii:"encrypt"`                 // want `on chan string: pii protects .* not a channel`
-	L      func()            `pii:"redact"`                  // want `not a function`
-	M      unsafe.Pointer    `pii:"encrypt"`                 // want `not an unsafe.Pointer`
+	I      string            `pii:"index=Mail"`              // want `index=Mail names no exported field Mail of this struct`
+	J      string            `pii:"encrypt,from=Created"`    // want `from=Created names no exported field of this struct`
+	K      chan string       `pii:"encrypt"`                 // want `encrypt is not supported on chan string`
+	L      func()            `pii:"redact"`                  // redact takes any type
+	M      unsafe.Pointer    `pii:"encrypt"`                 // want `encrypt is not supported on unsafe.Pointer`
 	secret string            `pii:"encrypt"`                 // want `pii tag on unexported field secret`
 	N      string            `pii:"subject,class=contact"`   // want `unknown option "class" for subject`
 	O      string            `pii:"-,purpose=billing"`       // want `invalid pii tag "-,purpose=billing"`
-	P      []chan int        `pii:"encrypt"`                 // want `not a channel`
+	P      []chan int        `pii:"encrypt"`                 // want `encrypt is not supported on chan int`
 	Q      map[string]string `pii:"encrypt"`                 // want `would store the map's keys as they are`
 	R      []map[int]string  `pii:"tokenize=card"`           // want `would store the map's keys as they are`
 	S      map[string]string `pii:"encrypt,plainkeys"`
@@ -50,7 +50,7 @@ type TwoDefaults struct {
 }
 
 type Retention struct {
-	_       struct{} `pii:"purpose=a,from=Missing"` // want `from=Missing names no field`
+	_       struct{} `pii:"purpose=a,from=Missing"` // want `struct-level default: from=Missing names no exported field`
 	Created string
 	Signed  *time.Time
 	A       string `pii:"encrypt,retain=1y,from=Created"` // want `from=Created is a string; retention counts from a time.Time`
@@ -59,7 +59,9 @@ type Retention struct {
 
 type Embedded struct {
 	Inner
-	Email string `pii:"encrypt,aad=RecordID"` // RecordID is promoted from Inner
+	Email string `pii:"encrypt,aad=RecordID"` // want `aad=RecordID names no field of this struct`
 }
 
+// Inner's RecordID is promoted to Embedded, but pii binds a ciphertext to
+// a field of its own struct only.
 type Inner struct{ RecordID string }
