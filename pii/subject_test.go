@@ -332,7 +332,7 @@ func TestForgetRacingProtect(t *testing.T) {
 			wg.Go(func() {
 				<-start
 				for range 10 {
-					c := Member{ID: subject, Email: "kim@example.com"}
+					c := Member{ID: subject, Email: "kim@example.com", Phone: "+45 1234", Promo: "yes"}
 					before := c
 					err := e.p.Protect(ctx, &c)
 					if err != nil {
@@ -354,7 +354,10 @@ func TestForgetRacingProtect(t *testing.T) {
 			rep, err := e.p.RevealReport(ctx, &c)
 			require.NoError(t, err)
 			assert.Empty(t, c.Email, "round %d: a value readable after Forget", round)
-			assert.Len(t, rep.Erased, 1)
+			assert.Empty(t, c.Phone, "round %d: a value readable after Forget", round)
+			assert.Empty(t, c.Promo, "round %d: a value readable after Forget", round)
+			// Every field sealed under the subject's keys reads as erased.
+			assert.ElementsMatch(t, []string{"Member.Email", "Member.Phone", "Member.Promo"}, rep.Erased, "round %d", round)
 		}
 	}
 }
