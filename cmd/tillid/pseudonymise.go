@@ -12,6 +12,7 @@ import (
 	"math"
 	"math/big"
 	"os"
+	"path/filepath"
 	"reflect"
 	"runtime"
 	"sort"
@@ -68,6 +69,7 @@ type pseudoOpts struct {
 	workers  int
 	batch    int
 	maxBad   int
+	force    bool // -overwrite: replace an existing -out file
 }
 
 // pseudoColumns is the repeatable -column flag.
@@ -138,7 +140,8 @@ func runPseudonymise(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.Usage = func() { fmt.Fprint(fs.Output(), pseudonymiseUsage); fs.PrintDefaults() }
 	sf.register(fs)
 	fs.StringVar(&o.in, "in", "-", "input `file` (- for standard input)")
-	fs.StringVar(&o.out, "out", "-", "output `file` (- for standard output)")
+	fs.StringVar(&o.out, "out", "-", "output `file` (- for standard output); written beside it and renamed into place when done, so the input is never truncated")
+	fs.BoolVar(&o.force, "overwrite", false, "replace an existing -out file (default: refuse it)")
 	fs.StringVar(&o.format, "format", "", "csv or jsonl (default: from -in's extension, else csv)")
 	fs.Var(&o.columns, "column", "`NAME=ACTION[:option...]` for one column (repeat for each)")
 	fs.BoolVar(&o.keepRest, "keep-rest", false, "copy columns not named by -column as they are (default: refuse them)")
@@ -205,12 +208,22 @@ func pseudonymiseCmd(ctx context.Context, sf *storeFlags, o *pseudoOpts, stdout,
 	out := stdout
 	var outFile *os.File
 	if o.out != "-" {
-		f, err := os.Create(o.out)
+		if _, err := os.Stat(o.out); err == nil && !o.force {
+			return usagef("-out %s exists; give -overwrite to replace it (the output is written beside it and renamed into place, so -in may be the same file)", o.out)
+		}
+		// The output goes to a new file in the same directory, renamed over
+		// -out only when the run is done: -out naming the input (directly
+		// or through a link) never truncates what is still being read, and
+		// a run that fails leaves no half-written file.
+		f, err := os.CreateTemp(filepath.Dir(o.out), "."+filepath.Base(o.out)+".tmp-*")
 		if err != nil {
 			return err
 		}
 		outFile = f
-		defer f.Close()
+		defer func() {
+			f.Close()
+			os.Remove(f.Name()) // after the rename there is nothing to remove
+		}()
 		out = f
 	}
 	prog := newRowProgress(stderr, "pseudonymise")
@@ -224,7 +237,10 @@ func pseudonymiseCmd(ctx context.Context, sf *storeFlags, o *pseudoOpts, stdout,
 	}
 	prog.finish()
 	if err == nil && outFile != nil {
-		err = outFile.Close()
+		err = outFile.Close() // 0600, as os.CreateTemp makes it
+		if err == nil {
+			err = os.Rename(outFile.Name(), o.out)
+		}
 	}
 	if err != nil {
 		return err

@@ -365,3 +365,37 @@ func TestPseudonymiseOptionErrorNamesTheOption(t *testing.T) {
 	assert.Contains(t, errOut, "normalize=emial")
 	assert.NotContains(t, errOut, "struct.Value", "the internal one-field struct leaked into the message")
 }
+
+// TestPseudonymiseOutNamesTheInput: -out naming the input, directly or
+// through a symbolic link, never truncates it; an existing -out is refused
+// unless -overwrite, and then replaced only when the run is done.
+func TestPseudonymiseOutNamesTheInput(t *testing.T) {
+	file := pseudoKeys(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	const body = "id,email\n1,ada@example.com\n"
+	require.NoError(t, os.WriteFile(in, []byte(body), 0o600))
+	link := filepath.Join(dir, "link.csv")
+	require.NoError(t, os.Symlink(in, link))
+	for _, out := range []string{in, link} {
+		code, _, errOut := cli(t, "pseudonymise", "-keyset-file", file, "-in", in, "-out", out, "-column", "id=keep", "-column", "email=pseudonym")
+		assert.Equal(t, exitUsage, code, "an existing -out without -overwrite: %s", errOut)
+		assert.Contains(t, errOut, "-overwrite")
+		got, err := os.ReadFile(in)
+		require.NoError(t, err)
+		assert.Equal(t, body, string(got), "the input is untouched")
+	}
+	code, _, errOut := cli(t, "pseudonymise", "-keyset-file", file, "-in", in, "-out", in, "-overwrite", "-column", "id=keep", "-column", "email=pseudonym")
+	require.Equal(t, exitOK, code, "stderr: %s", errOut)
+	got, err := os.ReadFile(in)
+	require.NoError(t, err)
+	recs := readCSV(t, string(got))
+	require.Len(t, recs, 2, "the whole input was read before it was replaced")
+	assert.Equal(t, "1", recs[1][0])
+	assert.NotContains(t, string(got), "ada@example.com")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		assert.NotContains(t, e.Name(), ".tmp-", "a temporary output file was left behind")
+	}
+}
