@@ -76,9 +76,9 @@ func checkErasureTable(ctx context.Context, db *database, o *erasureOpts) error 
 		case !ok:
 			return fmt.Errorf("table %s has no column %s (-clear)", o.table, c)
 		case info.primaryKey:
-			return usagef("-clear %s: the column is (part of) the primary key of %s; clearing it would orphan the rows; use -delete to delete them", c, o.table)
+			return usagef("-clear %s: the column is (part of) the primary key of %s; clearing it would orphan the rows (tillid forget can -delete them instead)", c, o.table)
 		case info.notNull:
-			return usagef("-clear %s: the column is NOT NULL, so it cannot be cleared; drop the constraint, or use -delete to delete the rows", c)
+			return usagef("-clear %s: the column is NOT NULL, so it cannot be cleared; drop the constraint (tillid forget can also -delete the rows; tillid withdraw never deletes them)", c)
 		}
 	}
 	return nil

@@ -64,6 +64,8 @@ Usage:
   tillid keys enable   [flags] NAME KEY_ID     enable a disabled key again
   tillid keys disable  [flags] NAME KEY_ID     disable a key: values under it stop revealing
   tillid keys destroy  [flags] -yes NAME KEY_ID destroy a disabled key's material, for ever
+  tillid keys import   [flags] -in FILE NAME   import a Tink keyset (encrypted, or plain Tink's)
+  tillid keys export   [flags] -out FILE NAME  export a keyset re-wrapped under another KEK
   tillid rewrap        [flags]                 re-encrypt a table's protected columns under
                                                the primary keys, batched and resumable
   tillid vault rewrap  [flags] DOMAIN...       re-encrypt the token vault's values of DOMAIN

@@ -154,6 +154,8 @@ func (c *checker) checkTags(st *ast.StructType, s *types.Struct) map[*ast.Field]
 			}
 		} else if msg := checkTag(raw, v); msg != "" {
 			report(i, "%s", msg)
+		} else if msg := deprecatedAction(raw); msg != "" {
+			report(i, "%s", msg)
 		}
 	}
 	tc := c.typeChecker()
@@ -376,3 +378,18 @@ func checkTag(raw string, v *types.Var) string {
 }
 
 func lookupPII(structTag string) (string, bool) { return reflect.StructTag(structTag).Lookup("pii") }
+
+// deprecatedAction returns a note when a valid tag's action is a
+// deprecated alias (the schema's AliasOf: hash for pseudonym), naming the
+// action to write instead; "" otherwise.
+func deprecatedAction(raw string) string {
+	t, err := tag.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	a, ok := tag.LookupAction(t.Action.Name)
+	if !ok || a.AliasOf == "" {
+		return ""
+	}
+	return fmt.Sprintf("pii action %q is deprecated: write %q instead (it reads and writes the same stored values)", a.Name, a.AliasOf)
+}

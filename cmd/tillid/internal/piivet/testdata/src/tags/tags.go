@@ -40,6 +40,7 @@ type Bad struct {
 	Q      map[string]string `pii:"encrypt"`                 // want `would store the map's keys as they are`
 	R      []map[int]string  `pii:"tokenize=card"`           // want `would store the map's keys as they are`
 	S      map[string]string `pii:"encrypt,plainkeys"`
+	U      string            `pii:"hash,normalize=email"` // want `pii action "hash" is deprecated: write "pseudonym" instead`
 	T      map[string]string `pii:"redact"`
 	_      struct{}          `pii:"encrypt"` // want `invalid struct-level pii default: "encrypt" is not a struct-level default`
 }
