@@ -75,6 +75,7 @@ func (t Table) checkColumns(ctx context.Context, db *sql.DB, d Dialect) error {
 		}
 		return nil
 	}
+	typeOf := func(name string) string { c, _ := find(name); return c.typ }
 	if err := t.checkKey(d, find, rowid); err != nil {
 		return err
 	}
@@ -87,9 +88,15 @@ func (t Table) checkColumns(ctx context.Context, db *sql.DB, d Dialect) error {
 		if err := need("the hold column", t.Hold.Column); err != nil {
 			return err
 		}
+		if err := t.checkHoldType(d, typeOf(t.Hold.Column)); err != nil {
+			return err
+		}
 	}
 	for _, r := range t.Rules {
 		if err := need("the from column of rule "+r.label(), r.From); err != nil {
+			return err
+		}
+		if err := t.checkAnchorType(d, r, typeOf(r.From)); err != nil {
 			return err
 		}
 		if r.Then == pii.ThenRedact && r.Column != "" {

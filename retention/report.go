@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/tillid/tillid/pii"
@@ -17,8 +16,10 @@ type TableReport struct {
 	// against.
 	Table string
 	Now   time.Time
-	// Rows is the number of rows, Held how many are on legal hold.
-	Rows, Held int64
+	// Rows is the number of rows, Held how many are on legal hold, and
+	// HoldUnknown how many of those are held because their boolean hold
+	// is NULL (see [Hold]).
+	Rows, Held, HoldUnknown int64
 	// Rules holds one entry per rule, in the Table's order.
 	Rules []RuleReport
 }
@@ -38,8 +39,9 @@ type RuleReport struct {
 	// on SQLite), Future those whose anchor is after Now.
 	NullAnchors, Future int64
 	// Oldest is the oldest anchor among the rows not held that the rule
-	// still concerns (with a value, for redact), in UTC; the zero Time when
-	// there is none.
+	// still concerns (with a value, for redact), in UTC: exact on
+	// PostgreSQL, to the millisecond on SQLite (as its date functions read
+	// it); the zero Time when there is none.
 	Oldest time.Time
 }
 
@@ -65,7 +67,9 @@ func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) 
 	q := &sqlBuilder{d: d}
 	q.str(`SELECT count(*), `)
 	q.count(func() { q.held(t.Hold) })
-	dest := []any{&rep.Rows, &rep.Held}
+	q.str(`, `)
+	q.count(func() { q.holdUnknown(t.Hold) })
+	dest := []any{&rep.Rows, &rep.Held, &rep.HoldUnknown}
 	oldest := make([]any, len(t.Rules))
 	for i, r := range t.Rules {
 		rr := &rep.Rules[i]
@@ -101,11 +105,12 @@ func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) 
 		if r.Then == pii.ThenRedact {
 			q.valueSet(r)
 		}
+		q.str(` THEN `)
+		q.oldestAnchor(r.From)
+		q.str(` END)`)
 		if d == SQLite {
-			q.str(` THEN `, sqliteJulianDay(r.From), ` END)`)
-			oldest[i] = new(sql.NullFloat64)
+			oldest[i] = new(sql.NullString)
 		} else {
-			q.str(` THEN `, quote(r.From), ` END)`)
 			oldest[i] = new(sql.NullTime)
 		}
 		dest = append(dest, &rr.Values, &rr.Due, &rr.NullAnchors, &rr.Future, oldest[i])
@@ -116,9 +121,13 @@ func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) 
 	}
 	for i := range rep.Rules {
 		switch o := oldest[i].(type) {
-		case *sql.NullFloat64:
+		case *sql.NullString:
 			if o.Valid {
-				rep.Rules[i].Oldest = fromJulianDay(o.Float64)
+				at, err := parseOldest(o.String)
+				if err != nil {
+					return TableReport{}, err
+				}
+				rep.Rules[i].Oldest = at
 			}
 		case *sql.NullTime:
 			if o.Valid {
@@ -127,9 +136,4 @@ func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) 
 		}
 	}
 	return rep, nil
-}
-
-// fromJulianDay is the inverse of julianDay, to the microsecond.
-func fromJulianDay(jd float64) time.Time {
-	return time.UnixMicro(int64(math.Round((jd - 2440587.5) * 86400 * 1e6))).UTC()
 }

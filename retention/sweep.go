@@ -260,6 +260,9 @@ type Stats struct {
 	// Examined is the number of rows examined, and Held how many of them
 	// are on legal hold (never touched).
 	Examined, Held int64
+	// HoldUnknown counts the held rows whose boolean hold is NULL: held,
+	// since nobody said they are not (see [Hold]).
+	HoldUnknown int64
 	// Rules holds one entry per rule, in the Table's order.
 	Rules []RuleStats
 }
@@ -293,6 +296,7 @@ func (st *Stats) add(b Stats) {
 	st.Batches += b.Batches
 	st.Examined += b.Examined
 	st.Held += b.Held
+	st.HoldUnknown += b.HoldUnknown
 	for i := range st.Rules {
 		st.Rules[i].Changed += b.Rules[i].Changed
 		st.Rules[i].NullAnchors += b.Rules[i].NullAnchors
@@ -736,6 +740,8 @@ func (s *Sweeper) countBatch(ctx context.Context, tx *sql.Tx, l lease, now time.
 	q := s.q()
 	q.str(`SELECT count(*), `)
 	q.count(func() { q.held(s.t.Hold) })
+	q.str(`, `)
+	q.count(func() { q.holdUnknown(s.t.Hold) })
 	for _, from := range froms {
 		q.str(`, `)
 		q.count(func() {
@@ -757,7 +763,7 @@ func (s *Sweeper) countBatch(ctx context.Context, tx *sql.Tx, l lease, now time.
 	q.str(` FROM `, quote(s.t.Name), ` WHERE `)
 	q.keyRange(s.t.Key, l.lo, l.hi)
 	counts := make([]int64, 2*len(froms))
-	dest := []any{&st.Examined, &st.Held}
+	dest := []any{&st.Examined, &st.Held, &st.HoldUnknown}
 	for i := range counts {
 		dest = append(dest, &counts[i])
 	}
