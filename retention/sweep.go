@@ -125,8 +125,8 @@ func WithWorker(name string) Option {
 }
 
 // WithLease sets how long a claimed batch belongs to its worker before
-// another may take it over (2 minutes by default; at least 1s). It must be
-// longer than a batch takes.
+// another may take it over (2 minutes by default; at least 1s), on the
+// lease clock ([WithLeaseClock]). It must be longer than a batch takes.
 func WithLease(d time.Duration) Option {
 	return optionFunc(func(s *Sweeper) error {
 		if d < time.Second {
@@ -184,6 +184,7 @@ type Sweeper struct {
 	t                Table
 	batch            int
 	now              func() time.Time
+	leaseClock       func() time.Time // lease.go
 	auditor          keys.Auditor
 	shredder         Shredder
 	worker           string
@@ -383,7 +384,7 @@ func (s *Sweeper) leases() string { return quote(s.prefix + "_leases") }
 // worker's or one whose time ran out, else the next key range after the
 // run's cursor. A new run starts only on the first claim of a Sweep.
 func (s *Sweeper) claim(ctx context.Context, first bool) (_ lease, ok bool, err error) {
-	now := s.now()
+	now, wall := s.now(), s.leaseNow()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return lease{}, false, fmt.Errorf("retention: %w", err)
@@ -425,7 +426,7 @@ func (s *Sweeper) claim(ctx context.Context, first bool) (_ lease, ok bool, err 
 		q.str(`UPDATE `, s.runs(), ` SET cursor_key = `)
 		q.arg(cursor)
 		q.str(`, exhausted = 0, active = 1, started_ns = `)
-		q.arg(now.UnixNano())
+		q.arg(wall.UnixNano())
 		q.str(` WHERE job = `)
 		q.arg(s.job)
 		if _, err = tx.ExecContext(ctx, q.String(), q.args...); err != nil {
@@ -439,7 +440,7 @@ func (s *Sweeper) claim(ctx context.Context, first bool) (_ lease, ok bool, err 
 	q.str(` AND (owner = `)
 	q.arg(s.worker)
 	q.str(` OR until_ns < `)
-	q.arg(now.UnixNano())
+	q.arg(wall.UnixNano())
 	q.str(`) ORDER BY lo LIMIT 1`)
 	if s.d == PostgreSQL {
 		q.str(` FOR UPDATE SKIP LOCKED`)
@@ -447,7 +448,7 @@ func (s *Sweeper) claim(ctx context.Context, first bool) (_ lease, ok bool, err 
 	var l lease
 	switch err = tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&l.lo, &l.hi); {
 	case err == nil:
-		if err = s.takeLease(ctx, tx, l, now, false); err != nil {
+		if err = s.takeLease(ctx, tx, l, wall, false); err != nil {
 			return lease{}, false, err
 		}
 		return l, true, s.commit(tx)
@@ -481,7 +482,7 @@ func (s *Sweeper) claim(ctx context.Context, first bool) (_ lease, ok bool, err 
 		return lease{}, false, err
 	}
 	l = lease{lo: cursor, hi: hi.Int64}
-	if err = s.takeLease(ctx, tx, l, now, true); err != nil {
+	if err = s.takeLease(ctx, tx, l, wall, true); err != nil {
 		return lease{}, false, err
 	}
 	q = s.q()
@@ -530,10 +531,11 @@ func (s *Sweeper) release(ctx context.Context, l lease) error {
 	return nil
 }
 
-// takeLease inserts a new lease or makes an existing one this worker's.
-func (s *Sweeper) takeLease(ctx context.Context, tx *sql.Tx, l lease, now time.Time, insert bool) error {
+// takeLease inserts a new lease or makes an existing one this worker's,
+// running out s.lease after wall (the lease clock's time).
+func (s *Sweeper) takeLease(ctx context.Context, tx *sql.Tx, l lease, wall time.Time, insert bool) error {
 	q := s.q()
-	until := now.Add(s.lease).UnixNano()
+	until := wall.Add(s.lease).UnixNano()
 	if insert {
 		q.str(`INSERT INTO `, s.leases(), ` (job, lo, hi, owner, until_ns) VALUES (`)
 		q.arg(s.job)
@@ -649,7 +651,7 @@ func (s *Sweeper) process(ctx context.Context, l lease) (_ Stats, err error) {
 	// database), and tells whether it is still ours.
 	q := s.q()
 	q.str(`UPDATE `, s.leases(), ` SET until_ns = `)
-	q.arg(now.Add(s.lease).UnixNano())
+	q.arg(s.leaseNow().Add(s.lease).UnixNano())
 	q.str(` WHERE job = `)
 	q.arg(s.job)
 	q.str(` AND lo = `)

@@ -286,7 +286,8 @@ func TestRetentionTakeOver(t *testing.T) {
 		// A worker does the first batch and is killed.
 		now := retentionNow
 		clock := retention.WithClock(func() time.Time { return now })
-		dead, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, clock, retention.WithBatchSize(10),
+		leaseClock := retention.WithLeaseClock(func() time.Time { return now })
+		dead, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, clock, leaseClock, retention.WithBatchSize(10),
 			retention.WithWorker("dead"), retention.WithLease(time.Minute), retention.WithProgress(func(retention.Stats) { panic("killed") }))
 		require.NoError(t, err)
 		func() {
@@ -307,7 +308,7 @@ func TestRetentionTakeOver(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, int64(40), countNotes(t, db))
 
-		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, clock, retention.WithBatchSize(10), retention.WithWorker("other"))
+		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, clock, leaseClock, retention.WithBatchSize(10), retention.WithWorker("other"))
 		require.NoError(t, err)
 		st, err := other.Sweep(ctx)
 		var inc *retention.IncompleteError
@@ -491,8 +492,9 @@ func TestRetentionKilledMidBatch(t *testing.T) {
 		}
 		now := retentionNow
 		clock := retention.WithClock(func() time.Time { return now })
+		leaseClock := retention.WithLeaseClock(func() time.Time { return now })
 		kctx, kill := context.WithCancel(ctx)
-		dying, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, clock, retention.WithBatchSize(10), retention.WithLease(time.Minute),
+		dying, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, clock, leaseClock, retention.WithBatchSize(10), retention.WithLease(time.Minute),
 			retention.WithWorker("dying"), retention.WithShredder(retention.ShredFunc(func(ctx context.Context, _, _ string) error {
 				kill()
 				return ctx.Err()
@@ -504,7 +506,7 @@ func TestRetentionKilledMidBatch(t *testing.T) {
 
 		now = now.Add(2 * time.Minute)
 		sh := &recordingShredder{}
-		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, clock, retention.WithBatchSize(10), retention.WithWorker("other"), retention.WithShredder(sh))
+		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, clock, leaseClock, retention.WithBatchSize(10), retention.WithWorker("other"), retention.WithShredder(sh))
 		require.NoError(t, err)
 		st, err := other.Sweep(ctx)
 		require.NoError(t, err)
