@@ -77,7 +77,8 @@ func (q *sqlBuilder) due(t *Table, r Rule, now time.Time) {
 		q.valueSet(r)
 	}
 	if r.Then == pii.ThenShred {
-		q.str(" AND ", quote(t.Subject), " IS NOT NULL")
+		q.str(" AND ")
+		q.subjectSet(t.Subject)
 	}
 	q.str(")")
 }

@@ -38,6 +38,10 @@ type RuleReport struct {
 	// NullAnchors counts rows not held whose anchor is NULL (or unreadable
 	// on SQLite), Future those whose anchor is after Now.
 	NullAnchors, Future int64
+	// NoSubject counts, for a shred rule, the rows that would be due but
+	// have no subject ID (NULL or empty): a sweep skips them and names
+	// their keys (see [RuleStats.NoSubject]).
+	NoSubject int64
 	// Oldest is the oldest anchor among the rows not held that the rule
 	// still concerns (with a value, for redact), in UTC: exact on
 	// PostgreSQL, to the millisecond on SQLite (as its date functions read
@@ -114,6 +118,11 @@ func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) 
 			oldest[i] = new(sql.NullTime)
 		}
 		dest = append(dest, &rr.Values, &rr.Due, &rr.NullAnchors, &rr.Future, oldest[i])
+		if r.Then == pii.ThenShred {
+			q.str(`, `)
+			q.count(func() { q.noSubject(&t, r, now) })
+			dest = append(dest, &rr.NoSubject)
+		}
 	}
 	q.str(` FROM `, quote(t.Name))
 	if err := db.QueryRowContext(ctx, q.String(), q.args...).Scan(dest...); err != nil {

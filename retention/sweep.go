@@ -283,6 +283,12 @@ type RuleStats struct {
 	NullAnchors int64
 	// Future counts rows not held whose anchor is after now.
 	Future int64
+	// NoSubject counts the rows a shred rule skipped although due: their
+	// subject ID is NULL, empty or refused by the Shredder as invalid;
+	// NoSubjectKeys holds the keys (as text) of the first
+	// [MaxReportedKeys] of them, never their subject IDs.
+	NoSubject     int64
+	NoSubjectKeys []string
 }
 
 func (s *Sweeper) newStats() Stats {
@@ -302,6 +308,12 @@ func (st *Stats) add(b Stats) {
 		st.Rules[i].Changed += b.Rules[i].Changed
 		st.Rules[i].NullAnchors += b.Rules[i].NullAnchors
 		st.Rules[i].Future += b.Rules[i].Future
+		st.Rules[i].NoSubject += b.Rules[i].NoSubject
+		for _, k := range b.Rules[i].NoSubjectKeys {
+			if len(st.Rules[i].NoSubjectKeys) < MaxReportedKeys {
+				st.Rules[i].NoSubjectKeys = append(st.Rules[i].NoSubjectKeys, k)
+			}
+		}
 	}
 }
 
@@ -674,7 +686,7 @@ func (s *Sweeper) process(ctx context.Context, l lease) (_ Stats, err error) {
 		var n int64
 		switch r.Then {
 		case pii.ThenShred:
-			n, err = s.shred(ctx, tx, l, r, now)
+			n, err = s.shred(ctx, tx, l, r, now, &st.Rules[i])
 		case pii.ThenRedact:
 			q = s.q()
 			q.str(`UPDATE `, quote(s.t.Name), ` SET `, quote(r.Column), ` = `)
@@ -780,8 +792,13 @@ func (s *Sweeper) countBatch(ctx context.Context, tx *sql.Tx, l lease, now time.
 }
 
 // shred withdraws the subjects of the range's due rows from the rule's
-// purpose, each subject once, and returns how many rows were due.
-func (s *Sweeper) shred(ctx context.Context, tx *sql.Tx, l lease, r Rule, now time.Time) (int64, error) {
+// purpose, each subject once, and returns how many rows it shredded. Rows
+// without a subject ID, or whose ID the Shredder refuses, are skipped and
+// recorded in rs (see subject.go).
+func (s *Sweeper) shred(ctx context.Context, tx *sql.Tx, l lease, r Rule, now time.Time, rs *RuleStats) (int64, error) {
+	if _, err := s.skipKeys(ctx, tx, l, r, now, nil, rs); err != nil {
+		return 0, err
+	}
 	q := s.q()
 	q.str(`SELECT `, quote(s.t.Subject), `, count(*) FROM `, quote(s.t.Name), ` WHERE `)
 	q.keyRange(s.t.Key, l.lo, l.hi)
@@ -795,13 +812,13 @@ func (s *Sweeper) shred(ctx context.Context, tx *sql.Tx, l lease, r Rule, now ti
 	var subjects []string
 	var total int64
 	for rows.Next() {
-		var subject string
+		var subject sql.NullString
 		var n int64
 		if err := rows.Scan(&subject, &n); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("retention: %w", err)
 		}
-		subjects = append(subjects, subject)
+		subjects = append(subjects, subject.String)
 		total += n
 	}
 	if err := rows.Close(); err != nil {
@@ -811,7 +828,16 @@ func (s *Sweeper) shred(ctx context.Context, tx *sql.Tx, l lease, r Rule, now ti
 		return 0, fmt.Errorf("retention: %w", err)
 	}
 	for _, subject := range subjects {
-		if err := s.shredder.Shred(ctx, subject, r.Purpose); err != nil {
+		err := s.shredder.Shred(ctx, subject, r.Purpose)
+		if err != nil && invalidSubject(err) {
+			n, err := s.skipKeys(ctx, tx, l, r, now, &subject, rs)
+			if err != nil {
+				return 0, err
+			}
+			total -= n
+			continue
+		}
+		if err != nil {
 			// The subject's ID is personal data: the error names the rule.
 			return 0, fmt.Errorf("retention: rule %s: shredding a subject: %v", r.label(), err)
 		}

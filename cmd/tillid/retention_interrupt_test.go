@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tillid/tillid/keys"
+)
+
+// cancelOnWrite is a stderr that cancels the sweep (as Ctrl-C would) once
+// the first progress line is written.
+type cancelOnWrite struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	cancel context.CancelFunc
+}
+
+func (w *cancelOnWrite) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if bytes.Contains(p, []byte("rows examined")) {
+		w.cancel()
+	}
+	return w.buf.Write(p)
+}
+
+// Ctrl-C during a sweep says that the checkpoint is saved and how to
+// resume, and the same command resumes.
+func TestRetentionSweepInterrupted(t *testing.T) {
+	dsn, db := retentionDB(t, false)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errOut := &cancelOnWrite{cancel: cancel}
+	var out bytes.Buffer
+	code := run(cctx, retentionArgs("sweep", dsn, "-batch", "1"), &out, errOut)
+	require.NotEqual(t, exitOK, code)
+	msg := errOut.buf.String()
+	assert.Contains(t, msg, "interrupted after 1 rows examined")
+	assert.Contains(t, msg, "the checkpoint (job customers in tables tillid_retention_runs and tillid_retention_leases of -db) is saved")
+	assert.Contains(t, msg, "run the same command again to resume")
+	assert.Contains(t, msg, "context canceled")
+
+	code, stdout, stderr := cli(t, retentionArgs("sweep", dsn, "-batch", "1")...)
+	require.Equal(t, exitOK, code, stderr)
+	assert.Contains(t, stdout, "4 rows examined", "the rerun resumes after the done batch: %s", stdout)
+	assert.Equal(t, 3, countWhere(t, db, "1=1"))
+}
+
+// A row with an empty subject ID no longer blocks a then:shred sweep: it
+// is skipped and named by key, and every other due row is shredded.
+func TestRetentionShredEmptySubject(t *testing.T) {
+	masterKey(t)
+	dsn, db := retentionDB(t, false)
+	_, err := db.Exec(`ALTER TABLE customers ADD COLUMN subject TEXT`)
+	require.NoError(t, err)
+	_, err = db.Exec(`UPDATE customers SET subject = CASE id WHEN 1 THEN '' ELSE 'c-' || id END`)
+	require.NoError(t, err)
+	for _, k := range [][]string{{"subject-keys"}, {"-kind", "prf", "subject-pseudonym"}} {
+		code, out, errOut := cli(t, append([]string{"keys", "create", "-keyset-db", dsn}, k...)...)
+		require.Equal(t, exitOK, code, "%s %s", out, errOut)
+	}
+	ledger := "sqlite:" + filepath.Join(t.TempDir(), "ledger.db")
+	ldb, err := openDB(ctx, ledger)
+	require.NoError(t, err)
+	_, err = keys.OpenSQLiteLedger(ctx, ldb.sql)
+	require.NoError(t, err)
+	ldb.close()
+	subjects := filepath.Join(t.TempDir(), "subjects.db")
+	require.NoError(t, os.WriteFile(subjects, nil, 0o600))
+	args := []string{"retention", "sweep", "-db", dsn, "-table", "customers", "-key-column", "id",
+		"-rule", "promo=retain:2y,from:created,then:shred,purpose:marketing", "-hold", "hold",
+		"-subject-column", "subject", "-now", "2026-12-01T00:00:00Z", "-keyset-db", dsn, "-ledger-db", ledger, "-subject-db", "sqlite:" + subjects}
+	for range 2 {
+		code, out, errOut := cli(t, args...)
+		require.Equal(t, exitOK, code, "%s %s", out, errOut)
+		assert.Contains(t, out, "5 rows examined")
+		assert.Contains(t, out, "rule promo: 1 due rows skipped, their subject ID NULL, empty or invalid; fix them and sweep again; keys: 1")
+		assert.NotContains(t, out+errOut, "c-2")
+	}
+	code, out, errOut := cli(t, "erasures", "-ledger-db", ledger, "-json")
+	require.Equal(t, exitOK, code, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 2, "row 2 shredded by each sweep (row 1 skipped, 3 held, 4-5 recent): %s", out)
+	pseudonym := func(l string) string { _, p, _ := strings.Cut(l, `"pseudonym":`); return p[:34] }
+	assert.Equal(t, pseudonym(lines[0]), pseudonym(lines[1]), "one subject")
+}
