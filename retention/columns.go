@@ -79,6 +79,9 @@ func (t Table) checkColumns(ctx context.Context, db *sql.DB, d Dialect) error {
 	if err := t.checkKey(d, find, rowid); err != nil {
 		return err
 	}
+	if err := t.checkKeyRows(ctx, db, d, find, rowid); err != nil {
+		return err
+	}
 	if t.Subject != "" {
 		if err := need("the subject column", t.Subject); err != nil {
 			return err
