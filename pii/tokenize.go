@@ -342,6 +342,9 @@ func (r *run) deferVault(vt vaultTokenizer, in string, protected bool, rid []byt
 		return "", false, errErasedLeaf // Forget deleted the subject's tokens
 	}
 	pt := pendingToken{vault: vt, subject: string(rid), path: r.pathString(), typ: r.parent.Type(), expiresAt: r.retentionEnd()}
+	if protected && tokenExpired(vt, pt.expiresAt) {
+		return "", false, r.expiredToken() // its vault entry expired with the rule
+	}
 	switch {
 	case protected:
 		tok, ok := strings.CutPrefix(in, vaultPrefix)
