@@ -29,20 +29,32 @@ import (
 // what an application writes for an anchor it never set.
 const zeroJulianDay = "1721425.5"
 
-// sqliteAnchorText returns the SQLite expression of column col as text
-// that julianday() reads, or NULL when col holds none of the anchor forms.
-func sqliteAnchorText(col string) string {
+// sqliteAnchor returns the SQLite expressions of column col as a Julian
+// day number (jd) and as text that julianday() reads (text), both NULL
+// when col holds none of the anchor forms. The gate is cheap on purpose
+// (a sweep reads it several times per row): typeof, the date's two
+// dashes, and the calendar check only for days after the 28th; julianday()
+// itself refuses a date that is not digits, and what follows the date if
+// it is not a time with an optional offset. Text with a space after the
+// seconds is read as Go's form: " +hhmm" rewritten to " +hh:mm" for
+// julianday(), the zone name after it dropped.
+func sqliteAnchor(col string) (jd, text string) {
 	c := quote(col)
 	date := "substr(" + c + ", 1, 10)"
-	rest := "substr(" + c + ", 12)"
-	sp := "instr(" + rest + ", ' ')"
-	off := "substr(" + c + ", 12 + " + sp + ")"
-	goForm := date + " || ' ' || substr(" + c + ", 12, " + sp + " - 1) || substr(" + off + ", 1, 3) || ':' || substr(" + off + ", 4, 2)"
-	return "(CASE WHEN typeof(" + c + ") = 'text' AND " + c + " GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'" +
-		" AND date(" + date + ", '+0 days') = " + date + " THEN CASE" +
-		" WHEN (length(" + c + ") = 10 OR " + c + " GLOB '??????????[ T][0-9][0-9]:[0-9][0-9]*') AND julianday(" + c + ") IS NOT NULL THEN " + c +
-		" WHEN " + c + " GLOB '?????????? [0-9][0-9]:[0-9][0-9]:[0-9][0-9]* [+-][0-9][0-9][0-9][0-9] *' THEN " + goForm +
-		" END END)"
+	gate := "typeof(" + c + ") = 'text' AND substr(" + c + ", 5, 1) = '-' AND substr(" + c + ", 8, 1) = '-'" +
+		" AND (substr(" + c + ", 9, 2) <= '28' OR date(" + date + ", '+0 days') = " + date + ")"
+	// Go's offset follows the first space after the seconds (position 20
+	// on): the space's position, or 19 when there is none.
+	space := "instr(substr(" + c + ", 20), ' ')"
+	sign := "(19 + " + space + ")"
+	// " +0000" becomes " +00:00", and the character after it must be a
+	// space (before the zone name, dropped) or the end: anything else
+	// makes julianday() refuse the text.
+	goForm := "substr(" + c + ", 1, " + sign + " + 3) || ':' || substr(" + c + ", " + sign + " + 4, 2) || substr(" + c + ", " + sign + " + 6, 1)"
+	isGo := space + " > 0"
+	jd = "(CASE WHEN " + gate + " THEN CASE WHEN " + isGo + " THEN julianday(" + goForm + ") ELSE julianday(" + c + ") END END)"
+	text = "(CASE WHEN " + gate + " THEN CASE WHEN " + isGo + " THEN " + goForm + " ELSE " + c + " END END)"
+	return jd, text
 }
 
 // anchor writes the anchor column col as the database compares it, NULL
@@ -50,7 +62,8 @@ func sqliteAnchorText(col string) string {
 // PostgreSQL the column's own value.
 func (q *sqlBuilder) anchor(col string) {
 	if q.d == SQLite {
-		q.str("nullif(julianday(", sqliteAnchorText(col), "), ", zeroJulianDay, ")")
+		jd, _ := sqliteAnchor(col)
+		q.str("nullif(", jd, ", ", zeroJulianDay, ")")
 		return
 	}
 	c := quote(col)
@@ -102,7 +115,8 @@ func (q *sqlBuilder) oldestAnchor(col string) {
 	}
 	q.str("(CASE WHEN ")
 	q.anchorNull(col)
-	q.str(" THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', ", sqliteAnchorText(col), ") END)")
+	_, text := sqliteAnchor(col)
+	q.str(" THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', ", text, ") END)")
 }
 
 // parseOldest reads what min(oldestAnchor) returned on SQLite.
