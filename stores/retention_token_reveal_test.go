@@ -1,7 +1,6 @@
 package stores_test
 
 import (
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -30,14 +29,7 @@ type cardRecord struct {
 // vault within its rule is still ErrDecryption.
 func TestRevealTokenExpiredByRule(t *testing.T) {
 	vaults := map[string]func(t *testing.T) tokenize.Store{
-		"sqlite": func(t *testing.T) tokenize.Store {
-			db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "vault.db"))
-			require.NoError(t, err)
-			t.Cleanup(func() { db.Close() })
-			s, err := tokenize.OpenSQLite(ctx, db)
-			require.NoError(t, err)
-			return s
-		},
+		"sqlite":   func(t *testing.T) tokenize.Store { return openSQLite(t, filepath.Join(t.TempDir(), "vault.db")) },
 		"postgres": func(t *testing.T) tokenize.Store { return openPostgres(t, pgtest.DSN(t)) },
 	}
 	for name, open := range vaults {

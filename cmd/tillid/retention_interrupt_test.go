@@ -3,16 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/tillid/tillid/keys"
 )
 
 // cancelOnWrite is a stderr that cancels the sweep (as Ctrl-C would) once
@@ -63,18 +59,7 @@ func TestRetentionShredEmptySubject(t *testing.T) {
 	require.NoError(t, err)
 	_, err = db.Exec(`UPDATE customers SET subject = CASE id WHEN 1 THEN '' ELSE 'c-' || id END`)
 	require.NoError(t, err)
-	for _, k := range [][]string{{"subject-keys"}, {"-kind", "prf", "subject-pseudonym"}} {
-		code, out, errOut := cli(t, append([]string{"keys", "create", "-keyset-db", dsn}, k...)...)
-		require.Equal(t, exitOK, code, "%s %s", out, errOut)
-	}
-	ledger := "sqlite:" + filepath.Join(t.TempDir(), "ledger.db")
-	ldb, err := openDB(ctx, ledger)
-	require.NoError(t, err)
-	_, err = keys.OpenSQLiteLedger(ctx, ldb.sql)
-	require.NoError(t, err)
-	ldb.close()
-	subjects := filepath.Join(t.TempDir(), "subjects.db")
-	require.NoError(t, os.WriteFile(subjects, nil, 0o600))
+	ledger, subjects := shredStores(t, dsn)
 	args := []string{"retention", "sweep", "-db", dsn, "-table", "customers", "-key-column", "id",
 		"-rule", "promo=retain:2y,from:created,then:shred,purpose:marketing", "-hold", "hold",
 		"-subject-column", "subject", "-now", "2026-12-01T00:00:00Z", "-keyset-db", dsn, "-ledger-db", ledger, "-subject-db", "sqlite:" + subjects}
