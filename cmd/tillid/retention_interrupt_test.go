@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tillid/tillid/internal/pgtest"
 )
 
 // cancelOnWrite is a stderr that cancels the sweep (as Ctrl-C would) once
@@ -76,4 +79,27 @@ func TestRetentionShredEmptySubject(t *testing.T) {
 	require.Len(t, lines, 2, "row 2 shredded by each sweep (row 1 skipped, 3 held, 4-5 recent): %s", out)
 	pseudonym := func(l string) string { _, p, _ := strings.Cut(l, `"pseudonym":`); return p[:34] }
 	assert.Equal(t, pseudonym(lines[0]), pseudonym(lines[1]), "one subject")
+}
+
+// The user's PostgreSQL table with a text anchor: the sweep, the dry run
+// and the report all refuse it with the same clear error, and nothing is
+// cleared (the sweep cleared a day-old row; the dry run crashed).
+func TestRetentionTextAnchorPostgresCLI(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`CREATE TABLE c2 (id BIGINT PRIMARY KEY, notes TEXT, created_txt TEXT);
+		INSERT INTO c2 VALUES (1, 'n', '11/30/2026'), (2, 'n', '2026-11-30'), (3, 'n', '1 Dec 2025'), (4, 'n', '2020-01-01'), (5, 'n', 'garbage')`)
+	require.NoError(t, err)
+	args := []string{"-db", dsn, "-table", "c2", "-key-column", "id", "-rule", "notes=retain:90d,from:created_txt", "-now", "2026-12-01T00:00:00Z"}
+	for _, verb := range [][]string{{"sweep"}, {"sweep", "-dry-run"}, {"report"}} {
+		code, _, errOut := cli(t, append(append([]string{"retention"}, verb...), args...)...)
+		assert.NotEqual(t, exitOK, code, verb)
+		assert.Contains(t, errOut, "an anchor must be a timestamptz, timestamp or date column", verb)
+		assert.NotContains(t, errOut, "Scan error", verb)
+	}
+	var left int
+	require.NoError(t, db.QueryRow(`SELECT count(*) FROM c2 WHERE notes IS NOT NULL`).Scan(&left))
+	assert.Equal(t, 5, left)
 }
