@@ -851,9 +851,9 @@ func (s *Sweeper) audit(ctx context.Context, now time.Time, st Stats) {
 		return
 	}
 	e := keys.Event{Time: now, Type: keys.EventRetentionBatch, Done: st.Changed(), Left: -1,
-		Retention: &keys.RetentionCounts{Table: s.t.Name, Examined: st.Examined, Held: st.Held}}
+		Retention: &keys.RetentionCounts{Table: s.t.Name, Examined: st.Examined, Held: st.Held, HoldUnknown: st.HoldUnknown}}
 	for _, r := range st.Rules {
-		e.Retention.Rules = append(e.Retention.Rules, keys.RetentionRuleCounts{Rule: r.Rule, Then: r.Then.String(), Changed: r.Changed, NullAnchors: r.NullAnchors, Future: r.Future})
+		e.Retention.Rules = append(e.Retention.Rules, keys.RetentionRuleCounts{Rule: r.Rule, Then: r.Then.String(), Changed: r.Changed, NullAnchors: r.NullAnchors, Future: r.Future, NoSubject: r.NoSubject})
 	}
 	s.auditor.Audit(ctx, e)
 }

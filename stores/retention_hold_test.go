@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tillid/tillid/piitest"
 	"github.com/tillid/tillid/retention"
 )
 
@@ -35,13 +36,16 @@ func TestRetentionNullHold(t *testing.T) {
 		assert.Equal(t, int64(2), rep.HoldUnknown, "rows 1 and 4")
 		assert.Equal(t, int64(1), rep.Rules[0].Due, "row 2 only")
 
-		sw, err := retention.New(ctx, db, rdb.dialect, table, fixedClock())
+		aud := &piitest.AuditRecorder{}
+		sw, err := retention.New(ctx, db, rdb.dialect, table, fixedClock(), retention.WithAuditor(aud))
 		require.NoError(t, err)
 		st, err := sw.Sweep(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, int64(1), st.Rules[0].Changed)
 		assert.Equal(t, int64(3), st.Held)
 		assert.Equal(t, int64(2), st.HoldUnknown)
+		require.Len(t, aud.Events(), 1)
+		assert.Equal(t, int64(2), aud.Events()[0].Retention.HoldUnknown, "the audit event counts them")
 		for id, want := range map[int64]bool{1: true, 2: false, 3: true, 4: true} {
 			exists, _, _ := rowState(t, db, rdb.dialect, id)
 			assert.Equal(t, want, exists, "row %d kept", id)

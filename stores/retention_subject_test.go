@@ -13,6 +13,7 @@ import (
 
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/piitest"
 	"github.com/tillid/tillid/retention"
 )
 
@@ -53,7 +54,8 @@ func TestRetentionShredBadSubjects(t *testing.T) {
 			shredded = append(shredded, subject)
 			return nil
 		})
-		sw, err := retention.New(ctx, db, rdb.dialect, table, fixedClock(), retention.WithShredder(sh), retention.WithBatchSize(5))
+		aud := &piitest.AuditRecorder{}
+		sw, err := retention.New(ctx, db, rdb.dialect, table, fixedClock(), retention.WithShredder(sh), retention.WithBatchSize(5), retention.WithAuditor(aud))
 		require.NoError(t, err)
 		st, err := sw.Sweep(ctx)
 		require.NoError(t, err, "bad rows do not stop the sweep")
@@ -62,6 +64,11 @@ func TestRetentionShredBadSubjects(t *testing.T) {
 		assert.Equal(t, int64(3), st.Rules[0].NoSubject)
 		assert.Equal(t, []string{"3", "7", "11"}, st.Rules[0].NoSubjectKeys, "named by key")
 		assert.NotContains(t, shredded, long)
+		var audited int64
+		for _, e := range aud.Events() {
+			audited += e.Retention.Rules[0].NoSubject
+		}
+		assert.Equal(t, int64(3), audited, "the audit events count the skipped rows")
 		slices.Sort(shredded)
 		assert.Len(t, slices.Compact(shredded), 6, "subject-1 .. subject-6 (rows 1, 2, 4-6, 8-10, 12; row 7 held subject-0)")
 
