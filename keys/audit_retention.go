@@ -27,6 +27,9 @@ type RetentionRuleCounts struct {
 	// NoSubject counts the due rows a shred rule skipped because their
 	// subject ID is NULL, empty or invalid.
 	NoSubject int64
+	// Tokens counts the vault tokens deleted with the rows a delete rule
+	// deleted.
+	Tokens int64
 }
 
 // attrs returns c as log attributes; none for a nil c.
@@ -37,7 +40,7 @@ func (c *RetentionCounts) attrs() []slog.Attr {
 	out := []slog.Attr{slog.String("table", c.Table), slog.Int64("examined", c.Examined), slog.Int64("held", c.Held), slog.Int64("hold_unknown", c.HoldUnknown)}
 	for _, r := range c.Rules {
 		out = append(out, slog.Group(r.Rule, slog.String("then", r.Then), slog.Int64("changed", r.Changed),
-			slog.Int64("null_anchors", r.NullAnchors), slog.Int64("future", r.Future), slog.Int64("no_subject", r.NoSubject)))
+			slog.Int64("null_anchors", r.NullAnchors), slog.Int64("future", r.Future), slog.Int64("tokens", r.Tokens), slog.Int64("no_subject", r.NoSubject)))
 	}
 	return out
 }

@@ -84,6 +84,10 @@ type RetentionRule struct {
 	Nullable bool
 	// Kind is the field's kind (reflect.Invalid for the record rule).
 	Kind reflect.Kind
+	// Sealed reports whether Reveal refuses plaintext in the field (encrypt,
+	// deterministic, tokenize=, pseudonym): Protect protects "" too, so a
+	// cleared value must be NULL (a nil or a NULL-able type), not "".
+	Sealed bool
 }
 
 // RetentionPolicy is every retention rule of a struct type, with its legal
@@ -100,6 +104,16 @@ type RetentionPolicy struct {
 	HoldTime bool
 	// Subject is the name of the `pii:"subject"` field, or "".
 	Subject string
+	// Tokens are the tokenize= fields of the struct, with or without
+	// retain=: a record rule that deletes a row deletes their vault
+	// tokens too.
+	Tokens []TokenField
+}
+
+// TokenField is a tokenize= field of a struct: its Go name and token
+// domain.
+type TokenField struct {
+	Field, Domain string
 }
 
 // retentionPlan is a struct plan's retention: its policy and where its
@@ -169,6 +183,9 @@ func (p *typePlan) bindRetention() error {
 			continue
 		}
 		f := p.typ.Field(i)
+		if ft.domain != "" {
+			rp.policy.Tokens = append(rp.policy.Tokens, TokenField{Field: f.Name, Domain: ft.domain})
+		}
 		proc := ft.proc.Merge(recordDefaults(p.defaults))
 		if proc.Retain == "" {
 			if proc.Then != "" {
@@ -177,7 +194,7 @@ func (p *typePlan) bindRetention() error {
 			continue
 		}
 		r := RetentionRule{Path: typeName(p.typ) + "." + f.Name, Field: f.Name, Retain: proc.Retain, RetainFor: proc.RetainFor,
-			From: proc.From, Then: parseThen(proc.Then), Domain: ft.domain, Kind: f.Type.Kind()}
+			From: proc.From, Then: parseThen(proc.Then), Domain: ft.domain, Kind: f.Type.Kind(), Sealed: ft.act.reveal != nil}
 		switch f.Type.Kind() {
 		case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface:
 			r.Nullable = true
@@ -192,6 +209,11 @@ func (p *typePlan) bindRetention() error {
 			if subject < 0 {
 				return fail(f.Name, "then=shred withdraws the record's subject: tag its ID field `pii:\"subject\"`")
 			}
+			if ft.act.subjectMode == 0 {
+				// Shredding would destroy a key the value is not under
+				// and leave it as it is.
+				return fail(f.Name, "then=shred destroys the subject's key for purpose=%s, and a %s value is not sealed under it, so it would stay: use then=redact", proc.Purposes[0], ft.act.name)
+			}
 			r.Purpose = proc.Purposes[0]
 		}
 		from, err := anchor(f.Name, proc)
@@ -201,6 +223,7 @@ func (p *typePlan) bindRetention() error {
 		rp.policy.Rules = append(rp.policy.Rules, r)
 		rp.fieldIndex, rp.fromIndex = append(rp.fieldIndex, i), append(rp.fromIndex, from)
 	}
+	rp.bindIndexRules(p)
 	switch d := p.defaults; {
 	case d.Then == "delete":
 		if d.Retain == "" {
@@ -221,6 +244,44 @@ func (p *typePlan) bindRetention() error {
 	return nil
 }
 
+// bindIndexRules gives a blind index (index=) without a rule of its own
+// the rule of its sources, as a redact rule: the index is derived from
+// them and would otherwise keep their equality searchable after a sweep
+// cleared or shredded them. It does so when every source has a redact or
+// shred rule, all with the same anchor and period; an index whose sources
+// expire differently keeps no rule (give it its own retain=).
+func (rp *retentionPlan) bindIndexRules(p *typePlan) {
+	n := len(rp.policy.Rules)
+	for i, ft := range p.tags {
+		if ft == nil || ft.act != indexAction || len(ft.sources) == 0 || slices.Contains(rp.fieldIndex[:n], i) {
+			continue
+		}
+		var from *RetentionRule
+		fromIndex := -1
+		for _, src := range ft.sources {
+			j := slices.IndexFunc(rp.policy.Rules[:n], func(r RetentionRule) bool { return r.Field == src })
+			if j < 0 {
+				from = nil
+				break
+			}
+			r := rp.policy.Rules[j]
+			if from != nil && (r.From != from.From || r.RetainFor != from.RetainFor) {
+				from = nil
+				break
+			}
+			from, fromIndex = &rp.policy.Rules[j], rp.fromIndex[j]
+		}
+		if from == nil {
+			continue
+		}
+		f := p.typ.Field(i)
+		r := RetentionRule{Path: typeName(p.typ) + "." + f.Name, Field: f.Name, Retain: from.Retain, RetainFor: from.RetainFor,
+			From: from.From, Then: ThenRedact, Kind: f.Type.Kind(), Nullable: f.Type.Kind() == reflect.Slice}
+		rp.policy.Rules = append(rp.policy.Rules, r)
+		rp.fieldIndex, rp.fromIndex = append(rp.fieldIndex, i), append(rp.fromIndex, fromIndex)
+	}
+}
+
 // RetentionOf returns the retention rules of v's struct type (v may be a
 // struct, a pointer to one or a reflect.Type): those of its own fields, in
 // field order, and its record rule; nested structs' rules are theirs, not
@@ -238,6 +299,7 @@ func RetentionOf(v any) (RetentionPolicy, error) {
 	}
 	pol := p.retention.policy
 	pol.Rules = slices.Clone(pol.Rules)
+	pol.Tokens = slices.Clone(pol.Tokens)
 	return pol, nil
 }
 
@@ -294,8 +356,16 @@ func (s ExpiryState) String() string {
 
 // Expiry is one rule of a record that needs attention (see [Expired]).
 type Expiry struct {
-	// Rule is the rule; Rule.Path names the field (or the record).
+	// Rule is the rule; Rule.Path names the field (or the record) in the
+	// struct type that declares it.
 	Rule RetentionRule
+	// Path is the value's Go path from the record passed to Expired:
+	// "Customer.Notes", "Customer.Address.Notes" for a nested or embedded
+	// struct (through pointers too), "Customer.Contacts[2].Notes" for the
+	// element of a slice or array, "Customer.Extra[…].Notes" for a map
+	// value (never its key, which may be personal data). Without its
+	// indexes it is pii.Inventory's path of the field ("[]" for "[2]").
+	Path string
 	// State says whether it is due, held, without anchor or in the future.
 	State ExpiryState
 	// Anchor is the anchor's time (the zero Time for ExpiryNoAnchor), and
@@ -304,16 +374,21 @@ type Expiry struct {
 }
 
 // Expired reports the retention rules of the record v (a struct or a
-// pointer to one; the rules of its own fields and its record rule, as
-// [RetentionOf] lists them) that need attention at now: due, held while due, with
-// no anchor, or with an anchor after now. Rules within their period, and
-// redact or shred rules of fields already at their zero value, are not
-// reported. Times are compared as instants, whatever their location; now
-// comes from the caller, so a clock that jumps moves what is due with it
-// (forward: more is due; backward: less, until it catches up) and nothing
-// is cached between calls. It reads only the anchor, hold and rule fields'
-// zero-ness, never a value, and returns [ErrInvalidTarget] or the type's
-// [ErrInvalidTag] error. It is safe for concurrent use.
+// pointer to one) that need attention at now: due, held while due, with
+// no anchor, or with an anchor after now. It reports the rules of v's own
+// fields and its record rule (as [RetentionOf] lists them), and those of
+// the structs v holds in untagged fields: nested, embedded, behind
+// pointers, in slices, arrays and map values, each with its [Expiry.Path]
+// and measured against its own struct's anchor. A hold holds its struct
+// and every struct within it. Rules within their period, and redact or
+// shred rules of fields already at their zero value, are not reported.
+// Times are compared as instants, whatever their location; now comes from
+// the caller, so a clock that jumps moves what is due with it (forward:
+// more is due; backward: less, until it catches up) and nothing is cached
+// between calls. It reads only the anchor, hold and rule fields'
+// zero-ness, never a value, stops at pointer cycles, and returns
+// [ErrInvalidTarget] or the type's [ErrInvalidTag] error. It is safe for
+// concurrent use.
 func Expired(v any, now time.Time) ([]Expiry, error) {
 	if v == nil {
 		return nil, fmt.Errorf("%w: nil", ErrInvalidTarget)
@@ -321,8 +396,7 @@ func Expired(v any, now time.Time) ([]Expiry, error) {
 	if _, ok := v.(reflect.Type); ok {
 		return nil, fmt.Errorf("%w: Expired needs a record, not a type", ErrInvalidTarget)
 	}
-	p, err := structPlanOf(v)
-	if err != nil {
+	if _, err := structPlanOf(v); err != nil {
 		return nil, err
 	}
 	rv := reflect.ValueOf(v)
@@ -332,33 +406,88 @@ func Expired(v any, now time.Time) ([]Expiry, error) {
 		}
 		rv = rv.Elem()
 	}
-	rp := p.retention
-	if rp == nil {
-		return nil, nil
+	w := expiryWalk{now: now, seen: map[uintptr]bool{}}
+	w.structValue(rv, typeName(rv.Type()), false, 0)
+	return w.out, nil
+}
+
+// expiryWalk is one call of Expired.
+type expiryWalk struct {
+	now  time.Time
+	seen map[uintptr]bool // pointers followed, against cycles
+	out  []Expiry
+}
+
+// structValue reports the rules of struct rv at path, held by an enclosing
+// struct's hold when heldAbove, and walks its untagged fields.
+func (w *expiryWalk) structValue(rv reflect.Value, path string, heldAbove bool, depth int) {
+	if depth > maxDepth {
+		return
 	}
-	held := rp.holdIndex >= 0 && heldValue(rv.Field(rp.holdIndex))
-	var out []Expiry
-	for i, r := range rp.policy.Rules {
-		if fi := rp.fieldIndex[i]; fi >= 0 && rv.Field(fi).IsZero() {
+	p := planFor(rv.Type())
+	held := heldAbove
+	if rp := p.retention; rp != nil {
+		held = held || rp.holdIndex >= 0 && heldValue(rv.Field(rp.holdIndex))
+		for i, r := range rp.policy.Rules {
+			fi := rp.fieldIndex[i]
+			if fi >= 0 && rv.Field(fi).IsZero() {
+				continue
+			}
+			e := Expiry{Rule: r, Path: path}
+			if fi >= 0 {
+				e.Path = path + "." + r.Field
+			}
+			at, ok := anchorTime(rv.Field(rp.fromIndex[i]))
+			switch {
+			case !ok:
+				e.State = ExpiryNoAnchor
+			case at.After(w.now):
+				e.State, e.Anchor, e.DueAt = ExpiryFuture, at, at.Add(r.RetainFor)
+			case at.Add(r.RetainFor).After(w.now):
+				continue
+			case held:
+				e.State, e.Anchor, e.DueAt = ExpiryHeld, at, at.Add(r.RetainFor)
+			default:
+				e.State, e.Anchor, e.DueAt = ExpiryDue, at, at.Add(r.RetainFor)
+			}
+			w.out = append(w.out, e)
+		}
+	}
+	t := rv.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if p.tags[i] != nil || f.Name == "_" || !f.IsExported() && !f.Anonymous || !hasTags(f.Type) {
 			continue
 		}
-		e := Expiry{Rule: r}
-		at, ok := anchorTime(rv.Field(rp.fromIndex[i]))
-		switch {
-		case !ok:
-			e.State = ExpiryNoAnchor
-		case at.After(now):
-			e.State, e.Anchor, e.DueAt = ExpiryFuture, at, at.Add(r.RetainFor)
-		case at.Add(r.RetainFor).After(now):
-			continue
-		case held:
-			e.State, e.Anchor, e.DueAt = ExpiryHeld, at, at.Add(r.RetainFor)
-		default:
-			e.State, e.Anchor, e.DueAt = ExpiryDue, at, at.Add(r.RetainFor)
-		}
-		out = append(out, e)
+		w.value(rv.Field(i), path+"."+f.Name, held, depth+1)
 	}
-	return out, nil
+}
+
+// value walks an untagged field's value through pointers, slices, arrays
+// and map values to the structs it holds.
+func (w *expiryWalk) value(v reflect.Value, path string, held bool, depth int) {
+	if depth > maxDepth || !v.CanInterface() {
+		return // too deep, or reached through an unexported embedded type
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() || w.seen[v.Pointer()] {
+			return
+		}
+		w.seen[v.Pointer()] = true
+		w.value(v.Elem(), path, held, depth+1)
+	case reflect.Slice, reflect.Array:
+		for j := range v.Len() {
+			w.value(v.Index(j), fmt.Sprintf("%s[%d]", path, j), held, depth+1)
+		}
+	case reflect.Map:
+		it := v.MapRange()
+		for it.Next() {
+			w.value(it.Value(), path+"[…]", held, depth+1)
+		}
+	case reflect.Struct:
+		w.structValue(v, path, held, depth)
+	}
 }
 
 // anchorTime reads a time.Time, *time.Time or sql.NullTime anchor, and

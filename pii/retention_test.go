@@ -3,6 +3,7 @@ package pii_test
 import (
 	"database/sql"
 	"reflect"
+	"regexp"
 	"testing"
 	"time"
 
@@ -33,8 +34,8 @@ func TestRetentionOf(t *testing.T) {
 	assert.Equal(t, "ID", pol.Subject)
 	year := 365 * 24 * time.Hour
 	want := []pii.RetentionRule{
-		{Path: "account.Notes", Field: "Notes", Retain: "2y", RetainFor: 2 * year, From: "Created", Then: pii.ThenRedact, Kind: reflect.String},
-		{Path: "account.Interests", Field: "Interests", Retain: "1y", RetainFor: year, From: "Created", Then: pii.ThenShred, Purpose: "marketing", Kind: reflect.String},
+		{Path: "account.Notes", Field: "Notes", Retain: "2y", RetainFor: 2 * year, From: "Created", Then: pii.ThenRedact, Kind: reflect.String, Sealed: true},
+		{Path: "account.Interests", Field: "Interests", Retain: "1y", RetainFor: year, From: "Created", Then: pii.ThenShred, Purpose: "marketing", Kind: reflect.String, Sealed: true},
 		{Path: "account", Retain: "7y", RetainFor: 7 * year, From: "Closed", Then: pii.ThenDelete},
 	}
 	assert.Equal(t, want, pol.Rules, "Email inherits the purpose, not the record rule's period")
@@ -110,6 +111,8 @@ func TestRetentionTagErrors(t *testing.T) {
 		{"shred without subject", badShredNoSubject{}, "badShredNoSubject.Notes", "pii:\"subject\""},
 		{"shred without purpose", badShredNoPurpose{}, "badShredNoPurpose.Notes", "purpose="},
 		{"delete on a field", badDeleteOnField{}, "badDeleteOnField.Notes", "blank field"},
+		{"shred of a token", badShredToken{}, "badShredToken.Card", "a tokenize value is not sealed under it"},
+		{"shred of an index", badShredIndex{}, "badShredIndex.NameIdx", "use then=redact"},
 		{"unknown then", badThen{}, "Notes", "then=burn"},
 		{"then without retain", badThenNoRetain{}, "badThenNoRetain.Notes", "needs retain="},
 		{"record rule without retain", badRecordNoRetain{}, "badRecordNoRetain._", "needs retain="},
@@ -174,6 +177,7 @@ func TestExpired(t *testing.T) {
 			require.NoError(t, err)
 			var gotW []want
 			for _, e := range got {
+				assert.Equal(t, e.Rule.Path, e.Path, "a rule of the record's own type: its path")
 				gotW = append(gotW, want{e.Rule.Path, e.State})
 				if e.State != pii.ExpiryNoAnchor {
 					assert.True(t, e.DueAt.Equal(e.Anchor.Add(e.Rule.RetainFor)))
@@ -249,4 +253,154 @@ func TestTokensFollowTheRule(t *testing.T) {
 			assert.Equal(t, tt.wantDue[i], len(got) == 1 && got[0].State == pii.ExpiryDue, "%s: Expired(rec %d)", tt.name, i)
 		}
 	}
+}
+
+type expiryAddress struct {
+	Created time.Time `pii:"-"`
+	Street  string    `pii:"encrypt,retain=1y,from=Created"`
+}
+
+type ExpiryAudit struct {
+	Logged time.Time `pii:"-"`
+	Trail  string    `pii:"encrypt,retain=90d,from=Logged"`
+}
+
+type expiryNode struct {
+	Created time.Time `pii:"-"`
+	Notes   string    `pii:"encrypt,retain=1y,from=Created"`
+	Next    *expiryNode
+}
+
+type expiryPerson struct {
+	ExpiryAudit
+	Created  time.Time `pii:"-"`
+	Hold     bool      `pii:"hold"`
+	Notes    string    `pii:"encrypt,retain=2y,from=Created"`
+	Home     expiryAddress
+	Work     *expiryAddress
+	Previous []expiryAddress
+	ByLabel  map[string]expiryAddress
+	Chain    *expiryNode
+}
+
+// TestExpiredNested: rules of nested, embedded, pointed-to, slice and map
+// structs are reported with their Go path, which without its indexes is
+// Inventory's path of the field; a hold holds the structs within its own.
+func TestExpiredNested(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	old := now.Add(-3 * 365 * 24 * time.Hour)
+	recent := now.Add(-time.Hour)
+	loop := &expiryNode{Created: old, Notes: "n"}
+	loop.Next = loop // a cycle: reported once, no endless walk
+	p := expiryPerson{
+		ExpiryAudit: ExpiryAudit{Logged: old, Trail: "t"},
+		Created:     recent, Notes: "n",
+		Home:     expiryAddress{Created: old, Street: "s"},
+		Work:     &expiryAddress{Created: recent, Street: "s"},
+		Previous: []expiryAddress{{Created: recent, Street: "s"}, {Created: old, Street: "s"}, {Created: old}},
+		ByLabel:  map[string]expiryAddress{"a secret label": {Created: old, Street: "s"}},
+		Chain:    loop,
+	}
+	got, err := pii.Expired(&p, now)
+	require.NoError(t, err)
+	paths := map[string]pii.ExpiryState{}
+	for _, e := range got {
+		paths[e.Path] = e.State
+	}
+	want := map[string]pii.ExpiryState{
+		"expiryPerson.ExpiryAudit.Trail":  pii.ExpiryDue,
+		"expiryPerson.Home.Street":        pii.ExpiryDue,
+		"expiryPerson.Previous[1].Street": pii.ExpiryDue,
+		"expiryPerson.ByLabel[…].Street":  pii.ExpiryDue,
+		"expiryPerson.Chain.Notes":        pii.ExpiryDue,
+	}
+	assert.Equal(t, want, paths, "recent ones and an empty value are not reported; the map key never shows")
+	inv, err := pii.Inventory(expiryPerson{})
+	require.NoError(t, err)
+	var invPaths []string
+	for _, f := range inv {
+		invPaths = append(invPaths, f.Path)
+	}
+	for _, e := range got {
+		typePath := regexp.MustCompile(`\[\d+\]`).ReplaceAllString(e.Path, "[]")
+		assert.Contains(t, invPaths, typePath, "Expired's path %s is Inventory's without indexes", e.Path)
+	}
+
+	p.Hold = true
+	got, err = pii.Expired(p, now)
+	require.NoError(t, err)
+	require.Len(t, got, 5)
+	for _, e := range got {
+		assert.Equal(t, pii.ExpiryHeld, e.State, "%s: the record's hold holds the structs within it", e.Path)
+	}
+}
+
+// TestRetentionIndexFollowsItsSources: a blind index without a rule of its
+// own takes its sources' rule (as redact), so that a sweep does not leave
+// the equality of a cleared or shredded value searchable; sources that
+// expire differently give it none.
+func TestRetentionIndexFollowsItsSources(t *testing.T) {
+	type contact struct {
+		ID       string         `pii:"subject"`
+		Created  time.Time      `pii:"-"`
+		Seen     time.Time      `pii:"-"`
+		Email    sql.NullString `pii:"encrypt,retain=2y,from=Created"`
+		EmailIdx string         `pii:"index=Email,normalize=email"`
+		Phone    sql.NullString `pii:"encrypt,purpose=marketing,retain=1y,from=Created,then=shred"`
+		PhoneIdx []byte         `pii:"index=Phone"`
+		Name     sql.NullString `pii:"encrypt,retain=1y,from=Seen"`
+		PairIdx  string         `pii:"index=Email+Name"`
+		OwnIdx   string         `pii:"index=Email,retain=90d,from=Seen"`
+	}
+	pol, err := pii.RetentionOf(contact{})
+	require.NoError(t, err)
+	year := 365 * 24 * time.Hour
+	byPath := map[string]pii.RetentionRule{}
+	for _, r := range pol.Rules {
+		byPath[r.Path] = r
+	}
+	tests := []struct {
+		path       string
+		wantRule   bool
+		wantFrom   string
+		wantRetain time.Duration
+		reason     string
+	}{
+		{"contact.EmailIdx", true, "Created", 2 * year, "the index of a redacted source is cleared with it"},
+		{"contact.PhoneIdx", true, "Created", year, "the index of a shredded source is cleared when it is shredded"},
+		{"contact.PairIdx", false, "", 0, "its sources expire at different times: it needs its own retain="},
+		{"contact.OwnIdx", true, "Seen", 90 * 24 * time.Hour, "its own rule wins"},
+	}
+	for _, tt := range tests {
+		r, ok := byPath[tt.path]
+		require.Equal(t, tt.wantRule, ok, "%s: %s", tt.path, tt.reason)
+		if ok {
+			assert.Equal(t, pii.ThenRedact, r.Then, tt.path)
+			assert.Equal(t, tt.wantFrom, r.From, tt.path)
+			assert.Equal(t, tt.wantRetain, r.RetainFor, tt.path)
+		}
+	}
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	got, err := pii.Expired(contact{ID: "s", Created: now.Add(-3 * year), Seen: now, Email: sql.NullString{String: "x", Valid: true}, EmailIdx: "i"}, now)
+	require.NoError(t, err)
+	var paths []string
+	for _, e := range got {
+		paths = append(paths, e.Path)
+	}
+	assert.Equal(t, []string{"contact.Email", "contact.EmailIdx"}, paths)
+}
+
+// then=shred destroys the subject's purpose key: a vault token or a blind
+// index is not sealed under it, so shredding would leave it.
+type badShredToken struct {
+	ID      string    `pii:"subject"`
+	Created time.Time `pii:"-"`
+	Card    *string   `pii:"tokenize=card,purpose=billing,retain=1y,from=Created,then=shred"`
+}
+
+type badShredIndex struct {
+	ID      string    `pii:"subject"`
+	Created time.Time `pii:"-"`
+	Name    *string   `pii:"encrypt"`
+	NameIdx string    `pii:"index=Name,purpose=billing,retain=1y,from=Created,then=shred"`
 }

@@ -53,13 +53,14 @@ func tableColumns(ctx context.Context, db *sql.DB, d Dialect, name string) (cols
 }
 
 // checkColumns checks every column t names (key, subject, hold, each rule's
-// column and anchor) against the table's real columns, and that the key is
-// an integer: SQLite reads a double-quoted unknown name as a string, so a
-// typo would otherwise pass in silence.
-func (t Table) checkColumns(ctx context.Context, db *sql.DB, d Dialect) error {
+// column and anchor) against the table's real columns, and the key's type:
+// SQLite reads a double-quoted unknown name as a string, so a typo would
+// otherwise pass in silence. It reports whether the key is an integer
+// (else text or uuid).
+func (t Table) checkColumns(ctx context.Context, db *sql.DB, d Dialect) (keyInt bool, err error) {
 	cols, rowid, err := tableColumns(ctx, db, d, t.Name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	find := func(name string) (column, bool) {
 		for _, c := range cols {
@@ -76,67 +77,79 @@ func (t Table) checkColumns(ctx context.Context, db *sql.DB, d Dialect) error {
 		return nil
 	}
 	typeOf := func(name string) string { c, _ := find(name); return c.typ }
-	if err := t.checkKey(d, find, rowid); err != nil {
-		return err
+	if keyInt, err = t.checkKey(d, find, rowid); err != nil {
+		return false, err
 	}
 	if err := t.checkKeyRows(ctx, db, d, find, rowid); err != nil {
-		return err
+		return false, err
 	}
 	if t.Subject != "" {
 		if err := need("the subject column", t.Subject); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if t.Hold.Column != "" {
 		if err := need("the hold column", t.Hold.Column); err != nil {
-			return err
+			return false, err
 		}
 		if err := t.checkHoldType(d, typeOf(t.Hold.Column)); err != nil {
-			return err
+			return false, err
+		}
+	}
+	for _, tc := range t.Tokens {
+		if err := need("a token column", tc.Column); err != nil {
+			return false, err
 		}
 	}
 	for _, r := range t.Rules {
 		if err := need("the from column of rule "+r.label(), r.From); err != nil {
-			return err
+			return false, err
 		}
 		if err := t.checkAnchorType(d, r, typeOf(r.From)); err != nil {
-			return err
+			return false, err
 		}
 		if r.Then == pii.ThenRedact && r.Column != "" {
 			if err := need("the column of rule "+r.label(), r.Column); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
-	return nil
+	return keyInt, nil
 }
 
-// checkKey checks that the key is an integer column, or SQLite's rowid of
-// a table that has one.
-func (t Table) checkKey(d Dialect, find func(string) (column, bool), rowid bool) error {
+// checkKey checks the key's type and reports whether it is an integer: an
+// integer, text or uuid column (PostgreSQL: smallint, integer, bigint,
+// text, character varying, uuid; SQLite: a column of integer or text
+// affinity), or SQLite's rowid of a table that has one.
+func (t Table) checkKey(d Dialect, find func(string) (column, bool), rowid bool) (keyInt bool, err error) {
 	c, ok := find(t.Key)
 	if !ok {
 		if d == SQLite && isRowidName(t.Key) {
 			if !rowid {
-				return fmt.Errorf("retention: table %s is WITHOUT ROWID, so it has no %s: the key must be an integer column", t.Name, t.Key)
+				return false, fmt.Errorf("retention: table %s is WITHOUT ROWID, so it has no %s: give its primary key column", t.Name, t.Key)
 			}
-			return nil
+			return true, nil
 		}
-		return fmt.Errorf("retention: table %s has no column %q (the key column)", t.Name, t.Key)
+		return false, fmt.Errorf("retention: table %s has no column %q (the key column)", t.Name, t.Key)
 	}
 	typ := strings.ToUpper(c.typ)
-	integer := strings.Contains(typ, "INT") // SQLite's integer affinity
 	if d == PostgreSQL {
-		integer = typ == "SMALLINT" || typ == "INTEGER" || typ == "BIGINT"
+		switch {
+		case typ == "SMALLINT" || typ == "INTEGER" || typ == "BIGINT":
+			return true, nil
+		case typ == "TEXT" || typ == "UUID" || strings.HasPrefix(typ, "CHARACTER VARYING"):
+			return false, nil
+		}
+	} else {
+		// SQLite's affinity rules, in their order.
+		switch {
+		case strings.Contains(typ, "INT"):
+			return true, nil
+		case strings.Contains(typ, "CHAR") || strings.Contains(typ, "CLOB") || strings.Contains(typ, "TEXT"):
+			return false, nil
+		}
 	}
-	if integer {
-		return nil
-	}
-	fix := "the key must be an integer column"
-	if d == SQLite {
-		fix += "; a table with a rowid (not WITHOUT ROWID) can be walked by key rowid"
-	}
-	return fmt.Errorf("retention: key column %s of table %s is %q: %s", t.Key, t.Name, c.typ, fix)
+	return false, fmt.Errorf("retention: key column %s of table %s is %q: the key must be an integer, text or uuid column", t.Key, t.Name, c.typ)
 }
 
 // isRowidName reports whether name is one of SQLite's names of the rowid.

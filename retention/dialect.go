@@ -93,8 +93,17 @@ func (q *sqlBuilder) valueSet(r Rule) {
 	q.arg(r.Zero)
 }
 
+// zero writes what redact rule r clears its column to: NULL or its Zero.
+func (q *sqlBuilder) zero(r Rule) {
+	if r.Zero == nil {
+		q.str(`NULL`)
+		return
+	}
+	q.arg(r.Zero)
+}
+
 // keyRange writes "the key is in [lo, hi]".
-func (q *sqlBuilder) keyRange(key string, lo, hi int64) {
+func (q *sqlBuilder) keyRange(key string, lo, hi any) {
 	q.str(quote(key), " >= ")
 	q.arg(lo)
 	q.str(" AND ", quote(key), " <= ")

@@ -12,21 +12,27 @@
 //
 // # How a sweep works
 //
-// A sweep walks the table in key order (one integer key column), in
-// batches of [WithBatchSize] keys. A worker claims a batch in a short
-// transaction (a lease in <prefix>_leases, the cursor in <prefix>_runs),
-// then does it in one transaction: it counts the rows examined, held, with
-// a NULL anchor and with a future anchor, shreds, clears and deletes with
+// A sweep walks the table in key order (one integer, text or uuid key
+// column, or SQLite's rowid), in batches of [WithBatchSize] keys. A worker
+// claims a batch in a short transaction (a lease in <prefix>_leases, the
+// cursor in <prefix>_runs; on PostgreSQL found without locking the run and
+// taken by compare-and-set), then does it in one transaction: it counts the
+// rows examined, held, with a NULL anchor and with a future anchor, shreds,
+// clears (on PostgreSQL every redact rule in one statement) and deletes
+// (with the vault tokens of the deleted rows, [WithTokenizers]) with
 // statements whose WHERE clause repeats each rule's whole condition (not
-// held, anchor at most now - retain, a value still set), drops the lease
-// and commits. A row the application changed since the batch began is
-// judged on its new values; a row never changes twice.
+// held, anchor at most now - retain, a value still set), drops the lease and
+// commits. A row the application changed since the batch began is judged
+// on its new values; a row never changes twice.
 //
 // A crash, a Ctrl-C or a database outage leaves the cursor and at most one
 // lease per worker: the next Sweep resumes there, taking over the leases of
 // dead workers when they run out ([WithLease]) and its own at once
 // ([WithWorker]). Nothing is lost, and nothing is done twice: a batch's
-// changes and the removal of its lease commit together.
+// changes and the removal of its lease commit together. A worker that runs
+// out of free ranges while others still lease some waits for them
+// ([WithPoll], [WithNoWait]), so that every worker of a run returns once
+// the run is complete.
 //
 // # Time
 //

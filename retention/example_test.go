@@ -1,6 +1,7 @@
 package retention_test
 
 import (
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -9,11 +10,11 @@ import (
 
 func ExampleForType() {
 	type Customer struct {
-		_         struct{}   `pii:"retain=7y,from=ClosedAt,then=delete"`
-		CreatedAt time.Time  `pii:"-"`
-		ClosedAt  *time.Time `pii:"-"`
-		LegalHold bool       `pii:"hold"`
-		Notes     string     `pii:"encrypt,retain=2y,from=CreatedAt"`
+		_         struct{}       `pii:"retain=7y,from=ClosedAt,then=delete"`
+		CreatedAt time.Time      `pii:"-"`
+		ClosedAt  *time.Time     `pii:"-"`
+		LegalHold bool           `pii:"hold"`
+		Notes     sql.NullString `pii:"encrypt,retain=2y,from=CreatedAt"` // cleared to NULL
 	}
 	table, err := retention.ForType(Customer{}, "customers", "id", nil)
 	if err != nil {

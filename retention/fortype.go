@@ -10,15 +10,20 @@ import (
 )
 
 // ForType returns the Table of rows of v's struct type (a struct, a
-// pointer to one or a reflect.Type) stored in table with the integer key
-// column key, from the type's pii tags ([pii.RetentionOf]): one Rule per
-// retain= field, the record rule of its blank field, its hold and subject
-// fields. column maps a Go field name to its column; nil means
+// pointer to one or a reflect.Type) stored in table with the key column
+// key (an integer, text or uuid column), from the type's pii tags
+// ([pii.RetentionOf]): one Rule per retain= field (and per blind index
+// that follows its sources' rule), the record rule of its blank field, its
+// hold and subject fields, and its tokenize= columns ([Table.Tokens]). column maps a Go field name to its column; nil means
 // [SnakeCase] ("CreatedAt" is created_at). A rule clears a column to NULL
-// when its Go type can hold nil (a pointer, slice or map), else to the
-// type's zero value ("" or 0), so that the application reads it back. It
-// returns the type's pii.ErrInvalidTag error, and an error for a type
-// without retention rules.
+// when its Go type can hold nil (a pointer, slice or map) or is a struct
+// (sql.NullString, pii.Text), else to the type's zero value ("" or 0), so
+// that the application reads it back. A protected field ([pii.RetentionRule]
+// Sealed: encrypt, deterministic, tokenize=, pseudonym) of a plain string
+// type is refused with the fix: Protect protects "" as well, so Reveal
+// refuses the ” a sweep would write, and a NULL does not scan into a
+// string. It returns the type's pii.ErrInvalidTag error, and an error for
+// a type without retention rules.
 func ForType(v any, table, key string, column func(field string) string) (Table, error) {
 	pol, err := pii.RetentionOf(v)
 	if err != nil {
@@ -37,9 +42,15 @@ func ForType(v any, table, key string, column func(field string) string) (Table,
 	if pol.Hold != "" {
 		t.Hold = Hold{Column: column(pol.Hold), Time: pol.HoldTime}
 	}
+	for _, tf := range pol.Tokens {
+		t.Tokens = append(t.Tokens, TokenColumn{Column: column(tf.Field), Domain: tf.Domain})
+	}
 	for _, r := range pol.Rules {
 		rule := Rule{Name: r.Path, Retain: r.RetainFor, From: column(r.From), Then: r.Then, Purpose: r.Purpose}
 		if r.Then == pii.ThenRedact {
+			if r.Sealed && !r.Nullable && r.Kind == reflect.String {
+				return Table{}, fmt.Errorf("retention: %s: then=redact would clear a protected string field to '', which Reveal refuses as plaintext (pii.ErrNotProtected); give the field a type that holds NULL: sql.NullString, *string or pii.Text", r.Path)
+			}
 			rule.Column = column(r.Field)
 			rule.Zero = zeroOf(r)
 		}

@@ -42,6 +42,10 @@ type RuleReport struct {
 	// have no subject ID (NULL or empty): a sweep skips them and names
 	// their keys (see [RuleStats.NoSubject]).
 	NoSubject int64
+	// Tokens counts, for a delete rule, the vault tokens the rows due hold
+	// in the table's token columns: what a sweep would delete from the
+	// vault with them (0 for other rules).
+	Tokens int64
 	// Oldest is the oldest anchor among the rows not held that the rule
 	// still concerns (with a value, for redact), in UTC: exact on
 	// PostgreSQL, to the millisecond on SQLite (as its date functions read
@@ -64,7 +68,7 @@ func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) 
 	if err := t.check(); err != nil {
 		return TableReport{}, err
 	}
-	if err := t.checkColumns(ctx, db, d); err != nil {
+	if _, err := t.checkColumns(ctx, db, d); err != nil {
 		return TableReport{}, err
 	}
 	rep := TableReport{Table: t.Name, Now: now, Rules: make([]RuleReport, len(t.Rules))}
@@ -122,6 +126,16 @@ func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) 
 			q.str(`, `)
 			q.count(func() { q.noSubject(&t, r, now) })
 			dest = append(dest, &rr.NoSubject)
+		}
+		if r.Then == pii.ThenDelete && len(t.Tokens) > 0 {
+			q.str(`, coalesce(sum(CASE WHEN `)
+			q.due(&t, r, now)
+			q.str(` THEN 0`)
+			for _, tc := range t.Tokens {
+				q.str(` + CASE WHEN `, quote(tc.Column), ` IS NOT NULL AND `, quote(tc.Column), ` <> '' THEN 1 ELSE 0 END`)
+			}
+			q.str(` ELSE 0 END), 0)`)
+			dest = append(dest, &rr.Tokens)
 		}
 	}
 	q.str(` FROM `, quote(t.Name))

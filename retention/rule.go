@@ -69,9 +69,10 @@ type Hold struct {
 type Table struct {
 	// Name is the table's name.
 	Name string
-	// Key is the table's primary key: one integer column (BIGINT, INTEGER).
-	// Sweeps walk the table in key order, in batches. On SQLite, "rowid"
-	// serves a table whose key is text (any table but WITHOUT ROWID).
+	// Key is the table's key column: an integer (SMALLINT, INTEGER,
+	// BIGINT), text (TEXT, VARCHAR) or uuid column, or SQLite's "rowid".
+	// Sweeps walk the table in the key's order, in batches; a key that is
+	// not unique is fine (a batch takes every row of its last key).
 	Key string
 	// Subject is the column holding the data subject's ID, which a
 	// pii.ThenShred rule withdraws; "" when no rule shreds.
@@ -80,6 +81,15 @@ type Table struct {
 	Hold Hold
 	// Rules are the table's rules, in the order they apply to a row.
 	Rules []Rule
+	// Tokens are the columns holding vault tokens (tokenize= fields): a
+	// pii.ThenDelete rule deletes the tokens of the rows it deletes
+	// through the Tokenizer of their domain ([WithTokenizers]).
+	Tokens []TokenColumn
+}
+
+// TokenColumn is a column of vault tokens of one token domain.
+type TokenColumn struct {
+	Column, Domain string
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -104,6 +114,11 @@ func (t Table) check() error {
 	}
 	if t.Hold.Column != "" {
 		if err := checkIdent("hold column", t.Hold.Column); err != nil {
+			return err
+		}
+	}
+	for _, tc := range t.Tokens {
+		if err := checkIdent("token column", tc.Column); err != nil {
 			return err
 		}
 	}

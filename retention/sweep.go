@@ -7,12 +7,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/tillid/tillid/internal/envelope"
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/tokenize"
 )
 
 // ErrWouldDeleteAll is returned by [Sweeper.Sweep] when the first run of a
@@ -22,26 +25,38 @@ import (
 var ErrWouldDeleteAll = errors.New("retention: the sweep would delete every row of the table; check the rule, then confirm (WithConfirmDeleteAll, tillid retention sweep -yes)")
 
 // ErrIncomplete is matched (errors.Is) by the [*IncompleteError] that
-// [Sweeper.Sweep] returns when it ran out of work while ranges of the run are
-// still leased by other workers: the rows in them may still be due.
+// [Sweeper.Sweep] returns when it stopped while ranges of its run were still
+// leased by other workers (the rows in them may still be due): at once with
+// [WithNoWait], else when its context ended while it waited for them.
 var ErrIncomplete = errors.New("retention: sweep not complete")
 
 // IncompleteError says a sweep ended with Leased ranges of its run still
 // leased by other workers, the last lease running out at Until. Sweeping
-// again after Until takes them over (at once under the workers' own names).
-// It matches [ErrIncomplete].
+// again takes them over once they run out (at once under the workers' own
+// names). Err is the context's error that ended the wait (nil after
+// [WithNoWait]); Unwrap returns it. It matches [ErrIncomplete].
 type IncompleteError struct {
 	Leased int64
 	Until  time.Time
+	Err    error
+	// next is when the first of the leases runs out.
+	next time.Time
 }
 
 // Error returns "retention: NOT COMPLETE: N ranges leased until T; ...".
 func (e *IncompleteError) Error() string {
-	return fmt.Sprintf("retention: NOT COMPLETE: %d ranges leased until %s by other workers; sweep again after that time (or under their worker names)", e.Leased, e.Until.UTC().Format(time.RFC3339))
+	msg := fmt.Sprintf("retention: NOT COMPLETE: %d ranges leased until %s by other workers; sweep again after that time (or under their worker names)", e.Leased, e.Until.UTC().Format(time.RFC3339))
+	if e.Err != nil {
+		msg += " (stopped waiting: " + e.Err.Error() + ")"
+	}
+	return msg
 }
 
 // Is reports whether target is ErrIncomplete.
 func (e *IncompleteError) Is(target error) bool { return target == ErrIncomplete }
+
+// Unwrap returns the context's error that ended the wait, or nil.
+func (e *IncompleteError) Unwrap() error { return e.Err }
 
 // releaseTimeout bounds the release of a lease after a failed batch.
 const releaseTimeout = 5 * time.Second
@@ -167,6 +182,63 @@ func WithConfirmDeleteAll() Option {
 	return optionFunc(func(s *Sweeper) error { s.confirmDeleteAll = true; return nil })
 }
 
+// WithTokenizers gives the Tokenizers of the table's token columns
+// ([Table.Tokens]), one per domain: a delete rule deletes the vault tokens
+// of the rows it deletes through them, in the row's batch before it
+// commits (a failure rolls the batch back). A ModeConsistent token still
+// held by another row of the column is kept. Without a Tokenizer for a
+// domain its tokens stay in the vault and are counted in
+// [RuleStats.TokensLeft]. On SQLite keep the vault in another database
+// file than the table: the batch's transaction holds the table file's
+// write lock while it deletes the tokens.
+func WithTokenizers(ts ...*tokenize.Tokenizer) Option {
+	return optionFunc(func(s *Sweeper) error {
+		for _, t := range ts {
+			if t == nil {
+				return errors.New("retention: WithTokenizers(nil)")
+			}
+			if s.tokenizers == nil {
+				s.tokenizers = map[string]*tokenize.Tokenizer{}
+			}
+			s.tokenizers[t.Domain()] = t
+		}
+		return nil
+	})
+}
+
+// WithNoWait makes a worker that runs out of free ranges while other
+// workers still lease ranges of its run return an [*IncompleteError] at
+// once, instead of waiting for those ranges to be done or to run out (the
+// CLI's -no-wait).
+func WithNoWait() Option {
+	return optionFunc(func(s *Sweeper) error { s.noWait = true; return nil })
+}
+
+// WithPoll sets how a worker waits for the ranges other workers lease: it
+// looks again after 10ms, doubling up to every (1s by default; 1ms to 1m),
+// and never later than the first of those leases runs out by the Sweeper's
+// clock. It waits through after (time.After when nil), so that a test
+// drives the wait with the clock it gives [WithClock].
+func WithPoll(every time.Duration, after func(time.Duration) <-chan time.Time) Option {
+	return optionFunc(func(s *Sweeper) error {
+		if every < time.Millisecond || every > time.Minute {
+			return fmt.Errorf("retention: poll every %v: want 1ms to 1m", every)
+		}
+		s.poll = every
+		if after != nil {
+			s.after = after
+		}
+		return nil
+	})
+}
+
+// WithWaiting calls f each time the worker starts to wait for the leased
+// ranges of other workers, with how many there are and when the last runs
+// out, for a log line. f runs on the sweeping goroutine.
+func WithWaiting(f func(leased int64, until time.Time)) Option {
+	return optionFunc(func(s *Sweeper) error { s.waiting = f; return nil })
+}
+
 // WithProgress calls f after each batch with the totals of the sweep so
 // far (from this worker), for a progress bar or a log line. f runs on the
 // sweeping goroutine.
@@ -193,6 +265,15 @@ type Sweeper struct {
 	prefix           string
 	confirmDeleteAll bool
 	progress         func(Stats)
+	noWait           bool
+	poll             time.Duration
+	after            func(time.Duration) <-chan time.Time
+	waiting          func(leased int64, until time.Time)
+	// keyInt says the key is an integer column (else text or uuid).
+	keyInt     bool
+	tokenizers map[string]*tokenize.Tokenizer
+	// groups are the rules as a batch applies them (see ruleGroups).
+	groups [][]int
 }
 
 // New returns a Sweeper of table t in db, and creates its checkpoint
@@ -201,8 +282,8 @@ type Sweeper struct {
 // than 1h, a shred rule without a subject column, purpose or Shredder) or
 // when the checkpoint tables cannot be created. New reads t's columns and
 // returns an error naming a column that t names but the table lacks, and
-// one for a key that is not an integer column (or SQLite's rowid of a
-// table that has one).
+// one for a key that is not an integer, text or uuid column (or SQLite's
+// rowid of a table that has one).
 func New(ctx context.Context, db *sql.DB, d Dialect, t Table, opts ...Option) (*Sweeper, error) {
 	if db == nil {
 		return nil, errors.New("retention: New needs a *sql.DB")
@@ -213,11 +294,15 @@ func New(ctx context.Context, db *sql.DB, d Dialect, t Table, opts ...Option) (*
 	if err := t.check(); err != nil {
 		return nil, err
 	}
-	if err := t.checkColumns(ctx, db, d); err != nil {
+	keyInt, err := t.checkColumns(ctx, db, d)
+	if err != nil {
 		return nil, err
 	}
-	s := &Sweeper{db: db, d: d, t: t, batch: 5000, now: time.Now, lease: 2 * time.Minute, job: t.Name, prefix: "tillid_retention"}
+	s := &Sweeper{db: db, d: d, t: t, keyInt: keyInt, batch: 5000, now: time.Now, lease: 2 * time.Minute, job: t.Name, prefix: "tillid_retention",
+		poll: time.Second, after: time.After}
 	s.t.Rules = append([]Rule(nil), t.Rules...)
+	s.t.Tokens = append([]TokenColumn(nil), t.Tokens...)
+	s.groups = ruleGroups(s.t, d)
 	for _, o := range opts {
 		if o == nil {
 			return nil, errors.New("retention: nil option")
@@ -237,8 +322,8 @@ func New(ctx context.Context, db *sql.DB, d Dialect, t Table, opts ...Option) (*
 		}
 	}
 	for _, ddl := range []string{
-		`CREATE TABLE IF NOT EXISTS ` + quote(s.prefix+"_runs") + ` (job TEXT PRIMARY KEY, cursor_key BIGINT NOT NULL, exhausted BIGINT NOT NULL, active BIGINT NOT NULL, finished BIGINT NOT NULL, started_ns BIGINT NOT NULL)`,
-		`CREATE TABLE IF NOT EXISTS ` + quote(s.prefix+"_leases") + ` (job TEXT NOT NULL, lo BIGINT NOT NULL, hi BIGINT NOT NULL, owner TEXT NOT NULL, until_ns BIGINT NOT NULL, PRIMARY KEY (job, lo))`,
+		`CREATE TABLE IF NOT EXISTS ` + quote(s.prefix+"_runs") + ` (job TEXT PRIMARY KEY, cursor_key TEXT, exhausted BIGINT NOT NULL, active BIGINT NOT NULL, finished BIGINT NOT NULL, started_ns BIGINT NOT NULL)`,
+		`CREATE TABLE IF NOT EXISTS ` + quote(s.prefix+"_leases") + ` (job TEXT NOT NULL, lo TEXT NOT NULL, hi TEXT NOT NULL, owner TEXT NOT NULL, until_ns BIGINT NOT NULL, PRIMARY KEY (job, lo))`,
 	} {
 		if _, err := db.ExecContext(ctx, ddl); err != nil {
 			return nil, fmt.Errorf("retention: creating the checkpoint tables: %w", err)
@@ -289,6 +374,10 @@ type RuleStats struct {
 	// [MaxReportedKeys] of them, never their subject IDs.
 	NoSubject     int64
 	NoSubjectKeys []string
+	// Tokens counts the vault tokens a delete rule deleted with its rows,
+	// and TokensLeft those it left in the vault (no Tokenizer of their
+	// domain, or a consistent token another row still holds).
+	Tokens, TokensLeft int64
 }
 
 func (s *Sweeper) newStats() Stats {
@@ -314,6 +403,8 @@ func (st *Stats) add(b Stats) {
 				st.Rules[i].NoSubjectKeys = append(st.Rules[i].NoSubjectKeys, k)
 			}
 		}
+		st.Rules[i].Tokens += b.Rules[i].Tokens
+		st.Rules[i].TokensLeft += b.Rules[i].TokensLeft
 	}
 }
 
@@ -329,29 +420,51 @@ func (st Stats) Changed() int64 {
 // Sweep runs the table's sweep to its end and returns what this worker did.
 // A batch that fails (a cancelled context, a database error) is rolled back
 // and its lease released at once, in a fresh context of at most 5s, so the
-// next run takes it without waiting for the lease to run out. When the run
-// has ranges left that other workers lease, Sweep returns an
-// [*IncompleteError] (matching [ErrIncomplete]), never nil.
+// next run takes it without waiting for the lease to run out.
 // It resumes the job's unfinished run (after a crash, a cancelled context
 // or a database outage) or starts a new one; other workers of the same job
 // share it, each batch going to one of them. Each batch is one transaction
 // that re-checks every rule's condition in its UPDATE and DELETE
 // statements, so rows the application changed meanwhile are judged on
-// their new values. A batch whose worker died is taken over when its lease
-// runs out (at once by a worker of the same name). It returns
-// [ErrWouldDeleteAll] (see there), the context's error, or the database's.
+// their new values.
+//
+// A worker that runs out of free ranges while other workers still lease
+// ranges of the run waits (see [WithPoll]) until they are done, or until
+// their leases run out by the Sweeper's clock and it takes them over (at
+// once those of a worker of its own name), then returns nil once the run
+// is complete: several workers started together all return nil. It returns
+// an [*IncompleteError] (matching [ErrIncomplete]) when it was told not to
+// wait ([WithNoWait]) or ctx ended while it waited (then also matching
+// ctx's error). It returns [ErrWouldDeleteAll] (see there), the context's
+// error during a batch, or the database's.
 func (s *Sweeper) Sweep(ctx context.Context) (Stats, error) {
 	total := s.newStats()
-	first := true
+	var run runState
+	poll := time.Duration(0)
 	for {
-		l, ok, err := s.claim(ctx, first)
+		l, ok, err := s.claim(ctx, &run)
+		var inc *IncompleteError
+		if errors.As(err, &inc) && !s.noWait {
+			poll = s.nextPoll(poll, inc)
+			if s.waiting != nil {
+				s.waiting(inc.Leased, inc.Until)
+			}
+			select {
+			case <-ctx.Done():
+			case <-s.after(poll):
+			}
+			if inc.Err = ctx.Err(); inc.Err != nil {
+				return total, inc
+			}
+			continue
+		}
 		if err != nil {
 			return total, err
 		}
-		first = false
 		if !ok {
 			return total, nil
 		}
+		poll = 0
 		b, err := s.process(ctx, l)
 		if err != nil {
 			return total, errors.Join(err, s.release(ctx, l))
@@ -361,6 +474,20 @@ func (s *Sweeper) Sweep(ctx context.Context) (Stats, error) {
 			s.progress(total)
 		}
 	}
+}
+
+// firstPoll is the first wait for the leases of other workers.
+const firstPoll = 10 * time.Millisecond
+
+// nextPoll returns how long to wait after a wait of prev for the leases
+// of inc: double prev, from firstPoll up to s.poll, and no later than just
+// after the first of them runs out.
+func (s *Sweeper) nextPoll(prev time.Duration, inc *IncompleteError) time.Duration {
+	d := min(max(2*prev, firstPoll), s.poll)
+	if left := inc.next.Sub(s.leaseNow()) + time.Millisecond; left < d {
+		d = max(left, time.Millisecond)
+	}
+	return d
 }
 
 // Run sweeps at once and then every interval until ctx is done, measuring
@@ -386,16 +513,46 @@ func (s *Sweeper) Run(ctx context.Context, every time.Duration, after func(time.
 	}
 }
 
-// lease is a claimed key range [lo, hi].
-type lease struct{ lo, hi int64 }
+// lease is a claimed key range [lo, hi]: int64 keys of an integer key
+// column, strings of a text or uuid one.
+type lease struct{ lo, hi any }
 
 func (s *Sweeper) runs() string   { return quote(s.prefix + "_runs") }
 func (s *Sweeper) leases() string { return quote(s.prefix + "_leases") }
 
-// claim takes the next batch in a short transaction: a lease of this
-// worker's or one whose time ran out, else the next key range after the
-// run's cursor. A new run starts only on the first claim of a Sweep.
-func (s *Sweeper) claim(ctx context.Context, first bool) (_ lease, ok bool, err error) {
+// runState is the run a Sweep works on: joined once its first claim
+// started or joined a run, whose number is gen (the job's finished count
+// then).
+type runState struct {
+	joined bool
+	gen    int64
+}
+
+// errClaimRace says another worker moved the run's cursor while this one
+// looked for its next range: claim again.
+var errClaimRace = errors.New("retention: the cursor moved")
+
+// claim takes the next batch: a lease of this worker's or one whose time
+// ran out, else the next key range after the run's cursor. A new run
+// starts only on the first claim of a Sweep; once the run it joined is
+// finished (by any worker), claim returns no batch.
+func (s *Sweeper) claim(ctx context.Context, run *runState) (lease, bool, error) {
+	for {
+		l, ok, err := s.claimOnce(ctx, run)
+		if err != errClaimRace {
+			return l, ok, err
+		}
+	}
+}
+
+// claimOnce is one claim in one short transaction. On SQLite its first
+// statement writes, taking the database's write lock, so claims are
+// serialised. On PostgreSQL only a Sweep's first claim (which may start a
+// run) and the end of a run lock the run's row from the start; later claims
+// look for their range unlocked, beside other workers' claims, and move the
+// cursor with a compare-and-set, returning errClaimRace when another
+// worker moved it first.
+func (s *Sweeper) claimOnce(ctx context.Context, run *runState) (_ lease, ok bool, err error) {
 	now, wall := s.now(), s.leaseNow()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -406,38 +563,36 @@ func (s *Sweeper) claim(ctx context.Context, first bool) (_ lease, ok bool, err 
 			tx.Rollback()
 		}
 	}()
-	// The first statement writes, so that SQLite takes its write lock at
-	// once and PostgreSQL locks the run's row: claims are serialised.
-	q := s.q()
-	q.str(`INSERT INTO `, s.runs(), ` (job, cursor_key, exhausted, active, finished, started_ns) VALUES (`)
-	q.arg(s.job)
-	q.str(`, `)
-	q.arg(int64(math.MinInt64))
-	q.str(`, 0, 0, 0, 0) ON CONFLICT (job) DO UPDATE SET job = excluded.job`)
-	if _, err = tx.ExecContext(ctx, q.String(), q.args...); err != nil {
-		return lease{}, false, fmt.Errorf("retention: %w", err)
+	if s.d == SQLite || !run.joined {
+		q := s.q()
+		q.str(`INSERT INTO `, s.runs(), ` (job, cursor_key, exhausted, active, finished, started_ns) VALUES (`)
+		q.arg(s.job)
+		q.str(`, NULL, 0, 0, 0, 0) ON CONFLICT (job) DO UPDATE SET job = excluded.job`)
+		if _, err = tx.ExecContext(ctx, q.String(), q.args...); err != nil {
+			return lease{}, false, fmt.Errorf("retention: %w", err)
+		}
 	}
-	var cursor, exhausted, active, finished int64
-	q = s.q()
+	var cursor sql.NullString
+	var exhausted, active, finished int64
+	q := s.q()
 	q.str(`SELECT cursor_key, exhausted, active, finished FROM `, s.runs(), ` WHERE job = `)
 	q.arg(s.job)
 	if err = tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&cursor, &exhausted, &active, &finished); err != nil {
 		return lease{}, false, fmt.Errorf("retention: %w", err)
 	}
+	if run.joined && (active == 0 || finished != run.gen) {
+		return lease{}, false, s.commit(tx) // the run this Sweep joined is over
+	}
+	run.joined, run.gen = true, finished
 	if active == 0 {
-		if !first {
-			return lease{}, false, tx.Commit()
-		}
 		if !s.confirmDeleteAll {
 			if err = s.checkDeleteAll(ctx, tx, now); err != nil {
 				return lease{}, false, err
 			}
 		}
-		cursor, exhausted = math.MinInt64, 0
+		cursor, exhausted = sql.NullString{}, 0
 		q = s.q()
-		q.str(`UPDATE `, s.runs(), ` SET cursor_key = `)
-		q.arg(cursor)
-		q.str(`, exhausted = 0, active = 1, started_ns = `)
+		q.str(`UPDATE `, s.runs(), ` SET cursor_key = NULL, exhausted = 0, active = 1, started_ns = `)
 		q.arg(wall.UnixNano())
 		q.str(` WHERE job = `)
 		q.arg(s.job)
@@ -453,13 +608,17 @@ func (s *Sweeper) claim(ctx context.Context, first bool) (_ lease, ok bool, err 
 	q.arg(s.worker)
 	q.str(` OR until_ns < `)
 	q.arg(wall.UnixNano())
-	q.str(`) ORDER BY lo LIMIT 1`)
+	q.str(`) ORDER BY until_ns LIMIT 1`)
 	if s.d == PostgreSQL {
 		q.str(` FOR UPDATE SKIP LOCKED`)
 	}
-	var l lease
-	switch err = tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&l.lo, &l.hi); {
+	var lo, hi string
+	switch err = tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&lo, &hi); {
 	case err == nil:
+		l, err := s.decodeLease(lo, hi)
+		if err != nil {
+			return lease{}, false, err
+		}
 		if err = s.takeLease(ctx, tx, l, wall, false); err != nil {
 			return lease{}, false, err
 		}
@@ -471,51 +630,150 @@ func (s *Sweeper) claim(ctx context.Context, first bool) (_ lease, ok bool, err 
 		err = s.finishIfDone(ctx, tx)
 		return lease{}, false, err
 	}
-	// The next range: batch keys from the cursor on.
-	q = s.q()
-	q.str(`SELECT max(k), count(*) FROM (SELECT `, quote(s.t.Key), ` AS k FROM `, quote(s.t.Name), ` WHERE `, quote(s.t.Key), ` >= `)
-	q.arg(cursor)
-	q.str(` ORDER BY `, quote(s.t.Key), ` LIMIT `)
-	q.arg(int64(s.batch))
-	q.str(`) AS batch`)
-	var hi sql.NullInt64
-	var n int64
-	if err = tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&hi, &n); err != nil {
-		return lease{}, false, fmt.Errorf("retention: %w", err)
-	}
-	if !hi.Valid {
-		q = s.q()
-		q.str(`UPDATE `, s.runs(), ` SET exhausted = 1 WHERE job = `)
-		q.arg(s.job)
-		if _, err = tx.ExecContext(ctx, q.String(), q.args...); err != nil {
-			return lease{}, false, fmt.Errorf("retention: %w", err)
-		}
-		err = s.finishIfDone(ctx, tx)
-		return lease{}, false, err
-	}
-	l = lease{lo: cursor, hi: hi.Int64}
-	if err = s.takeLease(ctx, tx, l, wall, true); err != nil {
+	// The next range: batch keys after the cursor.
+	l, last, found, err := s.nextRange(ctx, tx, cursor)
+	if err != nil {
 		return lease{}, false, err
 	}
 	q = s.q()
-	if hi.Int64 == math.MaxInt64 || n < int64(s.batch) {
-		// The table ended within this batch: rows inserted after it are
-		// the next run's.
-		q.str(`UPDATE `, s.runs(), ` SET exhausted = 1, cursor_key = `)
-		q.arg(hi.Int64)
+	q.str(`UPDATE `, s.runs(), ` SET `)
+	if found {
+		q.str(`cursor_key = `)
+		q.arg(s.encodeKey(l.hi))
+		q.str(`, `)
+	}
+	if last {
+		// The table ends within this batch: rows inserted after it are the
+		// next run's.
+		q.str(`exhausted = 1`)
 	} else {
-		q.str(`UPDATE `, s.runs(), ` SET cursor_key = `)
-		q.arg(hi.Int64 + 1)
+		q.str(`exhausted = 0`)
 	}
 	q.str(` WHERE job = `)
 	q.arg(s.job)
-	if _, err = tx.ExecContext(ctx, q.String(), q.args...); err != nil {
-		return lease{}, false, fmt.Errorf("retention: %w", err)
+	q.str(` AND finished = `)
+	q.arg(finished)
+	if cursor.Valid {
+		q.str(` AND cursor_key = `)
+		q.arg(cursor.String)
+	} else {
+		q.str(` AND cursor_key IS NULL`)
+	}
+	n, err := s.exec(ctx, tx, q)
+	if err != nil {
+		return lease{}, false, err
+	}
+	if n == 0 {
+		tx.Rollback()
+		return lease{}, false, errClaimRace
+	}
+	if !found {
+		err = s.finishIfDone(ctx, tx)
+		return lease{}, false, err
+	}
+	if err = s.takeLease(ctx, tx, l, wall, true); err != nil {
+		return lease{}, false, err
 	}
 	return l, true, s.commit(tx)
 }
 
+// nextRange finds the batch of keys after cursor (from the first key when
+// cursor is NULL): its first and last key, whether the table ends within it,
+// and false when no key is left. It reads the key's index three times,
+// each a probe or a walk of one batch, with no aggregate, so that it serves
+// every key type (PostgreSQL has no max(uuid)).
+func (s *Sweeper) nextRange(ctx context.Context, tx *sql.Tx, cursor sql.NullString) (l lease, last, found bool, err error) {
+	var after any
+	if cursor.Valid {
+		if after, err = s.decodeKey(cursor.String); err != nil {
+			return lease{}, false, false, err
+		}
+	}
+	key := quote(s.t.Key)
+	probe := func(desc bool, offset int64) (any, bool, error) {
+		q := s.q()
+		q.str(`SELECT `, key, ` FROM `, quote(s.t.Name))
+		if after != nil {
+			q.str(` WHERE `, key, ` > `)
+			q.arg(after)
+		}
+		q.str(` ORDER BY `, key)
+		if desc {
+			q.str(` DESC`)
+		}
+		q.str(` LIMIT 1 OFFSET `)
+		q.arg(offset)
+		k := s.newKey()
+		switch err := tx.QueryRowContext(ctx, q.String(), q.args...).Scan(k); {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil, false, nil
+		case err != nil:
+			return nil, false, fmt.Errorf("retention: %w", err)
+		}
+		return keyValue(k), true, nil
+	}
+	lo, found, err := probe(false, 0)
+	if err != nil || !found {
+		return lease{}, true, false, err
+	}
+	hi, full, err := probe(false, int64(s.batch)-1)
+	if err != nil {
+		return lease{}, false, false, err
+	}
+	if !full {
+		if hi, _, err = probe(true, 0); err != nil {
+			return lease{}, false, false, err
+		}
+	}
+	return lease{lo: lo, hi: hi}, !full, true, nil
+}
+
 func (s *Sweeper) q() *sqlBuilder { return &sqlBuilder{d: s.d} }
+
+// encodeKey is key k as the checkpoint tables store it: text.
+func (s *Sweeper) encodeKey(k any) string {
+	if i, ok := k.(int64); ok {
+		return strconv.FormatInt(i, 10)
+	}
+	return k.(string)
+}
+
+// decodeKey is the key a checkpoint table stores as text.
+func (s *Sweeper) decodeKey(text string) (any, error) {
+	if !s.keyInt {
+		return text, nil
+	}
+	i, err := strconv.ParseInt(text, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("retention: the checkpoint holds key %q, not an integer: was the table's key changed? drop the job's rows of %s and %s", text, s.runs(), s.leases())
+	}
+	return i, nil
+}
+
+func (s *Sweeper) decodeLease(lo, hi string) (lease, error) {
+	l, err := s.decodeKey(lo)
+	if err != nil {
+		return lease{}, err
+	}
+	h, err := s.decodeKey(hi)
+	return lease{lo: l, hi: h}, err
+}
+
+// newKey returns where to scan a key.
+func (s *Sweeper) newKey() any {
+	if s.keyInt {
+		return new(int64)
+	}
+	return new(string)
+}
+
+// keyValue is the key newKey's result holds.
+func keyValue(p any) any {
+	if i, ok := p.(*int64); ok {
+		return *i
+	}
+	return *p.(*string)
+}
 
 func (s *Sweeper) commit(tx *sql.Tx) error {
 	if err := tx.Commit(); err != nil {
@@ -534,7 +792,7 @@ func (s *Sweeper) release(ctx context.Context, l lease) error {
 	q.str(`UPDATE `, s.leases(), ` SET until_ns = 0 WHERE job = `)
 	q.arg(s.job)
 	q.str(` AND lo = `)
-	q.arg(l.lo)
+	q.arg(s.encodeKey(l.lo))
 	q.str(` AND owner = `)
 	q.arg(s.worker)
 	if _, err := s.db.ExecContext(rctx, q.String(), q.args...); err != nil {
@@ -552,9 +810,9 @@ func (s *Sweeper) takeLease(ctx context.Context, tx *sql.Tx, l lease, wall time.
 		q.str(`INSERT INTO `, s.leases(), ` (job, lo, hi, owner, until_ns) VALUES (`)
 		q.arg(s.job)
 		q.str(`, `)
-		q.arg(l.lo)
+		q.arg(s.encodeKey(l.lo))
 		q.str(`, `)
-		q.arg(l.hi)
+		q.arg(s.encodeKey(l.hi))
 		q.str(`, `)
 		q.arg(s.worker)
 		q.str(`, `)
@@ -568,7 +826,7 @@ func (s *Sweeper) takeLease(ctx context.Context, tx *sql.Tx, l lease, wall time.
 		q.str(` WHERE job = `)
 		q.arg(s.job)
 		q.str(` AND lo = `)
-		q.arg(l.lo)
+		q.arg(s.encodeKey(l.lo))
 	}
 	if _, err := tx.ExecContext(ctx, q.String(), q.args...); err != nil {
 		return fmt.Errorf("retention: %w", err)
@@ -580,11 +838,24 @@ func (s *Sweeper) takeLease(ctx context.Context, tx *sql.Tx, l lease, wall time.
 // left, and commits tx. It returns an [*IncompleteError] when leases are
 // left.
 func (s *Sweeper) finishIfDone(ctx context.Context, tx *sql.Tx) error {
+	if s.d == PostgreSQL {
+		// Lock the run's row, so that a claim committing a lease now is
+		// seen by the count below.
+		q := s.q()
+		q.str(`SELECT job FROM `, s.runs(), ` WHERE job = `)
+		q.arg(s.job)
+		q.str(` FOR UPDATE`)
+		var job string
+		if err := tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&job); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("retention: %w", err)
+		}
+	}
 	q := s.q()
-	q.str(`SELECT count(*), coalesce(max(until_ns), 0) FROM `, s.leases(), ` WHERE job = `)
+	q.str(`SELECT count(*), coalesce(max(until_ns), 0), coalesce(min(until_ns), 0) FROM `, s.leases(), ` WHERE job = `)
 	q.arg(s.job)
-	var leased, until int64
-	if err := tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&leased, &until); err != nil {
+	var leased, until, next int64
+	if err := tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&leased, &until, &next); err != nil {
 		tx.Rollback()
 		return fmt.Errorf("retention: %w", err)
 	}
@@ -592,7 +863,7 @@ func (s *Sweeper) finishIfDone(ctx context.Context, tx *sql.Tx) error {
 		if err := s.commit(tx); err != nil {
 			return err
 		}
-		return &IncompleteError{Leased: leased, Until: time.Unix(0, until)}
+		return &IncompleteError{Leased: leased, Until: time.Unix(0, until), next: time.Unix(0, next)}
 	}
 	q = s.q()
 	q.str(`UPDATE `, s.runs(), ` SET active = 0, finished = finished + 1 WHERE job = `)
@@ -667,7 +938,7 @@ func (s *Sweeper) process(ctx context.Context, l lease) (_ Stats, err error) {
 	q.str(` WHERE job = `)
 	q.arg(s.job)
 	q.str(` AND lo = `)
-	q.arg(l.lo)
+	q.arg(s.encodeKey(l.lo))
 	q.str(` AND owner = `)
 	q.arg(s.worker)
 	res, err := tx.ExecContext(ctx, q.String(), q.args...)
@@ -682,42 +953,38 @@ func (s *Sweeper) process(ctx context.Context, l lease) (_ Stats, err error) {
 	if err = s.countBatch(ctx, tx, l, now, &st); err != nil {
 		return st, err
 	}
-	for i, r := range s.t.Rules {
+	for _, group := range s.groups {
+		r := s.t.Rules[group[0]]
 		var n int64
-		switch r.Then {
-		case pii.ThenShred:
-			n, err = s.shred(ctx, tx, l, r, now, &st.Rules[i])
-		case pii.ThenRedact:
+		switch {
+		case r.Then == pii.ThenShred:
+			n, err = s.shred(ctx, tx, l, r, now, &st.Rules[group[0]])
+		case r.Then == pii.ThenRedact && len(group) > 1:
+			err = s.redactGroup(ctx, tx, l, group, now, &st)
+		case r.Then == pii.ThenRedact:
 			q = s.q()
 			q.str(`UPDATE `, quote(s.t.Name), ` SET `, quote(r.Column), ` = `)
-			if r.Zero == nil {
-				q.str(`NULL`)
-			} else {
-				q.arg(r.Zero)
-			}
+			q.zero(r)
 			q.str(` WHERE `)
 			q.keyRange(s.t.Key, l.lo, l.hi)
 			q.str(` AND `)
 			q.due(&s.t, r, now)
 			n, err = s.exec(ctx, tx, q)
-		case pii.ThenDelete:
-			q = s.q()
-			q.str(`DELETE FROM `, quote(s.t.Name), ` WHERE `)
-			q.keyRange(s.t.Key, l.lo, l.hi)
-			q.str(` AND `)
-			q.due(&s.t, r, now)
-			n, err = s.exec(ctx, tx, q)
+		case r.Then == pii.ThenDelete:
+			n, err = s.delete(ctx, tx, l, r, now, &st.Rules[group[0]])
 		}
 		if err != nil {
 			return st, err
 		}
-		st.Rules[i].Changed = n
+		if len(group) == 1 {
+			st.Rules[group[0]].Changed = n
+		}
 	}
 	q = s.q()
 	q.str(`DELETE FROM `, s.leases(), ` WHERE job = `)
 	q.arg(s.job)
 	q.str(` AND lo = `)
-	q.arg(l.lo)
+	q.arg(s.encodeKey(l.lo))
 	if _, err = s.exec(ctx, tx, q); err != nil {
 		return st, err
 	}
@@ -845,6 +1112,189 @@ func (s *Sweeper) shred(ctx context.Context, tx *sql.Tx, l lease, r Rule, now ti
 	return total, nil
 }
 
+// ruleGroups splits the rules, in order, into the groups a batch applies
+// with one statement each: on PostgreSQL consecutive redact rules share
+// one statement (see redactGroup), unless a rule clears a column that a
+// rule reads (an anchor, the hold), which then runs alone so that the
+// rules after it see the cleared value. On SQLite every rule runs alone:
+// there the cost is reading the anchors' text (julianday), which a shared
+// UPDATE would do twice as often (200,000 rows: 6.0 s against 3.0 s).
+func ruleGroups(t Table, d Dialect) [][]int {
+	read := map[string]bool{strings.ToLower(t.Hold.Column): true}
+	for _, r := range t.Rules {
+		read[strings.ToLower(r.From)] = true
+	}
+	var groups [][]int
+	open := false // the last group takes more redact rules
+	for i, r := range t.Rules {
+		alone := r.Then != pii.ThenRedact || read[strings.ToLower(r.Column)] || d == SQLite
+		if !alone && open {
+			groups[len(groups)-1] = append(groups[len(groups)-1], i)
+			continue
+		}
+		groups = append(groups, []int{i})
+		open = !alone
+	}
+	return groups
+}
+
+// redactGroup clears the columns of the redact rules in group with one
+// PostgreSQL statement, and counts each rule's values exactly: it locks
+// the range's due rows (FOR UPDATE: a row the application changed
+// meanwhile is judged on its new values), computes which rule is due in
+// each, updates them from those flags and counts them. Writing a row once
+// instead of once per rule halves the row versions and index entries, and
+// the second UPDATE no longer walks the versions the first made
+// (EXPLAIN: 2.1 ms and 7.0 ms for the two UPDATEs of a batch of 5,000).
+func (s *Sweeper) redactGroup(ctx context.Context, tx *sql.Tx, l lease, group []int, now time.Time, st *Stats) error {
+	name := quote(s.t.Name)
+	q := s.q()
+	sep := func(j int, text string) {
+		if j > 0 {
+			q.str(text)
+		}
+	}
+	q.str(`WITH tillid_due AS (SELECT `, quote(s.t.Key), ` AS tillid_k`)
+	for j, i := range group {
+		q.str(`, `)
+		q.due(&s.t, s.t.Rules[i], now)
+		q.str(fmt.Sprintf(` AS tillid_n%d`, j))
+	}
+	q.str(` FROM `, name, ` WHERE `)
+	q.keyRange(s.t.Key, l.lo, l.hi)
+	q.str(` AND (`)
+	for j, i := range group {
+		sep(j, ` OR `)
+		q.due(&s.t, s.t.Rules[i], now)
+	}
+	q.str(`) FOR UPDATE), tillid_u AS (UPDATE `, name, ` SET `)
+	for j, i := range group {
+		r := s.t.Rules[i]
+		sep(j, `, `)
+		q.str(quote(r.Column), fmt.Sprintf(` = CASE WHEN tillid_due.tillid_n%d THEN `, j))
+		q.zero(r)
+		q.str(` ELSE `, name, `.`, quote(r.Column), ` END`)
+	}
+	q.str(` FROM tillid_due WHERE `, name, `.`, quote(s.t.Key), ` = tillid_due.tillid_k AND `)
+	q.keyRange(s.t.Key, l.lo, l.hi)
+	q.str(` RETURNING `)
+	for j := range group {
+		sep(j, `, `)
+		q.str(fmt.Sprintf(`tillid_due.tillid_n%d`, j))
+	}
+	q.str(`) SELECT `)
+	counts := make([]int64, len(group))
+	dest := make([]any, len(group))
+	for j := range group {
+		sep(j, `, `)
+		q.str(fmt.Sprintf(`count(*) FILTER (WHERE tillid_n%d)`, j))
+		dest[j] = &counts[j]
+	}
+	q.str(` FROM tillid_u`)
+	if err := tx.QueryRowContext(ctx, q.String(), q.args...).Scan(dest...); err != nil {
+		return fmt.Errorf("retention: %w", err)
+	}
+	for j, i := range group {
+		st.Rules[i].Changed = counts[j]
+	}
+	return nil
+}
+
+// delete deletes the range's rows due under rule r and, when the table
+// has token columns, the vault tokens the deleted rows held (counted in
+// rs), and returns how many rows it deleted.
+func (s *Sweeper) delete(ctx context.Context, tx *sql.Tx, l lease, r Rule, now time.Time, rs *RuleStats) (int64, error) {
+	q := s.q()
+	q.str(`DELETE FROM `, quote(s.t.Name), ` WHERE `)
+	q.keyRange(s.t.Key, l.lo, l.hi)
+	q.str(` AND `)
+	q.due(&s.t, r, now)
+	if len(s.t.Tokens) == 0 {
+		return s.exec(ctx, tx, q)
+	}
+	q.str(` RETURNING `)
+	for i, tc := range s.t.Tokens {
+		if i > 0 {
+			q.str(`, `)
+		}
+		q.str(quote(tc.Column))
+	}
+	rows, err := tx.QueryContext(ctx, q.String(), q.args...)
+	if err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	tokens := make([][]string, len(s.t.Tokens))
+	var n int64
+	for rows.Next() {
+		vals := make([]sql.NullString, len(s.t.Tokens))
+		dest := make([]any, len(vals))
+		for i := range vals {
+			dest[i] = &vals[i]
+		}
+		if err := rows.Scan(dest...); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("retention: %w", err)
+		}
+		n++
+		for i, v := range vals {
+			// A vaulted token's stored form; FF1 tokens have no vault
+			// entry, and an empty value no token.
+			if t, err := envelope.ParseToken(v.String); v.Valid && err == nil && t.Mode == envelope.ModeVaultToken && t.Token != "" {
+				tokens[i] = append(tokens[i], t.Token)
+			}
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("retention: %w", err)
+	}
+	for i, tc := range s.t.Tokens {
+		tz := s.tokenizers[tc.Domain]
+		if tz == nil {
+			rs.TokensLeft += int64(len(tokens[i]))
+			continue
+		}
+		for _, tok := range tokens[i] {
+			if tz.Mode() == tokenize.ModeConsistent {
+				held, err := s.tokenHeld(ctx, tx, tc.Column, tok)
+				if err != nil {
+					return 0, err
+				}
+				if held {
+					rs.TokensLeft++
+					continue
+				}
+			}
+			switch err := tz.Delete(ctx, tok); {
+			case err == nil:
+				rs.Tokens++
+			case errors.Is(err, tokenize.ErrTokenNotFound):
+				// Purged, or an FF1 token with no vault entry.
+			default:
+				// The error names the domain, never the token.
+				return 0, fmt.Errorf("retention: rule %s: deleting a vault token of column %s: %w", r.label(), tc.Column, err)
+			}
+		}
+	}
+	return n, nil
+}
+
+// tokenHeld reports whether a row of the table still holds token tok in
+// column col (a consistent token is shared by the rows of one subject and
+// value).
+func (s *Sweeper) tokenHeld(ctx context.Context, tx *sql.Tx, col, tok string) (bool, error) {
+	q := s.q()
+	q.str(`SELECT count(*) FROM `, quote(s.t.Name), ` WHERE `, quote(col), ` = `)
+	q.arg(string(envelope.AppendToken(nil, envelope.Token{Mode: envelope.ModeVaultToken, Token: tok})))
+	var n int64
+	if err := tx.QueryRowContext(ctx, q.String(), q.args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("retention: %w", err)
+	}
+	return n > 0, nil
+}
+
 // audit sends the batch's event.
 func (s *Sweeper) audit(ctx context.Context, now time.Time, st Stats) {
 	if s.auditor == nil {
@@ -853,7 +1303,7 @@ func (s *Sweeper) audit(ctx context.Context, now time.Time, st Stats) {
 	e := keys.Event{Time: now, Type: keys.EventRetentionBatch, Done: st.Changed(), Left: -1,
 		Retention: &keys.RetentionCounts{Table: s.t.Name, Examined: st.Examined, Held: st.Held, HoldUnknown: st.HoldUnknown}}
 	for _, r := range st.Rules {
-		e.Retention.Rules = append(e.Retention.Rules, keys.RetentionRuleCounts{Rule: r.Rule, Then: r.Then.String(), Changed: r.Changed, NullAnchors: r.NullAnchors, Future: r.Future, NoSubject: r.NoSubject})
+		e.Retention.Rules = append(e.Retention.Rules, keys.RetentionRuleCounts{Rule: r.Rule, Then: r.Then.String(), Changed: r.Changed, NullAnchors: r.NullAnchors, Future: r.Future, Tokens: r.Tokens, NoSubject: r.NoSubject})
 	}
 	s.auditor.Audit(ctx, e)
 }

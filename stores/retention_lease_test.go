@@ -47,7 +47,7 @@ func TestRetentionLeasesOnWallClock(t *testing.T) {
 		_, err = db.ExecContext(ctx, `UPDATE tillid_retention_leases SET owner = 'dead', until_ns = `+itoa(wall.Add(time.Minute).UnixNano()))
 		require.NoError(t, err)
 		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, fixedClock(), leaseClock, retention.WithBatchSize(10),
-			retention.WithWorker("other"), retention.WithShredder(&recordingShredder{}))
+			retention.WithWorker("other"), retention.WithShredder(&recordingShredder{}), retention.WithNoWait())
 		require.NoError(t, err)
 		_, err = other.Sweep(ctx)
 		var inc *retention.IncompleteError

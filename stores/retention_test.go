@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -296,8 +297,8 @@ func TestRetentionTakeOver(t *testing.T) {
 		}()
 		// Killed between claiming its second batch and doing it, it would
 		// leave this lease and cursor behind: write them as its claim would.
-		lo, hi := int64(11), int64(20)
-		q := `UPDATE tillid_retention_runs SET cursor_key = 21 WHERE job = 'customers'`
+		lo, hi := "11", "20"
+		q := `UPDATE tillid_retention_runs SET cursor_key = '20' WHERE job = 'customers'`
 		_, err = db.ExecContext(ctx, q)
 		require.NoError(t, err)
 		ins := `INSERT INTO tillid_retention_leases (job, lo, hi, owner, until_ns) VALUES ('customers', ?, ?, 'dead', ?)`
@@ -308,12 +309,14 @@ func TestRetentionTakeOver(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, int64(40), countNotes(t, db))
 
-		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, clock, leaseClock, retention.WithBatchSize(10), retention.WithWorker("other"))
+		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, clock, leaseClock, retention.WithBatchSize(10), retention.WithWorker("other"),
+			retention.WithNoWait())
 		require.NoError(t, err)
 		st, err := other.Sweep(ctx)
 		var inc *retention.IncompleteError
-		require.ErrorAs(t, err, &inc, "a sweep leaving a live lease says so")
+		require.ErrorAs(t, err, &inc, "a sweep told not to wait, leaving a live lease, says so")
 		assert.ErrorIs(t, err, retention.ErrIncomplete)
+		assert.NoError(t, inc.Err, "not waiting is no context error")
 		assert.Equal(t, int64(1), inc.Leased)
 		assert.Equal(t, now.Add(time.Minute), inc.Until.In(time.UTC))
 		assert.Equal(t, int64(30), st.Rules[0].Changed, "the live lease is left to its worker")
@@ -437,43 +440,131 @@ func TestRetentionShred(t *testing.T) {
 	})
 }
 
+// TestRetentionWorkersShareOneSweep starts three workers of one job at
+// once: each batch is done by one of them, and every one of them returns a
+// complete sweep (those that run out of free ranges first wait for the
+// others' last batches).
 func TestRetentionWorkersShareOneSweep(t *testing.T) {
-	rdb := retentionPostgres(t)
-	db := rdb.connect(t)
-	createCustomers(t, db, rdb.dialect)
-	const n = 3000
-	manyExpired(t, db, rdb.dialect, n)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	complete := 0
-	stats := make([]retention.Stats, 3)
-	for i := range stats {
-		sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, fixedClock(), retention.WithBatchSize(50), retention.WithWorker(fmt.Sprintf("w%d", i)))
-		require.NoError(t, err)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			stats[i], err = sw.Sweep(ctx)
-			if err == nil {
-				mu.Lock()
-				complete++
-				mu.Unlock()
-				return
-			}
-			assert.ErrorIs(t, err, retention.ErrIncomplete, "a worker ending while others still work says so")
-		}()
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		const n = 3000
+		manyExpired(t, db, rdb.dialect, n)
+		var wg sync.WaitGroup
+		stats := make([]retention.Stats, 3)
+		errs := make([]error, 3)
+		for i := range stats {
+			sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, fixedClock(), retention.WithBatchSize(50),
+				retention.WithWorker(fmt.Sprintf("w%d", i)), retention.WithPoll(5*time.Millisecond, nil))
+			require.NoError(t, err)
+			wg.Go(func() { stats[i], errs[i] = sw.Sweep(ctx) })
+		}
+		wg.Wait()
+		var examined, changed int64
+		for i, st := range stats {
+			assert.NoError(t, errs[i], "worker %d: a worker that finishes first waits for the others, it does not fail", i)
+			examined += st.Examined
+			changed += st.Rules[0].Changed
+		}
+		var active, runs int64
+		require.NoError(t, db.QueryRowContext(ctx, `SELECT active, finished FROM tillid_retention_runs WHERE job = 'customers'`).Scan(&active, &runs))
+		assert.Zero(t, active, "the run is finished")
+		// A worker scheduled after the others finished the run starts a
+		// new one, which examines every row again and changes nothing.
+		assert.Equal(t, n*runs, examined, "every row examined once per run (%d runs)", runs)
+		assert.Equal(t, int64(n), changed, "every value cleared once")
+		assert.Zero(t, countNotes(t, db))
+	})
+}
+
+// deadLease leaves the state of a worker "dead" killed after claiming keys
+// 11-20 and before doing them, its lease running out at until: the first
+// batch done, the cursor at 21.
+func deadLease(t *testing.T, rdb retentionDB, db *sql.DB, until time.Time) {
+	_, err := db.ExecContext(ctx, `UPDATE customers SET notes = NULL WHERE id <= 10`)
+	require.NoError(t, err)
+	q := `INSERT INTO tillid_retention_runs (job, cursor_key, exhausted, active, finished, started_ns) VALUES ('customers', '20', 0, 1, 0, 1)`
+	_, err = db.ExecContext(ctx, q)
+	require.NoError(t, err)
+	ins := `INSERT INTO tillid_retention_leases (job, lo, hi, owner, until_ns) VALUES ('customers', '11', '20', 'dead', ?)`
+	if rdb.dialect == retention.PostgreSQL {
+		ins = strings.Replace(ins, "?", "$1", 1)
 	}
-	wg.Wait()
-	assert.GreaterOrEqual(t, complete, 1, "the last worker to finish reports a complete sweep")
-	var examined, changed int64
-	for _, st := range stats {
-		examined += st.Examined
-		changed += st.Rules[0].Changed
-	}
-	assert.Equal(t, int64(n), examined, "every row examined once")
-	assert.Equal(t, int64(n), changed, "every value cleared once")
-	assert.Zero(t, countNotes(t, db))
+	_, err = db.ExecContext(ctx, ins, until.UnixNano())
+	require.NoError(t, err)
+}
+
+// TestRetentionWaitsForKilledWorker: a worker that runs out of free ranges
+// while a killed worker's lease is live waits, on the Sweeper's clock, until
+// the lease runs out, takes the range over and returns a complete sweep;
+// it reports NOT COMPLETE only when its context ends first.
+func TestRetentionWaitsForKilledWorker(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		for _, tt := range []struct {
+			name       string
+			cancel     bool
+			wantErr    error
+			wantNotes  int64
+			wantWaited time.Duration
+			reason     string
+		}{
+			{name: "lease runs out", wantNotes: 0, wantWaited: time.Minute, reason: "the dead range is taken over once its lease runs out, not before"},
+			{name: "context ends", cancel: true, wantErr: context.Canceled, wantNotes: 10, reason: "the live lease is left; the sweep says NOT COMPLETE"},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				db := rdb.connect(t)
+				for _, tb := range []string{"customers", "tillid_retention_leases", "tillid_retention_runs"} {
+					_, err := db.ExecContext(ctx, `DROP TABLE IF EXISTS `+tb)
+					require.NoError(t, err)
+				}
+				createCustomers(t, db, rdb.dialect)
+				manyExpired(t, db, rdb.dialect, 50)
+				start := retentionNow
+				now := start
+				_, err := retention.New(ctx, db, rdb.dialect, customers) // the checkpoint tables
+				require.NoError(t, err)
+				deadLease(t, rdb, db, start.Add(time.Minute))
+				// Waiting moves the Sweeper's clock: a simulated minute
+				// passes in a few polls.
+				after := func(d time.Duration) <-chan time.Time {
+					now = now.Add(d)
+					c := make(chan time.Time, 1)
+					c <- now
+					return c
+				}
+				wctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				waits := 0
+				sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, retention.WithClock(func() time.Time { return now }),
+					retention.WithLeaseClock(func() time.Time { return now }),
+					retention.WithBatchSize(10), retention.WithWorker("other"), retention.WithPoll(10*time.Second, after),
+					retention.WithWaiting(func(leased int64, until time.Time) {
+						waits++
+						assert.Equal(t, int64(1), leased)
+						assert.True(t, until.Equal(start.Add(time.Minute)), "until = %v", until)
+						if tt.cancel {
+							cancel()
+						}
+					}))
+				require.NoError(t, err)
+				st, err := sw.Sweep(wctx)
+				if tt.wantErr != nil {
+					var inc *retention.IncompleteError
+					require.ErrorAs(t, err, &inc, tt.reason)
+					assert.ErrorIs(t, err, retention.ErrIncomplete)
+					assert.ErrorIs(t, err, tt.wantErr)
+					assert.Contains(t, err.Error(), "NOT COMPLETE")
+				} else {
+					require.NoError(t, err, tt.reason)
+					assert.Equal(t, int64(40), st.Rules[0].Changed, "the free ranges and the taken-over one, each once")
+					assert.GreaterOrEqual(t, now.Sub(start), tt.wantWaited, tt.reason)
+					assert.Less(t, now.Sub(start), tt.wantWaited+11*time.Second, "no wait overshoots the lease by more than a poll")
+				}
+				assert.Positive(t, waits)
+				assert.Equal(t, tt.wantNotes, countNotes(t, db), tt.reason)
+			})
+		}
+	})
 }
 
 // TestRetentionKilledMidBatch kills a worker inside its batch's
@@ -637,7 +728,7 @@ func TestRetentionChecksColumns(t *testing.T) {
 			{"cleared", with(func(tb *retention.Table) { tb.Rules[0].Column = "nots" }), `no column "nots"`, "a mistyped cleared column"},
 			{"hold", with(func(tb *retention.Table) { tb.Hold.Column = "legal_hodl" }), `no column "legal_hodl" (the hold column)`, "a mistyped hold"},
 			{"key", with(func(tb *retention.Table) { tb.Key = "idd" }), `no column "idd" (the key column)`, "a mistyped key"},
-			{"text key", with(func(tb *retention.Table) { tb.Key = "subject" }), "the key must be an integer column", "a text key"},
+			{"time key", with(func(tb *retention.Table) { tb.Key = "created" }), "the key must be an integer, text or uuid column", "a key of another type"},
 			{"table", with(func(tb *retention.Table) { tb.Name = "customer" }), "table customer not found", "a mistyped table"},
 			{"two rules", with(func(tb *retention.Table) { tb.Rules[1].Column = "notes" }), "both clear column notes", "two rules on one column"},
 		}
@@ -654,18 +745,74 @@ func TestRetentionChecksColumns(t *testing.T) {
 	})
 }
 
-// TestRetentionWithoutRowidTextKey: a SQLite WITHOUT ROWID table with a text
-// key gets a clear error, not a driver's scan error.
-func TestRetentionWithoutRowidTextKey(t *testing.T) {
-	db := retentionSQLite(t).connect(t)
-	_, err := db.ExecContext(ctx, `CREATE TABLE t (k TEXT PRIMARY KEY, created DATETIME, notes TEXT) WITHOUT ROWID`)
-	require.NoError(t, err)
-	rule := []retention.Rule{{Column: "notes", Retain: 365 * 24 * time.Hour, From: "created", Then: pii.ThenRedact}}
-	for _, key := range []string{"k", "rowid"} {
-		_, err = retention.New(ctx, db, retention.SQLite, retention.Table{Name: "t", Key: key, Rules: rule})
-		require.Error(t, err)
-		assert.Contains(t, err.Error(), "the key must be an integer column", key)
-	}
+// TestRetentionTextKeys sweeps tables whose primary key is text or a uuid
+// (SQLite: a WITHOUT ROWID table) with two workers at once: the key ranges
+// follow the key's own order, every row is examined once per run and every
+// due value cleared once.
+func TestRetentionTextKeys(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		types := []string{"TEXT"}
+		if rdb.dialect == retention.PostgreSQL {
+			types = append(types, "UUID", "VARCHAR(40)")
+		}
+		for i, typ := range types {
+			t.Run(typ, func(t *testing.T) {
+				db := rdb.connect(t)
+				name := fmt.Sprintf("keyed%d", i)
+				ddl := `CREATE TABLE ` + name + ` (k ` + typ + ` PRIMARY KEY, created TIMESTAMPTZ, notes TEXT)`
+				ins := `INSERT INTO ` + name + ` VALUES ($1, $2, 'a note')`
+				if rdb.dialect == retention.SQLite {
+					ddl = `CREATE TABLE ` + name + ` (k TEXT PRIMARY KEY, created DATETIME, notes TEXT) WITHOUT ROWID`
+					ins = `INSERT INTO ` + name + ` VALUES (?, ?, 'a note')`
+				}
+				_, err := db.ExecContext(ctx, ddl)
+				require.NoError(t, err)
+				const n = 95
+				for j := range n {
+					key := fmt.Sprintf("cust-%d", j) // "cust-10" sorts before "cust-2"
+					if typ == "UUID" {
+						key = fmt.Sprintf("%08x-0000-4000-8000-%012x", (j*7919)%100000, j)
+					}
+					_, err := db.ExecContext(ctx, ins, key, retentionNow.Add(-3*365*24*time.Hour))
+					require.NoError(t, err)
+				}
+				table := retention.Table{Name: name, Key: "k", Rules: []retention.Rule{{Column: "notes", Retain: 365 * 24 * time.Hour, From: "created", Then: pii.ThenRedact}}}
+				var wg sync.WaitGroup
+				stats := make([]retention.Stats, 2)
+				for w := range stats {
+					sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, fixedClock(), retention.WithBatchSize(10),
+						retention.WithWorker(fmt.Sprintf("w%d", w)), retention.WithPoll(5*time.Millisecond, nil))
+					require.NoError(t, err)
+					wg.Go(func() {
+						var err error
+						stats[w], err = sw.Sweep(ctx)
+						assert.NoError(t, err)
+					})
+				}
+				wg.Wait()
+				var runs, examined, changed int64
+				require.NoError(t, db.QueryRowContext(ctx, `SELECT finished FROM tillid_retention_runs WHERE job = '`+name+`'`).Scan(&runs))
+				for _, st := range stats {
+					examined += st.Examined
+					changed += st.Rules[0].Changed
+				}
+				assert.Equal(t, n*runs, examined, "every row examined once per run")
+				assert.Equal(t, int64(n), changed, "every value cleared once")
+				var left int64
+				require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM `+name+` WHERE notes IS NOT NULL`).Scan(&left))
+				assert.Zero(t, left)
+			})
+		}
+		if rdb.dialect == retention.SQLite {
+			db := rdb.connect(t)
+			_, err := db.ExecContext(ctx, `CREATE TABLE norowid (k TEXT PRIMARY KEY, created DATETIME, notes TEXT) WITHOUT ROWID`)
+			require.NoError(t, err)
+			rule := []retention.Rule{{Column: "notes", Retain: 365 * 24 * time.Hour, From: "created", Then: pii.ThenRedact}}
+			_, err = retention.New(ctx, db, retention.SQLite, retention.Table{Name: "norowid", Key: "rowid", Rules: rule})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "WITHOUT ROWID, so it has no rowid")
+		}
+	})
 }
 
 // TestRetentionDeleteAllEveryRun: the every-row guard holds on a later run
@@ -693,5 +840,95 @@ func TestRetentionDeleteAllEveryRun(t *testing.T) {
 		require.ErrorIs(t, err, retention.ErrWouldDeleteAll, "a later run deleting every row needs confirmation too")
 		exists, _, _ := rowState(t, db, rdb.dialect, 2)
 		assert.True(t, exists)
+	})
+}
+
+// TestRetentionRedactRulesShareOneUpdate: redact rules of different periods
+// clear their columns in one UPDATE per batch, each counted exactly: a
+// value already cleared is not counted again when another column of its
+// row is due, and a rule clearing another's anchor runs on its own first.
+func TestRetentionRedactRulesShareOneUpdate(t *testing.T) {
+	year := 365 * 24 * time.Hour
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		insertCustomers(t, db, rdb.dialect, []customerRow{
+			{id: 1, created: retentionNow.Add(-5 * year)}, // both due
+			{id: 2, created: retentionNow.Add(-3 * year)}, // notes due
+			{id: 3, created: retentionNow.Add(-5 * year)}, // notes already cleared: phone due
+			{id: 4, created: retentionNow.Add(-year)},     // neither
+		})
+		_, err := db.ExecContext(ctx, `UPDATE customers SET notes = NULL WHERE id = 3`)
+		require.NoError(t, err)
+		table := customers
+		table.Rules = []retention.Rule{
+			{Column: "notes", Retain: 2 * year, From: "created", Then: pii.ThenRedact},
+			{Column: "phone", Retain: 4 * year, From: "created", Then: pii.ThenRedact},
+		}
+		sw, err := retention.New(ctx, db, rdb.dialect, table, fixedClock())
+		require.NoError(t, err)
+		st, err := sw.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), st.Rules[0].Changed, "notes of rows 1 and 2; row 3's was already cleared")
+		assert.Equal(t, int64(2), st.Rules[1].Changed, "phones of rows 1 and 3")
+		for id, want := range map[int64][2]bool{1: {false, false}, 2: {false, true}, 3: {false, false}, 4: {true, true}} {
+			_, notes, phone := rowState(t, db, rdb.dialect, id)
+			assert.Equal(t, want, [2]bool{notes, phone}, "row %d: notes, phone kept", id)
+		}
+
+		// A rule that clears the anchor of the next one runs first, on its
+		// own: the next rule then sees a NULL anchor and clears nothing.
+		insertCustomers(t, db, rdb.dialect, []customerRow{{id: 5, created: retentionNow.Add(-5 * year), closed: retentionNow.Add(-5 * year)}})
+		table.Rules = []retention.Rule{
+			{Column: "closed", Retain: 2 * year, From: "created", Then: pii.ThenRedact},
+			{Column: "phone", Retain: 2 * year, From: "closed", Then: pii.ThenRedact},
+		}
+		sw, err = retention.New(ctx, db, rdb.dialect, table, fixedClock())
+		require.NoError(t, err)
+		st, err = sw.Sweep(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(1), st.Rules[0].Changed)
+		assert.Zero(t, st.Rules[1].Changed, "its anchor was cleared before it ran")
+		_, _, phone := rowState(t, db, rdb.dialect, 5)
+		assert.True(t, phone)
+	})
+}
+
+// TestRetentionTwoWorkersAndAKilledOne: two workers sweep at once beside
+// the lease a killed worker left; both wait for it on their (shared,
+// simulated) clock, one takes the range over when the lease runs out, and
+// both return a complete sweep with every value cleared once.
+func TestRetentionTwoWorkersAndAKilledOne(t *testing.T) {
+	eachRetentionDB(t, func(t *testing.T, rdb retentionDB) {
+		db := rdb.connect(t)
+		createCustomers(t, db, rdb.dialect)
+		manyExpired(t, db, rdb.dialect, 200)
+		_, err := retention.New(ctx, db, rdb.dialect, customers) // the checkpoint tables
+		require.NoError(t, err)
+		deadLease(t, rdb, db, retentionNow.Add(time.Minute))
+		var clock atomic.Int64
+		clock.Store(retentionNow.UnixNano())
+		now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+		after := func(d time.Duration) <-chan time.Time {
+			c := make(chan time.Time, 1)
+			c <- time.Unix(0, clock.Add(int64(d))).UTC()
+			return c
+		}
+		var wg sync.WaitGroup
+		stats := make([]retention.Stats, 2)
+		for i := range stats {
+			sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, retention.WithClock(now), retention.WithLeaseClock(now), retention.WithBatchSize(10),
+				retention.WithWorker(fmt.Sprintf("w%d", i)), retention.WithPoll(10*time.Second, after))
+			require.NoError(t, err)
+			wg.Go(func() {
+				var err error
+				stats[i], err = sw.Sweep(ctx)
+				assert.NoError(t, err, "worker %d", i)
+			})
+		}
+		wg.Wait()
+		assert.Equal(t, int64(190), stats[0].Rules[0].Changed+stats[1].Rules[0].Changed, "the free ranges and the dead one, each value once")
+		assert.GreaterOrEqual(t, now().Sub(retentionNow), time.Minute, "the dead range waited for its lease to run out")
+		assert.Zero(t, countNotes(t, db))
 	})
 }

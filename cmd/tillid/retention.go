@@ -15,6 +15,7 @@ import (
 	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
 	"github.com/tillid/tillid/retention"
+	"github.com/tillid/tillid/tokenize"
 )
 
 const retentionUsage = `Usage:
@@ -32,7 +33,10 @@ when its lease runs out. Each UPDATE and DELETE re-checks its rule, so the
 application may keep writing meanwhile. -dry-run changes nothing and says
 what a sweep would change. A sweep (any, not only the first) whose record
 rule would delete every row of the table refuses to run without -yes. A
-sweep that ends while other workers still lease ranges of its run prints
+worker that runs out of free ranges while other workers still lease ranges
+of its run waits for them (saying so on standard error) until they are done
+or their leases run out and it takes them over, then exits 0 with the run
+complete; with -no-wait, or when interrupted while waiting, it prints
 "NOT COMPLETE: N ranges leased until T" and exits 1.
 
 Report prints, per rule, the rows and values, how many are due now, the
@@ -52,6 +56,12 @@ with -subject-column (the column holding the subject ID) and, for sweep, the
 subject-key store and ledger flags of tillid forget (-subject-db, default
 -keyset-db; -ledger-db) and the keyset store and KEK flags. On SQLite the
 subject-key store must be another file than -db.
+-token COLUMN=DOMAIN (repeat; COLUMN=DOMAIN:consistent for a ModeConsistent
+domain) names a column of vault tokens: the record rule's rows take their
+tokens with them. Report and -dry-run count the tokens the due rows hold;
+sweep deletes them from the vault in -vault-db (default -db; on SQLite
+another file than -db), under the keyset store and KEK flags (the domain's
+keysets are named tokenize-DOMAIN, as tillid vault rewrap names them).
 -hold COLUMN names the legal-hold column (a boolean, held unless false: a NULL
 holds, reported as "hold unknown"; -hold COLUMN:time for a nullable timestamp,
 held while set). A due row of a then:shred rule whose subject ID is NULL,
@@ -76,8 +86,13 @@ type retentionOpts struct {
 	// ledgerDB the subject-key store and ledger that shred them.
 	subject, subjectDB, ledgerDB string
 	rules                        []retention.Rule
-	batch                        int
-	dryRun, yes                  bool
+	// tokens are the -token columns, consistent their domains of
+	// ModeConsistent, and vaultDB the vault that holds them.
+	tokens              []retention.TokenColumn
+	consistent          map[string]bool
+	vaultDB             string
+	batch               int
+	dryRun, yes, noWait bool
 }
 
 // ruleFlag collects -rule and -record specs.
@@ -178,19 +193,36 @@ func runRetention(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.Usage = func() { fmt.Fprint(fs.Output(), retentionUsage); fs.PrintDefaults() }
 	fs.StringVar(&o.db, "db", "", "the data database: `DSN` sqlite:PATH or postgres://...")
 	fs.StringVar(&o.table, "table", "", "the `table` to sweep")
-	fs.StringVar(&o.key, "key-column", "", "the table's integer primary key `column`, which orders the batches")
+	fs.StringVar(&o.key, "key-column", "", "the table's key `column` (integer, text or uuid), which orders the batches")
 	fs.Var(ruleFlag{rules: &o.rules}, "rule", "a field rule: `COLUMN=retain:PERIOD,from:ANCHOR[,zero:empty|zero:0]` (repeat)")
 	fs.Var(ruleFlag{rules: &o.rules, record: true}, "record", "the record rule, deleting rows: `retain:PERIOD,from:ANCHOR`")
+	fs.Func("token", "a column of vault tokens: `COLUMN=DOMAIN[:consistent]` (repeat)", func(v string) error {
+		col, domain, ok := strings.Cut(v, "=")
+		domain, mode, _ := strings.Cut(domain, ":")
+		if !ok || col == "" || domain == "" || (mode != "" && mode != "consistent") {
+			return fmt.Errorf("%q: want COLUMN=DOMAIN or COLUMN=DOMAIN:consistent", v)
+		}
+		o.tokens = append(o.tokens, retention.TokenColumn{Column: col, Domain: domain})
+		if mode != "" {
+			if o.consistent == nil {
+				o.consistent = map[string]bool{}
+			}
+			o.consistent[domain] = true
+		}
+		return nil
+	})
 	fs.StringVar(&o.hold, "hold", "", "the legal-hold `column` (boolean; COLUMN:time for a nullable timestamp)")
 	fs.IntVar(&o.batch, "batch", 5000, "rows per batch and transaction")
 	fs.StringVar(&o.worker, "worker", "", "this worker's `name` in the checkpoint (default: host name and process ID)")
 	fs.StringVar(&o.job, "job", "", "checkpoint `name` shared by the workers of one sweep (default: the table)")
-	fs.StringVar(&o.now, "now", "", "measure the rules at this `time` (RFC 3339) instead of the clock")
+	fs.StringVar(&o.now, "now", "", "start the clock the rules are measured against at this `time` (RFC 3339)")
 	fs.StringVar(&o.subject, "subject-column", "", "the `column` holding the data subject's ID, for then:shred rules")
 	if verb == "sweep" {
 		fs.BoolVar(&o.dryRun, "dry-run", false, "change nothing; print what a sweep would change")
 		fs.BoolVar(&o.yes, "yes", false, "let a sweep delete every row of the table")
+		fs.BoolVar(&o.noWait, "no-wait", false, "do not wait for ranges other workers lease: end NOT COMPLETE (exit 1) instead")
 		fs.StringVar(&o.subjectDB, "subject-db", "", "the subject-key store of then:shred rules: `DSN` sqlite:PATH or postgres://... (default: -keyset-db)")
+		fs.StringVar(&o.vaultDB, "vault-db", "", "the token vault of the -token columns: `DSN` sqlite:PATH or postgres://... (default: -db)")
 		fs.StringVar(&o.ledgerDB, "ledger-db", "", "the erasure ledger of then:shred rules, apart from the data and the keys: `DSN`")
 		sf.register(fs) // its -audit also writes an audit event (JSON, counts only) per batch
 	}
@@ -218,9 +250,12 @@ func retentionMain(ctx context.Context, verb string, o *retentionOpts, sf *store
 		if err != nil {
 			return usagef("-now %q: want an RFC 3339 time such as 2026-12-01T00:00:00Z", o.now)
 		}
-		now = func() time.Time { return at }
+		// The clock starts at -now and runs, so that leases (and a
+		// worker waiting for them to run out) keep real time.
+		start := time.Now()
+		now = func() time.Time { return at.Add(time.Since(start)) }
 	}
-	t := retention.Table{Name: o.table, Key: o.key, Subject: o.subject, Rules: o.rules}
+	t := retention.Table{Name: o.table, Key: o.key, Subject: o.subject, Rules: o.rules, Tokens: o.tokens}
 	shreds := false
 	for _, r := range o.rules {
 		shreds = shreds || r.Then == pii.ThenShred
@@ -264,8 +299,19 @@ func retentionMain(ctx context.Context, verb string, o *retentionOpts, sf *store
 	if o.yes {
 		opts = append(opts, retention.WithConfirmDeleteAll())
 	}
+	if o.noWait {
+		opts = append(opts, retention.WithNoWait())
+	}
 	if audit {
 		opts = append(opts, retention.WithAuditor(keys.NewSlogAuditor(slogJSON(stderr))))
+	}
+	if len(o.tokens) > 0 {
+		tks, closeVault, err := retentionTokenizers(ctx, o, sf, db, stderr)
+		if err != nil {
+			return err
+		}
+		defer closeVault()
+		opts = append(opts, retention.WithTokenizers(tks...))
 	}
 	if shreds {
 		sk, closeKeys, err := shredderKeys(ctx, o, sf, stderr)
@@ -283,8 +329,13 @@ func retentionMain(ctx context.Context, verb string, o *retentionOpts, sf *store
 		return fmt.Errorf("counting the rows of %s: %w", o.table, err)
 	}
 	p := newProgress(stderr, o.table)
+	var examined int64
 	opts = append(opts, retention.WithProgress(func(s retention.Stats) {
+		examined = s.Examined
 		p.step(s.Examined, total, fmt.Sprintf("retention %s: %d rows examined, %d changed, %d held", o.table, s.Examined, s.Changed(), s.Held))
+	}))
+	opts = append(opts, retention.WithWaiting(func(leased int64, until time.Time) {
+		p.step(examined, total, fmt.Sprintf("retention %s: waiting for %d ranges leased by other workers (until %s at the latest)", o.table, leased, until.UTC().Format(time.RFC3339)))
 	}))
 	sw, err := retention.New(ctx, db.sql, d, t, opts...)
 	if err != nil {
@@ -338,6 +389,11 @@ func printReport(w io.Writer, rep retention.TableReport, dryRun bool) {
 			fmt.Fprintf(w, "warning: rule %s would delete every row of %s; a sweep needs -yes\n", r.Rule, rep.Table)
 		}
 	}
+	for _, r := range rep.Rules {
+		if r.Tokens > 0 {
+			fmt.Fprintf(w, "rule %s: its due rows hold %d vault tokens, deleted with them\n", r.Rule, r.Tokens)
+		}
+	}
 	if dryRun {
 		fmt.Fprintln(w, "dry run: nothing was changed")
 	}
@@ -359,6 +415,9 @@ func printStats(w io.Writer, table string, st retention.Stats) {
 			}
 			fmt.Fprintf(w, "rule %s: %d due rows skipped, their subject ID NULL, empty or invalid; fix them and sweep again; keys%s: %s\n", r.Rule, r.NoSubject, more, strings.Join(r.NoSubjectKeys, ", "))
 		}
+		if r.Tokens > 0 || r.TokensLeft > 0 {
+			fmt.Fprintf(w, "rule %s: %d vault tokens deleted with its rows, %d left in the vault\n", r.Rule, r.Tokens, r.TokensLeft)
+		}
 	}
 }
 
@@ -368,6 +427,53 @@ func holdUnknown(n int64) string {
 		return ""
 	}
 	return fmt.Sprintf(" (%d of them hold unknown: a NULL hold holds)", n)
+}
+
+// retentionTokenizers opens the vault of the -token columns and a
+// Tokenizer per domain, with the keyset store of the store flags.
+func retentionTokenizers(ctx context.Context, o *retentionOpts, sf *storeFlags, data *database, stderr io.Writer) ([]*tokenize.Tokenizer, func(), error) {
+	dsn := o.vaultDB
+	if dsn == "" {
+		dsn = o.db
+	}
+	if data.dialect == dialectSQLite && dsn == o.db {
+		return nil, nil, usagef("on SQLite, give -token a vault in another file than -db (-vault-db): the sweep's transaction holds the data file")
+	}
+	store, closeStore, err := sf.open(ctx, stderr, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	vdb, err := openExisting(ctx, dsn)
+	if err != nil {
+		closeStore()
+		return nil, nil, err
+	}
+	vault, closeVault, err := openVault(ctx, vdb, dsn)
+	if err != nil {
+		vdb.close()
+		closeStore()
+		return nil, nil, err
+	}
+	closeAll := func() { closeVault(); vdb.close(); closeStore() }
+	var tks []*tokenize.Tokenizer
+	seen := map[string]bool{}
+	for _, tc := range o.tokens {
+		if seen[tc.Domain] {
+			continue
+		}
+		seen[tc.Domain] = true
+		mode := tokenize.ModeRandom
+		if o.consistent[tc.Domain] {
+			mode = tokenize.ModeConsistent
+		}
+		tk, err := tokenize.New(store, vault, tc.Domain, mode, tokenize.WithKeyName("tokenize-"+tc.Domain))
+		if err != nil {
+			closeAll()
+			return nil, nil, usagef("-token domain %q: %v", tc.Domain, err)
+		}
+		tks = append(tks, tk)
+	}
+	return tks, closeAll, nil
 }
 
 // shredderKeys opens the subject keys that then:shred rules withdraw from,

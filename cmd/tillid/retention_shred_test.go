@@ -1,6 +1,8 @@
 package main
 
 import (
+	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tillid/tillid/keys"
+	"github.com/tillid/tillid/pii"
+	"github.com/tillid/tillid/tokenize"
 )
 
 // A then:shred rule run from the CLI withdraws each expired row's subject
@@ -63,4 +67,59 @@ func shredStores(t *testing.T, dsn string) (ledger, subjects string) {
 	subjects = filepath.Join(t.TempDir(), "subjects.db")
 	require.NoError(t, os.WriteFile(subjects, nil, 0o600))
 	return ledger, subjects
+}
+
+type cliCard struct {
+	Card string `pii:"tokenize=card"`
+}
+
+// TestRetentionSweepDeletesVaultTokens: -token names a column of vault
+// tokens; report and -dry-run count those of the rows due for deletion, and
+// a sweep deletes them from the vault (in another file than the data on
+// SQLite) with the rows.
+func TestRetentionSweepDeletesVaultTokens(t *testing.T) {
+	masterKey(t)
+	dsn, db := retentionDB(t, false)
+	vaultPath := filepath.Join(t.TempDir(), "vault.db")
+	vdb, err := sql.Open("sqlite", "file:"+vaultPath)
+	require.NoError(t, err)
+	t.Cleanup(func() { vdb.Close() })
+	vault, err := tokenize.OpenSQLite(ctx, vdb)
+	require.NoError(t, err)
+	tk, err := tokenize.New(keys.NewMemory(), vault, "card", tokenize.ModeRandom)
+	require.NoError(t, err)
+	p, err := pii.New(keys.NewMemory(), pii.WithVault(tk))
+	require.NoError(t, err)
+	_, err = db.Exec(`ALTER TABLE customers ADD COLUMN card TEXT`)
+	require.NoError(t, err)
+	tokens := map[int]string{}
+	for id := 1; id <= 5; id++ {
+		c := cliCard{Card: fmt.Sprintf("411111111111111%d", id)}
+		require.NoError(t, p.Protect(ctx, &c))
+		_, err = db.Exec(`UPDATE customers SET card = ? WHERE id = ?`, c.Card, id)
+		require.NoError(t, err)
+		tokens[id], _ = pii.Token(c.Card)
+	}
+	code, out, errOut := cli(t, "keys", "create", "-keyset-db", dsn, "tokenize-card")
+	require.Equal(t, exitOK, code, "%s %s", out, errOut)
+
+	code, out, errOut = cli(t, retentionArgs("sweep", dsn, "-dry-run", "-token", "card=card")...)
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, out, "rule row: its due rows hold 2 vault tokens")
+
+	code, _, errOut = cli(t, retentionArgs("sweep", dsn, "-token", "card=card", "-keyset-db", dsn)...)
+	require.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "-vault-db")
+
+	code, out, errOut = cli(t, retentionArgs("sweep", dsn, "-token", "card=card", "-keyset-db", dsn, "-vault-db", "sqlite:"+vaultPath)...)
+	require.Equal(t, exitOK, code, "%s %s", out, errOut)
+	assert.Contains(t, out, "rule row: 2 vault tokens deleted with its rows, 0 left in the vault")
+	for id, tok := range tokens {
+		_, err := tk.Detokenize(ctx, tok)
+		if id <= 2 {
+			assert.ErrorIs(t, err, tokenize.ErrTokenNotFound, "row %d was deleted", id)
+		} else {
+			assert.NoError(t, err, "row %d stays", id)
+		}
+	}
 }

@@ -137,3 +137,32 @@ func emptyFile(t *testing.T) string {
 	require.NoError(t, os.WriteFile(p, nil, 0o600))
 	return p
 }
+
+// TestRetentionSweepWaitsForOtherWorkers: a sweep that runs out of free
+// ranges while another worker leases one waits for the lease to run out,
+// takes the range over and exits 0; with -no-wait it says NOT COMPLETE and
+// exits 1.
+func TestRetentionSweepWaitsForOtherWorkers(t *testing.T) {
+	dsn, db := retentionDB(t, false)
+	code, _, errOut := cli(t, retentionArgs("sweep", dsn)...) // creates the checkpoint tables; the run ends
+	require.Equal(t, exitOK, code, errOut)
+	// Another worker claimed the whole table and is still at it: its lease
+	// runs out in 300ms, on the real clock (leases do not follow -now).
+	at := time.Now()
+	_, err := db.Exec(`UPDATE tillid_retention_runs SET active = 1, exhausted = 1, cursor_key = '5'`)
+	require.NoError(t, err)
+	_, err = db.Exec(`INSERT INTO tillid_retention_leases (job, lo, hi, owner, until_ns) VALUES ('customers', '1', '5', 'other', ?)`,
+		at.Add(300*time.Millisecond).UnixNano())
+	require.NoError(t, err)
+
+	code, out, errOut := cli(t, retentionArgs("sweep", dsn, "-no-wait")...)
+	assert.Equal(t, exitFailure, code, "told not to wait, a sweep leaving a live lease fails")
+	assert.Contains(t, errOut, "NOT COMPLETE: 1 ranges leased until")
+	assert.Contains(t, out, "0 rows examined")
+
+	code, out, errOut = cli(t, retentionArgs("sweep", dsn)...)
+	require.Equal(t, exitOK, code, errOut)
+	assert.Contains(t, errOut, "waiting for 1 ranges leased by other workers")
+	assert.Contains(t, out, "3 rows examined in 1 batches", "the other worker's range is taken over once its lease runs out")
+	assert.NotContains(t, errOut, "NOT COMPLETE")
+}
