@@ -376,7 +376,7 @@ func printReport(w io.Writer, rep retention.TableReport, dryRun bool) {
 	for _, r := range rep.Rules {
 		oldest := "-"
 		if !r.Oldest.IsZero() {
-			oldest = r.Oldest.Format(time.RFC3339)
+			oldest = r.Oldest.Format(time.RFC3339Nano) // exact: a fraction is shown, never cut
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Rule, r.Then, r.Values, r.Due, r.NullAnchors, r.Future, oldest)
 	}

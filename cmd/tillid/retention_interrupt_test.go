@@ -103,3 +103,20 @@ func TestRetentionTextAnchorPostgresCLI(t *testing.T) {
 	require.NoError(t, db.QueryRow(`SELECT count(*) FROM c2 WHERE notes IS NOT NULL`).Scan(&left))
 	assert.Equal(t, 5, left)
 }
+
+// The report prints the oldest anchor exactly: not a second early (float
+// Julian days), and with its fraction rather than cut to the second.
+func TestRetentionReportOldestExact(t *testing.T) {
+	for _, tt := range []struct{ stored, want string }{
+		{"2021-03-04 05:06:07", "2021-03-04T05:06:07Z"},
+		{"2020-01-01T00:00:00+14:00", "2019-12-31T10:00:00Z"},
+		{"2021-03-04 05:06:07.250", "2021-03-04T05:06:07.25Z"},
+	} {
+		dsn, db := retentionDB(t, false)
+		_, err := db.Exec(`UPDATE customers SET created = ? WHERE id = 1`, tt.stored)
+		require.NoError(t, err)
+		code, out, errOut := cli(t, retentionArgs("report", dsn)...)
+		require.Equal(t, exitOK, code, errOut)
+		assert.Equal(t, tt.want, strings.Fields(strings.Split(out, "\n")[2])[6], "oldest of %q: %s", tt.stored, out)
+	}
+}
