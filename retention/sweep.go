@@ -102,7 +102,8 @@ func WithBatchSize(n int) Option {
 }
 
 // WithClock sets the clock the rules are measured against (time.Now by
-// default). Each batch reads it once.
+// default). Each batch reads it once. It may stand still (a pinned "now");
+// leases are timed by [WithLeaseClock] instead.
 func WithClock(now func() time.Time) Option {
 	return optionFunc(func(s *Sweeper) error {
 		if now == nil {
