@@ -239,17 +239,25 @@ type Report struct {
 	// Withheld are the fields left protected because none of their
 	// purposes is in the scope of WithPurpose.
 	Withheld []string
+	// Expired are the tokenize= fields whose retention rule (retain=,
+	// from=) has run out, so that their vault tokens expired with it:
+	// Reveal set them to their zero value.
+	Expired []string
 }
 
 // Complete reports whether the Reveal left nothing out.
-func (r Report) Complete() bool { return len(r.Erased) == 0 && len(r.Withheld) == 0 }
+func (r Report) Complete() bool {
+	return len(r.Erased) == 0 && len(r.Withheld) == 0 && len(r.Expired) == 0
+}
 
 // RevealReport is [Protector.Reveal] that also reports the fields it left
 // out. A record of an erased subject reveals: the erased fields get their
 // zero value and are listed in Report.Erased; this holds only where the key
 // store holds a tombstone of a destroyed key, so a value under a subject
 // the store never saw ([ErrKeyNotFound]) or a tampered value
-// ([ErrDecryption]) still fails, as in Reveal.
+// ([ErrDecryption]) still fails, as in Reveal. A tokenize= field whose
+// retention rule ran out by its tokenizer's clock (its vault token expired
+// with the rule) reveals as its zero value too, listed in Report.Expired.
 func (p *Protector) RevealReport(ctx context.Context, ptr any) (Report, error) {
 	var rep Report
 	if _, err := p.doReport(ctx, ptr, verbReveal, &rep); err != nil {

@@ -98,7 +98,8 @@ type RetentionPolicy struct {
 	// Rules are the field rules in field order, then the record rule.
 	Rules []RetentionRule
 	// Hold is the name of the `pii:"hold"` field, or ""; HoldTime reports
-	// whether it is a *time.Time or sql.NullTime (else a bool).
+	// whether it is a *time.Time or sql.NullTime (else a bool, *bool or
+	// sql.NullBool, whose nil or invalid value holds).
 	Hold     string
 	HoldTime bool
 	// Subject is the name of the `pii:"subject"` field, or "".
@@ -155,7 +156,7 @@ func (p *typePlan) bindRetention() error {
 		case holdAction:
 			ok, isTime := holdTypeOK(f.Type)
 			if !ok {
-				return fail(f.Name, "hold is for a bool, *time.Time or sql.NullTime field, not %s", f.Type)
+				return fail(f.Name, "hold is for a bool, *bool, sql.NullBool, *time.Time or sql.NullTime field, not %s", f.Type)
 			}
 			if rp.holdIndex >= 0 {
 				return fail(f.Name, "%s has two hold fields; keep one", typeName(p.typ))
@@ -326,7 +327,8 @@ const (
 	ExpiryUnknown ExpiryState = iota
 	// ExpiryDue: the period has run out; the rule's Then is due.
 	ExpiryDue
-	// ExpiryHeld: the period has run out, but the record is on legal hold.
+	// ExpiryHeld: the period has run out, but the record is on legal hold
+	// (a nil *bool or invalid sql.NullBool hold counts as held).
 	ExpiryHeld
 	// ExpiryNoAnchor: the anchor is NULL (a nil *time.Time, an invalid
 	// sql.NullTime, or a zero time.Time), so the rule cannot expire; it is

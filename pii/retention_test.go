@@ -116,7 +116,7 @@ func TestRetentionTagErrors(t *testing.T) {
 		{"unknown then", badThen{}, "Notes", "then=burn"},
 		{"then without retain", badThenNoRetain{}, "badThenNoRetain.Notes", "needs retain="},
 		{"record rule without retain", badRecordNoRetain{}, "badRecordNoRetain._", "needs retain="},
-		{"hold type", badHoldType{}, "badHoldType.Hold", "bool, *time.Time or sql.NullTime"},
+		{"hold type", badHoldType{}, "badHoldType.Hold", "bool, *bool, sql.NullBool, *time.Time or sql.NullTime"},
 		{"two holds", badTwoHolds{}, "badTwoHolds.B", "two hold fields"},
 		{"hold option", badHoldOption{}, "A", "class"},
 	}

@@ -184,6 +184,9 @@ type subjectRun struct {
 	// because their keys were erased, and left protected because their
 	// purposes are outside the scope of WithPurpose.
 	erased, withheld []string
+	// expired are the paths of the vault-token fields Reveal set to zero
+	// because their retention rule ran out (retention_token.go).
+	expired []string
 	// scope holds WithPurpose's purposes; nil without it.
 	scope []string
 }
@@ -237,10 +240,11 @@ func (s *subjectRun) reset() {
 		clear(s.vals)
 		s.ids, s.vals = s.ids[:0], s.vals[:0]
 	}
-	if len(s.erased) > 0 || len(s.withheld) > 0 {
+	if len(s.erased) > 0 || len(s.withheld) > 0 || len(s.expired) > 0 {
 		clear(s.erased)
 		clear(s.withheld)
-		s.erased, s.withheld = s.erased[:0], s.withheld[:0]
+		clear(s.expired)
+		s.erased, s.withheld, s.expired = s.erased[:0], s.withheld[:0], s.expired[:0]
 	}
 	s.scope = nil
 }
@@ -250,6 +254,7 @@ func (s *subjectRun) report(rep *Report) {
 	if rep != nil {
 		rep.Erased = append(rep.Erased, s.erased...)
 		rep.Withheld = append(rep.Withheld, s.withheld...)
+		rep.Expired = append(rep.Expired, s.expired...)
 	}
 }
 

@@ -355,6 +355,9 @@ func (r *run) deferVault(vt vaultTokenizer, in string, protected bool, rid []byt
 	}
 	pt := pendingToken{vault: vt, subject: string(rid), path: r.pathString(), typ: r.parent.Type(), expiresAt: r.retentionEnd()}
 	pt.shredded = r.verb == verbReveal && protected && r.cur.subject != nil && r.subjectShredded()
+	if protected && tokenExpired(vt, pt.expiresAt) {
+		return "", false, r.expiredToken() // its vault entry expired with the rule
+	}
 	switch {
 	case protected:
 		tok, ok := strings.CutPrefix(in, vaultPrefix)

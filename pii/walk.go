@@ -499,6 +499,9 @@ func (r *run) stringLeaf(v reflect.Value) error {
 	if err == errErasedLeaf {
 		return r.erasedLeaf(v)
 	}
+	if err == errExpiredLeaf {
+		return r.expiredLeaf(v)
+	}
 	if err != nil {
 		if err == errDeferred {
 			r.tokenTargets = append(r.tokenTargets, v)

@@ -76,7 +76,11 @@ func (t Table) checkColumns(ctx context.Context, db *sql.DB, d Dialect) (keyInt 
 		}
 		return nil
 	}
+	typeOf := func(name string) string { c, _ := find(name); return c.typ }
 	if keyInt, err = t.checkKey(d, find, rowid); err != nil {
+		return false, err
+	}
+	if err := t.checkKeyRows(ctx, db, d, find, rowid); err != nil {
 		return false, err
 	}
 	if t.Subject != "" {
@@ -88,6 +92,9 @@ func (t Table) checkColumns(ctx context.Context, db *sql.DB, d Dialect) (keyInt 
 		if err := need("the hold column", t.Hold.Column); err != nil {
 			return false, err
 		}
+		if err := t.checkHoldType(d, typeOf(t.Hold.Column)); err != nil {
+			return false, err
+		}
 	}
 	for _, tc := range t.Tokens {
 		if err := need("a token column", tc.Column); err != nil {
@@ -96,6 +103,9 @@ func (t Table) checkColumns(ctx context.Context, db *sql.DB, d Dialect) (keyInt 
 	}
 	for _, r := range t.Rules {
 		if err := need("the from column of rule "+r.label(), r.From); err != nil {
+			return false, err
+		}
+		if err := t.checkAnchorType(d, r, typeOf(r.From)); err != nil {
 			return false, err
 		}
 		if r.Then == pii.ThenRedact && r.Column != "" {

@@ -64,48 +64,6 @@ func (q *sqlBuilder) String() string { return q.b.String() }
 // quote quotes an identifier that checkIdent accepted.
 func quote(ident string) string { return `"` + ident + `"` }
 
-// anchorAtMost writes "the anchor column is not NULL and at most t".
-func (q *sqlBuilder) anchorAtMost(col string, t time.Time) {
-	q.anchorCmp(col, "<=", t)
-}
-
-// anchorAfter writes "the anchor column is after t".
-func (q *sqlBuilder) anchorAfter(col string, t time.Time) {
-	q.anchorCmp(col, ">", t)
-}
-
-func (q *sqlBuilder) anchorCmp(col, op string, t time.Time) {
-	if q.d == SQLite {
-		// julianday reads every offset as an instant; the parameter is the
-		// Julian day number of t, so both sides are the same scale.
-		q.str(sqliteJulianDay(col), " ", op, " ")
-		q.arg(julianDay(t))
-		return
-	}
-	q.str(quote(col), " ", op, " ")
-	q.arg(t.UTC())
-}
-
-// julianDay is t as a Julian day number, as SQLite's julianday() returns
-// it (a float64: about 20 µs of resolution today).
-func julianDay(t time.Time) float64 {
-	return float64(t.UnixMicro())/(86400*1e6) + 2440587.5
-}
-
-// held writes "the row is on legal hold" (false without a hold column).
-func (q *sqlBuilder) held(h Hold) {
-	switch {
-	case h.Column == "":
-		q.str("(1=0)")
-	case h.Time:
-		q.str("(", quote(h.Column), " IS NOT NULL)")
-	case q.d == SQLite:
-		q.str("(coalesce(", quote(h.Column), ", 0) <> 0)")
-	default:
-		q.str("coalesce(", quote(h.Column), ", false)")
-	}
-}
-
 // due writes the condition under which rule r changes a row at now: not
 // held, the anchor at most now - Retain, and for redact a value still set.
 // The same condition selects, counts and changes, so an UPDATE or DELETE
@@ -119,7 +77,8 @@ func (q *sqlBuilder) due(t *Table, r Rule, now time.Time) {
 		q.valueSet(r)
 	}
 	if r.Then == pii.ThenShred {
-		q.str(" AND ", quote(t.Subject), " IS NOT NULL")
+		q.str(" AND ")
+		q.subjectSet(t.Subject)
 	}
 	q.str(")")
 }
@@ -156,29 +115,4 @@ func (q *sqlBuilder) count(f func()) {
 	q.str("coalesce(sum(CASE WHEN ")
 	f()
 	q.str(" THEN 1 ELSE 0 END), 0)")
-}
-
-// anchorNull writes "the anchor is NULL": on SQLite, text that julianday()
-// cannot read counts as NULL too, so it is reported, never taken as not
-// expired in silence.
-func (q *sqlBuilder) anchorNull(col string) {
-	if q.d == SQLite {
-		q.str("(", sqliteJulianDay(col), " IS NULL)")
-		return
-	}
-	q.str("(", quote(col), " IS NULL)")
-}
-
-// sqliteJulianDay returns the SQLite expression of column col as a Julian
-// day number: the text formats of SQLite's date functions (with an offset
-// or "Z", as modernc.org/sqlite writes with _time_format=sqlite), else Go's
-// time.Time.String form ("2006-01-02 15:04:05.999999999 -0700 MST", what
-// modernc.org/sqlite writes by default), else NULL.
-func sqliteJulianDay(col string) string {
-	c := quote(col)
-	rest := "substr(" + c + ", 12)"
-	sp := "instr(" + rest + ", ' ')"
-	off := "substr(" + c + ", 12 + " + sp + ")"
-	goForm := "substr(" + c + ", 1, 10) || ' ' || substr(" + c + ", 12, " + sp + " - 1) || substr(" + off + ", 1, 3) || ':' || substr(" + off + ", 4, 2)"
-	return "coalesce(julianday(" + c + "), julianday(" + goForm + "))"
 }

@@ -38,19 +38,34 @@
 //
 // A rule's cutoff is the Sweeper's clock ([WithClock]) minus Retain, read
 // once per batch and compared as an instant: PostgreSQL timestamptz values
-// as they are, timestamp values as UTC, SQLite text through julianday(),
-// which honours offsets ("+02:00", "Z"). A clock that jumps forward expires
-// more rows sooner (never rows that are not due by the clock's time); a
-// clock that jumps back expires fewer until it catches up. A NULL anchor
-// (or, on SQLite, text julianday cannot read) never expires and is counted
-// in [RuleStats.NullAnchors]; an anchor in the future is not expired and
-// is counted in [RuleStats.Future].
+// as they are, timestamp values as UTC, date values as midnight UTC (any
+// other column type is refused: PostgreSQL would compare text as text);
+// SQLite text in the forms listed below, through julianday(), which
+// honours offsets ("+02:00", "Z"), to the millisecond. A clock that jumps
+// forward expires more rows sooner (never rows that are not due by the
+// clock's time); a clock that jumps back expires fewer until it catches
+// up. A row without an anchor never expires and is counted in
+// [RuleStats.NullAnchors]: NULL, Go's zero time (0001-01-01 00:00:00
+// UTC, what an unset time.Time is stored as), an infinite PostgreSQL
+// timestamp, and on SQLite any value in none of these forms:
+//
+//	YYYY-MM-DD                                  midnight UTC
+//	YYYY-MM-DD HH:MM[:SS[.fff…]][±HH:MM|Z]      'T' or ' ' after the date; UTC without an offset
+//	YYYY-MM-DD HH:MM:SS[.fff…] ±hhmm ZONE       Go's time.Time.String (modernc.org/sqlite's default)
+//
+// with a date that is in the calendar (not '2026-02-30'). So
+// '11/30/2026', '1 Dec 2025', 'now', '12:00', a number (a Julian day, a
+// Unix time) are no anchor on SQLite, as text is refused on PostgreSQL.
+// An anchor in the future is not expired and is counted in
+// [RuleStats.Future].
 //
 // # Legal holds
 //
-// A table's [Hold] column stops every rule for the rows it holds: a true
-// boolean, or a non-NULL timestamp. Held rows are counted ([Stats.Held])
-// and never touched.
+// A table's [Hold] column stops every rule for the rows it holds: a
+// boolean that is not false, or a non-NULL timestamp. A NULL boolean holds
+// too, counted apart ([Stats.HoldUnknown], "hold unknown"): a hold column
+// just added, or a row nobody decided, is not taken for "no hold". Held
+// rows are counted ([Stats.Held]) and never touched.
 //
 // # Security considerations
 //

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/tillid/tillid/pii"
@@ -17,8 +16,10 @@ type TableReport struct {
 	// against.
 	Table string
 	Now   time.Time
-	// Rows is the number of rows, Held how many are on legal hold.
-	Rows, Held int64
+	// Rows is the number of rows, Held how many are on legal hold, and
+	// HoldUnknown how many of those are held because their boolean hold
+	// is NULL (see [Hold]).
+	Rows, Held, HoldUnknown int64
 	// Rules holds one entry per rule, in the Table's order.
 	Rules []RuleReport
 }
@@ -37,13 +38,18 @@ type RuleReport struct {
 	// NullAnchors counts rows not held whose anchor is NULL (or unreadable
 	// on SQLite), Future those whose anchor is after Now.
 	NullAnchors, Future int64
+	// NoSubject counts, for a shred rule, the rows that would be due but
+	// have no subject ID (NULL or empty): a sweep skips them and names
+	// their keys (see [RuleStats.NoSubject]).
+	NoSubject int64
 	// Tokens counts, for a delete rule, the vault tokens the rows due hold
 	// in the table's token columns: what a sweep would delete from the
 	// vault with them (0 for other rules).
 	Tokens int64
 	// Oldest is the oldest anchor among the rows not held that the rule
-	// still concerns (with a value, for redact), in UTC; the zero Time when
-	// there is none.
+	// still concerns (with a value, for redact), in UTC: exact on
+	// PostgreSQL, to the millisecond on SQLite (as its date functions read
+	// it); the zero Time when there is none.
 	Oldest time.Time
 }
 
@@ -69,7 +75,9 @@ func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) 
 	q := &sqlBuilder{d: d}
 	q.str(`SELECT count(*), `)
 	q.count(func() { q.held(t.Hold) })
-	dest := []any{&rep.Rows, &rep.Held}
+	q.str(`, `)
+	q.count(func() { q.holdUnknown(t.Hold) })
+	dest := []any{&rep.Rows, &rep.Held, &rep.HoldUnknown}
 	oldest := make([]any, len(t.Rules))
 	for i, r := range t.Rules {
 		rr := &rep.Rules[i]
@@ -105,14 +113,20 @@ func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) 
 		if r.Then == pii.ThenRedact {
 			q.valueSet(r)
 		}
+		q.str(` THEN `)
+		q.oldestAnchor(r.From)
+		q.str(` END)`)
 		if d == SQLite {
-			q.str(` THEN `, sqliteJulianDay(r.From), ` END)`)
-			oldest[i] = new(sql.NullFloat64)
+			oldest[i] = new(sql.NullString)
 		} else {
-			q.str(` THEN `, quote(r.From), ` END)`)
 			oldest[i] = new(sql.NullTime)
 		}
 		dest = append(dest, &rr.Values, &rr.Due, &rr.NullAnchors, &rr.Future, oldest[i])
+		if r.Then == pii.ThenShred {
+			q.str(`, `)
+			q.count(func() { q.noSubject(&t, r, now) })
+			dest = append(dest, &rr.NoSubject)
+		}
 		if r.Then == pii.ThenDelete && len(t.Tokens) > 0 {
 			q.str(`, coalesce(sum(CASE WHEN `)
 			q.due(&t, r, now)
@@ -130,9 +144,13 @@ func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) 
 	}
 	for i := range rep.Rules {
 		switch o := oldest[i].(type) {
-		case *sql.NullFloat64:
+		case *sql.NullString:
 			if o.Valid {
-				rep.Rules[i].Oldest = fromJulianDay(o.Float64)
+				at, err := parseOldest(o.String)
+				if err != nil {
+					return TableReport{}, err
+				}
+				rep.Rules[i].Oldest = at
 			}
 		case *sql.NullTime:
 			if o.Valid {
@@ -141,9 +159,4 @@ func Report(ctx context.Context, db *sql.DB, d Dialect, t Table, now time.Time) 
 		}
 	}
 	return rep, nil
-}
-
-// fromJulianDay is the inverse of julianDay, to the microsecond.
-func fromJulianDay(jd float64) time.Time {
-	return time.UnixMicro(int64(math.Round((jd - 2440587.5) * 86400 * 1e6))).UTC()
 }

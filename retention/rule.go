@@ -24,9 +24,13 @@ type Rule struct {
 	Zero any
 	// Retain is how long a value is kept after its anchor; at least 1h.
 	Retain time.Duration
-	// From is the anchor column: a timestamp (PostgreSQL timestamptz or
-	// timestamp, read as UTC; SQLite text in a format of its date
-	// functions, such as modernc.org/sqlite writes time.Time values).
+	// From is the anchor column: on PostgreSQL a timestamptz, timestamp
+	// (read as UTC) or date (midnight UTC) column, any other type is an
+	// error; on SQLite text in one of the forms the package doc lists
+	// (those of SQLite's date functions, and Go's time.Time.String, which
+	// modernc.org/sqlite writes). A value in no such form, NULL, Go's zero
+	// time and an infinite timestamp are no anchor: never expired, counted
+	// in RuleStats.NullAnchors.
 	From string
 	// Then is what happens at expiry: pii.ThenRedact, pii.ThenShred or
 	// pii.ThenDelete.
@@ -52,8 +56,10 @@ type Hold struct {
 	// Column is the column's name; "" means the table has no hold.
 	Column string
 	// Time says the column is a nullable timestamp (held while it is not
-	// NULL: it records when the hold was placed); otherwise it is a boolean
-	// (held while true; NULL is false).
+	// NULL: it records when the hold was placed); otherwise it is a boolean,
+	// held unless it is false: a NULL holds the row (counted as
+	// [Stats.HoldUnknown]), since a sweep must not take an undecided hold
+	// for no hold. On PostgreSQL it must be of type boolean.
 	Time bool
 }
 

@@ -102,7 +102,8 @@ func WithBatchSize(n int) Option {
 }
 
 // WithClock sets the clock the rules are measured against (time.Now by
-// default). Each batch reads it once.
+// default). Each batch reads it once. It may stand still (a pinned "now");
+// leases are timed by [WithLeaseClock] instead.
 func WithClock(now func() time.Time) Option {
 	return optionFunc(func(s *Sweeper) error {
 		if now == nil {
@@ -140,8 +141,8 @@ func WithWorker(name string) Option {
 }
 
 // WithLease sets how long a claimed batch belongs to its worker before
-// another may take it over (2 minutes by default; at least 1s). It must be
-// longer than a batch takes.
+// another may take it over (2 minutes by default; at least 1s), on the
+// lease clock ([WithLeaseClock]). It must be longer than a batch takes.
 func WithLease(d time.Duration) Option {
 	return optionFunc(func(s *Sweeper) error {
 		if d < time.Second {
@@ -256,6 +257,7 @@ type Sweeper struct {
 	t                Table
 	batch            int
 	now              func() time.Time
+	leaseClock       func() time.Time // lease.go
 	auditor          keys.Auditor
 	shredder         Shredder
 	worker           string
@@ -345,6 +347,9 @@ type Stats struct {
 	// Examined is the number of rows examined, and Held how many of them
 	// are on legal hold (never touched).
 	Examined, Held int64
+	// HoldUnknown counts the held rows whose boolean hold is NULL: held,
+	// since nobody said they are not (see [Hold]).
+	HoldUnknown int64
 	// Rules holds one entry per rule, in the Table's order.
 	Rules []RuleStats
 }
@@ -364,6 +369,12 @@ type RuleStats struct {
 	NullAnchors int64
 	// Future counts rows not held whose anchor is after now.
 	Future int64
+	// NoSubject counts the rows a shred rule skipped although due: their
+	// subject ID is NULL, empty or refused by the Shredder as invalid;
+	// NoSubjectKeys holds the keys (as text) of the first
+	// [MaxReportedKeys] of them, never their subject IDs.
+	NoSubject     int64
+	NoSubjectKeys []string
 	// Tokens counts the vault tokens a delete rule deleted with its rows,
 	// and TokensLeft those it left in the vault (no Tokenizer of their
 	// domain, or a consistent token another row still holds).
@@ -382,10 +393,17 @@ func (st *Stats) add(b Stats) {
 	st.Batches += b.Batches
 	st.Examined += b.Examined
 	st.Held += b.Held
+	st.HoldUnknown += b.HoldUnknown
 	for i := range st.Rules {
 		st.Rules[i].Changed += b.Rules[i].Changed
 		st.Rules[i].NullAnchors += b.Rules[i].NullAnchors
 		st.Rules[i].Future += b.Rules[i].Future
+		st.Rules[i].NoSubject += b.Rules[i].NoSubject
+		for _, k := range b.Rules[i].NoSubjectKeys {
+			if len(st.Rules[i].NoSubjectKeys) < MaxReportedKeys {
+				st.Rules[i].NoSubjectKeys = append(st.Rules[i].NoSubjectKeys, k)
+			}
+		}
 		st.Rules[i].Tokens += b.Rules[i].Tokens
 		st.Rules[i].TokensLeft += b.Rules[i].TokensLeft
 	}
@@ -467,7 +485,7 @@ const firstPoll = 10 * time.Millisecond
 // after the first of them runs out.
 func (s *Sweeper) nextPoll(prev time.Duration, inc *IncompleteError) time.Duration {
 	d := min(max(2*prev, firstPoll), s.poll)
-	if left := inc.next.Sub(s.now()) + time.Millisecond; left < d {
+	if left := inc.next.Sub(s.leaseNow()) + time.Millisecond; left < d {
 		d = max(left, time.Millisecond)
 	}
 	return d
@@ -536,7 +554,7 @@ func (s *Sweeper) claim(ctx context.Context, run *runState) (lease, bool, error)
 // cursor with a compare-and-set, returning errClaimRace when another
 // worker moved it first.
 func (s *Sweeper) claimOnce(ctx context.Context, run *runState) (_ lease, ok bool, err error) {
-	now := s.now()
+	now, wall := s.now(), s.leaseNow()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return lease{}, false, fmt.Errorf("retention: %w", err)
@@ -576,7 +594,7 @@ func (s *Sweeper) claimOnce(ctx context.Context, run *runState) (_ lease, ok boo
 		cursor, exhausted = sql.NullString{}, 0
 		q = s.q()
 		q.str(`UPDATE `, s.runs(), ` SET cursor_key = NULL, exhausted = 0, active = 1, started_ns = `)
-		q.arg(now.UnixNano())
+		q.arg(wall.UnixNano())
 		q.str(` WHERE job = `)
 		q.arg(s.job)
 		if _, err = tx.ExecContext(ctx, q.String(), q.args...); err != nil {
@@ -590,7 +608,7 @@ func (s *Sweeper) claimOnce(ctx context.Context, run *runState) (_ lease, ok boo
 	q.str(` AND (owner = `)
 	q.arg(s.worker)
 	q.str(` OR until_ns < `)
-	q.arg(now.UnixNano())
+	q.arg(wall.UnixNano())
 	q.str(`) ORDER BY until_ns LIMIT 1`)
 	if s.d == PostgreSQL {
 		q.str(` FOR UPDATE SKIP LOCKED`)
@@ -602,7 +620,7 @@ func (s *Sweeper) claimOnce(ctx context.Context, run *runState) (_ lease, ok boo
 		if err != nil {
 			return lease{}, false, err
 		}
-		if err = s.takeLease(ctx, tx, l, now, false); err != nil {
+		if err = s.takeLease(ctx, tx, l, wall, false); err != nil {
 			return lease{}, false, err
 		}
 		return l, true, s.commit(tx)
@@ -654,7 +672,7 @@ func (s *Sweeper) claimOnce(ctx context.Context, run *runState) (_ lease, ok boo
 		err = s.finishIfDone(ctx, tx)
 		return lease{}, false, err
 	}
-	if err = s.takeLease(ctx, tx, l, now, true); err != nil {
+	if err = s.takeLease(ctx, tx, l, wall, true); err != nil {
 		return lease{}, false, err
 	}
 	return l, true, s.commit(tx)
@@ -784,10 +802,11 @@ func (s *Sweeper) release(ctx context.Context, l lease) error {
 	return nil
 }
 
-// takeLease inserts a new lease or makes an existing one this worker's.
-func (s *Sweeper) takeLease(ctx context.Context, tx *sql.Tx, l lease, now time.Time, insert bool) error {
+// takeLease inserts a new lease or makes an existing one this worker's,
+// running out s.lease after wall (the lease clock's time).
+func (s *Sweeper) takeLease(ctx context.Context, tx *sql.Tx, l lease, wall time.Time, insert bool) error {
 	q := s.q()
-	until := now.Add(s.lease).UnixNano()
+	until := wall.Add(s.lease).UnixNano()
 	if insert {
 		q.str(`INSERT INTO `, s.leases(), ` (job, lo, hi, owner, until_ns) VALUES (`)
 		q.arg(s.job)
@@ -916,7 +935,7 @@ func (s *Sweeper) process(ctx context.Context, l lease) (_ Stats, err error) {
 	// database), and tells whether it is still ours.
 	q := s.q()
 	q.str(`UPDATE `, s.leases(), ` SET until_ns = `)
-	q.arg(now.Add(s.lease).UnixNano())
+	q.arg(s.leaseNow().Add(s.lease).UnixNano())
 	q.str(` WHERE job = `)
 	q.arg(s.job)
 	q.str(` AND lo = `)
@@ -940,7 +959,7 @@ func (s *Sweeper) process(ctx context.Context, l lease) (_ Stats, err error) {
 		var n int64
 		switch {
 		case r.Then == pii.ThenShred:
-			n, err = s.shred(ctx, tx, l, r, now)
+			n, err = s.shred(ctx, tx, l, r, now, &st.Rules[group[0]])
 		case r.Then == pii.ThenRedact && len(group) > 1:
 			err = s.redactGroup(ctx, tx, l, group, now, &st)
 		case r.Then == pii.ThenRedact:
@@ -1003,6 +1022,8 @@ func (s *Sweeper) countBatch(ctx context.Context, tx *sql.Tx, l lease, now time.
 	q := s.q()
 	q.str(`SELECT count(*), `)
 	q.count(func() { q.held(s.t.Hold) })
+	q.str(`, `)
+	q.count(func() { q.holdUnknown(s.t.Hold) })
 	for _, from := range froms {
 		q.str(`, `)
 		q.count(func() {
@@ -1024,7 +1045,7 @@ func (s *Sweeper) countBatch(ctx context.Context, tx *sql.Tx, l lease, now time.
 	q.str(` FROM `, quote(s.t.Name), ` WHERE `)
 	q.keyRange(s.t.Key, l.lo, l.hi)
 	counts := make([]int64, 2*len(froms))
-	dest := []any{&st.Examined, &st.Held}
+	dest := []any{&st.Examined, &st.Held, &st.HoldUnknown}
 	for i := range counts {
 		dest = append(dest, &counts[i])
 	}
@@ -1039,8 +1060,13 @@ func (s *Sweeper) countBatch(ctx context.Context, tx *sql.Tx, l lease, now time.
 }
 
 // shred withdraws the subjects of the range's due rows from the rule's
-// purpose, each subject once, and returns how many rows were due.
-func (s *Sweeper) shred(ctx context.Context, tx *sql.Tx, l lease, r Rule, now time.Time) (int64, error) {
+// purpose, each subject once, and returns how many rows it shredded. Rows
+// without a subject ID, or whose ID the Shredder refuses, are skipped and
+// recorded in rs (see subject.go).
+func (s *Sweeper) shred(ctx context.Context, tx *sql.Tx, l lease, r Rule, now time.Time, rs *RuleStats) (int64, error) {
+	if _, err := s.skipKeys(ctx, tx, l, r, now, nil, rs); err != nil {
+		return 0, err
+	}
 	q := s.q()
 	q.str(`SELECT `, quote(s.t.Subject), `, count(*) FROM `, quote(s.t.Name), ` WHERE `)
 	q.keyRange(s.t.Key, l.lo, l.hi)
@@ -1054,13 +1080,13 @@ func (s *Sweeper) shred(ctx context.Context, tx *sql.Tx, l lease, r Rule, now ti
 	var subjects []string
 	var total int64
 	for rows.Next() {
-		var subject string
+		var subject sql.NullString
 		var n int64
 		if err := rows.Scan(&subject, &n); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("retention: %w", err)
 		}
-		subjects = append(subjects, subject)
+		subjects = append(subjects, subject.String)
 		total += n
 	}
 	if err := rows.Close(); err != nil {
@@ -1070,7 +1096,16 @@ func (s *Sweeper) shred(ctx context.Context, tx *sql.Tx, l lease, r Rule, now ti
 		return 0, fmt.Errorf("retention: %w", err)
 	}
 	for _, subject := range subjects {
-		if err := s.shredder.Shred(ctx, subject, r.Purpose); err != nil {
+		err := s.shredder.Shred(ctx, subject, r.Purpose)
+		if err != nil && invalidSubject(err) {
+			n, err := s.skipKeys(ctx, tx, l, r, now, &subject, rs)
+			if err != nil {
+				return 0, err
+			}
+			total -= n
+			continue
+		}
+		if err != nil {
 			// The subject's ID is personal data: the error names the rule.
 			return 0, fmt.Errorf("retention: rule %s: shredding a subject: %v", r.label(), err)
 		}
@@ -1267,9 +1302,9 @@ func (s *Sweeper) audit(ctx context.Context, now time.Time, st Stats) {
 		return
 	}
 	e := keys.Event{Time: now, Type: keys.EventRetentionBatch, Done: st.Changed(), Left: -1,
-		Retention: &keys.RetentionCounts{Table: s.t.Name, Examined: st.Examined, Held: st.Held}}
+		Retention: &keys.RetentionCounts{Table: s.t.Name, Examined: st.Examined, Held: st.Held, HoldUnknown: st.HoldUnknown}}
 	for _, r := range st.Rules {
-		e.Retention.Rules = append(e.Retention.Rules, keys.RetentionRuleCounts{Rule: r.Rule, Then: r.Then.String(), Changed: r.Changed, NullAnchors: r.NullAnchors, Future: r.Future, Tokens: r.Tokens})
+		e.Retention.Rules = append(e.Retention.Rules, keys.RetentionRuleCounts{Rule: r.Rule, Then: r.Then.String(), Changed: r.Changed, NullAnchors: r.NullAnchors, Future: r.Future, Tokens: r.Tokens, NoSubject: r.NoSubject})
 	}
 	s.auditor.Audit(ctx, e)
 }

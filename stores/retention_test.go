@@ -287,7 +287,8 @@ func TestRetentionTakeOver(t *testing.T) {
 		// A worker does the first batch and is killed.
 		now := retentionNow
 		clock := retention.WithClock(func() time.Time { return now })
-		dead, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, clock, retention.WithBatchSize(10),
+		leaseClock := retention.WithLeaseClock(func() time.Time { return now })
+		dead, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, clock, leaseClock, retention.WithBatchSize(10),
 			retention.WithWorker("dead"), retention.WithLease(time.Minute), retention.WithProgress(func(retention.Stats) { panic("killed") }))
 		require.NoError(t, err)
 		func() {
@@ -308,7 +309,7 @@ func TestRetentionTakeOver(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, int64(40), countNotes(t, db))
 
-		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, clock, retention.WithBatchSize(10), retention.WithWorker("other"),
+		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, clock, leaseClock, retention.WithBatchSize(10), retention.WithWorker("other"),
 			retention.WithNoWait())
 		require.NoError(t, err)
 		st, err := other.Sweep(ctx)
@@ -535,6 +536,7 @@ func TestRetentionWaitsForKilledWorker(t *testing.T) {
 				defer cancel()
 				waits := 0
 				sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, retention.WithClock(func() time.Time { return now }),
+					retention.WithLeaseClock(func() time.Time { return now }),
 					retention.WithBatchSize(10), retention.WithWorker("other"), retention.WithPoll(10*time.Second, after),
 					retention.WithWaiting(func(leased int64, until time.Time) {
 						waits++
@@ -581,8 +583,9 @@ func TestRetentionKilledMidBatch(t *testing.T) {
 		}
 		now := retentionNow
 		clock := retention.WithClock(func() time.Time { return now })
+		leaseClock := retention.WithLeaseClock(func() time.Time { return now })
 		kctx, kill := context.WithCancel(ctx)
-		dying, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, clock, retention.WithBatchSize(10), retention.WithLease(time.Minute),
+		dying, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, clock, leaseClock, retention.WithBatchSize(10), retention.WithLease(time.Minute),
 			retention.WithWorker("dying"), retention.WithShredder(retention.ShredFunc(func(ctx context.Context, _, _ string) error {
 				kill()
 				return ctx.Err()
@@ -594,7 +597,7 @@ func TestRetentionKilledMidBatch(t *testing.T) {
 
 		now = now.Add(2 * time.Minute)
 		sh := &recordingShredder{}
-		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, clock, retention.WithBatchSize(10), retention.WithWorker("other"), retention.WithShredder(sh))
+		other, err := retention.New(ctx, rdb.connect(t), rdb.dialect, table, clock, leaseClock, retention.WithBatchSize(10), retention.WithWorker("other"), retention.WithShredder(sh))
 		require.NoError(t, err)
 		st, err := other.Sweep(ctx)
 		require.NoError(t, err)
@@ -914,7 +917,7 @@ func TestRetentionTwoWorkersAndAKilledOne(t *testing.T) {
 		var wg sync.WaitGroup
 		stats := make([]retention.Stats, 2)
 		for i := range stats {
-			sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, retention.WithClock(now), retention.WithBatchSize(10),
+			sw, err := retention.New(ctx, rdb.connect(t), rdb.dialect, customers, retention.WithClock(now), retention.WithLeaseClock(now), retention.WithBatchSize(10),
 				retention.WithWorker(fmt.Sprintf("w%d", i)), retention.WithPoll(10*time.Second, after))
 			require.NoError(t, err)
 			wg.Go(func() {

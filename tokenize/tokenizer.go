@@ -116,7 +116,8 @@ type Item struct {
 	// ExpiresAt, when not zero, is when the token expires, overriding TTL:
 	// the end of its field's retention period (pii sets it from retain=
 	// and from=), so that [Tokenizer.Purge] and a retention sweep agree.
-	// An instant already past makes a token that is expired at once.
+	// An instant already past makes a token that is expired at once (pii
+	// then reveals its field as expired, not as an error).
 	ExpiresAt time.Time
 }
 
@@ -157,6 +158,11 @@ func validDomain(domain string) error {
 	}
 	return nil
 }
+
+// Now returns the time of the Tokenizer's clock ([WithClock], time.Now by
+// default): a token whose expiry is at or before it is expired, and
+// [Tokenizer.Detokenize] no longer finds it.
+func (t *Tokenizer) Now() time.Time { return t.now() }
 
 // Domain returns the tokenizer's domain.
 func (t *Tokenizer) Domain() string { return t.domain }

@@ -62,8 +62,16 @@ tokens with them. Report and -dry-run count the tokens the due rows hold;
 sweep deletes them from the vault in -vault-db (default -db; on SQLite
 another file than -db), under the keyset store and KEK flags (the domain's
 keysets are named tokenize-DOMAIN, as tillid vault rewrap names them).
--hold COLUMN names the legal-hold column (a boolean; -hold COLUMN:time for a
-nullable timestamp, held while set).
+-hold COLUMN names the legal-hold column (a boolean, held unless false: a NULL
+holds, reported as "hold unknown"; -hold COLUMN:time for a nullable timestamp,
+held while set). A due row of a then:shred rule whose subject ID is NULL,
+empty or invalid is skipped and named by its key; the sweep goes on.
+An anchor column is a timestamptz, timestamp or date column on PostgreSQL;
+on SQLite, text in a form of SQLite's date functions (YYYY-MM-DD[ HH:MM[:SS]]
+with an optional offset) or Go's time.Time.String: any other value is no
+anchor, reported and never expired. -now pins the clock the rules are
+measured against; leases keep the real clock. Ctrl-C rolls the current batch
+back and keeps the checkpoint: run the same command again to resume.
 
 Example:
   tillid retention sweep -db postgres://app@db/app -table customers -key-column id \
@@ -339,11 +347,26 @@ func retentionMain(ctx context.Context, verb string, o *retentionOpts, sf *store
 	if errors.Is(err, retention.ErrWouldDeleteAll) {
 		return fmt.Errorf("%w (nothing was changed; run with -dry-run to see the rule's figures)", err)
 	}
-	return err
+	return sweepInterrupted(ctx, err, o, st)
+}
+
+// sweepInterrupted explains a sweep ended by ctx (Ctrl-C, SIGTERM): what
+// this run did, that the checkpoint is saved and how to resume. Other
+// errors pass unchanged.
+func sweepInterrupted(ctx context.Context, err error, o *retentionOpts, st retention.Stats) error {
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	job := o.job
+	if job == "" {
+		job = o.table
+	}
+	return fmt.Errorf("retention sweep of %s interrupted after %d rows examined, %d changed; the checkpoint (job %s in tables tillid_retention_runs and tillid_retention_leases of -db) is saved and the interrupted batch was rolled back: run the same command again to resume from it (%w)",
+		o.table, st.Examined, st.Changed(), job, context.Cause(ctx))
 }
 
 func printReport(w io.Writer, rep retention.TableReport, dryRun bool) {
-	fmt.Fprintf(w, "table %s at %s: %d rows, %d on hold\n", rep.Table, rep.Now.UTC().Format(time.RFC3339), rep.Rows, rep.Held)
+	fmt.Fprintf(w, "table %s at %s: %d rows, %d on hold%s\n", rep.Table, rep.Now.UTC().Format(time.RFC3339), rep.Rows, rep.Held, holdUnknown(rep.HoldUnknown))
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	due := "due"
 	if dryRun {
@@ -353,12 +376,15 @@ func printReport(w io.Writer, rep retention.TableReport, dryRun bool) {
 	for _, r := range rep.Rules {
 		oldest := "-"
 		if !r.Oldest.IsZero() {
-			oldest = r.Oldest.Format(time.RFC3339)
+			oldest = r.Oldest.Format(time.RFC3339Nano) // exact: a fraction is shown, never cut
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Rule, r.Then, r.Values, r.Due, r.NullAnchors, r.Future, oldest)
 	}
 	tw.Flush()
 	for _, r := range rep.Rules {
+		if r.NoSubject > 0 {
+			fmt.Fprintf(w, "warning: rule %s: %d rows would be due but have no subject ID (NULL or empty): a sweep skips them and names their keys\n", r.Rule, r.NoSubject)
+		}
 		if r.Then == pii.ThenDelete && rep.Rows > 0 && r.Due == rep.Rows {
 			fmt.Fprintf(w, "warning: rule %s would delete every row of %s; a sweep needs -yes\n", r.Rule, rep.Table)
 		}
@@ -374,7 +400,7 @@ func printReport(w io.Writer, rep retention.TableReport, dryRun bool) {
 }
 
 func printStats(w io.Writer, table string, st retention.Stats) {
-	fmt.Fprintf(w, "table %s: %d rows examined in %d batches, %d on hold\n", table, st.Examined, st.Batches, st.Held)
+	fmt.Fprintf(w, "table %s: %d rows examined in %d batches, %d on hold%s\n", table, st.Examined, st.Batches, st.Held, holdUnknown(st.HoldUnknown))
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "rule\tthen\tchanged\tnull anchors\tfuture")
 	for _, r := range st.Rules {
@@ -382,10 +408,25 @@ func printStats(w io.Writer, table string, st retention.Stats) {
 	}
 	tw.Flush()
 	for _, r := range st.Rules {
+		if r.NoSubject > 0 {
+			more := ""
+			if int64(len(r.NoSubjectKeys)) < r.NoSubject {
+				more = fmt.Sprintf(" (the first %d)", len(r.NoSubjectKeys))
+			}
+			fmt.Fprintf(w, "rule %s: %d due rows skipped, their subject ID NULL, empty or invalid; fix them and sweep again; keys%s: %s\n", r.Rule, r.NoSubject, more, strings.Join(r.NoSubjectKeys, ", "))
+		}
 		if r.Tokens > 0 || r.TokensLeft > 0 {
 			fmt.Fprintf(w, "rule %s: %d vault tokens deleted with its rows, %d left in the vault\n", r.Rule, r.Tokens, r.TokensLeft)
 		}
 	}
+}
+
+// holdUnknown is the note on held rows whose boolean hold is NULL.
+func holdUnknown(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d of them hold unknown: a NULL hold holds)", n)
 }
 
 // retentionTokenizers opens the vault of the -token columns and a

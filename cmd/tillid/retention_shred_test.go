@@ -25,19 +25,7 @@ func TestRetentionShredSQLite(t *testing.T) {
 	require.NoError(t, err)
 	_, err = db.Exec(`UPDATE customers SET subject = 'c-' || id`)
 	require.NoError(t, err)
-	for _, k := range [][]string{{"subject-keys"}, {"-kind", "prf", "subject-pseudonym"}} {
-		code, out, errOut := cli(t, append([]string{"keys", "create", "-keyset-db", dsn}, k...)...)
-		require.Equal(t, exitOK, code, "%s %s", out, errOut)
-	}
-	ledger := "sqlite:" + filepath.Join(t.TempDir(), "ledger.db")
-	// An erasure ledger exists before the sweep: a missing one is refused.
-	ldb, err := openDB(ctx, ledger)
-	require.NoError(t, err)
-	_, err = keys.OpenSQLiteLedger(ctx, ldb.sql)
-	require.NoError(t, err)
-	ldb.close()
-	subjects := filepath.Join(t.TempDir(), "subjects.db")
-	require.NoError(t, os.WriteFile(subjects, nil, 0o600))
+	ledger, subjects := shredStores(t, dsn)
 	args := []string{"retention", "sweep", "-db", dsn, "-table", "customers", "-key-column", "id",
 		"-rule", "promo=retain:2y,from:created,then:shred,purpose:marketing", "-hold", "hold",
 		"-subject-column", "subject", "-now", "2026-12-01T00:00:00Z", "-keyset-db", dsn}
@@ -60,6 +48,25 @@ func TestRetentionShredSQLite(t *testing.T) {
 		assert.Contains(t, l, `"purpose":"marketing"`)
 		assert.NotContains(t, l, "c-1")
 	}
+}
+
+// shredStores creates the keysets of subject keys in the keyset store dsn,
+// an erasure ledger (a sweep refuses a missing one) and an empty file for
+// the subject keys, and returns the ledger's DSN and the file's path.
+func shredStores(t *testing.T, dsn string) (ledger, subjects string) {
+	for _, k := range [][]string{{"subject-keys"}, {"-kind", "prf", "subject-pseudonym"}} {
+		code, out, errOut := cli(t, append([]string{"keys", "create", "-keyset-db", dsn}, k...)...)
+		require.Equal(t, exitOK, code, "%s %s", out, errOut)
+	}
+	ledger = "sqlite:" + filepath.Join(t.TempDir(), "ledger.db")
+	ldb, err := openDB(ctx, ledger)
+	require.NoError(t, err)
+	_, err = keys.OpenSQLiteLedger(ctx, ldb.sql)
+	require.NoError(t, err)
+	ldb.close()
+	subjects = filepath.Join(t.TempDir(), "subjects.db")
+	require.NoError(t, os.WriteFile(subjects, nil, 0o600))
+	return ledger, subjects
 }
 
 type cliCard struct {

@@ -147,8 +147,8 @@ func TestRetentionSweepWaitsForOtherWorkers(t *testing.T) {
 	code, _, errOut := cli(t, retentionArgs("sweep", dsn)...) // creates the checkpoint tables; the run ends
 	require.Equal(t, exitOK, code, errOut)
 	// Another worker claimed the whole table and is still at it: its lease
-	// runs out 300ms after -now, by the command's running clock.
-	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	// runs out in 300ms, on the real clock (leases do not follow -now).
+	at := time.Now()
 	_, err := db.Exec(`UPDATE tillid_retention_runs SET active = 1, exhausted = 1, cursor_key = '5'`)
 	require.NoError(t, err)
 	_, err = db.Exec(`INSERT INTO tillid_retention_leases (job, lo, hi, owner, until_ns) VALUES ('customers', '1', '5', 'other', ?)`,
