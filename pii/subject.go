@@ -9,6 +9,7 @@ import (
 
 	"github.com/tillid/tillid/internal/envelope"
 	"github.com/tillid/tillid/internal/tag"
+	"github.com/tillid/tillid/internal/walkskip"
 	"github.com/tillid/tillid/keys"
 )
 
@@ -295,8 +296,18 @@ func (r *run) collect(v reflect.Value, n *node, depth int, seen map[uintptr]bool
 		// pointer, slice or map, an invalid sql.NullString, a null Value)
 		// is left as it is, so a record whose fields of a withdrawn
 		// purpose are absent is saved again ("empty is not absent": an
-		// empty string or non-nil empty slice holds a value).
+		// empty string or non-nil empty slice holds a value). Fields the
+		// context says to skip (internal/walkskip: an ORM's associations)
+		// are left out here as the walk leaves them out, so no key is
+		// fetched for them.
+		var skip []bool
+		if r.skip != nil {
+			skip = walkskip.Of(r.skip, p.typ)
+		}
 		for _, f := range p.fields {
+			if skip != nil && skip[f.index] {
+				continue
+			}
 			if f.act == nil {
 				r.collect(v.Field(f.index), f.node, depth+1, seen)
 				continue
