@@ -333,17 +333,6 @@ func openErasureStores(ctx context.Context, sf *storeFlags, subjectDB, ledgerDB 
 // subjectKeyTable is the table of the subject-key store the CLI opens.
 const subjectKeyTable = "tillid_subject_keys"
 
-// subjectKeysFor is openErasureStores for callers that need the subject
-// keys alone (the then:shred rules of tillid retention), which may create
-// the subject-key table.
-func subjectKeysFor(ctx context.Context, sf *storeFlags, subjectDB, ledgerDB string, createLedger bool, stderr io.Writer) (*keys.SubjectKeys, func(), error) {
-	st, err := openErasureStores(ctx, sf, subjectDB, ledgerDB, createLedger, true, stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	return st.sk, st.close, nil
-}
-
 // subjectKeysets are the keysets keys.SubjectKeys takes from the provider
 // under their default names.
 var subjectKeysets = []struct {
