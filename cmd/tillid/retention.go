@@ -157,6 +157,9 @@ func parseRuleSpec(v string, record bool) (retention.Rule, error) {
 				return r, fmt.Errorf("%q: then:%s: -rule redacts and -record deletes", v, val)
 			}
 		case "purpose":
+			if !validPurpose(val) {
+				return r, fmt.Errorf("%q: purpose:%s: no field can have that purpose; want a purpose= name of the tags (a-z, 0-9, '_' and '-', starting with a letter, at most 64 characters)", v, val)
+			}
 			r.Purpose = val
 		default:
 			return r, fmt.Errorf("%q: unknown item %q; want retain:, from:, zero:, then:, purpose:", v, name)
