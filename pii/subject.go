@@ -461,6 +461,42 @@ func (r *run) subjectKeyset() (*keys.Keyset, error) {
 	return k.ks, nil
 }
 
+// renewSubjectKey makes, for Rewrap of a value stored before the struct
+// had a subject field, the current field's subject key when the run has
+// it as erased: an erasure that Allow lifted leaves the subject's old keys
+// destroyed and no new one, and such a value was under no subject key, so
+// Forget never reached it. The key is made as Protect makes it after
+// Allow (keys.SubjectKeys.KeysEach); a subject erased and not allowed
+// again keeps its error (ErrErased), and no key is made for it.
+func (r *run) renewSubjectKey() error {
+	subject, err := r.subjectID()
+	if err != nil {
+		return err
+	}
+	f := r.cur
+	id := keys.SubjectKeyID{Subject: subject, Purpose: f.subject.purpose, Kind: f.act.keyKind}
+	i := r.subjects.find(id)
+	if i < 0 { // a struct reached through an interface field
+		i = r.subjects.add(id)
+		if err := r.fetchSubjectKeys(i); err != nil {
+			return err
+		}
+	}
+	if k := r.subjects.vals[i]; k.err == nil || !errors.Is(k.err, keys.ErrErased) {
+		return nil
+	}
+	kss, errs, err := r.p.subjectKeys.KeysEach(r.ctx, []keys.SubjectKeyID{id})
+	if err != nil {
+		return subjectKeyErr(r.ctx, err)
+	}
+	k := subjectKey{ks: kss[0]}
+	if errs[0] != nil {
+		k.err = subjectKeyErr(r.ctx, errs[0])
+	}
+	r.subjects.vals[i] = k
+	return nil
+}
+
 // subjectErased reports whether the current field's subject was forgotten
 // (its base key erased), for tokenize fields, whose vault tokens Forget
 // deletes.
