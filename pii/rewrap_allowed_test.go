@@ -84,3 +84,26 @@ func TestRewrapLegacyAfterAllow(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, rep.Erased, 2, "the moved values are under the subject's keys: Forget erases them")
 }
+
+// TestRevealLegacyOfErasedSubject: a value stored before the type had a
+// subject field is under no subject key, so Forget and Withdraw do not
+// destroy it; Reveal reads it as erased while the field's subject key is
+// erased, as it reads the values the erasure destroyed, and reveals
+// values of subjects it never erased as before.
+func TestRevealLegacyOfErasedSubject(t *testing.T) {
+	t.Parallel()
+	e := newSubjectEnv(t)
+	ctx := context.Background()
+	gone, kept := legacyAccount(t, e.p, "gone-1"), legacyAccount(t, e.p, "kept-1")
+	_, err := e.p.Forget(ctx, "gone-1")
+	require.NoError(t, err)
+	rows := []Account{gone, kept}
+	rep, err := e.p.RevealReport(ctx, &rows)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"[]pii_test.Account[0].Email", "[]pii_test.Account[0].Phone"}, rep.Erased)
+	assert.Equal(t, Account{ID: "gone-1"}, rows[0], "the forgotten subject's old values read as erased")
+	assert.Equal(t, "kept-1@example.com", rows[1].Email, "a subject never erased reveals")
+	one := gone
+	assert.ErrorIs(t, e.p.Protect(ctx, &one), pii.ErrErased, "Protect does not move them for an erased subject")
+	assert.Equal(t, gone, one)
+}

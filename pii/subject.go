@@ -163,8 +163,16 @@ func (r *run) isLegacy(in []byte) bool {
 
 // openLegacy opens such a value under the field's own keyset, as it was
 // sealed, and reports it stale, so that Protect and Rewrap seal it again
-// under the subject's key.
+// under the subject's key. Reveal reads it as erased while the field's
+// subject key is erased (Forget or Withdraw, until Allow): it is under no
+// subject key, so the erasure did not destroy it, but it is the erased
+// person's data.
 func (r *run) openLegacy(in []byte, text bool) ([]byte, bool, error) {
+	if r.verb == verbReveal {
+		if _, err := r.subjectKeyset(); errors.Is(err, keys.ErrErased) {
+			return nil, false, err
+		}
+	}
 	saved := r.cur
 	r.cur, r.adOK = saved.legacy, false
 	pt, _, err := r.openEnvelope(in, text)
