@@ -14,8 +14,8 @@ import (
 // TestRewrapLegacyAfterAllowSQL: on the SQL stores, values stored before
 // subjectRecord had a subject field ("tl1e:", "tl1d:") of a subject whose
 // keys Forget destroyed are not moved while the subject is erased
-// (ErrErased), and after Allow are moved under new subject keys, which
-// another instance reads; the old keys stay destroyed.
+// (ErrErased) and read as erased, and after Allow are moved under new
+// subject keys, which another instance reads; the old keys stay destroyed.
 func TestRewrapLegacyAfterAllowSQL(t *testing.T) {
 	for _, o := range subjectSQLStores {
 		t.Run(o.name, func(t *testing.T) {
@@ -35,6 +35,12 @@ func TestRewrapLegacyAfterAllowSQL(t *testing.T) {
 			_, err := p.Forget(ctx, "s-1")
 			require.NoError(t, err)
 
+			hidden := legacy
+			rep, err := instance().RevealReport(ctx, &hidden)
+			require.NoError(t, err)
+			assert.Equal(t, subjectRecord{ID: "s-1"}, hidden, "another instance reads the forgotten subject's old values as erased")
+			assert.Len(t, rep.Erased, 3)
+
 			refused := legacy
 			_, err = p.Rewrap(ctx, &refused)
 			assert.ErrorIs(t, err, pii.ErrErased, "erased and not allowed: no key is made")
@@ -47,7 +53,7 @@ func TestRewrapLegacyAfterAllowSQL(t *testing.T) {
 			assert.Equal(t, 3, n)
 			assert.True(t, strings.HasPrefix(moved.Promo, "tl1s:"), "Promo = %q", moved.Promo)
 			got := moved
-			rep, err := instance().RevealReport(ctx, &got)
+			rep, err = instance().RevealReport(ctx, &got)
 			require.NoError(t, err)
 			assert.True(t, rep.Complete(), "%+v", rep)
 			assert.Equal(t, subjectRecord{ID: "s-1", Email: "a@example.com", Phone: "+45 1", Promo: "cats"}, got)
