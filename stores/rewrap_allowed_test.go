@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
 )
 
@@ -19,15 +18,7 @@ import (
 func TestRewrapLegacyAfterAllowSQL(t *testing.T) {
 	for _, o := range subjectSQLStores {
 		t.Run(o.name, func(t *testing.T) {
-			store, ledger := o.open(t)
-			provider := keys.NewMemory()
-			instance := func() *pii.Protector {
-				sk, err := keys.NewSubjectKeys(provider, store, ledger)
-				require.NoError(t, err)
-				p, err := pii.New(provider, pii.WithSubjectKeys(sk))
-				require.NoError(t, err)
-				return p
-			}
+			instance, _ := subjectInstances(t, o.open)
 			p := instance()
 			legacy := legacySubjectRecord(t, p, subjectRecord{ID: "s-1", Email: "a@example.com", Phone: "+45 1", Promo: "cats"})
 			keyed := subjectRecord{ID: "s-1", Email: "b@example.com", Promo: "dogs"}

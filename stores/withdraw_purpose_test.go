@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tillid/tillid/keys"
 	"github.com/tillid/tillid/pii"
 )
 
@@ -19,12 +18,8 @@ import (
 func TestWithdrawPurposeChecked(t *testing.T) {
 	for _, o := range subjectSQLStores {
 		t.Run(o.name, func(t *testing.T) {
-			store, ledger := o.open(t)
-			provider := keys.NewMemory()
-			sk, err := keys.NewSubjectKeys(provider, store, ledger)
-			require.NoError(t, err)
-			p, err := pii.New(provider, pii.WithSubjectKeys(sk))
-			require.NoError(t, err)
+			instance, ledger := subjectInstances(t, o.open)
+			p := instance()
 			rec := subjectRecord{ID: "s-1", Email: "a@example.com", Promo: "cats"}
 			require.NoError(t, p.Protect(ctx, &rec))
 			entries := func() int {
