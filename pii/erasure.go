@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tillid/tillid/internal/tag"
 	"github.com/tillid/tillid/keys"
 )
 
@@ -25,7 +26,22 @@ var (
 	// ErrMissingSubject means the subject field of a struct holds its zero
 	// value (an empty ID) where a value must be sealed under its key.
 	ErrMissingSubject = errors.New("pii: subject ID is empty")
+	// ErrInvalidPurpose means a purpose given to [Protector.Withdraw] or
+	// [Protector.Allow] that no field can declare: not a name of the tag
+	// grammar's purpose= (a-z, 0-9, '_' and '-', starting with a letter)
+	// of at most 64 bytes, the longest that selects a subject key. Nothing
+	// is destroyed or recorded.
+	ErrInvalidPurpose = errors.New("pii: invalid purpose")
 )
+
+// checkPurpose returns ErrInvalidPurpose for a purpose that no purpose=
+// can declare as the key of a subject field.
+func checkPurpose(purpose string) error {
+	if !tag.IsPurpose(purpose) || keys.CheckKeyName(purpose) != nil {
+		return fmt.Errorf("%w %q: want a purpose= name of the tags (a-z, 0-9, '_' and '-', starting with a letter, at most 64 bytes)", ErrInvalidPurpose, purpose)
+	}
+	return nil
+}
 
 // WithSubjectKeys makes the Protector seal the encrypt and deterministic
 // fields of structs with a `pii:"subject"` field under that subject's keys
@@ -161,12 +177,24 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Erasure, error)
 // idempotent and safe for concurrent use, and returns a receipt only once
 // the erasure is recorded; like Forget, it sends one
 // keys.EventErasureComplete (Tokens 0) through the subject keys' auditor.
+//
+// A purpose that no field can declare (not a purpose= name of the tag
+// grammar, such as "market.ing", or "" or "*") is [ErrInvalidPurpose],
+// before anything is destroyed or recorded. A well-formed purpose of which
+// the subject has no key (a subject never seen, a purpose never sealed
+// for it, or a misspelt one such as "marketting") is recorded like any
+// other, since erasure requests come for people and purposes one may not
+// hold: its receipt's Keys is then empty, which callers should surface
+// (tillid withdraw warns, and checks -known-purposes).
 func (p *Protector) Withdraw(ctx context.Context, subject, purpose string) (Erasure, error) {
 	if err := p.readyForErasure(ctx); err != nil {
 		return Erasure{}, err
 	}
 	if purpose == "" || purpose == keys.AllPurposes {
-		return Erasure{}, fmt.Errorf("pii: withdraw needs a purpose name; use Forget to erase every purpose")
+		return Erasure{}, fmt.Errorf("%w: withdraw needs a purpose name; use Forget to erase every purpose", ErrInvalidPurpose)
+	}
+	if err := checkPurpose(purpose); err != nil {
+		return Erasure{}, fmt.Errorf("pii: withdraw: %w", err)
 	}
 	ke, err := p.subjectKeys.Withdraw(ctx, subject, purpose)
 	if err != nil {
@@ -184,11 +212,18 @@ func (p *Protector) Withdraw(ctx context.Context, subject, purpose string) (Eras
 // values of the subject still reveal as erased (Report.Erased), while
 // Protect makes new keys for new values. Vault tokens that Forget deleted
 // stay deleted. Other instances follow within their subject-key cache TTL.
-// It needs WithSubjectKeys, returns keys.ErrInvalidSubject for an empty ID
-// and the key store's and ledger's errors, and is safe for concurrent use.
+// It needs WithSubjectKeys, returns keys.ErrInvalidSubject for an empty ID,
+// [ErrInvalidPurpose] for a purpose no field can declare (nothing is
+// recorded then), and the key store's and ledger's errors, and is safe for
+// concurrent use.
 func (p *Protector) Allow(ctx context.Context, subject string, purposes ...string) error {
 	if err := p.readyForErasure(ctx); err != nil {
 		return err
+	}
+	for _, purpose := range purposes {
+		if err := checkPurpose(purpose); err != nil {
+			return fmt.Errorf("pii: allow: %w", err)
+		}
 	}
 	if err := p.subjectKeys.Allow(ctx, subject, purposes...); err != nil {
 		return fmt.Errorf("pii: allow: %w", err)

@@ -124,8 +124,12 @@ func (p *Protector) Reveal(ctx context.Context, ptr any) error {
 // and stay as they are (once verified as Protect verifies them). Run it
 // over stored records after a rotation; once every record is rewrapped, the
 // old key can be disabled (a pseudonym stays valid under a disabled key). Plaintext in a migrate field is protected; plaintext
-// elsewhere is [ErrNotProtected]. It is all or nothing and returns the
-// errors of Reveal.
+// elsewhere is [ErrNotProtected]. Values of a struct with a subject field
+// stored before it had one ("tl1e:", "tl1d:") move under the subject's
+// keys, which Rewrap makes as Protect does: also for a subject allowed
+// again ([Protector.Allow]) after an erasure, never for one erased and not
+// allowed ([ErrErased]). It is all or nothing and returns the errors of
+// Reveal.
 func (p *Protector) Rewrap(ctx context.Context, ptr any) (int, error) {
 	return p.do(ctx, ptr, verbRewrap)
 }

@@ -366,6 +366,11 @@ func rewrapSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
 	if err != nil || !stale {
 		return nil, false, err
 	}
+	if r.isLegacy(in) {
+		if err := r.renewSubjectKey(); err != nil {
+			return nil, false, err
+		}
+	}
 	out, err := r.cur.act.seal(r, pt, text)
 	return out, err == nil, err
 }

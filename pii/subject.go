@@ -9,6 +9,7 @@ import (
 
 	"github.com/tillid/tillid/internal/envelope"
 	"github.com/tillid/tillid/internal/tag"
+	"github.com/tillid/tillid/internal/walkskip"
 	"github.com/tillid/tillid/keys"
 )
 
@@ -162,8 +163,16 @@ func (r *run) isLegacy(in []byte) bool {
 
 // openLegacy opens such a value under the field's own keyset, as it was
 // sealed, and reports it stale, so that Protect and Rewrap seal it again
-// under the subject's key.
+// under the subject's key. Reveal reads it as erased while the field's
+// subject key is erased (Forget or Withdraw, until Allow): it is under no
+// subject key, so the erasure did not destroy it, but it is the erased
+// person's data.
 func (r *run) openLegacy(in []byte, text bool) ([]byte, bool, error) {
+	if r.verb == verbReveal {
+		if _, err := r.subjectKeyset(); errors.Is(err, keys.ErrErased) {
+			return nil, false, err
+		}
+	}
 	saved := r.cur
 	r.cur, r.adOK = saved.legacy, false
 	pt, _, err := r.openEnvelope(in, text)
@@ -300,8 +309,18 @@ func (r *run) collect(v reflect.Value, n *node, depth int, seen map[uintptr]bool
 		// pointer, slice or map, an invalid sql.NullString, a null Value)
 		// is left as it is, so a record whose fields of a withdrawn
 		// purpose are absent is saved again ("empty is not absent": an
-		// empty string or non-nil empty slice holds a value).
+		// empty string or non-nil empty slice holds a value). Fields the
+		// context says to skip (internal/walkskip: an ORM's associations)
+		// are left out here as the walk leaves them out, so no key is
+		// fetched for them.
+		var skip []bool
+		if r.skip != nil {
+			skip = walkskip.Of(r.skip, p.typ)
+		}
 		for _, f := range p.fields {
+			if skip != nil && skip[f.index] {
+				continue
+			}
 			if f.act == nil {
 				r.collect(v.Field(f.index), f.node, depth+1, seen)
 				continue
@@ -453,6 +472,42 @@ func (r *run) subjectKeyset() (*keys.Keyset, error) {
 		return nil, k.err
 	}
 	return k.ks, nil
+}
+
+// renewSubjectKey makes, for Rewrap of a value stored before the struct
+// had a subject field, the current field's subject key when the run has
+// it as erased: an erasure that Allow lifted leaves the subject's old keys
+// destroyed and no new one, and such a value was under no subject key, so
+// Forget never reached it. The key is made as Protect makes it after
+// Allow (keys.SubjectKeys.KeysEach); a subject erased and not allowed
+// again keeps its error (ErrErased), and no key is made for it.
+func (r *run) renewSubjectKey() error {
+	subject, err := r.subjectID()
+	if err != nil {
+		return err
+	}
+	f := r.cur
+	id := keys.SubjectKeyID{Subject: subject, Purpose: f.subject.purpose, Kind: f.act.keyKind}
+	i := r.subjects.find(id)
+	if i < 0 { // a struct reached through an interface field
+		i = r.subjects.add(id)
+		if err := r.fetchSubjectKeys(i); err != nil {
+			return err
+		}
+	}
+	if k := r.subjects.vals[i]; k.err == nil || !errors.Is(k.err, keys.ErrErased) {
+		return nil
+	}
+	kss, errs, err := r.p.subjectKeys.KeysEach(r.ctx, []keys.SubjectKeyID{id})
+	if err != nil {
+		return subjectKeyErr(r.ctx, err)
+	}
+	k := subjectKey{ks: kss[0]}
+	if errs[0] != nil {
+		k.err = subjectKeyErr(r.ctx, errs[0])
+	}
+	r.subjects.vals[i] = k
+	return nil
 }
 
 // subjectErased reports whether the current field's subject was forgotten

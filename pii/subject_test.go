@@ -38,14 +38,16 @@ type Parcel struct {
 	To        string `pii:"encrypt,subject=Recipient"`
 }
 
-// countingSubjectStore counts the calls to a subject-key store.
+// countingSubjectStore counts the calls to a subject-key store, and in
+// loaded the pseudonyms its loads asked for.
 type countingSubjectStore struct {
 	keys.SubjectKeyStore
-	loads, creates atomic.Int64
+	loads, creates, loaded atomic.Int64
 }
 
 func (s *countingSubjectStore) Load(ctx context.Context, p []keys.Pseudonym) ([]keys.SubjectKeyRow, error) {
 	s.loads.Add(1)
+	s.loaded.Add(int64(len(p)))
 	return s.SubjectKeyStore.Load(ctx, p)
 }
 

@@ -16,44 +16,54 @@ import (
 	"github.com/tillid/tillid/pii"
 )
 
+// subjectSQLStores open a subject-key store and a ledger on SQLite and on
+// PostgreSQL (internal/pgtest), the store counting its round trips.
+var subjectSQLStores = []struct {
+	name string
+	open func(t *testing.T) (keys.SubjectKeyStore, keys.Ledger)
+}{
+	{"SQLite", func(t *testing.T) (keys.SubjectKeyStore, keys.Ledger) {
+		dir := t.TempDir()
+		store, err := keys.OpenSQLiteSubjectKeyStore(ctx, openCounting(t, "sqlite", "file:"+filepath.Join(dir, "keys.db")+sqliteSubjectPragmas))
+		require.NoError(t, err)
+		ledger, err := keys.OpenSQLiteLedger(ctx, openSubjectSQLite(t, "sqlite", filepath.Join(dir, "ledger.db")))
+		require.NoError(t, err)
+		return store, ledger
+	}},
+	{"PostgreSQL", func(t *testing.T) (keys.SubjectKeyStore, keys.Ledger) {
+		store, err := keys.OpenPostgresSubjectKeyStore(ctx, openCounting(t, "pgx", pgtest.DSN(t)))
+		require.NoError(t, err)
+		ldb, err := sql.Open("pgx", pgtest.DSN(t))
+		require.NoError(t, err)
+		t.Cleanup(func() { ldb.Close() })
+		ledger, err := keys.OpenPostgresLedger(ctx, ldb)
+		require.NoError(t, err)
+		return store, ledger
+	}},
+}
+
+// subjectInstances opens a subject-key store and ledger with open and
+// returns a maker of application instances over them (each Protector with
+// caches of its own, on one keyset provider) and the ledger.
+func subjectInstances(t *testing.T, open func(*testing.T) (keys.SubjectKeyStore, keys.Ledger)) (func() *pii.Protector, keys.Ledger) {
+	store, ledger := open(t)
+	provider := keys.NewMemory()
+	return func() *pii.Protector {
+		sk, err := keys.NewSubjectKeys(provider, store, ledger)
+		require.NoError(t, err)
+		p, err := pii.New(provider, pii.WithSubjectKeys(sk))
+		require.NoError(t, err)
+		return p
+	}, ledger
+}
+
 // TestProtectorSubjectsSQL runs pii's subject keys over the SQL stores:
 // one Protect of 1,000 new subjects in a few round trips, Forget and
 // Withdraw seen by a second instance, and Forget racing Protect.
 func TestProtectorSubjectsSQL(t *testing.T) {
-	opens := []struct {
-		name string
-		open func(t *testing.T) (keys.SubjectKeyStore, keys.Ledger)
-	}{
-		{"SQLite", func(t *testing.T) (keys.SubjectKeyStore, keys.Ledger) {
-			dir := t.TempDir()
-			store, err := keys.OpenSQLiteSubjectKeyStore(ctx, openCounting(t, "sqlite", "file:"+filepath.Join(dir, "keys.db")+sqliteSubjectPragmas))
-			require.NoError(t, err)
-			ledger, err := keys.OpenSQLiteLedger(ctx, openSubjectSQLite(t, "sqlite", filepath.Join(dir, "ledger.db")))
-			require.NoError(t, err)
-			return store, ledger
-		}},
-		{"PostgreSQL", func(t *testing.T) (keys.SubjectKeyStore, keys.Ledger) {
-			store, err := keys.OpenPostgresSubjectKeyStore(ctx, openCounting(t, "pgx", pgtest.DSN(t)))
-			require.NoError(t, err)
-			ldb, err := sql.Open("pgx", pgtest.DSN(t))
-			require.NoError(t, err)
-			t.Cleanup(func() { ldb.Close() })
-			ledger, err := keys.OpenPostgresLedger(ctx, ldb)
-			require.NoError(t, err)
-			return store, ledger
-		}},
-	}
-	for _, o := range opens {
+	for _, o := range subjectSQLStores {
 		t.Run(o.name, func(t *testing.T) {
-			store, ledger := o.open(t)
-			provider := keys.NewMemory()
-			instance := func() *pii.Protector {
-				sk, err := keys.NewSubjectKeys(provider, store, ledger)
-				require.NoError(t, err)
-				p, err := pii.New(provider, pii.WithSubjectKeys(sk))
-				require.NoError(t, err)
-				return p
-			}
+			instance, _ := subjectInstances(t, o.open)
 			a := instance()
 			rows := make([]subjectRecord, 1000)
 			for i := range rows {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tillid/tillid/internal/tag"
 	"github.com/tillid/tillid/keys"
 )
 
@@ -30,6 +31,16 @@ purpose (consent withdrawn). Both are idempotent: run them again after a
 failure; the ledger records an erasure once, however often it is asked
 for. Subjects the store never held are recorded too (a note on standard
 error says when a subject had no keys, in case its ID is mistyped).
+
+Withdraw refuses, as a usage error before anything is erased, a -purpose
+that no field can declare (not a purpose= name of the tags: a-z, 0-9, '_'
+and '-', starting with a letter, at most 64 characters). A well-formed
+purpose of which a subject has no key is recorded (requests may come for
+purposes one does not hold), with a warning on standard error for that
+subject and a count of them at the end; a misspelt purpose ("marketting")
+shows up there. -known-purposes billing,marketing (default
+$TILLID_KNOWN_PURPOSES) names the purposes the application declares (see
+tillid inventory) and refuses any other -purpose.
 
 Values sealed under the destroyed keys need no change. The columns that are
 not under subject keys (blind indexes, pseudonyms, FF1 tokens), which would
@@ -104,6 +115,7 @@ type erasureOpts struct {
 	subjectsFile        string
 	subjectFlags        flagList
 	purpose             string
+	knownPurposes       string
 	json                bool
 	createLedger        bool
 	createStore         bool
@@ -163,6 +175,7 @@ func runForget(ctx context.Context, args []string, withdraw bool, stdout, stderr
 	fs.BoolVar(&o.createStore, "create-subject-store", false, "create the subject-key table in -subject-db if it does not exist (to record requests before the application stored any subject); otherwise a missing one is an error")
 	if withdraw {
 		fs.StringVar(&o.purpose, "purpose", "", "the `purpose` whose consent is withdrawn")
+		fs.StringVar(&o.knownPurposes, "known-purposes", os.Getenv("TILLID_KNOWN_PURPOSES"), "the purposes the application declares, comma-separated (`LIST`); a -purpose outside it is refused (default $TILLID_KNOWN_PURPOSES)")
 		fs.BoolVar(&o.del, "delete", false, "refused: withdraw never deletes rows (tillid forget -delete does)")
 	} else {
 		fs.BoolVar(&o.del, "delete", false, "delete the subject's rows")
@@ -214,8 +227,12 @@ func (o *erasureOpts) check(withdraw bool, sf *storeFlags) error {
 		return usagef("withdraw never deletes rows: the subject's other data stays; name the columns of that purpose only with -clear (tillid forget -delete erases a subject's rows); nothing was erased")
 	case withdraw && (o.purpose == "" || o.purpose == keys.AllPurposes):
 		return usagef("withdraw needs -purpose NAME (tillid forget erases every purpose)")
-	case withdraw && keys.CheckKeyName(o.purpose) != nil:
-		return usagef("-purpose %q: a purpose is 1 to 64 characters of a-z, 0-9, '_', '.', '-', as in the purpose= tags", o.purpose)
+	case withdraw && !validPurpose(o.purpose):
+		return checkPurposeName("-purpose", o.purpose)
+	case withdraw && o.knownPurposes != "":
+		if err := checkKnownPurpose(o.purpose, o.knownPurposes); err != nil {
+			return err
+		}
 	case len(o.clear) > 0 && o.del:
 		return usagef("give -clear or -delete, not both: -delete deletes the whole rows")
 	case (len(o.clear) > 0 || o.del) && (o.db == "" || o.table == "" || o.column == ""):
@@ -230,6 +247,36 @@ func (o *erasureOpts) check(withdraw bool, sf *storeFlags) error {
 		return usagef("-vault-domain and -vault-key-name need -vault-db")
 	case o.vaultKeyName != "" && len(o.vaultDomains) != 1:
 		return usagef("-vault-key-name names the keyset of one domain: give exactly one -vault-domain")
+	}
+	return nil
+}
+
+// checkPurposeName returns a usage error when p is no purpose a field can
+// declare under a subject key: a purpose= name of the tags (a-z, 0-9, '_'
+// and '-', starting with a letter) of at most 64 bytes.
+func checkPurposeName(flagName, p string) error {
+	if !validPurpose(p) {
+		return usagef("%s %q: no field can have that purpose; a purpose is a purpose= name of the tags: a-z, 0-9, '_' and '-', starting with a letter, at most 64 characters (nothing was erased)", flagName, p)
+	}
+	return nil
+}
+
+// validPurpose reports whether p is a purpose a field can declare under a
+// subject key (see checkPurposeName).
+func validPurpose(p string) bool { return tag.IsPurpose(p) && keys.CheckKeyName(p) == nil }
+
+// checkKnownPurpose returns a usage error when purpose is not in list, the
+// comma-separated -known-purposes.
+func checkKnownPurpose(purpose, list string) error {
+	known := strings.Split(list, ",")
+	for i, k := range known {
+		known[i] = strings.TrimSpace(k)
+		if err := checkPurposeName("-known-purposes", known[i]); err != nil {
+			return err
+		}
+	}
+	if !slices.Contains(known, purpose) {
+		return usagef("-purpose %s is not one of -known-purposes %s: check its spelling (nothing was erased)", purpose, strings.Join(known, ","))
 	}
 	return nil
 }
@@ -332,17 +379,6 @@ func openErasureStores(ctx context.Context, sf *storeFlags, subjectDB, ledgerDB 
 
 // subjectKeyTable is the table of the subject-key store the CLI opens.
 const subjectKeyTable = "tillid_subject_keys"
-
-// subjectKeysFor is openErasureStores for callers that need the subject
-// keys alone (the then:shred rules of tillid retention), which may create
-// the subject-key table.
-func subjectKeysFor(ctx context.Context, sf *storeFlags, subjectDB, ledgerDB string, createLedger bool, stderr io.Writer) (*keys.SubjectKeys, func(), error) {
-	st, err := openErasureStores(ctx, sf, subjectDB, ledgerDB, createLedger, true, stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	return st.sk, st.close, nil
-}
 
 // subjectKeysets are the keysets keys.SubjectKeys takes from the provider
 // under their default names.
@@ -484,6 +520,7 @@ func forget(ctx context.Context, sf *storeFlags, o *erasureOpts, subjects []subj
 	}
 	cancel()
 	enc := json.NewEncoder(stdout)
+	keyless := 0 // withdraw: the subjects without a key of the purpose
 	for _, s := range subjects {
 		r, err := eraseOne(ctx, sf, st.sk, data, vault, o, s, withdraw)
 		if err != nil {
@@ -491,6 +528,9 @@ func forget(ctx context.Context, sf *storeFlags, o *erasureOpts, subjects []subj
 			return fmt.Errorf("%s: %w (the subjects before it are done; run again to finish)", s.where, err)
 		}
 		switch {
+		case withdraw && len(r.Destroyed)+len(r.Earlier) == 0:
+			keyless++
+			fmt.Fprintf(stderr, "tillid: warning: %s: no key of purpose %s was found for the subject; the withdrawal is recorded (check -purpose and the ID)\n", s.where, o.purpose)
 		case len(r.Destroyed)+len(r.Earlier) == 0 && r.Tokens == 0 && r.Rows == 0:
 			fmt.Fprintf(stderr, "tillid: note: %s: the stores held nothing of this subject; the request is recorded (check the ID if you expected data)\n", s.where)
 		case data != nil && r.Rows == 0:
@@ -510,6 +550,13 @@ func forget(ctx context.Context, sf *storeFlags, o *erasureOpts, subjects []subj
 			line += fmt.Sprintf(" tokens=%d", r.Tokens)
 		}
 		fmt.Fprintf(stdout, "%s rows=%d\n", line, r.Rows)
+	}
+	if keyless > 0 {
+		hint := ""
+		if o.knownPurposes == "" {
+			hint = "; give -known-purposes (or TILLID_KNOWN_PURPOSES) to refuse a misspelt purpose"
+		}
+		fmt.Fprintf(stderr, "tillid: warning: %d of %d subjects had no key of purpose %s%s\n", keyless, len(subjects), o.purpose, hint)
 	}
 	return nil
 }

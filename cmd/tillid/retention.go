@@ -55,7 +55,11 @@ destroying that subject key, as tillid withdraw does:
 with -subject-column (the column holding the subject ID) and, for sweep, the
 subject-key store and ledger flags of tillid forget (-subject-db, default
 -keyset-db; -ledger-db) and the keyset store and KEK flags. On SQLite the
-subject-key store must be another file than -db.
+subject-key store must be another file than -db. As for tillid forget, the
+subject-key store must hold its table (tillid_subject_keys), so that a
+mistyped -subject-db is refused before anything changes instead of
+withdrawing into a new, empty table while the real keys live on;
+-create-subject-store starts an empty one.
 -token COLUMN=DOMAIN (repeat; COLUMN=DOMAIN:consistent for a ModeConsistent
 domain) names a column of vault tokens: the record rule's rows take their
 tokens with them. Report and -dry-run count the tokens the due rows hold;
@@ -85,7 +89,11 @@ type retentionOpts struct {
 	// subject is the subject column of then=shred rules, and subjectDB and
 	// ledgerDB the subject-key store and ledger that shred them.
 	subject, subjectDB, ledgerDB string
-	rules                        []retention.Rule
+	// createStore lets then:shred start an empty subject-key table in
+	// subjectDB (-create-subject-store); without it a missing one is an
+	// error.
+	createStore bool
+	rules       []retention.Rule
 	// tokens are the -token columns, consistent their domains of
 	// ModeConsistent, and vaultDB the vault that holds them.
 	tokens              []retention.TokenColumn
@@ -157,6 +165,9 @@ func parseRuleSpec(v string, record bool) (retention.Rule, error) {
 				return r, fmt.Errorf("%q: then:%s: -rule redacts and -record deletes", v, val)
 			}
 		case "purpose":
+			if !validPurpose(val) {
+				return r, fmt.Errorf("%q: purpose:%s: no field can have that purpose; want a purpose= name of the tags (a-z, 0-9, '_' and '-', starting with a letter, at most 64 characters)", v, val)
+			}
 			r.Purpose = val
 		default:
 			return r, fmt.Errorf("%q: unknown item %q; want retain:, from:, zero:, then:, purpose:", v, name)
@@ -224,6 +235,7 @@ func runRetention(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.StringVar(&o.subjectDB, "subject-db", "", "the subject-key store of then:shred rules: `DSN` sqlite:PATH or postgres://... (default: -keyset-db)")
 		fs.StringVar(&o.vaultDB, "vault-db", "", "the token vault of the -token columns: `DSN` sqlite:PATH or postgres://... (default: -db)")
 		fs.StringVar(&o.ledgerDB, "ledger-db", "", "the erasure ledger of then:shred rules, apart from the data and the keys: `DSN`")
+		fs.BoolVar(&o.createStore, "create-subject-store", false, "create the subject-key table in -subject-db if it does not exist; otherwise a missing one is an error (a mistyped -subject-db)")
 		sf.register(fs) // its -audit also writes an audit event (JSON, counts only) per batch
 	}
 	if err := fs.Parse(args[1:]); err != nil {
@@ -486,5 +498,12 @@ func shredderKeys(ctx context.Context, o *retentionOpts, sf *storeFlags, stderr 
 	if strings.HasPrefix(e.subjectDB, "sqlite:") && e.subjectDB == o.db {
 		return nil, nil, usagef("on SQLite, give then:shred a subject-key store in another file than -db (-subject-db): the sweep's transaction holds the data file")
 	}
-	return subjectKeysFor(ctx, sf, e.subjectDB, e.ledgerDB, false, stderr)
+	// The subject-key table must exist, as for tillid forget: a mistyped
+	// -subject-db would otherwise get a new, empty table, and the sweep
+	// would withdraw nothing there while the real keys lived on.
+	st, err := openErasureStores(ctx, sf, e.subjectDB, e.ledgerDB, false, o.createStore, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st.sk, st.close, nil
 }

@@ -65,7 +65,7 @@ func TestRetentionShredEmptySubject(t *testing.T) {
 	ledger, subjects := shredStores(t, dsn)
 	args := []string{"retention", "sweep", "-db", dsn, "-table", "customers", "-key-column", "id",
 		"-rule", "promo=retain:2y,from:created,then:shred,purpose:marketing", "-hold", "hold",
-		"-subject-column", "subject", "-now", "2026-12-01T00:00:00Z", "-keyset-db", dsn, "-ledger-db", ledger, "-subject-db", "sqlite:" + subjects}
+		"-subject-column", "subject", "-now", "2026-12-01T00:00:00Z", "-keyset-db", dsn, "-ledger-db", ledger, "-subject-db", "sqlite:" + subjects, "-create-subject-store"}
 	for range 2 {
 		code, out, errOut := cli(t, args...)
 		require.Equal(t, exitOK, code, "%s %s", out, errOut)

@@ -497,6 +497,11 @@ func ParseRetention(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// IsPurpose reports whether s is a name purpose= can declare: a-z, 0-9,
+// '_' and '-', starting with a letter ("billing", "direct-marketing").
+// Withdraw and the CLI refuse any other, which no field can have.
+func IsPurpose(s string) bool { return isName(s) }
+
 func isName(s string) bool {
 	if s == "" || s[0] < 'a' || s[0] > 'z' {
 		return false
