@@ -349,6 +349,7 @@ func (m *model) columnCopy(rv reflect.Value) (reflect.Value, error) {
 	case reflect.Struct:
 		cp := reflect.New(t).Elem()
 		m.copyColumns(cp, rv)
+		m.detach(cp)
 		return cp, nil
 	case reflect.Slice, reflect.Array:
 		cp := reflect.New(reflect.SliceOf(t)).Elem()
@@ -359,6 +360,7 @@ func (m *model) columnCopy(rv reflect.Value) (reflect.Value, error) {
 				return reflect.Value{}, fmt.Errorf("tillidgorm: %s: nil record at index %d", m.schema.Name, i)
 			}
 			m.copyColumns(cp.Index(i), e)
+			m.detach(cp.Index(i))
 		}
 		return cp, nil
 	}
@@ -381,7 +383,14 @@ func (m *model) copyBack(ctx context.Context, dst, src reflect.Value) {
 		return
 	}
 	for _, f := range m.back {
-		f.ReflectValueOf(ctx, dst).Set(f.ReflectValueOf(ctx, src))
+		d := f.ReflectValueOf(ctx, dst)
+		// src holds copies of what dst's references point to (see
+		// detach): put back only what the insert set (defaults of zero
+		// fields) and blind indexes, so that dst keeps its own pointees.
+		if m.columns[f.DBName] == nil && holdsRefs(f.FieldType) && !d.IsZero() {
+			continue
+		}
+		d.Set(f.ReflectValueOf(ctx, src))
 	}
 }
 
@@ -412,6 +421,7 @@ func (pl *Plugin) protectMap(ctx context.Context, t target, values map[string]an
 			_ = f.Set(ctx, rec, v)
 		}
 	}
+	m.detach(rec)
 	if err := pl.p.Protect(ctx, rec.Addr().Interface()); err != nil {
 		return nil, err
 	}
@@ -419,7 +429,7 @@ func (pl *Plugin) protectMap(ctx context.Context, t target, values map[string]an
 	// reads back: an absent one would be NULL, which Reveal refuses as
 	// plaintext.
 	for _, c := range m.columns {
-		out[c.field.DBName] = c.field.ReflectValueOf(ctx, rec).Interface()
+		out[c.field.DBName] = columnValue(ctx, c, rec)
 	}
 	return out, nil
 }
@@ -430,6 +440,11 @@ func (m *model) setValue(ctx context.Context, rec reflect.Value, c *column, v an
 	switch v.(type) {
 	case clause.Expression, *gorm.DB, clause.Expr, *clause.Expr:
 		return fmt.Errorf("%w: %s.%s is protected; assign a value, not an SQL expression", ErrRefused, m.schema.Name, c.field.Name)
+	}
+	// A serializer field's value as GORM hands it over (Save, Updates of
+	// a struct): the field's own value, read from the record it came from.
+	if c.field.Serializer != nil {
+		v = unserialized(ctx, v)
 	}
 	// Only the field's own type: GORM would Scan anything else into a
 	// pii.Value, which then looks protected and would be written as given.
@@ -560,6 +575,7 @@ func (pl *Plugin) protectSet(stmt *gorm.Statement, t target, set clause.Set) (cl
 			return nil, err
 		}
 	}
+	m.detach(rec)
 	// Only the columns the update sets (and their indexes) are protected:
 	// the others are not written, and may not be protectable (an aad=
 	// column with no record ID in an update by table).
@@ -576,7 +592,7 @@ func (pl *Plugin) protectSet(stmt *gorm.Statement, t target, set clause.Set) (cl
 		// The column's own name: GORM would quote "customers.name" or
 		// `name` as written, which the database may not take.
 		out[i].Column = clause.Column{Name: c.field.DBName}
-		out[i].Value = c.field.ReflectValueOf(ctx, rec).Interface()
+		out[i].Value = columnValue(ctx, c, rec)
 		for _, d := range m.derived[c.field.Name] {
 			if assigned[d.field] {
 				continue

@@ -104,6 +104,7 @@ var suite = []struct {
 	{"PartialSelect", testPartialSelect},
 	{"PlaintextConditionsRefused", testPlaintextConditionsRefused},
 	{"AutoIncrementAndPointers", testAutoIncrementAndPointers},
+	{"CallerMemoryKept", testCallerMemoryKept},
 	// write_test.go, assoc_test.go
 	{"SpelledWritePaths", testSpelledWritePaths},
 	{"TablePrefix", testTablePrefix},
