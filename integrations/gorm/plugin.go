@@ -696,7 +696,7 @@ func (pl *Plugin) revealDest(db *gorm.DB) {
 	if db.Error != nil {
 		return
 	}
-	if err := pl.revealValue(db, db.Statement.Context, db.Statement.Schema, db.Statement.Dest); err != nil {
+	if err := pl.revealValue(db, db.Statement.Context, statementModel(db), db.Statement.Dest); err != nil {
 		db.AddError(err)
 	}
 }
@@ -719,6 +719,7 @@ func (pl *Plugin) revealValue(db *gorm.DB, ctx context.Context, s *schema.Schema
 	if t.Kind() != reflect.Struct {
 		return nil
 	}
+	own := s
 	if s == nil || s.ModelType != t {
 		st := &gorm.Statement{DB: db}
 		if err := st.Parse(reflect.New(t).Interface()); err != nil {
@@ -730,6 +731,18 @@ func (pl *Plugin) revealValue(db *gorm.DB, ctx context.Context, s *schema.Schema
 	if len(m.columns) == 0 {
 		return nil
 	}
+	if own != nil && own.ModelType != t {
+		// Rows of another tagged model (see foreign.go).
+		if om := pl.modelOf(own); len(om.columns) > 0 {
+			return pl.revealThrough(db, ctx, om, m, rv)
+		}
+	}
+	return pl.revealOwn(ctx, m, rv)
+}
+
+// revealOwn reveals what rv points to (see revealValue) with m, the model
+// of its own struct type.
+func (pl *Plugin) revealOwn(ctx context.Context, m *model, rv reflect.Value) error {
 	// Columns the query did not select (or NULL ones) left protected
 	// strings empty, which Reveal would refuse as plaintext: fill them with
 	// protected empty strings, and empty them again after.

@@ -105,6 +105,7 @@ var suite = []struct {
 	{"PlaintextConditionsRefused", testPlaintextConditionsRefused},
 	{"AutoIncrementAndPointers", testAutoIncrementAndPointers},
 	{"CallerMemoryKept", testCallerMemoryKept},
+	{"OtherTaggedType", testOtherTaggedType},
 	// write_test.go, assoc_test.go
 	{"SpelledWritePaths", testSpelledWritePaths},
 	{"TablePrefix", testTablePrefix},
