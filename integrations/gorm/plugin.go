@@ -10,8 +10,11 @@
 // Protect call per batch, so vault tokens are made in one round trip),
 // Save, Updates with a struct or a map, Update, UpdateColumn(s), a SET
 // clause of the caller's and upserts (clause.OnConflict). The plugin
-// protects a column-only copy of the record, so the caller's struct keeps
-// its plaintext and blind indexes are filled in. A write that names a
+// protects a column-only deep copy of the record (pointers, slices, maps,
+// arrays, nested structs and interfaces copied), so the caller's struct and
+// what it points to keep their plaintext and blind indexes are filled in.
+// Serializer fields (gorm:"serializer:json") are protected on every write
+// path. A write that names a
 // table and no tagged model (db.Table("customers").Updates(map…)) is
 // protected as through the model the plugin knows for that table
 // (see [Plugin.Register]); a column is found in every spelling the
@@ -40,7 +43,11 @@
 // before GORM's AfterFind hooks run. A protected string column that the
 // query did not select, or that is NULL or empty in the row, reads as the
 // empty string (an empty value leaks nothing); any other value that is not
-// a valid ciphertext fails the query, as Reveal does. Scan (db.Model(&m),
+// a valid ciphertext fails the query, as Reveal does. Rows of a model read
+// into a tagged struct of another type (db.Model(&m).Scan(&rows)) are
+// revealed through the model when the other type's protected fields have
+// the model's columns, Go types and pii tags, and refused otherwise (stored
+// values are bound to the model's type). Scan (db.Model(&m),
 // db.Table or db.Raw) into a tagged struct or a slice of them reveals too,
 // through the plugin's wrapper of the DB's logger, the one call GORM makes
 // after a Scan: a session with a logger of its own (db.Session with
