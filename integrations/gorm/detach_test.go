@@ -83,11 +83,13 @@ func testCallerMemoryKept(t *testing.T, open opener) {
 	assert.Equal(t, "third", third, "upsert: the caller's *string")
 	require.NoError(t, e.db.Model(&Member{}).Create(map[string]any{"id": "m6", "nick": &shared, "alts": alts}).Error)
 	keep("Create(map)")
+	require.NoError(t, e.db.Save(&Member{ID: "m7", Nick: &shared, Alts: alts, Phone: &ph, Home: home}).Error, "Save of a new record inserts it")
+	keep("Save of a new record")
 
 	e.assertAbsent(t, "caller memory", []string{"members"}, memberSecrets)
 	var got []Member
 	require.NoError(t, e.db.Order("id").Find(&got).Error)
-	require.Len(t, got, 6)
+	require.Len(t, got, 7)
 	tests := []struct {
 		id, nick string
 		alts     []string
@@ -99,6 +101,7 @@ func testCallerMemoryKept(t *testing.T, open opener) {
 		{"m4", "third", []string{"alt1"}, "Updates(map)"},
 		{"m5", "third", []string{"alt1"}, "Update"},
 		{"m6", "shared-nick", []string{"alt1"}, "Create(map)"},
+		{"m7", "shared-nick", []string{"alt1"}, "Save of a new record"},
 	}
 	for i, tt := range tests {
 		require.Equal(t, tt.id, got[i].ID)
