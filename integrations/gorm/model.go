@@ -16,7 +16,8 @@ import (
 // protected values, and which struct fields a column-only copy keeps.
 type model struct {
 	schema *schema.Schema
-	// columns are the protected columns, by DBName.
+	// columns are the protected columns, by DBName (action "nested": a
+	// serialized struct holding pii-tagged fields).
 	columns map[string]*column
 	// derived are, by source field name, the index columns computed from it.
 	derived map[string][]*column
@@ -30,6 +31,9 @@ type model struct {
 	// fillable are the protected string columns that Reveal refuses empty
 	// (all but redact and index).
 	fillable []*column
+	// refs are the top-level fields of a column-only copy that reach
+	// memory shared with the caller's record (see detach).
+	refs []int
 	// subject is the field tagged pii:"subject", or nil.
 	subject *schema.Field
 	// err is the model's size error, returned on every write.
@@ -70,6 +74,11 @@ func buildModel(s *schema.Schema) *model {
 		if err != nil && m.err == nil {
 			m.err = err
 		}
+		if _, tagged := f.Tag.Lookup("pii"); c == nil && !tagged && f.Serializer != nil && nestedTagged(f.FieldType) {
+			// A serialized struct with protected fields: Protect protects
+			// them, so every write must go through Protect.
+			c = &column{field: f, action: "nested"}
+		}
 		if c == nil {
 			if raw, ok := f.Tag.Lookup("pii"); ok {
 				if t, err := tag.Parse(raw); err == nil && t.Action.Name == "subject" {
@@ -100,6 +109,7 @@ func buildModel(s *schema.Schema) *model {
 			m.drop = append(m.drop, i)
 		}
 	}
+	m.refs = detachable(s.ModelType, m.drop)
 	return m
 }
 

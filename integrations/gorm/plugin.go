@@ -10,8 +10,11 @@
 // Protect call per batch, so vault tokens are made in one round trip),
 // Save, Updates with a struct or a map, Update, UpdateColumn(s), a SET
 // clause of the caller's and upserts (clause.OnConflict). The plugin
-// protects a column-only copy of the record, so the caller's struct keeps
-// its plaintext and blind indexes are filled in. A write that names a
+// protects a column-only deep copy of the record (pointers, slices, maps,
+// arrays, nested structs and interfaces copied), so the caller's struct and
+// what it points to keep their plaintext and blind indexes are filled in.
+// Serializer fields (gorm:"serializer:json") are protected on every write
+// path. A write that names a
 // table and no tagged model (db.Table("customers").Updates(map…)) is
 // protected as through the model the plugin knows for that table
 // (see [Plugin.Register]); a column is found in every spelling the
@@ -40,7 +43,11 @@
 // before GORM's AfterFind hooks run. A protected string column that the
 // query did not select, or that is NULL or empty in the row, reads as the
 // empty string (an empty value leaks nothing); any other value that is not
-// a valid ciphertext fails the query, as Reveal does. Scan (db.Model(&m),
+// a valid ciphertext fails the query, as Reveal does. Rows of a model read
+// into a tagged struct of another type (db.Model(&m).Scan(&rows)) are
+// revealed through the model when the other type's protected fields have
+// the model's columns, Go types and pii tags, and refused otherwise (stored
+// values are bound to the model's type). Scan (db.Model(&m),
 // db.Table or db.Raw) into a tagged struct or a slice of them reveals too,
 // through the plugin's wrapper of the DB's logger, the one call GORM makes
 // after a Scan: a session with a logger of its own (db.Session with
@@ -349,6 +356,7 @@ func (m *model) columnCopy(rv reflect.Value) (reflect.Value, error) {
 	case reflect.Struct:
 		cp := reflect.New(t).Elem()
 		m.copyColumns(cp, rv)
+		m.detach(cp)
 		return cp, nil
 	case reflect.Slice, reflect.Array:
 		cp := reflect.New(reflect.SliceOf(t)).Elem()
@@ -359,6 +367,7 @@ func (m *model) columnCopy(rv reflect.Value) (reflect.Value, error) {
 				return reflect.Value{}, fmt.Errorf("tillidgorm: %s: nil record at index %d", m.schema.Name, i)
 			}
 			m.copyColumns(cp.Index(i), e)
+			m.detach(cp.Index(i))
 		}
 		return cp, nil
 	}
@@ -381,7 +390,14 @@ func (m *model) copyBack(ctx context.Context, dst, src reflect.Value) {
 		return
 	}
 	for _, f := range m.back {
-		f.ReflectValueOf(ctx, dst).Set(f.ReflectValueOf(ctx, src))
+		d := f.ReflectValueOf(ctx, dst)
+		// src holds copies of what dst's references point to (see
+		// detach): put back only what the insert set (defaults of zero
+		// fields) and blind indexes, so that dst keeps its own pointees.
+		if m.columns[f.DBName] == nil && holdsRefs(f.FieldType) && !d.IsZero() {
+			continue
+		}
+		d.Set(f.ReflectValueOf(ctx, src))
 	}
 }
 
@@ -412,6 +428,7 @@ func (pl *Plugin) protectMap(ctx context.Context, t target, values map[string]an
 			_ = f.Set(ctx, rec, v)
 		}
 	}
+	m.detach(rec)
 	if err := pl.p.Protect(ctx, rec.Addr().Interface()); err != nil {
 		return nil, err
 	}
@@ -419,7 +436,7 @@ func (pl *Plugin) protectMap(ctx context.Context, t target, values map[string]an
 	// reads back: an absent one would be NULL, which Reveal refuses as
 	// plaintext.
 	for _, c := range m.columns {
-		out[c.field.DBName] = c.field.ReflectValueOf(ctx, rec).Interface()
+		out[c.field.DBName] = columnValue(ctx, c, rec)
 	}
 	return out, nil
 }
@@ -430,6 +447,11 @@ func (m *model) setValue(ctx context.Context, rec reflect.Value, c *column, v an
 	switch v.(type) {
 	case clause.Expression, *gorm.DB, clause.Expr, *clause.Expr:
 		return fmt.Errorf("%w: %s.%s is protected; assign a value, not an SQL expression", ErrRefused, m.schema.Name, c.field.Name)
+	}
+	// A serializer field's value as GORM hands it over (Save, Updates of
+	// a struct): the field's own value, read from the record it came from.
+	if c.field.Serializer != nil {
+		v = unserialized(ctx, v)
 	}
 	// Only the field's own type: GORM would Scan anything else into a
 	// pii.Value, which then looks protected and would be written as given.
@@ -560,6 +582,7 @@ func (pl *Plugin) protectSet(stmt *gorm.Statement, t target, set clause.Set) (cl
 			return nil, err
 		}
 	}
+	m.detach(rec)
 	// Only the columns the update sets (and their indexes) are protected:
 	// the others are not written, and may not be protectable (an aad=
 	// column with no record ID in an update by table).
@@ -576,7 +599,7 @@ func (pl *Plugin) protectSet(stmt *gorm.Statement, t target, set clause.Set) (cl
 		// The column's own name: GORM would quote "customers.name" or
 		// `name` as written, which the database may not take.
 		out[i].Column = clause.Column{Name: c.field.DBName}
-		out[i].Value = c.field.ReflectValueOf(ctx, rec).Interface()
+		out[i].Value = columnValue(ctx, c, rec)
 		for _, d := range m.derived[c.field.Name] {
 			if assigned[d.field] {
 				continue
@@ -680,7 +703,7 @@ func (pl *Plugin) revealDest(db *gorm.DB) {
 	if db.Error != nil {
 		return
 	}
-	if err := pl.revealValue(db, db.Statement.Context, db.Statement.Schema, db.Statement.Dest); err != nil {
+	if err := pl.revealValue(db, db.Statement.Context, statementModel(db), db.Statement.Dest); err != nil {
 		db.AddError(err)
 	}
 }
@@ -703,6 +726,7 @@ func (pl *Plugin) revealValue(db *gorm.DB, ctx context.Context, s *schema.Schema
 	if t.Kind() != reflect.Struct {
 		return nil
 	}
+	own := s
 	if s == nil || s.ModelType != t {
 		st := &gorm.Statement{DB: db}
 		if err := st.Parse(reflect.New(t).Interface()); err != nil {
@@ -714,6 +738,18 @@ func (pl *Plugin) revealValue(db *gorm.DB, ctx context.Context, s *schema.Schema
 	if len(m.columns) == 0 {
 		return nil
 	}
+	if own != nil && own.ModelType != t {
+		// Rows of another tagged model (see foreign.go).
+		if om := pl.modelOf(own); len(om.columns) > 0 {
+			return pl.revealThrough(db, ctx, om, m, rv)
+		}
+	}
+	return pl.revealOwn(ctx, m, rv)
+}
+
+// revealOwn reveals what rv points to (see revealValue) with m, the model
+// of its own struct type.
+func (pl *Plugin) revealOwn(ctx context.Context, m *model, rv reflect.Value) error {
 	// Columns the query did not select (or NULL ones) left protected
 	// strings empty, which Reveal would refuse as plaintext: fill them with
 	// protected empty strings, and empty them again after.

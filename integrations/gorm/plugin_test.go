@@ -104,6 +104,8 @@ var suite = []struct {
 	{"PartialSelect", testPartialSelect},
 	{"PlaintextConditionsRefused", testPlaintextConditionsRefused},
 	{"AutoIncrementAndPointers", testAutoIncrementAndPointers},
+	{"CallerMemoryKept", testCallerMemoryKept},
+	{"OtherTaggedType", testOtherTaggedType},
 	// write_test.go, assoc_test.go
 	{"SpelledWritePaths", testSpelledWritePaths},
 	{"TablePrefix", testTablePrefix},
