@@ -115,6 +115,8 @@ var suite = []struct {
 	{"AssociationKinds", testAssociationKinds},
 	// blank_test.go
 	{"BlankFields", testBlankFields},
+	// pipeline_test.go
+	{"PipelineAllOrNothing", testPipelineAllOrNothing},
 }
 
 func TestSQLite(t *testing.T) {
