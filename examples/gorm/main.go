@@ -33,13 +33,15 @@ import (
 // Customer is a GORM model with pii tags. IDs are set before Create: the
 // ciphertexts are bound to them with aad=ID, and an auto-increment ID would
 // be known only after the insert. The account is kept to perform the
-// contract (GDPR Art. 6(1)(b)).
+// contract (GDPR Art. 6(1)(b)): the blank field says that once, for every
+// field (GORM and the plugin leave it alone).
 type Customer struct {
+	_        struct{}             `pii:"purpose=account,basis=contract"`
 	ID       string               `gorm:"primaryKey" pii:"-"`
-	Name     string               `pii:"encrypt,class=identity,aad=ID,purpose=account,basis=contract"`
-	Email    string               `pii:"encrypt,class=contact,aad=ID,purpose=account,basis=contract"`
-	EmailIdx string               `gorm:"index;size:33" pii:"index=Email,normalize=email,purpose=account,basis=contract"`
-	Born     pii.Value[time.Time] `pii:"encrypt,class=identity,aad=ID,purpose=account,basis=contract"`
+	Name     string               `pii:"encrypt,class=identity,aad=ID"`
+	Email    string               `pii:"encrypt,class=contact,aad=ID"`
+	EmailIdx string               `gorm:"index;size:33" pii:"index=Email,normalize=email"`
+	Born     pii.Value[time.Time] `pii:"encrypt,class=identity,aad=ID"`
 	Country  string               // not personal data on its own: stored as it is
 }
 

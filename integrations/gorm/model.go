@@ -26,8 +26,14 @@ type model struct {
 	// defaults) and blind indexes; never a reversible protected column.
 	back []*schema.Field
 	// drop are the top-level struct fields that hold no column
-	// (associations, ignored fields): zero in a column-only copy.
+	// (associations, ignored fields, and unexported and blank fields,
+	// which GORM does not map): Protect and Reveal of a record skip them.
 	drop []int
+	// clear are the exported fields of drop: zero in a column-only copy.
+	// Unexported and blank fields (a struct-level default `_ struct{}`)
+	// cannot be set through reflection and are copied as they are:
+	// neither GORM nor pii reads them.
+	clear []int
 	// fillable are the protected string columns that Reveal refuses empty
 	// (all but redact and index).
 	fillable []*column
@@ -107,6 +113,9 @@ func buildModel(s *schema.Schema) *model {
 	for i := 0; i < s.ModelType.NumField(); i++ {
 		if !holds[i] {
 			m.drop = append(m.drop, i)
+			if s.ModelType.Field(i).IsExported() {
+				m.clear = append(m.clear, i)
+			}
 		}
 	}
 	m.refs = detachable(s.ModelType, m.drop)

@@ -349,7 +349,8 @@ func (pl *Plugin) restoreCreate(db *gorm.DB) {
 }
 
 // columnCopy returns an addressable copy of rv (a struct, or a slice or
-// array of structs or pointers to structs) holding only its columns.
+// array of structs or pointers to structs) holding only its columns (and
+// its unexported fields, see copyColumns).
 func (m *model) columnCopy(rv reflect.Value) (reflect.Value, error) {
 	t := m.schema.ModelType
 	switch rv.Kind() {
@@ -374,12 +375,15 @@ func (m *model) columnCopy(rv reflect.Value) (reflect.Value, error) {
 	return reflect.Value{}, fmt.Errorf("tillidgorm: %s: cannot protect a %s", m.schema.Name, rv.Kind())
 }
 
+// copyColumns sets dst to src with the exported fields that hold no
+// column (associations) zero; src's unexported and blank fields, which
+// reflection cannot zero, are copied too.
 func (m *model) copyColumns(dst, src reflect.Value) {
 	if src.Type() != dst.Type() {
 		return
 	}
 	dst.Set(src)
-	for _, i := range m.drop {
+	for _, i := range m.clear {
 		f := dst.Field(i)
 		f.Set(reflect.Zero(f.Type()))
 	}
@@ -765,7 +769,7 @@ func (pl *Plugin) revealOwn(ctx context.Context, m *model, rv reflect.Value) err
 // revealRows reveals the struct or the slice of structs that rv points to.
 func (pl *Plugin) revealRows(ctx context.Context, m *model, rv reflect.Value) error {
 	e := rv.Elem()
-	if e.Kind() == reflect.Struct && e.Type() == m.schema.ModelType && len(m.drop) > 0 {
+	if e.Kind() == reflect.Struct && e.Type() == m.schema.ModelType && len(m.clear) > 0 {
 		// Associations loaded earlier may hold plaintext already: reveal
 		// the scanned columns only, then put the associations back.
 		cp := reflect.New(e.Type())

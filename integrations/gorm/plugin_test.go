@@ -84,8 +84,9 @@ func (r *recorder) Errorf(string, ...any) { r.failed = true }
 func (r *recorder) FailNow()              { r.failed = true }
 func (r *recorder) Helper()               {}
 
-// opener opens a fresh database with the plugin and its tables.
-type opener func(testing.TB) *env
+// opener opens a fresh database with the plugin (made with opts) and its
+// tables.
+type opener func(t testing.TB, opts ...tillidgorm.Option) *env
 
 // suite is every test that runs on each database.
 var suite = []struct {
@@ -114,6 +115,10 @@ var suite = []struct {
 	{"PointerAssociation", testPointerAssociation},
 	{"FirstOrCreate", testFirstOrCreate},
 	{"AssociationKinds", testAssociationKinds},
+	// blank_test.go
+	{"BlankFields", testBlankFields},
+	// pipeline_test.go
+	{"PipelineAllOrNothing", testPipelineAllOrNothing},
 }
 
 func TestSQLite(t *testing.T) {
@@ -124,12 +129,10 @@ func TestSQLite(t *testing.T) {
 
 // openSQLite opens a fresh SQLite database file with the plugin and a
 // logger that records every statement with its arguments.
-func openSQLite(t testing.TB) *env {
+func openSQLite(t testing.TB, opts ...tillidgorm.Option) *env {
 	path := filepath.Join(t.TempDir(), "test.db")
-	return openWith(t, sqlite.Open(path))
+	return openWithPlugin(t, sqlite.Open(path), opts...)
 }
-
-func openWith(t testing.TB, d gorm.Dialector) *env { return openWithPlugin(t, d) }
 
 func openWithPlugin(t testing.TB, d gorm.Dialector, opts ...tillidgorm.Option) *env {
 	var buf bytes.Buffer
