@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -164,12 +165,15 @@ func vaultRewrap(ctx context.Context, sf *storeFlags, o *vaultOpts, domains []st
 }
 
 // openVault opens the token vault in db: tokenize's SQLite store, or the
-// pgx store of package postgres over a pool of its own.
+// pgx store of package postgres over a pool of its own. It creates
+// nothing: a database without the vault table is an error naming it, so
+// that a DSN pointing at another database (the ledger, the subject keys) is
+// refused before anything is written there.
 func openVault(ctx context.Context, db *database, dsn string) (tokenize.Store, func(), error) {
 	if db.dialect == dialectSQLite {
 		s, err := tokenize.OpenSQLite(ctx, db.sql)
 		if err != nil {
-			return nil, nil, fmt.Errorf("opening the token vault in %s: %w", target(dsn), err)
+			return nil, nil, vaultOpenError(dsn, err)
 		}
 		return s, func() {}, nil
 	}
@@ -180,9 +184,17 @@ func openVault(ctx context.Context, db *database, dsn string) (tokenize.Store, f
 	s, err := postgres.OpenTokenStore(ctx, pool)
 	if err != nil {
 		pool.Close()
-		return nil, nil, fmt.Errorf("opening the token vault in %s: %w", target(dsn), err)
+		return nil, nil, vaultOpenError(dsn, err)
 	}
 	return s, pool.Close, nil
+}
+
+// vaultOpenError says which database has no vault, or why it did not open.
+func vaultOpenError(dsn string, err error) error {
+	if errors.Is(err, tokenize.ErrVaultNotFound) {
+		return fmt.Errorf("%s holds no token vault (no table tillid_tokens): check the DSN; it must name the database the application tokenizes into", target(dsn))
+	}
+	return fmt.Errorf("opening the token vault in %s: %w", target(dsn), err)
 }
 
 // vaultJobName names the job of a domain by its keysets' primary key IDs,
