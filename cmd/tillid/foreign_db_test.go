@@ -107,6 +107,14 @@ func TestCommandsRefuseAForeignDatabase(t *testing.T) {
 			assert.ErrorContains(t, err, target(f.dsn))
 			assert.ErrorContains(t, err, "tillid_tokens")
 			assert.Equal(t, before, f.tables(t), "openVault created tables")
+
+			// A vault that holds no token of the domain (another vault, an
+			// empty copy) is rewrapped, but loudly.
+			createVault(t, f.db, f.dsn)
+			code, out, errOut := cli(t, append(append([]string{"vault", "rewrap", "-wait=false", "-db", f.dsn}, good...), "card")...)
+			assert.Equal(t, exitOK, code, "%s %s", out, errOut)
+			assert.Contains(t, errOut, "WARNING: the vault in "+target(f.dsn)+" holds no token of domain card", "an empty domain is not a quiet success")
+			assert.NotContains(t, errOut+out, "s3cret-pw")
 		})
 	}
 }

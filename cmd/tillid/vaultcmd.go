@@ -36,6 +36,10 @@ the consistent index) under the PRF key they were made with: the vault holds
 a PRF of the subject, not the subject, so they cannot be recomputed. Keep
 that PRF key enabled while such tokens live.
 
+A -db without the vault table tillid_tokens is refused, naming it, and
+nothing is created there; a vault that holds no token of a DOMAIN is
+rewrapped with a warning (check -db before disabling any key).
+
 When the primary is younger than the application's cache TTL (-cache-ttl),
 instances may still be writing under the old key: the command waits until
 they have reloaded their keysets and makes a last pass (-wait=false only
@@ -232,6 +236,12 @@ func (j *vaultJob) run(ctx context.Context, restart bool) (skips, error) {
 	var total int64
 	if err := j.db.sql.QueryRowContext(c, `SELECT count(*) FROM tillid_tokens WHERE domain = `+j.jobs.ph(1), j.domain).Scan(&total); err != nil {
 		return skips{}, interrupted(ctx, fmt.Errorf("counting the tokens of domain %s in %s: %w", j.domain, target(j.o.db), err), what, 0, "")
+	}
+	if total == 0 {
+		// The incident this guards against: a -db naming another vault (or
+		// a copy) reports "done: 0 rows", and disabling the old key then
+		// breaks every real token.
+		fmt.Fprintf(j.stderr, "vault rewrap %s: WARNING: the vault in %s holds no token of domain %s: if the application tokenizes %s, -db names another database; check it before disabling any key\n", j.domain, target(j.o.db), j.domain, j.domain)
 	}
 	var cp checkpoint
 	if !restart {
