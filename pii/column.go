@@ -231,7 +231,10 @@ func (c Column) tag(act *action) string {
 //
 // It returns [ErrNotProtected] for plaintext without Migrate,
 // [ErrDecryption] for a value that does not authenticate for this column
-// and record, the key errors of Reveal, and an error saying so for a value
+// and record, the key errors of Reveal, [ErrInvalidTag] (naming the
+// domain) for a tokenize= column whose domain has no tokenizer on the
+// Protector (build it with [WithVault] or [WithFPE], as [Protector.Check]
+// says), and an error saying so for a value
 // sealed under a data subject's key ("tl1s:", "tl1r:"), which a Column
 // does not reach (Migrate does not take it for plaintext). It is safe for
 // concurrent use.

@@ -21,7 +21,7 @@ func (p *Protector) storedToken(ctx context.Context, col Column, f *fieldPlan, r
 	path := func(err error) error { return &FieldError{Path: col.Type + "." + col.Field, Err: err} }
 	t, ok := p.tokenizers[f.tag.domain]
 	if !ok {
-		return "", false, fmt.Errorf("%w: no tokenizer for domain %q; build the Protector with pii.WithVault or pii.WithFPE", ErrKeyProvider, f.tag.domain)
+		return "", false, noTokenizer(f)
 	}
 	tweak := []byte(recordID)
 	if _, isFPE := t.(fpeTokenizer); isFPE {

@@ -104,3 +104,32 @@ func TestStoredValuesOfEveryAction(t *testing.T) {
 		assert.ErrorIs(t, err, pii.ErrNotProtected, "%s without migrate", tt.name)
 	}
 }
+
+// A tokenize= column whose domain has no tokenizer on the Protector is a
+// configuration error, ErrInvalidTag naming the domain and the fix, as
+// Protect and Check report it, not a key-provider failure.
+func TestStoredWithoutTokenizer(t *testing.T) {
+	t.Parallel()
+	full, _, _ := tokenProtector(t)
+	r := storedRow{ID: "7", Email: "ann@example.com", Alias: "ann", CPR: "0101701234", Card: "4111111111111111"}
+	require.NoError(t, full.Protect(ctx, &r))
+	bare, err := pii.New(keys.NewMemory())
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name, field, stored, domain string
+	}{
+		{name: "ff1", field: "CPR", stored: r.CPR, domain: "cpr"},
+		{name: "vault", field: "Card", stored: r.Card, domain: "card"},
+		{name: "migrate plaintext", field: "CPR", stored: "0101701234", domain: "cpr"},
+	} {
+		col := storedColumn(t, tc.field)
+		_, _, rewrapErr := bare.RewrapStored(ctx, col, r.ID, tc.stored)
+		_, revealErr := bare.RevealStored(ctx, col, r.ID, tc.stored)
+		for op, err := range map[string]error{"RewrapStored": rewrapErr, "RevealStored": revealErr} {
+			assert.ErrorIs(t, err, pii.ErrInvalidTag, "%s: %s(%s) = %v, want ErrInvalidTag", tc.name, op, tc.field, err)
+			assert.NotErrorIs(t, err, pii.ErrKeyProvider, "%s: %s(%s): not a key-provider failure", tc.name, op, tc.field)
+			assert.ErrorContains(t, err, `domain "`+tc.domain+`"`, "%s: %s names the domain", tc.name, op)
+			assert.ErrorContains(t, err, "pii.WithVault or pii.WithFPE", "%s: %s says the fix", tc.name, op)
+		}
+	}
+}

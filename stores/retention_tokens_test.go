@@ -31,7 +31,7 @@ type cardHolder struct {
 func TestRetentionTokensAgreeWithSweep(t *testing.T) {
 	rdb := retentionSQLite(t)
 	db := rdb.connect(t)
-	vault, err := tokenize.OpenSQLite(ctx, db)
+	vault, err := tokenize.OpenSQLite(ctx, db, tokenize.WithCreateTable())
 	require.NoError(t, err)
 	clock := retentionNow
 	now := func() time.Time { return clock }

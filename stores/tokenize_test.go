@@ -52,7 +52,7 @@ func openSQLite(t testing.TB, path string) *tokenize.SQLiteStore {
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_txlock=immediate")
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
-	s, err := tokenize.OpenSQLite(context.Background(), db)
+	s, err := tokenize.OpenSQLite(context.Background(), db, tokenize.WithCreateTable())
 	require.NoError(t, err)
 	return s
 }
@@ -62,7 +62,7 @@ func openPostgres(t testing.TB, dsn string) *postgres.TokenStore {
 	pool, err := pgxpool.New(context.Background(), dsn)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	s, err := postgres.OpenTokenStore(context.Background(), pool)
+	s, err := postgres.OpenTokenStore(context.Background(), pool, postgres.WithCreateTable())
 	require.NoError(t, err)
 	return s
 }

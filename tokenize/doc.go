@@ -22,7 +22,10 @@
 // The stores are [NewMemoryStore] (tests), [OpenSQLite] (the embedded
 // default, on any database/sql SQLite driver) and, for fleets of instances
 // that share one vault, postgres.OpenTokenStore of the module
-// github.com/tillid/tillid/stores (pgx, pipelined). Consistent mode stays consistent across instances: the
+// github.com/tillid/tillid/stores (pgx, pipelined). The SQL stores open an
+// existing vault and create none unless asked ([WithCreateTable],
+// postgres.WithCreateTable): a database without one is [ErrVaultNotFound].
+// Consistent mode stays consistent across instances: the
 // stores enforce one token per value with unique constraints, not locks.
 //
 // For values that must keep their shape without a vault, use [NewFPE]:

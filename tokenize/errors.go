@@ -19,4 +19,9 @@ var (
 	// with, moved to another token or domain, or its key is gone. It is
 	// deliberately vague.
 	ErrDecryption = errors.New("tokenize: decryption failed")
+	// ErrVaultNotFound means a database holds no token vault: [OpenSQLite]
+	// (or the PostgreSQL store of module github.com/tillid/tillid/stores)
+	// found no table tillid_tokens and was not asked to create one
+	// ([WithCreateTable]).
+	ErrVaultNotFound = errors.New("tokenize: token vault not found")
 )

@@ -141,3 +141,28 @@ func ExpiresIn(d time.Duration) TokenOption {
 		return nil
 	})
 }
+
+// A StoreOption changes how [OpenSQLite] opens a vault. Store options come
+// from [WithCreateTable]; the interface is sealed.
+type StoreOption interface {
+	applyStore(s *storeSettings)
+}
+
+// storeSettings are the options given to OpenSQLite.
+type storeSettings struct {
+	createTable bool
+}
+
+type storeOptionFunc func(s *storeSettings)
+
+func (f storeOptionFunc) applyStore(s *storeSettings) { f(s) }
+
+// WithCreateTable makes [OpenSQLite] create the vault's table and indexes
+// when they do not exist, for development, tests and the first deployment
+// of a vault. Without it, opening a database that has no vault is
+// [ErrVaultNotFound], so that a mistyped path or DSN never starts an empty
+// vault. A service that opens an existing vault should not pass it: then
+// opening also needs no CREATE privilege.
+func WithCreateTable() StoreOption {
+	return storeOptionFunc(func(s *storeSettings) { s.createTable = true })
+}

@@ -10,7 +10,7 @@ import (
 
 // SQLiteStore is a [Store] in an SQLite database, the embedded default. It
 // keeps its entries in the table tillid_tokens, which [OpenSQLite]
-// creates. Tokens are unique per domain through the table's primary key and
+// creates when given [WithCreateTable]. Tokens are unique per domain through the table's primary key and
 // consistent-mode indexes through a unique index, so processes that share
 // the database file share one vault. It is safe for concurrent use.
 type SQLiteStore struct {
@@ -35,10 +35,10 @@ var sqliteSchema = []string{
 	`CREATE INDEX IF NOT EXISTS tillid_tokens_expires_at ON tillid_tokens (domain, expires_at) WHERE expires_at IS NOT NULL`,
 }
 
-// OpenSQLite returns a token vault in db, creating its table and indexes
-// if they do not exist. This package imports no driver: db is an SQLite
-// database that the program opens with one, such as the pure-Go
-// modernc.org/sqlite, for example
+// OpenSQLite returns the token vault in db: the table tillid_tokens, which
+// must exist unless opts hold [WithCreateTable]. This package imports no
+// driver: db is an SQLite database that the program opens with one, such as
+// the pure-Go modernc.org/sqlite, for example
 //
 //	import _ "modernc.org/sqlite"
 //	db, err := sql.Open("sqlite", "file:vault.db?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate")
@@ -46,9 +46,33 @@ var sqliteSchema = []string{
 // The busy timeout lets writers of several connections or processes wait
 // for each other instead of failing with SQLITE_BUSY. The caller keeps
 // ownership of db and closes it after the store's last use.
-func OpenSQLite(ctx context.Context, db *sql.DB) (*SQLiteStore, error) {
+//
+// Without [WithCreateTable], OpenSQLite changes nothing in db, and a
+// database without the table is [ErrVaultNotFound]: a mistyped path or DSN
+// is an error at start-up, not a new, empty vault in which every existing
+// token is [ErrTokenNotFound] and new tokens are stored where no other
+// instance looks for them. With it (development, tests, a first
+// deployment), the table and its indexes are created if they do not exist.
+func OpenSQLite(ctx context.Context, db *sql.DB, opts ...StoreOption) (*SQLiteStore, error) {
 	if db == nil {
 		return nil, fmt.Errorf("tokenize: OpenSQLite with a nil database")
+	}
+	var s storeSettings
+	for _, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("tokenize: OpenSQLite with a nil option")
+		}
+		o.applyStore(&s)
+	}
+	if !s.createTable {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'tillid_tokens'`).Scan(&n); err != nil {
+			return nil, fmt.Errorf("tokenize: looking for the SQLite token table: %w", err)
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%w: the database has no table tillid_tokens (open it WithCreateTable to create one)", ErrVaultNotFound)
+		}
+		return &SQLiteStore{db: db}, nil
 	}
 	for _, stmt := range sqliteSchema {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {

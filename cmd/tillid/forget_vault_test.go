@@ -21,9 +21,7 @@ func TestForgetDeletesVaultTokens(t *testing.T) {
 			code, out, errOut := cli(t, append([]string{"keys", "create", "-keyset-db", e.dsn}, k...)...)
 			require.Equal(t, exitOK, code, "%s %s", out, errOut)
 		}
-		vault, closeVault, err := openVault(ctx, e.db, e.dsn)
-		require.NoError(t, err)
-		defer closeVault()
+		vault := createVault(t, e.db, e.dsn)
 		provider := e.provider(t)
 		tokenizer := func(domain, keyName string) *tokenize.Tokenizer {
 			tk, err := tokenize.New(provider, vault, domain, tokenize.ModeRandom, tokenize.WithKeyName(keyName))

@@ -21,14 +21,14 @@ import (
 func vaultOf(t *testing.T, d rewrapDB) tokenize.Store {
 	t.Helper()
 	if strings.HasPrefix(d.dsn, "sqlite:") {
-		s, err := tokenize.OpenSQLite(ctx, d.db)
+		s, err := tokenize.OpenSQLite(ctx, d.db, tokenize.WithCreateTable())
 		require.NoError(t, err)
 		return s
 	}
 	pool, err := pgxpool.New(ctx, d.dsn)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	s, err := postgres.OpenTokenStore(ctx, pool)
+	s, err := postgres.OpenTokenStore(ctx, pool, postgres.WithCreateTable())
 	require.NoError(t, err)
 	return s
 }

@@ -118,7 +118,7 @@ func TestRetentionSweepDeletesVaultTokens(t *testing.T) {
 	vdb, err := sql.Open("sqlite", "file:"+vaultPath)
 	require.NoError(t, err)
 	t.Cleanup(func() { vdb.Close() })
-	vault, err := tokenize.OpenSQLite(ctx, vdb)
+	vault, err := tokenize.OpenSQLite(ctx, vdb, tokenize.WithCreateTable())
 	require.NoError(t, err)
 	tk, err := tokenize.New(keys.NewMemory(), vault, "card", tokenize.ModeRandom)
 	require.NoError(t, err)

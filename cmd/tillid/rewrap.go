@@ -367,6 +367,11 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 		return skips{}, err
 	}
 	defer db.close()
+	// The job and lease tables are made in the data database only: a -db
+	// without the table is refused before anything is written there.
+	if err := checkColumns(setup, db, o.table, o.readColumns()); err != nil {
+		return skips{}, fmt.Errorf("-db %s: %v: check -db, -table, -key-column and -column", target(o.db), err)
+	}
 	e := newEngine(o, p, db)
 	if o.check {
 		n, err := e.check(ctx, sf, store, stdout, stderr)
@@ -382,6 +387,19 @@ func rewrap(ctx context.Context, sf *storeFlags, o *rewrapOpts, stdout, stderr i
 		}
 	}
 	return e.runJob(ctx, sf, stdout, stderr)
+}
+
+// readColumns returns the columns of o.table the job or the check reads:
+// the key column, each -column and each index's source.
+func (o *rewrapOpts) readColumns() []string {
+	cols := []string{o.keyColumn}
+	for _, c := range append(o.columns, o.vault...) {
+		cols = append(cols, c.name)
+		if c.source != "" {
+			cols = append(cols, c.source)
+		}
+	}
+	return cols
 }
 
 // splitVault moves the vault token columns out of o.columns into o.vault

@@ -115,6 +115,16 @@ func (f *storeFlags) open(ctx context.Context, stderr io.Writer, create bool) (s
 		closeKEK()
 		return nil, nil, err
 	}
+	if !create {
+		// keys.OpenSQLite and OpenPostgres create their (empty) table:
+		// a database without one is not the key store, and is refused
+		// before anything is written there.
+		if err := tableExists(ctx, db, keysetTable); err != nil {
+			db.close()
+			closeKEK()
+			return nil, nil, fmt.Errorf("-keyset-db %s holds no keysets (%v): check the DSN (tillid keys create makes a new key store)", target(f.keysetDB), err)
+		}
+	}
 	var st *keys.SQLStore
 	switch db.dialect {
 	case dialectSQLite:
@@ -216,6 +226,10 @@ func openExisting(ctx context.Context, dsn string) (*database, error) {
 	}
 	return openDB(ctx, dsn)
 }
+
+// keysetTable is the table of the SQL keyset stores (keys.OpenSQLite and
+// keys.OpenPostgres without keys.WithTable).
+const keysetTable = "tillid_keysets"
 
 // ledgerTable is the table of the erasure ledger the CLI opens.
 const ledgerTable = "tillid_erasure_ledger"

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,6 +35,10 @@ Entries of a data subject keep their PRF entries (the subject index, and
 the consistent index) under the PRF key they were made with: the vault holds
 a PRF of the subject, not the subject, so they cannot be recomputed. Keep
 that PRF key enabled while such tokens live.
+
+A -db without the vault table tillid_tokens is refused, naming it, and
+nothing is created there; a vault that holds no token of a DOMAIN is
+rewrapped with a warning (check -db before disabling any key).
 
 When the primary is younger than the application's cache TTL (-cache-ttl),
 instances may still be writing under the old key: the command waits until
@@ -164,12 +169,15 @@ func vaultRewrap(ctx context.Context, sf *storeFlags, o *vaultOpts, domains []st
 }
 
 // openVault opens the token vault in db: tokenize's SQLite store, or the
-// pgx store of package postgres over a pool of its own.
+// pgx store of package postgres over a pool of its own. It creates
+// nothing: a database without the vault table is an error naming it, so
+// that a DSN pointing at another database (the ledger, the subject keys) is
+// refused before anything is written there.
 func openVault(ctx context.Context, db *database, dsn string) (tokenize.Store, func(), error) {
 	if db.dialect == dialectSQLite {
 		s, err := tokenize.OpenSQLite(ctx, db.sql)
 		if err != nil {
-			return nil, nil, fmt.Errorf("opening the token vault in %s: %w", target(dsn), err)
+			return nil, nil, vaultOpenError(dsn, err)
 		}
 		return s, func() {}, nil
 	}
@@ -180,9 +188,17 @@ func openVault(ctx context.Context, db *database, dsn string) (tokenize.Store, f
 	s, err := postgres.OpenTokenStore(ctx, pool)
 	if err != nil {
 		pool.Close()
-		return nil, nil, fmt.Errorf("opening the token vault in %s: %w", target(dsn), err)
+		return nil, nil, vaultOpenError(dsn, err)
 	}
 	return s, pool.Close, nil
+}
+
+// vaultOpenError says which database has no vault, or why it did not open.
+func vaultOpenError(dsn string, err error) error {
+	if errors.Is(err, tokenize.ErrVaultNotFound) {
+		return fmt.Errorf("%s holds no token vault (no table tillid_tokens): check the DSN; it must name the database the application tokenizes into", target(dsn))
+	}
+	return fmt.Errorf("opening the token vault in %s: %w", target(dsn), err)
 }
 
 // vaultJobName names the job of a domain by its keysets' primary key IDs,
@@ -220,6 +236,12 @@ func (j *vaultJob) run(ctx context.Context, restart bool) (skips, error) {
 	var total int64
 	if err := j.db.sql.QueryRowContext(c, `SELECT count(*) FROM tillid_tokens WHERE domain = `+j.jobs.ph(1), j.domain).Scan(&total); err != nil {
 		return skips{}, interrupted(ctx, fmt.Errorf("counting the tokens of domain %s in %s: %w", j.domain, target(j.o.db), err), what, 0, "")
+	}
+	if total == 0 {
+		// The incident this guards against: a -db naming another vault (or
+		// a copy) reports "done: 0 rows", and disabling the old key then
+		// breaks every real token.
+		fmt.Fprintf(j.stderr, "vault rewrap %s: WARNING: the vault in %s holds no token of domain %s: if the application tokenizes %s, -db names another database; check it before disabling any key\n", j.domain, target(j.o.db), j.domain, j.domain)
 	}
 	var cp checkpoint
 	if !restart {

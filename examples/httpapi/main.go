@@ -127,7 +127,9 @@ func newAPI(ctx context.Context, db *sql.DB, log *slog.Logger) (*api, error) {
 	// Keys in memory for the example; a service keeps them in keys.OpenFile
 	// or an SQL store under a KMS key.
 	store := keys.NewMemory()
-	vault, err := tokenize.OpenSQLite(ctx, db)
+	// WithCreateTable: the example makes its vault; a service opens an
+	// existing one without it, so that a wrong database is an error.
+	vault, err := tokenize.OpenSQLite(ctx, db, tokenize.WithCreateTable())
 	if err != nil {
 		return nil, err
 	}

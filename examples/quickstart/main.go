@@ -759,7 +759,10 @@ func sqliteDSN(path string) string {
 // the card token vault in db: card numbers through a vaulted tokenizer in
 // consistent mode, national IDs through FF1.
 func newProtector(ctx context.Context, store *keys.Store, db *sql.DB) (*pii.Protector, error) {
-	vault, err := tokenize.OpenSQLite(ctx, db)
+	// WithCreateTable: this demo makes its vault on the first run. A service
+	// opens the vault its deployment created, without it, so that a mistyped
+	// path is tokenize.ErrVaultNotFound instead of a new, empty vault.
+	vault, err := tokenize.OpenSQLite(ctx, db, tokenize.WithCreateTable())
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,8 @@ import (
 
 // TokenStore is a tokenize.Store in PostgreSQL, for fleets of service instances
 // that share one vault. It keeps its entries in the table tillid_tokens of
-// the pool's search path, which [OpenTokenStore] creates. Tokens are
+// the pool's search path, which [OpenTokenStore] creates when given
+// [WithCreateTable]. Tokens are
 // unique per domain through the primary key and consistent-mode indexes
 // through a unique index, so concurrent instances agree on one token per
 // value without any lock of their own. It is safe for concurrent use.
@@ -50,13 +51,55 @@ CREATE INDEX IF NOT EXISTS tillid_tokens_subject ON tillid_tokens (domain, subje
 CREATE INDEX IF NOT EXISTS tillid_tokens_expires_at ON tillid_tokens (domain, expires_at) WHERE expires_at IS NOT NULL;
 `
 
-// OpenTokenStore returns a token vault over pool, creating its table and
-// indexes if they do not exist (under an advisory lock, so instances may
-// start together). The caller keeps ownership of pool and closes it after
-// the store's last use.
-func OpenTokenStore(ctx context.Context, pool *pgxpool.Pool) (*TokenStore, error) {
+// An Option changes how [OpenTokenStore] opens a vault. Options come from
+// [WithCreateTable]; the interface is sealed.
+type Option interface {
+	apply(o *options)
+}
+
+type options struct {
+	createTable bool
+}
+
+type optionFunc func(o *options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// WithCreateTable makes [OpenTokenStore] create the vault's table and
+// indexes when they do not exist (under an advisory lock, so instances may
+// start together), for development, tests and the first deployment of a
+// vault. Without it, a database that has no vault is
+// tokenize.ErrVaultNotFound, so that a mistyped DSN never starts an empty
+// vault, and opening needs no CREATE privilege.
+func WithCreateTable() Option {
+	return optionFunc(func(o *options) { o.createTable = true })
+}
+
+// OpenTokenStore returns the token vault over pool: the table
+// tillid_tokens of the pool's search path, which must exist unless opts
+// hold [WithCreateTable]. Without that option it changes nothing and a
+// database without the table is tokenize.ErrVaultNotFound. The caller
+// keeps ownership of pool and closes it after the store's last use.
+func OpenTokenStore(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*TokenStore, error) {
 	if pool == nil {
 		return nil, fmt.Errorf("postgres: OpenTokenStore with a nil pool")
+	}
+	var o options
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("postgres: OpenTokenStore with a nil option")
+		}
+		opt.apply(&o)
+	}
+	if !o.createTable {
+		var found bool
+		if err := pool.QueryRow(ctx, `SELECT to_regclass('tillid_tokens') IS NOT NULL`).Scan(&found); err != nil {
+			return nil, fmt.Errorf("postgres: looking for the PostgreSQL token table: %w", err)
+		}
+		if !found {
+			return nil, fmt.Errorf("%w: the database has no table tillid_tokens in its search path (open it WithCreateTable to create one)", tokenize.ErrVaultNotFound)
+		}
+		return &TokenStore{pool: pool}, nil
 	}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(postgresSchemaLock)); err != nil {
