@@ -20,29 +20,7 @@ import (
 // one Protect of 1,000 new subjects in a few round trips, Forget and
 // Withdraw seen by a second instance, and Forget racing Protect.
 func TestProtectorSubjectsSQL(t *testing.T) {
-	opens := []struct {
-		name string
-		open func(t *testing.T) (keys.SubjectKeyStore, keys.Ledger)
-	}{
-		{"SQLite", func(t *testing.T) (keys.SubjectKeyStore, keys.Ledger) {
-			dir := t.TempDir()
-			store, err := keys.OpenSQLiteSubjectKeyStore(ctx, openCounting(t, "sqlite", "file:"+filepath.Join(dir, "keys.db")+sqliteSubjectPragmas))
-			require.NoError(t, err)
-			ledger, err := keys.OpenSQLiteLedger(ctx, openSubjectSQLite(t, "sqlite", filepath.Join(dir, "ledger.db")))
-			require.NoError(t, err)
-			return store, ledger
-		}},
-		{"PostgreSQL", func(t *testing.T) (keys.SubjectKeyStore, keys.Ledger) {
-			store, err := keys.OpenPostgresSubjectKeyStore(ctx, openCounting(t, "pgx", pgtest.DSN(t)))
-			require.NoError(t, err)
-			ldb, err := sql.Open("pgx", pgtest.DSN(t))
-			require.NoError(t, err)
-			t.Cleanup(func() { ldb.Close() })
-			ledger, err := keys.OpenPostgresLedger(ctx, ldb)
-			require.NoError(t, err)
-			return store, ledger
-		}},
-	}
+	opens := subjectStoreOpens()
 	for _, o := range opens {
 		t.Run(o.name, func(t *testing.T) {
 			store, ledger := o.open(t)
@@ -124,4 +102,36 @@ func TestProtectorSubjectsSQL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// subjectStoreOpens opens a subject-key store and a ledger on SQLite
+// (files in a temporary directory) and on PostgreSQL (internal/pgtest),
+// counting the key store's round trips.
+func subjectStoreOpens() []subjectStoreOpen {
+	return []subjectStoreOpen{
+		{"SQLite", func(t *testing.T) (keys.SubjectKeyStore, keys.Ledger) {
+			dir := t.TempDir()
+			store, err := keys.OpenSQLiteSubjectKeyStore(ctx, openCounting(t, "sqlite", "file:"+filepath.Join(dir, "keys.db")+sqliteSubjectPragmas))
+			require.NoError(t, err)
+			ledger, err := keys.OpenSQLiteLedger(ctx, openSubjectSQLite(t, "sqlite", filepath.Join(dir, "ledger.db")))
+			require.NoError(t, err)
+			return store, ledger
+		}},
+		{"PostgreSQL", func(t *testing.T) (keys.SubjectKeyStore, keys.Ledger) {
+			store, err := keys.OpenPostgresSubjectKeyStore(ctx, openCounting(t, "pgx", pgtest.DSN(t)))
+			require.NoError(t, err)
+			ldb, err := sql.Open("pgx", pgtest.DSN(t))
+			require.NoError(t, err)
+			t.Cleanup(func() { ldb.Close() })
+			ledger, err := keys.OpenPostgresLedger(ctx, ldb)
+			require.NoError(t, err)
+			return store, ledger
+		}},
+	}
+}
+
+// subjectStoreOpen is one of subjectStoreOpens.
+type subjectStoreOpen struct {
+	name string
+	open func(t *testing.T) (keys.SubjectKeyStore, keys.Ledger)
 }
