@@ -60,7 +60,8 @@ func (r *run) keepErasedSealed(in []byte, text bool, err error) bool {
 }
 
 // revealErasedEmpty reports whether Reveal reports the empty plaintext of
-// the current field as erased rather than ErrNotProtected: Protect keeps
+// the current field as erased rather than ErrNotProtected (and Rewrap
+// leaves it, with nothing to re-encrypt): Protect keeps
 // an empty value of an erased key as it is (keepErasedPlain), so the
 // store holding the key's tombstone is what tells it from plaintext that
 // was never protected.

@@ -274,3 +274,28 @@ func TestResaveErasedFallback(t *testing.T) {
 	require.NoError(t, e.p.Reveal(ctx, &live))
 	assert.Equal(t, "[erased]", live.Promo)
 }
+
+// TestRewrapAfterResave: a record saved again after Withdraw, its withdrawn
+// field kept empty, rewraps: there is nothing to re-encrypt under an
+// erased key.
+func TestRewrapAfterResave(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSubjectEnv(t)
+	c := consentCustomer{ID: "r1", Email: "a@example.com", Promo: "offer"}
+	require.NoError(t, e.p.Protect(ctx, &c))
+	_, err := e.p.Withdraw(ctx, "r1", "marketing")
+	require.NoError(t, err)
+	fresh := consentCustomer{ID: "r1", Email: "b@example.com"}
+	require.NoError(t, e.p.Protect(ctx, &fresh))
+	before := fresh
+	n, err := e.p.Rewrap(ctx, &fresh)
+	require.NoError(t, err, "an empty value of an erased key needs no rewrap")
+	assert.Equal(t, 0, n)
+	assert.Equal(t, before, fresh)
+	live := consentCustomer{ID: "r2", Email: "a@example.com", Promo: "offer"}
+	require.NoError(t, e.p.Protect(ctx, &live))
+	live.Promo = ""
+	_, err = e.p.Rewrap(ctx, &live)
+	assert.ErrorIs(t, err, pii.ErrNotProtected, "an empty value of a live key is plaintext, as before")
+}

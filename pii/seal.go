@@ -363,6 +363,9 @@ func revealSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
 // legacy plaintext under migrate.
 func rewrapSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
 	if !r.cur.act.recognise(in) {
+		if r.revealErasedEmpty(in) {
+			return nil, false, nil // kept empty under an erased key: nothing to rewrap
+		}
 		if !r.cur.tag.migrate {
 			return nil, false, ErrNotProtected
 		}
