@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -298,4 +299,33 @@ func TestRewrapAfterResave(t *testing.T) {
 	live.Promo = ""
 	_, err = e.p.Rewrap(ctx, &live)
 	assert.ErrorIs(t, err, pii.ErrNotProtected, "an empty value of a live key is plaintext, as before")
+}
+
+// TestResaveAfterWithdrawParallel: a slice large enough for WithParallelism
+// saves again after Withdraw, as one goroutine does.
+func TestResaveAfterWithdrawParallel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSubjectEnv(t, pii.WithParallelism(4))
+	rows := make([]consentCustomer, 512)
+	for i := range rows {
+		rows[i] = consentCustomer{ID: fmt.Sprintf("p-%d", i), Email: fmt.Sprintf("p%d@example.com", i), Promo: "offer"}
+	}
+	require.NoError(t, e.p.Protect(ctx, &rows))
+	stored := append([]consentCustomer(nil), rows...)
+	for i := 0; i < len(rows); i += 2 {
+		_, err := e.p.Withdraw(ctx, rows[i].ID, "marketing")
+		require.NoError(t, err)
+	}
+	rep, err := e.p.RevealReport(ctx, &rows)
+	require.NoError(t, err)
+	require.Len(t, rep.Erased, len(rows)/2)
+	require.NoError(t, e.p.Protect(ctx, &rows), "the read-back slice saves again")
+	again := append([]consentCustomer(nil), stored...)
+	require.NoError(t, e.p.Protect(ctx, &again), "the stored slice saves again")
+	assert.Equal(t, stored, again)
+	rep, err = e.p.RevealReport(ctx, &rows)
+	require.NoError(t, err)
+	assert.Len(t, rep.Erased, len(rows)/2, "the kept empty values read as erased")
+	assert.Equal(t, "offer", rows[1].Promo)
 }
