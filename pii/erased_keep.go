@@ -65,8 +65,23 @@ func (r *run) keepErasedSealed(in []byte, text bool, err error) bool {
 // an empty value of an erased key as it is (keepErasedPlain), so the
 // store holding the key's tombstone is what tells it from plaintext that
 // was never protected.
+//
+// After Allow the key is live again, and its new keyset knows of the
+// erasure (it takes a key ID it does not hold for a destroyed one, as
+// CheckKeyID of 0, which no subject key has, shows): an empty value kept
+// before Allow reads as erased then too.
 func (r *run) revealErasedEmpty(in []byte) bool {
-	return len(in) == 0 && r.currentKeyErased()
+	if len(in) != 0 || !r.cur.subjectKeyed() || !r.parent.IsValid() {
+		return false
+	}
+	if _, ok := subjectIDOf(r.parent.Field(r.cur.subject.index)); !ok {
+		return false
+	}
+	ks, err := r.subjectKeyset()
+	if err != nil {
+		return errors.Is(err, keys.ErrErased)
+	}
+	return ks != nil && errors.Is(ks.CheckKeyID(0), keys.ErrErased)
 }
 
 // stringLeaf reports whether the field's leaf is a string (through

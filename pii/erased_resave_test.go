@@ -329,3 +329,38 @@ func TestResaveAfterWithdrawParallel(t *testing.T) {
 	assert.Len(t, rep.Erased, len(rows)/2, "the kept empty values read as erased")
 	assert.Equal(t, "offer", rows[1].Promo)
 }
+
+// TestResaveThenAllow: an empty value kept under an erased key still reads
+// as erased once Allow made the key live again; new values then seal.
+func TestResaveThenAllow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSubjectEnv(t)
+	c := consentCustomer{ID: "a1", Email: "a@example.com", Promo: "offer"}
+	require.NoError(t, e.p.Protect(ctx, &c))
+	_, err := e.p.Withdraw(ctx, "a1", "marketing")
+	require.NoError(t, err)
+	kept := consentCustomer{ID: "a1", Email: "b@example.com"}
+	require.NoError(t, e.p.Protect(ctx, &kept))
+	require.Equal(t, "", kept.Promo)
+
+	require.NoError(t, e.p.Allow(ctx, "a1", "marketing"))
+	renewed := consentCustomer{ID: "a1", Email: "c@example.com", Promo: "new offer"}
+	require.NoError(t, e.p.Protect(ctx, &renewed), "fresh consent: a new key")
+
+	got := kept
+	rep, err := e.p.RevealReport(ctx, &got)
+	require.NoError(t, err, "the empty value kept before Allow")
+	assert.Equal(t, []string{"consentCustomer.Promo"}, rep.Erased)
+	assert.Equal(t, "b@example.com", got.Email)
+	_, err = e.p.Rewrap(ctx, &kept)
+	require.NoError(t, err)
+
+	require.NoError(t, e.p.Protect(ctx, &got), "saved again after Allow")
+	assert.True(t, strings.HasPrefix(got.Promo, "tl1s:"), "under a live key an empty value is sealed")
+	rep, err = e.p.RevealReport(ctx, &got)
+	require.NoError(t, err)
+	assert.Empty(t, rep.Erased)
+	require.NoError(t, e.p.Reveal(ctx, &renewed))
+	assert.Equal(t, "new offer", renewed.Promo)
+}
