@@ -184,7 +184,10 @@
 // in a tokenize= field), which migrate never lets through as plaintext. Nil
 // pointers, nil slices and maps, invalid sql.NullStrings and null Values
 // stay as they are; empty strings and empty non-nil byte slices are
-// encrypted, so that "empty" and "absent" stay distinct. Pointer cycles and
+// encrypted, so that "empty" and "absent" stay distinct (except under a
+// subject key that Forget or Withdraw erased: there no key is left to seal
+// them, so they stay empty and Reveal reports them erased, which shows that
+// the erased field was empty when saved again). Pointer cycles and
 // values reachable along two paths are protected once. Values nesting more
 // than 1,000 levels deep are refused with [ErrTooDeep].
 //

@@ -72,7 +72,12 @@ func WithSubjectKeys(sk *keys.SubjectKeys) Option {
 
 // WithErasedValue sets what Reveal puts in a string field whose value was
 // erased (Forget, Withdraw), such as "[erased]", instead of "". Other
-// kinds of fields get their zero value.
+// kinds of fields get their zero value. It is a display value: Protect of
+// a string field whose subject key is erased and whose value is exactly s
+// stores "" instead (nothing is sealed, as for any empty value under an
+// erased key), so a record read back saves again; under a live key s is a
+// value like any other, and any other value under an erased key fails
+// with [ErrErased].
 func WithErasedValue(s string) Option {
 	return optionFunc(func(p *Protector) error {
 		p.erasedText = s
@@ -122,7 +127,9 @@ func (e Erasure) String() string {
 // Reveal gives the subject's sealed fields and vaulted tokens their zero
 // value; other instances follow within their subject-key cache TTL. Blind
 // indexes, pseudonyms and FF1 tokens are not under subject keys: clear
-// them with [Protector.Erase] (or delete the row).
+// them with [Protector.Erase] (or delete the row). A record of the subject
+// read back, or stored, saves again as for [Protector.Withdraw]; new data
+// fails with [ErrErased] until Allow.
 //
 // A subject never seen is recorded the same way. Forget is idempotent and
 // safe for concurrent use; it returns a receipt only once everything is
@@ -168,12 +175,14 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Erasure, error)
 // of a value for that purpose fails with [ErrErased] until
 // Protector.Allow. Base
 // fields, fields of other purposes and vault tokens (which have no
-// purpose) stay, and a record whose fields of that purpose are absent (a
-// nil pointer or []byte, an invalid sql.NullString, a null pii.Value)
-// needs no key of it and is protected again. An empty string is a value
-// ("empty is not absent"): a record revealed after the withdrawal holds
-// its erased string fields as "" (or WithErasedValue), so set them to
-// their absent form (see Report.Erased) before saving it again. It is
+// purpose) stay. A record read back after the withdrawal is protected
+// again as it is: fields of that purpose that are absent or empty (a nil
+// pointer, an empty string or []byte, an invalid sql.NullString, a null
+// pii.Value) need no key and are kept as they are, and values still sealed
+// under the destroyed key are kept as they are (crypto-shredded, they read
+// as erased); see [WithErasedValue] for its text. This holds only where
+// the store holds the key's tombstone: under a live key an empty string is
+// sealed and a stored value verified as before. It is
 // idempotent and safe for concurrent use, and returns a receipt only once
 // the erasure is recorded; like Forget, it sends one
 // keys.EventErasureComplete (Tokens 0) through the subject keys' auditor.

@@ -317,7 +317,14 @@ func protectSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
 		return out, err == nil, err
 	}
 	if r.cur.act.recognise(in) {
-		return nil, false, r.cur.act.verify(r, in, text)
+		err := r.cur.act.verify(r, in, text)
+		if err != nil && r.keepErasedSealed(in, text, err) {
+			return nil, false, nil // crypto-shredded: kept, reads as erased
+		}
+		return nil, false, err
+	}
+	if keep, fallback := r.keepErasedPlain(in, text); keep {
+		return nil, fallback, nil // nothing to seal under an erased key
 	}
 	out, err := r.cur.act.seal(r, in, text)
 	return out, err == nil, err
@@ -340,6 +347,9 @@ func revealSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
 		if err := misplaced(in); err != nil {
 			return nil, false, err
 		}
+		if r.revealErasedEmpty(in) {
+			return nil, false, errErasedLeaf // kept empty by Protect under an erased key
+		}
 		return nil, false, r.legacyPlaintext()
 	}
 	pt, _, err := r.openEnvelope(in, text)
@@ -353,6 +363,9 @@ func revealSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
 // legacy plaintext under migrate.
 func rewrapSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
 	if !r.cur.act.recognise(in) {
+		if r.revealErasedEmpty(in) {
+			return nil, false, nil // kept empty under an erased key: nothing to rewrap
+		}
 		if !r.cur.tag.migrate {
 			return nil, false, ErrNotProtected
 		}

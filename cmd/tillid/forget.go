@@ -66,7 +66,11 @@ keysets subject-keys (aead) and subject-pseudonym (prf), the ledger (it must
 exist, be reachable and writable; give -create-ledger once to start a new
 one), the subject-key store (its table must exist, so that a mistyped
 -subject-db is refused; -create-subject-store starts an empty one), the -table and its columns, that every subject ID fits the
--subject-column, and the vault's domains and their keysets; and, for each
+-subject-column (on an integer column, INTEGER on SQLite or smallint, integer
+or bigint on PostgreSQL, each ID must be in canonical decimal form, as the
+application binds it: "042", "+42" or "4.2e1" would match row 42 through the
+database's conversion while the keys are under "42", so they are a usage
+error), and the vault's domains and their keysets; and, for each
 subject just before its keys, that the database takes the change of its
 rows (tried in a transaction that is rolled back: a foreign key that a
 -delete would break stops the erasure of that subject, nothing destroyed).
@@ -83,7 +87,11 @@ subject by its keyed pseudonym only: the purpose ("*" for forget), the
 time of the first erasure, destroyed (the purposes whose keys this run
 destroyed; "" is the base key), earlier (those an earlier run of the same
 erasure destroyed, on a retry or repeat), tokens (vault tokens deleted)
-and rows (rows cleared or deleted).
+and rows (rows cleared or deleted). A subject whose rows were changed
+while no key of it was destroyed, by this run or an earlier one (the store
+never held it under that ID), gets a warning on standard error, and the
+command exits 1 after printing every receipt: check the ID's exact form;
+if those rows held nothing under subject keys, the warning is expected.
 
 Example:
   tillid forget -keyset-db postgres://app@db/keys -kek-uri aws-kms://... \
@@ -497,6 +505,9 @@ func forget(ctx context.Context, sf *storeFlags, o *erasureOpts, subjects []subj
 		if err := checkErasureTable(setup, data, o); err != nil {
 			return err
 		}
+		if err := checkIntegerSubjects(setup, data, o, subjects); err != nil {
+			return err
+		}
 		if _, err := checkSubjectsFit(ctx, sf.timeout, data, o, subjects); err != nil {
 			return err
 		}
@@ -520,7 +531,8 @@ func forget(ctx context.Context, sf *storeFlags, o *erasureOpts, subjects []subj
 	}
 	cancel()
 	enc := json.NewEncoder(stdout)
-	keyless := 0 // withdraw: the subjects without a key of the purpose
+	noPurposeKey := 0         // withdraw: the subjects without a key of the purpose
+	var keyless []keylessRows // rows changed, but no key of the subject destroyed
 	for _, s := range subjects {
 		r, err := eraseOne(ctx, sf, st.sk, data, vault, o, s, withdraw)
 		if err != nil {
@@ -529,12 +541,14 @@ func forget(ctx context.Context, sf *storeFlags, o *erasureOpts, subjects []subj
 		}
 		switch {
 		case withdraw && len(r.Destroyed)+len(r.Earlier) == 0:
-			keyless++
+			noPurposeKey++
 			fmt.Fprintf(stderr, "tillid: warning: %s: no key of purpose %s was found for the subject; the withdrawal is recorded (check -purpose and the ID)\n", s.where, o.purpose)
 		case len(r.Destroyed)+len(r.Earlier) == 0 && r.Tokens == 0 && r.Rows == 0:
 			fmt.Fprintf(stderr, "tillid: note: %s: the stores held nothing of this subject; the request is recorded (check the ID if you expected data)\n", s.where)
 		case data != nil && r.Rows == 0:
 			fmt.Fprintf(stderr, "tillid: note: %s: no row of %s has the subject in %s (check -table and -subject-column if you expected some)\n", s.where, o.table, o.column)
+		case r.keyless():
+			keyless = append(keyless, keylessRows{where: s.where, rows: r.Rows})
 		}
 		if o.json {
 			if err := enc.Encode(r); err != nil {
@@ -551,14 +565,14 @@ func forget(ctx context.Context, sf *storeFlags, o *erasureOpts, subjects []subj
 		}
 		fmt.Fprintf(stdout, "%s rows=%d\n", line, r.Rows)
 	}
-	if keyless > 0 {
+	if noPurposeKey > 0 {
 		hint := ""
 		if o.knownPurposes == "" {
 			hint = "; give -known-purposes (or TILLID_KNOWN_PURPOSES) to refuse a misspelt purpose"
 		}
-		fmt.Fprintf(stderr, "tillid: warning: %d of %d subjects had no key of purpose %s%s\n", keyless, len(subjects), o.purpose, hint)
+		fmt.Fprintf(stderr, "tillid: warning: %d of %d subjects had no key of purpose %s%s\n", noPurposeKey, len(subjects), o.purpose, hint)
 	}
-	return nil
+	return warnKeyless(stderr, o, keyless)
 }
 
 // eraseOne erases one subject: its keys, then its vault tokens, then its

@@ -111,7 +111,9 @@ func buildModel(s *schema.Schema) *model {
 		}
 	}
 	for i := 0; i < s.ModelType.NumField(); i++ {
-		if !holds[i] {
+		// An unexported field (a blank `_ struct{}` carrying the struct's
+		// default pii tag) holds no column and cannot be cleared: left out.
+		if !holds[i] && s.ModelType.Field(i).IsExported() {
 			m.drop = append(m.drop, i)
 			if s.ModelType.Field(i).IsExported() {
 				m.clear = append(m.clear, i)
