@@ -28,17 +28,8 @@ func shredSweep(t *testing.T) (args []string, dsn, ledger string) {
 	require.NoError(t, err)
 	_, err = db.Exec(`UPDATE customers SET subject = 'c-' || id`)
 	require.NoError(t, err)
-	for _, k := range [][]string{{"subject-keys"}, {"-kind", "prf", "subject-pseudonym"}} {
-		code, out, errOut := cli(t, append([]string{"keys", "create", "-keyset-db", dsn}, k...)...)
-		require.Equal(t, exitOK, code, "%s %s", out, errOut)
-	}
-	ledger = "sqlite:" + filepath.Join(t.TempDir(), "ledger.db")
 	// An erasure ledger exists before the sweep: a missing one is refused.
-	ldb, err := openDB(ctx, ledger)
-	require.NoError(t, err)
-	_, err = keys.OpenSQLiteLedger(ctx, ldb.sql)
-	require.NoError(t, err)
-	ldb.close()
+	ledger, _ = shredStores(t, dsn)
 	args = []string{"retention", "sweep", "-db", dsn, "-table", "customers", "-key-column", "id",
 		"-rule", "promo=retain:2y,from:created,then:shred,purpose:marketing", "-hold", "hold",
 		"-subject-column", "subject", "-now", "2026-12-01T00:00:00Z", "-keyset-db", dsn}
