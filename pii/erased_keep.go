@@ -44,13 +44,15 @@ func (r *run) keepErasedPlain(in []byte, text bool) (keep, fallback bool) {
 	return true, isFallback
 }
 
-// keepErasedSealed reports whether Protect keeps the stored value in of
-// the current field, whose verification failed with err, as it is: its key
+// keepErasedSealed reports whether Protect may save the current field,
+// whose stored value in failed verification with err, as erased: its key
 // was erased (the subject key's tombstone, or a key ID the subject's
-// keyset had destroyed), so it is crypto-shredded and reads as erased.
-// The envelope must still parse in the field's mode; a value under a key
-// the store never saw, or one that does not authenticate under a live
-// key, is not kept.
+// keyset had destroyed), so it is crypto-shredded. Protect then stores the
+// field's zero value in its place (never in itself, which cannot be
+// verified and could be anything shaped like an envelope), and Reveal
+// reads that as erased. The envelope must still parse in the field's mode;
+// a value under a key the store never saw, or one that does not
+// authenticate under a live key, still fails.
 func (r *run) keepErasedSealed(in []byte, text bool, err error) bool {
 	if !r.cur.subjectKeyed() || !errors.Is(err, keys.ErrErased) {
 		return false

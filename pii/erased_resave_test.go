@@ -3,6 +3,7 @@ package pii_test
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -74,12 +75,12 @@ func TestResaveAfterWithdraw(t *testing.T) {
 	tests := []struct {
 		name      string
 		rec       consentCustomer
-		wantPromo string // "" means kept empty; "stored" means the stored ciphertext kept
+		wantPromo string // what Protect leaves in Promo: "" under the erased key
 		reason    string
 	}{
 		{name: "read back, base field changed", rec: consentCustomer{ID: "u1", Email: "new@example.com", Promo: c.Promo}, reason: "Reveal gave the zero value"},
 		{name: "fresh struct", rec: consentCustomer{ID: "u1", Email: "fresh@example.com"}, reason: "a zero value needs no key"},
-		{name: "stored row re-protected", rec: stored, wantPromo: stored.Promo, reason: "crypto-shredded: kept as it is, reads as erased"},
+		{name: "stored row re-protected", rec: stored, reason: "crypto-shredded: the zero value is stored in its place, reads as erased"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,13 +176,15 @@ func TestResaveAfterWithdrawKinds(t *testing.T) {
 	assert.Equal(t, "new@example.com", got[0].Email)
 	assert.Equal(t, "text offer", string(got[1].Text))
 
-	// The stored rows, still sealed, save again and keep their values.
+	// The stored rows, still sealed, save again: the shredded values are
+	// replaced by zero values (nothing to keep, nothing verifiable).
 	again := append([]consentKinds(nil), stored...)
 	again[0].Ptr = ptrCopy(stored[0].Ptr)
 	require.NoError(t, e.p.Protect(ctx, &again), "the still-sealed row re-protects")
-	assert.Equal(t, stored[0].Det, again[0].Det, "the shredded tl1r: value is kept as it is")
-	assert.Equal(t, *stored[0].Ptr, *again[0].Ptr)
-	assert.Equal(t, stored[0].Raw, again[0].Raw)
+	assert.Empty(t, again[0].Det, "the shredded tl1r: value is replaced by the zero value")
+	assert.Empty(t, again[0].Text)
+	assert.Empty(t, again[0].Raw)
+	assert.Equal(t, stored[1], again[1], "the other subject's row is kept as it is")
 	rep, err = e.p.RevealReport(ctx, &again)
 	require.NoError(t, err)
 	assert.Equal(t, erased, rep.Erased)
@@ -243,7 +246,8 @@ func TestResaveAfterForget(t *testing.T) {
 	require.NoError(t, e.p.Protect(ctx, &fresh), "allowed again: new keys")
 	old := stored
 	require.NoError(t, e.p.Protect(ctx, &old), "the old row under destroyed key IDs re-protects")
-	assert.Equal(t, stored, old)
+	assert.Empty(t, old.Email, "a value under a destroyed key ID is replaced by the zero value")
+	assert.Empty(t, old.Promo, "a value under a destroyed key ID is replaced by the zero value")
 	rep, err = e.p.RevealReport(ctx, &old)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"consentCustomer.Email", "consentCustomer.Promo"}, rep.Erased)
@@ -323,7 +327,14 @@ func TestResaveAfterWithdrawParallel(t *testing.T) {
 	require.NoError(t, e.p.Protect(ctx, &rows), "the read-back slice saves again")
 	again := append([]consentCustomer(nil), stored...)
 	require.NoError(t, e.p.Protect(ctx, &again), "the stored slice saves again")
-	assert.Equal(t, stored, again)
+	for i := range again {
+		if i%2 == 0 {
+			assert.Empty(t, again[i].Promo, "row %d: the withdrawn value is replaced by the zero value", i)
+			assert.Equal(t, stored[i].Email, again[i].Email, "row %d", i)
+		} else {
+			assert.Equal(t, stored[i], again[i], "row %d: kept as it is", i)
+		}
+	}
 	rep, err = e.p.RevealReport(ctx, &rows)
 	require.NoError(t, err)
 	assert.Len(t, rep.Erased, len(rows)/2, "the kept empty values read as erased")
@@ -363,4 +374,50 @@ func TestResaveThenAllow(t *testing.T) {
 	assert.Empty(t, rep.Erased)
 	require.NoError(t, e.p.Reveal(ctx, &renewed))
 	assert.Equal(t, "new offer", renewed.Promo)
+}
+
+// TestResaveNeverStoresForgedEnvelopes: under an erased key nothing can be
+// verified, so whatever envelope-shaped bytes a caller puts in such a field
+// (a forged tl1s: value carrying plaintext, another subject's ciphertext,
+// the subject's own live ciphertext of another field) are never stored:
+// Protect stores the zero value. Under a live key the same bytes still
+// fail with ErrDecryption. Before and after Allow.
+func TestResaveNeverStoresForgedEnvelopes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newSubjectEnv(t)
+	const secret = "SECRET PLAINTEXT 4111111111111111"
+	forged := "tl1s:" + base64.RawURLEncoding.EncodeToString(append([]byte{1, 9, 9, 9, 9}, "0123456789ab "+secret...))
+	recs := []consentCustomer{
+		{ID: "f-1", Email: "one@example.com", Promo: "offer one"},
+		{ID: "f-2", Email: "two@example.com", Promo: "offer two"},
+	}
+	require.NoError(t, e.p.Protect(ctx, &recs))
+	_, err := e.p.Withdraw(ctx, "f-1", "marketing")
+	require.NoError(t, err)
+	for _, allowed := range []bool{false, true} {
+		if allowed {
+			require.NoError(t, e.p.Allow(ctx, "f-1", "marketing"))
+		}
+		for _, tt := range []struct{ name, promo string }{
+			{"forged envelope", forged},
+			{"another subject's ciphertext", recs[1].Promo},
+			{"the subject's own live ciphertext of another field", recs[0].Email},
+		} {
+			rec := consentCustomer{ID: "f-1", Email: "one@example.com", Promo: tt.promo}
+			require.NoError(t, e.p.Protect(ctx, &rec), "allowed=%v %s", allowed, tt.name)
+			assert.NotEqual(t, tt.promo, rec.Promo, "allowed=%v %s: stored as given", allowed, tt.name)
+			if rec.Promo != "" {
+				// After Allow the field may be sealed anew, under the new key:
+				// then it must reveal as the zero value, never as the bytes.
+				out := rec
+				_, err := e.p.RevealReport(ctx, &out)
+				require.NoError(t, err)
+				assert.Empty(t, out.Promo, "allowed=%v %s", allowed, tt.name)
+			}
+			assert.NotContains(t, rec.Promo, base64.RawURLEncoding.EncodeToString([]byte(secret))[:16])
+		}
+		live := consentCustomer{ID: "f-2", Email: "two@example.com", Promo: forged}
+		assert.ErrorIs(t, e.p.Protect(ctx, &live), pii.ErrDecryption, "under a live key a forged envelope still fails")
+	}
 }

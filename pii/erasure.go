@@ -178,9 +178,10 @@ func (p *Protector) Forget(ctx context.Context, subject string) (Erasure, error)
 // purpose) stay. A record read back after the withdrawal is protected
 // again as it is: fields of that purpose that are absent or empty (a nil
 // pointer, an empty string or []byte, an invalid sql.NullString, a null
-// pii.Value) need no key and are kept as they are, and values still sealed
-// under the destroyed key are kept as they are (crypto-shredded, they read
-// as erased); see [WithErasedValue] for its text. This holds only where
+// pii.Value) need no key and are kept as they are, and a value still
+// sealed under the destroyed key (crypto-shredded) is replaced by the zero
+// value, as nothing under an erased key can be verified; both read as
+// erased. See [WithErasedValue] for its text. This holds only where
 // the store holds the key's tombstone: under a live key an empty string is
 // sealed and a stored value verified as before. It is
 // idempotent and safe for concurrent use, and returns a receipt only once

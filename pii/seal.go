@@ -319,7 +319,11 @@ func protectSealed(r *run, in []byte, text bool) ([]byte, bool, error) {
 	if r.cur.act.recognise(in) {
 		err := r.cur.act.verify(r, in, text)
 		if err != nil && r.keepErasedSealed(in, text, err) {
-			return nil, false, nil // crypto-shredded: kept, reads as erased
+			// Under an erased key nothing can be verified, and nothing is
+			// left to keep: the zero value is stored, so that no bytes a
+			// caller put there (a forged envelope, another field's
+			// ciphertext) reach storage in place of the shredded value.
+			return nil, true, nil
 		}
 		return nil, false, err
 	}
