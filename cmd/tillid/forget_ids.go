@@ -15,8 +15,9 @@ import (
 
 // subjectColumnType returns the declared type of the -subject-column (as
 // SQLite's pragma_table_info or PostgreSQL's information_schema gives it)
-// and whether it holds integers: a SQLite type of INTEGER affinity (its
-// name contains INT), or a PostgreSQL smallint, integer or bigint.
+// and whether it holds numbers: a SQLite type of INTEGER, REAL or NUMERIC
+// affinity, or a PostgreSQL smallint, integer, bigint, numeric, real or
+// double precision.
 func subjectColumnType(ctx context.Context, db *database, o *erasureOpts) (string, bool, error) {
 	var q string
 	if db.dialect == dialectSQLite {
@@ -30,13 +31,32 @@ func subjectColumnType(ctx context.Context, db *database, o *erasureOpts) (strin
 		return "", false, fmt.Errorf("reading the type of %s of %s: %w", o.column, o.table, err)
 	}
 	if db.dialect == dialectSQLite {
-		return typ, strings.Contains(strings.ToUpper(typ), "INT"), nil
+		return typ, sqliteNumericAffinity(typ), nil
 	}
 	switch typ {
-	case "smallint", "integer", "bigint":
+	case "smallint", "integer", "bigint", "numeric", "real", "double precision":
 		return typ, true, nil
 	}
 	return typ, false, nil
+}
+
+// sqliteNumericAffinity reports whether a SQLite column of declared type
+// typ has INTEGER, REAL or NUMERIC affinity (the rules of SQLite's
+// "Determination Of Column Affinity"): such a column converts a text like
+// "042" to the number 42 when it is compared, so an ID matches the rows of
+// another. TEXT affinity (CHAR, CLOB, TEXT) and BLOB affinity (BLOB, or no
+// type) compare text as it is.
+func sqliteNumericAffinity(typ string) bool {
+	t := strings.ToUpper(typ)
+	switch {
+	case strings.Contains(t, "INT"):
+		return true
+	case strings.Contains(t, "CHAR"), strings.Contains(t, "CLOB"), strings.Contains(t, "TEXT"):
+		return false
+	case t == "", strings.Contains(t, "BLOB"):
+		return false
+	}
+	return true // REAL, FLOA, DOUB and everything else (NUMERIC affinity)
 }
 
 // canonicalInteger reports whether id is the canonical decimal form of a
@@ -62,7 +82,7 @@ func checkIntegerSubjects(ctx context.Context, db *database, o *erasureOpts, ids
 	}
 	for _, s := range ids {
 		if !canonicalInteger(s.id) {
-			return usagef("%s: -subject-column %s of %s is %s, and the subject ID is not an integer in canonical decimal form (no leading zeros, '+', spaces or exponent): the database would convert it and match another ID's rows, while the application seals under the canonical form; give the ID as strconv.FormatInt writes it; nothing was erased", s.where, o.column, o.table, typ)
+			return usagef("%s: -subject-column %s of %s is %s (numeric), and the subject ID is not an integer in canonical decimal form (no leading zeros, '+', spaces or exponent): the database would convert it and match another ID's rows, while the application seals under the canonical form; give the ID as strconv.FormatInt writes it; nothing was erased", s.where, o.column, o.table, typ)
 		}
 	}
 	return nil

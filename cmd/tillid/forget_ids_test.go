@@ -138,3 +138,40 @@ func TestForgetRowsWithoutKeysWarns(t *testing.T) {
 		assert.NotContains(t, errOut, "warning")
 	})
 }
+
+// TestForgetNumericSubjectColumns: a subject column of NUMERIC, DECIMAL or
+// REAL type converts "042" to 42 just as INTEGER does, so the same
+// refusal applies (exit 2, nothing erased, the row left as it is).
+func TestForgetNumericSubjectColumns(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *forgetEnv) {
+		types := []string{"NUMERIC", "DECIMAL(10,0)", "REAL"}
+		if e.db.dialect == dialectPostgres {
+			types = []string{"numeric", "numeric(10,0)", "double precision"}
+		}
+		for i, typ := range types {
+			t.Run(typ, func(t *testing.T) {
+				table := "acct_num_" + string(rune('a'+i))
+				_, err := e.db.sql.ExecContext(ctx, `CREATE TABLE `+table+` (id `+typ+`, email_idx TEXT)`)
+				require.NoError(t, err)
+				_, err = e.db.sql.ExecContext(ctx, `INSERT INTO `+table+` VALUES (42, 'idx-42')`)
+				require.NoError(t, err)
+				code, out, errOut := e.run(t, "forget", "-db", e.dsn, "-table", table, "-subject-column", "id", "-clear", "email_idx", "-subject", "042")
+				assert.Equal(t, exitUsage, code, "%s %s", out, errOut)
+				assert.Contains(t, errOut, "canonical decimal form")
+				var idx sql.NullString
+				require.NoError(t, e.db.sql.QueryRowContext(ctx, `SELECT email_idx FROM `+table).Scan(&idx))
+				assert.Equal(t, "idx-42", idx.String, "the row is untouched")
+				assert.Empty(t, e.entries(t), "the ledger records nothing")
+			})
+		}
+	})
+}
+
+func TestSQLiteNumericAffinity(t *testing.T) {
+	for typ, want := range map[string]bool{
+		"INTEGER": true, "BIGINT": true, "NUMERIC": true, "DECIMAL(10,0)": true, "REAL": true, "DOUBLE": true, "FLOAT": true, "BOOLEAN": true, "DATE": true,
+		"TEXT": false, "VARCHAR(20)": false, "CLOB": false, "BLOB": false, "": false,
+	} {
+		assert.Equal(t, want, sqliteNumericAffinity(typ), typ)
+	}
+}
