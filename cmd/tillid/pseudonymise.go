@@ -141,7 +141,7 @@ func runPseudonymise(ctx context.Context, args []string, stdout, stderr io.Write
 	sf.register(fs)
 	fs.StringVar(&o.in, "in", "-", "input `file` (- for standard input)")
 	fs.StringVar(&o.out, "out", "-", "output `file` (- for standard output); written beside it and renamed into place when done, so the input is never truncated")
-	fs.BoolVar(&o.force, "overwrite", false, "replace an existing -out file (default: refuse it)")
+	fs.BoolVar(&o.force, "overwrite", false, "replace an existing -out file when every row was pseudonymised (default: refuse it; with bad rows the output goes to -out's name + .partial)")
 	fs.StringVar(&o.format, "format", "", "csv or jsonl (default: from -in's extension, else csv)")
 	fs.Var(&o.columns, "column", "`NAME=ACTION[:option...]` for one column (repeat for each)")
 	fs.BoolVar(&o.keepRest, "keep-rest", false, "copy columns not named by -column as they are (default: refuse them)")
@@ -207,8 +207,11 @@ func pseudonymiseCmd(ctx context.Context, sf *storeFlags, o *pseudoOpts, stdout,
 	}
 	out := stdout
 	var outFile *os.File
+	existed := false // -out names a file that is there already (perhaps -in itself)
 	if o.out != "-" {
-		if _, err := os.Stat(o.out); err == nil && !o.force {
+		_, statErr := os.Stat(o.out)
+		existed = statErr == nil
+		if existed && !o.force {
 			return usagef("-out %s exists; give -overwrite to replace it (the output is written beside it and renamed into place, so -in may be the same file)", o.out)
 		}
 		// The output goes to a new file in the same directory, renamed over
@@ -238,7 +241,19 @@ func pseudonymiseCmd(ctx context.Context, sf *storeFlags, o *pseudoOpts, stdout,
 	prog.finish()
 	if err == nil && outFile != nil {
 		err = outFile.Close() // 0600, as os.CreateTemp makes it
-		if err == nil {
+		switch {
+		case err != nil:
+		case res.bad > 0 && existed:
+			// An existing -out (the input itself, perhaps) is not replaced
+			// by an output that lacks rows: they would be lost with it.
+			aside := o.out + ".partial"
+			if _, serr := os.Stat(aside); serr == nil {
+				aside = outFile.Name() + ".partial"
+			}
+			if err = os.Rename(outFile.Name(), aside); err == nil {
+				fmt.Fprintf(stderr, "pseudonymise: %s was NOT replaced, as %d bad rows were left out; the output without them is in %s\n", o.out, res.bad, aside)
+			}
+		default:
 			err = os.Rename(outFile.Name(), o.out)
 		}
 	}
@@ -513,6 +528,7 @@ type batch struct {
 
 type badRow struct {
 	line int
+	last int // the last input line the row took, when a quoted field ran over several (else 0)
 	why  string
 }
 
@@ -590,7 +606,11 @@ func (ps *pseudonymiser) csv(ctx context.Context, in io.Reader, out io.Writer) (
 				}
 				// The row is reported and left out; reading goes on at the
 				// next record.
-				b.bad = append(b.bad, badRow{line: pe.StartLine, why: pe.Err.Error()})
+				bad := badRow{line: pe.StartLine, why: pe.Err.Error()}
+				if pe.Line > pe.StartLine {
+					bad.last = pe.Line // an open quote took the lines up to here
+				}
+				b.bad = append(b.bad, bad)
 				b.rows, b.lines = append(b.rows, nil), append(b.lines, pe.StartLine)
 				continue
 			}
@@ -847,7 +867,11 @@ func (ps *pseudonymiser) pipeline(ctx context.Context, read func(*batch) (bool, 
 			}
 			sort.Slice(b.bad, func(i, j int) bool { return b.bad[i].line < b.bad[j].line })
 			for _, bad := range b.bad {
-				fmt.Fprintf(ps.stderr, "tillid: pseudonymise: line %d: %s; row left out\n", bad.line, bad.why)
+				if bad.last > 0 {
+					fmt.Fprintf(ps.stderr, "tillid: pseudonymise: lines %d to %d: %s (a quoted field ran over %d lines); all left out\n", bad.line, bad.last, bad.why, bad.last-bad.line+1)
+				} else {
+					fmt.Fprintf(ps.stderr, "tillid: pseudonymise: line %d: %s; row left out\n", bad.line, bad.why)
+				}
 			}
 			res.bad += int64(len(b.bad))
 			if err := write(b); err != nil {

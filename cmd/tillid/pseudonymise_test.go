@@ -300,7 +300,7 @@ func TestPseudonymiseMalformedFirstField(t *testing.T) {
 		wantLine   string
 	}{
 		{name: "bare quote in the first field", body: "email,id\na@x.com,1\nb\"SECRET@x.com,2\nc@x.com,3\n", wantIDs: []string{"1", "3"}, wantLine: "line 3:"},
-		{name: "unterminated quote", body: "email,id\na@x.com,1\n\"SECRET@x.com,2\nc@x.com,3\n", wantIDs: []string{"1"}, wantLine: "line 3:"},
+		{name: "unterminated quote", body: "email,id\na@x.com,1\n\"SECRET@x.com,2\nc@x.com,3\n", wantIDs: []string{"1"}, wantLine: "lines 3 to 4:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := writeFile(t, "in.csv", tc.body)
@@ -397,5 +397,33 @@ func TestPseudonymiseOutNamesTheInput(t *testing.T) {
 	require.NoError(t, err)
 	for _, e := range entries {
 		assert.NotContains(t, e.Name(), ".tmp-", "a temporary output file was left behind")
+	}
+}
+
+// TestPseudonymiseOverwriteKeepsInputOnBadRows: with -overwrite, an -out
+// that is the input is not replaced when rows were left out (they would
+// be lost); the output goes beside it, and a quoted field that ran over
+// several lines is reported with the lines it took.
+func TestPseudonymiseOverwriteKeepsInputOnBadRows(t *testing.T) {
+	file := pseudoKeys(t)
+	for _, tc := range []struct{ name, body, wantErr string }{
+		{"bad value", "email,age\na@x.com,37\nb@x.com,notanumber\n", "line 3:"},
+		{"open quote", "email,age\n\"a@x.com,37\nb@x.com,5\nc@x.com,6\n", "lines 2 to 4:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			in := filepath.Join(dir, "in.csv")
+			require.NoError(t, os.WriteFile(in, []byte(tc.body), 0o600))
+			code, _, errOut := cli(t, "pseudonymise", "-keyset-file", file, "-in", in, "-out", in, "-overwrite", "-column", "email=pseudonym", "-column", "age=generalise=range:10")
+			assert.Equal(t, exitFailure, code, errOut)
+			assert.Contains(t, errOut, tc.wantErr)
+			assert.Contains(t, errOut, "was NOT replaced")
+			got, err := os.ReadFile(in)
+			require.NoError(t, err)
+			assert.Equal(t, tc.body, string(got), "the input is kept whole")
+			partial, err := os.ReadFile(in + ".partial")
+			require.NoError(t, err, "the output is beside it")
+			assert.NotContains(t, string(partial), "@x.com")
+		})
 	}
 }
