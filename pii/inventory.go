@@ -58,16 +58,11 @@ type InventoryField struct {
 func Inventory(types ...any) ([]InventoryField, error) {
 	var out []InventoryField
 	for _, v := range types {
-		if err := Validate(v); err != nil {
+		tp, err := structPlanOf(v)
+		if err != nil {
 			return nil, err
 		}
-		t, ok := v.(reflect.Type)
-		if !ok {
-			t = reflect.TypeOf(v)
-		}
-		for t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
+		t := tp.typ
 		w := inventoryWalk{root: t.String()}
 		w.structFields(t, typeName(t), tag.Processing{})
 		out = append(out, w.out...)
