@@ -244,18 +244,7 @@ func (s *TokenStore) Get(ctx context.Context, domain string, tokens []string, no
 		return nil, err
 	}
 	found := make(map[string]tokenize.Entry, len(tokens))
-	var e tokenize.Entry
-	var exp *time.Time
-	_, err = pgx.ForEachRow(rows, []any{&e.Token, &e.Ciphertext, &e.Index, &e.Subject, &exp}, func() error {
-		entry := e
-		if exp != nil {
-			entry.ExpiresAt = *exp
-		}
-		found[entry.Token] = entry
-		e, exp = tokenize.Entry{}, nil
-		return nil
-	})
-	if err != nil {
+	if err := forEachEntry(rows, func(e tokenize.Entry) { found[e.Token] = e }); err != nil {
 		return nil, err
 	}
 	out := make([]tokenize.Entry, len(tokens))
@@ -292,18 +281,26 @@ func (s *TokenStore) Scan(ctx context.Context, domain, after string, limit int, 
 		return nil, err
 	}
 	out := make([]tokenize.Entry, 0, limit)
+	err = forEachEntry(rows, func(e tokenize.Entry) { out = append(out, e) })
+	return out, err
+}
+
+// forEachEntry reads rows of (token, ciphertext, value_index, subject,
+// expires_at) into Entries, a NULL expires_at as the zero time, handing
+// each to fn, and closes rows.
+func forEachEntry(rows pgx.Rows, fn func(tokenize.Entry)) error {
 	var e tokenize.Entry
 	var exp *time.Time
-	_, err = pgx.ForEachRow(rows, []any{&e.Token, &e.Ciphertext, &e.Index, &e.Subject, &exp}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&e.Token, &e.Ciphertext, &e.Index, &e.Subject, &exp}, func() error {
 		entry := e
 		if exp != nil {
 			entry.ExpiresAt = *exp
 		}
-		out = append(out, entry)
+		fn(entry)
 		e, exp = tokenize.Entry{}, nil
 		return nil
 	})
-	return out, err
+	return err
 }
 
 // Replace implements tokenize.RewrapStore.Replace in one round trip: one
